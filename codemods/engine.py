@@ -1,0 +1,334 @@
+"""The engine: discover, prefilter, index, parse once, run the passes to a fixed point.
+
+Per file: read bytes; skip files whose bytes contain none of the selected passes' triggers (a
+byte scan, no parse); decode (BOM, coding cookie); parse with libcst; run every selected pass;
+apply the fixes that do not overlap; re-parse the result and run again until no fix applies
+(bounded). Findings are reported against the original source. Files run in worker processes.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import sys
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import libcst as cst
+
+from . import index as index_mod
+from .config import Config
+from .edits import apply_fixes
+from .passes import ALL_PASSES, Pass
+from .passes.base import FileContext, Finding, Fix
+from .source import SourceError, SourceFile, from_bytes, read_source
+from .suppress import suppressed
+
+MAX_ROUNDS = 8
+
+
+@dataclass
+class FindingRecord:
+    """A finding as reported: picklable, positions 1-based (columns too)."""
+
+    path: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    code: str
+    message: str
+    fixable: bool = False
+    fix_safe: bool = True
+    fix_applies: bool = False  # applied by `apply` under the current settings
+    fix_diff: str | None = None
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[FindingRecord] = field(default_factory=list)
+    error: str | None = None  # one line, already prefixed with the path
+    parsed: bool = False
+    source: SourceFile | None = None
+    new_text: str | None = None  # None: unchanged
+
+    @property
+    def changed(self) -> bool:
+        return self.new_text is not None and self.source is not None and self.new_text != self.source.text
+
+
+def selected_passes(config: Config) -> list[Pass]:
+    return [p() for p in ALL_PASSES if config.enabled(p.code)]
+
+
+def wants_parse(raw: bytes, passes: Sequence[Pass]) -> bool:
+    return any(t in raw for p in passes for t in p.triggers)
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def _unified(a: str, b: str, path: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            a.splitlines(keepends=True), b.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+        )
+    )
+
+
+def _overlaps(ranges_a, ranges_b) -> bool:
+    for a0, a1 in ranges_a:
+        for b0, b1 in ranges_b:
+            if a0 < b1 and b0 < a1 or a0 == b0:
+                return True
+    return False
+
+
+def _fix_ranges(ctx: FileContext, fix: Fix):
+    out = []
+    for edit in fix.edits:
+        r = ctx.position(edit.target)
+        out.append(((r.start.line, r.start.column), (r.end.line, r.end.column)))
+    return out
+
+
+def _run_passes(ctx: FileContext, passes: Sequence[Pass], lines: list[str]) -> list[Finding]:
+    findings: list[Finding] = []
+    for p in passes:
+        for finding in p.run(ctx):
+            finding.range = ctx.position(finding.node)
+            if suppressed(lines, finding.range.start.line, finding.range.end.line, finding.code):
+                continue
+            findings.append(finding)
+    findings.sort(key=lambda f: (f.range.start.line, f.range.start.column, f.code))
+    return findings
+
+
+def _applicable(ctx: FileContext, findings: Iterable[Finding], config: Config) -> list[Fix]:
+    chosen: list[Fix] = []
+    taken: list = []
+    for f in findings:
+        if f.fix is None or (not f.fix.safe and not config.unsafe_fixes):
+            continue
+        ranges = _fix_ranges(ctx, f.fix)
+        if _overlaps(ranges, taken):
+            continue  # next round
+        chosen.append(f.fix)
+        taken.extend(ranges)
+    return chosen
+
+
+def _context(path: str, module: cst.Module, index, config: Config, module_name: str) -> FileContext:
+    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
+    return FileContext(path=path, module=wrapper.module, wrapper=wrapper, index=index,
+                       config=config, module_name=module_name)
+
+
+def _parse_error(path: str, exc: Exception) -> str:
+    if isinstance(exc, cst.ParserSyntaxError):
+        first = str(exc.message).splitlines()[0] if exc.message else "invalid syntax"
+        return f"{path}:{exc.raw_line}:{exc.raw_column + 1}: syntax error: {first}"
+    if isinstance(exc, SyntaxError):
+        return f"{path}:{exc.lineno or 1}:{exc.offset or 1}: syntax error: {exc.msg}"
+    return f"{path}:1:1: syntax error: {exc}"
+
+
+def process_source(
+    path: str,
+    source: SourceFile,
+    index,
+    config: Config,
+    passes: Sequence[Pass],
+    want_fix_diffs: bool = False,
+) -> FileResult:
+    result = FileResult(path=path, source=source)
+    if not wants_parse(source.raw, passes):
+        return result
+    try:
+        module = cst.parse_module(source.text)
+    except Exception as exc:  # libcst raises ParserSyntaxError, sometimes others
+        result.error = _parse_error(path, exc)
+        return result
+    result.parsed = True
+    try:
+        ast_ok = _ast_parses(source.text)
+        module_name = ""
+        facts = index.module_for_path(path) if index is not None else None
+        if facts is not None:
+            module_name = facts.module
+        lines = source.text.splitlines()
+        current = module
+        for round_no in range(MAX_ROUNDS):
+            ctx = _context(path, current, index, config, module_name)
+            findings = _run_passes(ctx, passes, lines if round_no == 0 else current.code.splitlines())
+            if round_no == 0:
+                for f in findings:
+                    result.findings.append(_record(path, f, config, ctx, source.text, want_fix_diffs))
+            fixes = _applicable(ctx, findings, config)
+            if not fixes:
+                break
+            new_code = apply_fixes(ctx.module, fixes).code
+            try:
+                current = cst.parse_module(new_code)
+            except Exception as exc:
+                raise InternalError(f"a fix produced code that does not parse ({exc.__class__.__name__})")
+        final = current.code
+        if final != source.text:
+            if ast_ok and not _ast_parses(final):
+                raise InternalError("a fix produced code that Python cannot compile")
+            result.new_text = final
+    except Exception as exc:  # a bug in a pass must never abort the run or write the file
+        where = _pass_frame(exc)
+        detail = f"{exc.__class__.__name__}: {exc}" if not isinstance(exc, InternalError) else str(exc)
+        result.error = f"{path}: internal error{where}: {detail}; file left unchanged"
+        result.new_text = None
+        if os.environ.get("SQLA_FIX_DEBUG"):
+            traceback.print_exc()
+    return result
+
+
+class InternalError(Exception):
+    pass
+
+
+def _pass_frame(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(tb):
+        norm = frame.filename.replace(os.sep, "/")
+        if "/codemods/passes/" in norm:
+            return f" in {os.path.basename(frame.filename)}:{frame.lineno}"
+    return ""
+
+
+def _ast_parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+        return True
+    except (SyntaxError, ValueError):
+        return False
+
+
+def _record(path: str, f: Finding, config: Config, ctx: FileContext, text: str, want_diff: bool) -> FindingRecord:
+    r = f.range
+    rec = FindingRecord(
+        path=path, line=r.start.line, col=r.start.column + 1, end_line=r.end.line,
+        end_col=r.end.column + 1, code=f.code, message=f.message,
+    )
+    if f.fix is not None:
+        rec.fixable = True
+        rec.fix_safe = f.fix.safe
+        rec.fix_applies = f.fix.safe or config.unsafe_fixes
+        if want_diff:
+            rec.fix_diff = _unified(text, apply_fixes(ctx.module, [f.fix]).code, path)
+    return rec
+
+
+# --------------------------------------------------------------------------- many files
+
+_WORKER: dict = {}
+
+
+def _init_worker(index, config: Config, want_fix_diffs: bool) -> None:
+    _WORKER["index"] = index
+    _WORKER["config"] = config
+    _WORKER["passes"] = selected_passes(config)
+    _WORKER["diffs"] = want_fix_diffs
+
+
+def _process_path(path: str) -> FileResult:
+    try:
+        source = read_source(path)
+    except SourceError as exc:
+        kind = "syntax error: " if exc.message.startswith("cannot decode") else ""
+        return FileResult(path=path, error=f"{path}:{exc.line}:{exc.col}: {kind}{exc.message}")
+    return process_source(path, source, _WORKER["index"], _WORKER["config"], _WORKER["passes"],
+                          _WORKER["diffs"])
+
+
+def _index_path(args: tuple[str, str, tuple[bytes, ...]]):
+    path, module, triggers = args
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    if not any(t in raw for t in triggers):
+        return None
+    try:
+        return index_mod.extract(path, raw, module)
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _map(fn: Callable, items: list, jobs: int, initializer=None, initargs=(), progress=None) -> list:
+    """Map in worker processes when it pays (more than a handful of items), else in-process."""
+    if jobs <= 1 or len(items) < 16:
+        if initializer:
+            initializer(*initargs)
+        out = []
+        for item in items:
+            out.append(fn(item))
+            if progress:
+                progress(1)
+        return out
+    chunk = max(1, min(64, len(items) // (jobs * 8)))
+    with ProcessPoolExecutor(max_workers=jobs, initializer=initializer, initargs=initargs) as pool:
+        out = []
+        for res in pool.map(fn, items, chunksize=chunk):
+            out.append(res)
+            if progress:
+                progress(1)
+        return out
+
+
+def index_triggers(config: Config) -> tuple[bytes, ...]:
+    extra = tuple(n.rsplit(".", 1)[-1].encode() for n in list(config.session_factories) + list(config.session_scopes))
+    return index_mod.INDEX_TRIGGERS + extra
+
+
+def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, bytes] | None = None):
+    triggers = index_triggers(config)
+    overrides = overrides or {}
+    work = [(p, index_mod.module_name_for(p, config.root), triggers) for p in files if p not in overrides]
+    facts = [f for f in _map(_index_path, work, jobs) if f is not None]
+    for path, raw in overrides.items():
+        if any(t in raw for t in triggers):
+            try:
+                facts.append(index_mod.extract(path, raw, index_mod.module_name_for(path, config.root)))
+            except (SyntaxError, ValueError, RecursionError):
+                pass
+    return index_mod.ProjectIndex(facts, config_factories=config.session_factories)
+
+
+def run_files(files: Sequence[str], index, config: Config, jobs: int, want_fix_diffs: bool = False,
+              progress=None) -> list[FileResult]:
+    return _map(_process_path, list(files), jobs, initializer=_init_worker,
+                initargs=(index, config, want_fix_diffs), progress=progress)
+
+
+def run_source(path: str, raw: bytes, index, config: Config, want_fix_diffs: bool = False) -> FileResult:
+    """One in-memory source (stdin mode, tests)."""
+    try:
+        source = from_bytes(path, raw)
+    except SourceError as exc:
+        return FileResult(path=path, error=f"{path}:{exc.line}:{exc.col}: syntax error: {exc.message}")
+    return process_source(path, source, index, config, selected_passes(config), want_fix_diffs)
+
+
+def fix_text(text: str, config: Config | None = None, index=None, path: str = "<string>") -> FileResult:
+    """Convenience for tests and the API: run the passes on a string."""
+    config = config or Config()
+    index = index if index is not None else index_mod.ProjectIndex()
+    return run_source(path, text.encode("utf-8"), index, config)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use the sqla-fix command")

@@ -1,0 +1,75 @@
+"""The SQLAlchemy (and friends') names the index and passes recognise, by qualified name.
+
+Matching goes through imports, never through a bare spelling: a local variable called
+``async_sessionmaker`` or ``session`` is not a session factory or a session.
+"""
+
+from __future__ import annotations
+
+# Callables that build a session factory: calling their result opens a session.
+FACTORY_BUILDERS = {
+    "sqlalchemy.orm.sessionmaker": False,
+    "sqlalchemy.orm.session.sessionmaker": False,
+    "sqlalchemy.ext.asyncio.async_sessionmaker": True,
+    "sqlalchemy.ext.asyncio.session.async_sessionmaker": True,
+    "sqlalchemy.orm.scoped_session": False,
+    "sqlalchemy.orm.scoping.scoped_session": False,
+    "sqlalchemy.ext.asyncio.async_scoped_session": True,
+    "sqlalchemy.ext.asyncio.scoping.async_scoped_session": True,
+}
+
+# Session classes: calling them opens a session directly; as annotations they mark sessions.
+SESSION_CLASSES = {
+    "sqlalchemy.orm.Session": False,
+    "sqlalchemy.orm.session.Session": False,
+    "sqlalchemy.ext.asyncio.AsyncSession": True,
+    "sqlalchemy.ext.asyncio.session.AsyncSession": True,
+    "sqlmodel.Session": False,
+    "sqlmodel.orm.session.Session": False,
+    "sqlmodel.ext.asyncio.session.AsyncSession": True,
+}
+
+SCOPED = {
+    "sqlalchemy.orm.scoped_session",
+    "sqlalchemy.orm.scoping.scoped_session",
+    "sqlalchemy.ext.asyncio.async_scoped_session",
+    "sqlalchemy.ext.asyncio.scoping.async_scoped_session",
+}
+
+DEPENDS = {"fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends"}
+ANNOTATED = {"typing.Annotated", "typing_extensions.Annotated"}
+
+# Session methods whose result is (or yields) instances that belong to that session.
+LOAD_METHODS = {
+    "get", "get_one", "execute", "scalars", "scalar", "scalar_one", "query", "merge",
+    "stream", "stream_scalars",
+}
+
+# Session methods that are coroutines on AsyncSession (awaited) / plain methods on both.
+ASYNC_METHODS = {
+    "commit", "rollback", "refresh", "merge", "flush", "execute", "get", "get_one", "close",
+    "scalars", "scalar", "delete", "stream", "stream_scalars", "run_sync", "invalidate",
+    "reset", "begin", "begin_nested", "connection",
+}
+PLAIN_METHODS = {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "in_transaction"}
+
+# Ending of a generator/iterator annotation that yields a session: Generator[Session, ...]
+ITERATOR_TYPES = {
+    "typing.Generator", "typing.Iterator", "typing.AsyncGenerator", "typing.AsyncIterator",
+    "typing.Iterable", "typing.AsyncIterable",
+    "collections.abc.Generator", "collections.abc.Iterator", "collections.abc.AsyncGenerator",
+    "collections.abc.AsyncIterator", "collections.abc.Iterable", "collections.abc.AsyncIterable",
+}
+
+
+def session_class(qualified: str | None) -> bool | None:
+    """True/False (async or not) when ``qualified`` names a session class, else None."""
+    if qualified is None:
+        return None
+    return SESSION_CLASSES.get(qualified)
+
+
+def factory_builder(qualified: str | None) -> bool | None:
+    if qualified is None:
+        return None
+    return FACTORY_BUILDERS.get(qualified)

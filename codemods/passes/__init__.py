@@ -1,0 +1,11 @@
+"""The passes, one module each. ``ALL_PASSES`` is in rule-code order."""
+
+from __future__ import annotations
+
+from .base import Pass
+from .merge_foreign import MergeForeignInstance
+
+ALL_PASSES: tuple[type[Pass], ...] = (MergeForeignInstance,)
+BY_CODE: dict[str, type[Pass]] = {p.code: p for p in ALL_PASSES}
+
+__all__ = ["ALL_PASSES", "BY_CODE", "Pass"]

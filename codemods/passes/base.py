@@ -1,0 +1,201 @@
+"""What every pass is made of.
+
+A pass is a class with its rule code, name, message, explanation and examples (tests and
+``sqla-fix explain`` are generated from them), and a ``run`` method that looks at one parsed
+module and yields :class:`Finding` objects. A finding may carry a :class:`Fix`: a list of
+:class:`Edit` objects on nodes of the parsed module. The engine, not the pass, applies edits,
+so that one finding's fix can be shown alone (``--format json``), overlapping fixes can wait
+for the next round, and a pass never has to write a transformer of its own.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, Sequence
+
+import libcst as cst
+from libcst.metadata import (
+    CodeRange,
+    ParentNodeProvider,
+    PositionProvider,
+    QualifiedNameProvider,
+    ScopeProvider,
+)
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..index import ProjectIndex
+
+
+# --------------------------------------------------------------------------- fixes
+
+Transform = Callable[[cst.CSTNode], cst.CSTNode]
+
+
+@dataclass
+class Edit:
+    """A change to one node of the module.
+
+    ``replace`` receives the node as already updated by edits inside it and returns its
+    replacement; ``before``/``after`` are statements inserted around a statement node.
+    """
+
+    target: cst.CSTNode
+    replace: Transform | None = None
+    before: Sequence[cst.BaseStatement] = ()
+    after: Sequence[cst.BaseStatement] = ()
+
+
+@dataclass
+class Fix:
+    edits: list[Edit]
+    safe: bool = True
+    description: str = ""
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    node: cst.CSTNode
+    fix: Fix | None = None
+    # Filled in by the engine from the position metadata.
+    range: CodeRange | None = None
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass
+class FileContext:
+    """Everything a pass may look at for one file."""
+
+    path: str
+    module: cst.Module
+    wrapper: cst.MetadataWrapper
+    index: "ProjectIndex"
+    config: "Config"
+    module_name: str = ""
+    _metadata: dict = field(default_factory=dict)
+
+    def meta(self, provider):
+        if provider not in self._metadata:
+            self._metadata[provider] = self.wrapper.resolve(provider)
+        return self._metadata[provider]
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.meta(ParentNodeProvider).get(node)
+
+    def position(self, node: cst.CSTNode) -> CodeRange:
+        return self.meta(PositionProvider)[node]
+
+    def scope(self, node: cst.CSTNode):
+        return self.meta(ScopeProvider).get(node)
+
+    def qualified_names(self, node: cst.CSTNode) -> set[str]:
+        return {q.name for q in self.meta(QualifiedNameProvider).get(node, ())}
+
+    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        parent = self.parent(node)
+        while parent is not None:
+            yield parent
+            parent = self.parent(parent)
+
+    def enclosing_function(self, node: cst.CSTNode) -> cst.FunctionDef | None:
+        for anc in self.ancestors(node):
+            if isinstance(anc, cst.FunctionDef):
+                return anc
+            if isinstance(anc, (cst.ClassDef, cst.Lambda)):
+                return None
+        return None
+
+    def enclosing_statement(self, node: cst.CSTNode) -> cst.BaseStatement | None:
+        """The statement that holds ``node`` and sits directly in a block body.
+
+        Only such statements can have statements inserted around them; a statement in a
+        one-line suite (``if x: y()``) returns None.
+        """
+        current: cst.CSTNode = node
+        for anc in self.ancestors(node):
+            if isinstance(current, cst.BaseStatement) and isinstance(
+                anc, (cst.IndentedBlock, cst.Module)
+            ):
+                return current
+            if isinstance(anc, cst.SimpleStatementSuite):
+                return None
+            current = anc
+        return None
+
+
+# --------------------------------------------------------------------------- passes
+
+
+@dataclass(frozen=True)
+class Example:
+    """A pass example. ``after`` is the fixed code; None means reported without a fix."""
+
+    before: str
+    after: str | None = None
+    title: str = ""
+
+    @property
+    def source(self) -> str:
+        return textwrap.dedent(self.before).lstrip("\n")
+
+    @property
+    def fixed(self) -> str | None:
+        return None if self.after is None else textwrap.dedent(self.after).lstrip("\n")
+
+
+@dataclass(frozen=True)
+class Valid:
+    """Code the pass must leave alone, and why (taken from the traps in the domain notes)."""
+
+    source_text: str
+    why: str
+
+    @property
+    def source(self) -> str:
+        return textwrap.dedent(self.source_text).lstrip("\n")
+
+
+class Pass:
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    #: Markdown. Sections: what it does, why it is a bug, the fix, fix safety.
+    explanation: ClassVar[str]
+    #: "safe", "unsafe" or "none" (report only); a pass's individual fixes say too.
+    fix_safety: ClassVar[str] = "safe"
+    #: A file is parsed for this pass only if its bytes contain one of these.
+    triggers: ClassVar[tuple[bytes, ...]] = ()
+    examples: ClassVar[tuple[Example, ...]] = ()
+    valid: ClassVar[tuple[Valid, ...]] = ()
+    #: Files the examples need beside them: {relative path: source}. Used to build a
+    #: project index for the examples (a FastAPI provider module, a db module...).
+    example_project: ClassVar[dict[str, str]] = {}
+
+    def run(self, ctx: FileContext) -> Iterator[Finding]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def finding(self, node: cst.CSTNode, message: str, fix: Fix | None = None) -> Finding:
+        return Finding(code=self.code, message=message, node=node, fix=fix)
+
+    @classmethod
+    def explain(cls) -> str:
+        """The page `sqla-fix explain CODE` prints."""
+        parts = [f"# {cls.code} {cls.name}", "", cls.summary, "", textwrap.dedent(cls.explanation).strip()]
+        parts += ["", f"Fix safety: {cls.fix_safety}."]
+        for ex in cls.examples:
+            parts += ["", f"## Example{': ' + ex.title if ex.title else ''}", "", "Before:", "",
+                      textwrap.indent(ex.source.rstrip(), "    ")]
+            if ex.fixed is not None:
+                parts += ["", "After:", "", textwrap.indent(ex.fixed.rstrip(), "    ")]
+            else:
+                parts += ["", "(reported; no automatic fix)"]
+        if cls.valid:
+            parts += ["", "## Left alone"]
+            for v in cls.valid:
+                parts += ["", f"{v.why}:", "", textwrap.indent(v.source.rstrip(), "    ")]
+        return "\n".join(parts) + "\n"

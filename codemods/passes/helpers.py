@@ -1,0 +1,96 @@
+"""Small libcst helpers shared by the passes."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+import libcst.matchers as m
+
+from .. import names
+from ..index import Function, Param, ProjectIndex
+from .base import FileContext
+
+
+def dotted(node: cst.BaseExpression | None) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+def qualname_of(ctx: FileContext, fn: cst.FunctionDef) -> str:
+    parts = [fn.name.value]
+    for anc in ctx.ancestors(fn):
+        if isinstance(anc, (cst.ClassDef, cst.FunctionDef)):
+            parts.append(anc.name.value)
+    return ".".join(reversed(parts))
+
+
+def function_facts(ctx: FileContext, fn: cst.FunctionDef) -> Function | None:
+    facts = ctx.index.module_for_path(ctx.path) if ctx.index is not None else None
+    if facts is None:
+        return None
+    return facts.functions.get(qualname_of(ctx, fn))
+
+
+def param_facts(facts: Function | None, name: str) -> Param | None:
+    if facts is None:
+        return None
+    for p in facts.params:
+        if p.name == name:
+            return p
+    return None
+
+
+def is_awaited(ctx: FileContext, node: cst.CSTNode) -> bool:
+    return isinstance(ctx.parent(node), cst.Await)
+
+
+def calls_on(fn: cst.FunctionDef, owner: str) -> Iterator[cst.Call]:
+    """Every ``owner.method(...)`` call in ``fn`` (nested functions included)."""
+    for call in m.findall(fn, m.Call(func=m.Attribute())):
+        if dotted(call.func.value) == owner:  # type: ignore[union-attr]
+            yield call  # type: ignore[misc]
+
+
+def session_is_async(ctx: FileContext, fn: cst.FunctionDef, owner: str, facts: Function | None) -> bool | None:
+    """Is the session expression ``owner`` an AsyncSession in ``fn``? None when unknown."""
+    if fn.asynchronous is None:
+        return False
+    index: ProjectIndex = ctx.index
+    param = param_facts(facts, owner)
+    if param is not None:
+        kind = names.session_class(param.annotation)
+        if kind is not None:
+            return kind
+    awaited = plain = 0
+    for call in calls_on(fn, owner):
+        method = call.func.attr.value  # type: ignore[union-attr]
+        if method in names.ASYNC_METHODS:
+            if is_awaited(ctx, call):
+                awaited += 1
+            else:
+                plain += 1
+    if awaited and not plain:
+        return True
+    if plain and not awaited:
+        return False
+    if param is not None and index is not None:
+        dep, _ = index.param_dependency(param)
+        provider = index.function(index.session_provider(dep)) if dep else None
+        if provider is not None:
+            kind = names.session_class(provider.returns)
+            if kind is not None:
+                return kind
+            for opened in provider.opened:
+                kind = index.opens_session(opened.factory)
+                if kind is not None:
+                    return kind
+    return None
+
+
+def await_if(value: cst.BaseExpression, is_async: bool) -> cst.BaseExpression:
+    return cst.Await(expression=value) if is_async else value

@@ -1,0 +1,422 @@
+"""SQF002 merge-foreign-instance (postmortem 003)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.metadata import ScopeProvider
+
+from .. import names
+from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .helpers import await_if, dotted, function_facts, param_facts, qualname_of, session_is_async
+
+_DB = '''
+from collections.abc import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+engine = create_async_engine("sqlite+aiosqlite://")
+SessionLocal = async_sessionmaker(engine)
+
+
+async def get_db() -> AsyncIterator[AsyncSession]:
+    async with SessionLocal() as session:
+        yield session
+
+
+async def get_auth_db() -> AsyncIterator[AsyncSession]:
+    async with SessionLocal() as session:
+        yield session
+'''
+
+_AUTH = '''
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import get_auth_db, get_db
+from app.models import User
+
+SessionDep = Annotated[AsyncSession, Depends(get_db)]
+
+
+async def get_current_user(auth_db: AsyncSession = Depends(get_auth_db)) -> User:
+    return await auth_db.get(User, 1)
+
+
+async def get_shared_user(db: SessionDep) -> User:
+    return await db.get(User, 1)
+
+
+async def get_user_closed() -> User:
+    from app.db import SessionLocal
+    async with SessionLocal() as s:
+        return await s.get(User, 1)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+SharedUser = Annotated[User, Depends(get_shared_user)]
+'''
+
+
+class MergeForeignInstance(Pass):
+    code = "SQF002"
+    name = "merge-foreign-instance"
+    summary = "`session.add(obj)` where obj belongs to another session that is still open"
+    fix_safety = "safe"
+    triggers = (b".add(",)
+    explanation = """
+    ## What it does
+    Finds `session.add(obj)` where `obj` was loaded by a *different* session that may still be
+    open: a FastAPI dependency (`current_user: User = Depends(get_current_user)`) whose provider
+    loads the object through its own session, or a function that receives the object and the
+    session as separate parameters while its callers load the object through another session.
+
+    ## Why is this bad?
+    An instance belongs to exactly one session. `add()` of an instance attached to another open
+    session raises `InvalidRequestError: Object '<User ...>' is already attached to session 'N'
+    (this is 'M')`. (If the other session is already closed, `add()` silently re-attaches; that
+    case is not reported.)
+
+    FastAPI resolves a dependency once per request: when the current-user provider and the
+    endpoint both depend on the same session provider (`Depends(get_db)`, or a `SessionDep`
+    alias), they share one session and `add()` is correct. sqla-fix follows the providers
+    through the project index and only reports when the sessions really differ.
+
+    ## The fix
+    `obj = await session.merge(obj)` for an `AsyncSession` (`obj = session.merge(obj)` in sync
+    code). `merge()` copies the object's state onto the instance of *this* session and returns
+    that instance; assigning it back matters, because changes made to the old object after a
+    bare `merge()` call would not be saved by this session. Better still, use one session per
+    request.
+
+    ## Fix safety
+    Safe: `merge()` of an instance already in this session returns it unchanged, and for a
+    foreign instance it does what `add()` was meant to do. When a caller passes a freshly
+    constructed object to the same function, that caller would keep a transient copy: such
+    functions are reported without a fix.
+    """
+    example_project = {
+        "app/__init__.py": "",
+        "app/db.py": _DB,
+        "app/auth.py": _AUTH,
+        "app/models.py": "from sqlalchemy.orm import DeclarativeBase\n\nclass Base(DeclarativeBase):\n    pass\n\nclass User(Base):\n    __tablename__ = 'users'\n",
+    }
+    examples = (
+        Example(
+            title="the current user comes from the auth provider's own session",
+            before='''
+            from fastapi import Depends
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.auth import get_current_user
+            from app.db import get_db
+            from app.models import User
+
+
+            async def touch(current_user: User = Depends(get_current_user), db: AsyncSession = Depends(get_db)):
+                current_user.visits += 1
+                db.add(current_user)  # keep this comment
+                await db.commit()
+            ''',
+            after='''
+            from fastapi import Depends
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.auth import get_current_user
+            from app.db import get_db
+            from app.models import User
+
+
+            async def touch(current_user: User = Depends(get_current_user), db: AsyncSession = Depends(get_db)):
+                current_user.visits += 1
+                current_user = await db.merge(current_user)  # keep this comment
+                await db.commit()
+            ''',
+        ),
+        Example(
+            title="Annotated aliases, session opened in the endpoint",
+            before='''
+            from app.auth import CurrentUser
+            from app.db import SessionLocal
+
+
+            async def rename(current_user: CurrentUser, name: str):
+                async with SessionLocal() as db:
+                    current_user.name = name
+                    db.add(current_user)
+                    await db.commit()
+            ''',
+            after='''
+            from app.auth import CurrentUser
+            from app.db import SessionLocal
+
+
+            async def rename(current_user: CurrentUser, name: str):
+                async with SessionLocal() as db:
+                    current_user.name = name
+                    current_user = await db.merge(current_user)
+                    await db.commit()
+            ''',
+        ),
+        Example(
+            title="sync: the caller loads the object through another open session",
+            before='''
+            from sqlalchemy.orm import Session, sessionmaker
+
+
+            def record_visit(user, db: Session) -> None:
+                user.visits += 1
+                db.add(user)
+                db.commit()
+
+
+            def handle(SessionLocal: sessionmaker, user_id: int) -> None:
+                auth = SessionLocal()
+                user = auth.get(User, user_id)
+                with SessionLocal() as db:
+                    record_visit(user, db)
+            ''',
+            after='''
+            from sqlalchemy.orm import Session, sessionmaker
+
+
+            def record_visit(user, db: Session) -> None:
+                user.visits += 1
+                user = db.merge(user)
+                db.commit()
+
+
+            def handle(SessionLocal: sessionmaker, user_id: int) -> None:
+                auth = SessionLocal()
+                user = auth.get(User, user_id)
+                with SessionLocal() as db:
+                    record_visit(user, db)
+            ''',
+        ),
+    )
+    valid = (
+        Valid(
+            '''
+            from fastapi import Depends
+            from app.auth import SessionDep, SharedUser
+
+
+            async def touch(current_user: SharedUser, db: SessionDep):
+                db.add(current_user)
+                await db.commit()
+            ''',
+            "the provider and the endpoint share one session per request (FastAPI caches `get_db`)",
+        ),
+        Valid(
+            '''
+            from fastapi import Depends
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from app.auth import get_user_closed
+            from app.db import get_db
+
+
+            async def touch(user=Depends(get_user_closed), db: AsyncSession = Depends(get_db)):
+                db.add(user)
+                await db.commit()
+            ''',
+            "the provider's own session is closed before the endpoint runs: add() re-attaches",
+        ),
+        Valid(
+            '''
+            from fastapi import Depends
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from app.db import get_db
+            from app.models import User
+
+
+            async def create(name: str, db: AsyncSession = Depends(get_db)):
+                user = User(name=name)
+                db.add(user)
+                await db.commit()
+            ''',
+            "an object constructed in the function",
+        ),
+        Valid(
+            '''
+            from fastapi import Depends
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from app.db import get_db
+            from app.models import User
+
+
+            async def rename(user_id: int, db: AsyncSession = Depends(get_db)):
+                user = await db.get(User, user_id)
+                user.name = "x"
+                db.add(user)
+                await db.commit()
+            ''',
+            "an object loaded through the same session",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+
+
+            def save(user, db: Session) -> None:
+                db.add(user)
+                db.commit()
+
+
+            def register(db: Session, name: str) -> None:
+                save(User(name=name), db)
+            ''',
+            "a function whose callers pass new objects (merge would leave them transient)",
+        ),
+        Valid(
+            '''
+            from flask import session
+
+
+            def remember(cart):
+                session.add(cart)
+            ''',
+            "`session` that is not a SQLAlchemy session",
+        ),
+    )
+
+    def run(self, ctx: FileContext) -> Iterator[Finding]:
+        for call in m.findall(ctx.module, m.Call(func=m.Attribute(attr=m.Name("add")), args=[m.Arg(value=m.Name(), keyword=None)])):
+            finding = self.check_call(ctx, call)  # type: ignore[arg-type]
+            if finding is not None:
+                yield finding
+
+    def check_call(self, ctx: FileContext, call: cst.Call) -> Finding | None:
+        fn = ctx.enclosing_function(call)
+        if fn is None:
+            return None
+        obj = call.args[0].value.value  # type: ignore[attr-defined]
+        owner = dotted(call.func.value)  # type: ignore[attr-defined]
+        if owner is None or obj in ("self", "cls") or not self._only_param_binding(ctx, fn, obj):
+            return None
+        facts = function_facts(ctx, fn)
+        p_obj = param_facts(facts, obj)
+        if p_obj is None:
+            return None
+        index = ctx.index
+        dep, _ = index.param_dependency(p_obj)
+        if dep:
+            reason = self._injected_reason(ctx, fn, facts, owner, dep, p_obj)
+            fixable = True
+        else:
+            reason, fixable = self._caller_reason(ctx, fn, facts, owner, obj)
+        if reason is None:
+            return None
+        is_async = session_is_async(ctx, fn, owner, facts)
+        stmt = ctx.parent(call)
+        fix = None
+        form = f"{obj} = {'await ' if is_async else ''}{owner}.merge({obj})"
+        if fixable and is_async is not None and isinstance(stmt, cst.Expr) and isinstance(ctx.parent(stmt), cst.SimpleStatementLine):
+            fix = Fix([Edit(stmt, replace=lambda upd, o=obj, a=is_async, s=call.func.value: self._merge(upd, o, s, a))],  # type: ignore[attr-defined]
+                      description=f"replace with `{form}`")
+        message = (
+            f"`{obj}` belongs to another session that is still open ({reason}); "
+            f"`{owner}.add({obj})` raises InvalidRequestError: use `{form}`"
+        )
+        if is_async is None and fixable:
+            message += " (cannot tell whether the session is async: no automatic fix)"
+        return self.finding(call, message, fix)
+
+    @staticmethod
+    def _merge(updated: cst.CSTNode, obj: str, owner: cst.BaseExpression, is_async: bool) -> cst.CSTNode:
+        merge = cst.Call(func=cst.Attribute(value=owner.deep_clone(), attr=cst.Name("merge")), args=[cst.Arg(cst.Name(obj))])
+        return cst.Assign(targets=[cst.AssignTarget(cst.Name(obj))], value=await_if(merge, is_async))
+
+    @staticmethod
+    def _only_param_binding(ctx: FileContext, fn: cst.FunctionDef, name: str) -> bool:
+        """``name`` is a parameter of ``fn`` that is never rebound in it."""
+        scope = ctx.meta(ScopeProvider).get(fn.body)
+        if scope is None:
+            return False
+        assignments = list(scope.assignments[name]) if name in scope else []
+        return len(assignments) == 1 and isinstance(assignments[0].node, cst.Param)
+
+    def _injected_reason(self, ctx, fn, facts, owner: str, dep: str, p_obj) -> str | None:
+        index = ctx.index
+        origins = index.value_sessions(dep)
+        if not origins:
+            return None  # provider unknown, or its value involves no session
+        short = dep.rsplit(".", 1)[-1]
+        p_sess = param_facts(facts, owner)
+        s_dep, s_cache = index.param_dependency(p_sess) if p_sess is not None else (None, True)
+        if s_dep:
+            s_provider = index.session_provider(s_dep)
+            if s_provider is None:
+                return None
+            for o in origins:
+                if not o.open:
+                    continue
+                if o.provider is None:
+                    return f"`{short}` opens its own session"
+                if o.provider != s_provider:
+                    return f"`{short}` loads it through `{o.provider.rsplit('.', 1)[-1]}`, not `{s_provider.rsplit('.', 1)[-1]}`"
+                if not (o.use_cache and s_cache):
+                    return f"`Depends(..., use_cache=False)` gives `{short}` a session of its own"
+            return None
+        if self._opened_here(ctx, fn, facts, owner):
+            if any(o.open for o in origins):
+                return f"`{short}` loads it through a session of its own, `{owner}` is opened here"
+        return None
+
+    @staticmethod
+    def _opened_here(ctx: FileContext, fn: cst.FunctionDef, facts, owner: str) -> bool:
+        if facts is None or owner not in facts.session_names:
+            return False
+        return ctx.index.opens_session(facts.session_names[owner]) is not None
+
+    def _caller_reason(self, ctx: FileContext, fn, facts, owner: str, obj: str) -> tuple[str | None, bool]:
+        """The object and the session are separate parameters: ask the call sites."""
+        index = ctx.index
+        p_sess = param_facts(facts, owner)
+        if p_sess is None or names.session_class(p_sess.annotation) is None or facts is None:
+            return None, False
+        params = [p.name for p in facts.params]
+        if params and params[0] in ("self", "cls"):
+            return None, False
+        module = index.module_for_path(ctx.path)
+        qualified = f"{module.module}.{qualname_of(ctx, fn)}" if module and module.module else qualname_of(ctx, fn)
+        foreign, new = [], []
+        for _mod, caller, site in index.callers(qualified):
+            o_obj = _argument(site, params, obj, "args", "kwargs")
+            s_name = _argument(site, params, owner, "arg_names", "kwarg_names")
+            if o_obj is None:
+                continue
+            if o_obj.kind == "new":
+                new.append(site)
+            elif o_obj.kind == "loaded" and o_obj.via and s_name and o_obj.via != s_name:
+                if _is_session(index, caller, o_obj.via) and _is_session(index, caller, s_name):
+                    foreign.append((caller, site, o_obj.via))
+        if not foreign:
+            return None, False
+        caller, site, via = foreign[0]
+        reason = f"`{caller.qualname}` passes an object loaded through `{via}` (line {site.line})"
+        if new:
+            reason += f"; other callers pass new objects, so no automatic fix (line {new[0].line})"
+        return reason, not new
+
+
+def _argument(site, params: list[str], name: str, pos_attr: str, kw_attr: str):
+    kw = getattr(site, kw_attr)
+    if name in kw:
+        return kw[name]
+    pos = getattr(site, pos_attr)
+    i = params.index(name)
+    return pos[i] if i < len(pos) else None
+
+
+def _is_session(index, fn, name: str) -> bool:
+    factory = fn.session_names.get(name)
+    if factory is not None and index.opens_session(factory) is not None:
+        return True
+    for p in fn.params:
+        if p.name == name and names.session_class(p.annotation) is not None:
+            return True
+    return False
