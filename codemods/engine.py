@@ -25,7 +25,7 @@ from .edits import apply_fixes
 from .passes import ALL_PASSES, Pass
 from .passes.base import FileContext, Finding, Fix
 from .source import SourceError, SourceFile, from_bytes, read_source
-from .suppress import suppressed
+from .suppress import SKIP_FILE, suppressed
 
 MAX_ROUNDS = 8
 
@@ -146,7 +146,7 @@ def process_source(
     want_fix_diffs: bool = False,
 ) -> FileResult:
     result = FileResult(path=path, source=source)
-    if not wants_parse(source.raw, passes):
+    if not wants_parse(source.raw, passes) or SKIP_FILE.search(source.raw[:4096]):
         return result
     try:
         module = cst.parse_module(source.text)
@@ -202,6 +202,15 @@ def _pass_frame(exc: BaseException) -> str:
         if "/codemods/passes/" in norm:
             return f" in {os.path.basename(frame.filename)}:{frame.lineno}"
     return ""
+
+
+def parses_like(old: str, new: str) -> bool:
+    """``new`` parses with libcst, and with ``ast`` too when ``old`` did."""
+    try:
+        cst.parse_module(new)
+    except Exception:
+        return False
+    return _ast_parses(new) or not _ast_parses(old)
 
 
 def _ast_parses(text: str) -> bool:
@@ -323,11 +332,26 @@ def run_source(path: str, raw: bytes, index, config: Config, want_fix_diffs: boo
     return process_source(path, source, index, config, selected_passes(config), want_fix_diffs)
 
 
-def fix_text(text: str, config: Config | None = None, index=None, path: str = "<string>") -> FileResult:
-    """Convenience for tests and the API: run the passes on a string."""
+def index_for_sources(sources: dict[str, str | bytes], config: Config) -> "index_mod.ProjectIndex":
+    """An index of in-memory sources ({path: source}); paths are relative to config.root."""
+    facts = []
+    for path, text in sources.items():
+        full = os.path.join(config.root, path)
+        try:
+            facts.append(index_mod.extract(full, text, index_mod.module_name_for(full, config.root)))
+        except (SyntaxError, ValueError):
+            pass
+    return index_mod.ProjectIndex(facts, config_factories=config.session_factories)
+
+
+def fix_text(text: str, config: Config | None = None, project: dict[str, str] | None = None,
+             path: str = "example.py") -> FileResult:
+    """Run the passes on a string, as the file ``path`` of a project made of ``project``."""
     config = config or Config()
-    index = index if index is not None else index_mod.ProjectIndex()
-    return run_source(path, text.encode("utf-8"), index, config)
+    sources = dict(project or {})
+    sources[path] = text
+    index = index_for_sources(sources, config)
+    return run_source(os.path.join(config.root, path), text.encode("utf-8"), index, config)
 
 
 if __name__ == "__main__":  # pragma: no cover
