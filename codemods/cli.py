@@ -85,9 +85,16 @@ def _config(opts: Options, unsafe: bool | None) -> Config:
         config = load(start if os.path.exists(start) else os.path.dirname(os.path.abspath(start)))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    # The command line wins: its --select replaces the configured select *and* ignore (as in
+    # ruff, a selection made on the command line is not undone by the configuration).
+    ignore = config.ignore
+    if opts.select:
+        ignore = opts.ignore
+    elif opts.ignore:
+        ignore = config.ignore + opts.ignore
     return config.with_overrides(
         select=opts.select or None,
-        ignore=(config.ignore + opts.ignore) if opts.ignore else None,
+        ignore=ignore,
         exclude=config.exclude + opts.exclude,
         unsafe_fixes=True if unsafe else None,
     )

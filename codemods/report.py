@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Sequence
 
 from . import __version__
@@ -68,12 +67,17 @@ def render(results: Sequence[FileResult], fmt: str) -> str:
 
 
 def _json_finding(f: FindingRecord) -> dict:
-    d = asdict(f)
-    d["fix"] = {"safe": f.fix_safe, "applies": f.fix_applies, "diff": f.fix_diff} if f.fixable else None
-    for key in ("fixable", "fix_safe", "fix_applies", "fix_diff"):
-        d.pop(key)
-    d["fixable"] = f.fixable
-    return d
+    return {
+        "path": f.path,
+        "line": f.line,
+        "column": f.col,
+        "end_line": f.end_line,
+        "end_column": f.end_col,
+        "code": f.code,
+        "message": f.message,
+        "fixable": f.fixable,
+        "fix": {"safe": f.fix_safe, "applies": f.fix_applies, "diff": f.fix_diff} if f.fixable else None,
+    }
 
 
 def _gh_escape(text: str) -> str:

@@ -1,0 +1,69 @@
+"""Pass examples, generated from each pass's own examples (as Fixit does).
+
+For every pass: each example is found, rewritten to exactly its ``after`` (or reported without
+a change when it has none), and the rewrite is a fixed point; each ``valid`` case from the
+traps is left alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from codemods.config import Config
+from codemods.engine import fix_text
+from codemods.passes import ALL_PASSES
+
+EXAMPLES = [
+    pytest.param(p, i, ex, id=f"{p.code}-example{i}") for p in ALL_PASSES for i, ex in enumerate(p.examples)
+]
+FIXED = [pytest.param(p, i, ex, id=f"{p.code}-example{i}") for p in ALL_PASSES
+         for i, ex in enumerate(p.examples) if ex.fixed is not None]
+VALID = [pytest.param(p, v, id=f"{p.code}-valid{i}") for p in ALL_PASSES for i, v in enumerate(p.valid)]
+
+
+def _run(p, source: str):
+    return fix_text(source, Config(root="/project", select=(p.code,)), project=p.example_project,
+                    path="app/example.py")
+
+
+@pytest.mark.parametrize("p,i,ex", EXAMPLES)
+def test_example_is_found_and_fixed(p, i, ex):
+    result = _run(p, ex.source)
+    assert result.error is None
+    codes = [f.code for f in result.findings]
+    assert p.code in codes, f"{p.code} example {i} not found"
+    if ex.fixed is None:
+        assert not result.changed
+        assert all(not f.fixable for f in result.findings if f.code == p.code)
+    else:
+        assert result.new_text == ex.fixed
+
+
+@pytest.mark.parametrize("p,i,ex", FIXED)
+def test_fix_is_a_fixed_point(p, i, ex):
+    again = _run(p, ex.fixed)
+    assert again.error is None
+    assert not again.changed
+    assert [f for f in again.findings if f.fixable] == []
+
+
+@pytest.mark.parametrize("p,v", VALID)
+def test_valid_code_is_left_alone(p, v):
+    result = _run(p, v.source)
+    assert result.error is None
+    assert [f.message for f in result.findings] == [], v.why
+    assert not result.changed
+
+
+@pytest.mark.parametrize("p", ALL_PASSES, ids=lambda p: p.code)
+def test_every_pass_is_documented(p):
+    page = p.explain()
+    for heading in ("## What it does", "## Why is this bad?", "## The fix", "## Fix safety"):
+        assert heading in page
+    assert p.examples and p.valid
+    assert p.triggers
+
+
+def test_codes_are_unique_and_ordered():
+    codes = [p.code for p in ALL_PASSES]
+    assert codes == sorted(set(codes))
