@@ -96,8 +96,7 @@ def _factories(value) -> dict[str, Factory]:
 def load(start: str = ".") -> Config:
     path = find_pyproject(start)
     if path is None:
-        root = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
-        return Config(root=_git_root(root) or root)
+        return Config(root=default_root(start))
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -119,6 +118,20 @@ def load(start: str = ".") -> Config:
         unsafe_fixes=bool(section.get("unsafe-fixes", False)),
         pyproject=path,
     )
+
+
+def default_root(start: str) -> str:
+    """The project root when there is no pyproject.toml: the git work tree holding ``start``;
+    else the current directory when ``start`` is under it (so `check app/x.py` and `check .`
+    name modules alike); else ``start``'s own directory."""
+    here = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
+    git = _git_root(here)
+    if git is not None:
+        return git
+    cwd = os.getcwd()
+    if here == cwd or here.startswith(cwd.rstrip(os.sep) + os.sep):
+        return cwd
+    return here
 
 
 def _git_root(path: str) -> str | None:

@@ -65,8 +65,14 @@ def selected_passes(config: Config) -> list[Pass]:
     return [p() for p in ALL_PASSES if config.enabled(p.code)]
 
 
-def wants_parse(raw: bytes, passes: Sequence[Pass]) -> bool:
-    return any(t in raw for p in passes for t in p.triggers)
+def wants_parse(raw: bytes, passes: Sequence[Pass], index=None) -> bool:
+    """The prefilter: a byte scan, no parse. A file is parsed only if it contains a trigger of
+    a selected pass *and* mentions something session-related (SQLAlchemy itself, or a factory,
+    provider or alias name the project index found)."""
+    if not any(t in raw for p in passes for t in p.triggers):
+        return False
+    relevance = index.relevance() if index is not None else None
+    return relevance is None or relevance.search(raw) is not None
 
 
 # --------------------------------------------------------------------------- one file
@@ -128,12 +134,18 @@ def _context(path: str, module: cst.Module, index, config: Config, module_name: 
                        config=config, module_name=module_name)
 
 
-def _parse_error(path: str, exc: Exception) -> str:
+def _parse_error(path: str, exc: Exception, text: str) -> str:
+    """One line naming the file and the position Python itself gives for the error."""
+    try:
+        compile(text, path, "exec", dont_inherit=True, flags=0x400)  # ast.PyCF_ONLY_AST
+    except SyntaxError as py_exc:
+        return f"{path}:{py_exc.lineno or 1}:{py_exc.offset or 1}: syntax error: {py_exc.msg}"
+    except (ValueError, RecursionError) as py_exc:
+        return f"{path}:1:1: syntax error: {py_exc}"
+    # Python accepts it but libcst does not (rare: newer syntax than this libcst knows).
     if isinstance(exc, cst.ParserSyntaxError):
         first = str(exc.message).splitlines()[0] if exc.message else "invalid syntax"
-        return f"{path}:{exc.raw_line}:{exc.raw_column + 1}: syntax error: {first}"
-    if isinstance(exc, SyntaxError):
-        return f"{path}:{exc.lineno or 1}:{exc.offset or 1}: syntax error: {exc.msg}"
+        return f"{path}:{exc.raw_line}:{exc.raw_column + 1}: syntax error: {first} (libcst cannot parse this)"
     return f"{path}:1:1: syntax error: {exc}"
 
 
@@ -146,12 +158,12 @@ def process_source(
     want_fix_diffs: bool = False,
 ) -> FileResult:
     result = FileResult(path=path, source=source)
-    if not wants_parse(source.raw, passes) or SKIP_FILE.search(source.raw[:4096]):
+    if not wants_parse(source.raw, passes, index) or SKIP_FILE.search(source.raw[:4096]):
         return result
     try:
         module = cst.parse_module(source.text)
     except Exception as exc:  # libcst raises ParserSyntaxError, sometimes others
-        result.error = _parse_error(path, exc)
+        result.error = _parse_error(path, exc, source.text)
         return result
     result.parsed = True
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -551,11 +552,28 @@ class ProjectIndex:
             self.add(facts)
         self.config_factories = dict(config_factories or {})
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
+        self._relevance: re.Pattern[bytes] | None = None
 
     def add(self, facts: ModuleFacts) -> None:
         self.modules[facts.module] = facts
         self.by_path[os.path.abspath(facts.path)] = facts
         self._callers = None
+
+    def relevance(self) -> re.Pattern[bytes]:
+        """Bytes that make a file worth parsing: SQLAlchemy's own names, and the names of the
+        project's session factories, Annotated aliases and FastAPI providers."""
+        if self._relevance is None:
+            tokens = {t.decode() for t in INDEX_TRIGGERS} | {"Session", "session"}
+            for mod in self.modules.values():
+                tokens.update(mod.factories)
+                tokens.update(mod.aliases)
+                for fn in mod.functions.values():
+                    if fn.opened or any(p.depends or p.alias for p in fn.params):
+                        tokens.add(fn.qualname.rsplit(".", 1)[-1])
+            tokens.update(n.rsplit(".", 1)[-1] for n in self.config_factories)
+            alternatives = sorted((re.escape(t) for t in tokens if t), key=len, reverse=True)
+            self._relevance = re.compile("|".join(alternatives).encode())
+        return self._relevance
 
     def module_for_path(self, path: str) -> ModuleFacts | None:
         return self.by_path.get(os.path.abspath(path))

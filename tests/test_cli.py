@@ -12,25 +12,8 @@ from click.testing import CliRunner
 
 from codemods.cli import cli
 from codemods.passes import ALL_PASSES
+from snippets import BUGGY, FIXED
 
-BUGGY = textwrap.dedent('''\
-    from sqlalchemy.orm import Session, sessionmaker
-
-
-    def record_visit(user, db: Session) -> None:
-        user.visits += 1
-        db.add(user)
-        db.commit()
-
-
-    def handle(SessionLocal: sessionmaker, user_id: int) -> None:
-        auth = SessionLocal()
-        user = auth.get(User, user_id)
-        with SessionLocal() as db:
-            record_visit(user, db)
-    ''')
-FIXED = BUGGY.replace("        db.add(user)\n", "        user = db.merge(user)\n").replace(
-    "    db.add(user)\n", "    user = db.merge(user)\n")
 CLEAN = "from sqlalchemy.orm import Session\n\n\ndef f(db: Session):\n    db.add(object())\n"
 LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>SQF\d{3}) (?P<msg>.+)$")
 

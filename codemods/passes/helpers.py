@@ -29,11 +29,92 @@ def qualname_of(ctx: FileContext, fn: cst.FunctionDef) -> str:
     return ".".join(reversed(parts))
 
 
-def function_facts(ctx: FileContext, fn: cst.FunctionDef) -> Function | None:
+def function_facts(ctx: FileContext, qualname: str) -> Function | None:
     facts = ctx.index.module_for_path(ctx.path) if ctx.index is not None else None
     if facts is None:
         return None
-    return facts.functions.get(qualname_of(ctx, fn))
+    return facts.functions.get(qualname)
+
+
+class FunctionCalls(cst.CSTVisitor):
+    """Collects calls that ``want`` accepts, each with its function's qualified name (as the
+    index spells it), the FunctionDef, and the ``Expr`` statement when the call is a whole
+    statement of a block (None otherwise). No metadata needed: a cheap first sieve."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[cst.CSTNode] = []
+        self.names: list[str] = []
+        self.found: list[tuple[str, cst.FunctionDef, cst.Call, cst.Expr | None]] = []
+        self._statement_calls: dict[int, cst.Expr] = {}
+
+    def want(self, call: cst.Call) -> bool:  # pragma: no cover - overridden
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.stack.append(node)
+        self.names.append(node.name.value)
+
+    def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        self.stack.pop()
+        self.names.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.stack.append(node)
+        self.names.append(node.name.value)
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.stack.pop()
+        self.names.pop()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.stack.append(node)
+        self.names.append("<lambda>")
+
+    def leave_Lambda(self, node: cst.Lambda) -> None:
+        self.stack.pop()
+        self.names.pop()
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        for small in node.body:
+            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+                self._statement_calls[id(small.value)] = small
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.stack and isinstance(self.stack[-1], cst.FunctionDef) and self.want(node):
+            fn = self.stack[-1]
+            self.found.append((".".join(self.names), fn, node, self._statement_calls.get(id(node))))  # type: ignore[arg-type]
+
+
+def rebinds(fn: cst.FunctionDef, name: str) -> bool:
+    """Does anything in ``fn``'s body bind ``name`` (assignment, for, with, walrus, del,
+    import, nested def/class, global/nonlocal)? Conservative: nested scopes count too."""
+    target = m.Name(name)
+    patterns = [
+        m.AssignTarget(target=target), m.AugAssign(target=target), m.AnnAssign(target=target, value=m.DoNotCare()),
+        m.For(target=target), m.AsName(name=target), m.NamedExpr(target=target), m.Del(target=target),
+        m.FunctionDef(name=target), m.ClassDef(name=target), m.CompFor(target=target),
+        m.Global(names=[m.ZeroOrMore(), m.NameItem(name=target), m.ZeroOrMore()]),
+        m.Nonlocal(names=[m.ZeroOrMore(), m.NameItem(name=target), m.ZeroOrMore()]),
+        m.Tuple(elements=[m.ZeroOrMore(), m.Element(value=target), m.ZeroOrMore()]),
+        m.List(elements=[m.ZeroOrMore(), m.Element(value=target), m.ZeroOrMore()]),
+        m.StarredElement(value=target),
+    ]
+    for pattern in patterns:
+        for found in m.findall(fn.body, pattern):
+            if isinstance(found, (cst.Tuple, cst.List)) and not _is_target(fn, found):
+                continue
+            return True
+    return False
+
+
+def _is_target(fn: cst.FunctionDef, node: cst.CSTNode) -> bool:
+    """Is the tuple/list ``node`` an assignment or loop target in ``fn``?"""
+    for holder in m.findall(fn.body, m.AssignTarget() | m.For() | m.CompFor() | m.AsName()):
+        target = getattr(holder, "target", None) or getattr(holder, "name", None)
+        if target is node:
+            return True
+    return False
 
 
 def param_facts(facts: Function | None, name: str) -> Param | None:
@@ -45,8 +126,8 @@ def param_facts(facts: Function | None, name: str) -> Param | None:
     return None
 
 
-def is_awaited(ctx: FileContext, node: cst.CSTNode) -> bool:
-    return isinstance(ctx.parent(node), cst.Await)
+def awaited_calls(fn: cst.FunctionDef) -> set[int]:
+    return {id(a.expression) for a in m.findall(fn, m.Await(expression=m.Call()))}  # type: ignore[attr-defined]
 
 
 def calls_on(fn: cst.FunctionDef, owner: str) -> Iterator[cst.Call]:
@@ -67,10 +148,11 @@ def session_is_async(ctx: FileContext, fn: cst.FunctionDef, owner: str, facts: F
         if kind is not None:
             return kind
     awaited = plain = 0
+    awaited_ids = awaited_calls(fn)
     for call in calls_on(fn, owner):
         method = call.func.attr.value  # type: ignore[union-attr]
         if method in names.ASYNC_METHODS:
-            if is_awaited(ctx, call):
+            if id(call) in awaited_ids:
                 awaited += 1
             else:
                 plain += 1

@@ -6,11 +6,9 @@ from typing import Iterator
 
 import libcst as cst
 import libcst.matchers as m
-from libcst.metadata import ScopeProvider
-
 from .. import names
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
-from .helpers import await_if, dotted, function_facts, param_facts, qualname_of, session_is_async
+from .helpers import FunctionCalls, await_if, dotted, function_facts, param_facts, rebinds as _rebinds, session_is_async
 
 _DB = '''
 from collections.abc import AsyncIterator
@@ -284,22 +282,22 @@ class MergeForeignInstance(Pass):
     )
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
-        for call in m.findall(ctx.module, m.Call(func=m.Attribute(attr=m.Name("add")), args=[m.Arg(value=m.Name(), keyword=None)])):
-            finding = self.check_call(ctx, call)  # type: ignore[arg-type]
+        collector = _AddCalls()
+        ctx.module.visit(collector)
+        for qualname, fn, call, stmt in collector.found:
+            finding = self.check_call(ctx, qualname, fn, call, stmt)
             if finding is not None:
                 yield finding
 
-    def check_call(self, ctx: FileContext, call: cst.Call) -> Finding | None:
-        fn = ctx.enclosing_function(call)
-        if fn is None:
-            return None
+    def check_call(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, call: cst.Call,
+                   stmt: cst.Expr | None) -> Finding | None:
         obj = call.args[0].value.value  # type: ignore[attr-defined]
         owner = dotted(call.func.value)  # type: ignore[attr-defined]
-        if owner is None or obj in ("self", "cls") or not self._only_param_binding(ctx, fn, obj):
+        if owner is None or obj in ("self", "cls"):
             return None
-        facts = function_facts(ctx, fn)
+        facts = function_facts(ctx, qualname)
         p_obj = param_facts(facts, obj)
-        if p_obj is None:
+        if p_obj is None or _rebinds(fn, obj):
             return None
         index = ctx.index
         dep, _ = index.param_dependency(p_obj)
@@ -307,14 +305,13 @@ class MergeForeignInstance(Pass):
             reason = self._injected_reason(ctx, fn, facts, owner, dep, p_obj)
             fixable = True
         else:
-            reason, fixable = self._caller_reason(ctx, fn, facts, owner, obj)
+            reason, fixable = self._caller_reason(ctx, qualname, facts, owner, obj)
         if reason is None:
             return None
         is_async = session_is_async(ctx, fn, owner, facts)
-        stmt = ctx.parent(call)
         fix = None
         form = f"{obj} = {'await ' if is_async else ''}{owner}.merge({obj})"
-        if fixable and is_async is not None and isinstance(stmt, cst.Expr) and isinstance(ctx.parent(stmt), cst.SimpleStatementLine):
+        if fixable and is_async is not None and stmt is not None:
             fix = Fix([Edit(stmt, replace=lambda upd, o=obj, a=is_async, s=call.func.value: self._merge(upd, o, s, a))],  # type: ignore[attr-defined]
                       description=f"replace with `{form}`")
         message = (
@@ -329,15 +326,6 @@ class MergeForeignInstance(Pass):
     def _merge(updated: cst.CSTNode, obj: str, owner: cst.BaseExpression, is_async: bool) -> cst.CSTNode:
         merge = cst.Call(func=cst.Attribute(value=owner.deep_clone(), attr=cst.Name("merge")), args=[cst.Arg(cst.Name(obj))])
         return cst.Assign(targets=[cst.AssignTarget(cst.Name(obj))], value=await_if(merge, is_async))
-
-    @staticmethod
-    def _only_param_binding(ctx: FileContext, fn: cst.FunctionDef, name: str) -> bool:
-        """``name`` is a parameter of ``fn`` that is never rebound in it."""
-        scope = ctx.meta(ScopeProvider).get(fn.body)
-        if scope is None:
-            return False
-        assignments = list(scope.assignments[name]) if name in scope else []
-        return len(assignments) == 1 and isinstance(assignments[0].node, cst.Param)
 
     def _injected_reason(self, ctx, fn, facts, owner: str, dep: str, p_obj) -> str | None:
         index = ctx.index
@@ -372,7 +360,7 @@ class MergeForeignInstance(Pass):
             return False
         return ctx.index.opens_session(facts.session_names[owner]) is not None
 
-    def _caller_reason(self, ctx: FileContext, fn, facts, owner: str, obj: str) -> tuple[str | None, bool]:
+    def _caller_reason(self, ctx: FileContext, qualname: str, facts, owner: str, obj: str) -> tuple[str | None, bool]:
         """The object and the session are separate parameters: ask the call sites."""
         index = ctx.index
         p_sess = param_facts(facts, owner)
@@ -382,7 +370,7 @@ class MergeForeignInstance(Pass):
         if params and params[0] in ("self", "cls"):
             return None, False
         module = index.module_for_path(ctx.path)
-        qualified = f"{module.module}.{qualname_of(ctx, fn)}" if module and module.module else qualname_of(ctx, fn)
+        qualified = f"{module.module}.{qualname}" if module and module.module else qualname
         foreign, new = [], []
         for _mod, caller, site in index.callers(qualified):
             o_obj = _argument(site, params, obj, "args", "kwargs")
@@ -420,3 +408,17 @@ def _is_session(index, fn, name: str) -> bool:
         if p.name == name and names.session_class(p.annotation) is not None:
             return True
     return False
+
+
+class _AddCalls(FunctionCalls):
+    """``S.add(name)`` calls directly inside functions, with the statement holding them."""
+
+    def want(self, call: cst.Call) -> bool:
+        return (
+            isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "add"
+            and len(call.args) == 1
+            and call.args[0].keyword is None
+            and call.args[0].star == ""
+            and isinstance(call.args[0].value, cst.Name)
+        )
