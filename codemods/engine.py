@@ -71,8 +71,9 @@ def wants_parse(raw: bytes, passes: Sequence[Pass], index=None) -> bool:
     provider or alias name the project index found)."""
     if not any(t in raw for p in passes for t in p.triggers):
         return False
-    relevance = index.relevance() if index is not None else None
-    return relevance is None or relevance.search(raw) is not None
+    if index is None:
+        return True
+    return any(token in raw for token in index.relevance())
 
 
 # --------------------------------------------------------------------------- one file
