@@ -301,6 +301,34 @@ def _ask(prompt: str) -> str:
     return sys.stdin.readline()
 
 
+@cli.command("index")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores].")
+def index_command(paths: tuple[str, ...], fmt: str, jobs: int | None) -> None:
+    """Show what the project index knows: session factories and their settings, session
+    scopes, session decorators, FastAPI providers, Annotated aliases, and models with their
+    relationships' loader strategies. This is what decides whether a finding is made."""
+    from . import index as index_mod
+
+    paths = tuple(paths) or (".",)
+    try:
+        config = load(paths[0])
+        files = discover(paths, config.root, config.exclude)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise click.UsageError(f"no such file or directory: {exc}") from None
+    idx = engine.build_index(files, config, jobs or engine.default_jobs())
+    data = index_mod.describe(idx)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(index_mod.render_description(data), nl=False)
+
+
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def rules(fmt: str) -> None:

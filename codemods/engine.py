@@ -169,10 +169,13 @@ def process_source(
     result.parsed = True
     try:
         ast_ok = _ast_parses(source.text)
-        module_name = ""
         facts = index.module_for_path(path) if index is not None else None
-        if facts is not None:
-            module_name = facts.module
+        if facts is None and index is not None:
+            # Not indexed (nothing in it looked session-related to the index's byte scan):
+            # its own facts are still needed by the passes. Worker-local addition.
+            facts = index_mod.extract(path, source.text, index_mod.module_name_for(path, config.root))
+            index.add(facts)
+        module_name = facts.module if facts is not None else ""
         lines = source.text.splitlines()
         current = module
         for round_no in range(MAX_ROUNDS):
@@ -317,17 +320,45 @@ def index_triggers(config: Config) -> tuple[bytes, ...]:
 
 
 def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, bytes] | None = None):
-    triggers = index_triggers(config)
+    """The project index, grown in rounds: first the files that mention SQLAlchemy (or
+    FastAPI's Depends, or a configured name), then the files that mention a session-related
+    name found so far (a module that only imports the project's factory), until none is new."""
     overrides = overrides or {}
-    work = [(p, index_mod.module_name_for(p, config.root), triggers) for p in files if p not in overrides]
-    facts = [f for f in _map(_index_path, work, jobs) if f is not None]
+    triggers = index_triggers(config)
+    remaining = [p for p in files if p not in overrides]
+    facts: list = []
     for path, raw in overrides.items():
         if any(t in raw for t in triggers):
             try:
                 facts.append(index_mod.extract(path, raw, index_mod.module_name_for(path, config.root)))
             except (SyntaxError, ValueError, RecursionError):
                 pass
-    return index_mod.ProjectIndex(facts, config_factories=config.session_factories)
+    seen_names: set[str] = set()
+    for _round in range(4):
+        work = [(p, index_mod.module_name_for(p, config.root), triggers) for p in remaining]
+        found = _map(_index_path, work, jobs)
+        new = [f for f in found if f is not None]
+        facts.extend(new)
+        done = {f.path for f in new}
+        remaining = [p for p in remaining if p not in done]
+        names = new_index(facts, config).names() - seen_names
+        if not names or not remaining:
+            break
+        seen_names |= names
+        triggers = index_mod.minimal_tokens(names)
+        for path, raw in overrides.items():
+            if path not in {f.path for f in facts} and any(t in raw for t in triggers):
+                try:
+                    facts.append(index_mod.extract(path, raw, index_mod.module_name_for(path, config.root)))
+                except (SyntaxError, ValueError, RecursionError):
+                    pass
+    return new_index(facts, config)
+
+
+def new_index(facts, config: Config) -> "index_mod.ProjectIndex":
+    return index_mod.ProjectIndex(facts, config_factories=config.session_factories,
+                                  config_scopes=config.session_scopes,
+                                  assume_expire_on_commit=config.assume_expire_on_commit)
 
 
 def run_files(files: Sequence[str], index, config: Config, jobs: int, want_fix_diffs: bool = False,
@@ -354,7 +385,7 @@ def index_for_sources(sources: dict[str, str | bytes], config: Config) -> "index
             facts.append(index_mod.extract(full, text, index_mod.module_name_for(full, config.root)))
         except (SyntaxError, ValueError):
             pass
-    return index_mod.ProjectIndex(facts, config_factories=config.session_factories)
+    return new_index(facts, config)
 
 
 def fix_text(text: str, config: Config | None = None, project: dict[str, str] | None = None,

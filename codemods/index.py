@@ -37,6 +37,8 @@ class Factory:
     expire_on_commit: bool | None  # None: not stated (SQLAlchemy's default is True)
     line: int
     scoped: bool = False
+    bind: str | None = None  # the engine expression it is bound to, as written
+    via: str | None = None  # built by calling this project function (which returns a factory)
 
 
 @dataclass
@@ -72,6 +74,40 @@ class OpenedSession:
     factory: str  # qualified name called to open it
     closed_on_return: bool  # opened in a with-block that the function leaves before returning
     yielded: bool  # the function yields (or returns) this session
+    expire_on_commit: bool | None = None  # stated in the call itself: Session(e, expire_on_commit=False)
+    begin: bool = False  # opened as `factory.begin()`: commits when the block exits
+
+
+@dataclass
+class SessionDecorator:
+    """A decorator whose wrapper opens a session, passes it to the decorated function and
+    (maybe) commits after it returns."""
+
+    factory: str
+    expire_on_commit: bool | None
+    commits: bool
+    position: int | None  # positional index the session is passed at
+    keyword: str | None  # or the keyword it is passed as
+
+
+@dataclass
+class Attribute:
+    kind: str  # "column", "deferred", "relationship"
+    lazy: str | None = None  # relationship loader strategy ("select" is SQLAlchemy's default)
+    target: str | None = None  # relationship target class, as written
+    line: int = 0
+
+
+@dataclass
+class ClassFacts:
+    qualname: str
+    line: int
+    bases: list[str]
+    keywords: dict[str, str]
+    attributes: dict[str, Attribute] = field(default_factory=dict)
+    backrefs: list[tuple[str, str, str]] = field(default_factory=list)  # (target, name, lazy)
+    abstract: bool = False
+    tablename: bool = False
 
 
 @dataclass
@@ -86,6 +122,14 @@ class Function:
     yields_param: str | None = None  # yields/returns one of its own parameters as is
     calls: list[CallSite] = field(default_factory=list)
     session_names: dict[str, str] = field(default_factory=dict)  # local name -> factory called
+    decorators: list[str] = field(default_factory=list)
+    commits: bool = False  # calls .commit() on a session it holds
+    commits_after_yield: bool = False  # ... after its yield (a context manager committing on exit)
+    yield_in_begin: bool = False  # yields inside `with session.begin()` / `factory.begin()`
+    yields_kind: str | None = None  # "session" or "service" (an object built around a session)
+    yields_class: str | None = None  # qualified name of that object's class
+    returns_factory: Factory | None = None
+    session_decorator: SessionDecorator | None = None
 
 
 @dataclass
@@ -105,6 +149,9 @@ class ModuleFacts:
     functions: dict[str, Function] = field(default_factory=dict)
     aliases: dict[str, Alias] = field(default_factory=dict)
     configure_calls: dict[str, dict[str, bool | None]] = field(default_factory=dict)
+    classes: dict[str, ClassFacts] = field(default_factory=dict)
+    declarative_bases: set[str] = field(default_factory=set)  # Base = declarative_base()
+    flask_dbs: set[str] = field(default_factory=set)  # db = SQLAlchemy(app)
 
     def qualify(self, dotted: str | None) -> str | None:
         """The qualified name a dotted expression of this module refers to."""
@@ -222,6 +269,7 @@ class _Extractor:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self.function(stmt, prefix)
         elif isinstance(stmt, ast.ClassDef):
+            self.klass(stmt, prefix)
             for sub in stmt.body:
                 self.statement(sub, prefix=f"{prefix}{stmt.name}.")
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and not prefix:
@@ -251,6 +299,20 @@ class _Extractor:
         alias = self.alias_from(name, value)
         if alias is not None:
             self.facts.aliases[name] = alias
+            return
+        if isinstance(value, ast.Call):
+            callee = self.q(value.func)
+            if callee in names.DECLARATIVE_BASE_FACTORIES or (
+                isinstance(value.func, ast.Attribute) and value.func.attr == "generate_base"
+            ):
+                self.facts.declarative_bases.add(name)
+            elif callee in names.FLASK_SQLALCHEMY:
+                self.facts.flask_dbs.add(name)
+            elif callee is not None and not callee.startswith(("sqlalchemy.", "builtins.")):
+                # `SessionLocal = make_session_factory(engine)`: a factory if that project
+                # function returns one (decided at query time).
+                self.facts.factories.setdefault(
+                    name, Factory(name, callee, None, None, line, via=callee))
 
     def factory_from(self, name: str, value: ast.AST, line: int) -> Factory | None:
         if not isinstance(value, ast.Call):
@@ -262,6 +324,8 @@ class _Extractor:
         if is_async is None:
             return None
         expire = _const_bool(_kw(value, "expire_on_commit"))
+        bind_node = _kw(value, "bind") or (value.args[0] if value.args and builder not in names.SCOPED else None)
+        bind = ast.unparse(bind_node) if bind_node is not None else None
         scoped = builder in names.SCOPED
         class_ = self.q(_kw(value, "class_"))
         if class_ is not None and names.session_class(class_) is not None:
@@ -278,7 +342,7 @@ class _Extractor:
                 return Factory(name, builder, sub.is_async, sub.expire_on_commit, line, scoped=True)
             # scoped_session(some_factory_from_elsewhere): options unknown here
             return Factory(name, builder, is_async, None, line, scoped=True)
-        return Factory(name, builder, is_async, expire, line, scoped=scoped)
+        return Factory(name, builder, is_async, expire, line, scoped=scoped, bind=bind)
 
     def depends_of(self, node: ast.AST | None) -> tuple[str, bool] | None:
         """``(target, use_cache)`` when ``node`` is ``Depends(target, ...)``."""
@@ -299,6 +363,81 @@ class _Extractor:
             dep = self.depends_of(meta)
             if dep is not None:
                 return Alias(name, dep[0] or None, dep[1], annotation)
+        return None
+
+    # classes ------------------------------------------------------------------
+    def klass(self, node: ast.ClassDef, prefix: str) -> None:
+        info = ClassFacts(
+            qualname=prefix + node.name,
+            line=node.lineno,
+            bases=[b for b in (self.q(base) for base in node.bases) if b],
+            keywords={k.arg: ast.unparse(k.value) for k in node.keywords if k.arg},
+        )
+        for stmt in node.body:
+            target, value, annotation = None, None, None
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                target, value = stmt.targets[0].id, stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                target, value, annotation = stmt.target.id, stmt.value, stmt.annotation
+            if target is None:
+                continue
+            if target == "__abstract__":
+                info.abstract = _const_bool(value) is True
+                continue
+            if target == "__tablename__":
+                info.tablename = True
+                continue
+            attribute = self.mapped_attribute(value, annotation, info, target)
+            if attribute is not None:
+                attribute.line = stmt.lineno
+                info.attributes[target] = attribute
+        self.facts.classes[info.qualname] = info
+
+    def mapped_attribute(self, value, annotation, info: ClassFacts, name: str) -> Attribute | None:
+        """Column, deferred column or relationship declared by a class-level statement."""
+        call = value if isinstance(value, ast.Call) else None
+        func = call.func if call is not None else None
+        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        callee = self.q(func) if func is not None else None
+        # `relationship(...)` imported from SQLAlchemy/SQLModel, or `db.relationship(...)` of a
+        # Flask-SQLAlchemy object (often imported from the app package, so not known here:
+        # any `x.relationship(...)` counts; only classes that turn out to be models matter).
+        sqla = callee is not None and callee.startswith(("sqlalchemy.", "sqlmodel.")) or isinstance(func, ast.Attribute)
+        if call is not None and sqla and last in names.RELATIONSHIP_CALLS:
+            lazy = _const_str(_kw(call, "lazy"))
+            if lazy is None:  # SQLModel: Relationship(sa_relationship_kwargs={"lazy": ...})
+                kwargs = _kw(call, "sa_relationship_kwargs")
+                if isinstance(kwargs, ast.Dict):
+                    for k, v in zip(kwargs.keys, kwargs.values):
+                        if _const_str(k) == "lazy":
+                            lazy = _const_str(v)
+            target = _const_str(call.args[0]) if call.args else None
+            if target is None and call.args:
+                target = dotted_name(call.args[0])
+            if target is None and annotation is not None:
+                target = _annotation_target(annotation)
+            backref = _kw(call, "backref")
+            if backref is not None and target:
+                ref_name = _const_str(backref)
+                ref_lazy = "select"
+                if isinstance(backref, ast.Call) and backref.args:
+                    ref_name = _const_str(backref.args[0])
+                    ref_lazy = _const_str(_kw(backref, "lazy")) or "select"
+                if ref_name:
+                    info.backrefs.append((target, ref_name, ref_lazy))
+            return Attribute("relationship", lazy=lazy or "select", target=target)
+        if call is not None and sqla and last in names.COLUMN_CALLS:
+            deferred = last in ("deferred",) or _const_bool(_kw(call, "deferred")) is True
+            return Attribute("deferred" if deferred else "column")
+        if call is not None and sqla and last in ("Field",):  # SQLModel field
+            return Attribute("column")
+        if annotation is not None and value is None:
+            head = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+            if self.q(head) in names.MAPPED:  # Mapped[X] alone is always a column
+                return Attribute("column")
+            if self.q(head) not in names.NOT_COLUMNS and not name.startswith("_"):
+                # SQLModel plain annotations (`name: str`) are columns of table models.
+                return Attribute("column")
         return None
 
     # functions ----------------------------------------------------------------
@@ -335,7 +474,7 @@ class _Extractor:
                     alias=alias,
                 )
             )
-        body = _FunctionBody(self, fn)
+        body = _FunctionBody(self, fn, class_prefix=prefix)
         info = Function(
             qualname=prefix + fn.name,
             line=fn.lineno,
@@ -347,6 +486,14 @@ class _Extractor:
             yields_param=body.yields_param,
             calls=body.calls,
             session_names=body.session_names,
+            decorators=[d for d in (self.q(_decorator_callee(dec)) for dec in fn.decorator_list) if d],
+            commits=body.commits,
+            commits_after_yield=body.commits_after_yield,
+            yield_in_begin=body.yield_in_begin,
+            yields_kind=body.yields_kind,
+            yields_class=body.yields_class,
+            returns_factory=body.returns_factory,
+            session_decorator=self.session_decorator(fn),
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
             inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice
@@ -354,13 +501,97 @@ class _Extractor:
         self.facts.functions[info.qualname] = info
 
 
+    def session_decorator(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> SessionDecorator | None:
+        """``fn`` is a decorator when it (or a decorator factory inside it) defines a wrapper
+        that opens a session and calls the decorated function with it."""
+        params = {a.arg for a in fn.args.posonlyargs + fn.args.args}
+        for nested in ast.walk(fn):
+            if nested is fn or not isinstance(nested, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            enclosing = params | {a.arg for a in nested.args.posonlyargs + nested.args.args}
+            body = _FunctionBody(self, nested)
+            for call in ast.walk(nested):
+                if not isinstance(call, ast.Call):
+                    continue
+                callee = dotted_name(strip_await(call.func))
+                if callee is None or (callee not in params and not _outer_param(fn, nested, callee)):
+                    continue
+                for i, arg in enumerate(call.args):
+                    name = dotted_name(arg)
+                    if name in body.session_names and name not in enclosing:
+                        opened = next((o for o in body.opened if body.session_names[name] == o.factory), None)
+                        return SessionDecorator(body.session_names[name],
+                                                opened.expire_on_commit if opened else None,
+                                                body.commits or bool(opened and opened.begin), i, None)
+                for kw in call.keywords:
+                    name = dotted_name(kw.value)
+                    if kw.arg and name in body.session_names and name not in enclosing:
+                        opened = next((o for o in body.opened if body.session_names[name] == o.factory), None)
+                        return SessionDecorator(body.session_names[name],
+                                                opened.expire_on_commit if opened else None,
+                                                body.commits or bool(opened and opened.begin), None, kw.arg)
+        return None
+
+
+def _outer_param(fn, nested, name: str) -> bool:
+    """``name`` is a parameter of a function between ``fn`` and ``nested`` (decorator factories)."""
+    for node in ast.walk(fn):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node is not nested:
+            if name in {a.arg for a in node.args.posonlyargs + node.args.args}:
+                if any(n is nested for n in ast.walk(node)):
+                    return True
+    return False
+
+
+def _decorator_callee(node: ast.AST) -> ast.AST:
+    return node.func if isinstance(node, ast.Call) else node
+
+
+def _const_str(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _annotation_target(annotation: ast.AST) -> str | None:
+    """The class a Mapped[...] annotation names: Mapped["User"], Mapped[list["Item"]],
+    Mapped[Optional[User]] -> its innermost name."""
+    node = annotation
+    while isinstance(node, ast.Subscript):
+        inner = node.slice
+        if isinstance(inner, ast.Tuple):
+            inner = inner.elts[0]
+        node = inner
+    if isinstance(node, ast.BinOp):  # X | None
+        node = node.left
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value.strip()
+        for wrapper in ("list[", "List[", "set[", "Set[", "Optional["):
+            if text.startswith(wrapper):
+                text = text[len(wrapper):].rstrip("]")
+        return text.split("|")[0].strip().strip("'\"") or None
+    name = dotted_name(node)
+    if name in ("int", "str", "float", "bool", "bytes", "datetime", "date", "dict", "Any", "None"):
+        return None
+    return name
+
+
 class _FunctionBody(ast.NodeVisitor):
     """Facts about one function body (nested functions and classes are not entered)."""
 
-    def __init__(self, ex: _Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def __init__(self, ex: _Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef, class_prefix: str = "") -> None:
         self.ex = ex
         self.fn = fn
+        self.class_prefix = class_prefix
         self.is_generator = False
+        self.commits = False
+        self.commits_after_yield = False
+        self.yield_in_begin = False
+        self.yields_kind: str | None = None
+        self.yields_class: str | None = None
+        self.returns_factory: Factory | None = None
+        self._seen_yield = False
+        self._begin_depth = 0
         self.opened: list[OpenedSession] = []
         self.yields_param: str | None = None
         self.calls: list[CallSite] = []
@@ -408,29 +639,59 @@ class _FunctionBody(ast.NodeVisitor):
 
     def _with(self, node: ast.With | ast.AsyncWith) -> None:
         bound: list[str] = []
+        begins = 0
         for item in node.items:
             target = item.optional_vars
+            expr = strip_await(item.context_expr)
+            begin = (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)
+                     and expr.func.attr == "begin")
+            if begin:
+                begins += 1
             if isinstance(target, ast.Name):
-                factory = self._opens(item.context_expr)
-                if factory is not None:
-                    self.session_names[target.id] = factory
-                    self.origins[target.id] = Origin("session", callee=factory)
-                    bound.append(target.id)
-                    self.opened.append(OpenedSession(factory, closed_on_return=True, yielded=False))
+                if begin:  # `with factory.begin() as s`: opens a session that commits on exit
+                    factory = self._opens(ast.Call(func=expr.func.value, args=[], keywords=[]))
+                    if factory is not None and dotted_name(expr.func.value) not in self.session_names:
+                        self._opened(target.id, factory, None, closed=True, begin=True)
+                        bound.append(target.id)
+                else:
+                    factory = self._opens(expr)
+                    if factory is not None:
+                        self._opened(target.id, factory, self._expire_kw(expr), closed=True)
+                        bound.append(target.id)
             self.visit(item.context_expr)
         self._with_stack.extend(bound)
+        self._begin_depth += begins
         for stmt in node.body:
             self.visit(stmt)
+        self._begin_depth -= begins
         for _ in bound:
             self._with_stack.pop()
 
     visit_With = _with
     visit_AsyncWith = _with
 
-    def _yield_or_return(self, value: ast.AST | None) -> None:
+    @staticmethod
+    def _expire_kw(value: ast.AST) -> bool | None:
+        value = strip_await(value)
+        return _const_bool(_kw(value, "expire_on_commit")) if isinstance(value, ast.Call) else None
+
+    def _opened(self, name: str, factory: str, expire: bool | None, closed: bool, begin: bool = False) -> None:
+        self.session_names[name] = factory
+        self.origins[name] = Origin("session", callee=factory)
+        self.opened.append(OpenedSession(factory, closed_on_return=closed, yielded=False,
+                                         expire_on_commit=expire, begin=begin))
+
+    def _yield_or_return(self, value: ast.AST | None, is_yield: bool) -> None:
         if value is None:
             return
         value = strip_await(value)
+        if is_yield and self._begin_depth:
+            self.yield_in_begin = True
+        if is_yield:  # whatever it yields, the sessions of enclosing with-blocks stay open
+            for name in self._with_stack:
+                for opened in self.opened:
+                    if self.session_names.get(name) == opened.factory and opened.closed_on_return:
+                        opened.closed_on_return = False
         if isinstance(value, ast.Name):
             if value.id in self.param_names:
                 self.yields_param = value.id
@@ -440,21 +701,35 @@ class _FunctionBody(ast.NodeVisitor):
                     if self.is_generator and value.id in self._with_stack:
                         # yielded inside the with-block: open while the caller uses it
                         opened.closed_on_return = False
-        factory = self._opens(value)
-        if factory is not None and isinstance(value, ast.Call):
-            self.opened.append(OpenedSession(factory, closed_on_return=False, yielded=True))
+            if is_yield and value.id in self.session_names:
+                self.yields_kind = "session"
+        elif isinstance(value, ast.Call):
+            callee = dotted_name(value.func)
+            args = [dotted_name(a) for a in list(value.args) + [k.value for k in value.keywords]]
+            if is_yield and any(a in self.session_names for a in args if a):
+                self.yields_kind = "service"
+                self.yields_class = self.ex.facts.qualify(callee) if callee else None
+            factory = self._opens(value)
+            if factory is not None:
+                self.opened.append(OpenedSession(factory, closed_on_return=False, yielded=True,
+                                                 expire_on_commit=self._expire_kw(value)))
+            builder = self.ex.facts.qualify(callee) if callee else None
+            if not is_yield and names.factory_builder(builder) is not None:
+                self.returns_factory = self.ex.factory_from(self.fn.name, value, value.lineno)
 
     def visit_Yield(self, node: ast.Yield) -> None:
         self.is_generator = True
-        self._yield_or_return(node.value)
+        self._seen_yield = True
+        self._yield_or_return(node.value, is_yield=True)
         self.generic_visit(node)
 
     def visit_YieldFrom(self, node: ast.YieldFrom) -> None:
         self.is_generator = True
+        self._seen_yield = True
         self.generic_visit(node)
 
     def visit_Return(self, node: ast.Return) -> None:
-        self._yield_or_return(node.value)
+        self._yield_or_return(node.value, is_yield=False)
         self.generic_visit(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -462,6 +737,13 @@ class _FunctionBody(ast.NodeVisitor):
         for target in node.targets:
             if isinstance(target, ast.Name):
                 self._bind(target.id, node.value)
+            elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                  and target.value.id == "self" and self.class_prefix):
+                # `self.session_factory = async_sessionmaker(...)` in a method
+                name = self.class_prefix + target.attr
+                factory = self.ex.factory_from(name, node.value, node.lineno)
+                if factory is not None:
+                    self.ex.facts.factories[name] = factory
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self.generic_visit(node)
@@ -473,7 +755,8 @@ class _FunctionBody(ast.NodeVisitor):
         opened = self._opens(value)
         if opened is not None:
             self.session_names[name] = opened
-            self.opened.append(OpenedSession(opened, closed_on_return=False, yielded=False))
+            self.opened.append(OpenedSession(opened, closed_on_return=False, yielded=False,
+                                             expire_on_commit=self._expire_kw(value)))
 
     def origin(self, value: ast.AST) -> Origin:
         value = strip_await(value)
@@ -500,6 +783,12 @@ class _FunctionBody(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         self.generic_visit(node)
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
+            owner = dotted_name(node.func.value)
+            if owner in self.session_names or (owner or "").startswith("self."):
+                self.commits = True
+                if self._seen_yield:
+                    self.commits_after_yield = True
         callee = dotted_name(node.func)
         if callee is None or "." in callee and callee.split(".")[0] in ("self", "cls"):
             return
@@ -534,6 +823,16 @@ def extract(path: str, source: str | bytes, module: str) -> ModuleFacts:
 # --------------------------------------------------------------------------- the index
 
 
+def minimal_tokens(tokens: Iterable[str]) -> tuple[bytes, ...]:
+    """The tokens, less those that contain a shorter one (the shorter already matches)."""
+    kept = sorted({t for t in tokens if t}, key=len)
+    out: list[str] = []
+    for t in kept:
+        if not any(o in t for o in out):
+            out.append(t)
+    return tuple(t.encode() for t in out)
+
+
 @dataclass
 class SessionOrigin:
     """Which session an injected value belongs to."""
@@ -543,13 +842,47 @@ class SessionOrigin:
     use_cache: bool = True
 
 
+@dataclass
+class Model:
+    qualified: str
+    columns: set[str]
+    deferred: set[str]
+    relationships: dict[str, str]  # name -> lazy strategy
+    targets: dict[str, str]  # relationship name -> target class as written
+
+    @property
+    def name(self) -> str:
+        return self.qualified.rsplit(".", 1)[-1]
+
+
+@dataclass
+class Scope:
+    """What `with X(...) as name:` opens."""
+
+    kind: str  # "session", "begin", "context-manager", "configured"
+    name: str
+    is_async: bool | None
+    expire_on_commit: bool  # effective: stated, or the factory's, or the configured assumption
+    commits_on_exit: bool
+    yields: str  # "session" or "service"
+    factory: str | None = None
+
+
+EAGER = {"selectin", "joined", "subquery", "immediate", "raise", "raise_on_sql", "write_only",
+         "noload", "dynamic", "True", "False"}
+
+
 class ProjectIndex:
-    def __init__(self, modules: Iterable[ModuleFacts] = (), config_factories: dict | None = None) -> None:
+    def __init__(self, modules: Iterable[ModuleFacts] = (), config_factories: dict | None = None,
+                 config_scopes: Iterable[str] = (), assume_expire_on_commit: bool = True) -> None:
         self.modules: dict[str, ModuleFacts] = {}
         self.by_path: dict[str, ModuleFacts] = {}
         for facts in modules:
             self.add(facts)
         self.config_factories = dict(config_factories or {})
+        self.config_scopes = tuple(config_scopes)
+        self.assume_expire_on_commit = assume_expire_on_commit
+        self._models: dict[str, Model] | None = None
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
         self._relevance: tuple[bytes, ...] | None = None
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
@@ -560,26 +893,38 @@ class ProjectIndex:
         self._callers = None
         self._suffixes = None
         self._relevance = None
+        self._models = None
+
+    def names(self) -> set[str]:
+        """The project's own session-related names: factories, Annotated aliases, FastAPI
+        providers, context managers and decorators that handle sessions. A file that mentions
+        one of them is indexed too, and is worth parsing for the passes."""
+        found: set[str] = set()
+        for mod in self.modules.values():
+            found.update(n.rsplit(".", 1)[-1] for n in mod.factories)
+            found.update(mod.aliases)
+            for fn in mod.functions.values():
+                if "." in fn.qualname:
+                    continue
+                if (fn.is_generator and fn.opened) or fn.session_decorator is not None or fn.yields_kind \
+                        or any(p.depends for p in fn.params):
+                    found.add(fn.qualname)
+            # Flask-SQLAlchemy's `db` and declarative bases are short, common words: match
+            # them in the shapes that use them.
+            for db in mod.flask_dbs:
+                found.update({f"{db}.Model", f"{db}.session", f"{db}.relationship"})
+            found.update(f"({base})" for base in mod.declarative_bases)
+        found.update(n.rsplit(".", 1)[-1] for n in self.config_factories)
+        found.update(n.rsplit(".", 1)[-1] for n in self.config_scopes)
+        return {n for n in found if n}
 
     def relevance(self) -> tuple[bytes, ...]:
-        """Bytes that make a file worth parsing: SQLAlchemy's own names, and the names of the
-        project's session factories, Annotated aliases and FastAPI providers. (A `bytes in`
-        test per token is much faster than one regex alternation of them.)"""
+        """Bytes that make a file worth parsing: SQLAlchemy's own names and the project's
+        session-related names. (A `bytes in` test per token is much faster than one regex
+        alternation of them.)"""
         if self._relevance is None:
-            tokens = {"session", "Session"} | {t.decode() for t in INDEX_TRIGGERS}
-            for mod in self.modules.values():
-                tokens.update(mod.factories)
-                tokens.update(mod.aliases)
-                for fn in mod.functions.values():
-                    if "." not in fn.qualname and (
-                        fn.is_generator and fn.opened or any(p.depends for p in fn.params)
-                    ):
-                        tokens.add(fn.qualname)
-            tokens.update(n.rsplit(".", 1)[-1] for n in self.config_factories)
-            # Drop tokens that contain a shorter token: the shorter one already matches.
-            kept = sorted(t for t in tokens if t)
-            kept = [t for t in kept if not any(o != t and o in t for o in kept)]
-            self._relevance = tuple(t.encode() for t in sorted(kept, key=len))
+            tokens = {"session", "Session"} | {t.decode() for t in INDEX_TRIGGERS} | self.names()
+            self._relevance = minimal_tokens(tokens)
         return self._relevance
 
     def module_for_path(self, path: str) -> ModuleFacts | None:
@@ -628,10 +973,183 @@ class ProjectIndex:
         return self._resolve(qualified, "aliases")
 
     def factory(self, qualified: str | None) -> Factory | None:
-        found = self._resolve(qualified, "factories")
-        if found is None and qualified in self.config_factories:
+        if qualified in self.config_factories:
             return self.config_factories[qualified]
+        found = self._resolve(qualified, "factories")
+        if found is not None and found.via is not None:
+            maker = self.function(found.via)
+            if maker is None or maker.returns_factory is None:
+                return None
+            inner = maker.returns_factory
+            return Factory(found.name, inner.builder, inner.is_async, inner.expire_on_commit,
+                           found.line, inner.scoped, inner.bind, via=found.via)
         return found
+
+    def expire_on_commit(self, factory: str | None, stated: bool | None = None) -> bool:
+        """Does a session opened by calling ``factory`` expire its instances on commit?"""
+        if stated is not None:
+            return stated
+        if factory is not None and factory.endswith("()"):
+            return self.assume_expire_on_commit  # a parameter typed as a factory: unknown
+        if names.session_class(factory) is not None:
+            return True  # Session(engine) with no option: SQLAlchemy's default
+        found = self.factory(factory)
+        if found is not None and found.expire_on_commit is not None:
+            return found.expire_on_commit
+        return self.assume_expire_on_commit
+
+    def function_expires(self, fn: Function, name: str) -> bool:
+        """Does the session held by local ``name`` of ``fn`` expire on commit?"""
+        factory = fn.session_names.get(name)
+        stated = next((o.expire_on_commit for o in fn.opened if o.factory == factory
+                       and o.expire_on_commit is not None), None)
+        return self.expire_on_commit(factory, stated)
+
+    # scopes -------------------------------------------------------------------
+    def scope(self, qualified: str | None, begin: bool = False, stated_expire: bool | None = None) -> Scope | None:
+        """What ``with <qualified>(...)`` (or ``with <qualified>.begin()``) opens, if it is a
+        session scope: a session class, a factory, a project context manager yielding a
+        session or a service built around one, or a configured scope."""
+        if qualified is None:
+            return None
+        is_async = self.opens_session(qualified)
+        if is_async is not None:
+            factory = self.factory(qualified)
+            return Scope("begin" if begin else "session", qualified, is_async,
+                         self.expire_on_commit(qualified, stated_expire), commits_on_exit=begin,
+                         yields="session", factory=factory.name if factory else qualified)
+        if qualified in self.config_scopes:
+            return Scope("configured", qualified, None, self.assume_expire_on_commit,
+                         commits_on_exit=True, yields="service")
+        fn = self.function(qualified)
+        if fn is None or fn.yields_kind is None:
+            return None
+        if not any(d in names.CONTEXT_MANAGER_DECORATORS for d in fn.decorators):
+            return None
+        opened = next((o for o in fn.opened if self.opens_session(o.factory) is not None), None)
+        if opened is None:
+            # a service built around a session the context manager received or obtained
+            # some other way: its settings are unknown.
+            return Scope("context-manager", qualified, None, self.assume_expire_on_commit,
+                         fn.commits_after_yield or fn.yield_in_begin, fn.yields_kind)
+        return Scope("context-manager", qualified, self.opens_session(opened.factory),
+                     self.expire_on_commit(opened.factory, opened.expire_on_commit),
+                     commits_on_exit=fn.commits_after_yield or fn.yield_in_begin or opened.begin,
+                     yields=fn.yields_kind, factory=opened.factory)
+
+    def decorator(self, qualified: str | None) -> SessionDecorator | None:
+        fn = self.function(qualified)
+        return fn.session_decorator if fn is not None else None
+
+    # models -------------------------------------------------------------------
+    def _class(self, qualified: str | None) -> ClassFacts | None:
+        return self._resolve(qualified, "classes")
+
+    def _mapped(self, qualified: str, depth: int = 0) -> str | None:
+        """"model", "base" (a declarative base, or an abstract mapped class) or None."""
+        if depth > 12:
+            return None
+        cls = self._class(qualified)
+        if cls is None:
+            return None
+        kind = None
+        for base in cls.bases:
+            if base in names.DECLARATIVE_BASE_CLASSES:
+                kind = kind or "base"
+            elif base in names.SQLMODEL:
+                if cls.keywords.get("table") == "True":
+                    return "model"
+            elif self._is_declarative_name(base):
+                kind = "model"
+            else:
+                inner = self._mapped(base, depth + 1)
+                if inner is not None:
+                    kind = "model" if inner in ("model", "base") else kind
+        if kind == "base" and cls.tablename and not cls.abstract:
+            return "model"
+        if kind == "model" and cls.abstract:
+            return "base"
+        return kind
+
+    def _is_declarative_name(self, qualified: str) -> bool:
+        """``app.db.Base`` where ``Base = declarative_base()``; ``app.db.db.Model`` for
+        Flask-SQLAlchemy's ``db = SQLAlchemy()``."""
+        for mod, local in self._split(qualified):
+            if local in mod.declarative_bases:
+                return True
+            head, _, rest = local.partition(".")
+            if rest == "Model" and head in mod.flask_dbs:
+                return True
+            if head in mod.imports and (rest or local != head):
+                return self._is_declarative_name(mod.imports[head] + ("." + rest if rest else ""))
+        return False
+
+    def models(self) -> dict[str, Model]:
+        if self._models is None:
+            found: dict[str, Model] = {}
+            for mod in self.modules.values():
+                for qualname in mod.classes:
+                    qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+                    if self._mapped(qualified) == "model":
+                        found[qualified] = self._build_model(qualified)
+            by_name = {q.rsplit(".", 1)[-1]: m for q, m in found.items()}
+            for mod in self.modules.values():  # backrefs declare relationships on their target
+                for cls in mod.classes.values():
+                    for target, ref, lazy in cls.backrefs:
+                        model = by_name.get(target.rsplit(".", 1)[-1])
+                        if model is not None:
+                            model.relationships.setdefault(ref, lazy)
+            self._models = found
+        return self._models
+
+    def _build_model(self, qualified: str) -> Model:
+        model = Model(qualified, set(), set(), {}, {})
+        chain, seen = [qualified], set()
+        while chain:
+            current = chain.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            cls = self._class(current)
+            if cls is None:
+                continue
+            for name, attr in cls.attributes.items():
+                if attr.kind == "relationship":
+                    model.relationships.setdefault(name, attr.lazy or "select")
+                    model.targets.setdefault(name, attr.target or "")
+                elif attr.kind == "deferred":
+                    model.deferred.add(name)
+                else:
+                    model.columns.add(name)
+            chain.extend(cls.bases)
+        return model
+
+    def model(self, qualified: str | None) -> Model | None:
+        if qualified is None:
+            return None
+        models = self.models()
+        if qualified in models:
+            return models[qualified]
+        cls = self._class(qualified)
+        if cls is None:
+            return None
+        for q, model in models.items():
+            if self._class(q) is cls:
+                return model
+        return None
+
+    def model_named(self, name: str) -> Model | None:
+        """The one model whose class name is ``name`` (None when unknown or ambiguous)."""
+        matches = [m for q, m in self.models().items() if q.rsplit(".", 1)[-1] == name]
+        return matches[0] if len(matches) == 1 else None
+
+    def relationship_names(self) -> dict[str, set[str]]:
+        """attribute name -> lazy strategies it has on any model (for untyped objects)."""
+        out: dict[str, set[str]] = {}
+        for model in self.models().values():
+            for name, lazy in model.relationships.items():
+                out.setdefault(name, set()).add(lazy)
+        return out
 
     def opens_session(self, qualified: str | None) -> bool | None:
         """Is calling ``qualified`` opening a session? Returns its async-ness, or None."""
@@ -724,3 +1242,123 @@ class ProjectIndex:
             if resolved[callee]:
                 out.append(row)
         return out
+
+
+# --------------------------------------------------------------------------- describing
+
+
+def describe(index: ProjectIndex) -> dict:
+    """What the index found, for `sqla-fix index`: plain data, sorted."""
+    factories, scopes, decorators, providers, aliases = [], [], [], [], []
+    where_defined = {id(fn): f"{m.module}.{q}" if m.module else q
+                     for m in index.modules.values() for q, fn in m.functions.items()}
+    targets = set()  # every Depends target, named where it is defined
+    for mod in index.modules.values():
+        deps = [index.param_dependency(p)[0] for fn in mod.functions.values() for p in fn.params]
+        deps += [a.depends for a in mod.aliases.values()]
+        for dep in filter(None, deps):
+            found = index.function(dep)
+            targets.add(where_defined.get(id(found), dep))
+    for mod in sorted(index.modules.values(), key=lambda m: m.module):
+        where = lambda line: f"{mod.path}:{line}"  # noqa: E731
+        for name, f in sorted(mod.factories.items()):
+            qualified = f"{mod.module}.{name}" if mod.module else name
+            resolved = index.factory(qualified)
+            if resolved is None:
+                continue
+            factories.append({
+                "name": qualified, "at": where(f.line), "builder": resolved.builder,
+                "async": resolved.is_async, "expire_on_commit": index.expire_on_commit(qualified),
+                "expire_on_commit_stated": resolved.expire_on_commit is not None,
+                "scoped": resolved.scoped, "bind": resolved.bind,
+            })
+        for qualname, fn in sorted(mod.functions.items()):
+            qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+            scope = index.scope(qualified)
+            if scope is not None:
+                scopes.append({"name": qualified, "at": where(fn.line), "yields": scope.yields,
+                               "service": fn.yields_class, "factory": scope.factory,
+                               "async": scope.is_async, "expire_on_commit": scope.expire_on_commit,
+                               "commits_on_exit": scope.commits_on_exit})
+            if fn.session_decorator is not None:
+                d = fn.session_decorator
+                decorators.append({"name": qualified, "at": where(fn.line), "factory": d.factory,
+                                   "expire_on_commit": index.expire_on_commit(d.factory, d.expire_on_commit),
+                                   "commits": d.commits,
+                                   "passes_session_as": d.keyword or f"argument {d.position}"})
+            provider = index.session_provider(qualified)
+            depends = [index.param_dependency(p)[0] for p in fn.params]
+            depends = [d for d in depends if d]
+            if provider is not None or depends or qualified in targets:
+                origins = index.value_sessions(qualified) or []
+                providers.append({
+                    "name": qualified, "at": where(fn.line),
+                    "provides_session": provider is not None and provider == qualified,
+                    "session_from": provider if provider not in (None, qualified) else None,
+                    "depends_on": depends,
+                    "value_sessions": [
+                        {"provider": o.provider, "open": o.open, "use_cache": o.use_cache} for o in origins
+                    ] if provider is None else [],
+                })
+        for name, a in sorted(mod.aliases.items()):
+            aliases.append({"name": f"{mod.module}.{name}" if mod.module else name,
+                            "type": a.annotation, "depends": a.depends, "use_cache": a.use_cache})
+    models = [
+        {"name": q, "columns": sorted(m.columns), "deferred": sorted(m.deferred),
+         "relationships": {k: m.relationships[k] for k in sorted(m.relationships)}}
+        for q, m in sorted(index.models().items())
+    ]
+    return {"factories": factories, "scopes": scopes, "decorators": decorators,
+            "providers": providers, "aliases": aliases, "models": models}
+
+
+def render_description(data: dict) -> str:
+    lines: list[str] = []
+
+    def section(title: str, rows: list[str]) -> None:
+        lines.append(f"{title} ({len(rows)})")
+        lines.extend(f"  {r}" for r in rows)
+        lines.append("")
+
+    section("Session factories", [
+        f"{f['name']}  [{f['at']}]  {'async' if f['async'] else 'sync' if f['async'] is False else 'sync/async unknown'}, "
+        f"expire_on_commit={f['expire_on_commit']}{'' if f['expire_on_commit_stated'] else ' (default)'}"
+        + (", scoped" if f["scoped"] else "") + (f", bind={f['bind']}" if f["bind"] else "")
+        for f in data["factories"]
+    ])
+    section("Session scopes (context managers)", [
+        f"{s['name']}  [{s['at']}]  yields a {s['yields']}"
+        + (f" ({s['service']})" if s["service"] else "")
+        + f", factory={s['factory'] or 'unknown'}, expire_on_commit={s['expire_on_commit']}, "
+        f"commits on exit: {'yes' if s['commits_on_exit'] else 'no'}"
+        for s in data["scopes"]
+    ])
+    section("Session decorators", [
+        f"{d['name']}  [{d['at']}]  factory={d['factory']}, passes the session as {d['passes_session_as']}, "
+        f"expire_on_commit={d['expire_on_commit']}, commits: {'yes' if d['commits'] else 'no'}"
+        for d in data["decorators"]
+    ])
+    rows = []
+    for p in data["providers"]:
+        if p["provides_session"]:
+            rows.append(f"{p['name']}  [{p['at']}]  provides a session")
+        elif p["session_from"]:
+            rows.append(f"{p['name']}  [{p['at']}]  passes on the session of {p['session_from']}")
+        else:
+            sessions = ", ".join(
+                (o["provider"] or "its own session") + ("" if o["open"] else " (closed before use)")
+                + ("" if o["use_cache"] else " (use_cache=False)")
+                for o in p["value_sessions"]) or "no session"
+            rows.append(f"{p['name']}  [{p['at']}]  depends on {', '.join(p['depends_on'])}; value from: {sessions}")
+    section("FastAPI providers", rows)
+    section("Annotated aliases", [
+        f"{a['name']} = Annotated[{a['type']}, Depends({a['depends']}{'' if a['use_cache'] else ', use_cache=False'})]"
+        for a in data["aliases"]
+    ])
+    section("Models", [
+        f"{m['name']}: columns {', '.join(m['columns']) or '-'}"
+        + (f"; deferred {', '.join(m['deferred'])}" if m["deferred"] else "")
+        + "; relationships " + (", ".join(f"{k} (lazy={v})" for k, v in m["relationships"].items()) or "-")
+        for m in data["models"]
+    ])
+    return "\n".join(lines)

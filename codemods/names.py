@@ -73,3 +73,26 @@ def factory_builder(qualified: str | None) -> bool | None:
     if qualified is None:
         return None
     return FACTORY_BUILDERS.get(qualified)
+
+DECLARATIVE_BASE_FACTORIES = {
+    "sqlalchemy.orm.declarative_base",
+    "sqlalchemy.ext.declarative.declarative_base",
+    "sqlalchemy.orm.decl_api.declarative_base",
+}
+DECLARATIVE_BASE_CLASSES = {
+    "sqlalchemy.orm.DeclarativeBase",
+    "sqlalchemy.orm.DeclarativeBaseNoMeta",
+    "sqlalchemy.orm.decl_api.DeclarativeBase",
+    "sqlalchemy.orm.decl_api.DeclarativeBaseNoMeta",
+}
+SQLMODEL = {"sqlmodel.SQLModel", "sqlmodel.main.SQLModel"}
+FLASK_SQLALCHEMY = {"flask_sqlalchemy.SQLAlchemy", "flask_sqlalchemy.extension.SQLAlchemy"}
+RELATIONSHIP_CALLS = {"relationship", "Relationship", "relation", "dynamic_loader"}
+COLUMN_CALLS = {"Column", "mapped_column", "column_property", "deferred", "composite", "query_expression"}
+MAPPED = {"sqlalchemy.orm.Mapped", "sqlalchemy.orm.base.Mapped"}
+NOT_COLUMNS = {"typing.ClassVar", "sqlalchemy.orm.declared_attr"}
+SCALAR_TYPES = {
+    "Decimal", "UUID", "Enum", "Any", "JSON", "Optional", "Date", "DateTime", "Time",
+    "Interval", "LargeBinary", "Numeric", "String", "Text", "Integer", "Boolean", "Float",
+}
+CONTEXT_MANAGER_DECORATORS = {"contextlib.contextmanager", "contextlib.asynccontextmanager"}

@@ -1,0 +1,231 @@
+"""The project index on multi-file fixture projects (tests/fixtures/projects/): what it finds,
+and the findings that follow from it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from codemods import engine
+from codemods.config import load
+from codemods.discovery import discover
+from codemods.index import describe, extract
+from conftest import run_cli
+
+PROJECTS = Path(__file__).parent / "fixtures" / "projects"
+
+
+def build(name: str):
+    root = PROJECTS / name
+    config = load(str(root))
+    return engine.build_index(discover([str(root)], config.root, ()), config, 1)
+
+
+def by_name(rows: list[dict], suffix: str) -> dict:
+    (row,) = [r for r in rows if r["name"].endswith(suffix)]
+    return row
+
+
+def check(name: str) -> tuple[int, list[str]]:
+    proc = run_cli("check", "--format", "json", ".", cwd=PROJECTS / name)
+    data = json.loads(proc.stdout)
+    return proc.returncode, [f"{f['path']}:{f['line']}:{f['code']}" for f in data["findings"]]
+
+
+# ---------------------------------------------------------------- FastAPI, one shared get_db
+
+
+def test_fastapi_shared_session_index():
+    idx = build("fastapi_shared")
+    data = describe(idx)
+    factory = by_name(data["factories"], "app.db.SessionLocal")
+    assert factory["async"] is False and factory["expire_on_commit"] is True
+    assert factory["expire_on_commit_stated"] is False and factory["bind"] == "engine"
+    assert by_name(data["providers"], "app.db.get_db")["provides_session"] is True
+    alias = by_name(data["aliases"], "app.api.deps.SessionDep")
+    assert alias["depends"] == "app.db.get_db"
+    user = by_name(data["providers"], "app.api.deps.get_current_user")
+    assert user["value_sessions"] == [{"provider": "app.db.get_db", "open": True, "use_cache": True}]
+    models = {m["name"]: m for m in data["models"]}
+    assert models["app.models.User"]["relationships"] == {"items": "select"}
+    assert models["app.models.Item"]["relationships"] == {"owner": "joined"}
+    assert models["app.models.User"]["columns"] == ["email", "id"]
+    assert "app.models.Base" not in models
+
+
+def test_fastapi_shared_session_add_is_correct_code():
+    code, findings = check("fastapi_shared")
+    assert (code, findings) == (0, [])
+
+
+# ---------------------------------------------------------------- FastAPI, provider opens its own session
+
+
+def test_fastapi_own_session_index():
+    idx = build("fastapi_own")
+    data = describe(idx)
+    factory = by_name(data["factories"], "app.database.async_session")
+    assert factory["async"] is True
+    user = by_name(data["providers"], "app.auth.get_current_user")
+    assert user["value_sessions"] == [{"provider": None, "open": True, "use_cache": True}]
+    models = {m["name"]: m for m in data["models"]}
+    assert models["app.models.User"]["relationships"] == {"contacts": "select"}
+    assert models["app.models.Contact"]["relationships"] == {"owner": "select"}  # a backref
+
+
+def test_fastapi_own_session_add_is_found_and_fixed(tmp_path):
+    code, findings = check("fastapi_own")
+    assert code == 1
+    assert findings == ["app/main.py:17:SQF002"]
+    proc = run_cli("apply", "--dry-run", ".", cwd=PROJECTS / "fastapi_own")
+    assert "+        current_user = await db.merge(current_user)\n" in proc.stdout.decode()
+
+
+# ---------------------------------------------------------------- aiogram-style bot
+
+
+def test_bot_service_scopes_use_the_factory_settings():
+    idx = build("bot")
+    data = describe(idx)
+    factory = by_name(data["factories"], "bot.db.session_pool")
+    assert factory["expire_on_commit"] is False and factory["async"] is True
+    scope = by_name(data["scopes"], "bot.services.get_user_service")
+    assert scope["yields"] == "service" and scope["service"] == "bot.services.users.UserService"
+    assert scope["expire_on_commit"] is False and scope["commits_on_exit"] is True
+    models = {m["name"]: m for m in data["models"]}
+    user = models["bot.models.User"]
+    assert user["relationships"] == {"avatars": "selectin", "balance": "select"}
+    assert "created" in user["columns"]  # from a mixin
+    assert "bot.models.TimestampMixin" not in models
+
+
+def test_bot_is_clean():
+    assert check("bot") == (0, [])
+
+
+# ---------------------------------------------------------------- Flask-SQLAlchemy
+
+
+def test_flask_models_and_deferred_columns():
+    idx = build("flaskapp")
+    models = {m["name"]: m for m in describe(idx)["models"]}
+    user = models["flaskapp.models.User"]
+    assert user["relationships"] == {"posts": "dynamic"}
+    assert user["deferred"] == ["about"]
+    assert models["flaskapp.models.Post"]["relationships"] == {"author": "select"}  # backref
+
+
+def test_flask_cookie_session_and_db_session_make_no_finding():
+    assert check("flaskapp") == (0, [])
+
+
+# ---------------------------------------------------------------- configured factory
+
+
+def test_factory_from_another_package_configured_by_name():
+    idx = build("external")
+    scope = idx.scope("corelib.db.SessionLocal")
+    assert scope is not None and scope.expire_on_commit is False and scope.is_async is True
+    configured = idx.scope("corelib.db.transaction")
+    assert configured is not None and configured.kind == "configured"
+    assert idx.scope("corelib.db.other") is None
+
+
+def test_unconfigured_factory_uses_assume_expire_on_commit(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.sqla-fix]\nassume-expire-on-commit = false\n")
+    (tmp_path / "m.py").write_text("from corelib.db import make\nimport sqlalchemy\nSessionLocal = make()\n")
+    config = load(str(tmp_path))
+    idx = engine.build_index([str(tmp_path / "m.py")], config, 1)
+    assert idx.expire_on_commit("corelib.db.SessionLocal") is False
+    assert idx.expire_on_commit("sqlalchemy.orm.Session") is True
+
+
+# ---------------------------------------------------------------- look-alike names
+
+
+def test_variable_named_async_sessionmaker_is_not_a_factory():
+    idx = build("notclass")
+    data = describe(idx)
+    assert data["factories"] == []
+    assert idx.opens_session("pools.async_sessionmaker") is None
+    assert check("notclass") == (0, [])
+
+
+# ---------------------------------------------------------------- extraction details
+
+
+def test_factory_options_and_configure_call():
+    facts = extract("m.py", (
+        "from sqlalchemy.orm import sessionmaker, scoped_session\n"
+        "from sqlalchemy.ext.asyncio import async_sessionmaker, AsyncSession\n"
+        "A = sessionmaker(bind=engine, expire_on_commit=False)\n"
+        "B = sessionmaker(class_=AsyncSession)\n"
+        "C = scoped_session(sessionmaker(engine, expire_on_commit=False))\n"
+        "D = sessionmaker()\n"
+        "D.configure(bind=engine, expire_on_commit=False)\n"
+        "class Database:\n"
+        "    def __init__(self, engine):\n"
+        "        self.session_factory = async_sessionmaker(engine, expire_on_commit=False)\n"
+    ), "m")
+    f = facts.factories
+    assert (f["A"].is_async, f["A"].expire_on_commit, f["A"].bind) == (False, False, "engine")
+    assert f["B"].is_async is True
+    assert f["C"].scoped and f["C"].expire_on_commit is False
+    assert f["D"].expire_on_commit is False
+    assert f["Database.session_factory"].is_async is True
+
+
+def test_context_managers_and_decorators():
+    facts = extract("m.py", (
+        "from contextlib import contextmanager\n"
+        "from functools import wraps\n"
+        "from sqlalchemy.orm import sessionmaker\n"
+        "Maker = sessionmaker(expire_on_commit=True)\n"
+        "@contextmanager\n"
+        "def session_scope():\n"
+        "    session = Maker()\n"
+        "    try:\n"
+        "        yield session\n"
+        "        session.commit()\n"
+        "    except Exception:\n"
+        "        session.rollback()\n"
+        "        raise\n"
+        "    finally:\n"
+        "        session.close()\n"
+        "@contextmanager\n"
+        "def tx():\n"
+        "    with Maker.begin() as s:\n"
+        "        yield s\n"
+        "def with_session(func):\n"
+        "    @wraps(func)\n"
+        "    def wrapper(*args, **kwargs):\n"
+        "        with Maker() as session:\n"
+        "            result = func(session, *args, **kwargs)\n"
+        "            session.commit()\n"
+        "            return result\n"
+        "    return wrapper\n"
+    ), "m")
+    from codemods.index import ProjectIndex
+
+    idx = ProjectIndex([facts])
+    scope = idx.scope("m.session_scope")
+    assert scope.yields == "session" and scope.commits_on_exit and scope.expire_on_commit
+    tx = idx.scope("m.tx")
+    assert tx.commits_on_exit
+    deco = idx.decorator("m.with_session")
+    assert deco is not None and deco.position == 0 and deco.commits
+    assert idx.scope("m.with_session") is None
+
+
+def test_index_command_text_and_json():
+    text = run_cli("index", ".", cwd=PROJECTS / "bot")
+    assert text.returncode == 0
+    out = text.stdout.decode()
+    assert "bot.db.session_pool" in out and "expire_on_commit=False" in out
+    assert "bot.services.get_user_service" in out and "yields a service (bot.services.users.UserService)" in out
+    assert "balance (lazy=select)" in out
+    data = json.loads(run_cli("index", "--format", "json", ".", cwd=PROJECTS / "bot").stdout)
+    assert {"factories", "scopes", "decorators", "providers", "aliases", "models"} <= set(data)
