@@ -15,7 +15,9 @@ SAMPLES = ROOT / "samples"
 
 # What each pass's `before` samples raise.
 EXPECTED_ERROR = {
+    "sqf001": "DetachedInstanceError",
     "sqf002": "is already attached to session",
+    "sqf005": "DetachedInstanceError",
 }
 
 PAIRS = sorted(

@@ -1,0 +1,436 @@
+"""Straight-line facts about one function, for the passes that reason about session scopes.
+
+:func:`events` walks a function body in source order and records what the passes care about:
+session method calls, assignments, attribute reads and writes, returns and yields, and the
+entry and exit of ``with`` blocks, each with its *path*: the statements and blocks that
+enclose it. Paths answer "is this statement in the same block as that one, or an enclosing
+one?" without parent metadata, and name the statement where an insertion can go.
+
+:func:`sessions` says which names of the function are sessions, and what the project index
+knows of them: async or not, whether they expire on commit, whether their scope commits on
+exit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import libcst as cst
+
+from .. import names
+from ..index import ProjectIndex, Scope
+from .base import FileContext
+from .helpers import dotted
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass
+class Event:
+    kind: str  # "call", "assign", "read", "write", "escape", "with", "endwith", "nested", "use"
+    node: cst.CSTNode
+    path: tuple[cst.CSTNode, ...]  # enclosing blocks and statements, outermost first
+    owner: str | None = None  # call: the dotted owner (session); read/write: the object name
+    name: str | None = None  # call: method; read/write: attribute; assign/escape/use: name
+    args: tuple[str | None, ...] = ()  # call: dotted names of the positional arguments
+    value: cst.BaseExpression | None = None  # assign: the value
+    index: int = 0
+
+    @property
+    def statement(self) -> cst.BaseStatement:
+        """The innermost statement holding the event (a statement of an IndentedBlock)."""
+        for node in reversed(self.path):
+            if isinstance(node, cst.BaseStatement):
+                return node
+        raise LookupError("event outside any statement")
+
+
+class _Collector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.path: list[cst.CSTNode] = []
+        self.out: list[Event] = []
+        self._stores: set[int] = set()
+        self._funcs: set[int] = set()
+        self._depth = 0  # nested function/lambda/class depth
+
+    def _add(self, kind: str, node: cst.CSTNode, **kw) -> None:
+        self.out.append(Event(kind, node, tuple(self.path), index=len(self.out), **kw))
+
+    # structure ------------------------------------------------------------------
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.path.append(node)
+
+    def leave_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.path.pop()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            self._depth += 1
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                self.path.append(node)
+            return super().on_visit(node)
+        if isinstance(node, cst.BaseStatement) and not isinstance(node, cst.FunctionDef):
+            self.path.append(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        super().on_leave(original_node)
+        if isinstance(original_node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            self._depth -= 1
+            if isinstance(original_node, (cst.FunctionDef, cst.ClassDef)):
+                self.path.pop()
+            return
+        if isinstance(original_node, cst.BaseStatement):
+            self.path.pop()
+
+    # with blocks ------------------------------------------------------------------
+    def visit_With(self, node: cst.With) -> None:
+        if not self._depth:
+            self._add("with", node)
+
+    def leave_With(self, node: cst.With) -> None:
+        if not self._depth:
+            self.out.append(Event("endwith", node, tuple(self.path) + (node,), index=len(self.out)))
+
+    # stores and calls ---------------------------------------------------------------
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._stores.add(id(node.target))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._stores.add(id(node.target))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._stores.add(id(node.target))
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._stores.add(id(node.target))
+
+    def visit_For(self, node: cst.For) -> None:
+        self._stores.add(id(node.target))
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        if self._depth:
+            return
+        for target in node.targets:
+            if isinstance(target.target, cst.Name):
+                self._add("assign", node, name=target.target.value, value=node.value)
+
+    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if not self._depth and isinstance(node.target, cst.Name) and node.value is not None:
+            self._add("assign", node, name=node.target.value, value=node.value)
+
+    def visit_For_body(self, node: cst.For) -> None:
+        # The loop variable is bound before the body runs: `for user in users:` reads as an
+        # assignment whose value is the iterable.
+        if not self._depth and isinstance(node.target, cst.Name):
+            self._add("assign", node, name=node.target.value, value=None,
+                      args=(dotted(node.iter),))
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        self._stores.add(id(node.name))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._funcs.add(id(node.func))
+        if self._depth:
+            for arg in node.args:
+                if isinstance(arg.value, cst.Name):
+                    self._add("nested", arg.value, name=arg.value.value)
+            return
+        for arg in node.args:  # arguments are evaluated before the call
+            if isinstance(arg.value, cst.Name):
+                self._add("use", arg.value, name=arg.value.value)
+        if isinstance(node.func, cst.Attribute):
+            owner = dotted(node.func.value)
+            if owner is not None:
+                self._add("call", node, owner=owner, name=node.func.attr.value,
+                          args=tuple(dotted(a.value) for a in node.args if not a.keyword))
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if not isinstance(node.value, cst.Name):
+            return
+        obj = node.value.value
+        if self._depth:
+            self._add("nested", node, name=obj)
+            return
+        if id(node) in self._stores:
+            self._add("write", node, owner=obj, name=node.attr.value)
+        elif id(node) in self._funcs:
+            self._add("method", node, owner=obj, name=node.attr.value)
+        else:
+            self._add("read", node, owner=obj, name=node.attr.value)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if self._depth and id(node) not in self._stores:
+            self._add("nested", node, name=node.value)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if not self._depth and node.value is not None:
+            for name in _escaping_names(node.value):
+                self._add("escape", node, name=name)
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        if not self._depth and isinstance(node.value, cst.BaseExpression):
+            for name in _escaping_names(node.value):
+                self._add("escape", node, name=name)
+
+
+def _escaping_names(value: cst.BaseExpression) -> Iterator[str]:
+    if isinstance(value, cst.Name):
+        yield value.value
+    elif isinstance(value, (cst.Tuple, cst.List)):
+        for el in value.elements:
+            if isinstance(el.value, cst.Name):
+                yield el.value.value
+
+
+def events(fn: cst.FunctionDef) -> list[Event]:
+    collector = _Collector()
+    if isinstance(fn.body, cst.IndentedBlock):
+        fn.body.visit(collector)
+    return collector.out
+
+
+def in_block_of(inner: Event, outer_path: tuple[cst.CSTNode, ...]) -> bool:
+    """Is ``inner``'s statement in the block of the statement ending ``outer_path``, or in an
+    enclosing block of it? (So that code inserted before that statement runs first.)"""
+    mine = inner.path[: _statement_depth(inner.path)]
+    theirs = outer_path[: _statement_depth(outer_path)]
+    return len(mine) <= len(theirs) and theirs[: len(mine)] == mine
+
+
+def _statement_depth(path: tuple[cst.CSTNode, ...]) -> int:
+    """Index of the innermost statement in ``path``."""
+    for i in range(len(path) - 1, -1, -1):
+        if isinstance(path[i], cst.BaseStatement):
+            return i
+    return 0
+
+
+def inside(event: Event, node: cst.CSTNode) -> bool:
+    return any(n is node for n in event.path)
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+@dataclass
+class SessionRef:
+    name: str  # dotted expression: "session", "self.db"
+    is_async: bool | None
+    expire_on_commit: bool
+    commits_on_exit: bool = False
+    block: cst.With | None = None  # the with-statement whose body is its scope
+    decorated: bool = False  # the whole function runs inside a session decorator
+    scope: Scope | None = None
+
+
+def sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event] | None = None) -> dict[str, SessionRef]:
+    """The names of ``fn`` that hold sessions (not services) and what is known of them."""
+    index: ProjectIndex = ctx.index
+    facts_mod = index.module_for_path(ctx.path)
+    facts = facts_mod.functions.get(qualname) if facts_mod is not None else None
+    found: dict[str, SessionRef] = {}
+    qualify = facts_mod.qualify if facts_mod is not None else (lambda d: d)
+    # with-blocks (outermost first, so inner rebinding wins)
+    for ev in evs if evs is not None else events(fn):
+        if ev.kind != "with":
+            continue
+        for item in ev.node.items:  # type: ignore[attr-defined]
+            if item.asname is None or not isinstance(item.asname.name, cst.Name):
+                continue
+            ref = _with_item_session(index, qualify, item.item, ev.node)  # type: ignore[arg-type]
+            if ref is not None:
+                ref.name = item.asname.name.value
+                found[ref.name] = ref
+    if facts is not None:
+        for p in facts.params:
+            kind = names.session_class(p.annotation)
+            if kind is not None and p.name not in found:
+                found[p.name] = SessionRef(p.name, kind, index.expire_on_commit(p.annotation and None))
+            dep, _ = index.param_dependency(p)
+            provider = index.session_provider(dep) if dep else None
+            if provider is not None and p.name not in found:
+                prov = index.function(provider)
+                opened = next((o for o in prov.opened if index.opens_session(o.factory) is not None), None) if prov else None
+                found[p.name] = SessionRef(
+                    p.name, index.opens_session(opened.factory) if opened else None,
+                    index.expire_on_commit(opened.factory if opened else None,
+                                           opened.expire_on_commit if opened else None))
+        for local, factory in facts.session_names.items():
+            if local in found or index.opens_session(factory) is None:
+                continue
+            if any(p.name == local for p in facts.params):
+                continue
+            found[local] = SessionRef(local, index.opens_session(factory), index.function_expires(facts, local))
+        for deco in facts.decorators:
+            d = index.decorator(deco)
+            if d is None:
+                continue
+            params = [p.name for p in facts.params]
+            name = d.keyword if d.keyword else (params[d.position] if d.position is not None and d.position < len(params) else None)
+            if name is not None:
+                found[name] = SessionRef(name, index.opens_session(d.factory),
+                                         index.expire_on_commit(d.factory, d.expire_on_commit),
+                                         commits_on_exit=d.commits, decorated=True)
+    return found
+
+
+def _with_item_session(index: ProjectIndex, qualify, expr: cst.BaseExpression, block: cst.With) -> SessionRef | None:
+    if isinstance(expr, cst.Await):
+        expr = expr.expression
+    if not isinstance(expr, cst.Call):
+        return None
+    begin = isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "begin"
+    target = expr.func.value if begin else expr.func  # type: ignore[union-attr]
+    callee = dotted(target)  # type: ignore[arg-type]
+    if callee is None:
+        return None
+    stated = None
+    for arg in expr.args:
+        if arg.keyword is not None and arg.keyword.value == "expire_on_commit" and isinstance(arg.value, cst.Name):
+            stated = {"True": True, "False": False}.get(arg.value.value)
+    scope = index.scope(qualify(callee), begin=begin, stated_expire=stated)
+    if scope is None or scope.yields != "session":
+        return None
+    return SessionRef("", scope.is_async, scope.expire_on_commit, scope.commits_on_exit, block=block, scope=scope)
+
+
+# --------------------------------------------------------------------------- objects
+
+
+@dataclass
+class Binding:
+    """How a name got its value: constructed, loaded through a session, or unknown."""
+
+    kind: str  # "new", "loaded", "list", "param", "other"
+    model: str | None = None  # class name as written, when known
+    session: str | None = None
+    event: Event | None = None
+    extra: dict = field(default_factory=dict)
+
+
+LIST_METHODS = {"all", "fetchall", "unique"}
+
+
+def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: dict[str, SessionRef]) -> Binding:
+    """Classify an assigned value: ``Model(...)``, ``S.get(Model, ...)``, ``S.scalars(select(M)).all()``..."""
+    if value is None:
+        return Binding("other")
+    node = value
+    while isinstance(node, cst.Await):
+        node = node.expression
+    chain: list[str] = []
+    current = node
+    while True:
+        if isinstance(current, cst.Await):
+            current = current.expression
+            continue
+        if isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute):
+            method = current.func.attr.value
+            owner = dotted(current.func.value)
+            if owner in sessions_ and method in names.LOAD_METHODS:
+                model = _model_arg(current)
+                is_list = bool(chain and chain[0] in LIST_METHODS) or (not chain and method in ("scalars",))
+                return Binding("list" if is_list else "loaded", model, owner)
+            chain.insert(0, method)
+            current = current.func.value
+            continue
+        break
+    if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
+        name = dotted(node.func)
+        last = (name or "").rsplit(".", 1)[-1]
+        if last[:1].isupper() and _is_model(ctx, name):
+            return Binding("new", last)
+    return Binding("other")
+
+
+def _model_arg(call: cst.Call) -> str | None:
+    """The model a load names: get(User, 1), query(User), execute(select(User)...)."""
+    for arg in call.args:
+        node = arg.value
+        while isinstance(node, cst.Call):
+            if node.args:
+                inner = node.args[0].value
+                node = inner if isinstance(inner, cst.Call) else inner
+                if not isinstance(node, cst.Call):
+                    break
+            else:
+                node = node.func.value if isinstance(node.func, cst.Attribute) else node.func
+        if isinstance(node, cst.Name) and node.value[:1].isupper():
+            return node.value
+        break
+    return None
+
+
+def _is_model(ctx: FileContext, dotted_name: str | None) -> bool:
+    if dotted_name is None:
+        return False
+    mod = ctx.index.module_for_path(ctx.path)
+    qualified = mod.qualify(dotted_name) if mod is not None else dotted_name
+    return ctx.index.model(qualified) is not None or ctx.index.model_named(dotted_name.rsplit(".", 1)[-1]) is not None
+
+
+def model_for(ctx: FileContext, name: str | None):
+    if not name:
+        return None
+    mod = ctx.index.module_for_path(ctx.path)
+    qualified = mod.qualify(name) if mod is not None else name
+    return ctx.index.model(qualified) or ctx.index.model_named(name.rsplit(".", 1)[-1])
+
+
+def unique_name(fn: cst.FunctionDef, wanted: str, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """``wanted``, or ``wanted_2``... whichever no name in ``fn`` uses."""
+    import libcst.matchers as m
+
+    used = {n.value for n in m.findall(fn, m.Name())} | set(taken)  # type: ignore[attr-defined]
+    if wanted not in used:
+        return wanted
+    i = 2
+    while f"{wanted}_{i}" in used:
+        i += 1
+    return f"{wanted}_{i}"
+
+
+def session_call(owner: str, method: str, args: list[str], is_async: bool, awaited: bool = True) -> cst.SimpleStatementLine:
+    """A statement ``owner.method(args)`` (awaited when the method is a coroutine)."""
+    code = f"{owner}.{method}({', '.join(args)})"
+    if is_async and awaited and method not in names.PLAIN_METHODS:
+        code = "await " + code
+    return cst.parse_statement(code)  # type: ignore[return-value]
+
+
+def aliases_of(evs: list[Event], X: str) -> set[str]:
+    """X and the loop variables that iterate over X (`for user in users:`)."""
+    out = {X}
+    for e in evs:
+        if e.kind == "assign" and isinstance(e.node, cst.For) and e.args[:1] == (X,):
+            out.add(e.name)  # type: ignore[arg-type]
+    return out
+
+
+def functions(module: cst.Module) -> Iterator[tuple[str, cst.FunctionDef]]:
+    """Every function with its qualified name as the index spells it (Class.method)."""
+    out: list[tuple[str, cst.FunctionDef]] = []
+
+    class V(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[str] = []
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            self.names.append(node.name.value)
+
+        def leave_ClassDef(self, node: cst.ClassDef) -> None:
+            self.names.pop()
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.names.append(node.name.value)
+            out.append((".".join(self.names), node))
+
+        def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.names.pop()
+
+    module.visit(V())
+    return iter(out)

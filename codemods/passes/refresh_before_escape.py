@@ -1,0 +1,428 @@
+"""SQF005 refresh-before-escape (postmortem 001)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .examples import SYNC_DB
+from .flow import Event, SessionRef, aliases_of, binding_of, events, functions, inside, model_for, session_call, sessions, unique_name
+from .helpers import awaited_calls, calls_on
+
+
+
+class RefreshBeforeEscape(Pass):
+    code = "SQF005"
+    name = "refresh-before-escape"
+    summary = "an ORM object leaves its session scope expired (after a commit) and detached"
+    fix_safety = "safe"
+    triggers = (b"with", b"@")
+    explanation = """
+    ## What it does
+    Finds ORM objects created or loaded inside a session scope (`with Session(engine) as s:`,
+    `with get_db() as s:`, `async with maker() as s:`, a session decorator) that leave the
+    scope (returned, yielded, or used after the block) after a commit expired them: under a
+    factory with the default `expire_on_commit=True`, a commit in the block with no refresh
+    after it, or a scope that commits on exit.
+
+    ## Why is this bad?
+    `commit()` expires every instance; leaving the scope closes the session and detaches them.
+    The caller's first attribute read then raises `DetachedInstanceError: Instance <Message>
+    is not bound to a Session; attribute refresh operation cannot proceed`. An `expunge()`
+    alone loads nothing, so it does not help either.
+
+    ## The fix
+    Two placements of the commit need two different fixes:
+
+    - the commit is in the block: `session.refresh(obj)` (`await session.refresh(obj)` for an
+      `AsyncSession`) after the last commit, before the object leaves; a list gets a loop. If
+      the object is expunged after the commit, the refresh goes before the expunge.
+    - the scope commits on exit (a `get_db()` context manager that commits after `yield`, or a
+      decorator): a refresh before `return` would be undone by the exit commit. sqla-fix
+      detaches the object first, `session.expunge(obj)`, so the exit commit cannot expire it.
+      If the object still has unflushed changes in the scope, `session.flush()` and
+      `session.refresh(obj)` go first so that expunging it cannot drop its write.
+
+    Relationships are not loaded by either fix: if callers read them, load them eagerly
+    (`selectinload(Model.rel)`, or `lazy="selectin"` on the relationship).
+    Factories with `expire_on_commit=False` are safe by configuration and never reported.
+
+    ## Fix safety
+    Safe: the object carries the values the database holds after the commit, which is what
+    the caller would have read had the session stayed open. When the object is modified
+    after the last commit, a refresh would discard that change: reported without a fix.
+    """
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
+    examples = (
+        Example(
+            title="commit in the block",
+            before='''
+            from sqlalchemy.orm import Session
+            from app.db import User, engine
+
+
+            def create_user(name: str) -> User:
+                with Session(engine) as session:
+                    user = User(name=name)
+                    session.add(user)
+                    session.commit()
+                    return user
+            ''',
+            after='''
+            from sqlalchemy.orm import Session
+            from app.db import User, engine
+
+
+            def create_user(name: str) -> User:
+                with Session(engine) as session:
+                    user = User(name=name)
+                    session.add(user)
+                    session.commit()
+                    session.refresh(user)
+                    return user
+            ''',
+        ),
+        Example(
+            title="the context manager commits on exit (postmortem 001)",
+            before='''
+            from app.db import Message, get_db
+
+
+            def add_message(content: str) -> Message:
+                with get_db() as session:
+                    message = Message(content=content)
+                    session.add(message)
+                    session.commit()
+                    session.refresh(message)
+                    return message
+            ''',
+            after='''
+            from app.db import Message, get_db
+
+
+            def add_message(content: str) -> Message:
+                with get_db() as session:
+                    message = Message(content=content)
+                    session.add(message)
+                    session.commit()
+                    session.refresh(message)
+                    session.expunge(message)
+                    return message
+            ''',
+        ),
+        Example(
+            title="commit, then expunge: refresh before the expunge",
+            before='''
+            from app.db import User, read_db
+
+
+            def touch(user_id: int) -> User:
+                with read_db() as session:
+                    user = session.get(User, user_id)
+                    user.name = user.name.strip()
+                    session.commit()
+                    session.expunge(user)
+                    return user
+            ''',
+            after='''
+            from app.db import User, read_db
+
+
+            def touch(user_id: int) -> User:
+                with read_db() as session:
+                    user = session.get(User, user_id)
+                    user.name = user.name.strip()
+                    session.commit()
+                    session.refresh(user)
+                    session.expunge(user)
+                    return user
+            ''',
+        ),
+        Example(
+            title="async, a list",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+            maker = async_sessionmaker()
+
+
+            async def rename_all(prefix: str):
+                async with maker() as session:
+                    users = (await session.scalars(select(User))).all()
+                    for u in users:
+                        u.name = prefix + u.name
+                    await session.commit()
+                    return users
+            ''',
+            after='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+            maker = async_sessionmaker()
+
+
+            async def rename_all(prefix: str):
+                async with maker() as session:
+                    users = (await session.scalars(select(User))).all()
+                    for u in users:
+                        u.name = prefix + u.name
+                    await session.commit()
+                    for user in users:
+                        await session.refresh(user)
+                    return users
+            ''',
+        ),
+        Example(
+            title="modified after the last commit: a refresh would drop the change",
+            before='''
+            from sqlalchemy.orm import Session
+            from app.db import User, engine
+
+
+            def create_user(name: str) -> User:
+                with Session(engine) as session:
+                    user = User(name=name)
+                    session.add(user)
+                    session.commit()
+                    user.name = name.title()
+                    return user
+            ''',
+        ),
+    )
+    valid = (
+        Valid(
+            '''
+            from app.db import QuietSession, User
+
+
+            def create_user(name: str) -> User:
+                with QuietSession() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    session.commit()
+                    return user
+            ''',
+            "a factory built with expire_on_commit=False (safe by configuration)",
+        ),
+        Valid(
+            '''
+            from app.db import User, read_db
+
+
+            def get_user(user_id: int) -> User:
+                with read_db() as session:
+                    return session.get(User, user_id)
+            ''',
+            "no commit before the object leaves: its loaded columns stay readable",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from app.db import User, engine
+
+
+            def create_user(name: str) -> dict:
+                with Session(engine) as session:
+                    user = User(name=name)
+                    session.add(user)
+                    session.commit()
+                    data = {"id": user.id, "name": user.name}
+                return data
+            ''',
+            "plain values built inside the scope",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from app.db import User, engine
+
+
+            def create_user(name: str) -> User:
+                with Session(engine) as session:
+                    user = User(name=name)
+                    session.add(user)
+                    session.commit()
+                    session.refresh(user)
+                    return user
+            ''',
+            "already refreshed after the commit, in a scope that does not commit on exit",
+        ),
+        Valid(
+            '''
+            import httpx
+
+
+            async def fetch(url: str):
+                async with httpx.AsyncClient() as client:
+                    response = await client.get(url)
+                    response.raise_for_status()
+                return response
+            ''',
+            "a context manager that is not a session",
+        ),
+    )
+
+    def run(self, ctx: FileContext) -> Iterator[Finding]:
+        for qualname, fn in functions(ctx.module):
+            evs = events(fn)
+            if not any(e.kind == "with" for e in evs) and not fn.decorators:
+                continue
+            refs = sessions(ctx, fn, qualname, evs)
+            for ref in refs.values():
+                if (ref.block is None and not ref.decorated) or not ref.expire_on_commit:
+                    continue
+                yield from self._scope(ctx, fn, evs, ref)
+
+    def _scope(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef) -> Iterator[Finding]:
+        S = ref.name
+        if ref.block is not None:
+            end = next(e.index for e in evs if e.kind == "endwith" and e.node is ref.block)
+            region = [e for e in evs if inside(e, ref.block) and e.kind not in ("with", "endwith")]
+        else:
+            end = len(evs)
+            region = list(evs)
+        region_ids = {e.index for e in region}
+        done: set[str] = set()
+        for ev in region:
+            if ev.kind != "assign" or ev.name in done:
+                continue
+            X = ev.name
+            binding = binding_of(ctx, ev.value, {S: ref})
+            later_add = any(e.kind == "call" and e.owner == S and e.name == "add" and e.args[:1] == (X,)
+                            and e.index > ev.index for e in region)
+            if binding.kind == "other" and later_add:
+                binding.kind = "new"
+            if binding.kind not in ("new", "loaded", "list"):
+                continue
+            if any(e.kind == "assign" and e.name == X and e.index > ev.index for e in region):
+                continue  # rebound later in the scope: its last binding is looked at instead
+            leave = self._leave_point(evs, region_ids, ev, X, end)
+            if leave is None:
+                continue
+            done.add(X)
+            finding = self._decide(ctx, fn, evs, ref, ev, X, binding, leave, end)
+            if finding is not None:
+                yield finding
+
+    @staticmethod
+    def _leave_point(evs: list[Event], region_ids: set[int], bound: Event, X: str, end: int) -> Event | None:
+        """Where X leaves the scope: a return/yield in it, or the scope's end when X is used
+        after the block."""
+        for e in evs:
+            if e.index <= bound.index:
+                continue
+            if e.index in region_ids and e.kind == "escape" and e.name == X:
+                return e
+        after = [e for e in evs if e.index > end]
+        for e in after:
+            if e.kind == "assign" and e.name == X:
+                return None
+            if (e.kind in ("read", "method", "write") and e.owner == X) or (
+                    e.kind in ("use", "escape", "nested") and e.name == X):
+                return evs[end]  # the endwith event
+        return None
+
+    def _decide(self, ctx, fn, evs, ref: SessionRef, bound: Event, X: str, binding, leave: Event, end: int) -> Finding | None:
+        S = ref.name
+        between = [e for e in evs if bound.index < e.index < leave.index]
+        calls = [e for e in between if e.kind == "call" and e.owner == S]
+        commits = [e for e in calls if e.name == "commit"]
+        last_commit = commits[-1].index if commits else None
+        mine = aliases_of(between, X)  # X, and loop variables over X
+        calls = [e for e in calls if e.name not in ("refresh", "expunge") or (e.args[:1] and e.args[0] in mine)]
+        expunge = next((e for e in calls if e.name == "expunge"
+                        and (last_commit is None or e.index > last_commit)), None)
+        is_async = self._is_async(ctx, fn, ref)
+        model = model_for(ctx, binding.model)
+        rel_note = ""
+        if model is not None:
+            lazy = sorted(r for r, how in model.relationships.items() if how in ("select", "dynamic"))
+            if lazy:
+                rel_note = (f"; relationships ({', '.join(lazy)}) stay unloaded: load them eagerly "
+                            f"(selectinload({model.name}.{lazy[0]})) if callers read them")
+        what = "list of instances" if binding.kind == "list" else "instance"
+        where = "leaves the scope" if leave.kind == "escape" else "is used after the block"
+        if expunge is not None:
+            if last_commit is None or any(e.name == "refresh" and last_commit < e.index < expunge.index for e in calls):
+                return None  # loaded (or refreshed) when detached: its columns stay readable
+            fix = self._fix(ctx, fn, expunge, [("refresh", X)], is_async, binding.kind == "list", X)
+            return self.finding(expunge.node, (
+                f"`{X}` ({what}) is expired by the commit and then detached by `{S}.expunge({X})`: "
+                f"reading it raises DetachedInstanceError; refresh it before the expunge{rel_note}"), fix)
+        if ref.commits_on_exit:
+            pending = self._pending(between, binding, X, S, last_commit)
+            steps = [("flush", None), ("refresh", X), ("expunge", X)] if pending else [("expunge", X)]
+            if pending and binding.kind == "list":
+                steps = None
+            fix = self._fix(ctx, fn, leave, steps, is_async, binding.kind == "list", X, ref) if steps else None
+            return self.finding(bound.node, (
+                f"`{X}` ({what}) {where} of `{S}`, whose scope commits on exit and expires it: "
+                f"callers reading it raise DetachedInstanceError; detach it before the exit commit "
+                f"(`{S}.expunge({X})`){rel_note}"), fix)
+        if last_commit is None:
+            return None
+        if any(e.name == "refresh" and e.index > last_commit for e in calls):
+            return None
+        modified = any(e.index > last_commit and ((e.kind == "write" and e.owner == X) or
+                                                   (e.kind == "method" and e.owner == X))
+                       for e in between)
+        fix = None if modified else self._fix(ctx, fn, leave, [("refresh", X)], is_async, binding.kind == "list", X, ref)
+        note = "; it is modified after the commit, so a refresh would discard that change: no automatic fix" if modified else ""
+        return self.finding(bound.node, (
+            f"`{X}` ({what}) {where} of `{S}` expired by the commit: callers reading it raise "
+            f"DetachedInstanceError; refresh it after the last commit{rel_note}{note}"), fix)
+
+    @staticmethod
+    def _pending(between: list[Event], binding, X: str, S: str, last_commit: int | None) -> bool:
+        """Does X have changes not yet flushed at the leave point?"""
+        flushed = [e.index for e in between if e.kind == "call" and e.owner == S and e.name in ("commit", "flush")]
+        last = flushed[-1] if flushed else None
+        if binding.kind == "new" and last is None:
+            return True
+        return any((last is None or e.index > last) and (
+            (e.kind == "write" and e.owner == X) or (e.kind == "call" and e.owner == S and e.name == "add" and e.args[:1] == (X,))
+        ) for e in between)
+
+    @staticmethod
+    def _is_async(ctx: FileContext, fn: cst.FunctionDef, ref: SessionRef) -> bool | None:
+        if fn.asynchronous is None:
+            return False
+        if ref.is_async is not None:
+            return ref.is_async
+        awaited = awaited_calls(fn)
+        if any(id(c) in awaited for c in calls_on(fn, ref.name)):
+            return True
+        return None
+
+    def _fix(self, ctx: FileContext, fn: cst.FunctionDef, at: Event, steps, is_async: bool | None,
+             is_list: bool, X: str, ref: SessionRef | None = None) -> Fix | None:
+        if is_async is None or steps is None:
+            return None
+        S = at.owner if at.kind == "call" else ref.name if ref is not None else None
+        if S is None:
+            return None
+        stmts: list[cst.BaseStatement] = []
+        if is_list:
+            var = unique_name(fn, X[:-1] if X.endswith("s") and len(X) > 1 else "item")
+            body = [session_call(S, m, [var], is_async) for m, arg in steps]
+            stmts.append(cst.For(target=cst.Name(var), iter=cst.Name(X), body=cst.IndentedBlock(body)))
+        else:
+            stmts = [session_call(S, m, [arg] if arg else [], is_async) for m, arg in steps]
+        if at.kind == "endwith":
+            block = at.node.body  # type: ignore[attr-defined]
+            if not isinstance(block, cst.IndentedBlock) or not block.body:
+                return None
+            last = block.body[-1]
+            if isinstance(last, cst.SimpleStatementLine) and any(isinstance(s, (cst.Return, cst.Raise)) for s in last.body):
+                return None
+            return Fix([Edit(last, after=stmts)])
+        try:
+            target = at.statement
+        except LookupError:
+            return None
+        if not isinstance(target, cst.SimpleStatementLine):
+            return None
+        return Fix([Edit(target, before=stmts)])

@@ -1,0 +1,429 @@
+"""SQF001 snapshot-before-expunge (postmortem 000)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+import libcst.matchers as m
+
+from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .examples import SYNC_DB
+from .flow import Binding, Event, SessionRef, binding_of, events, functions, model_for, session_call, sessions, unique_name
+
+# Expressions whose value can be computed before the expunge and bound to a name.
+_MOVABLE = (cst.Dict, cst.Tuple, cst.List, cst.Set, cst.FormattedString, cst.Call)
+_LAZY = ("select", "dynamic", "True")
+
+
+class SnapshotBeforeExpunge(Pass):
+    code = "SQF001"
+    name = "snapshot-before-expunge"
+    summary = "attributes read after `session.expunge(obj)` when obj was expired or not loaded"
+    fix_safety = "safe"
+    triggers = (b".expunge(",)
+    explanation = """
+    ## What it does
+    Finds attribute reads of an object after `session.expunge(obj)` in the same function,
+    when the object may be expired at the expunge (a commit, rollback or `expire()` on that
+    session since it was created or loaded, with no refresh since, under a factory that
+    expires on commit) or when the read is a lazy relationship that was never loaded.
+
+    ## Why is this bad?
+    `expunge()` detaches the object and loads nothing. Reading an expired attribute of a
+    detached object raises `DetachedInstanceError: Instance <Message> is not bound to a
+    Session; attribute refresh operation cannot proceed`; a lazy relationship that was never
+    loaded raises `... lazy load operation of attribute 'x' cannot proceed`.
+
+    ## The fix
+    Take the values before the expunge, computing exactly the same thing:
+
+    - when the reads form one expression after the expunge (a dict, a tuple, an f-string, a
+      DTO constructor call), that expression is bound to a new name before the expunge
+      (`message_data = {...}`) and the name is used where the expression was;
+    - when the reads are spread over several statements, each attribute is bound to a local
+      before the expunge (`message_id = message.id`) and the reads use it.
+
+    In async code the object is refreshed first (`await session.refresh(obj)`): reading an
+    expired attribute while attached would otherwise raise `MissingGreenlet`. A lazy
+    relationship cannot be read safely in async code: that is reported without a fix (load it
+    with `selectinload()` where the object is loaded).
+
+    The fix is only offered when nothing between the expunge and the reads can change the
+    object or the values the moved expression reads.
+
+    Left alone: reads before the expunge; deliberate snapshots (an object loaded, nothing
+    committed, expunged to keep its old values, then read); factories with
+    `expire_on_commit=False` and no rollback in between.
+
+    ## Fix safety
+    Safe: the values are those the object held at the expunge, which is what the reads were
+    meant to see.
+    """
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
+    examples = (
+        Example(
+            title="postmortem 000: a dict of attributes after the expunge",
+            before='''
+            from app.db import Message, read_db
+
+
+            def add_message(content: str) -> dict:
+                with read_db() as session:
+                    message = Message(content=content)
+                    session.add(message)
+                    session.commit()
+                    session.expunge(message)
+                    logger.info("stored")
+                    return {
+                        "id": message.id,
+                        "content": message.content,
+                    }
+            ''',
+            after='''
+            from app.db import Message, read_db
+
+
+            def add_message(content: str) -> dict:
+                with read_db() as session:
+                    message = Message(content=content)
+                    session.add(message)
+                    session.commit()
+                    message_data = {
+                        "id": message.id,
+                        "content": message.content,
+                    }
+                    session.expunge(message)
+                    logger.info("stored")
+                    return message_data
+            ''',
+        ),
+        Example(
+            title="reads spread over several statements",
+            before='''
+            from sqlalchemy.orm import Session
+            from app.db import Message, engine
+
+
+            def archive(message_id: int) -> str:
+                with Session(engine) as session:
+                    message = session.get(Message, message_id)
+                    message.content = message.content.strip()
+                    session.commit()
+                    session.expunge(message)
+                if not message.content:
+                    return f"empty {message.id}"
+                return message.content
+            ''',
+            after='''
+            from sqlalchemy.orm import Session
+            from app.db import Message, engine
+
+
+            def archive(message_id: int) -> str:
+                with Session(engine) as session:
+                    message = session.get(Message, message_id)
+                    message.content = message.content.strip()
+                    session.commit()
+                    message_content = message.content
+                    message_id_2 = message.id
+                    session.expunge(message)
+                if not message_content:
+                    return f"empty {message_id_2}"
+                return message_content
+            ''',
+        ),
+        Example(
+            title="async: refresh, then snapshot",
+            before='''
+            from sqlalchemy.ext.asyncio import async_sessionmaker
+
+            maker = async_sessionmaker()
+
+
+            async def add(content: str) -> str:
+                async with maker() as session:
+                    message = Message(content=content)
+                    session.add(message)
+                    await session.commit()
+                    session.expunge(message)
+                    return f"{message.id}: {message.content}"
+            ''',
+            after='''
+            from sqlalchemy.ext.asyncio import async_sessionmaker
+
+            maker = async_sessionmaker()
+
+
+            async def add(content: str) -> str:
+                async with maker() as session:
+                    message = Message(content=content)
+                    session.add(message)
+                    await session.commit()
+                    await session.refresh(message)
+                    message_data = f"{message.id}: {message.content}"
+                    session.expunge(message)
+                    return message_data
+            ''',
+        ),
+        Example(
+            title="async: a lazy relationship read after the expunge",
+            before='''
+            from sqlalchemy.ext.asyncio import async_sessionmaker
+            from app.db import User
+
+            maker = async_sessionmaker()
+
+
+            async def post_count(user_id: int) -> int:
+                async with maker() as session:
+                    user = await session.get(User, user_id)
+                    session.expunge(user)
+                return len(user.posts)
+            ''',
+        ),
+        Example(
+            title="the object is changed after the expunge: no automatic fix",
+            before='''
+            from sqlalchemy.orm import Session
+            from app.db import Message, engine
+
+
+            def reset(message_id: int) -> str:
+                with Session(engine) as session:
+                    message = session.get(Message, message_id)
+                    session.commit()
+                    session.expunge(message)
+                    message.content = ""
+                    return message.content
+            ''',
+        ),
+    )
+    valid = (
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from app.db import Message, engine
+
+
+            def rename(message_id: int, content: str) -> str:
+                with Session(engine) as session:
+                    message = session.get(Message, message_id)
+                    session.expunge(message)
+                    old = message.content
+                    session.execute(update(Message).values(content=content))
+                    session.commit()
+                    return old
+            ''',
+            "a deliberate snapshot: loaded, nothing committed, expunged to keep the old values",
+        ),
+        Valid(
+            '''
+            from app.db import Message, QuietSession
+
+
+            def add(content: str) -> dict:
+                with QuietSession() as session:
+                    message = Message(content=content)
+                    session.add(message)
+                    session.commit()
+                    session.expunge(message)
+                    return {"id": message.id}
+            ''',
+            "a factory built with expire_on_commit=False (safe by configuration)",
+        ),
+        Valid(
+            '''
+            from app.db import Message, read_db
+
+
+            def add_message(content: str) -> dict:
+                with read_db() as session:
+                    message = Message(content=content)
+                    session.add(message)
+                    session.commit()
+                    message_data = {"id": message.id, "content": message.content}
+                    session.expunge(message)
+                    return message_data
+            ''',
+            "already in the fixed shape: the reads come before the expunge",
+        ),
+        Valid(
+            '''
+            from app.db import Message, read_db
+
+
+            def add_message(content: str) -> dict:
+                with read_db() as session:
+                    message = Message(content=content)
+                    session.add(message)
+                    session.commit()
+                    session.refresh(message)
+                    session.expunge(message)
+                    return {"id": message.id, "content": message.content}
+            ''',
+            "refreshed after the commit: its columns are loaded when it is detached",
+        ),
+    )
+
+    def run(self, ctx: FileContext) -> Iterator[Finding]:
+        for qualname, fn in functions(ctx.module):
+            if not m.findall(fn.body, m.Call(func=m.Attribute(attr=m.Name("expunge")))):
+                continue
+            evs = events(fn)
+            refs = sessions(ctx, fn, qualname, evs)
+            for ev in evs:
+                if ev.kind == "call" and ev.name == "expunge" and ev.owner in refs and len(ev.args) == 1 and ev.args[0]:
+                    finding = self._check(ctx, fn, evs, refs[ev.owner], ev, ev.args[0])
+                    if finding is not None:
+                        yield finding
+
+    def _check(self, ctx: FileContext, fn, evs: list[Event], ref: SessionRef, expunge: Event, X: str) -> Finding | None:
+        S = ref.name
+        bound = next((e for e in reversed(evs[: expunge.index]) if e.kind == "assign" and e.name == X), None)
+        binding = binding_of(ctx, bound.value, {S: ref}) if bound is not None else Binding("param")
+        start = bound.index if bound is not None else -1
+        expired, loaded = self._state(evs[start + 1: expunge.index], ref, X, binding)
+        reads: list[Event] = []
+        blockers: list[Event] = []
+        escapes = False
+        for e in evs[expunge.index + 1:]:
+            if e.kind == "assign" and e.name == X:
+                break
+            if e.kind == "read" and e.owner == X:
+                reads.append(e)
+            elif (e.kind in ("write", "method") and e.owner == X) or (e.kind in ("use", "nested") and e.name == X):
+                blockers.append(e)
+            elif e.kind == "escape" and e.name == X:
+                escapes = True
+        if not reads:
+            return None
+        if escapes and (ref.block is not None or ref.decorated) and ctx.config.enabled("SQF005"):
+            return None  # returned too: SQF005 refreshes it before the expunge, which covers the reads
+        model = model_for(ctx, binding.model)
+        rel_index = ctx.index.relationship_names()
+        risky_rel, risky = [], []
+        for r in reads:
+            a = r.name
+            if model is not None:
+                lazy = model.relationships.get(a)
+            else:
+                strategies = rel_index.get(a)
+                lazy = next(iter(strategies)) if strategies and len(strategies) == 1 else None
+            if lazy is not None:
+                if expired or (lazy in _LAZY and a not in loaded):
+                    risky_rel.append(r)
+            elif expired or (model is not None and a in model.deferred and a not in loaded):
+                risky.append(r)
+        if not risky and not risky_rel:
+            return None
+        attrs = sorted({r.name for r in risky + risky_rel})  # type: ignore[misc]
+        why = "it was expired by a commit/rollback" if expired else "it was never loaded"
+        listed = ", ".join(f"`{X}.{a}`" for a in attrs)
+        message = (f"{listed} read after `{S}.expunge({X})`, and {why}: "
+                   f"DetachedInstanceError; take the values before the expunge")
+        is_async = fn.asynchronous is not None
+        if is_async and risky_rel:
+            return self.finding(expunge.node, message.replace(
+                "take the values before the expunge",
+                f"a relationship cannot be loaded implicitly in async code: load it eagerly "
+                f"(selectinload({(model.name if model else 'Model')}.{risky_rel[0].name})) where `{X}` is loaded"))
+        last_read = reads[-1].index
+        if any(b.index < last_read for b in blockers):
+            return self.finding(expunge.node, message + f" (`{X}` is changed or passed on in between: no automatic fix)")
+        fix = self._fix(ctx, fn, evs, ref, expunge, X, reads, expired and is_async)
+        return self.finding(expunge.node, message, fix)
+
+    @staticmethod
+    def _state(between: list[Event], ref: SessionRef, X: str, binding: Binding) -> tuple[bool, set[str]]:
+        """(may be expired at the expunge, attributes loaded since the last expiry)."""
+        S = ref.name
+        expired = binding.kind in ("param", "other") and ref.expire_on_commit
+        loaded: set[str] = set()
+        for e in between:
+            if e.kind == "call" and e.owner == S:
+                if (e.name == "commit" and ref.expire_on_commit) or e.name == "rollback" or e.name == "expire_all" \
+                        or (e.name == "expire" and e.args[:1] == (X,)):
+                    expired, loaded = True, set()
+                elif e.name == "refresh" and e.args[:1] == (X,):
+                    expired, loaded = False, set()
+            elif e.kind in ("read", "write") and e.owner == X:
+                loaded.add(e.name)  # type: ignore[arg-type]
+        return expired, loaded
+
+    def _fix(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef, expunge: Event,
+             X: str, reads: list[Event], refresh: bool) -> Fix | None:
+        target = expunge.statement
+        if not isinstance(target, cst.SimpleStatementLine) or len(target.body) != 1:
+            return None
+        if not all(_reachable_only_through(r, expunge) for r in reads):
+            return None
+        prelude: list[cst.BaseStatement] = [session_call(ref.name, "refresh", [X], True)] if refresh else []
+        one = self._one_expression(ctx, reads)
+        if one is not None:
+            expr, holder = one
+            assigned_after = {e.name for e in evs[expunge.index + 1: holder.index] if e.kind == "assign"}
+            used = {n.value for n in m.findall(expr, m.Name())} - {X}  # type: ignore[attr-defined]
+            if not (used & assigned_after) and not m.findall(expr, m.Await() | m.Yield() | m.NamedExpr() | m.Lambda()) \
+                    and not _sole_expression(holder, expr):
+                name = unique_name(fn, f"{X}_data")
+                bind = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], expr.deep_clone())])
+                return Fix([Edit(target, before=[*prelude, bind]),
+                            Edit(expr, replace=lambda upd, n=name: cst.Name(n))])
+        taken: set[str] = set()
+        locals_: dict[str, str] = {}
+        for r in reads:
+            if r.name not in locals_:
+                locals_[r.name] = unique_name(fn, f"{X}_{r.name}", taken)  # type: ignore[index]
+                taken.add(locals_[r.name])  # type: ignore[index]
+        captures = [cst.parse_statement(f"{local} = {X}.{attr}") for attr, local in locals_.items()]
+        edits = [Edit(target, before=[*prelude, *captures])]
+        for r in reads:
+            edits.append(Edit(r.node, replace=lambda upd, n=locals_[r.name]: cst.Name(n)))  # type: ignore[index]
+        return Fix(edits)
+
+    @staticmethod
+    def _one_expression(ctx: FileContext, reads: list[Event]) -> tuple[cst.BaseExpression, Event] | None:
+        """The smallest dict/tuple/list/set/f-string/constructor call holding every read."""
+        statement = reads[0].statement
+        if any(r.statement is not statement for r in reads):
+            return None
+        ancestors = [reads[0].node, *ctx.ancestors(reads[0].node)]
+        for node in ancestors:
+            if node is statement:
+                return None
+            if not isinstance(node, _MOVABLE):
+                continue
+            if isinstance(node, cst.Call) and not _constructor(node):
+                continue
+            if all(any(a is node for a in ctx.ancestors(r.node)) or r.node is node for r in reads):
+                return node, reads[0]  # type: ignore[return-value]
+        return None
+
+
+def _constructor(call: cst.Call) -> bool:
+    name = call.func.attr.value if isinstance(call.func, cst.Attribute) else call.func.value if isinstance(call.func, cst.Name) else ""
+    return name[:1].isupper() or name in ("dict", "tuple", "list", "set", "frozenset")
+
+
+def _sole_expression(holder: Event, expr: cst.CSTNode) -> bool:
+    """Is ``expr`` a whole expression statement (moving it would leave a bare name)?"""
+    stmt = holder.statement
+    return isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, cst.Expr) and s.value is expr for s in stmt.body)
+
+
+def _reachable_only_through(read: Event, expunge: Event) -> bool:
+    """Does every path to ``read`` pass the expunge? True when the read's statement is in the
+    expunge's block (or nested below it), or in an enclosing block reached from the expunge's
+    block through `with` statements only."""
+    common = 0
+    for a, b in zip(read.path, expunge.path):
+        if a is not b:
+            break
+        common += 1
+    rest = expunge.path[common:]
+    # rest: the blocks/statements between the common ancestor and the expunge statement
+    for node in rest[:-1]:
+        if isinstance(node, cst.BaseCompoundStatement) and not isinstance(node, cst.With):
+            return False
+    return True
