@@ -130,6 +130,9 @@ class Function:
     yields_class: str | None = None  # qualified name of that object's class
     returns_factory: Factory | None = None
     session_decorator: SessionDecorator | None = None
+    returns_class: str | None = None  # the class a return annotation names (User | None -> User)
+    returns_shape: str | None = None  # "one", "optional" or "list"
+    eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
 
 
 @dataclass
@@ -498,7 +501,41 @@ class _Extractor:
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
             inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice
             info.returns = self.q(inner)
+        if fn.returns is not None:
+            cls, shape = self.annotated_class(fn.returns)
+            info.returns_class, info.returns_shape = cls, shape
+        info.eager = eager_names(fn)
         self.facts.functions[info.qualname] = info
+
+    def annotated_class(self, ann: ast.AST, depth: int = 0) -> tuple[str | None, str | None]:
+        """(qualified class, shape) of a return annotation: ``User`` -> one, ``User | None`` /
+        ``Optional[User]`` -> optional, ``list[User]`` / ``Sequence[User]`` -> list."""
+        if depth > 4:
+            return None, None
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+            try:
+                ann = ast.parse(ann.value, mode="eval").body
+            except SyntaxError:
+                return None, None
+        if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+            sides = [x for x in (ann.left, ann.right) if not (isinstance(x, ast.Constant) and x.value is None)]
+            if len(sides) == 1:
+                cls, shape = self.annotated_class(sides[0], depth + 1)
+                return cls, "optional" if shape == "one" else shape
+            return None, None
+        if isinstance(ann, ast.Subscript):
+            head = self.q(ann.value) or ""
+            last = head.rsplit(".", 1)[-1]
+            inner = ann.slice.elts[0] if isinstance(ann.slice, ast.Tuple) else ann.slice
+            if last == "Optional":
+                cls, shape = self.annotated_class(inner, depth + 1)
+                return cls, "optional" if shape == "one" else shape
+            if last in ("list", "List", "Sequence", "Iterable", "set", "Set", "tuple", "Tuple"):
+                cls, _ = self.annotated_class(inner, depth + 1)
+                return cls, "list"
+            return None, None
+        name = self.q(ann)
+        return (name, "one") if name else (None, None)
 
 
     def session_decorator(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> SessionDecorator | None:
@@ -541,6 +578,27 @@ def _outer_param(fn, nested, name: str) -> bool:
                 if any(n is nested for n in ast.walk(node)):
                     return True
     return False
+
+
+EAGER_LOADERS = {"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager"}
+
+
+def eager_names(node: ast.AST) -> set[str]:
+    """Relationship names a function loads eagerly: selectinload(User.posts), joinedload("posts")."""
+    out: set[str] = set()
+    for call in ast.walk(node):
+        if not isinstance(call, ast.Call):
+            continue
+        func = call.func
+        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if last not in EAGER_LOADERS:
+            continue
+        for arg in call.args:
+            if isinstance(arg, ast.Attribute):
+                out.add(arg.attr)
+            elif isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                out.add(arg.value.rsplit(".", 1)[-1])
+    return out
 
 
 def _decorator_callee(node: ast.AST) -> ast.AST:

@@ -17,6 +17,7 @@ SAMPLES = ROOT / "samples"
 EXPECTED_ERROR = {
     "sqf001": "DetachedInstanceError",
     "sqf002": "is already attached to session",
+    "sqf003": "DetachedInstanceError",
     "sqf005": "DetachedInstanceError",
 }
 

@@ -85,6 +85,14 @@ class _Collector(cst.CSTVisitor):
         if isinstance(original_node, cst.BaseStatement):
             self.path.pop()
 
+    def visit_If(self, node: cst.If) -> None:
+        if not self._depth:
+            self._add("if", node)
+
+    def visit_While(self, node: cst.While) -> None:
+        if not self._depth:
+            self._add("loop", node)
+
     # with blocks ------------------------------------------------------------------
     def visit_With(self, node: cst.With) -> None:
         if not self._depth:
@@ -109,6 +117,8 @@ class _Collector(cst.CSTVisitor):
 
     def visit_For(self, node: cst.For) -> None:
         self._stores.add(id(node.target))
+        if not self._depth:
+            self._add("loop", node)
 
     def leave_Assign(self, node: cst.Assign) -> None:
         if self._depth:
@@ -434,3 +444,63 @@ def functions(module: cst.Module) -> Iterator[tuple[str, cst.FunctionDef]]:
 
     module.visit(V())
     return iter(out)
+
+
+def reachable_only_through(later: Event, earlier: Event) -> bool:
+    """Does every path to ``later`` pass ``earlier``? True when ``later``'s statement is in
+    ``earlier``'s block (or nested below it), or in an enclosing block reached from it through
+    `with` statements only (a `with` body always runs to its end or raises)."""
+    common = 0
+    for a, b in zip(later.path, earlier.path):
+        if a is not b:
+            break
+        common += 1
+    for node in earlier.path[common:-1]:
+        if isinstance(node, cst.BaseCompoundStatement) and not isinstance(node, cst.With):
+            return False
+    return True
+
+
+def with_scopes(ctx: FileContext, node: cst.With) -> list[tuple[str, Scope]]:
+    """The session scopes a `with` statement opens, with the names bound to them (a session
+    or a service built around one)."""
+    index: ProjectIndex = ctx.index
+    mod = index.module_for_path(ctx.path)
+    out = []
+    for item in node.items:
+        if item.asname is None or not isinstance(item.asname.name, cst.Name):
+            continue
+        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+        if not isinstance(expr, cst.Call):
+            continue
+        begin = isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "begin"
+        callee = dotted(expr.func.value if begin else expr.func)  # type: ignore[union-attr, arg-type]
+        if callee is None:
+            continue
+        scope = index.scope(mod.qualify(callee) if mod is not None else callee, begin=begin)
+        if scope is not None:
+            out.append((item.asname.name.value, scope))
+    return out
+
+
+def none_guard(if_node: cst.If, name: str) -> bool:
+    """`if name is None: return/raise ...` or `if not name: ...` ending the block."""
+    test = if_node.test
+    is_check = (
+        (isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
+         and isinstance(test.expression, cst.Name) and test.expression.value == name)
+        or (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value == name
+            and len(test.comparisons) == 1 and isinstance(test.comparisons[0].operator, (cst.Is, cst.Equal))
+            and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == "None")
+    )
+    if not is_check or not isinstance(if_node.body, cst.IndentedBlock) or not if_node.body.body:
+        return False
+    last = if_node.body.body[-1]
+    return isinstance(last, cst.SimpleStatementLine) and any(
+        isinstance(s, (cst.Return, cst.Raise, cst.Continue, cst.Break)) for s in last.body)
+
+
+def mentions(node: cst.CSTNode, name: str) -> bool:
+    import libcst.matchers as m
+
+    return bool(m.findall(node, m.Name(name)))

@@ -9,7 +9,8 @@ import libcst.matchers as m
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import Binding, Event, SessionRef, binding_of, events, functions, model_for, session_call, sessions, unique_name
+from .flow import (Binding, Event, SessionRef, binding_of, events, functions, model_for, reachable_only_through,
+                   session_call, sessions, unique_name)
 
 # Expressions whose value can be computed before the expunge and bound to a name.
 _MOVABLE = (cst.Dict, cst.Tuple, cst.List, cst.Set, cst.FormattedString, cst.Call)
@@ -356,7 +357,7 @@ class SnapshotBeforeExpunge(Pass):
         target = expunge.statement
         if not isinstance(target, cst.SimpleStatementLine) or len(target.body) != 1:
             return None
-        if not all(_reachable_only_through(r, expunge) for r in reads):
+        if not all(reachable_only_through(r, expunge) for r in reads):
             return None
         prelude: list[cst.BaseStatement] = [session_call(ref.name, "refresh", [X], True)] if refresh else []
         one = self._one_expression(ctx, reads)
@@ -410,20 +411,3 @@ def _sole_expression(holder: Event, expr: cst.CSTNode) -> bool:
     """Is ``expr`` a whole expression statement (moving it would leave a bare name)?"""
     stmt = holder.statement
     return isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, cst.Expr) and s.value is expr for s in stmt.body)
-
-
-def _reachable_only_through(read: Event, expunge: Event) -> bool:
-    """Does every path to ``read`` pass the expunge? True when the read's statement is in the
-    expunge's block (or nested below it), or in an enclosing block reached from the expunge's
-    block through `with` statements only."""
-    common = 0
-    for a, b in zip(read.path, expunge.path):
-        if a is not b:
-            break
-        common += 1
-    rest = expunge.path[common:]
-    # rest: the blocks/statements between the common ancestor and the expunge statement
-    for node in rest[:-1]:
-        if isinstance(node, cst.BaseCompoundStatement) and not isinstance(node, cst.With):
-            return False
-    return True

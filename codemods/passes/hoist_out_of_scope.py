@@ -1,0 +1,419 @@
+"""SQF003 hoist-out-of-scope (postmortem 002)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import libcst as cst
+
+from ..index import Model, Scope
+from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .flow import (Event, binding_of, events, functions, inside, mentions, model_for, none_guard,
+                   reachable_only_through, unique_name, with_scopes)
+from .helpers import dotted
+
+_BOT = '''
+from contextlib import asynccontextmanager
+
+from sqlalchemy import ForeignKey
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+engine = create_async_engine("sqlite+aiosqlite://")
+session_pool = async_sessionmaker(engine)
+quiet_pool = async_sessionmaker(engine, expire_on_commit=False)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    visits: Mapped[int] = mapped_column(default=0)
+    balance: Mapped["Balance"] = relationship()
+
+
+class Balance(Base):
+    __tablename__ = "balances"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class UserService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_telegram_id(self, telegram_id: int) -> User | None:
+        ...
+
+    async def get(self, user_id: int) -> User:
+        ...
+
+    async def register_visit(self, user: User) -> None:
+        user.visits += 1
+
+    async def summary(self, telegram_id: int) -> dict:
+        ...
+
+
+@asynccontextmanager
+async def get_user_service():
+    async with session_pool() as session:
+        yield UserService(session)
+        await session.commit()
+
+
+@asynccontextmanager
+async def get_quiet_user_service():
+    async with quiet_pool() as session:
+        yield UserService(session)
+        await session.commit()
+
+
+@asynccontextmanager
+async def get_avatar_service():
+    async with session_pool() as session:
+        yield session
+'''
+
+
+@dataclass
+class _Bound:
+    event: Event
+    model: Model
+    optional: bool
+
+
+class HoistOutOfScope(Pass):
+    code = "SQF003"
+    name = "hoist-out-of-scope"
+    summary = "an attribute of an ORM object read after the session scope that loaded it closed"
+    fix_safety = "safe"
+    triggers = (b"with",)
+    explanation = """
+    ## What it does
+    Finds a name bound inside a session scope (`async with get_user_service() as service:`,
+    `with Session(engine) as s:`, any context manager the index knows to yield a session or a
+    service built around one) from a call through that scope, whose attributes are read
+    after the scope closed: a column when the scope commits (on exit, or in the block) under a
+    factory that expires on commit, or a relationship in any case.
+
+    ## Why is this bad?
+    When the scope closes, the session detaches the object. A column expired by the commit
+    cannot be reloaded any more: `DetachedInstanceError: Instance <User> is not bound to a
+    Session; attribute refresh operation cannot proceed`. A lazy relationship fails the same
+    way (`lazy load operation of attribute 'balance' cannot proceed`), whatever the factory.
+
+    ## The fix
+    Capture the value inside the scope, `user_id = user.id`, and use `user_id` after it. The
+    capture goes at the one point where the value is final and still loadable: after the last
+    statement that assigns or may modify the object in the scope (a call that receives it
+    counts), after a guard that returns or raises when it is None, and before any commit
+    visible in the scope (in async code, reading after that commit raises MissingGreenlet).
+    Several attributes get one capture each, in the order they are read.
+
+    Reported without a fix: the object may be None at the capture point and the later reads
+    are guarded (`if user:`); the object is changed or passed on after the scope; the scope
+    is in a loop; the read is a relationship (load it eagerly with `selectinload(User.balance)`
+    on the query that loads it, or ask a service for the value, as the postmortem did).
+
+    Left alone: plain data (ints, strings, dicts, DTOs returned by the service), captures that
+    already exist, context managers that are not sessions (`open()`, locks, HTTP clients),
+    and column reads that are safe by configuration (`expire_on_commit=False`, or no commit).
+
+    ## Fix safety
+    Safe: the captured value is the one the object held when the scope closed.
+    """
+    example_project = {"bot/__init__.py": "", "bot/services.py": _BOT}
+    examples = (
+        Example(
+            title="postmortem 002: user.id read in the next block",
+            before='''
+            from bot.services import get_avatar_service, get_user_service
+
+
+            async def show_avatars(telegram_id: int):
+                async with get_user_service() as user_service:
+                    user = await user_service.get_by_telegram_id(telegram_id)
+                    if not user:
+                        return None
+                    await user_service.register_visit(user)
+
+                async with get_avatar_service() as avatar_service:
+                    avatars = await avatar_service.list(user.id)
+                return user.name, user.visits, avatars
+            ''',
+            after='''
+            from bot.services import get_avatar_service, get_user_service
+
+
+            async def show_avatars(telegram_id: int):
+                async with get_user_service() as user_service:
+                    user = await user_service.get_by_telegram_id(telegram_id)
+                    if not user:
+                        return None
+                    await user_service.register_visit(user)
+                    user_id = user.id
+                    user_name = user.name
+                    user_visits = user.visits
+
+                async with get_avatar_service() as avatar_service:
+                    avatars = await avatar_service.list(user_id)
+                return user_name, user_visits, avatars
+            ''',
+        ),
+        Example(
+            title="a lazy relationship after the scope: reported",
+            before='''
+            from bot.services import get_user_service
+
+
+            async def balance_of(user_id: int):
+                async with get_user_service() as user_service:
+                    user = await user_service.get(user_id)
+                return user.balance
+            ''',
+        ),
+        Example(
+            title="may be None, and the later reads are guarded: reported",
+            before='''
+            from bot.services import get_user_service
+
+
+            async def greet(telegram_id: int) -> str:
+                async with get_user_service() as user_service:
+                    user = await user_service.get_by_telegram_id(telegram_id)
+                if user:
+                    return f"hi {user.name}"
+                return "who?"
+            ''',
+        ),
+    )
+    valid = (
+        Valid(
+            '''
+            from bot.services import get_quiet_user_service
+
+
+            async def name_of(user_id: int) -> str:
+                async with get_quiet_user_service() as user_service:
+                    user = await user_service.get(user_id)
+                return user.name
+            ''',
+            "a factory built with expire_on_commit=False: loaded columns stay readable",
+        ),
+        Valid(
+            '''
+            from bot.services import get_user_service
+
+
+            async def name_of(telegram_id: int) -> str:
+                async with get_user_service() as user_service:
+                    data = await user_service.summary(telegram_id)
+                return data["name"]
+            ''',
+            "plain data returned by the service",
+        ),
+        Valid(
+            '''
+            from bot.services import get_user_service
+
+
+            async def name_of(user_id: int) -> str:
+                async with get_user_service() as user_service:
+                    user = await user_service.get(user_id)
+                    user_name = user.name
+                return user_name
+            ''',
+            "the capture is already there",
+        ),
+        Valid(
+            '''
+            import httpx
+
+
+            async def fetch(url: str) -> int:
+                async with httpx.AsyncClient() as client:
+                    response = await client.get(url)
+                return response.status_code
+            ''',
+            "a context manager that is not a session",
+        ),
+        Valid(
+            '''
+            def first_line(path: str) -> str:
+                with open(path) as fh:
+                    line = fh.readline()
+                return line.strip()
+            ''',
+            "a file",
+        ),
+    )
+
+    def run(self, ctx: FileContext) -> Iterator[Finding]:
+        for _qualname, fn in functions(ctx.module):
+            evs = events(fn)
+            for w in evs:
+                if w.kind != "with":
+                    continue
+                for name, scope in with_scopes(ctx, w.node):  # type: ignore[arg-type]
+                    yield from self._scope(ctx, fn, evs, w, name, scope)
+
+    def _scope(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], w: Event, N: str,
+               scope: Scope) -> Iterator[Finding]:
+        end = next(e.index for e in evs if e.kind == "endwith" and e.node is w.node)
+        region = [e for e in evs if w.index < e.index < end]
+        seen: set[str] = set()
+        for ev in reversed(region):  # the last binding of each name in the scope
+            if ev.kind != "assign" or ev.name in seen or not isinstance(w.node.body, cst.IndentedBlock):
+                continue
+            seen.add(ev.name)  # type: ignore[arg-type]
+            bound = self._bound(ctx, ev, N, scope)
+            if bound is not None:
+                yield from self._check(ctx, fn, evs, w, end, region, N, scope, bound)
+
+    @staticmethod
+    def _bound(ctx: FileContext, ev: Event, N: str, scope: Scope) -> _Bound | None:
+        """An ORM instance bound from a call through the scope's name, or None."""
+        value = ev.value
+        while isinstance(value, cst.Await):
+            value = value.expression
+        if not isinstance(value, cst.Call):
+            return None
+        index = ctx.index
+        mod = index.module_for_path(ctx.path)
+        callee = dotted(value.func)
+        if scope.yields == "session":
+            binding = binding_of(ctx, ev.value, {N: None})  # type: ignore[dict-item]
+            model = model_for(ctx, binding.model) if binding.kind == "loaded" else None
+            if model is not None:
+                method = value.func.attr.value if isinstance(value.func, cst.Attribute) else ""
+                return _Bound(ev, model, method in ("get", "first", "one_or_none", "scalar_one_or_none",
+                                                     "scalar"))
+        if callee is None:
+            return None
+        facts = None
+        if callee.startswith(N + ".") and scope.yields == "service":
+            cm = index.function(scope.name)
+            if cm is not None and cm.yields_class:
+                facts = index.function(f"{cm.yields_class}.{callee[len(N) + 1:]}")
+        elif any(isinstance(a.value, cst.Name) and a.value.value == N for a in value.args):
+            facts = index.function(mod.qualify(callee) if mod is not None else callee)
+        if facts is None or facts.returns_shape not in ("one", "optional"):
+            return None
+        model = index.model(facts.returns_class)
+        if model is None:
+            return None
+        return _Bound(ev, model, facts.returns_shape == "optional")
+
+    def _check(self, ctx, fn, evs, w: Event, end: int, region: list[Event], N: str, scope: Scope,
+               bound: _Bound) -> Iterator[Finding]:
+        X = bound.event.name
+        model = bound.model
+        after: list[Event] = []
+        for e in evs[end + 1:]:
+            if e.kind == "assign" and e.name == X:
+                break
+            after.append(e)
+        reads = [e for e in after if e.kind == "read" and e.owner == X and reachable_only_through(e, evs[end])]
+        if not reads:
+            return
+        commits_in_block = [e for e in region if e.kind == "call" and e.name == "commit"
+                            and (e.owner == N or (e.owner or "").startswith(N + "."))
+                            and e.index > bound.event.index]
+        expired = scope.expire_on_commit and (scope.commits_on_exit or bool(commits_in_block))
+        rel_reads = [r for r in reads if r.name in model.relationships and r.name not in self._loaded(ctx, bound)]
+        col_reads = [r for r in reads if r.name not in model.relationships] if expired else []
+        if rel_reads:
+            r = rel_reads[0]
+            yield self.finding(r.node, (
+                f"`{X}.{r.name}` is a relationship read after the `{N}` scope closed: the lazy load "
+                f"raises DetachedInstanceError; load it eagerly (selectinload({model.name}.{r.name})) "
+                f"where `{X}` is loaded, or ask the service for the value inside the scope"))
+        if not col_reads:
+            return
+        attrs = list(dict.fromkeys(r.name for r in col_reads))
+        listed = ", ".join(f"`{X}.{a}`" for a in attrs)
+        why = "its session committed on exit and expired it" if scope.commits_on_exit else "a commit in the block expired it"
+        message = (f"{listed} read after the `{N}` scope closed, and {why}: DetachedInstanceError; "
+                   f"capture the value{'s' if len(attrs) > 1 else ''} inside the scope")
+        reason = self._no_fix_reason(fn, evs, w, end, region, after, X, bound, commits_in_block)
+        if reason is not None:
+            yield self.finding(col_reads[0].node, f"{message} ({reason}: no automatic fix)")
+            return
+        yield self.finding(col_reads[0].node, message, self._fix(fn, w, region, X, bound, col_reads, attrs))
+
+    @staticmethod
+    def _loaded(ctx: FileContext, bound: _Bound) -> set[str]:
+        """Relationships loaded eagerly: by strategy, or named in selectinload(...) of the
+        loading function."""
+        eager = {r for r, lazy in bound.model.relationships.items() if lazy not in ("select", "dynamic", "True")}
+        return eager
+
+    def _no_fix_reason(self, fn, evs, w: Event, end: int, region, after, X: str, bound: _Bound,
+                       commits_in_block: list[Event]) -> str | None:
+        if any(e.kind == "loop" and any(p is e.node for p in w.path) for e in evs[: w.index]):
+            return "the scope is in a loop"
+        if any((e.kind in ("write", "method") and e.owner == X) or (e.kind in ("use", "escape", "nested") and e.name == X)
+               for e in after):
+            return f"`{X}` is changed or passed on after the scope"
+        top = w.node.body.body  # type: ignore[attr-defined]
+        point = self._capture_point(region, X, top)
+        if point is None:
+            return "no statement of the scope's block to put the capture after"
+        guarded_in_scope = any(e.kind == "if" and any(s is e.node for s in top) and none_guard(e.node, X)  # type: ignore[arg-type]
+                               for e in region)
+        if bound.optional and not guarded_in_scope:
+            if any(e.kind == "if" and mentions(e.node.test, X) for e in after):  # type: ignore[attr-defined]
+                return f"`{X}` may be None inside the scope and the later reads are guarded"
+        position = _position(top, point)
+        if fn.asynchronous is not None and any(_position(top, _top(c, top)) <= position for c in commits_in_block):
+            return "a commit in the scope comes before the value is final; reading after it needs a refresh"
+        return None
+
+    @staticmethod
+    def _capture_point(region: list[Event], X: str, top) -> cst.BaseStatement | None:
+        """The last statement of the scope's block that binds, guards or may modify X."""
+        last = None
+        for e in region:
+            relevant = ((e.kind == "assign" and e.name == X) or (e.kind in ("write", "method") and e.owner == X)
+                        or (e.kind == "use" and e.name == X) or (e.kind == "if" and none_guard(e.node, X)))  # type: ignore[arg-type]
+            if relevant:
+                stmt = _top(e, top)
+                if stmt is not None:
+                    last = stmt
+        return last
+
+    def _fix(self, fn, w: Event, region, X: str, bound: _Bound, reads: list[Event], attrs: list[str]) -> Fix | None:
+        top = w.node.body.body  # type: ignore[attr-defined]
+        point = self._capture_point(region, X, top)
+        if point is None:
+            return None
+        taken: set[str] = set()
+        locals_: dict[str, str] = {}
+        for a in attrs:
+            locals_[a] = unique_name(fn, f"{X}_{a}", taken)
+            taken.add(locals_[a])
+        captures = [cst.parse_statement(f"{local} = {X}.{a}") for a, local in locals_.items()]
+        edits = [Edit(point, after=captures)]
+        edits += [Edit(r.node, replace=lambda upd, n=locals_[r.name]: cst.Name(n)) for r in reads]  # type: ignore[index]
+        return Fix(edits)
+
+
+def _top(e: Event, top) -> cst.BaseStatement | None:
+    """The statement of the scope's own block that holds event ``e``."""
+    ids = {id(s) for s in top}
+    for node in e.path:
+        if id(node) in ids:
+            return node  # type: ignore[return-value]
+    if id(e.node) in ids:
+        return e.node  # type: ignore[return-value]
+    return None
+
+
+def _position(top, stmt) -> int:
+    return next(i for i, s in enumerate(top) if s is stmt)
