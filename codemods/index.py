@@ -965,7 +965,7 @@ class ProjectIndex:
                 if "." in fn.qualname:
                     continue
                 if (fn.is_generator and fn.opened) or fn.session_decorator is not None or fn.yields_kind \
-                        or any(p.depends for p in fn.params):
+                        or any(p.depends for p in fn.params) or (fn.opened and fn.returns_class):
                     found.add(fn.qualname)
             # Flask-SQLAlchemy's `db` and declarative bases are short, common words: match
             # them in the shapes that use them.

@@ -19,7 +19,7 @@ from typing import Iterator
 import libcst as cst
 
 from .. import names
-from ..index import ProjectIndex, Scope
+from ..index import Model, ProjectIndex, Scope
 from .base import FileContext
 from .helpers import dotted
 
@@ -357,20 +357,24 @@ def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: di
 
 
 def _model_arg(call: cst.Call) -> str | None:
-    """The model a load names: get(User, 1), query(User), execute(select(User)...)."""
-    for arg in call.args:
-        node = arg.value
-        while isinstance(node, cst.Call):
-            if node.args:
-                inner = node.args[0].value
-                node = inner if isinstance(inner, cst.Call) else inner
-                if not isinstance(node, cst.Call):
-                    break
-            else:
-                node = node.func.value if isinstance(node.func, cst.Attribute) else node.func
-        if isinstance(node, cst.Name) and node.value[:1].isupper():
-            return node.value
-        break
+    """The model a load names: get(User, 1), query(User), execute(select(User).where(...))."""
+    if not call.args:
+        return None
+    node: cst.BaseExpression = call.args[0].value
+    for _ in range(12):
+        if not isinstance(node, cst.Call):
+            break
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value not in ("select", "query"):
+            node = func.value  # a method chain: select(User).where(...).limit(1)
+        elif node.args:
+            node = node.args[0].value  # select(User), sa.select(User), query(User)
+        else:
+            return None
+    if isinstance(node, cst.Attribute):
+        node = node.attr
+    if isinstance(node, cst.Name) and node.value[:1].isupper():
+        return node.value
     return None
 
 
@@ -504,3 +508,77 @@ def mentions(node: cst.CSTNode, name: str) -> bool:
     import libcst.matchers as m
 
     return bool(m.findall(node, m.Name(name)))
+
+
+@dataclass
+class Bound:
+    """An ORM instance bound from a call through a session or service scope."""
+
+    event: Event
+    model: "Model"
+    optional: bool
+    eager: frozenset[str] = frozenset()  # relationships the loading call loads eagerly
+
+
+def bound_through(ctx: FileContext, ev: Event, N: str, scope: Scope) -> Bound | None:
+    """An ORM instance bound from a call through the scope's name, or None."""
+    value = ev.value
+    while isinstance(value, cst.Await):
+        value = value.expression
+    if not isinstance(value, cst.Call):
+        return None
+    index = ctx.index
+    mod = index.module_for_path(ctx.path)
+    callee = dotted(value.func)
+    if scope.yields == "session":
+        binding = binding_of(ctx, ev.value, {N: None})  # type: ignore[dict-item]
+        model = model_for(ctx, binding.model) if binding.kind == "loaded" else None
+        if model is not None:
+            method = value.func.attr.value if isinstance(value.func, cst.Attribute) else ""
+            return Bound(ev, model, method in ("get", "first", "one_or_none", "scalar_one_or_none", "scalar"),
+                         eager_in(value))
+    if callee is None:
+        return None
+    facts = None
+    if callee.startswith(N + ".") and scope.yields == "service":
+        cm = index.function(scope.name)
+        if cm is not None and cm.yields_class:
+            facts = index.function(f"{cm.yields_class}.{callee[len(N) + 1:]}")
+    elif any(isinstance(a.value, cst.Name) and a.value.value == N for a in value.args):
+        facts = index.function(mod.qualify(callee) if mod is not None else callee)
+    if facts is None or facts.returns_shape not in ("one", "optional"):
+        return None
+    model = index.model(facts.returns_class)
+    if model is None:
+        return None
+    return Bound(ev, model, facts.returns_shape == "optional", frozenset(facts.eager) | eager_in(value))
+
+
+def eager_in(node: cst.CSTNode) -> frozenset[str]:
+    """Relationship names a load expression loads eagerly: selectinload(User.posts)..."""
+    import libcst.matchers as m
+
+    from ..index import EAGER_LOADERS
+
+    out = set()
+    for call in m.findall(node, m.Call()):
+        func = call.func  # type: ignore[attr-defined]
+        last = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+        if last in EAGER_LOADERS:
+            for arg in call.args:  # type: ignore[attr-defined]
+                if isinstance(arg.value, cst.Attribute):
+                    out.add(arg.value.attr.value)
+                elif isinstance(arg.value, cst.SimpleString):
+                    out.add(arg.value.evaluated_value.rsplit(".", 1)[-1])  # type: ignore[union-attr]
+    return frozenset(out)
+
+
+
+
+LAZY_STRATEGIES = ("select", "dynamic", "True")
+
+
+def loaded_eagerly(model: Model, relationship: str, eager: frozenset[str] = frozenset()) -> bool:
+    """Loaded with its parent: an eager strategy on the relationship, or an eager loader
+    option naming it."""
+    return model.relationships.get(relationship, "select") not in LAZY_STRATEGIES or relationship in eager

@@ -2,90 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 import libcst as cst
 
-from ..index import Model, Scope
+from ..index import Scope
+from .examples import BOT
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
-from .flow import (Event, binding_of, events, functions, inside, mentions, model_for, none_guard,
-                   reachable_only_through, unique_name, with_scopes)
-from .helpers import dotted
+from .flow import (Bound, Event, bound_through, loaded_eagerly, events, functions, mentions, none_guard, reachable_only_through,
+                   unique_name, with_scopes)
 
-_BOT = '''
-from contextlib import asynccontextmanager
-
-from sqlalchemy import ForeignKey
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-
-engine = create_async_engine("sqlite+aiosqlite://")
-session_pool = async_sessionmaker(engine)
-quiet_pool = async_sessionmaker(engine, expire_on_commit=False)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str]
-    visits: Mapped[int] = mapped_column(default=0)
-    balance: Mapped["Balance"] = relationship()
-
-
-class Balance(Base):
-    __tablename__ = "balances"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-
-
-class UserService:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get_by_telegram_id(self, telegram_id: int) -> User | None:
-        ...
-
-    async def get(self, user_id: int) -> User:
-        ...
-
-    async def register_visit(self, user: User) -> None:
-        user.visits += 1
-
-    async def summary(self, telegram_id: int) -> dict:
-        ...
-
-
-@asynccontextmanager
-async def get_user_service():
-    async with session_pool() as session:
-        yield UserService(session)
-        await session.commit()
-
-
-@asynccontextmanager
-async def get_quiet_user_service():
-    async with quiet_pool() as session:
-        yield UserService(session)
-        await session.commit()
-
-
-@asynccontextmanager
-async def get_avatar_service():
-    async with session_pool() as session:
-        yield session
-'''
-
-
-@dataclass
-class _Bound:
-    event: Event
-    model: Model
-    optional: bool
 
 
 class HoistOutOfScope(Pass):
@@ -128,7 +54,7 @@ class HoistOutOfScope(Pass):
     ## Fix safety
     Safe: the captured value is the one the object held when the scope closed.
     """
-    example_project = {"bot/__init__.py": "", "bot/services.py": _BOT}
+    example_project = {"bot/__init__.py": "", "bot/services.py": BOT}
     examples = (
         Example(
             title="postmortem 002: user.id read in the next block",
@@ -272,46 +198,12 @@ class HoistOutOfScope(Pass):
             if ev.kind != "assign" or ev.name in seen or not isinstance(w.node.body, cst.IndentedBlock):
                 continue
             seen.add(ev.name)  # type: ignore[arg-type]
-            bound = self._bound(ctx, ev, N, scope)
+            bound = bound_through(ctx, ev, N, scope)
             if bound is not None:
                 yield from self._check(ctx, fn, evs, w, end, region, N, scope, bound)
 
-    @staticmethod
-    def _bound(ctx: FileContext, ev: Event, N: str, scope: Scope) -> _Bound | None:
-        """An ORM instance bound from a call through the scope's name, or None."""
-        value = ev.value
-        while isinstance(value, cst.Await):
-            value = value.expression
-        if not isinstance(value, cst.Call):
-            return None
-        index = ctx.index
-        mod = index.module_for_path(ctx.path)
-        callee = dotted(value.func)
-        if scope.yields == "session":
-            binding = binding_of(ctx, ev.value, {N: None})  # type: ignore[dict-item]
-            model = model_for(ctx, binding.model) if binding.kind == "loaded" else None
-            if model is not None:
-                method = value.func.attr.value if isinstance(value.func, cst.Attribute) else ""
-                return _Bound(ev, model, method in ("get", "first", "one_or_none", "scalar_one_or_none",
-                                                     "scalar"))
-        if callee is None:
-            return None
-        facts = None
-        if callee.startswith(N + ".") and scope.yields == "service":
-            cm = index.function(scope.name)
-            if cm is not None and cm.yields_class:
-                facts = index.function(f"{cm.yields_class}.{callee[len(N) + 1:]}")
-        elif any(isinstance(a.value, cst.Name) and a.value.value == N for a in value.args):
-            facts = index.function(mod.qualify(callee) if mod is not None else callee)
-        if facts is None or facts.returns_shape not in ("one", "optional"):
-            return None
-        model = index.model(facts.returns_class)
-        if model is None:
-            return None
-        return _Bound(ev, model, facts.returns_shape == "optional")
-
     def _check(self, ctx, fn, evs, w: Event, end: int, region: list[Event], N: str, scope: Scope,
-               bound: _Bound) -> Iterator[Finding]:
+               bound: Bound) -> Iterator[Finding]:
         X = bound.event.name
         model = bound.model
         after: list[Event] = []
@@ -326,7 +218,7 @@ class HoistOutOfScope(Pass):
                             and (e.owner == N or (e.owner or "").startswith(N + "."))
                             and e.index > bound.event.index]
         expired = scope.expire_on_commit and (scope.commits_on_exit or bool(commits_in_block))
-        rel_reads = [r for r in reads if r.name in model.relationships and r.name not in self._loaded(ctx, bound)]
+        rel_reads = [r for r in reads if r.name in model.relationships and not loaded_eagerly(model, r.name, bound.eager)]
         col_reads = [r for r in reads if r.name not in model.relationships] if expired else []
         if rel_reads:
             r = rel_reads[0]
@@ -347,14 +239,7 @@ class HoistOutOfScope(Pass):
             return
         yield self.finding(col_reads[0].node, message, self._fix(fn, w, region, X, bound, col_reads, attrs))
 
-    @staticmethod
-    def _loaded(ctx: FileContext, bound: _Bound) -> set[str]:
-        """Relationships loaded eagerly: by strategy, or named in selectinload(...) of the
-        loading function."""
-        eager = {r for r, lazy in bound.model.relationships.items() if lazy not in ("select", "dynamic", "True")}
-        return eager
-
-    def _no_fix_reason(self, fn, evs, w: Event, end: int, region, after, X: str, bound: _Bound,
+    def _no_fix_reason(self, fn, evs, w: Event, end: int, region, after, X: str, bound: Bound,
                        commits_in_block: list[Event]) -> str | None:
         if any(e.kind == "loop" and any(p is e.node for p in w.path) for e in evs[: w.index]):
             return "the scope is in a loop"
@@ -388,7 +273,7 @@ class HoistOutOfScope(Pass):
                     last = stmt
         return last
 
-    def _fix(self, fn, w: Event, region, X: str, bound: _Bound, reads: list[Event], attrs: list[str]) -> Fix | None:
+    def _fix(self, fn, w: Event, region, X: str, bound: Bound, reads: list[Event], attrs: list[str]) -> Fix | None:
         top = w.node.body.body  # type: ignore[attr-defined]
         point = self._capture_point(region, X, top)
         if point is None:

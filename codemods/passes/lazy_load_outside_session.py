@@ -1,0 +1,214 @@
+"""SQF006 lazy-load-outside-session (report only)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from .base import Example, FileContext, Finding, Pass, Valid
+from .flow import Event, bound_through, events, functions, loaded_eagerly, with_scopes
+from .helpers import dotted
+from .examples import BOT, REPO
+
+
+
+class LazyLoadOutsideSession(Pass):
+    code = "SQF006"
+    name = "lazy-load-outside-session"
+    summary = "a lazy relationship read where it cannot load: async code, or after the session closed"
+    fix_safety = "none"
+    triggers = (b".",)
+    explanation = """
+    ## What it does
+    Reports reads of a relationship attribute with the default lazy strategy (`lazy="select"`)
+    where the load cannot happen:
+
+    - in async code, on an instance attached to an `AsyncSession`, when the query that
+      loaded it did not load the relationship eagerly: the implicit load raises
+      `MissingGreenlet` (wrapped in `StatementError` on SQLAlchemy 2.1 with aiosqlite);
+    - on an instance returned by a project function whose session closed before it
+      returned (`with Session(engine) as s: return s.get(Author, 1)`), when that function did
+      not load the relationship eagerly: `DetachedInstanceError: Parent instance <Author> is
+      not bound to a Session; lazy load operation of attribute 'books' cannot proceed`.
+
+    A relationship read after a session scope closed in the same function is reported by
+    SQF003, which also captures the columns read there.
+
+    ## Why is this bad?
+    Lazy loading needs a session that is open and, for `AsyncSession`, an explicit await.
+    Neither is there at these reads, so they fail at run time, often only on the code path a
+    test did not take.
+
+    ## The fix
+    There is no single mechanical fix; the message names the concrete remedies:
+    `selectinload(Model.rel)` (or `joinedload`) on the query that loads the object,
+    `lazy="selectin"` on the relationship, or, in async code,
+    `await obj.awaitable_attrs.rel` (with the `AsyncAttrs` mixin on the base class).
+
+    ## Fix safety
+    No automatic fix: choosing between eager loading on the query, on the relationship, or an
+    awaited attribute is a design decision.
+    """
+    example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO}
+    examples = (
+        Example(
+            title="async: a lazy relationship read while attached",
+            before='''
+            from bot.services import get_user_service
+
+
+            async def show_balance(user_id: int) -> int:
+                async with get_user_service() as user_service:
+                    user = await user_service.get(user_id)
+                    return user.balance.amount
+            ''',
+        ),
+        Example(
+            title="async, a session: the query did not load it",
+            before='''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def show_balance(user_id: int) -> int:
+                async with session_pool() as session:
+                    user = (await session.execute(select(User).where(User.id == user_id))).scalar_one()
+                    return user.balance.amount
+            ''',
+        ),
+        Example(
+            title="an object returned from a closed session",
+            before='''
+            from bot.repo import get_author
+
+
+            def book_count(author_id: int) -> int:
+                author = get_author(author_id)
+                return len(author.books)
+            ''',
+        ),
+    )
+    valid = (
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.orm import selectinload
+            from bot.services import User, session_pool
+
+
+            async def show_balance(user_id: int) -> int:
+                async with session_pool() as session:
+                    query = select(User).options(selectinload(User.balance)).where(User.id == user_id)
+                    user = (await session.execute(select(User).options(selectinload(User.balance)))).scalar_one()
+                    return user.balance.amount
+            ''',
+            "loaded eagerly by the query",
+        ),
+        Valid(
+            '''
+            from bot.services import get_user_service
+
+
+            async def show_balance(user_id: int) -> int:
+                async with get_user_service() as user_service:
+                    user = await user_service.get(user_id)
+                    balance = await user.awaitable_attrs.balance
+                    return balance.amount
+            ''',
+            "an awaited attribute",
+        ),
+        Valid(
+            '''
+            from bot.repo import get_author_with_books
+
+
+            def book_count(author_id: int) -> int:
+                author = get_author_with_books(author_id)
+                return len(author.books)
+            ''',
+            "the function that returned it loaded the relationship eagerly",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from bot.repo import Author
+
+
+            def book_count(session: Session, author_id: int) -> int:
+                author = session.get(Author, author_id)
+                return len(author.books)
+            ''',
+            "sync code with the session open: the lazy load works",
+        ),
+    )
+
+    def run(self, ctx: FileContext) -> Iterator[Finding]:
+        for _qualname, fn in functions(ctx.module):
+            evs = events(fn)
+            if fn.asynchronous is not None:
+                yield from self._async_attached(ctx, evs)
+            yield from self._returned_detached(ctx, evs)
+
+    def _async_attached(self, ctx: FileContext, evs: list[Event]) -> Iterator[Finding]:
+        for w in evs:
+            if w.kind != "with" or not w.node.asynchronous:  # type: ignore[attr-defined]
+                continue
+            end = next(e.index for e in evs if e.kind == "endwith" and e.node is w.node)
+            region = evs[w.index + 1: end]
+            for name, scope in with_scopes(ctx, w.node):  # type: ignore[arg-type]
+                for ev in region:
+                    if ev.kind != "assign":
+                        continue
+                    bound = bound_through(ctx, ev, name, scope)
+                    if bound is None:
+                        continue
+                    X = ev.name
+                    for r in region:
+                        if r.index <= ev.index:
+                            continue
+                        if r.kind == "assign" and r.name == X:
+                            break
+                        if r.kind == "call" and r.name == "refresh" and r.args[:1] == (X,):
+                            break  # refresh(X, ["rel"]) and friends: assume it loads what is read
+                        if r.kind == "read" and r.owner == X and r.name in bound.model.relationships \
+                                and not loaded_eagerly(bound.model, r.name, bound.eager):  # type: ignore[arg-type]
+                            yield self.finding(r.node, (
+                                f"`{X}.{r.name}` is a lazy relationship read in async code: the implicit "
+                                f"load raises MissingGreenlet; load it with selectinload({bound.model.name}."
+                                f"{r.name}) on the query, set lazy=\"selectin\" on the relationship, or use "
+                                f"`await {X}.awaitable_attrs.{r.name}`"))
+
+    def _returned_detached(self, ctx: FileContext, evs: list[Event]) -> Iterator[Finding]:
+        index = ctx.index
+        mod = index.module_for_path(ctx.path)
+        for ev in evs:
+            if ev.kind != "assign" or not isinstance(ev.value, (cst.Call, cst.Await)):
+                continue
+            value = ev.value.expression if isinstance(ev.value, cst.Await) else ev.value
+            if not isinstance(value, cst.Call):
+                continue
+            callee = dotted(value.func)
+            if callee is None or "." in callee and callee.split(".")[0] in ("self", "cls"):
+                continue
+            facts = index.function(mod.qualify(callee) if mod is not None else callee)
+            if facts is None or facts.returns_shape not in ("one", "optional") or not facts.opened:
+                continue
+            if not all(o.closed_on_return for o in facts.opened if index.opens_session(o.factory) is not None):
+                continue
+            if not any(index.opens_session(o.factory) is not None for o in facts.opened):
+                continue
+            model = index.model(facts.returns_class)
+            if model is None:
+                continue
+            X = ev.name
+            for r in evs[ev.index + 1:]:
+                if r.kind == "assign" and r.name == X:
+                    break
+                if r.kind == "read" and r.owner == X and r.name in model.relationships \
+                        and not loaded_eagerly(model, r.name, frozenset(facts.eager)):  # type: ignore[arg-type]
+                    yield self.finding(r.node, (
+                        f"`{X}.{r.name}` is a lazy relationship of an object whose session closed in "
+                        f"`{callee}`: DetachedInstanceError; load it there with "
+                        f"selectinload({model.name}.{r.name}), or set lazy=\"selectin\" on the relationship"))
+                    break
