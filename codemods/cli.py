@@ -122,6 +122,7 @@ def _run(opts: Options, config: Config, want_fix_diffs: bool) -> tuple[list[engi
         raise click.UsageError(f"no such file or directory: {exc}") from None
     project = sorted(set(discover([config.root], config.root, config.exclude)) | set(files))
     idx = engine.build_index(project, config, opts.jobs)
+    _warn_duplicates(idx)
     bar = _progress(len(files), opts, "sqla-fix")
     try:
         results = engine.run_files(files, idx, config, opts.jobs, want_fix_diffs,
@@ -130,6 +131,18 @@ def _run(opts: Options, config: Config, want_fix_diffs: bool) -> tuple[list[engi
         if bar:
             bar.__exit__(None, None, None)
     return results, None
+
+
+def _warn_duplicates(idx) -> None:
+    """Several projects in one tree with the same package names: imports between modules
+    cannot be told apart. Say so rather than resolve them silently wrong."""
+    ambiguous = idx.ambiguous_imports()
+    if ambiguous:
+        module, paths = ambiguous[0]
+        more = f" (and {len(ambiguous) - 1} more)" if len(ambiguous) > 1 else ""
+        click.echo(f"sqla-fix: warning: `{module}` is imported but matches several modules "
+                   f"({', '.join(paths[:3])}){more}; checks across those modules are skipped. "
+                   "Run sqla-fix on each project separately.", err=True)
 
 
 def _emit_errors(results: Sequence[engine.FileResult], fmt: str) -> None:

@@ -14,8 +14,10 @@ import subprocess
 from functools import lru_cache
 from typing import Iterable
 
+# `env/` is not here: it is often real source (settings packages); real virtualenvs of any
+# name are recognised by their pyvenv.cfg.
 SKIP_DIRS = {
-    ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "__pycache__", "build", "dist",
+    ".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "build", "dist",
     "node_modules", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs",
     "site-packages", "__pypackages__", ".sqla-fix-cache",
 }
@@ -123,4 +125,13 @@ def discover(paths: Iterable[str], root: str, exclude: Iterable[str] = ()) -> li
             if exclude and (excluded(rel_root, exclude) or excluded(rel_dir, exclude)):
                 continue
             found[os.path.normpath(full)] = None
-    return sorted(found, key=lambda p: (p.replace(os.sep, "/").lower(), p))
+    return sorted({_display(p) for p in found}, key=lambda p: (p.replace(os.sep, "/").lower(), p))
+
+
+def _display(path: str) -> str:
+    """One spelling per file: relative to the cwd when under it, else absolute."""
+    absolute = os.path.abspath(path)
+    cwd = os.getcwd()
+    if absolute.startswith(cwd.rstrip(os.sep) + os.sep):
+        return os.path.relpath(absolute, cwd)
+    return absolute

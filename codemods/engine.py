@@ -129,10 +129,10 @@ def _applicable(ctx: FileContext, findings: Iterable[Finding], config: Config) -
     return chosen
 
 
-def _context(path: str, module: cst.Module, index, config: Config, module_name: str) -> FileContext:
+def _context(path: str, module: cst.Module, index, config: Config, module_name: str, round_no: int) -> FileContext:
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     return FileContext(path=path, module=wrapper.module, wrapper=wrapper, index=index,
-                       config=config, module_name=module_name)
+                       config=config, module_name=module_name, round=round_no)
 
 
 def _parse_error(path: str, exc: Exception, text: str) -> str:
@@ -161,6 +161,9 @@ def process_source(
     result = FileResult(path=path, source=source)
     if not wants_parse(source.raw, passes, index) or SKIP_FILE.search(source.raw[:4096]):
         return result
+    facts = _facts(path, source, index, config)
+    if index is not None and not any(p.wants(index, facts) for p in passes):
+        return result  # the ast facts show nothing any selected pass could match
     try:
         module = cst.parse_module(source.text)
     except Exception as exc:  # libcst raises ParserSyntaxError, sometimes others
@@ -169,17 +172,11 @@ def process_source(
     result.parsed = True
     try:
         ast_ok = _ast_parses(source.text)
-        facts = index.module_for_path(path) if index is not None else None
-        if facts is None and index is not None:
-            # Not indexed (nothing in it looked session-related to the index's byte scan):
-            # its own facts are still needed by the passes. Worker-local addition.
-            facts = index_mod.extract(path, source.text, index_mod.module_name_for(path, config.root))
-            index.add(facts)
         module_name = facts.module if facts is not None else ""
         lines = source.text.splitlines()
         current = module
         for round_no in range(MAX_ROUNDS):
-            ctx = _context(path, current, index, config, module_name)
+            ctx = _context(path, current, index, config, module_name, round_no)
             findings = _run_passes(ctx, passes, lines if round_no == 0 else current.code.splitlines())
             if round_no == 0:
                 for f in findings:
@@ -218,6 +215,22 @@ def _pass_frame(exc: BaseException) -> str:
         if "/codemods/passes/" in norm:
             return f" in {os.path.basename(frame.filename)}:{frame.lineno}"
     return ""
+
+
+def _facts(path: str, source: SourceFile, index, config: Config):
+    """The index's facts for this file. A file the index did not take (nothing in it looked
+    session-related to its byte scan) is extracted now and made findable by path, in this
+    worker only."""
+    if index is None:
+        return None
+    facts = index.module_for_path(path)
+    if facts is None:
+        try:
+            facts = index_mod.extract(path, source.text, index_mod.module_name_for(path, config.root))
+            index.add_transient(facts)
+        except (SyntaxError, ValueError, RecursionError):
+            facts = None
+    return facts
 
 
 def parses_like(old: str, new: str) -> bool:

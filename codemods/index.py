@@ -57,6 +57,7 @@ class Origin:
     kind: str  # "new" (constructed), "loaded" (through session `via`), "call" (project call), "param", "other"
     via: str | None = None  # the session expression it was loaded through / a session argument
     callee: str | None = None
+    alt: tuple[str | None, ...] = ()  # further candidates for `via` (arguments that may be sessions)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class OpenedSession:
     yielded: bool  # the function yields (or returns) this session
     expire_on_commit: bool | None = None  # stated in the call itself: Session(e, expire_on_commit=False)
     begin: bool = False  # opened as `factory.begin()`: commits when the block exits
+    name: str | None = None  # the local name holding it
 
 
 @dataclass
@@ -133,6 +135,10 @@ class Function:
     returns_class: str | None = None  # the class a return annotation names (User | None -> User)
     returns_shape: str | None = None  # "one", "optional" or "list"
     eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
+    detaches: bool = False  # expunges objects from its sessions (what it returns is detached)
+    with_callees: list[str] = field(default_factory=list)  # qualified callees of its with-items
+    methods: set[str] = field(default_factory=set)  # x.method(...) names it calls
+    called: set[str] = field(default_factory=set)  # name(...) it calls
 
 
 @dataclass
@@ -155,6 +161,13 @@ class ModuleFacts:
     classes: dict[str, ClassFacts] = field(default_factory=dict)
     declarative_bases: set[str] = field(default_factory=set)  # Base = declarative_base()
     flask_dbs: set[str] = field(default_factory=set)  # db = SQLAlchemy(app)
+    session_types: dict[str, str] = field(default_factory=dict)  # DB = NewType("DB", AsyncSession)
+    # The whole module, nested functions included (for the engine's decision to parse):
+    all_methods: set[str] = field(default_factory=set)  # x.method(...) names called anywhere
+    all_called: set[str] = field(default_factory=set)  # name(...) called anywhere
+    all_with_callees: set[str] = field(default_factory=set)  # qualified callees of with-items
+    has_async: bool = False
+    has_decorators: bool = False
 
     def qualify(self, dotted: str | None) -> str | None:
         """The qualified name a dotted expression of this module refers to."""
@@ -303,6 +316,15 @@ class _Extractor:
         if alias is not None:
             self.facts.aliases[name] = alias
             return
+        target = value
+        if isinstance(value, ast.Call) and self.q(value.func) in ("typing.NewType", "typing_extensions.NewType") \
+                and len(value.args) == 2:
+            target = value.args[1]
+        if isinstance(target, (ast.Name, ast.Attribute)):
+            qualified = self.q(target)
+            if qualified is not None and qualified != f"{self.facts.module}.{name}":
+                # a candidate: whether it names a session class is decided at query time
+                self.facts.session_types[name] = qualified
         if isinstance(value, ast.Call):
             callee = self.q(value.func)
             if callee in names.DECLARATIVE_BASE_FACTORIES or (
@@ -496,7 +518,11 @@ class _Extractor:
             yields_kind=body.yields_kind,
             yields_class=body.yields_class,
             returns_factory=body.returns_factory,
-            session_decorator=self.session_decorator(fn),
+            session_decorator=self.session_decorator(fn) if body.has_nested else None,
+            detaches=body.detaches,
+            with_callees=body.with_callees,
+            methods=body.methods,
+            called=body.called,
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
             inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice
@@ -504,7 +530,7 @@ class _Extractor:
         if fn.returns is not None:
             cls, shape = self.annotated_class(fn.returns)
             info.returns_class, info.returns_shape = cls, shape
-        info.eager = eager_names(fn)
+        info.eager = body.eager
         self.facts.functions[info.qualname] = info
 
     def annotated_class(self, ann: ast.AST, depth: int = 0) -> tuple[str | None, str | None]:
@@ -541,43 +567,39 @@ class _Extractor:
     def session_decorator(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> SessionDecorator | None:
         """``fn`` is a decorator when it (or a decorator factory inside it) defines a wrapper
         that opens a session and calls the decorated function with it."""
-        params = {a.arg for a in fn.args.posonlyargs + fn.args.args}
-        for nested in ast.walk(fn):
-            if nested is fn or not isinstance(nested, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        for nested, outer_params in _nested_functions(fn):
+            own = {a.arg for a in nested.args.posonlyargs + nested.args.args}
+            calls = [c for c in ast.walk(nested) if isinstance(c, ast.Call)
+                     and dotted_name(strip_await(c.func)) in outer_params]
+            if not calls:
                 continue
-            enclosing = params | {a.arg for a in nested.args.posonlyargs + nested.args.args}
             body = _FunctionBody(self, nested)
-            for call in ast.walk(nested):
-                if not isinstance(call, ast.Call):
-                    continue
-                callee = dotted_name(strip_await(call.func))
-                if callee is None or (callee not in params and not _outer_param(fn, nested, callee)):
-                    continue
-                for i, arg in enumerate(call.args):
-                    name = dotted_name(arg)
-                    if name in body.session_names and name not in enclosing:
+            for call in calls:
+                passed = [(i, None, dotted_name(a)) for i, a in enumerate(call.args)]
+                passed += [(None, kw.arg, dotted_name(kw.value)) for kw in call.keywords if kw.arg]
+                for position, keyword, name in passed:
+                    if name in body.session_names and name not in own:
                         opened = next((o for o in body.opened if body.session_names[name] == o.factory), None)
                         return SessionDecorator(body.session_names[name],
                                                 opened.expire_on_commit if opened else None,
-                                                body.commits or bool(opened and opened.begin), i, None)
-                for kw in call.keywords:
-                    name = dotted_name(kw.value)
-                    if kw.arg and name in body.session_names and name not in enclosing:
-                        opened = next((o for o in body.opened if body.session_names[name] == o.factory), None)
-                        return SessionDecorator(body.session_names[name],
-                                                opened.expire_on_commit if opened else None,
-                                                body.commits or bool(opened and opened.begin), None, kw.arg)
+                                                body.commits or bool(opened and opened.begin), position, keyword)
         return None
 
 
-def _outer_param(fn, nested, name: str) -> bool:
-    """``name`` is a parameter of a function between ``fn`` and ``nested`` (decorator factories)."""
-    for node in ast.walk(fn):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node is not nested:
-            if name in {a.arg for a in node.args.posonlyargs + node.args.args}:
-                if any(n is nested for n in ast.walk(node)):
-                    return True
-    return False
+def _nested_functions(fn: ast.FunctionDef | ast.AsyncFunctionDef):
+    """(nested function, the parameter names of the functions enclosing it), in one walk."""
+    out = []
+
+    def walk(node: ast.AST, params: frozenset[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out.append((child, params))
+                walk(child, params | {a.arg for a in child.args.posonlyargs + child.args.args})
+            elif not isinstance(child, (ast.ClassDef, ast.Lambda)):
+                walk(child, params)
+
+    walk(fn, frozenset(a.arg for a in fn.args.posonlyargs + fn.args.args))
+    return out
 
 
 EAGER_LOADERS = {"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager"}
@@ -650,6 +672,13 @@ class _FunctionBody(ast.NodeVisitor):
         self.returns_factory: Factory | None = None
         self._seen_yield = False
         self._begin_depth = 0
+        self.closed_names: set[str] = set()
+        self.detaches = False
+        self.with_callees: list[str] = []
+        self.methods: set[str] = set()
+        self.called: set[str] = set()
+        self.eager: set[str] = set()
+        self.has_nested = False
         self.opened: list[OpenedSession] = []
         self.yields_param: str | None = None
         self.calls: list[CallSite] = []
@@ -670,9 +699,13 @@ class _FunctionBody(ast.NodeVisitor):
         self._with_stack: list[str] = []  # session names bound by enclosing with-blocks
         for stmt in fn.body:
             self.visit(stmt)
+        if not self.is_generator:  # `s = Maker(); try: return ... finally: s.close()`
+            for opened in self.opened:
+                if opened.name in self.closed_names:
+                    opened.closed_on_return = True
 
     def visit_FunctionDef(self, node: ast.AST) -> None:  # nested: not ours
-        return
+        self.has_nested = True
 
     visit_AsyncFunctionDef = visit_FunctionDef
     visit_ClassDef = visit_FunctionDef
@@ -705,6 +738,12 @@ class _FunctionBody(ast.NodeVisitor):
                      and expr.func.attr == "begin")
             if begin:
                 begins += 1
+            if isinstance(expr, ast.Call):
+                manager = expr.func.value if begin else expr.func  # type: ignore[attr-defined]
+                callee = dotted_name(manager)
+                if callee is not None:
+                    q = self.param_annotations.get(callee, None)
+                    self.with_callees.append((q + "()") if q else (self.ex.facts.qualify(callee) or callee))
             if isinstance(target, ast.Name):
                 if begin:  # `with factory.begin() as s`: opens a session that commits on exit
                     factory = self._opens(ast.Call(func=expr.func.value, args=[], keywords=[]))
@@ -737,7 +776,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.session_names[name] = factory
         self.origins[name] = Origin("session", callee=factory)
         self.opened.append(OpenedSession(factory, closed_on_return=closed, yielded=False,
-                                         expire_on_commit=expire, begin=begin))
+                                         expire_on_commit=expire, begin=begin, name=name))
 
     def _yield_or_return(self, value: ast.AST | None, is_yield: bool) -> None:
         if value is None:
@@ -814,33 +853,52 @@ class _FunctionBody(ast.NodeVisitor):
         if opened is not None:
             self.session_names[name] = opened
             self.opened.append(OpenedSession(opened, closed_on_return=False, yielded=False,
-                                             expire_on_commit=self._expire_kw(value)))
+                                             expire_on_commit=self._expire_kw(value), name=name))
 
     def origin(self, value: ast.AST) -> Origin:
+        """Where a value comes from. Which names are really sessions is decided at query
+        time; here every candidate is kept: the owner of a load method (`s.get(...)`, but
+        also `case_service.get(...)`), then the arguments that may be sessions."""
         value = strip_await(value)
-        root = load_root(value)
-        if root is not None:
-            return Origin("loaded", via=root)
         if isinstance(value, ast.Name):
             return self.origins.get(value.id, Origin("other"))
-        if isinstance(value, ast.Call):
-            callee = dotted_name(value.func)
-            if callee is not None:
-                last = callee.rsplit(".", 1)[-1]
-                session_args = [
-                    dotted_name(a) for a in list(value.args) + [k.value for k in value.keywords]
-                    if dotted_name(a) in self.session_names
-                    or (isinstance(a, ast.Name) and self.origins.get(a.id, Origin("other")).kind == "session")
-                ]
-                if session_args:
-                    return Origin("loaded", via=session_args[0], callee=self.ex.facts.qualify(callee))
-                if last[:1].isupper():
-                    return Origin("new", callee=self.ex.facts.qualify(callee))
-                return Origin("call", callee=self.ex.facts.qualify(callee))
+        if not isinstance(value, ast.Call):
+            return Origin("other")
+        callee = dotted_name(value.func)
+        qualified = self.ex.facts.qualify(callee) if callee else None
+        last = (callee or "").rsplit(".", 1)[-1]
+        if last[:1].isupper():  # a constructor: a new object, whatever its arguments
+            return Origin("new", callee=qualified)
+        candidates = [
+            dotted_name(a) for a in list(value.args) + [k.value for k in value.keywords]
+            if dotted_name(a) in self.session_names
+            or (isinstance(a, ast.Name) and self.origins.get(a.id, Origin("other")).kind in ("session", "param"))
+        ]
+        root = load_root(value)
+        if root is not None:
+            candidates.insert(0, root)
+        if candidates:
+            return Origin("loaded", via=candidates[0], callee=qualified, alt=tuple(candidates[1:]))
+        if callee is not None:
+            return Origin("call", callee=qualified)
         return Origin("other")
 
     def visit_Call(self, node: ast.Call) -> None:
         self.generic_visit(node)
+        if isinstance(node.func, ast.Attribute):
+            self.methods.add(node.func.attr)
+        elif isinstance(node.func, ast.Name):
+            self.called.add(node.func.id)
+        last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if last in EAGER_LOADERS:
+            self.eager |= eager_names(node)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("close", "expunge", "expunge_all"):
+            owner = dotted_name(node.func.value)
+            if owner in self.session_names:
+                if node.func.attr == "close":
+                    self.closed_names.add(owner)
+                else:
+                    self.detaches = True
         if isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
             owner = dotted_name(node.func.value)
             if owner in self.session_names or (owner or "").startswith("self."):
@@ -865,13 +923,88 @@ class _FunctionBody(ast.NodeVisitor):
         )
 
 
+def parse_for_index(source: str | bytes, path: str = "<unknown>") -> ast.Module:
+    """``ast.parse``, and for syntax newer than the running Python (PEP 695 generics and
+    `type` aliases, Python 3.14's unparenthesised `except A, B:`), a parse of the same code
+    with those constructs rewritten to older equivalents by libcst, line numbers kept. The
+    index does not care about type parameters or how an except clause is spelled."""
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as first:
+        try:
+            import libcst as cst
+
+            text = source.decode("utf-8") if isinstance(source, bytes) else source
+            module = cst.parse_module(text)
+            return ast.parse(module.visit(_Downgrade()).code, filename=path)
+        except Exception:
+            raise first from None
+
+
+def _downgrade_class():
+    import libcst as cst
+
+    class Downgrade(cst.CSTTransformer):
+        def leave_FunctionDef(self, original, updated):
+            return updated.with_changes(type_parameters=None) if updated.type_parameters else updated
+
+        def leave_ClassDef(self, original, updated):
+            return updated.with_changes(type_parameters=None) if updated.type_parameters else updated
+
+        def leave_TypeAlias(self, original, updated):
+            return cst.Assign(targets=[cst.AssignTarget(updated.name)], value=updated.value)
+
+        def leave_ExceptHandler(self, original, updated):
+            if isinstance(updated.type, cst.Tuple) and not updated.type.lpar:
+                return updated.with_changes(type=updated.type.with_changes(
+                    lpar=[cst.LeftParen()], rpar=[cst.RightParen()]))
+            return updated
+
+    return Downgrade
+
+
+class _LazyDowngrade:
+    _cls = None
+
+    def __call__(self):
+        if _LazyDowngrade._cls is None:
+            _LazyDowngrade._cls = _downgrade_class()
+        return _LazyDowngrade._cls()
+
+
+_Downgrade = _LazyDowngrade()
+
+
+def _aggregate(tree: ast.Module, facts: ModuleFacts) -> None:
+    """Module-wide shapes, over-approximate: every call and with-item anywhere."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute):
+                facts.all_methods.add(node.func.attr)
+            elif isinstance(node.func, ast.Name):
+                facts.all_called.add(node.func.id)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                expr = strip_await(item.context_expr)
+                if isinstance(expr, ast.Call):
+                    func = expr.func.value if isinstance(expr.func, ast.Attribute) and expr.func.attr == "begin" else expr.func
+                    callee = dotted_name(func)
+                    if callee is not None:
+                        facts.all_with_callees.add(facts.qualify(callee) or callee)
+        elif isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.AsyncWith, ast.AsyncFor)):
+            facts.has_async = True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
+            facts.has_decorators = True
+
+
 def extract(path: str, source: str | bytes, module: str) -> ModuleFacts:
-    """Facts for one module. Raises SyntaxError (or ValueError) when ``ast`` cannot parse it."""
-    tree = ast.parse(source, filename=path)
+    """Facts for one module. Raises SyntaxError (or ValueError) when it cannot be parsed."""
+    tree = parse_for_index(source, path)
     facts = ModuleFacts(path=path, module=module)
     ex = _Extractor(facts)
     ex.imports(tree)
     ex.module_level(tree)
+    _aggregate(tree, facts)
     for target, opts in facts.configure_calls.items():
         if target in facts.factories and opts.get("expire_on_commit") is not None:
             facts.factories[target].expire_on_commit = opts["expire_on_commit"]
@@ -898,6 +1031,7 @@ class SessionOrigin:
     provider: str | None  # canonical session provider (FastAPI dependency) or None for own sessions
     open: bool  # still open while the endpoint runs
     use_cache: bool = True
+    opener: str | None = None  # for own sessions: the provider that opens it
 
 
 @dataclass
@@ -935,23 +1069,35 @@ class ProjectIndex:
                  config_scopes: Iterable[str] = (), assume_expire_on_commit: bool = True) -> None:
         self.modules: dict[str, ModuleFacts] = {}
         self.by_path: dict[str, ModuleFacts] = {}
+        self.duplicates: list[tuple[str, str, str]] = []  # (module, one path, another path)
         for facts in modules:
             self.add(facts)
         self.config_factories = dict(config_factories or {})
         self.config_scopes = tuple(config_scopes)
         self.assume_expire_on_commit = assume_expire_on_commit
         self._models: dict[str, Model] | None = None
+        self._mapped_memo: dict[str, str | None] = {}
+        self._relationship_names: dict[str, set[str]] | None = None
+        self._defined: dict[int, str] | None = None
+        self._models_by_class: dict[int, Model] = {}
+        self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
         self._relevance: tuple[bytes, ...] | None = None
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
 
     def add(self, facts: ModuleFacts) -> None:
+        other = self.modules.get(facts.module)
+        if other is not None and other.path != facts.path:
+            self.duplicates.append((facts.module, other.path, facts.path))
         self.modules[facts.module] = facts
         self.by_path[os.path.abspath(facts.path)] = facts
         self._callers = None
         self._suffixes = None
         self._relevance = None
         self._models = None
+        self._mapped_memo = {}
+        self._relationship_names = None
+        self._defined = None
 
     def names(self) -> set[str]:
         """The project's own session-related names: factories, Annotated aliases, FastAPI
@@ -985,6 +1131,29 @@ class ProjectIndex:
             self._relevance = minimal_tokens(tokens)
         return self._relevance
 
+    def ambiguous_imports(self) -> list[tuple[str, list[str]]]:
+        """Imports that match several modules of the tree by suffix (several projects with
+        the same package names checked at once): they cannot be resolved."""
+        self._module("x.x")  # builds the suffix table
+        out: dict[str, list[str]] = {}
+        for mod in self.modules.values():
+            for target in mod.imports.values():
+                parts = target.split(".")
+                for cut in range(len(parts), 1, -1):
+                    name = ".".join(parts[:cut])
+                    if name in self.modules:
+                        break
+                    candidates = (self._suffixes or {}).get(name, [])
+                    if len(candidates) > 1:
+                        out.setdefault(name, sorted(m.path for m in candidates))
+                        break
+        return sorted(out.items())
+
+    def add_transient(self, facts: ModuleFacts) -> None:
+        """Make a file's facts findable by path only (a worker looking at a file the index did
+        not take), leaving every cache of the project as it is."""
+        self.by_path[os.path.abspath(facts.path)] = facts
+
     def module_for_path(self, path: str) -> ModuleFacts | None:
         return self.by_path.get(os.path.abspath(path))
 
@@ -994,6 +1163,8 @@ class ProjectIndex:
         project checked from above its import root: ``src.app.db`` for ``app.db``)."""
         if dotted in self.modules:
             return self.modules[dotted]
+        if "." not in dotted:
+            return None  # `import logging` is the standard library, not `myapp.logging`
         if self._suffixes is None:
             table: dict[str, list[ModuleFacts]] = {}
             for name, mod in self.modules.items():
@@ -1095,6 +1266,16 @@ class ProjectIndex:
                      commits_on_exit=fn.commits_after_yield or fn.yield_in_begin or opened.begin,
                      yields=fn.yields_kind, factory=opened.factory)
 
+    def any_scope(self, callees) -> bool:
+        """Is one of these with-item callees a session scope? A name the module does not
+        define or import (a parameter, a local) may be one: True."""
+        for q in callees:
+            if self.scope(q) is not None:
+                return True
+            if "." not in q:
+                return True
+        return False
+
     def decorator(self, qualified: str | None) -> SessionDecorator | None:
         fn = self.function(qualified)
         return fn.session_decorator if fn is not None else None
@@ -1107,6 +1288,15 @@ class ProjectIndex:
         """"model", "base" (a declarative base, or an abstract mapped class) or None."""
         if depth > 12:
             return None
+        key = qualified
+        if key in self._mapped_memo:
+            return self._mapped_memo[key]
+        self._mapped_memo[key] = None  # cycles (class A(B), class B(A)) end here
+        result = self._mapped_uncached(qualified, depth)
+        self._mapped_memo[key] = result
+        return result
+
+    def _mapped_uncached(self, qualified: str, depth: int) -> str | None:
         cls = self._class(qualified)
         if cls is None:
             return None
@@ -1129,9 +1319,11 @@ class ProjectIndex:
             return "base"
         return kind
 
-    def _is_declarative_name(self, qualified: str) -> bool:
+    def _is_declarative_name(self, qualified: str, depth: int = 0) -> bool:
         """``app.db.Base`` where ``Base = declarative_base()``; ``app.db.db.Model`` for
         Flask-SQLAlchemy's ``db = SQLAlchemy()``."""
+        if depth > 8:
+            return False
         for mod, local in self._split(qualified):
             if local in mod.declarative_bases:
                 return True
@@ -1139,7 +1331,8 @@ class ProjectIndex:
             if rest == "Model" and head in mod.flask_dbs:
                 return True
             if head in mod.imports and (rest or local != head):
-                return self._is_declarative_name(mod.imports[head] + ("." + rest if rest else ""))
+                target = mod.imports[head] + ("." + rest if rest else "")
+                return target != qualified and self._is_declarative_name(target, depth + 1)
         return False
 
     def models(self) -> dict[str, Model]:
@@ -1158,6 +1351,13 @@ class ProjectIndex:
                         if model is not None:
                             model.relationships.setdefault(ref, lazy)
             self._models = found
+            self._models_by_class = {}
+            self._models_by_name = {}
+            for q, model in found.items():
+                cls = self._class(q)
+                if cls is not None:
+                    self._models_by_class[id(cls)] = model
+                self._models_by_name.setdefault(q.rsplit(".", 1)[-1], []).append(model)
         return self._models
 
     def _build_model(self, qualified: str) -> Model:
@@ -1189,25 +1389,37 @@ class ProjectIndex:
         if qualified in models:
             return models[qualified]
         cls = self._class(qualified)
-        if cls is None:
-            return None
-        for q, model in models.items():
-            if self._class(q) is cls:
-                return model
-        return None
+        return self._models_by_class.get(id(cls)) if cls is not None else None
 
     def model_named(self, name: str) -> Model | None:
         """The one model whose class name is ``name`` (None when unknown or ambiguous)."""
-        matches = [m for q, m in self.models().items() if q.rsplit(".", 1)[-1] == name]
+        self.models()
+        matches = self._models_by_name.get(name, [])
         return matches[0] if len(matches) == 1 else None
 
     def relationship_names(self) -> dict[str, set[str]]:
         """attribute name -> lazy strategies it has on any model (for untyped objects)."""
-        out: dict[str, set[str]] = {}
-        for model in self.models().values():
-            for name, lazy in model.relationships.items():
-                out.setdefault(name, set()).add(lazy)
-        return out
+        if self._relationship_names is None:
+            out: dict[str, set[str]] = {}
+            for model in self.models().values():
+                for name, lazy in model.relationships.items():
+                    out.setdefault(name, set()).add(lazy)
+            self._relationship_names = out
+        return self._relationship_names
+
+    def session_class(self, qualified: str | None, depth: int = 0) -> bool | None:
+        """Is ``qualified`` a session class (SQLAlchemy's, SQLModel's, or a project alias or
+        NewType of one)? Returns its async-ness, or None."""
+        kind = names.session_class(qualified)
+        if kind is not None or qualified is None or depth > 6:
+            return kind
+        for mod, local in self._split(qualified):
+            if local in mod.session_types:
+                return self.session_class(mod.session_types[local], depth + 1)
+            head = local.split(".")[0]
+            if head in mod.imports and mod.imports[head] != qualified:
+                return self.session_class(mod.imports[head] + local[len(head):], depth + 1)
+        return None
 
     def opens_session(self, qualified: str | None) -> bool | None:
         """Is calling ``qualified`` opening a session? Returns its async-ness, or None."""
@@ -1248,10 +1460,21 @@ class ProjectIndex:
                         if inner is not None:
                             return inner
         if any(o.yielded and self.opens_session(o.factory) is not None for o in fn.opened):
-            return qualified
-        if names.session_class(fn.returns) is not None and (fn.opened or fn.is_generator):
-            return qualified
+            return self.canonical(qualified)
+        if self.session_class(fn.returns) is not None and (fn.opened or fn.is_generator):
+            return self.canonical(qualified)
         return None
+
+    def canonical(self, qualified: str | None) -> str | None:
+        """Where the function ``qualified`` is defined (``app.db.get_db`` for a re-export
+        ``app.deps.get_db``), so that two spellings of one provider compare equal."""
+        fn = self.function(qualified)
+        if fn is None:
+            return qualified
+        if self._defined is None:
+            self._defined = {id(f): f"{m.module}.{q}" if m.module else q
+                             for m in self.modules.values() for q, f in m.functions.items()}
+        return self._defined.get(id(fn), qualified)
 
     def value_sessions(self, qualified: str | None, depth: int = 0) -> list[SessionOrigin] | None:
         """The sessions the value of dependency ``qualified`` may belong to.
@@ -1275,7 +1498,9 @@ class ProjectIndex:
         for opened in fn.opened:
             if self.opens_session(opened.factory) is None:
                 continue
-            found.append(SessionOrigin(None, open=not opened.closed_on_return))
+            found.append(SessionOrigin(None, open=not opened.closed_on_return, opener=self.canonical(qualified)))
+        if fn.detaches:  # it expunges what it hands over: a detached object re-attaches on add()
+            found = [SessionOrigin(o.provider, False, o.use_cache, o.opener) for o in found]
         return found
 
     # call sites ---------------------------------------------------------------

@@ -36,7 +36,10 @@ SCOPED = {
     "sqlalchemy.ext.asyncio.scoping.async_scoped_session",
 }
 
-DEPENDS = {"fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends"}
+DEPENDS = {
+    "fastapi.Depends", "fastapi.params.Depends", "fastapi.param_functions.Depends",
+    "fastapi.Security", "fastapi.params.Security", "fastapi.param_functions.Security",
+}
 ANNOTATED = {"typing.Annotated", "typing_extensions.Annotated"}
 
 # Session methods whose result is (or yields) instances that belong to that session.

@@ -229,3 +229,115 @@ def test_index_command_text_and_json():
     assert "balance (lazy=select)" in out
     data = json.loads(run_cli("index", "--format", "json", ".", cwd=PROJECTS / "bot").stdout)
     assert {"factories", "scopes", "decorators", "providers", "aliases", "models"} <= set(data)
+
+
+# ---------------------------------------------------------------- modern syntax
+
+
+MODERN = '''\
+from sqlalchemy.orm import Session, sessionmaker
+
+type UserId = int
+
+
+class Repo[T]:
+    def get[K](self, session: Session, key: K) -> T: ...
+
+
+def record_visit(user, db: Session) -> None:
+    try:
+        user.visits += 1
+    except ValueError, TypeError:
+        pass
+    db.add(user)
+    db.commit()
+
+
+def handle(SessionLocal: sessionmaker, user_id: UserId) -> None:
+    auth = SessionLocal()
+    user = auth.get(User, user_id)
+    match user_id:
+        case 0:
+            return
+    with SessionLocal() as db:
+        record_visit(user, db)
+'''
+
+
+def test_syntax_newer_than_this_python_is_indexed_and_fixed(tmp_path):
+    """PEP 695 generics, `type` aliases and Python 3.14's unparenthesised `except A, B:` are
+    parsed by libcst; the index (ast) gets a downgraded copy with the same line numbers."""
+    facts = extract("m.py", MODERN, "m")
+    assert {"Repo.get", "record_visit", "handle"} <= set(facts.functions)
+    assert facts.functions["handle"].line == 19
+    (tmp_path / "m.py").write_text(MODERN)
+    proc = run_cli("apply", "--yes", ".", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "    user = db.merge(user)\n" in (tmp_path / "m.py").read_text()
+    assert b"internal error" not in proc.stderr
+
+
+def test_project_session_types_newtype_and_alias():
+    from codemods.index import ProjectIndex
+
+    types = extract("app/types.py", (
+        "from typing import NewType\n"
+        "from sqlalchemy.ext.asyncio import AsyncSession as _AsyncSession\n"
+        "from sqlalchemy.orm import Session\n"
+        "AsyncSession = NewType('AsyncSession', _AsyncSession)\n"
+        "SyncDB = Session\n"
+        "Other = NewType('Other', int)\n"
+    ), "app.types")
+    idx = ProjectIndex([types])
+    assert idx.session_class("app.types.AsyncSession") is True
+    assert idx.session_class("app.types.SyncDB") is False
+    assert idx.session_class("app.types.Other") is None
+
+
+def test_env_directories_are_source_unless_they_are_virtualenvs(tmp_path):
+    from codemods.discovery import discover
+
+    (tmp_path / "app" / "config" / "env").mkdir(parents=True)
+    (tmp_path / "app" / "config" / "env" / "settings.py").write_text("x = 1\n")
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr\n")
+    (tmp_path / "env" / "lib.py").write_text("y = 2\n")
+    found = [os.path.relpath(p, tmp_path) for p in discover([str(tmp_path)], str(tmp_path))]
+    assert found == [os.path.join("app", "config", "env", "settings.py")]
+
+
+def _project(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_stdlib_names_do_not_resolve_to_project_modules(tmp_path):
+    from codemods.index import ProjectIndex
+
+    facts = extract("app/logging.py", "import sqlalchemy\ndef get_db():\n    pass\n", "app.logging")
+    idx = ProjectIndex([facts])
+    assert idx.function("logging.get_db") is None  # `import logging` is the standard library
+    assert idx.function("app.logging.get_db") is not None
+
+
+def test_several_projects_with_the_same_package_warn_instead_of_guessing(tmp_path):
+    for name in ("one", "two"):
+        _project(tmp_path / name, {
+            "app/__init__.py": "",
+            "app/db.py": "from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n",
+            "app/users.py": "from app.db import SessionLocal\n",
+        })
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert b"warning: `app.db` is imported but matches several modules" in proc.stderr
+    alone = run_cli("check", ".", cwd=tmp_path / "one")
+    assert b"warning" not in alone.stderr
+
+
+def test_each_file_is_indexed_once_whatever_its_spelling(tmp_path, monkeypatch):
+    _project(tmp_path, {"pkg/db.py": "from sqlalchemy.orm import sessionmaker\nS = sessionmaker()\n"})
+    monkeypatch.chdir(tmp_path)
+    config = load(".")
+    files = sorted(set(discover([str(tmp_path)], config.root)) | set(discover(["pkg"], config.root)))
+    assert files == [os.path.join("pkg", "db.py")]

@@ -77,7 +77,15 @@ class FileContext:
     index: "ProjectIndex"
     config: "Config"
     module_name: str = ""
+    round: int = 0  # the fixed-point round: 0 is the original source, as the index saw it
     _metadata: dict = field(default_factory=dict)
+
+    def cached(self, key, compute):
+        """``compute()`` once per file and key: walks that several passes share."""
+        cache = self._metadata.setdefault("__cache__", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
 
     def meta(self, provider):
         if provider not in self._metadata:
@@ -175,6 +183,13 @@ class Pass:
     #: Files the examples need beside them: {relative path: source}. Used to build a
     #: project index for the examples (a FastAPI provider module, a db module...).
     example_project: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def wants(cls, index: "ProjectIndex", facts) -> bool:
+        """Can this pass find anything in a module with these ast facts? A cheap check that
+        lets the engine skip the libcst parse; it must never say no to a module the pass
+        could report on. ``facts`` is None when the module could not be read by ``ast``."""
+        return True
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -195,7 +195,10 @@ def _escaping_names(value: cst.BaseExpression) -> Iterator[str]:
                 yield el.value.value
 
 
-def events(fn: cst.FunctionDef) -> list[Event]:
+def events(fn: cst.FunctionDef, ctx: FileContext | None = None) -> list[Event]:
+    """The events of ``fn`` in source order (computed once per file when ``ctx`` is given)."""
+    if ctx is not None:
+        return ctx.cached(("events", id(fn)), lambda: events(fn))
     collector = _Collector()
     if isinstance(fn.body, cst.IndentedBlock):
         fn.body.visit(collector)
@@ -256,9 +259,9 @@ def sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Eve
                 found[ref.name] = ref
     if facts is not None:
         for p in facts.params:
-            kind = names.session_class(p.annotation)
+            kind = index.session_class(p.annotation)
             if kind is not None and p.name not in found:
-                found[p.name] = SessionRef(p.name, kind, index.expire_on_commit(p.annotation and None))
+                found[p.name] = SessionRef(p.name, kind, index.expire_on_commit(None))
             dep, _ = index.param_dependency(p)
             provider = index.session_provider(dep) if dep else None
             if provider is not None and p.name not in found:
@@ -424,30 +427,144 @@ def aliases_of(evs: list[Event], X: str) -> set[str]:
     return out
 
 
-def functions(module: cst.Module) -> Iterator[tuple[str, cst.FunctionDef]]:
-    """Every function with its qualified name as the index spells it (Class.method)."""
+@dataclass
+class FunctionShape:
+    """What a function contains (its nested functions excluded): lets a pass skip the
+    functions it cannot match before computing their events. In the first round it comes
+    from the index's ast facts; after a fix round (the code changed) from a libcst walk."""
+
+    has_with: bool = False
+    methods: set[str] = field(default_factory=set)  # x.method(...) names called
+    calls: set[str] = field(default_factory=set)  # name(...) called
+    with_callees: tuple[str, ...] | None = None  # qualified with-item callees (None: unknown)
+
+
+def functions(module: cst.Module, ctx: FileContext | None = None) -> Iterator[tuple[str, cst.FunctionDef]]:
+    """Every function with its qualified name as the index spells it (Class.method).
+
+    A statement-level walk: expressions are never visited, so it costs little."""
+    if ctx is not None:
+        return iter(ctx.cached("functions", lambda: _statement_functions(module)))
+    return iter(_statement_functions(module))
+
+
+def _statement_functions(module: cst.Module) -> list[tuple[str, cst.FunctionDef]]:
     out: list[tuple[str, cst.FunctionDef]] = []
+
+    def walk(body, prefix: str) -> None:
+        for stmt in body:
+            if isinstance(stmt, cst.FunctionDef):
+                name = prefix + stmt.name.value
+                out.append((name, stmt))
+                if isinstance(stmt.body, cst.IndentedBlock):
+                    walk(stmt.body.body, name + ".")
+            elif isinstance(stmt, cst.ClassDef):
+                if isinstance(stmt.body, cst.IndentedBlock):
+                    walk(stmt.body.body, prefix + stmt.name.value + ".")
+            elif isinstance(stmt, cst.BaseCompoundStatement):
+                for block in _blocks(stmt):
+                    walk(block, prefix)
+
+    walk(module.body, "")
+    return out
+
+
+def _blocks(stmt: cst.BaseCompoundStatement) -> list:
+    """The statement lists of a compound statement (body, elif/else, except, finally, cases)."""
+    out: list = []
+
+    def add(node) -> None:
+        if node is None:
+            return
+        if isinstance(node, cst.IndentedBlock):
+            out.append(node.body)
+        elif isinstance(node, cst.If):
+            add(node.body)
+            add(node.orelse)
+        elif isinstance(node, (cst.Else, cst.Finally, cst.ExceptHandler, cst.ExceptStarHandler, cst.MatchCase)):
+            add(node.body)
+
+    if isinstance(stmt, cst.Match):
+        for case in stmt.cases:
+            add(case.body)
+        return out
+    add(getattr(stmt, "body", None))
+    add(getattr(stmt, "orelse", None))
+    add(getattr(stmt, "finalbody", None))
+    for handler in getattr(stmt, "handlers", ()):
+        add(handler)
+    return out
+
+
+def shape(ctx: FileContext, fn: cst.FunctionDef, qualname: str | None = None) -> FunctionShape:
+    return ctx.cached(("shape", id(fn)), lambda: _shape(ctx, fn, qualname))
+
+
+def _shape(ctx: FileContext, fn: cst.FunctionDef, qualname: str | None) -> FunctionShape:
+    if ctx.round == 0 and qualname is not None and ctx.index is not None:
+        mod = ctx.index.module_for_path(ctx.path)
+        facts = mod.functions.get(qualname) if mod is not None else None
+        if facts is not None:
+            return FunctionShape(bool(facts.with_callees), facts.methods, facts.called, tuple(facts.with_callees))
+    found = FunctionShape()
 
     class V(cst.CSTVisitor):
         def __init__(self) -> None:
             super().__init__()
-            self.names: list[str] = []
+            self.depth = 0
 
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:
-            self.names.append(node.name.value)
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and node is not fn:
+                return False
+            if isinstance(node, cst.With):
+                found.has_with = True
+            elif isinstance(node, cst.Call):
+                if isinstance(node.func, cst.Attribute):
+                    found.methods.add(node.func.attr.value)
+                elif isinstance(node.func, cst.Name):
+                    found.calls.add(node.func.value)
+            return True
 
-        def leave_ClassDef(self, node: cst.ClassDef) -> None:
-            self.names.pop()
+    fn.visit(V())
+    return found
 
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            self.names.append(node.name.value)
-            out.append((".".join(self.names), node))
 
-        def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-            self.names.pop()
+def session_scoped(ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> bool:
+    """Might ``fn`` open a session scope with a `with` statement?"""
+    found = shape(ctx, fn, qualname)
+    if not found.has_with:
+        return False
+    if found.with_callees is None:
+        return True
+    index = ctx.index
+    return any(index.scope(q[:-2] if q.endswith("()") else q) is not None or
+               (q.endswith("()") and index.opens_session(q) is not None) for q in found.with_callees)
 
-    module.visit(V())
-    return iter(out)
+
+def method_calls(ctx: FileContext, fn: cst.FunctionDef, method: str) -> list[tuple[cst.Call, cst.Expr | None]]:
+    """``x.<method>(...)`` calls directly in ``fn`` (not in nested functions), each with its
+    Expr statement when the call is a whole statement."""
+    def collect() -> list[tuple[cst.Call, cst.Expr | None]]:
+        out: list[tuple[cst.Call, cst.Expr | None]] = []
+        statements: dict[int, cst.Expr] = {}
+
+        class V(cst.CSTVisitor):
+            def on_visit(self, node: cst.CSTNode) -> bool:
+                if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and node is not fn:
+                    return False
+                if isinstance(node, cst.SimpleStatementLine):
+                    for small in node.body:
+                        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+                            statements[id(small.value)] = small
+                elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                        and node.func.attr.value == method:
+                    out.append((node, statements.get(id(node))))
+                return True
+
+        fn.visit(V())
+        return out
+
+    return ctx.cached(("calls", id(fn), method), collect)
 
 
 def reachable_only_through(later: Event, earlier: Event) -> bool:

@@ -36,56 +36,6 @@ def function_facts(ctx: FileContext, qualname: str) -> Function | None:
     return facts.functions.get(qualname)
 
 
-class FunctionCalls(cst.CSTVisitor):
-    """Collects calls that ``want`` accepts, each with its function's qualified name (as the
-    index spells it), the FunctionDef, and the ``Expr`` statement when the call is a whole
-    statement of a block (None otherwise). No metadata needed: a cheap first sieve."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[cst.CSTNode] = []
-        self.names: list[str] = []
-        self.found: list[tuple[str, cst.FunctionDef, cst.Call, cst.Expr | None]] = []
-        self._statement_calls: dict[int, cst.Expr] = {}
-
-    def want(self, call: cst.Call) -> bool:  # pragma: no cover - overridden
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.stack.append(node)
-        self.names.append(node.name.value)
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
-        self.stack.pop()
-        self.names.pop()
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.stack.append(node)
-        self.names.append(node.name.value)
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.stack.pop()
-        self.names.pop()
-
-    def visit_Lambda(self, node: cst.Lambda) -> None:
-        self.stack.append(node)
-        self.names.append("<lambda>")
-
-    def leave_Lambda(self, node: cst.Lambda) -> None:
-        self.stack.pop()
-        self.names.pop()
-
-    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-        for small in node.body:
-            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-                self._statement_calls[id(small.value)] = small
-
-    def visit_Call(self, node: cst.Call) -> None:
-        if self.stack and isinstance(self.stack[-1], cst.FunctionDef) and self.want(node):
-            fn = self.stack[-1]
-            self.found.append((".".join(self.names), fn, node, self._statement_calls.get(id(node))))  # type: ignore[arg-type]
-
-
 def rebinds(fn: cst.FunctionDef, name: str) -> bool:
     """Does anything in ``fn``'s body bind ``name`` (assignment, for, with, walrus, del,
     import, nested def/class, global/nonlocal)? Conservative: nested scopes count too."""
@@ -144,7 +94,7 @@ def session_is_async(ctx: FileContext, fn: cst.FunctionDef, owner: str, facts: F
     index: ProjectIndex = ctx.index
     param = param_facts(facts, owner)
     if param is not None:
-        kind = names.session_class(param.annotation)
+        kind = index.session_class(param.annotation) if index is not None else names.session_class(param.annotation)
         if kind is not None:
             return kind
     awaited = plain = 0
@@ -164,7 +114,7 @@ def session_is_async(ctx: FileContext, fn: cst.FunctionDef, owner: str, facts: F
         dep, _ = index.param_dependency(param)
         provider = index.function(index.session_provider(dep)) if dep else None
         if provider is not None:
-            kind = names.session_class(provider.returns)
+            kind = index.session_class(provider.returns)
             if kind is not None:
                 return kind
             for opened in provider.opened:

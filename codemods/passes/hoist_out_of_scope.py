@@ -10,7 +10,7 @@ from ..index import Scope
 from .examples import BOT
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .flow import (Bound, Event, bound_through, loaded_eagerly, events, functions, mentions, none_guard, reachable_only_through,
-                   unique_name, with_scopes)
+                   session_scoped, unique_name, with_scopes)
 
 
 
@@ -180,9 +180,15 @@ class HoistOutOfScope(Pass):
         ),
     )
 
+    @classmethod
+    def wants(cls, index, facts) -> bool:
+        return facts is None or index.any_scope(facts.all_with_callees)
+
     def run(self, ctx: FileContext) -> Iterator[Finding]:
-        for _qualname, fn in functions(ctx.module):
-            evs = events(fn)
+        for qualname, fn in functions(ctx.module, ctx):
+            if not session_scoped(ctx, fn, qualname):
+                continue
+            evs = events(fn, ctx)
             for w in evs:
                 if w.kind != "with":
                     continue

@@ -7,7 +7,7 @@ from typing import Iterator
 import libcst as cst
 
 from .base import Example, FileContext, Finding, Pass, Valid
-from .flow import Event, bound_through, events, functions, loaded_eagerly, with_scopes
+from .flow import Event, bound_through, events, functions, loaded_eagerly, session_scoped, shape, with_scopes
 from .helpers import dotted
 from .examples import BOT, REPO
 
@@ -143,12 +143,44 @@ class LazyLoadOutsideSession(Pass):
         ),
     )
 
+    @classmethod
+    def wants(cls, index, facts) -> bool:
+        if facts is None or (facts.has_async and index.any_scope(facts.all_with_callees)):
+            return True
+        for name in facts.all_called:
+            target = facts.imports.get(name) or f"{facts.module}.{name}"
+            fn = index.function(target)
+            if fn is not None and fn.opened and fn.returns_class:
+                return True
+        return False
+
     def run(self, ctx: FileContext) -> Iterator[Finding]:
-        for _qualname, fn in functions(ctx.module):
-            evs = events(fn)
-            if fn.asynchronous is not None:
+        returning = self._session_returning_names(ctx)
+        for qualname, fn in functions(ctx.module, ctx):
+            found = shape(ctx, fn, qualname)
+            attached = fn.asynchronous is not None and session_scoped(ctx, fn, qualname)
+            detached = bool(found.calls & returning)
+            if not attached and not detached:
+                continue
+            evs = events(fn, ctx)
+            if attached:
                 yield from self._async_attached(ctx, evs)
-            yield from self._returned_detached(ctx, evs)
+            if detached:
+                yield from self._returned_detached(ctx, evs)
+
+    @staticmethod
+    def _session_returning_names(ctx: FileContext) -> set[str]:
+        """Local names of project functions that return a model from a session they close."""
+        index = ctx.index
+        mod = index.module_for_path(ctx.path)
+        if mod is None:
+            return set()
+        out = set()
+        for local, target in list(mod.imports.items()) + [(q, f"{mod.module}.{q}") for q in mod.functions]:
+            fn = index.function(target)
+            if fn is not None and fn.opened and fn.returns_class:
+                out.add(local)
+        return out
 
     def _async_attached(self, ctx: FileContext, evs: list[Event]) -> Iterator[Finding]:
         for w in evs:

@@ -8,7 +8,8 @@ import libcst as cst
 import libcst.matchers as m
 from .. import names
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
-from .helpers import FunctionCalls, await_if, dotted, function_facts, param_facts, rebinds as _rebinds, session_is_async
+from .flow import functions, method_calls, shape
+from .helpers import await_if, dotted, function_facts, param_facts, rebinds as _rebinds, session_is_async
 
 _DB = '''
 from collections.abc import AsyncIterator
@@ -55,8 +56,27 @@ async def get_user_closed() -> User:
         return await s.get(User, 1)
 
 
+async def get_user_closing() -> User:
+    from app.db import SessionLocal
+    s = SessionLocal()
+    try:
+        return await s.get(User, 1)
+    finally:
+        await s.close()
+
+
+async def get_user_detached(auth_db: AsyncSession = Depends(get_auth_db)) -> User:
+    user = await auth_db.get(User, 1)
+    auth_db.expunge(user)
+    return user
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
 SharedUser = Annotated[User, Depends(get_shared_user)]
+'''
+
+_REEXPORT = '''
+from app.db import get_db as get_db
 '''
 
 
@@ -101,6 +121,7 @@ class MergeForeignInstance(Pass):
         "app/__init__.py": "",
         "app/db.py": _DB,
         "app/auth.py": _AUTH,
+        "app/deps.py": _REEXPORT,
         "app/models.py": "from sqlalchemy.orm import DeclarativeBase\n\nclass Base(DeclarativeBase):\n    pass\n\nclass User(Base):\n    __tablename__ = 'users'\n",
     }
     examples = (
@@ -158,6 +179,85 @@ class MergeForeignInstance(Pass):
                     current_user.name = name
                     current_user = await db.merge(current_user)
                     await db.commit()
+            ''',
+        ),
+        Example(
+            title="fastapi.Security is a Depends too",
+            before='''
+            from fastapi import Depends, Security
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.auth import get_current_user
+            from app.db import get_db
+
+
+            async def touch(current_user=Security(get_current_user), db: AsyncSession = Depends(get_db)):
+                db.add(current_user)
+                await db.commit()
+            ''',
+            after='''
+            from fastapi import Depends, Security
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.auth import get_current_user
+            from app.db import get_db
+
+
+            async def touch(current_user=Security(get_current_user), db: AsyncSession = Depends(get_db)):
+                current_user = await db.merge(current_user)
+                await db.commit()
+            ''',
+        ),
+        Example(
+            title="sync: the caller loads through a service given another session",
+            before='''
+            from sqlalchemy.orm import Session, sessionmaker
+
+
+            def save_case(case, db: Session) -> None:
+                db.add(case)
+                db.commit()
+
+
+            def handle(SessionLocal: sessionmaker, case_id: int) -> None:
+                auth = SessionLocal()
+                case = case_service.get(db_session=auth, case_id=case_id)
+                with SessionLocal() as db:
+                    save_case(case, db)
+            ''',
+            after='''
+            from sqlalchemy.orm import Session, sessionmaker
+
+
+            def save_case(case, db: Session) -> None:
+                case = db.merge(case)
+                db.commit()
+
+
+            def handle(SessionLocal: sessionmaker, case_id: int) -> None:
+                auth = SessionLocal()
+                case = case_service.get(db_session=auth, case_id=case_id)
+                with SessionLocal() as db:
+                    save_case(case, db)
+            ''',
+        ),
+        Example(
+            title="one caller passes a foreign object, another a new one: reported, no fix",
+            before='''
+            from sqlalchemy.orm import Session, sessionmaker
+
+
+            def save_case(case, db: Session) -> None:
+                db.add(case)
+                db.commit()
+
+
+            def handle(SessionLocal: sessionmaker, case_id: int, project) -> None:
+                auth = SessionLocal()
+                case = auth.get(Case, case_id)
+                with SessionLocal() as db:
+                    save_case(case, db)
+                    save_case(Case(title="new", project=project), db)
             ''',
         ),
         Example(
@@ -227,6 +327,35 @@ class MergeForeignInstance(Pass):
             '''
             from fastapi import Depends
             from sqlalchemy.ext.asyncio import AsyncSession
+            from app.auth import get_shared_user
+            from app.deps import get_db
+
+
+            async def touch(user=Depends(get_shared_user), db: AsyncSession = Depends(get_db)):
+                db.add(user)
+                await db.commit()
+            ''',
+            "the same get_db, imported through a re-export",
+        ),
+        Valid(
+            '''
+            from fastapi import Depends
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from app.auth import get_user_closing, get_user_detached
+            from app.db import get_db
+
+
+            async def touch(a=Depends(get_user_closing), b=Depends(get_user_detached), db: AsyncSession = Depends(get_db)):
+                db.add(a)
+                db.add(b)
+                await db.commit()
+            ''',
+            "providers that close their session or expunge the object hand over a detached object",
+        ),
+        Valid(
+            '''
+            from fastapi import Depends
+            from sqlalchemy.ext.asyncio import AsyncSession
             from app.db import get_db
             from app.models import User
 
@@ -281,13 +410,19 @@ class MergeForeignInstance(Pass):
         ),
     )
 
+    @classmethod
+    def wants(cls, index, facts) -> bool:
+        return facts is None or "add" in facts.all_methods
+
     def run(self, ctx: FileContext) -> Iterator[Finding]:
-        collector = _AddCalls()
-        ctx.module.visit(collector)
-        for qualname, fn, call, stmt in collector.found:
-            finding = self.check_call(ctx, qualname, fn, call, stmt)
-            if finding is not None:
-                yield finding
+        for qualname, fn in functions(ctx.module, ctx):
+            if "add" not in shape(ctx, fn, qualname).methods:
+                continue
+            for call, stmt in method_calls(ctx, fn, "add"):
+                if _one_name_argument(call):
+                    finding = self.check_call(ctx, qualname, fn, call, stmt)
+                    if finding is not None:
+                        yield finding
 
     def check_call(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, call: cst.Call,
                    stmt: cst.Expr | None) -> Finding | None:
@@ -343,7 +478,9 @@ class MergeForeignInstance(Pass):
                 if not o.open:
                     continue
                 if o.provider is None:
-                    return f"`{short}` opens its own session"
+                    opener = (o.opener or dep).rsplit(".", 1)[-1]
+                    return f"`{short}` opens its own session" if opener == short else \
+                        f"`{short}` gets it from `{opener}`, which opens its own session"
                 if o.provider != s_provider:
                     return f"`{short}` loads it through `{o.provider.rsplit('.', 1)[-1]}`, not `{s_provider.rsplit('.', 1)[-1]}`"
                 if not (o.use_cache and s_cache):
@@ -351,7 +488,7 @@ class MergeForeignInstance(Pass):
             return None
         if self._opened_here(ctx, fn, facts, owner):
             if any(o.open for o in origins):
-                return f"`{short}` loads it through a session of its own, `{owner}` is opened here"
+                return f"`{short}` loads it through another session, and `{owner}` is opened here"
         return None
 
     @staticmethod
@@ -364,7 +501,7 @@ class MergeForeignInstance(Pass):
         """The object and the session are separate parameters: ask the call sites."""
         index = ctx.index
         p_sess = param_facts(facts, owner)
-        if p_sess is None or names.session_class(p_sess.annotation) is None or facts is None:
+        if p_sess is None or index.session_class(p_sess.annotation) is None or facts is None:
             return None, False
         params = [p.name for p in facts.params]
         if params and params[0] in ("self", "cls"):
@@ -379,9 +516,10 @@ class MergeForeignInstance(Pass):
                 continue
             if o_obj.kind == "new":
                 new.append(site)
-            elif o_obj.kind == "loaded" and o_obj.via and s_name and o_obj.via != s_name:
-                if _is_session(index, caller, o_obj.via) and _is_session(index, caller, s_name):
-                    foreign.append((caller, site, o_obj.via))
+            elif o_obj.kind == "loaded" and s_name and _is_session(index, caller, s_name):
+                via = next((v for v in (o_obj.via, *o_obj.alt) if v and _is_session(index, caller, v)), None)
+                if via is not None and via != s_name:
+                    foreign.append((caller, site, via))
         if not foreign:
             return None, False
         caller, site, via = foreign[0]
@@ -405,20 +543,16 @@ def _is_session(index, fn, name: str) -> bool:
     if factory is not None and index.opens_session(factory) is not None:
         return True
     for p in fn.params:
-        if p.name == name and names.session_class(p.annotation) is not None:
+        if p.name == name and index.session_class(p.annotation) is not None:
             return True
     return False
 
 
-class _AddCalls(FunctionCalls):
-    """``S.add(name)`` calls directly inside functions, with the statement holding them."""
-
-    def want(self, call: cst.Call) -> bool:
-        return (
-            isinstance(call.func, cst.Attribute)
-            and call.func.attr.value == "add"
-            and len(call.args) == 1
-            and call.args[0].keyword is None
-            and call.args[0].star == ""
-            and isinstance(call.args[0].value, cst.Name)
-        )
+def _one_name_argument(call: cst.Call) -> bool:
+    """``S.add(name)``: one positional argument that is a plain name."""
+    return (
+        len(call.args) == 1
+        and call.args[0].keyword is None
+        and call.args[0].star == ""
+        and isinstance(call.args[0].value, cst.Name)
+    )

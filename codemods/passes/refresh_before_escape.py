@@ -8,7 +8,7 @@ import libcst as cst
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import Event, SessionRef, aliases_of, binding_of, events, functions, inside, model_for, session_call, sessions, unique_name
+from .flow import Event, SessionRef, aliases_of, binding_of, events, functions, inside, model_for, session_call, session_scoped, sessions, unique_name
 from .helpers import awaited_calls, calls_on
 
 
@@ -265,9 +265,15 @@ class RefreshBeforeEscape(Pass):
         ),
     )
 
+    @classmethod
+    def wants(cls, index, facts) -> bool:
+        return facts is None or facts.has_decorators or index.any_scope(facts.all_with_callees)
+
     def run(self, ctx: FileContext) -> Iterator[Finding]:
-        for qualname, fn in functions(ctx.module):
-            evs = events(fn)
+        for qualname, fn in functions(ctx.module, ctx):
+            if not fn.decorators and not session_scoped(ctx, fn, qualname):
+                continue
+            evs = events(fn, ctx)
             if not any(e.kind == "with" for e in evs) and not fn.decorators:
                 continue
             refs = sessions(ctx, fn, qualname, evs)

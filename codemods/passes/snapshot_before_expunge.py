@@ -9,7 +9,7 @@ import libcst.matchers as m
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import (Binding, Event, SessionRef, binding_of, events, functions, model_for, reachable_only_through,
+from .flow import (Binding, Event, SessionRef, binding_of, events, functions, model_for, shape, reachable_only_through,
                    session_call, sessions, unique_name)
 
 # Expressions whose value can be computed before the expunge and bound to a name.
@@ -267,11 +267,17 @@ class SnapshotBeforeExpunge(Pass):
         ),
     )
 
+    @classmethod
+    def wants(cls, index, facts) -> bool:
+        return facts is None or "expunge" in facts.all_methods
+
     def run(self, ctx: FileContext) -> Iterator[Finding]:
-        for qualname, fn in functions(ctx.module):
-            if not m.findall(fn.body, m.Call(func=m.Attribute(attr=m.Name("expunge")))):
+        for qualname, fn in functions(ctx.module, ctx):
+            if "expunge" not in shape(ctx, fn, qualname).methods:
                 continue
-            evs = events(fn)
+            evs = events(fn, ctx)
+            if not any(e.kind == "call" and e.name == "expunge" for e in evs):
+                continue
             refs = sessions(ctx, fn, qualname, evs)
             for ev in evs:
                 if ev.kind == "call" and ev.name == "expunge" and ev.owner in refs and len(ev.args) == 1 and ev.args[0]:
