@@ -162,6 +162,9 @@ class ModuleFacts:
     declarative_bases: set[str] = field(default_factory=set)  # Base = declarative_base()
     flask_dbs: set[str] = field(default_factory=set)  # db = SQLAlchemy(app)
     session_types: dict[str, str] = field(default_factory=dict)  # DB = NewType("DB", AsyncSession)
+    # Class.attr -> what `self.attr = ...` holds: "type:<annotation>" for a parameter,
+    # "call:<callee>" for a call result, "call:self.<other attr>" for `self.factory()`
+    self_values: dict[str, str] = field(default_factory=dict)
     # The whole module, nested functions included (for the engine's decision to parse):
     all_methods: set[str] = field(default_factory=set)  # x.method(...) names called anywhere
     all_called: set[str] = field(default_factory=set)  # name(...) called anywhere
@@ -841,6 +844,16 @@ class _FunctionBody(ast.NodeVisitor):
                 factory = self.ex.factory_from(name, node.value, node.lineno)
                 if factory is not None:
                     self.ex.facts.factories[name] = factory
+                value = strip_await(node.value)
+                if isinstance(value, ast.Name) and value.id in self.param_annotations:
+                    self.ex.facts.self_values[name] = "type:" + self.param_annotations[value.id]
+                elif isinstance(value, ast.Call) and dotted_name(value.func):
+                    callee = dotted_name(value.func)
+                    if callee in self.param_annotations:
+                        callee = self.param_annotations[callee] + "()"
+                    elif not callee.startswith("self."):
+                        callee = self.ex.facts.qualify(callee) or callee
+                    self.ex.facts.self_values[name] = "call:" + callee
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self.generic_visit(node)
@@ -1274,6 +1287,38 @@ class ProjectIndex:
                 return True
             if "." not in q:
                 return True
+        return False
+
+    def self_session(self, module: ModuleFacts, class_qualname: str, attr: str, depth: int = 0) -> bool:
+        """Does ``self.<attr>`` of that class hold a session?"""
+        value = module.self_values.get(f"{class_qualname}.{attr}")
+        if value is None or depth > 4:
+            return False
+        kind, _, what = value.partition(":")
+        if kind == "type":
+            return self.session_class(what) is not None
+        if what.startswith("self."):  # self.session = self.factory()
+            other = module.self_values.get(f"{class_qualname}.{what[5:]}")
+            if other is None:
+                return False
+            okind, _, owhat = other.partition(":")
+            return okind == "type" and (names.factory_builder(owhat) is not None or self.factory(owhat) is not None)
+        return self.opens_session(what) is not None
+
+    def flask_session(self, qualified: str | None) -> bool:
+        """``db.session`` of a Flask-SQLAlchemy ``db = SQLAlchemy()``."""
+        if not qualified or not qualified.endswith(".session"):
+            return False
+        return self._is_flask_db(qualified[: -len(".session")])
+
+    def _is_flask_db(self, qualified: str, depth: int = 0) -> bool:
+        if depth > 6:
+            return False
+        for mod, local in self._split(qualified):
+            if local in mod.flask_dbs:
+                return True
+            if local in mod.imports and mod.imports[local] != qualified:
+                return self._is_flask_db(mod.imports[local], depth + 1)
         return False
 
     def decorator(self, qualified: str | None) -> SessionDecorator | None:

@@ -195,3 +195,39 @@ def test_parallel_jobs_give_the_same_output_in_the_same_order(project):
 def test_version():
     res = invoke("--version")
     assert res.exit_code == 0 and "sqla-fix" in res.output
+
+
+SWALLOWING = '''\
+from sqlalchemy.orm import sessionmaker
+
+SessionLocal = sessionmaker()
+
+
+def import_rows(rows) -> int:
+    done = 0
+    with SessionLocal() as session:
+        for row in rows:
+            try:
+                session.add(row)
+                session.commit()
+                done += 1
+            except ValueError:
+                session.rollback()
+                continue
+    return done
+'''
+
+
+def test_unsafe_fixes_wait_for_the_flag(project):
+    """SQF004 in a handler that goes on is an unsafe fix: reported, not applied by default."""
+    path = project / "pkg" / "rows.py"
+    path.write_text(SWALLOWING)
+    res = invoke("apply", "--yes", "--select", "SQF004", "pkg/rows.py")
+    assert res.exit_code == 1
+    assert path.read_text() == SWALLOWING
+    assert "unsafe fix (--unsafe-fixes)" in res.output
+    summary = invoke("check", "--select", "SQF004", "pkg/rows.py").output
+    assert "(0 fixable with `sqla-fix apply`, 1 more with `--unsafe-fixes`)" in summary
+    res = invoke("apply", "--yes", "--unsafe-fixes", "--select", "SQF004", "pkg/rows.py")
+    assert res.exit_code == 0, res.output
+    assert "session.rollback()\n                session.expunge_all()\n" in path.read_text()

@@ -22,8 +22,9 @@ VALID = [pytest.param(p, v, id=f"{p.code}-valid{i}") for p in ALL_PASSES for i, 
 
 
 def _run(p, source: str):
-    return fix_text(source, Config(root="/project", select=(p.code,)), project=p.example_project,
-                    path="app/example.py")
+    # Examples show every fix, unsafe ones included (test_cli checks they wait for the flag).
+    return fix_text(source, Config(root="/project", select=(p.code,), unsafe_fixes=True),
+                    project=p.example_project, path="app/example.py")
 
 
 @pytest.mark.parametrize("p,i,ex", EXAMPLES)

@@ -20,11 +20,18 @@ EXPECTED_ERROR = {
     "sqf003": "DetachedInstanceError",
     "sqf005": "DetachedInstanceError",
 }
+# Passes whose fix is hygiene: `before` runs clean and `after` must behave exactly the same.
+SAME_BEHAVIOUR = {"sqf004"}
+# Report-only passes: a program that shows the bug, which sqla-fix must report.
+REPORTED = {
+    "sqf007": ("SQF007", "FOREIGN KEY constraint failed"),
+}
 
 PAIRS = sorted(
     (before, before.with_name(before.name.replace("_before.py", "_after.py")))
     for before in SAMPLES.glob("sqf*/*_before.py")
 )
+SHOWCASES = sorted(p for code in REPORTED for p in SAMPLES.glob(f"{code}_*/*.py"))
 
 
 def _run_program(path: Path) -> subprocess.CompletedProcess:
@@ -32,27 +39,47 @@ def _run_program(path: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=120, cwd=path.parent)
 
 
+def _code(path: Path) -> str:
+    return path.parent.name.split("_")[0]
+
+
 def test_every_pass_has_samples():
     from codemods.passes import ALL_PASSES
 
-    have = {before.parent.name.split("_")[0] for before, _ in PAIRS}
+    have = {_code(before) for before, _ in PAIRS} | {_code(p) for p in SHOWCASES}
     for p in ALL_PASSES:
-        if p.fix_safety != "none":
+        if p.fix_safety != "none" or p.code.lower() in REPORTED:
             assert p.code.lower() in have, f"{p.code} has no runnable sample"
 
 
 @pytest.mark.parametrize("before,after", PAIRS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_before_fails_with_the_sqlalchemy_error(before, after):
     proc = _run_program(before)
+    if _code(before) in SAME_BEHAVIOUR:
+        assert proc.returncode == 0, proc.stderr
+        fixed = _run_program(after)
+        assert fixed.returncode == 0, fixed.stderr
+        assert fixed.stdout == proc.stdout and proc.stdout
+        return
     assert proc.returncode != 0
-    expected = EXPECTED_ERROR[before.parent.name.split("_")[0]]
-    assert expected in proc.stderr
+    assert EXPECTED_ERROR[_code(before)] in proc.stderr
+
+
+@pytest.mark.parametrize("program", SHOWCASES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_report_only_bugs_fail_and_are_reported(program):
+    code, error = REPORTED[_code(program)]
+    proc = _run_program(program)
+    assert proc.returncode != 0 and error in proc.stderr
+    check = run_cli("check", "--select", code, str(program.relative_to(SAMPLES)), cwd=SAMPLES)
+    assert check.returncode == 1
+    assert f": {code} " in check.stdout.decode()
 
 
 @pytest.mark.parametrize("before,after", PAIRS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_sqla_fix_turns_before_into_after(before, after):
     rel = before.relative_to(SAMPLES)
-    proc = run_cli("apply", "-", "--stdin-filename", str(rel), cwd=SAMPLES, input=before.read_bytes())
+    proc = run_cli("apply", "-", "--unsafe-fixes", "--stdin-filename", str(rel), cwd=SAMPLES,
+                   input=before.read_bytes())
     assert proc.stdout.decode() == after.read_text(), proc.stderr.decode()
     assert proc.returncode == 0, proc.stderr.decode()
 
@@ -67,17 +94,20 @@ def test_after_runs_clean_and_is_left_alone(before, after):
 
 
 def test_apply_yes_fixes_copies_of_the_samples(tmp_path):
-    """`apply --yes` on a copy of samples/ writes each `after`; a second run changes nothing."""
+    """`apply --yes` on a copy of samples/ writes each `after`; a second run changes nothing.
+    What is left is exactly the report-only findings of the showcase programs."""
     import shutil
 
     copy = tmp_path / "samples"
     shutil.copytree(SAMPLES, copy)
-    first = run_cli("apply", "--yes", ".", cwd=copy)
-    assert first.returncode == 0, first.stderr.decode()
+    first = run_cli("apply", "--yes", "--unsafe-fixes", ".", cwd=copy)
+    left = first.stdout.decode().splitlines()
+    assert left and all(any(f": {code} " in line for code, _ in REPORTED.values()) for line in left), left
+    assert first.returncode == 1, first.stderr.decode()
     for before, after in PAIRS:
         fixed = copy / before.relative_to(SAMPLES)
         assert fixed.read_text() == after.read_text()
         assert _run_program(fixed).returncode == 0
-    second = run_cli("apply", "--yes", ".", cwd=copy)
-    assert second.returncode == 0
+    second = run_cli("apply", "--yes", "--unsafe-fixes", ".", cwd=copy)
     assert b"wrote 0 files" in second.stderr
+    assert second.stdout.decode().splitlines() == left

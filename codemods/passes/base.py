@@ -174,7 +174,7 @@ class Pass:
     summary: ClassVar[str]
     #: Markdown. Sections: what it does, why it is a bug, the fix, fix safety.
     explanation: ClassVar[str]
-    #: "safe", "unsafe" or "none" (report only); a pass's individual fixes say too.
+    #: "safe", "unsafe", "mixed" (the page says when) or "none" (report only).
     fix_safety: ClassVar[str] = "safe"
     #: A file is parsed for this pass only if its bytes contain one of these.
     triggers: ClassVar[tuple[bytes, ...]] = ()

@@ -34,9 +34,6 @@ def get_db() -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except Exception:
-        session.rollback()
-        raise
     finally:
         session.close()
 
