@@ -176,7 +176,8 @@ def process_source(
         lines = source.text.splitlines()
         current = module
         for round_no in range(MAX_ROUNDS):
-            ctx = _context(path, current, index, config, module_name, round_no)
+            fresh = round_no == 0 or _refresh_facts(path, current.code, index, config)
+            ctx = _context(path, current, index, config, module_name, 0 if fresh else round_no)
             findings = _run_passes(ctx, passes, lines if round_no == 0 else current.code.splitlines())
             if round_no == 0:
                 for f in findings:
@@ -231,6 +232,19 @@ def _facts(path: str, source: SourceFile, index, config: Config):
         except (SyntaxError, ValueError, RecursionError):
             facts = None
     return facts
+
+
+def _refresh_facts(path: str, code: str, index, config: Config) -> bool:
+    """After a fix round the code changed: the passes' ast facts of this file are extracted
+    again (much cheaper than walking it with libcst). False when that fails: the passes then
+    fall back to libcst walks (``ctx.round`` > 0)."""
+    if index is None:
+        return False
+    try:
+        index.add_transient(index_mod.extract(path, code, index_mod.module_name_for(path, config.root)))
+        return True
+    except (SyntaxError, ValueError, RecursionError):
+        return False
 
 
 def parses_like(old: str, new: str) -> bool:

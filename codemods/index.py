@@ -139,6 +139,7 @@ class Function:
     with_callees: list[str] = field(default_factory=list)  # qualified callees of its with-items
     methods: set[str] = field(default_factory=set)  # x.method(...) names it calls
     called: set[str] = field(default_factory=set)  # name(...) it calls
+    add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
 
 
 @dataclass
@@ -526,6 +527,7 @@ class _Extractor:
             with_callees=body.with_callees,
             methods=body.methods,
             called=body.called,
+            add_owners=body.add_owners,
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
             inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice
@@ -681,6 +683,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.methods: set[str] = set()
         self.called: set[str] = set()
         self.eager: set[str] = set()
+        self.add_owners: set[str] = set()
         self.has_nested = False
         self.opened: list[OpenedSession] = []
         self.yields_param: str | None = None
@@ -900,6 +903,10 @@ class _FunctionBody(ast.NodeVisitor):
         self.generic_visit(node)
         if isinstance(node.func, ast.Attribute):
             self.methods.add(node.func.attr)
+            if node.func.attr == "add":
+                owner = dotted_name(node.func.value)
+                if owner is not None:
+                    self.add_owners.add(owner)
         elif isinstance(node.func, ast.Name):
             self.called.add(node.func.id)
         last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
@@ -1123,9 +1130,11 @@ class ProjectIndex:
             for fn in mod.functions.values():
                 if "." in fn.qualname:
                     continue
-                if (fn.is_generator and fn.opened) or fn.session_decorator is not None or fn.yields_kind \
-                        or any(p.depends for p in fn.params) or (fn.opened and fn.returns_class):
+                if fn.session_decorator is not None or fn.yields_kind or any(p.depends for p in fn.params):
                     found.add(fn.qualname)
+                elif (fn.is_generator or fn.returns_class) and any(
+                        self.opens_session(o.factory) is not None for o in fn.opened):
+                    found.add(fn.qualname)  # a provider, or a function returning what it loaded
             # Flask-SQLAlchemy's `db` and declarative bases are short, common words: match
             # them in the shapes that use them.
             for db in mod.flask_dbs:

@@ -77,7 +77,7 @@ class FileContext:
     index: "ProjectIndex"
     config: "Config"
     module_name: str = ""
-    round: int = 0  # the fixed-point round: 0 is the original source, as the index saw it
+    round: int = 0  # 0 while the index's facts describe this code; > 0 after a fix round they don't
     _metadata: dict = field(default_factory=dict)
 
     def cached(self, key, compute):

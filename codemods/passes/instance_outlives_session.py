@@ -212,9 +212,10 @@ class InstanceOutlivesSession(Pass):
 
     def _stores(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, module_containers: set[str],
                 class_containers: set[str]) -> Iterator[Finding]:
-        containers = (module_containers | class_containers) - self._locals(fn)
+        containers = module_containers | class_containers
         if not containers:
             return
+        containers -= self._locals(fn)
         stores: list[tuple[cst.CSTNode, str, str]] = []
         for assign in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Subscript())], value=m.Name())):
             holder = dotted(assign.targets[0].target.value)  # type: ignore[attr-defined]

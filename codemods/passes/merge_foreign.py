@@ -416,13 +416,26 @@ class MergeForeignInstance(Pass):
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
-            if "add" not in shape(ctx, fn, qualname).methods:
+            if "add" not in shape(ctx, fn, qualname).methods or not self._plausible(ctx, qualname):
                 continue
             for call, stmt in method_calls(ctx, fn, "add"):
                 if _one_name_argument(call):
                     finding = self.check_call(ctx, qualname, fn, call, stmt)
                     if finding is not None:
                         yield finding
+
+    @staticmethod
+    def _plausible(ctx: FileContext, qualname: str) -> bool:
+        """From the ast facts (first round only): is some `X.add(...)` of this function on a
+        parameter or a session it opened? `seen.add(v)` on a local set is not."""
+        if ctx.round:
+            return True
+        facts = function_facts(ctx, qualname)
+        if facts is None:
+            return True
+        params = {p.name for p in facts.params}
+        return any(o.split(".")[0] in params or o in facts.session_names or o.startswith("self.")
+                   or "." in o for o in facts.add_owners)
 
     def check_call(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, call: cst.Call,
                    stmt: cst.Expr | None) -> Finding | None:
