@@ -140,6 +140,7 @@ class Function:
     methods: set[str] = field(default_factory=set)  # x.method(...) names it calls
     called: set[str] = field(default_factory=set)  # name(...) it calls
     add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
+    stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...
 
 
 @dataclass
@@ -172,6 +173,7 @@ class ModuleFacts:
     all_with_callees: set[str] = field(default_factory=set)  # qualified callees of with-items
     has_async: bool = False
     has_decorators: bool = False
+    containers: set[str] = field(default_factory=set)  # module-level `X = {}`, class-level "Class.X"
 
     def qualify(self, dotted: str | None) -> str | None:
         """The qualified name a dotted expression of this module refers to."""
@@ -528,6 +530,7 @@ class _Extractor:
             methods=body.methods,
             called=body.called,
             add_owners=body.add_owners,
+            stores=body.stores,
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
             inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice
@@ -684,6 +687,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.called: set[str] = set()
         self.eager: set[str] = set()
         self.add_owners: set[str] = set()
+        self.stores: set[str] = set()
         self.has_nested = False
         self.opened: list[OpenedSession] = []
         self.yields_param: str | None = None
@@ -838,6 +842,10 @@ class _FunctionBody(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
         for target in node.targets:
+            if isinstance(target, ast.Subscript):
+                holder = dotted_name(target.value)
+                if holder is not None:
+                    self.stores.add(holder)
             if isinstance(target, ast.Name):
                 self._bind(target.id, node.value)
             elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
@@ -903,10 +911,12 @@ class _FunctionBody(ast.NodeVisitor):
         self.generic_visit(node)
         if isinstance(node.func, ast.Attribute):
             self.methods.add(node.func.attr)
-            if node.func.attr == "add":
+            if node.func.attr in STORE_METHODS:
                 owner = dotted_name(node.func.value)
                 if owner is not None:
-                    self.add_owners.add(owner)
+                    self.stores.add(owner)
+                    if node.func.attr == "add":
+                        self.add_owners.add(owner)
         elif isinstance(node.func, ast.Name):
             self.called.add(node.func.id)
         last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
@@ -995,8 +1005,31 @@ class _LazyDowngrade:
 _Downgrade = _LazyDowngrade()
 
 
+STORE_METHODS = {"add", "append", "setdefault", "insert", "appendleft"}
+CONTAINER_CALLS = {"dict", "list", "set", "OrderedDict", "defaultdict", "WeakValueDictionary", "TTLCache", "LRUCache"}
+
+
+def _is_container(value: ast.AST | None) -> bool:
+    if isinstance(value, (ast.Dict, ast.List, ast.Set)):
+        return True
+    if isinstance(value, ast.Call):
+        return (dotted_name(value.func) or "").rsplit(".", 1)[-1] in CONTAINER_CALLS
+    return False
+
+
+def _containers(body: list[ast.stmt], prefix: str, out: set[str]) -> None:
+    for stmt in body:
+        if isinstance(stmt, ast.Assign) and _is_container(stmt.value):
+            out.update(prefix + t.id for t in stmt.targets if isinstance(t, ast.Name))
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and _is_container(stmt.value):
+            out.add(prefix + stmt.target.id)
+        elif isinstance(stmt, ast.ClassDef) and not prefix:
+            _containers(stmt.body, stmt.name + ".", out)
+
+
 def _aggregate(tree: ast.Module, facts: ModuleFacts) -> None:
     """Module-wide shapes, over-approximate: every call and with-item anywhere."""
+    _containers(tree.body, "", facts.containers)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             if isinstance(node.func, ast.Attribute):

@@ -9,7 +9,7 @@ import libcst.matchers as m
 
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import SYNC_DB
-from .flow import binding_of, bound_through, events, functions, model_for, sessions, with_scopes
+from .flow import binding_of, bound_through, events, functions, model_for, sessions, shape, with_scopes
 from .helpers import dotted
 
 _CONTAINERS = {"dict", "list", "set", "OrderedDict", "defaultdict", "WeakValueDictionary", "TTLCache", "LRUCache"}
@@ -163,15 +163,39 @@ class InstanceOutlivesSession(Pass):
         ),
     )
 
+    @classmethod
+    def wants(cls, index, facts) -> bool:
+        if facts is None or "gather" in facts.all_methods | facts.all_called:
+            return True
+        for fn in facts.functions.values():  # a function storing into a module/class container
+            for holder in fn.stores:
+                head, _, attr = holder.partition(".")
+                if holder in facts.containers or (head in ("self", "cls") and any(
+                        c.endswith("." + attr) for c in facts.containers)):
+                    return True
+        if any(d in _CACHES for fn in facts.functions.values() for d in fn.decorators):
+            return True
+        return any(index.opens_session(f"{facts.module}.{name}") is None and f.via is not None
+                   and index.opens_session(f.via) is not None for name, f in facts.factories.items())
+
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         module_containers = self._module_containers(ctx.module)
         module_sessions = self._module_sessions(ctx)
+        mod = ctx.index.module_for_path(ctx.path)
         for qualname, fn in functions(ctx.module, ctx):
+            facts = mod.functions.get(qualname) if mod is not None and not ctx.round else None
+            found = shape(ctx, fn, qualname)
             class_containers = self._class_containers(ctx.module, qualname)
-            yield from self._stores(ctx, fn, qualname, module_containers, class_containers)
+            if facts is None or any(self._holder_matches(h, module_containers | class_containers) for h in facts.stores):
+                yield from self._stores(ctx, fn, qualname, module_containers, class_containers)
             yield from self._cached_function(ctx, fn, qualname)
-            yield from self._gather(ctx, fn, qualname)
+            if "gather" in found.methods or "gather" in found.calls:
+                yield from self._gather(ctx, fn, qualname)
         yield from self._shared_session(ctx, module_sessions)
+
+    @staticmethod
+    def _holder_matches(holder: str, containers: set[str]) -> bool:
+        return holder in containers
 
     # containers ---------------------------------------------------------------
     @staticmethod

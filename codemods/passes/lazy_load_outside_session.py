@@ -149,8 +149,7 @@ class LazyLoadOutsideSession(Pass):
             return True
         for name in facts.all_called:
             target = facts.imports.get(name) or f"{facts.module}.{name}"
-            fn = index.function(target)
-            if fn is not None and fn.opened and fn.returns_class:
+            if _returns_from_closed_session(index, index.function(target)):
                 return True
         return False
 
@@ -177,8 +176,7 @@ class LazyLoadOutsideSession(Pass):
             return set()
         out = set()
         for local, target in list(mod.imports.items()) + [(q, f"{mod.module}.{q}") for q in mod.functions]:
-            fn = index.function(target)
-            if fn is not None and fn.opened and fn.returns_class:
+            if _returns_from_closed_session(index, index.function(target)):
                 out.add(local)
         return out
 
@@ -224,11 +222,7 @@ class LazyLoadOutsideSession(Pass):
             if callee is None or "." in callee and callee.split(".")[0] in ("self", "cls"):
                 continue
             facts = index.function(mod.qualify(callee) if mod is not None else callee)
-            if facts is None or facts.returns_shape not in ("one", "optional") or not facts.opened:
-                continue
-            if not all(o.closed_on_return for o in facts.opened if index.opens_session(o.factory) is not None):
-                continue
-            if not any(index.opens_session(o.factory) is not None for o in facts.opened):
+            if not _returns_from_closed_session(index, facts) or facts.returns_shape not in ("one", "optional"):
                 continue
             model = index.model(facts.returns_class)
             if model is None:
@@ -244,3 +238,12 @@ class LazyLoadOutsideSession(Pass):
                         f"`{callee}`: DetachedInstanceError; load it there with "
                         f"selectinload({model.name}.{r.name}), or set lazy=\"selectin\" on the relationship"))
                     break
+
+
+def _returns_from_closed_session(index, fn) -> bool:
+    """A project function that opens sessions, closes all of them before it returns, and is
+    annotated to return a model: what it returns is detached."""
+    if fn is None or not fn.returns_class:
+        return False
+    sessions = [o for o in fn.opened if index.opens_session(o.factory) is not None]
+    return bool(sessions) and all(o.closed_on_return for o in sessions) and index.model(fn.returns_class) is not None

@@ -412,7 +412,16 @@ class MergeForeignInstance(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        return facts is None or "add" in facts.all_methods
+        if facts is None:
+            return True
+        if "add" not in facts.all_methods:
+            return False
+        # nested functions are not in `functions`: a module whose own functions hold no
+        # plausible add() may still have one there, so only a module with every add()
+        # accounted for is skipped
+        counted = set().union(*(fn.add_owners for fn in facts.functions.values())) if facts.functions else set()
+        return any(_plausible_owner(fn, o) for fn in facts.functions.values() for o in fn.add_owners) \
+            or not counted
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
@@ -433,9 +442,7 @@ class MergeForeignInstance(Pass):
         facts = function_facts(ctx, qualname)
         if facts is None:
             return True
-        params = {p.name for p in facts.params}
-        return any(o.split(".")[0] in params or o in facts.session_names or o.startswith("self.")
-                   or "." in o for o in facts.add_owners)
+        return any(_plausible_owner(facts, o) for o in facts.add_owners)
 
     def check_call(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, call: cst.Call,
                    stmt: cst.Expr | None) -> Finding | None:
@@ -559,6 +566,13 @@ def _is_session(index, fn, name: str) -> bool:
         if p.name == name and index.session_class(p.annotation) is not None:
             return True
     return False
+
+
+def _plausible_owner(facts, owner: str) -> bool:
+    """`owner.add(...)` may be a session's: a parameter, a session the function opened, an
+    attribute path (`self.db`, `db.session`). A local set is not."""
+    return owner.split(".")[0] in {p.name for p in facts.params} or owner in facts.session_names \
+        or "." in owner
 
 
 def _one_name_argument(call: cst.Call) -> bool:

@@ -267,11 +267,13 @@ class RefreshBeforeEscape(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        return facts is None or facts.has_decorators or index.any_scope(facts.all_with_callees)
+        if facts is None or index.any_scope(facts.all_with_callees):
+            return True
+        return any(index.decorator(d) is not None for fn in facts.functions.values() for d in fn.decorators)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
-            if not fn.decorators and not session_scoped(ctx, fn, qualname):
+            if not session_scoped(ctx, fn, qualname) and not self._session_decorated(ctx, qualname):
                 continue
             evs = events(fn, ctx)
             if not any(e.kind == "with" for e in evs) and not fn.decorators:
@@ -281,6 +283,14 @@ class RefreshBeforeEscape(Pass):
                 if (ref.block is None and not ref.decorated) or not ref.expire_on_commit:
                     continue
                 yield from self._scope(ctx, fn, evs, ref)
+
+    @staticmethod
+    def _session_decorated(ctx: FileContext, qualname: str) -> bool:
+        mod = ctx.index.module_for_path(ctx.path)
+        facts = mod.functions.get(qualname) if mod is not None else None
+        if facts is None:
+            return True  # unknown: look
+        return any(ctx.index.decorator(d) is not None for d in facts.decorators)
 
     def _scope(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef) -> Iterator[Finding]:
         S = ref.name
