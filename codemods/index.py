@@ -172,7 +172,6 @@ class ModuleFacts:
     all_called: set[str] = field(default_factory=set)  # name(...) called anywhere
     all_with_callees: set[str] = field(default_factory=set)  # qualified callees of with-items
     has_async: bool = False
-    has_decorators: bool = False
     containers: set[str] = field(default_factory=set)  # module-level `X = {}`, class-level "Class.X"
 
     def qualify(self, dotted: str | None) -> str | None:
@@ -1044,10 +1043,8 @@ def _aggregate(tree: ast.Module, facts: ModuleFacts) -> None:
                     callee = dotted_name(func)
                     if callee is not None:
                         facts.all_with_callees.add(facts.qualify(callee) or callee)
-        elif isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.AsyncWith, ast.AsyncFor)):
+        if isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.AsyncWith, ast.AsyncFor)):
             facts.has_async = True
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
-            facts.has_decorators = True
 
 
 def extract(path: str, source: str | bytes, module: str) -> ModuleFacts:
@@ -1111,10 +1108,6 @@ class Scope:
     commits_on_exit: bool
     yields: str  # "session" or "service"
     factory: str | None = None
-
-
-EAGER = {"selectin", "joined", "subquery", "immediate", "raise", "raise_on_sql", "write_only",
-         "noload", "dynamic", "True", "False"}
 
 
 class ProjectIndex:

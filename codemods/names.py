@@ -94,8 +94,4 @@ RELATIONSHIP_CALLS = {"relationship", "Relationship", "relation", "dynamic_loade
 COLUMN_CALLS = {"Column", "mapped_column", "column_property", "deferred", "composite", "query_expression"}
 MAPPED = {"sqlalchemy.orm.Mapped", "sqlalchemy.orm.base.Mapped"}
 NOT_COLUMNS = {"typing.ClassVar", "sqlalchemy.orm.declared_attr"}
-SCALAR_TYPES = {
-    "Decimal", "UUID", "Enum", "Any", "JSON", "Optional", "Date", "DateTime", "Time",
-    "Interval", "LargeBinary", "Numeric", "String", "Text", "Integer", "Boolean", "Float",
-}
 CONTEXT_MANAGER_DECORATORS = {"contextlib.contextmanager", "contextlib.asynccontextmanager"}

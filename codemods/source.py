@@ -92,10 +92,3 @@ def read_source(path: str) -> SourceFile:
 def from_bytes(path: str, raw: bytes, mode: int | None = None) -> SourceFile:
     text, encoding, bom = decode(raw)
     return SourceFile(path=path, raw=raw, text=text, encoding=encoding, bom=bom, mode=mode)
-
-
-def newline_of(text: str) -> str:
-    """The file's dominant line ending, used for lines a fix inserts."""
-    crlf = text.count("\r\n")
-    lf = text.count("\n") - crlf
-    return "\r\n" if crlf > lf else "\n"

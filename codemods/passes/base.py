@@ -15,13 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, Sequence
 
 import libcst as cst
-from libcst.metadata import (
-    CodeRange,
-    ParentNodeProvider,
-    PositionProvider,
-    QualifiedNameProvider,
-    ScopeProvider,
-)
+from libcst.metadata import CodeRange, ParentNodeProvider, PositionProvider
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -98,42 +92,11 @@ class FileContext:
     def position(self, node: cst.CSTNode) -> CodeRange:
         return self.meta(PositionProvider)[node]
 
-    def scope(self, node: cst.CSTNode):
-        return self.meta(ScopeProvider).get(node)
-
-    def qualified_names(self, node: cst.CSTNode) -> set[str]:
-        return {q.name for q in self.meta(QualifiedNameProvider).get(node, ())}
-
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         parent = self.parent(node)
         while parent is not None:
             yield parent
             parent = self.parent(parent)
-
-    def enclosing_function(self, node: cst.CSTNode) -> cst.FunctionDef | None:
-        for anc in self.ancestors(node):
-            if isinstance(anc, cst.FunctionDef):
-                return anc
-            if isinstance(anc, (cst.ClassDef, cst.Lambda)):
-                return None
-        return None
-
-    def enclosing_statement(self, node: cst.CSTNode) -> cst.BaseStatement | None:
-        """The statement that holds ``node`` and sits directly in a block body.
-
-        Only such statements can have statements inserted around them; a statement in a
-        one-line suite (``if x: y()``) returns None.
-        """
-        current: cst.CSTNode = node
-        for anc in self.ancestors(node):
-            if isinstance(current, cst.BaseStatement) and isinstance(
-                anc, (cst.IndentedBlock, cst.Module)
-            ):
-                return current
-            if isinstance(anc, cst.SimpleStatementSuite):
-                return None
-            current = anc
-        return None
 
 
 # --------------------------------------------------------------------------- passes

@@ -28,7 +28,7 @@ from .helpers import dotted
 
 @dataclass
 class Event:
-    kind: str  # "call", "assign", "read", "write", "escape", "with", "endwith", "nested", "use"
+    kind: str  # "call", "assign", "read", "write", "method", "escape", "use", "nested", "with", "endwith", "if", "loop"
     node: cst.CSTNode
     path: tuple[cst.CSTNode, ...]  # enclosing blocks and statements, outermost first
     owner: str | None = None  # call: the dotted owner (session); read/write: the object name
@@ -205,22 +205,6 @@ def events(fn: cst.FunctionDef, ctx: FileContext | None = None) -> list[Event]:
     return collector.out
 
 
-def in_block_of(inner: Event, outer_path: tuple[cst.CSTNode, ...]) -> bool:
-    """Is ``inner``'s statement in the block of the statement ending ``outer_path``, or in an
-    enclosing block of it? (So that code inserted before that statement runs first.)"""
-    mine = inner.path[: _statement_depth(inner.path)]
-    theirs = outer_path[: _statement_depth(outer_path)]
-    return len(mine) <= len(theirs) and theirs[: len(mine)] == mine
-
-
-def _statement_depth(path: tuple[cst.CSTNode, ...]) -> int:
-    """Index of the innermost statement in ``path``."""
-    for i in range(len(path) - 1, -1, -1):
-        if isinstance(path[i], cst.BaseStatement):
-            return i
-    return 0
-
-
 def inside(event: Event, node: cst.CSTNode) -> bool:
     return any(n is node for n in event.path)
 
@@ -236,11 +220,15 @@ class SessionRef:
     commits_on_exit: bool = False
     block: cst.With | None = None  # the with-statement whose body is its scope
     decorated: bool = False  # the whole function runs inside a session decorator
-    scope: Scope | None = None
 
 
 def sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event] | None = None) -> dict[str, SessionRef]:
-    """The names of ``fn`` that hold sessions (not services) and what is known of them."""
+    """The names of ``fn`` that hold sessions (not services) and what is known of them
+    (computed once per function and file; callers must not change the result)."""
+    return ctx.cached(("sessions", id(fn)), lambda: _sessions(ctx, fn, qualname, evs))
+
+
+def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event] | None) -> dict[str, SessionRef]:
     index: ProjectIndex = ctx.index
     facts_mod = index.module_for_path(ctx.path)
     facts = facts_mod.functions.get(qualname) if facts_mod is not None else None
@@ -307,7 +295,7 @@ def _with_item_session(index: ProjectIndex, qualify, expr: cst.BaseExpression, b
     scope = index.scope(qualify(callee), begin=begin, stated_expire=stated)
     if scope is None or scope.yields != "session":
         return None
-    return SessionRef("", scope.is_async, scope.expire_on_commit, scope.commits_on_exit, block=block, scope=scope)
+    return SessionRef("", scope.is_async, scope.expire_on_commit, scope.commits_on_exit, block=block)
 
 
 # --------------------------------------------------------------------------- objects
@@ -321,7 +309,6 @@ class Binding:
     model: str | None = None  # class name as written, when known
     session: str | None = None
     event: Event | None = None
-    extra: dict = field(default_factory=dict)
 
 
 LIST_METHODS = {"all", "fetchall", "unique"}

@@ -21,14 +21,6 @@ def dotted(node: cst.BaseExpression | None) -> str | None:
     return None
 
 
-def qualname_of(ctx: FileContext, fn: cst.FunctionDef) -> str:
-    parts = [fn.name.value]
-    for anc in ctx.ancestors(fn):
-        if isinstance(anc, (cst.ClassDef, cst.FunctionDef)):
-            parts.append(anc.name.value)
-    return ".".join(reversed(parts))
-
-
 def function_facts(ctx: FileContext, qualname: str) -> Function | None:
     facts = ctx.index.module_for_path(ctx.path) if ctx.index is not None else None
     if facts is None:

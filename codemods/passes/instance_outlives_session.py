@@ -341,8 +341,7 @@ class InstanceOutlivesSession(Pass):
                         and isinstance(small.targets[0].target, cst.Name):
                     callee = dotted(small.value.func)
                     qualified = mod.qualify(callee) if mod is not None and callee else callee
-                    if qualified and index.opens_session(qualified) is not None and index.factory(qualified) is None \
-                            or (qualified and index.factory(qualified) is not None and not qualified.endswith("()")):
+                    if qualified and (index.factory(qualified) is not None or index.opens_session(qualified) is not None):
                         out[small.targets[0].target.value] = small
         return out
 

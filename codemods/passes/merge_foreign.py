@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-import libcst.matchers as m
-from .. import names
+
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .flow import functions, method_calls, shape
 from .helpers import await_if, dotted, function_facts, param_facts, rebinds as _rebinds, session_is_async

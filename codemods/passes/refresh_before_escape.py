@@ -8,7 +8,7 @@ import libcst as cst
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import Event, SessionRef, aliases_of, binding_of, events, functions, inside, model_for, session_call, session_scoped, sessions, unique_name
+from .flow import LAZY_STRATEGIES, Event, SessionRef, aliases_of, binding_of, events, functions, inside, model_for, session_call, session_scoped, sessions, unique_name
 from .helpers import awaited_calls, calls_on
 
 
@@ -355,7 +355,7 @@ class RefreshBeforeEscape(Pass):
         model = model_for(ctx, binding.model)
         rel_note = ""
         if model is not None:
-            lazy = sorted(r for r, how in model.relationships.items() if how in ("select", "dynamic"))
+            lazy = sorted(r for r, how in model.relationships.items() if how in LAZY_STRATEGIES)
             if lazy:
                 rel_note = (f"; relationships ({', '.join(lazy)}) stay unloaded: load them eagerly "
                             f"(selectinload({model.name}.{lazy[0]})) if callers read them")

@@ -9,12 +9,11 @@ import libcst.matchers as m
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import (Binding, Event, SessionRef, binding_of, events, functions, model_for, shape, reachable_only_through,
+from .flow import (LAZY_STRATEGIES, Binding, Event, SessionRef, binding_of, events, functions, model_for, shape, reachable_only_through,
                    session_call, sessions, unique_name)
 
 # Expressions whose value can be computed before the expunge and bound to a name.
 _MOVABLE = (cst.Dict, cst.Tuple, cst.List, cst.Set, cst.FormattedString, cst.Call)
-_LAZY = ("select", "dynamic", "True")
 
 
 class SnapshotBeforeExpunge(Pass):
@@ -184,6 +183,38 @@ class SnapshotBeforeExpunge(Pass):
             ''',
         ),
         Example(
+            title="expired by a rollback, then returned: no commit, so this rule fixes it",
+            before='''
+            from sqlalchemy.orm import Session
+            from app.db import Message, engine
+
+
+            def undo(message_id: int) -> Message:
+                with Session(engine) as session:
+                    message = session.get(Message, message_id)
+                    message.content = ""
+                    session.rollback()
+                    session.expunge(message)
+                    logger.info(message.content)
+                    return message
+            ''',
+            after='''
+            from sqlalchemy.orm import Session
+            from app.db import Message, engine
+
+
+            def undo(message_id: int) -> Message:
+                with Session(engine) as session:
+                    message = session.get(Message, message_id)
+                    message.content = ""
+                    session.rollback()
+                    message_content = message.content
+                    session.expunge(message)
+                    logger.info(message_content)
+                    return message
+            ''',
+        ),
+        Example(
             title="the object is changed after the expunge: no automatic fix",
             before='''
             from sqlalchemy.orm import Session
@@ -305,7 +336,9 @@ class SnapshotBeforeExpunge(Pass):
                 escapes = True
         if not reads:
             return None
-        if escapes and (ref.block is not None or ref.decorated) and ctx.config.enabled("SQF005"):
+        committed = any(e.kind == "call" and e.owner == S and e.name == "commit" for e in evs[start + 1: expunge.index])
+        if escapes and (ref.block is not None or ref.decorated) and ref.expire_on_commit and committed \
+                and ctx.config.enabled("SQF005"):
             return None  # returned too: SQF005 refreshes it before the expunge, which covers the reads
         model = model_for(ctx, binding.model)
         rel_index = ctx.index.relationship_names()
@@ -318,7 +351,7 @@ class SnapshotBeforeExpunge(Pass):
                 strategies = rel_index.get(a)
                 lazy = next(iter(strategies)) if strategies and len(strategies) == 1 else None
             if lazy is not None:
-                if expired or (lazy in _LAZY and a not in loaded):
+                if expired or (lazy in LAZY_STRATEGIES and a not in loaded):
                     risky_rel.append(r)
             elif expired or (model is not None and a in model.deferred and a not in loaded):
                 risky.append(r)
