@@ -735,6 +735,11 @@ class _FunctionBody(ast.NodeVisitor):
             return None
         if callee in self.param_annotations:
             return self.param_annotations[callee] + "()"  # an instance of that type, called
+        if callee.startswith("self.") and callee.count(".") == 1 and self.class_prefix:
+            # `self.SessionLocal()`: a factory the class keeps (`self.SessionLocal = sessionmaker()`)
+            module = self.ex.facts.module
+            local = self.class_prefix + callee[5:]
+            return f"{module}.{local}" if module else local
         return self.ex.facts.qualify(callee)
 
     def _with(self, node: ast.With | ast.AsyncWith) -> None:

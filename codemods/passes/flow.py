@@ -278,6 +278,27 @@ def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Ev
     return found
 
 
+def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event]) -> list[SessionRef]:
+    """Every session scope of ``fn``: one per with-block (a name reused by several blocks
+    gives several), and the decorated function's session."""
+    index: ProjectIndex = ctx.index
+    mod = index.module_for_path(ctx.path)
+    qualify = mod.qualify if mod is not None else (lambda d: d)
+    out: list[SessionRef] = []
+    for ev in evs:
+        if ev.kind != "with":
+            continue
+        for item in ev.node.items:  # type: ignore[attr-defined]
+            if item.asname is None or not isinstance(item.asname.name, cst.Name):
+                continue
+            ref = _with_item_session(index, qualify, item.item, ev.node)  # type: ignore[arg-type]
+            if ref is not None:
+                ref.name = item.asname.name.value
+                out.append(ref)
+    out.extend(r for r in sessions(ctx, fn, qualname, evs).values() if r.decorated)
+    return out
+
+
 def _with_item_session(index: ProjectIndex, qualify, expr: cst.BaseExpression, block: cst.With) -> SessionRef | None:
     if isinstance(expr, cst.Await):
         expr = expr.expression

@@ -8,7 +8,7 @@ import libcst as cst
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import LAZY_STRATEGIES, Event, SessionRef, aliases_of, binding_of, events, functions, inside, model_for, session_call, session_scoped, sessions, unique_name
+from .flow import LAZY_STRATEGIES, Event, SessionRef, aliases_of, binding_of, events, functions, inside, model_for, scoped_sessions, session_call, session_scoped, unique_name
 from .helpers import awaited_calls, calls_on
 
 
@@ -176,6 +176,44 @@ class RefreshBeforeEscape(Pass):
             ''',
         ),
         Example(
+            title="async: created in one block, read in the next one (the name `session` reused)",
+            before='''
+            from sqlalchemy.ext.asyncio import async_sessionmaker
+            from app.db import User
+
+            maker = async_sessionmaker()
+
+
+            async def register(name: str) -> str:
+                async with maker() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    await session.commit()
+                async with maker() as session:
+                    session.add(Audit(user_id=user.id))
+                    await session.commit()
+                return name
+            ''',
+            after='''
+            from sqlalchemy.ext.asyncio import async_sessionmaker
+            from app.db import User
+
+            maker = async_sessionmaker()
+
+
+            async def register(name: str) -> str:
+                async with maker() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    await session.commit()
+                    await session.refresh(user)
+                async with maker() as session:
+                    session.add(Audit(user_id=user.id))
+                    await session.commit()
+                return name
+            ''',
+        ),
+        Example(
             title="modified after the last commit: a refresh would drop the change",
             before='''
             from sqlalchemy.orm import Session
@@ -278,9 +316,8 @@ class RefreshBeforeEscape(Pass):
             evs = events(fn, ctx)
             if not any(e.kind == "with" for e in evs) and not fn.decorators:
                 continue
-            refs = sessions(ctx, fn, qualname, evs)
-            for ref in refs.values():
-                if (ref.block is None and not ref.decorated) or not ref.expire_on_commit:
+            for ref in scoped_sessions(ctx, fn, qualname, evs):
+                if not ref.expire_on_commit:
                     continue
                 yield from self._scope(ctx, fn, evs, ref)
 

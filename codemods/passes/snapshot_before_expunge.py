@@ -99,6 +99,50 @@ class SnapshotBeforeExpunge(Pass):
             ''',
         ),
         Example(
+            title="a service keeping its factory on self, closing in finally",
+            before='''
+            from sqlalchemy.orm import sessionmaker
+            from app.db import Message, engine
+
+
+            class ChatService:
+                def __init__(self) -> None:
+                    self.SessionLocal = sessionmaker(bind=engine)
+
+                def add_message(self, content: str) -> tuple:
+                    session = self.SessionLocal()
+                    try:
+                        message = Message(content=content)
+                        session.add(message)
+                        session.commit()
+                        session.expunge(message)
+                        return (message.id, message.content)
+                    finally:
+                        session.close()
+            ''',
+            after='''
+            from sqlalchemy.orm import sessionmaker
+            from app.db import Message, engine
+
+
+            class ChatService:
+                def __init__(self) -> None:
+                    self.SessionLocal = sessionmaker(bind=engine)
+
+                def add_message(self, content: str) -> tuple:
+                    session = self.SessionLocal()
+                    try:
+                        message = Message(content=content)
+                        session.add(message)
+                        session.commit()
+                        message_data = (message.id, message.content)
+                        session.expunge(message)
+                        return message_data
+                    finally:
+                        session.close()
+            ''',
+        ),
+        Example(
             title="reads spread over several statements",
             before='''
             from sqlalchemy.orm import Session
