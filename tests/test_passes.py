@@ -68,3 +68,39 @@ def test_every_pass_is_documented(p):
 def test_codes_are_unique_and_ordered():
     codes = [p.code for p in ALL_PASSES]
     assert codes == sorted(set(codes))
+
+
+LOADED_CHANGED_READ_AFTER = '''\
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+session_maker = async_sessionmaker()
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+
+
+async def rename(user_id: int, name: str) -> str:
+    async with session_maker() as session:
+        user = await session.get(User, user_id)
+        user.name = name.title()
+        await session.commit()
+    return f"renamed to {user.name}"
+'''
+
+
+def test_one_bug_one_finding_sqf003_and_sqf005():
+    """Loaded in a scope, changed, committed, read after it: SQF003's capture, not also SQF005's
+    refresh; with SQF003 off, SQF005 takes it."""
+    both = fix_text(LOADED_CHANGED_READ_AFTER, Config(root="/p"))
+    assert [f.code for f in both.findings] == ["SQF003"]
+    assert "        user.name = name.title()\n        user_name = user.name\n        await session.commit()\n" in both.new_text
+    alone = fix_text(LOADED_CHANGED_READ_AFTER, Config(root="/p", ignore=("SQF003",)))
+    assert [f.code for f in alone.findings] == ["SQF005"]

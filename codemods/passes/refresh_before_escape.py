@@ -355,6 +355,9 @@ class RefreshBeforeEscape(Pass):
             leave = self._leave_point(evs, region_ids, ev, X, end)
             if leave is None:
                 continue
+            if leave.kind == "endwith" and binding.kind == "loaded" and ctx.config.enabled("SQF003") \
+                    and self._only_read_after(evs, end, X):
+                continue  # SQF003's shape: it captures the values inside the scope
             done.add(X)
             finding = self._decide(ctx, fn, evs, ref, ev, X, binding, leave, end)
             if finding is not None:
@@ -377,6 +380,16 @@ class RefreshBeforeEscape(Pass):
                     e.kind in ("use", "escape", "nested") and e.name == X):
                 return evs[end]  # the endwith event
         return None
+
+    @staticmethod
+    def _only_read_after(evs: list[Event], end: int, X: str) -> bool:
+        """After the block, is X only read (`X.attr`), never used as a whole?"""
+        for e in evs[end + 1:]:
+            if e.kind == "assign" and e.name == X:
+                break
+            if (e.kind in ("write", "method") and e.owner == X) or (e.kind in ("use", "escape", "nested") and e.name == X):
+                return False
+        return True
 
     def _decide(self, ctx, fn, evs, ref: SessionRef, bound: Event, X: str, binding, leave: Event, end: int) -> Finding | None:
         S = ref.name
