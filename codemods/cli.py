@@ -48,6 +48,7 @@ class Options:
     stdin_filename: str | None
     unsafe_fixes: bool
     progress: bool
+    cache: bool = True
 
 
 def common_options(fn):
@@ -61,20 +62,22 @@ def common_options(fn):
         click.option("--stdin-filename", metavar="PATH", help="With `-`: the file name the source on stdin stands for."),
         click.option("--unsafe-fixes", is_flag=True, default=None, help="Also apply fixes marked unsafe."),
         click.option("--no-progress", is_flag=True, help="Never show a progress bar."),
+        click.option("--no-cache", is_flag=True, help="Do not read or write .sqla-fix-cache/."),
     ]
     for d in reversed(decorators):
         fn = d(fn)
     return fn
 
 
-def _options(paths, select, ignore, exclude, fmt, jobs, stdin_filename, unsafe_fixes, no_progress) -> Options:
+def _options(paths, select, ignore, exclude, fmt, jobs, stdin_filename, unsafe_fixes, no_progress, no_cache) -> Options:
     paths = tuple(paths) or (".",)
     if "-" in paths and len(paths) > 1:
         raise click.UsageError("`-` (read stdin) cannot be combined with other paths")
     if stdin_filename and "-" not in paths:
         raise click.UsageError("--stdin-filename goes with `-` (source on stdin)")
     return Options(paths, _codes(select), _codes(ignore), tuple(exclude), fmt,
-                   jobs or engine.default_jobs(), stdin_filename, bool(unsafe_fixes), not no_progress)
+                   jobs or engine.default_jobs(), stdin_filename, bool(unsafe_fixes), not no_progress,
+                   not no_cache)
 
 
 def _config(opts: Options, unsafe: bool | None) -> Config:
@@ -114,14 +117,14 @@ def _run(opts: Options, config: Config, want_fix_diffs: bool) -> tuple[list[engi
         raw = sys.stdin.buffer.read()
         name = opts.stdin_filename or "-"
         project = discover([config.root], config.root, config.exclude) if opts.stdin_filename else []
-        idx = engine.build_index(project, config, opts.jobs, overrides={name: raw})
+        idx = engine.build_index(project, config, opts.jobs, overrides={name: raw}, use_cache=opts.cache)
         return [engine.run_source(name, raw, idx, config, want_fix_diffs)], raw
     try:
         files = discover(opts.paths, config.root, config.exclude)
     except FileNotFoundError as exc:
         raise click.UsageError(f"no such file or directory: {exc}") from None
     project = sorted(set(discover([config.root], config.root, config.exclude)) | set(files))
-    idx = engine.build_index(project, config, opts.jobs)
+    idx = engine.build_index(project, config, opts.jobs, use_cache=opts.cache)
     _warn_duplicates(idx)
     bar = _progress(len(files), opts, "sqla-fix")
     try:

@@ -346,14 +346,26 @@ def index_triggers(config: Config) -> tuple[bytes, ...]:
     return index_mod.INDEX_TRIGGERS + extra
 
 
-def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, bytes] | None = None):
+def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, bytes] | None = None,
+                use_cache: bool = False):
     """The project index, grown in rounds: first the files that mention SQLAlchemy (or
     FastAPI's Depends, or a configured name), then the files that mention a session-related
-    name found so far (a module that only imports the project's factory), until none is new."""
+    name found so far (a module that only imports the project's factory), until none is new.
+
+    With ``use_cache``, facts of unchanged files come from ``.sqla-fix-cache/`` (a file that
+    was indexed once is taken again as long as it is unchanged; the others are scanned)."""
     overrides = overrides or {}
     triggers = index_triggers(config)
     remaining = [p for p in files if p not in overrides]
     facts: list = []
+    cache = None
+    if use_cache:
+        from .cache import FactsCache
+
+        cache = FactsCache(config.root)
+        cached = {p: cache.get(p) for p in remaining}
+        facts.extend(f for f in cached.values() if f is not None)
+        remaining = [p for p in remaining if cached[p] is None]
     for path, raw in overrides.items():
         if any(t in raw for t in triggers):
             try:
@@ -379,6 +391,11 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
                     facts.append(index_mod.extract(path, raw, index_mod.module_name_for(path, config.root)))
                 except (SyntaxError, ValueError, RecursionError):
                     pass
+    if cache is not None:
+        for f in facts:
+            if f.path not in overrides:
+                cache.put(f.path, f)
+        cache.save()
     return new_index(facts, config)
 
 

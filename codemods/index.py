@@ -943,14 +943,20 @@ class _FunctionBody(ast.NodeVisitor):
         if callee is None or "." in callee and callee.split(".")[0] in ("self", "cls"):
             return
         qualified = self.ex.facts.qualify(callee)
-        if qualified is None:
+        if qualified is None or len(node.args) + len(node.keywords) < 2:
+            return
+        args = [self.origin(a) for a in node.args]
+        kwargs = {k.arg: self.origin(k.value) for k in node.keywords if k.arg}
+        # Kept only when it may pass an ORM object and a session side by side: what the
+        # callers of a function that takes both are asked (and what the cache has to store).
+        if not any(o.kind in ("new", "loaded", "session") for o in (*args, *kwargs.values())):
             return
         self.calls.append(
             CallSite(
                 callee=qualified,
                 line=node.lineno,
-                args=[self.origin(a) for a in node.args],
-                kwargs={k.arg: self.origin(k.value) for k in node.keywords if k.arg},
+                args=args,
+                kwargs=kwargs,
                 arg_names=[dotted_name(a) for a in node.args],
                 kwarg_names={k.arg: dotted_name(k.value) for k in node.keywords if k.arg},
             )

@@ -1,0 +1,93 @@
+"""The facts cache: unchanged files are not read again, changed ones are, and the cache never
+changes a result or shows up in git."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from codemods import engine
+from codemods import index as index_mod
+from codemods.cache import CACHE_DIR
+from codemods.config import load
+from codemods.index import describe
+from conftest import run_cli
+from snippets import BUGGY
+
+DB = "from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker(expire_on_commit=False)\n"
+
+
+def _project(root: Path) -> None:
+    (root / "pyproject.toml").write_text("[project]\nname = 'p'\nversion = '0'\n")
+    (root / "app").mkdir()
+    (root / "app" / "__init__.py").write_text("")
+    (root / "app" / "db.py").write_text(DB)
+    (root / "app" / "visits.py").write_text(BUGGY)
+
+
+def _build(root: Path, monkeypatch, calls: list[str]):
+    real = index_mod.extract
+
+    def counting(path, source, module):
+        calls.append(Path(path).name)
+        return real(path, source, module)
+
+    monkeypatch.setattr(index_mod, "extract", counting)
+    config = load(str(root))
+    files = [str(p) for p in sorted(root.rglob("*.py")) if CACHE_DIR not in str(p)]
+    return engine.build_index(files, config, 1, use_cache=True)
+
+
+def test_unchanged_files_come_from_the_cache(tmp_path, monkeypatch):
+    _project(tmp_path)
+    first_calls: list[str] = []
+    first = _build(tmp_path, monkeypatch, first_calls)
+    assert sorted(first_calls) == ["db.py", "visits.py"]
+    assert (tmp_path / CACHE_DIR / ".gitignore").read_text().strip().endswith("*")
+
+    again_calls: list[str] = []
+    again = _build(tmp_path, monkeypatch, again_calls)
+    assert again_calls == []
+    assert describe(again) == describe(first)
+
+    time.sleep(0.01)
+    (tmp_path / "app" / "db.py").write_text(DB.replace("False", "True"))
+    changed_calls: list[str] = []
+    changed = _build(tmp_path, monkeypatch, changed_calls)
+    assert changed_calls == ["db.py"]
+    assert changed.expire_on_commit("app.db.SessionLocal") is True
+
+
+def test_a_broken_cache_is_ignored(tmp_path, monkeypatch):
+    _project(tmp_path)
+    (tmp_path / CACHE_DIR).mkdir()
+    (tmp_path / CACHE_DIR / "index.pickle").write_bytes(b"not a pickle")
+    calls: list[str] = []
+    idx = _build(tmp_path, monkeypatch, calls)
+    assert sorted(calls) == ["db.py", "visits.py"]
+    assert idx.expire_on_commit("app.db.SessionLocal") is False
+
+
+def test_cli_uses_the_cache_and_no_cache_writes_none(tmp_path):
+    _project(tmp_path)
+    off = run_cli("check", "--no-cache", ".", cwd=tmp_path)
+    assert off.returncode == 1 and not (tmp_path / CACHE_DIR).exists()
+    first = run_cli("check", ".", cwd=tmp_path)
+    second = run_cli("check", ".", cwd=tmp_path)
+    assert (tmp_path / CACHE_DIR / "index.pickle").exists()
+    assert first.stdout == second.stdout == off.stdout
+
+
+def test_git_does_not_see_the_cache(tmp_path):
+    _project(tmp_path)
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    git = lambda *a: subprocess.run(["git", "-c", "init.defaultBranch=main", *a], cwd=tmp_path,  # noqa: E731
+                                    capture_output=True, text=True, env={**__import__("os").environ, **env})
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "init")
+    run_cli("check", ".", cwd=tmp_path, env={"GIT_CEILING_DIRECTORIES": str(tmp_path.parent)})
+    assert (tmp_path / CACHE_DIR).exists()
+    assert git("status", "--porcelain").stdout == ""
