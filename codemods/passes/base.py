@@ -74,6 +74,21 @@ class FileContext:
     round: int = 0  # 0 while the index's facts describe this code; > 0 after a fix round they don't
     _metadata: dict = field(default_factory=dict)
 
+    @property
+    def facts(self):
+        """The index's ast facts of this file (for the code of this round), or None."""
+        return self.cached("facts", lambda: self.index.module_for_path(self.path) if self.index is not None else None)
+
+    def function_facts(self, qualname: str):
+        """The index's facts of the function ``qualname`` (``Class.method``) of this file."""
+        facts = self.facts
+        return facts.functions.get(qualname) if facts is not None else None
+
+    def qualify(self, dotted: str | None) -> str | None:
+        """The qualified name a dotted expression of this file refers to."""
+        facts = self.facts
+        return facts.qualify(dotted) if facts is not None else dotted
+
     def cached(self, key, compute):
         """``compute()`` once per file and key: walks that several passes share."""
         cache = self._metadata.setdefault("__cache__", {})

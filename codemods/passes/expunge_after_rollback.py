@@ -320,7 +320,7 @@ class ExpungeAfterRollback(Pass):
         if owner in refs:
             return True
         index = ctx.index
-        mod = index.module_for_path(ctx.path)
+        mod = ctx.facts
         if mod is None:
             return False
         if owner.startswith("self.") and owner.count(".") == 1 and "." in qualname:

@@ -230,10 +230,9 @@ def sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Eve
 
 def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event] | None) -> dict[str, SessionRef]:
     index: ProjectIndex = ctx.index
-    facts_mod = index.module_for_path(ctx.path)
-    facts = facts_mod.functions.get(qualname) if facts_mod is not None else None
+    facts = ctx.function_facts(qualname)
     found: dict[str, SessionRef] = {}
-    qualify = facts_mod.qualify if facts_mod is not None else (lambda d: d)
+    qualify = ctx.qualify
     # with-blocks (outermost first, so inner rebinding wins)
     for ev in evs if evs is not None else events(fn):
         if ev.kind != "with":
@@ -282,8 +281,7 @@ def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: l
     """Every session scope of ``fn``: one per with-block (a name reused by several blocks
     gives several), and the decorated function's session."""
     index: ProjectIndex = ctx.index
-    mod = index.module_for_path(ctx.path)
-    qualify = mod.qualify if mod is not None else (lambda d: d)
+    qualify = ctx.qualify
     out: list[SessionRef] = []
     for ev in evs:
         if ev.kind != "with":
@@ -362,7 +360,7 @@ def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: di
     if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
         name = dotted(node.func)
         last = (name or "").rsplit(".", 1)[-1]
-        if last[:1].isupper() and _is_model(ctx, name):
+        if last[:1].isupper() and model_for(ctx, name) is not None:
             return Binding("new", last)
     return Binding("other")
 
@@ -389,20 +387,11 @@ def _model_arg(call: cst.Call) -> str | None:
     return None
 
 
-def _is_model(ctx: FileContext, dotted_name: str | None) -> bool:
-    if dotted_name is None:
-        return False
-    mod = ctx.index.module_for_path(ctx.path)
-    qualified = mod.qualify(dotted_name) if mod is not None else dotted_name
-    return ctx.index.model(qualified) is not None or ctx.index.model_named(dotted_name.rsplit(".", 1)[-1]) is not None
-
-
 def model_for(ctx: FileContext, name: str | None):
+    """The model a class name of this file refers to (through its imports), or None."""
     if not name:
         return None
-    mod = ctx.index.module_for_path(ctx.path)
-    qualified = mod.qualify(name) if mod is not None else name
-    return ctx.index.model(qualified) or ctx.index.model_named(name.rsplit(".", 1)[-1])
+    return ctx.index.model(ctx.qualify(name)) or ctx.index.model_named(name.rsplit(".", 1)[-1])
 
 
 def unique_name(fn: cst.FunctionDef, wanted: str, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
@@ -509,9 +498,8 @@ def shape(ctx: FileContext, fn: cst.FunctionDef, qualname: str | None = None) ->
 
 
 def _shape(ctx: FileContext, fn: cst.FunctionDef, qualname: str | None) -> FunctionShape:
-    if ctx.round == 0 and qualname is not None and ctx.index is not None:
-        mod = ctx.index.module_for_path(ctx.path)
-        facts = mod.functions.get(qualname) if mod is not None else None
+    if ctx.round == 0 and qualname is not None:
+        facts = ctx.function_facts(qualname)
         if facts is not None:
             return FunctionShape(bool(facts.with_callees), facts.methods, facts.called, tuple(facts.with_callees))
     found = FunctionShape()
@@ -594,7 +582,6 @@ def with_scopes(ctx: FileContext, node: cst.With) -> list[tuple[str, Scope]]:
     """The session scopes a `with` statement opens, with the names bound to them (a session
     or a service built around one)."""
     index: ProjectIndex = ctx.index
-    mod = index.module_for_path(ctx.path)
     out = []
     for item in node.items:
         if item.asname is None or not isinstance(item.asname.name, cst.Name):
@@ -606,7 +593,7 @@ def with_scopes(ctx: FileContext, node: cst.With) -> list[tuple[str, Scope]]:
         callee = dotted(expr.func.value if begin else expr.func)  # type: ignore[union-attr, arg-type]
         if callee is None:
             continue
-        scope = index.scope(mod.qualify(callee) if mod is not None else callee, begin=begin)
+        scope = index.scope(ctx.qualify(callee), begin=begin)
         if scope is not None:
             out.append((item.asname.name.value, scope))
     return out
@@ -653,7 +640,6 @@ def bound_through(ctx: FileContext, ev: Event, N: str, scope: Scope) -> Bound | 
     if not isinstance(value, cst.Call):
         return None
     index = ctx.index
-    mod = index.module_for_path(ctx.path)
     callee = dotted(value.func)
     if scope.yields == "session":
         binding = binding_of(ctx, ev.value, {N: None})  # type: ignore[dict-item]
@@ -670,7 +656,7 @@ def bound_through(ctx: FileContext, ev: Event, N: str, scope: Scope) -> Bound | 
         if cm is not None and cm.yields_class:
             facts = index.function(f"{cm.yields_class}.{callee[len(N) + 1:]}")
     elif any(isinstance(a.value, cst.Name) and a.value.value == N for a in value.args):
-        facts = index.function(mod.qualify(callee) if mod is not None else callee)
+        facts = index.function(ctx.qualify(callee))
     if facts is None or facts.returns_shape not in ("one", "optional"):
         return None
     model = index.model(facts.returns_class)

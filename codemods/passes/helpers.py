@@ -22,10 +22,7 @@ def dotted(node: cst.BaseExpression | None) -> str | None:
 
 
 def function_facts(ctx: FileContext, qualname: str) -> Function | None:
-    facts = ctx.index.module_for_path(ctx.path) if ctx.index is not None else None
-    if facts is None:
-        return None
-    return facts.functions.get(qualname)
+    return ctx.function_facts(qualname)
 
 
 def rebinds(fn: cst.FunctionDef, name: str) -> bool:

@@ -181,9 +181,8 @@ class InstanceOutlivesSession(Pass):
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         module_containers = self._module_containers(ctx.module)
         module_sessions = self._module_sessions(ctx)
-        mod = ctx.index.module_for_path(ctx.path)
         for qualname, fn in functions(ctx.module, ctx):
-            facts = mod.functions.get(qualname) if mod is not None and not ctx.round else None
+            facts = ctx.function_facts(qualname) if not ctx.round else None
             found = shape(ctx, fn, qualname)
             class_containers = self._class_containers(ctx.module, qualname)
             if facts is None or any(self._holder_matches(h, module_containers | class_containers) for h in facts.stores):
@@ -289,8 +288,7 @@ class InstanceOutlivesSession(Pass):
         refs = sessions(ctx, fn, qualname, evs)
         out: dict[str, str] = {}
         index = ctx.index
-        mod = index.module_for_path(ctx.path)
-        facts = mod.functions.get(qualname) if mod is not None else None
+        facts = ctx.function_facts(qualname)
         if facts is not None:
             for p in facts.params:
                 model = index.model(p.annotation)
@@ -315,8 +313,7 @@ class InstanceOutlivesSession(Pass):
     # lru_cache ----------------------------------------------------------------
     def _cached_function(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> Iterator[Finding]:
         index = ctx.index
-        mod = index.module_for_path(ctx.path)
-        facts = mod.functions.get(qualname) if mod is not None else None
+        facts = ctx.function_facts(qualname)
         if facts is None or not any(d in _CACHES for d in facts.decorators):
             return
         model = index.model(facts.returns_class) if facts.returns_class else None
@@ -331,7 +328,6 @@ class InstanceOutlivesSession(Pass):
     @staticmethod
     def _module_sessions(ctx: FileContext) -> dict[str, cst.CSTNode]:
         index = ctx.index
-        mod = index.module_for_path(ctx.path)
         out: dict[str, cst.CSTNode] = {}
         for stmt in ctx.module.body:
             if not isinstance(stmt, cst.SimpleStatementLine):
@@ -340,7 +336,7 @@ class InstanceOutlivesSession(Pass):
                 if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call) and len(small.targets) == 1 \
                         and isinstance(small.targets[0].target, cst.Name):
                     callee = dotted(small.value.func)
-                    qualified = mod.qualify(callee) if mod is not None and callee else callee
+                    qualified = ctx.qualify(callee) if callee else None
                     if qualified and (index.factory(qualified) is not None or index.opens_session(qualified) is not None):
                         out[small.targets[0].target.value] = small
         return out

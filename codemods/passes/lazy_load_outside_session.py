@@ -171,7 +171,7 @@ class LazyLoadOutsideSession(Pass):
     def _session_returning_names(ctx: FileContext) -> set[str]:
         """Local names of project functions that return a model from a session they close."""
         index = ctx.index
-        mod = index.module_for_path(ctx.path)
+        mod = ctx.facts
         if mod is None:
             return set()
         out = set()
@@ -211,7 +211,6 @@ class LazyLoadOutsideSession(Pass):
 
     def _returned_detached(self, ctx: FileContext, evs: list[Event]) -> Iterator[Finding]:
         index = ctx.index
-        mod = index.module_for_path(ctx.path)
         for ev in evs:
             if ev.kind != "assign" or not isinstance(ev.value, (cst.Call, cst.Await)):
                 continue
@@ -221,7 +220,7 @@ class LazyLoadOutsideSession(Pass):
             callee = dotted(value.func)
             if callee is None or "." in callee and callee.split(".")[0] in ("self", "cls"):
                 continue
-            facts = index.function(mod.qualify(callee) if mod is not None else callee)
+            facts = index.function(ctx.qualify(callee))
             if not _returns_from_closed_session(index, facts) or facts.returns_shape not in ("one", "optional"):
                 continue
             model = index.model(facts.returns_class)

@@ -525,7 +525,7 @@ class MergeForeignInstance(Pass):
         params = [p.name for p in facts.params]
         if params and params[0] in ("self", "cls"):
             return None, False
-        module = index.module_for_path(ctx.path)
+        module = ctx.facts
         qualified = f"{module.module}.{qualname}" if module and module.module else qualname
         foreign, new = [], []
         for _mod, caller, site in index.callers(qualified):

@@ -323,8 +323,7 @@ class RefreshBeforeEscape(Pass):
 
     @staticmethod
     def _session_decorated(ctx: FileContext, qualname: str) -> bool:
-        mod = ctx.index.module_for_path(ctx.path)
-        facts = mod.functions.get(qualname) if mod is not None else None
+        facts = ctx.function_facts(qualname)
         if facts is None:
             return True  # unknown: look
         return any(ctx.index.decorator(d) is not None for d in facts.decorators)
