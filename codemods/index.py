@@ -1286,6 +1286,14 @@ class ProjectIndex:
             return found.expire_on_commit
         return self.assume_expire_on_commit
 
+    def is_session_name(self, fn: Function, name: str) -> bool:
+        """Does the local ``name`` of function ``fn`` hold a session: one it opened from a
+        factory (or a session class), or a parameter typed as a session?"""
+        factory = fn.session_names.get(name)
+        if factory is not None and self.opens_session(factory) is not None:
+            return True
+        return any(p.name == name and self.session_class(p.annotation) is not None for p in fn.params)
+
     def function_expires(self, fn: Function, name: str) -> bool:
         """Does the session held by local ``name`` of ``fn`` expire on commit?"""
         factory = fn.session_names.get(name)

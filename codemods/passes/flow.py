@@ -259,9 +259,9 @@ def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Ev
                     index.expire_on_commit(opened.factory if opened else None,
                                            opened.expire_on_commit if opened else None))
         for local, factory in facts.session_names.items():
-            if local in found or index.opens_session(factory) is None:
+            if local in found or any(p.name == local for p in facts.params):
                 continue
-            if any(p.name == local for p in facts.params):
+            if not index.is_session_name(facts, local):
                 continue
             found[local] = SessionRef(local, index.opens_session(factory), index.function_expires(facts, local))
         for deco in facts.decorators:

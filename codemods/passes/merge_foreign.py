@@ -512,9 +512,7 @@ class MergeForeignInstance(Pass):
 
     @staticmethod
     def _opened_here(ctx: FileContext, fn: cst.FunctionDef, facts, owner: str) -> bool:
-        if facts is None or owner not in facts.session_names:
-            return False
-        return ctx.index.opens_session(facts.session_names[owner]) is not None
+        return facts is not None and owner in facts.session_names and ctx.index.is_session_name(facts, owner)
 
     def _caller_reason(self, ctx: FileContext, qualname: str, facts, owner: str, obj: str) -> tuple[str | None, bool]:
         """The object and the session are separate parameters: ask the call sites."""
@@ -535,8 +533,8 @@ class MergeForeignInstance(Pass):
                 continue
             if o_obj.kind == "new":
                 new.append(site)
-            elif o_obj.kind == "loaded" and s_name and _is_session(index, caller, s_name):
-                via = next((v for v in (o_obj.via, *o_obj.alt) if v and _is_session(index, caller, v)), None)
+            elif o_obj.kind == "loaded" and s_name and index.is_session_name(caller, s_name):
+                via = next((v for v in (o_obj.via, *o_obj.alt) if v and index.is_session_name(caller, v)), None)
                 if via is not None and via != s_name:
                     foreign.append((caller, site, via))
         if not foreign:
@@ -555,16 +553,6 @@ def _argument(site, params: list[str], name: str, pos_attr: str, kw_attr: str):
     pos = getattr(site, pos_attr)
     i = params.index(name)
     return pos[i] if i < len(pos) else None
-
-
-def _is_session(index, fn, name: str) -> bool:
-    factory = fn.session_names.get(name)
-    if factory is not None and index.opens_session(factory) is not None:
-        return True
-    for p in fn.params:
-        if p.name == name and index.session_class(p.annotation) is not None:
-            return True
-    return False
 
 
 def _plausible_owner(facts, owner: str) -> bool:
