@@ -3,20 +3,35 @@ one file on every save) do not re-read and re-parse the whole project.
 
 It lives in ``<project root>/.sqla-fix-cache/``, which holds its own ``.gitignore`` (so git
 never sees it, as ruff does with ``.ruff_cache``). An entry is used only while the file's
-size, modification time and inode are unchanged and the cache was written by this version
-of sqla-fix. Any problem reading or writing it is ignored: the cache only ever saves time.
+size, modification time and inode are unchanged and the cache was written by this very
+version of the index (a digest of its source). Any problem reading or writing it is ignored:
+the cache only ever saves time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import tempfile
 
-from . import __version__
+from . import __version__, index
 
 CACHE_DIR = ".sqla-fix-cache"
-SCHEMA = f"{__version__}/1"
+
+
+def _schema() -> str:
+    """The version, and a digest of the module that defines the cached facts: any change to
+    what the index extracts (a new field, a fixed bug) invalidates every entry."""
+    try:
+        with open(index.__file__, "rb") as fh:
+            source = fh.read()
+    except OSError:
+        source = b""
+    return f"{__version__}/{hashlib.blake2b(source, digest_size=8).hexdigest()}"
+
+
+SCHEMA = _schema()
 
 
 def _key(path: str) -> tuple[int, int, int] | None:

@@ -132,6 +132,7 @@ class Function:
     yields_class: str | None = None  # qualified name of that object's class
     returns_factory: Factory | None = None
     session_decorator: SessionDecorator | None = None
+    yield_sources: list[str] = field(default_factory=list)  # what made the yielded session(s)
     returns_class: str | None = None  # the class a return annotation names (User | None -> User)
     returns_shape: str | None = None  # "one", "optional" or "list"
     eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
@@ -529,6 +530,7 @@ class _Extractor:
             methods=body.methods,
             called=body.called,
             add_owners=body.add_owners,
+            yield_sources=body.yield_sources,
             stores=body.stores,
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
@@ -685,6 +687,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.methods: set[str] = set()
         self.called: set[str] = set()
         self.eager: set[str] = set()
+        self.yield_sources: list[str] = []
         self.add_owners: set[str] = set()
         self.stores: set[str] = set()
         self.has_nested = False
@@ -735,6 +738,8 @@ class _FunctionBody(ast.NodeVisitor):
             return None
         if callee in self.param_annotations:
             return self.param_annotations[callee] + "()"  # an instance of that type, called
+        if callee in self.session_names and names.factory_builder(self.session_names[callee]) is not None:
+            return self.session_names[callee] + "()"  # a factory built in this function, called
         if callee.startswith("self.") and callee.count(".") == 1 and self.class_prefix:
             # `self.SessionLocal()`: a factory the class keeps (`self.SessionLocal = sessionmaker()`)
             module = self.ex.facts.module
@@ -814,12 +819,14 @@ class _FunctionBody(ast.NodeVisitor):
                         opened.closed_on_return = False
             if is_yield and value.id in self.session_names:
                 self.yields_kind = "session"
+                self.yield_sources.append(self.session_names[value.id])
         elif isinstance(value, ast.Call):
             callee = dotted_name(value.func)
             args = [dotted_name(a) for a in list(value.args) + [k.value for k in value.keywords]]
             if is_yield and any(a in self.session_names for a in args if a):
                 self.yields_kind = "service"
                 self.yields_class = self.ex.facts.qualify(callee) if callee else None
+                self.yield_sources.extend(self.session_names[a] for a in args if a in self.session_names)
             factory = self._opens(value)
             if factory is not None:
                 self.opened.append(OpenedSession(factory, closed_on_return=False, yielded=True,
@@ -1136,6 +1143,7 @@ class ProjectIndex:
         self._mapped_memo: dict[str, str | None] = {}
         self._relationship_names: dict[str, set[str]] | None = None
         self._defined: dict[int, str] | None = None
+        self._returning: set[str] = set()  # guards _returns_session against cycles
         self._models_by_class: dict[int, Model] = {}
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
@@ -1322,10 +1330,13 @@ class ProjectIndex:
             return None
         if not any(d in names.CONTEXT_MANAGER_DECORATORS for d in fn.decorators):
             return None
+        if not any(self.opens_session(src) is not None or self.session_class(src) is not None
+                   for src in fn.yield_sources):
+            return None  # it yields something made by a call that is not a session (a temp dir, a timer)
         opened = next((o for o in fn.opened if self.opens_session(o.factory) is not None), None)
         if opened is None:
-            # a service built around a session the context manager received or obtained
-            # some other way: its settings are unknown.
+            # a service built around a session the context manager received (a parameter
+            # typed as a session): its factory's settings are unknown.
             return Scope("context-manager", qualified, None, self.assume_expire_on_commit,
                          fn.commits_after_yield or fn.yield_in_begin, fn.yields_kind)
         return Scope("context-manager", qualified, self.opens_session(opened.factory),
@@ -1532,7 +1543,23 @@ class ProjectIndex:
         factory = self.factory(qualified)
         if factory is not None:
             return bool(factory.is_async)
-        return None
+        return self._returns_session(qualified)
+
+    def _returns_session(self, qualified: str, depth: int = 0) -> bool | None:
+        """``def session_factory(): return SessionLocal()``: calling it opens a session."""
+        fn = self.function(qualified)
+        if fn is None or fn.is_generator or depth > 4 or qualified in self._returning:
+            return None
+        self._returning.add(qualified)
+        try:
+            for o in fn.opened:
+                if o.yielded and not o.closed_on_return and o.factory != qualified:
+                    kind = self.opens_session(o.factory)
+                    if kind is not None:
+                        return kind
+            return None
+        finally:
+            self._returning.discard(qualified)
 
     def param_dependency(self, param: Param) -> tuple[str | None, bool]:
         if param.depends:

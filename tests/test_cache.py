@@ -91,3 +91,21 @@ def test_git_does_not_see_the_cache(tmp_path):
     run_cli("check", ".", cwd=tmp_path, env={"GIT_CEILING_DIRECTORIES": str(tmp_path.parent)})
     assert (tmp_path / CACHE_DIR).exists()
     assert git("status", "--porcelain").stdout == ""
+
+
+def test_a_cache_from_another_index_version_is_not_used(tmp_path, monkeypatch):
+    """Facts pickled by an index whose code differed are never trusted (their fields may not
+    match): the schema carries a digest of index.py."""
+    import pickle
+
+    from codemods import cache as cache_mod
+
+    _project(tmp_path)
+    _build(tmp_path, monkeypatch, [])
+    data = pickle.loads((tmp_path / CACHE_DIR / "index.pickle").read_bytes())
+    assert data["schema"] == cache_mod.SCHEMA
+    data["schema"] = cache_mod.SCHEMA + "-old"
+    (tmp_path / CACHE_DIR / "index.pickle").write_bytes(pickle.dumps(data))
+    calls: list[str] = []
+    _build(tmp_path, monkeypatch, calls)
+    assert sorted(calls) == ["db.py", "visits.py"]

@@ -341,3 +341,65 @@ def test_each_file_is_indexed_once_whatever_its_spelling(tmp_path, monkeypatch):
     config = load(".")
     files = sorted(set(discover([str(tmp_path)], config.root)) | set(discover(["pkg"], config.root)))
     assert files == [os.path.join("pkg", "db.py")]
+
+
+def test_context_managers_that_yield_no_session_are_not_scopes():
+    from codemods.index import ProjectIndex
+
+    facts = extract("m.py", (
+        "import tempfile\n"
+        "from contextlib import contextmanager\n"
+        "from sqlalchemy.orm import Session, sessionmaker\n"
+        "Maker = sessionmaker()\n"
+        "@contextmanager\n"
+        "def workdir():\n"
+        "    tmp = tempfile.mkdtemp()\n"
+        "    yield tmp\n"
+        "@contextmanager\n"
+        "def timed():\n"
+        "    t = Timer()\n"
+        "    yield Report(t)\n"
+        "@contextmanager\n"
+        "def service(session: Session):\n"
+        "    yield UserService(session)\n"
+        "@contextmanager\n"
+        "def scope():\n"
+        "    s = Maker()\n"
+        "    yield s\n"
+    ), "m")
+    idx = ProjectIndex([facts])
+    assert idx.scope("m.workdir") is None
+    assert idx.scope("m.timed") is None
+    assert idx.scope("m.service") is not None and idx.scope("m.service").yields == "service"
+    assert idx.scope("m.scope") is not None and idx.scope("m.scope").yields == "session"
+
+
+def test_a_function_returning_a_session_from_its_own_factory_opens_sessions(tmp_path):
+    """`def session_factory(): SessionDb = sessionmaker(...); return SessionDb()`, then
+    `with session_factory() as session:` is a session scope (a real project's shape)."""
+    (tmp_path / "db.py").write_text(
+        "from sqlalchemy import create_engine\n"
+        "from sqlalchemy.orm import sessionmaker\n"
+        "def session_factory():\n"
+        "    SessionDb = sessionmaker(bind=create_engine('sqlite://'))\n"
+        "    return SessionDb()\n"
+        "def commit_on_db(obj) -> bool:\n"
+        "    with session_factory() as session:\n"
+        "        try:\n"
+        "            session.add(obj)\n"
+        "            session.commit()\n"
+        "        except Exception:\n"
+        "            session.rollback()\n"
+        "            return False\n"
+        "    return True\n"
+    )
+    idx = build_at(tmp_path)
+    assert idx.opens_session("db.session_factory") is False
+    assert idx.scope("db.session_factory").yields == "session"
+    proc = run_cli("check", "--format", "concise", ".", cwd=tmp_path)
+    assert "db.py:12:13: SQF004" in proc.stdout.decode()
+
+
+def build_at(root: Path):
+    config = load(str(root))
+    return engine.build_index(discover([str(root)], config.root, ()), config, 1)
