@@ -328,9 +328,12 @@ class Binding:
     model: str | None = None  # class name as written, when known
     session: str | None = None
     event: Event | None = None
+    optional: bool = False  # the load may give None (get, first, one_or_none, scalar...)
 
 
 LIST_METHODS = {"all", "fetchall", "unique"}
+# Loads that give None when there is no row.
+MAYBE_NONE = {"get", "first", "one_or_none", "scalar_one_or_none", "scalar"}
 
 
 def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: dict[str, SessionRef]) -> Binding:
@@ -352,7 +355,9 @@ def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: di
             if owner in sessions_ and method in names.LOAD_METHODS:
                 model = _model_arg(current)
                 is_list = bool(chain and chain[0] in LIST_METHODS) or (not chain and method in ("scalars",))
-                return Binding("list" if is_list else "loaded", model, owner)
+                last = chain[-1] if chain else method
+                return Binding("list" if is_list else "loaded", model, owner,
+                               optional=not is_list and last in MAYBE_NONE)
             chain.insert(0, method)
             current = current.func.value
             continue

@@ -113,6 +113,29 @@ class RefreshBeforeEscape(Pass):
             ''',
         ),
         Example(
+            title="a load that may give None: the fix is guarded",
+            before='''
+            from app.db import User, get_db
+
+
+            def find_user(user_id: int) -> User | None:
+                with get_db() as session:
+                    user = session.get(User, user_id)
+                    return user
+            ''',
+            after='''
+            from app.db import User, get_db
+
+
+            def find_user(user_id: int) -> User | None:
+                with get_db() as session:
+                    user = session.get(User, user_id)
+                    if user is not None:
+                        session.expunge(user)
+                    return user
+            ''',
+        ),
+        Example(
             title="commit, then expunge: refresh before the expunge",
             before='''
             from app.db import User, read_db
@@ -422,7 +445,8 @@ class RefreshBeforeEscape(Pass):
             steps = [("flush", None), ("refresh", X), ("expunge", X)] if pending else [("expunge", X)]
             if pending and binding.kind == "list":
                 steps = None
-            fix = self._fix(ctx, fn, leave, steps, is_async, binding.kind == "list", X, ref) if steps else None
+            fix = self._fix(ctx, fn, leave, steps, is_async, binding.kind == "list", X, ref,
+                            optional=self._may_be_none(binding, between, X)) if steps else None
             return self.finding(bound.node, (
                 f"`{X}` ({what}) {where} of `{S}`, whose scope commits on exit and expires it: "
                 f"callers reading it raise DetachedInstanceError; detach it before the exit commit "
@@ -434,11 +458,19 @@ class RefreshBeforeEscape(Pass):
         modified = any(e.index > last_commit and ((e.kind == "write" and e.owner == X) or
                                                    (e.kind == "method" and e.owner == X))
                        for e in between)
-        fix = None if modified else self._fix(ctx, fn, leave, [("refresh", X)], is_async, binding.kind == "list", X, ref)
+        fix = None if modified else self._fix(ctx, fn, leave, [("refresh", X)], is_async, binding.kind == "list",
+                                              X, ref, optional=self._may_be_none(binding, between, X))
         note = "; it is modified after the commit, so a refresh would discard that change: no automatic fix" if modified else ""
         return self.finding(bound.node, (
             f"`{X}` ({what}) {where} of `{S}` expired by the commit: callers reading it raise "
             f"DetachedInstanceError; refresh it after the last commit{rel_note}{note}"), fix)
+
+    @staticmethod
+    def _may_be_none(binding, between: list[Event], X: str) -> bool:
+        """May X be None where the fix goes? Only after a load that gives None for no row, and
+        when nothing in between would already have failed on None (an attribute write, a
+        method call on X)."""
+        return binding.optional and not any(e.kind in ("write", "method") and e.owner == X for e in between)
 
     @staticmethod
     def _pending(between: list[Event], binding, X: str, S: str, last_commit: int | None) -> bool:
@@ -463,7 +495,7 @@ class RefreshBeforeEscape(Pass):
         return None
 
     def _fix(self, ctx: FileContext, fn: cst.FunctionDef, at: Event, steps, is_async: bool | None,
-             is_list: bool, X: str, ref: SessionRef | None = None) -> Fix | None:
+             is_list: bool, X: str, ref: SessionRef | None = None, optional: bool = False) -> Fix | None:
         if is_async is None or steps is None:
             return None
         S = at.owner if at.kind == "call" else ref.name if ref is not None else None
@@ -476,6 +508,9 @@ class RefreshBeforeEscape(Pass):
             stmts.append(cst.For(target=cst.Name(var), iter=cst.Name(X), body=cst.IndentedBlock(body)))
         else:
             stmts = [session_call(S, m, [arg] if arg else [], is_async) for m, arg in steps]
+            if optional:  # `session.refresh(None)` raises where the code returned None
+                stmts = [cst.If(test=cst.parse_expression(f"{X} is not None"),
+                                body=cst.IndentedBlock(stmts))]
         if at.kind == "endwith":
             block = at.node.body  # type: ignore[attr-defined]
             if not isinstance(block, cst.IndentedBlock) or not block.body:
