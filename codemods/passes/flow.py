@@ -28,7 +28,7 @@ from .helpers import dotted
 
 @dataclass
 class Event:
-    kind: str  # "call", "assign", "read", "write", "method", "escape", "use", "nested", "with", "endwith", "if", "loop"
+    kind: str  # "call", "assign", "read", "write", "method", "escape", "return", "use", "nested", "with", "endwith", "if", "loop"
     node: cst.CSTNode
     path: tuple[cst.CSTNode, ...]  # enclosing blocks and statements, outermost first
     owner: str | None = None  # call: the dotted owner (session); read/write: the object name
@@ -177,8 +177,11 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Return(self, node: cst.Return) -> None:
         if not self._depth and node.value is not None:
-            for name in _escaping_names(node.value):
+            names_ = list(_escaping_names(node.value))
+            for name in names_:
                 self._add("escape", node, name=name)
+            if not names_ and isinstance(node.value, (cst.Call, cst.Await)):
+                self._add("return", node, value=node.value)  # `return session.get(...)`
 
     def visit_Yield(self, node: cst.Yield) -> None:
         if not self._depth and isinstance(node.value, cst.BaseExpression):

@@ -136,6 +136,30 @@ class RefreshBeforeEscape(Pass):
             ''',
         ),
         Example(
+            title="a load returned directly out of a scope that commits on exit",
+            before='''
+            from app.db import User, get_db
+
+
+            def find_user(user_id: int) -> User | None:
+                with get_db() as session:
+                    # the caller reads it
+                    return session.query(User).filter_by(id=user_id).first()
+            ''',
+            after='''
+            from app.db import User, get_db
+
+
+            def find_user(user_id: int) -> User | None:
+                with get_db() as session:
+                    # the caller reads it
+                    user = session.query(User).filter_by(id=user_id).first()
+                    if user is not None:
+                        session.expunge(user)
+                    return user
+            ''',
+        ),
+        Example(
             title="commit, then expunge: refresh before the expunge",
             before='''
             from app.db import User, read_db
@@ -360,6 +384,8 @@ class RefreshBeforeEscape(Pass):
             end = len(evs)
             region = list(evs)
         region_ids = {e.index for e in region}
+        if ref.commits_on_exit:
+            yield from self._returned_loads(ctx, fn, region, ref)
         done: set[str] = set()
         for ev in region:
             if ev.kind != "assign" or ev.name in done:
@@ -402,6 +428,44 @@ class RefreshBeforeEscape(Pass):
                     e.kind in ("use", "escape", "nested") and e.name == X):
                 return evs[end]  # the endwith event
         return None
+
+    def _returned_loads(self, ctx: FileContext, fn: cst.FunctionDef, region: list[Event],
+                        ref: SessionRef) -> Iterator[Finding]:
+        """`return session.get(User, 1)` in a scope that commits on exit: the exit commit
+        expires what is returned. It is bound to a name, detached, and the name returned."""
+        S = ref.name
+        for ev in region:
+            if ev.kind != "return":
+                continue
+            binding = binding_of(ctx, ev.value, {S: ref})
+            if binding.kind not in ("loaded", "list") or model_for(ctx, binding.model) is None:
+                continue
+            model = binding.model or "result"
+            singular = model[:1].lower() + model[1:]
+            X = unique_name(fn, singular + "s" if binding.kind == "list" else singular)
+            fix = self._return_fix(ctx, fn, ev, X, binding, ref)
+            yield self.finding(ev.node, (
+                f"a {model} {'list ' if binding.kind == 'list' else ''}loaded here is returned out of `{S}`, "
+                f"whose scope commits on exit and expires it: callers reading it raise "
+                f"DetachedInstanceError; detach it before the exit commit (`{S}.expunge(...)`)"), fix)
+
+    def _return_fix(self, ctx: FileContext, fn: cst.FunctionDef, ev: Event, X: str, binding, ref: SessionRef) -> Fix | None:
+        is_async = self._is_async(ctx, fn, ref)
+        try:
+            line = ev.statement
+        except LookupError:
+            return None
+        if is_async is None or not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+            return None
+        steps = self._fix(ctx, fn, ev, [("expunge", X)], is_async, binding.kind == "list", X, ref,
+                          optional=binding.optional)
+        if steps is None:
+            return None
+        bind = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(X))], ev.value.deep_clone())],
+                                       leading_lines=line.leading_lines)
+        detach = steps.edits[0].before
+        return Fix([Edit(line, before=[bind, *detach],
+                         replace=lambda upd, x=X: upd.with_changes(body=[cst.Return(value=cst.Name(x))], leading_lines=[]))])
 
     @staticmethod
     def _only_read_after(evs: list[Event], end: int, X: str) -> bool:
