@@ -688,6 +688,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.called: set[str] = set()
         self.eager: set[str] = set()
         self.yield_sources: list[str] = []
+        self.globals: set[str] = set()
         self.add_owners: set[str] = set()
         self.stores: set[str] = set()
         self.has_nested = False
@@ -850,9 +851,17 @@ class _FunctionBody(ast.NodeVisitor):
         self._yield_or_return(node.value, is_yield=False)
         self.generic_visit(node)
 
+    def visit_Global(self, node: ast.Global) -> None:
+        self.globals.update(node.names)
+
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
         for target in node.targets:
+            if isinstance(target, ast.Name) and target.id in self.globals and not self.class_prefix:
+                # `global SessionLocal; SessionLocal = sessionmaker(...)` in an init function
+                factory = self.ex.factory_from(target.id, node.value, node.lineno)
+                if factory is not None:
+                    self.ex.facts.factories.setdefault(target.id, factory)
             if isinstance(target, ast.Subscript):
                 holder = dotted_name(target.value)
                 if holder is not None:
@@ -1292,6 +1301,12 @@ class ProjectIndex:
         found = self.factory(factory)
         if found is not None and found.expire_on_commit is not None:
             return found.expire_on_commit
+        if found is None and factory is not None and self._returns_session(factory) is not None:
+            # `def session(): return Session(...)`/`return maker()`: that session's setting
+            fn = self.function(factory)
+            for o in fn.opened if fn is not None else ():
+                if o.yielded and o.factory != factory and self.opens_session(o.factory) is not None:
+                    return self.expire_on_commit(o.factory, o.expire_on_commit)
         return self.assume_expire_on_commit
 
     def is_session_name(self, fn: Function, name: str) -> bool:
@@ -1387,8 +1402,13 @@ class ProjectIndex:
         return False
 
     def decorator(self, qualified: str | None) -> SessionDecorator | None:
+        """The session decorator ``qualified``, when what its wrapper passes on really is a
+        session (not any object the wrapper built)."""
         fn = self.function(qualified)
-        return fn.session_decorator if fn is not None else None
+        d = fn.session_decorator if fn is not None else None
+        if d is None or self.opens_session(d.factory) is None:
+            return None
+        return d
 
     # models -------------------------------------------------------------------
     def _class(self, qualified: str | None) -> ClassFacts | None:
@@ -1689,8 +1709,8 @@ def describe(index: ProjectIndex) -> dict:
                                "service": fn.yields_class, "factory": scope.factory,
                                "async": scope.is_async, "expire_on_commit": scope.expire_on_commit,
                                "commits_on_exit": scope.commits_on_exit})
-            if fn.session_decorator is not None:
-                d = fn.session_decorator
+            d = index.decorator(qualified)
+            if d is not None:
                 decorators.append({"name": qualified, "at": where(fn.line), "factory": d.factory,
                                    "expire_on_commit": index.expire_on_commit(d.factory, d.expire_on_commit),
                                    "commits": d.commits,

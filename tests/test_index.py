@@ -403,3 +403,51 @@ def test_a_function_returning_a_session_from_its_own_factory_opens_sessions(tmp_
 def build_at(root: Path):
     config = load(str(root))
     return engine.build_index(discover([str(root)], config.root, ()), config, 1)
+
+
+def test_a_factory_assigned_through_global_in_an_init_function():
+    from codemods.index import ProjectIndex
+
+    facts = extract("db.py", (
+        "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+        "_maker = None\n"
+        "def init(engine):\n"
+        "    global _maker\n"
+        "    _maker = async_sessionmaker(engine, expire_on_commit=False)\n"
+        "def not_global(engine):\n"
+        "    other = async_sessionmaker(engine)\n"
+    ), "db")
+    idx = ProjectIndex([facts])
+    assert idx.factory("db._maker") is not None
+    assert idx.expire_on_commit("db._maker") is False
+    assert idx.factory("db.other") is None
+
+
+def test_a_decorator_passing_something_else_than_a_session_is_not_a_session_decorator():
+    from codemods.index import ProjectIndex
+
+    facts = extract("m.py", (
+        "from functools import wraps\n"
+        "from sqlalchemy.orm import sessionmaker\n"
+        "Maker = sessionmaker(expire_on_commit=False)\n"
+        "def with_committer(func):\n"
+        "    @wraps(func)\n"
+        "    def wrapper(*args):\n"
+        "        committer = Committer()\n"
+        "        return func(committer, *args)\n"
+        "    return wrapper\n"
+        "def session():\n"
+        "    return Maker()\n"
+        "def with_session(func):\n"
+        "    @wraps(func)\n"
+        "    def wrapper(*args):\n"
+        "        s = session()\n"
+        "        return func(s, *args)\n"
+        "    return wrapper\n"
+    ), "m")
+    idx = ProjectIndex([facts])
+    assert idx.decorator("m.with_committer") is None
+    deco = idx.decorator("m.with_session")
+    assert deco is not None
+    # a function returning a session carries its factory's setting
+    assert idx.expire_on_commit(deco.factory, deco.expire_on_commit) is False
