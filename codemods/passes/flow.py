@@ -150,7 +150,7 @@ class _Collector(cst.CSTVisitor):
             return
         for arg in node.args:  # arguments are evaluated before the call
             if isinstance(arg.value, cst.Name):
-                self._add("use", arg.value, name=arg.value.value)
+                self._add("use", arg.value, name=arg.value.value, owner=dotted(node.func))
         if isinstance(node.func, cst.Attribute):
             owner = dotted(node.func.value)
             if owner is not None:
@@ -164,6 +164,8 @@ class _Collector(cst.CSTVisitor):
         if self._depth:
             self._add("nested", node, name=obj)
             return
+        if node.attr.value.startswith("__") and node.attr.value.endswith("__"):
+            return  # obj.__dict__, obj.__class__: never a load
         if id(node) in self._stores:
             self._add("write", node, owner=obj, name=node.attr.value)
         elif id(node) in self._funcs:

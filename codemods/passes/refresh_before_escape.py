@@ -337,6 +337,27 @@ class RefreshBeforeEscape(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy import inspect
+            from sqlalchemy.orm import Session
+            from app.db import User, engine
+
+
+            def check_state(name: str):
+                with Session(engine) as session:
+                    user = User(name=name)
+                    session.add(user)
+                    session.commit()
+
+                def later():
+                    user = None
+                    return user
+
+                return inspect(user).expired, later
+            ''',
+            "after the block: inspect() loads nothing; a nested function's own `user`",
+        ),
+        Valid(
+            '''
             import httpx
 
 
@@ -420,12 +441,14 @@ class RefreshBeforeEscape(Pass):
                 continue
             if e.index in region_ids and e.kind == "escape" and e.name == X:
                 return e
-        after = [e for e in evs if e.index > end]
-        for e in after:
+        for e in evs[end + 1:]:
             if e.kind == "assign" and e.name == X:
                 return None
+            # A nested function's same-named variable is its own; `inspect(x)`, `id(x)` load
+            # nothing; `other_session.add(x)`/`merge(x)` attach it again.
             if (e.kind in ("read", "method", "write") and e.owner == X) or (
-                    e.kind in ("use", "escape", "nested") and e.name == X):
+                    e.kind == "escape" and e.name == X) or (
+                    e.kind == "use" and e.name == X and not _harmless_use(e.owner)):
                 return evs[end]  # the endwith event
         return None
 
@@ -590,3 +613,14 @@ class RefreshBeforeEscape(Pass):
         if not isinstance(target, cst.SimpleStatementLine):
             return None
         return Fix([Edit(target, before=stmts)])
+
+
+_NON_LOADING = {"inspect", "id", "type", "isinstance", "object_session", "instance_state", "repr_id"}
+
+
+def _harmless_use(callee: str | None) -> bool:
+    """Passing the object to this call loads nothing of it, or attaches it to a session."""
+    if callee is None:
+        return False
+    last = callee.rsplit(".", 1)[-1]
+    return last in _NON_LOADING or last in ("add", "merge", "add_all")

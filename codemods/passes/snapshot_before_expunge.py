@@ -295,6 +295,38 @@ class SnapshotBeforeExpunge(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy.orm import Session
+            from app.db import Message, engine
+
+
+            def move(message_id: int, other: Session) -> str:
+                with Session(engine) as session:
+                    message = session.get(Message, message_id)
+                    session.commit()
+                    session.expunge(message)
+                other.add(message)
+                return message.content
+            ''',
+            "attached again to another session before it is read",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from app.db import Message, engine
+
+
+            def flushed(content: str) -> int:
+                with Session(engine) as session:
+                    message = Msg(content=content)
+                    session.add(message)
+                    session.flush()
+                    session.expunge(message)
+                    return message.id
+            ''',
+            "a new object of a class the index does not know, flushed but not committed",
+        ),
+        Valid(
+            '''
             from app.db import Message, QuietSession
 
 
@@ -364,6 +396,8 @@ class SnapshotBeforeExpunge(Pass):
         S = ref.name
         bound = next((e for e in reversed(evs[: expunge.index]) if e.kind == "assign" and e.name == X), None)
         binding = binding_of(ctx, bound.value, {S: ref}) if bound is not None else Binding("param")
+        if binding.kind == "other" and _constructed(bound.value):
+            binding = Binding("new")  # a class the index does not know is still a new object
         start = bound.index if bound is not None else -1
         expired, loaded = self._state(evs[start + 1: expunge.index], ref, X, binding)
         reads: list[Event] = []
@@ -372,6 +406,8 @@ class SnapshotBeforeExpunge(Pass):
         for e in evs[expunge.index + 1:]:
             if e.kind == "assign" and e.name == X:
                 break
+            if e.kind == "use" and e.name == X and (e.owner or "").rsplit(".", 1)[-1] in ("add", "merge"):
+                break  # attached again (session.add(obj)): later reads load through that session
             if e.kind == "read" and e.owner == X:
                 reads.append(e)
             elif (e.kind in ("write", "method") and e.owner == X) or (e.kind in ("use", "nested") and e.name == X):
@@ -483,6 +519,15 @@ class SnapshotBeforeExpunge(Pass):
             if all(any(a is node for a in ctx.ancestors(r.node)) or r.node is node for r in reads):
                 return node, reads[0]  # type: ignore[return-value]
         return None
+
+
+def _constructed(value) -> bool:
+    """``Name(...)``/``mod.Name(...)`` with a capitalised name: an object created here."""
+    if not isinstance(value, cst.Call):
+        return False
+    func = value.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name[:1].isupper()
 
 
 def _constructor(call: cst.Call) -> bool:
