@@ -33,7 +33,6 @@ class Config:
     session_scopes: tuple[str, ...] = ()
     assume_expire_on_commit: bool = True
     unsafe_fixes: bool = False
-    pyproject: str | None = None
 
     def enabled(self, code: str) -> bool:
         """ruff-style: a code is on when a selector is a prefix of it and no longer ignore
@@ -44,7 +43,7 @@ class Config:
         if best_select < 0:
             return False
         best_ignore = max((len(s) for s in self.ignore if code.startswith(s)), default=-1)
-        return best_ignore < best_select or best_ignore < 0
+        return best_ignore < best_select
 
     def with_overrides(self, **kw) -> "Config":
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -116,7 +115,6 @@ def load(start: str = ".") -> Config:
         session_scopes=tuple(section.get("session-scopes", ())),
         assume_expire_on_commit=bool(section.get("assume-expire-on-commit", True)),
         unsafe_fixes=bool(section.get("unsafe-fixes", False)),
-        pyproject=path,
     )
 
 

@@ -52,7 +52,6 @@ class FileResult:
     path: str
     findings: list[FindingRecord] = field(default_factory=list)
     error: str | None = None  # one line, already prefixed with the path
-    parsed: bool = False
     source: SourceFile | None = None
     new_text: str | None = None  # None: unchanged
 
@@ -169,7 +168,6 @@ def process_source(
     except Exception as exc:  # libcst raises ParserSyntaxError, sometimes others
         result.error = _parse_error(path, exc, source.text)
         return result
-    result.parsed = True
     try:
         ast_ok = _ast_parses(source.text)
         module_name = facts.module if facts is not None else ""

@@ -45,7 +45,6 @@ class Edit:
 class Fix:
     edits: list[Edit]
     safe: bool = True
-    description: str = ""
 
 
 @dataclass

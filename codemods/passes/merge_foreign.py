@@ -466,8 +466,8 @@ class MergeForeignInstance(Pass):
         fix = None
         form = f"{obj} = {'await ' if is_async else ''}{owner}.merge({obj})"
         if fixable and is_async is not None and stmt is not None:
-            fix = Fix([Edit(stmt, replace=lambda upd, o=obj, a=is_async, s=call.func.value: self._merge(upd, o, s, a))],  # type: ignore[attr-defined]
-                      description=f"replace with `{form}`")
+            fix = Fix([Edit(stmt, replace=lambda upd, o=obj, a=is_async, s=call.func.value:  # type: ignore[attr-defined]
+                            self._merge(upd, o, s, a))])
         message = (
             f"`{obj}` belongs to another session that is still open ({reason}); "
             f"`{owner}.add({obj})` raises InvalidRequestError: use `{form}`"
