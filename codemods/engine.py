@@ -169,7 +169,6 @@ def process_source(
         result.error = _parse_error(path, exc, source.text)
         return result
     try:
-        ast_ok = _ast_parses(source.text)
         module_name = facts.module if facts is not None else ""
         lines = source.text.splitlines()
         current = module
@@ -190,7 +189,7 @@ def process_source(
                 raise InternalError(f"a fix produced code that does not parse ({exc.__class__.__name__})")
         final = current.code
         if final != source.text:
-            if ast_ok and not _ast_parses(final):
+            if not _compiles_like(source.text, final):
                 raise InternalError("a fix produced code that Python cannot compile")
             result.new_text = final
     except Exception as exc:  # a bug in a pass must never abort the run or write the file
@@ -251,6 +250,12 @@ def parses_like(old: str, new: str) -> bool:
         cst.parse_module(new)
     except Exception:
         return False
+    return _compiles_like(old, new)
+
+
+def _compiles_like(old: str, new: str) -> bool:
+    """``new`` compiles with this Python wherever ``old`` did (newer syntax than this Python
+    knows is judged by libcst alone)."""
     return _ast_parses(new) or not _ast_parses(old)
 
 
