@@ -703,3 +703,9 @@ def loaded_eagerly(model: Model, relationship: str, eager: frozenset[str] = froz
     """Loaded with its parent: an eager strategy on the relationship, or an eager loader
     option naming it."""
     return model.relationships.get(relationship, "select") not in LAZY_STRATEGIES or relationship in eager
+
+
+def attaches(callee: str | None) -> bool:
+    """Is passing an object to this call attaching it to a session (`session.add(obj)`,
+    `other.merge(obj)`)? Its later reads load through that session."""
+    return callee is not None and callee.rsplit(".", 1)[-1] in ("add", "merge", "add_all")

@@ -8,7 +8,7 @@ import libcst as cst
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import LAZY_STRATEGIES, Event, SessionRef, aliases_of, binding_of, events, functions, inside, model_for, scoped_sessions, session_call, session_scoped, unique_name
+from .flow import LAZY_STRATEGIES, Event, SessionRef, aliases_of, attaches, binding_of, events, functions, inside, model_for, scoped_sessions, session_call, session_scoped, unique_name
 from .helpers import awaited_calls, calls_on
 
 
@@ -620,7 +620,4 @@ _NON_LOADING = {"inspect", "id", "type", "isinstance", "object_session", "instan
 
 def _harmless_use(callee: str | None) -> bool:
     """Passing the object to this call loads nothing of it, or attaches it to a session."""
-    if callee is None:
-        return False
-    last = callee.rsplit(".", 1)[-1]
-    return last in _NON_LOADING or last in ("add", "merge", "add_all")
+    return callee is not None and (callee.rsplit(".", 1)[-1] in _NON_LOADING or attaches(callee))

@@ -9,7 +9,7 @@ import libcst.matchers as m
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import (LAZY_STRATEGIES, Binding, Event, SessionRef, binding_of, events, functions, model_for, shape, reachable_only_through,
+from .flow import (LAZY_STRATEGIES, Binding, Event, attaches, SessionRef, binding_of, events, functions, model_for, shape, reachable_only_through,
                    session_call, sessions, unique_name)
 
 # Expressions whose value can be computed before the expunge and bound to a name.
@@ -406,7 +406,7 @@ class SnapshotBeforeExpunge(Pass):
         for e in evs[expunge.index + 1:]:
             if e.kind == "assign" and e.name == X:
                 break
-            if e.kind == "use" and e.name == X and (e.owner or "").rsplit(".", 1)[-1] in ("add", "merge"):
+            if e.kind == "use" and e.name == X and attaches(e.owner):
                 break  # attached again (session.add(obj)): later reads load through that session
             if e.kind == "read" and e.owner == X:
                 reads.append(e)
