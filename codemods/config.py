@@ -45,7 +45,7 @@ class Config:
         best_ignore = max((len(s) for s in self.ignore if code.startswith(s)), default=-1)
         return best_ignore < best_select
 
-    def with_overrides(self, **kw) -> "Config":
+    def with_overrides(self, **kw) -> Config:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
 

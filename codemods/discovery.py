@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Iterable
 
 # `env/` is not here: it is often real source (settings packages); real virtualenvs of any
 # name are recognised by their pyvenv.cfg.

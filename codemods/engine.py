@@ -13,9 +13,9 @@ import difflib
 import os
 import sys
 import traceback
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 import libcst as cst
 
@@ -186,7 +186,7 @@ def process_source(
             try:
                 current = cst.parse_module(new_code)
             except Exception as exc:
-                raise InternalError(f"a fix produced code that does not parse ({exc.__class__.__name__})")
+                raise InternalError(f"a fix produced code that does not parse ({exc.__class__.__name__})") from exc
         final = current.code
         if final != source.text:
             if not _compiles_like(source.text, final):
@@ -402,7 +402,7 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
     return new_index(facts, config)
 
 
-def new_index(facts, config: Config) -> "index_mod.ProjectIndex":
+def new_index(facts, config: Config) -> index_mod.ProjectIndex:
     return index_mod.ProjectIndex(facts, config_factories=config.session_factories,
                                   config_scopes=config.session_scopes,
                                   assume_expire_on_commit=config.assume_expire_on_commit)
@@ -423,7 +423,7 @@ def run_source(path: str, raw: bytes, index, config: Config, want_fix_diffs: boo
     return process_source(path, source, index, config, selected_passes(config), want_fix_diffs)
 
 
-def index_for_sources(sources: dict[str, str | bytes], config: Config) -> "index_mod.ProjectIndex":
+def index_for_sources(sources: dict[str, str | bytes], config: Config) -> index_mod.ProjectIndex:
     """An index of in-memory sources ({path: source}); paths are relative to config.root."""
     facts = []
     for path, text in sources.items():

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from . import names
 
@@ -1689,7 +1689,7 @@ def describe(index: ProjectIndex) -> dict:
             found = index.function(dep)
             targets.add(where_defined.get(id(found), dep))
     for mod in sorted(index.modules.values(), key=lambda m: m.module):
-        where = lambda line: f"{mod.path}:{line}"  # noqa: E731
+        where = lambda line, mod=mod: f"{mod.path}:{line}"  # noqa: E731
         for name, f in sorted(mod.factories.items()):
             qualified = f"{mod.module}.{name}" if mod.module else name
             resolved = index.factory(qualified)

@@ -6,7 +6,7 @@ import os
 import subprocess
 import tempfile
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from .source import SourceFile, digest
 

@@ -7,13 +7,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from conftest import run_cli
+from snippets import BUGGY
+
 from codemods import engine
 from codemods import index as index_mod
 from codemods.cache import CACHE_DIR
 from codemods.config import load
 from codemods.index import describe
-from conftest import run_cli
-from snippets import BUGGY
 
 DB = "from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker(expire_on_commit=False)\n"
 

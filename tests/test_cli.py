@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from snippets import BUGGY, FIXED
 
 from codemods.cli import cli
 from codemods.passes import ALL_PASSES
-from snippets import BUGGY, FIXED
 
 CLEAN = "from sqlalchemy.orm import Session\n\n\ndef f(db: Session):\n    db.add(object())\n"
 LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>SQF\d{3}) (?P<msg>.+)$")
@@ -36,7 +35,7 @@ def invoke(*args: str, input: str | None = None):
 def test_check_reports_findings_as_path_line_col_code_message(project):
     res = invoke("check", "pkg")
     assert res.exit_code == 1
-    lines = [l for l in res.output.splitlines() if LINE.match(l)]
+    lines = [ln for ln in res.output.splitlines() if LINE.match(ln)]
     assert len(lines) == 1
     m = LINE.match(lines[0])
     assert m["path"] == "pkg/visits.py" and m["line"] == "6" and m["col"] == "5" and m["code"] == "SQF002"

@@ -7,8 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from snippets import BUG_LINE, BUGGY, FIXED, FIXED_LINE  # noqa: E402
+from snippets import BUGGY, FIXED  # noqa: E402
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",

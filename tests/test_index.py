@@ -7,13 +7,12 @@ import json
 import os
 from pathlib import Path
 
-import pytest
+from conftest import run_cli
 
 from codemods import engine
 from codemods.config import load
 from codemods.discovery import discover
 from codemods.index import describe, extract
-from conftest import run_cli
 
 PROJECTS = Path(__file__).parent / "fixtures" / "projects"
 

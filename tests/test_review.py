@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from codemods.review import Quit, Reviewer, apply_hunks, hunks, unified_diff
-from conftest import ROOT
 
 OLD = "".join(f"line {i}\n" for i in range(1, 31))
 NEW = OLD.replace("line 3\n", "LINE 3\n").replace("line 20\n", "LINE 20\n").replace("line 29\n", "")

@@ -9,10 +9,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from snippets import BUGGY, FIXED  # noqa: E402
 
 from codemods.passes.merge_foreign import MergeForeignInstance
-
-from snippets import BUG_LINE, BUGGY, FIXED, FIXED_LINE  # noqa: E402
 
 CLEAN = '''\
 from sqlalchemy.orm import Session

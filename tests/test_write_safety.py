@@ -15,6 +15,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 from click.testing import CliRunner
+from snippets import BUG_LINE, BUGGY, FIXED, FIXED_LINE  # noqa: E402
 
 import codemods.cli as cli_mod
 from codemods import engine
@@ -22,8 +23,6 @@ from codemods.cache import CACHE_DIR
 from codemods.passes.merge_foreign import MergeForeignInstance
 from codemods.source import read_source
 from codemods.writer import ChangedOnDisk, WriteError, write_atomic
-
-from snippets import BUG_LINE, BUGGY, FIXED, FIXED_LINE  # noqa: E402
 
 
 def fixed_bytes(data: bytes) -> bytes:
@@ -133,7 +132,7 @@ def test_latin1_with_coding_cookie_keeps_its_encoding(outside_git, cli):
     assert proc.returncode == 0, proc.stderr.decode()
     data = target.read_bytes()
     assert data == fixed_bytes(original)
-    assert b"caf\xe9" in data and "café".encode("utf-8") not in data
+    assert b"caf\xe9" in data and "café".encode() not in data
 
 
 @pytest.mark.parametrize("mode", [0o754, 0o644])

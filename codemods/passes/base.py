@@ -11,8 +11,9 @@ for the next round, and a pass never has to write a transformer of its own.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 import libcst as cst
 from libcst.metadata import CodeRange, ParentNodeProvider, PositionProvider
@@ -67,8 +68,8 @@ class FileContext:
     path: str
     module: cst.Module
     wrapper: cst.MetadataWrapper
-    index: "ProjectIndex"
-    config: "Config"
+    index: ProjectIndex
+    config: Config
     module_name: str = ""
     round: int = 0  # 0 while the index's facts describe this code; > 0 after a fix round they don't
     _metadata: dict = field(default_factory=dict)
@@ -162,7 +163,7 @@ class Pass:
     example_project: ClassVar[dict[str, str]] = {}
 
     @classmethod
-    def wants(cls, index: "ProjectIndex", facts) -> bool:
+    def wants(cls, index: ProjectIndex, facts) -> bool:
         """Can this pass find anything in a module with these ast facts? A cheap check that
         lets the engine skip the libcst parse; it must never say no to a module the pass
         could report on. ``facts`` is None when the module could not be read by ``ast``."""

@@ -13,8 +13,8 @@ exit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import libcst as cst
 
@@ -637,7 +637,7 @@ class Bound:
     """An ORM instance bound from a call through a session or service scope."""
 
     event: Event
-    model: "Model"
+    model: Model
     optional: bool
     eager: frozenset[str] = frozenset()  # relationships the loading call loads eagerly
 

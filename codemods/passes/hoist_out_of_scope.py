@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
 from ..index import Scope
-from .examples import BOT
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
-from .flow import (Bound, Event, bound_through, loaded_eagerly, events, functions, mentions, none_guard, reachable_only_through,
-                   session_scoped, unique_name, with_scopes)
-
+from .examples import BOT
+from .flow import (
+    Bound,
+    Event,
+    bound_through,
+    events,
+    functions,
+    loaded_eagerly,
+    mentions,
+    none_guard,
+    reachable_only_through,
+    session_scoped,
+    unique_name,
+    with_scopes,
+)
 
 
 class HoistOutOfScope(Pass):

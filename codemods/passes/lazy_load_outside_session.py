@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
 from .base import Example, FileContext, Finding, Pass, Valid
+from .examples import BOT, REPO
 from .flow import Event, bound_through, events, functions, loaded_eagerly, session_scoped, shape, with_scopes
 from .helpers import dotted
-from .examples import BOT, REPO
-
 
 
 class LazyLoadOutsideSession(Pass):

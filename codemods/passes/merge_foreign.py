@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .flow import functions, method_calls, shape
-from .helpers import await_if, dotted, function_facts, param_facts, rebinds as _rebinds, session_is_async
+from .helpers import await_if, dotted, function_facts, param_facts, session_is_async
+from .helpers import rebinds as _rebinds
 
 _DB = '''
 from collections.abc import AsyncIterator

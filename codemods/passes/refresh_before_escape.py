@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import LAZY_STRATEGIES, Event, SessionRef, aliases_of, attaches, binding_of, events, functions, inside, model_for, scoped_sessions, session_call, session_scoped, unique_name
+from .flow import (
+    LAZY_STRATEGIES,
+    Event,
+    SessionRef,
+    aliases_of,
+    attaches,
+    binding_of,
+    events,
+    functions,
+    inside,
+    model_for,
+    scoped_sessions,
+    session_call,
+    session_scoped,
+    unique_name,
+)
 from .helpers import awaited_calls, calls_on
-
 
 
 class RefreshBeforeEscape(Pass):

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 import libcst.matchers as m
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import (LAZY_STRATEGIES, Binding, Event, attaches, SessionRef, binding_of, events, functions, model_for, shape, reachable_only_through,
-                   session_call, sessions, unique_name)
+from .flow import (
+    LAZY_STRATEGIES,
+    Binding,
+    Event,
+    SessionRef,
+    attaches,
+    binding_of,
+    events,
+    functions,
+    model_for,
+    reachable_only_through,
+    session_call,
+    sessions,
+    shape,
+    unique_name,
+)
 
 # Expressions whose value can be computed before the expunge and bound to a name.
 _MOVABLE = (cst.Dict, cst.Tuple, cst.List, cst.Set, cst.FormattedString, cst.Call)
