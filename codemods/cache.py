@@ -21,14 +21,18 @@ CACHE_DIR = ".sqla-fix-cache"
 
 
 def _schema() -> str:
-    """The version, and a digest of the module that defines the cached facts: any change to
-    what the index extracts (a new field, a fixed bug) invalidates every entry."""
-    try:
-        with open(index.__file__, "rb") as fh:
-            source = fh.read()
-    except OSError:
-        source = b""
-    return f"{__version__}/{hashlib.blake2b(source, digest_size=8).hexdigest()}"
+    """The version, and a digest of the index package that extracts the cached facts: any
+    change to what the index extracts (a new field, a fixed bug) invalidates every entry."""
+    digest = hashlib.blake2b(digest_size=8)
+    folder = os.path.dirname(index.__file__)
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            try:
+                with open(os.path.join(folder, name), "rb") as fh:
+                    digest.update(fh.read())
+            except OSError:
+                pass
+    return f"{__version__}/{digest.hexdigest()}"
 
 
 SCHEMA = _schema()

@@ -1,0 +1,112 @@
+"""Small helpers over the standard library's ``ast`` nodes."""
+
+from __future__ import annotations
+
+import ast
+
+from .. import names
+
+
+def dotted_name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted_name(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+
+def _const_bool(node: ast.AST | None) -> bool | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return node.value
+    return None
+
+
+def _kw(call: ast.Call, name: str) -> ast.AST | None:
+    for kw in call.keywords:
+        if kw.arg == name:
+            return kw.value
+    return None
+
+
+def strip_await(node: ast.AST) -> ast.AST:
+    while isinstance(node, ast.Await):
+        node = node.value
+    return node
+
+
+def load_root(node: ast.AST) -> str | None:
+    """``S`` when ``node`` is ``S.get(...)``, ``(await S.execute(q)).scalar_one()``, ``S.query(M).first()``..."""
+    node = strip_await(node)
+    while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript, ast.Await)):
+        if isinstance(node, ast.Await):
+            node = node.value
+            continue
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in names.LOAD_METHODS:
+                owner = dotted_name(node.func.value)
+                if owner is not None:
+                    return owner
+            node = node.func.value
+            continue
+        if isinstance(node, ast.Call):
+            return None
+        node = node.value
+    return None
+
+
+
+EAGER_LOADERS = {"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager"}
+
+
+def eager_names(node: ast.AST) -> set[str]:
+    """Relationship names a function loads eagerly: selectinload(User.posts), joinedload("posts")."""
+    out: set[str] = set()
+    for call in ast.walk(node):
+        if not isinstance(call, ast.Call):
+            continue
+        func = call.func
+        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if last not in EAGER_LOADERS:
+            continue
+        for arg in call.args:
+            if isinstance(arg, ast.Attribute):
+                out.add(arg.attr)
+            elif isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                out.add(arg.value.rsplit(".", 1)[-1])
+    return out
+
+
+def _decorator_callee(node: ast.AST) -> ast.AST:
+    return node.func if isinstance(node, ast.Call) else node
+
+
+def _const_str(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _annotation_target(annotation: ast.AST) -> str | None:
+    """The class a Mapped[...] annotation names: Mapped["User"], Mapped[list["Item"]],
+    Mapped[Optional[User]] -> its innermost name."""
+    node = annotation
+    while isinstance(node, ast.Subscript):
+        inner = node.slice
+        if isinstance(inner, ast.Tuple):
+            inner = inner.elts[0]
+        node = inner
+    if isinstance(node, ast.BinOp):  # X | None
+        node = node.left
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value.strip()
+        for wrapper in ("list[", "List[", "set[", "Set[", "Optional["):
+            if text.startswith(wrapper):
+                text = text[len(wrapper):].rstrip("]")
+        return text.split("|")[0].strip().strip("'\"") or None
+    name = dotted_name(node)
+    if name in ("int", "str", "float", "bool", "bytes", "datetime", "date", "dict", "Any", "None"):
+        return None
+    return name
+

@@ -1,0 +1,330 @@
+"""Facts about one function body: the sessions it opens, what it yields or returns, its calls."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from .. import names
+from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await
+from .facts import CallSite, Factory, OpenedSession, Origin
+
+if TYPE_CHECKING:
+    from .extract import _Extractor
+
+STORE_METHODS = {"add", "append", "setdefault", "insert", "appendleft"}
+
+
+class _FunctionBody(ast.NodeVisitor):
+    """Facts about one function body (nested functions and classes are not entered)."""
+
+    def __init__(self, ex: _Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef, class_prefix: str = "") -> None:
+        self.ex = ex
+        self.fn = fn
+        self.class_prefix = class_prefix
+        self.is_generator = False
+        self.commits = False
+        self.commits_after_yield = False
+        self.yield_in_begin = False
+        self.yields_kind: str | None = None
+        self.yields_class: str | None = None
+        self.returns_factory: Factory | None = None
+        self._seen_yield = False
+        self._begin_depth = 0
+        self.closed_names: set[str] = set()
+        self.detaches = False
+        self.with_callees: list[str] = []
+        self.methods: set[str] = set()
+        self.called: set[str] = set()
+        self.eager: set[str] = set()
+        self.yield_sources: list[str] = []
+        self.globals: set[str] = set()
+        self.add_owners: set[str] = set()
+        self.stores: set[str] = set()
+        self.has_nested = False
+        self.opened: list[OpenedSession] = []
+        self.yields_param: str | None = None
+        self.calls: list[CallSite] = []
+        self.origins: dict[str, Origin] = {}
+        self.session_names: dict[str, str] = {}
+        all_args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
+        self.param_names = {a.arg for a in all_args}
+        self.param_annotations: dict[str, str] = {}
+        for a in all_args:
+            self.origins[a.arg] = Origin("param")
+            head = a.annotation.value if isinstance(a.annotation, ast.Subscript) else a.annotation
+            qualified = ex.q(head) if head is not None else None
+            if qualified is not None:
+                self.param_annotations[a.arg] = qualified
+                if names.session_class(qualified) is not None:
+                    self.session_names[a.arg] = qualified
+                    self.origins[a.arg] = Origin("session", callee=qualified)
+        self._with_stack: list[str] = []  # session names bound by enclosing with-blocks
+        for stmt in fn.body:
+            self.visit(stmt)
+        if not self.is_generator:  # `s = Maker(); try: return ... finally: s.close()`
+            for opened in self.opened:
+                if opened.name in self.closed_names:
+                    opened.closed_on_return = True
+
+    def visit_FunctionDef(self, node: ast.AST) -> None:  # nested: not ours
+        self.has_nested = True
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+    visit_ClassDef = visit_FunctionDef
+    visit_Lambda = visit_FunctionDef
+
+    def _opens(self, value: ast.AST) -> str | None:
+        """What ``value`` calls, when it may open a session (``Factory()``, ``Session(e)``).
+
+        Only a candidate: whether the callee really makes sessions is asked of the index at
+        query time, when every module is known. A parameter annotated with a factory type
+        (``maker: async_sessionmaker[AsyncSession]``) stands for that type.
+        """
+        value = strip_await(value)
+        if not isinstance(value, ast.Call):
+            return None
+        callee = dotted_name(value.func)
+        if callee is None:
+            return None
+        if callee in self.param_annotations:
+            return self.param_annotations[callee] + "()"  # an instance of that type, called
+        if callee in self.session_names and names.factory_builder(self.session_names[callee]) is not None:
+            return self.session_names[callee] + "()"  # a factory built in this function, called
+        if callee.startswith("self.") and callee.count(".") == 1 and self.class_prefix:
+            # `self.SessionLocal()`: a factory the class keeps (`self.SessionLocal = sessionmaker()`)
+            module = self.ex.facts.module
+            local = self.class_prefix + callee[5:]
+            return f"{module}.{local}" if module else local
+        return self.ex.facts.qualify(callee)
+
+    def _with(self, node: ast.With | ast.AsyncWith) -> None:
+        bound: list[str] = []
+        begins = 0
+        for item in node.items:
+            target = item.optional_vars
+            expr = strip_await(item.context_expr)
+            begin = (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)
+                     and expr.func.attr == "begin")
+            if begin:
+                begins += 1
+            if isinstance(expr, ast.Call):
+                manager = expr.func.value if begin else expr.func  # type: ignore[attr-defined]
+                callee = dotted_name(manager)
+                if callee is not None:
+                    q = self.param_annotations.get(callee, None)
+                    self.with_callees.append((q + "()") if q else (self.ex.facts.qualify(callee) or callee))
+            if isinstance(target, ast.Name):
+                if begin:  # `with factory.begin() as s`: opens a session that commits on exit
+                    factory = self._opens(ast.Call(func=expr.func.value, args=[], keywords=[]))
+                    if factory is not None and dotted_name(expr.func.value) not in self.session_names:
+                        self._opened(target.id, factory, None, closed=True, begin=True)
+                        bound.append(target.id)
+                else:
+                    factory = self._opens(expr)
+                    if factory is not None:
+                        self._opened(target.id, factory, self._expire_kw(expr), closed=True)
+                        bound.append(target.id)
+            self.visit(item.context_expr)
+        self._with_stack.extend(bound)
+        self._begin_depth += begins
+        for stmt in node.body:
+            self.visit(stmt)
+        self._begin_depth -= begins
+        for _ in bound:
+            self._with_stack.pop()
+
+    visit_With = _with
+    visit_AsyncWith = _with
+
+    @staticmethod
+    def _expire_kw(value: ast.AST) -> bool | None:
+        value = strip_await(value)
+        return _const_bool(_kw(value, "expire_on_commit")) if isinstance(value, ast.Call) else None
+
+    def _opened(self, name: str, factory: str, expire: bool | None, closed: bool, begin: bool = False) -> None:
+        self.session_names[name] = factory
+        self.origins[name] = Origin("session", callee=factory)
+        self.opened.append(OpenedSession(factory, closed_on_return=closed, yielded=False,
+                                         expire_on_commit=expire, begin=begin, name=name))
+
+    def _yield_or_return(self, value: ast.AST | None, is_yield: bool) -> None:
+        if value is None:
+            return
+        value = strip_await(value)
+        if is_yield and self._begin_depth:
+            self.yield_in_begin = True
+        if is_yield:  # whatever it yields, the sessions of enclosing with-blocks stay open
+            for name in self._with_stack:
+                for opened in self.opened:
+                    if self.session_names.get(name) == opened.factory and opened.closed_on_return:
+                        opened.closed_on_return = False
+        if isinstance(value, ast.Name):
+            if value.id in self.param_names:
+                self.yields_param = value.id
+            for opened in self.opened:
+                if self.session_names.get(value.id) == opened.factory:
+                    opened.yielded = True
+                    if self.is_generator and value.id in self._with_stack:
+                        # yielded inside the with-block: open while the caller uses it
+                        opened.closed_on_return = False
+            if is_yield and value.id in self.session_names:
+                self.yields_kind = "session"
+                self.yield_sources.append(self.session_names[value.id])
+        elif isinstance(value, ast.Call):
+            callee = dotted_name(value.func)
+            args = [dotted_name(a) for a in list(value.args) + [k.value for k in value.keywords]]
+            if is_yield and any(a in self.session_names for a in args if a):
+                self.yields_kind = "service"
+                self.yields_class = self.ex.facts.qualify(callee) if callee else None
+                self.yield_sources.extend(self.session_names[a] for a in args if a in self.session_names)
+            factory = self._opens(value)
+            if factory is not None:
+                self.opened.append(OpenedSession(factory, closed_on_return=False, yielded=True,
+                                                 expire_on_commit=self._expire_kw(value)))
+            builder = self.ex.facts.qualify(callee) if callee else None
+            if not is_yield and names.factory_builder(builder) is not None:
+                self.returns_factory = self.ex.factory_from(self.fn.name, value, value.lineno)
+
+    def visit_Yield(self, node: ast.Yield) -> None:
+        self.is_generator = True
+        self._seen_yield = True
+        self._yield_or_return(node.value, is_yield=True)
+        self.generic_visit(node)
+
+    def visit_YieldFrom(self, node: ast.YieldFrom) -> None:
+        self.is_generator = True
+        self._seen_yield = True
+        self.generic_visit(node)
+
+    def visit_Return(self, node: ast.Return) -> None:
+        self._yield_or_return(node.value, is_yield=False)
+        self.generic_visit(node)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.globals.update(node.names)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.generic_visit(node)
+        for target in node.targets:
+            if isinstance(target, ast.Name) and target.id in self.globals and not self.class_prefix:
+                # `global SessionLocal; SessionLocal = sessionmaker(...)` in an init function
+                factory = self.ex.factory_from(target.id, node.value, node.lineno)
+                if factory is not None:
+                    self.ex.facts.factories.setdefault(target.id, factory)
+            if isinstance(target, ast.Subscript):
+                holder = dotted_name(target.value)
+                if holder is not None:
+                    self.stores.add(holder)
+            if isinstance(target, ast.Name):
+                self._bind(target.id, node.value)
+            elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                  and target.value.id == "self" and self.class_prefix):
+                # `self.session_factory = async_sessionmaker(...)` in a method
+                name = self.class_prefix + target.attr
+                factory = self.ex.factory_from(name, node.value, node.lineno)
+                if factory is not None:
+                    self.ex.facts.factories[name] = factory
+                value = strip_await(node.value)
+                if isinstance(value, ast.Name) and value.id in self.param_annotations:
+                    self.ex.facts.self_values[name] = "type:" + self.param_annotations[value.id]
+                elif isinstance(value, ast.Call) and dotted_name(value.func):
+                    callee = dotted_name(value.func)
+                    if callee in self.param_annotations:
+                        callee = self.param_annotations[callee] + "()"
+                    elif not callee.startswith("self."):
+                        callee = self.ex.facts.qualify(callee) or callee
+                    self.ex.facts.self_values[name] = "call:" + callee
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.generic_visit(node)
+        if isinstance(node.target, ast.Name) and node.value is not None:
+            self._bind(node.target.id, node.value)
+
+    def _bind(self, name: str, value: ast.AST) -> None:
+        self.origins[name] = self.origin(value)
+        opened = self._opens(value)
+        if opened is not None:
+            self.session_names[name] = opened
+            self.opened.append(OpenedSession(opened, closed_on_return=False, yielded=False,
+                                             expire_on_commit=self._expire_kw(value), name=name))
+
+    def origin(self, value: ast.AST) -> Origin:
+        """Where a value comes from. Which names are really sessions is decided at query
+        time; here every candidate is kept: the owner of a load method (`s.get(...)`, but
+        also `case_service.get(...)`), then the arguments that may be sessions."""
+        value = strip_await(value)
+        if isinstance(value, ast.Name):
+            return self.origins.get(value.id, Origin("other"))
+        if not isinstance(value, ast.Call):
+            return Origin("other")
+        callee = dotted_name(value.func)
+        qualified = self.ex.facts.qualify(callee) if callee else None
+        last = (callee or "").rsplit(".", 1)[-1]
+        if last[:1].isupper():  # a constructor: a new object, whatever its arguments
+            return Origin("new", callee=qualified)
+        candidates = [
+            dotted_name(a) for a in list(value.args) + [k.value for k in value.keywords]
+            if dotted_name(a) in self.session_names
+            or (isinstance(a, ast.Name) and self.origins.get(a.id, Origin("other")).kind in ("session", "param"))
+        ]
+        root = load_root(value)
+        if root is not None:
+            candidates.insert(0, root)
+        if candidates:
+            return Origin("loaded", via=candidates[0], callee=qualified, alt=tuple(candidates[1:]))
+        if callee is not None:
+            return Origin("call", callee=qualified)
+        return Origin("other")
+
+    def visit_Call(self, node: ast.Call) -> None:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Attribute):
+            self.methods.add(node.func.attr)
+            if node.func.attr in STORE_METHODS:
+                owner = dotted_name(node.func.value)
+                if owner is not None:
+                    self.stores.add(owner)
+                    if node.func.attr == "add":
+                        self.add_owners.add(owner)
+        elif isinstance(node.func, ast.Name):
+            self.called.add(node.func.id)
+        last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if last in EAGER_LOADERS:
+            self.eager |= eager_names(node)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("close", "expunge", "expunge_all"):
+            owner = dotted_name(node.func.value)
+            if owner in self.session_names:
+                if node.func.attr == "close":
+                    self.closed_names.add(owner)
+                else:
+                    self.detaches = True
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
+            owner = dotted_name(node.func.value)
+            if owner in self.session_names or (owner or "").startswith("self."):
+                self.commits = True
+                if self._seen_yield:
+                    self.commits_after_yield = True
+        callee = dotted_name(node.func)
+        if callee is None or "." in callee and callee.split(".")[0] in ("self", "cls"):
+            return
+        qualified = self.ex.facts.qualify(callee)
+        if qualified is None or len(node.args) + len(node.keywords) < 2:
+            return
+        args = [self.origin(a) for a in node.args]
+        kwargs = {k.arg: self.origin(k.value) for k in node.keywords if k.arg}
+        # Kept only when it may pass an ORM object and a session side by side: what the
+        # callers of a function that takes both are asked (and what the cache has to store).
+        if not any(o.kind in ("new", "loaded", "session") for o in (*args, *kwargs.values())):
+            return
+        self.calls.append(
+            CallSite(
+                callee=qualified,
+                line=node.lineno,
+                args=args,
+                kwargs=kwargs,
+                arg_names=[dotted_name(a) for a in node.args],
+                kwarg_names={k.arg: dotted_name(k.value) for k in node.keywords if k.arg},
+            )
+        )
+

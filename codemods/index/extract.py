@@ -1,0 +1,432 @@
+"""Extraction: one module's source -> its :class:`ModuleFacts`."""
+
+from __future__ import annotations
+
+import ast
+import os
+
+from .. import names
+from .astutil import _annotation_target, _const_bool, _const_str, _decorator_callee, _kw, dotted_name, strip_await
+from .body import _FunctionBody
+from .facts import Alias, Attribute, ClassFacts, Factory, Function, ModuleFacts, Param, SessionDecorator
+from .parse import parse_for_index
+
+INDEX_TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"Depends", b"flask_sqlalchemy")
+
+
+class _Extractor:
+    def __init__(self, facts: ModuleFacts) -> None:
+        self.facts = facts
+
+    def q(self, node: ast.AST | None) -> str | None:
+        return self.facts.qualify(dotted_name(node)) if node is not None else None
+
+    # imports ----------------------------------------------------------------
+    def imports(self, tree: ast.Module) -> None:
+        pkg_parts = self.facts.module.split(".") if self.facts.module else []
+        is_pkg = os.path.basename(self.facts.path) == "__init__.py"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.facts.imports[alias.asname] = alias.name
+                    else:
+                        head = alias.name.split(".")[0]
+                        self.facts.imports[head] = head
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    keep = len(pkg_parts) - node.level + (1 if is_pkg else 0)
+                    prefix = pkg_parts[: max(keep, 0)]
+                    base = ".".join(prefix + ([base] if base else []))
+                for alias in node.names:
+                    if alias.name == "*":
+                        continue
+                    local = alias.asname or alias.name
+                    self.facts.imports[local] = f"{base}.{alias.name}" if base else alias.name
+
+    # module level -------------------------------------------------------------
+    def module_level(self, tree: ast.Module) -> None:
+        for stmt in tree.body:
+            self.statement(stmt, prefix="")
+
+    def statement(self, stmt: ast.stmt, prefix: str) -> None:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.function(stmt, prefix)
+        elif isinstance(stmt, ast.ClassDef):
+            self.klass(stmt, prefix)
+            for sub in stmt.body:
+                self.statement(sub, prefix=f"{prefix}{stmt.name}.")
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and not prefix:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if stmt.value is None:
+                return
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    self.assignment(target.id, stmt.value, stmt.lineno)
+        elif isinstance(stmt, ast.Expr) and not prefix and isinstance(stmt.value, ast.Call):
+            func = stmt.value.func
+            if isinstance(func, ast.Attribute) and func.attr == "configure":
+                target = dotted_name(func.value)
+                if target:
+                    self.facts.configure_calls[target] = {
+                        "expire_on_commit": _const_bool(_kw(stmt.value, "expire_on_commit"))
+                    }
+        elif isinstance(stmt, (ast.If, ast.Try)) and not prefix:
+            for sub in getattr(stmt, "body", []) + getattr(stmt, "orelse", []):
+                self.statement(sub, prefix)
+
+    def assignment(self, name: str, value: ast.AST, line: int) -> None:
+        factory = self.factory_from(name, value, line)
+        if factory is not None:
+            self.facts.factories[name] = factory
+            return
+        alias = self.alias_from(name, value)
+        if alias is not None:
+            self.facts.aliases[name] = alias
+            return
+        target = value
+        if isinstance(value, ast.Call) and self.q(value.func) in ("typing.NewType", "typing_extensions.NewType") \
+                and len(value.args) == 2:
+            target = value.args[1]
+        if isinstance(target, (ast.Name, ast.Attribute)):
+            qualified = self.q(target)
+            if qualified is not None and qualified != f"{self.facts.module}.{name}":
+                # a candidate: whether it names a session class is decided at query time
+                self.facts.session_types[name] = qualified
+        if isinstance(value, ast.Call):
+            callee = self.q(value.func)
+            if callee in names.DECLARATIVE_BASE_FACTORIES or (
+                isinstance(value.func, ast.Attribute) and value.func.attr == "generate_base"
+            ):
+                self.facts.declarative_bases.add(name)
+            elif callee in names.FLASK_SQLALCHEMY:
+                self.facts.flask_dbs.add(name)
+            elif callee is not None and not callee.startswith(("sqlalchemy.", "builtins.")):
+                # `SessionLocal = make_session_factory(engine)`: a factory if that project
+                # function returns one (decided at query time).
+                self.facts.factories.setdefault(
+                    name, Factory(name, callee, None, None, line, via=callee))
+
+    def factory_from(self, name: str, value: ast.AST, line: int) -> Factory | None:
+        if not isinstance(value, ast.Call):
+            return None
+        builder = self.q(value.func)
+        if builder is None:
+            return None
+        is_async = names.factory_builder(builder)
+        if is_async is None:
+            return None
+        expire = _const_bool(_kw(value, "expire_on_commit"))
+        bind_node = _kw(value, "bind") or (value.args[0] if value.args and builder not in names.SCOPED else None)
+        bind = ast.unparse(bind_node) if bind_node is not None else None
+        scoped = builder in names.SCOPED
+        class_ = self.q(_kw(value, "class_"))
+        if class_ is not None and names.session_class(class_) is not None:
+            is_async = names.session_class(class_)
+        if scoped and value.args:
+            inner = value.args[0]
+            if isinstance(inner, ast.Call):
+                sub = self.factory_from(name, inner, line)
+                if sub is not None:
+                    return Factory(name, builder, sub.is_async, sub.expire_on_commit, line, scoped=True)
+            inner_name = dotted_name(inner)
+            if inner_name in self.facts.factories:
+                sub = self.facts.factories[inner_name]
+                return Factory(name, builder, sub.is_async, sub.expire_on_commit, line, scoped=True)
+            # scoped_session(some_factory_from_elsewhere): options unknown here
+            return Factory(name, builder, is_async, None, line, scoped=True)
+        return Factory(name, builder, is_async, expire, line, scoped=scoped, bind=bind)
+
+    def depends_of(self, node: ast.AST | None) -> tuple[str, bool] | None:
+        """``(target, use_cache)`` when ``node`` is ``Depends(target, ...)``."""
+        if not isinstance(node, ast.Call):
+            return None
+        if self.q(node.func) not in names.DEPENDS:
+            return None
+        target = node.args[0] if node.args else _kw(node, "dependency")
+        use_cache = _const_bool(_kw(node, "use_cache"))
+        return (self.q(target) or "", use_cache is not False)
+
+    def alias_from(self, name: str, value: ast.AST) -> Alias | None:
+        if not isinstance(value, ast.Subscript) or self.q(value.value) not in names.ANNOTATED:
+            return None
+        elts = value.slice.elts if isinstance(value.slice, ast.Tuple) else [value.slice]
+        annotation = self.q(elts[0]) if elts else None
+        for meta in elts[1:]:
+            dep = self.depends_of(meta)
+            if dep is not None:
+                return Alias(name, dep[0] or None, dep[1], annotation)
+        return None
+
+    # classes ------------------------------------------------------------------
+    def klass(self, node: ast.ClassDef, prefix: str) -> None:
+        info = ClassFacts(
+            qualname=prefix + node.name,
+            line=node.lineno,
+            bases=[b for b in (self.q(base) for base in node.bases) if b],
+            keywords={k.arg: ast.unparse(k.value) for k in node.keywords if k.arg},
+        )
+        for stmt in node.body:
+            target, value, annotation = None, None, None
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                target, value = stmt.targets[0].id, stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                target, value, annotation = stmt.target.id, stmt.value, stmt.annotation
+            if target is None:
+                continue
+            if target == "__abstract__":
+                info.abstract = _const_bool(value) is True
+                continue
+            if target == "__tablename__":
+                info.tablename = True
+                continue
+            attribute = self.mapped_attribute(value, annotation, info, target)
+            if attribute is not None:
+                attribute.line = stmt.lineno
+                info.attributes[target] = attribute
+        self.facts.classes[info.qualname] = info
+
+    def mapped_attribute(self, value, annotation, info: ClassFacts, name: str) -> Attribute | None:
+        """Column, deferred column or relationship declared by a class-level statement."""
+        call = value if isinstance(value, ast.Call) else None
+        func = call.func if call is not None else None
+        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        callee = self.q(func) if func is not None else None
+        # `relationship(...)` imported from SQLAlchemy/SQLModel, or `db.relationship(...)` of a
+        # Flask-SQLAlchemy object (often imported from the app package, so not known here:
+        # any `x.relationship(...)` counts; only classes that turn out to be models matter).
+        sqla = callee is not None and callee.startswith(("sqlalchemy.", "sqlmodel.")) or isinstance(func, ast.Attribute)
+        if call is not None and sqla and last in names.RELATIONSHIP_CALLS:
+            lazy = _const_str(_kw(call, "lazy"))
+            if lazy is None:  # SQLModel: Relationship(sa_relationship_kwargs={"lazy": ...})
+                kwargs = _kw(call, "sa_relationship_kwargs")
+                if isinstance(kwargs, ast.Dict):
+                    for k, v in zip(kwargs.keys, kwargs.values):
+                        if _const_str(k) == "lazy":
+                            lazy = _const_str(v)
+            target = _const_str(call.args[0]) if call.args else None
+            if target is None and call.args:
+                target = dotted_name(call.args[0])
+            if target is None and annotation is not None:
+                target = _annotation_target(annotation)
+            backref = _kw(call, "backref")
+            if backref is not None and target:
+                ref_name = _const_str(backref)
+                ref_lazy = "select"
+                if isinstance(backref, ast.Call) and backref.args:
+                    ref_name = _const_str(backref.args[0])
+                    ref_lazy = _const_str(_kw(backref, "lazy")) or "select"
+                if ref_name:
+                    info.backrefs.append((target, ref_name, ref_lazy))
+            return Attribute("relationship", lazy=lazy or "select", target=target)
+        if call is not None and sqla and last in names.COLUMN_CALLS:
+            deferred = last in ("deferred",) or _const_bool(_kw(call, "deferred")) is True
+            return Attribute("deferred" if deferred else "column")
+        if call is not None and sqla and last in ("Field",):  # SQLModel field
+            return Attribute("column")
+        if annotation is not None and value is None:
+            head = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+            if self.q(head) in names.MAPPED:  # Mapped[X] alone is always a column
+                return Attribute("column")
+            if self.q(head) not in names.NOT_COLUMNS and not name.startswith("_"):
+                # SQLModel plain annotations (`name: str`) are columns of table models.
+                return Attribute("column")
+        return None
+
+    # functions ----------------------------------------------------------------
+    def annotation_info(self, ann: ast.AST | None) -> tuple[str | None, str | None, tuple[str, bool] | None]:
+        """(annotation head, alias name, Depends in Annotated) for a parameter annotation."""
+        if ann is None:
+            return None, None, None
+        if isinstance(ann, ast.Subscript) and self.q(ann.value) in names.ANNOTATED:
+            elts = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
+            dep = None
+            for meta in elts[1:]:
+                dep = self.depends_of(meta) or dep
+            return (self.q(elts[0]) if elts else None), None, dep
+        if isinstance(ann, ast.Subscript):
+            return self.q(ann.value), None, None
+        qualified = self.q(ann)
+        return qualified, qualified, None
+
+    def function(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str) -> None:
+        params: list[Param] = []
+        args = fn.args
+        positional = args.posonlyargs + args.args
+        defaults: list[ast.AST | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        pairs = list(zip(positional, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults))
+        for arg, default in pairs:
+            annotation, alias, dep = self.annotation_info(arg.annotation)
+            dep = self.depends_of(default) or dep
+            params.append(
+                Param(
+                    name=arg.arg,
+                    depends=dep[0] or None if dep else None,
+                    use_cache=dep[1] if dep else True,
+                    annotation=annotation,
+                    alias=alias,
+                )
+            )
+        body = _FunctionBody(self, fn, class_prefix=prefix)
+        info = Function(
+            qualname=prefix + fn.name,
+            line=fn.lineno,
+            is_async=isinstance(fn, ast.AsyncFunctionDef),
+            is_generator=body.is_generator,
+            params=params,
+            returns=self.q(fn.returns.value if isinstance(fn.returns, ast.Subscript) else fn.returns),
+            opened=body.opened,
+            yields_param=body.yields_param,
+            calls=body.calls,
+            session_names=body.session_names,
+            decorators=[d for d in (self.q(_decorator_callee(dec)) for dec in fn.decorator_list) if d],
+            commits=body.commits,
+            commits_after_yield=body.commits_after_yield,
+            yield_in_begin=body.yield_in_begin,
+            yields_kind=body.yields_kind,
+            yields_class=body.yields_class,
+            returns_factory=body.returns_factory,
+            session_decorator=self.session_decorator(fn) if body.has_nested else None,
+            detaches=body.detaches,
+            with_callees=body.with_callees,
+            methods=body.methods,
+            called=body.called,
+            add_owners=body.add_owners,
+            yield_sources=body.yield_sources,
+            stores=body.stores,
+        )
+        if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
+            inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice
+            info.returns = self.q(inner)
+        if fn.returns is not None:
+            cls, shape = self.annotated_class(fn.returns)
+            info.returns_class, info.returns_shape = cls, shape
+        info.eager = body.eager
+        self.facts.functions[info.qualname] = info
+
+    def annotated_class(self, ann: ast.AST, depth: int = 0) -> tuple[str | None, str | None]:
+        """(qualified class, shape) of a return annotation: ``User`` -> one, ``User | None`` /
+        ``Optional[User]`` -> optional, ``list[User]`` / ``Sequence[User]`` -> list."""
+        if depth > 4:
+            return None, None
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+            try:
+                ann = ast.parse(ann.value, mode="eval").body
+            except SyntaxError:
+                return None, None
+        if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+            sides = [x for x in (ann.left, ann.right) if not (isinstance(x, ast.Constant) and x.value is None)]
+            if len(sides) == 1:
+                cls, shape = self.annotated_class(sides[0], depth + 1)
+                return cls, "optional" if shape == "one" else shape
+            return None, None
+        if isinstance(ann, ast.Subscript):
+            head = self.q(ann.value) or ""
+            last = head.rsplit(".", 1)[-1]
+            inner = ann.slice.elts[0] if isinstance(ann.slice, ast.Tuple) else ann.slice
+            if last == "Optional":
+                cls, shape = self.annotated_class(inner, depth + 1)
+                return cls, "optional" if shape == "one" else shape
+            if last in ("list", "List", "Sequence", "Iterable", "set", "Set", "tuple", "Tuple"):
+                cls, _ = self.annotated_class(inner, depth + 1)
+                return cls, "list"
+            return None, None
+        name = self.q(ann)
+        return (name, "one") if name else (None, None)
+
+
+    def session_decorator(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> SessionDecorator | None:
+        """``fn`` is a decorator when it (or a decorator factory inside it) defines a wrapper
+        that opens a session and calls the decorated function with it."""
+        for nested, outer_params in _nested_functions(fn):
+            own = {a.arg for a in nested.args.posonlyargs + nested.args.args}
+            calls = [c for c in ast.walk(nested) if isinstance(c, ast.Call)
+                     and dotted_name(strip_await(c.func)) in outer_params]
+            if not calls:
+                continue
+            body = _FunctionBody(self, nested)
+            for call in calls:
+                passed = [(i, None, dotted_name(a)) for i, a in enumerate(call.args)]
+                passed += [(None, kw.arg, dotted_name(kw.value)) for kw in call.keywords if kw.arg]
+                for position, keyword, name in passed:
+                    if name in body.session_names and name not in own:
+                        opened = next((o for o in body.opened if body.session_names[name] == o.factory), None)
+                        return SessionDecorator(body.session_names[name],
+                                                opened.expire_on_commit if opened else None,
+                                                body.commits or bool(opened and opened.begin), position, keyword)
+        return None
+
+
+def _nested_functions(fn: ast.FunctionDef | ast.AsyncFunctionDef):
+    """(nested function, the parameter names of the functions enclosing it), in one walk."""
+    out = []
+
+    def walk(node: ast.AST, params: frozenset[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out.append((child, params))
+                walk(child, params | {a.arg for a in child.args.posonlyargs + child.args.args})
+            elif not isinstance(child, (ast.ClassDef, ast.Lambda)):
+                walk(child, params)
+
+    walk(fn, frozenset(a.arg for a in fn.args.posonlyargs + fn.args.args))
+    return out
+
+
+
+CONTAINER_CALLS = {"dict", "list", "set", "OrderedDict", "defaultdict", "WeakValueDictionary", "TTLCache", "LRUCache"}
+
+
+def _is_container(value: ast.AST | None) -> bool:
+    if isinstance(value, (ast.Dict, ast.List, ast.Set)):
+        return True
+    if isinstance(value, ast.Call):
+        return (dotted_name(value.func) or "").rsplit(".", 1)[-1] in CONTAINER_CALLS
+    return False
+
+
+def _containers(body: list[ast.stmt], prefix: str, out: set[str]) -> None:
+    for stmt in body:
+        if isinstance(stmt, ast.Assign) and _is_container(stmt.value):
+            out.update(prefix + t.id for t in stmt.targets if isinstance(t, ast.Name))
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and _is_container(stmt.value):
+            out.add(prefix + stmt.target.id)
+        elif isinstance(stmt, ast.ClassDef) and not prefix:
+            _containers(stmt.body, stmt.name + ".", out)
+
+
+def _aggregate(tree: ast.Module, facts: ModuleFacts) -> None:
+    """Module-wide shapes, over-approximate: every call and with-item anywhere."""
+    _containers(tree.body, "", facts.containers)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute):
+                facts.all_methods.add(node.func.attr)
+            elif isinstance(node.func, ast.Name):
+                facts.all_called.add(node.func.id)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                expr = strip_await(item.context_expr)
+                if isinstance(expr, ast.Call):
+                    func = expr.func.value if isinstance(expr.func, ast.Attribute) and expr.func.attr == "begin" else expr.func
+                    callee = dotted_name(func)
+                    if callee is not None:
+                        facts.all_with_callees.add(facts.qualify(callee) or callee)
+        if isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.AsyncWith, ast.AsyncFor)):
+            facts.has_async = True
+
+
+def extract(path: str, source: str | bytes, module: str) -> ModuleFacts:
+    """Facts for one module. Raises SyntaxError (or ValueError) when it cannot be parsed."""
+    tree = parse_for_index(source, path)
+    facts = ModuleFacts(path=path, module=module)
+    ex = _Extractor(facts)
+    ex.imports(tree)
+    ex.module_level(tree)
+    _aggregate(tree, facts)
+    for target, opts in facts.configure_calls.items():
+        if target in facts.factories and opts.get("expire_on_commit") is not None:
+            facts.factories[target].expire_on_commit = opts["expire_on_commit"]
+    return facts
+

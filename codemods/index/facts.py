@@ -1,0 +1,206 @@
+"""The index's records: what extraction finds in one module (plain, picklable data), and the
+derived records the queries answer with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Factory:
+    name: str
+    builder: str  # qualified name of what built it
+    is_async: bool | None
+    expire_on_commit: bool | None  # None: not stated (SQLAlchemy's default is True)
+    line: int
+    scoped: bool = False
+    bind: str | None = None  # the engine expression it is bound to, as written
+    via: str | None = None  # built by calling this project function (which returns a factory)
+
+
+@dataclass
+class Param:
+    name: str
+    depends: str | None = None  # qualified name of the Depends target
+    use_cache: bool = True
+    annotation: str | None = None  # qualified name of the annotation's head
+    alias: str | None = None  # qualified name of an Annotated alias used as annotation
+
+
+@dataclass
+class Origin:
+    """Where a local value came from."""
+
+    kind: str  # "new" (constructed), "loaded" (through session `via`), "call" (project call), "param", "other"
+    via: str | None = None  # the session expression it was loaded through / a session argument
+    callee: str | None = None
+    alt: tuple[str | None, ...] = ()  # further candidates for `via` (arguments that may be sessions)
+
+
+@dataclass
+class CallSite:
+    callee: str
+    line: int
+    args: list[Origin]
+    kwargs: dict[str, Origin]
+    arg_names: list[str | None]
+    kwarg_names: dict[str, str | None]
+
+
+@dataclass
+class OpenedSession:
+    factory: str  # qualified name called to open it
+    closed_on_return: bool  # opened in a with-block that the function leaves before returning
+    yielded: bool  # the function yields (or returns) this session
+    expire_on_commit: bool | None = None  # stated in the call itself: Session(e, expire_on_commit=False)
+    begin: bool = False  # opened as `factory.begin()`: commits when the block exits
+    name: str | None = None  # the local name holding it
+
+
+@dataclass
+class SessionDecorator:
+    """A decorator whose wrapper opens a session, passes it to the decorated function and
+    (maybe) commits after it returns."""
+
+    factory: str
+    expire_on_commit: bool | None
+    commits: bool
+    position: int | None  # positional index the session is passed at
+    keyword: str | None  # or the keyword it is passed as
+
+
+@dataclass
+class Attribute:
+    kind: str  # "column", "deferred", "relationship"
+    lazy: str | None = None  # relationship loader strategy ("select" is SQLAlchemy's default)
+    target: str | None = None  # relationship target class, as written
+    line: int = 0
+
+
+@dataclass
+class ClassFacts:
+    qualname: str
+    line: int
+    bases: list[str]
+    keywords: dict[str, str]
+    attributes: dict[str, Attribute] = field(default_factory=dict)
+    backrefs: list[tuple[str, str, str]] = field(default_factory=list)  # (target, name, lazy)
+    abstract: bool = False
+    tablename: bool = False
+
+
+@dataclass
+class Function:
+    qualname: str
+    line: int
+    is_async: bool
+    is_generator: bool
+    params: list[Param]
+    returns: str | None
+    opened: list[OpenedSession] = field(default_factory=list)
+    yields_param: str | None = None  # yields/returns one of its own parameters as is
+    calls: list[CallSite] = field(default_factory=list)
+    session_names: dict[str, str] = field(default_factory=dict)  # local name -> factory called
+    decorators: list[str] = field(default_factory=list)
+    commits: bool = False  # calls .commit() on a session it holds
+    commits_after_yield: bool = False  # ... after its yield (a context manager committing on exit)
+    yield_in_begin: bool = False  # yields inside `with session.begin()` / `factory.begin()`
+    yields_kind: str | None = None  # "session" or "service" (an object built around a session)
+    yields_class: str | None = None  # qualified name of that object's class
+    returns_factory: Factory | None = None
+    session_decorator: SessionDecorator | None = None
+    yield_sources: list[str] = field(default_factory=list)  # what made the yielded session(s)
+    returns_class: str | None = None  # the class a return annotation names (User | None -> User)
+    returns_shape: str | None = None  # "one", "optional" or "list"
+    eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
+    detaches: bool = False  # expunges objects from its sessions (what it returns is detached)
+    with_callees: list[str] = field(default_factory=list)  # qualified callees of its with-items
+    methods: set[str] = field(default_factory=set)  # x.method(...) names it calls
+    called: set[str] = field(default_factory=set)  # name(...) it calls
+    add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
+    stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...
+
+
+@dataclass
+class Alias:
+    name: str
+    depends: str | None
+    use_cache: bool
+    annotation: str | None
+
+
+@dataclass
+class ModuleFacts:
+    path: str
+    module: str
+    imports: dict[str, str] = field(default_factory=dict)
+    factories: dict[str, Factory] = field(default_factory=dict)
+    functions: dict[str, Function] = field(default_factory=dict)
+    aliases: dict[str, Alias] = field(default_factory=dict)
+    configure_calls: dict[str, dict[str, bool | None]] = field(default_factory=dict)
+    classes: dict[str, ClassFacts] = field(default_factory=dict)
+    declarative_bases: set[str] = field(default_factory=set)  # Base = declarative_base()
+    flask_dbs: set[str] = field(default_factory=set)  # db = SQLAlchemy(app)
+    session_types: dict[str, str] = field(default_factory=dict)  # DB = NewType("DB", AsyncSession)
+    # Class.attr -> what `self.attr = ...` holds: "type:<annotation>" for a parameter,
+    # "call:<callee>" for a call result, "call:self.<other attr>" for `self.factory()`
+    self_values: dict[str, str] = field(default_factory=dict)
+    # The whole module, nested functions included (for the engine's decision to parse):
+    all_methods: set[str] = field(default_factory=set)  # x.method(...) names called anywhere
+    all_called: set[str] = field(default_factory=set)  # name(...) called anywhere
+    all_with_callees: set[str] = field(default_factory=set)  # qualified callees of with-items
+    has_async: bool = False
+    containers: set[str] = field(default_factory=set)  # module-level `X = {}`, class-level "Class.X"
+
+    def qualify(self, dotted: str | None) -> str | None:
+        """The qualified name a dotted expression of this module refers to."""
+        if not dotted:
+            return None
+        head, _, rest = dotted.partition(".")
+        if head in self.imports:
+            target = self.imports[head]
+            return f"{target}.{rest}" if rest else target
+        if head in ("self", "cls"):
+            return None
+        return f"{self.module}.{dotted}" if self.module else dotted
+
+
+
+# --------------------------------------------------------------------------- derived records
+
+
+@dataclass
+class SessionOrigin:
+    """Which session an injected value belongs to."""
+
+    provider: str | None  # canonical session provider (FastAPI dependency) or None for own sessions
+    open: bool  # still open while the endpoint runs
+    use_cache: bool = True
+    opener: str | None = None  # for own sessions: the provider that opens it
+
+
+@dataclass
+class Model:
+    qualified: str
+    columns: set[str]
+    deferred: set[str]
+    relationships: dict[str, str]  # name -> lazy strategy
+    targets: dict[str, str]  # relationship name -> target class as written
+
+    @property
+    def name(self) -> str:
+        return self.qualified.rsplit(".", 1)[-1]
+
+
+@dataclass
+class Scope:
+    """What `with X(...) as name:` opens."""
+
+    kind: str  # "session", "begin", "context-manager", "configured"
+    name: str
+    is_async: bool | None
+    expire_on_commit: bool  # effective: stated, or the factory's, or the configured assumption
+    commits_on_exit: bool
+    yields: str  # "session" or "service"
+    factory: str | None = None
+

@@ -1,0 +1,571 @@
+"""The project index: every module's facts, and the questions the passes ask of them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+from .. import names
+from .extract import INDEX_TRIGGERS
+from .facts import (
+    Alias,
+    CallSite,
+    ClassFacts,
+    Factory,
+    Function,
+    Model,
+    ModuleFacts,
+    Param,
+    Scope,
+    SessionDecorator,
+    SessionOrigin,
+)
+
+
+def minimal_tokens(tokens: Iterable[str]) -> tuple[bytes, ...]:
+    """The tokens, less those that contain a shorter one (the shorter already matches)."""
+    kept = sorted({t for t in tokens if t}, key=len)
+    out: list[str] = []
+    for t in kept:
+        if not any(o in t for o in out):
+            out.append(t)
+    return tuple(t.encode() for t in out)
+
+
+
+class ProjectIndex:
+    def __init__(self, modules: Iterable[ModuleFacts] = (), config_factories: dict | None = None,
+                 config_scopes: Iterable[str] = (), assume_expire_on_commit: bool = True) -> None:
+        self.modules: dict[str, ModuleFacts] = {}
+        self.by_path: dict[str, ModuleFacts] = {}
+        self.duplicates: list[tuple[str, str, str]] = []  # (module, one path, another path)
+        for facts in modules:
+            self.add(facts)
+        self.config_factories = dict(config_factories or {})
+        self.config_scopes = tuple(config_scopes)
+        self.assume_expire_on_commit = assume_expire_on_commit
+        self._models: dict[str, Model] | None = None
+        self._mapped_memo: dict[str, str | None] = {}
+        self._relationship_names: dict[str, set[str]] | None = None
+        self._defined: dict[int, str] | None = None
+        self._returning: set[str] = set()  # guards _returns_session against cycles
+        self._models_by_class: dict[int, Model] = {}
+        self._models_by_name: dict[str, list[Model]] = {}
+        self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
+        self._relevance: tuple[bytes, ...] | None = None
+        self._suffixes: dict[str, list[ModuleFacts]] | None = None
+
+    def add(self, facts: ModuleFacts) -> None:
+        other = self.modules.get(facts.module)
+        if other is not None and other.path != facts.path:
+            self.duplicates.append((facts.module, other.path, facts.path))
+        self.modules[facts.module] = facts
+        self.by_path[os.path.abspath(facts.path)] = facts
+        self._callers = None
+        self._suffixes = None
+        self._relevance = None
+        self._models = None
+        self._mapped_memo = {}
+        self._relationship_names = None
+        self._defined = None
+
+    def names(self) -> set[str]:
+        """The project's own session-related names: factories, Annotated aliases, FastAPI
+        providers, context managers and decorators that handle sessions. A file that mentions
+        one of them is indexed too, and is worth parsing for the passes."""
+        found: set[str] = set()
+        for mod in self.modules.values():
+            found.update(n.rsplit(".", 1)[-1] for n in mod.factories)
+            found.update(mod.aliases)
+            for fn in mod.functions.values():
+                if "." in fn.qualname:
+                    continue
+                if fn.session_decorator is not None or fn.yields_kind or any(p.depends for p in fn.params):
+                    found.add(fn.qualname)
+                elif (fn.is_generator or fn.returns_class) and any(
+                        self.opens_session(o.factory) is not None for o in fn.opened):
+                    found.add(fn.qualname)  # a provider, or a function returning what it loaded
+            # Flask-SQLAlchemy's `db` and declarative bases are short, common words: match
+            # them in the shapes that use them.
+            for db in mod.flask_dbs:
+                found.update({f"{db}.Model", f"{db}.session", f"{db}.relationship"})
+            found.update(f"({base})" for base in mod.declarative_bases)
+        found.update(n.rsplit(".", 1)[-1] for n in self.config_factories)
+        found.update(n.rsplit(".", 1)[-1] for n in self.config_scopes)
+        return {n for n in found if n}
+
+    def relevance(self) -> tuple[bytes, ...]:
+        """Bytes that make a file worth parsing: SQLAlchemy's own names and the project's
+        session-related names. (A `bytes in` test per token is much faster than one regex
+        alternation of them.)"""
+        if self._relevance is None:
+            tokens = {"session", "Session"} | {t.decode() for t in INDEX_TRIGGERS} | self.names()
+            self._relevance = minimal_tokens(tokens)
+        return self._relevance
+
+    def ambiguous_imports(self) -> list[tuple[str, list[str]]]:
+        """Imports that match several modules of the tree by suffix (several projects with
+        the same package names checked at once): they cannot be resolved."""
+        self._module("x.x")  # builds the suffix table
+        out: dict[str, list[str]] = {}
+        for mod in self.modules.values():
+            for target in mod.imports.values():
+                parts = target.split(".")
+                for cut in range(len(parts), 1, -1):
+                    name = ".".join(parts[:cut])
+                    if name in self.modules:
+                        break
+                    candidates = (self._suffixes or {}).get(name, [])
+                    if len(candidates) > 1:
+                        out.setdefault(name, sorted(m.path for m in candidates))
+                        break
+        return sorted(out.items())
+
+    def add_transient(self, facts: ModuleFacts) -> None:
+        """Make a file's facts findable by path only (a worker looking at a file the index did
+        not take), leaving every cache of the project as it is."""
+        self.by_path[os.path.abspath(facts.path)] = facts
+
+    def module_for_path(self, path: str) -> ModuleFacts | None:
+        return self.by_path.get(os.path.abspath(path))
+
+    # name resolution --------------------------------------------------------
+    def _module(self, dotted: str) -> ModuleFacts | None:
+        """The module named ``dotted``; else the one module whose name ends with it (a
+        project checked from above its import root: ``src.app.db`` for ``app.db``)."""
+        if dotted in self.modules:
+            return self.modules[dotted]
+        if "." not in dotted:
+            return None  # `import logging` is the standard library, not `myapp.logging`
+        if self._suffixes is None:
+            table: dict[str, list[ModuleFacts]] = {}
+            for name, mod in self.modules.items():
+                parts = name.split(".")
+                for i in range(1, len(parts)):
+                    table.setdefault(".".join(parts[i:]), []).append(mod)
+            self._suffixes = table
+        matches = self._suffixes.get(dotted, ())
+        return matches[0] if len(matches) == 1 else None
+
+    def _split(self, qualified: str) -> Iterator[tuple[ModuleFacts, str]]:
+        parts = qualified.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            mod = self._module(".".join(parts[:cut]))
+            if mod is not None:
+                yield mod, ".".join(parts[cut:])
+
+    def _resolve(self, qualified: str | None, kind: str, depth: int = 0):
+        if not qualified or depth > 8:
+            return None
+        for mod, local in self._split(qualified):
+            table = getattr(mod, kind)
+            if local in table:
+                return table[local]
+            head = local.split(".")[0]
+            if head in mod.imports:  # re-exported
+                rest = local[len(head):]
+                return self._resolve(mod.imports[head] + rest, kind, depth + 1)
+        return None
+
+    def function(self, qualified: str | None) -> Function | None:
+        return self._resolve(qualified, "functions")
+
+    def alias(self, qualified: str | None) -> Alias | None:
+        return self._resolve(qualified, "aliases")
+
+    def factory(self, qualified: str | None) -> Factory | None:
+        if qualified in self.config_factories:
+            return self.config_factories[qualified]
+        found = self._resolve(qualified, "factories")
+        if found is not None and found.via is not None:
+            maker = self.function(found.via)
+            if maker is None or maker.returns_factory is None:
+                return None
+            inner = maker.returns_factory
+            return Factory(found.name, inner.builder, inner.is_async, inner.expire_on_commit,
+                           found.line, inner.scoped, inner.bind, via=found.via)
+        return found
+
+    def expire_on_commit(self, factory: str | None, stated: bool | None = None) -> bool:
+        """Does a session opened by calling ``factory`` expire its instances on commit?"""
+        if stated is not None:
+            return stated
+        if factory is not None and factory.endswith("()"):
+            return self.assume_expire_on_commit  # a parameter typed as a factory: unknown
+        if names.session_class(factory) is not None:
+            return True  # Session(engine) with no option: SQLAlchemy's default
+        found = self.factory(factory)
+        if found is not None and found.expire_on_commit is not None:
+            return found.expire_on_commit
+        if found is None and factory is not None and self._returns_session(factory) is not None:
+            # `def session(): return Session(...)`/`return maker()`: that session's setting
+            fn = self.function(factory)
+            for o in fn.opened if fn is not None else ():
+                if o.yielded and o.factory != factory and self.opens_session(o.factory) is not None:
+                    return self.expire_on_commit(o.factory, o.expire_on_commit)
+        return self.assume_expire_on_commit
+
+    def is_session_name(self, fn: Function, name: str) -> bool:
+        """Does the local ``name`` of function ``fn`` hold a session: one it opened from a
+        factory (or a session class), or a parameter typed as a session?"""
+        factory = fn.session_names.get(name)
+        if factory is not None and self.opens_session(factory) is not None:
+            return True
+        return any(p.name == name and self.session_class(p.annotation) is not None for p in fn.params)
+
+    def function_expires(self, fn: Function, name: str) -> bool:
+        """Does the session held by local ``name`` of ``fn`` expire on commit?"""
+        factory = fn.session_names.get(name)
+        stated = next((o.expire_on_commit for o in fn.opened if o.factory == factory
+                       and o.expire_on_commit is not None), None)
+        return self.expire_on_commit(factory, stated)
+
+    # scopes -------------------------------------------------------------------
+    def scope(self, qualified: str | None, begin: bool = False, stated_expire: bool | None = None) -> Scope | None:
+        """What ``with <qualified>(...)`` (or ``with <qualified>.begin()``) opens, if it is a
+        session scope: a session class, a factory, a project context manager yielding a
+        session or a service built around one, or a configured scope."""
+        if qualified is None:
+            return None
+        is_async = self.opens_session(qualified)
+        if is_async is not None:
+            factory = self.factory(qualified)
+            return Scope("begin" if begin else "session", qualified, is_async,
+                         self.expire_on_commit(qualified, stated_expire), commits_on_exit=begin,
+                         yields="session", factory=factory.name if factory else qualified)
+        if qualified in self.config_scopes:
+            return Scope("configured", qualified, None, self.assume_expire_on_commit,
+                         commits_on_exit=True, yields="service")
+        fn = self.function(qualified)
+        if fn is None or fn.yields_kind is None:
+            return None
+        if not any(d in names.CONTEXT_MANAGER_DECORATORS for d in fn.decorators):
+            return None
+        if not any(self.opens_session(src) is not None or self.session_class(src) is not None
+                   for src in fn.yield_sources):
+            return None  # it yields something made by a call that is not a session (a temp dir, a timer)
+        opened = next((o for o in fn.opened if self.opens_session(o.factory) is not None), None)
+        if opened is None:
+            # a service built around a session the context manager received (a parameter
+            # typed as a session): its factory's settings are unknown.
+            return Scope("context-manager", qualified, None, self.assume_expire_on_commit,
+                         fn.commits_after_yield or fn.yield_in_begin, fn.yields_kind)
+        return Scope("context-manager", qualified, self.opens_session(opened.factory),
+                     self.expire_on_commit(opened.factory, opened.expire_on_commit),
+                     commits_on_exit=fn.commits_after_yield or fn.yield_in_begin or opened.begin,
+                     yields=fn.yields_kind, factory=opened.factory)
+
+    def any_scope(self, callees) -> bool:
+        """Is one of these with-item callees a session scope? A name the module does not
+        define or import (a parameter, a local) may be one: True."""
+        for q in callees:
+            if self.scope(q) is not None:
+                return True
+            if "." not in q:
+                return True
+        return False
+
+    def self_session(self, module: ModuleFacts, class_qualname: str, attr: str, depth: int = 0) -> bool:
+        """Does ``self.<attr>`` of that class hold a session?"""
+        value = module.self_values.get(f"{class_qualname}.{attr}")
+        if value is None or depth > 4:
+            return False
+        kind, _, what = value.partition(":")
+        if kind == "type":
+            return self.session_class(what) is not None
+        if what.startswith("self."):  # self.session = self.factory()
+            other = module.self_values.get(f"{class_qualname}.{what[5:]}")
+            if other is None:
+                return False
+            okind, _, owhat = other.partition(":")
+            return okind == "type" and (names.factory_builder(owhat) is not None or self.factory(owhat) is not None)
+        return self.opens_session(what) is not None
+
+    def flask_session(self, qualified: str | None) -> bool:
+        """``db.session`` of a Flask-SQLAlchemy ``db = SQLAlchemy()``."""
+        if not qualified or not qualified.endswith(".session"):
+            return False
+        return self._is_flask_db(qualified[: -len(".session")])
+
+    def _is_flask_db(self, qualified: str, depth: int = 0) -> bool:
+        if depth > 6:
+            return False
+        for mod, local in self._split(qualified):
+            if local in mod.flask_dbs:
+                return True
+            if local in mod.imports and mod.imports[local] != qualified:
+                return self._is_flask_db(mod.imports[local], depth + 1)
+        return False
+
+    def decorator(self, qualified: str | None) -> SessionDecorator | None:
+        """The session decorator ``qualified``, when what its wrapper passes on really is a
+        session (not any object the wrapper built)."""
+        fn = self.function(qualified)
+        d = fn.session_decorator if fn is not None else None
+        if d is None or self.opens_session(d.factory) is None:
+            return None
+        return d
+
+    # models -------------------------------------------------------------------
+    def _class(self, qualified: str | None) -> ClassFacts | None:
+        return self._resolve(qualified, "classes")
+
+    def _mapped(self, qualified: str, depth: int = 0) -> str | None:
+        """"model", "base" (a declarative base, or an abstract mapped class) or None."""
+        if depth > 12:
+            return None
+        key = qualified
+        if key in self._mapped_memo:
+            return self._mapped_memo[key]
+        self._mapped_memo[key] = None  # cycles (class A(B), class B(A)) end here
+        result = self._mapped_uncached(qualified, depth)
+        self._mapped_memo[key] = result
+        return result
+
+    def _mapped_uncached(self, qualified: str, depth: int) -> str | None:
+        cls = self._class(qualified)
+        if cls is None:
+            return None
+        kind = None
+        for base in cls.bases:
+            if base in names.DECLARATIVE_BASE_CLASSES:
+                kind = kind or "base"
+            elif base in names.SQLMODEL:
+                if cls.keywords.get("table") == "True":
+                    return "model"
+            elif self._is_declarative_name(base):
+                kind = "model"
+            else:
+                inner = self._mapped(base, depth + 1)
+                if inner is not None:
+                    kind = "model" if inner in ("model", "base") else kind
+        if kind == "base" and cls.tablename and not cls.abstract:
+            return "model"
+        if kind == "model" and cls.abstract:
+            return "base"
+        return kind
+
+    def _is_declarative_name(self, qualified: str, depth: int = 0) -> bool:
+        """``app.db.Base`` where ``Base = declarative_base()``; ``app.db.db.Model`` for
+        Flask-SQLAlchemy's ``db = SQLAlchemy()``."""
+        if depth > 8:
+            return False
+        for mod, local in self._split(qualified):
+            if local in mod.declarative_bases:
+                return True
+            head, _, rest = local.partition(".")
+            if rest == "Model" and head in mod.flask_dbs:
+                return True
+            if head in mod.imports and (rest or local != head):
+                target = mod.imports[head] + ("." + rest if rest else "")
+                return target != qualified and self._is_declarative_name(target, depth + 1)
+        return False
+
+    def models(self) -> dict[str, Model]:
+        if self._models is None:
+            found: dict[str, Model] = {}
+            for mod in self.modules.values():
+                for qualname in mod.classes:
+                    qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+                    if self._mapped(qualified) == "model":
+                        found[qualified] = self._build_model(qualified)
+            by_name = {q.rsplit(".", 1)[-1]: m for q, m in found.items()}
+            for mod in self.modules.values():  # backrefs declare relationships on their target
+                for cls in mod.classes.values():
+                    for target, ref, lazy in cls.backrefs:
+                        model = by_name.get(target.rsplit(".", 1)[-1])
+                        if model is not None:
+                            model.relationships.setdefault(ref, lazy)
+            self._models = found
+            self._models_by_class = {}
+            self._models_by_name = {}
+            for q, model in found.items():
+                cls = self._class(q)
+                if cls is not None:
+                    self._models_by_class[id(cls)] = model
+                self._models_by_name.setdefault(q.rsplit(".", 1)[-1], []).append(model)
+        return self._models
+
+    def _build_model(self, qualified: str) -> Model:
+        model = Model(qualified, set(), set(), {}, {})
+        chain, seen = [qualified], set()
+        while chain:
+            current = chain.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            cls = self._class(current)
+            if cls is None:
+                continue
+            for name, attr in cls.attributes.items():
+                if attr.kind == "relationship":
+                    model.relationships.setdefault(name, attr.lazy or "select")
+                    model.targets.setdefault(name, attr.target or "")
+                elif attr.kind == "deferred":
+                    model.deferred.add(name)
+                else:
+                    model.columns.add(name)
+            chain.extend(cls.bases)
+        return model
+
+    def model(self, qualified: str | None) -> Model | None:
+        if qualified is None:
+            return None
+        models = self.models()
+        if qualified in models:
+            return models[qualified]
+        cls = self._class(qualified)
+        return self._models_by_class.get(id(cls)) if cls is not None else None
+
+    def model_named(self, name: str) -> Model | None:
+        """The one model whose class name is ``name`` (None when unknown or ambiguous)."""
+        self.models()
+        matches = self._models_by_name.get(name, [])
+        return matches[0] if len(matches) == 1 else None
+
+    def relationship_names(self) -> dict[str, set[str]]:
+        """attribute name -> lazy strategies it has on any model (for untyped objects)."""
+        if self._relationship_names is None:
+            out: dict[str, set[str]] = {}
+            for model in self.models().values():
+                for name, lazy in model.relationships.items():
+                    out.setdefault(name, set()).add(lazy)
+            self._relationship_names = out
+        return self._relationship_names
+
+    def session_class(self, qualified: str | None, depth: int = 0) -> bool | None:
+        """Is ``qualified`` a session class (SQLAlchemy's, SQLModel's, or a project alias or
+        NewType of one)? Returns its async-ness, or None."""
+        kind = names.session_class(qualified)
+        if kind is not None or qualified is None or depth > 6:
+            return kind
+        for mod, local in self._split(qualified):
+            if local in mod.session_types:
+                return self.session_class(mod.session_types[local], depth + 1)
+            head = local.split(".")[0]
+            if head in mod.imports and mod.imports[head] != qualified:
+                return self.session_class(mod.imports[head] + local[len(head):], depth + 1)
+        return None
+
+    def opens_session(self, qualified: str | None) -> bool | None:
+        """Is calling ``qualified`` opening a session? Returns its async-ness, or None."""
+        if qualified is None:
+            return None
+        cls = names.session_class(qualified)
+        if cls is not None:
+            return cls
+        if qualified.endswith("()"):  # calling a value annotated with a factory type
+            return names.factory_builder(qualified[:-2])
+        factory = self.factory(qualified)
+        if factory is not None:
+            return bool(factory.is_async)
+        return self._returns_session(qualified)
+
+    def _returns_session(self, qualified: str, depth: int = 0) -> bool | None:
+        """``def session_factory(): return SessionLocal()``: calling it opens a session."""
+        fn = self.function(qualified)
+        if fn is None or fn.is_generator or depth > 4 or qualified in self._returning:
+            return None
+        self._returning.add(qualified)
+        try:
+            for o in fn.opened:
+                if o.yielded and not o.closed_on_return and o.factory != qualified:
+                    kind = self.opens_session(o.factory)
+                    if kind is not None:
+                        return kind
+            return None
+        finally:
+            self._returning.discard(qualified)
+
+    def param_dependency(self, param: Param) -> tuple[str | None, bool]:
+        if param.depends:
+            return param.depends, param.use_cache
+        alias = self.alias(param.alias) if param.alias else None
+        if alias is not None:
+            return alias.depends, alias.use_cache
+        return None, True
+
+    # FastAPI providers --------------------------------------------------------
+    def session_provider(self, qualified: str | None, depth: int = 0) -> str | None:
+        """The canonical session provider when ``qualified`` is a dependency that provides a
+        session (yields or returns one), following providers that pass their own injected
+        session through. None when it does not provide a session."""
+        fn = self.function(qualified)
+        if fn is None or depth > 8:
+            return None
+        if fn.yields_param is not None:
+            for p in fn.params:
+                if p.name == fn.yields_param:
+                    dep, cache = self.param_dependency(p)
+                    if dep and cache:
+                        inner = self.session_provider(dep, depth + 1)
+                        if inner is not None:
+                            return inner
+        if any(o.yielded and self.opens_session(o.factory) is not None for o in fn.opened):
+            return self.canonical(qualified)
+        if self.session_class(fn.returns) is not None and (fn.opened or fn.is_generator):
+            return self.canonical(qualified)
+        return None
+
+    def canonical(self, qualified: str | None) -> str | None:
+        """Where the function ``qualified`` is defined (``app.db.get_db`` for a re-export
+        ``app.deps.get_db``), so that two spellings of one provider compare equal."""
+        fn = self.function(qualified)
+        if fn is None:
+            return qualified
+        if self._defined is None:
+            self._defined = {id(f): f"{m.module}.{q}" if m.module else q
+                             for m in self.modules.values() for q, f in m.functions.items()}
+        return self._defined.get(id(fn), qualified)
+
+    def value_sessions(self, qualified: str | None, depth: int = 0) -> list[SessionOrigin] | None:
+        """The sessions the value of dependency ``qualified`` may belong to.
+
+        None when the provider is not in the project (nothing can be said)."""
+        fn = self.function(qualified)
+        if fn is None or depth > 8:
+            return None
+        found: list[SessionOrigin] = []
+        for p in fn.params:
+            dep, cache = self.param_dependency(p)
+            if not dep:
+                continue
+            provider = self.session_provider(dep)
+            if provider is not None:
+                found.append(SessionOrigin(provider, open=True, use_cache=cache))
+                continue
+            inner = self.value_sessions(dep, depth + 1)
+            if inner:
+                found.extend(inner)
+        for opened in fn.opened:
+            if self.opens_session(opened.factory) is None:
+                continue
+            found.append(SessionOrigin(None, open=not opened.closed_on_return, opener=self.canonical(qualified)))
+        if fn.detaches:  # it expunges what it hands over: a detached object re-attaches on add()
+            found = [SessionOrigin(o.provider, False, o.use_cache, o.opener) for o in found]
+        return found
+
+    # call sites ---------------------------------------------------------------
+    def callers(self, qualified: str) -> list[tuple[ModuleFacts, Function, CallSite]]:
+        """Call sites of the project function ``qualified``, across modules."""
+        if self._callers is None:
+            table: dict[str, list] = {}
+            for mod in self.modules.values():
+                for fn in mod.functions.values():
+                    for call in fn.calls:
+                        table.setdefault(call.callee.rsplit(".", 1)[-1], []).append((mod, fn, call))
+            self._callers = table
+        target = self.function(qualified)
+        if target is None:
+            return []
+        out = []
+        resolved: dict[str, bool] = {}
+        for row in self._callers.get(qualified.rsplit(".", 1)[-1], ()):
+            callee = row[2].callee
+            if callee not in resolved:
+                resolved[callee] = callee == qualified or self.function(callee) is target
+            if resolved[callee]:
+                out.append(row)
+        return out
+
+
