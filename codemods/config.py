@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from .index import Factory
 
 KEYS = {
     "select", "ignore", "exclude", "extend-exclude", "session-factories", "session-scopes",
-    "assume-expire-on-commit", "unsafe-fixes",
+    "assume-expire-on-commit", "unsafe-fixes", "src",
 }
 
 
@@ -33,6 +34,7 @@ class Config:
     session_scopes: tuple[str, ...] = ()
     assume_expire_on_commit: bool = True
     unsafe_fixes: bool = False
+    src: tuple[str, ...] = ()  # import roots, relative to root (ruff's `src`)
 
     def enabled(self, code: str) -> bool:
         """ruff-style: a code is on when a selector is a prefix of it and no longer ignore
@@ -92,6 +94,23 @@ def _factories(value) -> dict[str, Factory]:
     return out
 
 
+def _src(value, root: str) -> tuple[str, ...]:
+    """``src``: import roots relative to the project root; a glob (``libs/*``) names each
+    directory it matches."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("[tool.sqla-fix] src must be a list of directories")
+    out: list[str] = []
+    for entry in value:
+        if any(ch in entry for ch in "*?["):
+            matches = sorted(glob.glob(os.path.join(root, entry)))
+            out.extend(os.path.relpath(m, root) for m in matches if os.path.isdir(m))
+        else:
+            out.append(os.path.normpath(entry))
+    return tuple(out)
+
+
 def load(start: str = ".") -> Config:
     path = find_pyproject(start)
     if path is None:
@@ -115,6 +134,7 @@ def load(start: str = ".") -> Config:
         session_scopes=tuple(section.get("session-scopes", ())),
         assume_expire_on_commit=bool(section.get("assume-expire-on-commit", True)),
         unsafe_fixes=bool(section.get("unsafe-fixes", False)),
+        src=_src(section.get("src", []), os.path.dirname(path)),
     )
 
 

@@ -224,7 +224,7 @@ def _facts(path: str, source: SourceFile, index, config: Config):
     facts = index.module_for_path(path)
     if facts is None:
         try:
-            facts = index_mod.extract(path, source.text, index_mod.module_name_for(path, config.root))
+            facts = index_mod.extract(path, source.text, index_mod.module_names(path, config.root, config.src))
             index.add_transient(facts)
         except (SyntaxError, ValueError, RecursionError):
             facts = None
@@ -238,7 +238,7 @@ def _refresh_facts(path: str, code: str, index, config: Config) -> bool:
     if index is None:
         return False
     try:
-        index.add_transient(index_mod.extract(path, code, index_mod.module_name_for(path, config.root)))
+        index.add_transient(index_mod.extract(path, code, index_mod.module_names(path, config.root, config.src)))
         return True
     except (SyntaxError, ValueError, RecursionError):
         return False
@@ -372,12 +372,12 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
     for path, raw in overrides.items():
         if any(t in raw for t in triggers):
             try:
-                facts.append(index_mod.extract(path, raw, index_mod.module_name_for(path, config.root)))
+                facts.append(index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src)))
             except (SyntaxError, ValueError, RecursionError):
                 pass
     seen_names: set[str] = set()
     for _round in range(4):
-        work = [(p, index_mod.module_name_for(p, config.root), triggers) for p in remaining]
+        work = [(p, index_mod.module_names(p, config.root, config.src), triggers) for p in remaining]
         found = _map(_index_path, work, jobs)
         new = [f for f in found if f is not None]
         facts.extend(new)
@@ -391,7 +391,7 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
         for path, raw in overrides.items():
             if path not in {f.path for f in facts} and any(t in raw for t in triggers):
                 try:
-                    facts.append(index_mod.extract(path, raw, index_mod.module_name_for(path, config.root)))
+                    facts.append(index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src)))
                 except (SyntaxError, ValueError, RecursionError):
                     pass
     if cache is not None:
@@ -429,7 +429,7 @@ def index_for_sources(sources: dict[str, str | bytes], config: Config) -> index_
     for path, text in sources.items():
         full = os.path.join(config.root, path)
         try:
-            facts.append(index_mod.extract(full, text, index_mod.module_name_for(full, config.root)))
+            facts.append(index_mod.extract(full, text, index_mod.module_names(full, config.root, config.src)))
         except (SyntaxError, ValueError):
             pass
     return new_index(facts, config)

@@ -45,11 +45,11 @@ from .facts import (
 )
 from .parse import parse_for_index
 from .queries import ProjectIndex, minimal_tokens
-from .resolve import module_name_for
+from .resolve import ModuleName, RootKind, module_name_for, module_names
 
 __all__ = [
     "EAGER_LOADERS", "INDEX_TRIGGERS", "Alias", "Attribute", "CallSite", "ClassFacts", "Factory", "Function",
     "Model", "ModuleFacts", "OpenedSession", "Origin", "Param", "ProjectIndex", "Scope", "SessionDecorator",
-    "SessionOrigin", "describe", "dotted_name", "extract", "load_root", "minimal_tokens", "module_name_for",
+    "SessionOrigin", "describe", "dotted_name", "extract", "load_root", "minimal_tokens", "module_name_for", "module_names", "ModuleName", "RootKind",
     "parse_for_index", "render_description", "strip_await",
 ]

@@ -66,8 +66,13 @@ def describe(index: ProjectIndex) -> dict:
          "relationships": {k: m.relationships[k] for k in sorted(m.relationships)}}
         for q, m in sorted(index.models().items())
     ]
+    modules = [
+        {"name": m.module, "path": m.path, "root": m.import_root, "root_kind": m.root_kind,
+         "also": list(m.other_names)}
+        for m in sorted(index.modules.values(), key=lambda m: m.module)
+    ]
     return {"factories": factories, "scopes": scopes, "decorators": decorators,
-            "providers": providers, "aliases": aliases, "models": models}
+            "providers": providers, "aliases": aliases, "models": models, "modules": modules}
 
 
 def render_description(data: dict) -> str:
@@ -118,6 +123,11 @@ def render_description(data: dict) -> str:
         + (f"; deferred {', '.join(m['deferred'])}" if m["deferred"] else "")
         + "; relationships " + (", ".join(f"{k} (lazy={v})" for k, v in m["relationships"].items()) or "-")
         for m in data["models"]
+    ])
+    section("Modules (the session-related ones, with the import root each name comes from)", [
+        f"{m['name']}  [{m['path']}]  root {m['root']}" + (f" ({m['root_kind']})" if m["root_kind"] else "")
+        + (f"; also imported as {', '.join(m['also'])}" if m["also"] else "")
+        for m in data["modules"]
     ])
     return "\n".join(lines)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Sequence
 
 from .. import names
 from .astutil import _annotation_target, _const_bool, _const_str, _decorator_callee, _kw, dotted_name, strip_await
 from .body import _FunctionBody
 from .facts import Alias, Attribute, ClassFacts, Factory, Function, ModuleFacts, Param, SessionDecorator
 from .parse import parse_for_index
+from .resolve import ModuleName
 
 INDEX_TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"Depends", b"flask_sqlalchemy")
 
@@ -23,27 +25,48 @@ class _Extractor:
 
     # imports ----------------------------------------------------------------
     def imports(self, tree: ast.Module) -> None:
+        """The module's imports: local name -> qualified name. Imports at module level (also
+        under `if`/`try`) win; an import inside a function only adds a name the module does
+        not bind itself (a deferred import of the same module, as Flask apps do against
+        import cycles), so one function's import never changes what another name means."""
         pkg_parts = self.facts.module.split(".") if self.facts.module else []
         is_pkg = os.path.basename(self.facts.path) == "__init__.py"
-        for node in ast.walk(tree):
+        nested: list[ast.Import | ast.ImportFrom] = []
+
+        def bindings(node: ast.Import | ast.ImportFrom):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
-                        self.facts.imports[alias.asname] = alias.name
+                        yield alias.asname, alias.name
                     else:
                         head = alias.name.split(".")[0]
-                        self.facts.imports[head] = head
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    keep = len(pkg_parts) - node.level + (1 if is_pkg else 0)
-                    prefix = pkg_parts[: max(keep, 0)]
-                    base = ".".join(prefix + ([base] if base else []))
-                for alias in node.names:
-                    if alias.name == "*":
-                        continue
-                    local = alias.asname or alias.name
-                    self.facts.imports[local] = f"{base}.{alias.name}" if base else alias.name
+                        yield head, head
+                return
+            base = node.module or ""
+            if node.level:
+                keep = len(pkg_parts) - node.level + (1 if is_pkg else 0)
+                prefix = pkg_parts[: max(keep, 0)]
+                base = ".".join(prefix + ([base] if base else []))
+            for alias in node.names:
+                if alias.name != "*":
+                    yield alias.asname or alias.name, f"{base}.{alias.name}" if base else alias.name
+
+        def module_level(body: list[ast.stmt]) -> None:
+            for stmt in body:
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    self.facts.imports.update(bindings(stmt))
+                elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    nested.extend(n for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom)))
+                else:  # if / try / with / for at module level
+                    for field in ("body", "orelse", "finalbody"):
+                        module_level(getattr(stmt, field, None) or [])
+                    for handler in getattr(stmt, "handlers", None) or []:
+                        module_level(handler.body)
+
+        module_level(tree.body)
+        for node in nested:
+            for local, target in bindings(node):
+                self.facts.imports.setdefault(local, target)
 
     # module level -------------------------------------------------------------
     def module_level(self, tree: ast.Module) -> None:
@@ -417,10 +440,18 @@ def _aggregate(tree: ast.Module, facts: ModuleFacts) -> None:
             facts.has_async = True
 
 
-def extract(path: str, source: str | bytes, module: str) -> ModuleFacts:
-    """Facts for one module. Raises SyntaxError (or ValueError) when it cannot be parsed."""
+def extract(path: str, source: str | bytes, module: str | Sequence[ModuleName]) -> ModuleFacts:
+    """Facts for one module, known by ``module`` (its name, or every name it can be imported
+    as, strongest first: :func:`resolve.module_names`). Raises SyntaxError (or ValueError)
+    when it cannot be parsed."""
     tree = parse_for_index(source, path)
-    facts = ModuleFacts(path=path, module=module)
+    if isinstance(module, str):
+        facts = ModuleFacts(path=path, module=module)
+    else:
+        own = module[0]
+        facts = ModuleFacts(path=path, module=own.name, import_root=own.root, root_kind=own.kind.value,
+                            other_names=[n.name for n in module[1:] if not n.kind.weak],
+                            weak_names=[n.name for n in module[1:] if n.kind.weak])
     ex = _Extractor(facts)
     ex.imports(tree)
     ex.module_level(tree)

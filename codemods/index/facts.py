@@ -132,7 +132,11 @@ class Alias:
 @dataclass
 class ModuleFacts:
     path: str
-    module: str
+    module: str  # its own name (relative imports resolve from it)
+    other_names: list[str] = field(default_factory=list)  # other names it can be imported as
+    weak_names: list[str] = field(default_factory=list)  # names only a script next to it uses
+    import_root: str = "."  # where `module` is rooted, relative to the project root
+    root_kind: str = ""  # a resolve.RootKind value: why that directory is an import root
     imports: dict[str, str] = field(default_factory=dict)
     factories: dict[str, Factory] = field(default_factory=dict)
     functions: dict[str, Function] = field(default_factory=dict)

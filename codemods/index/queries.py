@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
 
 from .. import names
@@ -39,8 +40,6 @@ class ProjectIndex:
         self.modules: dict[str, ModuleFacts] = {}
         self.by_path: dict[str, ModuleFacts] = {}
         self.duplicates: list[tuple[str, str, str]] = []  # (module, one path, another path)
-        for facts in modules:
-            self.add(facts)
         self.config_factories = dict(config_factories or {})
         self.config_scopes = tuple(config_scopes)
         self.assume_expire_on_commit = assume_expire_on_commit
@@ -54,15 +53,29 @@ class ProjectIndex:
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
         self._relevance: tuple[bytes, ...] | None = None
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
+        self._clashes: dict[str, list[ModuleFacts]] = {}  # names several files claim
+        self._aliases: tuple[dict[str, list[ModuleFacts]], dict[str, list[ModuleFacts]]] | None = None
+        for facts in modules:
+            self.add(facts)
 
     def add(self, facts: ModuleFacts) -> None:
         other = self.modules.get(facts.module)
-        if other is not None and other.path != facts.path:
+        if other is not None and other.path != facts.path and facts.module not in self._clashes:
+            # Two files claim one name (several projects checked at once): the name is
+            # ambiguous, and each goes by a name of its own.
             self.duplicates.append((facts.module, other.path, facts.path))
+            self._clashes[facts.module] = [other, facts]
+            del self.modules[other.module]
+            self._rename(other)
+            self._rename(facts)
+        elif facts.module in self._clashes and other is None:
+            self._clashes[facts.module].append(facts)
+            self._rename(facts)
         self.modules[facts.module] = facts
         self.by_path[os.path.abspath(facts.path)] = facts
         self._callers = None
         self._suffixes = None
+        self._aliases = None
         self._relevance = None
         self._models = None
         self._mapped_memo = {}
@@ -115,7 +128,7 @@ class ProjectIndex:
                     name = ".".join(parts[:cut])
                     if name in self.modules:
                         break
-                    candidates = (self._suffixes or {}).get(name, [])
+                    candidates = self._clashes.get(name) or (self._suffixes or {}).get(name, [])
                     if len(candidates) > 1:
                         out.setdefault(name, sorted(m.path for m in candidates))
                         break
@@ -131,21 +144,55 @@ class ProjectIndex:
 
     # name resolution --------------------------------------------------------
     def _module(self, dotted: str) -> ModuleFacts | None:
-        """The module named ``dotted``; else the one module whose name ends with it (a
-        project checked from above its import root: ``src.app.db`` for ``app.db``)."""
+        """The module named ``dotted``: its own name; else the one module with that alias (a
+        name under another import root, see :mod:`.resolve`), a strong one before a weak one;
+        else the one module whose name ends with it (a project checked from above its
+        import root: ``src.app.db`` for ``app.db``)."""
         if dotted in self.modules:
             return self.modules[dotted]
+        if dotted in self._clashes:
+            return None
+        strong, weak = self._alias_tables()
+        for table in (strong, weak):
+            found = table.get(dotted, ())
+            if len(found) == 1:
+                return found[0]
+            if found:
+                return None  # ambiguous
         if "." not in dotted:
             return None  # `import logging` is the standard library, not `myapp.logging`
         if self._suffixes is None:
-            table: dict[str, list[ModuleFacts]] = {}
+            suffixes: dict[str, list[ModuleFacts]] = {}
             for name, mod in self.modules.items():
                 parts = name.split(".")
                 for i in range(1, len(parts)):
-                    table.setdefault(".".join(parts[i:]), []).append(mod)
-            self._suffixes = table
+                    suffixes.setdefault(".".join(parts[i:]), []).append(mod)
+            self._suffixes = suffixes
         matches = self._suffixes.get(dotted, ())
         return matches[0] if len(matches) == 1 else None
+
+    def _rename(self, facts: ModuleFacts) -> None:
+        """Give ``facts`` the first of its other names nobody else holds."""
+        for name in facts.other_names:
+            if name not in self.modules and name not in self._clashes:
+                facts.module = name
+                return
+        facts.module = f"{facts.module}@{os.path.abspath(facts.path)}"
+
+    def _alias_tables(self) -> tuple[dict[str, list[ModuleFacts]], dict[str, list[ModuleFacts]]]:
+        if self._aliases is None:
+            strong: dict[str, list[ModuleFacts]] = {}
+            weak: dict[str, list[ModuleFacts]] = {}
+            stdlib = getattr(sys, "stdlib_module_names", frozenset())
+            for mod in self.modules.values():
+                for name in mod.other_names:
+                    if name not in self.modules and name not in self._clashes:
+                        strong.setdefault(name, []).append(mod)
+                for name in mod.weak_names:
+                    if name not in self.modules and name not in self._clashes and name.split(".")[0] not in stdlib:
+                        weak.setdefault(name, []).append(mod)
+            self._aliases = (strong, weak)
+        return self._aliases
 
     def _split(self, qualified: str) -> Iterator[tuple[ModuleFacts, str]]:
         parts = qualified.split(".")
