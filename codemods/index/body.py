@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .. import names
 from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await
 from .facts import CallSite, Factory, OpenedSession, Origin
+from .infer import Load, load_of
 
 if TYPE_CHECKING:
     from .extract import _Extractor
@@ -46,6 +47,10 @@ class _FunctionBody(ast.NodeVisitor):
         self.yields_param: str | None = None
         self.calls: list[CallSite] = []
         self.origins: dict[str, Origin] = {}
+        self.loads: dict[str, Load] = {}  # local name -> the load it holds (see .infer)
+        self.local_calls: dict[str, str] = {}  # local name -> the call whose result it holds
+        self.returns_load: Load | None = None
+        self.returns_calls: list[str] = []
         self.session_names: dict[str, str] = {}
         all_args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
         self.param_names = {a.arg for a in all_args}
@@ -198,6 +203,8 @@ class _FunctionBody(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Return(self, node: ast.Return) -> None:
+        if node.value is not None:
+            self._returned(node.value)
         self._yield_or_return(node.value, is_yield=False)
         self.generic_visit(node)
 
@@ -241,7 +248,43 @@ class _FunctionBody(ast.NodeVisitor):
         if isinstance(node.target, ast.Name) and node.value is not None:
             self._bind(node.target.id, node.value)
 
+    def _returned(self, value: ast.AST) -> None:
+        """What a `return` gives: a load (its model and shape), or a call's result (resolved at
+        query time: ``self.repo.get``, ``app.crud.get_user``)."""
+        load = load_of(value, self.loads, self.ex.facts.qualify)
+        if load is not None and load.stage.instances:
+            self.returns_load = self.returns_load or load
+        # Also as a call: `self.repo.get(pk)` reads like a load whose model is `pk`; whether
+        # either names a model is decided at query time.
+        value = strip_await(value)
+        if isinstance(value, ast.Name) and value.id in self.local_calls:
+            self.returns_calls.append(self.local_calls[value.id])
+        elif isinstance(value, ast.Call):
+            callee = self._callee(value.func)
+            if callee is not None:
+                self.returns_calls.append(callee)
+
+    def _callee(self, func: ast.AST) -> str | None:
+        """A callee as the index resolves it: qualified, or ``self.<...>`` (the class's own)."""
+        name = dotted_name(func)
+        if name is None:
+            return None
+        if name.split(".")[0] in ("self", "cls"):
+            return "self." + name.split(".", 1)[1] if "." in name else None
+        return self.ex.facts.qualify(name)
+
     def _bind(self, name: str, value: ast.AST) -> None:
+        load = load_of(value, self.loads, self.ex.facts.qualify)
+        if load is not None:
+            self.loads[name] = load
+        else:
+            self.loads.pop(name, None)
+        inner = strip_await(value)
+        callee = self._callee(inner.func) if isinstance(inner, ast.Call) else None
+        if callee is not None:
+            self.local_calls[name] = callee
+        else:
+            self.local_calls.pop(name, None)
         self.origins[name] = self.origin(value)
         opened = self._opens(value)
         if opened is not None:

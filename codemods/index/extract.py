@@ -187,9 +187,14 @@ class _Extractor:
         info = ClassFacts(
             qualname=prefix + node.name,
             line=node.lineno,
-            bases=[b for b in (self.q(base) for base in node.bases) if b],
+            bases=[b for b in (self.q(base.value if isinstance(base, ast.Subscript) else base)
+                               for base in node.bases) if b],
             keywords={k.arg: ast.unparse(k.value) for k in node.keywords if k.arg},
         )
+        for base in node.bases:  # class UserRepository(BaseRepository[User])
+            if isinstance(base, ast.Subscript):
+                args = base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]
+                info.generic_args.extend(q for q in (self.q(a) for a in args) if q)
         for stmt in node.body:
             target, value, annotation = None, None, None
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
@@ -198,6 +203,10 @@ class _Extractor:
                 target, value, annotation = stmt.target.id, stmt.value, stmt.annotation
             if target is None:
                 continue
+            if isinstance(value, (ast.Name, ast.Attribute)):
+                qualified = self.q(value)
+                if qualified:
+                    info.values[target] = qualified
             if target == "__abstract__":
                 info.abstract = _const_bool(value) is True
                 continue
@@ -326,6 +335,9 @@ class _Extractor:
             cls, shape = self.annotated_class(fn.returns)
             info.returns_class, info.returns_shape = cls, shape
         info.eager = body.eager
+        if body.returns_load is not None:
+            info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
+        info.returns_calls = body.returns_calls
         self.facts.functions[info.qualname] = info
 
     def annotated_class(self, ann: ast.AST, depth: int = 0) -> tuple[str | None, str | None]:

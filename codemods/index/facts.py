@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .infer import Stage
+
 
 @dataclass
 class Factory:
@@ -87,6 +89,8 @@ class ClassFacts:
     backrefs: list[tuple[str, str, str]] = field(default_factory=list)  # (target, name, lazy)
     abstract: bool = False
     tablename: bool = False
+    generic_args: list[str] = field(default_factory=list)  # `Repo[User]` bases: User (qualified)
+    values: dict[str, str] = field(default_factory=dict)  # class-level `model = User` (qualified)
 
 
 @dataclass
@@ -112,6 +116,11 @@ class Function:
     yield_sources: list[str] = field(default_factory=list)  # what made the yielded session(s)
     returns_class: str | None = None  # the class a return annotation names (User | None -> User)
     returns_shape: str | None = None  # "one", "optional" or "list"
+    # Inferred from the body when there is no annotation (see .infer): what a `return` loads
+    # (model as written or "self.<attr>", and an infer.Stage value), and the calls whose
+    # results it returns (qualified, or "self.<...>").
+    returns_load: tuple[str, str] | None = None
+    returns_calls: list[str] = field(default_factory=list)
     eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
     detaches: bool = False  # expunges objects from its sessions (what it returns is detached)
     with_callees: list[str] = field(default_factory=list)  # qualified callees of its with-items
@@ -194,6 +203,19 @@ class Model:
     @property
     def name(self) -> str:
         return self.qualified.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Returned:
+    """What a function returns: instances of ``model``, one, maybe None, or a list."""
+
+    model: Model
+    shape: Stage
+    function: Function  # the function whose annotation or body says so
+
+    @property
+    def optional(self) -> bool:
+        return self.shape is Stage.OPTIONAL
 
 
 @dataclass

@@ -17,10 +17,12 @@ from .facts import (
     Model,
     ModuleFacts,
     Param,
+    Returned,
     Scope,
     SessionDecorator,
     SessionOrigin,
 )
+from .infer import Stage
 
 
 def minimal_tokens(tokens: Iterable[str]) -> tuple[bytes, ...]:
@@ -531,6 +533,96 @@ class ProjectIndex:
         if alias is not None:
             return alias.depends, alias.use_cache
         return None, True
+
+    # what functions return -----------------------------------------------------
+    def returned(self, qualified: str | None, receiver: str | None = None, depth: int = 0) -> Returned | None:
+        """What calling the project function or method ``qualified`` gives, when it is an ORM
+        instance (or a list of them): its return annotation; else its body, a load
+        (``session.get(User, id)``, ``select(self.model)`` of a generic repository) or the
+        result of another call it returns (``return await self.repo.get(id)``), followed across
+        modules. ``receiver`` is the class a method is called on, when it is not the class
+        defining it (``UserRepository(BaseRepository[User])``)."""
+        if not qualified or depth > 8:
+            return None
+        found = self._callable(qualified)
+        if found is None:
+            return None
+        fn, owner = found
+        receiver = receiver or owner
+        if fn.returns_class is not None:  # annotated: the annotation is the answer
+            model = self.model(fn.returns_class)
+            return Returned(model, Stage(fn.returns_shape), fn) if model and fn.returns_shape else None
+        if fn.returns_load is not None:
+            expr, stage = fn.returns_load
+            model = self._model_expr(expr, receiver)
+            if model is not None:
+                return Returned(model, Stage(stage), fn)
+        for callee in fn.returns_calls:
+            target, target_receiver = self._callee_of(callee, receiver)
+            if target is not None and target != qualified:
+                inner = self.returned(target, target_receiver, depth + 1)
+                if inner is not None:
+                    return inner
+        return None
+
+    def _callable(self, qualified: str, depth: int = 0) -> tuple[Function, str | None] | None:
+        """The function ``qualified`` names, with the class it is called on (None for a plain
+        function); a method a class inherits is found in its bases."""
+        fn = self.function(qualified)
+        owner, _, name = qualified.rpartition(".")
+        if fn is not None:
+            return fn, owner if "." in fn.qualname else None
+        cls = self._class(owner) if owner else None
+        if cls is None or depth > 8:
+            return None
+        for base in cls.bases:
+            inherited = self._callable(f"{base}.{name}", depth + 1)
+            if inherited is not None:
+                return inherited[0], owner
+        return None
+
+    def _model_expr(self, expr: str, receiver: str | None, depth: int = 0) -> Model | None:
+        """The model a load names: a class, or ``self.<attr>`` of the receiver's class (a class
+        attribute ``model = User``, or the argument of a generic base ``Repo[User]``)."""
+        if not expr.startswith("self."):
+            return self.model(expr)
+        cls = self._class(receiver) if receiver else None
+        if cls is None or depth > 8:
+            return None
+        attr = expr[len("self."):]
+        if attr in cls.values:
+            return self.model(cls.values[attr])
+        for arg in cls.generic_args:
+            model = self.model(arg)
+            if model is not None:
+                return model
+        for base in cls.bases:
+            model = self._model_expr(expr, base, depth + 1)
+            if model is not None:
+                return model
+        return None
+
+    def _callee_of(self, callee: str, receiver: str | None) -> tuple[str | None, str | None]:
+        """(qualified function, the class it is called on) for a returned call as the body
+        spells it: ``app.crud.get_user``, ``self.get`` or ``self.repo.get``."""
+        if not callee.startswith("self."):
+            return callee, None
+        if receiver is None:
+            return None, None
+        parts = callee.split(".")[1:]
+        if len(parts) == 1:
+            return f"{receiver}.{parts[0]}", receiver
+        if len(parts) != 2:
+            return None, None
+        attr, method = parts
+        for mod, local in self._split(receiver):
+            value = mod.self_values.get(f"{local}.{attr}")
+            if value is None:
+                continue
+            kind, _, what = value.partition(":")
+            if kind in ("type", "call") and not what.endswith("()") and not what.startswith("self."):
+                return f"{what}.{method}", what
+        return None, None
 
     # FastAPI providers --------------------------------------------------------
     def session_provider(self, qualified: str | None, depth: int = 0) -> str | None:

@@ -20,6 +20,7 @@ import libcst as cst
 
 from .. import names
 from ..index import Model, ProjectIndex, Scope
+from ..index.infer import Stage
 from .base import FileContext
 from .helpers import dotted
 
@@ -660,19 +661,17 @@ def bound_through(ctx: FileContext, ev: Event, N: str, scope: Scope) -> Bound | 
                          eager_in(value))
     if callee is None:
         return None
-    facts = None
+    target = None
     if callee.startswith(N + ".") and scope.yields == "service":
         cm = index.function(scope.name)
         if cm is not None and cm.yields_class:
-            facts = index.function(f"{cm.yields_class}.{callee[len(N) + 1:]}")
+            target = f"{cm.yields_class}.{callee[len(N) + 1:]}"
     elif any(isinstance(a.value, cst.Name) and a.value.value == N for a in value.args):
-        facts = index.function(ctx.qualify(callee))
-    if facts is None or facts.returns_shape not in ("one", "optional"):
+        target = ctx.qualify(callee)
+    returned = index.returned(target)
+    if returned is None or returned.shape is Stage.LIST:
         return None
-    model = index.model(facts.returns_class)
-    if model is None:
-        return None
-    return Bound(ev, model, facts.returns_shape == "optional", frozenset(facts.eager) | eager_in(value))
+    return Bound(ev, returned.model, returned.optional, frozenset(returned.function.eager) | eager_in(value))
 
 
 def eager_in(node: cst.CSTNode) -> frozenset[str]:

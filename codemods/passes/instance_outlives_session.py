@@ -316,9 +316,10 @@ class InstanceOutlivesSession(Pass):
         facts = ctx.function_facts(qualname)
         if facts is None or not any(d in _CACHES for d in facts.decorators):
             return
-        model = index.model(facts.returns_class) if facts.returns_class else None
-        if model is None:
+        returned = index.returned(ctx.qualify(qualname))
+        if returned is None:
             return
+        model = returned.model
         yield self.finding(fn.name, (
             f"`{fn.name.value}` is cached ({', '.join(d.rsplit('.', 1)[-1] for d in facts.decorators if d in _CACHES)}) "
             f"and returns {model.name} instances: every caller gets the same instance, detached from its "

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from ..index.infer import Stage
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import BOT, REPO
 from .flow import Event, bound_through, events, functions, loaded_eagerly, session_scoped, shape, with_scopes
@@ -148,7 +149,7 @@ class LazyLoadOutsideSession(Pass):
             return True
         for name in facts.all_called:
             target = facts.imports.get(name) or f"{facts.module}.{name}"
-            if _returns_from_closed_session(index, index.function(target)):
+            if _returns_detached(index, target):
                 return True
         return False
 
@@ -175,7 +176,7 @@ class LazyLoadOutsideSession(Pass):
             return set()
         out = set()
         for local, target in list(mod.imports.items()) + [(q, f"{mod.module}.{q}") for q in mod.functions]:
-            if _returns_from_closed_session(index, index.function(target)):
+            if _returns_detached(index, target):
                 out.add(local)
         return out
 
@@ -219,18 +220,18 @@ class LazyLoadOutsideSession(Pass):
             callee = dotted(value.func)
             if callee is None or "." in callee and callee.split(".")[0] in ("self", "cls"):
                 continue
-            facts = index.function(ctx.qualify(callee))
-            if not _returns_from_closed_session(index, facts) or facts.returns_shape not in ("one", "optional"):
+            target = ctx.qualify(callee)
+            returned = index.returned(target)
+            if returned is None or returned.shape is Stage.LIST \
+                    or not _closes_its_sessions(index, index.function(target)):
                 continue
-            model = index.model(facts.returns_class)
-            if model is None:
-                continue
+            model = returned.model
             X = ev.name
             for r in evs[ev.index + 1:]:
                 if r.kind == "assign" and r.name == X:
                     break
                 if r.kind == "read" and r.owner == X and r.name in model.relationships \
-                        and not loaded_eagerly(model, r.name, frozenset(facts.eager)):  # type: ignore[arg-type]
+                        and not loaded_eagerly(model, r.name, frozenset(returned.function.eager)):
                     yield self.finding(r.node, (
                         f"`{X}.{r.name}` is a lazy relationship of an object whose session closed in "
                         f"`{callee}`: DetachedInstanceError; load it there with "
@@ -238,10 +239,15 @@ class LazyLoadOutsideSession(Pass):
                     break
 
 
-def _returns_from_closed_session(index, fn) -> bool:
-    """A project function that opens sessions, closes all of them before it returns, and is
-    annotated to return a model: what it returns is detached."""
-    if fn is None or not fn.returns_class:
+def _returns_detached(index, target: str) -> bool:
+    """A project function that returns ORM instances from sessions it closed."""
+    return index.returned(target) is not None and _closes_its_sessions(index, index.function(target))
+
+
+def _closes_its_sessions(index, fn) -> bool:
+    """A project function that opens sessions and closes all of them before it returns:
+    what it returns is detached."""
+    if fn is None:
         return False
     sessions = [o for o in fn.opened if index.opens_session(o.factory) is not None]
-    return bool(sessions) and all(o.closed_on_return for o in sessions) and index.model(fn.returns_class) is not None
+    return bool(sessions) and all(o.closed_on_return for o in sessions)
