@@ -144,6 +144,8 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         self._funcs.add(id(node.func))
+        if self._getattr_read(node):
+            return  # its arguments are no use of the object
         if self._depth:
             for arg in node.args:
                 if isinstance(arg.value, cst.Name):
@@ -157,6 +159,21 @@ class _Collector(cst.CSTVisitor):
             if owner is not None:
                 self._add("call", node, owner=owner, name=node.func.attr.value,
                           args=tuple(dotted(a.value) for a in node.args if not a.keyword))
+
+    def _getattr_read(self, node: cst.Call) -> bool:
+        """``getattr(obj, "attr", default)`` reads ``obj.attr``: the default catches a missing
+        attribute, not a DetachedInstanceError."""
+        if self._depth or not isinstance(node.func, cst.Name) or node.func.value != "getattr":
+            return False
+        if len(node.args) not in (2, 3) or any(a.keyword is not None or a.star for a in node.args):
+            return False
+        obj, attr = node.args[0].value, node.args[1].value
+        if isinstance(obj, cst.Name) and isinstance(attr, cst.SimpleString):
+            name = attr.evaluated_value
+            if isinstance(name, str) and name.isidentifier():
+                self._add("read", node, owner=obj.value, name=name)
+                return True
+        return False
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if not isinstance(node.value, cst.Name):
@@ -403,6 +420,15 @@ def model_for(ctx: FileContext, name: str | None):
     if not name:
         return None
     return ctx.index.model(ctx.qualify(name)) or ctx.index.model_named(name.rsplit(".", 1)[-1])
+
+
+def capture_source(X: str, attr: str, reads: list[Event]) -> str:
+    """What a capture of ``X.attr`` binds: the ``getattr(X, "attr", default)`` call when the
+    code reads it that way (its default stays), else ``X.attr``."""
+    for r in reads:
+        if r.name == attr and isinstance(r.node, cst.Call):
+            return cst.Module([]).code_for_node(r.node)
+    return f"{X}.{attr}"
 
 
 def unique_name(fn: cst.FunctionDef, wanted: str, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]

@@ -13,6 +13,7 @@ from .flow import (
     Bound,
     Event,
     bound_through,
+    capture_source,
     events,
     functions,
     loaded_eagerly,
@@ -101,6 +102,32 @@ class HoistOutOfScope(Pass):
                 async with get_avatar_service() as avatar_service:
                     avatars = await avatar_service.list(user_id)
                 return user_name, user_visits, avatars
+            ''',
+        ),
+        Example(
+            title="a read through getattr with a default: the default does not catch the error",
+            before='''
+            from bot.services import get_user_service
+
+
+            async def greeting(telegram_id: int) -> str:
+                async with get_user_service() as user_service:
+                    user = await user_service.get_by_telegram_id(telegram_id)
+                    if user is None:
+                        return "hi"
+                return f"hi {getattr(user, 'name', 'friend')}"
+            ''',
+            after='''
+            from bot.services import get_user_service
+
+
+            async def greeting(telegram_id: int) -> str:
+                async with get_user_service() as user_service:
+                    user = await user_service.get_by_telegram_id(telegram_id)
+                    if user is None:
+                        return "hi"
+                    user_name = getattr(user, 'name', 'friend')
+                return f"hi {user_name}"
             ''',
         ),
         Example(
@@ -300,7 +327,7 @@ class HoistOutOfScope(Pass):
         for a in attrs:
             locals_[a] = unique_name(fn, f"{X}_{a}", taken)
             taken.add(locals_[a])
-        captures = [cst.parse_statement(f"{local} = {X}.{a}") for a, local in locals_.items()]
+        captures = [cst.parse_statement(f"{local} = {capture_source(X, a, reads)}") for a, local in locals_.items()]
         edits = [Edit(point, after=captures)]
         edits += [Edit(r.node, replace=lambda upd, n=locals_[r.name]: cst.Name(n)) for r in reads]  # type: ignore[index]
         return Fix(edits)

@@ -16,6 +16,7 @@ from .flow import (
     SessionRef,
     attaches,
     binding_of,
+    capture_source,
     events,
     functions,
     model_for,
@@ -510,7 +511,7 @@ class SnapshotBeforeExpunge(Pass):
             if r.name not in locals_:
                 locals_[r.name] = unique_name(fn, f"{X}_{r.name}", taken)  # type: ignore[index]
                 taken.add(locals_[r.name])  # type: ignore[index]
-        captures = [cst.parse_statement(f"{local} = {X}.{attr}") for attr, local in locals_.items()]
+        captures = [cst.parse_statement(f"{local} = {capture_source(X, attr, reads)}") for attr, local in locals_.items()]
         edits = [Edit(target, before=[*prelude, *captures])]
         for r in reads:
             edits.append(Edit(r.node, replace=lambda upd, n=locals_[r.name]: cst.Name(n)))  # type: ignore[index]
