@@ -31,6 +31,9 @@ class _FunctionBody(ast.NodeVisitor):
         self.yields_class: str | None = None
         self.returns_factory: Factory | None = None
         self._seen_yield = False
+        self._conditional = 0  # inside an if / loop / except: not run on every path
+        self.rolls_back_after_yield = False
+        self.returns_self_attr: str | None = None
         self._begin_depth = 0
         self.closed_names: set[str] = set()
         self.detaches = False
@@ -71,6 +74,18 @@ class _FunctionBody(ast.NodeVisitor):
             for opened in self.opened:
                 if opened.name in self.closed_names:
                     opened.closed_on_return = True
+
+    def _conditionally(self, node: ast.AST) -> None:
+        self._conditional += 1
+        self.generic_visit(node)
+        self._conditional -= 1
+
+    visit_If = _conditionally
+    visit_For = _conditionally
+    visit_AsyncFor = _conditionally
+    visit_While = _conditionally
+    visit_ExceptHandler = _conditionally
+    visit_Match = _conditionally
 
     def visit_FunctionDef(self, node: ast.AST) -> None:  # nested: not ours
         self.has_nested = True
@@ -257,6 +272,8 @@ class _FunctionBody(ast.NodeVisitor):
         # Also as a call: `self.repo.get(pk)` reads like a load whose model is `pk`; whether
         # either names a model is decided at query time.
         value = strip_await(value)
+        if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == "self":
+            self.returns_self_attr = value.attr  # `def __enter__(self): return self.session`
         if isinstance(value, ast.Name) and value.id in self.local_calls:
             self.returns_calls.append(self.local_calls[value.id])
         elif isinstance(value, ast.Call):
@@ -342,6 +359,11 @@ class _FunctionBody(ast.NodeVisitor):
                     self.closed_names.add(owner)
                 else:
                     self.detaches = True
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "rollback" and self._seen_yield \
+                and not self._conditional:
+            owner = dotted_name(node.func.value)
+            if owner in self.session_names or (owner or "").startswith("self."):
+                self.rolls_back_after_yield = True  # `finally: session.rollback()`
         if isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
             owner = dotted_name(node.func.value)
             if owner in self.session_names or (owner or "").startswith("self."):

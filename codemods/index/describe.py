@@ -37,7 +37,8 @@ def describe(index: ProjectIndex) -> dict:
                 scopes.append({"name": qualified, "at": where(fn.line), "yields": scope.yields,
                                "service": fn.yields_class, "factory": scope.factory,
                                "async": scope.is_async, "expire_on_commit": scope.expire_on_commit,
-                               "commits_on_exit": scope.commits_on_exit})
+                               "commits_on_exit": scope.commits_on_exit,
+                               "rolls_back_on_exit": scope.rolls_back_on_exit})
             d = index.decorator(qualified)
             if d is not None:
                 decorators.append({"name": qualified, "at": where(fn.line), "factory": d.factory,
@@ -58,6 +59,14 @@ def describe(index: ProjectIndex) -> dict:
                         {"provider": o.provider, "open": o.open, "use_cache": o.use_cache} for o in origins
                     ] if provider is None else [],
                 })
+        for qualname, cls in sorted(mod.classes.items()):
+            qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+            scope = index.scope(qualified)
+            if scope is not None and scope.kind == "class":
+                scopes.append({"name": qualified, "at": where(cls.line), "yields": scope.yields, "service": None,
+                               "factory": scope.factory, "async": scope.is_async,
+                               "expire_on_commit": scope.expire_on_commit, "commits_on_exit": scope.commits_on_exit,
+                               "rolls_back_on_exit": scope.rolls_back_on_exit})
         for name, a in sorted(mod.aliases.items()):
             aliases.append({"name": f"{mod.module}.{name}" if mod.module else name,
                             "type": a.annotation, "depends": a.depends, "use_cache": a.use_cache})
@@ -89,11 +98,12 @@ def render_description(data: dict) -> str:
         + (", scoped" if f["scoped"] else "") + (f", bind={f['bind']}" if f["bind"] else "")
         for f in data["factories"]
     ])
-    section("Session scopes (context managers)", [
+    section("Session scopes (context managers and classes)", [
         f"{s['name']}  [{s['at']}]  yields a {s['yields']}"
         + (f" ({s['service']})" if s["service"] else "")
         + f", factory={s['factory'] or 'unknown'}, expire_on_commit={s['expire_on_commit']}, "
         f"commits on exit: {'yes' if s['commits_on_exit'] else 'no'}"
+        + (", rolls back on exit (expires everything)" if s["rolls_back_on_exit"] else "")
         for s in data["scopes"]
     ])
     section("Session decorators", [

@@ -315,6 +315,8 @@ class _Extractor:
             decorators=[d for d in (self.q(_decorator_callee(dec)) for dec in fn.decorator_list) if d],
             commits=body.commits,
             commits_after_yield=body.commits_after_yield,
+            rolls_back_after_yield=body.rolls_back_after_yield,
+            returns_self_attr=body.returns_self_attr,
             yield_in_begin=body.yield_in_begin,
             yields_kind=body.yields_kind,
             yields_class=body.yields_class,

@@ -108,6 +108,8 @@ class Function:
     decorators: list[str] = field(default_factory=list)
     commits: bool = False  # calls .commit() on a session it holds
     commits_after_yield: bool = False  # ... after its yield (a context manager committing on exit)
+    rolls_back_after_yield: bool = False  # rolls back after its yield on every path (`finally:`)
+    returns_self_attr: str | None = None  # `return self.<attr>` (`__enter__` returning its session)
     yield_in_begin: bool = False  # yields inside `with session.begin()` / `factory.begin()`
     yields_kind: str | None = None  # "session" or "service" (an object built around a session)
     yields_class: str | None = None  # qualified name of that object's class
@@ -229,4 +231,10 @@ class Scope:
     commits_on_exit: bool
     yields: str  # "session" or "service"
     factory: str | None = None
+    rolls_back_on_exit: bool = False  # expires every instance on exit, whatever expire_on_commit says
+
+    @property
+    def expires_on_exit(self) -> bool:
+        """Are the instances loaded in the scope expired when it ends?"""
+        return self.rolls_back_on_exit or (self.commits_on_exit and self.expire_on_commit)
 

@@ -286,7 +286,9 @@ class ProjectIndex:
             return Scope("configured", qualified, None, self.assume_expire_on_commit,
                          commits_on_exit=True, yields="service")
         fn = self.function(qualified)
-        if fn is None or fn.yields_kind is None:
+        if fn is None:
+            return self._class_scope(qualified)
+        if fn.yields_kind is None:
             return None
         if not any(d in names.CONTEXT_MANAGER_DECORATORS for d in fn.decorators):
             return None
@@ -298,11 +300,46 @@ class ProjectIndex:
             # a service built around a session the context manager received (a parameter
             # typed as a session): its factory's settings are unknown.
             return Scope("context-manager", qualified, None, self.assume_expire_on_commit,
-                         fn.commits_after_yield or fn.yield_in_begin, fn.yields_kind)
+                         fn.commits_after_yield or fn.yield_in_begin, fn.yields_kind,
+                         rolls_back_on_exit=fn.rolls_back_after_yield)
         return Scope("context-manager", qualified, self.opens_session(opened.factory),
                      self.expire_on_commit(opened.factory, opened.expire_on_commit),
                      commits_on_exit=fn.commits_after_yield or fn.yield_in_begin or opened.begin,
-                     yields=fn.yields_kind, factory=opened.factory)
+                     yields=fn.yields_kind, factory=opened.factory, rolls_back_on_exit=fn.rolls_back_after_yield)
+
+    def _class_scope(self, qualified: str) -> Scope | None:
+        """A class whose ``__enter__``/``__aenter__`` returns the session it holds
+        (``self.session = SessionLocal()``): ``with Database() as session``. It commits on
+        exit when its ``__exit__`` commits."""
+        for enter, leave in (("__aenter__", "__aexit__"), ("__enter__", "__exit__")):
+            found = self._callable(f"{qualified}.{enter}")
+            if found is None or found[0].returns_self_attr is None:
+                continue
+            factory = self._self_factory(qualified, found[0].returns_self_attr)
+            is_async = self.opens_session(factory)
+            if factory is None or is_async is None:
+                return None
+            exit_found = self._callable(f"{qualified}.{leave}")
+            commits = exit_found is not None and exit_found[0].commits
+            return Scope("class", qualified, is_async, self.expire_on_commit(factory), commits_on_exit=commits,
+                         yields="session", factory=factory)
+        return None
+
+    def _self_factory(self, class_qualified: str, attr: str, depth: int = 0) -> str | None:
+        """What ``self.<attr>`` of that class (or a base) was made by calling: ``call:X``."""
+        if depth > 8:
+            return None
+        for mod, local in self._split(class_qualified):
+            value = mod.self_values.get(f"{local}.{attr}")
+            if value is not None:
+                kind, _, what = value.partition(":")
+                return what if kind == "call" else None
+            cls = mod.classes.get(local)
+            for base in cls.bases if cls is not None else ():
+                found = self._self_factory(base, attr, depth + 1)
+                if found is not None:
+                    return found
+        return None
 
     def any_scope(self, callees) -> bool:
         """Is one of these with-item callees a session scope? A name the module does not
@@ -351,9 +388,17 @@ class ProjectIndex:
         session (not any object the wrapper built)."""
         fn = self.function(qualified)
         d = fn.session_decorator if fn is not None else None
-        if d is None or self.opens_session(d.factory) is None:
+        if d is None:
             return None
-        return d
+        if self.opens_session(d.factory) is not None:
+            return d
+        # The wrapper enters a project scope (`with session_scope() as s: return f(s, ...)`):
+        # the scope's factory and settings are the decorator's.
+        scope = self.scope(d.factory)
+        if scope is None or scope.yields != "session" or scope.factory is None:
+            return None
+        return SessionDecorator(scope.factory, scope.expire_on_commit, d.commits or scope.commits_on_exit,
+                                d.position, d.keyword)
 
     # models -------------------------------------------------------------------
     def _class(self, qualified: str | None) -> ClassFacts | None:

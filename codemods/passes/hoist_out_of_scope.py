@@ -261,7 +261,7 @@ class HoistOutOfScope(Pass):
         commits_in_block = [e for e in region if e.kind == "call" and e.name == "commit"
                             and (e.owner == N or (e.owner or "").startswith(N + "."))
                             and e.index > bound.event.index]
-        expired = scope.expire_on_commit and (scope.commits_on_exit or bool(commits_in_block))
+        expired = scope.expires_on_exit or (scope.expire_on_commit and bool(commits_in_block))
         rel_reads = [r for r in reads if r.name in model.relationships and not loaded_eagerly(model, r.name, bound.eager)]
         col_reads = [r for r in reads if r.name not in model.relationships] if expired else []
         if rel_reads:
@@ -274,7 +274,9 @@ class HoistOutOfScope(Pass):
             return
         attrs = list(dict.fromkeys(r.name for r in col_reads))
         listed = ", ".join(f"`{X}.{a}`" for a in attrs)
-        why = "its session committed on exit and expired it" if scope.commits_on_exit else "a commit in the block expired it"
+        why = ("its session rolled back on exit and expired it" if scope.rolls_back_on_exit
+               else "its session committed on exit and expired it" if scope.commits_on_exit
+               else "a commit in the block expired it")
         message = (f"{listed} read after the `{N}` scope closed, and {why}: DetachedInstanceError; "
                    f"capture the value{'s' if len(attrs) > 1 else ''} inside the scope")
         reason = self._no_fix_reason(fn, evs, w, end, region, after, X, bound, commits_in_block)
