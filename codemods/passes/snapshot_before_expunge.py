@@ -297,6 +297,35 @@ class SnapshotBeforeExpunge(Pass):
             from app.db import Message, engine
 
 
+            def load(session: Session, message_id: int):
+                return session.get(Message, message_id)
+
+
+            def snapshot(message_id: int) -> str:
+                with Session(engine) as session:
+                    message = load(session, message_id)
+                    session.expunge(message)
+                    return message.content
+            ''',
+            "loaded by a project function through the same session, with no commit since: nothing expired it",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+
+
+            def archive(session: Session, message) -> str:
+                session.expunge(message)
+                return message.content
+            ''',
+            "a parameter nothing here committed or rolled back: whether it is expired is not known, so not claimed",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from app.db import Message, engine
+
+
             def rename(message_id: int, content: str) -> str:
                 with Session(engine) as session:
                     message = session.get(Message, message_id)
@@ -473,7 +502,7 @@ class SnapshotBeforeExpunge(Pass):
     def _state(between: list[Event], ref: SessionRef, X: str, binding: Binding) -> tuple[bool, set[str]]:
         """(may be expired at the expunge, attributes loaded since the last expiry)."""
         S = ref.name
-        expired = binding.kind in ("param", "other") and ref.expire_on_commit
+        expired = False  # only a commit, rollback or expire seen here proves it (never assumed)
         loaded: set[str] = set()
         for e in between:
             if e.kind == "call" and e.owner == S:
