@@ -110,8 +110,50 @@ def _run_passes(ctx: FileContext, passes: Sequence[Pass], lines: list[str]) -> l
             if suppressed(lines, finding.range.start.line, finding.range.end.line, finding.code):
                 continue
             findings.append(finding)
+    findings = one_per_subject(ctx, findings, passes)
     findings.sort(key=lambda f: (f.range.start.line, f.range.start.column, f.code))
     return findings
+
+
+def _superseded(passes: Sequence[Pass]) -> dict[str, set[str]]:
+    """code -> the codes it supersedes, directly or through another rule."""
+    direct = {p.code: set(p.supersedes) for p in ALL_PASSES}
+    out: dict[str, set[str]] = {}
+    for code in direct:
+        seen, todo = set(), list(direct[code])
+        while todo:
+            other = todo.pop()
+            if other not in seen:
+                seen.add(other)
+                todo.extend(direct.get(other, ()))
+        out[code] = seen
+    return out
+
+
+def one_per_subject(ctx: FileContext, findings: list[Finding], passes: Sequence[Pass]) -> list[Finding]:
+    """One bug, one finding: when two rules describe the same object in the same function,
+    the more specific rule's finding stays (``Pass.supersedes``), unless it has no fix and
+    the other has one: then the fixable one stays. No rule has to know whether another is
+    enabled."""
+    subjects = [f for f in findings if f.subject is not None]
+    if len(subjects) < 2:
+        return findings
+    supersedes = _superseded(passes)
+
+    def key(f: Finding):
+        fn = next((a for a in ctx.ancestors(f.node) if isinstance(a, cst.FunctionDef)), None)
+        return (id(fn), f.subject)
+
+    groups: dict = {}
+    for f in subjects:
+        groups.setdefault(key(f), []).append(f)
+    dropped: set[int] = set()
+    for group in groups.values():
+        for a in group:
+            for b in group:
+                if b.code in supersedes.get(a.code, ()):
+                    dropped.add(id(b) if a.fix is not None or b.fix is None else id(a))
+    return [f for f in findings if id(f) not in dropped]
 
 
 def _applicable(ctx: FileContext, findings: Iterable[Finding], config: Config) -> list[Fix]:

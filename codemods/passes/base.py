@@ -54,6 +54,9 @@ class Finding:
     message: str
     node: cst.CSTNode
     fix: Fix | None = None
+    # The ORM object the finding is about (its local name), when it is about one: the engine
+    # keeps one finding per object and function (see ``Pass.supersedes``).
+    subject: str | None = None
     # Filled in by the engine from the position metadata.
     range: CodeRange | None = None
 
@@ -158,6 +161,9 @@ class Pass:
     triggers: ClassVar[tuple[bytes, ...]] = ()
     examples: ClassVar[tuple[Example, ...]] = ()
     valid: ClassVar[tuple[Valid, ...]] = ()
+    #: Rules this one is more specific than: when both describe the same object in the same
+    #: function, the engine keeps this rule's finding and drops theirs (one bug, one finding).
+    supersedes: ClassVar[tuple[str, ...]] = ()
     #: Files the examples need beside them: {relative path: source}. Used to build a
     #: project index for the examples (a FastAPI provider module, a db module...).
     example_project: ClassVar[dict[str, str]] = {}
@@ -172,8 +178,8 @@ class Pass:
     def run(self, ctx: FileContext) -> Iterator[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def finding(self, node: cst.CSTNode, message: str, fix: Fix | None = None) -> Finding:
-        return Finding(code=self.code, message=message, node=node, fix=fix)
+    def finding(self, node: cst.CSTNode, message: str, fix: Fix | None = None, subject: str | None = None) -> Finding:
+        return Finding(code=self.code, message=message, node=node, fix=fix, subject=subject)
 
     @classmethod
     def explain(cls) -> str:

@@ -28,6 +28,7 @@ from .flow import (
 
 class HoistOutOfScope(Pass):
     code = "SQF003"
+    supersedes = ("SQF005",)  # an object only read after its scope: capturing the values is the fix
     name = "hoist-out-of-scope"
     summary = "an attribute of an ORM object read after the session scope that loaded it closed"
     fix_safety = "safe"
@@ -244,7 +245,9 @@ class HoistOutOfScope(Pass):
             seen.add(ev.name)  # type: ignore[arg-type]
             bound = bound_through(ctx, ev, N, scope)
             if bound is not None:
-                yield from self._check(ctx, fn, evs, w, end, region, N, scope, bound)
+                for finding in self._check(ctx, fn, evs, w, end, region, N, scope, bound):
+                    finding.subject = bound.event.name
+                    yield finding
 
     def _check(self, ctx, fn, evs, w: Event, end: int, region: list[Event], N: str, scope: Scope,
                bound: Bound) -> Iterator[Finding]:

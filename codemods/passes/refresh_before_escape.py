@@ -29,6 +29,7 @@ from .helpers import awaited_calls, calls_on
 
 class RefreshBeforeEscape(Pass):
     code = "SQF005"
+    supersedes = ("SQF001",)  # its refresh before the expunge covers the reads after it
     name = "refresh-before-escape"
     summary = "an ORM object leaves its session scope expired (after a commit) and detached"
     fix_safety = "safe"
@@ -438,12 +439,10 @@ class RefreshBeforeEscape(Pass):
             leave = self._leave_point(evs, region_ids, ev, X, end)
             if leave is None:
                 continue
-            if leave.kind == "endwith" and binding.kind == "loaded" and ctx.config.enabled("SQF003") \
-                    and self._only_read_after(evs, end, X):
-                continue  # SQF003's shape: it captures the values inside the scope
             done.add(X)
             finding = self._decide(ctx, fn, evs, ref, ev, X, binding, leave, end)
             if finding is not None:
+                finding.subject = X
                 yield finding
 
     @staticmethod
@@ -503,16 +502,6 @@ class RefreshBeforeEscape(Pass):
         detach = steps.edits[0].before
         return Fix([Edit(line, before=[bind, *detach],
                          replace=lambda upd, x=X: upd.with_changes(body=[cst.Return(value=cst.Name(x))], leading_lines=[]))])
-
-    @staticmethod
-    def _only_read_after(evs: list[Event], end: int, X: str) -> bool:
-        """After the block, is X only read (`X.attr`), never used as a whole?"""
-        for e in evs[end + 1:]:
-            if e.kind == "assign" and e.name == X:
-                break
-            if (e.kind in ("write", "method") and e.owner == X) or (e.kind in ("use", "escape", "nested") and e.name == X):
-                return False
-        return True
 
     def _decide(self, ctx, fn, evs, ref: SessionRef, bound: Event, X: str, binding, leave: Event, end: int) -> Finding | None:
         S = ref.name

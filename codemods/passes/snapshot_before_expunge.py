@@ -434,6 +434,7 @@ class SnapshotBeforeExpunge(Pass):
                 if ev.kind == "call" and ev.name == "expunge" and ev.owner in refs and len(ev.args) == 1 and ev.args[0]:
                     finding = self._check(ctx, fn, evs, refs[ev.owner], ev, ev.args[0])
                     if finding is not None:
+                        finding.subject = ev.args[0]
                         yield finding
 
     def _check(self, ctx: FileContext, fn, evs: list[Event], ref: SessionRef, expunge: Event, X: str) -> Finding | None:
@@ -446,7 +447,6 @@ class SnapshotBeforeExpunge(Pass):
         expired, loaded = self._state(evs[start + 1: expunge.index], ref, X, binding)
         reads: list[Event] = []
         blockers: list[Event] = []
-        escapes = False
         for e in evs[expunge.index + 1:]:
             if e.kind == "assign" and e.name == X:
                 break
@@ -456,14 +456,8 @@ class SnapshotBeforeExpunge(Pass):
                 reads.append(e)
             elif (e.kind in ("write", "method") and e.owner == X) or (e.kind in ("use", "nested") and e.name == X):
                 blockers.append(e)
-            elif e.kind == "escape" and e.name == X:
-                escapes = True
         if not reads:
             return None
-        committed = any(e.kind == "call" and e.owner == S and e.name == "commit" for e in evs[start + 1: expunge.index])
-        if escapes and (ref.block is not None or ref.decorated) and ref.expire_on_commit and committed \
-                and ctx.config.enabled("SQF005"):
-            return None  # returned too: SQF005 refreshes it before the expunge, which covers the reads
         model = model_for(ctx, binding.model)
         rel_index = ctx.index.relationship_names()
         risky_rel, risky = [], []
