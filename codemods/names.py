@@ -89,9 +89,14 @@ DECLARATIVE_BASE_CLASSES = {
     "sqlalchemy.orm.decl_api.DeclarativeBaseNoMeta",
 }
 SQLMODEL = {"sqlmodel.SQLModel", "sqlmodel.main.SQLModel"}
-FLASK_SQLALCHEMY = {"flask_sqlalchemy.SQLAlchemy", "flask_sqlalchemy.extension.SQLAlchemy"}
+FLASK_SQLALCHEMY = {"flask_sqlalchemy.SQLAlchemy", "flask_sqlalchemy.extension.SQLAlchemy",
+                    "flask.ext.sqlalchemy.SQLAlchemy"}
 RELATIONSHIP_CALLS = {"relationship", "Relationship", "relation", "dynamic_loader"}
 COLUMN_CALLS = {"Column", "mapped_column", "column_property", "deferred", "composite", "query_expression"}
 MAPPED = {"sqlalchemy.orm.Mapped", "sqlalchemy.orm.base.Mapped"}
 NOT_COLUMNS = {"typing.ClassVar", "sqlalchemy.orm.declared_attr"}
+# `@mapper_registry.mapped` / `@mapped_as_dataclass(reg)` map a plain class.
+MAPPING_DECORATORS = ("mapped", "mapped_as_dataclass", "as_declarative_base")
+DECLARED_ATTR = {"sqlalchemy.orm.declared_attr", "sqlalchemy.ext.declarative.declared_attr",
+                 "sqlalchemy.orm.decl_api.declared_attr"}
 CONTEXT_MANAGER_DECORATORS = {"contextlib.contextmanager", "contextlib.asynccontextmanager"}

@@ -146,3 +146,43 @@ def test_unannotated_services_and_repositories_are_followed_end_to_end(monkeypat
         ("bot/handlers.py", 17, "SQF003"),  # a service method returning its repository's result
         ("bot/handlers.py", 23, "SQF003"),  # a generic repository's inherited method
     ]
+
+
+def test_models_on_other_bases_and_declared_attr_relationships():
+    idx = index_of({
+        "app.models": '''
+from flask_appbuilder import Model
+from sqlalchemy import Column, Integer
+from sqlalchemy.orm import relationship, declared_attr, registry
+reg = registry()
+class Owned:
+    @declared_attr
+    def owner(cls):
+        return relationship("User")
+class User(Model):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+class Item(Owned, Model):
+    __tablename__ = "items"
+    id = Column(Integer, primary_key=True)
+@reg.mapped
+class Tag:
+    __tablename__ = "tags"
+    id = Column(Integer, primary_key=True)
+class Settings:
+    __tablename__ = "not a model: no base, no mapping decorator"
+''',
+        "app.flaskold": '''
+from flask.ext.sqlalchemy import SQLAlchemy
+db = SQLAlchemy()
+class Post(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+''',
+        "app.svc": '''
+async def f(session: "AsyncSession"):
+    pass
+'''.replace("async def", "from sqlalchemy.ext.asyncio import AsyncSession\nasync def"),
+    })
+    assert sorted(idx.models()) == ["app.flaskold.Post", "app.models.Item", "app.models.Tag", "app.models.User"]
+    assert idx.models()["app.models.Item"].relationships == {"owner": "select"}
+    assert idx.session_class(idx.function("app.svc.f").params[0].annotation) is True  # a string annotation

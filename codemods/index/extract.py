@@ -191,11 +191,20 @@ class _Extractor:
                                for base in node.bases) if b],
             keywords={k.arg: ast.unparse(k.value) for k in node.keywords if k.arg},
         )
+        for deco in node.decorator_list:
+            callee = dotted_name(_decorator_callee(deco)) or ""
+            if callee.rsplit(".", 1)[-1] in names.MAPPING_DECORATORS:
+                info.mapped_by_decorator = True
         for base in node.bases:  # class UserRepository(BaseRepository[User])
             if isinstance(base, ast.Subscript):
                 args = base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]
                 info.generic_args.extend(q for q in (self.q(a) for a in args) if q)
         for stmt in node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                attribute = self.declared_attr(stmt, info)
+                if attribute is not None:
+                    info.attributes[stmt.name] = attribute
+                continue
             target, value, annotation = None, None, None
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
                 target, value = stmt.targets[0].id, stmt.value
@@ -218,6 +227,18 @@ class _Extractor:
                 attribute.line = stmt.lineno
                 info.attributes[target] = attribute
         self.facts.classes[info.qualname] = info
+
+    def declared_attr(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, info: ClassFacts) -> Attribute | None:
+        """``@declared_attr def owner(cls): return relationship("User")`` (mixins do this)."""
+        decorators = {self.q(_decorator_callee(d)) for d in fn.decorator_list}
+        if not decorators & names.DECLARED_ATTR and not any(
+                (d or "").endswith("declared_attr") for d in decorators):
+            return None
+        returned = next((s.value for s in fn.body if isinstance(s, ast.Return) and s.value is not None), None)
+        attribute = self.mapped_attribute(returned, None, info, fn.name) if returned is not None else None
+        if attribute is not None:
+            attribute.line = fn.lineno
+        return attribute
 
     def mapped_attribute(self, value, annotation, info: ClassFacts, name: str) -> Attribute | None:
         """Column, deferred column or relationship declared by a class-level statement."""
@@ -271,6 +292,11 @@ class _Extractor:
         """(annotation head, alias name, Depends in Annotated) for a parameter annotation."""
         if ann is None:
             return None, None, None
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):  # `session: "AsyncSession"`
+            try:
+                ann = ast.parse(ann.value, mode="eval").body
+            except SyntaxError:
+                return None, None, None
         if isinstance(ann, ast.Subscript) and self.q(ann.value) in names.ANNOTATED:
             elts = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
             dep = None

@@ -89,6 +89,8 @@ class ClassFacts:
     backrefs: list[tuple[str, str, str]] = field(default_factory=list)  # (target, name, lazy)
     abstract: bool = False
     tablename: bool = False
+    mapped_by_decorator: bool = False  # `@registry.mapped`
+    external_bases: bool = False  # a base is imported from outside the project (a plugin's Model)
     generic_args: list[str] = field(default_factory=list)  # `Repo[User]` bases: User (qualified)
     values: dict[str, str] = field(default_factory=dict)  # class-level `model = User` (qualified)
 

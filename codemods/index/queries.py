@@ -437,7 +437,25 @@ class ProjectIndex:
             return "model"
         if kind == "model" and cls.abstract:
             return "base"
+        if kind is None and cls.tablename and not cls.abstract and (
+                cls.mapped_by_decorator or self._external_base(qualified)):
+            # `@registry.mapped`, or a declarative base from an installed package (a framework's
+            # `Model`): `__tablename__` is SQLAlchemy's own word.
+            return "model"
         return kind
+
+    def _external_base(self, qualified: str, depth: int = 0) -> bool:
+        """Does the class derive, through project classes, from a class defined outside the
+        project (other than ``object`` and typing's helpers)?"""
+        cls = self._class(qualified)
+        if cls is None or depth > 8:
+            return False
+        for base in cls.bases:
+            if base.split(".")[0] in ("typing", "typing_extensions", "abc", "builtins", "object", "enum"):
+                continue
+            if self._class(base) is None or self._external_base(base, depth + 1):
+                return True
+        return False
 
     def _is_declarative_name(self, qualified: str, depth: int = 0) -> bool:
         """``app.db.Base`` where ``Base = declarative_base()``; ``app.db.db.Model`` for
