@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import names
 from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await
-from .facts import CallSite, Factory, OpenedSession, Origin
+from .facts import WITH_VALUE, CallSite, Factory, OpenedSession, Origin
 from .infer import Load, load_of
 
 if TYPE_CHECKING:
@@ -134,6 +134,8 @@ class _FunctionBody(ast.NodeVisitor):
                 if callee is not None:
                     q = self.param_annotations.get(callee, None)
                     self.with_callees.append((q + "()") if q else (self.ex.facts.qualify(callee) or callee))
+            elif dotted_name(expr) is not None:
+                self.with_callees.append(WITH_VALUE + (dotted_name(expr) or ""))
             if isinstance(target, ast.Name):
                 if begin:  # `with factory.begin() as s`: opens a session that commits on exit
                     factory = self._opens(ast.Call(func=expr.func.value, args=[], keywords=[]))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from .. import names
 from .astutil import _annotation_target, _const_bool, _const_str, _decorator_callee, _kw, dotted_name, strip_await
 from .body import _FunctionBody
-from .facts import Alias, Attribute, ClassFacts, Factory, Function, ModuleFacts, Param, SessionDecorator
+from .facts import WITH_VALUE, Alias, Attribute, ClassFacts, Factory, Function, ModuleFacts, Param, SessionDecorator
 from .parse import parse_for_index
 from .resolve import ModuleName
 
@@ -476,6 +476,8 @@ def _aggregate(tree: ast.Module, facts: ModuleFacts) -> None:
                     callee = dotted_name(func)
                     if callee is not None:
                         facts.all_with_callees.add(facts.qualify(callee) or callee)
+                elif dotted_name(expr) is not None:
+                    facts.all_with_callees.add(WITH_VALUE + (dotted_name(expr) or ""))
         if isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.AsyncWith, ast.AsyncFor)):
             facts.has_async = True
 

@@ -127,11 +127,16 @@ class Function:
     returns_calls: list[str] = field(default_factory=list)
     eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
     detaches: bool = False  # expunges objects from its sessions (what it returns is detached)
-    with_callees: list[str] = field(default_factory=list)  # qualified callees of its with-items
+    # qualified callees of its with-items; a with-item that is a value, not a call
+    # (`async with self.session as s`), as WITH_VALUE + its dotted name
+    with_callees: list[str] = field(default_factory=list)
     methods: set[str] = field(default_factory=set)  # x.method(...) names it calls
     called: set[str] = field(default_factory=set)  # name(...) it calls
     add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
     stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...
+
+
+WITH_VALUE = "="  # marks a with-item that is a value (maybe a session), not a call
 
 
 @dataclass

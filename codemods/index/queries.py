@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from .. import names
 from .extract import INDEX_TRIGGERS
 from .facts import (
+    WITH_VALUE,
     Alias,
     CallSite,
     ClassFacts,
@@ -345,8 +346,8 @@ class ProjectIndex:
         """Is one of these with-item callees a session scope? A name the module does not
         define or import (a parameter, a local) may be one: True."""
         for q in callees:
-            if self.scope(q) is not None:
-                return True
+            if q.startswith(WITH_VALUE) or self.scope(q) is not None:
+                return True  # a value used as a context manager may be a session
             if "." not in q:
                 return True
         return False
@@ -366,6 +367,18 @@ class ProjectIndex:
             okind, _, owhat = other.partition(":")
             return okind == "type" and (names.factory_builder(owhat) is not None or self.factory(owhat) is not None)
         return self.opens_session(what) is not None
+
+    def self_session_settings(self, module: ModuleFacts, class_qualname: str, attr: str) -> tuple[bool | None, bool] | None:
+        """(async-ness, expires on commit) of the session ``self.<attr>`` holds, or None when it
+        holds none. A session typed on a parameter has its factory's settings unknown."""
+        if not self.self_session(module, class_qualname, attr):
+            return None
+        kind, _, what = module.self_values.get(f"{class_qualname}.{attr}", "").partition(":")
+        if kind == "type":
+            return self.session_class(what), self.assume_expire_on_commit
+        if what.startswith("self."):
+            return None, self.assume_expire_on_commit
+        return self.opens_session(what), self.expire_on_commit(what)
 
     def flask_session(self, qualified: str | None) -> bool:
         """``db.session`` of a Flask-SQLAlchemy ``db = SQLAlchemy()``."""

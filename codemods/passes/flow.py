@@ -20,6 +20,7 @@ import libcst as cst
 
 from .. import names
 from ..index import Model, ProjectIndex, Scope
+from ..index.facts import WITH_VALUE
 from ..index.infer import Stage
 from .base import FileContext
 from .helpers import dotted
@@ -316,8 +317,39 @@ def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: l
             if ref is not None:
                 ref.name = item.asname.name.value
                 out.append(ref)
-    out.extend(r for r in sessions(ctx, fn, qualname, evs).values() if r.decorated)
+    known = sessions(ctx, fn, qualname, evs)
+    for ev in evs:  # `with session:` / `async with self.session as s:`: the block closes it
+        if ev.kind != "with":
+            continue
+        for item in ev.node.items:  # type: ignore[attr-defined]
+            ref = _instance_session(ctx, qualname, item.item, known)
+            if ref is None:
+                continue
+            if item.asname is not None and isinstance(item.asname.name, cst.Name):
+                ref.name = item.asname.name.value
+            ref.block = ev.node  # type: ignore[assignment]
+            out.append(ref)
+    out.extend(r for r in known.values() if r.decorated)
     return out
+
+
+def _instance_session(ctx: FileContext, qualname: str, expr: cst.BaseExpression,
+                      known: dict[str, SessionRef]) -> SessionRef | None:
+    """A with-item that is a session itself (not a call making one): a local or parameter
+    holding a session, or ``self.<attr>`` of a class that keeps one."""
+    name = dotted(expr)
+    if name is None:
+        return None
+    if name in known and known[name].block is None:
+        ref = known[name]
+        return SessionRef(name, ref.is_async, ref.expire_on_commit)
+    head, _, attr = name.partition(".")
+    if head != "self" or not attr or "." in attr or "." not in qualname or ctx.facts is None:
+        return None
+    settings = ctx.index.self_session_settings(ctx.facts, qualname.rsplit(".", 1)[0], attr)
+    if settings is None:
+        return None
+    return SessionRef(name, settings[0], settings[1])
 
 
 def _with_item_session(index: ProjectIndex, qualify, expr: cst.BaseExpression, block: cst.With) -> SessionRef | None:
@@ -570,7 +602,7 @@ def session_scoped(ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> bool
     if found.with_callees is None:
         return True
     index = ctx.index
-    return any(index.scope(q[:-2] if q.endswith("()") else q) is not None or
+    return any(q.startswith(WITH_VALUE) or index.scope(q[:-2] if q.endswith("()") else q) is not None or
                (q.endswith("()") and index.opens_session(q) is not None) for q in found.with_callees)
 
 

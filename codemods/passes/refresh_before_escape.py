@@ -10,6 +10,7 @@ from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
 from .flow import (
     LAZY_STRATEGIES,
+    Binding,
     Event,
     SessionRef,
     aliases_of,
@@ -71,6 +72,68 @@ class RefreshBeforeEscape(Pass):
     """
     example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
     examples = (
+        Example(
+            title="an object built before the block, added and committed in it, returned",
+            before='''
+            from sqlalchemy.orm import Session
+            from app.db import User, engine
+
+
+            def create(name: str) -> User:
+                user = User(name=name)
+                with Session(engine) as session:
+                    session.add(user)
+                    session.commit()
+                return user
+            ''',
+            after='''
+            from sqlalchemy.orm import Session
+            from app.db import User, engine
+
+
+            def create(name: str) -> User:
+                user = User(name=name)
+                with Session(engine) as session:
+                    session.add(user)
+                    session.commit()
+                    session.refresh(user)
+                return user
+            ''',
+        ),
+        Example(
+            title="a session kept on the object, used as its own context manager",
+            before='''
+            from app.db import SessionLocal, User
+
+
+            class Accounts:
+                def __init__(self):
+                    self.session = SessionLocal()
+
+                def open_account(self, name: str) -> User:
+                    with self.session as session:
+                        account = User(name=name)
+                        session.add(account)
+                        session.commit()
+                        return account
+            ''',
+            after='''
+            from app.db import SessionLocal, User
+
+
+            class Accounts:
+                def __init__(self):
+                    self.session = SessionLocal()
+
+                def open_account(self, name: str) -> User:
+                    with self.session as session:
+                        account = User(name=name)
+                        session.add(account)
+                        session.commit()
+                        session.refresh(account)
+                        return account
+            ''',
+        ),
         Example(
             title="commit in the block",
             before='''
@@ -423,11 +486,13 @@ class RefreshBeforeEscape(Pass):
         if ref.commits_on_exit:
             yield from self._returned_loads(ctx, fn, region, ref)
         done: set[str] = set()
-        for ev in region:
-            if ev.kind != "assign" or ev.name in done:
+        for X, ev in self._candidates(evs, region, S):
+            if X in done:
                 continue
-            X = ev.name
-            binding = binding_of(ctx, ev.value, {S: ref})
+            if ev.kind == "call":  # built before the scope, added in it
+                binding = Binding("new")
+            else:
+                binding = binding_of(ctx, ev.value, {S: ref})
             later_add = any(e.kind == "call" and e.owner == S and e.name == "add" and e.args[:1] == (X,)
                             and e.index > ev.index for e in region)
             if binding.kind == "other" and later_add:
@@ -444,6 +509,19 @@ class RefreshBeforeEscape(Pass):
             if finding is not None:
                 finding.subject = X
                 yield finding
+
+    @staticmethod
+    def _candidates(evs: list[Event], region: list[Event], S: str) -> list[tuple[str, Event]]:
+        """What may leave the scope, with the event that binds it there: names bound in it,
+        and objects built before it that it adds (``user = User(...)``, then
+        ``with ...: s.add(user); s.commit()``), by their add."""
+        first = region[0].index if region else 0
+        before = {e.name for e in evs[:first] if e.kind == "assign"}
+        bound = {e.name for e in region if e.kind == "assign"}
+        out = [(e.name, e) for e in region if e.kind == "assign" and e.name]
+        out += [(e.args[0], e) for e in region if e.kind == "call" and e.owner == S and e.name == "add"
+                and e.args[:1] and e.args[0] in before and e.args[0] not in bound]
+        return sorted(out, key=lambda pair: pair[1].index)  # type: ignore[return-value]
 
     @staticmethod
     def _leave_point(evs: list[Event], region_ids: set[int], bound: Event, X: str, end: int) -> Event | None:
