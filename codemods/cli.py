@@ -240,7 +240,7 @@ def check(exit_zero: bool, output_file: str | None, statistics: bool, **kw) -> N
     error.
     """
     opts = _options(**kw)
-    results, _ = _run(opts, want_fix_diffs=opts.fmt == "json" or opts.show_fixes)
+    results, _ = _run(opts, want_fix_diffs=opts.fmt in ("json", "sarif") or opts.show_fixes)
     if statistics:
         text = report.statistics(results, opts.fmt)
     else:
@@ -301,7 +301,7 @@ def apply(dry_run: bool, yes: bool, allow_dirty: bool, **kw) -> None:
         if opts.fmt == "text":
             color = _color(sys.stdout)
             for r in changed:
-                click.echo(colorize(unified_diff(r.source.text, r.new_text, r.path), color), nl=False)
+                click.echo(colorize(unified_diff(r.source.text, r.new_text, r.path), color), nl=False, color=color)
             for r in results:
                 for f in r.findings:
                     if not f.fix_applies:
@@ -351,7 +351,8 @@ class Written:
 def _write(changed: Sequence[engine.FileResult], interactive: bool) -> Written:
     """Review (if asked) and write."""
     color = _color(sys.stdout)
-    reviewer = Reviewer(ask=_ask, echo=lambda s: click.echo(s, nl=False), color=color) if interactive else None
+    reviewer = (Reviewer(ask=_ask, echo=lambda s: click.echo(s, nl=False, color=color), color=color)
+                if interactive else None)
     out = Written()
     skipped = total = 0
     quitting = False
