@@ -123,16 +123,21 @@ def test_force_color_colours_the_diff_on_a_pipe(project, monkeypatch):
 # --------------------------------------------------------------------------- GitHub
 
 
+def check_odd_names(project: Path, buggy: str, fmt: str):
+    """`check --format fmt` of the project plus a buggy file named ``buggy`` and a file that
+    does not parse."""
+    (project / buggy).parent.mkdir(parents=True)
+    (project / buggy).write_text(BUGGY)
+    (project / "broken.py").write_bytes(BROKEN)
+    return invoke("check", "--format", fmt, ".")
+
+
 def unescape(value: str) -> str:
     return value.replace("%3A", ":").replace("%2C", ",").replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
 
 
 def test_github_annotations_escape_properties_and_data(project):
-    weird = project / "a,b:c%d"
-    weird.mkdir()
-    (weird / "h.py").write_text(BUGGY)
-    (project / "broken.py").write_bytes(BROKEN)
-    res = invoke("check", "--format", "github", ".")
+    res = check_odd_names(project, "a,b:c%d/h.py", "github")
     lines = res.output.splitlines()
     warning = next(line for line in lines if line.startswith("::warning") and "%2C" in line)
     props, message = re.match(r"::warning (.*?)::(.*)", warning).groups()
@@ -180,11 +185,7 @@ def test_the_schema_checks_uri_formats():
 
 
 def test_sarif_validates_and_carries_fixes_columns_and_help(project):
-    spaced = project / "my dir"
-    spaced.mkdir()
-    (spaced / "h é.py").write_text(BUGGY)
-    (project / "broken.py").write_bytes(BROKEN)
-    res = invoke("check", "--format", "sarif", ".")
+    res = check_odd_names(project, "my dir/h é.py", "sarif")
     document = json.loads(res.output)
     validate(document)
     run = document["runs"][0]
