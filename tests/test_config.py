@@ -140,3 +140,14 @@ def test_configuration_error_in_a_nested_file_also_exits_2(tree):
     write(tree / "svc" / "x.py", BUGGY)
     res = invoke(".")
     assert res.exit_code == 2 and "unknown key 'bogus'" in res.output
+
+
+def test_force_exclude_with_stdin_leaves_the_source_alone(tree):
+    write(tree / "pyproject.toml", '[tool.sqla-fix]\nexclude = ["migrations/"]\n')
+    args = ["-", "--stdin-filename", "migrations/v1.py"]
+    checked = CliRunner().invoke(cli, ["check", *args], input=BUGGY)
+    assert checked.exit_code == 1  # named: checked
+    skipped = CliRunner().invoke(cli, ["check", "--force-exclude", *args], input=BUGGY)
+    assert skipped.exit_code == 0 and "SQF002" not in skipped.output
+    fixed = CliRunner().invoke(cli, ["apply", "--force-exclude", *args], input=BUGGY)
+    assert fixed.exit_code == 0 and fixed.output == BUGGY
