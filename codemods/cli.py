@@ -11,7 +11,7 @@ import click
 
 from . import __version__, engine, report
 from .config import Config, ConfigError, Globs, Resolver, known_codes
-from .discovery import discover
+from .discovery import discover, excluded_file
 from .passes import ALL_PASSES
 from .review import Quit, Reviewer, apply_hunks, colorize, hunks, unified_diff
 from .source import SourceFile
@@ -145,17 +145,25 @@ def _run(opts: Options, want_fix_diffs: bool) -> tuple[list[engine.FileResult], 
         raise UsageProblem(str(exc)) from None
 
 
-def _is_excluded(resolver: Resolver) -> Callable[[str], bool]:
-    return lambda path: resolver.for_path(path).excludes(path)
+def _is_excluded(resolver: Resolver) -> Callable[[str, bool], bool]:
+    """Each file or directory is excluded by the configuration that applies to it."""
+    return lambda path, is_dir: resolver.for_path(path).excludes(path, is_dir)
+
+
+def _project_files(config: Config, resolver: Resolver) -> list[str]:
+    """The files the index of ``config``'s project reads: those under its root that are not
+    excluded and that no nested project claims."""
+    found = discover([config.root], is_excluded=_is_excluded(resolver))
+    return [p for p in found if resolver.for_path(p).root == config.root]
 
 
 def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple[list[engine.FileResult], bytes]:
     raw = sys.stdin.buffer.read()
     name = opts.stdin_filename or "-"
     config = resolver.for_path(opts.stdin_filename or os.getcwd())
-    if opts.stdin_filename and opts.force_exclude and config.excludes(opts.stdin_filename):
+    if opts.stdin_filename and opts.force_exclude and excluded_file(opts.stdin_filename, _is_excluded(resolver)):
         return [engine.FileResult(path=name)], raw
-    project = discover([config.root], is_excluded=_is_excluded(resolver)) if opts.stdin_filename else []
+    project = _project_files(config, resolver) if opts.stdin_filename else []
     idx = engine.build_index(project, config, opts.jobs, overrides={name: raw}, use_cache=opts.cache)
     return [engine.run_source(name, raw, idx, config, want_fix_diffs)], raw
 
@@ -174,7 +182,7 @@ def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[
     by_path: dict[str, engine.FileResult] = {}
     try:
         for config, group in groups.values():
-            project = sorted(set(discover([config.root], is_excluded=is_excluded)) | set(group))
+            project = sorted(set(_project_files(config, resolver)) | set(group))
             idx = engine.build_index(project, config, opts.jobs, use_cache=opts.cache)
             _warn_duplicates(idx)
             for result in engine.run_files(group, idx, config, opts.jobs, want_fix_diffs,

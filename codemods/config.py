@@ -51,13 +51,13 @@ class Globs:
     base: str
     patterns: tuple[str, ...]
 
-    def match(self, path: str) -> bool:
+    def match(self, path: str, is_dir: bool = False) -> bool:
         if not self.patterns:
             return False
         rel = os.path.relpath(os.path.abspath(path), self.base).replace(os.sep, "/")
         if rel == ".." or rel.startswith("../"):
             return False
-        return _spec(self.patterns).match_file(rel)
+        return _spec(self.patterns).match_file(rel + "/" if is_dir else rel)
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,8 @@ class Config:
         return any(entry.applies(path) and any(code.startswith(c) for c in entry.codes)
                    for entry in self.per_file_ignores)
 
-    def excludes(self, path: str) -> bool:
-        return any(globs.match(path) for globs in self.exclude)
+    def excludes(self, path: str, is_dir: bool = False) -> bool:
+        return any(globs.match(path, is_dir) for globs in self.exclude)
 
     def with_overrides(self, **kw) -> Config:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})

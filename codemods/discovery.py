@@ -63,40 +63,51 @@ def _walk(directory: str) -> list[str]:
 
 
 def discover(paths: Iterable[str], root: str = ".", exclude: Iterable[str] = (), *,
-             is_excluded: Callable[[str], bool] | None = None, force_exclude: bool = False) -> list[str]:
+             is_excluded: Callable[[str, bool], bool] | None = None, force_exclude: bool = False) -> list[str]:
     """Python files under ``paths``: sorted, de-duplicated, relative when under the cwd.
 
-    A file is left out when ``is_excluded(path)`` says so, or else when it matches one of the
-    gitignore-style ``exclude`` globs (relative to ``root``)."""
+    ``is_excluded(path, is_dir)`` says whether a file or a directory is excluded (by default:
+    it matches one of the gitignore-style ``exclude`` globs, relative to ``root``). As in a
+    walk that prunes, a file is left out when a directory between the named path and the file
+    is excluded, even if a configuration further down would not exclude the file."""
     if is_excluded is None:
         is_excluded = Globs(os.path.abspath(root), tuple(exclude)).match
     found: dict[str, None] = {}
+    pruned: dict[str, bool] = {}
     for path in paths:
         if os.path.isfile(path):
-            if not (force_exclude and is_excluded(path)):
+            if not (force_exclude and excluded_file(path, is_excluded)):
                 found[os.path.normpath(path)] = None
             continue
         if not os.path.isdir(path):
             raise FileNotFoundError(path)
         listed = _git_files(path)
         candidates = listed if listed is not None else _walk(path)
-        base = os.path.abspath(path)
+        top = os.path.abspath(path)
         for full in candidates:
-            if _in_skipped_dir(os.path.abspath(full), base) or is_excluded(full):
+            if _pruned(os.path.dirname(os.path.abspath(full)), top, is_excluded, pruned) or is_excluded(full, False):
                 continue
             found[os.path.normpath(full)] = None
     return sorted({_display(p) for p in found}, key=lambda p: (p.replace(os.sep, "/").lower(), p))
 
 
-def _in_skipped_dir(path: str, top: str) -> bool:
-    """A directory below ``top`` holding the file ``path`` is one that is always skipped
-    (a virtualenv, build output, a cache)."""
-    directory = os.path.dirname(path)
-    while directory != top and os.path.dirname(directory) != directory:
-        if _skipped_dir(os.path.basename(directory), directory):
-            return True
-        directory = os.path.dirname(directory)
-    return False
+def excluded_file(path: str, is_excluded: Callable[[str, bool], bool]) -> bool:
+    """A file named explicitly is excluded (``--force-exclude``) when it or one of its
+    directories is, each by the configuration that applies to it (as ruff decides)."""
+    absolute = os.path.abspath(path)
+    return is_excluded(absolute, False) or _pruned(os.path.dirname(absolute), "", is_excluded, {})
+
+
+def _pruned(directory: str, top: str, is_excluded: Callable[[str, bool], bool], memo: dict[str, bool]) -> bool:
+    """``directory``, or one of its parents below ``top``, is always skipped (a virtualenv,
+    build output, a cache) or excluded."""
+    if directory == top or os.path.dirname(directory) == directory:
+        return False
+    if directory not in memo:
+        memo[directory] = (_pruned(os.path.dirname(directory), top, is_excluded, memo)
+                           or _skipped_dir(os.path.basename(directory), directory)
+                           or is_excluded(directory, True))
+    return memo[directory]
 
 
 def _display(path: str) -> str:

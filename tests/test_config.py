@@ -151,3 +151,32 @@ def test_force_exclude_with_stdin_leaves_the_source_alone(tree):
     assert skipped.exit_code == 0 and "SQF002" not in skipped.output
     fixed = CliRunner().invoke(cli, ["apply", "--force-exclude", *args], input=BUGGY)
     assert fixed.exit_code == 0 and fixed.output == BUGGY
+
+
+def test_an_excluded_directory_is_pruned_even_where_a_nested_configuration_starts(tree):
+    write(tree / "pyproject.toml", '[tool.sqla-fix]\nexclude = ["vendor/"]\n')
+    write(tree / "vendor" / "lib" / "pyproject.toml", "[tool.sqla-fix]\n")
+    write(tree / "vendor" / "lib" / "h.py", BUGGY)
+    write(tree / "app" / "h.py", BUGGY)
+    assert findings(invoke(".")) == ["app/h.py"]
+    assert findings(invoke("vendor/lib")) == ["vendor/lib/h.py"]  # named: its own settings
+    assert findings(invoke("--force-exclude", "vendor/lib/h.py", "app/h.py")) == ["app/h.py"]
+
+
+MODELS = "from sqlalchemy.orm import DeclarativeBase\n\n\nclass Base(DeclarativeBase):\n    pass\n"
+USES = "from sqlalchemy.orm import Session\n\nfrom app.models import Base\n\n\ndef f(db: Session):\n    db.add(Base())\n"
+
+
+def test_nested_projects_are_indexed_separately(tree):
+    """Two services with the same package names: each has its own index, so imports between
+    their modules are not ambiguous."""
+    write(tree / "pyproject.toml", "[tool.sqla-fix]\n")
+    for svc in ("svc_a", "svc_b"):
+        write(tree / svc / "pyproject.toml", '[project]\nname = "x"\n')
+        write(tree / svc / "app" / "__init__.py", "")
+        write(tree / svc / "app" / "models.py", MODELS)
+        write(tree / svc / "app" / "uses.py", USES)
+    write(tree / "tools" / "uses.py", USES)  # the outer project: its index holds no service
+    res = CliRunner().invoke(cli, ["check", "--no-cache", "."])
+    assert res.exit_code == 0, res.output
+    assert "matches several modules" not in res.output
