@@ -100,19 +100,18 @@ def _options(paths, select, extend_select, ignore, exclude, force_exclude, confi
 
 def _resolver(opts: Options) -> Resolver:
     """Each file's Config: its own configuration file (or --config), then the command line.
-    The command line wins: its --select replaces the configured select *and* ignore (as in
-    ruff, a selection made on the command line is not undone by the configuration)."""
+    The command line wins: its --select replaces the configured select, extend-select *and*
+    ignore (as in ruff, a selection made on the command line is not undone by the
+    configuration); per-file-ignores still apply."""
     cli_excludes = (Globs(os.getcwd(), opts.exclude),) if opts.exclude else ()
 
     def adjust(config: Config) -> Config:
-        ignore = config.ignore
+        ignore, extend_select = config.ignore + opts.ignore, config.extend_select + opts.extend_select
         if opts.select:
-            ignore = opts.ignore
-        elif opts.ignore:
-            ignore = config.ignore + opts.ignore
+            ignore, extend_select = opts.ignore, opts.extend_select
         return config.with_overrides(
             select=opts.select or None,
-            extend_select=config.extend_select + opts.extend_select,
+            extend_select=extend_select,
             ignore=ignore,
             exclude=config.exclude + cli_excludes,
             unsafe_fixes=True if opts.unsafe_fixes else None,

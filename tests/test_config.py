@@ -112,6 +112,10 @@ def test_extend_select_on_the_command_line(tree):
     write(tree / "h.py", BUGGY)
     assert findings(invoke(".")) == []
     assert findings(invoke("--extend-select", "SQF002", ".")) == ["h.py"]
+    # The command line's --select replaces the configured extend-select too.
+    write(tree / "pyproject.toml", '[tool.sqla-fix]\nselect = ["SQF001"]\nextend-select = ["SQF002"]\n')
+    assert findings(invoke(".")) == ["h.py"]
+    assert findings(invoke("--select", "SQF001", ".")) == []
 
 
 @pytest.mark.parametrize("toml, message", [
