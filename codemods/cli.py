@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import click
 
 from . import __version__, engine, report
-from .config import Config, ConfigError, load
-from .discovery import discover
-from .passes import ALL_PASSES, BY_CODE
+from .config import Config, ConfigError, Globs, Resolver, known_codes
+from .discovery import discover, excluded_file
+from .passes import ALL_PASSES
 from .review import Quit, Reviewer, apply_hunks, colorize, hunks, unified_diff
 from .source import SourceFile
 from .writer import ChangedOnDisk, WriteError, dirty_files, write_atomic
@@ -20,21 +20,26 @@ from .writer import ChangedOnDisk, WriteError, dirty_files, write_atomic
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
+class UsageProblem(click.ClickException):
+    """A configuration or usage error: exit status 2."""
+
+    exit_code = EXIT_ERROR
+
+
 def _color(stream) -> bool:
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+    """NO_COLOR (set and not empty) wins; then FORCE_COLOR; else colour on a terminal."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
 
 
-def _codes(values: Sequence[str]) -> tuple[str, ...]:
-    out = []
-    for value in values:
-        for code in value.split(","):
-            code = code.strip().upper()
-            if not code:
-                continue
-            if not any(known.startswith(code) for known in BY_CODE) and code != "ALL":
-                raise click.BadParameter(f"unknown rule code {code!r} (see `sqla-fix rules`)")
-            out.append("" if code == "ALL" else code)
-    return tuple(out)
+def _codes(values: Sequence[str], option: str) -> tuple[str, ...]:
+    try:
+        return known_codes([code for value in values for code in value.split(",")], option)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @dataclass
@@ -49,18 +54,29 @@ class Options:
     unsafe_fixes: bool
     progress: bool
     cache: bool = True
+    extend_select: tuple[str, ...] = ()
+    config_file: str | None = None
+    force_exclude: bool = False
+    quiet: bool = False
+    show_fixes: bool = False
 
 
 def common_options(fn):
     decorators = [
         click.argument("paths", nargs=-1, type=click.Path()),
         click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes (comma-separated, prefixes allowed)."),
+        click.option("--extend-select", multiple=True, metavar="CODES", help="These rule codes on top of the selected ones."),
         click.option("--ignore", multiple=True, metavar="CODES", help="Skip these rule codes."),
-        click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching GLOB (repeatable), on top of the configured excludes."),
+        click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching GLOB (gitignore-style, repeatable), on top of the configured excludes."),
+        click.option("--force-exclude", is_flag=True, help="Apply the excludes to files named on the command line too."),
+        click.option("--config", "config_file", metavar="PATH", type=click.Path(dir_okay=False),
+                     help="Use this configuration file for every file (pyproject.toml or sqla-fix.toml)."),
         click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True, help="Output format for findings."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores]."),
         click.option("--stdin-filename", metavar="PATH", help="With `-`: the file name the source on stdin stands for."),
         click.option("--unsafe-fixes", is_flag=True, default=None, help="Also apply fixes marked unsafe."),
+        click.option("--show-fixes", is_flag=True, help="Show each fix (check: its diff under the finding; apply: what was fixed)."),
+        click.option("-q", "--quiet", is_flag=True, help="Print findings and errors, nothing else (no summary)."),
         click.option("--no-progress", is_flag=True, help="Never show a progress bar."),
         click.option("--no-cache", is_flag=True, help="Do not read or write .sqla-fix-cache/."),
     ]
@@ -69,38 +85,42 @@ def common_options(fn):
     return fn
 
 
-def _options(paths, select, ignore, exclude, fmt, jobs, stdin_filename, unsafe_fixes, no_progress, no_cache) -> Options:
+def _options(paths, select, extend_select, ignore, exclude, force_exclude, config_file, fmt, jobs, stdin_filename,
+             unsafe_fixes, show_fixes, quiet, no_progress, no_cache) -> Options:
     paths = tuple(paths) or (".",)
     if "-" in paths and len(paths) > 1:
         raise click.UsageError("`-` (read stdin) cannot be combined with other paths")
     if stdin_filename and "-" not in paths:
         raise click.UsageError("--stdin-filename goes with `-` (source on stdin)")
-    return Options(paths, _codes(select), _codes(ignore), tuple(exclude), fmt,
+    return Options(paths, _codes(select, "--select"), _codes(ignore, "--ignore"), tuple(exclude), fmt,
                    jobs or engine.default_jobs(), stdin_filename, bool(unsafe_fixes), not no_progress,
-                   not no_cache)
+                   not no_cache, _codes(extend_select, "--extend-select"), config_file, force_exclude,
+                   quiet, show_fixes)
 
 
-def _config(opts: Options, unsafe: bool | None) -> Config:
-    start = opts.stdin_filename if opts.paths == ("-",) and opts.stdin_filename else opts.paths[0]
-    if start == "-":
-        start = "."
+def _resolver(opts: Options) -> Resolver:
+    """Each file's Config: its own configuration file (or --config), then the command line.
+    The command line wins: its --select replaces the configured select, extend-select *and*
+    ignore (as in ruff, a selection made on the command line is not undone by the
+    configuration); per-file-ignores still apply."""
+    cli_excludes = (Globs(os.getcwd(), opts.exclude),) if opts.exclude else ()
+
+    def adjust(config: Config) -> Config:
+        ignore, extend_select = config.ignore + opts.ignore, config.extend_select + opts.extend_select
+        if opts.select:
+            ignore, extend_select = opts.ignore, opts.extend_select
+        return config.with_overrides(
+            select=opts.select or None,
+            extend_select=extend_select,
+            ignore=ignore,
+            exclude=config.exclude + cli_excludes,
+            unsafe_fixes=True if opts.unsafe_fixes else None,
+        )
+
     try:
-        config = load(start if os.path.exists(start) else os.path.dirname(os.path.abspath(start)))
+        return Resolver(opts.config_file, adjust)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    # The command line wins: its --select replaces the configured select *and* ignore (as in
-    # ruff, a selection made on the command line is not undone by the configuration).
-    ignore = config.ignore
-    if opts.select:
-        ignore = opts.ignore
-    elif opts.ignore:
-        ignore = config.ignore + opts.ignore
-    return config.with_overrides(
-        select=opts.select or None,
-        ignore=ignore,
-        exclude=config.exclude + opts.exclude,
-        unsafe_fixes=True if unsafe else None,
-    )
+        raise UsageProblem(str(exc)) from None
 
 
 def _progress(total: int, opts: Options, label: str):
@@ -111,29 +131,66 @@ def _progress(total: int, opts: Options, label: str):
     return bar
 
 
-def _run(opts: Options, config: Config, want_fix_diffs: bool) -> tuple[list[engine.FileResult], bytes | None]:
-    """Run the engine; returns results and, in stdin mode, the stdin bytes."""
-    if opts.paths == ("-",):
-        raw = sys.stdin.buffer.read()
-        name = opts.stdin_filename or "-"
-        project = discover([config.root], config.root, config.exclude) if opts.stdin_filename else []
-        idx = engine.build_index(project, config, opts.jobs, overrides={name: raw}, use_cache=opts.cache)
-        return [engine.run_source(name, raw, idx, config, want_fix_diffs)], raw
+def _run(opts: Options, want_fix_diffs: bool) -> tuple[list[engine.FileResult], bytes | None]:
+    """Run the engine; returns results and, in stdin mode, the stdin bytes. Files are run in
+    groups that share a Config (one project, one configuration file), each group with the
+    index of its own project."""
+    resolver = _resolver(opts)
     try:
-        files = discover(opts.paths, config.root, config.exclude)
+        if opts.paths == ("-",):
+            return _run_stdin(opts, resolver, want_fix_diffs)
+        return _run_files(opts, resolver, want_fix_diffs), None
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def _is_excluded(resolver: Resolver) -> Callable[[str, bool], bool]:
+    """Each file or directory is excluded by the configuration that applies to it."""
+    return lambda path, is_dir: resolver.for_path(path).excludes(path, is_dir)
+
+
+def _project_files(config: Config, resolver: Resolver) -> list[str]:
+    """The files the index of ``config``'s project reads: those under its root that are not
+    excluded and that no nested project claims."""
+    found = discover([config.root], is_excluded=_is_excluded(resolver))
+    return [p for p in found if resolver.for_path(p).root == config.root]
+
+
+def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple[list[engine.FileResult], bytes]:
+    raw = sys.stdin.buffer.read()
+    name = opts.stdin_filename or "-"
+    config = resolver.for_path(opts.stdin_filename or os.getcwd())
+    if opts.stdin_filename and opts.force_exclude and excluded_file(opts.stdin_filename, _is_excluded(resolver)):
+        return [engine.FileResult(path=name)], raw
+    project = _project_files(config, resolver) if opts.stdin_filename else []
+    idx = engine.build_index(project, config, opts.jobs, overrides={name: raw}, use_cache=opts.cache)
+    return [engine.run_source(name, raw, idx, config, want_fix_diffs)], raw
+
+
+def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[engine.FileResult]:
+    is_excluded = _is_excluded(resolver)
+    try:
+        files = discover(opts.paths, is_excluded=is_excluded, force_exclude=opts.force_exclude)
     except FileNotFoundError as exc:
         raise click.UsageError(f"no such file or directory: {exc}") from None
-    project = sorted(set(discover([config.root], config.root, config.exclude)) | set(files))
-    idx = engine.build_index(project, config, opts.jobs, use_cache=opts.cache)
-    _warn_duplicates(idx)
+    groups: dict[int, tuple[Config, list[str]]] = {}
+    for path in files:
+        config = resolver.for_path(path)
+        groups.setdefault(id(config), (config, []))[1].append(path)
     bar = _progress(len(files), opts, "sqla-fix")
+    by_path: dict[str, engine.FileResult] = {}
     try:
-        results = engine.run_files(files, idx, config, opts.jobs, want_fix_diffs,
-                                   progress=bar.update if bar else None)
+        for config, group in groups.values():
+            project = sorted(set(_project_files(config, resolver)) | set(group))
+            idx = engine.build_index(project, config, opts.jobs, use_cache=opts.cache)
+            _warn_duplicates(idx)
+            for result in engine.run_files(group, idx, config, opts.jobs, want_fix_diffs,
+                                           progress=bar.update if bar else None):
+                by_path[result.path] = result
     finally:
         if bar:
             bar.__exit__(None, None, None)
-    return results, None
+    return [by_path[path] for path in files]
 
 
 def _warn_duplicates(idx) -> None:
@@ -179,18 +236,37 @@ def cli() -> None:
 
 @cli.command()
 @common_options
-def check(**kw) -> None:
+@click.option("--exit-zero", is_flag=True, help="Exit with status 0 even when there are findings.")
+@click.option("-o", "--output-file", metavar="PATH", type=click.Path(dir_okay=False),
+              help="Write the report to PATH instead of stdout.")
+@click.option("--statistics", is_flag=True, help="Count the findings per rule instead of listing them.")
+def check(exit_zero: bool, output_file: str | None, statistics: bool, **kw) -> None:
     """Report session-lifecycle bugs as `path:line:col: CODE message`.
 
-    Exit status: 0 clean, 1 findings or unreadable files, 2 usage or internal error.
+    Exit status: 0 clean, 1 findings or unreadable files, 2 usage, configuration or internal
+    error.
     """
-    unsafe = kw.get("unsafe_fixes")
     opts = _options(**kw)
-    config = _config(opts, unsafe)
-    results, _ = _run(opts, config, want_fix_diffs=opts.fmt in ("json",))
-    click.echo(report.render(results, opts.fmt), nl=False)
+    results, _ = _run(opts, want_fix_diffs=opts.fmt in ("json", "sarif") or opts.show_fixes)
+    if statistics:
+        text = report.statistics(results, opts.fmt)
+    else:
+        text = report.render(results, opts.fmt, with_summary=not opts.quiet, show_fixes=opts.show_fixes)
+    _output(text, output_file)
     _emit_errors(results, opts.fmt)
-    sys.exit(_exit_code(results, sum(len(r.findings) for r in results)))
+    code = _exit_code(results, sum(len(r.findings) for r in results))
+    sys.exit(EXIT_CLEAN if exit_zero and code == EXIT_FINDINGS else code)
+
+
+def _output(text: str, output_file: str | None) -> None:
+    if output_file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output_file, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageProblem(f"cannot write {output_file}: {exc.strerror or exc}") from None
 
 
 @cli.command()
@@ -205,7 +281,6 @@ def apply(dry_run: bool, yes: bool, allow_dirty: bool, **kw) -> None:
     (write all) or --dry-run (write nothing). With `-` the source is read from stdin and
     the fixed source is written to stdout.
     """
-    unsafe = kw.get("unsafe_fixes")
     opts = _options(**kw)
     stdin_mode = opts.paths == ("-",)
     interactive = not (dry_run or yes or stdin_mode)
@@ -213,8 +288,7 @@ def apply(dry_run: bool, yes: bool, allow_dirty: bool, **kw) -> None:
         raise click.UsageError(
             "stdin is not a terminal, so fixes cannot be reviewed: use --yes to write every fix "
             "or --dry-run to see them", ctx=click.get_current_context())
-    config = _config(opts, unsafe)
-    results, raw = _run(opts, config, want_fix_diffs=opts.fmt == "json")
+    results, raw = _run(opts, want_fix_diffs=opts.fmt == "json")
 
     if stdin_mode:
         result = results[0]
@@ -234,12 +308,13 @@ def apply(dry_run: bool, yes: bool, allow_dirty: bool, **kw) -> None:
         if opts.fmt == "text":
             color = _color(sys.stdout)
             for r in changed:
-                click.echo(colorize(unified_diff(r.source.text, r.new_text, r.path), color), nl=False)
+                click.echo(colorize(unified_diff(r.source.text, r.new_text, r.path), color), nl=False, color=color)
             for r in results:
                 for f in r.findings:
                     if not f.fix_applies:
                         click.echo(report.finding_line(f), err=True)
-            click.echo(report.summary(results, fixed_verb="fixable"), err=True)
+            if not opts.quiet:
+                click.echo(report.summary(results, fixed_verb="fixable"), err=True)
         else:
             click.echo(report.render(results, opts.fmt), nl=False)
         _emit_errors(results, opts.fmt)
@@ -254,26 +329,39 @@ def apply(dry_run: bool, yes: bool, allow_dirty: bool, **kw) -> None:
                 click.echo(f"  {path}", err=True)
             sys.exit(EXIT_ERROR)
 
-    written, skipped_hunks, total_hunks = _write(changed, interactive)
+    written = _write(changed, interactive)
     remaining = sum(1 for r in results for f in r.findings if not f.fix_applies)
     for r in results:
         for f in r.findings:
             if not f.fix_applies:
                 click.echo(report.finding_line(f))
     _emit_errors(results, "text")
-    applied = total_hunks - skipped_hunks
-    click.echo(f"Applied {applied} of {total_hunks} hunk{'s' if total_hunks != 1 else ''}; "
-               f"wrote {written} file{'s' if written != 1 else ''}."
-               + (f" {remaining} finding{'s' if remaining != 1 else ''} left to fix by hand." if remaining else ""),
-               err=True)
-    sys.exit(_exit_code(results, remaining + skipped_hunks))
+    if opts.show_fixes and written.complete:
+        click.echo(report.fixed_summary([r for r in results if r.path in written.complete]), err=True, nl=False)
+    if not opts.quiet:
+        total, applied, files = written.total_hunks, written.total_hunks - written.skipped_hunks, len(written.files)
+        click.echo(f"Applied {applied} of {total} hunk{'s' if total != 1 else ''}; "
+                   f"wrote {files} file{'s' if files != 1 else ''}."
+                   + (f" {remaining} finding{'s' if remaining != 1 else ''} left to fix by hand." if remaining else ""),
+                   err=True)
+    sys.exit(_exit_code(results, remaining + written.skipped_hunks))
 
 
-def _write(changed: Sequence[engine.FileResult], interactive: bool) -> tuple[int, int, int]:
-    """Review (if asked) and write. Returns (files written, hunks skipped, hunks in all)."""
+@dataclass
+class Written:
+    files: list[str] = field(default_factory=list)  # every file written
+    complete: set[str] = field(default_factory=set)  # those written with every fix
+    skipped_hunks: int = 0
+    total_hunks: int = 0
+
+
+def _write(changed: Sequence[engine.FileResult], interactive: bool) -> Written:
+    """Review (if asked) and write."""
     color = _color(sys.stdout)
-    reviewer = Reviewer(ask=_ask, echo=lambda s: click.echo(s, nl=False), color=color) if interactive else None
-    written = skipped = total = 0
+    reviewer = (Reviewer(ask=_ask, echo=lambda s: click.echo(s, nl=False, color=color), color=color)
+                if interactive else None)
+    out = Written()
+    skipped = total = 0
     quitting = False
     for r in changed:
         src: SourceFile = r.source  # type: ignore[assignment]
@@ -283,6 +371,7 @@ def _write(changed: Sequence[engine.FileResult], interactive: bool) -> tuple[int
             skipped += count
             continue
         text = r.new_text
+        complete = True
         if reviewer is not None:
             try:
                 decisions = reviewer.review(r.path, src.text, r.new_text)  # type: ignore[arg-type]
@@ -293,6 +382,7 @@ def _write(changed: Sequence[engine.FileResult], interactive: bool) -> tuple[int
             if not any(decisions):
                 continue
             if not all(decisions):
+                complete = False
                 text = apply_hunks(src.text, r.new_text, decisions)  # type: ignore[arg-type]
                 if not engine.parses_like(src.text, text):
                     click.echo(f"{r.path}: the accepted hunks do not form valid Python on their own; "
@@ -301,14 +391,17 @@ def _write(changed: Sequence[engine.FileResult], interactive: bool) -> tuple[int
                     continue
         try:
             write_atomic(src, text)  # type: ignore[arg-type]
-            written += 1
+            out.files.append(r.path)
+            if complete:
+                out.complete.add(r.path)
         except ChangedOnDisk as exc:
             click.echo(f"{r.path}: {exc}", err=True)
             skipped += count
         except (WriteError, OSError) as exc:
             click.echo(f"{r.path}: cannot write: {exc}", err=True)
             skipped += count
-    return written, skipped, total
+    out.skipped_hunks, out.total_hunks = skipped, total
+    return out
 
 
 def _ask(prompt: str) -> str:
@@ -329,10 +422,11 @@ def index_command(paths: tuple[str, ...], fmt: str, jobs: int | None) -> None:
 
     paths = tuple(paths) or (".",)
     try:
-        config = load(paths[0])
-        files = discover(paths, config.root, config.exclude)
+        resolver = Resolver()
+        config = resolver.for_path(paths[0])
+        files = discover(paths, is_excluded=_is_excluded(resolver))
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     except FileNotFoundError as exc:
         raise click.UsageError(f"no such file or directory: {exc}") from None
     idx = engine.build_index(files, config, jobs or engine.default_jobs())

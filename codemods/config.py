@@ -1,11 +1,26 @@
-"""``[tool.sqla-fix]`` in the nearest ``pyproject.toml``; the command line wins."""
+"""Configuration, found as ruff finds its own.
+
+Each file gets the settings of the nearest ``.sqla-fix.toml``, ``sqla-fix.toml`` or
+``pyproject.toml`` with a ``[tool.sqla-fix]`` table, looking upwards from its directory (in
+that order within one directory); ``--config PATH`` names one file for every file instead.
+Globs (``exclude``, ``per-file-ignores``) are gitignore-style and relative to the directory
+of the file that states them (the current directory for the command line and ``--config``).
+The project root, which names modules for the index, is the nearest directory holding a
+``pyproject.toml`` or a sqla-fix configuration file, else the git work tree, else the
+current directory. The command line wins over the files.
+"""
 
 from __future__ import annotations
 
 import glob
 import os
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import NamedTuple
+
+import pathspec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -14,79 +29,129 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 from .index import Factory
 
-KEYS = {
-    "select", "ignore", "exclude", "extend-exclude", "session-factories", "session-scopes",
-    "assume-expire-on-commit", "unsafe-fixes", "src",
-}
+CONFIG_FILES = (".sqla-fix.toml", "sqla-fix.toml", "pyproject.toml")
+CODE_KEYS = {"select", "extend-select", "ignore"}
+LIST_KEYS = {"exclude", "extend-exclude", "session-scopes", "src"}
+BOOL_KEYS = {"assume-expire-on-commit", "unsafe-fixes"}
+KEYS = CODE_KEYS | LIST_KEYS | BOOL_KEYS | {"session-factories", "per-file-ignores"}
 
 
 class ConfigError(Exception):
-    pass
+    """A configuration file cannot be used: unreadable, bad TOML, unknown key, wrong type."""
+
+
+@lru_cache(maxsize=256)
+def _spec(patterns: tuple[str, ...]) -> pathspec.PathSpec:
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
+
+
+@dataclass(frozen=True)
+class Globs:
+    """Gitignore-style patterns relative to the directory ``base``."""
+
+    base: str
+    patterns: tuple[str, ...]
+
+    def match(self, path: str, is_dir: bool = False) -> bool:
+        if not self.patterns:
+            return False
+        rel = os.path.relpath(os.path.abspath(path), self.base).replace(os.sep, "/")
+        if rel == ".." or rel.startswith("../"):
+            return False
+        return _spec(self.patterns).match_file(rel + "/" if is_dir else rel)
+
+
+@dataclass(frozen=True)
+class FileIgnore:
+    """One ``per-file-ignores`` entry: codes off in the files ``glob`` matches (or, with a
+    leading ``!``, in the files it does not match)."""
+
+    glob: Globs
+    codes: tuple[str, ...]
+    negated: bool = False
+
+    def applies(self, path: str) -> bool:
+        return self.glob.match(path) != self.negated
 
 
 @dataclass(frozen=True)
 class Config:
     root: str = "."
     select: tuple[str, ...] = ()  # empty: every pass
+    extend_select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[Globs, ...] = ()
+    per_file_ignores: tuple[FileIgnore, ...] = ()
     session_factories: dict[str, Factory] = field(default_factory=dict)
     session_scopes: tuple[str, ...] = ()
     assume_expire_on_commit: bool = True
     unsafe_fixes: bool = False
+    source: str | None = None  # the file these settings come from
     src: tuple[str, ...] = ()  # import roots, relative to root (ruff's `src`)
 
     def enabled(self, code: str) -> bool:
         """ruff-style: a code is on when a selector is a prefix of it and no longer ignore
         selector is a prefix of it."""
-        best_select = max((len(s) for s in self.select if code.startswith(s)), default=-1)
-        if not self.select:
-            best_select = 0
+        selectors = (self.select or ("",)) + self.extend_select
+        best_select = max((len(s) for s in selectors if code.startswith(s)), default=-1)
         if best_select < 0:
             return False
         best_ignore = max((len(s) for s in self.ignore if code.startswith(s)), default=-1)
         return best_ignore < best_select
 
+    def ignored_in(self, path: str, code: str) -> bool:
+        """``per-file-ignores`` turns ``code`` off in ``path``."""
+        return any(entry.applies(path) and any(code.startswith(c) for c in entry.codes)
+                   for entry in self.per_file_ignores)
+
+    def excludes(self, path: str, is_dir: bool = False) -> bool:
+        return any(globs.match(path, is_dir) for globs in self.exclude)
+
     def with_overrides(self, **kw) -> Config:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
 
-def find_pyproject(start: str) -> str | None:
-    here = os.path.abspath(start)
-    if os.path.isfile(here):
-        here = os.path.dirname(here)
-    while True:
-        candidate = os.path.join(here, "pyproject.toml")
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(here)
-        if parent == here:
-            return None
-        here = parent
+# --------------------------------------------------------------------------- values
 
 
-def _codes(value, key: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
+def known_codes(values: Iterable[str], where: str) -> tuple[str, ...]:
+    """Rule selectors, upper-cased: a code, a prefix of codes, or ``ALL`` (kept as "")."""
+    from .passes import BY_CODE  # the passes import this module's types
+
+    out = []
+    for value in values:
+        code = value.strip().upper()
+        if not code:
+            continue
+        if code != "ALL" and not any(known.startswith(code) for known in BY_CODE):
+            raise ConfigError(f"{where}: unknown rule code {code!r} (see `sqla-fix rules`)")
+        out.append("" if code == "ALL" else code)
+    return tuple(out)
+
+
+def _strings(value, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"[tool.sqla-fix] {key} must be a list of strings")
-    return tuple(v.strip().upper() for v in value if v.strip())
+        raise ConfigError(f"{where} must be a list of strings")
+    return value
 
 
-def _factories(value) -> dict[str, Factory]:
+def _factories(value, where: str) -> dict[str, Factory]:
     """``session-factories`` is a list of qualified names, or a table of name -> options
     (``expire-on-commit``, ``async``)."""
     out: dict[str, Factory] = {}
     if isinstance(value, list):
-        value = {name: {} for name in value}
+        value = {name: {} for name in _strings(value, where)}
     if not isinstance(value, dict):
-        raise ConfigError("[tool.sqla-fix] session-factories must be a list or a table")
+        raise ConfigError(f"{where} must be a list or a table")
     for name, opts in value.items():
         if not isinstance(opts, dict):
-            raise ConfigError(f"[tool.sqla-fix] session-factories.{name} must be a table")
+            raise ConfigError(f"{where}.{name} must be a table")
         unknown = set(opts) - {"expire-on-commit", "async"}
         if unknown:
-            raise ConfigError(f"[tool.sqla-fix] session-factories.{name}: unknown option {sorted(unknown)[0]!r}")
+            raise ConfigError(f"{where}.{name}: unknown option {sorted(unknown)[0]!r}")
+        for key, option in opts.items():
+            if not isinstance(option, bool):
+                raise ConfigError(f"{where}.{name}.{key} must be true or false")
         out[name] = Factory(
             name=name, builder="config", is_async=opts.get("async"),
             expire_on_commit=opts.get("expire-on-commit"), line=0,
@@ -94,55 +159,185 @@ def _factories(value) -> dict[str, Factory]:
     return out
 
 
-def _src(value, root: str) -> tuple[str, ...]:
-    """``src``: import roots relative to the project root; a glob (``libs/*``) names each
-    directory it matches."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError("[tool.sqla-fix] src must be a list of directories")
+def _src(entries, base: str, root: str) -> tuple[str, ...]:
+    """``src``: import roots, written relative to the settings file; a glob (``libs/*``) names
+    each directory it matches. Kept relative to the project root."""
     out: list[str] = []
-    for entry in value:
-        if any(ch in entry for ch in "*?["):
-            matches = sorted(glob.glob(os.path.join(root, entry)))
-            out.extend(os.path.relpath(m, root) for m in matches if os.path.isdir(m))
-        else:
-            out.append(os.path.normpath(entry))
+    for entry in entries:
+        full = os.path.join(base, entry)
+        matches = sorted(m for m in glob.glob(full) if os.path.isdir(m)) if any(c in entry for c in "*?[") else [full]
+        out.extend(os.path.relpath(m, root) for m in matches)
     return tuple(out)
 
 
-def load(start: str = ".") -> Config:
-    path = find_pyproject(start)
-    if path is None:
-        return Config(root=default_root(start))
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    section = data.get("tool", {}).get("sqla-fix", {})
+def _per_file_ignores(value, base: str, where: str) -> tuple[FileIgnore, ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of glob = [codes]")
+    out = []
+    for pattern, codes in value.items():
+        item = f"{where}.{pattern!r}"
+        negated = pattern.startswith("!")
+        glob = Globs(base, (pattern[1:] if negated else pattern,))
+        out.append(FileIgnore(glob, known_codes(_strings(codes, item), item), negated))
+    return tuple(out)
+
+
+def from_table(settings: Settings, root: str) -> Config:
+    """A Config from a settings table, for the project at ``root``."""
+    section, where, base = settings.table, settings.where, settings.base
     unknown = set(section) - KEYS
     if unknown:
-        raise ConfigError(f"{path}: unknown key in [tool.sqla-fix]: {sorted(unknown)[0]}")
-    exclude = tuple(section.get("exclude", ())) + tuple(section.get("extend-exclude", ()))
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    for key in BOOL_KEYS & set(section):
+        if not isinstance(section[key], bool):
+            raise ConfigError(f"{where}: {key} must be true or false")
+    lists = {key: _strings(section[key], f"{where}: {key}") for key in LIST_KEYS | CODE_KEYS if key in section}
+    codes = {key: known_codes(lists.get(key, ()), f"{where}: {key}") for key in CODE_KEYS}
+    patterns = tuple(lists.get("exclude", ())) + tuple(lists.get("extend-exclude", ()))
     return Config(
-        root=os.path.dirname(path),
-        select=_codes(section.get("select", []), "select"),
-        ignore=_codes(section.get("ignore", []), "ignore"),
-        exclude=exclude,
-        session_factories=_factories(section.get("session-factories", [])),
-        session_scopes=tuple(section.get("session-scopes", ())),
-        assume_expire_on_commit=bool(section.get("assume-expire-on-commit", True)),
-        unsafe_fixes=bool(section.get("unsafe-fixes", False)),
-        src=_src(section.get("src", []), os.path.dirname(path)),
+        root=root,
+        select=codes["select"],
+        extend_select=codes["extend-select"],
+        ignore=codes["ignore"],
+        exclude=(Globs(base, patterns),) if patterns else (),
+        per_file_ignores=_per_file_ignores(section.get("per-file-ignores", {}), base, f"{where}: per-file-ignores"),
+        session_factories=_factories(section.get("session-factories", []), f"{where}: session-factories"),
+        session_scopes=tuple(lists.get("session-scopes", ())),
+        assume_expire_on_commit=section.get("assume-expire-on-commit", True),
+        unsafe_fixes=section.get("unsafe-fixes", False),
+        source=settings.path,
+        src=_src(lists.get("src", ()), base, root),
     )
 
 
+# --------------------------------------------------------------------------- files
+
+
+_TOML: dict[tuple[str, int, int], dict] = {}
+
+
+def _read_toml(path: str) -> dict:
+    """A TOML file's data, read again only when its size or modification time changed."""
+    try:
+        st = os.stat(path)
+        key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+        if key not in _TOML:
+            with open(path, "rb") as fh:
+                _TOML[key] = tomllib.load(fh)
+        return _TOML[key]
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+class Settings(NamedTuple):
+    table: dict  # the keys as written
+    where: str  # how messages name the table
+    path: str  # the file
+    base: str  # the directory its globs are relative to
+
+
+def settings_table(path: str, base: str | None = None) -> Settings | None:
+    """The sqla-fix settings a file holds, or None (a pyproject.toml without
+    ``[tool.sqla-fix]``). Globs are relative to ``base``, by default the file's directory."""
+    data = _read_toml(path)
+    base = base if base is not None else os.path.dirname(os.path.abspath(path))
+    if os.path.basename(path) != "pyproject.toml":
+        return Settings(data, path, path, base)
+    section = data.get("tool", {}).get("sqla-fix")
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.sqla-fix] must be a table")
+    return Settings(section, f"{path} [tool.sqla-fix]", path, base)
+
+
+def _settings_in(directory: str) -> str | None:
+    for name in CONFIG_FILES:
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and settings_table(candidate) is not None:
+            return candidate
+    return None
+
+
+def _marks_root(directory: str) -> bool:
+    return any(os.path.isfile(os.path.join(directory, name)) for name in CONFIG_FILES)
+
+
+def _directory(start: str) -> str:
+    here = os.path.abspath(start)
+    return here if os.path.isdir(here) else os.path.dirname(here)
+
+
+def _upwards(start: str, test: Callable[[str], object]) -> str | None:
+    here = _directory(start)
+    while True:
+        if test(here):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def find_settings(start: str) -> str | None:
+    """The configuration file that applies to ``start`` (a file or a directory), if any."""
+    directory = _upwards(start, _settings_in)
+    return _settings_in(directory) if directory is not None else None
+
+
+def project_root(start: str) -> str:
+    return _upwards(start, _marks_root) or default_root(start)
+
+
+class Resolver:
+    """The Config of each file or directory, cached per directory.
+
+    ``config_file`` (``--config``) replaces discovery of settings; ``adjust`` applies the
+    command line's overrides to every Config made."""
+
+    def __init__(self, config_file: str | None = None, adjust: Callable[[Config], Config] | None = None) -> None:
+        self._adjust = adjust or (lambda c: c)
+        self._fixed: Settings | None = None
+        if config_file is not None:
+            if not os.path.isfile(config_file):
+                raise ConfigError(f"{config_file}: no such configuration file")
+            self._fixed = (settings_table(config_file, os.getcwd())
+                           or Settings({}, config_file, config_file, os.getcwd()))
+        self._by_dir: dict[str, Config] = {}
+        self._made: dict[tuple[str, str | None], Config] = {}
+
+    def for_path(self, path: str) -> Config:
+        directory = _directory(path)
+        config = self._by_dir.get(directory)
+        if config is None:
+            config = self._by_dir[directory] = self._make(directory)
+        return config
+
+    def _make(self, directory: str) -> Config:
+        root = project_root(directory)
+        settings = self._fixed
+        if settings is None:
+            source = find_settings(directory)
+            settings = settings_table(source) if source is not None else None
+        key = (root, settings.path if settings is not None else None)
+        if key not in self._made:
+            config = Config(root=root)
+            if settings is not None:
+                config = from_table(settings, root)
+            self._made[key] = self._adjust(config)
+        return self._made[key]
+
+
+def load(start: str = ".") -> Config:
+    """The Config for ``start`` (a file or a directory), with no command-line overrides."""
+    return Resolver().for_path(start)
+
+
 def default_root(start: str) -> str:
-    """The project root when there is no pyproject.toml: the git work tree holding ``start``;
-    else the current directory when ``start`` is under it (so `check app/x.py` and `check .`
-    name modules alike); else ``start``'s own directory."""
-    here = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
+    """The project root when there is no configuration file: the git work tree holding
+    ``start``; else the current directory when ``start`` is under it (so `check app/x.py` and
+    `check .` name modules alike); else ``start``'s own directory."""
+    here = _directory(start)
     git = _git_root(here)
     if git is not None:
         return git
@@ -153,11 +348,4 @@ def default_root(start: str) -> str:
 
 
 def _git_root(path: str) -> str | None:
-    here = os.path.abspath(path)
-    while True:
-        if os.path.exists(os.path.join(here, ".git")):
-            return here
-        parent = os.path.dirname(here)
-        if parent == here:
-            return None
-        here = parent
+    return _upwards(path, lambda d: os.path.exists(os.path.join(d, ".git")))

@@ -2,17 +2,19 @@
 
 Inside a git work tree the file list comes from git itself (tracked plus untracked files that
 ``.gitignore`` does not ignore), so ignore rules are exactly git's. Elsewhere the tree is walked.
-Either way virtualenvs, build output and caches are skipped, and ``exclude`` globs apply.
-A file named explicitly on the command line is always taken.
+Either way virtualenvs, build output and caches are skipped, and excludes apply (each file's
+own, from its configuration). A file named explicitly on the command line is taken unless
+``force_exclude`` is set (as in ruff: pre-commit and editors name every file).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
+
+from .config import Globs
 
 # `env/` is not here: it is often real source (settings packages); real virtualenvs of any
 # name are recognised by their pyvenv.cfg.
@@ -21,41 +23,6 @@ SKIP_DIRS = {
     "node_modules", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs",
     "site-packages", "__pypackages__", ".sqla-fix-cache",
 }
-
-
-@lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out, i = [], 0
-    pattern = pattern.strip().lstrip("/") if pattern.startswith("/") else pattern.strip()
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out).rstrip("/") + r"\Z")
-
-
-def excluded(rel_path: str, patterns: Iterable[str]) -> bool:
-    """True when ``rel_path`` (slash-separated, relative to the project root), one of its
-    parent directories, or its base name matches an exclude glob."""
-    parts = rel_path.split("/")
-    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))] + parts
-    for pattern in patterns:
-        rx = _glob_regex(pattern)
-        if any(rx.match(c) for c in candidates):
-            return True
-    return False
 
 
 @lru_cache(maxsize=4096)
@@ -95,37 +62,52 @@ def _walk(directory: str) -> list[str]:
     return out
 
 
-def discover(paths: Iterable[str], root: str, exclude: Iterable[str] = ()) -> list[str]:
-    """Python files under ``paths``: sorted, de-duplicated, relative when under the cwd."""
-    exclude = tuple(exclude)
+def discover(paths: Iterable[str], root: str = ".", exclude: Iterable[str] = (), *,
+             is_excluded: Callable[[str, bool], bool] | None = None, force_exclude: bool = False) -> list[str]:
+    """Python files under ``paths``: sorted, de-duplicated, relative when under the cwd.
+
+    ``is_excluded(path, is_dir)`` says whether a file or a directory is excluded (by default:
+    it matches one of the gitignore-style ``exclude`` globs, relative to ``root``). As in a
+    walk that prunes, a file is left out when a directory between the named path and the file
+    is excluded, even if a configuration further down would not exclude the file."""
+    if is_excluded is None:
+        is_excluded = Globs(os.path.abspath(root), tuple(exclude)).match
     found: dict[str, None] = {}
-    root = os.path.abspath(root)
+    pruned: dict[str, bool] = {}
     for path in paths:
         if os.path.isfile(path):
-            found[os.path.normpath(path)] = None  # named explicitly: always taken
+            if not (force_exclude and excluded_file(path, is_excluded)):
+                found[os.path.normpath(path)] = None
             continue
         if not os.path.isdir(path):
             raise FileNotFoundError(path)
         listed = _git_files(path)
         candidates = listed if listed is not None else _walk(path)
+        top = os.path.abspath(path)
         for full in candidates:
-            absolute = os.path.abspath(full)
-            rel_root = os.path.relpath(absolute, root).replace(os.sep, "/")
-            rel_dir = os.path.relpath(absolute, os.path.abspath(path)).replace(os.sep, "/")
-            parts = rel_dir.split("/")[:-1]
-            base = os.path.abspath(path)
-            skip = False
-            for part in parts:
-                base = os.path.join(base, part)
-                if _skipped_dir(part, base):
-                    skip = True
-                    break
-            if skip:
-                continue
-            if exclude and (excluded(rel_root, exclude) or excluded(rel_dir, exclude)):
+            if _pruned(os.path.dirname(os.path.abspath(full)), top, is_excluded, pruned) or is_excluded(full, False):
                 continue
             found[os.path.normpath(full)] = None
     return sorted({_display(p) for p in found}, key=lambda p: (p.replace(os.sep, "/").lower(), p))
+
+
+def excluded_file(path: str, is_excluded: Callable[[str, bool], bool]) -> bool:
+    """A file named explicitly is excluded (``--force-exclude``) when it or one of its
+    directories is, each by the configuration that applies to it (as ruff decides)."""
+    absolute = os.path.abspath(path)
+    return is_excluded(absolute, False) or _pruned(os.path.dirname(absolute), "", is_excluded, {})
+
+
+def _pruned(directory: str, top: str, is_excluded: Callable[[str, bool], bool], memo: dict[str, bool]) -> bool:
+    """``directory``, or one of its parents below ``top``, is always skipped (a virtualenv,
+    build output, a cache) or excluded."""
+    if directory == top or os.path.dirname(directory) == directory:
+        return False
+    if directory not in memo:
+        memo[directory] = (_pruned(os.path.dirname(directory), top, is_excluded, memo)
+                           or _skipped_dir(os.path.basename(directory), directory)
+                           or is_excluded(directory, True))
+    return memo[directory]
 
 
 def _display(path: str) -> str:

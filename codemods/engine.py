@@ -200,6 +200,8 @@ def process_source(
     want_fix_diffs: bool = False,
 ) -> FileResult:
     result = FileResult(path=path, source=source)
+    if config.per_file_ignores:
+        passes = [p for p in passes if not config.ignored_in(path, p.code)]
     if not wants_parse(source.raw, passes, index) or SKIP_FILE.search(source.raw[:4096]):
         return result
     facts = _facts(path, source, index, config)

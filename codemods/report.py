@@ -1,13 +1,16 @@
-"""Output formats: text, concise, json, github, sarif."""
+"""Output formats: text, concise, json, github, sarif; statistics and the fixed summary."""
 
 from __future__ import annotations
 
 import json
+import re
+import textwrap
+from collections import Counter
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, sarif
 from .engine import FileResult, FindingRecord
-from .passes import ALL_PASSES
+from .passes import BY_CODE
 
 FORMATS = ("text", "concise", "json", "github", "sarif")
 
@@ -35,11 +38,17 @@ def summary(results: Sequence[FileResult], fixed_verb: str = "fixable") -> str:
     return text
 
 
-def render(results: Sequence[FileResult], fmt: str) -> str:
+def render(results: Sequence[FileResult], fmt: str, with_summary: bool = True, show_fixes: bool = False) -> str:
+    """The report in format ``fmt``. ``with_summary``: the text format's last line;
+    ``show_fixes``: text and concise list each fix's diff, indented, under its finding."""
     findings = [f for r in results for f in r.findings]
     if fmt in ("text", "concise"):
-        lines = [finding_line(f) for f in findings]
-        if fmt == "text":
+        lines = []
+        for f in findings:
+            lines.append(finding_line(f))
+            if show_fixes and f.fix_diff:
+                lines.append(textwrap.indent(f.fix_diff.rstrip("\n"), "    ", lambda _: True))
+        if fmt == "text" and with_summary:
             lines.append(summary(results))
         return "\n".join(lines) + ("\n" if lines else "")
     if fmt == "json":
@@ -53,17 +62,67 @@ def render(results: Sequence[FileResult], fmt: str) -> str:
     if fmt == "github":
         out = []
         for f in findings:
-            out.append(
-                f"::warning title=sqla-fix {f.code},file={f.path},line={f.line},col={f.col},"
-                f"endLine={f.end_line},endColumn={f.end_col}::{_gh_escape(f.code + ' ' + f.message)}"
-            )
-        for r in results:
-            if r.error:
-                out.append(f"::error title=sqla-fix,file={r.path}::{_gh_escape(r.error)}")
+            props = {"title": f"sqla-fix {f.code}", "file": f.path, "line": f.line, "col": f.col,
+                     "endLine": f.end_line, "endColumn": f.end_col}
+            out.append(_gh_command("warning", props, f"{f.code} {f.message}"))
+        for r, line, col, message in errors(results):
+            props = {"title": "sqla-fix", "file": r.path}
+            if line is not None:
+                props.update(line=line, col=col or 1)
+            out.append(_gh_command("error", props, message))
         return "\n".join(out) + ("\n" if out else "")
     if fmt == "sarif":
-        return json.dumps(_sarif(results), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(sarif.document(results, errors(results)), indent=2, ensure_ascii=False) + "\n"
     raise ValueError(fmt)
+
+
+_POSITION = re.compile(r"(\d+):(\d+): (.*)\Z", re.DOTALL)
+
+
+def errors(results: Sequence[FileResult]) -> list[tuple[FileResult, int | None, int | None, str]]:
+    """The files that could not be checked, each with its error's line and column (None when
+    the error has no position) and message. ``FileResult.error`` is `path:line:col: message`
+    or `path: message`."""
+    out: list[tuple[FileResult, int | None, int | None, str]] = []
+    for r in results:
+        if not r.error:
+            continue
+        rest = r.error[len(r.path) + 1:] if r.error.startswith(r.path + ":") else r.error
+        m = _POSITION.match(rest)
+        if m:
+            out.append((r, int(m.group(1)), int(m.group(2)), m.group(3)))
+        else:
+            out.append((r, None, None, rest.strip()))
+    return out
+
+
+def statistics(results: Sequence[FileResult], fmt: str) -> str:
+    """Findings counted per rule, most frequent first (ruff's --statistics): `count  code
+    [*] name`, where [*] marks a rule whose findings `apply` fixes. JSON with --format json."""
+    counts = Counter(f.code for r in results for f in r.findings)
+    fixable = {f.code for r in results for f in r.findings if f.fix_applies}
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    names = {code: BY_CODE[code].name if code in BY_CODE else "" for code in counts}
+    if fmt == "json":
+        data = [{"code": code, "name": names[code], "count": n, "fixable": code in fixable} for code, n in rows]
+        return json.dumps(data, indent=2) + "\n"
+    width = max((len(str(n)) for _, n in rows), default=1)
+    return "".join(f"{n:>{width}}\t{code}\t{'[*]' if code in fixable else '[ ]'} {names[code]}\n"
+                   for code, n in rows)
+
+
+def fixed_summary(results: Sequence[FileResult]) -> str:
+    """What `apply` fixed, per file and rule (ruff's --show-fixes)."""
+    per_file = [(r.path, Counter(f.code for f in r.findings if f.fix_applies)) for r in results]
+    per_file = [(path, counts) for path, counts in per_file if counts]
+    total = sum(sum(counts.values()) for _, counts in per_file)
+    lines = [f"Fixed {total} finding{'s' if total != 1 else ''}:"]
+    for path, counts in per_file:
+        lines.append(f"- {path}:")
+        for code, n in sorted(counts.items()):
+            name = BY_CODE[code].name if code in BY_CODE else ""
+            lines.append(f"    {n} × {code} ({name})")
+    return "\n".join(lines) + "\n"
 
 
 def _json_finding(f: FindingRecord) -> dict:
@@ -80,48 +139,15 @@ def _json_finding(f: FindingRecord) -> dict:
     }
 
 
-def _gh_escape(text: str) -> str:
+def _gh_data(text: str) -> str:
+    """Escaped as the Actions toolkit escapes a command's message."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _sarif(results: Sequence[FileResult]) -> dict:
-    rules = [
-        {
-            "id": p.code,
-            "name": p.name,
-            "shortDescription": {"text": p.summary},
-            "fullDescription": {"text": p.explain()},
-            "helpUri": f"https://pypi.org/project/sqla-fix/#{p.code.lower()}",
-        }
-        for p in ALL_PASSES
-    ]
-    sarif_results = []
-    for r in results:
-        for f in r.findings:
-            sarif_results.append({
-                "ruleId": f.code,
-                "level": "warning",
-                "message": {"text": f.message},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": f.path.replace("\\", "/")},
-                        "region": {"startLine": f.line, "startColumn": f.col,
-                                   "endLine": f.end_line, "endColumn": f.end_col},
-                    }
-                }],
-            })
-    notifications = [
-        {"level": "error", "message": {"text": r.error},
-         "locations": [{"physicalLocation": {"artifactLocation": {"uri": r.path}}}]}
-        for r in results if r.error
-    ]
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "sqla-fix", "version": __version__, "rules": rules}},
-            "results": sarif_results,
-            "invocations": [{"executionSuccessful": not notifications,
-                             "toolExecutionNotifications": notifications}],
-        }],
-    }
+def _gh_property(value: object) -> str:
+    """Escaped as the Actions toolkit escapes a command's property values."""
+    return _gh_data(str(value)).replace(":", "%3A").replace(",", "%2C")
+
+
+def _gh_command(kind: str, props: dict, message: str) -> str:
+    return f"::{kind} " + ",".join(f"{k}={_gh_property(v)}" for k, v in props.items()) + f"::{_gh_data(message)}"

@@ -194,6 +194,7 @@ def test_accepted_subset_that_does_not_parse_is_not_written(tmp_path, monkeypatc
     src = read_source(str(path))
     answers = iter(["y\n", "n\n"])
     monkeypatch.setattr(cli_mod, "_ask", lambda prompt: next(answers))
-    written, skipped, total = cli_mod._write([FileResult(path=str(path), source=src, new_text=new)], True)
+    outcome = cli_mod._write([FileResult(path=str(path), source=src, new_text=new)], True)
+    written, total = len(outcome.files), outcome.total_hunks
     assert (written, total) == (0, 2)
     assert path.read_text() == old

@@ -1,4 +1,4 @@
-"""SQF004 expunge-after-rollback (postmortem 004, as the user asked for it)."""
+"""SQF004 expunge-after-rollback: ``expunge_all()`` after a rollback on an error path."""
 
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ class ExpungeAfterRollback(Pass):
     What it does **not** do: repair an instance kept outside the session. If the instance
     sits in an application cache or a module-level dict, or the session is shared between
     requests, a later request still updates that detached object, its commit saves nothing,
-    and a later insert that refers to it fails with a foreign-key error. That is the real
-    cause of the postmortem behind this rule; SQF007 reports it. The fix there is one
-    session per request and caching ids or plain data, not instances.
+    and a later insert that refers to it fails with a foreign-key error. That bug is the
+    instance kept, not the rollback; SQF007 reports it. The fix there is one session per
+    request and caching ids or plain data, not instances.
 
     ## The fix
     `session.expunge_all()` on the line after the error-path `rollback()`.

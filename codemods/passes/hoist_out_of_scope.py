@@ -1,4 +1,4 @@
-"""SQF003 hoist-out-of-scope (postmortem 002)."""
+"""SQF003 hoist-out-of-scope: capture attributes inside the session scope that loaded the object."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class HoistOutOfScope(Pass):
     Reported without a fix: the object may be None at the capture point and the later reads
     are guarded (`if user:`); the object is changed or passed on after the scope; the scope
     is in a loop; the read is a relationship (load it eagerly with `selectinload(User.balance)`
-    on the query that loads it, or ask a service for the value, as the postmortem did).
+    on the query that loads it, or have the service return the value itself).
 
     Left alone: plain data (ints, strings, dicts, DTOs returned by the service), captures that
     already exist, context managers that are not sessions (`open()`, locks, HTTP clients),
@@ -70,7 +70,7 @@ class HoistOutOfScope(Pass):
     example_project = {"bot/__init__.py": "", "bot/services.py": BOT}
     examples = (
         Example(
-            title="postmortem 002: user.id read in the next block",
+            title="user.id read in the block after the scope that loaded the user",
             before='''
             from bot.services import get_avatar_service, get_user_service
 

@@ -1,4 +1,4 @@
-"""SQF007 instance-outlives-session (the real cause of postmortem 004; report only)."""
+"""SQF007 instance-outlives-session: ORM instances and sessions kept beyond one request (report only)."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ class InstanceOutlivesSession(Pass):
     without `add()` commits nothing (the change is silently lost), and an insert that refers
     to it fails with a foreign-key error. A rollback in one request expires or expunges the
     objects of all the others sharing the session. An `AsyncSession` is not safe for
-    concurrent tasks. (Postmortem 004 blamed an engine-level identity map; there is none:
-    the identity map belongs to one session.)
+    concurrent tasks. (This is not an engine-level identity map shared by every session:
+    there is none; the identity map belongs to one session.)
 
     ## The fix
     Cache ids or plain data, not instances, and reload with `session.get(Model, id)` in the
@@ -62,7 +62,7 @@ class InstanceOutlivesSession(Pass):
     example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
     examples = (
         Example(
-            title="a module-level cache of instances (postmortem 004)",
+            title="a module-level cache of instances",
             before='''
             from sqlalchemy.orm import Session
             from app.db import Message

@@ -1,4 +1,4 @@
-"""SQF002 merge-foreign-instance (postmortem 003)."""
+"""SQF002 merge-foreign-instance: ``merge()`` an object that another open session holds."""
 
 from __future__ import annotations
 

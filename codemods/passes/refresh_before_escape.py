@@ -1,4 +1,4 @@
-"""SQF005 refresh-before-escape (postmortem 001)."""
+"""SQF005 refresh-before-escape: an ORM object leaving a scope that committed."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ class RefreshBeforeEscape(Pass):
             ''',
         ),
         Example(
-            title="the context manager commits on exit (postmortem 001)",
+            title="the context manager commits on exit",
             before='''
             from app.db import Message, get_db
 

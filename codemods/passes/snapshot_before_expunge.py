@@ -1,4 +1,4 @@
-"""SQF001 snapshot-before-expunge (postmortem 000)."""
+"""SQF001 snapshot-before-expunge: read what is needed before ``expunge()``."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class SnapshotBeforeExpunge(Pass):
     example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
     examples = (
         Example(
-            title="postmortem 000: a dict of attributes after the expunge",
+            title="a dict of attributes built after the expunge",
             before='''
             from app.db import Message, read_db
 
