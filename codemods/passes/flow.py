@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 
 import libcst as cst
 
@@ -709,3 +710,131 @@ def attaches(callee: str | None) -> bool:
     """Is passing an object to this call attaching it to a session (`session.add(obj)`,
     `other.merge(obj)`)? Its later reads load through that session."""
     return callee is not None and callee.rsplit(".", 1)[-1] in ("add", "merge", "add_all")
+
+
+# --------------------------------------------------------------------------- session owners
+
+
+class Held(Enum):
+    """Who holds a session expression of a function."""
+
+    HERE = "here"  # opened by the function: a with-block or a local it assigns
+    OUTSIDE = "outside"  # handed in, and used again after the function: a parameter, a
+    # Depends provider's session, `self.<attr>`, a scoped registry, Flask's `db.session`,
+    # the session a decorator passes (and commits after the call)
+
+
+def held(ctx: FileContext, qualname: str, owner: str, refs: dict[str, SessionRef]) -> Held | None:
+    """Is ``owner`` (a dotted expression of the function ``qualname``) a session, and who
+    holds it? None when it is not known to be a session."""
+    ref = refs.get(owner)
+    if ref is not None:
+        facts = ctx.function_facts(qualname)
+        if ref.decorated or (ref.block is None and facts is not None and any(p.name == owner for p in facts.params)):
+            return Held.OUTSIDE
+        return Held.HERE
+    index = ctx.index
+    mod = ctx.facts
+    if mod is None or index is None:
+        return None
+    if owner.startswith("self.") and owner.count(".") == 1 and "." in qualname:
+        return Held.OUTSIDE if index.self_session(mod, qualname.rsplit(".", 1)[0], owner[5:]) else None
+    qualified = mod.qualify(owner)
+    if index.flask_session(qualified):
+        return Held.OUTSIDE
+    factory = index.factory(qualified)
+    return Held.OUTSIDE if factory is not None and factory.scoped else None  # a scoped_session registry
+
+
+# --------------------------------------------------------------------------- control flow
+
+TERMINATORS = (cst.Return, cst.Raise, cst.Continue, cst.Break)
+
+
+def terminates(stmt: cst.CSTNode) -> bool:
+    """A statement line that ends its block: return, raise, continue or break."""
+    return isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, TERMINATORS) for s in stmt.body)
+
+
+def statement_paths(fn: cst.FunctionDef) -> dict[int, tuple[cst.CSTNode, ...]]:
+    """Every statement of ``fn`` (nested functions' too), by id, with the path :func:`events`
+    would give an event in it (the statement itself last)."""
+    out: dict[int, tuple[cst.CSTNode, ...]] = {}
+    path: list[cst.CSTNode] = []
+
+    class V(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.IndentedBlock, cst.BaseStatement)):
+                path.append(node)
+                if isinstance(node, cst.BaseStatement):
+                    out[id(node)] = tuple(path)
+            return True
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            if isinstance(original_node, (cst.IndentedBlock, cst.BaseStatement)):
+                path.pop()
+
+    if isinstance(fn.body, cst.IndentedBlock):
+        fn.body.visit(V())
+    return out
+
+
+def _branch(compound: cst.CSTNode, child: cst.CSTNode) -> tuple[str, int]:
+    """Which part of a compound statement ``child`` (the next node on a path) is."""
+    if isinstance(compound, (cst.Try, cst.TryStar)):
+        if child is compound.body:
+            return "body", 0
+        for i, h in enumerate(compound.handlers):
+            if child is h.body:  # type: ignore[attr-defined]
+                return "handler", i
+        if compound.orelse is not None and child is compound.orelse.body:
+            return "else", 0
+        return "finally", 0
+    if isinstance(compound, (cst.For, cst.While)):
+        return ("body", 0) if child is compound.body else ("else", 0)
+    return ("body", 0) if child is getattr(compound, "body", None) else ("other", id(child))
+
+
+_FOLLOWS = {  # (branch of the earlier statement, branch of the later) that run in that order
+    ("body", "handler"), ("body", "else"), ("body", "finally"), ("handler", "finally"), ("else", "finally"),
+}
+
+
+def falls_through_to(earlier: tuple[cst.CSTNode, ...], later: tuple[cst.CSTNode, ...]) -> bool:
+    """Can the code at ``later`` (an event's path) run after the statement ``earlier`` (its
+    path, the statement last) completes, in one pass through the function (not through a loop
+    coming round again)? False when a return/raise/continue/break after ``earlier`` ends its
+    block first, or when the two sit in different branches of an if or of a try."""
+    if terminates(earlier[-1]):
+        return False
+    common = 0
+    for a, b in zip(earlier, later):
+        if a is not b:
+            break
+        common += 1
+    if common == len(earlier) or common == 0 or common == len(later):
+        return False  # inside the earlier statement itself, or unrelated paths
+    top = earlier[common - 1]
+    e_next, l_next = earlier[common], later[common]
+    if isinstance(top, cst.IndentedBlock):
+        body = list(top.body)
+        try:
+            i, j = body.index(e_next), body.index(l_next)  # type: ignore[arg-type]
+        except ValueError:
+            return False
+        if j <= i or any(terminates(s) for s in body[i + 1:j]):
+            return False
+    else:
+        e_branch, l_branch = _branch(top, e_next), _branch(top, l_next)
+        if isinstance(top, (cst.For, cst.While)) and (e_branch[0], l_branch[0]) == ("body", "else"):
+            pass
+        elif (e_branch[0], l_branch[0]) not in _FOLLOWS:
+            return False
+    # the blocks between the top and the earlier statement must run to their end
+    for k in range(common, len(earlier) - 1):
+        block, stmt = earlier[k], earlier[k + 1]
+        if isinstance(block, cst.IndentedBlock):
+            body = list(block.body)
+            if stmt in body and any(terminates(s) for s in body[body.index(stmt) + 1:]):  # type: ignore[arg-type]
+                return False
+    return True
