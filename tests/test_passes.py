@@ -104,3 +104,28 @@ def test_one_bug_one_finding_sqf003_and_sqf005():
     assert "        user.name = name.title()\n        user_name = user.name\n        await session.commit()\n" in both.new_text
     alone = fix_text(LOADED_CHANGED_READ_AFTER, Config(root="/p", ignore=("SQF003",)))
     assert [f.code for f in alone.findings] == ["SQF005"]
+
+
+def test_sqf009_rollback_then_sqf004_expunge_is_a_fixed_point():
+    """SQF009 inserts a rollback into a handler that goes on; SQF004 then offers expunge_all()
+    after it, an unsafe fix there: `apply` leaves it out, `--unsafe-fixes` adds it, and both
+    results are fixed points."""
+    from codemods.passes.rollback_after_failed_flush import RollbackAfterFailedFlush as P
+
+    source = P.examples[0].source
+    rollback = "            except IntegrityError:\n                session.rollback()\n"
+
+    def run(text, unsafe):
+        return fix_text(text, Config(root="/project", unsafe_fixes=unsafe), project=P.example_project,
+                        path="app/example.py")
+
+    safe = run(source, False)
+    assert rollback in safe.new_text and "expunge_all" not in safe.new_text
+    again = run(safe.new_text, False)
+    assert not again.changed
+    assert [(f.code, f.fixable, f.fix_safe) for f in again.findings] == [("SQF004", True, False)]
+
+    unsafe = run(source, True)
+    assert rollback + "                session.expunge_all()\n" in unsafe.new_text
+    again = run(unsafe.new_text, True)
+    assert not again.changed and again.findings == []

@@ -245,6 +245,21 @@ class MergeResultDiscarded(Pass):
             from app.db import SessionLocal, User
 
 
+            def save(user, replace: bool) -> str:
+                with SessionLocal() as session:
+                    if replace:
+                        session.merge(user)
+                        session.commit()
+                        return "replaced"
+                return user.name
+            ''',
+            "the branch that merges returns before the later use",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
             def save(user, other) -> None:
                 with SessionLocal() as session:
                     session.merge(user)

@@ -213,6 +213,36 @@ class RollbackAfterFailedFlush(Pass):
                         log.exception(e)
             ''',
         ),
+        Example(
+            title="a context manager that commits after its yield",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from app.db import get_db
+
+
+            def create(user) -> None:
+                with get_db() as session:
+                    session.add(user)
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        log.warning("duplicate")
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+            from app.db import get_db
+
+
+            def create(user) -> None:
+                with get_db() as session:
+                    session.add(user)
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        session.rollback()
+                        log.warning("duplicate")
+            ''',
+        ),
     )
     valid = (
         Valid(
@@ -344,6 +374,22 @@ class RollbackAfterFailedFlush(Pass):
                 return True
             ''',
             "the session's scope sits inside the try: it is closed when the handler runs",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from app.db import SessionLocal
+
+
+            def create(user) -> None:
+                with SessionLocal.begin() as session:
+                    session.add(user)
+                    try:
+                        session.flush()
+                    except IntegrityError:
+                        log.warning("duplicate")
+            ''',
+            "a `begin()` block ends a failed transaction quietly when it exits",
         ),
         Valid(
             '''
@@ -579,25 +625,43 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], entry: 
     # handler, what follows the try statement)
     last = body.body[-1] if isinstance(body, cst.IndentedBlock) else entry.try_
     last_path = paths.get(id(last)) if ending is None else None
+    loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
     for ev in evs:
         if ev.kind != "call" or ev.owner != S or ev.name in NEUTRAL:
             continue
         if any(n is body for n in ev.path) or (last_path is not None and falls_through_to(last_path, ev.path)):
+            if loop is not None and not any(n is loop for n in ev.path):
+                break  # the loop comes round first
             if ev.name in RESETS:
                 return None
             return f"`{S}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
-    if ending in (None, cst.Continue) and _loops_back(evs, entry, ref):
+    if loop is not None:
         return "the loop's next round uses it again"
-    if ref is not None and ref.commits_on_exit:
+    if ref is not None and _commits_after_yield(ctx, ref):
         return "its scope commits on exit"
     if holder is Held.OUTSIDE:
         return "the code that handed it in goes on using it"
     return None
 
 
-def _loops_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> bool:
-    """Is the try inside a loop that runs again with the same session (the loop is inside the
-    session's scope, and does not open a new session each round)?"""
+def _commits_after_yield(ctx: FileContext, ref: SessionRef) -> bool:
+    """Is the session's scope a context manager that calls `commit()` after its yield? (A
+    `begin()` block ends a failed transaction quietly; an explicit commit raises.)"""
+    if ref.block is None or not ref.commits_on_exit:
+        return False
+    for item in ref.block.items:
+        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+        callee = dotted(expr.func) if isinstance(expr, cst.Call) else None
+        fn = ctx.index.function(ctx.qualify(callee)) if callee else None
+        if fn is not None and fn.commits_after_yield and item.asname is not None \
+                and dotted(item.asname.name) == ref.name:  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.CSTNode | None:
+    """The loop around the try that runs again with the same session (a loop inside the
+    session's scope that does not open a new session each round), or None."""
     path = entry.calls[0].path
     top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
     scope_start = next((i for i, n in enumerate(path) if ref is not None and n is ref.block), -1)
@@ -605,5 +669,5 @@ def _loops_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> boo
         loop = path[i]
         if isinstance(loop, (cst.For, cst.While)):
             reopened = any(e.kind == "assign" and e.name == entry.owner and any(n is loop for n in e.path) for e in evs)
-            return not reopened
-    return False
+            return None if reopened else loop
+    return None
