@@ -129,3 +129,38 @@ def test_sqf009_rollback_then_sqf004_expunge_is_a_fixed_point():
     assert rollback + "                session.expunge_all()\n" in unsafe.new_text
     again = run(unsafe.new_text, True)
     assert not again.changed and again.findings == []
+
+
+FALLS_THROUGH = '''\
+from sqlalchemy.exc import IntegrityError
+
+from app.db import SessionLocal, User
+
+
+def create(name: str) -> int:
+    with SessionLocal() as session:
+        session.add(User(name=name))
+        try:
+            session.commit()
+        except IntegrityError:
+            print("taken")
+        else:
+            session.refresh(user)
+        return session.scalar(count_users())
+'''
+
+
+def test_sqf009_names_the_next_use_after_the_handler():
+    """The handler falls through to the code after the try (the try's `else` does not run
+    after a handler); the message names the first later use of the session."""
+    from codemods.passes.rollback_after_failed_flush import RollbackAfterFailedFlush as P
+
+    result = fix_text(FALLS_THROUGH, Config(root="/project", select=("SQF009",)), project=P.example_project,
+                      path="app/example.py")
+    assert [f.code for f in result.findings] == ["SQF009"]
+    assert "`session.scalar()` runs next (line 15)" in result.findings[0].message
+    assert "        except IntegrityError:\n            session.rollback()\n            print(\"taken\")\n" in result.new_text
+    without_later_use = FALLS_THROUGH.replace("        return session.scalar(count_users())\n", "")
+    left = fix_text(without_later_use, Config(root="/project", select=("SQF009",)), project=P.example_project,
+                    path="app/example.py")
+    assert left.findings == []

@@ -7,14 +7,8 @@ from collections.abc import Iterator
 import libcst as cst
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
-from .examples import SYNC_DB
+from .examples import FLASK, SYNC_DB
 from .flow import Event, events, functions, held, mentions, sessions, shape
-
-_FLASK = '''
-from flask_sqlalchemy import SQLAlchemy
-
-db = SQLAlchemy()
-'''
 
 
 class ExpungeAfterRollback(Pass):
@@ -63,7 +57,7 @@ class ExpungeAfterRollback(Pass):
     `DetachedInstanceError` (a `current_user` loaded through Flask-SQLAlchemy's
     `db.session`, the project a worker loop loaded before its first item).
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/ext.py": _FLASK}
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/ext.py": FLASK}
     examples = (
         Example(
             title="a get_db provider",

@@ -716,12 +716,14 @@ def attaches(callee: str | None) -> bool:
 
 
 class Held(Enum):
-    """Who holds a session expression of a function."""
+    """Who holds a session expression of a function, and so who may use it after the function."""
 
     HERE = "here"  # opened by the function: a with-block or a local it assigns
-    OUTSIDE = "outside"  # handed in, and used again after the function: a parameter, a
-    # Depends provider's session, `self.<attr>`, a scoped registry, Flask's `db.session`,
-    # the session a decorator passes (and commits after the call)
+    CALLER = "caller"  # a parameter, or `self.<attr>`: the caller goes on with it
+    PROVIDER = "provider"  # a FastAPI dependency's session, or the one a session decorator
+    # passes: the provider or the decorator's wrapper runs after the function
+    REGISTRY = "registry"  # a scoped registry or Flask-SQLAlchemy's `db.session`: removed when
+    # the request (or task) ends
 
 
 def held(ctx: FileContext, qualname: str, owner: str, refs: dict[str, SessionRef]) -> Held | None:
@@ -729,21 +731,24 @@ def held(ctx: FileContext, qualname: str, owner: str, refs: dict[str, SessionRef
     holds it? None when it is not known to be a session."""
     ref = refs.get(owner)
     if ref is not None:
+        if ref.decorated:
+            return Held.PROVIDER
         facts = ctx.function_facts(qualname)
-        if ref.decorated or (ref.block is None and facts is not None and any(p.name == owner for p in facts.params)):
-            return Held.OUTSIDE
-        return Held.HERE
+        param = next((p for p in facts.params if p.name == owner), None) if facts is not None else None
+        if ref.block is not None or param is None:
+            return Held.HERE
+        return Held.PROVIDER if ctx.index.param_dependency(param)[0] else Held.CALLER
     index = ctx.index
     mod = ctx.facts
     if mod is None or index is None:
         return None
     if owner.startswith("self.") and owner.count(".") == 1 and "." in qualname:
-        return Held.OUTSIDE if index.self_session(mod, qualname.rsplit(".", 1)[0], owner[5:]) else None
+        return Held.CALLER if index.self_session(mod, qualname.rsplit(".", 1)[0], owner[5:]) else None
     qualified = mod.qualify(owner)
     if index.flask_session(qualified):
-        return Held.OUTSIDE
+        return Held.REGISTRY
     factory = index.factory(qualified)
-    return Held.OUTSIDE if factory is not None and factory.scoped else None  # a scoped_session registry
+    return Held.REGISTRY if factory is not None and factory.scoped else None
 
 
 # --------------------------------------------------------------------------- control flow

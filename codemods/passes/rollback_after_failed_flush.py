@@ -10,7 +10,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
-from .examples import SYNC_DB
+from .examples import FLASK, SYNC_DB
 from .flow import (
     Event,
     Held,
@@ -24,7 +24,7 @@ from .flow import (
     shape,
     statement_paths,
 )
-from .helpers import dotted, function_facts, session_is_async
+from .helpers import dotted, function_facts, param_facts, session_is_async
 
 # What a handler for a failed flush catches: SQLAlchemy's and the DBAPI's database errors,
 # or anything (a bare except, Exception).
@@ -39,6 +39,29 @@ LEAVES = {"abort", "flask.abort", "exit", "sys.exit", "os._exit"}
 # Session methods that do not need a usable transaction.
 NEUTRAL = {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "in_transaction",
            "is_modified", "begin_nested"}
+
+
+_DEPS = '''
+from collections.abc import Iterator
+
+from sqlalchemy.orm import Session
+
+from app.db import SessionLocal
+
+
+def get_db() -> Iterator[Session]:
+    db = SessionLocal()
+    try:
+        yield db
+        db.commit()
+    finally:
+        db.close()
+
+
+def get_read_db() -> Iterator[Session]:
+    with SessionLocal() as db:
+        yield db
+'''
 
 
 class RollbackAfterFailedFlush(Pass):
@@ -82,7 +105,7 @@ class RollbackAfterFailedFlush(Pass):
     After the rollback is in place, SQF004 may suggest `expunge_all()` after it; in a handler
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "app/ext.py": FLASK}
     examples = (
         Example(
             title="a duplicate skipped in a loop: the next round raises PendingRollbackError",
@@ -243,6 +266,74 @@ class RollbackAfterFailedFlush(Pass):
                         log.warning("duplicate")
             ''',
         ),
+        Example(
+            title="a FastAPI provider that commits after the endpoint returns",
+            before='''
+            from fastapi import Depends
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+            from app.deps import get_db
+
+
+            def sign_up(name: str, db: Session = Depends(get_db)) -> dict:
+                db.add(User(name=name))
+                try:
+                    db.commit()
+                except IntegrityError:
+                    return {"error": "name taken"}
+                return {"ok": True}
+            ''',
+            after='''
+            from fastapi import Depends
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+            from app.deps import get_db
+
+
+            def sign_up(name: str, db: Session = Depends(get_db)) -> dict:
+                db.add(User(name=name))
+                try:
+                    db.commit()
+                except IntegrityError:
+                    db.rollback()
+                    return {"error": "name taken"}
+                return {"ok": True}
+            ''',
+        ),
+        Example(
+            title="Flask-SQLAlchemy: the loop's next round",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from app.ext import db
+
+
+            def create_groups(names: list[str]) -> None:
+                for name in names:
+                    try:
+                        db.session.add(Group(name=name))
+                        db.session.commit()
+                    except IntegrityError:
+                        print(f"could not create {name}")
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+            from app.ext import db
+
+
+            def create_groups(names: list[str]) -> None:
+                for name in names:
+                    try:
+                        db.session.add(Group(name=name))
+                        db.session.commit()
+                    except IntegrityError:
+                        db.session.rollback()
+                        print(f"could not create {name}")
+            ''',
+        ),
     )
     valid = (
         Valid(
@@ -393,6 +484,41 @@ class RollbackAfterFailedFlush(Pass):
         ),
         Valid(
             '''
+            from fastapi import Depends
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+            from app.deps import get_read_db
+
+
+            def sign_up(name: str, db: Session = Depends(get_read_db)) -> dict:
+                db.add(User(name=name))
+                try:
+                    db.commit()
+                except IntegrityError:
+                    return {"error": "name taken"}
+                return {"ok": True}
+            ''',
+            "a FastAPI provider that only closes the session: closing ends the failed transaction",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from app.ext import db
+
+
+            def create_group(name: str) -> None:
+                try:
+                    db.session.add(Group(name=name))
+                    db.session.commit()
+                except IntegrityError:
+                    print(f"could not create {name}")
+            ''',
+            "Flask-SQLAlchemy's `db.session` with no later use: it is removed when the request or command ends",
+        ),
+        Valid(
+            '''
             from flask import abort
             from sqlalchemy.exc import IntegrityError
             from sqlalchemy.orm import Session
@@ -443,7 +569,7 @@ class RollbackAfterFailedFlush(Pass):
             return None  # the scope is inside the try: it closed before the handler runs
         if all(_in_savepoint(ev, entry.try_, S) for ev in entry.calls):
             return None
-        why = _used_again(ctx, fn, evs, entry, holder, ref)
+        why = _used_again(ctx, fn, qualname, evs, entry, holder, ref)
         if why is None:
             return None
         return self._finding(ctx, fn, qualname, entry, ref, why)
@@ -615,7 +741,7 @@ def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
     return next((type(x) for x in smalls if isinstance(x, (cst.Return, cst.Break, cst.Continue))), None)
 
 
-def _used_again(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], entry: _Caught,
+def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event], entry: _Caught,
                 holder: Held, ref: SessionRef | None) -> str | None:
     """Why the session is used after the handler, or None when it is not."""
     S, body = entry.owner, entry.handler.body
@@ -639,9 +765,23 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], entry: 
         return "the loop's next round uses it again"
     if ref is not None and _commits_after_yield(ctx, ref):
         return "its scope commits on exit"
-    if holder is Held.OUTSIDE:
+    if holder is Held.CALLER:
         return "the code that handed it in goes on using it"
+    if holder is Held.PROVIDER and _provider_commits(ctx, qualname, S, ref):
+        return "the code that provides it commits it after this function returns"
     return None
+
+
+def _provider_commits(ctx: FileContext, qualname: str, S: str, ref: SessionRef | None) -> bool:
+    """Does the FastAPI provider of the parameter ``S`` commit after its yield, or the session
+    decorator's wrapper after the call? (One that only closes the session ends the failed
+    transaction quietly.)"""
+    if ref is not None and ref.decorated:
+        return ref.commits_on_exit
+    param = param_facts(function_facts(ctx, qualname), S)
+    dep = ctx.index.param_dependency(param)[0] if param is not None else None
+    provider = ctx.index.function(ctx.index.session_provider(dep)) if dep else None
+    return provider is not None and provider.commits_after_yield
 
 
 def _commits_after_yield(ctx: FileContext, ref: SessionRef) -> bool:
