@@ -164,3 +164,32 @@ def test_sqf009_names_the_next_use_after_the_handler():
     left = fix_text(without_later_use, Config(root="/project", select=("SQF009",)), project=P.example_project,
                     path="app/example.py")
     assert left.findings == []
+
+
+MERGED_THEN_RETURNED = '''\
+from app.db import SessionLocal, User
+
+
+def save(user: User, name: str) -> User:
+    with SessionLocal() as session:
+        session.merge(user)
+        user.name = name
+        session.commit()
+    return user
+'''
+
+
+def test_sqf008_rebinding_lets_sqf005_refresh_what_leaves_the_scope():
+    """Once `user` is the merged instance, the commit expires it and the scope closes before it
+    is returned: the next round's SQF005 refreshes it, and the result is a fixed point."""
+    from codemods.passes.merge_result_discarded import MergeResultDiscarded as P
+
+    def run(text):
+        return fix_text(text, Config(root="/project"), project=P.example_project, path="app/example.py")
+
+    first = run(MERGED_THEN_RETURNED)
+    assert [f.code for f in first.findings] == ["SQF008"]
+    assert ("        user = session.merge(user)\n        user.name = name\n        session.commit()\n"
+            "        session.refresh(user)\n    return user\n") in first.new_text
+    again = run(first.new_text)
+    assert not again.changed and again.findings == []

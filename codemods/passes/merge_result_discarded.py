@@ -30,6 +30,12 @@ class MergeResultDiscarded(Pass):
     sessions, `self.session` of a class that holds one, scoped registries, Flask-SQLAlchemy's
     `db.session`); a `merge()` method of anything else is left alone.
 
+    Not reported: an object the function loaded through the same session or added to it
+    (`merge()` then returns the object itself), an object constructed in the function whose
+    attributes are only read back afterwards (it still holds what the code set), an object
+    merged again later (that call copies the later changes), and a name rebound before its
+    next use.
+
     ## Why is this bad?
     `merge()` does not attach `obj`. It copies `obj`'s state onto the instance with the same
     primary key in *this* session (loading it, or creating a new one) and returns that
@@ -148,6 +154,52 @@ class MergeResultDiscarded(Pass):
                     user = session.merge(user)
                     user.name = name.title()
                     session.commit()
+            ''',
+        ),
+        Example(
+            title="used in a nested function defined after the merge: the closure reads the rebound name",
+            before='''
+            from app.db import SessionLocal
+
+
+            def schedule(user, when) -> None:
+                with SessionLocal() as session:
+                    session.merge(user)
+                    session.commit()
+
+                    def remind():
+                        user.reminded = True
+
+                    later(when, remind)
+            ''',
+            after='''
+            from app.db import SessionLocal
+
+
+            def schedule(user, when) -> None:
+                with SessionLocal() as session:
+                    user = session.merge(user)
+                    session.commit()
+
+                    def remind():
+                        user.reminded = True
+
+                    later(when, remind)
+            ''',
+        ),
+        Example(
+            title="a variable of the enclosing function: reported, no fix",
+            before='''
+            from app.db import SessionLocal
+
+
+            def make_saver(user):
+                def save(name: str) -> None:
+                    with SessionLocal() as session:
+                        session.merge(user)
+                        user.name = name
+                        session.commit()
+                return save
             ''',
         ),
     )
@@ -325,9 +377,10 @@ class MergeResultDiscarded(Pass):
                     uses[obj] = _uses(fn, obj)
                 later = _first_use_after(uses[obj], ev, writes_only=origin is _Origin.NEW)
                 if later is not None:
-                    yield self._finding(ctx, ev, expr, obj, later)
+                    yield self._finding(ctx, ev, expr, obj, later, _local(fn, uses[obj], obj))
 
-    def _finding(self, ctx: FileContext, ev: Event, expr: cst.Expr, obj: str, later: _Use) -> Finding:
+    def _finding(self, ctx: FileContext, ev: Event, expr: cst.Expr, obj: str, later: _Use,
+                 local: bool) -> Finding:
         S = ev.owner
         awaited = "await " if isinstance(expr.value, cst.Await) else ""
         line = ctx.position(later.node).start.line
@@ -335,8 +388,22 @@ class MergeResultDiscarded(Pass):
                    f"outside it, but `{obj}` is used again (line {line}): changes to it are never "
                    f"saved, and its unloaded attributes may raise DetachedInstanceError; "
                    f"use `{obj} = {awaited}{S}.merge({obj})`")
+        if not local:
+            message += (f" (`{obj}` is not a local of this function, and assigning it here would make "
+                        f"it one: no automatic fix)")
+            return self.finding(ev.node, message)
         fix = Fix([Edit(expr, replace=lambda upd, o=obj: _rebind(upd, o))])  # type: ignore[misc]
         return self.finding(ev.node, message, fix)
+
+
+def _local(fn: cst.FunctionDef, uses: list[_Use], obj: str) -> bool:
+    """Is ``obj`` a plain local of ``fn`` (a parameter, or a name it binds), so that assigning
+    it changes nothing outside? A global, nonlocal or free variable is not."""
+    declared = m.findall(fn.body, m.Global() | m.Nonlocal())
+    if any(item.name.value == obj for d in declared for item in d.names):  # type: ignore[attr-defined]
+        return False
+    params = {p.name.value for p in m.findall(fn.params, m.Param())}  # type: ignore[attr-defined]
+    return obj in params or any(u.store for u in uses)
 
 
 def _rebind(updated: cst.CSTNode, obj: str) -> cst.CSTNode:
