@@ -504,6 +504,21 @@ def _blocks(stmt: cst.BaseCompoundStatement) -> list:
     return out
 
 
+def has_try(fn: cst.FunctionDef) -> bool:
+    """Does ``fn`` hold a try statement of its own (nested functions aside)? A statement-level
+    walk, cheaper than :func:`events`."""
+    def walk(body) -> bool:
+        for stmt in body:
+            if isinstance(stmt, (cst.Try, cst.TryStar)):
+                return True
+            if isinstance(stmt, cst.BaseCompoundStatement) and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) \
+                    and any(walk(block) for block in _blocks(stmt)):
+                return True
+        return False
+
+    return isinstance(fn.body, cst.IndentedBlock) and walk(fn.body.body)
+
+
 def shape(ctx: FileContext, fn: cst.FunctionDef, qualname: str | None = None) -> FunctionShape:
     return ctx.cached(("shape", id(fn)), lambda: _shape(ctx, fn, qualname))
 

@@ -18,6 +18,7 @@ from .flow import (
     events,
     falls_through_to,
     functions,
+    has_try,
     held,
     session_call,
     sessions,
@@ -541,7 +542,7 @@ class RollbackAfterFailedFlush(Pass):
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
-            if not {"commit", "flush"} & shape(ctx, fn, qualname).methods:
+            if not {"commit", "flush"} & shape(ctx, fn, qualname).methods or not has_try(fn):
                 continue
             evs = events(fn, ctx)
             caught: dict[tuple[int, str], _Caught] = {}
