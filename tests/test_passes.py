@@ -104,3 +104,92 @@ def test_one_bug_one_finding_sqf003_and_sqf005():
     assert "        user.name = name.title()\n        user_name = user.name\n        await session.commit()\n" in both.new_text
     alone = fix_text(LOADED_CHANGED_READ_AFTER, Config(root="/p", ignore=("SQF003",)))
     assert [f.code for f in alone.findings] == ["SQF005"]
+
+
+def test_sqf009_rollback_then_sqf004_expunge_is_a_fixed_point():
+    """SQF009 inserts a rollback into a handler that goes on; SQF004 then offers expunge_all()
+    after it, an unsafe fix there: `apply` leaves it out, `--unsafe-fixes` adds it, and both
+    results are fixed points."""
+    from codemods.passes.rollback_after_failed_flush import RollbackAfterFailedFlush as P
+
+    source = P.examples[0].source
+    rollback = "            except IntegrityError:\n                session.rollback()\n"
+
+    def run(text, unsafe):
+        return fix_text(text, Config(root="/project", unsafe_fixes=unsafe), project=P.example_project,
+                        path="app/example.py")
+
+    safe = run(source, False)
+    assert rollback in safe.new_text and "expunge_all" not in safe.new_text
+    again = run(safe.new_text, False)
+    assert not again.changed
+    assert [(f.code, f.fixable, f.fix_safe) for f in again.findings] == [("SQF004", True, False)]
+
+    unsafe = run(source, True)
+    assert rollback + "                session.expunge_all()\n" in unsafe.new_text
+    again = run(unsafe.new_text, True)
+    assert not again.changed and again.findings == []
+
+
+FALLS_THROUGH = '''\
+from sqlalchemy.exc import IntegrityError
+
+from app.db import SessionLocal, User
+
+
+def create(name: str) -> int:
+    with SessionLocal() as session:
+        session.add(User(name=name))
+        try:
+            session.commit()
+        except IntegrityError:
+            print("taken")
+        else:
+            session.refresh(user)
+        return session.scalar(count_users())
+'''
+
+
+def test_sqf009_names_the_next_use_after_the_handler():
+    """The handler falls through to the code after the try (the try's `else` does not run
+    after a handler); the message names the first later use of the session."""
+    from codemods.passes.rollback_after_failed_flush import RollbackAfterFailedFlush as P
+
+    result = fix_text(FALLS_THROUGH, Config(root="/project", select=("SQF009",)), project=P.example_project,
+                      path="app/example.py")
+    assert [f.code for f in result.findings] == ["SQF009"]
+    assert "`session.scalar()` runs next (line 15)" in result.findings[0].message
+    assert "        except IntegrityError:\n            session.rollback()\n            print(\"taken\")\n" in result.new_text
+    without_later_use = FALLS_THROUGH.replace("        return session.scalar(count_users())\n", "")
+    left = fix_text(without_later_use, Config(root="/project", select=("SQF009",)), project=P.example_project,
+                    path="app/example.py")
+    assert left.findings == []
+
+
+MERGED_THEN_RETURNED = '''\
+from app.db import SessionLocal, User
+
+
+def save(user: User, name: str) -> User:
+    with SessionLocal() as session:
+        session.merge(user)
+        user.name = name
+        session.commit()
+    return user
+'''
+
+
+def test_sqf008_rebinding_lets_sqf005_refresh_what_leaves_the_scope():
+    """Once `user` is the merged instance, the commit expires it and the scope closes before it
+    is returned: the next round's SQF005 refreshes it, and the result is a fixed point."""
+    from codemods.passes.merge_result_discarded import MergeResultDiscarded as P
+
+    def run(text):
+        return fix_text(text, Config(root="/project"), project=P.example_project, path="app/example.py")
+
+    first = run(MERGED_THEN_RETURNED)
+    assert [f.code for f in first.findings] == ["SQF008"]
+    assert ("        user = session.merge(user)\n        user.name = name\n        session.commit()\n"
+            "        session.refresh(user)\n    return user\n") in first.new_text
+    again = run(first.new_text)
+    assert not again.changed and again.findings == []

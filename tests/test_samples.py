@@ -18,7 +18,11 @@ EXPECTED_ERROR = {
     "sqf002": "is already attached to session",
     "sqf003": "DetachedInstanceError",
     "sqf005": "DetachedInstanceError",
+    "sqf009": "PendingRollbackError",
 }
+# Passes whose bug raises nothing: `before` runs clean but prints the wrong result, which it
+# names with this marker; `after` must not print it.
+WRONG_RESULT = {"sqf008": "lost update"}
 # Passes whose fix is hygiene: `before` runs clean and `after` must behave exactly the same.
 SAME_BEHAVIOUR = {"sqf004"}
 # Report-only passes: a program that shows the bug, which sqla-fix must report.
@@ -59,6 +63,14 @@ def test_before_fails_with_the_sqlalchemy_error(before, after):
         fixed = _run_program(after)
         assert fixed.returncode == 0, fixed.stderr
         assert fixed.stdout == proc.stdout and proc.stdout
+        return
+    if _code(before) in WRONG_RESULT:
+        marker = WRONG_RESULT[_code(before)]
+        assert proc.returncode == 0, proc.stderr
+        assert marker in proc.stdout
+        fixed = _run_program(after)
+        assert fixed.returncode == 0, fixed.stderr
+        assert marker not in fixed.stdout and fixed.stdout
         return
     assert proc.returncode != 0
     assert EXPECTED_ERROR[_code(before)] in proc.stderr

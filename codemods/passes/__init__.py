@@ -8,12 +8,15 @@ from .hoist_out_of_scope import HoistOutOfScope
 from .instance_outlives_session import InstanceOutlivesSession
 from .lazy_load_outside_session import LazyLoadOutsideSession
 from .merge_foreign import MergeForeignInstance
+from .merge_result_discarded import MergeResultDiscarded
 from .refresh_before_escape import RefreshBeforeEscape
+from .rollback_after_failed_flush import RollbackAfterFailedFlush
 from .snapshot_before_expunge import SnapshotBeforeExpunge
 
 ALL_PASSES: tuple[type[Pass], ...] = (
     SnapshotBeforeExpunge, MergeForeignInstance, HoistOutOfScope, ExpungeAfterRollback,
-    RefreshBeforeEscape, LazyLoadOutsideSession, InstanceOutlivesSession,
+    RefreshBeforeEscape, LazyLoadOutsideSession, InstanceOutlivesSession, MergeResultDiscarded,
+    RollbackAfterFailedFlush,
 )
 BY_CODE: dict[str, type[Pass]] = {p.code: p for p in ALL_PASSES}
 

@@ -50,6 +50,12 @@ def read_db():
         session.close()
 '''
 
+FLASK = '''
+from flask_sqlalchemy import SQLAlchemy
+
+db = SQLAlchemy()
+'''
+
 BOT = '''
 from contextlib import asynccontextmanager
 

@@ -7,14 +7,8 @@ from collections.abc import Iterator
 import libcst as cst
 
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
-from .examples import SYNC_DB
-from .flow import Event, events, functions, mentions, sessions, shape
-
-_FLASK = '''
-from flask_sqlalchemy import SQLAlchemy
-
-db = SQLAlchemy()
-'''
+from .examples import FLASK, SYNC_DB
+from .flow import Event, events, functions, held, mentions, sessions, shape
 
 
 class ExpungeAfterRollback(Pass):
@@ -63,7 +57,7 @@ class ExpungeAfterRollback(Pass):
     `DetachedInstanceError` (a `current_user` loaded through Flask-SQLAlchemy's
     `db.session`, the project a worker loop loaded before its first item).
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/ext.py": _FLASK}
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/ext.py": FLASK}
     examples = (
         Example(
             title="a get_db provider",
@@ -288,7 +282,7 @@ class ExpungeAfterRollback(Pass):
                     continue
                 if refs is None:
                     refs = sessions(ctx, fn, qualname, evs)
-                if not self._is_session(ctx, qualname, ev.owner, refs):
+                if held(ctx, qualname, ev.owner, refs) is None:
                     continue
                 if self._already(evs, ev.owner, branch):
                     continue
@@ -314,22 +308,6 @@ class ExpungeAfterRollback(Pass):
                 if isinstance(node, cst.If) and exc and mentions(node.test, exc):
                     return (path[i + 1],)
         return None
-
-    @staticmethod
-    def _is_session(ctx: FileContext, qualname: str, owner: str, refs) -> bool:
-        if owner in refs:
-            return True
-        index = ctx.index
-        mod = ctx.facts
-        if mod is None:
-            return False
-        if owner.startswith("self.") and owner.count(".") == 1 and "." in qualname:
-            return index.self_session(mod, qualname.rsplit(".", 1)[0], owner[5:])
-        qualified = mod.qualify(owner)
-        if index.flask_session(qualified):
-            return True
-        factory = index.factory(qualified)
-        return factory is not None and factory.scoped  # a scoped_session registry
 
     @staticmethod
     def _already(evs: list[Event], owner: str, branch: tuple[cst.CSTNode, ...]) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 
 import libcst as cst
 
@@ -562,6 +563,21 @@ def _blocks(stmt: cst.BaseCompoundStatement) -> list:
     return out
 
 
+def has_try(fn: cst.FunctionDef) -> bool:
+    """Does ``fn`` hold a try statement of its own (nested functions aside)? A statement-level
+    walk, cheaper than :func:`events`."""
+    def walk(body) -> bool:
+        for stmt in body:
+            if isinstance(stmt, (cst.Try, cst.TryStar)):
+                return True
+            if isinstance(stmt, cst.BaseCompoundStatement) and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) \
+                    and any(walk(block) for block in _blocks(stmt)):
+                return True
+        return False
+
+    return isinstance(fn.body, cst.IndentedBlock) and walk(fn.body.body)
+
+
 def shape(ctx: FileContext, fn: cst.FunctionDef, qualname: str | None = None) -> FunctionShape:
     return ctx.cached(("shape", id(fn)), lambda: _shape(ctx, fn, qualname))
 
@@ -766,3 +782,136 @@ def attaches(callee: str | None) -> bool:
     """Is passing an object to this call attaching it to a session (`session.add(obj)`,
     `other.merge(obj)`)? Its later reads load through that session."""
     return callee is not None and callee.rsplit(".", 1)[-1] in ("add", "merge", "add_all")
+
+
+# --------------------------------------------------------------------------- session owners
+
+
+class Held(Enum):
+    """Who holds a session expression of a function, and so who may use it after the function."""
+
+    HERE = "here"  # opened by the function: a with-block or a local it assigns
+    CALLER = "caller"  # a parameter, or `self.<attr>`: the caller goes on with it
+    PROVIDER = "provider"  # a FastAPI dependency's session, or the one a session decorator
+    # passes: the provider or the decorator's wrapper runs after the function
+    REGISTRY = "registry"  # a scoped registry or Flask-SQLAlchemy's `db.session`: removed when
+    # the request (or task) ends
+
+
+def held(ctx: FileContext, qualname: str, owner: str, refs: dict[str, SessionRef]) -> Held | None:
+    """Is ``owner`` (a dotted expression of the function ``qualname``) a session, and who
+    holds it? None when it is not known to be a session."""
+    ref = refs.get(owner)
+    if ref is not None:
+        if ref.decorated:
+            return Held.PROVIDER
+        facts = ctx.function_facts(qualname)
+        param = next((p for p in facts.params if p.name == owner), None) if facts is not None else None
+        if ref.block is not None or param is None:
+            return Held.HERE
+        return Held.PROVIDER if ctx.index.param_dependency(param)[0] else Held.CALLER
+    index = ctx.index
+    mod = ctx.facts
+    if mod is None or index is None:
+        return None
+    if owner.startswith("self.") and owner.count(".") == 1 and "." in qualname:
+        return Held.CALLER if index.self_session(mod, qualname.rsplit(".", 1)[0], owner[5:]) else None
+    qualified = mod.qualify(owner)
+    if index.flask_session(qualified):
+        return Held.REGISTRY
+    factory = index.factory(qualified)
+    return Held.REGISTRY if factory is not None and factory.scoped else None
+
+
+# --------------------------------------------------------------------------- control flow
+
+TERMINATORS = (cst.Return, cst.Raise, cst.Continue, cst.Break)
+
+
+def terminates(stmt: cst.CSTNode) -> bool:
+    """A statement line that ends its block: return, raise, continue or break."""
+    return isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, TERMINATORS) for s in stmt.body)
+
+
+def statement_paths(fn: cst.FunctionDef) -> dict[int, tuple[cst.CSTNode, ...]]:
+    """Every statement of ``fn`` (nested functions' too), by id, with the path :func:`events`
+    would give an event in it (the statement itself last)."""
+    out: dict[int, tuple[cst.CSTNode, ...]] = {}
+    path: list[cst.CSTNode] = []
+
+    class V(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.IndentedBlock, cst.BaseStatement)):
+                path.append(node)
+                if isinstance(node, cst.BaseStatement):
+                    out[id(node)] = tuple(path)
+            return True
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            if isinstance(original_node, (cst.IndentedBlock, cst.BaseStatement)):
+                path.pop()
+
+    if isinstance(fn.body, cst.IndentedBlock):
+        fn.body.visit(V())
+    return out
+
+
+def _branch(compound: cst.CSTNode, child: cst.CSTNode) -> tuple[str, int]:
+    """Which part of a compound statement ``child`` (the next node on a path) is."""
+    if isinstance(compound, (cst.Try, cst.TryStar)):
+        if child is compound.body:
+            return "body", 0
+        for i, h in enumerate(compound.handlers):
+            if child is h.body:  # type: ignore[attr-defined]
+                return "handler", i
+        if compound.orelse is not None and child is compound.orelse.body:
+            return "else", 0
+        return "finally", 0
+    if isinstance(compound, (cst.For, cst.While)):
+        return ("body", 0) if child is compound.body else ("else", 0)
+    return ("body", 0) if child is getattr(compound, "body", None) else ("other", id(child))
+
+
+_FOLLOWS = {  # (branch of the earlier statement, branch of the later) that run in that order
+    ("body", "handler"), ("body", "else"), ("body", "finally"), ("handler", "finally"), ("else", "finally"),
+}
+
+
+def falls_through_to(earlier: tuple[cst.CSTNode, ...], later: tuple[cst.CSTNode, ...]) -> bool:
+    """Can the code at ``later`` (an event's path) run after the statement ``earlier`` (its
+    path, the statement last) completes, in one pass through the function (not through a loop
+    coming round again)? False when a return/raise/continue/break after ``earlier`` ends its
+    block first, or when the two sit in different branches of an if or of a try."""
+    if terminates(earlier[-1]):
+        return False
+    common = 0
+    for a, b in zip(earlier, later):
+        if a is not b:
+            break
+        common += 1
+    if common == len(earlier) or common == 0 or common == len(later):
+        return False  # inside the earlier statement itself, or unrelated paths
+    top = earlier[common - 1]
+    e_next, l_next = earlier[common], later[common]
+    if isinstance(top, cst.IndentedBlock):
+        body = list(top.body)
+        try:
+            i, j = body.index(e_next), body.index(l_next)  # type: ignore[arg-type]
+        except ValueError:
+            return False
+        if j <= i or any(terminates(s) for s in body[i + 1:j]):
+            return False
+    else:
+        e_branch, l_branch = _branch(top, e_next), _branch(top, l_next)
+        if isinstance(top, (cst.For, cst.While)) and (e_branch[0], l_branch[0]) == ("body", "else"):
+            pass
+        elif (e_branch[0], l_branch[0]) not in _FOLLOWS:
+            return False
+    # the blocks between the top and the earlier statement must run to their end
+    for k in range(common, len(earlier) - 1):
+        block, stmt = earlier[k], earlier[k + 1]
+        if isinstance(block, cst.IndentedBlock):
+            body = list(block.body)
+            if stmt in body and any(terminates(s) for s in body[body.index(stmt) + 1:]):  # type: ignore[arg-type]
+                return False
+    return True

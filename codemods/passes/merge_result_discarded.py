@@ -1,0 +1,649 @@
+"""SQF008 merge-result-discarded: `session.merge(obj)` as a statement, `obj` used after it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+import libcst as cst
+import libcst.matchers as m
+
+from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .examples import SYNC_DB
+from .flow import Event, events, falls_through_to, functions, held, sessions, shape
+from .helpers import dotted
+
+
+class MergeResultDiscarded(Pass):
+    code = "SQF008"
+    name = "merge-result-discarded"
+    summary = "`session.merge(obj)` whose result is dropped while `obj` is used afterwards"
+    fix_safety = "safe"
+    triggers = (b".merge(",)
+    explanation = """
+    ## What it does
+    Finds `session.merge(obj)` (or `await session.merge(obj)`) written as a statement of its
+    own, its result thrown away, where the function goes on using `obj`: reads or changes an
+    attribute, passes it to a call, returns it. Only sessions sqla-fix recognises count
+    (sessions opened in the function, parameters typed as sessions, FastAPI-provided
+    sessions, `self.session` of a class that holds one, scoped registries, Flask-SQLAlchemy's
+    `db.session`); a `merge()` method of anything else is left alone.
+
+    Not reported: an object the function loaded through the same session or added to it
+    (`merge()` then returns the object itself), an object constructed in the function whose
+    attributes are only read back afterwards (it still holds what the code set), an object
+    merged again later (that call copies the later changes), and a name rebound before its
+    next use.
+
+    ## Why is this bad?
+    `merge()` does not attach `obj`. It copies `obj`'s state onto the instance with the same
+    primary key in *this* session (loading it, or creating a new one) and returns that
+    instance; `obj` itself stays outside the session. Whatever the code does to `obj` after
+    the call goes nowhere: a change is never flushed, so the commit succeeds and the update is
+    silently lost; a database-generated value (an autoincrement id, a server default) never
+    appears on `obj`; and if `obj` is detached, reading an expired or unloaded attribute raises
+    `DetachedInstanceError`.
+
+    ## The fix
+    Keep the instance `merge()` returns: `obj = session.merge(obj)` (`obj = await
+    session.merge(obj)` for an `AsyncSession`). Later code then works on the instance the
+    session tracks.
+
+    ## Fix safety
+    Safe: the merged instance carries every value `obj` had at the time of the call, and from
+    then on the session saves the changes made to it. Code that relied on `obj` staying out of
+    the session (to change it without saving the change) is the only code that behaves
+    differently, and that is what the call was supposed to prevent.
+    """
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
+    examples = (
+        Example(
+            title="a change made after the merge is lost",
+            before='''
+            from app.db import SessionLocal, User
+
+
+            def rename(user: User, name: str) -> None:
+                with SessionLocal() as session:
+                    session.merge(user)  # attach it
+                    user.name = name
+                    session.commit()
+            ''',
+            after='''
+            from app.db import SessionLocal, User
+
+
+            def rename(user: User, name: str) -> None:
+                with SessionLocal() as session:
+                    user = session.merge(user)  # attach it
+                    user.name = name
+                    session.commit()
+            ''',
+        ),
+        Example(
+            title="async: the await stays",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+
+            async def save(session: AsyncSession, user) -> int:
+                await session.merge(user)
+                await session.commit()
+                return user.id
+            ''',
+            after='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+
+            async def save(session: AsyncSession, user) -> int:
+                user = await session.merge(user)
+                await session.commit()
+                return user.id
+            ''',
+        ),
+        Example(
+            title="the object is passed on after the merge",
+            before='''
+            from sqlalchemy.orm import Session
+
+
+            class Repository:
+                def __init__(self, session: Session) -> None:
+                    self.session = session
+
+                def store(self, item) -> None:
+                    self.session.merge(item)
+                    audit(item)
+                    self.session.commit()
+            ''',
+            after='''
+            from sqlalchemy.orm import Session
+
+
+            class Repository:
+                def __init__(self, session: Session) -> None:
+                    self.session = session
+
+                def store(self, item) -> None:
+                    item = self.session.merge(item)
+                    audit(item)
+                    self.session.commit()
+            ''',
+        ),
+        Example(
+            title="a new object, changed after the merge",
+            before='''
+            from app.db import SessionLocal, User
+
+
+            def register(name: str) -> None:
+                user = User(name=name)
+                with SessionLocal() as session:
+                    session.merge(user)
+                    user.name = name.title()
+                    session.commit()
+            ''',
+            after='''
+            from app.db import SessionLocal, User
+
+
+            def register(name: str) -> None:
+                user = User(name=name)
+                with SessionLocal() as session:
+                    user = session.merge(user)
+                    user.name = name.title()
+                    session.commit()
+            ''',
+        ),
+        Example(
+            title="used in a nested function defined after the merge: the closure reads the rebound name",
+            before='''
+            from app.db import SessionLocal
+
+
+            def schedule(user, when) -> None:
+                with SessionLocal() as session:
+                    session.merge(user)
+                    session.commit()
+
+                    def remind():
+                        user.reminded = True
+
+                    later(when, remind)
+            ''',
+            after='''
+            from app.db import SessionLocal
+
+
+            def schedule(user, when) -> None:
+                with SessionLocal() as session:
+                    user = session.merge(user)
+                    session.commit()
+
+                    def remind():
+                        user.reminded = True
+
+                    later(when, remind)
+            ''',
+        ),
+        Example(
+            title="a variable of the enclosing function: reported, no fix",
+            before='''
+            from app.db import SessionLocal
+
+
+            def make_saver(user):
+                def save(name: str) -> None:
+                    with SessionLocal() as session:
+                        session.merge(user)
+                        user.name = name
+                        session.commit()
+                return save
+            ''',
+        ),
+    )
+    valid = (
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+
+            def save(user) -> None:
+                with SessionLocal() as session:
+                    session.merge(user)
+                    session.commit()
+            ''',
+            "`obj` is not used after the merge: the merged copy is what the commit saves",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+
+            def save(user):
+                with SessionLocal() as session:
+                    merged = session.merge(user)
+                    merged.visits += 1
+                    session.commit()
+                    return merged.id
+            ''',
+            "the result is kept",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def restore(user_id: int) -> None:
+                with SessionLocal() as session:
+                    session.merge(User(id=user_id, name="restored"))
+                    session.commit()
+            ''',
+            "no name to rebind: the argument is an expression",
+        ),
+        Valid(
+            '''
+            def combine(settings: dict, defaults, extra) -> dict:
+                defaults.merge(extra)
+                return extra.copy()
+            ''',
+            "a `merge()` method of something that is not a session",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def sync(users: list) -> None:
+                with SessionLocal() as session:
+                    for user in users:
+                        session.merge(user)
+                    session.commit()
+            ''',
+            "the loop rebinds `obj` before each use",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def replace(user, fresh) -> None:
+                with SessionLocal() as session:
+                    session.merge(user)
+                    user = fresh
+                    print(user.name)
+                    session.commit()
+            ''',
+            "`obj` is rebound before its next use",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def save(user, dry_run: bool) -> None:
+                with SessionLocal() as session:
+                    if dry_run:
+                        print(user.name)
+                    else:
+                        session.merge(user)
+                        session.commit()
+            ''',
+            "the later use sits in the other branch of the if",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def save(user, replace: bool) -> str:
+                with SessionLocal() as session:
+                    if replace:
+                        session.merge(user)
+                        session.commit()
+                        return "replaced"
+                return user.name
+            ''',
+            "the branch that merges returns before the later use",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def save(user, other) -> None:
+                with SessionLocal() as session:
+                    session.merge(user)
+                    session.commit()
+                    report = [user.name for user in other]
+            ''',
+            "a comprehension's own variable of the same name",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def touch(name: str) -> None:
+                with SessionLocal() as session:
+                    user = session.query(User).filter_by(name=name).first()
+                    if user is None:
+                        user = User(name=name)
+                        session.add(user)
+                    session.merge(user)
+                    user.visits += 1
+                    session.commit()
+            ''',
+            "loaded through this session or added to it: merge() returns the object itself",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def save_cookie(name: str, value: dict) -> dict:
+                cookie = Cookie(name=name, value=value)
+                with SessionLocal() as session:
+                    session.merge(cookie)
+                    session.commit()
+                return cookie.value
+            ''',
+            "an object constructed here and only read back afterwards: it still holds what the code set",
+        ),
+    )
+
+    @classmethod
+    def wants(cls, index, facts) -> bool:
+        return facts is None or "merge" in facts.all_methods
+
+    def run(self, ctx: FileContext) -> Iterator[Finding]:
+        for qualname, fn in functions(ctx.module, ctx):
+            if "merge" not in shape(ctx, fn, qualname).methods:
+                continue
+            evs = events(fn, ctx)
+            uses: dict[str, list[_Use]] = {}
+            for ev in evs:
+                merged = _discarded_merge(ev)
+                if merged is None:
+                    continue
+                expr, obj = merged
+                if held(ctx, qualname, ev.owner, sessions(ctx, fn, qualname, evs)) is None:  # type: ignore[arg-type]
+                    continue
+                origin = _origin(evs, ev, obj)
+                if origin is _Origin.THIS_SESSION:
+                    continue
+                if obj not in uses:
+                    uses[obj] = _uses(fn, obj)
+                later = _first_use_after(uses[obj], ev, writes_only=origin is _Origin.NEW)
+                if later is not None:
+                    yield self._finding(ctx, ev, expr, obj, later, _local(fn, uses[obj], obj))
+
+    def _finding(self, ctx: FileContext, ev: Event, expr: cst.Expr, obj: str, later: _Use,
+                 local: bool) -> Finding:
+        S = ev.owner
+        awaited = "await " if isinstance(expr.value, cst.Await) else ""
+        line = ctx.position(later.node).start.line
+        message = (f"`{S}.merge({obj})` returns the instance the session tracks and leaves `{obj}` "
+                   f"outside it, but `{obj}` is used again (line {line}): changes to it are never "
+                   f"saved, and its unloaded attributes may raise DetachedInstanceError; "
+                   f"use `{obj} = {awaited}{S}.merge({obj})`")
+        if not local:
+            message += (f" (`{obj}` is not a local of this function, and assigning it here would make "
+                        f"it one: no automatic fix)")
+            return self.finding(ev.node, message)
+        fix = Fix([Edit(expr, replace=lambda upd, o=obj: _rebind(upd, o))])  # type: ignore[misc]
+        return self.finding(ev.node, message, fix)
+
+
+def _local(fn: cst.FunctionDef, uses: list[_Use], obj: str) -> bool:
+    """Is ``obj`` a plain local of ``fn`` (a parameter, or a name it binds), so that assigning
+    it changes nothing outside? A global, nonlocal or free variable is not."""
+    declared = m.findall(fn.body, m.Global() | m.Nonlocal())
+    if any(item.name.value == obj for d in declared for item in d.names):  # type: ignore[attr-defined]
+        return False
+    params = {p.name.value for p in m.findall(fn.params, m.Param())}  # type: ignore[attr-defined]
+    return obj in params or any(u.store for u in uses)
+
+
+def _rebind(updated: cst.CSTNode, obj: str) -> cst.CSTNode:
+    assert isinstance(updated, cst.Expr)
+    return cst.Assign(targets=[cst.AssignTarget(cst.Name(obj))], value=updated.value, semicolon=updated.semicolon)
+
+
+class _Origin(Enum):
+    """Where the merged object came from, as far as the function shows."""
+
+    THIS_SESSION = "this session"  # loaded through it, added to it, or from a call given it:
+    # maybe already in the session, and then merge() returns the object itself
+    NEW = "new"  # constructed here: reading back what the code set is fine; a change is lost
+    UNKNOWN = "unknown"  # a parameter, another session's object: reads may raise too
+
+
+def _origin(evs: list[Event], merge: Event, obj: str) -> _Origin:
+    S = merge.owner
+    new = None
+    for ev in evs[: merge.index]:
+        if ev.kind == "call" and ev.owner == S and ev.name in ("add", "add_all") and obj in ev.args:
+            return _Origin.THIS_SESSION
+        if ev.kind == "assign" and ev.name == obj:
+            value = ev.value
+            if value is None:  # a loop variable
+                new = False
+                continue
+            if any(dotted(n) == S for n in m.findall(value, m.Name() | m.Attribute())):  # type: ignore[arg-type]
+                return _Origin.THIS_SESSION
+            while isinstance(value, cst.Await):
+                value = value.expression
+            callee = dotted(value.func) if isinstance(value, cst.Call) else None
+            constructed = callee is not None and callee.rsplit(".", 1)[-1][:1].isupper()
+            new = constructed if new is None else new and constructed
+    return _Origin.NEW if new else _Origin.UNKNOWN
+
+
+def _discarded_merge(ev: Event) -> tuple[cst.Expr, str] | None:
+    """``S.merge(name)`` (awaited or not) as a whole expression statement: its Expr and the name."""
+    if ev.kind != "call" or ev.name != "merge" or ev.owner is None:
+        return None
+    call = ev.node
+    assert isinstance(call, cst.Call)
+    positional = [a for a in call.args if a.keyword is None]
+    if len(positional) != 1 or positional[0].star or not isinstance(positional[0].value, cst.Name):
+        return None
+    obj = positional[0].value.value
+    if obj in ("self", "cls"):
+        return None
+    try:
+        stmt = ev.statement
+    except LookupError:
+        return None
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return None
+    for small in stmt.body:
+        value = small.value if isinstance(small, cst.Expr) else None
+        if isinstance(value, cst.Await):
+            value = value.expression
+        if value is call:
+            return small, obj  # type: ignore[return-value]
+    return None
+
+
+# --------------------------------------------------------------------------- uses of a name
+
+
+@dataclass
+class _Use:
+    node: cst.Name
+    path: tuple[cst.CSTNode, ...]  # as an event's: enclosing blocks and statements
+    store: bool  # binds the name (in the function's own scope)
+    merged: bool = False  # the argument of another `X.merge(name)`: that call carries the state
+    write: bool = False  # `name.attr = ...`, `name.attr += ...`, `del name.attr`
+
+
+def _bound(target: cst.CSTNode, name: str) -> Iterator[cst.Name]:
+    """The Names a target binds (``x``, ``x, y``, ``*x``); ``x.attr`` and ``x[k]`` bind none."""
+    if isinstance(target, cst.Name):
+        if target.value == name:
+            yield target
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for el in target.elements:
+            yield from _bound(el.value, name)
+    elif isinstance(target, cst.StarredElement):
+        yield from _bound(target.value, name)
+
+
+def _binds(node: cst.CSTNode, name: str) -> bool:
+    """Does a nested function, lambda or comprehension bind ``name`` of its own?"""
+    if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+        return any(p.name.value == name for p in m.findall(node.params, m.Param()))  # type: ignore[attr-defined]
+    for_ = getattr(node, "for_in", None)
+    while for_ is not None:
+        if any(_bound(for_.target, name)):
+            return True
+        for_ = for_.inner_for_in
+    return False
+
+
+class _UseCollector(cst.CSTVisitor):
+    """Loads and stores of one name in a function body, in the order they run."""
+
+    SCOPES = (cst.FunctionDef, cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.ClassDef)
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.path: list[cst.CSTNode] = []
+        self.out: list[_Use] = []
+        self.stores: set[int] = set()
+        self.skipped: set[int] = set()  # scopes with a variable of that name of their own
+        self.attr_stores: set[int] = set()  # assignment targets (attributes among them)
+        self.depth = 0
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, self.SCOPES):
+            if _binds(node, self.name):
+                self.skipped.add(id(node))
+                return False
+            self.depth += 1
+        if isinstance(node, (cst.IndentedBlock, cst.BaseStatement)):
+            self.path.append(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if id(original_node) in self.skipped:
+            return
+        super().on_leave(original_node)
+        if isinstance(original_node, self.SCOPES):
+            self.depth -= 1
+        if isinstance(original_node, (cst.IndentedBlock, cst.BaseStatement)):
+            self.path.pop()
+
+    def _targets(self, target: cst.CSTNode) -> None:
+        for found in _bound(target, self.name):
+            self.stores.add(id(found))
+
+    def _store(self, target: cst.CSTNode) -> None:
+        if self.depth:
+            return  # a local of the nested scope
+        for found in _bound(target, self.name):
+            self.out.append(_Use(found, tuple(self.path), store=True))
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._targets(node.target)
+        self.attr_stores.add(id(node.target))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.attr_stores.add(id(node.target))
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        for t in original_node.targets:
+            self._store(t.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._targets(node.target)
+            self.attr_stores.add(id(node.target))
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
+        if original_node.value is not None:
+            self._store(original_node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._targets(node.target)
+
+    def visit_For_body(self, node: cst.For) -> None:
+        self._store(node.target)
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        self._targets(node.name)
+        self._store(node.name)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._targets(node.target)
+
+    def leave_NamedExpr(self, original_node: cst.NamedExpr) -> None:
+        self._store(original_node.target)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._targets(node.target)
+        self.attr_stores.add(id(node.target))
+        self._store(node.target)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        start = len(self.out)
+        node.value.visit(self)  # the attribute's own name is not a use of the variable
+        for use in self.out[start:]:
+            use.write = use.node is node.value and id(node) in self.attr_stores
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)  # neither is a keyword's name
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if id(node) not in self.stores and node.value == self.name:
+            self.out.append(_Use(node, tuple(self.path), store=False))
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        if not (isinstance(node.func, cst.Attribute) and node.func.attr.value == "merge" and node.args):
+            return True
+        start = len(self.out)
+        for arg in node.args:
+            arg.value.visit(self)
+        for use in self.out[start:]:
+            use.merged = use.node is node.args[0].value
+        node.func.visit(self)
+        return False
+
+
+def _uses(fn: cst.FunctionDef, name: str) -> list[_Use]:
+    collector = _UseCollector(name)
+    if isinstance(fn.body, cst.IndentedBlock):
+        fn.body.visit(collector)
+    return collector.out
+
+
+def _first_use_after(uses: list[_Use], merge: Event, writes_only: bool) -> _Use | None:
+    """The first use of the merged name that can run after the merge statement, before the
+    name is rebound (on every path) or merged again; only attribute writes if ``writes_only``."""
+    try:
+        stmt = merge.statement
+    except LookupError:
+        return None
+    path = merge.path[: merge.path.index(stmt) + 1]
+    for use in uses:
+        if not falls_through_to(path, use.path):
+            continue
+        if use.store:
+            if _encloses(use.path[:-1], path):
+                return None  # rebound: later uses see the new value
+            continue
+        if use.merged:
+            return None  # merged again: that call copies the later changes
+        if use.write or not writes_only:
+            return use
+    return None
+
+
+def _encloses(prefix: tuple[cst.CSTNode, ...], path: tuple[cst.CSTNode, ...]) -> bool:
+    return len(prefix) <= len(path) and all(a is b for a, b in zip(prefix, path))

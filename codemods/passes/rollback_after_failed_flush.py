@@ -1,0 +1,814 @@
+"""SQF009 rollback-after-failed-flush: a failed commit/flush caught, the session used again
+without a rollback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import libcst as cst
+import libcst.matchers as m
+
+from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .examples import FLASK, SYNC_DB
+from .flow import (
+    Event,
+    Held,
+    SessionRef,
+    events,
+    falls_through_to,
+    functions,
+    has_try,
+    held,
+    session_call,
+    sessions,
+    shape,
+    statement_paths,
+)
+from .helpers import dotted, function_facts, param_facts, session_is_async
+
+# What a handler for a failed flush catches: SQLAlchemy's and the DBAPI's database errors,
+# or anything (a bare except, Exception).
+DB_ERRORS = {
+    "IntegrityError", "StaleDataError", "DBAPIError", "SQLAlchemyError", "OperationalError",
+    "DatabaseError", "DataError", "ProgrammingError", "InternalError", "FlushError",
+    "Exception", "BaseException",
+}
+# Calls that end the failed transaction (on the session) or leave the function (anywhere).
+RESETS = {"rollback", "close", "invalidate", "reset"}
+LEAVES = {"abort", "flask.abort", "exit", "sys.exit", "os._exit"}
+# Session methods that do not need a usable transaction.
+NEUTRAL = {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "in_transaction",
+           "is_modified", "begin_nested"}
+
+
+_DEPS = '''
+from collections.abc import Iterator
+
+from sqlalchemy.orm import Session
+
+from app.db import SessionLocal
+
+
+def get_db() -> Iterator[Session]:
+    db = SessionLocal()
+    try:
+        yield db
+        db.commit()
+    finally:
+        db.close()
+
+
+def get_read_db() -> Iterator[Session]:
+    with SessionLocal() as db:
+        yield db
+'''
+
+
+class RollbackAfterFailedFlush(Pass):
+    code = "SQF009"
+    name = "rollback-after-failed-flush"
+    summary = "a failed commit/flush is caught, and the session is used again without a rollback"
+    fix_safety = "mixed"  # safe after a failed commit; unsafe after a failed flush
+    triggers = (b".commit(", b".flush(")
+    explanation = """
+    ## What it does
+    Finds an `except` handler for a database error (`IntegrityError`, `StaleDataError`,
+    `DBAPIError`, `OperationalError`, `SQLAlchemyError`..., `Exception`, or a bare `except:`)
+    around `session.commit()` or `session.flush()` that neither rolls the session back nor
+    leaves by raising, when the same session is used again: later in the function (the next
+    round of a loop included), when the session's scope commits on exit, or by the code that
+    handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
+    registry, Flask-SQLAlchemy's `db.session`).
+
+    ## Why is this bad?
+    When a flush fails, SQLAlchemy rolls back the database transaction, but the session keeps
+    the failed transaction open until the code calls `rollback()`. Until then every use of the
+    session (a query, a commit, a lazy load) raises `PendingRollbackError: This Session's
+    transaction has been rolled back due to a previous exception during flush`. The handler
+    meant to deal with the error (skip a duplicate, report a conflict) and go on; the next
+    request, loop round or caller fails instead, far from the cause.
+
+    ## The fix
+    `session.rollback()` (`await session.rollback()` for an `AsyncSession`) as the handler's
+    first statement.
+
+    ## Fix safety
+    Safe after a failed `commit()`: the transaction is over either way, and the rollback only
+    makes the session usable again.
+
+    Unsafe (applied only with `--unsafe-fixes`) when the try only flushes: the code meant to go
+    on with the same transaction, and the rollback discards the work the transaction did
+    before the failed flush too (before the fix that work was lost as well, but with an
+    error). If that work should survive, run the flush in a savepoint:
+    `with session.begin_nested(): session.flush()`.
+
+    After the rollback is in place, SQF004 may suggest `expunge_all()` after it; in a handler
+    that goes on that fix is unsafe too, and `apply --yes` leaves it out.
+    """
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "app/ext.py": FLASK}
+    examples = (
+        Example(
+            title="a duplicate skipped in a loop: the next round raises PendingRollbackError",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def import_users(names: list[str]) -> None:
+                with SessionLocal() as session:
+                    for name in names:
+                        session.add(User(name=name))
+                        try:
+                            session.commit()
+                        except IntegrityError:
+                            print(f"skipped {name}")
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def import_users(names: list[str]) -> None:
+                with SessionLocal() as session:
+                    for name in names:
+                        session.add(User(name=name))
+                        try:
+                            session.commit()
+                        except IntegrityError:
+                            session.rollback()
+                            print(f"skipped {name}")
+            ''',
+        ),
+        Example(
+            title="async: the caller keeps the session",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+
+            async def create(session: AsyncSession, user) -> bool:
+                session.add(user)
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    return False
+                return True
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+
+            async def create(session: AsyncSession, user) -> bool:
+                session.add(user)
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    await session.rollback()
+                    return False
+                return True
+            ''',
+        ),
+        Example(
+            title="a repository's flush: the rollback would discard earlier work (unsafe fix)",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+
+            class Repository:
+                def __init__(self, session: Session) -> None:
+                    self.session = session
+
+                def try_insert(self, row) -> bool:
+                    self.session.add(row)
+                    try:
+                        self.session.flush()
+                    except IntegrityError: return False
+                    return True
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+
+            class Repository:
+                def __init__(self, session: Session) -> None:
+                    self.session = session
+
+                def try_insert(self, row) -> bool:
+                    self.session.add(row)
+                    try:
+                        self.session.flush()
+                    except IntegrityError:
+                        self.session.rollback()
+                        return False
+                    return True
+            ''',
+        ),
+        Example(
+            title="a broad handler around more than the commit (unsafe fix)",
+            before='''
+            from sqlalchemy.orm import Session
+
+
+            def refresh_all(session: Session, cases) -> None:
+                for case in cases:
+                    try:
+                        case.cost = compute_cost(case)
+                        session.commit()
+                    except Exception as e:
+                        log.exception(e)
+            ''',
+            after='''
+            from sqlalchemy.orm import Session
+
+
+            def refresh_all(session: Session, cases) -> None:
+                for case in cases:
+                    try:
+                        case.cost = compute_cost(case)
+                        session.commit()
+                    except Exception as e:
+                        session.rollback()
+                        log.exception(e)
+            ''',
+        ),
+        Example(
+            title="a context manager that commits after its yield",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from app.db import get_db
+
+
+            def create(user) -> None:
+                with get_db() as session:
+                    session.add(user)
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        log.warning("duplicate")
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+            from app.db import get_db
+
+
+            def create(user) -> None:
+                with get_db() as session:
+                    session.add(user)
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        session.rollback()
+                        log.warning("duplicate")
+            ''',
+        ),
+        Example(
+            title="a FastAPI provider that commits after the endpoint returns",
+            before='''
+            from fastapi import Depends
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+            from app.deps import get_db
+
+
+            def sign_up(name: str, db: Session = Depends(get_db)) -> dict:
+                db.add(User(name=name))
+                try:
+                    db.commit()
+                except IntegrityError:
+                    return {"error": "name taken"}
+                return {"ok": True}
+            ''',
+            after='''
+            from fastapi import Depends
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+            from app.deps import get_db
+
+
+            def sign_up(name: str, db: Session = Depends(get_db)) -> dict:
+                db.add(User(name=name))
+                try:
+                    db.commit()
+                except IntegrityError:
+                    db.rollback()
+                    return {"error": "name taken"}
+                return {"ok": True}
+            ''',
+        ),
+        Example(
+            title="Flask-SQLAlchemy: the loop's next round",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from app.ext import db
+
+
+            def create_groups(names: list[str]) -> None:
+                for name in names:
+                    try:
+                        db.session.add(Group(name=name))
+                        db.session.commit()
+                    except IntegrityError:
+                        print(f"could not create {name}")
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+            from app.ext import db
+
+
+            def create_groups(names: list[str]) -> None:
+                for name in names:
+                    try:
+                        db.session.add(Group(name=name))
+                        db.session.commit()
+                    except IntegrityError:
+                        db.session.rollback()
+                        print(f"could not create {name}")
+            ''',
+        ),
+    )
+    valid = (
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+
+            def create(session: Session, user) -> None:
+                session.add(user)
+                try:
+                    session.commit()
+                except IntegrityError:
+                    log.warning("duplicate")
+                    raise
+            ''',
+            "the handler re-raises: the code that owns the session deals with it",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from app.db import SessionLocal
+
+
+            def create(user) -> bool:
+                with SessionLocal() as session:
+                    session.add(user)
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        return False
+                return True
+            ''',
+            "the session's `with` scope ends right after the try: closing it discards the failed transaction",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+
+            def create(session: Session, user) -> bool:
+                session.add(user)
+                try:
+                    session.commit()
+                except IntegrityError:
+                    log.warning("duplicate")
+                    session.rollback()
+                    return False
+                return True
+            ''',
+            "a rollback is already in the handler",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+
+            def add_tags(session: Session, tags) -> None:
+                for tag in tags:
+                    try:
+                        with session.begin_nested():
+                            session.add(tag)
+                            session.flush()
+                    except IntegrityError:
+                        pass
+                session.commit()
+            ''',
+            "a savepoint: `begin_nested()` rolls itself back and the session goes on",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+
+
+            def parse_all(session: Session, rows) -> None:
+                for row in rows:
+                    try:
+                        session.add(parse(row))
+                    except ValueError:
+                        continue
+                session.commit()
+            ''',
+            "no commit or flush in the try body",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+
+            def create(session: Session, user) -> None:
+                try:
+                    session.add(user)
+                    session.commit()
+                except KeyError:
+                    pass
+            ''',
+            "a handler for an error that is not a database error",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+
+
+            def save(store, item) -> bool:
+                try:
+                    store.commit()
+                except IntegrityError:
+                    return False
+                return True
+            ''',
+            "`store` is not known to be a session",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from app.db import SessionLocal
+
+
+            def create(user) -> bool:
+                try:
+                    with SessionLocal() as session:
+                        session.add(user)
+                        session.commit()
+                except IntegrityError:
+                    return False
+                return True
+            ''',
+            "the session's scope sits inside the try: it is closed when the handler runs",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from app.db import SessionLocal
+
+
+            def create(user) -> None:
+                with SessionLocal.begin() as session:
+                    session.add(user)
+                    try:
+                        session.flush()
+                    except IntegrityError:
+                        log.warning("duplicate")
+            ''',
+            "a `begin()` block ends a failed transaction quietly when it exits",
+        ),
+        Valid(
+            '''
+            from fastapi import Depends
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+            from app.deps import get_read_db
+
+
+            def sign_up(name: str, db: Session = Depends(get_read_db)) -> dict:
+                db.add(User(name=name))
+                try:
+                    db.commit()
+                except IntegrityError:
+                    return {"error": "name taken"}
+                return {"ok": True}
+            ''',
+            "a FastAPI provider that only closes the session: closing ends the failed transaction",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from app.ext import db
+
+
+            def create_group(name: str) -> None:
+                try:
+                    db.session.add(Group(name=name))
+                    db.session.commit()
+                except IntegrityError:
+                    print(f"could not create {name}")
+            ''',
+            "Flask-SQLAlchemy's `db.session` with no later use: it is removed when the request or command ends",
+        ),
+        Valid(
+            '''
+            from flask import abort
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import Session
+
+
+            def create(session: Session, user) -> None:
+                session.add(user)
+                try:
+                    session.commit()
+                except IntegrityError:
+                    abort(409)
+            ''',
+            "the handler leaves through `abort()`, which raises",
+        ),
+    )
+
+    @classmethod
+    def wants(cls, index, facts) -> bool:
+        return facts is None or bool({"commit", "flush"} & facts.all_methods)
+
+    def run(self, ctx: FileContext) -> Iterator[Finding]:
+        for qualname, fn in functions(ctx.module, ctx):
+            if not {"commit", "flush"} & shape(ctx, fn, qualname).methods or not has_try(fn):
+                continue
+            evs = events(fn, ctx)
+            caught: dict[tuple[int, str], _Caught] = {}
+            for ev in evs:
+                if ev.kind == "call" and ev.name in ("commit", "flush") and ev.owner is not None:
+                    found = _catching_handler(ev)
+                    if found is not None:
+                        key = (id(found[1]), ev.owner)
+                        entry = caught.setdefault(key, _Caught(found[0], found[1], ev.owner, []))
+                        entry.calls.append(ev)
+            for entry in caught.values():
+                finding = self._check(ctx, qualname, fn, evs, entry)
+                if finding is not None:
+                    yield finding
+
+    def _check(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, evs: list[Event],
+               entry: _Caught) -> Finding | None:
+        S, handler = entry.owner, entry.handler
+        refs = sessions(ctx, fn, qualname, evs)
+        holder = held(ctx, qualname, S, refs)
+        if holder is None or _deals_with_it(entry.try_, handler, S):
+            return None
+        ref = refs.get(S)
+        if ref is not None and ref.block is not None and _inside(entry.calls[0], ref.block, after=entry.try_):
+            return None  # the scope is inside the try: it closed before the handler runs
+        if all(_in_savepoint(ev, entry.try_, S) for ev in entry.calls):
+            return None
+        why = _used_again(ctx, fn, qualname, evs, entry, holder, ref)
+        if why is None:
+            return None
+        return self._finding(ctx, fn, qualname, entry, ref, why)
+
+    def _finding(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, entry: _Caught,
+                 ref: SessionRef | None, why: str) -> Finding:
+        S = entry.owner
+        is_async = ref.is_async if ref is not None and ref.is_async is not None else \
+            session_is_async(ctx, fn, S, function_facts(ctx, qualname))
+        commits = any(ev.name == "commit" for ev in entry.calls)
+        method = "commit" if commits else "flush"
+        awaited = "await " if is_async else ""
+        message = (f"this handler catches a failed `{S}.{method}()` without `{awaited}{S}.rollback()`, and "
+                   f"{why}: that use raises PendingRollbackError; roll back first")
+        safe = commits and _only_the_commit_fails(entry)
+        if not commits:
+            message += (" (an unsafe fix: the rollback also discards the transaction's earlier work; "
+                        f"to keep it, flush in a savepoint: `with {S}.begin_nested():`)")
+        elif not safe:
+            message += (" (an unsafe fix: the handler also catches errors raised before the commit, "
+                        "and there the rollback discards the transaction's pending work)")
+        if is_async is None:
+            return self.finding(entry.handler, message + " (cannot tell whether the session is async: no automatic fix)")
+        rollback = session_call(S, "rollback", [], is_async)
+        body = entry.handler.body
+        if isinstance(body, cst.IndentedBlock):
+            edit = Edit(body.body[0], before=[rollback])
+        else:  # `except E: pass` on one line
+            edit = Edit(entry.handler, replace=lambda upd, r=rollback: _indent(upd, r))  # type: ignore[misc]
+        return self.finding(entry.handler, message, Fix([edit], safe=safe))
+
+
+@dataclass
+class _Caught:
+    try_: cst.Try
+    handler: cst.ExceptHandler
+    owner: str
+    calls: list[Event]  # the commit/flush calls of that session in the try body
+
+
+def _indent(updated: cst.CSTNode, rollback: cst.SimpleStatementLine) -> cst.CSTNode:
+    assert isinstance(updated, cst.ExceptHandler) and isinstance(updated.body, cst.SimpleStatementSuite)
+    rest = cst.SimpleStatementLine(body=updated.body.body, trailing_whitespace=updated.body.trailing_whitespace)
+    return updated.with_changes(body=cst.IndentedBlock(body=[rollback, rest]))
+
+
+def _catching_handler(ev: Event) -> tuple[cst.Try, cst.ExceptHandler] | None:
+    """The innermost try whose body holds the call, and its first handler for a database
+    error (None when the error goes past the function's tries)."""
+    path = ev.path
+    for i in range(len(path) - 2, -1, -1):
+        node = path[i]
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            return None
+        if isinstance(node, cst.Try) and path[i + 1] is node.body:
+            for handler in node.handlers:
+                if _catches_db_error(handler):
+                    return node, handler
+    return None
+
+
+def _caught(handler: cst.ExceptHandler) -> list[str] | None:
+    """The last names of the exception classes the handler catches (None: a bare except)."""
+    if handler.type is None:
+        return None
+    kinds = handler.type.elements if isinstance(handler.type, cst.Tuple) else [cst.Element(handler.type)]
+    return [name.rsplit(".", 1)[-1] for el in kinds if (name := dotted(el.value)) is not None]
+
+
+def _catches_db_error(handler: cst.ExceptHandler) -> bool:
+    caught = _caught(handler)
+    return caught is None or any(name in DB_ERRORS for name in caught)
+
+
+def _only_the_commit_fails(entry: _Caught) -> bool:
+    """Can the handler only have caught the commit's failure? It catches database errors only,
+    or nothing but session calls comes before the commit in the try body."""
+    caught = _caught(entry.handler)
+    if caught is not None and not {"Exception", "BaseException"} & set(caught):
+        return True
+    for stmt in entry.try_.body.body:
+        methods = _session_statement(stmt, entry.owner)
+        if methods is None:
+            return False
+        if "commit" in methods:
+            return True
+    return False
+
+
+def _session_statement(stmt: cst.CSTNode, S: str) -> list[str] | None:
+    """``S.add(x)``, ``await S.flush()``: the methods of a line made of calls on ``S`` only."""
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return None
+    out = []
+    for small in stmt.body:
+        value = small.value if isinstance(small, cst.Expr) else None
+        if isinstance(value, cst.Await):
+            value = value.expression
+        if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and dotted(value.func.value) == S):
+            return None
+        out.append(value.func.attr.value)
+    return out
+
+
+def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str) -> bool:
+    """Does the handler (or the try's finally) roll back or close the session, or does the
+    handler raise (a `raise`, or a call like `abort(409)`)?"""
+    blocks: list[cst.CSTNode] = [handler.body]
+    if try_.finalbody is not None:
+        blocks.append(try_.finalbody.body)
+    for block in blocks:
+        for call in _calls(block):
+            name = dotted(call.func) or ""
+            last = name.rsplit(".", 1)[-1]
+            if last == "rollback" or (last in RESETS and name == f"{S}.{last}"):
+                return True
+            if block is handler.body and name in LEAVES:
+                return True
+    return any(True for _ in _own(handler.body, m.Raise()))
+
+
+def _own(node: cst.CSTNode, matcher) -> Iterator[cst.CSTNode]:
+    """Nodes matching in ``node``, nested functions and classes left out."""
+    found: list[cst.CSTNode] = []
+
+    class V(cst.CSTVisitor):
+        def on_visit(self, n: cst.CSTNode) -> bool:
+            if isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                return False
+            if m.matches(n, matcher):
+                found.append(n)
+            return True
+
+    node.visit(V())
+    return iter(found)
+
+
+def _calls(node: cst.CSTNode) -> Iterator[cst.Call]:
+    return _own(node, m.Call())  # type: ignore[return-value]
+
+
+def _inside(ev: Event, node: cst.CSTNode, after: cst.CSTNode) -> bool:
+    """Is ``node`` on ``ev``'s path below ``after``?"""
+    path = ev.path
+    start = next((i for i, n in enumerate(path) if n is after), None)
+    return start is not None and any(n is node for n in path[start + 1:])
+
+
+def _in_savepoint(ev: Event, try_: cst.Try, S: str) -> bool:
+    """Is the call inside `with S.begin_nested():` / `with S.begin():` within the try? That
+    block rolls itself back when the flush fails."""
+    path = ev.path
+    start = next((i for i, n in enumerate(path) if n is try_), len(path))
+    for node in path[start + 1:]:
+        if isinstance(node, cst.With):
+            for item in node.items:
+                expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+                if isinstance(expr, cst.Call) and dotted(expr.func) in (f"{S}.begin_nested", f"{S}.begin"):
+                    return True
+    return False
+
+
+def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
+    """How the handler's last statement leaves it: Return, Break or Continue (None: it falls
+    through to the code after the try)."""
+    body = handler.body
+    last = body.body[-1] if isinstance(body, cst.IndentedBlock) else body
+    smalls = last.body if isinstance(last, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else ()
+    return next((type(x) for x in smalls if isinstance(x, (cst.Return, cst.Break, cst.Continue))), None)
+
+
+def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event], entry: _Caught,
+                holder: Held, ref: SessionRef | None) -> str | None:
+    """Why the session is used after the handler, or None when it is not."""
+    S, body = entry.owner, entry.handler.body
+    ending = _ending(entry.handler)
+    paths = ctx.cached(("statement_paths", id(fn)), lambda: statement_paths(fn))
+    # the code after the handler: what follows its last statement (or, for a one-line
+    # handler, what follows the try statement)
+    last = body.body[-1] if isinstance(body, cst.IndentedBlock) else entry.try_
+    last_path = paths.get(id(last)) if ending is None else None
+    loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
+    for ev in evs:
+        if ev.kind != "call" or ev.owner != S or ev.name in NEUTRAL:
+            continue
+        if any(n is body for n in ev.path) or (last_path is not None and falls_through_to(last_path, ev.path)):
+            if loop is not None and not any(n is loop for n in ev.path):
+                break  # the loop comes round first
+            if ev.name in RESETS:
+                return None
+            return f"`{S}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
+    if loop is not None:
+        return "the loop's next round uses it again"
+    if ref is not None and _commits_after_yield(ctx, ref):
+        return "its scope commits on exit"
+    if holder is Held.CALLER:
+        return "the code that handed it in goes on using it"
+    if holder is Held.PROVIDER and _provider_commits(ctx, qualname, S, ref):
+        return "the code that provides it commits it after this function returns"
+    return None
+
+
+def _provider_commits(ctx: FileContext, qualname: str, S: str, ref: SessionRef | None) -> bool:
+    """Does the FastAPI provider of the parameter ``S`` commit after its yield, or the session
+    decorator's wrapper after the call? (One that only closes the session ends the failed
+    transaction quietly.)"""
+    if ref is not None and ref.decorated:
+        return ref.commits_on_exit
+    param = param_facts(function_facts(ctx, qualname), S)
+    dep = ctx.index.param_dependency(param)[0] if param is not None else None
+    provider = ctx.index.function(ctx.index.session_provider(dep)) if dep else None
+    return provider is not None and provider.commits_after_yield
+
+
+def _commits_after_yield(ctx: FileContext, ref: SessionRef) -> bool:
+    """Is the session's scope a context manager that calls `commit()` after its yield? (A
+    `begin()` block ends a failed transaction quietly; an explicit commit raises.)"""
+    if ref.block is None or not ref.commits_on_exit:
+        return False
+    for item in ref.block.items:
+        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+        callee = dotted(expr.func) if isinstance(expr, cst.Call) else None
+        fn = ctx.index.function(ctx.qualify(callee)) if callee else None
+        if fn is not None and fn.commits_after_yield and item.asname is not None \
+                and dotted(item.asname.name) == ref.name:  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.CSTNode | None:
+    """The loop around the try that runs again with the same session (a loop inside the
+    session's scope that does not open a new session each round), or None."""
+    path = entry.calls[0].path
+    top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
+    scope_start = next((i for i, n in enumerate(path) if ref is not None and n is ref.block), -1)
+    for i in range(top - 1, scope_start, -1):
+        loop = path[i]
+        if isinstance(loop, (cst.For, cst.While)):
+            reopened = any(e.kind == "assign" and e.name == entry.owner and any(n is loop for n in e.path) for e in evs)
+            return None if reopened else loop
+    return None
