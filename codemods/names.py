@@ -99,4 +99,5 @@ NOT_COLUMNS = {"typing.ClassVar", "sqlalchemy.orm.declared_attr"}
 MAPPING_DECORATORS = ("mapped", "mapped_as_dataclass", "as_declarative_base")
 DECLARED_ATTR = {"sqlalchemy.orm.declared_attr", "sqlalchemy.ext.declarative.declared_attr",
                  "sqlalchemy.orm.decl_api.declared_attr"}
+PROPERTY_DECORATORS = ("property", "cached_property", "hybrid_property", "reify")
 CONTEXT_MANAGER_DECORATORS = {"contextlib.contextmanager", "contextlib.asynccontextmanager"}

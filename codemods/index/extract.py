@@ -204,6 +204,11 @@ class _Extractor:
                 attribute = self.declared_attr(stmt, info)
                 if attribute is not None:
                     info.attributes[stmt.name] = attribute
+                elif any((dotted_name(_decorator_callee(d)) or "").rsplit(".", 1)[-1] in names.PROPERTY_DECORATORS
+                         for d in stmt.decorator_list):
+                    info.properties[stmt.name] = sorted({
+                        n.attr for n in ast.walk(stmt) if isinstance(n, ast.Attribute)
+                        and isinstance(n.value, ast.Name) and n.value.id == "self"})
                 continue
             target, value, annotation = None, None, None
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):

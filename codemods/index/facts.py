@@ -89,6 +89,8 @@ class ClassFacts:
     backrefs: list[tuple[str, str, str]] = field(default_factory=list)  # (target, name, lazy)
     abstract: bool = False
     tablename: bool = False
+    # @property / @hybrid_property / @cached_property name -> the `self.<attr>` names it reads
+    properties: dict[str, list[str]] = field(default_factory=dict)
     mapped_by_decorator: bool = False  # `@registry.mapped`
     external_bases: bool = False  # a base is imported from outside the project (a plugin's Model)
     generic_args: list[str] = field(default_factory=list)  # `Repo[User]` bases: User (qualified)
@@ -208,6 +210,7 @@ class Model:
     deferred: set[str]
     relationships: dict[str, str]  # name -> lazy strategy
     targets: dict[str, str]  # relationship name -> target class as written
+    properties: dict[str, set[str]] = field(default_factory=dict)  # property -> self attributes it reads
 
     @property
     def name(self) -> str:

@@ -522,6 +522,8 @@ class ProjectIndex:
             cls = self._class(current)
             if cls is None:
                 continue
+            for name, reads in cls.properties.items():
+                model.properties.setdefault(name, set(reads))
             for name, attr in cls.attributes.items():
                 if attr.kind == "relationship":
                     model.relationships.setdefault(name, attr.lazy or "select")

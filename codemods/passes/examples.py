@@ -138,6 +138,10 @@ class Author(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     books: Mapped[list["Book"]] = relationship()
 
+    @property
+    def book_count(self) -> int:
+        return len(self.books)
+
 
 class Book(Base):
     __tablename__ = "books"

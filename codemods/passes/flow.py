@@ -778,6 +778,21 @@ def loaded_eagerly(model: Model, relationship: str, eager: frozenset[str] = froz
     return model.relationships.get(relationship, "select") not in LAZY_STRATEGIES or relationship in eager
 
 
+def lazy_relationships_read(model: Model, attr: str, eager: frozenset[str] = frozenset(), depth: int = 0) -> list[str]:
+    """The lazy relationships not loaded eagerly that reading ``obj.<attr>`` loads: the
+    relationship itself, or those a property of the model reads (``self.parent`` behind
+    ``episode.log_string``)."""
+    if attr in model.relationships:
+        return [] if loaded_eagerly(model, attr, eager) else [attr]
+    if attr not in model.properties or depth > 2:
+        return []
+    out: list[str] = []
+    for inner in sorted(model.properties[attr]):
+        if inner != attr:
+            out.extend(r for r in lazy_relationships_read(model, inner, eager, depth + 1) if r not in out)
+    return out
+
+
 def attaches(callee: str | None) -> bool:
     """Is passing an object to this call attaching it to a session (`session.add(obj)`,
     `other.merge(obj)`)? Its later reads load through that session."""

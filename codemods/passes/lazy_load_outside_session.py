@@ -9,7 +9,16 @@ import libcst as cst
 from ..index.infer import Stage
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import BOT, REPO
-from .flow import Event, bound_through, events, functions, loaded_eagerly, session_scoped, shape, with_scopes
+from .flow import (
+    Event,
+    bound_through,
+    events,
+    functions,
+    lazy_relationships_read,
+    session_scoped,
+    shape,
+    with_scopes,
+)
 from .helpers import dotted
 
 
@@ -88,8 +97,30 @@ class LazyLoadOutsideSession(Pass):
                 return len(author.books)
             ''',
         ),
+        Example(
+            title="a property of the model that reads a lazy relationship",
+            before='''
+            from bot.repo import get_author
+
+
+            def describe(author_id: int) -> str:
+                author = get_author(author_id)
+                return f"{author.book_count} books"
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            from bot.repo import get_author_with_books
+
+
+            def describe(author_id: int) -> str:
+                author = get_author_with_books(author_id)
+                return f"{author.book_count} books"
+            ''',
+            "a property whose relationship the loading query loaded eagerly",
+        ),
         Valid(
             '''
             from sqlalchemy import select
@@ -201,13 +232,15 @@ class LazyLoadOutsideSession(Pass):
                             break
                         if r.kind == "call" and r.name == "refresh" and r.args[:1] == (X,):
                             break  # refresh(X, ["rel"]) and friends: assume it loads what is read
-                        if r.kind == "read" and r.owner == X and r.name in bound.model.relationships \
-                                and not loaded_eagerly(bound.model, r.name, bound.eager):  # type: ignore[arg-type]
+                        rels = lazy_relationships_read(bound.model, r.name or "", bound.eager) \
+                            if r.kind == "read" and r.owner == X else []
+                        if rels:
+                            rel = rels[0]
                             yield self.finding(r.node, (
-                                f"`{X}.{r.name}` is a lazy relationship read in async code: the implicit "
+                                f"{_what(X, r.name, rel)}{' read' if r.name == rel else ''} in async code: the implicit "
                                 f"load raises MissingGreenlet; load it with selectinload({bound.model.name}."
-                                f"{r.name}) on the query, set lazy=\"selectin\" on the relationship, or use "
-                                f"`await {X}.awaitable_attrs.{r.name}`"))
+                                f"{rel}) on the query, set lazy=\"selectin\" on the relationship, or use "
+                                f"`await {X}.awaitable_attrs.{rel}`"))
 
     def _returned_detached(self, ctx: FileContext, evs: list[Event]) -> Iterator[Finding]:
         index = ctx.index
@@ -230,13 +263,22 @@ class LazyLoadOutsideSession(Pass):
             for r in evs[ev.index + 1:]:
                 if r.kind == "assign" and r.name == X:
                     break
-                if r.kind == "read" and r.owner == X and r.name in model.relationships \
-                        and not loaded_eagerly(model, r.name, frozenset(returned.function.eager)):
+                rels = lazy_relationships_read(model, r.name or "", frozenset(returned.function.eager)) \
+                    if r.kind == "read" and r.owner == X else []
+                if rels:
+                    rel = rels[0]
                     yield self.finding(r.node, (
-                        f"`{X}.{r.name}` is a lazy relationship of an object whose session closed in "
+                        f"{_what(X, r.name, rel)} of an object whose session closed in "
                         f"`{callee}`: DetachedInstanceError; load it there with "
-                        f"selectinload({model.name}.{r.name}), or set lazy=\"selectin\" on the relationship"))
+                        f"selectinload({model.name}.{rel}), or set lazy=\"selectin\" on the relationship"))
                     break
+
+
+def _what(X: str, attr: str | None, rel: str) -> str:
+    """`user.posts` is a lazy relationship / `episode.title` reads the lazy relationship `parent`."""
+    if attr == rel:
+        return f"`{X}.{rel}` is a lazy relationship"
+    return f"`{X}.{attr}` reads the lazy relationship `{rel}`"
 
 
 def _returns_detached(index, target: str) -> bool:
