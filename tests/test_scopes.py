@@ -78,3 +78,23 @@ def test_each_finding_really_raises():
     proc = subprocess.run([sys.executable, "-c", RUN], cwd=PROJECT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "detached,detached,detached"
+
+
+def test_module_level_code_is_read_as_a_function():
+    from codemods.config import Config
+    from codemods.engine import fix_text
+
+    db = (PROJECT / "app" / "models.py").read_text() + "\nfrom sqlalchemy import create_engine\nengine = create_engine('sqlite://')\n"
+    script = (
+        "from sqlalchemy.orm import Session\n"
+        "from app.db import User, engine\n"
+        "\n"
+        "if __name__ == \"__main__\":\n"
+        "    with Session(engine) as session:\n"
+        "        user = session.get(User, 1)\n"
+        "        session.commit()\n"
+        "    print(user.name)\n"
+    )
+    result = fix_text(script, Config(root="/p"), project={"app/db.py": db}, path="app/script.py")
+    assert [(f.code, f.line) for f in result.findings] == [("SQF003", 8)]
+    assert "        user_name = user.name\n" in result.new_text and "print(user_name)" in result.new_text

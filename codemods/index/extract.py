@@ -9,10 +9,22 @@ from collections.abc import Sequence
 from .. import names
 from .astutil import _annotation_target, _const_bool, _const_str, _decorator_callee, _kw, dotted_name, strip_await
 from .body import _FunctionBody
-from .facts import WITH_VALUE, Alias, Attribute, ClassFacts, Factory, Function, ModuleFacts, Param, SessionDecorator
+from .facts import (
+    MODULE_LEVEL,
+    WITH_VALUE,
+    Alias,
+    Attribute,
+    ClassFacts,
+    Factory,
+    Function,
+    ModuleFacts,
+    Param,
+    SessionDecorator,
+)
 from .parse import parse_for_index
 from .resolve import ModuleName
 
+MODULE_SKIP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
 INDEX_TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"Depends", b"flask_sqlalchemy")
 
 
@@ -72,6 +84,15 @@ class _Extractor:
     def module_level(self, tree: ast.Module) -> None:
         for stmt in tree.body:
             self.statement(stmt, prefix="")
+        # The module's own statements (a script, an `if __name__ == "__main__":` block) are
+        # a function body too: they open sessions, load, commit and call project functions.
+        body = [s for s in tree.body if not isinstance(s, MODULE_SKIP)]
+        if any(not isinstance(s, (ast.Assign, ast.AnnAssign, ast.Expr)) or isinstance(s, ast.Expr)
+               and isinstance(s.value, (ast.Call, ast.Await)) for s in body):
+            fn = ast.FunctionDef(name=MODULE_LEVEL, args=ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
+                                                                       kw_defaults=[], defaults=[]),
+                                 body=body, decorator_list=[], returns=None, lineno=1, col_offset=0)
+            self.function(fn, prefix="")
 
     def statement(self, stmt: ast.stmt, prefix: str) -> None:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):

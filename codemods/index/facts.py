@@ -138,6 +138,7 @@ class Function:
     stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...
 
 
+MODULE_LEVEL = "<module>"  # the qualname of a module's own statements, read as one function
 WITH_VALUE = "="  # marks a with-item that is a value (maybe a session), not a call
 
 

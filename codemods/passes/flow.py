@@ -21,7 +21,7 @@ import libcst as cst
 
 from .. import names
 from ..index import Model, ProjectIndex, Scope
-from ..index.facts import WITH_VALUE
+from ..index.facts import MODULE_LEVEL, WITH_VALUE
 from ..index.infer import Stage
 from .base import FileContext
 from .helpers import dotted
@@ -533,6 +533,12 @@ def _statement_functions(module: cst.Module) -> list[tuple[str, cst.FunctionDef]
                     walk(block, prefix)
 
     walk(module.body, "")
+    own = [s for s in module.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
+    if any(isinstance(s, cst.BaseCompoundStatement) for s in own):
+        # The module's own statements, read as one function (the index does the same). The
+        # statements are the module's own nodes: edits and positions apply to them as usual.
+        body = cst.IndentedBlock(body=own)
+        out.append((MODULE_LEVEL, cst.FunctionDef(name=cst.Name("__module__"), params=cst.Parameters(), body=body)))
     return out
 
 
