@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import click
 
 from . import __version__, engine, report
-from .config import Config, ConfigError, load
-from .discovery import discover
+from .config import Config, ConfigError, load, project_scope, timeout
+from .discovery import discover, display_name
 from .passes import ALL_PASSES, BY_CODE
 from .review import Quit, Reviewer, apply_hunks, colorize, hunks, unified_diff
 from .source import SourceFile
@@ -49,6 +49,7 @@ class Options:
     unsafe_fixes: bool
     progress: bool
     cache: bool = True
+    file_timeout: float | None = None
 
 
 def common_options(fn):
@@ -63,21 +64,29 @@ def common_options(fn):
         click.option("--unsafe-fixes", is_flag=True, default=None, help="Also apply fixes marked unsafe."),
         click.option("--no-progress", is_flag=True, help="Never show a progress bar."),
         click.option("--no-cache", is_flag=True, help="Do not read or write .sqla-fix-cache/."),
+        click.option("--file-timeout", type=float, metavar="SECONDS", default=None,
+                     help="Give up on a file that takes longer (reported, the run goes on) [default: 60]."),
     ]
     for d in reversed(decorators):
         fn = d(fn)
     return fn
 
 
-def _options(paths, select, ignore, exclude, fmt, jobs, stdin_filename, unsafe_fixes, no_progress, no_cache) -> Options:
+def _options(paths, select, ignore, exclude, fmt, jobs, stdin_filename, unsafe_fixes, no_progress, no_cache,
+             file_timeout) -> Options:
     paths = tuple(paths) or (".",)
     if "-" in paths and len(paths) > 1:
         raise click.UsageError("`-` (read stdin) cannot be combined with other paths")
     if stdin_filename and "-" not in paths:
         raise click.UsageError("--stdin-filename goes with `-` (source on stdin)")
+    if file_timeout is not None:
+        try:
+            file_timeout = timeout(file_timeout, "--file-timeout")
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from None
     return Options(paths, _codes(select), _codes(ignore), tuple(exclude), fmt,
                    jobs or engine.default_jobs(), stdin_filename, bool(unsafe_fixes), not no_progress,
-                   not no_cache)
+                   not no_cache, file_timeout)
 
 
 def _config(opts: Options, unsafe: bool | None) -> Config:
@@ -100,6 +109,7 @@ def _config(opts: Options, unsafe: bool | None) -> Config:
         ignore=ignore,
         exclude=config.exclude + opts.exclude,
         unsafe_fixes=True if unsafe else None,
+        file_timeout=opts.file_timeout,
     )
 
 
@@ -116,24 +126,49 @@ def _run(opts: Options, config: Config, want_fix_diffs: bool) -> tuple[list[engi
     if opts.paths == ("-",):
         raw = sys.stdin.buffer.read()
         name = opts.stdin_filename or "-"
-        project = discover([config.root], config.root, config.exclude) if opts.stdin_filename else []
+        project = _project_files([opts.stdin_filename], config) if opts.stdin_filename else []
         idx = engine.build_index(project, config, opts.jobs, overrides={name: raw}, use_cache=opts.cache)
+        _warn_index(idx, 1, config)
         return [engine.run_source(name, raw, idx, config, want_fix_diffs)], raw
     try:
         files = discover(opts.paths, config.root, config.exclude)
     except FileNotFoundError as exc:
         raise click.UsageError(f"no such file or directory: {exc}") from None
-    project = sorted(set(discover([config.root], config.root, config.exclude)) | set(files))
+    project = sorted(set(_project_files(opts.paths, config)) | set(files))
     idx = engine.build_index(project, config, opts.jobs, use_cache=opts.cache)
     _warn_duplicates(idx)
+    _warn_index(idx, len(files), config, checked=set(files))
     bar = _progress(len(files), opts, "sqla-fix")
     try:
+        explicit = {display_name(p) for p in opts.paths if os.path.isfile(p)}
         results = engine.run_files(files, idx, config, opts.jobs, want_fix_diffs,
-                                   progress=bar.update if bar else None)
+                                   progress=bar.update if bar else None, explicit=explicit)
     finally:
         if bar:
             bar.__exit__(None, None, None)
     return results, None
+
+
+def _project_files(paths: Sequence[str], config: Config) -> list[str]:
+    """The files the index reads (bounded: see config.project_scope)."""
+    scope = [p for p in project_scope(paths, config) if os.path.exists(p)]
+    return discover(scope, config.root, config.exclude)
+
+
+# A run reads "far more" files than it was given beyond both of these.
+FAR_MORE_RATIO, FAR_MORE_FILES = 10, 1000
+
+
+def _warn_index(idx, given: int, config: Config, checked: set[str] | frozenset[str] = frozenset()) -> None:
+    """Files the index could not read (unless the run reports them itself), and a note when
+    indexing read far more files than the run was given."""
+    for failure in idx.failures:
+        if failure.path not in checked:
+            click.echo(engine.not_analysed(failure.path, f"{failure.reason} (while indexing)"), err=True)
+    if idx.scanned > FAR_MORE_RATIO * given and idx.scanned > FAR_MORE_FILES:
+        click.echo(f"sqla-fix: note: read {idx.scanned} files under {config.root} to index the project, "
+                   f"for {given} file{'s' if given != 1 else ''} given; the nearest project marker "
+                   "(pyproject.toml, setup.py, .git) decides the project root.", err=True)
 
 
 def _warn_duplicates(idx) -> None:

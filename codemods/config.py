@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 if sys.version_info >= (3, 11):
@@ -15,8 +16,9 @@ from .index import Factory
 
 KEYS = {
     "select", "ignore", "exclude", "extend-exclude", "session-factories", "session-scopes",
-    "assume-expire-on-commit", "unsafe-fixes",
+    "assume-expire-on-commit", "unsafe-fixes", "file-timeout",
 }
+DEFAULT_FILE_TIMEOUT = 60.0  # seconds one file may take (index and analysis each)
 
 
 class ConfigError(Exception):
@@ -33,6 +35,10 @@ class Config:
     session_scopes: tuple[str, ...] = ()
     assume_expire_on_commit: bool = True
     unsafe_fixes: bool = False
+    file_timeout: float = DEFAULT_FILE_TIMEOUT
+    # The root was found from a project marker (pyproject.toml, setup.py, .git, ...). When not,
+    # the index reads only the paths given and their packages (see project_scope).
+    marked: bool = True
 
     def enabled(self, code: str) -> bool:
         """ruff-style: a code is on when a selector is a prefix of it and no longer ignore
@@ -95,7 +101,8 @@ def _factories(value) -> dict[str, Factory]:
 def load(start: str = ".") -> Config:
     path = find_pyproject(start)
     if path is None:
-        return Config(root=default_root(start))
+        root, marked = default_root(start)
+        return Config(root=root, marked=marked)
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -115,27 +122,67 @@ def load(start: str = ".") -> Config:
         session_scopes=tuple(section.get("session-scopes", ())),
         assume_expire_on_commit=bool(section.get("assume-expire-on-commit", True)),
         unsafe_fixes=bool(section.get("unsafe-fixes", False)),
+        file_timeout=timeout(section.get("file-timeout", DEFAULT_FILE_TIMEOUT), f"{path}: [tool.sqla-fix] file-timeout"),
     )
 
 
-def default_root(start: str) -> str:
-    """The project root when there is no pyproject.toml: the git work tree holding ``start``;
-    else the current directory when ``start`` is under it (so `check app/x.py` and `check .`
-    name modules alike); else ``start``'s own directory."""
+def timeout(value, where: str) -> float:
+    """A time limit in seconds: a positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{where} must be a positive number of seconds")
+    return float(value)
+
+
+# Files and directories that mark a project's root (pyproject.toml is looked for first, as the
+# configuration lives there).
+MARKERS = ("setup.py", "setup.cfg", ".git", ".hg", ".svn")
+
+
+def default_root(start: str) -> tuple[str, bool]:
+    """The project root when there is no pyproject.toml, and whether a marker gave it: the
+    nearest directory holding ``start`` with a project marker (a git work tree, setup.py,
+    ...); else the directory above ``start``'s outermost package (or ``start``'s own
+    directory). Never the current directory merely because ``start`` is under it: from a home
+    directory or from ``/`` that would make the whole tree the project."""
     here = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
-    git = _git_root(here)
-    if git is not None:
-        return git
-    cwd = os.getcwd()
-    if here == cwd or here.startswith(cwd.rstrip(os.sep) + os.sep):
-        return cwd
-    return here
+    marked = _marked_root(here)
+    if marked is not None:
+        return marked, True
+    top = top_package(here)
+    return (os.path.dirname(top) if top else here), False
 
 
-def _git_root(path: str) -> str | None:
+def top_package(directory: str) -> str | None:
+    """The outermost package holding ``directory`` (walking up while ``__init__.py`` exists),
+    or None when ``directory`` is not a package."""
+    here = os.path.abspath(directory)
+    top = None
+    while os.path.isfile(os.path.join(here, "__init__.py")):
+        top = here
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    return top
+
+
+def project_scope(paths: Iterable[str], config: Config) -> list[str]:
+    """What the index reads: the whole project when its root was found from a marker; else
+    only the paths given, each file widened to its outermost package."""
+    if config.marked:
+        return [config.root]
+    out: dict[str, None] = {}
+    for path in paths:
+        directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+        top = top_package(directory)
+        out[top or path] = None
+    return list(out)
+
+
+def _marked_root(path: str) -> str | None:
     here = os.path.abspath(path)
     while True:
-        if os.path.exists(os.path.join(here, ".git")):
+        if any(os.path.exists(os.path.join(here, m)) for m in MARKERS):
             return here
         parent = os.path.dirname(here)
         if parent == here:

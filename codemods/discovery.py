@@ -125,10 +125,10 @@ def discover(paths: Iterable[str], root: str, exclude: Iterable[str] = ()) -> li
             if exclude and (excluded(rel_root, exclude) or excluded(rel_dir, exclude)):
                 continue
             found[os.path.normpath(full)] = None
-    return sorted({_display(p) for p in found}, key=lambda p: (p.replace(os.sep, "/").lower(), p))
+    return sorted({display_name(p) for p in found}, key=lambda p: (p.replace(os.sep, "/").lower(), p))
 
 
-def _display(path: str) -> str:
+def display_name(path: str) -> str:
     """One spelling per file: relative to the cwd when under it, else absolute."""
     absolute = os.path.abspath(path)
     cwd = os.getcwd()

@@ -21,9 +21,12 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from . import names
+from . import guard, names
 
 INDEX_TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"Depends", b"flask_sqlalchemy")
+# What extracting facts from a file raises when the file cannot be read as Python: a syntax
+# error, null bytes, nesting too deep for a recursive parser (guard.TooDeep is a ValueError).
+UNPARSABLE = (SyntaxError, ValueError, RecursionError, MemoryError)
 
 
 # --------------------------------------------------------------------------- facts
@@ -1075,8 +1078,10 @@ def _aggregate(tree: ast.Module, facts: ModuleFacts) -> None:
 
 
 def extract(path: str, source: str | bytes, module: str) -> ModuleFacts:
-    """Facts for one module. Raises SyntaxError (or ValueError) when it cannot be parsed."""
-    tree = parse_for_index(source, path)
+    """Facts for one module. Raises one of UNPARSABLE when it cannot be parsed."""
+    guard.check_depth(source)
+    with guard.quiet():
+        tree = parse_for_index(source, path)
     facts = ModuleFacts(path=path, module=module)
     ex = _Extractor(facts)
     ex.imports(tree)
@@ -1148,6 +1153,8 @@ class ProjectIndex:
         self.config_factories = dict(config_factories or {})
         self.config_scopes = tuple(config_scopes)
         self.assume_expire_on_commit = assume_expire_on_commit
+        self.failures: list = []  # engine.IndexFailure: files left out because reading them failed
+        self.scanned = 0  # files read to build it (not those served by the cache)
         self._models: dict[str, Model] | None = None
         self._mapped_memo: dict[str, str | None] = {}
         self._relationship_names: dict[str, set[str]] | None = None

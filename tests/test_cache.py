@@ -63,7 +63,7 @@ def test_unchanged_files_come_from_the_cache(tmp_path, monkeypatch):
 def test_a_broken_cache_is_ignored(tmp_path, monkeypatch):
     _project(tmp_path)
     (tmp_path / CACHE_DIR).mkdir()
-    (tmp_path / CACHE_DIR / "index.pickle").write_bytes(b"not a pickle")
+    (tmp_path / CACHE_DIR / "index.json").write_bytes(b"not json")
     calls: list[str] = []
     idx = _build(tmp_path, monkeypatch, calls)
     assert sorted(calls) == ["db.py", "visits.py"]
@@ -76,7 +76,7 @@ def test_cli_uses_the_cache_and_no_cache_writes_none(tmp_path):
     assert off.returncode == 1 and not (tmp_path / CACHE_DIR).exists()
     first = run_cli("check", ".", cwd=tmp_path)
     second = run_cli("check", ".", cwd=tmp_path)
-    assert (tmp_path / CACHE_DIR / "index.pickle").exists()
+    assert (tmp_path / CACHE_DIR / "index.json").exists()
     assert first.stdout == second.stdout == off.stdout
 
 
@@ -95,18 +95,18 @@ def test_git_does_not_see_the_cache(tmp_path):
 
 
 def test_a_cache_from_another_index_version_is_not_used(tmp_path, monkeypatch):
-    """Facts pickled by an index whose code differed are never trusted (their fields may not
+    """Facts stored by an index whose code differed are never trusted (their fields may not
     match): the schema carries a digest of index.py."""
-    import pickle
+    import json
 
     from codemods import cache as cache_mod
 
     _project(tmp_path)
     _build(tmp_path, monkeypatch, [])
-    data = pickle.loads((tmp_path / CACHE_DIR / "index.pickle").read_bytes())
+    data = json.loads((tmp_path / CACHE_DIR / "index.json").read_bytes())
     assert data["schema"] == cache_mod.SCHEMA
     data["schema"] = cache_mod.SCHEMA + "-old"
-    (tmp_path / CACHE_DIR / "index.pickle").write_bytes(pickle.dumps(data))
+    (tmp_path / CACHE_DIR / "index.json").write_text(json.dumps(data))
     calls: list[str] = []
     _build(tmp_path, monkeypatch, calls)
     assert sorted(calls) == ["db.py", "visits.py"]
