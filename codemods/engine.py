@@ -181,12 +181,17 @@ def process_source(
 def _process(path: str, source: SourceFile, index, config: Config, passes: Sequence[Pass],
              want_fix_diffs: bool, explicit: bool) -> FileResult:
     result = FileResult(path=path, source=source)
-    if SKIP_FILE.search(source.raw[:4096]) or not (explicit or wants_parse(source.raw, passes, index)):
+    if SKIP_FILE.search(source.raw[:4096]):
+        return result
+    wanted = wants_parse(source.raw, passes, index)
+    if not (explicit or wanted):
         return result
     guard.check_depth(source.raw)
-    facts = _facts(path, source, index, config)
-    if not explicit and index is not None and not any(p.wants(index, facts) for p in passes):
-        return result  # the ast facts show nothing any selected pass could match
+    facts = _facts(path, source, index, config) if wanted else None
+    # False when the ast facts show nothing any selected pass could match:
+    run = wanted and (index is None or any(p.wants(index, facts) for p in passes))
+    if not (explicit or run):
+        return result
     try:
         module = cst.parse_module(source.text)
     except (RecursionError, MemoryError):
@@ -194,6 +199,8 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
     except Exception as exc:  # libcst raises ParserSyntaxError, sometimes others
         result.error = _parse_error(path, exc, source.text)
         return result
+    if not run:
+        return result  # named explicitly: parsed only to report a syntax error
     try:
         module_name = facts.module if facts is not None else ""
         lines = source.text.splitlines()

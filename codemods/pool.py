@@ -57,9 +57,9 @@ class _Slot:
 def death_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         try:
-            return f"killed by {signal.Signals(-exitcode).name}"
+            return f"was killed by {signal.Signals(-exitcode).name}"
         except ValueError:
-            return f"killed by signal {-exitcode}"
+            return f"was killed by signal {-exitcode}"
     return f"exited with status {exitcode}"
 
 
@@ -88,7 +88,10 @@ def run(fn: Callable[[Any], Any], items: Sequence, jobs: int,
         if queue:
             slot.number = queue.pop()
             slot.started = time.monotonic()
-            slot.conn.send((slot.number, items[slot.number]))
+            try:
+                slot.conn.send((slot.number, items[slot.number]))
+            except OSError:
+                pass  # it died: its sentinel reports the item
         else:
             slot.number = None
 
