@@ -445,10 +445,9 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
                 pass
     seen_names: set[str] = set()
     failures: list[IndexFailure] = []
-    scanned = 0
+    scanned = len(remaining)  # files read (some again in later rounds)
     for _round in range(4):
         work = [(p, index_mod.module_name_for(p, config.root), triggers, config.file_timeout) for p in remaining]
-        scanned += len(work)
         found = _map(_index_path, work, jobs, _failed_index, config.file_timeout)
         failures.extend(f for f in found if isinstance(f, IndexFailure))
         new = [f for f in found if isinstance(f, index_mod.ModuleFacts)]
