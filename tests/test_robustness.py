@@ -266,3 +266,21 @@ def test_sigkill_during_apply_leaves_every_file_old_or_new(tmp_path):
     assert again.returncode in (0, 1), again.stderr
     assert all(f.read_bytes() == new for f in files)
     assert [p.name for p in project.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_project_file_the_index_cannot_read_is_reported_once(tmp_path, monkeypatch):
+    from codemods import index as index_mod
+
+    _write(tmp_path, {"pyproject.toml": "", "one.py": BUGGY, "other.py": "import sqlalchemy\n"})
+    real = index_mod.extract
+
+    def stuck(path, source, module):
+        if path.endswith("other.py"):
+            raise guard.FileTimeout()
+        return real(path, source, module)
+
+    monkeypatch.setattr(index_mod, "extract", stuck)
+    result = _invoke("check", "--no-cache", "-j", "1", str(tmp_path / "one.py"))
+    assert result.exit_code == 1 and "SQF002" in result.stdout
+    lines = _stderr_lines(result.stderr, "other.py")
+    assert len(lines) == 1 and "while indexing" in lines[0] and "took longer than" in lines[0]
