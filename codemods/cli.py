@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import click
 
 from . import __version__, engine, report
-from .config import Config, ConfigError, Globs, Resolver, known_codes
-from .discovery import discover, excluded_file
+from .config import Config, ConfigError, Globs, Resolver, known_codes, project_scope, timeout
+from .discovery import discover, display_name, excluded_file
 from .passes import ALL_PASSES
 from .review import Quit, Reviewer, apply_hunks, colorize, hunks, unified_diff
 from .source import SourceFile
@@ -59,6 +59,7 @@ class Options:
     force_exclude: bool = False
     quiet: bool = False
     show_fixes: bool = False
+    file_timeout: float | None = None
 
 
 def common_options(fn):
@@ -79,6 +80,8 @@ def common_options(fn):
         click.option("-q", "--quiet", is_flag=True, help="Print findings and errors, nothing else (no summary)."),
         click.option("--no-progress", is_flag=True, help="Never show a progress bar."),
         click.option("--no-cache", is_flag=True, help="Do not read or write .sqla-fix-cache/."),
+        click.option("--file-timeout", type=float, metavar="SECONDS", default=None,
+                     help="Give up on a file that takes longer (reported, the run goes on) [default: 60]."),
     ]
     for d in reversed(decorators):
         fn = d(fn)
@@ -86,16 +89,21 @@ def common_options(fn):
 
 
 def _options(paths, select, extend_select, ignore, exclude, force_exclude, config_file, fmt, jobs, stdin_filename,
-             unsafe_fixes, show_fixes, quiet, no_progress, no_cache) -> Options:
+             unsafe_fixes, show_fixes, quiet, no_progress, no_cache, file_timeout) -> Options:
     paths = tuple(paths) or (".",)
     if "-" in paths and len(paths) > 1:
         raise click.UsageError("`-` (read stdin) cannot be combined with other paths")
     if stdin_filename and "-" not in paths:
         raise click.UsageError("--stdin-filename goes with `-` (source on stdin)")
+    if file_timeout is not None:
+        try:
+            file_timeout = timeout(file_timeout, "--file-timeout")
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from None
     return Options(paths, _codes(select, "--select"), _codes(ignore, "--ignore"), tuple(exclude), fmt,
                    jobs or engine.default_jobs(), stdin_filename, bool(unsafe_fixes), not no_progress,
                    not no_cache, _codes(extend_select, "--extend-select"), config_file, force_exclude,
-                   quiet, show_fixes)
+                   quiet, show_fixes, file_timeout)
 
 
 def _resolver(opts: Options) -> Resolver:
@@ -115,6 +123,7 @@ def _resolver(opts: Options) -> Resolver:
             ignore=ignore,
             exclude=config.exclude + cli_excludes,
             unsafe_fixes=True if opts.unsafe_fixes else None,
+            file_timeout=opts.file_timeout,
         )
 
     try:
@@ -149,10 +158,12 @@ def _is_excluded(resolver: Resolver) -> Callable[[str, bool], bool]:
     return lambda path, is_dir: resolver.for_path(path).excludes(path, is_dir)
 
 
-def _project_files(config: Config, resolver: Resolver) -> list[str]:
+def _project_files(config: Config, resolver: Resolver, paths: Sequence[str]) -> list[str]:
     """The files the index of ``config``'s project reads: those under its root that are not
-    excluded and that no nested project claims."""
-    found = discover([config.root], is_excluded=_is_excluded(resolver))
+    excluded and that no nested project claims. A root no project marker gave is not read
+    whole: only the paths given, each widened to its package (see config.project_scope)."""
+    scope = [p for p in project_scope(paths, config) if os.path.exists(p)]
+    found = discover(scope, is_excluded=_is_excluded(resolver))
     return [p for p in found if resolver.for_path(p).root == config.root]
 
 
@@ -162,8 +173,9 @@ def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple
     config = resolver.for_path(opts.stdin_filename or os.getcwd())
     if opts.stdin_filename and opts.force_exclude and excluded_file(opts.stdin_filename, _is_excluded(resolver)):
         return [engine.FileResult(path=name)], raw
-    project = _project_files(config, resolver) if opts.stdin_filename else []
-    idx = engine.build_index(project, config, opts.jobs, overrides={name: raw}, use_cache=opts.cache)
+    project = _project_files(config, resolver, [opts.stdin_filename]) if opts.stdin_filename else []
+    idx = engine.build_index(project, config, opts.jobs, overrides={name: raw}, use_cache=opts.cache and config.marked)
+    _warn_index(idx, 1, config)
     return [engine.run_source(name, raw, idx, config, want_fix_diffs)], raw
 
 
@@ -179,18 +191,36 @@ def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[
         groups.setdefault(id(config), (config, []))[1].append(path)
     bar = _progress(len(files), opts, "sqla-fix")
     by_path: dict[str, engine.FileResult] = {}
+    explicit = {display_name(p) for p in opts.paths if os.path.isfile(p)}
     try:
         for config, group in groups.values():
-            project = sorted(set(_project_files(config, resolver)) | set(group))
-            idx = engine.build_index(project, config, opts.jobs, use_cache=opts.cache)
+            project = sorted(set(_project_files(config, resolver, opts.paths)) | set(group))
+            idx = engine.build_index(project, config, opts.jobs, use_cache=opts.cache and config.marked)
             _warn_duplicates(idx)
+            _warn_index(idx, len(group), config, checked=set(group))
             for result in engine.run_files(group, idx, config, opts.jobs, want_fix_diffs,
-                                           progress=bar.update if bar else None):
+                                           progress=bar.update if bar else None, explicit=explicit):
                 by_path[result.path] = result
     finally:
         if bar:
             bar.__exit__(None, None, None)
     return [by_path[path] for path in files]
+
+
+# A run reads "far more" files than it was given beyond both of these.
+FAR_MORE_RATIO, FAR_MORE_FILES = 10, 1000
+
+
+def _warn_index(idx, given: int, config: Config, checked: set[str] | frozenset[str] = frozenset()) -> None:
+    """Files the index could not read (unless the run reports them itself), and a note when
+    indexing read far more files than the run was given."""
+    for failure in idx.failures:
+        if failure.path not in checked:
+            click.echo(engine.not_analysed(failure.path, f"{failure.reason} (while indexing)"), err=True)
+    if idx.scanned > FAR_MORE_RATIO * given and idx.scanned > FAR_MORE_FILES:
+        click.echo(f"sqla-fix: note: read {idx.scanned} files under {config.root} to index the project, "
+                   f"for {given} file{'s' if given != 1 else ''} given; the nearest project marker "
+                   "(pyproject.toml, setup.py, .git) decides the project root.", err=True)
 
 
 def _warn_duplicates(idx) -> None:

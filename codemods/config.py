@@ -33,7 +33,8 @@ CONFIG_FILES = (".sqla-fix.toml", "sqla-fix.toml", "pyproject.toml")
 CODE_KEYS = {"select", "extend-select", "ignore"}
 LIST_KEYS = {"exclude", "extend-exclude", "session-scopes", "src"}
 BOOL_KEYS = {"assume-expire-on-commit", "unsafe-fixes"}
-KEYS = CODE_KEYS | LIST_KEYS | BOOL_KEYS | {"session-factories", "per-file-ignores"}
+KEYS = CODE_KEYS | LIST_KEYS | BOOL_KEYS | {"session-factories", "per-file-ignores", "file-timeout"}
+DEFAULT_FILE_TIMEOUT = 60.0  # seconds one file may take (index and analysis each)
 
 
 class ConfigError(Exception):
@@ -88,6 +89,10 @@ class Config:
     unsafe_fixes: bool = False
     source: str | None = None  # the file these settings come from
     src: tuple[str, ...] = ()  # import roots, relative to root (ruff's `src`)
+    file_timeout: float = DEFAULT_FILE_TIMEOUT
+    # The root was found from a project marker (pyproject.toml, setup.py, .git, ...). When not,
+    # the index reads only the paths given and their packages (see project_scope).
+    marked: bool = True
 
     def enabled(self, code: str) -> bool:
         """ruff-style: a code is on when a selector is a prefix of it and no longer ignore
@@ -207,7 +212,15 @@ def from_table(settings: Settings, root: str) -> Config:
         unsafe_fixes=section.get("unsafe-fixes", False),
         source=settings.path,
         src=_src(lists.get("src", ()), base, root),
+        file_timeout=timeout(section.get("file-timeout", DEFAULT_FILE_TIMEOUT), f"{where}: file-timeout"),
     )
+
+
+def timeout(value, where: str) -> float:
+    """A time limit in seconds: a positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{where} must be a positive number of seconds")
+    return float(value)
 
 
 # --------------------------------------------------------------------------- files
@@ -285,8 +298,10 @@ def find_settings(start: str) -> str | None:
     return _settings_in(directory) if directory is not None else None
 
 
-def project_root(start: str) -> str:
-    return _upwards(start, _marks_root) or default_root(start)
+def project_root(start: str) -> tuple[str, bool]:
+    """The project root for ``start``, and whether a project marker gave it."""
+    found = _upwards(start, _marks_root)
+    return (found, True) if found is not None else default_root(start)
 
 
 class Resolver:
@@ -314,7 +329,7 @@ class Resolver:
         return config
 
     def _make(self, directory: str) -> Config:
-        root = project_root(directory)
+        root, marked = project_root(directory)
         settings = self._fixed
         if settings is None:
             source = find_settings(directory)
@@ -324,7 +339,7 @@ class Resolver:
             config = Config(root=root)
             if settings is not None:
                 config = from_table(settings, root)
-            self._made[key] = self._adjust(config)
+            self._made[key] = self._adjust(replace(config, marked=marked))
         return self._made[key]
 
 
@@ -333,19 +348,46 @@ def load(start: str = ".") -> Config:
     return Resolver().for_path(start)
 
 
-def default_root(start: str) -> str:
-    """The project root when there is no configuration file: the git work tree holding
-    ``start``; else the current directory when ``start`` is under it (so `check app/x.py` and
-    `check .` name modules alike); else ``start``'s own directory."""
+# Files and directories that mark a project's root besides the configuration files.
+MARKERS = ("setup.py", "setup.cfg", ".git", ".hg", ".svn")
+
+
+def default_root(start: str) -> tuple[str, bool]:
+    """The project root when there is no configuration file, and whether a marker gave it: the
+    nearest directory holding ``start`` with a project marker (a git work tree, setup.py,
+    ...); else the directory above ``start``'s outermost package (or ``start``'s own
+    directory). Never the current directory merely because ``start`` is under it: from a home
+    directory or from ``/`` that would make the whole tree the project."""
     here = _directory(start)
-    git = _git_root(here)
-    if git is not None:
-        return git
-    cwd = os.getcwd()
-    if here == cwd or here.startswith(cwd.rstrip(os.sep) + os.sep):
-        return cwd
-    return here
+    marked = _upwards(here, lambda d: any(os.path.exists(os.path.join(d, m)) for m in MARKERS))
+    if marked is not None:
+        return marked, True
+    top = top_package(here)
+    return (os.path.dirname(top) if top else here), False
 
 
-def _git_root(path: str) -> str | None:
-    return _upwards(path, lambda d: os.path.exists(os.path.join(d, ".git")))
+def top_package(directory: str) -> str | None:
+    """The outermost package holding ``directory`` (walking up while ``__init__.py`` exists),
+    or None when ``directory`` is not a package."""
+    here = os.path.abspath(directory)
+    top = None
+    while os.path.isfile(os.path.join(here, "__init__.py")):
+        top = here
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    return top
+
+
+def project_scope(paths: Iterable[str], config: Config) -> list[str]:
+    """What the index reads: the whole project when its root was found from a marker; else
+    only the paths given, each file widened to its outermost package."""
+    if config.marked:
+        return [config.root]
+    out: dict[str, None] = {}
+    for path in paths:
+        directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+        top = top_package(directory)
+        out[top or path] = None
+    return list(out)

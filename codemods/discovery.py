@@ -88,7 +88,7 @@ def discover(paths: Iterable[str], root: str = ".", exclude: Iterable[str] = (),
             if _pruned(os.path.dirname(os.path.abspath(full)), top, is_excluded, pruned) or is_excluded(full, False):
                 continue
             found[os.path.normpath(full)] = None
-    return sorted({_display(p) for p in found}, key=lambda p: (p.replace(os.sep, "/").lower(), p))
+    return sorted({display_name(p) for p in found}, key=lambda p: (p.replace(os.sep, "/").lower(), p))
 
 
 def excluded_file(path: str, is_excluded: Callable[[str, bool], bool]) -> bool:
@@ -110,7 +110,7 @@ def _pruned(directory: str, top: str, is_excluded: Callable[[str, bool], bool], 
     return memo[directory]
 
 
-def _display(path: str) -> str:
+def display_name(path: str) -> str:
     """One spelling per file: relative to the cwd when under it, else absolute."""
     absolute = os.path.abspath(path)
     cwd = os.getcwd()

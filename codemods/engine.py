@@ -14,11 +14,11 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import libcst as cst
 
+from . import guard, pool
 from . import index as index_mod
 from .config import Config
 from .edits import apply_fixes
@@ -191,6 +191,15 @@ def _parse_error(path: str, exc: Exception, text: str) -> str:
     return f"{path}:1:1: syntax error: {exc}"
 
 
+def not_analysed(path: str, reason: str, line: int | None = None) -> str:
+    """The one line reported for a file that could not be analysed."""
+    where = f"{path}:{line}:1" if line is not None else path
+    return f"{where}: not analysed: {reason}"
+
+
+TOO_DEEP = f"too deeply nested (more than {guard.MAX_DEPTH} levels)"
+
+
 def process_source(
     path: str,
     source: SourceFile,
@@ -198,20 +207,44 @@ def process_source(
     config: Config,
     passes: Sequence[Pass],
     want_fix_diffs: bool = False,
+    explicit: bool = False,
 ) -> FileResult:
+    """Analyse one file. ``explicit``: the file was named on the command line, so it is
+    parsed (and a syntax error reported) even when the prefilter sees nothing in it."""
+    with guard.quiet():
+        try:
+            return _process(path, source, index, config, passes, want_fix_diffs, explicit)
+        except guard.TooDeep as exc:
+            return FileResult(path=path, error=not_analysed(path, TOO_DEEP, exc.line))
+        except (RecursionError, MemoryError):
+            return FileResult(path=path, error=not_analysed(path, TOO_DEEP))
+
+
+def _process(path: str, source: SourceFile, index, config: Config, passes: Sequence[Pass],
+             want_fix_diffs: bool, explicit: bool) -> FileResult:
     result = FileResult(path=path, source=source)
     if config.per_file_ignores:
         passes = [p for p in passes if not config.ignored_in(path, p.code)]
-    if not wants_parse(source.raw, passes, index) or SKIP_FILE.search(source.raw[:4096]):
+    if SKIP_FILE.search(source.raw[:4096]):
         return result
-    facts = _facts(path, source, index, config)
-    if index is not None and not any(p.wants(index, facts) for p in passes):
-        return result  # the ast facts show nothing any selected pass could match
+    wanted = wants_parse(source.raw, passes, index)
+    if not (explicit or wanted):
+        return result
+    guard.check_depth(source.raw)
+    facts = _facts(path, source, index, config) if wanted else None
+    # False when the ast facts show nothing any selected pass could match:
+    run = wanted and (index is None or any(p.wants(index, facts) for p in passes))
+    if not (explicit or run):
+        return result
     try:
         module = cst.parse_module(source.text)
+    except (RecursionError, MemoryError):
+        raise
     except Exception as exc:  # libcst raises ParserSyntaxError, sometimes others
         result.error = _parse_error(path, exc, source.text)
         return result
+    if not run:
+        return result  # named explicitly: parsed only to report a syntax error
     try:
         module_name = facts.module if facts is not None else ""
         lines = source.text.splitlines()
@@ -236,6 +269,8 @@ def process_source(
             if not _compiles_like(source.text, final):
                 raise InternalError("a fix produced code that Python cannot compile")
             result.new_text = final
+    except (RecursionError, MemoryError):
+        raise
     except Exception as exc:  # a bug in a pass must never abort the run or write the file
         where = _pass_frame(exc)
         detail = f"{exc.__class__.__name__}: {exc}" if not isinstance(exc, InternalError) else str(exc)
@@ -270,7 +305,7 @@ def _facts(path: str, source: SourceFile, index, config: Config):
         try:
             facts = index_mod.extract(path, source.text, index_mod.module_names(path, config.root, config.src))
             index.add_transient(facts)
-        except (SyntaxError, ValueError, RecursionError):
+        except index_mod.UNPARSABLE:
             facts = None
     return facts
 
@@ -284,7 +319,7 @@ def _refresh_facts(path: str, code: str, index, config: Config) -> bool:
     try:
         index.add_transient(index_mod.extract(path, code, index_mod.module_names(path, config.root, config.src)))
         return True
-    except (SyntaxError, ValueError, RecursionError):
+    except index_mod.UNPARSABLE:
         return False
 
 
@@ -331,11 +366,12 @@ def _record(path: str, f: Finding, config: Config, ctx: FileContext, text: str, 
 _WORKER: dict = {}
 
 
-def _init_worker(index, config: Config, want_fix_diffs: bool) -> None:
+def _init_worker(index, config: Config, want_fix_diffs: bool, explicit: frozenset[str] = frozenset()) -> None:
     _WORKER["index"] = index
     _WORKER["config"] = config
     _WORKER["passes"] = selected_passes(config)
     _WORKER["diffs"] = want_fix_diffs
+    _WORKER["explicit"] = explicit
 
 
 def _process_path(path: str) -> FileResult:
@@ -344,12 +380,27 @@ def _process_path(path: str) -> FileResult:
     except SourceError as exc:
         kind = "syntax error: " if exc.message.startswith("cannot decode") else ""
         return FileResult(path=path, error=f"{path}:{exc.line}:{exc.col}: {kind}{exc.message}")
-    return process_source(path, source, _WORKER["index"], _WORKER["config"], _WORKER["passes"],
-                          _WORKER["diffs"])
+    config: Config = _WORKER["config"]
+    try:
+        with guard.time_limit(config.file_timeout):
+            guard.run_test_hooks(path, in_worker=False)
+            return process_source(path, source, _WORKER["index"], config, _WORKER["passes"],
+                                  _WORKER["diffs"], path in _WORKER["explicit"])
+    except guard.FileTimeout:
+        return FileResult(path=path, error=_timed_out(path, config))
 
 
-def _index_path(args: tuple[str, str, tuple[bytes, ...]]):
-    path, module, triggers = args
+def _timed_out(path: str, config: Config) -> str:
+    return not_analysed(path, f"took longer than {config.file_timeout:g} s (file-timeout)")
+
+
+def _failed_file(path: str, reason: str) -> FileResult:
+    """The result of a file whose worker process died or overran its time limit."""
+    return FileResult(path=path, error=not_analysed(path, reason))
+
+
+def _index_path(args: tuple[str, str, tuple[bytes, ...], float | None]):
+    path, module, triggers, timeout = args
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -358,17 +409,37 @@ def _index_path(args: tuple[str, str, tuple[bytes, ...]]):
     if not any(t in raw for t in triggers):
         return None
     try:
-        return index_mod.extract(path, raw, module)
-    except (SyntaxError, ValueError, RecursionError):
+        with guard.time_limit(timeout):
+            return index_mod.extract(path, raw, module)
+    except index_mod.UNPARSABLE:
         return None
+    except guard.FileTimeout:
+        return IndexFailure(path, f"took longer than {timeout:g} s (file-timeout)")
+
+
+@dataclass(frozen=True)
+class IndexFailure:
+    """A file the index could not read: it is left out of the index, and reported."""
+
+    path: str
+    reason: str
+
+
+def _failed_index(args: tuple, reason: str) -> IndexFailure:
+    return IndexFailure(args[0], reason)
 
 
 def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def _map(fn: Callable, items: list, jobs: int, initializer=None, initargs=(), progress=None) -> list:
-    """Map in worker processes when it pays (more than a handful of items), else in-process."""
+def _map(fn: Callable, items: list, jobs: int, on_failure: Callable, timeout: float | None,
+         initializer=None, initargs=(), progress=None) -> list:
+    """Map in worker processes when it pays (more than a handful of items), else in-process.
+
+    In-process, ``fn`` guards itself: the depth scan keeps the files that crash a native
+    parser away from it, Python's own errors are caught, and a timer signal stops a file at
+    its time limit. In workers, the pool also survives a worker that dies anyway."""
     if jobs <= 1 or len(items) < 16:
         if initializer:
             initializer(*initargs)
@@ -378,14 +449,8 @@ def _map(fn: Callable, items: list, jobs: int, initializer=None, initargs=(), pr
             if progress:
                 progress(1)
         return out
-    chunk = max(1, min(64, len(items) // (jobs * 8)))
-    with ProcessPoolExecutor(max_workers=jobs, initializer=initializer, initargs=initargs) as pool:
-        out = []
-        for res in pool.map(fn, items, chunksize=chunk):
-            out.append(res)
-            if progress:
-                progress(1)
-        return out
+    return pool.run(fn, items, jobs, on_failure, initializer=initializer, initargs=initargs,
+                    timeout=timeout, progress=progress)
 
 
 def index_triggers(config: Config) -> tuple[bytes, ...]:
@@ -407,25 +472,31 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
     facts: list = []
     cache = None
     if use_cache:
-        from .cache import FactsCache
+        from .cache import facts_cache
 
-        cache = FactsCache(config.root)
+        cache = facts_cache(config.root)
         cached = {p: cache.get(p) for p in remaining}
-        facts.extend(f for f in cached.values() if f is not None)
+        for p, f in cached.items():
+            if f is not None:
+                f.path = p  # the spelling of this run
+                facts.append(f)
         remaining = [p for p in remaining if cached[p] is None]
     for path, raw in overrides.items():
         if any(t in raw for t in triggers):
             try:
                 facts.append(index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src)))
-            except (SyntaxError, ValueError, RecursionError):
+            except index_mod.UNPARSABLE:
                 pass
     seen_names: set[str] = set()
+    failures: list[IndexFailure] = []
+    scanned = len(remaining)  # files read (some again in later rounds)
     for _round in range(4):
-        work = [(p, index_mod.module_names(p, config.root, config.src), triggers) for p in remaining]
-        found = _map(_index_path, work, jobs)
-        new = [f for f in found if f is not None]
+        work = [(p, index_mod.module_names(p, config.root, config.src), triggers, config.file_timeout) for p in remaining]
+        found = _map(_index_path, work, jobs, _failed_index, config.file_timeout)
+        failures.extend(f for f in found if isinstance(f, IndexFailure))
+        new = [f for f in found if isinstance(f, index_mod.ModuleFacts)]
         facts.extend(new)
-        done = {f.path for f in new}
+        done = {f.path for f in new} | {f.path for f in failures}
         remaining = [p for p in remaining if p not in done]
         names = new_index(facts, config).names() - seen_names
         if not names or not remaining:
@@ -436,14 +507,17 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
             if path not in {f.path for f in facts} and any(t in raw for t in triggers):
                 try:
                     facts.append(index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src)))
-                except (SyntaxError, ValueError, RecursionError):
+                except index_mod.UNPARSABLE:
                     pass
     if cache is not None:
         for f in facts:
             if f.path not in overrides:
                 cache.put(f.path, f)
         cache.save()
-    return new_index(facts, config)
+    idx = new_index(facts, config)
+    idx.failures = failures
+    idx.scanned = scanned
+    return idx
 
 
 def new_index(facts, config: Config) -> index_mod.ProjectIndex:
@@ -453,9 +527,12 @@ def new_index(facts, config: Config) -> index_mod.ProjectIndex:
 
 
 def run_files(files: Sequence[str], index, config: Config, jobs: int, want_fix_diffs: bool = False,
-              progress=None) -> list[FileResult]:
-    return _map(_process_path, list(files), jobs, initializer=_init_worker,
-                initargs=(index, config, want_fix_diffs), progress=progress)
+              progress=None, explicit: Iterable[str] = ()) -> list[FileResult]:
+    """Analyse ``files``; those in ``explicit`` (named on the command line) are always
+    parsed."""
+    return _map(_process_path, list(files), jobs, _failed_file, config.file_timeout,
+                initializer=_init_worker, initargs=(index, config, want_fix_diffs, frozenset(explicit)),
+                progress=progress)
 
 
 def run_source(path: str, raw: bytes, index, config: Config, want_fix_diffs: bool = False) -> FileResult:
@@ -464,7 +541,12 @@ def run_source(path: str, raw: bytes, index, config: Config, want_fix_diffs: boo
         source = from_bytes(path, raw)
     except SourceError as exc:
         return FileResult(path=path, error=f"{path}:{exc.line}:{exc.col}: syntax error: {exc.message}")
-    return process_source(path, source, index, config, selected_passes(config), want_fix_diffs)
+    try:
+        with guard.time_limit(config.file_timeout):
+            return process_source(path, source, index, config, selected_passes(config), want_fix_diffs,
+                                  explicit=True)
+    except guard.FileTimeout:
+        return FileResult(path=path, error=_timed_out(path, config))
 
 
 def index_for_sources(sources: dict[str, str | bytes], config: Config) -> index_mod.ProjectIndex:
@@ -474,7 +556,7 @@ def index_for_sources(sources: dict[str, str | bytes], config: Config) -> index_
         full = os.path.join(config.root, path)
         try:
             facts.append(index_mod.extract(full, text, index_mod.module_names(full, config.root, config.src)))
-        except (SyntaxError, ValueError):
+        except index_mod.UNPARSABLE:
             pass
     return new_index(facts, config)
 

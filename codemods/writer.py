@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections import defaultdict
@@ -40,18 +41,39 @@ def write_atomic(source: SourceFile, new_text: str) -> None:
         data = source.encode(new_text)
     except UnicodeEncodeError as exc:
         raise WriteError(f"the fix cannot be encoded as {source.encoding}: {exc.reason}") from None
+    replace_file(path, data, mode=source.mode if source.mode is not None else st.st_mode & 0o7777,
+                 owner=(st.st_uid, st.st_gid), durable=True)
+
+
+# Temporary files are named ``.<name>.<pid>.<random>.sqla-fix.tmp`` beside the file they will
+# replace: a run killed before its rename leaves one behind, which a later run writing in the
+# same directory recognises (the process that made it is gone) and removes.
+TEMP_SUFFIX = ".sqla-fix.tmp"
+_LEFTOVER = re.compile(r"\..*\.(\d+)\.[^./]+" + re.escape(TEMP_SUFFIX) + r"\Z")
+_swept: set[str] = set()
+
+
+def replace_file(path: str, data: bytes, mode: int | None = None, owner: tuple[int, int] | None = None,
+                 durable: bool = False) -> None:
+    """Replace ``path`` with ``data`` through a temporary file in the same directory and a
+    rename, so a reader sees either the old file or the new one, never half of it."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".sqla-fix.tmp", dir=directory)
+    remove_leftovers(directory)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=TEMP_SUFFIX,
+                               dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, source.mode if source.mode is not None else st.st_mode & 0o7777)
-        try:
-            os.chown(tmp, st.st_uid, st.st_gid)
-        except OSError:
-            pass  # not permitted: keep our own ownership
+            if durable:
+                os.fsync(out.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        if owner is not None:
+            try:
+                os.chown(tmp, *owner)
+            except OSError:
+                pass  # not permitted: keep our own ownership
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -59,6 +81,41 @@ def write_atomic(source: SourceFile, new_text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def remove_leftovers(directory: str) -> list[str]:
+    """Remove the temporary files that killed sqla-fix runs left in ``directory`` (once per
+    directory and run). Returns their names."""
+    key = os.path.abspath(directory)
+    if key in _swept:
+        return []
+    _swept.add(key)
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    for name in names:
+        match = _LEFTOVER.match(name)
+        if match and not _alive(int(match.group(1))):
+            try:
+                os.unlink(os.path.join(directory, name))
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------- git

@@ -63,7 +63,7 @@ def test_unchanged_files_come_from_the_cache(tmp_path, monkeypatch):
 def test_a_broken_cache_is_ignored(tmp_path, monkeypatch):
     _project(tmp_path)
     (tmp_path / CACHE_DIR).mkdir()
-    (tmp_path / CACHE_DIR / "index.pickle").write_bytes(b"not a pickle")
+    (tmp_path / CACHE_DIR / "index.json").write_bytes(b"not json")
     calls: list[str] = []
     idx = _build(tmp_path, monkeypatch, calls)
     assert sorted(calls) == ["db.py", "visits.py"]
@@ -76,7 +76,7 @@ def test_cli_uses_the_cache_and_no_cache_writes_none(tmp_path):
     assert off.returncode == 1 and not (tmp_path / CACHE_DIR).exists()
     first = run_cli("check", ".", cwd=tmp_path)
     second = run_cli("check", ".", cwd=tmp_path)
-    assert (tmp_path / CACHE_DIR / "index.pickle").exists()
+    assert (tmp_path / CACHE_DIR / "index.json").exists()
     assert first.stdout == second.stdout == off.stdout
 
 
@@ -95,18 +95,125 @@ def test_git_does_not_see_the_cache(tmp_path):
 
 
 def test_a_cache_from_another_index_version_is_not_used(tmp_path, monkeypatch):
-    """Facts pickled by an index whose code differed are never trusted (their fields may not
+    """Facts stored by an index whose code differed are never trusted (their fields may not
     match): the schema carries a digest of index.py."""
-    import pickle
+    import json
 
     from codemods import cache as cache_mod
 
     _project(tmp_path)
     _build(tmp_path, monkeypatch, [])
-    data = pickle.loads((tmp_path / CACHE_DIR / "index.pickle").read_bytes())
+    data = json.loads((tmp_path / CACHE_DIR / "index.json").read_bytes())
     assert data["schema"] == cache_mod.SCHEMA
     data["schema"] = cache_mod.SCHEMA + "-old"
-    (tmp_path / CACHE_DIR / "index.pickle").write_bytes(pickle.dumps(data))
+    (tmp_path / CACHE_DIR / "index.json").write_text(json.dumps(data))
     calls: list[str] = []
     _build(tmp_path, monkeypatch, calls)
     assert sorted(calls) == ["db.py", "visits.py"]
+
+
+# --------------------------------------------------------------------------- data only
+
+
+class _Evil:
+    """Unpickling this creates a marker file: proof that a loader ran code."""
+
+    marker = ""
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_pickle_never_runs(tmp_path):
+    import pickle
+
+    _project(tmp_path)
+    marker = tmp_path / "PWNED"
+    _Evil.marker = str(marker)
+    payload = pickle.dumps(_Evil())
+    (tmp_path / CACHE_DIR).mkdir()
+    for name in ("index.pickle", "index.json"):
+        (tmp_path / CACHE_DIR / name).write_bytes(payload)
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert not marker.exists()
+    assert proc.returncode == 1 and b"SQF002" in proc.stdout
+    import json
+
+    assert json.loads((tmp_path / CACHE_DIR / "index.json").read_bytes())["entries"]  # rebuilt as data
+
+
+def _cached_json(tmp_path, monkeypatch) -> dict:
+    import json
+
+    _project(tmp_path)
+    _build(tmp_path, monkeypatch, [])
+    return json.loads((tmp_path / CACHE_DIR / "index.json").read_bytes())
+
+
+def test_truncated_foreign_or_ill_typed_caches_are_ignored(tmp_path, monkeypatch):
+    import json
+
+    data = _cached_json(tmp_path, monkeypatch)
+    cache_file = tmp_path / CACHE_DIR / "index.json"
+    text = json.dumps(data)
+    foreign = dict(data, format=data["format"] + 1)
+    ill_typed = json.loads(text)
+    for entry in ill_typed["entries"].values():
+        entry["value"]["module"] = 42  # a str field holding a number
+    for bad in (text[: len(text) // 2], json.dumps(foreign), json.dumps(ill_typed), "[]", "null"):
+        cache_file.write_text(bad)
+        calls: list[str] = []
+        idx = _build(tmp_path, monkeypatch, calls)
+        assert sorted(calls) == ["db.py", "visits.py"], bad[:40]
+        assert idx.expire_on_commit("app.db.SessionLocal") is False
+
+
+def test_a_rewrite_with_the_same_size_and_mtime_is_not_served_stale(tmp_path, monkeypatch):
+    import os
+
+    _project(tmp_path)
+    db = tmp_path / "app" / "db.py"
+    before = os.stat(db)
+    _build(tmp_path, monkeypatch, [])
+    same_size = DB.replace("False)", "True) ")
+    assert len(same_size) == len(DB)
+    db.write_text(same_size)
+    os.utime(db, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(db).st_size == before.st_size and os.stat(db).st_mtime_ns == before.st_mtime_ns
+    calls: list[str] = []
+    idx = _build(tmp_path, monkeypatch, calls)
+    assert calls == ["db.py"]
+    assert idx.expire_on_commit("app.db.SessionLocal") is True
+
+
+def test_a_stamp_match_alone_is_trusted_once_the_file_is_old(tmp_path, monkeypatch):
+    """Entries stored long after their file last changed are trusted by stamp, without
+    reading the file; those stored just after a change also compare the content."""
+    import os
+
+    from codemods import cache as cache_mod
+
+    _project(tmp_path)
+    old = 1_000_000_000
+    for f in (tmp_path / "app").iterdir():
+        os.utime(f, (old, old))
+    monkeypatch.setattr(cache_mod, "RACY_NS", 0)
+    _build(tmp_path, monkeypatch, [])
+    data = __import__("json").loads((tmp_path / CACHE_DIR / "index.json").read_bytes())
+    assert all(e["digest"] is None for e in data["entries"].values())
+    reads: list[str] = []
+    monkeypatch.setattr(cache_mod, "_digest", lambda p: reads.append(p))
+    calls: list[str] = []
+    _build(tmp_path, monkeypatch, calls)
+    assert calls == [] and reads == []
+
+
+def test_the_codec_round_trips_every_fact(tmp_path):
+    """The cache's decoder is driven by the facts' type hints: whatever the index extracts
+    comes back equal."""
+    from codemods import codec
+
+    for sample in sorted(Path(__file__).resolve().parent.parent.glob("samples/*/*.py")):
+        facts = index_mod.extract(str(sample), sample.read_bytes(), "m")
+        plain = __import__("json").loads(__import__("json").dumps(codec.encode(facts)))
+        assert codec.decode(index_mod.ModuleFacts, plain) == facts, sample.name

@@ -328,10 +328,12 @@ def test_several_projects_with_the_same_package_warn_instead_of_guessing(tmp_pat
             "app/db.py": "from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n",
             "app/users.py": "from app.db import SessionLocal\n",
         })
-    proc = run_cli("check", ".", cwd=tmp_path)
-    assert b"warning: `app.db` is imported but matches several modules" in proc.stderr
     alone = run_cli("check", ".", cwd=tmp_path / "one")
     assert b"warning" not in alone.stderr
+    # One project (a marker above both) holding two `app` packages.
+    (tmp_path / "pyproject.toml").write_text("[tool.sqla-fix]\n")
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert b"warning: `app.db` is imported but matches several modules" in proc.stderr
 
 
 def test_each_file_is_indexed_once_whatever_its_spelling(tmp_path, monkeypatch):

@@ -66,7 +66,7 @@ def leftovers(directory: Path, expected: set[str]) -> set[str]:
     if CACHE_DIR in found:
         found.discard(CACHE_DIR)
         found |= {f"{CACHE_DIR}/{n}" for n in os.listdir(directory / CACHE_DIR)
-                  if n not in ("index.pickle", ".gitignore")}
+                  if n not in ("index.json", ".gitignore")}
     return found
 
 

@@ -6,7 +6,7 @@ import ast
 import os
 from collections.abc import Sequence
 
-from .. import names
+from .. import guard, names
 from .astutil import _annotation_target, _const_bool, _const_str, _decorator_callee, _kw, dotted_name, strip_await
 from .body import _FunctionBody
 from .facts import (
@@ -25,6 +25,9 @@ from .parse import parse_for_index
 from .resolve import ModuleName
 
 MODULE_SKIP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
+# What extracting facts from a file raises when the file cannot be read as Python: a syntax
+# error, null bytes, nesting too deep for a recursive parser (guard.TooDeep is a ValueError).
+UNPARSABLE = (SyntaxError, ValueError, RecursionError, MemoryError)
 INDEX_TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"Depends", b"flask_sqlalchemy")
 
 
@@ -511,8 +514,10 @@ def _aggregate(tree: ast.Module, facts: ModuleFacts) -> None:
 def extract(path: str, source: str | bytes, module: str | Sequence[ModuleName]) -> ModuleFacts:
     """Facts for one module, known by ``module`` (its name, or every name it can be imported
     as, strongest first: :func:`resolve.module_names`). Raises SyntaxError (or ValueError)
-    when it cannot be parsed."""
-    tree = parse_for_index(source, path)
+    when it cannot be parsed: one of UNPARSABLE."""
+    guard.check_depth(source)
+    with guard.quiet():
+        tree = parse_for_index(source, path)
     if isinstance(module, str):
         facts = ModuleFacts(path=path, module=module)
     else:

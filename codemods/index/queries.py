@@ -46,6 +46,8 @@ class ProjectIndex:
         self.config_factories = dict(config_factories or {})
         self.config_scopes = tuple(config_scopes)
         self.assume_expire_on_commit = assume_expire_on_commit
+        self.failures: list = []  # engine.IndexFailure: files left out because reading them failed
+        self.scanned = 0  # files read to build it (not those served by the cache)
         self._models: dict[str, Model] | None = None
         self._mapped_memo: dict[str, str | None] = {}
         self._relationship_names: dict[str, set[str]] | None = None
