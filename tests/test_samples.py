@@ -18,6 +18,8 @@ EXPECTED_ERROR = {
     "sqf002": "is already attached to session",
     "sqf003": "DetachedInstanceError",
     "sqf005": "DetachedInstanceError",
+    "sqf010": "MissingGreenlet",
+    "sqf011": "QueuePool limit of size 1 overflow 0 reached",
 }
 # Passes whose fix is hygiene: `before` runs clean and `after` must behave exactly the same.
 SAME_BEHAVIOUR = {"sqf004"}

@@ -639,7 +639,7 @@ class ExpiredReadInAsync(Pass):
             if fix is None:
                 message += ": no automatic fix (the object is expired or changed before the handler)"
             return self.finding(first.node, message, fix)
-        message += f"`await {S}.refresh(...)` after it"
+        message += " and ".join(f"`await {S}.refresh({X})`" for X in expiry.reads) + " after it"
         return self.finding(first.node, message, self._refresh(evs, ref, expiry))
 
     def _refresh(self, evs: list[Event], ref: SessionRef, expiry: _Expiry) -> Fix | None:

@@ -404,17 +404,20 @@ class SessionNeverClosed(Pass):
     # the finding -----------------------------------------------------------------
     def _finding(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], created: _Created,
                  outcome: Outcome) -> Finding:
-        S, factory = created.name, created.factory
+        S = created.name
+        call = ctx.module.code_for_node(created.call)
+        if len(call) > 60 or "\n" in call:
+            call = f"{created.factory}(...)"
         opener = "async with" if created.is_async else "with"
         if outcome is Outcome.NEVER_CLOSED:
-            message = (f"`{S} = {factory}(...)` is never closed: the session keeps its connection checked out "
+            message = (f"`{S} = {call}` is never closed: the session keeps its connection checked out "
                        f"until the garbage collector collects it, and repeated calls exhaust the pool "
-                       f"(TimeoutError); use `{opener} {factory}(...) as {S}:`")
+                       f"(TimeoutError); use `{opener} {call} as {S}:`")
             fix = self._wrap(ctx, fn, evs, created)
         else:
             message = (f"`{S}.close()` is not reached when an exception is raised before it: the session "
                        f"keeps its connection checked out until garbage collection; use "
-                       f"`{opener} {factory}(...) as {S}:` or close it in `finally`")
+                       f"`{opener} {call} as {S}:` or close it in `finally`")
             fix = None
         if outcome is Outcome.NEVER_CLOSED and fix is None:
             message += " (no automatic fix: what the function loads may outlive the session)"
