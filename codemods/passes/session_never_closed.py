@@ -87,7 +87,8 @@ class SessionNeverClosed(Pass):
     Left alone: providers that yield the session (and close it in `finally`); scoped
     registries (`scoped_session`, Flask-SQLAlchemy's `db.session`: `remove()` handles them);
     sessions handed to an owner; sessions on a connection the caller owns
-    (`Session(bind=op.get_bind())` in a migration); module-level sessions (SQF007).
+    (`Session(bind=op.get_bind())` in a migration); command-line commands (`@cli.command()`),
+    which run once per process; module-level sessions (SQF007).
 
     ## Fix safety
     Safe where it is offered: the session is closed when the function ends instead of when
