@@ -700,11 +700,16 @@ class ExpiredReadInAsync(Pass):
                 before.append(cst.parse_statement(f"{local} = {X}.{attr}"))
                 for r in handler_reads:
                     if r.name == attr:
-                        edits.append(Edit(r.node, replace=lambda upd, n=local: cst.Name(n)))
+                        edits.append(Edit(r.node, replace=_to_name(local)))
         return Fix([Edit(try_node, before=before), *edits])
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _to_name(name: str):
+    """An edit's replacement: the node becomes the name ``name``."""
+    return lambda _updated: cst.Name(name)
 
 
 def _project_expiry(ctx: FileContext) -> bool:

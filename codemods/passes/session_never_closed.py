@@ -428,11 +428,12 @@ class SessionNeverClosed(Pass):
         """`with factory() as S:` around the rest of the body, where nothing can notice."""
         body = fn.body
         stmt = created.event.statement
-        if not isinstance(body, cst.IndentedBlock) or not isinstance(created.event.node, cst.Assign):
+        if not isinstance(body, cst.IndentedBlock) or not isinstance(created.event.node, cst.Assign) \
+                or not isinstance(stmt, cst.SimpleStatementLine):
             return None
         position = next((i for i, s in enumerate(body.body) if s is stmt), None)
         if position is None or position == len(body.body) - 1 or len(stmt.body) != 1 \
-                or len(created.event.node.targets) != 1:  # type: ignore[attr-defined]
+                or len(created.event.node.targets) != 1:
             return None
         rest = body.body[position + 1:]
         if not _contained(created.name, rest, fn, evs, created.event.index):
@@ -444,10 +445,11 @@ class SessionNeverClosed(Pass):
 
         def wrap(updated: cst.IndentedBlock) -> cst.IndentedBlock:
             line = updated.body[position]
+            assert isinstance(line, cst.SimpleStatementLine)
             block = cst.With(
                 items=[cst.WithItem(item=call.deep_clone(), asname=cst.AsName(name=cst.Name(created.name)))],
                 body=cst.IndentedBlock(body=list(updated.body[position + 1:]),
-                                       header=line.trailing_whitespace),  # type: ignore[attr-defined]
+                                       header=line.trailing_whitespace),
                 asynchronous=cst.Asynchronous() if is_async else None,
                 leading_lines=line.leading_lines,
             )
