@@ -15,10 +15,10 @@ def record_visit(user, db: Session) -> None:
 
 
 def handle(SessionLocal: sessionmaker, user_id: int) -> None:
-    auth = SessionLocal()
-    user = auth.get(User, user_id)
-    with SessionLocal() as db:
-        record_visit(user, db)
+    with SessionLocal() as auth:
+        user = auth.get(User, user_id)
+        with SessionLocal() as db:
+            record_visit(user, db)
 '''
 BUG_LINE = "    db.add(user)"
 FIXED_LINE = "    user = db.merge(user)"

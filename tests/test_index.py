@@ -253,13 +253,13 @@ def record_visit(user, db: Session) -> None:
 
 
 def handle(SessionLocal: sessionmaker, user_id: UserId) -> None:
-    auth = SessionLocal()
-    user = auth.get(User, user_id)
-    match user_id:
-        case 0:
-            return
-    with SessionLocal() as db:
-        record_visit(user, db)
+    with SessionLocal() as auth:
+        user = auth.get(User, user_id)
+        match user_id:
+            case 0:
+                return
+        with SessionLocal() as db:
+            record_visit(user, db)
 '''
 
 

@@ -114,11 +114,11 @@ TWO_BUGS = textwrap.dedent('''\
 
 
     def handle(SessionLocal: sessionmaker, user_id: int) -> None:
-        auth = SessionLocal()
-        user = auth.get(User, user_id)
-        with SessionLocal() as db:
-            record_visit(user, db)
-            record_login(user, db)
+        with SessionLocal() as auth:
+            user = auth.get(User, user_id)
+            with SessionLocal() as db:
+                record_visit(user, db)
+                record_login(user, db)
     ''')
 
 

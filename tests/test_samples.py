@@ -19,6 +19,8 @@ EXPECTED_ERROR = {
     "sqf003": "DetachedInstanceError",
     "sqf005": "DetachedInstanceError",
     "sqf009": "PendingRollbackError",
+    "sqf010": "MissingGreenlet",
+    "sqf011": "QueuePool limit of size 1 overflow 0 reached",
 }
 # Passes whose bug raises nothing: `before` runs clean but prints the wrong result, which it
 # names with this marker; `after` must not print it.

@@ -55,6 +55,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.returns_load: Load | None = None
         self.returns_calls: list[str] = []
         self.session_names: dict[str, str] = {}
+        self.local_factory_expire: dict[str, bool | None] = {}  # factories built in this function
         all_args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
         self.param_names = {a.arg for a in all_args}
         self.param_annotations: dict[str, str] = {}
@@ -159,10 +160,17 @@ class _FunctionBody(ast.NodeVisitor):
     visit_With = _with
     visit_AsyncWith = _with
 
-    @staticmethod
-    def _expire_kw(value: ast.AST) -> bool | None:
+    def _expire_kw(self, value: ast.AST) -> bool | None:
+        """`expire_on_commit=` stated in the call that opens a session, or in the builder of a
+        factory made in this function (`maker = async_sessionmaker(e, expire_on_commit=False)`
+        then `maker()`)."""
         value = strip_await(value)
-        return _const_bool(_kw(value, "expire_on_commit")) if isinstance(value, ast.Call) else None
+        if not isinstance(value, ast.Call):
+            return None
+        stated = _const_bool(_kw(value, "expire_on_commit"))
+        if stated is None and isinstance(value.func, ast.Name):
+            stated = self.local_factory_expire.get(value.func.id)
+        return stated
 
     def _opened(self, name: str, factory: str, expire: bool | None, closed: bool, begin: bool = False) -> None:
         self.session_names[name] = factory
@@ -305,6 +313,8 @@ class _FunctionBody(ast.NodeVisitor):
         else:
             self.local_calls.pop(name, None)
         self.origins[name] = self.origin(value)
+        if isinstance(inner, ast.Call) and names.factory_builder(self.ex.facts.qualify(dotted_name(inner.func))) is not None:
+            self.local_factory_expire[name] = _const_bool(_kw(inner, "expire_on_commit"))
         opened = self._opens(value)
         if opened is not None:
             self.session_names[name] = opened

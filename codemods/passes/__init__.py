@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Pass
+from .expired_read_in_async import ExpiredReadInAsync
 from .expunge_after_rollback import ExpungeAfterRollback
 from .hoist_out_of_scope import HoistOutOfScope
 from .instance_outlives_session import InstanceOutlivesSession
@@ -11,12 +12,13 @@ from .merge_foreign import MergeForeignInstance
 from .merge_result_discarded import MergeResultDiscarded
 from .refresh_before_escape import RefreshBeforeEscape
 from .rollback_after_failed_flush import RollbackAfterFailedFlush
+from .session_never_closed import SessionNeverClosed
 from .snapshot_before_expunge import SnapshotBeforeExpunge
 
 ALL_PASSES: tuple[type[Pass], ...] = (
     SnapshotBeforeExpunge, MergeForeignInstance, HoistOutOfScope, ExpungeAfterRollback,
     RefreshBeforeEscape, LazyLoadOutsideSession, InstanceOutlivesSession, MergeResultDiscarded,
-    RollbackAfterFailedFlush,
+    RollbackAfterFailedFlush, ExpiredReadInAsync, SessionNeverClosed,
 )
 BY_CODE: dict[str, type[Pass]] = {p.code: p for p in ALL_PASSES}
 

@@ -234,6 +234,22 @@ def inside(event: Event, node: cst.CSTNode) -> bool:
     return any(n is node for n in event.path)
 
 
+def handler_block(event: Event) -> cst.IndentedBlock | None:
+    """The except-handler block of the innermost `try` holding ``event``, if it is in one."""
+    for i in range(len(event.path) - 2, -1, -1):
+        node = event.path[i]
+        if isinstance(node, (cst.Try, cst.TryStar)):
+            block = event.path[i + 1]
+            return block if any(h.body is block for h in node.handlers) else None  # type: ignore[return-value]
+    return None
+
+
+def in_finally(event: Event) -> bool:
+    """Is ``event`` in the `finally` block of a `try` (it runs on every path out of it)?"""
+    return any(isinstance(node, (cst.Try, cst.TryStar)) and node.finalbody is not None
+               and event.path[i + 1] is node.finalbody.body for i, node in enumerate(event.path[:-1]))
+
+
 # --------------------------------------------------------------------------- sessions
 
 
@@ -271,16 +287,17 @@ def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Ev
                 found[ref.name] = ref
     if facts is not None:
         for p in facts.params:
-            kind = index.session_class(p.annotation)
-            if kind is not None and p.name not in found:
-                found[p.name] = SessionRef(p.name, kind, index.expire_on_commit(None))
             dep, _ = index.param_dependency(p)
             provider = index.session_provider(dep) if dep else None
+            kind = index.session_class(p.annotation)
+            if kind is not None and p.name not in found and provider is None:
+                found[p.name] = SessionRef(p.name, kind, index.expire_on_commit(None))
+            # `db: AsyncSession = Depends(get_db)`: the provider's factory says how it expires
             if provider is not None and p.name not in found:
                 prov = index.function(provider)
                 opened = next((o for o in prov.opened if index.opens_session(o.factory) is not None), None) if prov else None
                 found[p.name] = SessionRef(
-                    p.name, index.opens_session(opened.factory) if opened else None,
+                    p.name, index.opens_session(opened.factory) if opened else kind,
                     index.expire_on_commit(opened.factory if opened else None,
                                            opened.expire_on_commit if opened else None))
         for local, factory in facts.session_names.items():

@@ -30,7 +30,8 @@ from .helpers import awaited_calls, calls_on
 
 class RefreshBeforeEscape(Pass):
     code = "SQF005"
-    supersedes = ("SQF001",)  # its refresh before the expunge covers the reads after it
+    # its refresh covers the reads after an expunge (SQF001) and after the commit (SQF010)
+    supersedes = ("SQF001", "SQF010")
     name = "refresh-before-escape"
     summary = "an ORM object leaves its session scope expired (after a commit) and detached"
     fix_safety = "safe"

@@ -33,6 +33,7 @@ _MOVABLE = (cst.Dict, cst.Tuple, cst.List, cst.Set, cst.FormattedString, cst.Cal
 
 class SnapshotBeforeExpunge(Pass):
     code = "SQF001"
+    supersedes = ("SQF010",)  # the reads it moves before the expunge are the expired ones
     name = "snapshot-before-expunge"
     summary = "attributes read after `session.expunge(obj)` when obj was expired or not loaded"
     fix_safety = "safe"

@@ -1,0 +1,825 @@
+"""SQF010 expired-read-in-async."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from .. import names
+from ..index import Model, Scope
+from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .examples import BOT
+from .flow import (
+    Event,
+    SessionRef,
+    binding_of,
+    bound_through,
+    events,
+    functions,
+    handler_block,
+    inside,
+    model_for,
+    none_guard,
+    reachable_only_through,
+    scoped_sessions,
+    session_call,
+    sessions,
+    shape,
+    unique_name,
+)
+from .helpers import awaited_calls, calls_on
+
+# A FastAPI provider whose sessions do not expire on commit.
+QUIET_PROVIDER = '''
+from bot.services import quiet_pool
+
+
+async def get_db():
+    async with quiet_pool() as session:
+        yield session
+'''
+
+_EXPIRING = {"commit", "rollback", "begin"}
+# Session calls that end what the session holds: objects are detached from here on.
+_DETACH_ALL = {"close", "expunge_all", "invalidate", "reset"}
+
+
+@dataclass
+class _Obj:
+    """An instance attached to the session, as the walk goes."""
+
+    model: Model
+    binding: Event | None
+    optional: bool
+    new_in_tx: bool  # added in the current transaction: a rollback makes it transient
+    expiry: _Expiry | None = None
+    loaded: set[str] = field(default_factory=set)  # attributes set since the expiry
+
+
+@dataclass
+class _Expiry:
+    event: Event  # the commit/rollback call, or the end of `async with session.begin():`
+    kind: str  # "commit", "rollback", "begin"
+    reads: dict[str, list[Event]] = field(default_factory=dict)  # object -> its expired reads
+    objects: dict[str, _Obj] = field(default_factory=dict)
+
+
+class ExpiredReadInAsync(Pass):
+    code = "SQF010"
+    name = "expired-read-in-async"
+    summary = "a column read, in async code, on an instance a commit or rollback of its open session expired"
+    fix_safety = "safe"
+    triggers = (b"commit(", b"rollback(", b".begin(")
+    explanation = """
+    ## What it does
+    In `async def` code, finds column reads (`user.name`, `user.id`, `user.visits += 1`) on an
+    instance attached to an `AsyncSession` that is still open, after a `commit()` of that
+    session expired it (under a factory that expires on commit, SQLAlchemy's default), after
+    the end of an `async with session.begin():` block (a commit), or after a `rollback()`
+    (which expires every instance that was persistent before the transaction, whatever the
+    factory says). The instance is one the function loaded through the session (`get`,
+    `execute`, `scalars`, a project function that takes the session and returns a model) or
+    created and added to it.
+
+    ## Why is this bad?
+    Reading an expired attribute reloads it from the database. An `AsyncSession` cannot do
+    that implicitly: the read raises `MissingGreenlet: greenlet_spawn has not been called;
+    can't call await_() here` (on SQLAlchemy 2.1 with aiosqlite, wrapped in
+    `StatementError`). The same code works in a sync session, so it survives a port to async
+    and fails only at run time.
+
+    ## The fix
+    `await session.refresh(obj)` right after the commit, the rollback or the `begin()` block,
+    before the read: the refresh is awaited, so the load happens where it can. A load that may
+    give None (`get`, `first`...) gets `if obj is not None:` around the refresh.
+
+    When the read is in the error handler that rolled back (`except IntegrityError: await
+    session.rollback(); log(user.id)`), the value is captured before the `try` instead
+    (`user_id = user.id`) and the handler uses it: a handler should not need the database
+    that just failed. That needs the object loaded and not expired before the `try`, and the
+    attribute unchanged in the `try`; otherwise the finding has no automatic fix.
+
+    Left alone: factories built with `expire_on_commit=False` when nothing rolls back; a
+    refresh already there; `await obj.awaitable_attrs.name`; objects not attached to that
+    session; attributes set after the commit (they are not reloaded); a later load of the same
+    model through the session (it may refresh the instance); sync code (the implicit reload
+    works there). Relationship reads are SQF006's; reads after `expunge()` are SQF001's; an
+    object returned out of its scope is SQF005's.
+
+    ## Fix safety
+    Safe: the refresh loads exactly what the implicit reload would have loaded, at the point
+    where the commit or rollback left the instance, before any change the code makes to it.
+    The captured value in an error handler is the value the object held before the failed
+    transaction, which is what a reload after the rollback reads back.
+    """
+    example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/deps.py": QUIET_PROVIDER}
+    examples = (
+        Example(
+            title="created, committed, read while the session is open",
+            before='''
+            from bot.services import User, session_pool
+
+
+            async def register(name: str) -> str:
+                async with session_pool() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    await session.commit()
+                    return f"user {user.id} registered"
+            ''',
+            after='''
+            from bot.services import User, session_pool
+
+
+            async def register(name: str) -> str:
+                async with session_pool() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    await session.commit()
+                    await session.refresh(user)
+                    return f"user {user.id} registered"
+            ''',
+        ),
+        Example(
+            title="loaded with get(), changed, committed, read again",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.services import User
+
+
+            async def visit(session: AsyncSession, user_id: int) -> int:
+                user = await session.get(User, user_id)
+                user.visits += 1
+                await session.commit()
+                print(f"{user.name} visited")
+                return user.visits
+            ''',
+            after='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.services import User
+
+
+            async def visit(session: AsyncSession, user_id: int) -> int:
+                user = await session.get(User, user_id)
+                user.visits += 1
+                await session.commit()
+                await session.refresh(user)
+                print(f"{user.name} visited")
+                return user.visits
+            ''',
+        ),
+        Example(
+            title="a load that may give None, committed by the end of a begin() block",
+            before='''
+            from bot.services import User, session_pool
+
+
+            async def invite(user_id: int, name: str) -> str | None:
+                async with session_pool() as session:
+                    async with session.begin():
+                        user = await session.get(User, user_id)
+                        session.add(User(name=name))
+                    if user is None:
+                        return None
+                    return user.name
+            ''',
+            after='''
+            from bot.services import User, session_pool
+
+
+            async def invite(user_id: int, name: str) -> str | None:
+                async with session_pool() as session:
+                    async with session.begin():
+                        user = await session.get(User, user_id)
+                        session.add(User(name=name))
+                    if user is not None:
+                        await session.refresh(user)
+                    if user is None:
+                        return None
+                    return user.name
+            ''',
+        ),
+        Example(
+            title="expire_on_commit=False, but a rollback expires everything",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from bot.services import User, quiet_pool
+
+
+            async def add_friend(user_id: int, name: str) -> str:
+                async with quiet_pool() as session:
+                    user = await session.get(User, user_id)
+                    if user is None:
+                        return "no such user"
+                    session.add(User(name=name))
+                    try:
+                        await session.commit()
+                    except IntegrityError:
+                        await session.rollback()
+                    return f"{user.name} now has a friend"
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+            from bot.services import User, quiet_pool
+
+
+            async def add_friend(user_id: int, name: str) -> str:
+                async with quiet_pool() as session:
+                    user = await session.get(User, user_id)
+                    if user is None:
+                        return "no such user"
+                    session.add(User(name=name))
+                    try:
+                        await session.commit()
+                    except IntegrityError:
+                        await session.rollback()
+                        await session.refresh(user)
+                    return f"{user.name} now has a friend"
+            ''',
+        ),
+        Example(
+            title="read in the handler that rolled back: captured before the try",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from bot.services import User, quiet_pool
+
+
+            async def rename(user_id: int, name: str) -> bool:
+                async with quiet_pool() as session:
+                    user = await session.get(User, user_id)
+                    if user is None:
+                        return False
+                    try:
+                        user.name = name
+                        await session.commit()
+                    except IntegrityError:
+                        await session.rollback()
+                        log.warning("name %s taken for user %s", name, user.id)
+                        return False
+                    return True
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+            from bot.services import User, quiet_pool
+
+
+            async def rename(user_id: int, name: str) -> bool:
+                async with quiet_pool() as session:
+                    user = await session.get(User, user_id)
+                    if user is None:
+                        return False
+                    user_id_2 = user.id
+                    try:
+                        user.name = name
+                        await session.commit()
+                    except IntegrityError:
+                        await session.rollback()
+                        log.warning("name %s taken for user %s", name, user_id_2)
+                        return False
+                    return True
+            ''',
+        ),
+        Example(
+            title="the attribute changes in the try: no automatic fix",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from bot.services import User, quiet_pool
+
+
+            async def rename(user_id: int, name: str) -> bool:
+                async with quiet_pool() as session:
+                    user = await session.get(User, user_id)
+                    if user is None:
+                        return False
+                    try:
+                        user.name = name
+                        await session.commit()
+                    except IntegrityError:
+                        await session.rollback()
+                        log.warning("could not keep %s", user.name)
+                        return False
+                    return True
+            ''',
+        ),
+    )
+    valid = (
+        Valid(
+            '''
+            from bot.services import User, quiet_pool
+
+
+            async def register(name: str) -> int:
+                async with quiet_pool() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    await session.commit()
+                    return user.id
+            ''',
+            "a factory built with expire_on_commit=False, and no rollback",
+        ),
+        Valid(
+            '''
+            from fastapi import Depends
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.deps import get_db
+            from bot.services import User
+
+
+            async def register(name: str, db: AsyncSession = Depends(get_db)) -> int:
+                user = User(name=name)
+                db.add(user)
+                await db.commit()
+                return user.id
+            ''',
+            "a session typed AsyncSession from a provider whose factory does not expire on commit",
+        ),
+        Valid(
+            '''
+            from contextlib import asynccontextmanager
+            from sqlalchemy.ext.asyncio import async_sessionmaker
+            from bot.services import User, engine
+
+
+            @asynccontextmanager
+            async def memory_session():
+                maker = async_sessionmaker(engine, expire_on_commit=False)
+                async with maker() as session:
+                    yield session
+
+
+            async def register(name: str) -> int:
+                async with memory_session() as db:
+                    user = User(name=name)
+                    db.add(user)
+                    await db.commit()
+                    return user.id
+            ''',
+            "a scope whose factory is built in the context manager itself with expire_on_commit=False",
+        ),
+        Valid(
+            '''
+            from bot.services import User, session_pool
+
+
+            async def register(name: str) -> int:
+                async with session_pool() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    await session.commit()
+                    await session.refresh(user)
+                    return user.id
+            ''',
+            "already refreshed after the commit",
+        ),
+        Valid(
+            '''
+            from bot.services import User, session_pool
+
+
+            async def register(name: str) -> int:
+                async with session_pool() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    await session.commit()
+                    return await user.awaitable_attrs.id
+            ''',
+            "read through `awaitable_attrs`: an awaited load",
+        ),
+        Valid(
+            '''
+            from bot.services import User, session_pool
+
+
+            async def greet(user: User, name: str) -> str:
+                async with session_pool() as session:
+                    session.add(User(name=name))
+                    await session.commit()
+                    return f"hello {user.name}"
+            ''',
+            "an object that is not attached to that session (a parameter)",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from bot.services import User
+
+
+            def register(session: Session, name: str) -> int:
+                user = User(name=name)
+                session.add(user)
+                session.commit()
+                return user.id
+            ''',
+            "sync code: the implicit reload works there",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from bot.services import User, session_pool
+
+
+            async def register(name: str) -> str:
+                async with session_pool() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    try:
+                        await session.flush()
+                    except IntegrityError:
+                        await session.rollback()
+                        return f"{user.name} is taken"
+                    await session.commit()
+                    await session.refresh(user)
+                    return f"{user.name} registered"
+            ''',
+            "a new object a rollback made transient again: its values stay readable",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from bot.services import User, quiet_pool
+
+
+            async def register(name: str) -> int:
+                async with quiet_pool() as session:
+                    user = await session.get(User, 1)
+                    try:
+                        await session.commit()
+                    except IntegrityError:
+                        await session.rollback()
+                        raise
+                    return user.id
+            ''',
+            "the rollback's handler raises: the read after the try is never reached after it",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def touch(user_id: int) -> str:
+                async with session_pool() as session:
+                    user = await session.get(User, user_id)
+                    await session.commit()
+                    user.name = "renamed"
+                    await session.execute(select(User).where(User.id == user_id))
+                    return user.name
+            ''',
+            "set after the commit, then a load of the same model: nothing left expired to read",
+        ),
+    )
+
+    @classmethod
+    def wants(cls, index, facts) -> bool:
+        return facts is None or (facts.has_async and bool(_EXPIRING & facts.all_methods))
+
+    def run(self, ctx: FileContext) -> Iterator[Finding]:
+        for qualname, fn in functions(ctx.module, ctx):
+            if fn.asynchronous is None or not (_EXPIRING & shape(ctx, fn, qualname).methods):
+                continue
+            evs = events(fn, ctx)
+            for ref in self._sessions(ctx, fn, qualname, evs):
+                for expiry in self._walk(ctx, evs, ref):
+                    finding = self._finding(ctx, fn, evs, ref, expiry)
+                    if len(expiry.reads) == 1:
+                        finding.subject = next(iter(expiry.reads))
+                    yield finding
+
+    # sessions -------------------------------------------------------------------
+    def _sessions(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event]) -> list[SessionRef]:
+        scoped = scoped_sessions(ctx, fn, qualname, evs)
+        refs = {r.name: r for r in sessions(ctx, fn, qualname, evs).values() if r.block is None and not r.decorated}
+        unknown = _project_expiry(ctx)
+        facts = ctx.function_facts(qualname)
+        for p in facts.params if facts is not None else ():
+            if p.name in refs and not ctx.index.param_dependency(p)[0]:
+                # a session handed in by a caller or a middleware: its factory is not known here
+                refs[p.name] = SessionRef(p.name, refs[p.name].is_async, unknown)
+        mod = ctx.facts
+        if mod is not None and "." in qualname:  # `self.session` of a repository or unit of work
+            cls = qualname.rsplit(".", 1)[0]
+            for e in evs:
+                owner = e.owner or ""
+                if e.kind == "call" and owner.startswith("self.") and owner.count(".") == 1 and owner not in refs \
+                        and ctx.index.self_session(mod, cls, owner[5:]):
+                    refs[owner] = SessionRef(owner, None, unknown)
+        out = []
+        for ref in [*scoped, *refs.values()]:
+            if ref.is_async is False:
+                continue
+            if ref.is_async is None:
+                awaited = awaited_calls(fn)
+                if not any(id(c) in awaited for c in calls_on(fn, ref.name)):
+                    continue
+            out.append(ref)
+        return out
+
+    # the walk -----------------------------------------------------------------------
+    def _walk(self, ctx: FileContext, evs: list[Event], ref: SessionRef) -> list[_Expiry]:
+        S = ref.name
+        if ref.block is not None:
+            region = [e for e in evs if inside(e, ref.block) and e.node is not ref.block]
+        else:
+            region = list(evs)
+        begins = {id(e.node) for e in region if e.kind == "with" and _begins(e.node, S)}  # type: ignore[arg-type]
+        objs: dict[str, _Obj] = {}
+        lists: dict[str, Model] = {}
+        new: dict[str, Model] = {}
+        out: list[_Expiry] = []
+        active = False
+        reload: tuple[set[int], str | None] | None = None  # (nodes inside the load call, model)
+        for e in region:
+            if reload is not None and id(e.node) not in reload[0]:
+                for obj in objs.values():
+                    if obj.expiry is not None and reload[1] in (None, obj.model.name):
+                        obj.expiry = None  # the load may have refreshed it
+                reload = None
+            if e.kind == "assign":
+                self._bind(ctx, e, ref, objs, lists, new)
+            elif e.kind == "endwith" and id(e.node) in begins:
+                self._expire(out, e, "commit" if ref.expire_on_commit else None, objs)
+                out[-1].kind = "begin"
+                active = False
+            elif e.kind == "call" and e.owner == S:
+                method = e.name
+                X = e.args[0] if e.args else None
+                if method == "add" and X in new:
+                    objs[X] = _Obj(new.pop(X), None, False, new_in_tx=True)  # type: ignore[index, arg-type]
+                elif method == "add_all":
+                    for X in _listed(e.node):  # type: ignore[arg-type]
+                        if X in new:
+                            objs[X] = _Obj(new.pop(X), None, False, new_in_tx=True)
+                elif method == "commit":
+                    self._expire(out, e, "commit" if ref.expire_on_commit else None, objs)
+                    active = False
+                elif method == "rollback":
+                    if active or handler_block(e) is not None:
+                        self._expire(out, e, "rollback", objs)
+                    active = False
+                elif method == "refresh" and X in objs:
+                    objs[X].expiry = None  # type: ignore[index]
+                    active = True
+                elif method in ("expunge", "delete") and X in objs:
+                    del objs[X]  # type: ignore[arg-type]
+                elif method in _DETACH_ALL:
+                    break
+                elif method in names.LOAD_METHODS:
+                    active = True
+                    model = binding_of(ctx, e.node, {S: ref}).model  # type: ignore[arg-type]
+                    reload = (_node_ids(e.node), model)
+                elif method in names.ASYNC_METHODS:
+                    active = True
+            elif e.kind in ("read", "write") and e.owner in objs:
+                obj = objs[e.owner]  # type: ignore[index]
+                attr = e.name or ""
+                if e.kind == "write" and not _aug_assigned(e):
+                    obj.loaded.add(attr)
+                    continue
+                expiry = obj.expiry
+                if expiry is None or attr in obj.loaded or attr not in obj.model.columns | obj.model.deferred:
+                    continue
+                if e.owner in expiry.reads or not _may_follow(expiry.event, e):
+                    continue
+                expiry.reads[e.owner] = [e]  # type: ignore[index]
+                expiry.objects[e.owner] = obj  # type: ignore[index]
+        return [x for x in out if x.reads]
+
+    def _bind(self, ctx: FileContext, e: Event, ref: SessionRef, objs: dict[str, _Obj], lists: dict[str, Model],
+              new: dict[str, Model]) -> None:
+        X = e.name or ""
+        for table in (objs, lists, new):
+            table.pop(X, None)  # type: ignore[attr-defined]
+        if isinstance(e.node, cst.For):  # `for user in users:` over a loaded list
+            model = lists.get(e.args[0] or "")
+            if model is not None:
+                objs[X] = _Obj(model, e, False, new_in_tx=False)
+            return
+        binding = binding_of(ctx, e.value, {ref.name: ref})
+        model = model_for(ctx, binding.model)
+        if binding.kind == "list" and model is not None:
+            lists[X] = model
+            return
+        if binding.kind == "new" and model is not None:
+            new[X] = model
+            return
+        bound = bound_through(ctx, e, ref.name, Scope("session", ref.name, ref.is_async, ref.expire_on_commit,
+                                                      False, "session"))
+        if bound is not None:
+            objs[X] = _Obj(bound.model, e, bound.optional, new_in_tx=False)
+
+    @staticmethod
+    def _expire(out: list[_Expiry], e: Event, kind: str | None, objs: dict[str, _Obj]) -> None:
+        """A commit (kind None: one that does not expire) or a rollback."""
+        expiry = _Expiry(e, kind or "commit")
+        out.append(expiry)
+        for X in list(objs):
+            obj = objs[X]
+            if kind == "rollback" and obj.new_in_tx:
+                del objs[X]  # transient again: its values stay as they were
+                continue
+            if kind is not None:
+                obj.expiry, obj.loaded = expiry, set()
+            obj.new_in_tx = False
+
+    # the finding -----------------------------------------------------------------
+    def _finding(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef,
+                 expiry: _Expiry) -> Finding:
+        S = ref.name
+        first = min((reads[0] for reads in expiry.reads.values()), key=lambda r: r.index)
+        listed = ", ".join(f"`{X}.{reads[0].name}`" for X, reads in expiry.reads.items())
+        objects = ", ".join(f"`{X}`" for X in expiry.reads)
+        cause = {"commit": f"`{S}.commit()`", "rollback": f"`{S}.rollback()`",
+                 "begin": f"the end of `async with {S}.begin():`"}[expiry.kind]
+        line = ctx.position(expiry.event.node).start.line
+        message = (f"{listed} read after {cause} (line {line}) expired {objects}: the implicit reload "
+                   f"raises MissingGreenlet in async code; ")
+        handler = handler_block(expiry.event) if expiry.kind == "rollback" else None
+        if handler is not None and all(inside(r, handler) for reads in expiry.reads.values() for r in reads):
+            fix = self._capture(ctx, fn, evs, ref, expiry, handler)
+            message += "take the values before the `try` (the handler should not reload from a failed session)"
+            if fix is None:
+                message += ": no automatic fix (the object is expired or changed before the handler)"
+            return self.finding(first.node, message, fix)
+        message += " and ".join(f"`await {S}.refresh({X})`" for X in expiry.reads) + " after it"
+        return self.finding(first.node, message, self._refresh(evs, ref, expiry))
+
+    def _refresh(self, evs: list[Event], ref: SessionRef, expiry: _Expiry) -> Fix | None:
+        S = ref.name
+        at = expiry.event
+        if at.kind == "endwith":
+            target: cst.CSTNode = at.node
+        else:
+            try:
+                target = at.statement
+            except LookupError:
+                return None
+            if not _sole_call(target, at.node):
+                return None
+        stmts: list[cst.BaseStatement] = []
+        for X, obj in sorted(expiry.objects.items(), key=lambda kv: expiry.reads[kv[0]][0].index):
+            refresh = session_call(S, "refresh", [X], True)
+            if obj.optional and not _known_present(evs, obj, X, at):
+                stmts.append(cst.If(test=cst.parse_expression(f"{X} is not None"), body=cst.IndentedBlock([refresh])))
+            else:
+                stmts.append(refresh)
+        return Fix([Edit(target, after=stmts)])
+
+    def _capture(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef, expiry: _Expiry,
+                 handler: cst.IndentedBlock) -> Fix | None:
+        """`user_id = user.id` before the `try` whose handler rolled back; the handler reads it."""
+        rollback = expiry.event
+        try_index = next((i for i in range(len(rollback.path) - 1, -1, -1)
+                          if isinstance(rollback.path[i], cst.Try) and rollback.path[i + 1] is handler), None)
+        if try_index is None:
+            return None
+        try_node = rollback.path[try_index]
+        start = next(e for e in evs if inside(e, try_node))
+        probe = Event("use", try_node, rollback.path[: try_index + 1])
+        edits: list[Edit] = []
+        before: list[cst.BaseStatement] = []
+        taken: set[str] = set()
+        for X in expiry.reads:
+            obj = expiry.objects[X]
+            if obj.binding is None or not reachable_only_through(probe, obj.binding) or obj.optional \
+                    and not _known_present(evs, obj, X, start):
+                return None
+            attrs = {r.name for r in evs if r.kind == "read" and r.owner == X and inside(r, handler)
+                     and r.index > rollback.index}
+            handler_reads = [r for r in evs if r.kind == "read" and r.owner == X and r.name in attrs
+                             and inside(r, handler) and r.index > rollback.index]
+            for e in evs[obj.binding.index + 1: handler_reads[-1].index]:
+                if e.owner == X and e.kind in ("write", "method") and (e.kind == "method" or e.name in attrs):
+                    return None  # changed (or maybe changed) before the read: the old value is not it
+                if e.kind == "call" and e.owner == ref.name and e.name in ("commit", "rollback", "refresh") \
+                        and e.index < start.index:
+                    return None  # expired (or refreshed) before the try: keep it simple
+                if e.kind == "assign" and e.name == X:
+                    return None
+            for attr in sorted(attrs):  # type: ignore[type-var]
+                local = unique_name(fn, f"{X}_{attr}", taken)
+                taken.add(local)
+                before.append(cst.parse_statement(f"{local} = {X}.{attr}"))
+                for r in handler_reads:
+                    if r.name == attr:
+                        edits.append(Edit(r.node, replace=_to_name(local)))
+        return Fix([Edit(try_node, before=before), *edits])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _to_name(name: str):
+    """An edit's replacement: the node becomes the name ``name``."""
+    return lambda _updated: cst.Name(name)
+
+
+def _project_expiry(ctx: FileContext) -> bool:
+    """Does a session whose factory cannot be seen (a parameter, `self.session`) expire on
+    commit? When every async factory of the project is built with `expire_on_commit=False`,
+    such a session comes from one of them; otherwise the configured assumption."""
+    def compute() -> bool:
+        index = ctx.index
+        stated = {f.expire_on_commit for mod in index.modules.values() for f in mod.factories.values() if f.is_async}
+        return False if stated == {False} else index.assume_expire_on_commit
+
+    return ctx.cached("project-async-expiry", compute)
+
+
+def _begins(node: cst.With, S: str) -> bool:
+    """`async with S.begin():` (not `begin_nested()`: releasing a savepoint expires nothing)."""
+    for item in node.items:
+        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "begin":
+            from .helpers import dotted
+
+            if dotted(expr.func.value) == S:
+                return True
+    return False
+
+
+def _node_ids(node: cst.CSTNode) -> set[int]:
+    """Every node under ``node``: events inside a call come after the call's own event."""
+    out: set[int] = set()
+
+    class V(cst.CSTVisitor):
+        def on_visit(self, n: cst.CSTNode) -> bool:
+            out.add(id(n))
+            return True
+
+    node.visit(V())
+    return out
+
+
+def _listed(call: cst.Call) -> list[str]:
+    """The names in `session.add_all([a, b])`."""
+    if not call.args or not isinstance(call.args[0].value, (cst.List, cst.Tuple)):
+        return []
+    return [el.value.value for el in call.args[0].value.elements if isinstance(el.value, cst.Name)]
+
+
+def _aug_assigned(e: Event) -> bool:
+    """`user.visits += 1`: the old value is read first."""
+    try:
+        stmt = e.statement
+    except LookupError:
+        return False
+    return isinstance(stmt, cst.SimpleStatementLine) and any(
+        isinstance(s, cst.AugAssign) and s.target is e.node for s in stmt.body)
+
+
+def _sole_call(stmt: cst.CSTNode, call: cst.CSTNode) -> bool:
+    """Is ``stmt`` the statement `await S.commit()` and nothing else?"""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Expr):
+        return False
+    value = stmt.body[0].value
+    if isinstance(value, cst.Await):
+        value = value.expression
+    return value is call
+
+
+def _may_follow(earlier: Event, later: Event) -> bool:
+    """Can ``later`` run after ``earlier`` (``later`` comes after it in the source)? Not when
+    they are in two branches of one `if`/`match`/`try`, when ``earlier`` is a commit in a
+    `try` body and ``later`` in its handler (the handler runs when the commit failed), or
+    when a block holding ``earlier`` but not ``later`` returns or raises after it."""
+    common = 0
+    for a, b in zip(earlier.path, later.path):
+        if a is not b:
+            break
+        common += 1
+    if 0 < common < len(earlier.path) and common < len(later.path):
+        fork = earlier.path[common - 1]
+        if isinstance(fork, (cst.If, cst.Match)):
+            return False
+        if isinstance(fork, (cst.Try, cst.TryStar)):
+            handlers = [h.body for h in fork.handlers]
+            a, b = earlier.path[common], later.path[common]
+            if any(b is h for h in handlers) and (a is fork.body or any(a is h for h in handlers)):
+                return False
+    for i in range(common, len(earlier.path) - 1):
+        block = earlier.path[i]
+        if not isinstance(block, cst.IndentedBlock):
+            continue
+        child = earlier.path[i + 1]
+        seen = False
+        for stmt in block.body:
+            if stmt is child:
+                seen = True
+            elif seen and isinstance(stmt, cst.SimpleStatementLine) and any(
+                    isinstance(s, (cst.Return, cst.Raise)) for s in stmt.body):
+                return False
+    return True
+
+
+def _known_present(evs: list[Event], obj: _Obj, X: str, at: Event) -> bool:
+    """Is ``X`` certainly not None at ``at``: something before it used X as an object (and
+    would have failed on None), or a None guard ended the function?"""
+    start = obj.binding.index if obj.binding is not None else -1
+    for e in evs[start + 1: at.index]:
+        if e.owner == X and e.kind in ("read", "write", "method") and reachable_only_through(at, e):
+            return True
+        if e.kind == "if" and none_guard(e.node, X) and reachable_only_through(at, e):  # type: ignore[arg-type]
+            return True
+    return False

@@ -1,0 +1,532 @@
+"""SQF011 session-never-closed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+import libcst as cst
+import libcst.matchers as m
+
+from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .examples import BOT, SYNC_DB
+from .flow import Event, events, functions, handler_block, in_finally
+from .helpers import dotted
+
+# Calls that keep what they are given (a container, a task, a callback, an exit stack).
+_KEEPERS = {
+    "append", "appendleft", "add", "extend", "insert", "put", "put_nowait", "setdefault", "update",
+    "register", "partial", "setattr", "create_task", "ensure_future", "submit", "run_in_executor",
+    "enter_context", "enter_async_context", "push", "callback", "push_async_callback", "set",
+    "closing", "aclosing", "contextmanager", "asynccontextmanager", "cast",
+}
+# Decorators of command-line commands: the function runs once per process.
+_COMMANDS = {"command", "group", "callback"}
+# Calls that only look at their arguments (what the wrap-in-`with` fix may let values reach).
+_LOOKERS = {
+    "print", "len", "str", "int", "float", "bool", "repr", "format", "sum", "min", "max", "sorted",
+    "list", "tuple", "set", "dict", "enumerate", "zip", "range", "isinstance", "any", "all",
+}
+
+
+class Outcome(Enum):
+    """What happens to a session a function creates."""
+
+    CLOSED = "closed"  # close() in finally, or a with block
+    HANDED_OVER = "handed over"  # returned, yielded, stored, kept by a callee, used by a closure
+    CLOSED_ON_SUCCESS = "closed on success"  # close() outside finally: not on the exception path
+    NEVER_CLOSED = "never closed"
+
+
+@dataclass
+class _Created:
+    event: Event  # the assignment `S = factory(...)`
+    name: str
+    call: cst.Call
+    factory: str  # as written
+    is_async: bool
+
+
+class SessionNeverClosed(Pass):
+    code = "SQF011"
+    name = "session-never-closed"
+    summary = "a session created in a function and not closed on every path, nor handed to an owner"
+    fix_safety = "safe"
+    triggers = (b"= ",)
+    explanation = """
+    ## What it does
+    Reports `session = SessionLocal()`, `session = Session(engine)` or `session = maker()`
+    (any factory or session class the project index knows) assigned in a function when the
+    session is neither closed on every path (`close()` in a `finally`, or a `with` block)
+    nor handed to something that owns it: returned, yielded (a FastAPI/generator provider),
+    stored on an attribute or in a container, passed to a constructor or a call that keeps
+    it (`stack.enter_context(...)`, `functools.partial(...)`), or used by a nested function.
+
+    ## Why is this bad?
+    A session holds a pooled connection from its first query until its transaction ends
+    (commit, rollback) or it is closed. A session that is never closed after a read, or that
+    an exception leaves between its first query and `close()`, keeps that connection checked
+    out until the garbage collector happens to collect it (a session is part of a reference
+    cycle, so that is not when the function returns). A few such calls in a row exhaust the
+    pool: the next checkout waits and raises `TimeoutError: QueuePool limit of size 5
+    overflow 10 reached`. An `AsyncSession` left open also leaves its connection to be
+    cleaned up without an event loop.
+
+    ## The fix
+    `with SessionLocal() as session:` (`async with` for an `AsyncSession`) around the uses.
+    sqla-fix writes it only where that is mechanical and provably changes nothing but when
+    the session is closed: the session is a plain local, created by a statement at the top
+    level of the function body, used only through its own methods by the statements that
+    follow it in that block, never closed by hand, and nothing the function loads can
+    outlive it (no return value, no generator, no stores outside the function's own new
+    locals, no calls that could keep a loaded object, no nested functions). The `with` then
+    spans the rest of the body. Elsewhere the finding is reported without a fix: use `with`,
+    or `try: ... finally: session.close()`.
+
+    Left alone: providers that yield the session (and close it in `finally`); scoped
+    registries (`scoped_session`, Flask-SQLAlchemy's `db.session`: `remove()` handles them);
+    sessions handed to an owner; sessions on a connection the caller owns
+    (`Session(bind=op.get_bind())` in a migration); command-line commands (`@cli.command()`),
+    which run once per process; module-level sessions (SQF007).
+
+    ## Fix safety
+    Safe where it is offered: the session is closed when the function ends instead of when
+    the garbage collector finds it, and the conditions above mean no object it loaded is
+    used after that, so nothing can notice the difference except the pool.
+    """
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "bot/__init__.py": "", "bot/services.py": BOT}
+    examples = (
+        Example(
+            title="a read that leaves its connection checked out",
+            before='''
+            from sqlalchemy import func, select
+            from app.db import SessionLocal, User
+
+
+            def report() -> None:
+                session = SessionLocal()
+                total = session.scalar(select(func.count()).select_from(User))
+                print(f"{total} users")
+            ''',
+            after='''
+            from sqlalchemy import func, select
+            from app.db import SessionLocal, User
+
+
+            def report() -> None:
+                with SessionLocal() as session:
+                    total = session.scalar(select(func.count()).select_from(User))
+                    print(f"{total} users")
+            ''',
+        ),
+        Example(
+            title="async",
+            before='''
+            from bot.services import User, session_pool
+
+
+            async def visit(user_id: int) -> None:
+                session = session_pool()
+                user = await session.get(User, user_id)
+                user.visits += 1
+                await session.commit()
+            ''',
+            after='''
+            from bot.services import User, session_pool
+
+
+            async def visit(user_id: int) -> None:
+                async with session_pool() as session:
+                    user = await session.get(User, user_id)
+                    user.visits += 1
+                    await session.commit()
+            ''',
+        ),
+        Example(
+            title="closed, but not when the query raises",
+            before='''
+            from sqlalchemy.orm import Session
+            from app.db import User, engine
+
+
+            def names() -> list[str]:
+                session = Session(engine)
+                names = [u.name for u in session.query(User)]
+                session.close()
+                return names
+            ''',
+        ),
+        Example(
+            title="objects are returned: closing would detach them, so no automatic fix",
+            before='''
+            from app.db import SessionLocal, User
+
+
+            def active_users() -> list[User]:
+                db = SessionLocal()
+                return db.query(User).all()
+            ''',
+        ),
+    )
+    valid = (
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+
+            def get_db():
+                db = SessionLocal()
+                try:
+                    yield db
+                finally:
+                    db.close()
+            ''',
+            "a FastAPI provider that yields the session and closes it in finally",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def names() -> list[str]:
+                session = SessionLocal()
+                try:
+                    return [u.name for u in session.query(User)]
+                finally:
+                    session.close()
+            ''',
+            "closed in finally: on every path",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import scoped_session, sessionmaker
+            from app.db import User, engine
+
+            Session = scoped_session(sessionmaker(engine))
+
+
+            def names() -> list[str]:
+                session = Session()
+                return [u.name for u in session.query(User)]
+            ''',
+            "a scoped_session registry's thread-local session: `Session.remove()` handles it",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+
+            class UserRepository:
+                def __init__(self) -> None:
+                    self.session = SessionLocal()
+
+
+            def make_repository(factory):
+                session = SessionLocal()
+                return Repository(session)
+            ''',
+            "handed to an owner: stored on self, passed to a constructor",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+
+            def names():
+                session = SessionLocal()
+                with session:
+                    return [u.name for u in session.query(User)]
+            ''',
+            "closed by a with block",
+        ),
+        Valid(
+            '''
+            from alembic import op
+            from sqlalchemy.orm import Session
+
+
+            def upgrade() -> None:
+                session = Session(bind=op.get_bind())
+                session.execute(text("update users set name = lower(name)"))
+                session.commit()
+            ''',
+            "a session on the migration's connection: it checks nothing out of a pool",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import event, orm
+
+
+            @event.listens_for(orm.Session, "after_flush")
+            def touch(session, context):
+                bind = session.connection()
+                local = orm.Session(bind=bind)
+                local.execute(text("update lists set updated_at = now()"))
+                local.commit()
+            ''',
+            "a session on a connection another session holds (a name bound from `.connection()`)",
+        ),
+        Valid(
+            '''
+            import click
+            from app.db import SessionLocal, User
+
+
+            @click.command("users")
+            def list_users() -> None:
+                session = SessionLocal()
+                for user in session.query(User):
+                    click.echo(user.name)
+            ''',
+            "a command-line command: it runs once per process, the connection goes with it",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+            session = SessionLocal()
+            ''',
+            "a module-level session (SQF007 reports it)",
+        ),
+    )
+
+    @classmethod
+    def wants(cls, index, facts) -> bool:
+        if facts is None:
+            return True
+        return any(o.name and not o.yielded and (not o.closed_on_return or "close" in fn.methods)
+                   and index.opens_session(o.factory) is not None
+                   for fn in facts.functions.values() for o in fn.opened)
+
+    def run(self, ctx: FileContext) -> Iterator[Finding]:
+        for qualname, fn in functions(ctx.module, ctx):
+            facts = ctx.function_facts(qualname)
+            if facts is not None and not facts.session_names or _command(fn):
+                continue
+            evs = events(fn, ctx)
+            for created in self._created(ctx, fn, qualname, evs):
+                outcome = self._outcome(ctx, fn, evs, created)
+                if outcome in (Outcome.CLOSED, Outcome.HANDED_OVER):
+                    continue
+                yield self._finding(ctx, fn, evs, created, outcome)
+
+    # which sessions -------------------------------------------------------------
+    def _created(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event]) -> list[_Created]:
+        out = []
+        for e in evs:
+            if e.kind != "assign" or not isinstance(e.node, (cst.Assign, cst.AnnAssign)):
+                continue
+            value = e.value.expression if isinstance(e.value, cst.Await) else e.value
+            if not isinstance(value, cst.Call):
+                continue
+            callee = dotted(value.func)
+            if callee is None:
+                continue
+            if not self._opens(ctx, fn, qualname, callee, e.name or ""):
+                continue
+            if _on_a_connection(value, evs[: e.index]):
+                continue
+            kind = ctx.index.opens_session(self._factory(ctx, qualname, callee, e.name or ""))
+            out.append(_Created(e, e.name or "", value, callee, bool(kind)))
+        return out
+
+    @staticmethod
+    def _factory(ctx: FileContext, qualname: str, callee: str, name: str) -> str | None:
+        """The qualified factory `name = callee(...)` calls, as the index knows it."""
+        facts = ctx.function_facts(qualname)
+        factory = facts.session_names.get(name) if facts is not None else None
+        if factory is None and ctx.round > 0:
+            factory = ctx.qualify(callee)  # after a fix round the facts no longer describe the code
+        return factory
+
+    @staticmethod
+    def _opens(ctx: FileContext, fn: cst.FunctionDef, qualname: str, callee: str, name: str) -> bool:
+        """Does `name = callee(...)` open a new session (not a scoped registry's)?"""
+        index = ctx.index
+        factory = SessionNeverClosed._factory(ctx, qualname, callee, name)
+        if factory is None or index.opens_session(factory) is None:
+            return False
+        found = index.factory(factory)
+        if found is not None and found.scoped:
+            return False
+        return not index.flask_session(factory) and not index.flask_session(ctx.qualify(callee))
+
+    # what happens to it -----------------------------------------------------------
+    def _outcome(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], created: _Created) -> Outcome:
+        S = created.name
+        closes = [e for e in evs if e.kind == "call" and e.owner == S and e.name == "close"]
+        if any(in_finally(e) for e in closes):
+            return Outcome.CLOSED
+        if any(e.kind == "escape" and e.name == S for e in evs) or any(
+                e.kind == "nested" and e.name == S for e in evs):
+            return Outcome.HANDED_OVER
+        if sum(1 for e in evs if e.kind == "assign" and e.name == S) > 1:
+            return Outcome.HANDED_OVER  # rebound: which session a use means is not followed
+        node = created.event.node
+        bound = node.targets[0].target if isinstance(node, cst.Assign) else node.target  # type: ignore[attr-defined]
+        for name in m.findall(fn.body, m.Name(S)):
+            if name is bound:
+                continue
+            how = self._use(ctx, name)  # type: ignore[arg-type]
+            if how is not None:
+                return how
+        if closes:
+            handlers = [e for e in closes if handler_block(e) is not None]
+            if handlers and len(handlers) < len(closes):
+                return Outcome.CLOSED  # closed in the error handler and after it: every path
+            return Outcome.CLOSED_ON_SUCCESS
+        return Outcome.NEVER_CLOSED
+
+    @staticmethod
+    def _use(ctx: FileContext, name: cst.Name) -> Outcome | None:
+        """What one mention of the session does with it: None for `S.method(...)`/`S.attr`
+        and for an argument of a call that only uses it."""
+        parent = ctx.parent(name)
+        if isinstance(parent, cst.Attribute) and parent.value is name:
+            return None
+        if isinstance(parent, cst.WithItem):
+            return Outcome.CLOSED  # `with session:` closes it
+        if isinstance(parent, cst.Arg):
+            call = ctx.parent(parent)
+            if isinstance(call, cst.Call):
+                callee = dotted(call.func) or ""
+                last = callee.rsplit(".", 1)[-1]
+                if last in ("closing", "aclosing"):
+                    return Outcome.CLOSED
+                if last[:1].isupper() or last in _KEEPERS or not callee:
+                    return Outcome.HANDED_OVER
+                target = ctx.index.function(ctx.qualify(callee))
+                if target is not None and (target.yields_param or target.is_generator):
+                    return Outcome.HANDED_OVER
+                return None
+        return Outcome.HANDED_OVER  # `x = S`, `[S]`, `self.db = S`, `{"db": S}`...
+
+    # the finding -----------------------------------------------------------------
+    def _finding(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], created: _Created,
+                 outcome: Outcome) -> Finding:
+        S = created.name
+        call = ctx.module.code_for_node(created.call)
+        if len(call) > 60 or "\n" in call:
+            call = f"{created.factory}(...)"
+        opener = "async with" if created.is_async else "with"
+        if outcome is Outcome.NEVER_CLOSED:
+            message = (f"`{S} = {call}` is never closed: the session keeps its connection checked out "
+                       f"until the garbage collector collects it, and repeated calls exhaust the pool "
+                       f"(TimeoutError); use `{opener} {call} as {S}:`")
+            fix = self._wrap(ctx, fn, evs, created)
+        else:
+            message = (f"`{S}.close()` is not reached when an exception is raised before it: the session "
+                       f"keeps its connection checked out until garbage collection; use "
+                       f"`{opener} {call} as {S}:` or close it in `finally`")
+            fix = None
+        if outcome is Outcome.NEVER_CLOSED and fix is None:
+            message += " (no automatic fix: what the function loads may outlive the session)"
+        return self.finding(created.call, message, fix)
+
+    def _wrap(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], created: _Created) -> Fix | None:
+        """`with factory() as S:` around the rest of the body, where nothing can notice."""
+        body = fn.body
+        stmt = created.event.statement
+        if not isinstance(body, cst.IndentedBlock) or not isinstance(created.event.node, cst.Assign) \
+                or not isinstance(stmt, cst.SimpleStatementLine):
+            return None
+        position = next((i for i, s in enumerate(body.body) if s is stmt), None)
+        if position is None or position == len(body.body) - 1 or len(stmt.body) != 1 \
+                or len(created.event.node.targets) != 1:
+            return None
+        rest = body.body[position + 1:]
+        if not _contained(created.name, rest, fn, evs, created.event.index):
+            return None
+        is_async = created.is_async
+        call = created.event.node.value  # type: ignore[attr-defined]
+        if isinstance(call, cst.Await):
+            return None
+
+        def wrap(updated: cst.IndentedBlock) -> cst.IndentedBlock:
+            line = updated.body[position]
+            assert isinstance(line, cst.SimpleStatementLine)
+            block = cst.With(
+                items=[cst.WithItem(item=call.deep_clone(), asname=cst.AsName(name=cst.Name(created.name)))],
+                body=cst.IndentedBlock(body=list(updated.body[position + 1:]),
+                                       header=line.trailing_whitespace),
+                asynchronous=cst.Asynchronous() if is_async else None,
+                leading_lines=line.leading_lines,
+            )
+            return updated.with_changes(body=[*updated.body[:position], block])
+
+        return Fix([Edit(body, replace=wrap)])  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _on_a_connection(call: cst.Call, before: list[Event]) -> bool:
+    """`Session(bind=op.get_bind())`, `Session(bind=session.connection())`, `Session(conn)`:
+    the caller owns the connection, the session checks nothing out of a pool."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value != "bind":
+            continue
+        value = arg.value
+        if isinstance(value, cst.Name):  # `bind = op.get_bind()` earlier in the function
+            value = next((e.value for e in reversed(before) if e.kind == "assign" and e.name == value.value
+                          and e.value is not None), value)
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
+                and value.func.attr.value in ("get_bind", "connect", "connection"):
+            return True
+        name = (dotted(value) or "").rsplit(".", 1)[-1].lower()
+        if name in ("bind", "conn", "connection", "connectable") or name.endswith(("_conn", "_connection")):
+            return True
+    return False
+
+
+def _command(fn: cst.FunctionDef) -> bool:
+    """`@cli.command()`, `@click.group()`, `@app.callback()`: a command-line entry point."""
+    for deco in fn.decorators:
+        target = deco.decorator.func if isinstance(deco.decorator, cst.Call) else deco.decorator
+        if isinstance(target, cst.Attribute) and target.attr.value in _COMMANDS:
+            return True
+    return False
+
+
+def _contained(S: str, rest, fn: cst.FunctionDef, evs: list[Event], created_at: int) -> bool:
+    """Can nothing the session loads outlive the function? The statements after the creation
+    use the session only through its methods, keep values in new locals, pass them only to
+    calls that look at them, and the function returns no value, is no generator and has no
+    nested function, no global/nonlocal and no raise that carries a value."""
+    if m.findall(fn.body, m.FunctionDef() | m.Lambda() | m.ClassDef() | m.Global() | m.Nonlocal()
+                 | m.Yield()):
+        return False
+    if any(r.value is not None for r in m.findall(fn.body, m.Return())):  # type: ignore[attr-defined]
+        return False
+    fresh = {e.name for e in evs if e.kind == "assign" and e.index >= created_at and e.name}
+    fresh.add(S)
+    for stmt in rest:
+        for target in m.findall(stmt, m.AssignTarget() | m.AugAssign() | m.AnnAssign()):
+            node = target.target  # type: ignore[attr-defined]
+            if isinstance(node, (cst.Attribute, cst.Subscript)) and _base(node) not in fresh:
+                return False
+        for raise_ in m.findall(stmt, m.Raise()):
+            if raise_.exc is not None and _mentions_any(raise_.exc, fresh):  # type: ignore[attr-defined]
+                return False
+        for call in m.findall(stmt, m.Call()):
+            func = call.func  # type: ignore[attr-defined]
+            receiver = _base(func) if isinstance(func, cst.Attribute) else None
+            if receiver in fresh:
+                continue  # a method of the session or of a new local
+            name = func.value if isinstance(func, cst.Name) else None
+            if name in _LOOKERS:
+                continue
+            if any(_mentions_any(a.value, fresh) for a in call.args):  # type: ignore[attr-defined]
+                return False
+    return True
+
+
+def _base(node: cst.BaseExpression) -> str | None:
+    while isinstance(node, (cst.Attribute, cst.Subscript)):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def _mentions_any(node: cst.CSTNode, wanted: set[str]) -> bool:
+    return any(n.value in wanted for n in m.findall(node, m.Name()))  # type: ignore[attr-defined]
