@@ -6,16 +6,23 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
-from . import __version__, engine, report
+from . import __version__, report
 from .config import Config, ConfigError, load
 from .discovery import discover
+from .lazy import lazy
 from .passes import ALL_PASSES, BY_CODE
 from .review import Quit, Reviewer, apply_hunks, colorize, hunks, unified_diff
 from .source import SourceFile
 from .writer import ChangedOnDisk, WriteError, dirty_files, write_atomic
+
+if TYPE_CHECKING:
+    from . import engine
+else:
+    engine = lazy("codemods.engine")  # `--version`, `rules` and `explain` never load it
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 

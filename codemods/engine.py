@@ -16,16 +16,20 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-
-import libcst as cst
+from typing import TYPE_CHECKING
 
 from . import index as index_mod
 from .config import Config
-from .edits import apply_fixes
+from .lazy import lazy
 from .passes import ALL_PASSES, Pass
 from .passes.base import FileContext, Finding, Fix
 from .source import SourceError, SourceFile, from_bytes, read_source
 from .suppress import SKIP_FILE, suppressed
+
+if TYPE_CHECKING:
+    import libcst as cst
+else:
+    cst = lazy("libcst")  # imported when a file is parsed: a run that parses nothing never loads it
 
 MAX_ROUNDS = 8
 
@@ -163,6 +167,8 @@ def process_source(
     facts = _facts(path, source, index, config)
     if index is not None and not any(p.wants(index, facts) for p in passes):
         return result  # the ast facts show nothing any selected pass could match
+    from .edits import apply_fixes  # libcst, loaded with the first file that is parsed
+
     try:
         module = cst.parse_module(source.text)
     except Exception as exc:  # libcst raises ParserSyntaxError, sometimes others
@@ -278,6 +284,8 @@ def _record(path: str, f: Finding, config: Config, ctx: FileContext, text: str, 
         rec.fix_safe = f.fix.safe
         rec.fix_applies = f.fix.safe or config.unsafe_fixes
         if want_diff:
+            from .edits import apply_fixes
+
             rec.fix_diff = _unified(text, apply_fixes(ctx.module, [f.fix]).code, path)
     return rec
 

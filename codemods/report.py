@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .engine import FileResult, FindingRecord
 from .passes import ALL_PASSES
+
+if TYPE_CHECKING:
+    from .engine import FileResult, FindingRecord
 
 FORMATS = ("text", "concise", "json", "github", "sarif")
 

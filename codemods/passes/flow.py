@@ -15,13 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-import libcst as cst
+from functools import cache
+from typing import TYPE_CHECKING
 
 from .. import names
 from ..index import Model, ProjectIndex, Scope
+from ..lazy import lazy
 from .base import FileContext
 from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+    _VisitorBase = cst.CSTVisitor
+else:
+    cst = lazy("libcst")
+    _VisitorBase = object
 
 # --------------------------------------------------------------------------- events
 
@@ -46,7 +54,10 @@ class Event:
         raise LookupError("event outside any statement")
 
 
-class _Collector(cst.CSTVisitor):
+class _Events(_VisitorBase):
+    """The event walk. Its libcst base class is added on first use (:func:`_collector`), so
+    that importing the passes does not import libcst."""
+
     def __init__(self) -> None:
         super().__init__()
         self.path: list[cst.CSTNode] = []
@@ -200,11 +211,20 @@ def _escaping_names(value: cst.BaseExpression) -> Iterator[str]:
                 yield el.value.value
 
 
+@cache
+def _collector_type() -> type:
+    return type("_Collector", (_Events, cst.CSTVisitor), {})
+
+
+def _collector() -> _Events:
+    return _collector_type()()
+
+
 def events(fn: cst.FunctionDef, ctx: FileContext | None = None) -> list[Event]:
     """The events of ``fn`` in source order (computed once per file when ``ctx`` is given)."""
     if ctx is not None:
         return ctx.cached(("events", id(fn)), lambda: events(fn))
-    collector = _Collector()
+    collector = _collector()
     if isinstance(fn.body, cst.IndentedBlock):
         fn.body.visit(collector)
     return collector.out

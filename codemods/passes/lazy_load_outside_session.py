@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import libcst as cst
-
+from ..lazy import lazy
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import BOT, REPO
 from .flow import Event, bound_through, events, functions, loaded_eagerly, session_scoped, shape, with_scopes
 from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+else:
+    cst = lazy("libcst")
 
 
 class LazyLoadOutsideSession(Pass):
