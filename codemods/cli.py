@@ -378,6 +378,22 @@ def explain(code: str) -> None:
     raise click.BadParameter(f"unknown rule {code!r} (see `sqla-fix rules`)", param_hint="CODE")
 
 
+@cli.command()
+def server() -> None:
+    """Run the language server (LSP over stdin/stdout) for editors: diagnostics on open,
+    change and save; each fix as a code action; "fix all safe" as source.fixAll.sqla-fix.
+
+    Needs the optional dependency: pip install 'sqla-fix[server]'.
+    """
+    try:
+        import pygls  # noqa: F401
+    except ImportError:
+        raise click.ClickException("the server needs pygls: pip install 'sqla-fix[server]'") from None
+    from .server import serve
+
+    serve()
+
+
 def main() -> None:
     try:
         cli(prog_name="sqla-fix")

@@ -49,6 +49,7 @@ class FindingRecord:
     fix_safe: bool = True
     fix_applies: bool = False  # applied by `apply` under the current settings
     fix_diff: str | None = None
+    fixed_text: str | None = None  # the whole file with this one fix applied (with fix_diff)
 
 
 @dataclass
@@ -286,7 +287,8 @@ def _record(path: str, f: Finding, config: Config, ctx: FileContext, text: str, 
         if want_diff:
             from .edits import apply_fixes
 
-            rec.fix_diff = _unified(text, apply_fixes(ctx.module, [f.fix]).code, path)
+            rec.fixed_text = apply_fixes(ctx.module, [f.fix]).code
+            rec.fix_diff = _unified(text, rec.fixed_text, path)
     return rec
 
 
