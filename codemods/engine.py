@@ -178,27 +178,26 @@ def process_source(
     try:
         module_name = facts.module if facts is not None else ""
         lines = source.text.splitlines()
-        current = module
+        current, code = module, source.text  # code: the text of current (codegen only after a fix)
         for round_no in range(MAX_ROUNDS):
-            fresh = round_no == 0 or _refresh_facts(path, current.code, index, config)
+            fresh = round_no == 0 or _refresh_facts(path, code, index, config)
             ctx = _context(path, current, index, config, module_name, 0 if fresh else round_no)
-            findings = _run_passes(ctx, passes, lines if round_no == 0 else current.code.splitlines())
+            findings = _run_passes(ctx, passes, lines if round_no == 0 else code.splitlines())
             if round_no == 0:
                 for f in findings:
                     result.findings.append(_record(path, f, config, ctx, source.text, want_fix_diffs))
             fixes = _applicable(ctx, findings, config)
             if not fixes:
                 break
-            new_code = apply_fixes(ctx.module, fixes).code
+            code = apply_fixes(ctx.module, fixes).code
             try:
-                current = cst.parse_module(new_code)
+                current = cst.parse_module(code)
             except Exception as exc:
                 raise InternalError(f"a fix produced code that does not parse ({exc.__class__.__name__})") from exc
-        final = current.code
-        if final != source.text:
-            if not _compiles_like(source.text, final):
+        if code != source.text:
+            if not _compiles_like(source.text, code):
                 raise InternalError("a fix produced code that Python cannot compile")
-            result.new_text = final
+            result.new_text = code
     except Exception as exc:  # a bug in a pass must never abort the run or write the file
         where = _pass_frame(exc)
         detail = f"{exc.__class__.__name__}: {exc}" if not isinstance(exc, InternalError) else str(exc)
