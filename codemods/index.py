@@ -1179,7 +1179,9 @@ class ProjectIndex:
         one of them is indexed too, and is worth parsing for the passes."""
         found: set[str] = set()
         for mod in self.modules.values():
-            found.update(n.rsplit(".", 1)[-1] for n in mod.factories)
+            # Only what resolves to a session factory: `factories` also holds every value a call
+            # returned (`T = TypeVar("T")`, `logger = get_logger()`) until it is resolved.
+            found.update(n for n in mod.factories if self.factory(f"{mod.module}.{n}" if mod.module else n))
             found.update(mod.aliases)
             for fn in mod.functions.values():
                 if "." in fn.qualname:

@@ -59,3 +59,18 @@ def test_the_index_parses_only_files_whose_bytes_mention_a_trigger(tmp_path, mon
     idx = engine.build_index(files, Config(root=str(tmp_path)), jobs=1)
     assert sorted(parsed) == sorted([files[0], files[2]])  # uses.py: it mentions SessionLocal
     assert idx.module_for_path(files[1]) is None
+
+
+def test_names_of_other_call_results_do_not_pull_files_into_the_index(tmp_path):
+    # `T = TypeVar("T")` and `logger = get_logger()` in a module that uses SQLAlchemy are call
+    # results, not session factories: a module that only mentions `T` or `logger` stays out.
+    (tmp_path / "db.py").write_text(
+        "import logging\nfrom typing import TypeVar\n\nfrom sqlalchemy.orm import sessionmaker\n\n"
+        "T = TypeVar('T')\nlogger = logging.getLogger(__name__)\nSessionLocal = sessionmaker()\n")
+    (tmp_path / "other.py").write_text("from db import T, logger\n\n\ndef f(x: T) -> T:\n    logger.info(x)\n    return x\n")
+    (tmp_path / "uses.py").write_text("from db import SessionLocal\n\n\ndef g():\n    return SessionLocal()\n")
+    files = [str(tmp_path / n) for n in ("db.py", "other.py", "uses.py")]
+    idx = engine.build_index(files, Config(root=str(tmp_path)), jobs=1)
+    assert idx.names() == {"SessionLocal"}
+    assert idx.module_for_path(files[1]) is None
+    assert idx.module_for_path(files[2]) is not None
