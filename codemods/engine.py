@@ -385,14 +385,18 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
             except (SyntaxError, ValueError, RecursionError):
                 pass
     seen_names: set[str] = set()
+    idx, idx_size = None, -1
     for _round in range(4):
-        work = [(p, index_mod.module_name_for(p, config.root), triggers) for p in remaining]
+        # The byte scan happens here, in this process: only the files that mention a trigger
+        # are sent to the workers to be parsed (no worker pool for a run that parses nothing).
+        work = [(p, index_mod.module_name_for(p, config.root), triggers) for p in remaining if _mentions(p, triggers)]
         found = _map(_index_path, work, jobs)
         new = [f for f in found if f is not None]
         facts.extend(new)
         done = {f.path for f in new}
         remaining = [p for p in remaining if p not in done]
-        names = new_index(facts, config).names() - seen_names
+        idx, idx_size = new_index(facts, config), len(facts)
+        names = idx.names() - seen_names
         if not names or not remaining:
             break
         seen_names |= names
@@ -408,7 +412,17 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
             if f.path not in overrides:
                 cache.put(f.path, f)
         cache.save()
-    return new_index(facts, config)
+    # The last round's index when nothing was added since (it has aggregated its names once).
+    return idx if idx is not None and idx_size == len(facts) else new_index(facts, config)
+
+
+def _mentions(path: str, triggers: tuple[bytes, ...]) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return False
+    return any(t in raw for t in triggers)
 
 
 def new_index(facts, config: Config) -> index_mod.ProjectIndex:

@@ -1157,6 +1157,7 @@ class ProjectIndex:
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
         self._relevance: tuple[bytes, ...] | None = None
+        self._names: set[str] | None = None
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
 
     def add(self, facts: ModuleFacts) -> None:
@@ -1168,6 +1169,7 @@ class ProjectIndex:
         self._callers = None
         self._suffixes = None
         self._relevance = None
+        self._names = None
         self._models = None
         self._mapped_memo = {}
         self._relationship_names = None
@@ -1177,6 +1179,11 @@ class ProjectIndex:
         """The project's own session-related names: factories, Annotated aliases, FastAPI
         providers, context managers and decorators that handle sessions. A file that mentions
         one of them is indexed too, and is worth parsing for the passes."""
+        if self._names is None:
+            self._names = self._session_names()
+        return self._names
+
+    def _session_names(self) -> set[str]:
         found: set[str] = set()
         for mod in self.modules.values():
             # Only what resolves to a session factory: `factories` also holds every value a call
