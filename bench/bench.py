@@ -13,7 +13,8 @@
   PASS/FAIL.
 
 Each figure is the best of N runs (the machine may be shared; the best run is the one least
-disturbed). Ratios are sqla-fix / ruff within this run. Peak memory is the largest resident set
+disturbed); the CPU seconds (user + system, all processes) are shown too, as they depend less
+on what else the machine is doing. Ratios are sqla-fix / ruff within this run. Peak memory is the largest resident set
 of any one process of the run (wait4's ru_maxrss). ``bench/.work/`` is not tracked by git.
 
     python bench/bench.py [--files 2000] [--lines 150] [--share 0.05] [--repeat 1] [--skip-real]
@@ -164,6 +165,7 @@ def ensure_real() -> str:
 class Run:
     seconds: float
     peak_mb: float
+    cpu: float = 0.0  # user + system seconds of the process and its children
 
 
 def run(cmd: list[str], cwd: str, stdin: str | None = None) -> Run:
@@ -183,12 +185,12 @@ def run(cmd: list[str], cwd: str, stdin: str | None = None) -> Run:
             stdin_fh.close()  # type: ignore[union-attr]
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode(errors='replace')}")
-    return Run(seconds, usage.ru_maxrss / 1024)
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def best(cmd: list[str], cwd: str, n: int, stdin: str | None = None) -> Run:
     runs = [run(cmd, cwd, stdin) for _ in range(n)]
-    return Run(min(r.seconds for r in runs), max(r.peak_mb for r in runs))
+    return Run(min(r.seconds for r in runs), max(r.peak_mb for r in runs), min(r.cpu for r in runs))
 
 
 SQLA = [sys.executable, "-m", "codemods"]
@@ -212,14 +214,15 @@ class Row:
         verdict = "PASS" if self.ok else "FAIL"
         if self.memory and self.theirs:
             return [self.figure, f"{self.ours.peak_mb:.0f} MB", f"{self.theirs.peak_mb:.0f} MB",
-                    f"{self.ours.peak_mb / self.theirs.peak_mb:.2f}x", "", "", self.target, verdict]
+                    f"{self.ours.peak_mb / self.theirs.peak_mb:.2f}x", "", "", "", self.target, verdict]
         ratio = f"{self.ours.seconds / self.theirs.seconds:.2f}x" if self.theirs else ""
         rate = ""
         if self.files:
             rate = f"{self.files / self.ours.seconds:,.0f} / {self.files / self.theirs.seconds:,.0f}" if self.theirs else ""
         theirs = f"{self.theirs.seconds:.3f} s" if self.theirs else ""
         peak = f"{self.ours.peak_mb:.0f} / {self.theirs.peak_mb:.0f}" if self.theirs else f"{self.ours.peak_mb:.0f}"
-        return [self.figure, f"{self.ours.seconds:.3f} s", theirs, ratio, rate, peak, self.target, verdict]
+        cpu = f"{self.ours.cpu:.2f} / {self.theirs.cpu:.2f}" if self.theirs else f"{self.ours.cpu:.2f}"
+        return [self.figure, f"{self.ours.seconds:.3f} s", theirs, ratio, rate, cpu, peak, self.target, verdict]
 
 
 def measure(path: str, ruff: str, session_file: str, plain_file: str, repeat: int) -> list[Row]:
@@ -267,7 +270,8 @@ def measure(path: str, ruff: str, session_file: str, plain_file: str, repeat: in
 
 
 def table(rows: list[Row]) -> str:
-    head = ["figure", "sqla-fix", "ruff", "ratio", "files/s (sqla-fix / ruff)", "peak MB (sqla-fix / ruff)",
+    head = ["figure", "sqla-fix", "ruff", "ratio", "files/s (sqla-fix / ruff)", "CPU s (sqla-fix / ruff)",
+            "peak MB (sqla-fix / ruff)",
             "target", "result"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
