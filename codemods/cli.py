@@ -6,16 +6,23 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
-from . import __version__, engine, report
+from . import __version__, report
 from .config import Config, ConfigError, Globs, Resolver, known_codes, project_scope, timeout
 from .discovery import discover, display_name, excluded_file
+from .lazy import lazy
 from .passes import ALL_PASSES
 from .review import Quit, Reviewer, apply_hunks, colorize, hunks, unified_diff
 from .source import SourceFile
 from .writer import ChangedOnDisk, WriteError, dirty_files, write_atomic
+
+if TYPE_CHECKING:
+    from . import engine
+else:
+    engine = lazy("codemods.engine", snapshot=False)  # `--version`, `rules` and `explain` never load it
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -493,6 +500,22 @@ def explain(code: str) -> None:
             click.echo(p.explain(), nl=False)
             return
     raise click.BadParameter(f"unknown rule {code!r} (see `sqla-fix rules`)", param_hint="CODE")
+
+
+@cli.command()
+def server() -> None:
+    """Run the language server (LSP over stdin/stdout) for editors: diagnostics on open,
+    change and save; each fix as a code action; "fix all safe" as source.fixAll.sqla-fix.
+
+    Needs the optional dependency: pip install 'sqla-fix[server]'.
+    """
+    try:
+        import pygls  # noqa: F401
+    except ImportError:
+        raise click.ClickException("the server needs pygls: pip install 'sqla-fix[server]'") from None
+    from .server import serve
+
+    serve()
 
 
 def main() -> None:

@@ -15,17 +15,21 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-
-import libcst as cst
+from typing import TYPE_CHECKING
 
 from . import guard, pool
 from . import index as index_mod
 from .config import Config
-from .edits import apply_fixes
+from .lazy import lazy
 from .passes import ALL_PASSES, Pass
 from .passes.base import FileContext, Finding, Fix
 from .source import SourceError, SourceFile, from_bytes, read_source
 from .suppress import SKIP_FILE, suppressed
+
+if TYPE_CHECKING:
+    import libcst as cst
+else:
+    cst = lazy("libcst")  # imported when a file is parsed: a run that parses nothing never loads it
 
 MAX_ROUNDS = 8
 
@@ -45,6 +49,7 @@ class FindingRecord:
     fix_safe: bool = True
     fix_applies: bool = False  # applied by `apply` under the current settings
     fix_diff: str | None = None
+    fixed_text: str | None = None  # the whole file with this one fix applied (with fix_diff)
 
 
 @dataclass
@@ -225,8 +230,13 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
     facts = _facts(path, source, index, config) if wanted else None
     # False when the ast facts show nothing any selected pass could match:
     run = wanted and (index is None or any(p.wants(index, facts) for p in passes))
-    if not (explicit or run):
+    if not run and (not explicit or _ast_parses(source.text)):
+        # Nothing to run. A file named explicitly is checked for syntax errors, by `ast` first
+        # (libcst is not even imported); only code `ast` rejects is read by libcst, which
+        # knows newer syntax than this Python may.
         return result
+    from .edits import apply_fixes  # libcst, loaded with the first file that is parsed
+
     try:
         module = cst.parse_module(source.text)
     except (RecursionError, MemoryError):
@@ -239,27 +249,26 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
     try:
         module_name = facts.module if facts is not None else ""
         lines = source.text.splitlines()
-        current = module
+        current, code = module, source.text  # code: the text of current (codegen only after a fix)
         for round_no in range(MAX_ROUNDS):
-            fresh = round_no == 0 or _refresh_facts(path, current.code, index, config)
+            fresh = round_no == 0 or _refresh_facts(path, code, index, config)
             ctx = _context(path, current, index, config, module_name, 0 if fresh else round_no)
-            findings = _run_passes(ctx, passes, lines if round_no == 0 else current.code.splitlines())
+            findings = _run_passes(ctx, passes, lines if round_no == 0 else code.splitlines())
             if round_no == 0:
                 for f in findings:
                     result.findings.append(_record(path, f, config, ctx, source.text, want_fix_diffs))
             fixes = _applicable(ctx, findings, config)
             if not fixes:
                 break
-            new_code = apply_fixes(ctx.module, fixes).code
+            code = apply_fixes(ctx.module, fixes).code
             try:
-                current = cst.parse_module(new_code)
+                current = cst.parse_module(code)
             except Exception as exc:
                 raise InternalError(f"a fix produced code that does not parse ({exc.__class__.__name__})") from exc
-        final = current.code
-        if final != source.text:
-            if not _compiles_like(source.text, final):
+        if code != source.text:
+            if not _compiles_like(source.text, code):
                 raise InternalError("a fix produced code that Python cannot compile")
-            result.new_text = final
+            result.new_text = code
     except (RecursionError, MemoryError):
         raise
     except Exception as exc:  # a bug in a pass must never abort the run or write the file
@@ -348,7 +357,10 @@ def _record(path: str, f: Finding, config: Config, ctx: FileContext, text: str, 
         rec.fix_safe = f.fix.safe
         rec.fix_applies = f.fix.safe or config.unsafe_fixes
         if want_diff:
-            rec.fix_diff = _unified(text, apply_fixes(ctx.module, [f.fix]).code, path)
+            from .edits import apply_fixes
+
+            rec.fixed_text = apply_fixes(ctx.module, [f.fix]).code
+            rec.fix_diff = _unified(text, rec.fixed_text, path)
     return rec
 
 
@@ -481,15 +493,20 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
     seen_names: set[str] = set()
     failures: list[IndexFailure] = []
     scanned = len(remaining)  # files read (some again in later rounds)
+    idx, idx_size = None, -1
     for _round in range(4):
-        work = [(p, index_mod.module_names(p, config.root, config.src), triggers, config.file_timeout) for p in remaining]
+        # The byte scan happens here, in this process: only the files that mention a trigger
+        # are sent to the workers to be parsed (no worker pool for a run that parses nothing).
+        work = [(p, index_mod.module_names(p, config.root, config.src), triggers, config.file_timeout)
+                for p in remaining if _mentions(p, triggers)]
         found = _map(_index_path, work, jobs, _failed_index, config.file_timeout)
         failures.extend(f for f in found if isinstance(f, IndexFailure))
         new = [f for f in found if isinstance(f, index_mod.ModuleFacts)]
         facts.extend(new)
         done = {f.path for f in new} | {f.path for f in failures}
         remaining = [p for p in remaining if p not in done]
-        names = new_index(facts, config).names() - seen_names
+        idx, idx_size = new_index(facts, config), len(facts)
+        names = idx.names() - seen_names
         if not names or not remaining:
             break
         seen_names |= names
@@ -505,10 +522,21 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
             if f.path not in overrides:
                 cache.put(f.path, f)
         cache.save()
-    idx = new_index(facts, config)
+    # The last round's index when nothing was added since (it has aggregated its names once).
+    if idx is None or idx_size != len(facts):
+        idx = new_index(facts, config)
     idx.failures = failures
     idx.scanned = scanned
     return idx
+
+
+def _mentions(path: str, triggers: tuple[bytes, ...]) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return False
+    return any(t in raw for t in triggers)
 
 
 def new_index(facts, config: Config) -> index_mod.ProjectIndex:

@@ -7,10 +7,13 @@ import re
 import textwrap
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__, sarif
-from .engine import FileResult, FindingRecord
 from .passes import BY_CODE
+
+if TYPE_CHECKING:
+    from .engine import FileResult, FindingRecord
 
 FORMATS = ("text", "concise", "json", "github", "sarif")
 

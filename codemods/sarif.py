@@ -12,12 +12,15 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from . import HOMEPAGE, __version__
-from .engine import FileResult, FindingRecord
 from .passes import ALL_PASSES
 from .passes.base import Pass
+
+if TYPE_CHECKING:
+    from .engine import FileResult, FindingRecord
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"

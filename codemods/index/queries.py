@@ -57,6 +57,7 @@ class ProjectIndex:
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
         self._relevance: tuple[bytes, ...] | None = None
+        self._names: set[str] | None = None
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
         self._clashes: dict[str, list[ModuleFacts]] = {}  # names several files claim
         self._aliases: tuple[dict[str, list[ModuleFacts]], dict[str, list[ModuleFacts]]] | None = None
@@ -65,7 +66,8 @@ class ProjectIndex:
 
     def add(self, facts: ModuleFacts) -> None:
         other = self.modules.get(facts.module)
-        if other is not None and other.path != facts.path and facts.module not in self._clashes:
+        if other is not None and os.path.abspath(other.path) != os.path.abspath(facts.path) \
+                and facts.module not in self._clashes:
             # Two files claim one name (several projects checked at once): the name is
             # ambiguous, and each goes by a name of its own.
             self.duplicates.append((facts.module, other.path, facts.path))
@@ -82,6 +84,7 @@ class ProjectIndex:
         self._suffixes = None
         self._aliases = None
         self._relevance = None
+        self._names = None
         self._models = None
         self._mapped_memo = {}
         self._relationship_names = None
@@ -91,9 +94,17 @@ class ProjectIndex:
         """The project's own session-related names: factories, Annotated aliases, FastAPI
         providers, context managers and decorators that handle sessions. A file that mentions
         one of them is indexed too, and is worth parsing for the passes."""
+        if self._names is None:
+            self._names = self._session_names()
+        return self._names
+
+    def _session_names(self) -> set[str]:
         found: set[str] = set()
         for mod in self.modules.values():
-            found.update(n.rsplit(".", 1)[-1] for n in mod.factories)
+            # Only what resolves to a session factory: `factories` also holds every value a call
+            # returned (`T = TypeVar("T")`, `logger = get_logger()`) until it is resolved.
+            found.update(n.rsplit(".", 1)[-1] for n in mod.factories
+                         if self.factory(f"{mod.module}.{n}" if mod.module else n))
             found.update(mod.aliases)
             for fn in mod.functions.values():
                 if "." in fn.qualname:

@@ -15,17 +15,22 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-import libcst as cst
-from libcst.metadata import CodeRange, ParentNodeProvider, PositionProvider
+from ..lazy import lazy
 
 if TYPE_CHECKING:
+    import libcst as cst
+    import libcst.metadata as metadata
+    from libcst.metadata import CodeRange
+
     from ..config import Config
     from ..index import ProjectIndex
+else:
+    metadata = lazy("libcst.metadata")
 
 
 # --------------------------------------------------------------------------- fixes
 
-Transform = Callable[[cst.CSTNode], cst.CSTNode]
+Transform = Callable[["cst.CSTNode"], "cst.CSTNode"]
 
 
 @dataclass
@@ -105,10 +110,10 @@ class FileContext:
         return self._metadata[provider]
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        return self.meta(ParentNodeProvider).get(node)
+        return self.meta(metadata.ParentNodeProvider).get(node)
 
     def position(self, node: cst.CSTNode) -> CodeRange:
-        return self.meta(PositionProvider)[node]
+        return self.meta(metadata.PositionProvider)[node]
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         parent = self.parent(node)

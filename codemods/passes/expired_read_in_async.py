@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-import libcst as cst
+from typing import TYPE_CHECKING
 
 from .. import names
 from ..index import Model, Scope
+from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
 from .flow import (
@@ -30,6 +30,12 @@ from .flow import (
     unique_name,
 )
 from .helpers import awaited_calls, calls_on
+
+if TYPE_CHECKING:
+    import libcst as cst
+else:
+    cst = lazy("libcst")
+
 
 # A FastAPI provider whose sessions do not expire on commit.
 QUIET_PROVIDER = '''

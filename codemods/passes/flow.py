@@ -16,15 +16,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-
-import libcst as cst
+from functools import cache
+from typing import TYPE_CHECKING
 
 from .. import names
 from ..index import Model, ProjectIndex, Scope
 from ..index.facts import MODULE_LEVEL, WITH_VALUE
 from ..index.infer import Stage
+from ..lazy import lazy
 from .base import FileContext
 from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+    _VisitorBase = cst.CSTVisitor
+else:
+    cst = lazy("libcst")
+    _VisitorBase = object
 
 # --------------------------------------------------------------------------- events
 
@@ -49,7 +57,10 @@ class Event:
         raise LookupError("event outside any statement")
 
 
-class _Collector(cst.CSTVisitor):
+class _Events(_VisitorBase):
+    """The event walk. Its libcst base class is added on first use (:func:`_collector`), so
+    that importing the passes does not import libcst."""
+
     def __init__(self) -> None:
         super().__init__()
         self.path: list[cst.CSTNode] = []
@@ -220,11 +231,20 @@ def _escaping_names(value: cst.BaseExpression) -> Iterator[str]:
                 yield el.value.value
 
 
+@cache
+def _collector_type() -> type:
+    return type("_Collector", (_Events, cst.CSTVisitor), {})
+
+
+def _collector() -> _Events:
+    return _collector_type()()
+
+
 def events(fn: cst.FunctionDef, ctx: FileContext | None = None) -> list[Event]:
     """The events of ``fn`` in source order (computed once per file when ``ctx`` is given)."""
     if ctx is not None:
         return ctx.cached(("events", id(fn)), lambda: events(fn))
-    collector = _Collector()
+    collector = _collector()
     if isinstance(fn.body, cst.IndentedBlock):
         fn.body.visit(collector)
     return collector.out
@@ -863,12 +883,14 @@ def held(ctx: FileContext, qualname: str, owner: str, refs: dict[str, SessionRef
 
 # --------------------------------------------------------------------------- control flow
 
-TERMINATORS = (cst.Return, cst.Raise, cst.Continue, cst.Break)
+@cache
+def _terminators() -> tuple[type, ...]:
+    return (cst.Return, cst.Raise, cst.Continue, cst.Break)
 
 
 def terminates(stmt: cst.CSTNode) -> bool:
     """A statement line that ends its block: return, raise, continue or break."""
-    return isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, TERMINATORS) for s in stmt.body)
+    return isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, _terminators()) for s in stmt.body)
 
 
 def statement_paths(fn: cst.FunctionDef) -> dict[int, tuple[cst.CSTNode, ...]]:

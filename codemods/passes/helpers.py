@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-import libcst as cst
-import libcst.matchers as m
+from typing import TYPE_CHECKING
 
 from .. import names
 from ..index import Function, Param, ProjectIndex
+from ..lazy import lazy
 from .base import FileContext
+
+if TYPE_CHECKING:
+    import libcst as cst
+    import libcst.matchers as m
+else:
+    cst = lazy("libcst")
+    m = lazy("libcst.matchers")
 
 
 def dotted(node: cst.BaseExpression | None) -> str | None:

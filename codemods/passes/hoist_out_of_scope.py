@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-import libcst as cst
+from typing import TYPE_CHECKING
 
 from ..index import Scope
+from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
 from .flow import (
@@ -24,6 +24,11 @@ from .flow import (
     unique_name,
     with_scopes,
 )
+
+if TYPE_CHECKING:
+    import libcst as cst
+else:
+    cst = lazy("libcst")
 
 
 class HoistOutOfScope(Pass):

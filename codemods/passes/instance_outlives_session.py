@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import libcst as cst
-import libcst.matchers as m
-
+from ..lazy import lazy
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import SYNC_DB
 from .flow import binding_of, bound_through, events, functions, model_for, sessions, shape, with_scopes
 from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+    import libcst.matchers as m
+else:
+    cst = lazy("libcst")
+    m = lazy("libcst.matchers")
 
 _CONTAINERS = {"dict", "list", "set", "OrderedDict", "defaultdict", "WeakValueDictionary", "TTLCache", "LRUCache"}
 _CACHES = {"functools.lru_cache", "functools.cache", "cachetools.cached", "async_lru.alru_cache",

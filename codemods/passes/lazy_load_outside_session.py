@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-import libcst as cst
+from typing import TYPE_CHECKING
 
 from ..index.infer import Stage
+from ..lazy import lazy
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import BOT, REPO
 from .flow import (
@@ -20,6 +20,11 @@ from .flow import (
     with_scopes,
 )
 from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+else:
+    cst = lazy("libcst")
 
 
 class LazyLoadOutsideSession(Pass):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import libcst as cst
-
+from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .flow import functions, method_calls, shape
 from .helpers import await_if, dotted, function_facts, param_facts, session_is_async
 from .helpers import rebinds as _rebinds
+
+if TYPE_CHECKING:
+    import libcst as cst
+else:
+    cst = lazy("libcst")
 
 _DB = '''
 from collections.abc import AsyncIterator

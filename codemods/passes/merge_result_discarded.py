@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
+from functools import cache
+from typing import TYPE_CHECKING  # noqa: I001
 
-import libcst as cst
-import libcst.matchers as m
-
+from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
 from .flow import Event, events, falls_through_to, functions, held, sessions, shape
 from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+    _VisitorBase = cst.CSTVisitor
+    import libcst.matchers as m
+else:
+    cst = lazy("libcst")
+    m = lazy("libcst.matchers")
+    _VisitorBase = object
+
 
 
 class MergeResultDiscarded(Pass):
@@ -504,10 +514,9 @@ def _binds(node: cst.CSTNode, name: str) -> bool:
     return False
 
 
-class _UseCollector(cst.CSTVisitor):
+class _UseCollector(_VisitorBase):
     """Loads and stores of one name in a function body, in the order they run."""
 
-    SCOPES = (cst.FunctionDef, cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.ClassDef)
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -520,7 +529,7 @@ class _UseCollector(cst.CSTVisitor):
         self.depth = 0
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, self.SCOPES):
+        if isinstance(node, _scopes()):
             if _binds(node, self.name):
                 self.skipped.add(id(node))
                 return False
@@ -533,7 +542,7 @@ class _UseCollector(cst.CSTVisitor):
         if id(original_node) in self.skipped:
             return
         super().on_leave(original_node)
-        if isinstance(original_node, self.SCOPES):
+        if isinstance(original_node, _scopes()):
             self.depth -= 1
         if isinstance(original_node, (cst.IndentedBlock, cst.BaseStatement)):
             self.path.pop()
@@ -617,7 +626,7 @@ class _UseCollector(cst.CSTVisitor):
 
 
 def _uses(fn: cst.FunctionDef, name: str) -> list[_Use]:
-    collector = _UseCollector(name)
+    collector = _use_collector_type()(name)
     if isinstance(fn.body, cst.IndentedBlock):
         fn.body.visit(collector)
     return collector.out
@@ -647,3 +656,16 @@ def _first_use_after(uses: list[_Use], merge: Event, writes_only: bool) -> _Use 
 
 def _encloses(prefix: tuple[cst.CSTNode, ...], path: tuple[cst.CSTNode, ...]) -> bool:
     return len(prefix) <= len(path) and all(a is b for a, b in zip(prefix, path))
+
+
+@cache
+def _scopes() -> tuple[type, ...]:
+    """Nodes whose names are their own (a function, a comprehension, a class)."""
+    return (cst.FunctionDef, cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.ClassDef)
+
+
+@cache
+def _use_collector_type() -> type:
+    """The collector with its libcst base class, made on first use (importing the pass does not
+    import libcst)."""
+    return type("UseCollector", (_UseCollector, cst.CSTVisitor), {})

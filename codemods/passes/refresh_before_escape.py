@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import libcst as cst
-
+from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
 from .flow import (
@@ -26,6 +26,11 @@ from .flow import (
     unique_name,
 )
 from .helpers import awaited_calls, calls_on
+
+if TYPE_CHECKING:
+    import libcst as cst
+else:
+    cst = lazy("libcst")
 
 
 class RefreshBeforeEscape(Pass):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import libcst as cst
-import libcst.matchers as m
-
+from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import FLASK, SYNC_DB
 from .flow import (
@@ -26,6 +25,14 @@ from .flow import (
     statement_paths,
 )
 from .helpers import dotted, function_facts, param_facts, session_is_async
+
+if TYPE_CHECKING:
+    import libcst as cst
+    import libcst.matchers as m
+else:
+    cst = lazy("libcst")
+    m = lazy("libcst.matchers")
+
 
 # What a handler for a failed flush catches: SQLAlchemy's and the DBAPI's database errors,
 # or anything (a bare except, Exception).

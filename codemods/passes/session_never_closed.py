@@ -5,14 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING  # noqa: I001
 
-import libcst as cst
-import libcst.matchers as m
-
+from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT, SYNC_DB
 from .flow import Event, events, functions, handler_block, in_finally
 from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+    import libcst.matchers as m
+else:
+    cst = lazy("libcst")
+    m = lazy("libcst.matchers")
+
 
 # Calls that keep what they are given (a container, a task, a callback, an exit stack).
 _KEEPERS = {

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import libcst as cst
-import libcst.matchers as m
-
+from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
 from .flow import (
@@ -27,8 +26,14 @@ from .flow import (
     unique_name,
 )
 
+if TYPE_CHECKING:
+    import libcst as cst
+    import libcst.matchers as m
+else:
+    cst = lazy("libcst")
+    m = lazy("libcst.matchers")
+
 # Expressions whose value can be computed before the expunge and bound to a name.
-_MOVABLE = (cst.Dict, cst.Tuple, cst.List, cst.Set, cst.FormattedString, cst.Call)
 
 
 class SnapshotBeforeExpunge(Pass):
@@ -551,7 +556,7 @@ class SnapshotBeforeExpunge(Pass):
         for node in ancestors:
             if node is statement:
                 return None
-            if not isinstance(node, _MOVABLE):
+            if not isinstance(node, (cst.Dict, cst.Tuple, cst.List, cst.Set, cst.FormattedString, cst.Call)):
                 continue
             if isinstance(node, cst.Call) and not _constructor(node):
                 continue

@@ -1,0 +1,76 @@
+"""The engine does no work it does not need: these are behaviours (what is called), not
+timings (those are in `make bench`)."""
+
+from __future__ import annotations
+
+import libcst
+from snippets import BUGGY, FIXED
+
+from codemods import engine
+from codemods import index as index_mod
+from codemods.config import Config
+from codemods.passes import ALL_PASSES
+
+# A pass example reported without a fix: the file is parsed and checked, and nothing changes.
+REPORT_ONLY_PASS, REPORT_ONLY = next((p, ex) for p in ALL_PASSES for ex in p.examples if ex.fixed is None)
+
+
+def counting_codegen(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    original = libcst.Module.code
+
+    def code(self):
+        calls.append(1)
+        return original.fget(self)
+
+    monkeypatch.setattr(libcst.Module, "code", property(code))
+    return calls
+
+
+def test_a_module_no_fix_changed_is_never_generated_again(monkeypatch):
+    calls = counting_codegen(monkeypatch)
+    result = engine.fix_text(REPORT_ONLY.source, project=REPORT_ONLY_PASS.example_project)
+    assert result.findings and not any(f.fixable for f in result.findings)
+    assert result.new_text is None
+    assert calls == []
+
+
+def test_a_fixed_module_is_generated(monkeypatch):
+    # The other side: codegen does happen when a fix changed the module.
+    calls = counting_codegen(monkeypatch)
+    result = engine.fix_text(BUGGY)
+    assert result.new_text == FIXED
+    assert calls
+
+
+def test_the_index_parses_only_files_whose_bytes_mention_a_trigger(tmp_path, monkeypatch):
+    parsed: list[str] = []
+    original = index_mod.extract
+
+    def extract(path, source, module):
+        parsed.append(path)
+        return original(path, source, module)
+
+    monkeypatch.setattr(index_mod, "extract", extract)
+    (tmp_path / "db.py").write_text("from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n")
+    (tmp_path / "plain.py").write_text("def total(values):\n    return sum(values)\n")
+    (tmp_path / "uses.py").write_text("from db import SessionLocal\n\n\ndef f():\n    return SessionLocal()\n")
+    files = [str(tmp_path / n) for n in ("db.py", "plain.py", "uses.py")]
+    idx = engine.build_index(files, Config(root=str(tmp_path)), jobs=1)
+    assert sorted(parsed) == sorted([files[0], files[2]])  # uses.py: it mentions SessionLocal
+    assert idx.module_for_path(files[1]) is None
+
+
+def test_names_of_other_call_results_do_not_pull_files_into_the_index(tmp_path):
+    # `T = TypeVar("T")` and `logger = get_logger()` in a module that uses SQLAlchemy are call
+    # results, not session factories: a module that only mentions `T` or `logger` stays out.
+    (tmp_path / "db.py").write_text(
+        "import logging\nfrom typing import TypeVar\n\nfrom sqlalchemy.orm import sessionmaker\n\n"
+        "T = TypeVar('T')\nlogger = logging.getLogger(__name__)\nSessionLocal = sessionmaker()\n")
+    (tmp_path / "other.py").write_text("from db import T, logger\n\n\ndef f(x: T) -> T:\n    logger.info(x)\n    return x\n")
+    (tmp_path / "uses.py").write_text("from db import SessionLocal\n\n\ndef g():\n    return SessionLocal()\n")
+    files = [str(tmp_path / n) for n in ("db.py", "other.py", "uses.py")]
+    idx = engine.build_index(files, Config(root=str(tmp_path)), jobs=1)
+    assert idx.names() == {"SessionLocal"}
+    assert idx.module_for_path(files[1]) is None
+    assert idx.module_for_path(files[2]) is not None
