@@ -334,17 +334,18 @@ def apply(dry_run: bool, yes: bool, allow_dirty: bool, **kw) -> None:
             out = result.source.encode(result.new_text)  # type: ignore[arg-type]
         sys.stdout.buffer.write(out)
         sys.stdout.flush()
-        remaining = [f for f in result.findings if not f.fix_applies]
-        for f in remaining:
+        unfixed = [f for f in result.findings if not f.fix_applies]
+        for f in unfixed:
             click.echo(report.finding_line(f), err=True)
         _emit_errors(results, "text")
-        sys.exit(_exit_code(results, len(remaining)))
+        sys.exit(_exit_code(results, len(unfixed)))
 
     changed = [r for r in results if r.changed]
     if dry_run:
         if opts.fmt == "text":
             color = _color(sys.stdout)
             for r in changed:
+                assert r.source is not None and r.new_text is not None  # r.changed says so
                 click.echo(colorize(unified_diff(r.source.text, r.new_text, r.path), color), nl=False, color=color)
             for r in results:
                 for f in r.findings:

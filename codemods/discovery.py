@@ -55,7 +55,7 @@ def _git_files(directory: str) -> list[str] | None:
 
 
 def _walk(directory: str) -> list[str]:
-    out = []
+    out: list[str] = []
     for here, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not _skipped_dir(d, os.path.join(here, d)))
         out.extend(os.path.join(here, f) for f in files if f.endswith(".py"))

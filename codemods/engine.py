@@ -111,13 +111,19 @@ def _run_passes(ctx: FileContext, passes: Sequence[Pass], lines: list[str]) -> l
     findings: list[Finding] = []
     for p in passes:
         for finding in p.run(ctx):
-            finding.range = ctx.position(finding.node)
-            if suppressed(lines, finding.range.start.line, finding.range.end.line, finding.code):
+            where = ctx.position(finding.node)
+            finding.range = where
+            if suppressed(lines, where.start.line, where.end.line, finding.code):
                 continue
             findings.append(finding)
     findings = one_per_subject(ctx, findings, passes)
-    findings.sort(key=lambda f: (f.range.start.line, f.range.start.column, f.code))
+    findings.sort(key=_reading_order)
     return findings
+
+
+def _reading_order(f: Finding) -> tuple[int, int, str]:
+    assert f.range is not None  # placed by _run_passes
+    return (f.range.start.line, f.range.start.column, f.code)
 
 
 def _superseded(passes: Sequence[Pass]) -> dict[str, set[str]]:
@@ -348,6 +354,7 @@ def _ast_parses(text: str) -> bool:
 
 def _record(path: str, f: Finding, config: Config, ctx: FileContext, text: str, want_diff: bool) -> FindingRecord:
     r = f.range
+    assert r is not None  # placed by _run_passes
     rec = FindingRecord(
         path=path, line=r.start.line, col=r.start.column + 1, end_line=r.end.line,
         end_col=r.end.column + 1, code=f.code, message=f.message,
@@ -584,7 +591,7 @@ def fix_text(text: str, config: Config | None = None, project: dict[str, str] | 
              path: str = "example.py") -> FileResult:
     """Run the passes on a string, as the file ``path`` of a project made of ``project``."""
     config = config or Config()
-    sources = dict(project or {})
+    sources: dict[str, str | bytes] = dict(project or {})
     sources[path] = text
     index = index_for_sources(sources, config)
     return run_source(os.path.join(config.root, path), text.encode("utf-8"), index, config)

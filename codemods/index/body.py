@@ -139,6 +139,7 @@ class _FunctionBody(ast.NodeVisitor):
                 self.with_callees.append(WITH_VALUE + (dotted_name(expr) or ""))
             if isinstance(target, ast.Name):
                 if begin:  # `with factory.begin() as s`: opens a session that commits on exit
+                    assert isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)
                     factory = self._opens(ast.Call(func=expr.func.value, args=[], keywords=[]))
                     if factory is not None and dotted_name(expr.func.value) not in self.session_names:
                         self._opened(target.id, factory, None, closed=True, begin=True)
@@ -260,8 +261,7 @@ class _FunctionBody(ast.NodeVisitor):
                 value = strip_await(node.value)
                 if isinstance(value, ast.Name) and value.id in self.param_annotations:
                     self.ex.facts.self_values[name] = "type:" + self.param_annotations[value.id]
-                elif isinstance(value, ast.Call) and dotted_name(value.func):
-                    callee = dotted_name(value.func)
+                elif isinstance(value, ast.Call) and (callee := dotted_name(value.func)):
                     if callee in self.param_annotations:
                         callee = self.param_annotations[callee] + "()"
                     elif not callee.startswith("self."):

@@ -114,9 +114,9 @@ class _Extractor:
         elif isinstance(stmt, ast.Expr) and not prefix and isinstance(stmt.value, ast.Call):
             func = stmt.value.func
             if isinstance(func, ast.Attribute) and func.attr == "configure":
-                target = dotted_name(func.value)
-                if target:
-                    self.facts.configure_calls[target] = {
+                configured = dotted_name(func.value)
+                if configured:
+                    self.facts.configure_calls[configured] = {
                         "expire_on_commit": _const_bool(_kw(stmt.value, "expire_on_commit"))
                     }
         elif isinstance(stmt, (ast.If, ast.Try)) and not prefix:
@@ -439,7 +439,8 @@ class _Extractor:
                 continue
             body = _FunctionBody(self, nested)
             for call in calls:
-                passed = [(i, None, dotted_name(a)) for i, a in enumerate(call.args)]
+                passed: list[tuple[int | None, str | None, str | None]] = [
+                    (i, None, dotted_name(a)) for i, a in enumerate(call.args)]
                 passed += [(None, kw.arg, dotted_name(kw.value)) for kw in call.keywords if kw.arg]
                 for position, keyword, name in passed:
                     if name in body.session_names and name not in own:

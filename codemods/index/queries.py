@@ -199,7 +199,7 @@ class ProjectIndex:
         if self._aliases is None:
             strong: dict[str, list[ModuleFacts]] = {}
             weak: dict[str, list[ModuleFacts]] = {}
-            stdlib = getattr(sys, "stdlib_module_names", frozenset())
+            stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
             for mod in self.modules.values():
                 for name in mod.other_names:
                     if name not in self.modules and name not in self._clashes:
@@ -518,9 +518,9 @@ class ProjectIndex:
             self._models_by_class = {}
             self._models_by_name = {}
             for q, model in found.items():
-                cls = self._class(q)
-                if cls is not None:
-                    self._models_by_class[id(cls)] = model
+                found_cls = self._class(q)
+                if found_cls is not None:
+                    self._models_by_class[id(found_cls)] = model
                 self._models_by_name.setdefault(q.rsplit(".", 1)[-1], []).append(model)
         return self._models
 

@@ -29,7 +29,7 @@ from .flow import (
     shape,
     unique_name,
 )
-from .helpers import awaited_calls, calls_on
+from .helpers import awaited_calls, calls_on, to_name
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -709,16 +709,11 @@ class ExpiredReadInAsync(Pass):
                 before.append(cst.parse_statement(f"{local} = {X}.{attr}"))
                 for r in handler_reads:
                     if r.name == attr:
-                        edits.append(Edit(r.node, replace=_to_name(local)))
+                        edits.append(Edit(r.node, replace=to_name(local)))
         return Fix([Edit(try_node, before=before), *edits])
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _to_name(name: str):
-    """An edit's replacement: the node becomes the name ``name``."""
-    return lambda _updated: cst.Name(name)
 
 
 def _project_expiry(ctx: FileContext) -> bool:

@@ -390,14 +390,21 @@ def _instance_session(ctx: FileContext, qualname: str, expr: cst.BaseExpression,
     return SessionRef(name, settings[0], settings[1])
 
 
+def _factory_of(func: cst.BaseExpression) -> tuple[cst.BaseExpression, bool]:
+    """What a `with` item's call opens: ``factory.begin()`` gives (factory, True), any other
+    callee gives (callee, False)."""
+    if isinstance(func, cst.Attribute) and func.attr.value == "begin":
+        return func.value, True
+    return func, False
+
+
 def _with_item_session(index: ProjectIndex, qualify, expr: cst.BaseExpression, block: cst.With) -> SessionRef | None:
     if isinstance(expr, cst.Await):
         expr = expr.expression
     if not isinstance(expr, cst.Call):
         return None
-    begin = isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "begin"
-    target = expr.func.value if begin else expr.func  # type: ignore[union-attr]
-    callee = dotted(target)  # type: ignore[arg-type]
+    target, begin = _factory_of(expr.func)
+    callee = dotted(target)
     if callee is None:
         return None
     stated = None
@@ -717,8 +724,8 @@ def with_scopes(ctx: FileContext, node: cst.With) -> list[tuple[str, Scope]]:
         expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
         if not isinstance(expr, cst.Call):
             continue
-        begin = isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "begin"
-        callee = dotted(expr.func.value if begin else expr.func)  # type: ignore[union-attr, arg-type]
+        target, begin = _factory_of(expr.func)
+        callee = dotted(target)
         if callee is None:
             continue
         scope = index.scope(ctx.qualify(callee), begin=begin)
@@ -797,16 +804,19 @@ def eager_in(node: cst.CSTNode) -> frozenset[str]:
 
     from ..index import EAGER_LOADERS
 
-    out = set()
+    out: set[str] = set()
     for call in m.findall(node, m.Call()):
-        func = call.func  # type: ignore[attr-defined]
+        assert isinstance(call, cst.Call)
+        func = call.func
         last = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
         if last in EAGER_LOADERS:
-            for arg in call.args:  # type: ignore[attr-defined]
+            for arg in call.args:
                 if isinstance(arg.value, cst.Attribute):
                     out.add(arg.value.attr.value)
                 elif isinstance(arg.value, cst.SimpleString):
-                    out.add(arg.value.evaluated_value.rsplit(".", 1)[-1])  # type: ignore[union-attr]
+                    text = arg.value.evaluated_value
+                    if isinstance(text, str):  # a bytes literal names no attribute
+                        out.add(text.rsplit(".", 1)[-1])
     return frozenset(out)
 
 

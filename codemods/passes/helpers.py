@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .. import names
 from ..index import Function, Param, ProjectIndex
 from ..lazy import lazy
-from .base import FileContext
+from .base import FileContext, Transform
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -78,8 +78,9 @@ def awaited_calls(fn: cst.FunctionDef) -> set[int]:
 def calls_on(fn: cst.FunctionDef, owner: str) -> Iterator[cst.Call]:
     """Every ``owner.method(...)`` call in ``fn`` (nested functions included)."""
     for call in m.findall(fn, m.Call(func=m.Attribute())):
-        if dotted(call.func.value) == owner:  # type: ignore[union-attr]
-            yield call  # type: ignore[misc]
+        assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+        if dotted(call.func.value) == owner:
+            yield call
 
 
 def session_is_async(ctx: FileContext, fn: cst.FunctionDef, owner: str, facts: Function | None) -> bool | None:
@@ -95,7 +96,8 @@ def session_is_async(ctx: FileContext, fn: cst.FunctionDef, owner: str, facts: F
     awaited = plain = 0
     awaited_ids = awaited_calls(fn)
     for call in calls_on(fn, owner):
-        method = call.func.attr.value  # type: ignore[union-attr]
+        assert isinstance(call.func, cst.Attribute)  # calls_on yields attribute calls only
+        method = call.func.attr.value
         if method in names.ASYNC_METHODS:
             if id(call) in awaited_ids:
                 awaited += 1
@@ -121,3 +123,8 @@ def session_is_async(ctx: FileContext, fn: cst.FunctionDef, owner: str, facts: F
 
 def await_if(value: cst.BaseExpression, is_async: bool) -> cst.BaseExpression:
     return cst.Await(expression=value) if is_async else value
+
+
+def to_name(name: str) -> Transform:
+    """An edit's replacement: the node becomes the name ``name``."""
+    return lambda _updated: cst.Name(name)

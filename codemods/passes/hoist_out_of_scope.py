@@ -24,6 +24,7 @@ from .flow import (
     unique_name,
     with_scopes,
 )
+from .helpers import to_name
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -242,12 +243,14 @@ class HoistOutOfScope(Pass):
     def _scope(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], w: Event, N: str,
                scope: Scope) -> Iterator[Finding]:
         end = next(e.index for e in evs if e.kind == "endwith" and e.node is w.node)
+        if not isinstance(w.node, cst.With) or not isinstance(w.node.body, cst.IndentedBlock):
+            return
         region = [e for e in evs if w.index < e.index < end]
         seen: set[str] = set()
         for ev in reversed(region):  # the last binding of each name in the scope
-            if ev.kind != "assign" or ev.name in seen or not isinstance(w.node.body, cst.IndentedBlock):
+            if ev.kind != "assign" or ev.name is None or ev.name in seen:
                 continue
-            seen.add(ev.name)  # type: ignore[arg-type]
+            seen.add(ev.name)
             bound = bound_through(ctx, ev, N, scope)
             if bound is not None:
                 for finding in self._check(ctx, fn, evs, w, end, region, N, scope, bound):
@@ -257,6 +260,8 @@ class HoistOutOfScope(Pass):
     def _check(self, ctx, fn, evs, w: Event, end: int, region: list[Event], N: str, scope: Scope,
                bound: Bound) -> Iterator[Finding]:
         X = bound.event.name
+        if X is None:  # bound through an assignment, which names its target
+            return
         model = bound.model
         after: list[Event] = []
         for e in evs[end + 1:]:
@@ -280,7 +285,7 @@ class HoistOutOfScope(Pass):
                 f"where `{X}` is loaded, or ask the service for the value inside the scope"))
         if not col_reads:
             return
-        attrs = list(dict.fromkeys(r.name for r in col_reads))
+        attrs = [a for a in dict.fromkeys(r.name for r in col_reads) if a is not None]
         listed = ", ".join(f"`{X}.{a}`" for a in attrs)
         why = ("its session rolled back on exit and expired it" if scope.rolls_back_on_exit
                else "its session committed on exit and expired it" if scope.commits_on_exit
@@ -339,7 +344,9 @@ class HoistOutOfScope(Pass):
             taken.add(locals_[a])
         captures = [cst.parse_statement(f"{local} = {capture_source(X, a, reads)}") for a, local in locals_.items()]
         edits = [Edit(point, after=captures)]
-        edits += [Edit(r.node, replace=lambda upd, n=locals_[r.name]: cst.Name(n)) for r in reads]  # type: ignore[index]
+        for r in reads:
+            assert r.name is not None  # a read event names its attribute
+            edits.append(Edit(r.node, replace=to_name(locals_[r.name])))
         return Fix(edits)
 
 

@@ -213,7 +213,7 @@ class InstanceOutlivesSession(Pass):
         return False
 
     def _assigned_containers(self, body) -> set[str]:
-        out = set()
+        out: set[str] = set()
         for stmt in body:
             if not isinstance(stmt, cst.SimpleStatementLine):
                 continue
@@ -304,16 +304,16 @@ class InstanceOutlivesSession(Pass):
         for e in evs:
             if e.kind == "with":
                 scopes += with_scopes(ctx, e.node)  # type: ignore[arg-type]
-            if e.kind != "assign":
+            if e.kind != "assign" or e.name is None:
                 continue
             binding = binding_of(ctx, e.value, refs)
-            if binding.kind in ("new", "loaded") and model_for(ctx, binding.model) is not None:
-                out[e.name] = binding.model  # type: ignore[index]
+            if binding.kind in ("new", "loaded") and binding.model and model_for(ctx, binding.model) is not None:
+                out[e.name] = binding.model
                 continue
             for name, scope in scopes:
                 bound = bound_through(ctx, e, name, scope)
                 if bound is not None:
-                    out[e.name] = bound.model.name  # type: ignore[index]
+                    out[e.name] = bound.model.name
         return out
 
     # lru_cache ----------------------------------------------------------------

@@ -227,9 +227,9 @@ class LazyLoadOutsideSession(Pass):
                     if ev.kind != "assign":
                         continue
                     bound = bound_through(ctx, ev, name, scope)
-                    if bound is None:
-                        continue
                     X = ev.name
+                    if bound is None or X is None:
+                        continue
                     for r in region:
                         if r.index <= ev.index:
                             continue
@@ -265,6 +265,8 @@ class LazyLoadOutsideSession(Pass):
                 continue
             model = returned.model
             X = ev.name
+            if X is None:  # an assignment event always names its target
+                continue
             for r in evs[ev.index + 1:]:
                 if r.kind == "assign" and r.name == X:
                     break

@@ -452,7 +452,9 @@ class MergeForeignInstance(Pass):
     def check_call(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, call: cst.Call,
                    stmt: cst.Expr | None) -> Finding | None:
         obj = call.args[0].value.value  # type: ignore[attr-defined]
-        owner = dotted(call.func.value)  # type: ignore[attr-defined]
+        assert isinstance(call.func, cst.Attribute)  # the caller matched `owner.add(obj)`
+        session = call.func.value
+        owner = dotted(session)
         if owner is None or obj in ("self", "cls"):
             return None
         facts = function_facts(ctx, qualname)
@@ -472,8 +474,12 @@ class MergeForeignInstance(Pass):
         fix = None
         form = f"{obj} = {'await ' if is_async else ''}{owner}.merge({obj})"
         if fixable and is_async is not None and stmt is not None:
-            fix = Fix([Edit(stmt, replace=lambda upd, o=obj, a=is_async, s=call.func.value:  # type: ignore[attr-defined]
-                            self._merge(upd, o, s, a))])
+            awaits = is_async
+
+            def merged(upd: cst.CSTNode) -> cst.CSTNode:
+                return self._merge(upd, obj, session, awaits)
+
+            fix = Fix([Edit(stmt, replace=merged)])
         message = (
             f"`{obj}` belongs to another session that is still open ({reason}); "
             f"`{owner}.add({obj})` raises InvalidRequestError: use `{form}`"

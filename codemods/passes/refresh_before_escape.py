@@ -524,9 +524,9 @@ class RefreshBeforeEscape(Pass):
         first = region[0].index if region else 0
         before = {e.name for e in evs[:first] if e.kind == "assign"}
         bound = {e.name for e in region if e.kind == "assign"}
-        out = [(e.name, e) for e in region if e.kind == "assign" and e.name]
-        out += [(e.args[0], e) for e in region if e.kind == "call" and e.owner == S and e.name == "add"
-                and e.args[:1] and e.args[0] in before and e.args[0] not in bound]
+        out: list[tuple[str, Event]] = [(name, e) for e in region if e.kind == "assign" and (name := e.name)]
+        out += [(arg, e) for e in region if e.kind == "call" and e.owner == S and e.name == "add"
+                and e.args[:1] and (arg := e.args[0]) is not None and arg in before and arg not in bound]
         return sorted(out, key=lambda pair: pair[1].index)  # type: ignore[return-value]
 
     @staticmethod
@@ -577,6 +577,8 @@ class RefreshBeforeEscape(Pass):
             return None
         if is_async is None or not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
             return None
+        if ev.value is None:  # a bare `return` returns no instance
+            return None
         steps = self._fix(ctx, fn, ev, [("expunge", X)], is_async, binding.kind == "list", X, ref,
                           optional=binding.optional)
         if steps is None:
@@ -584,8 +586,11 @@ class RefreshBeforeEscape(Pass):
         bind = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(X))], ev.value.deep_clone())],
                                        leading_lines=line.leading_lines)
         detach = steps.edits[0].before
-        return Fix([Edit(line, before=[bind, *detach],
-                         replace=lambda upd, x=X: upd.with_changes(body=[cst.Return(value=cst.Name(x))], leading_lines=[]))])
+
+        def returns_name(upd: cst.CSTNode) -> cst.CSTNode:
+            return upd.with_changes(body=[cst.Return(value=cst.Name(X))], leading_lines=[])
+
+        return Fix([Edit(line, before=[bind, *detach], replace=returns_name)])
 
     def _decide(self, ctx, fn, evs, ref: SessionRef, bound: Event, X: str, binding, leave: Event, end: int) -> Finding | None:
         S = ref.name
@@ -616,7 +621,8 @@ class RefreshBeforeEscape(Pass):
                 f"reading it raises DetachedInstanceError; refresh it before the expunge{rel_note}"), fix)
         if ref.commits_on_exit:
             pending = self._pending(between, binding, X, S, last_commit)
-            steps = [("flush", None), ("refresh", X), ("expunge", X)] if pending else [("expunge", X)]
+            steps: list[tuple[str, str | None]] | None = (
+                [("flush", None), ("refresh", X), ("expunge", X)] if pending else [("expunge", X)])
             if pending and binding.kind == "list":
                 steps = None
             fix = self._fix(ctx, fn, leave, steps, is_async, binding.kind == "list", X, ref,

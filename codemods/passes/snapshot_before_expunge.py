@@ -25,6 +25,7 @@ from .flow import (
     shape,
     unique_name,
 )
+from .helpers import to_name
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -447,7 +448,7 @@ class SnapshotBeforeExpunge(Pass):
         S = ref.name
         bound = next((e for e in reversed(evs[: expunge.index]) if e.kind == "assign" and e.name == X), None)
         binding = binding_of(ctx, bound.value, {S: ref}) if bound is not None else Binding("param")
-        if binding.kind == "other" and _constructed(bound.value):
+        if bound is not None and binding.kind == "other" and _constructed(bound.value):
             binding = Binding("new")  # a class the index does not know is still a new object
         start = bound.index if bound is not None else -1
         expired, loaded = self._state(evs[start + 1: expunge.index], ref, X, binding)
@@ -469,6 +470,7 @@ class SnapshotBeforeExpunge(Pass):
         risky_rel, risky = [], []
         for r in reads:
             a = r.name
+            assert a is not None  # a read event names its attribute
             if model is not None:
                 lazy = model.relationships.get(a)
             else:
@@ -481,7 +483,7 @@ class SnapshotBeforeExpunge(Pass):
                 risky.append(r)
         if not risky and not risky_rel:
             return None
-        attrs = sorted({r.name for r in risky + risky_rel})  # type: ignore[misc]
+        attrs = sorted({r.name for r in risky + risky_rel if r.name is not None})
         why = "it was expired by a commit/rollback" if expired else "it was never loaded"
         listed = ", ".join(f"`{X}.{a}`" for a in attrs)
         message = (f"{listed} read after `{S}.expunge({X})`, and {why}: "
@@ -533,17 +535,19 @@ class SnapshotBeforeExpunge(Pass):
                 name = unique_name(fn, f"{X}_data")
                 bind = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(name))], expr.deep_clone())])
                 return Fix([Edit(target, before=[*prelude, bind]),
-                            Edit(expr, replace=lambda upd, n=name: cst.Name(n))])
+                            Edit(expr, replace=to_name(name))])
         taken: set[str] = set()
         locals_: dict[str, str] = {}
         for r in reads:
+            assert r.name is not None  # a read event names its attribute
             if r.name not in locals_:
-                locals_[r.name] = unique_name(fn, f"{X}_{r.name}", taken)  # type: ignore[index]
-                taken.add(locals_[r.name])  # type: ignore[index]
+                locals_[r.name] = unique_name(fn, f"{X}_{r.name}", taken)
+                taken.add(locals_[r.name])
         captures = [cst.parse_statement(f"{local} = {capture_source(X, attr, reads)}") for attr, local in locals_.items()]
         edits = [Edit(target, before=[*prelude, *captures])]
         for r in reads:
-            edits.append(Edit(r.node, replace=lambda upd, n=locals_[r.name]: cst.Name(n)))  # type: ignore[index]
+            assert r.name is not None
+            edits.append(Edit(r.node, replace=to_name(locals_[r.name])))
         return Fix(edits)
 
     @staticmethod
