@@ -364,6 +364,21 @@ class RefreshBeforeEscape(Pass):
     valid = (
         Valid(
             '''
+            from sqlalchemy.orm import Session
+            from app.db import User, engine
+
+
+            def ensure(name: str) -> str:
+                user = User(name=name)
+                with Session(engine) as session:
+                    session.merge(user)
+                    session.commit()
+                return user.name
+            ''',
+            "an object that was merged, never added: it stays outside the session, and no commit expires it",
+        ),
+        Valid(
+            '''
             from app.db import QuietSession, User
 
 
@@ -503,6 +518,8 @@ class RefreshBeforeEscape(Pass):
                             and e.index > ev.index for e in region)
             if binding.kind == "other" and later_add:
                 binding.kind = "new"
+            if binding.kind == "new" and not later_add and ev.kind != "call":
+                continue  # never added (merge() leaves it outside): no commit expires it
             if binding.kind not in ("new", "loaded", "list"):
                 continue
             if any(e.kind == "assign" and e.name == X and e.index > ev.index for e in region):

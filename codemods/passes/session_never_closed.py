@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING  # noqa: I001
 
+from .. import names
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT, SYNC_DB
@@ -221,6 +222,20 @@ class SessionNeverClosed(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy import create_engine
+            from sqlalchemy.orm import scoped_session, sessionmaker
+
+
+            def init_db(url: str):
+                registry = scoped_session(sessionmaker())
+                registry.configure(bind=create_engine(url))
+                session = registry()
+                session.execute("select 1")
+            ''',
+            "a registry built in the function: its thread-local session is the registry's to remove",
+        ),
+        Valid(
+            '''
             from app.db import SessionLocal
 
 
@@ -357,6 +372,8 @@ class SessionNeverClosed(Pass):
         found = index.factory(factory)
         if found is not None and found.scoped:
             return False
+        if factory.endswith("()") and factory[:-2] in names.SCOPED:
+            return False  # a registry built in the function (`Scoped = scoped_session(...)`)
         return not index.flask_session(factory) and not index.flask_session(ctx.qualify(callee))
 
     # what happens to it -----------------------------------------------------------
