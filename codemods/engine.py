@@ -21,7 +21,7 @@ from . import guard, pool
 from . import index as index_mod
 from .config import Config
 from .lazy import lazy
-from .passes import ALL_PASSES, Pass
+from .passes import ALL_PASSES, BY_CODE, Pass
 from .passes.base import FileContext, Finding, Fix
 from .source import SourceError, SourceFile, from_bytes, read_source
 from .suppress import SKIP_FILE, suppressed
@@ -116,7 +116,7 @@ def _run_passes(ctx: FileContext, passes: Sequence[Pass], lines: list[str]) -> l
             if suppressed(lines, where.start.line, where.end.line, finding.code):
                 continue
             findings.append(finding)
-    findings = one_per_subject(ctx, findings, passes)
+    findings = one_per_subject(ctx, findings)
     findings.sort(key=_reading_order)
     return findings
 
@@ -126,22 +126,14 @@ def _reading_order(f: Finding) -> tuple[int, int, str]:
     return (f.range.start.line, f.range.start.column, f.code)
 
 
-def _superseded(passes: Sequence[Pass]) -> dict[str, set[str]]:
-    """code -> the codes it supersedes (as each pass declares; not transitive: each pair of
-    rules that can describe one bug is named where it is decided)."""
-    return {p.code: set(p.supersedes) for p in ALL_PASSES}
-
-
-def one_per_subject(ctx: FileContext, findings: list[Finding], passes: Sequence[Pass]) -> list[Finding]:
+def one_per_subject(ctx: FileContext, findings: list[Finding]) -> list[Finding]:
     """One bug, one finding: when two rules describe the same object in the same function,
     the more specific rule's finding stays (``Pass.supersedes``), unless it has no fix and
-    the other has one: then the fixable one stays. No rule has to know whether another is
-    enabled."""
+    the other has one: then the fixable one stays. Each pair is declared where it is decided
+    (not transitive). No rule has to know whether another is enabled."""
     subjects = [f for f in findings if f.subject is not None]
     if len(subjects) < 2:
         return findings
-    supersedes = _superseded(passes)
-
     def key(f: Finding):
         fn = next((a for a in ctx.ancestors(f.node) if isinstance(a, cst.FunctionDef)), None)
         return (id(fn), f.subject)
@@ -153,7 +145,7 @@ def one_per_subject(ctx: FileContext, findings: list[Finding], passes: Sequence[
     for group in groups.values():
         for a in group:
             for b in group:
-                if b.code in supersedes.get(a.code, ()):
+                if b.code in BY_CODE[a.code].supersedes:
                     dropped.add(id(b) if a.fix is not None or b.fix is None else id(a))
     return [f for f in findings if id(f) not in dropped]
 
