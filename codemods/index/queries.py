@@ -339,15 +339,24 @@ class ProjectIndex:
                          yields="session", factory=factory)
         return None
 
+    @staticmethod
+    def _self_value(module: ModuleFacts, class_qualname: str, attr: str) -> tuple[str, str] | None:
+        """What ``self.<attr>`` of a class of ``module`` holds, as extraction recorded it:
+        ("type", annotation) for a parameter, ("call", callee) for a call's result."""
+        value = module.self_values.get(f"{class_qualname}.{attr}")
+        if value is None:
+            return None
+        kind, _, what = value.partition(":")
+        return kind, what
+
     def _self_factory(self, class_qualified: str, attr: str, depth: int = 0) -> str | None:
         """What ``self.<attr>`` of that class (or a base) was made by calling: ``call:X``."""
         if depth > 8:
             return None
         for mod, local in self._split(class_qualified):
-            value = mod.self_values.get(f"{local}.{attr}")
+            value = self._self_value(mod, local, attr)
             if value is not None:
-                kind, _, what = value.partition(":")
-                return what if kind == "call" else None
+                return value[1] if value[0] == "call" else None
             cls = mod.classes.get(local)
             for base in cls.bases if cls is not None else ():
                 found = self._self_factory(base, attr, depth + 1)
@@ -367,17 +376,17 @@ class ProjectIndex:
 
     def self_session(self, module: ModuleFacts, class_qualname: str, attr: str, depth: int = 0) -> bool:
         """Does ``self.<attr>`` of that class hold a session?"""
-        value = module.self_values.get(f"{class_qualname}.{attr}")
+        value = self._self_value(module, class_qualname, attr)
         if value is None or depth > 4:
             return False
-        kind, _, what = value.partition(":")
+        kind, what = value
         if kind == "type":
             return self.session_class(what) is not None
         if what.startswith("self."):  # self.session = self.factory()
-            other = module.self_values.get(f"{class_qualname}.{what[5:]}")
+            other = self._self_value(module, class_qualname, what[5:])
             if other is None:
                 return False
-            okind, _, owhat = other.partition(":")
+            okind, owhat = other
             return okind == "type" and (names.factory_builder(owhat) is not None or self.factory(owhat) is not None)
         return self.opens_session(what) is not None
 
@@ -386,7 +395,7 @@ class ProjectIndex:
         holds none. A session typed on a parameter has its factory's settings unknown."""
         if not self.self_session(module, class_qualname, attr):
             return None
-        kind, _, what = module.self_values.get(f"{class_qualname}.{attr}", "").partition(":")
+        kind, what = self._self_value(module, class_qualname, attr) or ("", "")
         if kind == "type":
             return self.session_class(what), self.assume_expire_on_commit
         if what.startswith("self."):
@@ -707,10 +716,10 @@ class ProjectIndex:
             return None, None
         attr, method = parts
         for mod, local in self._split(receiver):
-            value = mod.self_values.get(f"{local}.{attr}")
+            value = self._self_value(mod, local, attr)
             if value is None:
                 continue
-            kind, _, what = value.partition(":")
+            kind, what = value
             if kind in ("type", "call") and not what.endswith("()") and not what.startswith("self."):
                 return f"{what}.{method}", what
         return None, None
