@@ -27,6 +27,14 @@ SESSION_CLASSES = {
     "sqlmodel.Session": False,
     "sqlmodel.orm.session.Session": False,
     "sqlmodel.ext.asyncio.session.AsyncSession": True,
+    # frameworks' ORM packages that re-export SQLAlchemy's classes
+    "nonebot_plugin_orm.AsyncSession": True,
+}
+
+# Library functions that open a new session with SQLAlchemy's defaults unless the library's
+# own settings change them (read as a factory sqla-fix cannot see).
+LIBRARY_SESSION_FUNCTIONS = {
+    "nonebot_plugin_orm.get_session": True,
 }
 
 SCOPED = {
@@ -70,6 +78,13 @@ def session_class(qualified: str | None) -> bool | None:
     if qualified is None:
         return None
     return SESSION_CLASSES.get(qualified)
+
+
+def library_session_function(qualified: str | None) -> bool | None:
+    """True/False (async or not) when ``qualified`` is a library function returning a new session."""
+    if qualified is None:
+        return None
+    return LIBRARY_SESSION_FUNCTIONS.get(qualified)
 
 
 def factory_builder(qualified: str | None) -> bool | None:

@@ -21,7 +21,7 @@ PROJECT = Path(__file__).parent / "fixtures" / "projects" / "scope_shapes"
 EXPECTED = [
     ("app/jobs.py", 10, "SQF003"),  # UnitOfWork.__exit__ commits: user.name expired and detached
     ("app/jobs.py", 16, "SQF003"),  # read_only() rolls back on exit: expired, whatever the factory says
-    ("app/jobs.py", 21, "SQF005"),  # with_session commits after touch() returns the instance
+    ("app/jobs.py", 23, "SQF005"),  # with_session commits after touch() returns the instance
 ]
 
 

@@ -253,8 +253,8 @@ class ProjectIndex:
         """Does a session opened by calling ``factory`` expire its instances on commit?"""
         if stated is not None:
             return stated
-        if factory is not None and factory.endswith("()"):
-            return self.assume_expire_on_commit  # a parameter typed as a factory: unknown
+        if factory is not None and (factory.endswith("()") or names.library_session_function(factory) is not None):
+            return self.assume_expire_on_commit  # a parameter typed as a factory, a library's: unknown
         if names.session_class(factory) is not None:
             return True  # Session(engine) with no option: SQLAlchemy's default
         found = self.factory(factory)
@@ -601,6 +601,8 @@ class ProjectIndex:
         if qualified is None:
             return None
         cls = names.session_class(qualified)
+        if cls is None:
+            cls = names.library_session_function(qualified)
         if cls is not None:
             return cls
         if qualified.endswith("()"):  # calling a value annotated with a factory type

@@ -141,6 +141,44 @@ class RefreshBeforeEscape(Pass):
             ''',
         ),
         Example(
+            title="a repository given a session typed with a framework's re-export of AsyncSession",
+            before='''
+            from nonebot_plugin_orm import AsyncSession
+
+            from app.db import User
+
+
+            class Wallets:
+                def __init__(self, session: AsyncSession):
+                    self.session = session
+
+                async def open_wallet(self, owner: str) -> User:
+                    async with self.session as session:
+                        wallet = User(name=owner)
+                        session.add(wallet)
+                        await session.commit()
+                        return wallet
+            ''',
+            after='''
+            from nonebot_plugin_orm import AsyncSession
+
+            from app.db import User
+
+
+            class Wallets:
+                def __init__(self, session: AsyncSession):
+                    self.session = session
+
+                async def open_wallet(self, owner: str) -> User:
+                    async with self.session as session:
+                        wallet = User(name=owner)
+                        session.add(wallet)
+                        await session.commit()
+                        await session.refresh(wallet)
+                        return wallet
+            ''',
+        ),
+        Example(
             title="commit in the block",
             before='''
             from sqlalchemy.orm import Session
@@ -644,7 +682,7 @@ class RefreshBeforeEscape(Pass):
                 steps = None
             fix = self._fix(ctx, fn, leave, steps, is_async, binding.kind == "list", X, ref,
                             optional=self._may_be_none(binding, between, X)) if steps else None
-            return self.finding(bound.node, (
+            return self.finding(leave.node, (
                 f"`{X}` ({what}) {where} of `{S}`, whose scope commits on exit and expires it: "
                 f"callers reading it raise DetachedInstanceError; detach it before the exit commit "
                 f"(`{S}.expunge({X})`){rel_note}"), fix)
@@ -658,7 +696,7 @@ class RefreshBeforeEscape(Pass):
         fix = None if modified else self._fix(ctx, fn, leave, [("refresh", X)], is_async, binding.kind == "list",
                                               X, ref, optional=self._may_be_none(binding, between, X))
         note = "; it is modified after the commit, so a refresh would discard that change: no automatic fix" if modified else ""
-        return self.finding(bound.node, (
+        return self.finding(leave.node, (
             f"`{X}` ({what}) {where} of `{S}` expired by the commit: callers reading it raise "
             f"DetachedInstanceError; refresh it after the last commit{rel_note}{note}"), fix)
 
