@@ -516,6 +516,10 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
                     facts.append(index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src)))
                 except index_mod.UNPARSABLE:
                     pass
+    reexports = _reexporting(facts, remaining, config)
+    if reexports:
+        facts.extend(reexports)
+        scanned += len(reexports)
     if cache is not None:
         for f in facts:
             if f.path not in overrides:
@@ -527,6 +531,38 @@ def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict
     idx.failures = failures
     idx.scanned = scanned
     return idx
+
+
+def _reexporting(facts: list, remaining: list[str], config: Config, depth: int = 3) -> list:
+    """The files left out that indexed modules import from: a package ``__init__`` or a module
+    that re-exports models or factories (``from .review import Review``) mentions nothing
+    session-related itself, yet names lead through it. Followed ``depth`` imports deep."""
+    found: list = []
+    by_name: dict[str, str] = {}
+    for path in remaining:
+        for name in index_mod.module_names(path, config.root, config.src):
+            by_name.setdefault(name.name, path)
+    taken: set[str] = set()
+    fresh = facts
+    for _ in range(depth):
+        wanted: set[str] = set()
+        for f in fresh:
+            for target in f.imports.values():
+                parts = target.split(".")
+                wanted.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        paths = sorted({by_name[w] for w in wanted if w in by_name} - taken)
+        if not paths:
+            break
+        taken.update(paths)
+        fresh = []
+        for path in paths:
+            try:
+                with open(path, "rb") as fh:
+                    fresh.append(index_mod.extract(path, fh.read(), index_mod.module_names(path, config.root, config.src)))
+            except (OSError, *index_mod.UNPARSABLE):
+                continue
+        found.extend(fresh)
+    return found
 
 
 def _mentions(path: str, triggers: tuple[bytes, ...]) -> bool:

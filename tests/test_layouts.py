@@ -109,3 +109,18 @@ def test_an_import_inside_a_function_does_not_change_a_module_level_name():
     ), "m")
     assert facts.imports["Session"] == "app.db.Session"
     assert facts.imports["User"] == "app.models.User"  # deferred imports still resolve
+
+
+def test_a_model_reached_through_re_exporting_modules(monkeypatch):
+    """`db.Review`, where `store/db.py` re-exports from the package `store.model`, which
+    re-exports from `store.model.review`: neither re-exporting module names a database library,
+    so the byte scan leaves them out, yet the annotation resolves to the model through them."""
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(PROJECTS))
+    project = PROJECTS / "reexport_models"
+    result = run("check", "--no-cache", "--format", "json", ".", cwd=project)
+    data = json.loads(result.stdout)
+    assert [(f["path"], f["line"], f["code"]) for f in data["findings"]] == [("store/views.py", 15, "SQF007")]
+    assert "(Review)" in data["findings"][0]["message"]
+    shown = run("index", "--format", "json", ".", cwd=project)
+    names = {r["name"] for r in json.loads(shown.stdout)["modules"]}
+    assert {"store.db", "store.model"} <= names

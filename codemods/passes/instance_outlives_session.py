@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import SYNC_DB
-from .flow import binding_of, bound_through, events, functions, model_for, sessions, shape, with_scopes
+from .flow import binding_of, bound_through, events, functions, mentions, model_for, sessions, shape, with_scopes
 from .helpers import dotted
 
 if TYPE_CHECKING:
@@ -22,6 +22,11 @@ _CONTAINERS = {"dict", "list", "set", "OrderedDict", "defaultdict", "WeakValueDi
 _CACHES = {"functools.lru_cache", "functools.cache", "cachetools.cached", "async_lru.alru_cache",
            "cachetools.func.lru_cache", "cachetools.func.ttl_cache"}
 _STORE_METHODS = {"append", "add", "setdefault", "insert", "appendleft"}
+# Calls that run a function in another thread: qualified callables, and methods of executors.
+_THREAD_CLASSES = {"threading.Thread", "threading.Timer"}
+_THREAD_FUNCTIONS = {"asyncio.to_thread"}
+_EXECUTOR_METHODS = {"submit", "run_in_executor"}
+_HANDOFF_NAMES = {"Thread", "Timer", "to_thread"} | _EXECUTOR_METHODS
 _FIX = ("cache ids or plain data and reload with `session.get(Model, id)` in the session that "
         "uses it (or `obj = session.merge(obj)`), and use one session per request or task")
 
@@ -42,7 +47,12 @@ class InstanceOutlivesSession(Pass):
     - a function decorated with `lru_cache`/`cache` that returns ORM instances;
     - a session created at module level (`session = SessionLocal()`) and used by functions:
       every request or thread shares it;
-    - one session passed to several coroutines run together by `asyncio.gather`.
+    - one session passed to several coroutines run together by `asyncio.gather`;
+    - an instance handed to another thread: `Thread(target=f, args=(obj,))`,
+      `executor.submit(f, obj)`, `loop.run_in_executor(None, f, obj)`,
+      `asyncio.to_thread(f, obj)`, or a nested function using `obj` run that way. An
+      argument counts when the code loaded it through a session or when the thread's
+      function types that parameter with a model.
 
     ## Why is this bad?
     An instance belongs to one session. Kept beyond it, it becomes detached; if its
@@ -51,13 +61,18 @@ class InstanceOutlivesSession(Pass):
     without `add()` commits nothing (the change is silently lost), and an insert that refers
     to it fails with a foreign-key error. A rollback in one request expires or expunges the
     objects of all the others sharing the session. An `AsyncSession` is not safe for
-    concurrent tasks. (This is not an engine-level identity map shared by every session:
-    there is none; the identity map belongs to one session.)
+    concurrent tasks. A session and its instances belong to one thread: another thread that
+    reads an instance either loads through a session the first thread is using (two threads
+    on one connection) or, once the request ended and its session closed, raises
+    `DetachedInstanceError` on an expired column or an unloaded relationship. (This is not
+    an engine-level identity map shared by every session: there is none; the identity map
+    belongs to one session.)
 
     ## The fix
     Cache ids or plain data, not instances, and reload with `session.get(Model, id)` in the
     session that uses them (or `obj = session.merge(obj)`); open one session per request or
-    task (a FastAPI `get_db` dependency, `async with maker() as session:` per task).
+    task (a FastAPI `get_db` dependency, `async with maker() as session:` per task). Give a
+    thread the ids and values it needs, and let it open its own session.
     `expunge_all()` after a rollback (SQF004) does not repair an instance kept outside the
     session.
 
@@ -96,6 +111,47 @@ class InstanceOutlivesSession(Pass):
             def load_user(user_id: int) -> User:
                 with SessionLocal() as session:
                     return session.get(User, user_id)
+            ''',
+        ),
+        Example(
+            title="an instance handed to a background thread",
+            before='''
+            from threading import Thread
+
+            from app.db import SessionLocal, User
+
+
+            def send_welcome(user: User) -> None:
+                print(f"welcome, {user.name}")
+
+
+            def register(name: str) -> None:
+                with SessionLocal() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    session.commit()
+                    Thread(target=send_welcome, args=(user,)).start()
+            ''',
+        ),
+        Example(
+            title="a nested function run by an executor uses an instance of the enclosing one",
+            before='''
+            from concurrent.futures import ThreadPoolExecutor
+
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+
+            executor = ThreadPoolExecutor(4)
+
+
+            def notify_owner(session: Session, user_id: int) -> None:
+                owner = session.get(User, user_id)
+
+                def send() -> None:
+                    print(owner.name)
+
+                executor.submit(send)
             ''',
         ),
         Example(
@@ -142,6 +198,45 @@ class InstanceOutlivesSession(Pass):
         ),
         Valid(
             '''
+            from threading import Thread
+
+            from app.db import SessionLocal, User
+
+
+            def send_welcome(user_id: int, name: str) -> None:
+                print(f"welcome, {name} ({user_id})")
+
+
+            def register(name: str) -> None:
+                with SessionLocal() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    session.commit()
+                    Thread(target=send_welcome, args=(user.id, user.name)).start()
+            ''',
+            "the thread gets plain values read in the session, not the instance",
+        ),
+        Valid(
+            '''
+            from concurrent.futures import ThreadPoolExecutor
+
+            from app.db import User
+
+            executor = ThreadPoolExecutor(4)
+
+
+            def render(user: User) -> str:
+                return user.name
+
+
+            def preview(name: str) -> None:
+                draft = User(name=name)
+                executor.submit(render, draft)
+            ''',
+            "a new object never given to a session belongs to none: another thread may use it",
+        ),
+        Valid(
+            '''
             from app.db import Message, SessionLocal
 
 
@@ -171,7 +266,8 @@ class InstanceOutlivesSession(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        if facts is None or "gather" in facts.all_methods | facts.all_called:
+        if facts is None or ("gather" in facts.all_methods | facts.all_called
+                             or _HANDOFF_NAMES & (facts.all_methods | facts.all_called)):
             return True
         for fn in facts.functions.values():  # a function storing into a module/class container
             for holder in fn.stores:
@@ -196,6 +292,8 @@ class InstanceOutlivesSession(Pass):
             yield from self._cached_function(ctx, fn, qualname)
             if "gather" in found.methods or "gather" in found.calls:
                 yield from self._gather(ctx, fn, qualname)
+            if _HANDOFF_NAMES & (found.methods | found.calls):
+                yield from self._handoffs(ctx, fn, qualname)
         yield from self._shared_session(ctx, module_sessions)
 
     @staticmethod
@@ -376,6 +474,136 @@ class InstanceOutlivesSession(Pass):
                         f"`gather`: an AsyncSession is not safe for concurrent tasks; open one session "
                         f"per task (`async with maker() as session:` inside each)"))
                     break
+
+
+    # threads -------------------------------------------------------------------
+    def _handoffs(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> Iterator[Finding]:
+        """ORM instances handed to a function run in another thread: `Thread(target=f,
+        args=(obj,))`, `executor.submit(f, obj)`, `loop.run_in_executor(None, f, obj)`,
+        `asyncio.to_thread(f, obj)`, or a nested function (or lambda) that uses `obj`, run the
+        same way."""
+        nested = {d.name.value: d for d in m.findall(fn.body, m.FunctionDef())}  # type: ignore[union-attr]
+        inner_calls = {id(c) for d in nested.values() for c in m.findall(d.body, m.Call())}
+        instances: dict[str, str] | None = None
+        for call in m.findall(fn.body, m.Call()):
+            if id(call) in inner_calls:
+                continue
+            handoff = _thread_handoff(ctx, call)  # type: ignore[arg-type]
+            if handoff is None:
+                continue
+            target, args = handoff
+            if instances is None:
+                instances = {X: model for X, model in self._orm_names(ctx, fn, qualname).items()
+                             if not _only_constructed(fn, X)}
+            handed: dict[str, str] = {}
+            params = self._target_models(ctx, qualname, target)
+            for i, arg in enumerate(args):
+                if isinstance(arg, cst.Name) and not _only_constructed(fn, arg.value):
+                    model = instances.get(arg.value) or (params[i] if i < len(params) else None)
+                    if model is not None:
+                        handed.setdefault(arg.value, model)
+            body: cst.CSTNode | None = None
+            if isinstance(target, cst.Lambda):
+                body = target.body
+            elif isinstance(target, cst.Name) and target.value in nested:
+                body = nested[target.value].body
+            if body is not None:
+                for X, model in self._closure_instances(ctx, qualname, fn, body, instances).items():
+                    handed.setdefault(X, model)
+            if not handed:
+                continue
+            what = ", ".join(f"`{X}` ({model})" for X, model in sorted(handed.items()))
+            yield self.finding(call, (
+                f"ORM instance{'s' if len(handed) > 1 else ''} {what} handed to another thread: the session "
+                f"{'they belong' if len(handed) > 1 else 'it belongs'} to stays in this thread and ends with "
+                f"this request or task, so the thread's reads (expired columns, lazy relationships) raise "
+                f"DetachedInstanceError or use one session from two threads at once; pass the plain values "
+                f"the thread needs (ids, names) and load again in a session of its own"), subject=next(iter(sorted(handed))))
+
+    def _target_models(self, ctx: FileContext, qualname: str, target: cst.BaseExpression) -> list[str | None]:
+        """For a function run in a thread, the model each positional parameter is annotated with."""
+        facts = self._callee_facts(ctx, qualname, target)
+        if facts is None:
+            return []
+        params = [p for p in facts.params if p.name not in ("self", "cls")]
+        out: list[str | None] = []
+        for p in params:
+            model = ctx.index.model(p.annotation)
+            out.append(model.name if model is not None else None)
+        return out
+
+    @staticmethod
+    def _callee_facts(ctx: FileContext, qualname: str, target: cst.BaseExpression):
+        """The index facts of a function of this module named by ``target``: `f`,
+        `self.method`, `cls.method`, `Class.method`."""
+        name = dotted(target)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        if head in ("self", "cls") and rest and "." in qualname:
+            name = qualname.rsplit(".", 1)[0] + "." + rest
+        return ctx.function_facts(name)
+
+    def _closure_instances(self, ctx: FileContext, qualname: str, outer: cst.FunctionDef, body: cst.CSTNode,
+                           instances: dict[str, str]) -> dict[str, str]:
+        """Names a nested function (or lambda) uses from the enclosing function that hold ORM
+        instances: known there, or passed inside it to a function whose parameter is typed
+        with a model."""
+        bound = {t.target.value for t in m.findall(body, m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
+        out = {X: model for X, model in instances.items() if X not in bound and mentions(body, X)}
+        for call in m.findall(body, m.Call()):
+            params = self._target_models(ctx, qualname, call.func)  # type: ignore[attr-defined]
+            for i, arg in enumerate(call.args):  # type: ignore[attr-defined]
+                if arg.keyword is None and isinstance(arg.value, cst.Name) and arg.value.value not in bound \
+                        and i < len(params) and params[i] is not None and not _only_constructed(outer, arg.value.value):
+                    out.setdefault(arg.value.value, params[i])  # type: ignore[arg-type]
+        return out
+
+
+def _thread_handoff(ctx: FileContext, call: cst.Call) -> tuple[cst.BaseExpression, list[cst.BaseExpression]] | None:
+    """(the function run in another thread, the positional values it receives) for a call that
+    starts one, else None."""
+    name = dotted(call.func)
+    if name is None:
+        return None
+    qualified = ctx.qualify(name) or name
+    positional = [a.value for a in call.args if a.keyword is None and a.star == ""]
+    keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+    if qualified in _THREAD_CLASSES:
+        target = keywords.get("target" if qualified.endswith("Thread") else "function")
+        if target is None and qualified.endswith("Timer") and len(positional) > 1:
+            target = positional[1]
+        if target is None:
+            return None
+        packed = keywords.get("args")
+        values = [e.value for e in packed.elements] if isinstance(packed, (cst.Tuple, cst.List)) else []
+        extra = keywords.get("kwargs")
+        if isinstance(extra, cst.Dict):
+            values += [e.value for e in extra.elements if isinstance(e, cst.DictElement)]
+        return target, values
+    if qualified in _THREAD_FUNCTIONS and positional:
+        return positional[0], positional[1:]
+    if not isinstance(call.func, cst.Attribute):
+        return None
+    method = call.func.attr.value
+    receiver = (dotted(call.func.value) or "").lower()
+    if method == "run_in_executor" and len(positional) > 1:
+        return positional[1], positional[2:]
+    if method == "submit" and positional and ("executor" in receiver or "pool" in receiver) \
+            and isinstance(positional[0], (cst.Name, cst.Attribute, cst.Lambda)):
+        return positional[0], positional[1:]
+    return None
+
+
+def _only_constructed(fn: cst.FunctionDef, X: str) -> bool:
+    """Is ``X`` only ever a new object the function built and never gave to a session? A
+    transient object belongs to no session: handing it on is harmless."""
+    values = [a.value for a in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Name(X))]))]  # type: ignore[attr-defined]
+    if not values or not all(isinstance(v, cst.Call) and (dotted(v.func) or "").rsplit(".", 1)[-1][:1].isupper()
+                             for v in values):
+        return False
+    return not any(any(isinstance(a.value, cst.Name) and a.value.value == X for a in c.args)  # type: ignore[attr-defined]
+                   for c in m.findall(fn.body, m.Call(func=m.Attribute(attr=m.Name("add") | m.Name("merge") | m.Name("add_all")))))
 
 
 def _rebinds_local(fn: cst.FunctionDef, name: str) -> bool:
