@@ -218,6 +218,25 @@ class InstanceOutlivesSession(Pass):
         ),
         Valid(
             '''
+            import asyncio
+
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.db import User
+
+
+            def checksum(user: User) -> int:
+                return hash(user.name)
+
+
+            async def verify(session: AsyncSession, user_id: int) -> int:
+                user = await session.get(User, user_id)
+                return await asyncio.to_thread(checksum, user)
+            ''',
+            "the caller waits for the thread: the session outlives its work",
+        ),
+        Valid(
+            '''
             from concurrent.futures import ThreadPoolExecutor
 
             from app.db import User
@@ -484,9 +503,14 @@ class InstanceOutlivesSession(Pass):
         same way."""
         nested = {d.name.value: d for d in m.findall(fn.body, m.FunctionDef())}  # type: ignore[union-attr]
         inner_calls = {id(c) for d in nested.values() for c in m.findall(d.body, m.Call())}
+        # a hand-off whose caller waits for the result (`await asyncio.to_thread(f, obj)`,
+        # `executor.submit(f, obj).result()`) ends before the session does
+        waited = {id(c) for w in m.findall(fn.body, m.Await()) for c in m.findall(w, m.Call())}
+        waited |= {id(c.func.value) for c in m.findall(fn.body, m.Call(func=m.Attribute(  # type: ignore[attr-defined]
+            value=m.Call(), attr=m.Name("result"))))}
         instances: dict[str, str] | None = None
         for call in m.findall(fn.body, m.Call()):
-            if id(call) in inner_calls:
+            if id(call) in inner_calls or id(call) in waited:
                 continue
             handoff = _thread_handoff(ctx, call)  # type: ignore[arg-type]
             if handoff is None:
