@@ -155,6 +155,25 @@ class InstanceOutlivesSession(Pass):
             ''',
         ),
         Example(
+            title="instances reached through a relationship, each handed to a thread",
+            before='''
+            from threading import Thread
+
+            from app.db import SessionLocal, User
+
+
+            def archive(message) -> None:
+                print(message.content)
+
+
+            def archive_all(user_id: int) -> None:
+                with SessionLocal() as session:
+                    author: User = session.get(User, user_id)
+                    for post in author.posts:
+                        Thread(target=archive, args=(post,)).start()
+            ''',
+        ),
+        Example(
             title="a session shared by every request",
             before='''
             from app.db import SessionLocal, User
@@ -431,6 +450,7 @@ class InstanceOutlivesSession(Pass):
                 bound = bound_through(ctx, e, name, scope)
                 if bound is not None:
                     out[e.name] = bound.model.name
+        _typed_and_related(ctx, fn, out)
         return out
 
     # lru_cache ----------------------------------------------------------------
@@ -617,6 +637,29 @@ def _thread_handoff(ctx: FileContext, call: cst.Call) -> tuple[cst.BaseExpressio
             and isinstance(positional[0], (cst.Name, cst.Attribute, cst.Lambda)):
         return positional[0], positional[1:]
     return None
+
+
+def _typed_and_related(ctx: FileContext, fn: cst.FunctionDef, out: dict[str, str]) -> None:
+    """Add to ``out`` the names annotated with a model (`algorithm: Algorithm = ...`), bound to
+    a relationship of a known instance (`team = user.team`), or looping over one
+    (`for review in algorithm.reviews`)."""
+    index = ctx.index
+    for ann in m.findall(fn.body, m.AnnAssign(target=m.Name())):
+        model = index.model(ctx.qualify(dotted(ann.annotation.annotation)))  # type: ignore[attr-defined]
+        if model is not None:
+            out.setdefault(ann.target.value, model.name)  # type: ignore[attr-defined]
+    pairs: list[tuple[str, cst.BaseExpression]] = []
+    for loop in m.findall(fn.body, m.For(target=m.Name(), iter=m.Attribute(value=m.Name()))):
+        pairs.append((loop.target.value, loop.iter))  # type: ignore[attr-defined]
+    for assign in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Name())], value=m.Attribute(value=m.Name()))):
+        pairs.append((assign.targets[0].target.value, assign.value))  # type: ignore[attr-defined]
+    for _ in range(2):  # a name bound through one found in the first round
+        for X, expr in pairs:
+            owner = out.get(expr.value.value)  # type: ignore[attr-defined]
+            model = model_for(ctx, owner) if owner else None
+            target = model.targets.get(expr.attr.value) if model is not None else None  # type: ignore[attr-defined]
+            if target is not None and model_for(ctx, target) is not None:
+                out.setdefault(X, target)
 
 
 def _only_constructed(fn: cst.FunctionDef, X: str) -> bool:
