@@ -4,6 +4,8 @@ Built once per run, before any pass runs, from every Python file of the project 
 mention SQLAlchemy (or FastAPI's ``Depends``, or a configured name). It uses the standard
 library's ``ast`` (an order of magnitude faster than a libcst parse) and keeps plain, picklable
 facts, so it can be built in worker processes and handed to the workers that run the passes.
+The modules those files import from are read too when the scan left them out (a package
+``__init__`` or a ``db.py`` that only re-exports models names no database library).
 
 What it knows:
 - session factories (``sessionmaker``, ``async_sessionmaker``, ``scoped_session``, ...) held by
