@@ -558,11 +558,20 @@ def _reexporting(facts: list, remaining: list[str], config: Config, depth: int =
         for path in paths:
             try:
                 with open(path, "rb") as fh:
-                    fresh.append(index_mod.extract(path, fh.read(), index_mod.module_names(path, config.root, config.src)))
+                    raw = fh.read()
+                if _defines_code(raw):
+                    continue  # a module of its own, not a re-export: the scan saw all it holds
+                fresh.append(index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src)))
             except (OSError, *index_mod.UNPARSABLE):
                 continue
         found.extend(fresh)
     return found
+
+
+def _defines_code(raw: bytes) -> bool:
+    """Does a module define a function or a class at its top level (so it is more than a list
+    of re-exports)?"""
+    return any(raw.startswith(k) or b"\n" + k in raw for k in (b"def ", b"class ", b"async def "))
 
 
 def _mentions(path: str, triggers: tuple[bytes, ...]) -> bool:
