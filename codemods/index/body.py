@@ -19,7 +19,8 @@ STORE_METHODS = {"add", "append", "setdefault", "insert", "appendleft"}
 class _FunctionBody(ast.NodeVisitor):
     """Facts about one function body (nested functions and classes are not entered)."""
 
-    def __init__(self, ex: _Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef, class_prefix: str = "") -> None:
+    def __init__(self, ex: _Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef, class_prefix: str = "",
+                 closure: dict[str, tuple[str, bool | None]] | None = None) -> None:
         self.ex = ex
         self.fn = fn
         self.class_prefix = class_prefix
@@ -56,8 +57,12 @@ class _FunctionBody(ast.NodeVisitor):
         self.returns_calls: list[str] = []
         self.session_names: dict[str, str] = {}
         self.local_factory_expire: dict[str, bool | None] = {}  # factories built in this function
+        # `maker = functools.partial(Session, expire_on_commit=False)`: local name -> (what it
+        # calls, expire_on_commit it states); an enclosing function's count too (`closure`).
+        self.partials: dict[str, tuple[str, bool | None]] = {}
         all_args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
         self.param_names = {a.arg for a in all_args}
+        self.partials.update({k: v for k, v in (closure or {}).items() if k not in self.param_names})
         self.param_annotations: dict[str, str] = {}
         for a in all_args:
             self.origins[a.arg] = Origin("param")
@@ -112,6 +117,8 @@ class _FunctionBody(ast.NodeVisitor):
             return self.param_annotations[callee] + "()"  # an instance of that type, called
         if callee in self.session_names and names.factory_builder(self.session_names[callee]) is not None:
             return self.session_names[callee] + "()"  # a factory built in this function, called
+        if callee in self.partials:
+            return self.partials[callee][0]  # `maker = partial(Session, ...)`, then `maker()`
         if callee.startswith("self.") and callee.count(".") == 1 and self.class_prefix:
             # `self.SessionLocal()`: a factory the class keeps (`self.SessionLocal = sessionmaker()`)
             module = self.ex.facts.module
@@ -171,6 +178,8 @@ class _FunctionBody(ast.NodeVisitor):
         stated = _const_bool(_kw(value, "expire_on_commit"))
         if stated is None and isinstance(value.func, ast.Name):
             stated = self.local_factory_expire.get(value.func.id)
+        if stated is None and isinstance(value.func, ast.Name) and value.func.id in self.partials:
+            stated = self.partials[value.func.id][1]
         return stated
 
     def _opened(self, name: str, factory: str, expire: bool | None, closed: bool, begin: bool = False) -> None:
@@ -315,11 +324,32 @@ class _FunctionBody(ast.NodeVisitor):
         self.origins[name] = self.origin(value)
         if isinstance(inner, ast.Call) and names.factory_builder(self.ex.facts.qualify(dotted_name(inner.func))) is not None:
             self.local_factory_expire[name] = _const_bool(_kw(inner, "expire_on_commit"))
+        self._bind_partial(name, inner)
         opened = self._opens(value)
         if opened is not None:
             self.session_names[name] = opened
             self.opened.append(OpenedSession(opened, closed_on_return=False, yielded=False,
                                              expire_on_commit=self._expire_kw(value), name=name))
+
+    def _bind_partial(self, name: str, value: ast.AST) -> None:
+        """``name = functools.partial(F, ...)``: calling ``name`` calls ``F``. Bound in several
+        places (branches of an if), it is kept when every binding calls the same ``F``; its
+        ``expire_on_commit`` is False when one binding says so (never claim an expiry that
+        a binding does not make), else what they state."""
+        if not (isinstance(value, ast.Call) and value.args
+                and self.ex.facts.qualify(dotted_name(value.func)) == "functools.partial"):
+            return
+        target = self._opens(ast.Call(func=value.args[0], args=[], keywords=[]))
+        if target is None:
+            return
+        expire = _const_bool(_kw(value, "expire_on_commit"))
+        known = self.partials.get(name)
+        if known is not None:
+            if known[0] != target:
+                del self.partials[name]  # which callable a call means depends on the path
+                return
+            expire = False if False in (known[1], expire) else expire if known[1] == expire else None
+        self.partials[name] = (target, expire)
 
     def origin(self, value: ast.AST) -> Origin:
         """Where a value comes from. Which names are really sessions is decided at query

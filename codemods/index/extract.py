@@ -376,7 +376,7 @@ class _Extractor:
             yields_kind=body.yields_kind,
             yields_class=body.yields_class,
             returns_factory=body.returns_factory,
-            session_decorator=self.session_decorator(fn) if body.has_nested else None,
+            session_decorator=self.session_decorator(fn, body.partials) if body.has_nested else None,
             detaches=body.detaches,
             with_callees=body.with_callees,
             methods=body.methods,
@@ -428,20 +428,27 @@ class _Extractor:
         return (name, "one") if name else (None, None)
 
 
-    def session_decorator(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> SessionDecorator | None:
+    def session_decorator(self, fn: ast.FunctionDef | ast.AsyncFunctionDef,
+                          closure: dict[str, tuple[str, bool | None]] | None = None) -> SessionDecorator | None:
         """``fn`` is a decorator when it (or a decorator factory inside it) defines a wrapper
-        that opens a session and calls the decorated function with it."""
+        that opens a session and calls the decorated function with it: as an argument, or put
+        into the wrapper's ``**kwargs`` (``kwargs["session"] = session; func(**kwargs)``).
+        ``closure`` holds the ``functools.partial`` factories ``fn`` binds for its wrapper."""
         for nested, outer_params in _nested_functions(fn):
             own = {a.arg for a in nested.args.posonlyargs + nested.args.args}
             calls = [c for c in ast.walk(nested) if isinstance(c, ast.Call)
                      and dotted_name(strip_await(c.func)) in outer_params]
             if not calls:
                 continue
-            body = _FunctionBody(self, nested)
+            body = _FunctionBody(self, nested, closure=closure)
+            packed = _packed_keywords(nested)
             for call in calls:
                 passed: list[tuple[int | None, str | None, str | None]] = [
                     (i, None, dotted_name(a)) for i, a in enumerate(call.args)]
                 passed += [(None, kw.arg, dotted_name(kw.value)) for kw in call.keywords if kw.arg]
+                if any(kw.arg is None and isinstance(kw.value, ast.Name) and kw.value.id == nested.args.kwarg.arg
+                       for kw in call.keywords if nested.args.kwarg is not None):
+                    passed += [(None, key, name) for key, name in packed]
                 for position, keyword, name in passed:
                     if name in body.session_names and name not in own:
                         opened = next((o for o in body.opened if body.session_names[name] == o.factory), None)
@@ -449,6 +456,23 @@ class _Extractor:
                                                 opened.expire_on_commit if opened else None,
                                                 body.commits or bool(opened and opened.begin), position, keyword)
         return None
+
+
+def _packed_keywords(wrapper: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tuple[str, str | None]]:
+    """``kwargs["key"] = value`` in a wrapper whose ``**kwargs`` is ``kwargs``: (key, the value's
+    dotted name), for the call that passes ``**kwargs`` on."""
+    if wrapper.args.kwarg is None:
+        return []
+    packed = wrapper.args.kwarg.arg
+    out = []
+    for node in ast.walk(wrapper):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and target.value.id == packed \
+                    and isinstance(target.slice, ast.Constant) and isinstance(target.slice.value, str):
+                out.append((target.slice.value, dotted_name(node.value)))
+    return out
 
 
 def _nested_functions(fn: ast.FunctionDef | ast.AsyncFunctionDef):

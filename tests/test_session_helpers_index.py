@@ -1,0 +1,75 @@
+"""Index facts about project helpers that handle sessions: decorators that hand the session
+over through the wrapper's ``**kwargs`` and open it through a ``functools.partial``."""
+
+from __future__ import annotations
+
+from codemods.index import ProjectIndex, extract
+
+DECORATOR = '''
+import functools
+from sqlalchemy.orm import sessionmaker
+
+Session = sessionmaker()
+
+
+def with_session(*args, **kwargs):
+    def decorator(func):
+        def wrapper(*args, **kwargs):
+            if kwargs.get("session"):
+                return func(*args, **kwargs)
+            with _Session() as session:
+                kwargs["session"] = session
+                return func(*args, **kwargs)
+        return wrapper
+
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        _Session = functools.partial(Session, expire_on_commit=False)
+        return decorator(args[0])
+    _Session = functools.partial(Session, *args, **kwargs)
+    return decorator
+
+
+def with_other(func):
+    def wrapper(*args, **kwargs):
+        kwargs["session"] = object()
+        return func(*args, **kwargs)
+    return wrapper
+
+
+def with_unpacked(func):
+    def wrapper(*args, **kwargs):
+        with Session() as session:
+            kwargs["session"] = session
+            return func(*args)
+    return wrapper
+'''
+
+
+def test_a_decorator_passing_the_session_in_its_kwargs():
+    idx = ProjectIndex([extract("m.py", DECORATOR, "m")])
+    deco = idx.decorator("m.with_session")
+    assert deco is not None
+    assert (deco.factory, deco.keyword, deco.position, deco.commits) == ("m.Session", "session", None, False)
+    # one binding says expire_on_commit=False, the other says nothing: no expiry is claimed
+    assert idx.expire_on_commit(deco.factory, deco.expire_on_commit) is False
+
+
+def test_kwargs_that_are_not_passed_on_or_hold_no_session():
+    idx = ProjectIndex([extract("m.py", DECORATOR, "m")])
+    assert idx.decorator("m.with_other") is None
+    assert idx.decorator("m.with_unpacked") is None
+
+
+def test_a_partial_of_a_session_factory_opens_a_session():
+    facts = extract("m.py", (
+        "import functools\n"
+        "from sqlalchemy.orm import Session\n"
+        "def job(engine):\n"
+        "    maker = functools.partial(Session, engine, expire_on_commit=False)\n"
+        "    session = maker()\n"
+        "    session.execute('select 1')\n"
+    ), "m")
+    fn = facts.functions["job"]
+    assert fn.session_names["session"] == "sqlalchemy.orm.Session"
+    (opened,) = [o for o in fn.opened if o.name == "session"]
+    assert opened.expire_on_commit is False
