@@ -73,3 +73,18 @@ def test_a_partial_of_a_session_factory_opens_a_session():
     assert fn.session_names["session"] == "sqlalchemy.orm.Session"
     (opened,) = [o for o in fn.opened if o.name == "session"]
     assert opened.expire_on_commit is False
+
+
+def test_a_string_annotation_types_what_self_keeps():
+    facts = extract("repo.py", (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from sqlalchemy.ext.asyncio import AsyncSession\n"
+        "class Repository:\n"
+        "    def __init__(self, session: 'AsyncSession', other: 'not valid(') -> None:\n"
+        "        self._session = session\n"
+        "        self._other = other\n"
+    ), "repo")
+    assert facts.self_values == {"Repository._session": "type:sqlalchemy.ext.asyncio.AsyncSession"}
+    idx = ProjectIndex([facts])
+    assert idx.self_session(facts, "Repository", "_session")

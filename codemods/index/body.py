@@ -6,7 +6,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from .. import names
-from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await
+from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await, unquoted
 from .facts import WITH_VALUE, CallSite, Factory, OpenedSession, Origin
 from .infer import Load, load_of
 
@@ -66,7 +66,8 @@ class _FunctionBody(ast.NodeVisitor):
         self.param_annotations: dict[str, str] = {}
         for a in all_args:
             self.origins[a.arg] = Origin("param")
-            head = a.annotation.value if isinstance(a.annotation, ast.Subscript) else a.annotation
+            annotation = unquoted(a.annotation) if a.annotation is not None else None  # `s: "AsyncSession"`
+            head = annotation.value if isinstance(annotation, ast.Subscript) else annotation
             qualified = ex.q(head) if head is not None else None
             if qualified is not None:
                 self.param_annotations[a.arg] = qualified

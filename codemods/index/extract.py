@@ -7,7 +7,16 @@ import os
 from collections.abc import Sequence
 
 from .. import guard, names
-from .astutil import _annotation_target, _const_bool, _const_str, _decorator_callee, _kw, dotted_name, strip_await
+from .astutil import (
+    _annotation_target,
+    _const_bool,
+    _const_str,
+    _decorator_callee,
+    _kw,
+    dotted_name,
+    strip_await,
+    unquoted,
+)
 from .body import _FunctionBody
 from .facts import (
     MODULE_LEVEL,
@@ -321,11 +330,9 @@ class _Extractor:
         """(annotation head, alias name, Depends in Annotated) for a parameter annotation."""
         if ann is None:
             return None, None, None
-        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):  # `session: "AsyncSession"`
-            try:
-                ann = ast.parse(ann.value, mode="eval").body
-            except SyntaxError:
-                return None, None, None
+        ann = unquoted(ann)  # `session: "AsyncSession"`
+        if ann is None:
+            return None, None, None
         if isinstance(ann, ast.Subscript) and self.q(ann.value) in names.ANNOTATED:
             elts = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
             dep = None
@@ -402,11 +409,10 @@ class _Extractor:
         ``Optional[User]`` -> optional, ``list[User]`` / ``Sequence[User]`` -> list."""
         if depth > 4:
             return None, None
-        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
-            try:
-                ann = ast.parse(ann.value, mode="eval").body
-            except SyntaxError:
-                return None, None
+        parsed = unquoted(ann)
+        if parsed is None:
+            return None, None
+        ann = parsed
         if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
             sides = [x for x in (ann.left, ann.right) if not (isinstance(x, ast.Constant) and x.value is None)]
             if len(sides) == 1:

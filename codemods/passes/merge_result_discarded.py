@@ -278,6 +278,47 @@ class MergeResultDiscarded(Pass):
             ''',
         ),
         Example(
+            title="a repository's session typed by a string annotation; the add is another case",
+            before='''
+            from typing import TYPE_CHECKING
+
+            if TYPE_CHECKING:
+                from sqlalchemy.ext.asyncio import AsyncSession
+
+
+            class Repository:
+                def __init__(self, session: "AsyncSession") -> None:
+                    self._session = session
+
+                async def attach(self, item, strategy: str):
+                    match strategy:
+                        case "add":
+                            self._session.add(item)
+                        case "merge":
+                            await self._session.merge(item)
+                    return item
+            ''',
+            after='''
+            from typing import TYPE_CHECKING
+
+            if TYPE_CHECKING:
+                from sqlalchemy.ext.asyncio import AsyncSession
+
+
+            class Repository:
+                def __init__(self, session: "AsyncSession") -> None:
+                    self._session = session
+
+                async def attach(self, item, strategy: str):
+                    match strategy:
+                        case "add":
+                            self._session.add(item)
+                        case "merge":
+                            item = await self._session.merge(item)
+                    return item
+            ''',
+        ),
+        Example(
             title="a variable of the enclosing function: reported, no fix",
             before='''
             from app.db import SessionLocal
@@ -513,17 +554,19 @@ class MergeResultDiscarded(Pass):
                 handing = origin is not _Origin.NEW or _merged_outlives(evs, ev, holder, refs)
                 later = _first_use_after(uses[obj], ev, new=origin is _Origin.NEW, handing=handing)
                 if later is not None:
-                    yield self._finding(ctx, ev, expr, obj, later, _local(fn, uses[obj], obj))
+                    yield self._finding(ctx, ev, expr, obj, later, _local(fn, uses[obj], obj),
+                                        new=origin is _Origin.NEW)
 
     def _finding(self, ctx: FileContext, ev: Event, expr: cst.Expr, obj: str, later: _Use,
-                 local: bool) -> Finding:
+                 local: bool, new: bool) -> Finding:
         S = ev.owner
         awaited = "await " if isinstance(expr.value, cst.Await) else ""
         line = ctx.position(later.node).start.line
         if later.handed and not later.write:
             how = "returned" if later.returned else "handed on"
-            consequence = ("whoever gets it holds a copy the session does not track: changes to it are "
-                           "never saved, and attaching it to a session (add, a relationship) inserts it again")
+            consequence = "whoever gets it holds an object the session does not track: changes to it are never saved"
+            if new:
+                consequence += ", and attaching it to a session (add, a relationship) inserts it again"
         else:
             how = "used again"
             consequence = ("changes to it are never saved, and its unloaded attributes may raise "
@@ -573,8 +616,9 @@ def _origin(ctx: FileContext, evs: list[Event], merge: Event, obj: str) -> _Orig
             start = ev.index
     new = None
     for ev in evs[start: merge.index]:
-        if ev.kind == "call" and ev.owner == S and ev.name in ("add", "add_all") and obj in ev.args:
-            return _Origin.THIS_SESSION
+        if ev.kind == "call" and ev.owner == S and ev.name in ("add", "add_all") and obj in ev.args \
+                and falls_through_to(_statement_path(ev), merge.path):
+            return _Origin.THIS_SESSION  # (an add in another branch, `case "add":`, does not count)
         if ev.kind == "assign" and ev.name == obj:
             value = ev.value
             if value is None:  # a loop variable
@@ -842,11 +886,9 @@ def _first_use_after(uses: list[_Use], merge: Event, new: bool, handing: bool = 
     name is rebound (on every path) or merged again. For an object constructed in the
     function (``new``), reading back what the code set is fine: only attribute writes count,
     and the object given away when ``handing``."""
-    try:
-        stmt = merge.statement
-    except LookupError:
+    path = _statement_path(merge)
+    if not path:
         return None
-    path = merge.path[: merge.path.index(stmt) + 1]
     for use in uses:
         if not falls_through_to(path, use.path):
             continue
@@ -859,6 +901,15 @@ def _first_use_after(uses: list[_Use], merge: Event, new: bool, handing: bool = 
         if use.write or not new or (use.handed and handing):
             return use
     return None
+
+
+def _statement_path(ev: Event) -> tuple[cst.CSTNode, ...]:
+    """``ev``'s path up to its statement (empty when it is in none)."""
+    try:
+        stmt = ev.statement
+    except LookupError:
+        return ()
+    return ev.path[: ev.path.index(stmt) + 1]
 
 
 def _encloses(prefix: tuple[cst.CSTNode, ...], path: tuple[cst.CSTNode, ...]) -> bool:
