@@ -111,6 +111,10 @@ class _FunctionBody(ast.NodeVisitor):
         value = strip_await(value)
         if not isinstance(value, ast.Call):
             return None
+        if isinstance(value.func, ast.Call) and not value.args and not value.keywords:
+            # `sessionmaker(bind=engine)()`: a factory built and called at once
+            built = self.ex.facts.qualify(dotted_name(value.func.func))
+            return built + "()" if built else None
         callee = dotted_name(value.func)
         if callee is None:
             return None
@@ -177,6 +181,8 @@ class _FunctionBody(ast.NodeVisitor):
         if not isinstance(value, ast.Call):
             return None
         stated = _const_bool(_kw(value, "expire_on_commit"))
+        if stated is None and isinstance(value.func, ast.Call):  # `sessionmaker(expire_on_commit=False)()`
+            stated = _const_bool(_kw(value.func, "expire_on_commit"))
         if stated is None and isinstance(value.func, ast.Name):
             stated = self.local_factory_expire.get(value.func.id)
         if stated is None and isinstance(value.func, ast.Name) and value.func.id in self.partials:

@@ -596,6 +596,19 @@ class ProjectIndex:
                 return self.session_class(mod.imports[head] + local[len(head):], depth + 1)
         return None
 
+    def builder(self, qualified: str | None, depth: int = 0) -> str | None:
+        """SQLAlchemy's factory builder (``sqlalchemy.orm.sessionmaker``...) that ``qualified``
+        names, directly or re-exported by a project module (``from sqlalchemy.orm import
+        sessionmaker`` in ``app.db``, imported from there); None for anything else."""
+        if qualified is None or depth > 6:
+            return None
+        if names.factory_builder(qualified) is not None:
+            return qualified
+        for mod, local in self._split(qualified):
+            if local in mod.imports and mod.imports[local] != qualified:
+                return self.builder(mod.imports[local], depth + 1)
+        return None
+
     def opens_session(self, qualified: str | None) -> bool | None:
         """Is calling ``qualified`` opening a session? Returns its async-ness, or None."""
         if qualified is None:
@@ -603,8 +616,9 @@ class ProjectIndex:
         cls = names.session_class(qualified)
         if cls is not None:
             return cls
-        if qualified.endswith("()"):  # calling a value annotated with a factory type
-            return names.factory_builder(qualified[:-2])
+        if qualified.endswith("()"):  # calling a value annotated with a factory type, or built
+            # in place (`sessionmaker(bind=engine)()`)
+            return names.factory_builder(self.builder(qualified[:-2]))
         factory = self.factory(qualified)
         if factory is not None:
             return bool(factory.is_async)
