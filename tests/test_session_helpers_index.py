@@ -88,3 +88,54 @@ def test_a_string_annotation_types_what_self_keeps():
     assert facts.self_values == {"Repository._session": "type:sqlalchemy.ext.asyncio.AsyncSession"}
     idx = ProjectIndex([facts])
     assert idx.self_session(facts, "Repository", "_session")
+
+
+SETUP = '''
+from sqlalchemy import create_engine
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+
+def init(url):
+    engine = create_engine(url)
+    maker = sessionmaker(bind=engine, expire_on_commit=False)
+    return maker, engine
+
+
+SessionMaker, engine = init("sqlite://")
+Registry = scoped_session(SessionMaker)
+
+
+def create_session():
+    return SessionMaker()
+
+
+def current_session():
+    return Registry()
+'''
+
+
+def test_a_factory_unpacked_from_the_tuple_a_setup_function_returns():
+    idx = ProjectIndex([extract("m.py", SETUP, "m")])
+    maker = idx.factory("m.SessionMaker")
+    assert maker is not None and maker.builder == "sqlalchemy.orm.sessionmaker"
+    assert maker.expire_on_commit is False
+    assert idx.factory("m.engine") is None  # the other item is no factory
+    assert idx.opens_session("m.create_session") is False  # a sync session
+    assert not idx.returns_registry_session("m.create_session")
+    assert idx.returns_registry_session("m.current_session")
+
+
+def test_a_factory_built_and_called_at_once_through_a_re_export():
+    db = extract("app/db.py", "from sqlalchemy.orm import sessionmaker, scoped_session\n", "app.db")
+    job = extract("app/job.py", (
+        "from app.db import sessionmaker, scoped_session\n"
+        "def run(engine):\n"
+        "    session = sessionmaker(bind=engine, expire_on_commit=False)()\n"
+        "    registry_session = scoped_session(sessionmaker(bind=engine))()\n"
+    ), "app.job")
+    idx = ProjectIndex([db, job])
+    fn = job.functions["run"]
+    assert idx.opens_session(fn.session_names["session"]) is False
+    assert idx.builder(fn.session_names["registry_session"][:-2]) == "sqlalchemy.orm.scoped_session"
+    (opened,) = [o for o in fn.opened if o.name == "session"]
+    assert opened.expire_on_commit is False

@@ -31,6 +31,8 @@ class _FunctionBody(ast.NodeVisitor):
         self.yields_kind: str | None = None
         self.yields_class: str | None = None
         self.returns_factory: Factory | None = None
+        self.returns_factories_at: dict[int, Factory] = {}
+        self.local_factories: dict[str, Factory] = {}  # `maker = sessionmaker(...)` in this function
         self._seen_yield = False
         self._conditional = 0  # inside an if / loop / except: not run on every path
         self.rolls_back_after_yield = False
@@ -232,6 +234,10 @@ class _FunctionBody(ast.NodeVisitor):
             builder = self.ex.facts.qualify(callee) if callee else None
             if not is_yield and names.factory_builder(builder) is not None:
                 self.returns_factory = self.ex.factory_from(self.fn.name, value, value.lineno)
+        elif isinstance(value, ast.Tuple) and not is_yield:  # `return SessionLocal, engine`
+            for i, el in enumerate(value.elts):
+                if isinstance(el, ast.Name) and el.id in self.local_factories:
+                    self.returns_factories_at[i] = self.local_factories[el.id]
 
     def visit_Yield(self, node: ast.Yield) -> None:
         self.is_generator = True
@@ -331,6 +337,11 @@ class _FunctionBody(ast.NodeVisitor):
         self.origins[name] = self.origin(value)
         if isinstance(inner, ast.Call) and names.factory_builder(self.ex.facts.qualify(dotted_name(inner.func))) is not None:
             self.local_factory_expire[name] = _const_bool(_kw(inner, "expire_on_commit"))
+            built = self.ex.factory_from(name, inner, inner.lineno)
+            if built is not None:
+                self.local_factories[name] = built
+        else:
+            self.local_factories.pop(name, None)
         self._bind_partial(name, inner)
         opened = self._opens(value)
         if opened is not None:

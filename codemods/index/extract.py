@@ -120,6 +120,8 @@ class _Extractor:
             for target in targets:
                 if isinstance(target, ast.Name):
                     self.assignment(target.id, stmt.value, stmt.lineno)
+                elif isinstance(target, ast.Tuple) and isinstance(stmt.value, ast.Call):
+                    self.unpacked(target, stmt.value, stmt.lineno)
         elif isinstance(stmt, ast.Expr) and not prefix and isinstance(stmt.value, ast.Call):
             func = stmt.value.func
             if isinstance(func, ast.Attribute) and func.attr == "configure":
@@ -163,6 +165,16 @@ class _Extractor:
                 # function returns one (decided at query time).
                 self.facts.factories.setdefault(
                     name, Factory(name, callee, None, None, line, via=callee))
+
+    def unpacked(self, target: ast.Tuple, value: ast.Call, line: int) -> None:
+        """``SessionLocal, engine = setup(url)``: each name may be an item of the tuple a project
+        function returns (decided at query time, as for ``SessionLocal = make_factory()``)."""
+        callee = self.q(value.func)
+        if callee is None or callee.startswith(("sqlalchemy.", "builtins.")):
+            return
+        for i, el in enumerate(target.elts):
+            if isinstance(el, ast.Name):
+                self.facts.factories.setdefault(el.id, Factory(el.id, callee, None, None, line, via=callee, via_index=i))
 
     def factory_from(self, name: str, value: ast.AST, line: int) -> Factory | None:
         if not isinstance(value, ast.Call):
@@ -383,6 +395,7 @@ class _Extractor:
             yields_kind=body.yields_kind,
             yields_class=body.yields_class,
             returns_factory=body.returns_factory,
+            returns_factories_at=body.returns_factories_at,
             session_decorator=self.session_decorator(fn, body.partials) if body.has_nested else None,
             detaches=body.detaches,
             with_callees=body.with_callees,

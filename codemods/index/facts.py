@@ -18,6 +18,7 @@ class Factory:
     scoped: bool = False
     bind: str | None = None  # the engine expression it is bound to, as written
     via: str | None = None  # built by calling this project function (which returns a factory)
+    via_index: int | None = None  # ... as this item of the tuple it returns (`Maker, engine = setup()`)
 
 
 @dataclass
@@ -118,6 +119,7 @@ class Function:
     yields_kind: str | None = None  # "session" or "service" (an object built around a session)
     yields_class: str | None = None  # qualified name of that object's class
     returns_factory: Factory | None = None
+    returns_factories_at: dict[int, Factory] = field(default_factory=dict)  # `return Maker, engine`: by position
     session_decorator: SessionDecorator | None = None
     yield_sources: list[str] = field(default_factory=list)  # what made the yielded session(s)
     returns_class: str | None = None  # the class a return annotation names (User | None -> User)

@@ -242,11 +242,12 @@ class ProjectIndex:
         found = self._resolve(qualified, "factories")
         if found is not None and found.via is not None:
             maker = self.function(found.via)
-            if maker is None or maker.returns_factory is None:
+            inner = None if maker is None else maker.returns_factory if found.via_index is None \
+                else maker.returns_factories_at.get(found.via_index)
+            if inner is None:
                 return None
-            inner = maker.returns_factory
             return Factory(found.name, inner.builder, inner.is_async, inner.expire_on_commit,
-                           found.line, inner.scoped, inner.bind, via=found.via)
+                           found.line, inner.scoped, inner.bind, via=found.via, via_index=found.via_index)
         return found
 
     def expire_on_commit(self, factory: str | None, stated: bool | None = None) -> bool:
@@ -639,6 +640,21 @@ class ProjectIndex:
             return None
         finally:
             self._returning.discard(qualified)
+
+    def returns_registry_session(self, qualified: str | None, depth: int = 0) -> bool:
+        """Does calling the project function ``qualified`` give a scoped registry's
+        thread-local session (``def get_session(): return Scoped()``), which the registry
+        owns, rather than a new one?"""
+        fn = self.function(qualified)
+        if fn is None or fn.is_generator or depth > 4:
+            return False
+        for o in fn.opened:
+            if not o.yielded or o.factory == qualified:
+                continue
+            found = self.factory(o.factory)
+            if found is not None and found.scoped or self.returns_registry_session(o.factory, depth + 1):
+                return True
+        return False
 
     def param_dependency(self, param: Param) -> tuple[str | None, bool]:
         if param.depends:

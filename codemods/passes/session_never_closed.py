@@ -56,6 +56,31 @@ class _Created:
     is_async: bool
 
 
+# Session helpers of a project that builds its factory in a function returning a tuple.
+_SETUP = '''
+from sqlalchemy import create_engine
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+
+def init(url: str):
+    engine = create_engine(url)
+    maker = sessionmaker(bind=engine)
+    return maker, engine
+
+
+SessionMaker, engine = init("sqlite://")
+Registry = scoped_session(SessionMaker)
+
+
+def create_session():
+    return SessionMaker()
+
+
+def current_session():
+    return Registry()
+'''
+
+
 class SessionNeverClosed(Pass):
     code = "SQF011"
     name = "session-never-closed"
@@ -103,7 +128,8 @@ class SessionNeverClosed(Pass):
     the garbage collector finds it, and the conditions above mean no object it loaded is
     used after that, so nothing can notice the difference except the pool.
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "bot/__init__.py": "", "bot/services.py": BOT}
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "bot/__init__.py": "", "bot/services.py": BOT,
+                       "app/setup.py": _SETUP}
     examples = (
         Example(
             title="a read that leaves its connection checked out",
@@ -149,6 +175,27 @@ class SessionNeverClosed(Pass):
                     user = await session.get(User, user_id)
                     user.visits += 1
                     await session.commit()
+            ''',
+        ),
+        Example(
+            title="a project helper returning a new session, its factory unpacked from a setup function's tuple",
+            before='''
+            from sqlalchemy import text
+            from app.setup import create_session
+
+
+            def check_connection() -> None:
+                session = create_session()
+                session.execute(text("select 1"))
+            ''',
+            after='''
+            from sqlalchemy import text
+            from app.setup import create_session
+
+
+            def check_connection() -> None:
+                with create_session() as session:
+                    session.execute(text("select 1"))
             ''',
         ),
         Example(
@@ -321,6 +368,18 @@ class SessionNeverClosed(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy import text
+            from app.setup import current_session
+
+
+            def check_connection() -> None:
+                session = current_session()
+                session.execute(text("select 1"))
+            ''',
+            "a helper returning a scoped registry's session: the registry owns it",
+        ),
+        Valid(
+            '''
             from app.db import SessionLocal
 
 
@@ -410,7 +469,7 @@ class SessionNeverClosed(Pass):
         if factory is None or index.opens_session(factory) is None:
             return False
         found = index.factory(factory)
-        if found is not None and found.scoped:
+        if found is not None and found.scoped or index.returns_registry_session(factory):
             return False
         if factory.endswith("()") and index.builder(factory[:-2]) in names.SCOPED:
             return False  # a registry built in the function (`Scoped = scoped_session(...)`)
