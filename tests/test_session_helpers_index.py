@@ -139,3 +139,55 @@ def test_a_factory_built_and_called_at_once_through_a_re_export():
     assert idx.builder(fn.session_names["registry_session"][:-2]) == "sqlalchemy.orm.scoped_session"
     (opened,) = [o for o in fn.opened if o.name == "session"]
     assert opened.expire_on_commit is False
+
+
+SERVICES = '''
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+
+def create(*, db_session: Session, row) -> None:
+    db_session.add(row)
+    try:
+        db_session.commit()
+    except IntegrityError:
+        db_session.rollback()
+
+
+def stage(session: Session, row) -> None:
+    session.add(row)
+    session.flush()
+
+
+def guarded(session: Session, row) -> None:
+    try:
+        session.add(row)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+
+
+def untyped(session, row) -> None:
+    session.commit()
+
+
+class Service:
+    def save(self, session: Session) -> None:
+        session.commit()
+'''
+
+
+def test_functions_that_commit_the_session_they_are_given():
+    facts = extract("svc.py", SERVICES, "svc")
+    idx = ProjectIndex([facts])
+    # a handler for duplicates only: any other failure of the commit reaches the caller
+    assert facts.functions["create"].flushes_params == {"db_session": "commit"}
+    assert idx.flushes_passed_session("svc.create", None, "db_session") == "commit"
+    assert idx.flushes_passed_session("svc.stage", 0, None) == "flush"
+    assert idx.flushes_passed_session("svc.stage", 1, None) is None  # the row, not the session
+    assert facts.functions["guarded"].flushes_params == {}  # every failure is rolled back
+    assert idx.flushes_passed_session("svc.untyped", 0, None) is None  # not typed as a session
+    assert idx.flushes_passed_session("svc.Service.save", 0, None) is None  # positions shift by self
+    assert idx.flushes_passed_session("svc.Service.save", None, "session") == "commit"
+    assert {"create", "stage", "untyped", "save"} == idx.flushing_function_names()

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from .extract import _Extractor
 
 STORE_METHODS = {"add", "append", "setdefault", "insert", "appendleft"}
+# Handlers that catch any failure of a commit (a bare `except:` too): nothing gets past them.
+BROAD_ERRORS = {"Exception", "BaseException", "SQLAlchemyError"}
 
 
 class _FunctionBody(ast.NodeVisitor):
@@ -38,6 +40,8 @@ class _FunctionBody(ast.NodeVisitor):
         self.rolls_back_after_yield = False
         self.returns_self_attr: str | None = None
         self._begin_depth = 0
+        self._broad_guard = 0  # inside the body of a try with a handler for any error
+        self.flushes_params: dict[str, str] = {}
         self.closed_names: set[str] = set()
         self.detaches = False
         self.with_callees: list[str] = []
@@ -95,6 +99,17 @@ class _FunctionBody(ast.NodeVisitor):
     visit_While = _conditionally
     visit_ExceptHandler = _conditionally
     visit_Match = _conditionally
+
+    def visit_Try(self, node: ast.Try) -> None:
+        broad = any(_catches_anything(h) for h in node.handlers)
+        self._broad_guard += broad
+        for stmt in node.body:
+            self.visit(stmt)
+        self._broad_guard -= broad
+        for part in (*node.handlers, *node.orelse, *node.finalbody):
+            self.visit(part)
+
+    visit_TryStar = visit_Try
 
     def visit_FunctionDef(self, node: ast.AST) -> None:  # nested: not ours
         self.has_nested = True
@@ -424,6 +439,10 @@ class _FunctionBody(ast.NodeVisitor):
             owner = dotted_name(node.func.value)
             if owner in self.session_names or (owner or "").startswith("self."):
                 self.rolls_back_after_yield = True  # `finally: session.rollback()`
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("commit", "flush") and not self._broad_guard:
+            owner = dotted_name(node.func.value)
+            if owner in self.param_names and self.flushes_params.get(owner) != "commit":
+                self.flushes_params[owner] = node.func.attr
         if isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
             owner = dotted_name(node.func.value)
             if owner in self.session_names or (owner or "").startswith("self."):
@@ -453,3 +472,10 @@ class _FunctionBody(ast.NodeVisitor):
             )
         )
 
+
+def _catches_anything(handler: ast.ExceptHandler) -> bool:
+    """A bare ``except:``, or a handler for ``Exception`` (or any SQLAlchemy error)."""
+    if handler.type is None:
+        return True
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any((dotted_name(k) or "").rsplit(".", 1)[-1] in BROAD_ERRORS for k in kinds)

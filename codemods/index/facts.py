@@ -112,6 +112,10 @@ class Function:
     session_names: dict[str, str] = field(default_factory=dict)  # local name -> factory called
     decorators: list[str] = field(default_factory=list)
     commits: bool = False  # calls .commit() on a session it holds
+    # parameter -> "commit" or "flush": it commits/flushes the session given as that parameter
+    # where a failure reaches its caller with the session still needing a rollback (no handler
+    # of its own catches the error broadly). A call passing a session there is a guarded commit.
+    flushes_params: dict[str, str] = field(default_factory=dict)
     commits_after_yield: bool = False  # ... after its yield (a context manager committing on exit)
     rolls_back_after_yield: bool = False  # rolls back after its yield on every path (`finally:`)
     returns_self_attr: str | None = None  # `return self.<attr>` (`__enter__` returning its session)

@@ -57,6 +57,7 @@ class ProjectIndex:
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
         self._relevance: tuple[bytes, ...] | None = None
+        self._flushing: set[str] | None = None
         self._names: set[str] | None = None
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
         self._clashes: dict[str, list[ModuleFacts]] = {}  # names several files claim
@@ -81,6 +82,7 @@ class ProjectIndex:
         self.modules[facts.module] = facts
         self.by_path[os.path.abspath(facts.path)] = facts
         self._callers = None
+        self._flushing = None
         self._suffixes = None
         self._aliases = None
         self._relevance = None
@@ -655,6 +657,34 @@ class ProjectIndex:
             if found is not None and found.scoped or self.returns_registry_session(o.factory, depth + 1):
                 return True
         return False
+
+    def flushes_passed_session(self, qualified: str | None, position: int | None, keyword: str | None) -> str | None:
+        """Calling the project function ``qualified`` with a session as the argument at
+        ``position`` (or ``keyword``): "commit" or "flush" when it commits or flushes that
+        session where a failure reaches the caller still needing a rollback
+        (``Function.flushes_params``), and the parameter is typed as a session; else None."""
+        fn = self.function(qualified)
+        if fn is None or not fn.flushes_params:
+            return None
+        if keyword is not None:
+            name = keyword
+        elif position is not None and "." not in fn.qualname and position < len(fn.params):
+            name = fn.params[position].name  # (a method's positions are shifted by self)
+        else:
+            return None
+        param = next((p for p in fn.params if p.name == name), None)
+        if param is None or param.depends or self.session_class(param.annotation) is None:
+            return None
+        return fn.flushes_params.get(name)
+
+    def flushing_function_names(self) -> set[str]:
+        """The short names of the project functions that commit or flush a session they are
+        given (see :meth:`flushes_passed_session`): a function calling none of them needs no
+        closer look."""
+        if self._flushing is None:
+            self._flushing = {q.rsplit(".", 1)[-1] for mod in self.modules.values()
+                              for q, fn in mod.functions.items() if fn.flushes_params}
+        return self._flushing
 
     def param_dependency(self, param: Param) -> tuple[str | None, bool]:
         if param.depends:

@@ -4,7 +4,7 @@ without a rollback."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
@@ -72,12 +72,43 @@ def get_read_db() -> Iterator[Session]:
 '''
 
 
+# Services that commit the session they are given: one lets a failed commit reach its caller
+# (it handles only a duplicate), the other rolls back every failure before re-raising it.
+_SERVICES = '''
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import User
+
+
+def create_user(*, db_session: Session, name: str) -> User:
+    user = User(name=name)
+    db_session.add(user)
+    try:
+        db_session.commit()
+    except IntegrityError:
+        db_session.rollback()
+        raise
+    return user
+
+
+def create_user_or_roll_back(db_session: Session, name: str) -> None:
+    try:
+        db_session.add(User(name=name))
+        db_session.commit()
+    except Exception:
+        db_session.rollback()
+        raise
+'''
+
+
 class RollbackAfterFailedFlush(Pass):
     code = "SQF009"
     name = "rollback-after-failed-flush"
     summary = "a failed commit/flush is caught, and the session is used again without a rollback"
     fix_safety = "mixed"  # safe after a failed commit; unsafe after a failed flush
-    triggers = (b".commit(", b".flush(")
+    # (a service that commits the session it is given may be called with `db_session=db`)
+    triggers = (b".commit(", b".flush(", b"session", b"Session")
     explanation = """
     ## What it does
     Finds an `except` handler for a database error (`IntegrityError`, `StaleDataError`,
@@ -87,6 +118,12 @@ class RollbackAfterFailedFlush(Pass):
     round of a loop included), when the session's scope commits on exit, or by the code that
     handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
     registry, Flask-SQLAlchemy's `db.session`).
+
+    The commit may also happen one call away: a project function (a service) that takes the
+    session as a parameter typed as a session and commits or flushes it without a handler of
+    its own that catches every failure. A handler around that call catches its failed commit
+    too (the rollback is then an unsafe fix: the handler also catches what the service raised
+    before its commit).
 
     ## Why is this bad?
     When a flush fails, SQLAlchemy rolls back the database transaction, but the session keeps
@@ -113,7 +150,8 @@ class RollbackAfterFailedFlush(Pass):
     After the rollback is in place, SQF004 may suggest `expunge_all()` after it; in a handler
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "app/ext.py": FLASK}
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "app/ext.py": FLASK,
+                       "app/services.py": _SERVICES}
     examples = (
         Example(
             title="a duplicate skipped in a loop: the next round raises PendingRollbackError",
@@ -342,6 +380,32 @@ class RollbackAfterFailedFlush(Pass):
                         print(f"could not create {name}")
             ''',
         ),
+        Example(
+            title="a consumer loop whose service commits the session it is given (unsafe fix)",
+            before='''
+            from app.services import create_user
+
+
+            def consume(db_session, messages) -> None:
+                for message in messages:
+                    try:
+                        create_user(db_session=db_session, name=message["name"])
+                    except Exception as e:
+                        log.exception(e)
+            ''',
+            after='''
+            from app.services import create_user
+
+
+            def consume(db_session, messages) -> None:
+                for message in messages:
+                    try:
+                        create_user(db_session=db_session, name=message["name"])
+                    except Exception as e:
+                        db_session.rollback()
+                        log.exception(e)
+            ''',
+        ),
     )
     valid = (
         Valid(
@@ -541,25 +605,67 @@ class RollbackAfterFailedFlush(Pass):
             ''',
             "the handler leaves through `abort()`, which raises",
         ),
+        Valid(
+            '''
+            from app.services import create_user_or_roll_back
+
+
+            def consume(db_session, messages) -> None:
+                for message in messages:
+                    try:
+                        create_user_or_roll_back(db_session, message["name"])
+                    except Exception as e:
+                        log.exception(e)
+            ''',
+            "the service rolls back every failure of its commit before re-raising it: the session comes back usable",
+        ),
+        Valid(
+            '''
+            def store(db, row) -> None:
+                db.add(row)
+                db.commit()
+
+
+            def consume(db, rows) -> None:
+                for row in rows:
+                    try:
+                        store(db, row)
+                    except Exception as e:
+                        log.exception(e)
+            ''',
+            "the callee's parameter is not typed as a session: nothing says `db` is one",
+        ),
     )
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        return facts is None or bool({"commit", "flush"} & facts.all_methods)
+        return facts is None or bool({"commit", "flush"} & facts.all_methods) or bool(
+            (facts.all_methods | facts.all_called) & index.flushing_function_names())
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
+        flushing = ctx.index.flushing_function_names()
         for qualname, fn in functions(ctx.module, ctx):
-            if not {"commit", "flush"} & shape(ctx, fn, qualname).methods or not has_try(fn):
+            found_shape = shape(ctx, fn, qualname)
+            through_calls = bool((found_shape.methods | found_shape.calls) & flushing)
+            if not ({"commit", "flush"} & found_shape.methods or through_calls) or not has_try(fn):
                 continue
             evs = events(fn, ctx)
             caught: dict[tuple[int, str], _Caught] = {}
             for ev in evs:
                 if ev.kind == "call" and ev.name in ("commit", "flush") and ev.owner is not None:
-                    found = _catching_handler(ev)
-                    if found is not None:
-                        key = (id(found[1]), ev.owner)
-                        entry = caught.setdefault(key, _Caught(found[0], found[1], ev.owner, []))
-                        entry.calls.append(ev)
+                    via = None
+                elif through_calls and ev.kind == "use" and ev.name is not None and _flushing_call(ctx, ev):
+                    via = ev.owner
+                else:
+                    continue
+                found = _catching_handler(ev)
+                if found is not None:
+                    owner = ev.name if via is not None else ev.owner
+                    key = (id(found[1]), owner)
+                    entry = caught.setdefault(key, _Caught(found[0], found[1], owner, []))  # type: ignore[arg-type]
+                    entry.calls.append(ev)
+                    if via is not None:
+                        entry.through.append(via)
             for entry in caught.values():
                 finding = self._check(ctx, qualname, fn, evs, entry)
                 if finding is not None:
@@ -570,6 +676,8 @@ class RollbackAfterFailedFlush(Pass):
         S, handler = entry.owner, entry.handler
         refs = sessions(ctx, fn, qualname, evs)
         holder = held(ctx, qualname, S, refs)
+        if holder is None and entry.only_through_calls:
+            holder = _handed_in(ctx, qualname, S)
         if holder is None or _deals_with_it(entry.try_, handler, S):
             return None
         ref = refs.get(S)
@@ -587,10 +695,14 @@ class RollbackAfterFailedFlush(Pass):
         S = entry.owner
         is_async = ref.is_async if ref is not None and ref.is_async is not None else \
             session_is_async(ctx, fn, S, function_facts(ctx, qualname))
-        commits = any(ev.name == "commit" for ev in entry.calls)
-        method = "commit" if commits else "flush"
+        commits = any(ev.name == "commit" for ev in entry.calls if ev.kind == "call")
         awaited = "await " if is_async else ""
-        message = (f"this handler catches a failed `{S}.{method}()` without `{awaited}{S}.rollback()`, and "
+        if entry.only_through_calls:
+            commits = True  # the callee's work is the transaction's: the rollback is unsafe either way
+            failed = f"a failed commit of `{S}` in `{entry.through[0]}()`"
+        else:
+            failed = f"a failed `{S}.{'commit' if commits else 'flush'}()`"
+        message = (f"this handler catches {failed} without `{awaited}{S}.rollback()`, and "
                    f"{why}: that use raises PendingRollbackError; roll back first")
         safe = commits and _only_the_commit_fails(entry)
         if not commits:
@@ -615,7 +727,39 @@ class _Caught:
     try_: cst.Try
     handler: cst.ExceptHandler
     owner: str
-    calls: list[Event]  # the commit/flush calls of that session in the try body
+    calls: list[Event]  # the commit/flush calls of that session in the try body (or the
+    # session passed to a project function that commits it: see `through`)
+    through: list[str] = field(default_factory=list)  # those project functions, as called
+
+    @property
+    def only_through_calls(self) -> bool:
+        return len(self.through) == len(self.calls)
+
+
+def _flushing_call(ctx: FileContext, ev: Event) -> str | None:
+    """For a name passed to a call (a "use" event): "commit"/"flush" when the callee is a
+    project function that commits or flushes the session it gets there."""
+    arg = ctx.parent(ev.node)
+    call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
+    if not isinstance(call, cst.Call) or ev.owner is None or arg.star:  # type: ignore[union-attr]
+        return None
+    assert isinstance(arg, cst.Arg)
+    if arg.keyword is not None:
+        return ctx.index.flushes_passed_session(ctx.qualify(ev.owner), None, arg.keyword.value)
+    positional = [a for a in call.args if a.keyword is None]
+    if any(a.star for a in positional):
+        return None
+    position = next(i for i, a in enumerate(positional) if a is arg)
+    return ctx.index.flushes_passed_session(ctx.qualify(ev.owner), position, None)
+
+
+def _handed_in(ctx: FileContext, qualname: str, S: str) -> Held | None:
+    """A parameter the function passes to a project function that commits it as a session:
+    the caller's (or a FastAPI provider's) session, whatever its annotation says."""
+    param = param_facts(function_facts(ctx, qualname), S)
+    if param is None:
+        return None
+    return Held.PROVIDER if ctx.index.param_dependency(param)[0] else Held.CALLER
 
 
 def _indent(updated: cst.CSTNode, rollback: cst.SimpleStatementLine) -> cst.CSTNode:
@@ -655,6 +799,8 @@ def _catches_db_error(handler: cst.ExceptHandler) -> bool:
 def _only_the_commit_fails(entry: _Caught) -> bool:
     """Can the handler only have caught the commit's failure? It catches database errors only,
     or nothing but session calls comes before the commit in the try body."""
+    if entry.through:
+        return False  # the handler catches whatever the callee raises before its commit
     caught = _caught(entry.handler)
     if caught is not None and not {"Exception", "BaseException"} & set(caught):
         return True
