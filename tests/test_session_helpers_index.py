@@ -191,3 +191,23 @@ def test_functions_that_commit_the_session_they_are_given():
     assert idx.flushes_passed_session("svc.Service.save", 0, None) is None  # positions shift by self
     assert idx.flushes_passed_session("svc.Service.save", None, "session") == "commit"
     assert {"create", "stage", "untyped", "save"} == idx.flushing_function_names()
+
+
+def test_a_class_attribute_set_to_a_registry_in_a_start_up_method():
+    db = extract("app/database.py", (
+        "from sqlalchemy.orm import scoped_session, sessionmaker\n"
+        "from app.other import Imported\n"
+        "class Database:\n"
+        "    db_session = None\n"
+        "    @staticmethod\n"
+        "    def init(engine):\n"
+        "        Database.db_session = scoped_session(sessionmaker(bind=engine))\n"
+        "        Imported.maker = sessionmaker(bind=engine)\n"
+        "    def __str__(self):\n"
+        "        return f'{self.url}'\n"
+    ), "app.database")
+    idx = ProjectIndex([db])
+    found = idx.factory("app.database.Database.db_session")
+    assert found is not None and found.scoped
+    assert idx.factory("app.database.Imported.maker") is None  # another module's class
+    assert db.classes["Database"].properties["__str__"] == ["url"]  # what formatting reads

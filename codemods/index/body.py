@@ -289,6 +289,15 @@ class _FunctionBody(ast.NodeVisitor):
             if isinstance(target, ast.Name):
                 self._bind(target.id, node.value)
             elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                  and target.value.id not in ("self", "cls") and target.value.id not in self.param_names
+                  and target.value.id not in self.ex.facts.imports and target.value.id[:1].isupper()):
+                # `Database.db_session = scoped_session(...)` in an init function: the class's
+                # attribute holds the factory
+                name = f"{target.value.id}.{target.attr}"
+                factory = self.ex.factory_from(name, node.value, node.lineno)
+                if factory is not None:
+                    self.ex.facts.factories.setdefault(name, factory)
+            elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
                   and target.value.id == "self" and self.class_prefix):
                 # `self.session_factory = async_sessionmaker(...)` in a method
                 name = self.class_prefix + target.attr

@@ -249,8 +249,9 @@ class _Extractor:
                 attribute = self.declared_attr(stmt, info)
                 if attribute is not None:
                     info.attributes[stmt.name] = attribute
-                elif any((dotted_name(_decorator_callee(d)) or "").rsplit(".", 1)[-1] in names.PROPERTY_DECORATORS
-                         for d in stmt.decorator_list):
+                elif stmt.name in ("__str__", "__repr__") or any(
+                        (dotted_name(_decorator_callee(d)) or "").rsplit(".", 1)[-1] in names.PROPERTY_DECORATORS
+                        for d in stmt.decorator_list):  # (formatting the object reads what __str__ reads)
                     info.properties[stmt.name] = sorted({
                         n.attr for n in ast.walk(stmt) if isinstance(n, ast.Attribute)
                         and isinstance(n.value, ast.Name) and n.value.id == "self"})

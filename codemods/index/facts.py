@@ -90,7 +90,8 @@ class ClassFacts:
     backrefs: list[tuple[str, str, str]] = field(default_factory=list)  # (target, name, lazy)
     abstract: bool = False
     tablename: bool = False
-    # @property / @hybrid_property / @cached_property name -> the `self.<attr>` names it reads
+    # @property / @hybrid_property / @cached_property name -> the `self.<attr>` names it reads;
+    # `__str__` and `__repr__` too (what formatting the object reads)
     properties: dict[str, list[str]] = field(default_factory=dict)
     mapped_by_decorator: bool = False  # `@registry.mapped`
     external_bases: bool = False  # a base is imported from outside the project (a plugin's Model)

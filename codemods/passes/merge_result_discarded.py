@@ -24,7 +24,7 @@ from .flow import (
     sessions,
     shape,
 )
-from .helpers import dotted
+from .helpers import dotted, statement_calls
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -671,12 +671,7 @@ def _discarded_merge(ev: Event) -> tuple[cst.Expr, str] | None:
         stmt = ev.statement
     except LookupError:
         return None
-    if not isinstance(stmt, cst.SimpleStatementLine):
-        return None
-    for small in stmt.body:
-        value = small.value if isinstance(small, cst.Expr) else None
-        if isinstance(value, cst.Await):
-            value = value.expression
+    for small, value in statement_calls(stmt) or ():
         if value is call:
             return small, obj  # type: ignore[return-value]
     return None

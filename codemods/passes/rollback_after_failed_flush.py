@@ -24,7 +24,8 @@ from .flow import (
     shape,
     statement_paths,
 )
-from .helpers import dotted, function_facts, param_facts, session_is_async
+from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls
+from .reads_before_rollback import early_reads
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -102,6 +103,31 @@ def create_user_or_roll_back(db_session: Session, name: str) -> None:
 '''
 
 
+# A class attribute set to a scoped registry at start-up, and a model that formats itself.
+_RECORDS = '''
+from sqlalchemy.orm import Mapped, mapped_column, scoped_session, sessionmaker
+
+from app.db import Base, engine
+
+
+class Database:
+    db_session = None
+
+    @staticmethod
+    def init() -> None:
+        Database.db_session = scoped_session(sessionmaker(bind=engine))
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str]
+
+    def __str__(self) -> str:
+        return f"tag {self.label}"
+'''
+
+
 class RollbackAfterFailedFlush(Pass):
     code = "SQF009"
     name = "rollback-after-failed-flush"
@@ -118,6 +144,16 @@ class RollbackAfterFailedFlush(Pass):
     round of a loop included), when the session's scope commits on exit, or by the code that
     handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
     registry, Flask-SQLAlchemy's `db.session`).
+
+    It also finds a handler that does roll back, but first reads an attribute of an instance
+    the session had loaded (to log it, usually: `log.error("cannot save %s", self)` when the
+    model's `__str__` reads its columns). A failed flush expires every such instance, and
+    reading one before `rollback()` raises `PendingRollbackError`, which replaces the error
+    being handled. Counted are objects loaded through the session in the function, deleted
+    through it, or `self` in a method of a mapped class that does not add `self` there (an
+    object added in the failed transaction becomes transient and stays readable). The fix
+    moves the rollback first (safe: the reads then load the row again); it is offered when
+    the statements before the rollback are plain calls, in sync code.
 
     The commit may also happen one call away: a project function (a service) that takes the
     session as a parameter typed as a session and commits or flushes it without a handler of
@@ -151,7 +187,7 @@ class RollbackAfterFailedFlush(Pass):
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
     example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "app/ext.py": FLASK,
-                       "app/services.py": _SERVICES}
+                       "app/services.py": _SERVICES, "app/records.py": _RECORDS}
     examples = (
         Example(
             title="a duplicate skipped in a loop: the next round raises PendingRollbackError",
@@ -406,6 +442,70 @@ class RollbackAfterFailedFlush(Pass):
                         log.exception(e)
             ''',
         ),
+        Example(
+            title="the handler logs the object before it rolls back: the read raises PendingRollbackError",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def rename(user_id: int, name: str) -> None:
+                with SessionLocal() as session:
+                    user = session.get(User, user_id)
+                    user.name = name
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        log.warning("name taken: %s", user.name)
+                        session.rollback()
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def rename(user_id: int, name: str) -> None:
+                with SessionLocal() as session:
+                    user = session.get(User, user_id)
+                    user.name = name
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        session.rollback()
+                        log.warning("name taken: %s", user.name)
+            ''',
+        ),
+        Example(
+            title="a model's own method formats itself before the rollback",
+            before='''
+            from app.records import Database, Tag
+
+
+            class Label(Tag):
+                def save(self) -> None:
+                    try:
+                        Database.db_session.commit()
+                    except Exception:
+                        log.exception("cannot save %s", self)
+                        Database.db_session.rollback()
+                        raise
+            ''',
+            after='''
+            from app.records import Database, Tag
+
+
+            class Label(Tag):
+                def save(self) -> None:
+                    try:
+                        Database.db_session.commit()
+                    except Exception:
+                        Database.db_session.rollback()
+                        log.exception("cannot save %s", self)
+                        raise
+            ''',
+        ),
     )
     valid = (
         Valid(
@@ -635,6 +735,50 @@ class RollbackAfterFailedFlush(Pass):
             ''',
             "the callee's parameter is not typed as a session: nothing says `db` is one",
         ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def register(name: str) -> None:
+                with SessionLocal() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        log.warning("name taken: %s", user.name)
+                        session.rollback()
+            ''',
+            "an object added in the failed transaction is not expired (it becomes transient): reading it is fine",
+        ),
+        Valid(
+            '''
+            from app.records import Database, Tag
+
+
+            class Label(Tag):
+                def add(self) -> None:
+                    try:
+                        Database.db_session.add(self)
+                        Database.db_session.commit()
+                    except Exception:
+                        log.exception("cannot add %s (%s)", self, self.label)
+                        Database.db_session.rollback()
+                        raise
+
+                def save(self) -> None:
+                    try:
+                        Database.db_session.commit()
+                    except Exception:
+                        self.logger.exception("cannot save")
+                        Database.db_session.rollback()
+                        raise
+            ''',
+            "`self` added in this transaction stays readable; `self.logger` is no column",
+        ),
     )
 
     @classmethod
@@ -670,6 +814,36 @@ class RollbackAfterFailedFlush(Pass):
                 finding = self._check(ctx, qualname, fn, evs, entry)
                 if finding is not None:
                     yield finding
+                yield from self._reads_first(ctx, qualname, fn, evs, entry)
+
+    def _reads_first(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, evs: list[Event],
+                     entry: _Caught) -> Iterator[Finding]:
+        """Handlers of the failed commit that roll back, but read a loaded instance first."""
+        S = entry.owner
+        if held(ctx, qualname, S, sessions(ctx, fn, qualname, evs)) is None:
+            return
+        for handler in entry.try_.handlers:
+            if not _catches_db_error(handler):
+                continue
+            early = early_reads(ctx, fn, qualname, evs, handler, S)
+            if early is None:
+                continue
+            loaded = ("every instance the session had loaded (`self` too, unless it was added in this "
+                      "transaction)") if early.assumed else "every instance the session had loaded"
+            message = (f"{early.text} before `{S}.rollback()` in this handler of a failed "
+                       f"`{S}.commit()`/`flush()`: the failed flush expired {loaded}, and loading "
+                       f"`{early.obj}` now raises PendingRollbackError, which hides the error being "
+                       f"handled; roll back first")
+            is_async = session_is_async(ctx, fn, S, function_facts(ctx, qualname))
+            if not early.movable or is_async is not False:
+                yield self.finding(early.node, message + " (no automatic fix: "
+                                   + ("the statements before the rollback are not plain calls)" if not early.movable
+                                      else "in async code the read after the rollback would need an await)"))
+                continue
+            position = early.rollback
+            edit = Edit(handler.body, replace=lambda upd, k=position: upd.with_changes(  # type: ignore[misc]
+                body=[upd.body[k], *upd.body[:k], *upd.body[k + 1:]]))
+            yield self.finding(early.node, message, Fix([edit]))
 
     def _check(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, evs: list[Event],
                entry: _Caught) -> Finding | None:
@@ -815,14 +989,12 @@ def _only_the_commit_fails(entry: _Caught) -> bool:
 
 def _session_statement(stmt: cst.CSTNode, S: str) -> list[str] | None:
     """``S.add(x)``, ``await S.flush()``: the methods of a line made of calls on ``S`` only."""
-    if not isinstance(stmt, cst.SimpleStatementLine):
+    calls = statement_calls(stmt)
+    if calls is None:
         return None
     out = []
-    for small in stmt.body:
-        value = small.value if isinstance(small, cst.Expr) else None
-        if isinstance(value, cst.Await):
-            value = value.expression
-        if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and dotted(value.func.value) == S):
+    for _, value in calls:
+        if not (value is not None and isinstance(value.func, cst.Attribute) and dotted(value.func.value) == S):
             return None
         out.append(value.func.attr.value)
     return out
