@@ -17,6 +17,17 @@ def dotted_name(node: ast.AST) -> str | None:
 
 
 
+def unquoted(annotation: ast.AST) -> ast.AST | None:
+    """A string annotation (``"AsyncSession"``, ``"User | None"``) as the expression it
+    spells; any other annotation as it is; None when the string does not parse."""
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            return ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return None
+    return annotation
+
+
 def _const_bool(node: ast.AST | None) -> bool | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, bool):
         return node.value

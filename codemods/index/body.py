@@ -6,7 +6,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from .. import names
-from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await
+from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await, unquoted
 from .facts import WITH_VALUE, CallSite, Factory, OpenedSession, Origin
 from .infer import Load, load_of
 
@@ -14,12 +14,15 @@ if TYPE_CHECKING:
     from .extract import _Extractor
 
 STORE_METHODS = {"add", "append", "setdefault", "insert", "appendleft"}
+# Handlers that catch any failure of a commit (a bare `except:` too): nothing gets past them.
+BROAD_ERRORS = {"Exception", "BaseException", "SQLAlchemyError"}
 
 
 class _FunctionBody(ast.NodeVisitor):
     """Facts about one function body (nested functions and classes are not entered)."""
 
-    def __init__(self, ex: _Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef, class_prefix: str = "") -> None:
+    def __init__(self, ex: _Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef, class_prefix: str = "",
+                 closure: dict[str, tuple[str, bool | None]] | None = None) -> None:
         self.ex = ex
         self.fn = fn
         self.class_prefix = class_prefix
@@ -30,11 +33,15 @@ class _FunctionBody(ast.NodeVisitor):
         self.yields_kind: str | None = None
         self.yields_class: str | None = None
         self.returns_factory: Factory | None = None
+        self.returns_factories_at: dict[int, Factory] = {}
+        self.local_factories: dict[str, Factory] = {}  # `maker = sessionmaker(...)` in this function
         self._seen_yield = False
         self._conditional = 0  # inside an if / loop / except: not run on every path
         self.rolls_back_after_yield = False
         self.returns_self_attr: str | None = None
         self._begin_depth = 0
+        self._broad_guard = 0  # inside the body of a try with a handler for any error
+        self.flushes_params: dict[str, str] = {}
         self.closed_names: set[str] = set()
         self.detaches = False
         self.with_callees: list[str] = []
@@ -56,12 +63,17 @@ class _FunctionBody(ast.NodeVisitor):
         self.returns_calls: list[str] = []
         self.session_names: dict[str, str] = {}
         self.local_factory_expire: dict[str, bool | None] = {}  # factories built in this function
+        # `maker = functools.partial(Session, expire_on_commit=False)`: local name -> (what it
+        # calls, expire_on_commit it states); an enclosing function's count too (`closure`).
+        self.partials: dict[str, tuple[str, bool | None]] = {}
         all_args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
         self.param_names = {a.arg for a in all_args}
+        self.partials.update({k: v for k, v in (closure or {}).items() if k not in self.param_names})
         self.param_annotations: dict[str, str] = {}
         for a in all_args:
             self.origins[a.arg] = Origin("param")
-            head = a.annotation.value if isinstance(a.annotation, ast.Subscript) else a.annotation
+            annotation = unquoted(a.annotation) if a.annotation is not None else None  # `s: "AsyncSession"`
+            head = annotation.value if isinstance(annotation, ast.Subscript) else annotation
             qualified = ex.q(head) if head is not None else None
             if qualified is not None:
                 self.param_annotations[a.arg] = qualified
@@ -88,6 +100,17 @@ class _FunctionBody(ast.NodeVisitor):
     visit_ExceptHandler = _conditionally
     visit_Match = _conditionally
 
+    def visit_Try(self, node: ast.Try) -> None:
+        broad = any(_catches_anything(h) for h in node.handlers)
+        self._broad_guard += broad
+        for stmt in node.body:
+            self.visit(stmt)
+        self._broad_guard -= broad
+        for part in (*node.handlers, *node.orelse, *node.finalbody):
+            self.visit(part)
+
+    visit_TryStar = visit_Try
+
     def visit_FunctionDef(self, node: ast.AST) -> None:  # nested: not ours
         self.has_nested = True
 
@@ -105,6 +128,10 @@ class _FunctionBody(ast.NodeVisitor):
         value = strip_await(value)
         if not isinstance(value, ast.Call):
             return None
+        if isinstance(value.func, ast.Call) and not value.args and not value.keywords:
+            # `sessionmaker(bind=engine)()`: a factory built and called at once
+            built = self.ex.facts.qualify(dotted_name(value.func.func))
+            return built + "()" if built else None
         callee = dotted_name(value.func)
         if callee is None:
             return None
@@ -112,6 +139,8 @@ class _FunctionBody(ast.NodeVisitor):
             return self.param_annotations[callee] + "()"  # an instance of that type, called
         if callee in self.session_names and names.factory_builder(self.session_names[callee]) is not None:
             return self.session_names[callee] + "()"  # a factory built in this function, called
+        if callee in self.partials:
+            return self.partials[callee][0]  # `maker = partial(Session, ...)`, then `maker()`
         if callee.startswith("self.") and callee.count(".") == 1 and self.class_prefix:
             # `self.SessionLocal()`: a factory the class keeps (`self.SessionLocal = sessionmaker()`)
             module = self.ex.facts.module
@@ -169,8 +198,12 @@ class _FunctionBody(ast.NodeVisitor):
         if not isinstance(value, ast.Call):
             return None
         stated = _const_bool(_kw(value, "expire_on_commit"))
+        if stated is None and isinstance(value.func, ast.Call):  # `sessionmaker(expire_on_commit=False)()`
+            stated = _const_bool(_kw(value.func, "expire_on_commit"))
         if stated is None and isinstance(value.func, ast.Name):
             stated = self.local_factory_expire.get(value.func.id)
+        if stated is None and isinstance(value.func, ast.Name) and value.func.id in self.partials:
+            stated = self.partials[value.func.id][1]
         return stated
 
     def _opened(self, name: str, factory: str, expire: bool | None, closed: bool, begin: bool = False) -> None:
@@ -216,6 +249,10 @@ class _FunctionBody(ast.NodeVisitor):
             builder = self.ex.facts.qualify(callee) if callee else None
             if not is_yield and names.factory_builder(builder) is not None:
                 self.returns_factory = self.ex.factory_from(self.fn.name, value, value.lineno)
+        elif isinstance(value, ast.Tuple) and not is_yield:  # `return SessionLocal, engine`
+            for i, el in enumerate(value.elts):
+                if isinstance(el, ast.Name) and el.id in self.local_factories:
+                    self.returns_factories_at[i] = self.local_factories[el.id]
 
     def visit_Yield(self, node: ast.Yield) -> None:
         self.is_generator = True
@@ -251,6 +288,15 @@ class _FunctionBody(ast.NodeVisitor):
                     self.stores.add(holder)
             if isinstance(target, ast.Name):
                 self._bind(target.id, node.value)
+            elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                  and target.value.id not in ("self", "cls") and target.value.id not in self.param_names
+                  and target.value.id not in self.ex.facts.imports and target.value.id[:1].isupper()):
+                # `Database.db_session = scoped_session(...)` in an init function: the class's
+                # attribute holds the factory
+                name = f"{target.value.id}.{target.attr}"
+                factory = self.ex.factory_from(name, node.value, node.lineno)
+                if factory is not None:
+                    self.ex.facts.factories.setdefault(name, factory)
             elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
                   and target.value.id == "self" and self.class_prefix):
                 # `self.session_factory = async_sessionmaker(...)` in a method
@@ -315,11 +361,37 @@ class _FunctionBody(ast.NodeVisitor):
         self.origins[name] = self.origin(value)
         if isinstance(inner, ast.Call) and names.factory_builder(self.ex.facts.qualify(dotted_name(inner.func))) is not None:
             self.local_factory_expire[name] = _const_bool(_kw(inner, "expire_on_commit"))
+            built = self.ex.factory_from(name, inner, inner.lineno)
+            if built is not None:
+                self.local_factories[name] = built
+        else:
+            self.local_factories.pop(name, None)
+        self._bind_partial(name, inner)
         opened = self._opens(value)
         if opened is not None:
             self.session_names[name] = opened
             self.opened.append(OpenedSession(opened, closed_on_return=False, yielded=False,
                                              expire_on_commit=self._expire_kw(value), name=name))
+
+    def _bind_partial(self, name: str, value: ast.AST) -> None:
+        """``name = functools.partial(F, ...)``: calling ``name`` calls ``F``. Bound in several
+        places (branches of an if), it is kept when every binding calls the same ``F``; its
+        ``expire_on_commit`` is False when one binding says so (never claim an expiry that
+        a binding does not make), else what they state."""
+        if not (isinstance(value, ast.Call) and value.args
+                and self.ex.facts.qualify(dotted_name(value.func)) == "functools.partial"):
+            return
+        target = self._opens(ast.Call(func=value.args[0], args=[], keywords=[]))
+        if target is None:
+            return
+        expire = _const_bool(_kw(value, "expire_on_commit"))
+        known = self.partials.get(name)
+        if known is not None:
+            if known[0] != target:
+                del self.partials[name]  # which callable a call means depends on the path
+                return
+            expire = False if False in (known[1], expire) else expire if known[1] == expire else None
+        self.partials[name] = (target, expire)
 
     def origin(self, value: ast.AST) -> Origin:
         """Where a value comes from. Which names are really sessions is decided at query
@@ -376,6 +448,10 @@ class _FunctionBody(ast.NodeVisitor):
             owner = dotted_name(node.func.value)
             if owner in self.session_names or (owner or "").startswith("self."):
                 self.rolls_back_after_yield = True  # `finally: session.rollback()`
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("commit", "flush") and not self._broad_guard:
+            owner = dotted_name(node.func.value)
+            if owner in self.param_names and self.flushes_params.get(owner) != "commit":
+                self.flushes_params[owner] = node.func.attr
         if isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
             owner = dotted_name(node.func.value)
             if owner in self.session_names or (owner or "").startswith("self."):
@@ -405,3 +481,10 @@ class _FunctionBody(ast.NodeVisitor):
             )
         )
 
+
+def _catches_anything(handler: ast.ExceptHandler) -> bool:
+    """A bare ``except:``, or a handler for ``Exception`` (or any SQLAlchemy error)."""
+    if handler.type is None:
+        return True
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any((dotted_name(k) or "").rsplit(".", 1)[-1] in BROAD_ERRORS for k in kinds)

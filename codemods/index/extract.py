@@ -7,7 +7,16 @@ import os
 from collections.abc import Sequence
 
 from .. import guard, names
-from .astutil import _annotation_target, _const_bool, _const_str, _decorator_callee, _kw, dotted_name, strip_await
+from .astutil import (
+    _annotation_target,
+    _const_bool,
+    _const_str,
+    _decorator_callee,
+    _kw,
+    dotted_name,
+    strip_await,
+    unquoted,
+)
 from .body import _FunctionBody
 from .facts import (
     MODULE_LEVEL,
@@ -111,6 +120,8 @@ class _Extractor:
             for target in targets:
                 if isinstance(target, ast.Name):
                     self.assignment(target.id, stmt.value, stmt.lineno)
+                elif isinstance(target, ast.Tuple) and isinstance(stmt.value, ast.Call):
+                    self.unpacked(target, stmt.value, stmt.lineno)
         elif isinstance(stmt, ast.Expr) and not prefix and isinstance(stmt.value, ast.Call):
             func = stmt.value.func
             if isinstance(func, ast.Attribute) and func.attr == "configure":
@@ -154,6 +165,16 @@ class _Extractor:
                 # function returns one (decided at query time).
                 self.facts.factories.setdefault(
                     name, Factory(name, callee, None, None, line, via=callee))
+
+    def unpacked(self, target: ast.Tuple, value: ast.Call, line: int) -> None:
+        """``SessionLocal, engine = setup(url)``: each name may be an item of the tuple a project
+        function returns (decided at query time, as for ``SessionLocal = make_factory()``)."""
+        callee = self.q(value.func)
+        if callee is None or callee.startswith(("sqlalchemy.", "builtins.")):
+            return
+        for i, el in enumerate(target.elts):
+            if isinstance(el, ast.Name):
+                self.facts.factories.setdefault(el.id, Factory(el.id, callee, None, None, line, via=callee, via_index=i))
 
     def factory_from(self, name: str, value: ast.AST, line: int) -> Factory | None:
         if not isinstance(value, ast.Call):
@@ -228,8 +249,9 @@ class _Extractor:
                 attribute = self.declared_attr(stmt, info)
                 if attribute is not None:
                     info.attributes[stmt.name] = attribute
-                elif any((dotted_name(_decorator_callee(d)) or "").rsplit(".", 1)[-1] in names.PROPERTY_DECORATORS
-                         for d in stmt.decorator_list):
+                elif stmt.name in ("__str__", "__repr__") or any(
+                        (dotted_name(_decorator_callee(d)) or "").rsplit(".", 1)[-1] in names.PROPERTY_DECORATORS
+                        for d in stmt.decorator_list):  # (formatting the object reads what __str__ reads)
                     info.properties[stmt.name] = sorted({
                         n.attr for n in ast.walk(stmt) if isinstance(n, ast.Attribute)
                         and isinstance(n.value, ast.Name) and n.value.id == "self"})
@@ -321,11 +343,9 @@ class _Extractor:
         """(annotation head, alias name, Depends in Annotated) for a parameter annotation."""
         if ann is None:
             return None, None, None
-        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):  # `session: "AsyncSession"`
-            try:
-                ann = ast.parse(ann.value, mode="eval").body
-            except SyntaxError:
-                return None, None, None
+        ann = unquoted(ann)  # `session: "AsyncSession"`
+        if ann is None:
+            return None, None, None
         if isinstance(ann, ast.Subscript) and self.q(ann.value) in names.ANNOTATED:
             elts = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
             dep = None
@@ -369,6 +389,7 @@ class _Extractor:
             session_names=body.session_names,
             decorators=[d for d in (self.q(_decorator_callee(dec)) for dec in fn.decorator_list) if d],
             commits=body.commits,
+            flushes_params=body.flushes_params,
             commits_after_yield=body.commits_after_yield,
             rolls_back_after_yield=body.rolls_back_after_yield,
             returns_self_attr=body.returns_self_attr,
@@ -376,7 +397,8 @@ class _Extractor:
             yields_kind=body.yields_kind,
             yields_class=body.yields_class,
             returns_factory=body.returns_factory,
-            session_decorator=self.session_decorator(fn) if body.has_nested else None,
+            returns_factories_at=body.returns_factories_at,
+            session_decorator=self.session_decorator(fn, body.partials) if body.has_nested else None,
             detaches=body.detaches,
             with_callees=body.with_callees,
             methods=body.methods,
@@ -402,11 +424,10 @@ class _Extractor:
         ``Optional[User]`` -> optional, ``list[User]`` / ``Sequence[User]`` -> list."""
         if depth > 4:
             return None, None
-        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
-            try:
-                ann = ast.parse(ann.value, mode="eval").body
-            except SyntaxError:
-                return None, None
+        parsed = unquoted(ann)
+        if parsed is None:
+            return None, None
+        ann = parsed
         if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
             sides = [x for x in (ann.left, ann.right) if not (isinstance(x, ast.Constant) and x.value is None)]
             if len(sides) == 1:
@@ -428,20 +449,27 @@ class _Extractor:
         return (name, "one") if name else (None, None)
 
 
-    def session_decorator(self, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> SessionDecorator | None:
+    def session_decorator(self, fn: ast.FunctionDef | ast.AsyncFunctionDef,
+                          closure: dict[str, tuple[str, bool | None]] | None = None) -> SessionDecorator | None:
         """``fn`` is a decorator when it (or a decorator factory inside it) defines a wrapper
-        that opens a session and calls the decorated function with it."""
+        that opens a session and calls the decorated function with it: as an argument, or put
+        into the wrapper's ``**kwargs`` (``kwargs["session"] = session; func(**kwargs)``).
+        ``closure`` holds the ``functools.partial`` factories ``fn`` binds for its wrapper."""
         for nested, outer_params in _nested_functions(fn):
             own = {a.arg for a in nested.args.posonlyargs + nested.args.args}
             calls = [c for c in ast.walk(nested) if isinstance(c, ast.Call)
                      and dotted_name(strip_await(c.func)) in outer_params]
             if not calls:
                 continue
-            body = _FunctionBody(self, nested)
+            body = _FunctionBody(self, nested, closure=closure)
+            packed = _packed_keywords(nested)
             for call in calls:
                 passed: list[tuple[int | None, str | None, str | None]] = [
                     (i, None, dotted_name(a)) for i, a in enumerate(call.args)]
                 passed += [(None, kw.arg, dotted_name(kw.value)) for kw in call.keywords if kw.arg]
+                if any(kw.arg is None and isinstance(kw.value, ast.Name) and kw.value.id == nested.args.kwarg.arg
+                       for kw in call.keywords if nested.args.kwarg is not None):
+                    passed += [(None, key, name) for key, name in packed]
                 for position, keyword, name in passed:
                     if name in body.session_names and name not in own:
                         opened = next((o for o in body.opened if body.session_names[name] == o.factory), None)
@@ -449,6 +477,23 @@ class _Extractor:
                                                 opened.expire_on_commit if opened else None,
                                                 body.commits or bool(opened and opened.begin), position, keyword)
         return None
+
+
+def _packed_keywords(wrapper: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tuple[str, str | None]]:
+    """``kwargs["key"] = value`` in a wrapper whose ``**kwargs`` is ``kwargs``: (key, the value's
+    dotted name), for the call that passes ``**kwargs`` on."""
+    if wrapper.args.kwarg is None:
+        return []
+    packed = wrapper.args.kwarg.arg
+    out = []
+    for node in ast.walk(wrapper):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and target.value.id == packed \
+                    and isinstance(target.slice, ast.Constant) and isinstance(target.slice.value, str):
+                out.append((target.slice.value, dotted_name(node.value)))
+    return out
 
 
 def _nested_functions(fn: ast.FunctionDef | ast.AsyncFunctionDef):

@@ -18,6 +18,7 @@ class Factory:
     scoped: bool = False
     bind: str | None = None  # the engine expression it is bound to, as written
     via: str | None = None  # built by calling this project function (which returns a factory)
+    via_index: int | None = None  # ... as this item of the tuple it returns (`Maker, engine = setup()`)
 
 
 @dataclass
@@ -89,7 +90,8 @@ class ClassFacts:
     backrefs: list[tuple[str, str, str]] = field(default_factory=list)  # (target, name, lazy)
     abstract: bool = False
     tablename: bool = False
-    # @property / @hybrid_property / @cached_property name -> the `self.<attr>` names it reads
+    # @property / @hybrid_property / @cached_property name -> the `self.<attr>` names it reads;
+    # `__str__` and `__repr__` too (what formatting the object reads)
     properties: dict[str, list[str]] = field(default_factory=dict)
     mapped_by_decorator: bool = False  # `@registry.mapped`
     external_bases: bool = False  # a base is imported from outside the project (a plugin's Model)
@@ -111,6 +113,10 @@ class Function:
     session_names: dict[str, str] = field(default_factory=dict)  # local name -> factory called
     decorators: list[str] = field(default_factory=list)
     commits: bool = False  # calls .commit() on a session it holds
+    # parameter -> "commit" or "flush": it commits/flushes the session given as that parameter
+    # where a failure reaches its caller with the session still needing a rollback (no handler
+    # of its own catches the error broadly). A call passing a session there is a guarded commit.
+    flushes_params: dict[str, str] = field(default_factory=dict)
     commits_after_yield: bool = False  # ... after its yield (a context manager committing on exit)
     rolls_back_after_yield: bool = False  # rolls back after its yield on every path (`finally:`)
     returns_self_attr: str | None = None  # `return self.<attr>` (`__enter__` returning its session)
@@ -118,6 +124,7 @@ class Function:
     yields_kind: str | None = None  # "session" or "service" (an object built around a session)
     yields_class: str | None = None  # qualified name of that object's class
     returns_factory: Factory | None = None
+    returns_factories_at: dict[int, Factory] = field(default_factory=dict)  # `return Maker, engine`: by position
     session_decorator: SessionDecorator | None = None
     yield_sources: list[str] = field(default_factory=list)  # what made the yielded session(s)
     returns_class: str | None = None  # the class a return annotation names (User | None -> User)

@@ -57,6 +57,7 @@ class ProjectIndex:
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
         self._relevance: tuple[bytes, ...] | None = None
+        self._flushing: set[str] | None = None
         self._names: set[str] | None = None
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
         self._clashes: dict[str, list[ModuleFacts]] = {}  # names several files claim
@@ -81,6 +82,7 @@ class ProjectIndex:
         self.modules[facts.module] = facts
         self.by_path[os.path.abspath(facts.path)] = facts
         self._callers = None
+        self._flushing = None
         self._suffixes = None
         self._aliases = None
         self._relevance = None
@@ -242,11 +244,12 @@ class ProjectIndex:
         found = self._resolve(qualified, "factories")
         if found is not None and found.via is not None:
             maker = self.function(found.via)
-            if maker is None or maker.returns_factory is None:
+            inner = None if maker is None else maker.returns_factory if found.via_index is None \
+                else maker.returns_factories_at.get(found.via_index)
+            if inner is None:
                 return None
-            inner = maker.returns_factory
             return Factory(found.name, inner.builder, inner.is_async, inner.expire_on_commit,
-                           found.line, inner.scoped, inner.bind, via=found.via)
+                           found.line, inner.scoped, inner.bind, via=found.via, via_index=found.via_index)
         return found
 
     def expire_on_commit(self, factory: str | None, stated: bool | None = None) -> bool:
@@ -596,6 +599,19 @@ class ProjectIndex:
                 return self.session_class(mod.imports[head] + local[len(head):], depth + 1)
         return None
 
+    def builder(self, qualified: str | None, depth: int = 0) -> str | None:
+        """SQLAlchemy's factory builder (``sqlalchemy.orm.sessionmaker``...) that ``qualified``
+        names, directly or re-exported by a project module (``from sqlalchemy.orm import
+        sessionmaker`` in ``app.db``, imported from there); None for anything else."""
+        if qualified is None or depth > 6:
+            return None
+        if names.factory_builder(qualified) is not None:
+            return qualified
+        for mod, local in self._split(qualified):
+            if local in mod.imports and mod.imports[local] != qualified:
+                return self.builder(mod.imports[local], depth + 1)
+        return None
+
     def opens_session(self, qualified: str | None) -> bool | None:
         """Is calling ``qualified`` opening a session? Returns its async-ness, or None."""
         if qualified is None:
@@ -605,8 +621,9 @@ class ProjectIndex:
             cls = names.library_session_function(qualified)
         if cls is not None:
             return cls
-        if qualified.endswith("()"):  # calling a value annotated with a factory type
-            return names.factory_builder(qualified[:-2])
+        if qualified.endswith("()"):  # calling a value annotated with a factory type, or built
+            # in place (`sessionmaker(bind=engine)()`)
+            return names.factory_builder(self.builder(qualified[:-2]))
         factory = self.factory(qualified)
         if factory is not None:
             return bool(factory.is_async)
@@ -627,6 +644,49 @@ class ProjectIndex:
             return None
         finally:
             self._returning.discard(qualified)
+
+    def returns_registry_session(self, qualified: str | None, depth: int = 0) -> bool:
+        """Does calling the project function ``qualified`` give a scoped registry's
+        thread-local session (``def get_session(): return Scoped()``), which the registry
+        owns, rather than a new one?"""
+        fn = self.function(qualified)
+        if fn is None or fn.is_generator or depth > 4:
+            return False
+        for o in fn.opened:
+            if not o.yielded or o.factory == qualified:
+                continue
+            found = self.factory(o.factory)
+            if found is not None and found.scoped or self.returns_registry_session(o.factory, depth + 1):
+                return True
+        return False
+
+    def flushes_passed_session(self, qualified: str | None, position: int | None, keyword: str | None) -> str | None:
+        """Calling the project function ``qualified`` with a session as the argument at
+        ``position`` (or ``keyword``): "commit" or "flush" when it commits or flushes that
+        session where a failure reaches the caller still needing a rollback
+        (``Function.flushes_params``), and the parameter is typed as a session; else None."""
+        fn = self.function(qualified)
+        if fn is None or not fn.flushes_params:
+            return None
+        if keyword is not None:
+            name = keyword
+        elif position is not None and "." not in fn.qualname and position < len(fn.params):
+            name = fn.params[position].name  # (a method's positions are shifted by self)
+        else:
+            return None
+        param = next((p for p in fn.params if p.name == name), None)
+        if param is None or param.depends or self.session_class(param.annotation) is None:
+            return None
+        return fn.flushes_params.get(name)
+
+    def flushing_function_names(self) -> set[str]:
+        """The short names of the project functions that commit or flush a session they are
+        given (see :meth:`flushes_passed_session`): a function calling none of them needs no
+        closer look."""
+        if self._flushing is None:
+            self._flushing = {q.rsplit(".", 1)[-1] for mod in self.modules.values()
+                              for q, fn in mod.functions.items() if fn.flushes_params}
+        return self._flushing
 
     def param_dependency(self, param: Param) -> tuple[str | None, bool]:
         if param.depends:

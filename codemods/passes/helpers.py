@@ -128,3 +128,17 @@ def await_if(value: cst.BaseExpression, is_async: bool) -> cst.BaseExpression:
 def to_name(name: str) -> Transform:
     """An edit's replacement: the node becomes the name ``name``."""
     return lambda _updated: cst.Name(name)
+
+
+def statement_calls(stmt: cst.CSTNode) -> list[tuple[cst.BaseSmallStatement, cst.Call | None]] | None:
+    """For a line of small statements (``a(); await b()``): each with the call it is as a whole
+    (``await`` stripped), or None for one that is not a call; None for any other statement."""
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return None
+    out: list[tuple[cst.BaseSmallStatement, cst.Call | None]] = []
+    for small in stmt.body:
+        value = small.value if isinstance(small, cst.Expr) else None
+        while isinstance(value, cst.Await):
+            value = value.expression
+        out.append((small, value if isinstance(value, cst.Call) else None))
+    return out

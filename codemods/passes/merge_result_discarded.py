@@ -11,8 +11,20 @@ from typing import TYPE_CHECKING  # noqa: I001
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
-from .flow import Event, events, falls_through_to, functions, held, sessions, shape
-from .helpers import dotted
+from .flow import (
+    Event,
+    Held,
+    SessionRef,
+    events,
+    falls_through_to,
+    functions,
+    held,
+    model_for,
+    reachable_only_through,
+    sessions,
+    shape,
+)
+from .helpers import dotted, statement_calls
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -23,6 +35,41 @@ else:
     m = lazy("libcst.matchers")
     _VisitorBase = object
 
+
+
+# A decorator that opens a session unless the caller passes one, and hands it over as the
+# `session` keyword; the tag's constructor adds it to the session it is given.
+_DECORATORS = '''
+import functools
+
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, SessionLocal
+
+
+def with_session(func):
+    maker = functools.partial(SessionLocal, expire_on_commit=False)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if kwargs.get("session") is not None:
+            return func(*args, **kwargs)
+        with maker() as session:
+            kwargs["session"] = session
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+
+    def __init__(self, name, session):
+        self.name = name
+        session.add(self)
+'''
 
 
 class MergeResultDiscarded(Pass):
@@ -37,11 +84,19 @@ class MergeResultDiscarded(Pass):
     own, its result thrown away, where the function goes on using `obj`: reads or changes an
     attribute, passes it to a call, returns it. Only sessions sqla-fix recognises count
     (sessions opened in the function, parameters typed as sessions, FastAPI-provided
-    sessions, `self.session` of a class that holds one, scoped registries, Flask-SQLAlchemy's
-    `db.session`); a `merge()` method of anything else is left alone.
+    sessions, the session a session decorator passes in, `self.session` of a class that
+    holds one, scoped registries, Flask-SQLAlchemy's `db.session`); a `merge()` method of
+    anything else is left alone.
+
+    An object constructed in the function (`obj = Model(...)`) counts when an attribute of
+    it is changed after the merge, or when it is given away (returned, stored on another
+    object, passed to a constructor, `add()` or `append()`) while the session outlives the
+    function and nothing after the merge expires the merged instance: whoever receives the
+    copy takes it for the row the session tracks.
 
     Not reported: an object the function loaded through the same session or added to it
-    (`merge()` then returns the object itself), an object constructed in the function whose
+    (`merge()` then returns the object itself, as it does for an object whose constructor
+    adds it to the session it is given), an object constructed in the function whose
     attributes are only read back afterwards (it still holds what the code set), an object
     merged again later (that call copies the later changes), and a name rebound before its
     next use.
@@ -66,7 +121,7 @@ class MergeResultDiscarded(Pass):
     the session (to change it without saving the change) is the only code that behaves
     differently, and that is what the call was supposed to prevent.
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/decorators.py": _DECORATORS}
     examples = (
         Example(
             title="a change made after the merge is lost",
@@ -195,6 +250,72 @@ class MergeResultDiscarded(Pass):
                         user.reminded = True
 
                     later(when, remind)
+            ''',
+        ),
+        Example(
+            title="a new object handed back to the caller of a session decorator",
+            before='''
+            from app.db import User
+            from app.decorators import with_session
+
+
+            @with_session
+            def import_user(data: dict, session=None) -> User:
+                user = User(id=data["id"], name=data["name"])
+                session.merge(user)
+                return user
+            ''',
+            after='''
+            from app.db import User
+            from app.decorators import with_session
+
+
+            @with_session
+            def import_user(data: dict, session=None) -> User:
+                user = User(id=data["id"], name=data["name"])
+                user = session.merge(user)
+                return user
+            ''',
+        ),
+        Example(
+            title="a repository's session typed by a string annotation; the add is another case",
+            before='''
+            from typing import TYPE_CHECKING
+
+            if TYPE_CHECKING:
+                from sqlalchemy.ext.asyncio import AsyncSession
+
+
+            class Repository:
+                def __init__(self, session: "AsyncSession") -> None:
+                    self._session = session
+
+                async def attach(self, item, strategy: str):
+                    match strategy:
+                        case "add":
+                            self._session.add(item)
+                        case "merge":
+                            await self._session.merge(item)
+                    return item
+            ''',
+            after='''
+            from typing import TYPE_CHECKING
+
+            if TYPE_CHECKING:
+                from sqlalchemy.ext.asyncio import AsyncSession
+
+
+            class Repository:
+                def __init__(self, session: "AsyncSession") -> None:
+                    self._session = session
+
+                async def attach(self, item, strategy: str):
+                    match strategy:
+                        case "add":
+                            self._session.add(item)
+                        case "merge":
+                            item = await self._session.merge(item)
+                    return item
             ''',
         ),
         Example(
@@ -361,6 +482,49 @@ class MergeResultDiscarded(Pass):
             ''',
             "an object constructed here and only read back afterwards: it still holds what the code set",
         ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def import_user(data: dict) -> User:
+                user = User(id=data["id"], name=data["name"])
+                with SessionLocal() as session:
+                    session.merge(user)
+                    session.commit()
+                return user
+            ''',
+            "a new object returned after the function's own session closed: the merged instance would "
+            "come back expired and detached, the copy holds what the code set",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from app.db import User
+
+
+            def import_user(session: Session, data: dict) -> User:
+                user = User(id=data["id"], name=data["name"])
+                session.merge(user)
+                session.commit()
+                return user
+            ''',
+            "a new object returned after a commit that expires the merged instance: keeping that "
+            "instance would change what the caller's reads do",
+        ),
+        Valid(
+            '''
+            from app.decorators import Tag, with_session
+
+
+            @with_session
+            def tag(name: str, session=None) -> Tag:
+                tag = Tag(name, session)
+                session.merge(tag)
+                return tag
+            ''',
+            "a constructor that adds the object to the session it is given: merge() returns the object itself",
+        ),
     )
 
     @classmethod
@@ -378,25 +542,37 @@ class MergeResultDiscarded(Pass):
                 if merged is None:
                     continue
                 expr, obj = merged
-                if held(ctx, qualname, ev.owner, sessions(ctx, fn, qualname, evs)) is None:  # type: ignore[arg-type]
+                refs = sessions(ctx, fn, qualname, evs)
+                holder = held(ctx, qualname, ev.owner, refs)  # type: ignore[arg-type]
+                if holder is None:
                     continue
-                origin = _origin(evs, ev, obj)
+                origin = _origin(ctx, evs, ev, obj)
                 if origin is _Origin.THIS_SESSION:
                     continue
                 if obj not in uses:
                     uses[obj] = _uses(fn, obj)
-                later = _first_use_after(uses[obj], ev, writes_only=origin is _Origin.NEW)
+                handing = origin is not _Origin.NEW or _merged_outlives(evs, ev, holder, refs)
+                later = _first_use_after(uses[obj], ev, new=origin is _Origin.NEW, handing=handing)
                 if later is not None:
-                    yield self._finding(ctx, ev, expr, obj, later, _local(fn, uses[obj], obj))
+                    yield self._finding(ctx, ev, expr, obj, later, _local(fn, uses[obj], obj),
+                                        new=origin is _Origin.NEW)
 
     def _finding(self, ctx: FileContext, ev: Event, expr: cst.Expr, obj: str, later: _Use,
-                 local: bool) -> Finding:
+                 local: bool, new: bool) -> Finding:
         S = ev.owner
         awaited = "await " if isinstance(expr.value, cst.Await) else ""
         line = ctx.position(later.node).start.line
+        if later.handed and not later.write:
+            how = "returned" if later.returned else "handed on"
+            consequence = "whoever gets it holds an object the session does not track: changes to it are never saved"
+            if new:
+                consequence += ", and attaching it to a session (add, a relationship) inserts it again"
+        else:
+            how = "used again"
+            consequence = ("changes to it are never saved, and its unloaded attributes may raise "
+                           "DetachedInstanceError")
         message = (f"`{S}.merge({obj})` returns the instance the session tracks and leaves `{obj}` "
-                   f"outside it, but `{obj}` is used again (line {line}): changes to it are never "
-                   f"saved, and its unloaded attributes may raise DetachedInstanceError; "
+                   f"outside it, but `{obj}` is {how} (line {line}): {consequence}; "
                    f"use `{obj} = {awaited}{S}.merge({obj})`")
         if not local:
             message += (f" (`{obj}` is not a local of this function, and assigning it here would make "
@@ -430,25 +606,53 @@ class _Origin(Enum):
     UNKNOWN = "unknown"  # a parameter, another session's object: reads may raise too
 
 
-def _origin(evs: list[Event], merge: Event, obj: str) -> _Origin:
+def _origin(ctx: FileContext, evs: list[Event], merge: Event, obj: str) -> _Origin:
     S = merge.owner
-    new = None
+    # From the last binding of the name every path to the merge goes through: what the
+    # name held before it is another object.
+    start = 0
     for ev in evs[: merge.index]:
-        if ev.kind == "call" and ev.owner == S and ev.name in ("add", "add_all") and obj in ev.args:
-            return _Origin.THIS_SESSION
+        if ev.kind == "assign" and ev.name == obj and reachable_only_through(merge, ev):
+            start = ev.index
+    new = None
+    for ev in evs[start: merge.index]:
+        if ev.kind == "call" and ev.owner == S and ev.name in ("add", "add_all") and obj in ev.args \
+                and falls_through_to(_statement_path(ev), merge.path):
+            return _Origin.THIS_SESSION  # (an add in another branch, `case "add":`, does not count)
         if ev.kind == "assign" and ev.name == obj:
             value = ev.value
             if value is None:  # a loop variable
                 new = False
                 continue
-            if any(dotted(n) == S for n in m.findall(value, m.Name() | m.Attribute())):  # type: ignore[arg-type]
-                return _Origin.THIS_SESSION
             while isinstance(value, cst.Await):
                 value = value.expression
             callee = dotted(value.func) if isinstance(value, cst.Call) else None
             constructed = callee is not None and callee.rsplit(".", 1)[-1][:1].isupper()
+            given = any(dotted(n) == S for n in m.findall(value, m.Name() | m.Attribute()))  # type: ignore[arg-type]
+            if given and not (constructed and _detached_constructor(ctx, callee)):
+                return _Origin.THIS_SESSION
             new = constructed if new is None else new and constructed
     return _Origin.NEW if new else _Origin.UNKNOWN
+
+
+def _detached_constructor(ctx: FileContext, callee: str | None) -> bool:
+    """Does ``Model(..., session)`` build an object its constructor leaves out of the session?
+    A known model whose ``__init__`` (and the methods of the class it calls) neither adds nor
+    merges anything; a constructor that attaches the object (``session.add(self)``) makes
+    ``merge()`` return the object itself."""
+    model = model_for(ctx, callee)
+    if model is None:
+        return False
+    index = ctx.index
+    init = index.function(f"{model.qualified}.__init__")
+    if init is None:
+        return True  # the declarative constructor only sets attributes
+    attaching = {"add", "add_all", "merge"}
+    for name in {"__init__", *init.methods}:
+        fn = init if name == "__init__" else index.function(f"{model.qualified}.{name}")
+        if fn is not None and attaching & fn.methods:
+            return False
+    return True
 
 
 def _discarded_merge(ev: Event) -> tuple[cst.Expr, str] | None:
@@ -467,12 +671,7 @@ def _discarded_merge(ev: Event) -> tuple[cst.Expr, str] | None:
         stmt = ev.statement
     except LookupError:
         return None
-    if not isinstance(stmt, cst.SimpleStatementLine):
-        return None
-    for small in stmt.body:
-        value = small.value if isinstance(small, cst.Expr) else None
-        if isinstance(value, cst.Await):
-            value = value.expression
+    for small, value in statement_calls(stmt) or ():
         if value is call:
             return small, obj  # type: ignore[return-value]
     return None
@@ -488,6 +687,9 @@ class _Use:
     store: bool  # binds the name (in the function's own scope)
     merged: bool = False  # the argument of another `X.merge(name)`: that call carries the state
     write: bool = False  # `name.attr = ...`, `name.attr += ...`, `del name.attr`
+    handed: bool = False  # the object itself given away: returned, stored on another object,
+    # passed to a constructor or to add()/append() (where a relationship may attach it)
+    returned: bool = False
 
 
 def _bound(target: cst.CSTNode, name: str) -> Iterator[cst.Name]:
@@ -526,6 +728,8 @@ class _UseCollector(_VisitorBase):
         self.stores: set[int] = set()
         self.skipped: set[int] = set()  # scopes with a variable of that name of their own
         self.attr_stores: set[int] = set()  # assignment targets (attributes among them)
+        self.handed: set[int] = set()  # Names given away as they are (see _Use.handed)
+        self.returned: set[int] = set()
         self.depth = 0
 
     def on_visit(self, node: cst.CSTNode) -> bool:
@@ -611,9 +815,35 @@ class _UseCollector(_VisitorBase):
 
     def visit_Name(self, node: cst.Name) -> None:
         if id(node) not in self.stores and node.value == self.name:
-            self.out.append(_Use(node, tuple(self.path), store=False))
+            self.out.append(_Use(node, tuple(self.path), store=False, handed=id(node) in self.handed,
+                                 returned=id(node) in self.returned))
+
+    def _hand(self, value: cst.BaseExpression | None, returned: bool = False) -> None:
+        """The names ``value`` gives away as they are (``x``, ``x, y``)."""
+        items = [el.value for el in value.elements] if isinstance(value, (cst.Tuple, cst.List)) else [value]
+        for item in items:
+            if isinstance(item, cst.Name):
+                self.handed.add(id(item))
+                if returned:
+                    self.returned.add(id(item))
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if not self.depth:
+            self._hand(node.value, returned=True)
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        if not self.depth and isinstance(node.value, cst.BaseExpression):
+            self._hand(node.value, returned=True)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if any(isinstance(t.target, (cst.Attribute, cst.Subscript)) for t in node.targets):
+            self._hand(node.value)  # `other.rel = name`, `cache[k] = name`
 
     def visit_Call(self, node: cst.Call) -> bool:
+        last = (dotted(node.func) or "").rsplit(".", 1)[-1]
+        if last[:1].isupper() or last in _HANDING:
+            for arg in node.args:
+                self._hand(arg.value)
         if not (isinstance(node.func, cst.Attribute) and node.func.attr.value == "merge" and node.args):
             return True
         start = len(self.out)
@@ -632,14 +862,28 @@ def _uses(fn: cst.FunctionDef, name: str) -> list[_Use]:
     return collector.out
 
 
-def _first_use_after(uses: list[_Use], merge: Event, writes_only: bool) -> _Use | None:
+def _merged_outlives(evs: list[Event], merge: Event, holder: Held, refs: dict[str, SessionRef]) -> bool:
+    """Is the instance ``merge()`` returns still usable where the function gives the object
+    away (so that keeping it cannot break the code that receives it)? The session outlives
+    the function (the caller's, a provider's, a registry's), and nothing after the merge
+    expires it: no rollback, no commit of a session that expires on commit."""
+    if holder is Held.HERE:
+        return False
+    S = merge.owner
+    ref = refs.get(S) if S is not None else None
+    expires = ref.expire_on_commit if ref is not None else True
+    return not any(e.kind == "call" and e.owner == S and e.index > merge.index
+                   and (e.name == "rollback" or (e.name == "commit" and expires)) for e in evs)
+
+
+def _first_use_after(uses: list[_Use], merge: Event, new: bool, handing: bool = True) -> _Use | None:
     """The first use of the merged name that can run after the merge statement, before the
-    name is rebound (on every path) or merged again; only attribute writes if ``writes_only``."""
-    try:
-        stmt = merge.statement
-    except LookupError:
+    name is rebound (on every path) or merged again. For an object constructed in the
+    function (``new``), reading back what the code set is fine: only attribute writes count,
+    and the object given away when ``handing``."""
+    path = _statement_path(merge)
+    if not path:
         return None
-    path = merge.path[: merge.path.index(stmt) + 1]
     for use in uses:
         if not falls_through_to(path, use.path):
             continue
@@ -649,13 +893,27 @@ def _first_use_after(uses: list[_Use], merge: Event, writes_only: bool) -> _Use 
             continue
         if use.merged:
             return None  # merged again: that call copies the later changes
-        if use.write or not writes_only:
+        if use.write or not new or (use.handed and handing):
             return use
     return None
 
 
+def _statement_path(ev: Event) -> tuple[cst.CSTNode, ...]:
+    """``ev``'s path up to its statement (empty when it is in none)."""
+    try:
+        stmt = ev.statement
+    except LookupError:
+        return ()
+    return ev.path[: ev.path.index(stmt) + 1]
+
+
 def _encloses(prefix: tuple[cst.CSTNode, ...], path: tuple[cst.CSTNode, ...]) -> bool:
     return len(prefix) <= len(path) and all(a is b for a, b in zip(prefix, path))
+
+
+# Calls that may attach what they are given to a session: `session.add(x)`, a relationship
+# collection's `append(x)` (constructors, `Model(rel=x)`, are recognised by their capital).
+_HANDING = {"add", "add_all", "append", "extend"}
 
 
 @cache

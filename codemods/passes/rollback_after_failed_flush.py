@@ -4,7 +4,7 @@ without a rollback."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
@@ -24,7 +24,8 @@ from .flow import (
     shape,
     statement_paths,
 )
-from .helpers import dotted, function_facts, param_facts, session_is_async
+from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls
+from .reads_before_rollback import early_reads
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -72,12 +73,68 @@ def get_read_db() -> Iterator[Session]:
 '''
 
 
+# Services that commit the session they are given: one lets a failed commit reach its caller
+# (it handles only a duplicate), the other rolls back every failure before re-raising it.
+_SERVICES = '''
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import User
+
+
+def create_user(*, db_session: Session, name: str) -> User:
+    user = User(name=name)
+    db_session.add(user)
+    try:
+        db_session.commit()
+    except IntegrityError:
+        db_session.rollback()
+        raise
+    return user
+
+
+def create_user_or_roll_back(db_session: Session, name: str) -> None:
+    try:
+        db_session.add(User(name=name))
+        db_session.commit()
+    except Exception:
+        db_session.rollback()
+        raise
+'''
+
+
+# A class attribute set to a scoped registry at start-up, and a model that formats itself.
+_RECORDS = '''
+from sqlalchemy.orm import Mapped, mapped_column, scoped_session, sessionmaker
+
+from app.db import Base, engine
+
+
+class Database:
+    db_session = None
+
+    @staticmethod
+    def init() -> None:
+        Database.db_session = scoped_session(sessionmaker(bind=engine))
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str]
+
+    def __str__(self) -> str:
+        return f"tag {self.label}"
+'''
+
+
 class RollbackAfterFailedFlush(Pass):
     code = "SQF009"
     name = "rollback-after-failed-flush"
     summary = "a failed commit/flush is caught, and the session is used again without a rollback"
     fix_safety = "mixed"  # safe after a failed commit; unsafe after a failed flush
-    triggers = (b".commit(", b".flush(")
+    # (a service that commits the session it is given may be called with `db_session=db`)
+    triggers = (b".commit(", b".flush(", b"session", b"Session")
     explanation = """
     ## What it does
     Finds an `except` handler for a database error (`IntegrityError`, `StaleDataError`,
@@ -87,6 +144,22 @@ class RollbackAfterFailedFlush(Pass):
     round of a loop included), when the session's scope commits on exit, or by the code that
     handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
     registry, Flask-SQLAlchemy's `db.session`).
+
+    It also finds a handler that does roll back, but first reads an attribute of an instance
+    the session had loaded (to log it, usually: `log.error("cannot save %s", self)` when the
+    model's `__str__` reads its columns). A failed flush expires every such instance, and
+    reading one before `rollback()` raises `PendingRollbackError`, which replaces the error
+    being handled. Counted are objects loaded through the session in the function, deleted
+    through it, or `self` in a method of a mapped class that does not add `self` there (an
+    object added in the failed transaction becomes transient and stays readable). The fix
+    moves the rollback first (safe: the reads then load the row again); it is offered when
+    the statements before the rollback are plain calls, in sync code.
+
+    The commit may also happen one call away: a project function (a service) that takes the
+    session as a parameter typed as a session and commits or flushes it without a handler of
+    its own that catches every failure. A handler around that call catches its failed commit
+    too (the rollback is then an unsafe fix: the handler also catches what the service raised
+    before its commit).
 
     ## Why is this bad?
     When a flush fails, SQLAlchemy rolls back the database transaction, but the session keeps
@@ -113,7 +186,8 @@ class RollbackAfterFailedFlush(Pass):
     After the rollback is in place, SQF004 may suggest `expunge_all()` after it; in a handler
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "app/ext.py": FLASK}
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "app/ext.py": FLASK,
+                       "app/services.py": _SERVICES, "app/records.py": _RECORDS}
     examples = (
         Example(
             title="a duplicate skipped in a loop: the next round raises PendingRollbackError",
@@ -342,6 +416,96 @@ class RollbackAfterFailedFlush(Pass):
                         print(f"could not create {name}")
             ''',
         ),
+        Example(
+            title="a consumer loop whose service commits the session it is given (unsafe fix)",
+            before='''
+            from app.services import create_user
+
+
+            def consume(db_session, messages) -> None:
+                for message in messages:
+                    try:
+                        create_user(db_session=db_session, name=message["name"])
+                    except Exception as e:
+                        log.exception(e)
+            ''',
+            after='''
+            from app.services import create_user
+
+
+            def consume(db_session, messages) -> None:
+                for message in messages:
+                    try:
+                        create_user(db_session=db_session, name=message["name"])
+                    except Exception as e:
+                        db_session.rollback()
+                        log.exception(e)
+            ''',
+        ),
+        Example(
+            title="the handler logs the object before it rolls back: the read raises PendingRollbackError",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def rename(user_id: int, name: str) -> None:
+                with SessionLocal() as session:
+                    user = session.get(User, user_id)
+                    user.name = name
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        log.warning("name taken: %s", user.name)
+                        session.rollback()
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def rename(user_id: int, name: str) -> None:
+                with SessionLocal() as session:
+                    user = session.get(User, user_id)
+                    user.name = name
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        session.rollback()
+                        log.warning("name taken: %s", user.name)
+            ''',
+        ),
+        Example(
+            title="a model's own method formats itself before the rollback",
+            before='''
+            from app.records import Database, Tag
+
+
+            class Label(Tag):
+                def save(self) -> None:
+                    try:
+                        Database.db_session.commit()
+                    except Exception:
+                        log.exception("cannot save %s", self)
+                        Database.db_session.rollback()
+                        raise
+            ''',
+            after='''
+            from app.records import Database, Tag
+
+
+            class Label(Tag):
+                def save(self) -> None:
+                    try:
+                        Database.db_session.commit()
+                    except Exception:
+                        Database.db_session.rollback()
+                        log.exception("cannot save %s", self)
+                        raise
+            ''',
+        ),
     )
     valid = (
         Valid(
@@ -541,35 +705,153 @@ class RollbackAfterFailedFlush(Pass):
             ''',
             "the handler leaves through `abort()`, which raises",
         ),
+        Valid(
+            '''
+            from app.services import create_user_or_roll_back
+
+
+            def consume(db_session, messages) -> None:
+                for message in messages:
+                    try:
+                        create_user_or_roll_back(db_session, message["name"])
+                    except Exception as e:
+                        log.exception(e)
+            ''',
+            "the service rolls back every failure of its commit before re-raising it: the session comes back usable",
+        ),
+        Valid(
+            '''
+            def store(db, row) -> None:
+                db.add(row)
+                db.commit()
+
+
+            def consume(db, rows) -> None:
+                for row in rows:
+                    try:
+                        store(db, row)
+                    except Exception as e:
+                        log.exception(e)
+            ''',
+            "the callee's parameter is not typed as a session: nothing says `db` is one",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def register(name: str) -> None:
+                with SessionLocal() as session:
+                    user = User(name=name)
+                    session.add(user)
+                    try:
+                        session.commit()
+                    except IntegrityError:
+                        log.warning("name taken: %s", user.name)
+                        session.rollback()
+            ''',
+            "an object added in the failed transaction is not expired (it becomes transient): reading it is fine",
+        ),
+        Valid(
+            '''
+            from app.records import Database, Tag
+
+
+            class Label(Tag):
+                def add(self) -> None:
+                    try:
+                        Database.db_session.add(self)
+                        Database.db_session.commit()
+                    except Exception:
+                        log.exception("cannot add %s (%s)", self, self.label)
+                        Database.db_session.rollback()
+                        raise
+
+                def save(self) -> None:
+                    try:
+                        Database.db_session.commit()
+                    except Exception:
+                        self.logger.exception("cannot save")
+                        Database.db_session.rollback()
+                        raise
+            ''',
+            "`self` added in this transaction stays readable; `self.logger` is no column",
+        ),
     )
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        return facts is None or bool({"commit", "flush"} & facts.all_methods)
+        return facts is None or bool({"commit", "flush"} & facts.all_methods) or bool(
+            (facts.all_methods | facts.all_called) & index.flushing_function_names())
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
+        flushing = ctx.index.flushing_function_names()
         for qualname, fn in functions(ctx.module, ctx):
-            if not {"commit", "flush"} & shape(ctx, fn, qualname).methods or not has_try(fn):
+            found_shape = shape(ctx, fn, qualname)
+            through_calls = bool((found_shape.methods | found_shape.calls) & flushing)
+            if not ({"commit", "flush"} & found_shape.methods or through_calls) or not has_try(fn):
                 continue
             evs = events(fn, ctx)
             caught: dict[tuple[int, str], _Caught] = {}
             for ev in evs:
                 if ev.kind == "call" and ev.name in ("commit", "flush") and ev.owner is not None:
-                    found = _catching_handler(ev)
-                    if found is not None:
-                        key = (id(found[1]), ev.owner)
-                        entry = caught.setdefault(key, _Caught(found[0], found[1], ev.owner, []))
-                        entry.calls.append(ev)
+                    via = None
+                elif through_calls and ev.kind == "use" and ev.name is not None and _flushing_call(ctx, ev):
+                    via = ev.owner
+                else:
+                    continue
+                found = _catching_handler(ev)
+                if found is not None:
+                    owner = ev.name if via is not None else ev.owner
+                    key = (id(found[1]), owner)
+                    entry = caught.setdefault(key, _Caught(found[0], found[1], owner, []))  # type: ignore[arg-type]
+                    entry.calls.append(ev)
+                    if via is not None:
+                        entry.through.append(via)
             for entry in caught.values():
                 finding = self._check(ctx, qualname, fn, evs, entry)
                 if finding is not None:
                     yield finding
+                yield from self._reads_first(ctx, qualname, fn, evs, entry)
+
+    def _reads_first(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, evs: list[Event],
+                     entry: _Caught) -> Iterator[Finding]:
+        """Handlers of the failed commit that roll back, but read a loaded instance first."""
+        S = entry.owner
+        if held(ctx, qualname, S, sessions(ctx, fn, qualname, evs)) is None:
+            return
+        for handler in entry.try_.handlers:
+            if not _catches_db_error(handler):
+                continue
+            early = early_reads(ctx, fn, qualname, evs, handler, S)
+            if early is None:
+                continue
+            loaded = ("every instance the session had loaded (`self` too, unless it was added in this "
+                      "transaction)") if early.assumed else "every instance the session had loaded"
+            message = (f"{early.text} before `{S}.rollback()` in this handler of a failed "
+                       f"`{S}.commit()`/`flush()`: the failed flush expired {loaded}, and loading "
+                       f"`{early.obj}` now raises PendingRollbackError, which hides the error being "
+                       f"handled; roll back first")
+            is_async = session_is_async(ctx, fn, S, function_facts(ctx, qualname))
+            if not early.movable or is_async is not False:
+                yield self.finding(early.node, message + " (no automatic fix: "
+                                   + ("the statements before the rollback are not plain calls)" if not early.movable
+                                      else "in async code the read after the rollback would need an await)"))
+                continue
+            position = early.rollback
+            edit = Edit(handler.body, replace=lambda upd, k=position: upd.with_changes(  # type: ignore[misc]
+                body=[upd.body[k], *upd.body[:k], *upd.body[k + 1:]]))
+            yield self.finding(early.node, message, Fix([edit]))
 
     def _check(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, evs: list[Event],
                entry: _Caught) -> Finding | None:
         S, handler = entry.owner, entry.handler
         refs = sessions(ctx, fn, qualname, evs)
         holder = held(ctx, qualname, S, refs)
+        if holder is None and entry.only_through_calls:
+            holder = _handed_in(ctx, qualname, S)
         if holder is None or _deals_with_it(entry.try_, handler, S):
             return None
         ref = refs.get(S)
@@ -587,10 +869,14 @@ class RollbackAfterFailedFlush(Pass):
         S = entry.owner
         is_async = ref.is_async if ref is not None and ref.is_async is not None else \
             session_is_async(ctx, fn, S, function_facts(ctx, qualname))
-        commits = any(ev.name == "commit" for ev in entry.calls)
-        method = "commit" if commits else "flush"
+        commits = any(ev.name == "commit" for ev in entry.calls if ev.kind == "call")
         awaited = "await " if is_async else ""
-        message = (f"this handler catches a failed `{S}.{method}()` without `{awaited}{S}.rollback()`, and "
+        if entry.only_through_calls:
+            commits = True  # the callee's work is the transaction's: the rollback is unsafe either way
+            failed = f"a failed commit of `{S}` in `{entry.through[0]}()`"
+        else:
+            failed = f"a failed `{S}.{'commit' if commits else 'flush'}()`"
+        message = (f"this handler catches {failed} without `{awaited}{S}.rollback()`, and "
                    f"{why}: that use raises PendingRollbackError; roll back first")
         safe = commits and _only_the_commit_fails(entry)
         if not commits:
@@ -615,7 +901,39 @@ class _Caught:
     try_: cst.Try
     handler: cst.ExceptHandler
     owner: str
-    calls: list[Event]  # the commit/flush calls of that session in the try body
+    calls: list[Event]  # the commit/flush calls of that session in the try body (or the
+    # session passed to a project function that commits it: see `through`)
+    through: list[str] = field(default_factory=list)  # those project functions, as called
+
+    @property
+    def only_through_calls(self) -> bool:
+        return len(self.through) == len(self.calls)
+
+
+def _flushing_call(ctx: FileContext, ev: Event) -> str | None:
+    """For a name passed to a call (a "use" event): "commit"/"flush" when the callee is a
+    project function that commits or flushes the session it gets there."""
+    arg = ctx.parent(ev.node)
+    call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
+    if not isinstance(call, cst.Call) or ev.owner is None or arg.star:  # type: ignore[union-attr]
+        return None
+    assert isinstance(arg, cst.Arg)
+    if arg.keyword is not None:
+        return ctx.index.flushes_passed_session(ctx.qualify(ev.owner), None, arg.keyword.value)
+    positional = [a for a in call.args if a.keyword is None]
+    if any(a.star for a in positional):
+        return None
+    position = next(i for i, a in enumerate(positional) if a is arg)
+    return ctx.index.flushes_passed_session(ctx.qualify(ev.owner), position, None)
+
+
+def _handed_in(ctx: FileContext, qualname: str, S: str) -> Held | None:
+    """A parameter the function passes to a project function that commits it as a session:
+    the caller's (or a FastAPI provider's) session, whatever its annotation says."""
+    param = param_facts(function_facts(ctx, qualname), S)
+    if param is None:
+        return None
+    return Held.PROVIDER if ctx.index.param_dependency(param)[0] else Held.CALLER
 
 
 def _indent(updated: cst.CSTNode, rollback: cst.SimpleStatementLine) -> cst.CSTNode:
@@ -655,6 +973,8 @@ def _catches_db_error(handler: cst.ExceptHandler) -> bool:
 def _only_the_commit_fails(entry: _Caught) -> bool:
     """Can the handler only have caught the commit's failure? It catches database errors only,
     or nothing but session calls comes before the commit in the try body."""
+    if entry.through:
+        return False  # the handler catches whatever the callee raises before its commit
     caught = _caught(entry.handler)
     if caught is not None and not {"Exception", "BaseException"} & set(caught):
         return True
@@ -669,14 +989,12 @@ def _only_the_commit_fails(entry: _Caught) -> bool:
 
 def _session_statement(stmt: cst.CSTNode, S: str) -> list[str] | None:
     """``S.add(x)``, ``await S.flush()``: the methods of a line made of calls on ``S`` only."""
-    if not isinstance(stmt, cst.SimpleStatementLine):
+    calls = statement_calls(stmt)
+    if calls is None:
         return None
     out = []
-    for small in stmt.body:
-        value = small.value if isinstance(small, cst.Expr) else None
-        if isinstance(value, cst.Await):
-            value = value.expression
-        if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and dotted(value.func.value) == S):
+    for _, value in calls:
+        if not (value is not None and isinstance(value.func, cst.Attribute) and dotted(value.func.value) == S):
             return None
         out.append(value.func.attr.value)
     return out

@@ -56,6 +56,31 @@ class _Created:
     is_async: bool
 
 
+# Session helpers of a project that builds its factory in a function returning a tuple.
+_SETUP = '''
+from sqlalchemy import create_engine
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+
+def init(url: str):
+    engine = create_engine(url)
+    maker = sessionmaker(bind=engine)
+    return maker, engine
+
+
+SessionMaker, engine = init("sqlite://")
+Registry = scoped_session(SessionMaker)
+
+
+def create_session():
+    return SessionMaker()
+
+
+def current_session():
+    return Registry()
+'''
+
+
 class SessionNeverClosed(Pass):
     code = "SQF011"
     name = "session-never-closed"
@@ -103,7 +128,8 @@ class SessionNeverClosed(Pass):
     the garbage collector finds it, and the conditions above mean no object it loaded is
     used after that, so nothing can notice the difference except the pool.
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "bot/__init__.py": "", "bot/services.py": BOT}
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "bot/__init__.py": "", "bot/services.py": BOT,
+                       "app/setup.py": _SETUP}
     examples = (
         Example(
             title="a read that leaves its connection checked out",
@@ -152,6 +178,27 @@ class SessionNeverClosed(Pass):
             ''',
         ),
         Example(
+            title="a project helper returning a new session, its factory unpacked from a setup function's tuple",
+            before='''
+            from sqlalchemy import text
+            from app.setup import create_session
+
+
+            def check_connection() -> None:
+                session = create_session()
+                session.execute(text("select 1"))
+            ''',
+            after='''
+            from sqlalchemy import text
+            from app.setup import create_session
+
+
+            def check_connection() -> None:
+                with create_session() as session:
+                    session.execute(text("select 1"))
+            ''',
+        ),
+        Example(
             title="closed, but not when the query raises",
             before='''
             from sqlalchemy.orm import Session
@@ -163,6 +210,22 @@ class SessionNeverClosed(Pass):
                 names = [u.name for u in session.query(User)]
                 session.close()
                 return names
+            ''',
+        ),
+        Example(
+            title="a factory built and called at once, handed to a job through **kwargs, closed outside finally",
+            before='''
+            from sqlalchemy.orm import sessionmaker
+            from app.db import engine
+
+
+            def for_each_schema(job, schemas, **kwargs) -> None:
+                for schema in schemas:
+                    schema_engine = engine.execution_options(schema_translate_map={None: schema})
+                    session = sessionmaker(bind=schema_engine)()
+                    kwargs["db_session"] = session
+                    job(**kwargs)
+                    session.close()
             ''',
         ),
         Example(
@@ -305,6 +368,42 @@ class SessionNeverClosed(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy import text
+            from app.setup import current_session
+
+
+            def check_connection() -> None:
+                session = current_session()
+                session.execute(text("select 1"))
+            ''',
+            "a helper returning a scoped registry's session: the registry owns it",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+
+            def with_db(**kwargs) -> dict:
+                session = SessionLocal()
+                kwargs["db_session"] = session
+                return kwargs
+            ''',
+            "the `**kwargs` dict holding the session is returned: its receiver owns the session",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import scoped_session, sessionmaker
+            from app.db import User, engine
+
+
+            def names() -> list[str]:
+                session = scoped_session(sessionmaker(bind=engine))()
+                return [u.name for u in session.query(User)]
+            ''',
+            "a registry built and called at once: its thread-local session is the registry's to remove",
+        ),
+        Valid(
+            '''
             from app.db import SessionLocal
 
             session = SessionLocal()
@@ -342,7 +441,7 @@ class SessionNeverClosed(Pass):
             value = e.value.expression if isinstance(e.value, cst.Await) else e.value
             if not isinstance(value, cst.Call):
                 continue
-            callee = dotted(value.func)
+            callee = _callee(value)
             if callee is None:
                 continue
             if not self._opens(ctx, fn, qualname, callee, e.name or ""):
@@ -370,9 +469,9 @@ class SessionNeverClosed(Pass):
         if factory is None or index.opens_session(factory) is None:
             return False
         found = index.factory(factory)
-        if found is not None and found.scoped:
+        if found is not None and found.scoped or index.returns_registry_session(factory):
             return False
-        if factory.endswith("()") and factory[:-2] in names.SCOPED:
+        if factory.endswith("()") and index.builder(factory[:-2]) in names.SCOPED:
             return False  # a registry built in the function (`Scoped = scoped_session(...)`)
         return not index.flask_session(factory) and not index.flask_session(ctx.qualify(callee))
 
@@ -392,7 +491,7 @@ class SessionNeverClosed(Pass):
         for name in m.findall(fn.body, m.Name(S)):
             if name is bound:
                 continue
-            how = self._use(ctx, name)  # type: ignore[arg-type]
+            how = self._use(ctx, fn, name)  # type: ignore[arg-type]
             if how is not None:
                 return how
         if closes:
@@ -403,7 +502,7 @@ class SessionNeverClosed(Pass):
         return Outcome.NEVER_CLOSED
 
     @staticmethod
-    def _use(ctx: FileContext, name: cst.Name) -> Outcome | None:
+    def _use(ctx: FileContext, fn: cst.FunctionDef, name: cst.Name) -> Outcome | None:
         """What one mention of the session does with it: None for `S.method(...)`/`S.attr`
         and for an argument of a call that only uses it."""
         parent = ctx.parent(name)
@@ -414,16 +513,11 @@ class SessionNeverClosed(Pass):
         if isinstance(parent, cst.Arg):
             call = ctx.parent(parent)
             if isinstance(call, cst.Call):
-                callee = dotted(call.func) or ""
-                last = callee.rsplit(".", 1)[-1]
-                if last in ("closing", "aclosing"):
-                    return Outcome.CLOSED
-                if last[:1].isupper() or last in _KEEPERS or not callee:
-                    return Outcome.HANDED_OVER
-                target = ctx.index.function(ctx.qualify(callee))
-                if target is not None and (target.yields_param or target.is_generator):
-                    return Outcome.HANDED_OVER
-                return None
+                return _passed(ctx, call)
+        packed = _kwargs_name(fn)
+        if isinstance(parent, cst.Assign) and parent.value is name and packed is not None and all(
+                isinstance(t.target, cst.Subscript) and dotted(t.target.value) == packed for t in parent.targets):
+            return _packed_use(ctx, fn, packed)  # `kwargs["db_session"] = S`, then `func(**kwargs)`
         return Outcome.HANDED_OVER  # `x = S`, `[S]`, `self.db = S`, `{"db": S}`...
 
     # the finding -----------------------------------------------------------------
@@ -483,6 +577,56 @@ class SessionNeverClosed(Pass):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _passed(ctx: FileContext, call: cst.Call) -> Outcome | None:
+    """What a call given the session does with it: keeps it (a constructor, a keeper, a
+    provider that yields what it is given) or only uses it (None)."""
+    callee = dotted(call.func) or ""
+    last = callee.rsplit(".", 1)[-1]
+    if last in ("closing", "aclosing"):
+        return Outcome.CLOSED
+    if last[:1].isupper() or last in _KEEPERS or not callee:
+        return Outcome.HANDED_OVER
+    target = ctx.index.function(ctx.qualify(callee))
+    if target is not None and (target.yields_param or target.is_generator):
+        return Outcome.HANDED_OVER
+    return None
+
+
+def _kwargs_name(fn: cst.FunctionDef) -> str | None:
+    """The name of the function's ``**kwargs`` parameter (a new dict on every call)."""
+    star = fn.params.star_kwarg
+    return star.name.value if star is not None else None
+
+
+def _packed_use(ctx: FileContext, fn: cst.FunctionDef, packed: str) -> Outcome | None:
+    """The session stored in the function's own ``**kwargs`` dict: what the calls that
+    unpack the dict (``func(*args, **kwargs)``) do with it. Any other use of the dict
+    (returned, stored, passed as a value) hands the session over."""
+    for mention in m.findall(fn.body, m.Name(packed)):
+        parent = ctx.parent(mention)
+        if isinstance(parent, cst.Attribute) and parent.value is mention:
+            continue  # kwargs.get(...), kwargs.pop(...)
+        if isinstance(parent, cst.Subscript) and parent.value is mention:
+            continue  # kwargs["key"] = value, kwargs["key"]
+        if isinstance(parent, cst.Arg) and parent.star == "**":
+            call = ctx.parent(parent)
+            how = _passed(ctx, call) if isinstance(call, cst.Call) else Outcome.HANDED_OVER
+            if how is None:
+                continue
+            return how
+        return Outcome.HANDED_OVER
+    return None
+
+
+def _callee(call: cst.Call) -> str | None:
+    """What a call calls, as written: ``SessionLocal``; ``sessionmaker()`` for a factory built
+    and called at once (``sessionmaker(bind=engine)()``)."""
+    if isinstance(call.func, cst.Call):
+        inner = dotted(call.func.func)
+        return inner + "()" if inner is not None and not call.args else None
+    return dotted(call.func)
 
 
 def _on_a_connection(call: cst.Call, before: list[Event]) -> bool:
