@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import names
 from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await
-from .facts import WITH_VALUE, CallSite, Factory, OpenedSession, Origin
+from .facts import WITH_VALUE, CallSite, Factory, OpenedSession, Origin, SessionEnd
 from .infer import Load, load_of
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ class _FunctionBody(ast.NodeVisitor):
         self.globals: set[str] = set()
         self.add_owners: set[str] = set()
         self.stores: set[str] = set()
+        self.session_ends: list[SessionEnd] = []
+        self._raising: set[int] | None = None
         self.has_nested = False
         self.opened: list[OpenedSession] = []
         self.yields_param: str | None = None
@@ -75,6 +77,63 @@ class _FunctionBody(ast.NodeVisitor):
             for opened in self.opened:
                 if opened.name in self.closed_names:
                     opened.closed_on_return = True
+
+    def _given_session(self, node: ast.AST) -> str | None:
+        """``node`` as a session this function holds: one it opened, a parameter that may be
+        one (typed as a session, or not typed), or ``self.<attr>``. Only parameters and
+        ``self.<attr>`` concern its callers; the others tell that it hands a session on."""
+        name = dotted_name(node)
+        if name is None or name in ("self", "cls"):
+            return None
+        if name.startswith("self."):
+            return name if name.count(".") == 1 else None
+        if name in self.session_names or name in self.param_names and name not in self.param_annotations:
+            return name
+        return None
+
+    def _session_end(self, node: ast.Call) -> None:
+        """``db.commit()``/``db.rollback()`` of a given session, or a call handing it on."""
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in ("commit", "rollback"):
+            owner = self._given_session(func.value)
+            if owner is not None and id(node) not in self._raising_rollbacks():
+                self.session_ends.append(SessionEnd(owner, func.attr))
+            return
+        callee = dotted_name(func)
+        if callee is not None and callee.startswith("self.") and callee.count(".") == 1:
+            self.session_ends.append(SessionEnd("self.", "", callee, "self."))  # its own self sessions
+        passed: list[tuple[int | str, ast.AST]] = [(i, a) for i, a in enumerate(node.args)]
+        passed += [(k.arg, k.value) for k in node.keywords if k.arg]
+        for where, arg in passed:
+            owner = self._given_session(arg)
+            if owner is None:
+                continue
+            callee = dotted_name(func)
+            if callee is None:
+                return
+            head, _, rest = callee.partition(".")
+            if head in self.param_annotations and rest:  # `item.delete(db)` on a typed parameter
+                callee = f"{self.param_annotations[head]}.{rest}"
+            elif head != "self":
+                callee = self.ex.facts.qualify(callee) or callee
+            self.session_ends.append(SessionEnd(owner, "", callee, where))
+
+    def _raising_rollbacks(self) -> set[int]:
+        """The `rollback()` calls followed by a `raise` in their own block (`except: await
+        db.rollback(); raise`): the caller never goes on after them."""
+        if self._raising is None:
+            self._raising = set()
+            for node in ast.walk(self.fn):
+                for name in ("body", "orelse", "finalbody"):
+                    stmts = getattr(node, name, None)
+                    if not isinstance(stmts, list):
+                        continue
+                    for i, stmt in enumerate(stmts):
+                        call = strip_await(stmt.value) if isinstance(stmt, ast.Expr) else None
+                        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                                and call.func.attr == "rollback" and any(isinstance(s, ast.Raise) for s in stmts[i + 1:]):
+                            self._raising.add(id(call))
+        return self._raising
 
     def _conditionally(self, node: ast.AST) -> None:
         self._conditional += 1
@@ -351,6 +410,7 @@ class _FunctionBody(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         self.generic_visit(node)
+        self._session_end(node)
         if isinstance(node.func, ast.Attribute):
             self.methods.add(node.func.attr)
             if node.func.attr in STORE_METHODS:

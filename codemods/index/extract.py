@@ -193,6 +193,9 @@ class _Extractor:
             return None
         target = node.args[0] if node.args else _kw(node, "dependency")
         use_cache = _const_bool(_kw(node, "use_cache"))
+        if isinstance(target, ast.Call):  # Depends(require("admin")): what the factory returns
+            made = self.q(target.func)
+            return (f"{made}()" if made else "", use_cache is not False)
         return (self.q(target) or "", use_cache is not False)
 
     def alias_from(self, name: str, value: ast.AST) -> Alias | None:
@@ -384,6 +387,7 @@ class _Extractor:
             add_owners=body.add_owners,
             yield_sources=body.yield_sources,
             stores=body.stores,
+            session_ends=body.session_ends,
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
             inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice
@@ -396,6 +400,10 @@ class _Extractor:
             info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
         info.returns_calls = body.returns_calls
         self.facts.functions[info.qualname] = info
+        nested = _returned_function(fn)
+        if nested is not None:  # `def require(...): async def dependency(...): ...; return dependency`
+            info.returns_function = nested.name
+            self.function(nested, prefix=f"{info.qualname}.")
 
     def annotated_class(self, ann: ast.AST, depth: int = 0) -> tuple[str | None, str | None]:
         """(qualified class, shape) of a return annotation: ``User`` -> one, ``User | None`` /
@@ -449,6 +457,17 @@ class _Extractor:
                                                 opened.expire_on_commit if opened else None,
                                                 body.commits or bool(opened and opened.begin), position, keyword)
         return None
+
+
+def _returned_function(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The function defined in ``fn``'s own body that ``fn`` returns (`return dependency`)."""
+    defined = {s.name: s for s in fn.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    if not defined:
+        return None
+    for stmt in fn.body:
+        if isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Name) and stmt.value.id in defined:
+            return defined[stmt.value.id]
+    return None
 
 
 def _nested_functions(fn: ast.FunctionDef | ast.AsyncFunctionDef):

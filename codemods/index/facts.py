@@ -80,6 +80,18 @@ class Attribute:
 
 
 @dataclass
+class SessionEnd:
+    """A commit or rollback of a session the function was given (a parameter, or
+    ``self.<attr>``): made here, or by the project function it hands that session to."""
+
+    session: str  # a parameter's name, "self.<attr>", or a session it opened (handed on);
+    # "self." for a call of one of its own methods (which may end the same self sessions)
+    method: str  # "commit" or "rollback"; "" for a call that passes the session on
+    callee: str | None = None  # that call, qualified, or as written when it starts with "self."
+    passed: int | str | None = None  # the position (int) or keyword the session is passed at
+
+
+@dataclass
 class ClassFacts:
     qualname: str
     line: int
@@ -136,6 +148,9 @@ class Function:
     called: set[str] = field(default_factory=set)  # name(...) it calls
     add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
     stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...
+    session_ends: list[SessionEnd] = field(default_factory=list)  # sessions it was given that it may end
+    returns_function: str | None = None  # name of a function defined in it that it returns (indexed
+    # as `<qualname>.<name>`): the dependency a FastAPI dependency factory makes
 
 
 MODULE_LEVEL = "<module>"  # the qualname of a module's own statements, read as one function
