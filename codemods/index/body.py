@@ -46,6 +46,8 @@ class _FunctionBody(ast.NodeVisitor):
         self.add_owners: set[str] = set()
         self.stores: set[str] = set()
         self.session_ends: list[SessionEnd] = []
+        self.param_reads: dict[str, set[str]] = {}
+        self._called_funcs: set[int] = set()
         self._raising: set[int] | None = None
         self.has_nested = False
         self.opened: list[OpenedSession] = []
@@ -409,8 +411,10 @@ class _FunctionBody(ast.NodeVisitor):
         return Origin("other")
 
     def visit_Call(self, node: ast.Call) -> None:
+        self._called_funcs.add(id(node.func))
         self.generic_visit(node)
         self._session_end(node)
+        self._getattr_read(node)
         if isinstance(node.func, ast.Attribute):
             self.methods.add(node.func.attr)
             if node.func.attr in STORE_METHODS:
@@ -465,3 +469,20 @@ class _FunctionBody(ast.NodeVisitor):
             )
         )
 
+    def _getattr_read(self, node: ast.Call) -> None:
+        """`getattr(user, "name", None)` reads `user.name`."""
+        if not isinstance(node.func, ast.Name) or node.func.id != "getattr" or len(node.args) not in (2, 3):
+            return
+        obj, attr = node.args[0], node.args[1]
+        if isinstance(obj, ast.Name) and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
+            self._param_read(obj.id, attr.value)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.generic_visit(node)
+        if isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) and id(node) not in self._called_funcs:
+            self._param_read(node.value.id, node.attr)
+
+    def _param_read(self, name: str, attr: str) -> None:
+        """What a parameter's callers hand in is read here (``param_reads``)."""
+        if name in self.param_names and name not in ("self", "cls") and not attr.startswith("__"):
+            self.param_reads.setdefault(name, set()).add(attr)

@@ -254,6 +254,10 @@ class _Extractor:
             if target == "__tablename__":
                 info.tablename = True
                 continue
+            if target == "__mapper_args__" and isinstance(value, ast.Dict):
+                info.eager_defaults = any(_const_str(k) == "eager_defaults" and _const_bool(v) is True
+                                          for k, v in zip(value.keys, value.values))
+                continue
             attribute = self.mapped_attribute(value, annotation, info, target)
             if attribute is not None:
                 attribute.line = stmt.lineno
@@ -307,7 +311,9 @@ class _Extractor:
             return Attribute("relationship", lazy=lazy or "select", target=target)
         if call is not None and sqla and last in names.COLUMN_CALLS:
             deferred = last in ("deferred",) or _const_bool(_kw(call, "deferred")) is True
-            return Attribute("deferred" if deferred else "column")
+            # a SQL expression (`func.now()`) the database evaluates, not a Python callable
+            refetched = isinstance(_kw(call, "onupdate"), ast.Call) or _kw(call, "server_onupdate") is not None
+            return Attribute("deferred" if deferred else "column", refetched=refetched)
         if call is not None and sqla and last in ("Field",):  # SQLModel field
             return Attribute("column")
         if annotation is not None and value is None:
@@ -388,6 +394,7 @@ class _Extractor:
             yield_sources=body.yield_sources,
             stores=body.stores,
             session_ends=body.session_ends,
+            param_reads={p: sorted(attrs) for p, attrs in body.param_reads.items()},
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
             inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice

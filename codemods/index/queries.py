@@ -555,8 +555,17 @@ class ProjectIndex:
                     model.deferred.add(name)
                 else:
                     model.columns.add(name)
+                if attr.refetched and not self._eager_defaults(qualified):
+                    model.refetched.add(name)
             chain.extend(cls.bases)
         return model
+
+    def _eager_defaults(self, qualified: str, depth: int = 0) -> bool:
+        """Does the mapper of ``qualified`` (or a base) fetch server-set values on flush?"""
+        cls = self._class(qualified)
+        if cls is None or depth > 8:
+            return False
+        return cls.eager_defaults or any(self._eager_defaults(b, depth + 1) for b in cls.bases)
 
     def model(self, qualified: str | None) -> Model | None:
         if qualified is None:
@@ -761,6 +770,15 @@ class ProjectIndex:
         return self._ends[key]
 
     # FastAPI providers --------------------------------------------------------
+    def param_reads(self, qualified: str | None, passed: int | str) -> list[str]:
+        """The attributes the project function ``qualified`` reads of the argument passed at
+        ``passed`` (a position or a keyword), as its body reads them directly."""
+        found = self._callable(qualified) if qualified else None
+        if found is None:
+            return []
+        name = _param_at(found[0], passed)
+        return found[0].param_reads.get(name, []) if name else []
+
     def made_dependency(self, qualified: str | None) -> str | None:
         """``pkg.require()`` (a dependency that is the result of calling a dependency factory)
         as the function the factory returns, ``pkg.require.dependency``, when the index knows

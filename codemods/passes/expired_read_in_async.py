@@ -16,6 +16,7 @@ from .flow import (
     SessionRef,
     binding_of,
     bound_through,
+    call_argument,
     events,
     functions,
     handler_block,
@@ -64,6 +65,11 @@ class _Obj:
     new_in_tx: bool  # added in the current transaction: a rollback makes it transient
     expiry: _Expiry | None = None
     loaded: set[str] = field(default_factory=set)  # attributes set since the expiry
+    dirty: set[str] = field(default_factory=set)  # set since the last flush: the next flush updates its row
+    only: frozenset[str] | None = None  # what the expiry expired, when not every attribute
+    # the expiry (with its loaded and only) that one in an except handler replaced: reads after
+    # the `try` follow it when the handler leaves
+    shadowed: tuple[_Expiry, set[str], frozenset[str] | None] | None = None
 
 
 @dataclass
@@ -71,6 +77,8 @@ class _Expiry:
     event: Event  # the commit/rollback call, or the end of `async with session.begin():`
     kind: str  # "commit", "rollback", "begin"
     via: str | None = None  # the project function that commits or rolls back the session handed to it
+    through: dict[str, str] = field(default_factory=dict)  # object -> the project function that read it
+    refetch: bool = False  # it expired only the columns the database sets when it updates the row
     reads: dict[str, list[Event]] = field(default_factory=dict)  # object -> its expired reads
     objects: dict[str, _Obj] = field(default_factory=dict)
 
@@ -102,6 +110,12 @@ class ExpiredReadInAsync(Pass):
     or through the project functions it hands the session on to (`await _process(db, item)`),
     is that commit or rollback at the call site, once the call's arguments are read. A rollback
     the callee follows with `raise` does not count: the caller does not go on after it.
+
+    A flush that updates a row (a commit flushes) expires the columns the database sets on
+    update (`onupdate=func.now()`, `server_onupdate=`) of that instance whatever the factory
+    says, unless the mapper fetches them back (`eager_defaults`): a read of such a column after
+    it is reported too. A read can be one call away: a project function the instance is handed
+    to (`return _out(template)`) reads the attributes its body reads of that parameter.
 
     A session parameter (`db: AsyncSession` with no provider) comes from the project's async
     session factories: it expires on commit unless every one of them is built with
@@ -660,12 +674,12 @@ class ExpiredReadInAsync(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        return facts is None or facts.has_async and (bool(_EXPIRING & facts.all_methods) or any(
+        return facts is None or facts.has_async and (bool(_expiring(index) & facts.all_methods) or any(
             hands_session_to_enders(index, facts, q) for q, fn in facts.functions.items() if fn.is_async))
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
-            if fn.asynchronous is None or not (_EXPIRING & shape(ctx, fn, qualname).methods
+            if fn.asynchronous is None or not (_expiring(ctx.index) & shape(ctx, fn, qualname).methods
                                                or hands_session_to_enders(ctx.index, ctx.facts, qualname)):
                 continue
             evs = events(fn, ctx)
@@ -730,7 +744,7 @@ class ExpiredReadInAsync(Pass):
             if reload is not None and id(e.node) not in reload[0]:
                 for obj in objs.values():
                     if obj.expiry is not None and reload[1] in (None, obj.model.name):
-                        obj.expiry = None  # the load may have refreshed it
+                        obj.expiry, obj.shadowed = None, None  # the load may have refreshed it
                 reload = None
             ended = session_ended_by(ctx, qualname, e, S) if e.kind in ("use", "call") else None
             if ended is not None:  # `await helper(db)`, where helper commits or rolls back db
@@ -758,12 +772,15 @@ class ExpiredReadInAsync(Pass):
                 elif method == "commit":
                     self._expire(out, e, "commit" if ref.expire_on_commit else None, objs)
                     active = False
+                elif method == "flush":
+                    self._expire(out, e, None, objs, flush=True)
+                    active = True
                 elif method == "rollback":
                     if active or handler_block(e) is not None:
                         self._expire(out, e, "rollback", objs)
                     active = False
                 elif method == "refresh" and X in objs:
-                    objs[X].expiry = None  # type: ignore[index]
+                    objs[X].expiry, objs[X].shadowed = None, None  # type: ignore[index]
                     active = True
                 elif method in ("expunge", "delete") and X in objs:
                     del objs[X]  # type: ignore[arg-type]
@@ -777,18 +794,40 @@ class ExpiredReadInAsync(Pass):
                     active = True
             elif e.kind in ("read", "write") and e.owner in objs:
                 obj = objs[e.owner]  # type: ignore[index]
-                attr = e.name or ""
-                if e.kind == "write" and not _aug_assigned(e):
-                    obj.loaded.add(attr)
-                    continue
-                expiry = obj.expiry
-                if expiry is None or attr in obj.loaded or attr not in obj.model.columns | obj.model.deferred:
-                    continue
-                if e.owner in expiry.reads or not _may_follow(expiry.event, e):
-                    continue
-                expiry.reads[e.owner] = [e]  # type: ignore[index]
-                expiry.objects[e.owner] = obj  # type: ignore[index]
+                if e.kind == "write":
+                    obj.dirty.add(e.name or "")
+                    if not _aug_assigned(e):
+                        obj.loaded.add(e.name or "")
+                        if obj.shadowed is not None:
+                            obj.shadowed[1].add(e.name or "")
+                        continue
+                self._read(e, e.owner or "", e.name or "", obj)
+            elif e.kind == "use" and e.name in objs and e.owner:  # `_out(template)` reads template.x
+                where = call_argument(ctx, e)
+                callee = ctx.qualify(e.owner) if not e.owner.startswith("self.") else None
+                for attr in ctx.index.param_reads(callee, where[1]) if where is not None else ():
+                    used = self._read(e, e.name or "", attr, objs[e.name or ""])
+                    if used is not None:
+                        used.through[e.name or ""] = e.owner
+                        break
         return [x for x in out if x.reads]
+
+    @staticmethod
+    def _read(e: Event, X: str, attr: str, obj: _Obj) -> _Expiry | None:
+        """Record ``X.attr`` read at ``e`` when the expiry it follows expired it (that expiry)."""
+        if attr not in obj.model.columns | obj.model.deferred:
+            return None
+        for expiry, loaded, only in [(obj.expiry, obj.loaded, obj.only), *([obj.shadowed] if obj.shadowed else [])]:
+            if expiry is None or attr in loaded or only is not None and attr not in only:
+                return None
+            if X in expiry.reads:
+                return None
+            if not _may_follow(expiry.event, e):
+                continue
+            expiry.reads[X] = [e if e.kind == "read" else Event("read", e.node, e.path, owner=X, name=attr, index=e.index)]
+            expiry.objects[X] = obj
+            return expiry
+        return None
 
     def _bind(self, ctx: FileContext, e: Event, ref: SessionRef, objs: dict[str, _Obj], lists: dict[str, Model],
               new: dict[str, Model]) -> None:
@@ -818,27 +857,39 @@ class ExpiredReadInAsync(Pass):
             objs[X] = _Obj(bound.model, e, bound.optional, new_in_tx=False)
 
     @staticmethod
-    def _expire(out: list[_Expiry], e: Event, kind: str | None, objs: dict[str, _Obj]) -> None:
-        """A commit (kind None: one that does not expire) or a rollback."""
-        expiry = _Expiry(e, kind or "commit")
+    def _expire(out: list[_Expiry], e: Event, kind: str | None, objs: dict[str, _Obj], flush: bool = False) -> None:
+        """A commit (kind None: one that does not expire), a rollback, or a flush (which
+        expires nothing but the columns the database sets on the rows it updates)."""
+        expiry = _Expiry(e, "flush" if flush else kind or "commit")
         out.append(expiry)
         for X in list(objs):
             obj = objs[X]
             if kind == "rollback" and obj.new_in_tx:
                 del objs[X]  # transient again: its values stay as they were
                 continue
+            expires = kind is not None or obj.dirty and obj.model.refetched - obj.dirty and not obj.new_in_tx
+            if expires:
+                in_handler = handler_block(e) is not None and obj.expiry is not None
+                obj.shadowed = (obj.expiry, obj.loaded, obj.only) if in_handler else None  # type: ignore[assignment]
             if kind is not None:
-                obj.expiry, obj.loaded = expiry, set()
-            obj.new_in_tx = False
+                obj.expiry, obj.loaded, obj.only = expiry, set(), None
+            elif expires:
+                # `onupdate=func.now()`: the UPDATE sets it in the database and the flush expires it
+                expiry.refetch = True
+                obj.expiry, obj.loaded, obj.only = expiry, set(), frozenset(obj.model.refetched - obj.dirty)
+            obj.dirty = set()
+            if not flush:
+                obj.new_in_tx = False
 
     # the finding -----------------------------------------------------------------
     def _finding(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef,
                  expiry: _Expiry) -> Finding:
         S = ref.name
         first = min((reads[0] for reads in expiry.reads.values()), key=lambda r: r.index)
-        listed = ", ".join(f"`{X}.{reads[0].name}`" for X, reads in expiry.reads.items())
+        listed = ", ".join(f"`{X}.{reads[0].name}`" + (f" (in `{expiry.through[X]}({X})`)" if X in expiry.through else "")
+                           for X, reads in expiry.reads.items())
         objects = ", ".join(f"`{X}`" for X in expiry.reads)
-        cause = {"commit": f"`{S}.commit()`", "rollback": f"`{S}.rollback()`",
+        cause = {"commit": f"`{S}.commit()`", "rollback": f"`{S}.rollback()`", "flush": f"`{S}.flush()`",
                  "begin": f"the end of `async with {S}.begin():`"}[expiry.kind]
         line = ctx.position(expiry.event.node).start.line
         cause += f" (line {line})"
@@ -847,8 +898,12 @@ class ExpiredReadInAsync(Pass):
             cause = f"`{expiry.via}(...)` (line {line}), which {done} `{S}`,"
         message = (f"{listed} read after {cause} expired {objects}: the implicit reload "
                    f"raises MissingGreenlet in async code; ")
+        if expiry.refetch:
+            message = (f"{listed} read after {cause}, whose flush updated the row of {objects}: the database "
+                       f"sets that column on update, so the flush expired it (whatever expire_on_commit says) "
+                       f"and the implicit reload raises MissingGreenlet in async code; ")
         handler = handler_block(expiry.event) if expiry.kind == "rollback" else None
-        if handler is not None and all(inside(r, handler) for reads in expiry.reads.values() for r in reads):
+        if handler is not None and not expiry.through and all(inside(r, handler) for reads in expiry.reads.values() for r in reads):
             fix = self._capture(ctx, fn, evs, ref, expiry, handler)
             message += "take the values before the `try` (the handler should not reload from a failed session)"
             if fix is None:
@@ -920,6 +975,14 @@ class ExpiredReadInAsync(Pass):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _expiring(index) -> set[str]:
+    """The session methods that may expire something: a flush too, when a model of the project
+    has a column the database sets on update."""
+    if index is not None and any(m.refetched for m in index.models().values()):
+        return _EXPIRING | {"flush"}
+    return _EXPIRING
 
 
 def _project_expiry(ctx: FileContext) -> bool:

@@ -868,14 +868,10 @@ def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str) -> tupl
         call, passed = ev.node, S
         callee: str | None = f"self.{ev.name}"
     elif ev.kind == "use" and ev.name == S and ev.owner:
-        arg = ctx.parent(ev.node)
-        call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
-        if not isinstance(call, cst.Call) or not isinstance(arg, cst.Arg) or arg.star:
+        where = call_argument(ctx, ev)
+        if where is None:
             return None
-        if arg.keyword is not None:
-            passed = arg.keyword.value
-        else:
-            passed = sum(1 for a in call.args[: list(call.args).index(arg)] if a.keyword is None)
+        call, passed = where
         callee = ev.owner if ev.owner.startswith("self.") else ctx.qualify(ev.owner)
     else:
         return None
@@ -883,6 +879,18 @@ def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str) -> tupl
         return None
     ends = index.session_ends(callee, passed, receiver)
     return (call, ends) if ends else None
+
+
+def call_argument(ctx: FileContext, ev: Event) -> tuple[cst.Call, int | str] | None:
+    """For a "use" event (a name passed to a call): the call, and the position or keyword the
+    name is passed at (None for `*args`/`**kwargs`)."""
+    arg = ctx.parent(ev.node)
+    call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
+    if not isinstance(call, cst.Call) or not isinstance(arg, cst.Arg) or arg.star:
+        return None
+    if arg.keyword is not None:
+        return call, arg.keyword.value
+    return call, sum(1 for a in call.args[: list(call.args).index(arg)] if a.keyword is None)
 
 
 def hands_session_to_enders(index: ProjectIndex | None, mod, qualname: str) -> bool:
