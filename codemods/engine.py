@@ -128,26 +128,33 @@ def _reading_order(f: Finding) -> tuple[int, int, str]:
 
 def one_per_subject(ctx: FileContext, findings: list[Finding]) -> list[Finding]:
     """One bug, one finding: when two rules describe the same object in the same function,
-    the more specific rule's finding stays (``Pass.supersedes``), unless it has no fix and
-    the other has one: then the fixable one stays. Each pair is declared where it is decided
-    (not transitive). No rule has to know whether another is enabled."""
-    subjects = [f for f in findings if f.subject is not None]
-    if len(subjects) < 2:
+    or the same session call (``Finding.at``), the more specific rule's finding stays
+    (``Pass.supersedes``), unless it has no fix and the other has a safe one: then the
+    fixable one stays (an unsafe fix is no reason to hide the more specific diagnosis). Each pair is declared where it is decided (not transitive). No rule
+    has to know whether another is enabled."""
+    about = [f for f in findings if f.subject is not None or f.at is not None]
+    if len(about) < 2:
         return findings
-    def key(f: Finding):
-        fn = next((a for a in ctx.ancestors(f.node) if isinstance(a, cst.FunctionDef)), None)
-        return (id(fn), f.subject)
+    def function_of(f: Finding) -> int:
+        return id(next((a for a in ctx.ancestors(f.node) if isinstance(a, cst.FunctionDef)), None))
 
     groups: dict = {}
-    for f in subjects:
-        groups.setdefault(key(f), []).append(f)
+    for f in about:
+        if f.subject is not None:
+            groups.setdefault(("subject", function_of(f), f.subject), []).append(f)
+        if f.at is not None:
+            groups.setdefault(("at", id(f.at)), []).append(f)
     dropped: set[int] = set()
     for group in groups.values():
         for a in group:
             for b in group:
                 if b.code in BY_CODE[a.code].supersedes:
-                    dropped.add(id(b) if a.fix is not None or b.fix is None else id(a))
+                    dropped.add(id(b) if a.fix is not None or not _safely_fixed(b) else id(a))
     return [f for f in findings if id(f) not in dropped]
+
+
+def _safely_fixed(f: Finding) -> bool:
+    return f.fix is not None and f.fix.safe
 
 
 def _applicable(ctx: FileContext, findings: Iterable[Finding], config: Config) -> list[Fix]:

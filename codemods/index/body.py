@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import names
 from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await, unquoted
-from .facts import WITH_VALUE, CallSite, Factory, OpenedSession, Origin
+from .facts import WITH_VALUE, CallSite, Factory, OpenedSession, Origin, SessionEnd
 from .infer import Load, load_of
 
 if TYPE_CHECKING:
@@ -52,6 +52,10 @@ class _FunctionBody(ast.NodeVisitor):
         self.globals: set[str] = set()
         self.add_owners: set[str] = set()
         self.stores: set[str] = set()
+        self.session_ends: list[SessionEnd] = []
+        self.param_reads: dict[str, set[str]] = {}
+        self._called_funcs: set[int] = set()
+        self._raising: set[int] | None = None
         self.has_nested = False
         self.opened: list[OpenedSession] = []
         self.yields_param: str | None = None
@@ -87,6 +91,63 @@ class _FunctionBody(ast.NodeVisitor):
             for opened in self.opened:
                 if opened.name in self.closed_names:
                     opened.closed_on_return = True
+
+    def _given_session(self, node: ast.AST) -> str | None:
+        """``node`` as a session this function holds: one it opened, a parameter that may be
+        one (typed as a session, or not typed), or ``self.<attr>``. Only parameters and
+        ``self.<attr>`` concern its callers; the others tell that it hands a session on."""
+        name = dotted_name(node)
+        if name is None or name in ("self", "cls"):
+            return None
+        if name.startswith("self."):
+            return name if name.count(".") == 1 else None
+        if name in self.session_names or name in self.param_names and name not in self.param_annotations:
+            return name
+        return None
+
+    def _session_end(self, node: ast.Call) -> None:
+        """``db.commit()``/``db.rollback()`` of a given session, or a call handing it on."""
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in ("commit", "rollback"):
+            owner = self._given_session(func.value)
+            if owner is not None and id(node) not in self._raising_rollbacks():
+                self.session_ends.append(SessionEnd(owner, func.attr))
+            return
+        callee = dotted_name(func)
+        if callee is not None and callee.startswith("self.") and callee.count(".") == 1:
+            self.session_ends.append(SessionEnd("self.", "", callee, "self."))  # its own self sessions
+        passed: list[tuple[int | str, ast.AST]] = [(i, a) for i, a in enumerate(node.args)]
+        passed += [(k.arg, k.value) for k in node.keywords if k.arg]
+        for where, arg in passed:
+            owner = self._given_session(arg)
+            if owner is None:
+                continue
+            callee = dotted_name(func)
+            if callee is None:
+                return
+            head, _, rest = callee.partition(".")
+            if head in self.param_annotations and rest:  # `item.delete(db)` on a typed parameter
+                callee = f"{self.param_annotations[head]}.{rest}"
+            elif head != "self":
+                callee = self.ex.facts.qualify(callee) or callee
+            self.session_ends.append(SessionEnd(owner, "", callee, where))
+
+    def _raising_rollbacks(self) -> set[int]:
+        """The `rollback()` calls followed by a `raise` in their own block (`except: await
+        db.rollback(); raise`): the caller never goes on after them."""
+        if self._raising is None:
+            self._raising = set()
+            for node in ast.walk(self.fn):
+                for name in ("body", "orelse", "finalbody"):
+                    stmts = getattr(node, name, None)
+                    if not isinstance(stmts, list):
+                        continue
+                    for i, stmt in enumerate(stmts):
+                        call = strip_await(stmt.value) if isinstance(stmt, ast.Expr) else None
+                        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                                and call.func.attr == "rollback" and any(isinstance(s, ast.Raise) for s in stmts[i + 1:]):
+                            self._raising.add(id(call))
+        return self._raising
 
     def _conditionally(self, node: ast.AST) -> None:
         self._conditional += 1
@@ -422,7 +483,10 @@ class _FunctionBody(ast.NodeVisitor):
         return Origin("other")
 
     def visit_Call(self, node: ast.Call) -> None:
+        self._called_funcs.add(id(node.func))
         self.generic_visit(node)
+        self._session_end(node)
+        self._getattr_read(node)
         if isinstance(node.func, ast.Attribute):
             self.methods.add(node.func.attr)
             if node.func.attr in STORE_METHODS:
@@ -481,6 +545,23 @@ class _FunctionBody(ast.NodeVisitor):
             )
         )
 
+    def _getattr_read(self, node: ast.Call) -> None:
+        """`getattr(user, "name", None)` reads `user.name`."""
+        if not isinstance(node.func, ast.Name) or node.func.id != "getattr" or len(node.args) not in (2, 3):
+            return
+        obj, attr = node.args[0], node.args[1]
+        if isinstance(obj, ast.Name) and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
+            self._param_read(obj.id, attr.value)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.generic_visit(node)
+        if isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) and id(node) not in self._called_funcs:
+            self._param_read(node.value.id, node.attr)
+
+    def _param_read(self, name: str, attr: str) -> None:
+        """What a parameter's callers hand in is read here (``param_reads``)."""
+        if name in self.param_names and name not in ("self", "cls") and not attr.startswith("__"):
+            self.param_reads.setdefault(name, set()).add(attr)
 
 def _catches_anything(handler: ast.ExceptHandler) -> bool:
     """A bare ``except:``, or a handler for ``Exception`` (or any SQLAlchemy error)."""

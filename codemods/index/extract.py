@@ -214,6 +214,9 @@ class _Extractor:
             return None
         target = node.args[0] if node.args else _kw(node, "dependency")
         use_cache = _const_bool(_kw(node, "use_cache"))
+        if isinstance(target, ast.Call):  # Depends(require("admin")): what the factory returns
+            made = self.q(target.func)
+            return (f"{made}()" if made else "", use_cache is not False)
         return (self.q(target) or "", use_cache is not False)
 
     def alias_from(self, name: str, value: ast.AST) -> Alias | None:
@@ -273,6 +276,10 @@ class _Extractor:
             if target == "__tablename__":
                 info.tablename = True
                 continue
+            if target == "__mapper_args__" and isinstance(value, ast.Dict):
+                info.eager_defaults = any(_const_str(k) == "eager_defaults" and _const_bool(v) is True
+                                          for k, v in zip(value.keys, value.values))
+                continue
             attribute = self.mapped_attribute(value, annotation, info, target)
             if attribute is not None:
                 attribute.line = stmt.lineno
@@ -326,7 +333,9 @@ class _Extractor:
             return Attribute("relationship", lazy=lazy or "select", target=target)
         if call is not None and sqla and last in names.COLUMN_CALLS:
             deferred = last in ("deferred",) or _const_bool(_kw(call, "deferred")) is True
-            return Attribute("deferred" if deferred else "column")
+            # a SQL expression (`func.now()`) the database evaluates, not a Python callable
+            refetched = isinstance(_kw(call, "onupdate"), ast.Call) or _kw(call, "server_onupdate") is not None
+            return Attribute("deferred" if deferred else "column", refetched=refetched)
         if call is not None and sqla and last in ("Field",):  # SQLModel field
             return Attribute("column")
         if annotation is not None and value is None:
@@ -406,6 +415,8 @@ class _Extractor:
             add_owners=body.add_owners,
             yield_sources=body.yield_sources,
             stores=body.stores,
+            session_ends=body.session_ends,
+            param_reads={p: sorted(attrs) for p, attrs in body.param_reads.items()},
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
             inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice
@@ -418,6 +429,10 @@ class _Extractor:
             info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
         info.returns_calls = body.returns_calls
         self.facts.functions[info.qualname] = info
+        nested = _returned_function(fn)
+        if nested is not None:  # `def require(...): async def dependency(...): ...; return dependency`
+            info.returns_function = nested.name
+            self.function(nested, prefix=f"{info.qualname}.")
 
     def annotated_class(self, ann: ast.AST, depth: int = 0) -> tuple[str | None, str | None]:
         """(qualified class, shape) of a return annotation: ``User`` -> one, ``User | None`` /
@@ -494,6 +509,17 @@ def _packed_keywords(wrapper: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tu
                     and isinstance(target.slice, ast.Constant) and isinstance(target.slice.value, str):
                 out.append((target.slice.value, dotted_name(node.value)))
     return out
+
+
+def _returned_function(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The function defined in ``fn``'s own body that ``fn`` returns (`return dependency`)."""
+    defined = {s.name: s for s in fn.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    if not defined:
+        return None
+    for stmt in fn.body:
+        if isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Name) and stmt.value.id in defined:
+            return defined[stmt.value.id]
+    return None
 
 
 def _nested_functions(fn: ast.FunctionDef | ast.AsyncFunctionDef):

@@ -78,6 +78,20 @@ class Attribute:
     lazy: str | None = None  # relationship loader strategy ("select" is SQLAlchemy's default)
     target: str | None = None  # relationship target class, as written
     line: int = 0
+    refetched: bool = False  # a column the database sets on UPDATE (`onupdate=func.now()`,
+    # `server_onupdate=`): a flush that updates the row expires it, whatever expire_on_commit says
+
+
+@dataclass
+class SessionEnd:
+    """A commit or rollback of a session the function was given (a parameter, or
+    ``self.<attr>``): made here, or by the project function it hands that session to."""
+
+    session: str  # a parameter's name, "self.<attr>", or a session it opened (handed on);
+    # "self." for a call of one of its own methods (which may end the same self sessions)
+    method: str  # "commit" or "rollback"; "" for a call that passes the session on
+    callee: str | None = None  # that call, qualified, or as written when it starts with "self."
+    passed: int | str | None = None  # the position (int) or keyword the session is passed at
 
 
 @dataclass
@@ -97,6 +111,7 @@ class ClassFacts:
     external_bases: bool = False  # a base is imported from outside the project (a plugin's Model)
     generic_args: list[str] = field(default_factory=list)  # `Repo[User]` bases: User (qualified)
     values: dict[str, str] = field(default_factory=dict)  # class-level `model = User` (qualified)
+    eager_defaults: bool = False  # `__mapper_args__ = {"eager_defaults": True}`: flushes fetch them back
 
 
 @dataclass
@@ -143,6 +158,10 @@ class Function:
     called: set[str] = field(default_factory=set)  # name(...) it calls
     add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
     stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...
+    param_reads: dict[str, list[str]] = field(default_factory=dict)  # parameter -> attributes it reads of it
+    session_ends: list[SessionEnd] = field(default_factory=list)  # sessions it was given that it may end
+    returns_function: str | None = None  # name of a function defined in it that it returns (indexed
+    # as `<qualname>.<name>`): the dependency a FastAPI dependency factory makes
 
 
 MODULE_LEVEL = "<module>"  # the qualname of a module's own statements, read as one function
@@ -219,6 +238,7 @@ class Model:
     relationships: dict[str, str]  # name -> lazy strategy
     targets: dict[str, str]  # relationship name -> target class as written
     properties: dict[str, set[str]] = field(default_factory=dict)  # property -> self attributes it reads
+    refetched: set[str] = field(default_factory=set)  # columns a flush that updates the row expires
 
     @property
     def name(self) -> str:

@@ -56,6 +56,7 @@ class ProjectIndex:
         self._models_by_class: dict[int, Model] = {}
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
+        self._ends: dict[tuple[str, int | str, str | None], frozenset[str]] = {}
         self._relevance: tuple[bytes, ...] | None = None
         self._flushing: set[str] | None = None
         self._names: set[str] | None = None
@@ -557,8 +558,17 @@ class ProjectIndex:
                     model.deferred.add(name)
                 else:
                     model.columns.add(name)
+                if attr.refetched and not self._eager_defaults(qualified):
+                    model.refetched.add(name)
             chain.extend(cls.bases)
         return model
+
+    def _eager_defaults(self, qualified: str, depth: int = 0) -> bool:
+        """Does the mapper of ``qualified`` (or a base) fetch server-set values on flush?"""
+        cls = self._class(qualified)
+        if cls is None or depth > 8:
+            return False
+        return cls.eager_defaults or any(self._eager_defaults(b, depth + 1) for b in cls.bases)
 
     def model(self, qualified: str | None) -> Model | None:
         if qualified is None:
@@ -786,11 +796,67 @@ class ProjectIndex:
                 return f"{what}.{method}", what
         return None, None
 
+    # sessions handed to project functions -------------------------------------
+    def session_ends(self, callee: str | None, passed: int | str, receiver: str | None = None,
+                     depth: int = 0) -> frozenset[str]:
+        """What the project function ``callee`` may do to the session a caller hands it:
+        "commit", "rollback" (itself, or through the project functions it hands the session
+        on to), or nothing known. ``passed`` is where the session goes: a position of the
+        call's arguments, a keyword, or ``"self.<attr>"`` for a method of the caller's own
+        class using the same ``self`` session; ``receiver`` is the class a ``self.`` callee is
+        looked up in."""
+        if not callee or depth > 8:
+            return frozenset()
+        target, target_receiver = self._callee_of(callee, receiver)
+        if target is None:
+            return frozenset()
+        key = (target, passed, target_receiver)
+        if key in self._ends:
+            return self._ends[key]
+        self._ends[key] = frozenset()  # a cycle ends nothing more
+        found = self._callable(target)
+        out: set[str] = set()
+        if found is not None:
+            fn, owner = found
+            name = _param_at(fn, passed) or ""
+            for end in fn.session_ends if name else ():
+                if end.session == "self." and name.startswith("self."):  # `self.other()`: same self
+                    out |= self.session_ends(end.callee, name, target_receiver or owner, depth + 1)
+                elif end.session != name:
+                    continue
+                elif end.method:
+                    out.add(end.method)
+                elif end.passed is not None:
+                    out |= self.session_ends(end.callee, end.passed, target_receiver or owner, depth + 1)
+        self._ends[key] = frozenset(out)
+        return self._ends[key]
+
     # FastAPI providers --------------------------------------------------------
+    def param_reads(self, qualified: str | None, passed: int | str) -> list[str]:
+        """The attributes the project function ``qualified`` reads of the argument passed at
+        ``passed`` (a position or a keyword), as its body reads them directly."""
+        found = self._callable(qualified) if qualified else None
+        if found is None:
+            return []
+        name = _param_at(found[0], passed)
+        return found[0].param_reads.get(name, []) if name else []
+
+    def made_dependency(self, qualified: str | None) -> str | None:
+        """``pkg.require()`` (a dependency that is the result of calling a dependency factory)
+        as the function the factory returns, ``pkg.require.dependency``, when the index knows
+        it; any other name as it is."""
+        if not qualified or not qualified.endswith("()"):
+            return qualified
+        factory = self.function(qualified[:-2])
+        if factory is None or factory.returns_function is None:
+            return qualified
+        return f"{qualified[:-2]}.{factory.returns_function}"
+
     def session_provider(self, qualified: str | None, depth: int = 0) -> str | None:
         """The canonical session provider when ``qualified`` is a dependency that provides a
         session (yields or returns one), following providers that pass their own injected
         session through. None when it does not provide a session."""
+        qualified = self.made_dependency(qualified)
         fn = self.function(qualified)
         if fn is None or depth > 8:
             return None
@@ -823,6 +889,7 @@ class ProjectIndex:
         """The sessions the value of dependency ``qualified`` may belong to.
 
         None when the provider is not in the project (nothing can be said)."""
+        qualified = self.made_dependency(qualified)
         fn = self.function(qualified)
         if fn is None or depth > 8:
             return None
@@ -870,3 +937,14 @@ class ProjectIndex:
         return out
 
 
+def _param_at(fn: Function, passed: int | str) -> str | None:
+    """The parameter of ``fn`` a session passed at ``passed`` binds (``self``/``cls`` skipped
+    for a method), or ``passed`` itself when it names a ``self.<attr>``."""
+    if isinstance(passed, str):
+        if passed.startswith("self."):
+            return passed
+        return passed if any(p.name == passed for p in fn.params) else None
+    names_ = [p.name for p in fn.params]
+    if "." in fn.qualname and names_ and names_[0] in ("self", "cls"):
+        names_ = names_[1:]
+    return names_[passed] if 0 <= passed < len(names_) else None

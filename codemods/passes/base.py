@@ -62,6 +62,10 @@ class Finding:
     # The ORM object the finding is about (its local name), when it is about one: the engine
     # keeps one finding per object and function (see ``Pass.supersedes``).
     subject: str | None = None
+    # The session call the finding is about (the rollback a read follows, the rollback that
+    # needs an expunge_all), when it is about one: findings of two rules about one call are
+    # one bug too (see ``Pass.supersedes``).
+    at: cst.CSTNode | None = None
     # Filled in by the engine from the position metadata.
     range: CodeRange | None = None
 
@@ -167,7 +171,8 @@ class Pass:
     examples: ClassVar[tuple[Example, ...]] = ()
     valid: ClassVar[tuple[Valid, ...]] = ()
     #: Rules this one is more specific than: when both describe the same object in the same
-    #: function, the engine keeps this rule's finding and drops theirs (one bug, one finding).
+    #: function, or the same session call (``Finding.at``), the engine keeps this rule's
+    #: finding and drops theirs (one bug, one finding).
     supersedes: ClassVar[tuple[str, ...]] = ()
     #: Files the examples need beside them: {relative path: source}. Used to build a
     #: project index for the examples (a FastAPI provider module, a db module...).

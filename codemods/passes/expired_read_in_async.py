@@ -16,20 +16,23 @@ from .flow import (
     SessionRef,
     binding_of,
     bound_through,
+    call_argument,
     events,
     functions,
     handler_block,
+    hands_session_to_enders,
     inside,
     model_for,
     none_guard,
     reachable_only_through,
     scoped_sessions,
     session_call,
+    session_ended_by,
     sessions,
     shape,
     unique_name,
 )
-from .helpers import awaited_calls, calls_on, to_name
+from .helpers import awaited_calls, calls_on, dotted, to_name
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -62,12 +65,20 @@ class _Obj:
     new_in_tx: bool  # added in the current transaction: a rollback makes it transient
     expiry: _Expiry | None = None
     loaded: set[str] = field(default_factory=set)  # attributes set since the expiry
+    dirty: set[str] = field(default_factory=set)  # set since the last flush: the next flush updates its row
+    only: frozenset[str] | None = None  # what the expiry expired, when not every attribute
+    # the expiry (with its loaded and only) that one in an except handler replaced: reads after
+    # the `try` follow it when the handler leaves
+    shadowed: tuple[_Expiry, set[str], frozenset[str] | None] | None = None
 
 
 @dataclass
 class _Expiry:
     event: Event  # the commit/rollback call, or the end of `async with session.begin():`
     kind: str  # "commit", "rollback", "begin"
+    via: str | None = None  # the project function that commits or rolls back the session handed to it
+    through: dict[str, str] = field(default_factory=dict)  # object -> the project function that read it
+    refetch: bool = False  # it expired only the columns the database sets when it updates the row
     reads: dict[str, list[Event]] = field(default_factory=dict)  # object -> its expired reads
     objects: dict[str, _Obj] = field(default_factory=dict)
 
@@ -77,7 +88,10 @@ class ExpiredReadInAsync(Pass):
     name = "expired-read-in-async"
     summary = "a column read, in async code, on an instance a commit or rollback of its open session expired"
     fix_safety = "safe"
-    triggers = (b"commit(", b"rollback(", b".begin(")
+    triggers = (b"commit(", b"rollback(", b".begin(", b"await ")
+    # A read after an error-path rollback: an `expunge_all()` there (SQF004's fix) would turn
+    # the MissingGreenlet into a DetachedInstanceError; the read is the bug to show.
+    supersedes = ("SQF004",)
     explanation = """
     ## What it does
     In `async def` code, finds column reads (`user.name`, `user.id`, `user.visits += 1`) on an
@@ -86,8 +100,26 @@ class ExpiredReadInAsync(Pass):
     the end of an `async with session.begin():` block (a commit), or after a `rollback()`
     (which expires every instance that was persistent before the transaction, whatever the
     factory says). The instance is one the function loaded through the session (`get`,
-    `execute`, `scalars`, a project function that takes the session and returns a model) or
-    created and added to it.
+    `execute`, `scalars`, a project function that takes the session and returns a model),
+    reached through a relationship of one (`user = subscription.user`), created and added to
+    it, or, in a FastAPI endpoint, handed in by a dependency whose every session is the
+    endpoint's own cached `Depends(get_db)` session (`admin: User =
+    Depends(require_permission("x"))`).
+
+    A call that hands the session to a project function which commits or rolls it back, itself
+    or through the project functions it hands the session on to (`await _process(db, item)`),
+    is that commit or rollback at the call site, once the call's arguments are read. A rollback
+    the callee follows with `raise` does not count: the caller does not go on after it.
+
+    A flush that updates a row (a commit flushes) expires the columns the database sets on
+    update (`onupdate=func.now()`, `server_onupdate=`) of that instance whatever the factory
+    says, unless the mapper fetches them back (`eager_defaults`): a read of such a column after
+    it is reported too. A read can be one call away: a project function the instance is handed
+    to (`return _out(template)`) reads the attributes its body reads of that parameter.
+
+    A session parameter (`db: AsyncSession` with no provider) comes from the project's async
+    session factories: it expires on commit unless every one of them is built with
+    `expire_on_commit=False`. A rollback expires it either way.
 
     ## Why is this bad?
     Reading an expired attribute reloads it from the database. An `AsyncSession` cannot do
@@ -112,7 +144,9 @@ class ExpiredReadInAsync(Pass):
     session; attributes set after the commit (they are not reloaded); a later load of the same
     model through the session (it may refresh the instance); sync code (the implicit reload
     works there). Relationship reads are SQF006's; reads after `expunge()` are SQF001's; an
-    object returned out of its scope is SQF005's.
+    object returned out of its scope is SQF005's. A read after a rollback is reported instead
+    of SQF004's `expunge_all()` for the same rollback: the expunge would turn the
+    MissingGreenlet into a DetachedInstanceError.
 
     ## Fix safety
     Safe: the refresh loads exactly what the implicit reload would have loaded, at the point
@@ -285,6 +319,108 @@ class ExpiredReadInAsync(Pass):
                         log.warning("name %s taken for user %s", name, user_id_2)
                         return False
                     return True
+            ''',
+        ),
+        Example(
+            title="a project function that rolls back the session it is given",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.services import User, quiet_pool
+
+
+            async def _save(session: AsyncSession) -> bool:
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    await session.rollback()
+                    return False
+                return True
+
+
+            async def invite_all(user_id: int, names: list[str]) -> str:
+                async with quiet_pool() as session:
+                    user = await session.get(User, user_id)
+                    if user is None:
+                        return "no such user"
+                    for name in names:
+                        session.add(User(name=name))
+                        await _save(session)
+                    return f"{user.name} invited {len(names)}"
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.services import User, quiet_pool
+
+
+            async def _save(session: AsyncSession) -> bool:
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    await session.rollback()
+                    return False
+                return True
+
+
+            async def invite_all(user_id: int, names: list[str]) -> str:
+                async with quiet_pool() as session:
+                    user = await session.get(User, user_id)
+                    if user is None:
+                        return "no such user"
+                    for name in names:
+                        session.add(User(name=name))
+                        await _save(session)
+                        await session.refresh(user)
+                    return f"{user.name} invited {len(names)}"
+            ''',
+        ),
+        Example(
+            title="an instance reached through a loaded relationship, read in the handler that rolled back",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import selectinload
+            from bot.services import User, quiet_pool
+
+
+            async def rename(user_id: int, name: str) -> str:
+                async with quiet_pool() as session:
+                    user = (await session.execute(
+                        select(User).options(selectinload(User.balance)).where(User.id == user_id))).scalar_one()
+                    balance = user.balance
+                    if balance is None:
+                        return "no balance"
+                    try:
+                        user.name = name
+                        await session.commit()
+                    except IntegrityError:
+                        await session.rollback()
+                        return f"balance {balance.id} keeps its owner's name"
+                    return "renamed"
+            ''',
+            after='''
+            from sqlalchemy import select
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.orm import selectinload
+            from bot.services import User, quiet_pool
+
+
+            async def rename(user_id: int, name: str) -> str:
+                async with quiet_pool() as session:
+                    user = (await session.execute(
+                        select(User).options(selectinload(User.balance)).where(User.id == user_id))).scalar_one()
+                    balance = user.balance
+                    if balance is None:
+                        return "no balance"
+                    balance_id = balance.id
+                    try:
+                        user.name = name
+                        await session.commit()
+                    except IntegrityError:
+                        await session.rollback()
+                        return f"balance {balance_id} keeps its owner's name"
+                    return "renamed"
             ''',
         ),
         Example(
@@ -475,22 +611,85 @@ class ExpiredReadInAsync(Pass):
             ''',
             "set after the commit, then a load of the same model: nothing left expired to read",
         ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.services import User, session_pool
+
+
+            async def _stage(session: AsyncSession, name: str) -> None:
+                session.add(User(name=name))
+                await session.flush()
+
+
+            async def invite(user_id: int, name: str) -> str:
+                async with session_pool() as session:
+                    user = await session.get(User, user_id)
+                    await _stage(session, name)
+                    return f"{user.name} invited {name}"
+            ''',
+            "a project function given the session only flushes: nothing expires",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.services import User, quiet_pool
+
+
+            async def _save(session: AsyncSession) -> None:
+                await session.commit()
+
+
+            async def invite(user_id: int, name: str) -> str:
+                async with quiet_pool() as session:
+                    user = await session.get(User, user_id)
+                    session.add(User(name=name))
+                    await _save(session)
+                    return f"{user.name} invited {name}"
+            ''',
+            "a project function commits the session, whose factory does not expire on commit",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.services import User, session_pool
+
+
+            async def _save(session: AsyncSession) -> None:
+                await session.commit()
+
+
+            async def invite(user_id: int, name: str) -> str:
+                async with session_pool() as session:
+                    user = await session.get(User, user_id)
+                    user_name = user.name
+                    async with session_pool() as other:
+                        other.add(User(name=name))
+                        await _save(other)
+                    return f"{user_name} invited {name}"
+            ''',
+            "the project function commits another session; the value was taken before",
+        ),
     )
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        return facts is None or (facts.has_async and bool(_EXPIRING & facts.all_methods))
+        return facts is None or facts.has_async and (bool(_expiring(index) & facts.all_methods) or any(
+            hands_session_to_enders(index, facts, q) for q, fn in facts.functions.items() if fn.is_async))
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
-            if fn.asynchronous is None or not (_EXPIRING & shape(ctx, fn, qualname).methods):
+            if fn.asynchronous is None or not (_expiring(ctx.index) & shape(ctx, fn, qualname).methods
+                                               or hands_session_to_enders(ctx.index, ctx.facts, qualname)):
                 continue
             evs = events(fn, ctx)
             for ref in self._sessions(ctx, fn, qualname, evs):
-                for expiry in self._walk(ctx, evs, ref):
+                for expiry in self._walk(ctx, qualname, evs, ref):
                     finding = self._finding(ctx, fn, evs, ref, expiry)
                     if len(expiry.reads) == 1:
                         finding.subject = next(iter(expiry.reads))
+                    if expiry.kind == "rollback":
+                        finding.at = expiry.event.node
                     yield finding
 
     # sessions -------------------------------------------------------------------
@@ -523,26 +722,39 @@ class ExpiredReadInAsync(Pass):
         return out
 
     # the walk -----------------------------------------------------------------------
-    def _walk(self, ctx: FileContext, evs: list[Event], ref: SessionRef) -> list[_Expiry]:
+    def _walk(self, ctx: FileContext, qualname: str, evs: list[Event], ref: SessionRef) -> list[_Expiry]:
         S = ref.name
         if ref.block is not None:
             region = [e for e in evs if inside(e, ref.block) and e.node is not ref.block]
         else:
             region = list(evs)
         begins = {id(e.node) for e in region if e.kind == "with" and _begins(e.node, S)}  # type: ignore[arg-type]
-        objs: dict[str, _Obj] = {}
+        objs: dict[str, _Obj] = _injected(ctx, qualname, S) if ref.block is None else {}
         lists: dict[str, Model] = {}
         new: dict[str, Model] = {}
         out: list[_Expiry] = []
         active = False
         reload: tuple[set[int], str | None] | None = None  # (nodes inside the load call, model)
+        handed: tuple[set[int], Event, str | None, str | None] | None = None  # a call ending S, once its arguments ran
         for e in region:
+            if handed is not None and id(e.node) not in handed[0]:
+                self._expire(out, handed[1], handed[2], objs)
+                out[-1].via = handed[3]
+                handed = None
             if reload is not None and id(e.node) not in reload[0]:
                 for obj in objs.values():
                     if obj.expiry is not None and reload[1] in (None, obj.model.name):
-                        obj.expiry = None  # the load may have refreshed it
+                        obj.expiry, obj.shadowed = None, None  # the load may have refreshed it
                 reload = None
-            if e.kind == "assign":
+            ended = session_ended_by(ctx, qualname, e, S) if e.kind in ("use", "call") else None
+            if ended is not None:  # `await helper(db)`, where helper commits or rolls back db
+                call, ends = ended
+                kind = "commit" if "commit" in ends and ref.expire_on_commit else \
+                    "rollback" if "rollback" in ends else None
+                at = Event("call", call, e.path, owner=S, index=e.index)
+                handed = (_node_ids(call), at, kind, dotted(call.func))  # its arguments are read before it
+                active = False
+            elif e.kind == "assign":
                 self._bind(ctx, e, ref, objs, lists, new)
             elif e.kind == "endwith" and id(e.node) in begins:
                 self._expire(out, e, "commit" if ref.expire_on_commit else None, objs)
@@ -560,12 +772,15 @@ class ExpiredReadInAsync(Pass):
                 elif method == "commit":
                     self._expire(out, e, "commit" if ref.expire_on_commit else None, objs)
                     active = False
+                elif method == "flush":
+                    self._expire(out, e, None, objs, flush=True)
+                    active = True
                 elif method == "rollback":
                     if active or handler_block(e) is not None:
                         self._expire(out, e, "rollback", objs)
                     active = False
                 elif method == "refresh" and X in objs:
-                    objs[X].expiry = None  # type: ignore[index]
+                    objs[X].expiry, objs[X].shadowed = None, None  # type: ignore[index]
                     active = True
                 elif method in ("expunge", "delete") and X in objs:
                     del objs[X]  # type: ignore[arg-type]
@@ -579,24 +794,50 @@ class ExpiredReadInAsync(Pass):
                     active = True
             elif e.kind in ("read", "write") and e.owner in objs:
                 obj = objs[e.owner]  # type: ignore[index]
-                attr = e.name or ""
-                if e.kind == "write" and not _aug_assigned(e):
-                    obj.loaded.add(attr)
-                    continue
-                expiry = obj.expiry
-                if expiry is None or attr in obj.loaded or attr not in obj.model.columns | obj.model.deferred:
-                    continue
-                if e.owner in expiry.reads or not _may_follow(expiry.event, e):
-                    continue
-                expiry.reads[e.owner] = [e]  # type: ignore[index]
-                expiry.objects[e.owner] = obj  # type: ignore[index]
+                if e.kind == "write":
+                    obj.dirty.add(e.name or "")
+                    if not _aug_assigned(e):
+                        obj.loaded.add(e.name or "")
+                        if obj.shadowed is not None:
+                            obj.shadowed[1].add(e.name or "")
+                        continue
+                self._read(e, e.owner or "", e.name or "", obj)
+            elif e.kind == "use" and e.name in objs and e.owner:  # `_out(template)` reads template.x
+                where = call_argument(ctx, e)
+                callee = ctx.qualify(e.owner) if not e.owner.startswith("self.") else None
+                for attr in ctx.index.param_reads(callee, where[1]) if where is not None else ():
+                    used = self._read(e, e.name or "", attr, objs[e.name or ""])
+                    if used is not None:
+                        used.through[e.name or ""] = e.owner
+                        break
         return [x for x in out if x.reads]
+
+    @staticmethod
+    def _read(e: Event, X: str, attr: str, obj: _Obj) -> _Expiry | None:
+        """Record ``X.attr`` read at ``e`` when the expiry it follows expired it (that expiry)."""
+        if attr not in obj.model.columns | obj.model.deferred:
+            return None
+        for expiry, loaded, only in [(obj.expiry, obj.loaded, obj.only), *([obj.shadowed] if obj.shadowed else [])]:
+            if expiry is None or attr in loaded or only is not None and attr not in only:
+                return None
+            if X in expiry.reads:
+                return None
+            if not _may_follow(expiry.event, e):
+                continue
+            expiry.reads[X] = [e if e.kind == "read" else Event("read", e.node, e.path, owner=X, name=attr, index=e.index)]
+            expiry.objects[X] = obj
+            return expiry
+        return None
 
     def _bind(self, ctx: FileContext, e: Event, ref: SessionRef, objs: dict[str, _Obj], lists: dict[str, Model],
               new: dict[str, Model]) -> None:
         X = e.name or ""
+        reached = _reached(ctx, e.value, objs)
         for table in (objs, lists, new):
             table.pop(X, None)  # type: ignore[attr-defined]
+        if reached is not None:  # `user = sub.user`: the related instance is in the same session
+            objs[X] = _Obj(reached, e, True, new_in_tx=False)
+            return
         if isinstance(e.node, cst.For):  # `for user in users:` over a loaded list
             model = lists.get(e.args[0] or "")
             if model is not None:
@@ -616,33 +857,53 @@ class ExpiredReadInAsync(Pass):
             objs[X] = _Obj(bound.model, e, bound.optional, new_in_tx=False)
 
     @staticmethod
-    def _expire(out: list[_Expiry], e: Event, kind: str | None, objs: dict[str, _Obj]) -> None:
-        """A commit (kind None: one that does not expire) or a rollback."""
-        expiry = _Expiry(e, kind or "commit")
+    def _expire(out: list[_Expiry], e: Event, kind: str | None, objs: dict[str, _Obj], flush: bool = False) -> None:
+        """A commit (kind None: one that does not expire), a rollback, or a flush (which
+        expires nothing but the columns the database sets on the rows it updates)."""
+        expiry = _Expiry(e, "flush" if flush else kind or "commit")
         out.append(expiry)
         for X in list(objs):
             obj = objs[X]
             if kind == "rollback" and obj.new_in_tx:
                 del objs[X]  # transient again: its values stay as they were
                 continue
+            expires = kind is not None or obj.dirty and obj.model.refetched - obj.dirty and not obj.new_in_tx
+            if expires:
+                in_handler = handler_block(e) is not None and obj.expiry is not None
+                obj.shadowed = (obj.expiry, obj.loaded, obj.only) if in_handler else None  # type: ignore[assignment]
             if kind is not None:
-                obj.expiry, obj.loaded = expiry, set()
-            obj.new_in_tx = False
+                obj.expiry, obj.loaded, obj.only = expiry, set(), None
+            elif expires:
+                # `onupdate=func.now()`: the UPDATE sets it in the database and the flush expires it
+                expiry.refetch = True
+                obj.expiry, obj.loaded, obj.only = expiry, set(), frozenset(obj.model.refetched - obj.dirty)
+            obj.dirty = set()
+            if not flush:
+                obj.new_in_tx = False
 
     # the finding -----------------------------------------------------------------
     def _finding(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef,
                  expiry: _Expiry) -> Finding:
         S = ref.name
         first = min((reads[0] for reads in expiry.reads.values()), key=lambda r: r.index)
-        listed = ", ".join(f"`{X}.{reads[0].name}`" for X, reads in expiry.reads.items())
+        listed = ", ".join(f"`{X}.{reads[0].name}`" + (f" (in `{expiry.through[X]}({X})`)" if X in expiry.through else "")
+                           for X, reads in expiry.reads.items())
         objects = ", ".join(f"`{X}`" for X in expiry.reads)
-        cause = {"commit": f"`{S}.commit()`", "rollback": f"`{S}.rollback()`",
+        cause = {"commit": f"`{S}.commit()`", "rollback": f"`{S}.rollback()`", "flush": f"`{S}.flush()`",
                  "begin": f"the end of `async with {S}.begin():`"}[expiry.kind]
         line = ctx.position(expiry.event.node).start.line
-        message = (f"{listed} read after {cause} (line {line}) expired {objects}: the implicit reload "
+        cause += f" (line {line})"
+        if expiry.via is not None:
+            done = {"commit": "may commit", "rollback": "may roll back"}[expiry.kind]
+            cause = f"`{expiry.via}(...)` (line {line}), which {done} `{S}`,"
+        message = (f"{listed} read after {cause} expired {objects}: the implicit reload "
                    f"raises MissingGreenlet in async code; ")
+        if expiry.refetch:
+            message = (f"{listed} read after {cause}, whose flush updated the row of {objects}: the database "
+                       f"sets that column on update, so the flush expired it (whatever expire_on_commit says) "
+                       f"and the implicit reload raises MissingGreenlet in async code; ")
         handler = handler_block(expiry.event) if expiry.kind == "rollback" else None
-        if handler is not None and all(inside(r, handler) for reads in expiry.reads.values() for r in reads):
+        if handler is not None and not expiry.through and all(inside(r, handler) for reads in expiry.reads.values() for r in reads):
             fix = self._capture(ctx, fn, evs, ref, expiry, handler)
             message += "take the values before the `try` (the handler should not reload from a failed session)"
             if fix is None:
@@ -716,6 +977,14 @@ class ExpiredReadInAsync(Pass):
 # --------------------------------------------------------------------------- helpers
 
 
+def _expiring(index) -> set[str]:
+    """The session methods that may expire something: a flush too, when a model of the project
+    has a column the database sets on update."""
+    if index is not None and any(m.refetched for m in index.models().values()):
+        return _EXPIRING | {"flush"}
+    return _EXPIRING
+
+
 def _project_expiry(ctx: FileContext) -> bool:
     """Does a session whose factory cannot be seen (a parameter, `self.session`) expire on
     commit? When every async factory of the project is built with `expire_on_commit=False`,
@@ -728,13 +997,52 @@ def _project_expiry(ctx: FileContext) -> bool:
     return ctx.cached("project-async-expiry", compute)
 
 
+def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, _Obj]:
+    """The endpoint's parameters that FastAPI fills with an instance loaded through the same
+    session as its parameter ``S`` (`admin: User = Depends(current_admin)`, where every
+    session the dependency uses is the request's cached `Depends(get_db)` one): they are
+    attached to ``S`` from the start."""
+    index = ctx.index
+    facts = ctx.function_facts(qualname)
+    own = next((p for p in facts.params if p.name == S), None) if facts is not None else None
+    if own is None:
+        return {}
+    dep, cache = index.param_dependency(own)
+    provider = index.session_provider(dep) if dep and cache else None
+    if provider is None:
+        return {}
+    out: dict[str, _Obj] = {}
+    for p in facts.params:  # type: ignore[union-attr]
+        other, other_cache = index.param_dependency(p)
+        model = model_for(ctx, p.annotation) if other and other_cache and p is not own else None
+        if model is None:
+            continue
+        origins = index.value_sessions(other)
+        if origins and all(o.open and o.use_cache and o.provider == provider for o in origins):
+            out[p.name] = _Obj(model, None, False, new_in_tx=False)
+    return out
+
+
+def _reached(ctx: FileContext, value: cst.BaseExpression | None, objs: dict[str, _Obj]) -> Model | None:
+    """The model of ``Y.rel`` when ``Y`` is an instance of the session and ``rel`` one of its
+    relationships: the related instance is loaded into the same session (None when the
+    relationship is unknown, or a collection: then no column is read on the value itself)."""
+    if not isinstance(value, cst.Attribute) or not isinstance(value.value, cst.Name):
+        return None
+    owner = objs.get(value.value.value)
+    if owner is None:
+        return None
+    rel = value.attr.value
+    if rel not in owner.model.relationships:
+        return None
+    return model_for(ctx, owner.model.targets.get(rel))
+
+
 def _begins(node: cst.With, S: str) -> bool:
     """`async with S.begin():` (not `begin_nested()`: releasing a savepoint expires nothing)."""
     for item in node.items:
         expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "begin":
-            from .helpers import dotted
-
             if dotted(expr.func.value) == S:
                 return True
     return False
@@ -783,8 +1091,9 @@ def _sole_call(stmt: cst.CSTNode, call: cst.CSTNode) -> bool:
 def _may_follow(earlier: Event, later: Event) -> bool:
     """Can ``later`` run after ``earlier`` (``later`` comes after it in the source)? Not when
     they are in two branches of one `if`/`match`/`try`, when ``earlier`` is a commit in a
-    `try` body and ``later`` in its handler (the handler runs when the commit failed), or
-    when a block holding ``earlier`` but not ``later`` returns or raises after it."""
+    `try` body and ``later`` in its handler (the handler runs when the commit failed), when
+    ``earlier`` is in a `return`/`raise` statement, or when a block holding ``earlier`` but
+    not ``later`` returns or raises after it."""
     common = 0
     for a, b in zip(earlier.path, later.path):
         if a is not b:
@@ -799,6 +1108,9 @@ def _may_follow(earlier: Event, later: Event) -> bool:
             a, b = earlier.path[common], later.path[common]
             if any(b is h for h in handlers) and (a is fork.body or any(a is h for h in handlers)):
                 return False
+    if any(isinstance(node, cst.SimpleStatementLine) and any(isinstance(s, (cst.Return, cst.Raise)) for s in node.body)
+           for node in earlier.path[common:]):
+        return False  # `return StreamingResponse(run(db))`: nothing after it runs
     for i in range(common, len(earlier.path) - 1):
         block = earlier.path[i]
         if not isinstance(block, cst.IndentedBlock):

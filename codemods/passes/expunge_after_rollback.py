@@ -360,4 +360,6 @@ class ExpungeAfterRollback(Pass):
                 value = value.expression
             if value is ev.node:
                 fix = Fix([Edit(stmt, after=[cst.parse_statement(f"{S}.expunge_all()")])], safe=propagates)
-        return self.finding(ev.node, message, fix)
+        finding = self.finding(ev.node, message, fix)
+        finding.at = ev.node
+        return finding

@@ -852,6 +852,59 @@ def attaches(callee: str | None) -> bool:
     return callee is not None and callee.rsplit(".", 1)[-1] in ("add", "merge", "add_all")
 
 
+def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str) -> tuple[cst.Call, frozenset[str]] | None:
+    """When ``ev`` hands the session ``S`` to a project function (``helper(db, ...)``, or
+    ``self.helper()`` for a ``self.<attr>`` session of the same class) that may commit or
+    roll it back (itself or further down, as the index knows): the call, and "commit" /
+    "rollback". None otherwise."""
+    index = ctx.index
+    mod = ctx.facts
+    if index is None or mod is None:
+        return None
+    receiver = f"{mod.module}.{qualname.rsplit('.', 1)[0]}" if "." in qualname else None
+    call: cst.CSTNode | None
+    passed: int | str
+    if ev.kind == "call" and ev.owner == "self" and S.startswith("self.") and S.count(".") == 1:
+        call, passed = ev.node, S
+        callee: str | None = f"self.{ev.name}"
+    elif ev.kind == "use" and ev.name == S and ev.owner:
+        where = call_argument(ctx, ev)
+        if where is None:
+            return None
+        call, passed = where
+        callee = ev.owner if ev.owner.startswith("self.") else ctx.qualify(ev.owner)
+    else:
+        return None
+    if not isinstance(call, cst.Call):
+        return None
+    ends = index.session_ends(callee, passed, receiver)
+    return (call, ends) if ends else None
+
+
+def call_argument(ctx: FileContext, ev: Event) -> tuple[cst.Call, int | str] | None:
+    """For a "use" event (a name passed to a call): the call, and the position or keyword the
+    name is passed at (None for `*args`/`**kwargs`)."""
+    arg = ctx.parent(ev.node)
+    call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
+    if not isinstance(call, cst.Call) or not isinstance(arg, cst.Arg) or arg.star:
+        return None
+    if arg.keyword is not None:
+        return call, arg.keyword.value
+    return call, sum(1 for a in call.args[: list(call.args).index(arg)] if a.keyword is None)
+
+
+def hands_session_to_enders(index: ProjectIndex | None, mod, qualname: str) -> bool:
+    """Does the function ``qualname`` of the module with facts ``mod`` hand a session it holds
+    to a project function that may commit or roll it back? (A cheap question of the index,
+    before any walk.)"""
+    facts = mod.functions.get(qualname) if mod is not None else None
+    if index is None or facts is None:
+        return False
+    receiver = f"{mod.module}.{qualname.rsplit('.', 1)[0]}" if "." in qualname else None
+    return any(index.session_ends(end.callee, end.passed, receiver) for end in facts.session_ends
+               if end.callee is not None and end.passed is not None)
+
+
 # --------------------------------------------------------------------------- session owners
 
 
