@@ -19,9 +19,10 @@ from codemods.cli import cli
 PROJECT = Path(__file__).parent / "fixtures" / "projects" / "scope_shapes"
 
 EXPECTED = [
-    ("app/jobs.py", 10, "SQF003"),  # UnitOfWork.__exit__ commits: user.name expired and detached
-    ("app/jobs.py", 16, "SQF003"),  # read_only() rolls back on exit: expired, whatever the factory says
-    ("app/jobs.py", 23, "SQF005"),  # with_session commits after touch() returns the instance
+    ("app/jobs.py", 12, "SQF003"),  # UnitOfWork.__exit__ commits: user.name expired and detached
+    ("app/jobs.py", 18, "SQF003"),  # read_only() rolls back on exit: expired, whatever the factory says
+    ("app/jobs.py", 25, "SQF005"),  # with_session commits after touch() returns the instance
+    ("app/jobs.py", 33, "SQF003"),  # reporting() rolls back through a helper: each listed user expired
 ]
 
 
@@ -47,6 +48,7 @@ def test_index_lists_the_class_scope_and_the_rollback(monkeypatch):
     assert scopes["app.db.UnitOfWork"]["commits_on_exit"] is True
     assert scopes["app.db.read_only"]["rolls_back_on_exit"] is True
     assert scopes["app.db.read_only"]["expire_on_commit"] is False
+    assert scopes["app.db.reporting"]["rolls_back_on_exit"] is True
     (decorator,) = data["decorators"]
     assert (decorator["name"], decorator["factory"], decorator["commits"]) == (
         "app.decorators.with_session", "app.db.SessionLocal", True)
@@ -64,7 +66,7 @@ with SessionLocal() as s:
     s.add(User(id=1, name="ann"))
     s.commit()
 outcome = []
-for call in (lambda: jobs.rename(1, "bob"), lambda: jobs.peek(1), lambda: jobs.touch(1).name):
+for call in (lambda: jobs.rename(1, "bob"), lambda: jobs.peek(1), lambda: jobs.touch(1).name, jobs.names):
     try:
         call()
         outcome.append("ok")
@@ -77,7 +79,7 @@ print(",".join(outcome))
 def test_each_finding_really_raises():
     proc = subprocess.run([sys.executable, "-c", RUN], cwd=PROJECT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "detached,detached,detached"
+    assert proc.stdout.strip() == "detached,detached,detached,detached"
 
 
 def test_module_level_code_is_read_as_a_function():

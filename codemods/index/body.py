@@ -130,7 +130,8 @@ class _FunctionBody(ast.NodeVisitor):
                 callee = f"{self.param_annotations[head]}.{rest}"
             elif head != "self":
                 callee = self.ex.facts.qualify(callee) or callee
-            self.session_ends.append(SessionEnd(owner, "", callee, where))
+            self.session_ends.append(SessionEnd(owner, "", callee, where,
+                                                on_exit=self._seen_yield and not self._conditional))
 
     def _raising_rollbacks(self) -> set[int]:
         """The `rollback()` calls followed by a `raise` in their own block (`except: await

@@ -92,6 +92,7 @@ class SessionEnd:
     method: str  # "commit" or "rollback"; "" for a call that passes the session on
     callee: str | None = None  # that call, qualified, or as written when it starts with "self."
     passed: int | str | None = None  # the position (int) or keyword the session is passed at
+    on_exit: bool = False  # made after a context manager's yield, on every path: at the scope's exit
 
 
 @dataclass

@@ -319,11 +319,19 @@ class ProjectIndex:
             # typed as a session): its factory's settings are unknown.
             return Scope("context-manager", qualified, None, self.assume_expire_on_commit,
                          fn.commits_after_yield or fn.yield_in_begin, fn.yields_kind,
-                         rolls_back_on_exit=fn.rolls_back_after_yield)
+                         rolls_back_on_exit=self._rolls_back_on_exit(fn))
         return Scope("context-manager", qualified, self.opens_session(opened.factory),
                      self.expire_on_commit(opened.factory, opened.expire_on_commit),
                      commits_on_exit=fn.commits_after_yield or fn.yield_in_begin or opened.begin,
-                     yields=fn.yields_kind, factory=opened.factory, rolls_back_on_exit=fn.rolls_back_after_yield)
+                     yields=fn.yields_kind, factory=opened.factory, rolls_back_on_exit=self._rolls_back_on_exit(fn))
+
+    def _rolls_back_on_exit(self, fn: Function) -> bool:
+        """Does a context manager roll its session back after the yield on every path: itself
+        (`finally: session.rollback()`) or through a project function it hands the session to
+        there (`finally: reset(session)` where `reset` rolls back)?"""
+        return fn.rolls_back_after_yield or any(
+            end.on_exit and end.passed is not None and "rollback" in self.session_ends(end.callee, end.passed)
+            for end in fn.session_ends)
 
     def _class_scope(self, qualified: str) -> Scope | None:
         """A class whose ``__enter__``/``__aenter__`` returns the session it holds

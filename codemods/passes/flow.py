@@ -454,7 +454,9 @@ def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: di
             owner = dotted(current.func.value)
             if owner in sessions_ and method in names.LOAD_METHODS:
                 model = _model_arg(current)
-                is_list = bool(chain and chain[0] in LIST_METHODS) or (not chain and method in ("scalars",))
+                is_list = (bool(chain and chain[0] in LIST_METHODS) or (not chain and method in ("scalars",))
+                           or chain in (["scalars"], ["scalars", "all"], ["unique", "scalars", "all"],
+                                        ["scalars", "unique", "all"]))
                 last = chain[-1] if chain else method
                 return Binding("list" if is_list else "loaded", model, owner,
                                optional=not is_list and last in MAYBE_NONE)

@@ -6,25 +6,31 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..index import Scope
+from ..index.infer import Stage
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
 from .flow import (
     Bound,
     Event,
+    binding_of,
     bound_through,
     capture_source,
     events,
     functions,
     loaded_eagerly,
     mentions,
+    model_for,
     none_guard,
     reachable_only_through,
     session_scoped,
     unique_name,
     with_scopes,
 )
-from .helpers import to_name
+from .flow import (
+    eager_in as eager_of,
+)
+from .helpers import dotted, to_name
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -150,6 +156,26 @@ class HoistOutOfScope(Pass):
             ''',
         ),
         Example(
+            title="a list loaded in the scope, its elements read in a loop after it: reported",
+            before='''
+            from sqlalchemy import select
+
+            from bot.services import User, get_avatar_service
+
+
+            async def rename_all(prefix: str) -> list[str]:
+                async with get_avatar_service() as session:
+                    users = (await session.scalars(select(User))).all()
+                    for user in users:
+                        user.name = prefix + user.name
+                    await session.commit()
+                names = []
+                for user in users:
+                    names.append(user.name)
+                return names
+            ''',
+        ),
+        Example(
             title="may be None, and the later reads are guarded: reported",
             before='''
             from bot.services import get_user_service
@@ -201,6 +227,23 @@ class HoistOutOfScope(Pass):
                 return user_name
             ''',
             "the capture is already there",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+
+            from bot.services import User, get_avatar_service
+
+
+            async def names() -> list[str]:
+                async with get_avatar_service() as session:
+                    users = (await session.scalars(select(User))).all()
+                out = []
+                for user in users:
+                    out.append(user.name)
+                return out
+            ''',
+            "a list loaded and never committed: its columns stay loaded after the scope closes",
         ),
         Valid(
             '''
@@ -256,15 +299,30 @@ class HoistOutOfScope(Pass):
                 for finding in self._check(ctx, fn, evs, w, end, region, N, scope, bound):
                     finding.subject = bound.event.name
                     yield finding
+                continue
+            listed = _list_through(ctx, ev, N, scope, region)
+            if listed is None:
+                continue
+            for loop in evs[end + 1:]:  # `for x in rows:` after the scope: each x is one of them
+                if loop.kind == "assign" and loop.name == ev.name:
+                    break
+                if loop.kind == "assign" and loop.value is None and loop.args[:1] == (ev.name,) and loop.name:
+                    element = Bound(loop, listed.model, False, listed.eager)
+                    for finding in self._check(ctx, fn, evs, w, end, region, N, scope, element, of=ev.name):
+                        finding.subject = ev.name
+                        yield finding
 
     def _check(self, ctx, fn, evs, w: Event, end: int, region: list[Event], N: str, scope: Scope,
-               bound: Bound) -> Iterator[Finding]:
+               bound: Bound, of: str | None = None) -> Iterator[Finding]:
+        """Reads of ``X`` after the scope; ``of``: X is the loop variable over that list."""
         X = bound.event.name
         if X is None:  # bound through an assignment, which names its target
             return
         model = bound.model
+        loaded_at = bound.event.index if of is None else max(
+            e.index for e in region if e.kind == "assign" and e.name == of)
         after: list[Event] = []
-        for e in evs[end + 1:]:
+        for e in evs[(bound.event.index if of else end) + 1:]:
             if e.kind == "assign" and e.name == X:
                 break
             after.append(e)
@@ -273,7 +331,7 @@ class HoistOutOfScope(Pass):
             return
         commits_in_block = [e for e in region if e.kind == "call" and e.name == "commit"
                             and (e.owner == N or (e.owner or "").startswith(N + "."))
-                            and e.index > bound.event.index]
+                            and e.index > loaded_at]
         expired = scope.expires_on_exit or (scope.expire_on_commit and bool(commits_in_block))
         rel_reads = [r for r in reads if r.name in model.relationships and not loaded_eagerly(model, r.name, bound.eager)]
         col_reads = [r for r in reads if r.name not in model.relationships] if expired else []
@@ -292,6 +350,12 @@ class HoistOutOfScope(Pass):
                else "a commit in the block expired it")
         message = (f"{listed} read after the `{N}` scope closed, and {why}: DetachedInstanceError; "
                    f"capture the value{'s' if len(attrs) > 1 else ''} inside the scope")
+        if of is not None:
+            yield self.finding(col_reads[0].node, (
+                f"{listed} read after the `{N}` scope closed, on an element of `{of}` loaded in it, and "
+                f"{why}: DetachedInstanceError; build the values the loop needs (tuples, dicts) inside "
+                f"the scope (report only: no automatic fix for a list)"))
+            return
         reason = self._no_fix_reason(fn, evs, w, end, region, after, X, bound, commits_in_block)
         if reason is not None:
             yield self.finding(col_reads[0].node, f"{message} ({reason}: no automatic fix)")
@@ -348,6 +412,43 @@ class HoistOutOfScope(Pass):
             assert r.name is not None  # a read event names its attribute
             edits.append(Edit(r.node, replace=to_name(locals_[r.name])))
         return Fix(edits)
+
+
+def _list_through(ctx: FileContext, ev: Event, N: str, scope: Scope, region: list[Event]) -> Bound | None:
+    """A list of ORM instances loaded through the scope's session: ``N.scalars(select(M)).all()``,
+    ``(await N.execute(select(M))).scalars().all()``, ``result.scalars().all()`` where
+    ``result = await N.execute(select(M))`` in the scope, each maybe wrapped in ``list(...)``;
+    or a project function given the scope's name that returns a list of them."""
+    value = ev.value
+    while isinstance(value, cst.Await):
+        value = value.expression
+    if isinstance(value, cst.Call) and dotted(value.func) in ("list", "tuple", "sorted") and len(value.args) == 1:
+        value = value.args[0].value
+    if not isinstance(value, cst.Call):
+        return None
+    if scope.yields == "session":
+        binding = binding_of(ctx, value, {N: None})  # type: ignore[dict-item]
+        model = model_for(ctx, binding.model) if binding.kind == "list" else None
+        if model is not None:
+            return Bound(ev, model, False, eager_of(value))
+        chain: list[str] = []
+        current: cst.BaseExpression = value
+        while isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute):
+            chain.insert(0, current.func.attr.value)
+            current = current.func.value
+        if isinstance(current, cst.Name) and chain[:1] == ["scalars"] and chain[1:] in ([], ["all"]):
+            source = next((e for e in reversed(region) if e.kind == "assign" and e.name == current.value
+                           and e.index < ev.index), None)
+            if source is not None and source.value is not None:
+                inner = binding_of(ctx, source.value, {N: None})  # type: ignore[dict-item]
+                model = model_for(ctx, inner.model) if inner.kind == "loaded" else None
+                if model is not None:
+                    return Bound(ev, model, False, eager_of(source.value))
+    if any(isinstance(a.value, cst.Name) and a.value.value == N for a in value.args):
+        returned = ctx.index.returned(ctx.qualify(dotted(value.func)))
+        if returned is not None and returned.shape is Stage.LIST:
+            return Bound(ev, returned.model, False, frozenset(returned.function.eager))
+    return None
 
 
 def _top(e: Event, top) -> cst.BaseStatement | None:
