@@ -161,6 +161,26 @@ def run(fn: Callable[[Any], Any], items: Sequence, jobs: int,
     return results
 
 
+def map_items(fn: Callable, items: list, jobs: int, on_failure: Callable, timeout: float | None,
+              initializer=None, initargs=(), progress=None) -> list:
+    """Map in worker processes when it pays (more than a handful of items), else in-process.
+
+    In-process, ``fn`` guards itself: the depth scan keeps the files that crash a native
+    parser away from it, Python's own errors are caught, and a timer signal stops a file at
+    its time limit. In workers, the pool also survives a worker that dies anyway."""
+    if jobs <= 1 or len(items) < 16:
+        if initializer:
+            initializer(*initargs)
+        out = []
+        for item in items:
+            out.append(fn(item))
+            if progress:
+                progress(1)
+        return out
+    return run(fn, items, jobs, on_failure, initializer=initializer, initargs=initargs,
+               timeout=timeout, progress=progress)
+
+
 def _died(slot: _Slot) -> str:
     slot.process.join(timeout=1)
     return f"the worker process analysing it {death_reason(slot.process.exitcode)}"

@@ -104,7 +104,7 @@ def test_a_cache_from_another_index_version_is_not_used(tmp_path, monkeypatch):
     _project(tmp_path)
     _build(tmp_path, monkeypatch, [])
     data = json.loads((tmp_path / CACHE_DIR / "index.json").read_bytes())
-    assert data["schema"] == cache_mod.SCHEMA
+    assert data["schema"].startswith(cache_mod.SCHEMA + "/")  # and the import roots it was built with
     data["schema"] = cache_mod.SCHEMA + "-old"
     (tmp_path / CACHE_DIR / "index.json").write_text(json.dumps(data))
     calls: list[str] = []
@@ -159,8 +159,13 @@ def test_truncated_foreign_or_ill_typed_caches_are_ignored(tmp_path, monkeypatch
     foreign = dict(data, format=data["format"] + 1)
     ill_typed = json.loads(text)
     for entry in ill_typed["entries"].values():
-        entry["value"]["module"] = 42  # a str field holding a number
-    for bad in (text[: len(text) // 2], json.dumps(foreign), json.dumps(ill_typed), "[]", "null"):
+        if entry["value"]["facts"] is not None:
+            entry["value"]["facts"]["module"] = 42  # a str field holding a number
+    ill_formed = json.loads(text)
+    for entry in ill_formed["entries"].values():
+        entry["value"]["digest"] = ["not", "a", "digest"]
+    for bad in (text[: len(text) // 2], json.dumps(foreign), json.dumps(ill_typed), json.dumps(ill_formed),
+                "[]", "null"):
         cache_file.write_text(bad)
         calls: list[str] = []
         idx = _build(tmp_path, monkeypatch, calls)

@@ -1,0 +1,311 @@
+"""The project index of one run, built from the files' bytes or taken from the last run.
+
+Which files the index reads is decided in rounds: first the files that mention SQLAlchemy (or
+FastAPI's ``Depends``, or a configured name), then the files that mention a session-related
+name found so far (a module that only imports the project's factory), until none is new.
+
+With the cache (``.sqla-fix-cache/index.json``), every file of the project has an entry while
+it is unchanged: its facts, or "read, and not part of the index" together with the tokens it
+was checked against. A re-run reads only new and changed files (and the unchanged ones not in
+the index only when a new session-related name appears), and decodes the facts of the others
+only when a file has to be analysed: :attr:`Project.fingerprint`, a digest of every indexed
+file's facts, is known without them, and is what the results cache (:mod:`.results`) keys on.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import cache, codec, guard, pool
+from . import index as index_mod
+from .config import Config
+from .index.queries import relevance_of
+
+
+@dataclass
+class IndexEntry:
+    """One file as the index last saw it."""
+
+    facts: index_mod.ModuleFacts | None  # None: read, and mentions none of the checked tokens
+    digest: str = ""  # of the facts' plain form (path left out): what the fingerprint is made of
+
+
+@dataclass
+class Meta:
+    """What the cache knows about the index of the last run as a whole."""
+
+    fingerprint: str  # of the indexed files' facts
+    names: list[str]  # that index's session-related names
+    checked: list[str]  # the tokens every file left out of it was checked against
+    ambiguous: list[tuple[str, list[str]]] = field(default_factory=list)  # its ambiguous imports
+
+
+@dataclass(frozen=True)
+class IndexFailure:
+    """A file the index could not read: it is left out of the index, and reported."""
+
+    path: str
+    reason: str
+
+
+def index_triggers(config: Config) -> tuple[bytes, ...]:
+    extra = tuple(n.rsplit(".", 1)[-1].encode() for n in list(config.session_factories) + list(config.session_scopes))
+    return index_mod.INDEX_TRIGGERS + extra
+
+
+def new_index(facts, config: Config) -> index_mod.ProjectIndex:
+    return index_mod.ProjectIndex(facts, config_factories=config.session_factories,
+                                  config_scopes=config.session_scopes,
+                                  assume_expire_on_commit=config.assume_expire_on_commit)
+
+
+def _index_key(config: Config) -> str:
+    """What the index depends on besides the files' bytes: the import roots (module names),
+    the configured factories and scopes (its names), and the code that extracts it."""
+    settings = (os.path.abspath(config.root), config.src, config.session_factories, config.session_scopes,
+                config.assume_expire_on_commit)
+    return f"{cache.SCHEMA}/{_digest_of(repr(settings))}"
+
+
+def _digest_of(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def facts_digest(plain: Any) -> str:
+    """The digest of a file's facts in their plain form, wherever the file was read from."""
+    if isinstance(plain, dict):
+        plain = {k: v for k, v in plain.items() if k != "path"}
+    return _digest_of(json.dumps(plain, sort_keys=True, separators=(",", ":")))
+
+
+class _Known:
+    """An indexed file: its facts as extracted, or as stored (decoded when first needed)."""
+
+    __slots__ = ("path", "digest", "_plain", "_facts")
+
+    def __init__(self, path: str, digest: str, plain: Any = None,
+                 facts: index_mod.ModuleFacts | None = None) -> None:
+        self.path, self.digest, self._plain, self._facts = path, digest, plain, facts
+
+    def facts(self) -> index_mod.ModuleFacts:
+        if self._facts is None:
+            self._facts = codec.decode(index_mod.ModuleFacts, self._plain)
+            self._plain = None
+        facts = copy.copy(self._facts)  # the index renames a module whose name another file claims
+        facts.path = self.path  # the spelling of this run
+        return facts
+
+
+class Project:
+    """The index of one run: its fingerprint at once, the index itself when asked for."""
+
+    def __init__(self, config: Config, known: dict[str, _Known], meta: Meta | None = None,
+                 store: cache.FileCache[IndexEntry] | None = None) -> None:
+        self.config = config
+        self._known = known
+        self._store = store
+        self.fingerprint = fingerprint(known)
+        self._index: index_mod.ProjectIndex | None = None
+        self._meta = meta if meta is not None and meta.fingerprint == self.fingerprint else None
+        self.failures: list[IndexFailure] = []
+        self.scanned = 0  # files read to build it (not those served by the cache)
+
+    @property
+    def index(self) -> index_mod.ProjectIndex:
+        if self._index is None:
+            facts = [self._facts(absolute) for absolute in list(self._known)]
+            self._index = new_index([f for f in facts if f is not None], self.config)
+            self._index.failures = self.failures
+            self._index.scanned = self.scanned
+        return self._index
+
+    def _facts(self, absolute: str) -> index_mod.ModuleFacts | None:
+        """A file's facts; stored facts that do not decode (a damaged cache) are read again
+        from the file, and the fingerprint follows."""
+        known = self._known[absolute]
+        try:
+            return known.facts()
+        except (codec.DecodeError, TypeError):
+            pass
+        read = cache.read_seen(known.path)
+        facts = None
+        if read is not None:
+            try:
+                facts = index_mod.extract(known.path, read[0], index_mod.module_names(known.path, self.config.root,
+                                                                                       self.config.src))
+            except index_mod.UNPARSABLE:
+                facts = None
+        if self._store is not None:
+            self._store.forget(known.path)
+            if read is not None and facts is not None:
+                self._store.put(known.path, IndexEntry(facts, facts_digest(codec.encode(facts))), seen=read[1])
+            self._store.save()
+        if facts is None:  # gone, or not a module the index can read after all
+            del self._known[absolute]
+        else:
+            self._known[absolute] = _Known(known.path, facts_digest(codec.encode(facts)), facts=facts)
+        self.fingerprint = fingerprint(self._known)
+        return self._known[absolute].facts() if facts is not None else None
+
+    def names(self) -> set[str]:
+        return set(self._meta.names) if self._meta is not None else self.index.names()
+
+    def relevance(self) -> tuple[bytes, ...]:
+        """What ``engine.wants_parse`` looks for: the index's, without building the index."""
+        return self._index.relevance() if self._index is not None else relevance_of(self.names())
+
+    def ambiguous_imports(self) -> list[tuple[str, list[str]]]:
+        return list(self._meta.ambiguous) if self._meta is not None else self.index.ambiguous_imports()
+
+    def meta(self, checked: set[bytes]) -> Meta:
+        return Meta(self.fingerprint, sorted(self.names()), sorted(t.decode("utf-8", "surrogateescape") for t in checked),
+                    self.ambiguous_imports())
+
+
+def fingerprint(known: dict[str, _Known]) -> str:
+    """A digest of every indexed file's facts: equal fingerprints, equal indexes."""
+    h = hashlib.blake2b(digest_size=16)
+    for path, entry in sorted(known.items()):
+        h.update(f"{path}\0{entry.digest}\n".encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def index_store(config: Config) -> cache.FileCache[IndexEntry]:
+    return cache.FileCache(config.root, "index", IndexEntry, _index_key(config))
+
+
+def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, bytes] | None = None,
+         use_cache: bool = False) -> Project:
+    """The index of ``files``, ``overrides`` ({path: bytes}) standing in for what is on disk.
+    With ``use_cache``, what the last run saw of unchanged files is taken as it is."""
+    overrides = overrides or {}
+    store = index_store(config) if use_cache else None
+    meta = _meta(store)
+    triggers = set(index_triggers(config))
+    known: dict[str, _Known] = {}  # absolute path -> indexed file
+    pending: dict[str, frozenset[bytes]] = {}  # files not indexed -> the tokens they were checked against
+    spelled: dict[str, str] = {}  # absolute path -> the spelling of this run
+    taken = {os.path.abspath(p) for p in overrides}
+    checked_before = frozenset(t.encode("utf-8", "surrogateescape") for t in meta.checked) if meta else frozenset()
+    for path in files:
+        absolute = os.path.abspath(path)
+        if absolute in taken:
+            continue
+        spelled[absolute] = path
+        entry: Any = store.raw(path) if store is not None else None
+        if not _well_formed(entry):
+            pending[absolute] = frozenset()
+        elif entry["facts"] is None:
+            pending[absolute] = checked_before
+        else:
+            known[absolute] = _Known(path, entry["digest"], plain=entry["facts"])
+    _take_overrides(overrides, triggers, known, config)
+    project = Project(config, known, meta, store)
+    failures: list[IndexFailure] = []
+    scanned = 0
+    for _round in range(4):
+        names = project.names()
+        wanted = triggers | set(index_mod.minimal_tokens(names))
+        added = _take_overrides(overrides, wanted, known, config)
+        work, seen = [], {}
+        for absolute, checked in list(pending.items()):
+            tokens = tuple(wanted - checked)
+            if not tokens:
+                continue
+            read = cache.read_seen(spelled[absolute])
+            scanned += 1
+            if read is None:
+                del pending[absolute]
+                continue
+            raw, how = read
+            if any(t in raw for t in tokens):
+                path = spelled[absolute]
+                work.append((path, raw, index_mod.module_names(path, config.root, config.src), config.file_timeout))
+                seen[path] = how
+            else:
+                pending[absolute] = frozenset(wanted)
+                if store is not None:
+                    store.put(spelled[absolute], IndexEntry(None), seen=how)
+        found = pool.map_items(_index_bytes, work, jobs, _failed_index, config.file_timeout)
+        for item, result in zip(work, found):
+            path = item[0]
+            absolute = os.path.abspath(path)
+            if isinstance(result, IndexFailure):
+                failures.append(result)
+                del pending[absolute]
+            elif result is None:  # mentions a token, yet not Python the index can read
+                pending[absolute] = frozenset(wanted)
+                if store is not None:
+                    store.put(path, IndexEntry(None), seen=seen[path])
+            else:
+                digest = facts_digest(codec.encode(result))
+                known[absolute] = _Known(path, digest, facts=result)
+                del pending[absolute]
+                added = True
+                if store is not None:
+                    store.put(path, IndexEntry(result, digest), seen=seen[path])
+        if added:
+            project = Project(config, known, meta, store)
+        if not added:
+            break
+    project.failures, project.scanned = failures, scanned
+    if store is not None:
+        everywhere: frozenset[bytes] = frozenset(wanted)
+        for seen_tokens in pending.values():
+            everywhere &= seen_tokens
+        store.set_meta("index", project.meta(set(everywhere)))
+        store.keep_only([*spelled.values(), *(p for p in store.entries if p in taken)])
+        store.save()
+    return project
+
+
+def _well_formed(entry: Any) -> bool:
+    """The stored form of an IndexEntry (its facts are checked when decoded)."""
+    return (isinstance(entry, dict) and set(entry) == {"facts", "digest"} and isinstance(entry["digest"], str)
+            and (entry["facts"] is None or isinstance(entry["facts"], dict)))
+
+
+def _meta(store: cache.FileCache | None) -> Meta | None:
+    if store is None or "index" not in store.meta:
+        return None
+    try:
+        return codec.decode(Meta, store.meta["index"])
+    except (codec.DecodeError, TypeError):
+        return None
+
+
+def _take_overrides(overrides: dict[str, bytes], wanted: set[bytes], known: dict[str, _Known], config: Config) -> bool:
+    """Index the in-memory sources that mention a wanted token; True if one was added."""
+    added = False
+    for path, raw in overrides.items():
+        absolute = os.path.abspath(path)
+        if absolute in known or not any(t in raw for t in wanted):
+            continue
+        try:
+            facts = index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src))
+        except index_mod.UNPARSABLE:
+            continue
+        known[absolute] = _Known(path, facts_digest(codec.encode(facts)), facts=facts)
+        added = True
+    return added
+
+
+def _index_bytes(args: tuple[str, bytes, Any, float | None]):
+    path, raw, module, timeout = args
+    try:
+        with guard.time_limit(timeout):
+            return index_mod.extract(path, raw, module)
+    except index_mod.UNPARSABLE:
+        return None
+    except guard.FileTimeout:
+        return IndexFailure(path, f"took longer than {timeout:g} s (file-timeout)")
+
+
+def _failed_index(args: tuple, reason: str) -> IndexFailure:
+    return IndexFailure(args[0], reason)
