@@ -157,11 +157,8 @@ class FileCache(Generic[T]):
         self._load()
 
     def _load(self) -> None:
+        data = read_json(self.file, self.schema)
         try:
-            with open(self.file, "rb") as fh:
-                data = json.load(fh)
-            if data.get("format") != FORMAT or data.get("schema") != self.schema:
-                return
             for path, raw in data["entries"].items():
                 self.entries[path] = _entry(raw)
             meta = data.get("meta", {})
@@ -236,19 +233,64 @@ class FileCache(Generic[T]):
             self.changed = True
 
     def save(self) -> None:
-        if not self.changed:
+        if self.changed:
+            write_json(self.file, self.schema, {"meta": self.meta,
+                                                "entries": {p: codec.encode(e) for p, e in self.entries.items()}})
+
+
+def read_json(file: str, schema: str) -> dict:
+    """The object a cache file holds, if it was written in this format with ``schema``;
+    else (missing, truncated, foreign, corrupt) an empty one."""
+    try:
+        with open(file, "rb") as fh:
+            data = json.load(fh)
+        if data.get("format") == FORMAT and data.get("schema") == schema:
+            return data
+    except Exception:
+        pass
+    return {}
+
+
+def write_json(file: str, schema: str, payload: dict) -> None:
+    """Write a cache file atomically (its directory made, with its .gitignore); a failure is
+    ignored: a cache only ever saves time."""
+    try:
+        folder = os.path.dirname(file)
+        os.makedirs(folder, exist_ok=True)
+        ignore = os.path.join(folder, ".gitignore")
+        if not os.path.exists(ignore):
+            with open(ignore, "w") as fh:
+                fh.write("# created by sqla-fix\n*\n")
+        data = {"format": FORMAT, "schema": schema, **payload}
+        writer.replace_file(file, json.dumps(data, separators=(",", ":")).encode())
+    except Exception:
+        pass
+
+
+class Blobs:
+    """Plain JSON values stored by their digest, in one file read only when first asked
+    (``.sqla-fix-cache/<name>.json``)."""
+
+    def __init__(self, root: str, name: str, schema: str) -> None:
+        self.file = os.path.join(root, CACHE_DIR, f"{name}.json")
+        self.schema = schema
+        self._values: dict[str, Any] | None = None
+
+    def _all(self) -> dict[str, Any]:
+        if self._values is None:
+            values = read_json(self.file, self.schema).get("values")
+            self._values = values if isinstance(values, dict) else {}
+        return self._values
+
+    def get(self, digest: str) -> Any:
+        return self._all().get(digest)
+
+    def replace(self, values: dict[str, Any]) -> None:
+        """Store exactly ``values`` ({digest: value}), unless that is what is stored."""
+        if self._values is not None and self._values == values:
             return
-        try:
-            os.makedirs(self.dir, exist_ok=True)
-            ignore = os.path.join(self.dir, ".gitignore")
-            if not os.path.exists(ignore):
-                with open(ignore, "w") as fh:
-                    fh.write("# created by sqla-fix\n*\n")
-            data = {"format": FORMAT, "schema": self.schema, "meta": self.meta,
-                    "entries": {p: codec.encode(e) for p, e in self.entries.items()}}
-            writer.replace_file(self.file, json.dumps(data, separators=(",", ":")).encode())
-        except Exception:
-            pass
+        self._values = dict(values)
+        write_json(self.file, self.schema, {"values": self._values})
 
 
 SCHEMA = source_schema(index)

@@ -14,16 +14,17 @@ from . import __version__, report
 from .config import Config, ConfigError, Globs, Resolver, known_codes, project_scope, timeout
 from .discovery import discover, display_name, excluded_file
 from .lazy import lazy
-from .passes import ALL_PASSES
 from .review import Quit, Reviewer, apply_hunks, colorize, hunks, unified_diff
 from .source import SourceFile
 from .writer import ChangedOnDisk, WriteError, dirty_files, write_atomic
 
 if TYPE_CHECKING:
-    from . import engine, results
+    from . import engine, passes, pool, results
     from . import project as project_mod
 else:  # `--version`, `rules` and `explain` never load them
     engine = lazy("codemods.engine", snapshot=False)
+    pool = lazy("codemods.pool", snapshot=False)
+    passes = lazy("codemods.passes")
     project_mod = lazy("codemods.project", snapshot=False)
     results = lazy("codemods.results", snapshot=False)
 
@@ -111,7 +112,7 @@ def _options(paths, select, extend_select, ignore, exclude, force_exclude, confi
         except ConfigError as exc:
             raise click.BadParameter(str(exc)) from None
     return Options(paths, _codes(select, "--select"), _codes(ignore, "--ignore"), tuple(exclude), fmt,
-                   jobs or engine.default_jobs(), stdin_filename, bool(unsafe_fixes), not no_progress,
+                   jobs or pool.default_jobs(), stdin_filename, bool(unsafe_fixes), not no_progress,
                    not no_cache, _codes(extend_select, "--extend-select"), config_file, force_exclude,
                    quiet, show_fixes, file_timeout)
 
@@ -201,8 +202,9 @@ def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple
     project = project_mod.load(files, config, opts.jobs, overrides={name: raw}, use_cache=use_cache)
     _warn_index(project, 1, config)
     if not engine.wants_parse(raw, passes, project):
-        # Mentions nothing session-related the index knows of: only its syntax is checked.
-        return [engine.run_source(name, raw, None, config, want_fix_diffs)], raw
+        # Mentions nothing session-related the index knows of: only its syntax is checked, and
+        # only the index's relevance() is consulted (which the project knows without building it).
+        return [engine.run_source(name, raw, project, config, want_fix_diffs)], raw
     return [results.source_result(name, raw, project, config, want_fix_diffs,
                                   use_cache=use_cache and bool(opts.stdin_filename))], raw
 
@@ -490,7 +492,7 @@ def index_command(paths: tuple[str, ...], fmt: str, jobs: int | None) -> None:
         raise UsageProblem(str(exc)) from None
     except FileNotFoundError as exc:
         raise click.UsageError(f"no such file or directory: {exc}") from None
-    idx = engine.build_index(files, config, jobs or engine.default_jobs())
+    idx = engine.build_index(files, config, jobs or pool.default_jobs())
     data = index_mod.describe(idx)
     if fmt == "json":
         import json
@@ -508,9 +510,9 @@ def rules(fmt: str) -> None:
         import json
 
         click.echo(json.dumps([{"code": p.code, "name": p.name, "summary": p.summary,
-                                "fix": p.fix_safety} for p in ALL_PASSES], indent=2))
+                                "fix": p.fix_safety} for p in passes.ALL_PASSES], indent=2))
         return
-    for p in ALL_PASSES:
+    for p in passes.ALL_PASSES:
         click.echo(f"{p.code}  {p.name:<28} fix: {p.fix_safety:<6} {p.summary}")
 
 
@@ -519,7 +521,7 @@ def rules(fmt: str) -> None:
 def explain(code: str) -> None:
     """Explain one rule: what it finds, why, the fix, and whether the fix is safe."""
     wanted = code.strip().upper()
-    for p in ALL_PASSES:
+    for p in passes.ALL_PASSES:
         if p.code == wanted or p.name == code.strip().lower():
             click.echo(p.explain(), nl=False)
             return

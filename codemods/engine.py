@@ -14,7 +14,6 @@ import os
 import sys
 import traceback
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import guard, pool
@@ -25,7 +24,9 @@ from .config import Config
 from .lazy import lazy
 from .passes import ALL_PASSES, BY_CODE, Pass
 from .passes.base import FileContext, Finding, Fix
+from .pool import default_jobs  # noqa: F401  (re-exported)
 from .project import IndexFailure, index_triggers, new_index  # noqa: F401  (re-exported)
+from .records import FileResult, FindingRecord
 from .source import SourceError, SourceFile, from_bytes, read_source
 from .suppress import SKIP_FILE, suppressed
 
@@ -35,41 +36,6 @@ else:
     cst = lazy("libcst")  # imported when a file is parsed: a run that parses nothing never loads it
 
 MAX_ROUNDS = 8
-
-
-@dataclass
-class FindingRecord:
-    """A finding as reported: picklable, positions 1-based (columns too)."""
-
-    path: str
-    line: int
-    col: int
-    end_line: int
-    end_col: int
-    code: str
-    message: str
-    fixable: bool = False
-    fix_safe: bool = True
-    fix_applies: bool = False  # applied by `apply` under the current settings
-    fix_diff: str | None = None
-    fixed_text: str | None = None  # the whole file with this one fix applied (with fix_diff)
-
-
-@dataclass
-class FileResult:
-    path: str
-    findings: list[FindingRecord] = field(default_factory=list)
-    error: str | None = None  # one line, already prefixed with the path
-    source: SourceFile | None = None
-    new_text: str | None = None  # None: unchanged
-    seen: Seen | None = None  # the file as it was read (for the results cache)
-    # The file's syntax was checked (or it skips itself): the result is the same whether the
-    # file was named on the command line or found in a directory.
-    verified: bool = False
-
-    @property
-    def changed(self) -> bool:
-        return self.new_text is not None and self.source is not None and self.new_text != self.source.text
 
 
 def selected_passes(config: Config) -> list[Pass]:
@@ -415,10 +381,6 @@ def _timed_out(path: str, config: Config) -> str:
 def _failed_file(path: str, reason: str) -> FileResult:
     """The result of a file whose worker process died or overran its time limit."""
     return FileResult(path=path, error=not_analysed(path, reason))
-
-
-def default_jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, bytes] | None = None,

@@ -4,12 +4,14 @@ Which files the index reads is decided in rounds: first the files that mention S
 FastAPI's ``Depends``, or a configured name), then the files that mention a session-related
 name found so far (a module that only imports the project's factory), until none is new.
 
-With the cache (``.sqla-fix-cache/index.json``), every file of the project has an entry while
-it is unchanged: its facts, or "read, and not part of the index" together with the tokens it
-was checked against. A re-run reads only new and changed files (and the unchanged ones not in
-the index only when a new session-related name appears), and decodes the facts of the others
-only when a file has to be analysed: :attr:`Project.fingerprint`, a digest of every indexed
-file's facts, is known without them, and is what the results cache (:mod:`.results`) keys on.
+With the cache, every file of the project has an entry in ``.sqla-fix-cache/index.json``
+while it is unchanged: the digest of its facts, or "read, and not part of the index" (the
+tokens it was checked against are kept once for all of them); the facts themselves are in
+``facts.json``, by digest. A re-run reads only new and changed files (and the unchanged ones
+not in the index only when a new session-related name appears), and loads and decodes the
+facts of the others only when a file has to be analysed: :attr:`Project.fingerprint`, a
+digest of every indexed file's facts, is known without them, and is what the results cache
+(:mod:`.results`) keys on.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ from .index.queries import relevance_of
 
 @dataclass
 class IndexEntry:
-    """One file as the index last saw it."""
+    """One file as the index last saw it: the digest of its facts' plain form (path left out;
+    the facts themselves are in ``facts.json`` under that digest), or None: read, and it
+    mentions none of the checked tokens."""
 
-    facts: index_mod.ModuleFacts | None  # None: read, and mentions none of the checked tokens
-    digest: str = ""  # of the facts' plain form (path left out): what the fingerprint is made of
+    digest: str | None
 
 
 @dataclass
@@ -87,16 +90,17 @@ def facts_digest(plain: Any) -> str:
 class _Known:
     """An indexed file: its facts as extracted, or as stored (decoded when first needed)."""
 
-    __slots__ = ("path", "digest", "_plain", "_facts")
+    __slots__ = ("path", "digest", "plain", "_facts")
 
     def __init__(self, path: str, digest: str, plain: Any = None,
                  facts: index_mod.ModuleFacts | None = None) -> None:
-        self.path, self.digest, self._plain, self._facts = path, digest, plain, facts
+        self.path, self.digest, self.plain, self._facts = path, digest, plain, facts
 
-    def facts(self) -> index_mod.ModuleFacts:
+    def facts(self, stored: cache.Blobs | None) -> index_mod.ModuleFacts:
         if self._facts is None:
-            self._facts = codec.decode(index_mod.ModuleFacts, self._plain)
-            self._plain = None
+            if self.plain is None and stored is not None:
+                self.plain = stored.get(self.digest)
+            self._facts = codec.decode(index_mod.ModuleFacts, self.plain)
         facts = copy.copy(self._facts)  # the index renames a module whose name another file claims
         facts.path = self.path  # the spelling of this run
         return facts
@@ -106,12 +110,13 @@ class Project:
     """The index of one run: its fingerprint at once, the index itself when asked for."""
 
     def __init__(self, config: Config, known: dict[str, _Known], meta: Meta | None = None,
-                 store: cache.FileCache[IndexEntry] | None = None) -> None:
+                 store: cache.FileCache[IndexEntry] | None = None, stored: cache.Blobs | None = None) -> None:
         self.config = config
         self._known = known
-        self._store = store
+        self._store, self._stored = store, stored
         self.fingerprint = fingerprint(known)
         self._index: index_mod.ProjectIndex | None = None
+        self._reread = False  # facts the cache could not give were read from their files
         self._meta = meta if meta is not None and meta.fingerprint == self.fingerprint else None
         self.failures: list[IndexFailure] = []
         self.scanned = 0  # files read to build it (not those served by the cache)
@@ -119,8 +124,11 @@ class Project:
     @property
     def index(self) -> index_mod.ProjectIndex:
         if self._index is None:
+            self._reread = False
             facts = [self._facts(absolute) for absolute in list(self._known)]
             self._index = new_index([f for f in facts if f is not None], self.config)
+            if self._reread:  # keep what was read again
+                self.save_facts()
             self._index.failures = self.failures
             self._index.scanned = self.scanned
         return self._index
@@ -130,9 +138,10 @@ class Project:
         from the file, and the fingerprint follows."""
         known = self._known[absolute]
         try:
-            return known.facts()
+            return known.facts(self._stored)
         except (codec.DecodeError, TypeError):
             pass
+        self._reread = True
         read = cache.read_seen(known.path)
         facts = None
         if read is not None:
@@ -143,15 +152,28 @@ class Project:
                 facts = None
         if self._store is not None:
             self._store.forget(known.path)
-            if read is not None and facts is not None:
-                self._store.put(known.path, IndexEntry(facts, facts_digest(codec.encode(facts))), seen=read[1])
-            self._store.save()
         if facts is None:  # gone, or not a module the index can read after all
             del self._known[absolute]
         else:
-            self._known[absolute] = _Known(known.path, facts_digest(codec.encode(facts)), facts=facts)
+            fresh = _extracted(known.path, facts)
+            self._known[absolute] = fresh
+            if self._store is not None and read is not None:
+                self._store.put(known.path, IndexEntry(fresh.digest), seen=read[1])
+        if self._store is not None:
+            self._store.save()
         self.fingerprint = fingerprint(self._known)
-        return self._known[absolute].facts() if facts is not None else None
+        return self._known[absolute].facts(None) if facts is not None else None
+
+    def save_facts(self) -> None:
+        """Store the facts of every indexed file (by digest) for the next run."""
+        if self._stored is None:
+            return
+        values = {}
+        for known in self._known.values():
+            plain = known.plain if known.plain is not None else self._stored.get(known.digest)
+            if plain is not None:
+                values[known.digest] = plain
+        self._stored.replace(values)
 
     def names(self) -> set[str]:
         return set(self._meta.names) if self._meta is not None else self.index.names()
@@ -176,8 +198,15 @@ def fingerprint(known: dict[str, _Known]) -> str:
     return h.hexdigest()
 
 
-def index_store(config: Config) -> cache.FileCache[IndexEntry]:
-    return cache.FileCache(config.root, "index", IndexEntry, _index_key(config))
+def index_store(config: Config) -> tuple[cache.FileCache[IndexEntry], cache.Blobs]:
+    """The files as the index last saw them, and their facts by digest."""
+    key = _index_key(config)
+    return cache.FileCache(config.root, "index", IndexEntry, key), cache.Blobs(config.root, "facts", key)
+
+
+def _extracted(path: str, facts: index_mod.ModuleFacts) -> _Known:
+    plain = codec.encode(facts)
+    return _Known(path, facts_digest(plain), plain=plain, facts=facts)
 
 
 def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, bytes] | None = None,
@@ -185,7 +214,7 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
     """The index of ``files``, ``overrides`` ({path: bytes}) standing in for what is on disk.
     With ``use_cache``, what the last run saw of unchanged files is taken as it is."""
     overrides = overrides or {}
-    store = index_store(config) if use_cache else None
+    store, stored = index_store(config) if use_cache else (None, None)
     meta = _meta(store)
     triggers = set(index_triggers(config))
     known: dict[str, _Known] = {}  # absolute path -> indexed file
@@ -201,14 +230,15 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
         entry: Any = store.raw(path) if store is not None else None
         if not _well_formed(entry):
             pending[absolute] = frozenset()
-        elif entry["facts"] is None:
+        elif entry["digest"] is None:
             pending[absolute] = checked_before
         else:
-            known[absolute] = _Known(path, entry["digest"], plain=entry["facts"])
+            known[absolute] = _Known(path, entry["digest"])
     _take_overrides(overrides, triggers, known, config)
-    project = Project(config, known, meta, store)
+    project = Project(config, known, meta, store, stored)
     failures: list[IndexFailure] = []
     scanned = 0
+    extracted = False
     for _round in range(4):
         names = project.names()
         wanted = triggers | set(index_mod.minimal_tokens(names))
@@ -244,14 +274,13 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
                 if store is not None:
                     store.put(path, IndexEntry(None), seen=seen[path])
             else:
-                digest = facts_digest(codec.encode(result))
-                known[absolute] = _Known(path, digest, facts=result)
+                known[absolute] = _extracted(path, result)
                 del pending[absolute]
-                added = True
+                added = extracted = True
                 if store is not None:
-                    store.put(path, IndexEntry(result, digest), seen=seen[path])
+                    store.put(path, IndexEntry(known[absolute].digest), seen=seen[path])
         if added:
-            project = Project(config, known, meta, store)
+            project = Project(config, known, meta, store, stored)
         if not added:
             break
     project.failures, project.scanned = failures, scanned
@@ -262,13 +291,15 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
         store.set_meta("index", project.meta(set(everywhere)))
         store.keep_only([*spelled.values(), *(p for p in store.entries if p in taken)])
         store.save()
+        if extracted:
+            project.save_facts()
     return project
 
 
 def _well_formed(entry: Any) -> bool:
-    """The stored form of an IndexEntry (its facts are checked when decoded)."""
-    return (isinstance(entry, dict) and set(entry) == {"facts", "digest"} and isinstance(entry["digest"], str)
-            and (entry["facts"] is None or isinstance(entry["facts"], dict)))
+    """The stored form of an IndexEntry."""
+    return isinstance(entry, dict) and set(entry) == {"digest"} and (entry["digest"] is None
+                                                                      or isinstance(entry["digest"], str))
 
 
 def _meta(store: cache.FileCache | None) -> Meta | None:
@@ -291,7 +322,7 @@ def _take_overrides(overrides: dict[str, bytes], wanted: set[bytes], known: dict
             facts = index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src))
         except index_mod.UNPARSABLE:
             continue
-        known[absolute] = _Known(path, facts_digest(codec.encode(facts)), facts=facts)
+        known[absolute] = _extracted(path, facts)
         added = True
     return added
 

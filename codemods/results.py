@@ -19,11 +19,19 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from . import cache, engine
+from . import cache
 from .config import Config
+from .lazy import lazy
 from .project import Project
+from .records import FileResult, FindingRecord
 from .source import SourceError, from_bytes, read_source
+
+if TYPE_CHECKING:
+    from . import engine
+else:  # loaded with the passes, when a file has to be analysed
+    engine = lazy("codemods.engine", snapshot=False)
 
 SCHEMA = cache.code_schema()
 
@@ -32,7 +40,7 @@ SCHEMA = cache.code_schema()
 class CachedResult:
     key: str  # see the module's docstring
     digest: str  # of the bytes that were analysed
-    findings: list[engine.FindingRecord] = field(default_factory=list)
+    findings: list[FindingRecord] = field(default_factory=list)
     new_text: str | None = None  # the fixed text, when a fix changed it
     verified: bool = False  # also the result of the file named on the command line (FileResult.verified)
 
@@ -48,10 +56,10 @@ def key(project: Project, config: Config, want_fix_diffs: bool) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def cached_result(entry: CachedResult, path: str) -> engine.FileResult | None:
+def cached_result(entry: CachedResult, path: str) -> FileResult | None:
     """The FileResult an entry stands for. A result with a fix carries its source, read
     again (and compared with the digest) so that `apply` writes what was analysed."""
-    result = engine.FileResult(path=path, findings=entry.findings)
+    result = FileResult(path=path, findings=entry.findings)
     if entry.new_text is None:
         return result
     try:
@@ -66,7 +74,7 @@ def cached_result(entry: CachedResult, path: str) -> engine.FileResult | None:
 
 def run_files(files: Sequence[str], project: Project, config: Config, jobs: int, want_fix_diffs: bool = False,
               progress: Callable[[int], object] | None = None, explicit: Iterable[str] = (),
-              use_cache: bool = False) -> list[engine.FileResult]:
+              use_cache: bool = False) -> list[FileResult]:
     """``engine.run_files`` on ``project``'s index, with the results of unchanged files taken
     from the cache (``use_cache``). The index is built only when a file has to be analysed."""
     explicit = frozenset(explicit)
@@ -74,7 +82,7 @@ def run_files(files: Sequence[str], project: Project, config: Config, jobs: int,
         return engine.run_files(files, project.index, config, jobs, want_fix_diffs, progress, explicit)
     store = results_cache(config)
     wanted = key(project, config, want_fix_diffs)
-    done: dict[str, engine.FileResult] = {}
+    done: dict[str, FileResult] = {}
     for path in files:
         entry = store.get(path)
         if entry is not None and usable(entry, wanted, path in explicit):
@@ -98,7 +106,7 @@ def usable(entry: CachedResult, wanted: str, explicit: bool) -> bool:
     return entry.key == wanted and (entry.verified or not explicit)
 
 
-def _store(store: cache.FileCache[CachedResult], result: engine.FileResult, key: str, explicit: bool) -> None:
+def _store(store: cache.FileCache[CachedResult], result: FileResult, key: str, explicit: bool) -> None:
     if result.error is not None or result.source is None or result.seen is None:
         return
     new_text = result.new_text if result.changed else None
@@ -108,14 +116,14 @@ def _store(store: cache.FileCache[CachedResult], result: engine.FileResult, key:
 
 
 def source_result(path: str, raw: bytes, project: Project, config: Config,
-                  want_fix_diffs: bool = False, use_cache: bool = False) -> engine.FileResult:
+                  want_fix_diffs: bool = False, use_cache: bool = False) -> FileResult:
     """``engine.run_source`` (the source of ``path`` given in memory, as an editor does),
     with the stored result of ``path`` when it was computed from these very bytes."""
     if use_cache:
         entry = results_cache(config).peek(path)
         if (entry is not None and entry.digest == cache.content_digest(raw)
                 and usable(entry, key(project, config, want_fix_diffs), explicit=True)):
-            result = engine.FileResult(path=path, findings=entry.findings)
+            result = FileResult(path=path, findings=entry.findings)
             if entry.new_text is not None:
                 result.source, result.new_text = from_bytes(path, raw), entry.new_text
             return result
