@@ -124,13 +124,13 @@ class Config:
 
 def known_codes(values: Iterable[str], where: str) -> tuple[str, ...]:
     """Rule selectors, upper-cased: a code, a prefix of codes, or ``ALL`` (kept as "")."""
-    from .passes import BY_CODE  # the passes import this module's types
-
     out = []
     for value in values:
         code = value.strip().upper()
         if not code:
             continue
+        from .passes import BY_CODE  # only when there is a code to check: loading the passes takes a while
+
         if code != "ALL" and not any(known.startswith(code) for known in BY_CODE):
             raise ConfigError(f"{where}: unknown rule code {code!r} (see `sqla-fix rules`)")
         out.append("" if code == "ALL" else code)

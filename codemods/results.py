@@ -84,7 +84,10 @@ def run_files(files: Sequence[str], project: Project, config: Config, jobs: int,
     wanted = key(project, config, want_fix_diffs)
     done: dict[str, FileResult] = {}
     for path in files:
-        entry = store.get(path)
+        plain = store.raw(path)
+        if not isinstance(plain, dict) or plain.get("key") != wanted:
+            continue  # decoded only when it can serve
+        entry = _decoded(store, path, plain)
         if entry is not None and usable(entry, wanted, path in explicit):
             result = cached_result(entry, path)
             if result is not None:
@@ -100,6 +103,16 @@ def run_files(files: Sequence[str], project: Project, config: Config, jobs: int,
             _store(store, result, wanted, result.path in explicit)
         store.save()
     return [done[p] for p in files]
+
+
+def _decoded(store: cache.FileCache[CachedResult], path: str, plain: dict) -> CachedResult | None:
+    if plain.get("findings") == [] and set(plain) == _EMPTY_KEYS and plain.get("new_text") is None \
+            and type(plain.get("verified")) is bool and type(plain.get("digest")) is str:
+        return CachedResult(plain["key"], plain["digest"], [], None, plain["verified"])  # most files: no finding
+    return store.get(path)
+
+
+_EMPTY_KEYS = {f.name for f in dataclasses.fields(CachedResult)}
 
 
 def usable(entry: CachedResult, wanted: str, explicit: bool) -> bool:
