@@ -12,7 +12,10 @@ of the code that wrote it. Any problem reading or writing a cache is ignored: a 
 saves time.
 
 To cache something new per file: ``FileCache(root, "name", RecordType, schema)``, then
-``get(path)`` / ``put(path, record)`` / ``save()``.
+``get(path)`` / ``put(path, record)`` / ``save()``. A record computed from bytes read earlier
+is stored with the stamp taken *before* that read (``put(path, record, seen=...)``), so a
+file rewritten meanwhile is never taken for the version that was analysed. ``meta`` holds a
+few plain values about the whole cache (decoded by whoever reads them).
 """
 
 from __future__ import annotations
@@ -37,18 +40,34 @@ def source_schema(*modules) -> str:
     """The version, and a digest of the modules that define and compute the cached records
     (every module of a package): any change to them (a new field, a fixed bug) invalidates
     every entry."""
-    h = hashlib.blake2b(digest_size=8)
+    files: list[str] = []
     for module in modules:
-        files = [module.__file__]
+        files.append(module.__file__)
         if os.path.basename(module.__file__) == "__init__.py":
             folder = os.path.dirname(module.__file__)
-            files = [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")]
-        for path in files:
-            try:
-                with open(path, "rb") as fh:
-                    h.update(fh.read())
-            except OSError:
-                pass
+            files[-1:] = [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")]
+    return _schema_of(files)
+
+
+def code_schema() -> str:
+    """The version, and a digest of every module of sqla-fix: what a cached result was
+    computed by."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    files: list[str] = []
+    for folder, dirs, names in sorted(os.walk(here)):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        files.extend(os.path.join(folder, n) for n in sorted(names) if n.endswith(".py"))
+    return _schema_of(files)
+
+
+def _schema_of(files: list[str]) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    for path in files:
+        try:
+            with open(path, "rb") as fh:
+                h.update(fh.read())
+        except OSError:
+            pass
     return f"{__version__}/{h.hexdigest()}"
 
 
@@ -70,12 +89,37 @@ def stamp(path: str) -> Stamp | None:
     return Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
+def content_digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def _digest(path: str) -> str | None:
     try:
         with open(path, "rb") as fh:
-            return hashlib.blake2b(fh.read(), digest_size=16).hexdigest()
+            return content_digest(fh.read())
     except OSError:
         return None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A file as it was read: its stamp taken before reading, and the digest of the bytes."""
+
+    stamp: Stamp
+    digest: str
+
+
+def read_seen(path: str) -> tuple[bytes, Seen] | None:
+    """The bytes of ``path`` and how they were seen (None: unreadable)."""
+    before = stamp(path)
+    if before is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    return raw, Seen(before, content_digest(raw))
 
 
 @dataclass
@@ -84,6 +128,19 @@ class _Entry:
     digest: str | None  # set for an entry stored while its file was racy
     stored_ns: int
     value: Any  # the record's plain JSON form, decoded on first use
+
+
+def _entry(raw: Any) -> _Entry:
+    """An entry as stored (codec.decode would do, at several times the cost: a cache holds an
+    entry per file of the project and is read on every run)."""
+    stamp_ = raw["stamp"]
+    values = (stamp_["size"], stamp_["mtime_ns"], stamp_["ctime_ns"], stamp_["inode"], raw["stored_ns"])
+    if len(raw) != 4 or len(stamp_) != 4 or any(type(v) is not int for v in values):
+        raise codec.DecodeError("not a cache entry")
+    digest = raw["digest"]
+    if digest is not None and type(digest) is not str:
+        raise codec.DecodeError("not a cache entry")
+    return _Entry(Stamp(*values[:4]), digest, values[4], raw["value"])
 
 
 class FileCache(Generic[T]):
@@ -95,72 +152,146 @@ class FileCache(Generic[T]):
         self.kind = kind
         self.schema = schema
         self.entries: dict[str, _Entry] = {}
+        self.meta: dict[str, Any] = {}
         self.changed = False
         self._load()
 
     def _load(self) -> None:
+        data = read_json(self.file, self.schema)
         try:
-            with open(self.file, "rb") as fh:
-                data = json.load(fh)
-            if data.get("format") != FORMAT or data.get("schema") != self.schema:
-                return
             for path, raw in data["entries"].items():
-                entry = codec.decode(_Entry, raw)
-                if isinstance(path, str):
-                    self.entries[path] = entry
+                self.entries[path] = _entry(raw)
+            meta = data.get("meta", {})
+            self.meta = meta if isinstance(meta, dict) else {}
         except Exception:  # missing, truncated, foreign, corrupt: start empty
-            self.entries = {}
+            self.entries, self.meta = {}, {}
 
-    def get(self, path: str) -> T | None:
-        """The record stored for ``path`` if the file is unchanged since, else None."""
-        absolute = os.path.abspath(path)
-        entry = self.entries.get(absolute)
+    def raw(self, path: str) -> Any:
+        """The plain JSON form of the record stored for ``path`` if the file is unchanged
+        since, else None (for callers that decode only what they use)."""
+        entry = self.entries.get(os.path.abspath(path))
         if entry is None:
             return None
-        current = stamp(path)
-        if current != entry.stamp:
+        if stamp(path) != entry.stamp:
             return None
         if entry.digest is not None and _digest(path) != entry.digest:
             return None
+        return entry.value
+
+    def peek(self, path: str) -> T | None:
+        """The record stored for ``path``, whether or not the file changed since (for a
+        caller that checks the content itself)."""
+        entry = self.entries.get(os.path.abspath(path))
         try:
-            return codec.decode(self.kind, entry.value)
+            return codec.decode(self.kind, entry.value) if entry is not None else None
         except (codec.DecodeError, TypeError):
-            del self.entries[absolute]
-            self.changed = True
             return None
 
-    def put(self, path: str, value: T) -> None:
-        current = stamp(path)
+    def get(self, path: str) -> T | None:
+        """The record stored for ``path`` if the file is unchanged since, else None."""
+        value = self.raw(path)
+        if value is None:
+            return None
+        try:
+            return codec.decode(self.kind, value)
+        except (codec.DecodeError, TypeError):
+            self.forget(path)
+            return None
+
+    def forget(self, path: str) -> None:
+        if self.entries.pop(os.path.abspath(path), None) is not None:
+            self.changed = True
+
+    def keep_only(self, paths) -> None:
+        """Drop the entries of every file but ``paths`` (files deleted since, say)."""
+        wanted = {os.path.abspath(p) for p in paths}
+        for path in [p for p in self.entries if p not in wanted]:
+            del self.entries[path]
+            self.changed = True
+
+    def put(self, path: str, value: T, seen: Seen | None = None) -> None:
+        """Store ``value`` for the current version of ``path`` or, with ``seen``, for the
+        version that was read then (if the file changed since, the entry never matches)."""
+        current = seen.stamp if seen is not None else stamp(path)
         if current is None:
             return
         absolute = os.path.abspath(path)
         old = self.entries.get(absolute)
         now = time.time_ns()
         racy = now - max(current.mtime_ns, current.ctime_ns) < RACY_NS
-        if old is not None and old.stamp == current and old.digest is None and not racy:
+        plain = codec.encode(value)
+        if old is not None and old.stamp == current and old.digest is None and not racy and old.value == plain:
             return  # unchanged, and stored when it could be trusted by its stamp alone
-        self.entries[absolute] = _Entry(current, _digest(path) if racy else None, now, codec.encode(value))
+        digest = (seen.digest if seen is not None else _digest(path)) if racy else None
+        self.entries[absolute] = _Entry(current, digest, now, plain)
         self.changed = True
 
+    def set_meta(self, key: str, value: Any) -> None:
+        plain = codec.encode(value)
+        if self.meta.get(key) != plain:
+            self.meta[key] = plain
+            self.changed = True
+
     def save(self) -> None:
-        if not self.changed:
+        if self.changed:
+            write_json(self.file, self.schema, {"meta": self.meta,
+                                                "entries": {p: codec.encode(e) for p, e in self.entries.items()}})
+
+
+def read_json(file: str, schema: str) -> dict:
+    """The object a cache file holds, if it was written in this format with ``schema``;
+    else (missing, truncated, foreign, corrupt) an empty one."""
+    try:
+        with open(file, "rb") as fh:
+            data = json.load(fh)
+        if data.get("format") == FORMAT and data.get("schema") == schema:
+            return data
+    except Exception:
+        pass
+    return {}
+
+
+def write_json(file: str, schema: str, payload: dict) -> None:
+    """Write a cache file atomically (its directory made, with its .gitignore); a failure is
+    ignored: a cache only ever saves time."""
+    try:
+        folder = os.path.dirname(file)
+        os.makedirs(folder, exist_ok=True)
+        ignore = os.path.join(folder, ".gitignore")
+        if not os.path.exists(ignore):
+            with open(ignore, "w") as fh:
+                fh.write("# created by sqla-fix\n*\n")
+        data = {"format": FORMAT, "schema": schema, **payload}
+        writer.replace_file(file, json.dumps(data, separators=(",", ":")).encode())
+    except Exception:
+        pass
+
+
+class Blobs:
+    """Plain JSON values stored by their digest, in one file read only when first asked
+    (``.sqla-fix-cache/<name>.json``)."""
+
+    def __init__(self, root: str, name: str, schema: str) -> None:
+        self.file = os.path.join(root, CACHE_DIR, f"{name}.json")
+        self.schema = schema
+        self._values: dict[str, Any] | None = None
+
+    def _all(self) -> dict[str, Any]:
+        if self._values is None:
+            values = read_json(self.file, self.schema).get("values")
+            self._values = values if isinstance(values, dict) else {}
+        return self._values
+
+    def get(self, digest: str) -> Any:
+        return self._all().get(digest)
+
+    def replace(self, values: dict[str, Any]) -> None:
+        """Store exactly ``values`` ({digest: value}), unless that is what is stored."""
+        if self._values is not None and self._values == values:
             return
-        try:
-            os.makedirs(self.dir, exist_ok=True)
-            ignore = os.path.join(self.dir, ".gitignore")
-            if not os.path.exists(ignore):
-                with open(ignore, "w") as fh:
-                    fh.write("# created by sqla-fix\n*\n")
-            data = {"format": FORMAT, "schema": self.schema,
-                    "entries": {p: codec.encode(e) for p, e in self.entries.items()}}
-            writer.replace_file(self.file, json.dumps(data, separators=(",", ":")).encode())
-        except Exception:
-            pass
+        self._values = dict(values)
+        write_json(self.file, self.schema, {"values": self._values})
 
 
 SCHEMA = source_schema(index)
 
-
-def facts_cache(root: str) -> FileCache[index.ModuleFacts]:
-    """The project index's facts per file."""
-    return FileCache(root, "index", index.ModuleFacts, SCHEMA)

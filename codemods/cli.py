@@ -14,15 +14,19 @@ from . import __version__, report
 from .config import Config, ConfigError, Globs, Resolver, known_codes, project_scope, timeout
 from .discovery import discover, display_name, excluded_file
 from .lazy import lazy
-from .passes import ALL_PASSES
 from .review import Quit, Reviewer, apply_hunks, colorize, hunks, unified_diff
 from .source import SourceFile
 from .writer import ChangedOnDisk, WriteError, dirty_files, write_atomic
 
 if TYPE_CHECKING:
-    from . import engine
-else:
-    engine = lazy("codemods.engine", snapshot=False)  # `--version`, `rules` and `explain` never load it
+    from . import engine, passes, pool, results
+    from . import project as project_mod
+else:  # `--version`, `rules` and `explain` never load them
+    engine = lazy("codemods.engine", snapshot=False)
+    pool = lazy("codemods.pool", snapshot=False)
+    passes = lazy("codemods.passes")
+    project_mod = lazy("codemods.project", snapshot=False)
+    results = lazy("codemods.results", snapshot=False)
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -108,7 +112,7 @@ def _options(paths, select, extend_select, ignore, exclude, force_exclude, confi
         except ConfigError as exc:
             raise click.BadParameter(str(exc)) from None
     return Options(paths, _codes(select, "--select"), _codes(ignore, "--ignore"), tuple(exclude), fmt,
-                   jobs or engine.default_jobs(), stdin_filename, bool(unsafe_fixes), not no_progress,
+                   jobs or pool.default_jobs(), stdin_filename, bool(unsafe_fixes), not no_progress,
                    not no_cache, _codes(extend_select, "--extend-select"), config_file, force_exclude,
                    quiet, show_fixes, file_timeout)
 
@@ -165,13 +169,22 @@ def _is_excluded(resolver: Resolver) -> Callable[[str, bool], bool]:
     return lambda path, is_dir: resolver.for_path(path).excludes(path, is_dir)
 
 
-def _project_files(config: Config, resolver: Resolver, paths: Sequence[str]) -> list[str]:
+def _project_files(config: Config, resolver: Resolver, paths: Sequence[str],
+                   walked: tuple[Sequence[str], list[str]] | None = None) -> list[str]:
     """The files the index of ``config``'s project reads: those under its root that are not
     excluded and that no nested project claims. A root no project marker gave is not read
-    whole: only the paths given, each widened to its package (see config.project_scope)."""
+    whole: only the paths given, each widened to its package (see config.project_scope).
+    ``walked``: directories already discovered in this run, and the files found there."""
     scope = [p for p in project_scope(paths, config) if os.path.exists(p)]
-    found = discover(scope, is_excluded=_is_excluded(resolver))
+    if walked is not None and _same_directories(scope, walked[0]):
+        found = walked[1]
+    else:
+        found = discover(scope, is_excluded=_is_excluded(resolver))
     return [p for p in found if resolver.for_path(p).root == config.root]
+
+
+def _same_directories(a: Sequence[str], b: Sequence[str]) -> bool:
+    return all(os.path.isdir(p) for p in (*a, *b)) and {os.path.abspath(p) for p in a} == {os.path.abspath(p) for p in b}
 
 
 def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple[list[engine.FileResult], bytes]:
@@ -180,10 +193,20 @@ def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple
     config = resolver.for_path(opts.stdin_filename or os.getcwd())
     if opts.stdin_filename and opts.force_exclude and excluded_file(opts.stdin_filename, _is_excluded(resolver)):
         return [engine.FileResult(path=name)], raw
-    project = _project_files(config, resolver, [opts.stdin_filename]) if opts.stdin_filename else []
-    idx = engine.build_index(project, config, opts.jobs, overrides={name: raw}, use_cache=opts.cache and config.marked)
-    _warn_index(idx, 1, config)
-    return [engine.run_source(name, raw, idx, config, want_fix_diffs)], raw
+    passes = engine.selected_passes(config)
+    if not engine.wants_parse(raw, passes):
+        # A byte scan: no selected rule could find anything here, whatever the project says.
+        return [engine.run_source(name, raw, None, config, want_fix_diffs)], raw
+    files = _project_files(config, resolver, [opts.stdin_filename]) if opts.stdin_filename else []
+    use_cache = opts.cache and config.marked
+    project = project_mod.load(files, config, opts.jobs, overrides={name: raw}, use_cache=use_cache)
+    _warn_index(project, 1, config)
+    if not engine.wants_parse(raw, passes, project):
+        # Mentions nothing session-related the index knows of: only its syntax is checked, and
+        # only the index's relevance() is consulted (which the project knows without building it).
+        return [engine.run_source(name, raw, project, config, want_fix_diffs)], raw
+    return [results.source_result(name, raw, project, config, want_fix_diffs,
+                                  use_cache=use_cache and bool(opts.stdin_filename))], raw
 
 
 def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[engine.FileResult]:
@@ -201,12 +224,14 @@ def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[
     explicit = {display_name(p) for p in opts.paths if os.path.isfile(p)}
     try:
         for config, group in groups.values():
-            project = sorted(set(_project_files(config, resolver, opts.paths)) | set(group))
-            idx = engine.build_index(project, config, opts.jobs, use_cache=opts.cache and config.marked)
-            _warn_duplicates(idx)
-            _warn_index(idx, len(group), config, checked=set(group))
-            for result in engine.run_files(group, idx, config, opts.jobs, want_fix_diffs,
-                                           progress=bar.update if bar else None, explicit=explicit):
+            project = sorted(set(_project_files(config, resolver, opts.paths, (opts.paths, files))) | set(group))
+            use_cache = opts.cache and config.marked
+            loaded = project_mod.load(project, config, opts.jobs, use_cache=use_cache)
+            _warn_duplicates(loaded)
+            _warn_index(loaded, len(group), config, checked=set(group))
+            for result in results.run_files(group, loaded, config, opts.jobs, want_fix_diffs,
+                                            progress=bar.update if bar else None, explicit=explicit,
+                                            use_cache=use_cache):
                 by_path[result.path] = result
     finally:
         if bar:
@@ -218,7 +243,7 @@ def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[
 FAR_MORE_RATIO, FAR_MORE_FILES = 10, 1000
 
 
-def _warn_index(idx, given: int, config: Config, checked: set[str] | frozenset[str] = frozenset()) -> None:
+def _warn_index(idx: project_mod.Project, given: int, config: Config, checked: set[str] | frozenset[str] = frozenset()) -> None:
     """Files the index could not read (unless the run reports them itself), and a note when
     indexing read far more files than the run was given."""
     for failure in idx.failures:
@@ -230,7 +255,7 @@ def _warn_index(idx, given: int, config: Config, checked: set[str] | frozenset[s
                    "(pyproject.toml, setup.py, .git) decides the project root.", err=True)
 
 
-def _warn_duplicates(idx) -> None:
+def _warn_duplicates(idx: project_mod.Project) -> None:
     """Several projects in one tree with the same package names: imports between modules
     cannot be told apart. Say so rather than resolve them silently wrong."""
     ambiguous = idx.ambiguous_imports()
@@ -467,7 +492,7 @@ def index_command(paths: tuple[str, ...], fmt: str, jobs: int | None) -> None:
         raise UsageProblem(str(exc)) from None
     except FileNotFoundError as exc:
         raise click.UsageError(f"no such file or directory: {exc}") from None
-    idx = engine.build_index(files, config, jobs or engine.default_jobs())
+    idx = engine.build_index(files, config, jobs or pool.default_jobs())
     data = index_mod.describe(idx)
     if fmt == "json":
         import json
@@ -485,9 +510,9 @@ def rules(fmt: str) -> None:
         import json
 
         click.echo(json.dumps([{"code": p.code, "name": p.name, "summary": p.summary,
-                                "fix": p.fix_safety} for p in ALL_PASSES], indent=2))
+                                "fix": p.fix_safety} for p in passes.ALL_PASSES], indent=2))
         return
-    for p in ALL_PASSES:
+    for p in passes.ALL_PASSES:
         click.echo(f"{p.code}  {p.name:<28} fix: {p.fix_safety:<6} {p.summary}")
 
 
@@ -496,7 +521,7 @@ def rules(fmt: str) -> None:
 def explain(code: str) -> None:
     """Explain one rule: what it finds, why, the fix, and whether the fix is safe."""
     wanted = code.strip().upper()
-    for p in ALL_PASSES:
+    for p in passes.ALL_PASSES:
         if p.code == wanted or p.name == code.strip().lower():
             click.echo(p.explain(), nl=False)
             return

@@ -18,16 +18,17 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import NamedTuple
-
-import pathspec
+from typing import TYPE_CHECKING, NamedTuple
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-from .index import Factory
+if TYPE_CHECKING:
+    import pathspec
+
+    from .index import Factory
 
 CONFIG_FILES = (".sqla-fix.toml", "sqla-fix.toml", "pyproject.toml")
 CODE_KEYS = {"select", "extend-select", "ignore"}
@@ -43,6 +44,8 @@ class ConfigError(Exception):
 
 @lru_cache(maxsize=256)
 def _spec(patterns: tuple[str, ...]) -> pathspec.PathSpec:
+    import pathspec  # on first use: the commands that match no glob never load it
+
     return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
@@ -121,13 +124,13 @@ class Config:
 
 def known_codes(values: Iterable[str], where: str) -> tuple[str, ...]:
     """Rule selectors, upper-cased: a code, a prefix of codes, or ``ALL`` (kept as "")."""
-    from .passes import BY_CODE  # the passes import this module's types
-
     out = []
     for value in values:
         code = value.strip().upper()
         if not code:
             continue
+        from .passes import BY_CODE  # only when there is a code to check: loading the passes takes a while
+
         if code != "ALL" and not any(known.startswith(code) for known in BY_CODE):
             raise ConfigError(f"{where}: unknown rule code {code!r} (see `sqla-fix rules`)")
         out.append("" if code == "ALL" else code)
@@ -143,6 +146,8 @@ def _strings(value, where: str) -> list[str]:
 def _factories(value, where: str) -> dict[str, Factory]:
     """``session-factories`` is a list of qualified names, or a table of name -> options
     (``expire-on-commit``, ``async``)."""
+    from .index import Factory  # the index is loaded by the commands that read a project
+
     out: dict[str, Factory] = {}
     if isinstance(value, list):
         value = {name: {} for name in _strings(value, where)}

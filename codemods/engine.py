@@ -13,16 +13,20 @@ import difflib
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from . import guard, pool
 from . import index as index_mod
+from . import project as project_mod
+from .cache import Seen, content_digest, stamp
 from .config import Config
 from .lazy import lazy
 from .passes import ALL_PASSES, BY_CODE, Pass
 from .passes.base import FileContext, Finding, Fix
+from .pool import default_jobs  # noqa: F401  (re-exported)
+from .project import IndexFailure, index_triggers, new_index  # noqa: F401  (re-exported)
+from .records import FileResult, FindingRecord
 from .source import SourceError, SourceFile, from_bytes, read_source
 from .suppress import SKIP_FILE, suppressed
 
@@ -32,37 +36,6 @@ else:
     cst = lazy("libcst")  # imported when a file is parsed: a run that parses nothing never loads it
 
 MAX_ROUNDS = 8
-
-
-@dataclass
-class FindingRecord:
-    """A finding as reported: picklable, positions 1-based (columns too)."""
-
-    path: str
-    line: int
-    col: int
-    end_line: int
-    end_col: int
-    code: str
-    message: str
-    fixable: bool = False
-    fix_safe: bool = True
-    fix_applies: bool = False  # applied by `apply` under the current settings
-    fix_diff: str | None = None
-    fixed_text: str | None = None  # the whole file with this one fix applied (with fix_diff)
-
-
-@dataclass
-class FileResult:
-    path: str
-    findings: list[FindingRecord] = field(default_factory=list)
-    error: str | None = None  # one line, already prefixed with the path
-    source: SourceFile | None = None
-    new_text: str | None = None  # None: unchanged
-
-    @property
-    def changed(self) -> bool:
-        return self.new_text is not None and self.source is not None and self.new_text != self.source.text
 
 
 def selected_passes(config: Config) -> list[Pass]:
@@ -227,6 +200,7 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
     if config.per_file_ignores:
         passes = [p for p in passes if not config.ignored_in(path, p.code)]
     if SKIP_FILE.search(source.raw[:4096]):
+        result.verified = True
         return result
     wanted = wants_parse(source.raw, passes, index)
     if not (explicit or wanted):
@@ -235,10 +209,13 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
     facts = _facts(path, source, index, config) if wanted else None
     # False when the ast facts show nothing any selected pass could match:
     run = wanted and (index is None or any(p.wants(index, facts) for p in passes))
-    if not run and (not explicit or _ast_parses(source.text)):
+    if not run and not explicit:
+        return result
+    if not run and _ast_parses(source.text):
         # Nothing to run. A file named explicitly is checked for syntax errors, by `ast` first
         # (libcst is not even imported); only code `ast` rejects is read by libcst, which
         # knows newer syntax than this Python may.
+        result.verified = True
         return result
     from .edits import apply_fixes  # libcst, loaded with the first file that is parsed
 
@@ -249,6 +226,7 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
     except Exception as exc:  # libcst raises ParserSyntaxError, sometimes others
         result.error = _parse_error(path, exc, source.text)
         return result
+    result.verified = True
     if not run:
         return result  # named explicitly: parsed only to report a syntax error
     try:
@@ -384,6 +362,7 @@ def _init_worker(index, config: Config, want_fix_diffs: bool, explicit: frozense
 
 
 def _process_path(path: str) -> FileResult:
+    before = stamp(path)
     try:
         source = read_source(path)
     except SourceError as exc:
@@ -393,10 +372,13 @@ def _process_path(path: str) -> FileResult:
     try:
         with guard.time_limit(config.file_timeout):
             guard.run_test_hooks(path, in_worker=False)
-            return process_source(path, source, _WORKER["index"], config, _WORKER["passes"],
-                                  _WORKER["diffs"], path in _WORKER["explicit"])
+            result = process_source(path, source, _WORKER["index"], config, _WORKER["passes"],
+                                    _WORKER["diffs"], path in _WORKER["explicit"])
     except guard.FileTimeout:
         return FileResult(path=path, error=_timed_out(path, config))
+    if before is not None:
+        result.seen = Seen(before, content_digest(source.raw))
+    return result
 
 
 def _timed_out(path: str, config: Config) -> str:
@@ -408,199 +390,18 @@ def _failed_file(path: str, reason: str) -> FileResult:
     return FileResult(path=path, error=not_analysed(path, reason))
 
 
-def _index_path(args: tuple[str, str, tuple[bytes, ...], float | None]):
-    path, module, triggers, timeout = args
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return None
-    if not any(t in raw for t in triggers):
-        return None
-    try:
-        with guard.time_limit(timeout):
-            return index_mod.extract(path, raw, module)
-    except index_mod.UNPARSABLE:
-        return None
-    except guard.FileTimeout:
-        return IndexFailure(path, f"took longer than {timeout:g} s (file-timeout)")
-
-
-@dataclass(frozen=True)
-class IndexFailure:
-    """A file the index could not read: it is left out of the index, and reported."""
-
-    path: str
-    reason: str
-
-
-def _failed_index(args: tuple, reason: str) -> IndexFailure:
-    return IndexFailure(args[0], reason)
-
-
-def default_jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-def _map(fn: Callable, items: list, jobs: int, on_failure: Callable, timeout: float | None,
-         initializer=None, initargs=(), progress=None) -> list:
-    """Map in worker processes when it pays (more than a handful of items), else in-process.
-
-    In-process, ``fn`` guards itself: the depth scan keeps the files that crash a native
-    parser away from it, Python's own errors are caught, and a timer signal stops a file at
-    its time limit. In workers, the pool also survives a worker that dies anyway."""
-    if jobs <= 1 or len(items) < 16:
-        if initializer:
-            initializer(*initargs)
-        out = []
-        for item in items:
-            out.append(fn(item))
-            if progress:
-                progress(1)
-        return out
-    return pool.run(fn, items, jobs, on_failure, initializer=initializer, initargs=initargs,
-                    timeout=timeout, progress=progress)
-
-
-def index_triggers(config: Config) -> tuple[bytes, ...]:
-    extra = tuple(n.rsplit(".", 1)[-1].encode() for n in list(config.session_factories) + list(config.session_scopes))
-    return index_mod.INDEX_TRIGGERS + extra
-
-
 def build_index(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, bytes] | None = None,
-                use_cache: bool = False):
-    """The project index, grown in rounds: first the files that mention SQLAlchemy (or
-    FastAPI's Depends, or a configured name), then the files that mention a session-related
-    name found so far (a module that only imports the project's factory), until none is new.
-
-    With ``use_cache``, facts of unchanged files come from ``.sqla-fix-cache/`` (a file that
-    was indexed once is taken again as long as it is unchanged; the others are scanned)."""
-    overrides = overrides or {}
-    triggers = index_triggers(config)
-    remaining = [p for p in files if p not in overrides]
-    facts: list = []
-    cache = None
-    if use_cache:
-        from .cache import facts_cache
-
-        cache = facts_cache(config.root)
-        cached = {p: cache.get(p) for p in remaining}
-        for p, f in cached.items():
-            if f is not None:
-                f.path = p  # the spelling of this run
-                facts.append(f)
-        remaining = [p for p in remaining if cached[p] is None]
-    for path, raw in overrides.items():
-        if any(t in raw for t in triggers):
-            try:
-                facts.append(index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src)))
-            except index_mod.UNPARSABLE:
-                pass
-    seen_names: set[str] = set()
-    failures: list[IndexFailure] = []
-    scanned = len(remaining)  # files read (some again in later rounds)
-    idx, idx_size = None, -1
-    for _round in range(4):
-        # The byte scan happens here, in this process: only the files that mention a trigger
-        # are sent to the workers to be parsed (no worker pool for a run that parses nothing).
-        work = [(p, index_mod.module_names(p, config.root, config.src), triggers, config.file_timeout)
-                for p in remaining if _mentions(p, triggers)]
-        found = _map(_index_path, work, jobs, _failed_index, config.file_timeout)
-        failures.extend(f for f in found if isinstance(f, IndexFailure))
-        new = [f for f in found if isinstance(f, index_mod.ModuleFacts)]
-        facts.extend(new)
-        done = {f.path for f in new} | {f.path for f in failures}
-        remaining = [p for p in remaining if p not in done]
-        idx, idx_size = new_index(facts, config), len(facts)
-        names = idx.names() - seen_names
-        if not names or not remaining:
-            break
-        seen_names |= names
-        triggers = index_mod.minimal_tokens(names)
-        for path, raw in overrides.items():
-            if path not in {f.path for f in facts} and any(t in raw for t in triggers):
-                try:
-                    facts.append(index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src)))
-                except index_mod.UNPARSABLE:
-                    pass
-    reexports = _reexporting(facts, remaining, config)
-    if reexports:
-        facts.extend(reexports)
-        scanned += len(reexports)
-    if cache is not None:
-        for f in facts:
-            if f.path not in overrides:
-                cache.put(f.path, f)
-        cache.save()
-    # The last round's index when nothing was added since (it has aggregated its names once).
-    if idx is None or idx_size != len(facts):
-        idx = new_index(facts, config)
-    idx.failures = failures
-    idx.scanned = scanned
-    return idx
-
-
-def _reexporting(facts: list, remaining: list[str], config: Config, depth: int = 3) -> list:
-    """The files left out that indexed modules import from: a package ``__init__`` or a module
-    that re-exports models or factories (``from .review import Review``) mentions nothing
-    session-related itself, yet names lead through it. Followed ``depth`` imports deep."""
-    found: list = []
-    by_name: dict[str, str] = {}
-    for path in remaining:
-        for name in index_mod.module_names(path, config.root, config.src):
-            by_name.setdefault(name.name, path)
-    taken: set[str] = set()
-    fresh = facts
-    for _ in range(depth):
-        wanted: set[str] = set()
-        for f in fresh:
-            for target in f.imports.values():
-                parts = target.split(".")
-                wanted.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-        paths = sorted({by_name[w] for w in wanted if w in by_name} - taken)
-        if not paths:
-            break
-        taken.update(paths)
-        fresh = []
-        for path in paths:
-            try:
-                with open(path, "rb") as fh:
-                    raw = fh.read()
-                if _defines_code(raw):
-                    continue  # a module of its own, not a re-export: the scan saw all it holds
-                fresh.append(index_mod.extract(path, raw, index_mod.module_names(path, config.root, config.src)))
-            except (OSError, *index_mod.UNPARSABLE):
-                continue
-        found.extend(fresh)
-    return found
-
-
-def _defines_code(raw: bytes) -> bool:
-    """Does a module define a function or a class at its top level (so it is more than a list
-    of re-exports)?"""
-    return any(raw.startswith(k) or b"\n" + k in raw for k in (b"def ", b"class ", b"async def "))
-
-
-def _mentions(path: str, triggers: tuple[bytes, ...]) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return False
-    return any(t in raw for t in triggers)
-
-
-def new_index(facts, config: Config) -> index_mod.ProjectIndex:
-    return index_mod.ProjectIndex(facts, config_factories=config.session_factories,
-                                  config_scopes=config.session_scopes,
-                                  assume_expire_on_commit=config.assume_expire_on_commit)
+                use_cache: bool = False) -> index_mod.ProjectIndex:
+    """The project index of ``files`` (see :mod:`.project`); with ``use_cache``, unchanged
+    files are taken from ``.sqla-fix-cache/`` as the last run saw them."""
+    return project_mod.load(files, config, jobs, overrides, use_cache).index
 
 
 def run_files(files: Sequence[str], index, config: Config, jobs: int, want_fix_diffs: bool = False,
               progress=None, explicit: Iterable[str] = ()) -> list[FileResult]:
     """Analyse ``files``; those in ``explicit`` (named on the command line) are always
     parsed."""
-    return _map(_process_path, list(files), jobs, _failed_file, config.file_timeout,
+    return pool.map_items(_process_path, list(files), jobs, _failed_file, config.file_timeout,
                 initializer=_init_worker, initargs=(index, config, want_fix_diffs, frozenset(explicit)),
                 progress=progress)
 

@@ -10,6 +10,7 @@ one item: it is reported through ``on_failure``, the worker is replaced, and the
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +40,8 @@ def _worker(conn: Connection, fn: Callable, initializer: Callable | None, initar
         if task is None:
             return
         number, item = task
-        guard.run_test_hooks(str(item), in_worker=True)
+        if isinstance(item, str):  # a file's path (the index's items carry its bytes)
+            guard.run_test_hooks(item, in_worker=True)
         try:
             conn.send((number, True, fn(item)))
         except Exception as exc:  # a bug in fn: reported for this item only
@@ -159,6 +161,30 @@ def run(fn: Callable[[Any], Any], items: Sequence, jobs: int,
                 slot.process.join()
             slot.conn.close()
     return results
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def map_items(fn: Callable, items: list, jobs: int, on_failure: Callable, timeout: float | None,
+              initializer=None, initargs=(), progress=None) -> list:
+    """Map in worker processes when it pays (more than a handful of items), else in-process.
+
+    In-process, ``fn`` guards itself: the depth scan keeps the files that crash a native
+    parser away from it, Python's own errors are caught, and a timer signal stops a file at
+    its time limit. In workers, the pool also survives a worker that dies anyway."""
+    if jobs <= 1 or len(items) < 16:
+        if initializer:
+            initializer(*initargs)
+        out = []
+        for item in items:
+            out.append(fn(item))
+            if progress:
+                progress(1)
+        return out
+    return run(fn, items, jobs, on_failure, initializer=initializer, initargs=initargs,
+               timeout=timeout, progress=progress)
 
 
 def _died(slot: _Slot) -> str:

@@ -9,11 +9,15 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import __version__, sarif
-from .passes import BY_CODE
+from . import __version__
+from .lazy import lazy
 
 if TYPE_CHECKING:
+    from . import passes, sarif
     from .engine import FileResult, FindingRecord
+else:  # `--version`, `rules` and `explain` import this module, and need neither
+    passes = lazy("codemods.passes")
+    sarif = lazy("codemods.sarif")
 
 FORMATS = ("text", "concise", "json", "github", "sarif")
 
@@ -105,7 +109,7 @@ def statistics(results: Sequence[FileResult], fmt: str) -> str:
     counts = Counter(f.code for r in results for f in r.findings)
     fixable = {f.code for r in results for f in r.findings if f.fix_applies}
     rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    names = {code: BY_CODE[code].name if code in BY_CODE else "" for code in counts}
+    names = {code: passes.BY_CODE[code].name if code in passes.BY_CODE else "" for code in counts}
     if fmt == "json":
         data = [{"code": code, "name": names[code], "count": n, "fixable": code in fixable} for code, n in rows]
         return json.dumps(data, indent=2) + "\n"
@@ -123,7 +127,7 @@ def fixed_summary(results: Sequence[FileResult]) -> str:
     for path, counts in per_file:
         lines.append(f"- {path}:")
         for code, n in sorted(counts.items()):
-            name = BY_CODE[code].name if code in BY_CODE else ""
+            name = passes.BY_CODE[code].name if code in passes.BY_CODE else ""
             lines.append(f"    {n} × {code} ({name})")
     return "\n".join(lines) + "\n"
 

@@ -104,7 +104,7 @@ def test_a_cache_from_another_index_version_is_not_used(tmp_path, monkeypatch):
     _project(tmp_path)
     _build(tmp_path, monkeypatch, [])
     data = json.loads((tmp_path / CACHE_DIR / "index.json").read_bytes())
-    assert data["schema"] == cache_mod.SCHEMA
+    assert data["schema"].startswith(cache_mod.SCHEMA + "/")  # and the import roots it was built with
     data["schema"] = cache_mod.SCHEMA + "-old"
     (tmp_path / CACHE_DIR / "index.json").write_text(json.dumps(data))
     calls: list[str] = []
@@ -157,15 +157,34 @@ def test_truncated_foreign_or_ill_typed_caches_are_ignored(tmp_path, monkeypatch
     cache_file = tmp_path / CACHE_DIR / "index.json"
     text = json.dumps(data)
     foreign = dict(data, format=data["format"] + 1)
-    ill_typed = json.loads(text)
-    for entry in ill_typed["entries"].values():
-        entry["value"]["module"] = 42  # a str field holding a number
-    for bad in (text[: len(text) // 2], json.dumps(foreign), json.dumps(ill_typed), "[]", "null"):
+    ill_formed = json.loads(text)
+    for entry in ill_formed["entries"].values():
+        entry["value"]["digest"] = ["not", "a", "digest"]
+    for bad in (text[: len(text) // 2], json.dumps(foreign), json.dumps(ill_formed), "[]", "null"):
         cache_file.write_text(bad)
         calls: list[str] = []
         idx = _build(tmp_path, monkeypatch, calls)
         assert sorted(calls) == ["db.py", "visits.py"], bad[:40]
         assert idx.expire_on_commit("app.db.SessionLocal") is False
+    # The facts themselves, stored by digest: ill-typed, missing, or no file at all.
+    facts_file = tmp_path / CACHE_DIR / "facts.json"
+    facts = json.loads(facts_file.read_text())
+    ill_typed = json.loads(json.dumps(facts))
+    for value in ill_typed["values"].values():
+        value["module"] = 42  # a str field holding a number
+    for bad in (json.dumps(ill_typed), json.dumps(dict(facts, values={})), None):
+        _build(tmp_path, monkeypatch, [])
+        if bad is None:
+            facts_file.unlink()
+        else:
+            facts_file.write_text(bad)
+        calls = []
+        idx = _build(tmp_path, monkeypatch, calls)
+        assert sorted(calls) == ["db.py", "visits.py"], str(bad)[:40]
+        assert idx.expire_on_commit("app.db.SessionLocal") is False
+        calls = []
+        assert _build(tmp_path, monkeypatch, calls).expire_on_commit("app.db.SessionLocal") is False
+        assert calls == []  # read again once, and stored
 
 
 def test_a_rewrite_with_the_same_size_and_mtime_is_not_served_stale(tmp_path, monkeypatch):

@@ -17,7 +17,8 @@ from snippets import BUGGY
 
 from codemods import cli as cli_mod
 from codemods import config as config_mod
-from codemods import engine, guard, writer
+from codemods import guard, writer
+from codemods import project as project_mod
 
 HEAD = "from sqlalchemy.orm import Session\n"
 DEEP_SOURCES = {
@@ -178,13 +179,13 @@ def test_without_markers_the_root_is_the_file_and_its_package(tmp_path):
 
 def _indexed(monkeypatch) -> list[list[str]]:
     calls: list[list[str]] = []
-    real = engine.build_index
+    real = project_mod.load
 
     def spy(files, *args, **kw):
         calls.append(list(files))
         return real(files, *args, **kw)
 
-    monkeypatch.setattr(engine, "build_index", spy)
+    monkeypatch.setattr(project_mod, "load", spy)
     return calls
 
 

@@ -37,6 +37,11 @@ def minimal_tokens(tokens: Iterable[str]) -> tuple[bytes, ...]:
 
 
 
+def relevance_of(names: Iterable[str]) -> tuple[bytes, ...]:
+    """:meth:`ProjectIndex.relevance` for an index with these session-related names."""
+    return minimal_tokens({"session", "Session"} | {t.decode() for t in INDEX_TRIGGERS} | set(names))
+
+
 class ProjectIndex:
     def __init__(self, modules: Iterable[ModuleFacts] = (), config_factories: dict | None = None,
                  config_scopes: Iterable[str] = (), assume_expire_on_commit: bool = True) -> None:
@@ -131,8 +136,7 @@ class ProjectIndex:
         session-related names. (A `bytes in` test per token is much faster than one regex
         alternation of them.)"""
         if self._relevance is None:
-            tokens = {"session", "Session"} | {t.decode() for t in INDEX_TRIGGERS} | self.names()
-            self._relevance = minimal_tokens(tokens)
+            self._relevance = relevance_of(self.names())
         return self._relevance
 
     def ambiguous_imports(self) -> list[tuple[str, list[str]]]:

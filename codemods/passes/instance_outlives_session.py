@@ -521,7 +521,8 @@ class InstanceOutlivesSession(Pass):
         args=(obj,))`, `executor.submit(f, obj)`, `loop.run_in_executor(None, f, obj)`,
         `asyncio.to_thread(f, obj)`, or a nested function (or lambda) that uses `obj`, run the
         same way."""
-        nested = {d.name.value: d for d in m.findall(fn.body, m.FunctionDef())}  # type: ignore[union-attr]
+        nested: dict[str, cst.FunctionDef] = {
+            d.name.value: d for d in m.findall(fn.body, m.FunctionDef()) if isinstance(d, cst.FunctionDef)}
         inner_calls = {id(c) for d in nested.values() for c in m.findall(d.body, m.Call())}
         # a hand-off whose caller waits for the result (`await asyncio.to_thread(f, obj)`,
         # `executor.submit(f, obj).result()`) ends before the session does
