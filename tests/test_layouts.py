@@ -124,3 +124,24 @@ def test_a_model_reached_through_re_exporting_modules(monkeypatch):
     shown = run("index", "--format", "json", ".", cwd=project)
     names = {r["name"] for r in json.loads(shown.stdout)["modules"]}
     assert {"store.db", "store.model"} <= names
+
+
+def test_re_exporting_modules_are_kept_by_the_cache(tmp_path, monkeypatch):
+    """A cached run, and a run after the re-exporting module changed, still resolve `db.Review`."""
+    import shutil
+
+    project = tmp_path / "reexport_models"
+    shutil.copytree(PROJECTS / "reexport_models", project)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+
+    def findings():
+        data = json.loads(run("check", "--format", "json", ".", cwd=project).stdout)
+        return [(f["path"], f["code"]) for f in data["findings"]]
+
+    expected = [("store/views.py", "SQF007")]
+    assert findings() == expected
+    assert (project / ".sqla-fix-cache").is_dir()
+    assert findings() == expected
+    with open(project / "store" / "db.py", "a") as fh:
+        fh.write("# the models, re-exported\n")
+    assert findings() == expected
