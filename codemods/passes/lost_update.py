@@ -42,7 +42,7 @@ ATTACHING = frozenset({"add", "add_all", "merge"})
 # Session methods after which the instances the session holds are expired.
 EXPIRING = frozenset({"commit", "rollback", "expire", "expire_all"})
 # Plain calls that only look at an object.
-_LOOKS = frozenset({"isinstance", "print", "repr", "str", "id", "type", "bool"})
+_LOOKS = frozenset({"isinstance", "print", "repr", "str", "id", "type", "bool", "len"})
 
 
 class How(Enum):
@@ -80,6 +80,7 @@ class _Tracked:
     model: Model
     bound: Event  # its one assignment
     expired: bool = False
+    many: bool = False  # a list of instances (`users = s.scalars(...).all()`), followed through its loops
 
 
 @dataclass
@@ -104,7 +105,9 @@ class LostUpdate(Pass):
     instance is detached when the session that loaded it (or that it was added to and
     committed) is gone: the end of `with Session(engine) as s:` / `async with maker() as s:`
     (a session the index knows closes when the block ends), `s.close()`, `s.expunge_all()`,
-    or `s.expunge(obj)`.
+    or `s.expunge(obj)`. The instances of a list loaded through the session
+    (`users = s.scalars(select(User)).all()`) are followed through the loops over it
+    (`for user in users: user.active = False`).
 
     It reports only what the function proves: the name is bound once, by a load through that
     session (or a constructed instance added to it), and after the detachment it is not added
@@ -139,7 +142,7 @@ class LostUpdate(Pass):
                        "bot/services.py": BOT}
     examples = (
         Example(
-            title="the status is set after the session that loaded the job closed",
+            title="the name is set after the session that loaded the user closed",
             before='''
             from sqlalchemy.orm import Session
 
@@ -414,34 +417,65 @@ class LostUpdate(Pass):
 
     def _check(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event],
                refs: dict[str, SessionRef], det: _Detach, tracked: _Tracked) -> Finding | None:
-        X, model = tracked.name, tracked.model
-        found = uses(fn, X)
-        if sum(u.store for u in found) != 1 or _declared(fn, X):
+        names = _loop_names(ctx, fn, tracked.name) if tracked.many else [tracked.name]
+        if not names:
             return None
-        seen = _Seen()
-        for use in found:
-            if use.store:
-                continue
-            if not _allowed(ctx, qualname, refs, det, tracked, use, seen):
-                return None
-        writes = [(u, a, aug) for u, a, aug in seen.writes if falls_through_to(det.path, u.path)]
-        if not writes:
+        writes: list[tuple[str, Use, str]] = []
+        for X in names:
+            found = _lost_writes(ctx, fn, qualname, refs, det, tracked, X)
+            if found is None:
+                return None  # something may save it, or a read raises first
+            writes += [(X, use, attr) for use, attr in found]
+        if not writes or _attached_later(ctx, evs, det):
             return None
-        if any(not _savable(model, a, aug, tracked.expired) for _, a, aug in writes):
+        X, first, _ = min(writes, key=lambda w: _start(ctx, w[1].node))
+        attrs = list(dict.fromkeys(a for x, _, a in writes if x == X))
+        return self.finding(_write_node(ctx, first), _message(ctx, det, X, attrs), subject=X)
+
+
+def _lost_writes(ctx: FileContext, fn: cst.FunctionDef, qualname: str, refs: dict[str, SessionRef],
+                 det: _Detach, tracked: _Tracked, X: str) -> list[tuple[Use, str]] | None:
+    """The column writes to ``X`` that run after the detachment, when nothing the function
+    does with ``X`` may save it; None when something may (or a read raises first)."""
+    model = tracked.model
+    found = uses(fn, X)
+    if sum(u.store for u in found) != 1 or _declared(fn, X):
+        return None
+    seen = _Seen()
+    for use in found:
+        if not use.store and not _allowed(ctx, qualname, refs, det, tracked, use, seen):
             return None
-        for use, attr in seen.reads:
-            if not _later(ctx, det, use):
-                continue
-            if tracked.expired or attr not in model.columns:
-                return None  # this read raises first, or loads through a session it no longer has
-            if any(attr == a and (_runs_after(w.path, use) or _same_loop(w.path, use.path))
-                   for w, a, _ in writes):
-                return None  # the changed value is read back: maybe a copy changed on purpose
-        if _attached_later(ctx, evs, det):
-            return None
-        first = min(writes, key=lambda w: _start(ctx, w[0].node))
-        attrs = list(dict.fromkeys(a for _, a, _ in writes))
-        return self.finding(_write_node(ctx, first[0]), _message(ctx, det, X, attrs), subject=X)
+    writes = [(u, a, aug) for u, a, aug in seen.writes if falls_through_to(det.path, u.path)]
+    if any(not _savable(model, a, aug, tracked.expired) for _, a, aug in writes):
+        return None
+    for use, attr in seen.reads:
+        if not _later(ctx, det, use):
+            continue
+        if tracked.expired or attr not in model.columns:
+            return None  # this read raises first, or loads through a session it no longer has
+        if any(attr == a and (_runs_after(w.path, use) or _same_loop(w.path, use.path)) for w, a, _ in writes):
+            return None  # the changed value is read back: maybe a copy changed on purpose
+    return [(u, a) for u, a, _ in writes]
+
+
+def _loop_names(ctx: FileContext, fn: cst.FunctionDef, L: str) -> list[str]:
+    """The loop variables of the `for` loops over the list ``L`` (`for user in users:`), when
+    the list itself goes nowhere else (empty when it may)."""
+    found = uses(fn, L)
+    if sum(u.store for u in found) != 1 or _declared(fn, L):
+        return []
+    out: list[str] = []
+    for use in found:
+        if use.store:
+            continue
+        parent = ctx.parent(use.node)
+        if use.nested:
+            return []
+        if isinstance(parent, cst.For) and parent.iter is use.node and isinstance(parent.target, cst.Name):
+            out.append(parent.target.value)
+        elif not _looked_at(ctx, use.node, parent):
+            return []
+    return out
 
 
 # --------------------------------------------------------------------------- detachments
@@ -479,8 +513,9 @@ def _detachments(ctx: FileContext, qualname: str, evs: list[Event], refs: dict[s
 def _held(ctx: FileContext, evs: list[Event], refs: dict[str, SessionRef], det: _Detach) -> Iterator[_Tracked]:
     """The instances the detaching session held at that point, bound by an assignment."""
     S = det.session
-    known: dict[str, SessionRef | None] = dict(refs)
-    known[S] = refs.get(S)
+    known = dict(refs)
+    known.setdefault(S, SessionRef(S, det.is_async, det.expires_on_commit))
+    owners = known if det.how is How.EXPUNGE else {S: known[S]}
     before = evs[: det.at]
     for ev in before:
         if ev.kind != "assign" or ev.name is None or ev.value is None:
@@ -489,30 +524,48 @@ def _held(ctx: FileContext, evs: list[Event], refs: dict[str, SessionRef], det: 
             continue
         if det.how is How.EXPUNGE and ev.name != det.obj:
             continue
-        owners = known if det.how is How.EXPUNGE else {S: None}
         binding = binding_of(ctx, ev.value, owners)
         model = model_for(ctx, binding.model)
         if model is None:
             continue
-        if binding.kind == "loaded" and _single(ev.value):
+        shape_ = _load_shape(ev.value) if binding.kind in ("loaded", "list") else None
+        if shape_ is not None:
             session = binding.session
         elif binding.kind == "new":
-            session = _added_and_saved(evs, ev, det, known if det.how is How.EXPUNGE else {S: None})
+            session = _added_and_saved(evs, ev, det, owners)
         else:
             continue
         if session is None:
             continue
-        yield _Tracked(ev.name, model, ev, _expired(evs, ev, det, session))
+        yield _Tracked(ev.name, model, ev, _expired(evs, ev, det, session), many=shape_ == "list")
 
 
-def _single(value: cst.BaseExpression) -> bool:
-    """A load giving one instance: `get`, `first()`, `scalar_one()`..., not a list or a result."""
-    while isinstance(value, cst.Await):
-        value = value.expression
-    if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Attribute):
-        return False
-    return value.func.attr.value in ("get", "get_one", "first", "one", "one_or_none", "scalar",
-                                     "scalar_one", "scalar_one_or_none")
+# What a session's load gives, by the methods of its chain (`s.scalars(q).all()`): instances
+# only through `get`, `query`, `scalars` or `scalar*`; `execute(q).first()` gives a row.
+_ONE = frozenset({"get", "get_one", "first", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none"})
+_MANY = frozenset({"all"})
+
+
+def _load_shape(value: cst.BaseExpression) -> str | None:
+    """"one" for a load giving one instance, "list" for a list of them, None otherwise."""
+    chain: list[str] = []
+    node = value
+    while True:
+        while isinstance(node, cst.Await):
+            node = node.expression
+        if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
+            break
+        chain.insert(0, node.func.attr.value)
+        node = node.func.value
+    if not chain:
+        return None
+    instances = chain[0] in ("get", "get_one", "query", "scalars", "scalar", "scalar_one",
+                             "scalar_one_or_none") or "scalars" in chain
+    if not instances:
+        return None
+    if chain[-1] in _ONE or chain == ["scalars"]:
+        return "one" if chain[-1] in _ONE else None
+    return "list" if chain[-1] in _MANY else None
 
 
 def _added_and_saved(evs: list[Event], bound: Event, det: _Detach, owners) -> str | None:
@@ -568,8 +621,16 @@ def _allowed(ctx: FileContext, qualname: str, refs: dict[str, SessionRef], det: 
             return False  # `del obj.attr`, a tuple target
         seen.reads.append((use, attr))
         return True
+    if _looked_at(ctx, node, parent):
+        return True
+    return isinstance(parent, cst.Arg) and _argument(ctx, qualname, refs, det, tracked, use, parent, seen)
+
+
+def _looked_at(ctx: FileContext, node: cst.Name, parent: cst.CSTNode | None) -> bool:
+    """A use that only looks at the value: `x is None`, `if x:`, `not x`, `len(x)`, `print(x)`."""
     if isinstance(parent, cst.Arg):
-        return _argument(ctx, qualname, refs, det, tracked, use, parent, seen)
+        call = ctx.parent(parent)
+        return isinstance(call, cst.Call) and dotted(call.func) in _LOOKS and parent.keyword is None
     if isinstance(parent, cst.Comparison) and parent.left is node:
         return all(isinstance(c.operator, (cst.Is, cst.IsNot)) and dotted(c.comparator) == "None"
                    for c in parent.comparisons)
@@ -598,8 +659,6 @@ def _argument(ctx: FileContext, qualname: str, refs: dict[str, SessionRef], det:
         if len(call.args) != 3 or not isinstance(statement, cst.Expr):
             return False
         seen.writes.append((use, attr, False))
-        return True
-    if callee in _LOOKS:
         return True
     if not isinstance(call.func, cst.Attribute) or callee is None:
         return False
