@@ -11,6 +11,36 @@ from codemods.config import Config
 from codemods.engine import fix_text
 from codemods.passes.lost_update import LostUpdate
 
+BORROW = '''
+from contextlib import contextmanager
+
+from app.db import SessionLocal
+
+shared = SessionLocal()
+
+
+@contextmanager
+def borrowed():
+    yield shared
+
+
+@contextmanager
+def closed_on_error():
+    session = SessionLocal()
+    try:
+        yield session
+    except Exception:
+        session.close()
+        raise
+
+
+@contextmanager
+def scoped_block():
+    with SessionLocal() as session:
+        yield session
+'''
+PROJECT = {**LostUpdate.example_project, "app/borrow.py": BORROW}
+
 HEADER = '''
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,12 +52,27 @@ from app.db import Message, SessionLocal, User, engine, get_db
 def _findings(body: str, select: tuple[str, ...] | None = ("SQF012",)):
     source = HEADER + "\n\n" + textwrap.dedent(body).lstrip("\n")
     config = Config(root="/p", select=select) if select else Config(root="/p")
-    result = fix_text(source, config, project=LostUpdate.example_project, path="app/example.py")
+    result = fix_text(source, config, project=PROJECT, path="app/example.py")
     assert result.error is None
     return result.findings
 
 
 REPORTED = {
+    "a project context manager that closes the session it yields (`finally: close()`)": '''
+        def rename(user_id: int, name: str) -> None:
+            with get_db() as session:
+                user = session.get(User, user_id)
+            user.name = name
+        ''',
+    "a project context manager that yields inside the with-block opening the session": '''
+        from app.borrow import scoped_block
+
+
+        def rename(user_id: int, name: str) -> None:
+            with scoped_block() as session:
+                user = session.get(User, user_id)
+            user.name = name
+        ''',
     "a new instance added and committed in the block, changed after it": '''
         def create(name: str) -> None:
             with Session(engine) as session:
@@ -93,9 +138,21 @@ LEFT_ALONE = {
             for row in rows:
                 row.name = name
         ''',
-    "a project context manager yielding a session: whether it closes is not known here": '''
+    "a project context manager that yields a session and does not close it": '''
+        from app.borrow import borrowed
+
+
         def rename(user_id: int, name: str) -> None:
-            with get_db() as session:
+            with borrowed() as session:
+                user = session.get(User, user_id)
+            user.name = name
+        ''',
+    "a project context manager that closes the session only on an error": '''
+        from app.borrow import closed_on_error
+
+
+        def rename(user_id: int, name: str) -> None:
+            with closed_on_error() as session:
                 user = session.get(User, user_id)
             user.name = name
         ''',
@@ -219,3 +276,21 @@ def test_one_bug_one_finding_beside_the_rules_that_report_the_read():
     codes = [f.code for f in _findings(body, select=None)]
     assert codes and "SQF012" not in codes
     assert _findings(body) == []
+
+
+def test_the_index_knows_which_scopes_close_their_session():
+    from codemods.engine import index_for_sources
+
+    scoped = "from sqlalchemy.orm import scoped_session, sessionmaker\n\nRegistry = scoped_session(sessionmaker())\n"
+    index = index_for_sources({**PROJECT, "app/registry.py": scoped}, Config(root="/p"))
+
+    def closes(name: str) -> bool | None:
+        scope = index.scope(name)
+        return None if scope is None else scope.closes_on_exit
+
+    assert closes("sqlalchemy.orm.Session") is True
+    assert closes("app.db.SessionLocal") is True
+    assert closes("app.db.get_db") is True  # `finally: session.close()` after the yield
+    assert closes("app.borrow.scoped_block") is True  # the yield is inside the with-block
+    assert closes("app.borrow.closed_on_error") is False  # closed in the handler only
+    assert closes("app.registry.Registry") is False  # a scoped registry outlives the block

@@ -104,8 +104,10 @@ class LostUpdate(Pass):
     the instance is provably detached, when nothing in the function saves it afterwards. An
     instance is detached when the session that loaded it (or that it was added to and
     committed) is gone: the end of `with Session(engine) as s:` / `async with maker() as s:`
-    (a session the index knows closes when the block ends), `s.close()`, `s.expunge_all()`,
-    or `s.expunge(obj)`. The instances of a list loaded through the session
+    or of a project context manager that closes the session it yields (`finally:
+    session.close()` after the yield, or the yield inside `with maker() as session:`),
+    `s.close()`, `s.expunge_all()`, or `s.expunge(obj)`. A scoped registry's session, or one a
+    context manager leaves open, outlives the block: not a detachment. The instances of a list loaded through the session
     (`users = s.scalars(select(User)).all()`) are followed through the loops over it
     (`for user in users: user.active = False`).
 
@@ -486,11 +488,8 @@ def _detachments(ctx: FileContext, qualname: str, evs: list[Event], refs: dict[s
         if ev.kind == "with":
             assert isinstance(ev.node, cst.With)
             for name, scope in with_scopes(ctx, ev.node):
-                if scope.yields != "session" or scope.kind not in ("session", "begin"):
-                    continue  # a service, or a project context manager: whether it closes is unknown
-                factory = ctx.index.factory(scope.factory)
-                if factory is not None and factory.scoped:
-                    continue  # a scoped registry's session outlives the block
+                if scope.yields != "session" or not scope.closes_on_exit:
+                    continue  # a service, a scoped registry, a context manager that keeps it open
                 end = next(e.index for e in evs if e.kind == "endwith" and e.node is ev.node)
                 yield _Detach(How.BLOCK, name, ev, ev.path, _end(ctx, ev.node), scope.expires_on_exit,
                               scope.expire_on_commit, at=end, is_async=scope.is_async)
