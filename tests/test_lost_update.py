@@ -177,6 +177,14 @@ LEFT_ALONE = {
             user.name = name
             user.save()
         ''',
+    "the session name is bound to another session before the close": '''
+        def rename(user_id: int, name: str) -> None:
+            session = SessionLocal()
+            user = session.get(User, user_id)
+            session = SessionLocal()
+            session.close()
+            user.name = name
+        ''',
     "the name is bound twice": '''
         def rename(user_id: int, name: str) -> None:
             with Session(engine) as session:

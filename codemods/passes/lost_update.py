@@ -534,7 +534,7 @@ def _held(ctx: FileContext, evs: list[Event], refs: dict[str, SessionRef], det: 
             session = _added_and_saved(evs, ev, det, owners)
         else:
             continue
-        if session is None:
+        if session is None or _rebound(evs[ev.index: det.at], session):
             continue
         yield _Tracked(ev.name, model, ev, _expired(evs, ev, det, session), many=shape_ == "list")
 
@@ -577,6 +577,14 @@ def _added_and_saved(evs: list[Event], bound: Event, det: _Detach, owners) -> st
                 for e in evs[ev.index: det.at])
             return ev.owner if saved else None
     return None
+
+
+def _rebound(between: list[Event], session: str) -> bool:
+    """Is the session name bound again between the load and the detachment (so that what
+    is detached may be another session than the one holding the instance)?"""
+    head, _, attr = session.rpartition(".")
+    return any((e.kind == "assign" and e.name == session) or
+               (e.kind == "write" and head and e.owner == head and e.name == attr) for e in between)
 
 
 def _expired(evs: list[Event], bound: Event, det: _Detach, session: str | None) -> bool:
