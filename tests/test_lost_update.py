@@ -111,6 +111,15 @@ REPORTED = {
                 user.name = name
             print(len(users))
         ''',
+    "a set the function built is added to afterwards": '''
+        def rename_all(ids: list, name: str) -> None:
+            seen = set()
+            for user_id in ids:
+                with Session(engine) as session:
+                    user = session.get(User, user_id)
+                user.name = name
+                seen.add(user_id)
+        ''',
     "only a newly constructed instance is added afterwards": '''
         def rename(user_id: int, name: str) -> None:
             with Session(engine) as session:

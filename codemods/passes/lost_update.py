@@ -691,12 +691,23 @@ def _attached_later(ctx: FileContext, evs: list[Event], det: _Detach) -> bool:
     for ev in evs:
         if ev.kind != "call" or ev.name not in ATTACHING or not _later_event(ctx, det, ev):
             continue
+        if _plain_container(evs, ev.owner):
+            continue  # `seen.add(...)` on a set the function built
         call = ev.node
         assert isinstance(call, cst.Call)
         for arg in call.args:
             if not _constructed(ctx, evs, arg.value):
                 return True
     return False
+
+
+def _plain_container(evs: list[Event], owner: str | None) -> bool:
+    """A local every assignment of which is a set, list or dict display or `set()`/`list()`/`dict()`."""
+    assigned = [ev.value for ev in evs if ev.kind == "assign" and ev.name == owner]
+    return bool(assigned) and all(
+        isinstance(v, (cst.Set, cst.List, cst.Dict, cst.SetComp, cst.ListComp, cst.DictComp))
+        or (isinstance(v, cst.Call) and dotted(v.func) in ("set", "list", "dict") and not v.args)
+        for v in assigned)
 
 
 def _constructed(ctx: FileContext, evs: list[Event], value: cst.BaseExpression) -> bool:
