@@ -311,3 +311,16 @@ def test_the_index_knows_which_scopes_close_their_session():
     assert closes("app.borrow.scoped_block") is True  # the yield is inside the with-block
     assert closes("app.borrow.closed_on_error") is False  # closed in the handler only
     assert closes("app.registry.Registry") is False  # a scoped registry outlives the block
+
+
+def test_sqla_fix_index_says_which_context_managers_close_their_session():
+    from codemods.engine import index_for_sources
+    from codemods.index.describe import describe, render_description
+
+    data = describe(index_for_sources(PROJECT, Config(root="/p")))
+    scopes = {s["name"]: s for s in data["scopes"]}
+    assert scopes["app.db.get_db"]["closes_on_exit"] is True
+    assert scopes["app.borrow.closed_on_error"]["closes_on_exit"] is False
+    text = render_description(data)
+    assert next(line for line in text.splitlines() if "app.db.get_db" in line).endswith(", closes the session on exit")
+    assert "closes the session" not in next(line for line in text.splitlines() if "closed_on_error" in line)
