@@ -111,6 +111,16 @@ REPORTED = {
                 user.name = name
             print(len(users))
         ''',
+    "changed in the handler of an error raised inside the block (the block closed the session)": '''
+        def process(user_id: int) -> None:
+            try:
+                with Session(engine) as session:
+                    user = session.get(User, user_id)
+                    session.commit()
+                    work(user_id)
+            except RuntimeError:
+                user.name = "failed"
+        ''',
     "a set the function built is added to afterwards": '''
         def rename_all(ids: list, name: str) -> None:
             seen = set()
