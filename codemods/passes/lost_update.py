@@ -540,9 +540,10 @@ def _held(ctx: FileContext, evs: list[Event], refs: dict[str, SessionRef], det: 
 
 
 # What a session's load gives, by the methods of its chain (`s.scalars(q).all()`): instances
-# only through `get`, `query`, `scalars` or `scalar*`; `execute(q).first()` gives a row.
+# only through `get`, `query`, `scalars()` or `scalar*()`; `execute(q).first()` gives a row.
 _ONE = frozenset({"get", "get_one", "first", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none"})
 _MANY = frozenset({"all"})
+_SCALARS = frozenset({"scalars", "scalar", "scalar_one", "scalar_one_or_none"})
 
 
 def _load_shape(value: cst.BaseExpression) -> str | None:
@@ -558,13 +559,9 @@ def _load_shape(value: cst.BaseExpression) -> str | None:
         node = node.func.value
     if not chain:
         return None
-    instances = chain[0] in ("get", "get_one", "query", "scalars", "scalar", "scalar_one",
-                             "scalar_one_or_none") or "scalars" in chain
-    if not instances:
-        return None
-    if chain[-1] in _ONE or chain == ["scalars"]:
-        return "one" if chain[-1] in _ONE else None
-    return "list" if chain[-1] in _MANY else None
+    if chain[0] not in ("get", "get_one", "query", "scalars") and not _SCALARS & set(chain):
+        return None  # rows (`execute(q).first()`), not instances
+    return "one" if chain[-1] in _ONE else "list" if chain[-1] in _MANY else None
 
 
 def _added_and_saved(evs: list[Event], bound: Event, det: _Detach, owners) -> str | None:
