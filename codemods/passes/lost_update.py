@@ -440,7 +440,7 @@ def _lost_writes(ctx: FileContext, fn: cst.FunctionDef, qualname: str, refs: dic
     """The column writes to ``X`` that run after the detachment, when nothing the function
     does with ``X`` may save it; None when something may (or a read raises first)."""
     model = tracked.model
-    found = uses(fn, X)
+    found = _uses(ctx, fn, X)
     if sum(u.store for u in found) != 1 or _declared(fn, X):
         return None
     seen = _Seen()
@@ -460,10 +460,15 @@ def _lost_writes(ctx: FileContext, fn: cst.FunctionDef, qualname: str, refs: dic
     return [(u, a) for u, a, _ in writes]
 
 
+def _uses(ctx: FileContext, fn: cst.FunctionDef, name: str) -> list[Use]:
+    """The uses of ``name`` in ``fn`` (walked once per function and name)."""
+    return ctx.cached(("uses", id(fn), name), lambda: uses(fn, name))
+
+
 def _loop_names(ctx: FileContext, fn: cst.FunctionDef, L: str) -> list[str]:
     """The loop variables of the `for` loops over the list ``L`` (`for user in users:`), when
     the list itself goes nowhere else (empty when it may)."""
-    found = uses(fn, L)
+    found = _uses(ctx, fn, L)
     if sum(u.store for u in found) != 1 or _declared(fn, L):
         return []
     out: list[str] = []
