@@ -204,6 +204,15 @@ LEFT_ALONE = {
             session.close()
             user.name = name
         ''',
+    "expunged to move it to another session, merged there, then changed": '''
+        def reassign(session: Session, user_id: int, name: str) -> None:
+            user = session.get(User, user_id)
+            session.expunge(user)
+            with Session(engine) as other:
+                user = other.merge(user)
+                user.name = name
+                other.commit()
+        ''',
     "the name is bound twice": '''
         def rename(user_id: int, name: str) -> None:
             with Session(engine) as session:
