@@ -106,20 +106,21 @@ class LostUpdate(Pass):
     committed) is gone: the end of `with Session(engine) as s:` / `async with maker() as s:`
     or of a project context manager that closes the session it yields (`finally:
     session.close()` after the yield, or the yield inside `with maker() as session:`),
-    `s.close()`, `s.expunge_all()`, or `s.expunge(obj)`. A scoped registry's session, or one a
-    context manager leaves open, outlives the block: not a detachment. The instances of a list loaded through the session
-    (`users = s.scalars(select(User)).all()`) are followed through the loops over it
-    (`for user in users: user.active = False`).
+    `s.close()`, `s.expunge_all()`, or `s.expunge(obj)`. A scoped registry's session, or one
+    a context manager leaves open, outlives the block: not a detachment. The instances of a
+    list loaded through the session (`users = s.scalars(select(User)).all()`) are followed
+    through the loops over it (`for user in users: user.active = False`).
 
     It reports only what the function proves: the name is bound once, by a load through that
     session (or a constructed instance added to it), and after the detachment it is not added
     or merged into any session, not returned or yielded, not passed to a call, not stored on
     another object or in a container, not used by a nested function, and none of its methods
     is called (any of those may re-attach it). Nothing else is added or merged afterwards
-    either (a related object's cascade could carry the instance back). The changed value is
-    not read back later (the function may change a detached copy on purpose, to show it), and
-    no read after the detachment would raise instead (an expired column, a lazy relationship:
-    SQF003, SQF001 and SQF006 describe those).
+    either, other than an instance constructed in the function (a related object's cascade
+    could carry the instance back). The changed value is not read back later (the function
+    may change a detached copy on purpose, to show it), and no read after the detachment
+    would raise instead (an expired column, a lazy relationship: SQF003, SQF001 and SQF006
+    describe those).
 
     ## Why is this bad?
     A detached instance belongs to no session, so no flush ever looks at it. The assignment
