@@ -38,6 +38,8 @@ class _FunctionBody(ast.NodeVisitor):
         self._seen_yield = False
         self._conditional = 0  # inside an if / loop / except: not run on every path
         self.rolls_back_after_yield = False
+        self._yielded: set[str] = set()  # session names it yields
+        self._closed_after_yield: set[str] = set()  # session names it closes after its yield, on every path
         self.returns_self_attr: str | None = None
         self._begin_depth = 0
         self._broad_guard = 0  # inside the body of a try with a handler for any error
@@ -149,6 +151,11 @@ class _FunctionBody(ast.NodeVisitor):
                                 and call.func.attr == "rollback" and any(isinstance(s, ast.Raise) for s in stmts[i + 1:]):
                             self._raising.add(id(call))
         return self._raising
+
+    @property
+    def closes_after_yield(self) -> bool:
+        """Does it close the session it yields once the caller's block ends?"""
+        return bool(self._yielded) and self._yielded <= self._closed_after_yield
 
     def _conditionally(self, node: ast.AST) -> None:
         self._conditional += 1
@@ -286,6 +293,10 @@ class _FunctionBody(ast.NodeVisitor):
                     if self.session_names.get(name) == opened.factory and opened.closed_on_return:
                         opened.closed_on_return = False
         if isinstance(value, ast.Name):
+            if is_yield and value.id in self.session_names:
+                self._yielded.add(value.id)
+                if value.id in self._with_stack:  # the with-block closes it when the caller's block ends
+                    self._closed_after_yield.add(value.id)
             if value.id in self.param_names:
                 self.yields_param = value.id
             for opened in self.opened:
@@ -506,6 +517,8 @@ class _FunctionBody(ast.NodeVisitor):
             if owner in self.session_names:
                 if node.func.attr == "close":
                     self.closed_names.add(owner)
+                    if self._seen_yield and not self._conditional:
+                        self._closed_after_yield.add(owner)  # `finally: session.close()`
                 else:
                     self.detaches = True
         if isinstance(node.func, ast.Attribute) and node.func.attr == "rollback" and self._seen_yield \

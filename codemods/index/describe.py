@@ -38,7 +38,8 @@ def describe(index: ProjectIndex) -> dict:
                                "service": fn.yields_class, "factory": scope.factory,
                                "async": scope.is_async, "expire_on_commit": scope.expire_on_commit,
                                "commits_on_exit": scope.commits_on_exit,
-                               "rolls_back_on_exit": scope.rolls_back_on_exit})
+                               "rolls_back_on_exit": scope.rolls_back_on_exit,
+                               "closes_on_exit": scope.closes_on_exit})
             d = index.decorator(qualified)
             if d is not None:
                 decorators.append({"name": qualified, "at": where(fn.line), "factory": d.factory,
@@ -66,7 +67,7 @@ def describe(index: ProjectIndex) -> dict:
                 scopes.append({"name": qualified, "at": where(cls.line), "yields": scope.yields, "service": None,
                                "factory": scope.factory, "async": scope.is_async,
                                "expire_on_commit": scope.expire_on_commit, "commits_on_exit": scope.commits_on_exit,
-                               "rolls_back_on_exit": scope.rolls_back_on_exit})
+                               "rolls_back_on_exit": scope.rolls_back_on_exit, "closes_on_exit": scope.closes_on_exit})
         for name, a in sorted(mod.aliases.items()):
             aliases.append({"name": f"{mod.module}.{name}" if mod.module else name,
                             "type": a.annotation, "depends": a.depends, "use_cache": a.use_cache})
@@ -104,6 +105,7 @@ def render_description(data: dict) -> str:
         + f", factory={s['factory'] or 'unknown'}, expire_on_commit={s['expire_on_commit']}, "
         f"commits on exit: {'yes' if s['commits_on_exit'] else 'no'}"
         + (", rolls back on exit (expires everything)" if s["rolls_back_on_exit"] else "")
+        + (", closes the session on exit" if s["closes_on_exit"] else "")
         for s in data["scopes"]
     ])
     section("Session decorators", [

@@ -401,6 +401,7 @@ class _Extractor:
             flushes_params=body.flushes_params,
             commits_after_yield=body.commits_after_yield,
             rolls_back_after_yield=body.rolls_back_after_yield,
+            closes_after_yield=body.closes_after_yield,
             returns_self_attr=body.returns_self_attr,
             yield_in_begin=body.yield_in_begin,
             yields_kind=body.yields_kind,

@@ -135,6 +135,8 @@ class Function:
     flushes_params: dict[str, str] = field(default_factory=dict)
     commits_after_yield: bool = False  # ... after its yield (a context manager committing on exit)
     rolls_back_after_yield: bool = False  # rolls back after its yield on every path (`finally:`)
+    closes_after_yield: bool = False  # closes the session it yields after the yield (`finally:`
+    # close(), or the yield inside the with-block that opened it)
     returns_self_attr: str | None = None  # `return self.<attr>` (`__enter__` returning its session)
     yield_in_begin: bool = False  # yields inside `with session.begin()` / `factory.begin()`
     yields_kind: str | None = None  # "session" or "service" (an object built around a session)
@@ -271,6 +273,7 @@ class Scope:
     yields: str  # "session" or "service"
     factory: str | None = None
     rolls_back_on_exit: bool = False  # expires every instance on exit, whatever expire_on_commit says
+    closes_on_exit: bool = False  # the session is closed when the block ends (its instances detached)
 
     @property
     def expires_on_exit(self) -> bool:

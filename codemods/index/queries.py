@@ -303,7 +303,8 @@ class ProjectIndex:
             factory = self.factory(qualified)
             return Scope("begin" if begin else "session", qualified, is_async,
                          self.expire_on_commit(qualified, stated_expire), commits_on_exit=begin,
-                         yields="session", factory=factory.name if factory else qualified)
+                         yields="session", factory=factory.name if factory else qualified,
+                         closes_on_exit=not self._scoped(qualified))
         if qualified in self.config_scopes:
             return Scope("configured", qualified, None, self.assume_expire_on_commit,
                          commits_on_exit=True, yields="service")
@@ -327,7 +328,9 @@ class ProjectIndex:
         return Scope("context-manager", qualified, self.opens_session(opened.factory),
                      self.expire_on_commit(opened.factory, opened.expire_on_commit),
                      commits_on_exit=fn.commits_after_yield or fn.yield_in_begin or opened.begin,
-                     yields=fn.yields_kind, factory=opened.factory, rolls_back_on_exit=self._rolls_back_on_exit(fn))
+                     yields=fn.yields_kind, factory=opened.factory, rolls_back_on_exit=self._rolls_back_on_exit(fn),
+                     closes_on_exit=fn.closes_after_yield and fn.yields_kind == "session"
+                     and not self._scoped(opened.factory))
 
     def _rolls_back_on_exit(self, fn: Function) -> bool:
         """Does a context manager roll its session back after the yield on every path: itself
@@ -336,6 +339,11 @@ class ProjectIndex:
         return fn.rolls_back_after_yield or any(
             end.on_exit and end.passed is not None and "rollback" in self.session_ends(end.callee, end.passed)
             for end in fn.session_ends)
+
+    def _scoped(self, factory: str) -> bool:
+        """Is ``factory`` a scoped registry (its session outlives a `with` block)?"""
+        found = self.factory(factory)
+        return found is not None and found.scoped
 
     def _class_scope(self, qualified: str) -> Scope | None:
         """A class whose ``__enter__``/``__aenter__`` returns the session it holds

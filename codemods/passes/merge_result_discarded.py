@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import Enum
-from functools import cache
 from typing import TYPE_CHECKING  # noqa: I001
 
 from ..lazy import lazy
@@ -25,6 +23,8 @@ from .flow import (
     shape,
 )
 from .helpers import dotted, statement_calls
+from .uses import Use
+from .uses import uses as uses_of
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -536,7 +536,7 @@ class MergeResultDiscarded(Pass):
             if "merge" not in shape(ctx, fn, qualname).methods:
                 continue
             evs = events(fn, ctx)
-            uses: dict[str, list[_Use]] = {}
+            uses: dict[str, list[Use]] = {}
             for ev in evs:
                 merged = _discarded_merge(ev)
                 if merged is None:
@@ -550,14 +550,14 @@ class MergeResultDiscarded(Pass):
                 if origin is _Origin.THIS_SESSION:
                     continue
                 if obj not in uses:
-                    uses[obj] = _uses(fn, obj)
+                    uses[obj] = uses_of(fn, obj)
                 handing = origin is not _Origin.NEW or _merged_outlives(evs, ev, holder, refs)
                 later = _first_use_after(uses[obj], ev, new=origin is _Origin.NEW, handing=handing)
                 if later is not None:
                     yield self._finding(ctx, ev, expr, obj, later, _local(fn, uses[obj], obj),
                                         new=origin is _Origin.NEW)
 
-    def _finding(self, ctx: FileContext, ev: Event, expr: cst.Expr, obj: str, later: _Use,
+    def _finding(self, ctx: FileContext, ev: Event, expr: cst.Expr, obj: str, later: Use,
                  local: bool, new: bool) -> Finding:
         S = ev.owner
         awaited = "await " if isinstance(expr.value, cst.Await) else ""
@@ -582,7 +582,7 @@ class MergeResultDiscarded(Pass):
         return self.finding(ev.node, message, fix)
 
 
-def _local(fn: cst.FunctionDef, uses: list[_Use], obj: str) -> bool:
+def _local(fn: cst.FunctionDef, uses: list[Use], obj: str) -> bool:
     """Is ``obj`` a plain local of ``fn`` (a parameter, or a name it binds), so that assigning
     it changes nothing outside? A global, nonlocal or free variable is not."""
     declared = m.findall(fn.body, m.Global() | m.Nonlocal())
@@ -677,191 +677,6 @@ def _discarded_merge(ev: Event) -> tuple[cst.Expr, str] | None:
     return None
 
 
-# --------------------------------------------------------------------------- uses of a name
-
-
-@dataclass
-class _Use:
-    node: cst.Name
-    path: tuple[cst.CSTNode, ...]  # as an event's: enclosing blocks and statements
-    store: bool  # binds the name (in the function's own scope)
-    merged: bool = False  # the argument of another `X.merge(name)`: that call carries the state
-    write: bool = False  # `name.attr = ...`, `name.attr += ...`, `del name.attr`
-    handed: bool = False  # the object itself given away: returned, stored on another object,
-    # passed to a constructor or to add()/append() (where a relationship may attach it)
-    returned: bool = False
-
-
-def _bound(target: cst.CSTNode, name: str) -> Iterator[cst.Name]:
-    """The Names a target binds (``x``, ``x, y``, ``*x``); ``x.attr`` and ``x[k]`` bind none."""
-    if isinstance(target, cst.Name):
-        if target.value == name:
-            yield target
-    elif isinstance(target, (cst.Tuple, cst.List)):
-        for el in target.elements:
-            yield from _bound(el.value, name)
-    elif isinstance(target, cst.StarredElement):
-        yield from _bound(target.value, name)
-
-
-def _binds(node: cst.CSTNode, name: str) -> bool:
-    """Does a nested function, lambda or comprehension bind ``name`` of its own?"""
-    if isinstance(node, (cst.FunctionDef, cst.Lambda)):
-        return any(p.name.value == name for p in m.findall(node.params, m.Param()))  # type: ignore[attr-defined]
-    for_ = getattr(node, "for_in", None)
-    while for_ is not None:
-        if any(_bound(for_.target, name)):
-            return True
-        for_ = for_.inner_for_in
-    return False
-
-
-class _UseCollector(_VisitorBase):
-    """Loads and stores of one name in a function body, in the order they run."""
-
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        self.path: list[cst.CSTNode] = []
-        self.out: list[_Use] = []
-        self.stores: set[int] = set()
-        self.skipped: set[int] = set()  # scopes with a variable of that name of their own
-        self.attr_stores: set[int] = set()  # assignment targets (attributes among them)
-        self.handed: set[int] = set()  # Names given away as they are (see _Use.handed)
-        self.returned: set[int] = set()
-        self.depth = 0
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, _scopes()):
-            if _binds(node, self.name):
-                self.skipped.add(id(node))
-                return False
-            self.depth += 1
-        if isinstance(node, (cst.IndentedBlock, cst.BaseStatement)):
-            self.path.append(node)
-        return super().on_visit(node)
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        if id(original_node) in self.skipped:
-            return
-        super().on_leave(original_node)
-        if isinstance(original_node, _scopes()):
-            self.depth -= 1
-        if isinstance(original_node, (cst.IndentedBlock, cst.BaseStatement)):
-            self.path.pop()
-
-    def _targets(self, target: cst.CSTNode) -> None:
-        for found in _bound(target, self.name):
-            self.stores.add(id(found))
-
-    def _store(self, target: cst.CSTNode) -> None:
-        if self.depth:
-            return  # a local of the nested scope
-        for found in _bound(target, self.name):
-            self.out.append(_Use(found, tuple(self.path), store=True))
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        self._targets(node.target)
-        self.attr_stores.add(id(node.target))
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.attr_stores.add(id(node.target))
-
-    def leave_Assign(self, original_node: cst.Assign) -> None:
-        for t in original_node.targets:
-            self._store(t.target)
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if node.value is not None:
-            self._targets(node.target)
-            self.attr_stores.add(id(node.target))
-
-    def leave_AnnAssign(self, original_node: cst.AnnAssign) -> None:
-        if original_node.value is not None:
-            self._store(original_node.target)
-
-    def visit_For(self, node: cst.For) -> None:
-        self._targets(node.target)
-
-    def visit_For_body(self, node: cst.For) -> None:
-        self._store(node.target)
-
-    def visit_AsName(self, node: cst.AsName) -> None:
-        self._targets(node.name)
-        self._store(node.name)
-
-    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self._targets(node.target)
-
-    def leave_NamedExpr(self, original_node: cst.NamedExpr) -> None:
-        self._store(original_node.target)
-
-    def visit_Del(self, node: cst.Del) -> None:
-        self._targets(node.target)
-        self.attr_stores.add(id(node.target))
-        self._store(node.target)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        start = len(self.out)
-        node.value.visit(self)  # the attribute's own name is not a use of the variable
-        for use in self.out[start:]:
-            use.write = use.node is node.value and id(node) in self.attr_stores
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)  # neither is a keyword's name
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        if id(node) not in self.stores and node.value == self.name:
-            self.out.append(_Use(node, tuple(self.path), store=False, handed=id(node) in self.handed,
-                                 returned=id(node) in self.returned))
-
-    def _hand(self, value: cst.BaseExpression | None, returned: bool = False) -> None:
-        """The names ``value`` gives away as they are (``x``, ``x, y``)."""
-        items = [el.value for el in value.elements] if isinstance(value, (cst.Tuple, cst.List)) else [value]
-        for item in items:
-            if isinstance(item, cst.Name):
-                self.handed.add(id(item))
-                if returned:
-                    self.returned.add(id(item))
-
-    def visit_Return(self, node: cst.Return) -> None:
-        if not self.depth:
-            self._hand(node.value, returned=True)
-
-    def visit_Yield(self, node: cst.Yield) -> None:
-        if not self.depth and isinstance(node.value, cst.BaseExpression):
-            self._hand(node.value, returned=True)
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if any(isinstance(t.target, (cst.Attribute, cst.Subscript)) for t in node.targets):
-            self._hand(node.value)  # `other.rel = name`, `cache[k] = name`
-
-    def visit_Call(self, node: cst.Call) -> bool:
-        last = (dotted(node.func) or "").rsplit(".", 1)[-1]
-        if last[:1].isupper() or last in _HANDING:
-            for arg in node.args:
-                self._hand(arg.value)
-        if not (isinstance(node.func, cst.Attribute) and node.func.attr.value == "merge" and node.args):
-            return True
-        start = len(self.out)
-        for arg in node.args:
-            arg.value.visit(self)
-        for use in self.out[start:]:
-            use.merged = use.node is node.args[0].value
-        node.func.visit(self)
-        return False
-
-
-def _uses(fn: cst.FunctionDef, name: str) -> list[_Use]:
-    collector = _use_collector_type()(name)
-    if isinstance(fn.body, cst.IndentedBlock):
-        fn.body.visit(collector)
-    return collector.out
-
-
 def _merged_outlives(evs: list[Event], merge: Event, holder: Held, refs: dict[str, SessionRef]) -> bool:
     """Is the instance ``merge()`` returns still usable where the function gives the object
     away (so that keeping it cannot break the code that receives it)? The session outlives
@@ -876,7 +691,7 @@ def _merged_outlives(evs: list[Event], merge: Event, holder: Held, refs: dict[st
                    and (e.name == "rollback" or (e.name == "commit" and expires)) for e in evs)
 
 
-def _first_use_after(uses: list[_Use], merge: Event, new: bool, handing: bool = True) -> _Use | None:
+def _first_use_after(uses: list[Use], merge: Event, new: bool, handing: bool = True) -> Use | None:
     """The first use of the merged name that can run after the merge statement, before the
     name is rebound (on every path) or merged again. For an object constructed in the
     function (``new``), reading back what the code set is fine: only attribute writes count,
@@ -909,21 +724,3 @@ def _statement_path(ev: Event) -> tuple[cst.CSTNode, ...]:
 
 def _encloses(prefix: tuple[cst.CSTNode, ...], path: tuple[cst.CSTNode, ...]) -> bool:
     return len(prefix) <= len(path) and all(a is b for a, b in zip(prefix, path))
-
-
-# Calls that may attach what they are given to a session: `session.add(x)`, a relationship
-# collection's `append(x)` (constructors, `Model(rel=x)`, are recognised by their capital).
-_HANDING = {"add", "add_all", "append", "extend"}
-
-
-@cache
-def _scopes() -> tuple[type, ...]:
-    """Nodes whose names are their own (a function, a comprehension, a class)."""
-    return (cst.FunctionDef, cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.ClassDef)
-
-
-@cache
-def _use_collector_type() -> type:
-    """The collector with its libcst base class, made on first use (importing the pass does not
-    import libcst)."""
-    return type("UseCollector", (_UseCollector, cst.CSTVisitor), {})

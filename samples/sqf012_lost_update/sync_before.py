@@ -1,0 +1,56 @@
+"""SQF012: a job is marked done after the session that loaded it has closed.
+
+Leaving `with SessionLocal() as session:` closes the session and detaches the job. Setting
+`job.status` afterwards only changes the object in memory: the commit in the next session
+has nothing to save, and the row keeps its old status.
+"""
+
+import os
+import tempfile
+
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+DB_DIR = tempfile.TemporaryDirectory()
+engine = create_engine(f"sqlite:///{os.path.join(DB_DIR.name, 'app.db')}")
+SessionLocal = sessionmaker(engine)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    status: Mapped[str] = mapped_column(default="queued")
+
+
+def finish(job_id: int) -> None:
+    with SessionLocal() as session:
+        job = session.get(Job, job_id)
+    job.status = "done"
+    with SessionLocal() as session:
+        session.commit()
+
+
+def main() -> None:
+    with DB_DIR:
+        Base.metadata.create_all(engine)
+        with SessionLocal() as session:
+            session.add(Job(id=1, name="nightly report"))
+            session.commit()
+        finish(1)
+        with SessionLocal() as session:
+            status = session.scalar(select(Job.status).where(Job.id == 1))
+        if status == "done":
+            print(f"status: {status}")
+        else:
+            print(f"lost update: the row still says {status}")
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
