@@ -75,6 +75,18 @@ def test_a_partial_of_a_session_factory_opens_a_session():
     assert opened.expire_on_commit is False
 
 
+def test_a_partial_rebound_to_something_else_is_forgotten():
+    facts = extract("m.py", (
+        "import functools\n"
+        "from sqlalchemy.orm import Session\n"
+        "def job(engine):\n"
+        "    maker = functools.partial(Session, engine)\n"
+        "    maker = make_client\n"
+        "    client = maker()\n"
+    ), "m")
+    assert facts.functions["job"].session_names.get("client") != "sqlalchemy.orm.Session"
+
+
 def test_a_string_annotation_types_what_self_keeps():
     facts = extract("repo.py", (
         "from typing import TYPE_CHECKING\n"

@@ -453,6 +453,7 @@ class _FunctionBody(ast.NodeVisitor):
         a binding does not make), else what they state."""
         if not (isinstance(value, ast.Call) and value.args
                 and self.ex.facts.qualify(dotted_name(value.func)) == "functools.partial"):
+            self.partials.pop(name, None)  # rebound to something else
             return
         target = self._opens(ast.Call(func=value.args[0], args=[], keywords=[]))
         if target is None:
