@@ -30,6 +30,10 @@ async def save_later(count: int, db) -> None:
     await save(db)
 
 
+async def undo_later(db: AsyncSession) -> None:
+    await undo("x", db=db)
+
+
 async def create(db: AsyncSession) -> None:
     try:
         await db.commit()
@@ -62,6 +66,9 @@ class Repo:
 
     async def undo_with(self, db: AsyncSession) -> None:
         await undo("x", db=db)
+
+    async def save_with(self, db: AsyncSession) -> None:
+        await db.commit()
 '''
 
 
@@ -78,7 +85,9 @@ def test_session_ends_directly_through_calls_and_own_methods():
     assert ends("app.helpers.create", 0) == {"commit"}
     assert ends("app.helpers.loop_a", 0) == frozenset()  # a cycle, and no end in it
     assert ends("self.store", "self.session", "app.helpers.Repo") == {"commit"}
-    assert ends("app.helpers.Repo.undo_with", 0) == {"rollback"}  # `self` is not a position
+    assert ends("app.helpers.Repo.save_with", 0) == {"commit"}  # `self` is not a position
+    assert ends("app.helpers.Repo.undo_with", 0) == frozenset()  # a rollback further down is the callee's
+    assert ends("app.helpers.undo_later", 0) == frozenset()
 
 
 # a helper that commits the session it is given, and rolls it back when the commit fails

@@ -58,6 +58,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.param_reads: dict[str, set[str]] = {}
         self._called_funcs: set[int] = set()
         self._raising: set[int] | None = None
+        self._ends_seen: set[tuple] = set()
         self.has_nested = False
         self.opened: list[OpenedSession] = []
         self.yields_param: str | None = None
@@ -112,28 +113,37 @@ class _FunctionBody(ast.NodeVisitor):
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in ("commit", "rollback"):
             owner = self._given_session(func.value)
-            if owner is not None and id(node) not in self._raising_rollbacks():
-                self.session_ends.append(SessionEnd(owner, func.attr))
+            if owner is not None and (func.attr == "commit" or id(node) not in self._raising_rollbacks()):
+                self._end(SessionEnd(owner, func.attr))
             return
         callee = dotted_name(func)
-        if callee is not None and callee.startswith("self.") and callee.count(".") == 1:
-            self.session_ends.append(SessionEnd("self.", "", callee, "self."))  # its own self sessions
-        passed: list[tuple[int | str, ast.AST]] = [(i, a) for i, a in enumerate(node.args)]
+        if callee is None:
+            return
+        if callee.startswith("self.") and callee.count(".") == 1:
+            self._end(SessionEnd("self.", "", callee, "self."))  # its own methods may end its self sessions
+        if not node.args and not node.keywords:
+            return
+        qualified: str | None = None
+        passed: list[tuple[int | str, ast.expr]] = [*enumerate(node.args)]
         passed += [(k.arg, k.value) for k in node.keywords if k.arg]
         for where, arg in passed:
             owner = self._given_session(arg)
             if owner is None:
                 continue
-            callee = dotted_name(func)
-            if callee is None:
-                return
-            head, _, rest = callee.partition(".")
-            if head in self.param_annotations and rest:  # `item.delete(db)` on a typed parameter
-                callee = f"{self.param_annotations[head]}.{rest}"
-            elif head != "self":
-                callee = self.ex.facts.qualify(callee) or callee
-            self.session_ends.append(SessionEnd(owner, "", callee, where,
-                                                on_exit=self._seen_yield and not self._conditional))
+            if qualified is None:
+                head, _, rest = callee.partition(".")
+                if head in self.param_annotations and rest:  # `item.delete(db)` on a typed parameter
+                    qualified = f"{self.param_annotations[head]}.{rest}"
+                else:
+                    qualified = callee if head == "self" else self.ex.facts.qualify(callee) or callee
+            self._end(SessionEnd(owner, "", qualified, where,
+                                 on_exit=self._seen_yield and not self._conditional))
+
+    def _end(self, end: SessionEnd) -> None:
+        key = (end.session, end.method, end.callee, end.passed, end.on_exit)
+        if key not in self._ends_seen:
+            self._ends_seen.add(key)
+            self.session_ends.append(end)
 
     def _raising_rollbacks(self) -> set[int]:
         """The `rollback()` calls followed by a `raise` in their own block (`except: await

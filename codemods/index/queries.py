@@ -820,8 +820,8 @@ class ProjectIndex:
     def session_ends(self, callee: str | None, passed: int | str, receiver: str | None = None,
                      depth: int = 0) -> frozenset[str]:
         """What the project function ``callee`` may do to the session a caller hands it:
-        "commit", "rollback" (itself, or through the project functions it hands the session
-        on to), or nothing known. ``passed`` is where the session goes: a position of the
+        "commit" (itself, or through the project functions it hands the session on to),
+        "rollback" (itself), or nothing known. ``passed`` is where the session goes: a position of the
         call's arguments, a keyword, or ``"self.<attr>"`` for a method of the caller's own
         class using the same ``self`` session; ``receiver`` is the class a ``self.`` callee is
         looked up in."""
@@ -841,13 +841,13 @@ class ProjectIndex:
             name = _param_at(fn, passed) or ""
             for end in fn.session_ends if name else ():
                 if end.session == "self." and name.startswith("self."):  # `self.other()`: same self
-                    out |= self.session_ends(end.callee, name, target_receiver or owner, depth + 1)
+                    out |= self.session_ends(end.callee, name, target_receiver or owner, depth + 1) & _FOLLOWED
                 elif end.session != name:
                     continue
                 elif end.method:
                     out.add(end.method)
                 elif end.passed is not None:
-                    out |= self.session_ends(end.callee, end.passed, target_receiver or owner, depth + 1)
+                    out |= self.session_ends(end.callee, end.passed, target_receiver or owner, depth + 1) & _FOLLOWED
         self._ends[key] = frozenset(out)
         return self._ends[key]
 
@@ -955,6 +955,12 @@ class ProjectIndex:
             if resolved[callee]:
                 out.append(row)
         return out
+
+
+# What a session end further down the calls means for the caller: a commit is the success
+# path of every function on the way; a rollback in a function the callee calls is an error path
+# the callee itself may well handle (it checks a result, it catches), so only its own counts.
+_FOLLOWED = frozenset({"commit"})
 
 
 def _param_at(fn: Function, passed: int | str) -> str | None:

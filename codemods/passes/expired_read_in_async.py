@@ -109,7 +109,11 @@ class ExpiredReadInAsync(Pass):
     A call that hands the session to a project function which commits or rolls it back, itself
     or through the project functions it hands the session on to (`await _process(db, item)`),
     is that commit or rollback at the call site, once the call's arguments are read. A rollback
-    the callee follows with `raise` does not count: the caller does not go on after it.
+    the callee follows with `raise` does not count: the caller does not go on after it; nor
+    does a rollback further down the calls (the callee may check or catch what failed). Nor
+    does a callee's rollback when the caller keeps the call's result outside a loop: it
+    happens when the callee failed, and such a caller usually checks the result and stops; in
+    a loop (the next item after a failed one) or with the result dropped, the caller goes on.
 
     A flush that updates a row (a commit flushes) expires the columns the database sets on
     update (`onupdate=func.now()`, `server_onupdate=`) of that instance whatever the factory
@@ -750,7 +754,7 @@ class ExpiredReadInAsync(Pass):
             if ended is not None:  # `await helper(db)`, where helper commits or rolls back db
                 call, ends = ended
                 kind = "commit" if "commit" in ends and ref.expire_on_commit else \
-                    "rollback" if "rollback" in ends else None
+                    "rollback" if "rollback" in ends and _goes_on_after(e, call) else None
                 at = Event("call", call, e.path, owner=S, index=e.index)
                 handed = (_node_ids(call), at, kind, dotted(call.func))  # its arguments are read before it
                 active = False
@@ -803,7 +807,7 @@ class ExpiredReadInAsync(Pass):
                         continue
                 self._read(e, e.owner or "", e.name or "", obj)
             elif e.kind == "use" and e.name in objs and e.owner:  # `_out(template)` reads template.x
-                where = call_argument(ctx, e)
+                where = call_argument(e)
                 callee = ctx.qualify(e.owner) if not e.owner.startswith("self.") else None
                 for attr in ctx.index.param_reads(callee, where[1]) if where is not None else ():
                     used = self._read(e, e.name or "", attr, objs[e.name or ""])
@@ -995,6 +999,20 @@ def _project_expiry(ctx: FileContext) -> bool:
         return False if stated == {False} else index.assume_expire_on_commit
 
     return ctx.cached("project-async-expiry", compute)
+
+
+def _goes_on_after(e: Event, call: cst.Call) -> bool:
+    """Does the caller go on after a call whose rollback only happens when the callee fails?
+    When the call is in a loop (a failed item, then the next one) or its result is dropped
+    (`await helper(db)`: nothing tells the caller it failed). A caller that keeps the result
+    usually checks it and stops."""
+    if any(isinstance(node, (cst.For, cst.While)) for node in e.path):
+        return True
+    try:
+        stmt = e.statement
+    except LookupError:
+        return False
+    return _sole_call(stmt, call)
 
 
 def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, _Obj]:

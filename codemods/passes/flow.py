@@ -45,7 +45,7 @@ class Event:
     owner: str | None = None  # call: the dotted owner (session); read/write: the object name
     name: str | None = None  # call: method; read/write: attribute; assign/escape/use: name
     args: tuple[str | None, ...] = ()  # call: dotted names of the positional arguments
-    value: cst.BaseExpression | None = None  # assign: the value
+    value: cst.BaseExpression | None = None  # assign: the value; use: the call
     index: int = 0
 
     @property
@@ -166,7 +166,7 @@ class _Events(_VisitorBase):
             return
         for arg in node.args:  # arguments are evaluated before the call
             if isinstance(arg.value, cst.Name):
-                self._add("use", arg.value, name=arg.value.value, owner=dotted(node.func))
+                self._add("use", arg.value, name=arg.value.value, owner=dotted(node.func), value=node)
         if isinstance(node.func, cst.Attribute):
             owner = dotted(node.func.value)
             if owner is not None:
@@ -870,7 +870,7 @@ def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str) -> tupl
         call, passed = ev.node, S
         callee: str | None = f"self.{ev.name}"
     elif ev.kind == "use" and ev.name == S and ev.owner:
-        where = call_argument(ctx, ev)
+        where = call_argument(ev)
         if where is None:
             return None
         call, passed = where
@@ -883,12 +883,12 @@ def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str) -> tupl
     return (call, ends) if ends else None
 
 
-def call_argument(ctx: FileContext, ev: Event) -> tuple[cst.Call, int | str] | None:
+def call_argument(ev: Event) -> tuple[cst.Call, int | str] | None:
     """For a "use" event (a name passed to a call): the call, and the position or keyword the
     name is passed at (None for `*args`/`**kwargs`)."""
-    arg = ctx.parent(ev.node)
-    call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
-    if not isinstance(call, cst.Call) or not isinstance(arg, cst.Arg) or arg.star:
+    call = ev.value
+    arg = next((a for a in call.args if a.value is ev.node), None) if isinstance(call, cst.Call) else None
+    if not isinstance(call, cst.Call) or arg is None or arg.star:
         return None
     if arg.keyword is not None:
         return call, arg.keyword.value
