@@ -1,7 +1,7 @@
 """Dataclass records to plain JSON values and back, checked against their type hints.
 
 The decoder builds only what the type hints name (the record classes, str, int, float, bool,
-None, list, tuple, set, dict with string keys): whatever the input, it can create no other
+None, list, tuple, set, dict with string or int keys): whatever the input, it can create no other
 object and run no code. Anything that does not fit raises DecodeError. Adding a field to a
 record needs no change here.
 """
@@ -36,8 +36,11 @@ def encode(value: Any) -> Any:
 
 
 def _key(key: Any) -> str:
+    """JSON object keys are strings: an int key (a position) is written in decimal."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)
     if not isinstance(key, str):
-        raise TypeError(f"dict keys must be strings, not {type(key).__name__}")
+        raise TypeError(f"dict keys must be strings or ints, not {type(key).__name__}")
     return key
 
 
@@ -85,8 +88,16 @@ def decode(tp: Any, data: Any) -> Any:
         return tuple(decode(a, v) for a, v in zip(args, items))
     if origin is dict:
         entries = _expect(data, type(data) is dict, tp)
-        return {decode(args[0], k): decode(args[1], v) for k, v in entries.items()}
+        return {_decode_key(args[0], k): decode(args[1], v) for k, v in entries.items()}
     raise DecodeError(f"no decoder for {tp}")
+
+
+def _decode_key(tp: Any, key: str) -> Any:
+    if tp is int:
+        if not (key.isascii() and key.lstrip("-").isdigit()):
+            raise DecodeError(f"{key!r} where an int key was expected")
+        return int(key)
+    return decode(tp, key)
 
 
 def _expect(data: Any, ok: bool, tp: Any) -> Any:

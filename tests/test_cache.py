@@ -3,10 +3,12 @@ changes a result or shows up in git."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import run_cli
 from snippets import BUGGY
 
@@ -236,3 +238,21 @@ def test_the_codec_round_trips_every_fact(tmp_path):
         facts = index_mod.extract(str(sample), sample.read_bytes(), "m")
         plain = __import__("json").loads(__import__("json").dumps(codec.encode(facts)))
         assert codec.decode(index_mod.ModuleFacts, plain) == facts, sample.name
+
+
+def test_facts_with_positional_keys_round_trip():
+    """A fact keyed by position (`return Maker, engine`: which item is a factory) is stored as
+    JSON, whose keys are strings, and read back with int keys; a key that is not a number is
+    refused."""
+    from codemods import codec
+    from codemods.index import Factory, Function
+
+    fn = Function(qualname="setup", line=1, is_async=False, is_generator=False, params=[], returns=None)
+    fn.returns_factories_at = {0: Factory("Maker", "sqlalchemy.orm.sessionmaker", False, True, 1)}
+    plain = codec.encode(fn)
+    json.dumps(plain)  # storable as it is
+    back = codec.decode(Function, json.loads(json.dumps(plain)))
+    assert back.returns_factories_at == fn.returns_factories_at
+    plain["returns_factories_at"] = {"first": plain["returns_factories_at"]["0"]}
+    with pytest.raises(codec.DecodeError):
+        codec.decode(Function, plain)
