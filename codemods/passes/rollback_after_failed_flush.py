@@ -873,7 +873,7 @@ class RollbackAfterFailedFlush(Pass):
         awaited = "await " if is_async else ""
         if entry.only_through_calls:
             commits = True  # the callee's work is the transaction's: the rollback is unsafe either way
-            failed = f"a failed commit of `{S}` in `{entry.through[0]}()`"
+            failed = f"a failed flush or commit of `{S}` in `{entry.through[0]}()`"
         else:
             failed = f"a failed `{S}.{'commit' if commits else 'flush'}()`"
         message = (f"this handler catches {failed} without `{awaited}{S}.rollback()`, and "
