@@ -12,7 +12,9 @@ from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
 from .flow import (
+    BindingKind,
     Event,
+    EventKind,
     SessionRef,
     binding_of,
     bound_through,
@@ -711,7 +713,7 @@ class ExpiredReadInAsync(Pass):
             cls = qualname.rsplit(".", 1)[0]
             for e in evs:
                 owner = e.owner or ""
-                if e.kind == "call" and owner.startswith("self.") and owner.count(".") == 1 and owner not in refs \
+                if e.kind == EventKind.CALL and owner.startswith("self.") and owner.count(".") == 1 and owner not in refs \
                         and ctx.index.self_session(mod, cls, owner[5:]):
                     refs[owner] = SessionRef(owner, None, unknown)
         out = []
@@ -732,7 +734,7 @@ class ExpiredReadInAsync(Pass):
             region = [e for e in evs if inside(e, ref.block) and e.node is not ref.block]
         else:
             region = list(evs)
-        begins = {id(e.node) for e in region if e.kind == "with" and _begins(e.node, S)}  # type: ignore[arg-type]
+        begins = {id(e.node) for e in region if e.kind == EventKind.WITH and _begins(e.node, S)}  # type: ignore[arg-type]
         objs: dict[str, _Obj] = _injected(ctx, qualname, S) if ref.block is None else {}
         lists: dict[str, Model] = {}
         new: dict[str, Model] = {}
@@ -750,21 +752,21 @@ class ExpiredReadInAsync(Pass):
                     if obj.expiry is not None and reload[1] in (None, obj.model.name):
                         obj.expiry, obj.shadowed = None, None  # the load may have refreshed it
                 reload = None
-            ended = session_ended_by(ctx, qualname, e, S) if e.kind in ("use", "call") else None
+            ended = session_ended_by(ctx, qualname, e, S) if e.kind in (EventKind.USE, EventKind.CALL) else None
             if ended is not None:  # `await helper(db)`, where helper commits or rolls back db
                 call, ends = ended
                 kind = "commit" if "commit" in ends and ref.expire_on_commit else \
                     "rollback" if "rollback" in ends and _goes_on_after(e, call) else None
-                at = Event("call", call, e.path, owner=S, index=e.index)
+                at = Event(EventKind.CALL, call, e.path, owner=S, index=e.index)
                 handed = (_node_ids(call), at, kind, dotted(call.func))  # its arguments are read before it
                 active = False
-            elif e.kind == "assign":
+            elif e.kind == EventKind.ASSIGN:
                 self._bind(ctx, e, ref, objs, lists, new)
-            elif e.kind == "endwith" and id(e.node) in begins:
+            elif e.kind == EventKind.ENDWITH and id(e.node) in begins:
                 self._expire(out, e, "commit" if ref.expire_on_commit else None, objs)
                 out[-1].kind = "begin"
                 active = False
-            elif e.kind == "call" and e.owner == S:
+            elif e.kind == EventKind.CALL and e.owner == S:
                 method = e.name
                 X = e.args[0] if e.args else None
                 if method == "add" and X in new:
@@ -796,9 +798,9 @@ class ExpiredReadInAsync(Pass):
                     reload = (_node_ids(e.node), model)
                 elif method in names.ASYNC_METHODS:
                     active = True
-            elif e.kind in ("read", "write") and e.owner in objs:
+            elif e.kind in (EventKind.READ, EventKind.WRITE) and e.owner in objs:
                 obj = objs[e.owner]  # type: ignore[index]
-                if e.kind == "write":
+                if e.kind == EventKind.WRITE:
                     obj.dirty.add(e.name or "")
                     if not _aug_assigned(e):
                         obj.loaded.add(e.name or "")
@@ -806,7 +808,7 @@ class ExpiredReadInAsync(Pass):
                             obj.shadowed[1].add(e.name or "")
                         continue
                 self._read(e, e.owner or "", e.name or "", obj)
-            elif e.kind == "use" and e.name in objs and e.owner:  # `_out(template)` reads template.x
+            elif e.kind == EventKind.USE and e.name in objs and e.owner:  # `_out(template)` reads template.x
                 where = call_argument(e)
                 callee = ctx.qualify(e.owner) if not e.owner.startswith("self.") else None
                 for attr in ctx.index.param_reads(callee, where[1]) if where is not None else ():
@@ -828,7 +830,7 @@ class ExpiredReadInAsync(Pass):
                 return None
             if not _may_follow(expiry.event, e):
                 continue
-            expiry.reads[X] = [e if e.kind == "read" else Event("read", e.node, e.path, owner=X, name=attr, index=e.index)]
+            expiry.reads[X] = [e if e.kind == EventKind.READ else Event(EventKind.READ, e.node, e.path, owner=X, name=attr, index=e.index)]
             expiry.objects[X] = obj
             return expiry
         return None
@@ -849,10 +851,10 @@ class ExpiredReadInAsync(Pass):
             return
         binding = binding_of(ctx, e.value, {ref.name: ref})
         model = model_for(ctx, binding.model)
-        if binding.kind == "list" and model is not None:
+        if binding.kind == BindingKind.LIST and model is not None:
             lists[X] = model
             return
-        if binding.kind == "new" and model is not None:
+        if binding.kind == BindingKind.NEW and model is not None:
             new[X] = model
             return
         bound = bound_through(ctx, e, ref.name, Scope("session", ref.name, ref.is_async, ref.expire_on_commit,
@@ -919,7 +921,7 @@ class ExpiredReadInAsync(Pass):
     def _refresh(self, evs: list[Event], ref: SessionRef, expiry: _Expiry) -> Fix | None:
         S = ref.name
         at = expiry.event
-        if at.kind == "endwith":
+        if at.kind == EventKind.ENDWITH:
             target: cst.CSTNode = at.node
         else:
             try:
@@ -947,7 +949,7 @@ class ExpiredReadInAsync(Pass):
             return None
         try_node = rollback.path[try_index]
         start = next(e for e in evs if inside(e, try_node))
-        probe = Event("use", try_node, rollback.path[: try_index + 1])
+        probe = Event(EventKind.USE, try_node, rollback.path[: try_index + 1])
         edits: list[Edit] = []
         before: list[cst.BaseStatement] = []
         taken: set[str] = set()
@@ -956,17 +958,17 @@ class ExpiredReadInAsync(Pass):
             if obj.binding is None or not reachable_only_through(probe, obj.binding) or obj.optional \
                     and not _known_present(evs, obj, X, start):
                 return None
-            attrs = {r.name for r in evs if r.kind == "read" and r.owner == X and inside(r, handler)
+            attrs = {r.name for r in evs if r.kind == EventKind.READ and r.owner == X and inside(r, handler)
                      and r.index > rollback.index}
-            handler_reads = [r for r in evs if r.kind == "read" and r.owner == X and r.name in attrs
+            handler_reads = [r for r in evs if r.kind == EventKind.READ and r.owner == X and r.name in attrs
                              and inside(r, handler) and r.index > rollback.index]
             for e in evs[obj.binding.index + 1: handler_reads[-1].index]:
-                if e.owner == X and e.kind in ("write", "method") and (e.kind == "method" or e.name in attrs):
+                if e.owner == X and e.kind in (EventKind.WRITE, EventKind.METHOD) and (e.kind == EventKind.METHOD or e.name in attrs):
                     return None  # changed (or maybe changed) before the read: the old value is not it
-                if e.kind == "call" and e.owner == ref.name and e.name in ("commit", "rollback", "refresh") \
+                if e.kind == EventKind.CALL and e.owner == ref.name and e.name in ("commit", "rollback", "refresh") \
                         and e.index < start.index:
                     return None  # expired (or refreshed) before the try: keep it simple
-                if e.kind == "assign" and e.name == X:
+                if e.kind == EventKind.ASSIGN and e.name == X:
                     return None
             for attr in sorted(attrs):  # type: ignore[type-var]
                 local = unique_name(fn, f"{X}_{attr}", taken)
@@ -1149,8 +1151,8 @@ def _known_present(evs: list[Event], obj: _Obj, X: str, at: Event) -> bool:
     would have failed on None), or a None guard ended the function?"""
     start = obj.binding.index if obj.binding is not None else -1
     for e in evs[start + 1: at.index]:
-        if e.owner == X and e.kind in ("read", "write", "method") and reachable_only_through(at, e):
+        if e.owner == X and e.kind in (EventKind.READ, EventKind.WRITE, EventKind.METHOD) and reachable_only_through(at, e):
             return True
-        if e.kind == "if" and none_guard(e.node, X) and reachable_only_through(at, e):  # type: ignore[arg-type]
+        if e.kind == EventKind.IF and none_guard(e.node, X) and reachable_only_through(at, e):  # type: ignore[arg-type]
             return True
     return False

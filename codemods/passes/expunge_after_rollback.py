@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import FLASK, SYNC_DB
-from .flow import Event, events, functions, held, mentions, sessions, shape
+from .flow import Event, EventKind, events, functions, held, mentions, sessions, shape
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -280,7 +280,7 @@ class ExpungeAfterRollback(Pass):
             evs = events(fn, ctx)
             refs = None
             for ev in evs:
-                if ev.kind != "call" or ev.name != "rollback" or ev.owner is None:
+                if ev.kind != EventKind.CALL or ev.name != "rollback" or ev.owner is None:
                     continue
                 branch = self._error_branch(fn, ev)
                 if branch is None:
@@ -316,7 +316,7 @@ class ExpungeAfterRollback(Pass):
 
     @staticmethod
     def _already(evs: list[Event], owner: str, branch: tuple[cst.CSTNode, ...]) -> bool:
-        return any(e.kind == "call" and e.owner == owner and e.name == "expunge_all"
+        return any(e.kind == EventKind.CALL and e.owner == owner and e.name == "expunge_all"
                    and any(b is p for b in branch for p in e.path) for e in evs)
 
     @staticmethod

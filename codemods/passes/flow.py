@@ -37,9 +37,27 @@ else:
 # --------------------------------------------------------------------------- events
 
 
+class EventKind(str, Enum):
+    """What an :class:`Event` is (a ``str``, so it also compares equal to its value)."""
+
+    CALL = "call"  # owner.name(args): a method call on a dotted owner
+    ASSIGN = "assign"  # name = value (a loop variable too: value None, args = (the iterable,))
+    READ = "read"  # owner.name read
+    WRITE = "write"  # owner.name = ...
+    METHOD = "method"  # owner.name(...) where owner is a plain name (a method of an object)
+    ESCAPE = "escape"  # name returned or yielded
+    RETURN = "return"
+    USE = "use"  # name used otherwise (passed to a call, put in a container)
+    NESTED = "nested"  # name used in a nested function or lambda
+    WITH = "with"
+    ENDWITH = "endwith"
+    IF = "if"
+    LOOP = "loop"
+
+
 @dataclass
 class Event:
-    kind: str  # "call", "assign", "read", "write", "method", "escape", "return", "use", "nested", "with", "endwith", "if", "loop"
+    kind: EventKind
     node: cst.CSTNode
     path: tuple[cst.CSTNode, ...]  # enclosing blocks and statements, outermost first
     owner: str | None = None  # call: the dotted owner (session); read/write: the object name
@@ -69,7 +87,7 @@ class _Events(_VisitorBase):
         self._funcs: set[int] = set()
         self._depth = 0  # nested function/lambda/class depth
 
-    def _add(self, kind: str, node: cst.CSTNode, **kw) -> None:
+    def _add(self, kind: EventKind, node: cst.CSTNode, **kw) -> None:
         self.out.append(Event(kind, node, tuple(self.path), index=len(self.out), **kw))
 
     # structure ------------------------------------------------------------------
@@ -101,20 +119,20 @@ class _Events(_VisitorBase):
 
     def visit_If(self, node: cst.If) -> None:
         if not self._depth:
-            self._add("if", node)
+            self._add(EventKind.IF, node)
 
     def visit_While(self, node: cst.While) -> None:
         if not self._depth:
-            self._add("loop", node)
+            self._add(EventKind.LOOP, node)
 
     # with blocks ------------------------------------------------------------------
     def visit_With(self, node: cst.With) -> None:
         if not self._depth:
-            self._add("with", node)
+            self._add(EventKind.WITH, node)
 
     def leave_With(self, node: cst.With) -> None:
         if not self._depth:
-            self.out.append(Event("endwith", node, tuple(self.path) + (node,), index=len(self.out)))
+            self.out.append(Event(EventKind.ENDWITH, node, tuple(self.path) + (node,), index=len(self.out)))
 
     # stores and calls ---------------------------------------------------------------
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
@@ -132,24 +150,24 @@ class _Events(_VisitorBase):
     def visit_For(self, node: cst.For) -> None:
         self._stores.add(id(node.target))
         if not self._depth:
-            self._add("loop", node)
+            self._add(EventKind.LOOP, node)
 
     def leave_Assign(self, node: cst.Assign) -> None:
         if self._depth:
             return
         for target in node.targets:
             if isinstance(target.target, cst.Name):
-                self._add("assign", node, name=target.target.value, value=node.value)
+                self._add(EventKind.ASSIGN, node, name=target.target.value, value=node.value)
 
     def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
         if not self._depth and isinstance(node.target, cst.Name) and node.value is not None:
-            self._add("assign", node, name=node.target.value, value=node.value)
+            self._add(EventKind.ASSIGN, node, name=node.target.value, value=node.value)
 
     def visit_For_body(self, node: cst.For) -> None:
         # The loop variable is bound before the body runs: `for user in users:` reads as an
         # assignment whose value is the iterable.
         if not self._depth and isinstance(node.target, cst.Name):
-            self._add("assign", node, name=node.target.value, value=None,
+            self._add(EventKind.ASSIGN, node, name=node.target.value, value=None,
                       args=(dotted(node.iter),))
 
     def visit_AsName(self, node: cst.AsName) -> None:
@@ -162,15 +180,15 @@ class _Events(_VisitorBase):
         if self._depth:
             for arg in node.args:
                 if isinstance(arg.value, cst.Name):
-                    self._add("nested", arg.value, name=arg.value.value)
+                    self._add(EventKind.NESTED, arg.value, name=arg.value.value)
             return
         for arg in node.args:  # arguments are evaluated before the call
             if isinstance(arg.value, cst.Name):
-                self._add("use", arg.value, name=arg.value.value, owner=dotted(node.func), value=node)
+                self._add(EventKind.USE, arg.value, name=arg.value.value, owner=dotted(node.func), value=node)
         if isinstance(node.func, cst.Attribute):
             owner = dotted(node.func.value)
             if owner is not None:
-                self._add("call", node, owner=owner, name=node.func.attr.value,
+                self._add(EventKind.CALL, node, owner=owner, name=node.func.attr.value,
                           args=tuple(dotted(a.value) for a in node.args if not a.keyword))
 
     def _getattr_read(self, node: cst.Call) -> bool:
@@ -184,7 +202,7 @@ class _Events(_VisitorBase):
         if isinstance(obj, cst.Name) and isinstance(attr, cst.SimpleString):
             name = attr.evaluated_value
             if isinstance(name, str) and name.isidentifier():
-                self._add("read", node, owner=obj.value, name=name)
+                self._add(EventKind.READ, node, owner=obj.value, name=name)
                 return True
         return False
 
@@ -193,33 +211,33 @@ class _Events(_VisitorBase):
             return
         obj = node.value.value
         if self._depth:
-            self._add("nested", node, name=obj)
+            self._add(EventKind.NESTED, node, name=obj)
             return
         if node.attr.value.startswith("__") and node.attr.value.endswith("__"):
             return  # obj.__dict__, obj.__class__: never a load
         if id(node) in self._stores:
-            self._add("write", node, owner=obj, name=node.attr.value)
+            self._add(EventKind.WRITE, node, owner=obj, name=node.attr.value)
         elif id(node) in self._funcs:
-            self._add("method", node, owner=obj, name=node.attr.value)
+            self._add(EventKind.METHOD, node, owner=obj, name=node.attr.value)
         else:
-            self._add("read", node, owner=obj, name=node.attr.value)
+            self._add(EventKind.READ, node, owner=obj, name=node.attr.value)
 
     def visit_Name(self, node: cst.Name) -> None:
         if self._depth and id(node) not in self._stores:
-            self._add("nested", node, name=node.value)
+            self._add(EventKind.NESTED, node, name=node.value)
 
     def visit_Return(self, node: cst.Return) -> None:
         if not self._depth and node.value is not None:
             names_ = list(_escaping_names(node.value))
             for name in names_:
-                self._add("escape", node, name=name)
+                self._add(EventKind.ESCAPE, node, name=name)
             if not names_ and isinstance(node.value, (cst.Call, cst.Await)):
-                self._add("return", node, value=node.value)  # `return session.get(...)`
+                self._add(EventKind.RETURN, node, value=node.value)  # `return session.get(...)`
 
     def visit_Yield(self, node: cst.Yield) -> None:
         if not self._depth and isinstance(node.value, cst.BaseExpression):
             for name in _escaping_names(node.value):
-                self._add("escape", node, name=name)
+                self._add(EventKind.ESCAPE, node, name=name)
 
 
 def _escaping_names(value: cst.BaseExpression) -> Iterator[str]:
@@ -296,7 +314,7 @@ def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Ev
     qualify = ctx.qualify
     # with-blocks (outermost first, so inner rebinding wins)
     for ev in evs if evs is not None else events(fn):
-        if ev.kind != "with":
+        if ev.kind != EventKind.WITH:
             continue
         for item in ev.node.items:  # type: ignore[attr-defined]
             if item.asname is None or not isinstance(item.asname.name, cst.Name):
@@ -346,7 +364,7 @@ def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: l
     qualify = ctx.qualify
     out: list[SessionRef] = []
     for ev in evs:
-        if ev.kind != "with":
+        if ev.kind != EventKind.WITH:
             continue
         for item in ev.node.items:  # type: ignore[attr-defined]
             if item.asname is None or not isinstance(item.asname.name, cst.Name):
@@ -357,7 +375,7 @@ def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: l
                 out.append(ref)
     known = sessions(ctx, fn, qualname, evs)
     for ev in evs:  # `with session:` / `async with self.session as s:`: the block closes it
-        if ev.kind != "with":
+        if ev.kind != EventKind.WITH:
             continue
         for item in ev.node.items:  # type: ignore[attr-defined]
             ref = _instance_session(ctx, qualname, item.item, known)
@@ -420,11 +438,21 @@ def _with_item_session(index: ProjectIndex, qualify, expr: cst.BaseExpression, b
 # --------------------------------------------------------------------------- objects
 
 
+class BindingKind(str, Enum):
+    """How a name got its value (a ``str``, so it also compares equal to its value)."""
+
+    NEW = "new"  # Model(...): constructed here
+    LOADED = "loaded"  # one instance loaded through a session
+    LIST = "list"  # several instances loaded through a session
+    PARAM = "param"
+    OTHER = "other"
+
+
 @dataclass
 class Binding:
     """How a name got its value: constructed, loaded through a session, or unknown."""
 
-    kind: str  # "new", "loaded", "list", "param", "other"
+    kind: BindingKind
     model: str | None = None  # class name as written, when known
     session: str | None = None
     event: Event | None = None
@@ -439,7 +467,7 @@ MAYBE_NONE = {"get", "first", "one_or_none", "scalar_one_or_none", "scalar"}
 def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: dict[str, SessionRef]) -> Binding:
     """Classify an assigned value: ``Model(...)``, ``S.get(Model, ...)``, ``S.scalars(select(M)).all()``..."""
     if value is None:
-        return Binding("other")
+        return Binding(BindingKind.OTHER)
     node = value
     while isinstance(node, cst.Await):
         node = node.expression
@@ -458,7 +486,7 @@ def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: di
                            or chain in (["scalars"], ["scalars", "all"], ["unique", "scalars", "all"],
                                         ["scalars", "unique", "all"]))
                 last = chain[-1] if chain else method
-                return Binding("list" if is_list else "loaded", model, owner,
+                return Binding(BindingKind.LIST if is_list else BindingKind.LOADED, model, owner,
                                optional=not is_list and last in MAYBE_NONE)
             chain.insert(0, method)
             current = current.func.value
@@ -468,8 +496,8 @@ def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: di
         name = dotted(node.func)
         last = (name or "").rsplit(".", 1)[-1]
         if last[:1].isupper() and model_for(ctx, name) is not None:
-            return Binding("new", last)
-    return Binding("other")
+            return Binding(BindingKind.NEW, last)
+    return Binding(BindingKind.OTHER)
 
 
 def _model_arg(call: cst.Call) -> str | None:
@@ -535,7 +563,7 @@ def aliases_of(evs: list[Event], X: str) -> set[str]:
     """X and the loop variables that iterate over X (`for user in users:`)."""
     out = {X}
     for e in evs:
-        if e.kind == "assign" and isinstance(e.node, cst.For) and e.args[:1] == (X,):
+        if e.kind == EventKind.ASSIGN and isinstance(e.node, cst.For) and e.args[:1] == (X,):
             out.add(e.name)  # type: ignore[arg-type]
     return out
 
@@ -780,7 +808,7 @@ def bound_through(ctx: FileContext, ev: Event, N: str, scope: Scope) -> Bound | 
     callee = dotted(value.func)
     if scope.yields == "session":
         binding = binding_of(ctx, ev.value, {N: None})  # type: ignore[dict-item]
-        model = model_for(ctx, binding.model) if binding.kind == "loaded" else None
+        model = model_for(ctx, binding.model) if binding.kind == BindingKind.LOADED else None
         if model is not None:
             method = value.func.attr.value if isinstance(value.func, cst.Attribute) else ""
             return Bound(ev, model, method in ("get", "first", "one_or_none", "scalar_one_or_none", "scalar"),
@@ -866,10 +894,10 @@ def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str) -> tupl
     receiver = f"{mod.module}.{qualname.rsplit('.', 1)[0]}" if "." in qualname else None
     call: cst.CSTNode | None
     passed: int | str
-    if ev.kind == "call" and ev.owner == "self" and S.startswith("self.") and S.count(".") == 1:
+    if ev.kind == EventKind.CALL and ev.owner == "self" and S.startswith("self.") and S.count(".") == 1:
         call, passed = ev.node, S
         callee: str | None = f"self.{ev.name}"
-    elif ev.kind == "use" and ev.name == S and ev.owner:
+    elif ev.kind == EventKind.USE and ev.name == S and ev.owner:
         where = call_argument(ev)
         if where is None:
             return None

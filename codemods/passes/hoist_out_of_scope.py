@@ -11,8 +11,10 @@ from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
 from .flow import (
+    BindingKind,
     Bound,
     Event,
+    EventKind,
     binding_of,
     bound_through,
     capture_source,
@@ -278,20 +280,20 @@ class HoistOutOfScope(Pass):
                 continue
             evs = events(fn, ctx)
             for w in evs:
-                if w.kind != "with":
+                if w.kind != EventKind.WITH:
                     continue
                 for name, scope in with_scopes(ctx, w.node):  # type: ignore[arg-type]
                     yield from self._scope(ctx, fn, evs, w, name, scope)
 
     def _scope(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], w: Event, N: str,
                scope: Scope) -> Iterator[Finding]:
-        end = next(e.index for e in evs if e.kind == "endwith" and e.node is w.node)
+        end = next(e.index for e in evs if e.kind == EventKind.ENDWITH and e.node is w.node)
         if not isinstance(w.node, cst.With) or not isinstance(w.node.body, cst.IndentedBlock):
             return
         region = [e for e in evs if w.index < e.index < end]
         seen: set[str] = set()
         for ev in reversed(region):  # the last binding of each name in the scope
-            if ev.kind != "assign" or ev.name is None or ev.name in seen:
+            if ev.kind != EventKind.ASSIGN or ev.name is None or ev.name in seen:
                 continue
             seen.add(ev.name)
             bound = bound_through(ctx, ev, N, scope)
@@ -304,9 +306,9 @@ class HoistOutOfScope(Pass):
             if listed is None:
                 continue
             for loop in evs[end + 1:]:  # `for x in rows:` after the scope: each x is one of them
-                if loop.kind == "assign" and loop.name == ev.name:
+                if loop.kind == EventKind.ASSIGN and loop.name == ev.name:
                     break
-                if loop.kind == "assign" and loop.value is None and loop.args[:1] == (ev.name,) and loop.name:
+                if loop.kind == EventKind.ASSIGN and loop.value is None and loop.args[:1] == (ev.name,) and loop.name:
                     element = Bound(loop, listed.model, False, listed.eager)
                     for finding in self._check(ctx, fn, evs, w, end, region, N, scope, element, of=ev.name):
                         finding.subject = ev.name
@@ -320,16 +322,16 @@ class HoistOutOfScope(Pass):
             return
         model = bound.model
         loaded_at = bound.event.index if of is None else max(
-            e.index for e in region if e.kind == "assign" and e.name == of)
+            e.index for e in region if e.kind == EventKind.ASSIGN and e.name == of)
         after: list[Event] = []
         for e in evs[(bound.event.index if of else end) + 1:]:
-            if e.kind == "assign" and e.name == X:
+            if e.kind == EventKind.ASSIGN and e.name == X:
                 break
             after.append(e)
-        reads = [e for e in after if e.kind == "read" and e.owner == X and reachable_only_through(e, evs[end])]
+        reads = [e for e in after if e.kind == EventKind.READ and e.owner == X and reachable_only_through(e, evs[end])]
         if not reads:
             return
-        commits_in_block = [e for e in region if e.kind == "call" and e.name == "commit"
+        commits_in_block = [e for e in region if e.kind == EventKind.CALL and e.name == "commit"
                             and (e.owner == N or (e.owner or "").startswith(N + "."))
                             and e.index > loaded_at]
         expired = scope.expires_on_exit or (scope.expire_on_commit and bool(commits_in_block))
@@ -364,19 +366,19 @@ class HoistOutOfScope(Pass):
 
     def _no_fix_reason(self, fn, evs, w: Event, end: int, region, after, X: str, bound: Bound,
                        commits_in_block: list[Event]) -> str | None:
-        if any(e.kind == "loop" and any(p is e.node for p in w.path) for e in evs[: w.index]):
+        if any(e.kind == EventKind.LOOP and any(p is e.node for p in w.path) for e in evs[: w.index]):
             return "the scope is in a loop"
-        if any((e.kind in ("write", "method") and e.owner == X) or (e.kind in ("use", "escape", "nested") and e.name == X)
+        if any((e.kind in (EventKind.WRITE, EventKind.METHOD) and e.owner == X) or (e.kind in (EventKind.USE, EventKind.ESCAPE, EventKind.NESTED) and e.name == X)
                for e in after):
             return f"`{X}` is changed or passed on after the scope"
         top = w.node.body.body  # type: ignore[attr-defined]
         point = self._capture_point(region, X, top)
         if point is None:
             return "no statement of the scope's block to put the capture after"
-        guarded_in_scope = any(e.kind == "if" and any(s is e.node for s in top) and none_guard(e.node, X)  # type: ignore[arg-type]
+        guarded_in_scope = any(e.kind == EventKind.IF and any(s is e.node for s in top) and none_guard(e.node, X)  # type: ignore[arg-type]
                                for e in region)
         if bound.optional and not guarded_in_scope:
-            if any(e.kind == "if" and mentions(e.node.test, X) for e in after):  # type: ignore[attr-defined]
+            if any(e.kind == EventKind.IF and mentions(e.node.test, X) for e in after):  # type: ignore[attr-defined]
                 return f"`{X}` may be None inside the scope and the later reads are guarded"
         position = _position(top, point)
         if fn.asynchronous is not None and any(_position(top, _top(c, top)) <= position for c in commits_in_block):
@@ -388,8 +390,8 @@ class HoistOutOfScope(Pass):
         """The last statement of the scope's block that binds, guards or may modify X."""
         last = None
         for e in region:
-            relevant = ((e.kind == "assign" and e.name == X) or (e.kind in ("write", "method") and e.owner == X)
-                        or (e.kind == "use" and e.name == X) or (e.kind == "if" and none_guard(e.node, X)))  # type: ignore[arg-type]
+            relevant = ((e.kind == EventKind.ASSIGN and e.name == X) or (e.kind in (EventKind.WRITE, EventKind.METHOD) and e.owner == X)
+                        or (e.kind == EventKind.USE and e.name == X) or (e.kind == EventKind.IF and none_guard(e.node, X)))  # type: ignore[arg-type]
             if relevant:
                 stmt = _top(e, top)
                 if stmt is not None:
@@ -428,7 +430,7 @@ def _list_through(ctx: FileContext, ev: Event, N: str, scope: Scope, region: lis
         return None
     if scope.yields == "session":
         binding = binding_of(ctx, value, {N: None})  # type: ignore[dict-item]
-        model = model_for(ctx, binding.model) if binding.kind == "list" else None
+        model = model_for(ctx, binding.model) if binding.kind == BindingKind.LIST else None
         if model is not None:
             return Bound(ev, model, False, eager_of(value))
         chain: list[str] = []
@@ -437,11 +439,11 @@ def _list_through(ctx: FileContext, ev: Event, N: str, scope: Scope, region: lis
             chain.insert(0, current.func.attr.value)
             current = current.func.value
         if isinstance(current, cst.Name) and chain[:1] == ["scalars"] and chain[1:] in ([], ["all"]):
-            source = next((e for e in reversed(region) if e.kind == "assign" and e.name == current.value
+            source = next((e for e in reversed(region) if e.kind == EventKind.ASSIGN and e.name == current.value
                            and e.index < ev.index), None)
             if source is not None and source.value is not None:
                 inner = binding_of(ctx, source.value, {N: None})  # type: ignore[dict-item]
-                model = model_for(ctx, inner.model) if inner.kind == "loaded" else None
+                model = model_for(ctx, inner.model) if inner.kind == BindingKind.LOADED else None
                 if model is not None:
                     return Bound(ev, model, False, eager_of(source.value))
     if any(isinstance(a.value, cst.Name) and a.value.value == N for a in value.args):

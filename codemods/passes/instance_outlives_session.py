@@ -8,7 +8,19 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import SYNC_DB
-from .flow import binding_of, bound_through, events, functions, mentions, model_for, sessions, shape, with_scopes
+from .flow import (
+    BindingKind,
+    EventKind,
+    binding_of,
+    bound_through,
+    events,
+    functions,
+    mentions,
+    model_for,
+    sessions,
+    shape,
+    with_scopes,
+)
 from .helpers import dotted
 
 if TYPE_CHECKING:
@@ -438,12 +450,12 @@ class InstanceOutlivesSession(Pass):
                     out[p.name] = model.name
         scopes = []
         for e in evs:
-            if e.kind == "with":
+            if e.kind == EventKind.WITH:
                 scopes += with_scopes(ctx, e.node)  # type: ignore[arg-type]
-            if e.kind != "assign" or e.name is None:
+            if e.kind != EventKind.ASSIGN or e.name is None:
                 continue
             binding = binding_of(ctx, e.value, refs)
-            if binding.kind in ("new", "loaded") and binding.model and model_for(ctx, binding.model) is not None:
+            if binding.kind in (BindingKind.NEW, BindingKind.LOADED) and binding.model and model_for(ctx, binding.model) is not None:
                 out[e.name] = binding.model
                 continue
             for name, scope in scopes:

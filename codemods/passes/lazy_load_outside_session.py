@@ -11,6 +11,7 @@ from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import BOT, REPO
 from .flow import (
     Event,
+    EventKind,
     bound_through,
     events,
     functions,
@@ -218,13 +219,13 @@ class LazyLoadOutsideSession(Pass):
 
     def _async_attached(self, ctx: FileContext, evs: list[Event]) -> Iterator[Finding]:
         for w in evs:
-            if w.kind != "with" or not w.node.asynchronous:  # type: ignore[attr-defined]
+            if w.kind != EventKind.WITH or not w.node.asynchronous:  # type: ignore[attr-defined]
                 continue
-            end = next(e.index for e in evs if e.kind == "endwith" and e.node is w.node)
+            end = next(e.index for e in evs if e.kind == EventKind.ENDWITH and e.node is w.node)
             region = evs[w.index + 1: end]
             for name, scope in with_scopes(ctx, w.node):  # type: ignore[arg-type]
                 for ev in region:
-                    if ev.kind != "assign":
+                    if ev.kind != EventKind.ASSIGN:
                         continue
                     bound = bound_through(ctx, ev, name, scope)
                     X = ev.name
@@ -233,12 +234,12 @@ class LazyLoadOutsideSession(Pass):
                     for r in region:
                         if r.index <= ev.index:
                             continue
-                        if r.kind == "assign" and r.name == X:
+                        if r.kind == EventKind.ASSIGN and r.name == X:
                             break
-                        if r.kind == "call" and r.name == "refresh" and r.args[:1] == (X,):
+                        if r.kind == EventKind.CALL and r.name == "refresh" and r.args[:1] == (X,):
                             break  # refresh(X, ["rel"]) and friends: assume it loads what is read
                         rels = lazy_relationships_read(bound.model, r.name or "", bound.eager) \
-                            if r.kind == "read" and r.owner == X else []
+                            if r.kind == EventKind.READ and r.owner == X else []
                         if rels:
                             rel = rels[0]
                             yield self.finding(r.node, (
@@ -250,7 +251,7 @@ class LazyLoadOutsideSession(Pass):
     def _returned_detached(self, ctx: FileContext, evs: list[Event]) -> Iterator[Finding]:
         index = ctx.index
         for ev in evs:
-            if ev.kind != "assign" or not isinstance(ev.value, (cst.Call, cst.Await)):
+            if ev.kind != EventKind.ASSIGN or not isinstance(ev.value, (cst.Call, cst.Await)):
                 continue
             value = ev.value.expression if isinstance(ev.value, cst.Await) else ev.value
             if not isinstance(value, cst.Call):
@@ -268,10 +269,10 @@ class LazyLoadOutsideSession(Pass):
             if X is None:  # an assignment event always names its target
                 continue
             for r in evs[ev.index + 1:]:
-                if r.kind == "assign" and r.name == X:
+                if r.kind == EventKind.ASSIGN and r.name == X:
                     break
                 rels = lazy_relationships_read(model, r.name or "", frozenset(returned.function.eager)) \
-                    if r.kind == "read" and r.owner == X else []
+                    if r.kind == EventKind.READ and r.owner == X else []
                 if rels:
                     rel = rels[0]
                     yield self.finding(r.node, (

@@ -12,7 +12,9 @@ from ..lazy import lazy
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import BOT, SYNC_DB
 from .flow import (
+    BindingKind,
     Event,
+    EventKind,
     SessionRef,
     binding_of,
     events,
@@ -491,15 +493,15 @@ def _loop_names(ctx: FileContext, fn: cst.FunctionDef, L: str) -> list[str]:
 
 def _detachments(ctx: FileContext, qualname: str, evs: list[Event], refs: dict[str, SessionRef]) -> Iterator[_Detach]:
     for ev in evs:
-        if ev.kind == "with":
+        if ev.kind == EventKind.WITH:
             assert isinstance(ev.node, cst.With)
             for name, scope in with_scopes(ctx, ev.node):
                 if scope.yields != "session" or not scope.closes_on_exit:
                     continue  # a service, a scoped registry, a context manager that keeps it open
-                end = next(e.index for e in evs if e.kind == "endwith" and e.node is ev.node)
+                end = next(e.index for e in evs if e.kind == EventKind.ENDWITH and e.node is ev.node)
                 yield _Detach(How.BLOCK, name, ev, ev.path, _end(ctx, ev.node), scope.expires_on_exit,
                               scope.expire_on_commit, at=end, is_async=scope.is_async)
-        elif ev.kind == "call" and ev.name in DETACHING and ev.owner is not None:
+        elif ev.kind == EventKind.CALL and ev.name in DETACHING and ev.owner is not None:
             if held(ctx, qualname, ev.owner, refs) is None:
                 continue
             obj = None
@@ -523,7 +525,7 @@ def _held(ctx: FileContext, evs: list[Event], refs: dict[str, SessionRef], det: 
     owners = known if det.how is How.EXPUNGE else {S: known[S]}
     before = evs[: det.at]
     for ev in before:
-        if ev.kind != "assign" or ev.name is None or ev.value is None:
+        if ev.kind != EventKind.ASSIGN or ev.name is None or ev.value is None:
             continue
         if det.how is How.BLOCK and not inside(ev, det.event.node):
             continue
@@ -533,10 +535,10 @@ def _held(ctx: FileContext, evs: list[Event], refs: dict[str, SessionRef], det: 
         model = model_for(ctx, binding.model)
         if model is None:
             continue
-        shape_ = _load_shape(ev.value) if binding.kind in ("loaded", "list") else None
+        shape_ = _load_shape(ev.value) if binding.kind in (BindingKind.LOADED, BindingKind.LIST) else None
         if shape_ is not None:
             session = binding.session
-        elif binding.kind == "new":
+        elif binding.kind == BindingKind.NEW:
             session = _added_and_saved(evs, ev, det, owners)
         else:
             continue
@@ -574,9 +576,9 @@ def _added_and_saved(evs: list[Event], bound: Event, det: _Detach, owners) -> st
     """A constructed instance added to a session, which then flushed or committed it before
     the detachment (or commits on leaving the block): the session it is in, or None."""
     for ev in evs[bound.index: det.at]:
-        if ev.kind == "call" and ev.owner in owners and ev.name == "add" and ev.args == (bound.name,):
+        if ev.kind == EventKind.CALL and ev.owner in owners and ev.name == "add" and ev.args == (bound.name,):
             saved = det.how is How.BLOCK and det.scope_expires or any(
-                e.kind == "call" and e.owner == ev.owner and e.name in ("commit", "flush")
+                e.kind == EventKind.CALL and e.owner == ev.owner and e.name in ("commit", "flush")
                 for e in evs[ev.index: det.at])
             return ev.owner if saved else None
     return None
@@ -586,8 +588,8 @@ def _rebound(between: list[Event], session: str) -> bool:
     """Is the session name bound again between the load and the detachment (so that what
     is detached may be another session than the one holding the instance)?"""
     head, _, attr = session.rpartition(".")
-    return any((e.kind == "assign" and e.name == session) or
-               (e.kind == "write" and head and e.owner == head and e.name == attr) for e in between)
+    return any((e.kind == EventKind.ASSIGN and e.name == session) or
+               (e.kind == EventKind.WRITE and head and e.owner == head and e.name == attr) for e in between)
 
 
 def _expired(evs: list[Event], bound: Event, det: _Detach, session: str | None) -> bool:
@@ -596,7 +598,7 @@ def _expired(evs: list[Event], bound: Event, det: _Detach, session: str | None) 
     if det.how is How.BLOCK and det.scope_expires:
         return True
     for ev in evs[bound.index: det.at]:
-        if ev.kind == "call" and ev.owner == session and ev.name in EXPIRING:
+        if ev.kind == EventKind.CALL and ev.owner == session and ev.name in EXPIRING:
             if ev.name != "commit" or det.expires_on_commit:
                 return True
     return False
@@ -692,7 +694,7 @@ def _attached_later(ctx: FileContext, evs: list[Event], det: _Detach) -> bool:
     """Is anything added to or merged into a session after the detachment, other than an
     instance constructed in the function? A related object's cascade may re-attach ours."""
     for ev in evs:
-        if ev.kind != "call" or ev.name not in ATTACHING or not _later_event(ctx, det, ev):
+        if ev.kind != EventKind.CALL or ev.name not in ATTACHING or not _later_event(ctx, det, ev):
             continue
         if _plain_container(evs, ev.owner):
             continue  # `seen.add(...)` on a set the function built
@@ -706,7 +708,7 @@ def _attached_later(ctx: FileContext, evs: list[Event], det: _Detach) -> bool:
 
 def _plain_container(evs: list[Event], owner: str | None) -> bool:
     """A local every assignment of which is a set, list or dict display or `set()`/`list()`/`dict()`."""
-    assigned = [ev.value for ev in evs if ev.kind == "assign" and ev.name == owner]
+    assigned = [ev.value for ev in evs if ev.kind == EventKind.ASSIGN and ev.name == owner]
     return bool(assigned) and all(
         isinstance(v, (cst.Set, cst.List, cst.Dict, cst.SetComp, cst.ListComp, cst.DictComp))
         or (isinstance(v, cst.Call) and dotted(v.func) in ("set", "list", "dict") and not v.args)
@@ -716,11 +718,11 @@ def _plain_container(evs: list[Event], owner: str | None) -> bool:
 def _constructed(ctx: FileContext, evs: list[Event], value: cst.BaseExpression) -> bool:
     """An instance made here: ``Model(...)``, or a name every assignment of which is one."""
     if isinstance(value, cst.Call):
-        return binding_of(ctx, value, {}).kind == "new"
+        return binding_of(ctx, value, {}).kind == BindingKind.NEW
     if not isinstance(value, cst.Name):
         return False
-    assigned = [ev for ev in evs if ev.kind == "assign" and ev.name == value.value]
-    return bool(assigned) and all(binding_of(ctx, ev.value, {}).kind == "new" for ev in assigned)
+    assigned = [ev for ev in evs if ev.kind == EventKind.ASSIGN and ev.name == value.value]
+    return bool(assigned) and all(binding_of(ctx, ev.value, {}).kind == BindingKind.NEW for ev in assigned)
 
 
 def _savable(model: Model, attr: str, augmented: bool, expired: bool) -> bool:

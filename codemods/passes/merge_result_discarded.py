@@ -11,6 +11,7 @@ from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
 from .flow import (
     Event,
+    EventKind,
     Held,
     SessionRef,
     events,
@@ -612,14 +613,14 @@ def _origin(ctx: FileContext, evs: list[Event], merge: Event, obj: str) -> _Orig
     # name held before it is another object.
     start = 0
     for ev in evs[: merge.index]:
-        if ev.kind == "assign" and ev.name == obj and reachable_only_through(merge, ev):
+        if ev.kind == EventKind.ASSIGN and ev.name == obj and reachable_only_through(merge, ev):
             start = ev.index
     new = None
     for ev in evs[start: merge.index]:
-        if ev.kind == "call" and ev.owner == S and ev.name in ("add", "add_all") and obj in ev.args \
+        if ev.kind == EventKind.CALL and ev.owner == S and ev.name in ("add", "add_all") and obj in ev.args \
                 and falls_through_to(_statement_path(ev), merge.path):
             return _Origin.THIS_SESSION  # (an add in another branch, `case "add":`, does not count)
-        if ev.kind == "assign" and ev.name == obj:
+        if ev.kind == EventKind.ASSIGN and ev.name == obj:
             value = ev.value
             if value is None:  # a loop variable
                 new = False
@@ -657,7 +658,7 @@ def _detached_constructor(ctx: FileContext, callee: str | None) -> bool:
 
 def _discarded_merge(ev: Event) -> tuple[cst.Expr, str] | None:
     """``S.merge(name)`` (awaited or not) as a whole expression statement: its Expr and the name."""
-    if ev.kind != "call" or ev.name != "merge" or ev.owner is None:
+    if ev.kind != EventKind.CALL or ev.name != "merge" or ev.owner is None:
         return None
     call = ev.node
     assert isinstance(call, cst.Call)
@@ -687,7 +688,7 @@ def _merged_outlives(evs: list[Event], merge: Event, holder: Held, refs: dict[st
     S = merge.owner
     ref = refs.get(S) if S is not None else None
     expires = ref.expire_on_commit if ref is not None else True
-    return not any(e.kind == "call" and e.owner == S and e.index > merge.index
+    return not any(e.kind == EventKind.CALL and e.owner == S and e.index > merge.index
                    and (e.name == "rollback" or (e.name == "commit" and expires)) for e in evs)
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from ..index import Model
 from ..lazy import lazy
 from .base import FileContext
-from .flow import Event, binding_of, model_for
+from .flow import BindingKind, Event, EventKind, binding_of, model_for
 from .helpers import dotted, statement_calls
 
 if TYPE_CHECKING:
@@ -85,18 +85,18 @@ def _loaded(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Even
             S: str) -> dict[str, tuple[Model, bool]]:
     """Names of instances loaded by ``S`` with their model, and whether that is assumed (``self``)."""
     out: dict[str, tuple[Model, bool]] = {}
-    added = {a for e in evs if e.kind == "call" and e.owner == S and e.name in ("add", "add_all", "merge")
+    added = {a for e in evs if e.kind == EventKind.CALL and e.owner == S and e.name in ("add", "add_all", "merge")
              for a in e.args}
-    deleted = {a for e in evs if e.kind == "call" and e.owner == S and e.name == "delete" for a in e.args}
+    deleted = {a for e in evs if e.kind == EventKind.CALL and e.owner == S and e.name == "delete" for a in e.args}
     if "." in qualname and "self" not in added:
         model = model_for(ctx, qualname.rsplit(".", 2)[-2])
         if model is not None and any(p.name.value == "self" for p in fn.params.params[:1]):
             out["self"] = (model, "self" not in deleted)
     for e in evs:
-        if e.kind != "assign" or e.name is None or e.name in added or e.value is None:
+        if e.kind != EventKind.ASSIGN or e.name is None or e.name in added or e.value is None:
             continue
         binding = binding_of(ctx, e.value, {S: None})  # type: ignore[dict-item]
-        model = model_for(ctx, binding.model) if binding.kind == "loaded" else None
+        model = model_for(ctx, binding.model) if binding.kind == BindingKind.LOADED else None
         if model is not None:
             out[e.name] = (model, False)
     return out

@@ -11,7 +11,9 @@ from .examples import SYNC_DB
 from .flow import (
     LAZY_STRATEGIES,
     Binding,
+    BindingKind,
     Event,
+    EventKind,
     SessionRef,
     aliases_of,
     attaches,
@@ -519,7 +521,7 @@ class RefreshBeforeEscape(Pass):
             if not session_scoped(ctx, fn, qualname) and not self._session_decorated(ctx, qualname):
                 continue
             evs = events(fn, ctx)
-            if not any(e.kind == "with" for e in evs) and not fn.decorators:
+            if not any(e.kind == EventKind.WITH for e in evs) and not fn.decorators:
                 continue
             for ref in scoped_sessions(ctx, fn, qualname, evs):
                 if not ref.expire_on_commit:
@@ -536,8 +538,8 @@ class RefreshBeforeEscape(Pass):
     def _scope(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef) -> Iterator[Finding]:
         S = ref.name
         if ref.block is not None:
-            end = next(e.index for e in evs if e.kind == "endwith" and e.node is ref.block)
-            region = [e for e in evs if inside(e, ref.block) and e.kind not in ("with", "endwith")]
+            end = next(e.index for e in evs if e.kind == EventKind.ENDWITH and e.node is ref.block)
+            region = [e for e in evs if inside(e, ref.block) and e.kind not in (EventKind.WITH, EventKind.ENDWITH)]
         else:
             end = len(evs)
             region = list(evs)
@@ -548,19 +550,19 @@ class RefreshBeforeEscape(Pass):
         for X, ev in self._candidates(evs, region, S):
             if X in done:
                 continue
-            if ev.kind == "call":  # built before the scope, added in it
-                binding = Binding("new")
+            if ev.kind == EventKind.CALL:  # built before the scope, added in it
+                binding = Binding(BindingKind.NEW)
             else:
                 binding = binding_of(ctx, ev.value, {S: ref})
-            later_add = any(e.kind == "call" and e.owner == S and e.name == "add" and e.args[:1] == (X,)
+            later_add = any(e.kind == EventKind.CALL and e.owner == S and e.name == "add" and e.args[:1] == (X,)
                             and e.index > ev.index for e in region)
-            if binding.kind == "other" and later_add:
-                binding.kind = "new"
-            if binding.kind == "new" and not later_add and ev.kind != "call":
+            if binding.kind == BindingKind.OTHER and later_add:
+                binding.kind = BindingKind.NEW
+            if binding.kind == BindingKind.NEW and not later_add and ev.kind != EventKind.CALL:
                 continue  # never added (merge() leaves it outside): no commit expires it
-            if binding.kind not in ("new", "loaded", "list"):
+            if binding.kind not in (BindingKind.NEW, BindingKind.LOADED, BindingKind.LIST):
                 continue
-            if any(e.kind == "assign" and e.name == X and e.index > ev.index for e in region):
+            if any(e.kind == EventKind.ASSIGN and e.name == X and e.index > ev.index for e in region):
                 continue  # rebound later in the scope: its last binding is looked at instead
             leave = self._leave_point(evs, region_ids, ev, X, end)
             if leave is None:
@@ -577,10 +579,10 @@ class RefreshBeforeEscape(Pass):
         and objects built before it that it adds (``user = User(...)``, then
         ``with ...: s.add(user); s.commit()``), by their add."""
         first = region[0].index if region else 0
-        before = {e.name for e in evs[:first] if e.kind == "assign"}
-        bound = {e.name for e in region if e.kind == "assign"}
-        out: list[tuple[str, Event]] = [(name, e) for e in region if e.kind == "assign" and (name := e.name)]
-        out += [(arg, e) for e in region if e.kind == "call" and e.owner == S and e.name == "add"
+        before = {e.name for e in evs[:first] if e.kind == EventKind.ASSIGN}
+        bound = {e.name for e in region if e.kind == EventKind.ASSIGN}
+        out: list[tuple[str, Event]] = [(name, e) for e in region if e.kind == EventKind.ASSIGN and (name := e.name)]
+        out += [(arg, e) for e in region if e.kind == EventKind.CALL and e.owner == S and e.name == "add"
                 and e.args[:1] and (arg := e.args[0]) is not None and arg in before and arg not in bound]
         return sorted(out, key=lambda pair: pair[1].index)  # type: ignore[return-value]
 
@@ -591,16 +593,16 @@ class RefreshBeforeEscape(Pass):
         for e in evs:
             if e.index <= bound.index:
                 continue
-            if e.index in region_ids and e.kind == "escape" and e.name == X:
+            if e.index in region_ids and e.kind == EventKind.ESCAPE and e.name == X:
                 return e
         for e in evs[end + 1:]:
-            if e.kind == "assign" and e.name == X:
+            if e.kind == EventKind.ASSIGN and e.name == X:
                 return None
             # A nested function's same-named variable is its own; `inspect(x)`, `id(x)` load
             # nothing; `other_session.add(x)`/`merge(x)` attach it again.
-            if (e.kind in ("read", "method", "write") and e.owner == X) or (
-                    e.kind == "escape" and e.name == X) or (
-                    e.kind == "use" and e.name == X and not _harmless_use(e.owner)):
+            if (e.kind in (EventKind.READ, EventKind.METHOD, EventKind.WRITE) and e.owner == X) or (
+                    e.kind == EventKind.ESCAPE and e.name == X) or (
+                    e.kind == EventKind.USE and e.name == X and not _harmless_use(e.owner)):
                 return evs[end]  # the endwith event
         return None
 
@@ -610,14 +612,14 @@ class RefreshBeforeEscape(Pass):
         expires what is returned. It is bound to a name, detached, and the name returned."""
         S = ref.name
         for ev in region:
-            if ev.kind != "return":
+            if ev.kind != EventKind.RETURN:
                 continue
             binding = binding_of(ctx, ev.value, {S: ref})
-            if binding.kind not in ("loaded", "list") or model_for(ctx, binding.model) is None:
+            if binding.kind not in (BindingKind.LOADED, BindingKind.LIST) or model_for(ctx, binding.model) is None:
                 continue
             model = binding.model or "result"
             singular = model[:1].lower() + model[1:]
-            X = unique_name(fn, singular + "s" if binding.kind == "list" else singular)
+            X = unique_name(fn, singular + "s" if binding.kind == BindingKind.LIST else singular)
             fix = self._return_fix(ctx, fn, ev, X, binding, ref)
             yield self.finding(ev.node, (
                 f"a {model} {'list ' if binding.kind == 'list' else ''}loaded here is returned out of `{S}`, "
@@ -634,7 +636,7 @@ class RefreshBeforeEscape(Pass):
             return None
         if ev.value is None:  # a bare `return` returns no instance
             return None
-        steps = self._fix(ctx, fn, ev, [("expunge", X)], is_async, binding.kind == "list", X, ref,
+        steps = self._fix(ctx, fn, ev, [("expunge", X)], is_async, binding.kind == BindingKind.LIST, X, ref,
                           optional=binding.optional)
         if steps is None:
             return None
@@ -650,7 +652,7 @@ class RefreshBeforeEscape(Pass):
     def _decide(self, ctx, fn, evs, ref: SessionRef, bound: Event, X: str, binding, leave: Event, end: int) -> Finding | None:
         S = ref.name
         between = [e for e in evs if bound.index < e.index < leave.index]
-        calls = [e for e in between if e.kind == "call" and e.owner == S]
+        calls = [e for e in between if e.kind == EventKind.CALL and e.owner == S]
         commits = [e for e in calls if e.name == "commit"]
         last_commit = commits[-1].index if commits else None
         mine = aliases_of(between, X)  # X, and loop variables over X
@@ -665,12 +667,12 @@ class RefreshBeforeEscape(Pass):
             if lazy:
                 rel_note = (f"; relationships ({', '.join(lazy)}) stay unloaded: load them eagerly "
                             f"(selectinload({model.name}.{lazy[0]})) if callers read them")
-        what = "list of instances" if binding.kind == "list" else "instance"
-        where = "leaves the scope" if leave.kind == "escape" else "is used after the block"
+        what = "list of instances" if binding.kind == BindingKind.LIST else "instance"
+        where = "leaves the scope" if leave.kind == EventKind.ESCAPE else "is used after the block"
         if expunge is not None:
             if last_commit is None or any(e.name == "refresh" and last_commit < e.index < expunge.index for e in calls):
                 return None  # loaded (or refreshed) when detached: its columns stay readable
-            fix = self._fix(ctx, fn, expunge, [("refresh", X)], is_async, binding.kind == "list", X)
+            fix = self._fix(ctx, fn, expunge, [("refresh", X)], is_async, binding.kind == BindingKind.LIST, X)
             return self.finding(expunge.node, (
                 f"`{X}` ({what}) is expired by the commit and then detached by `{S}.expunge({X})`: "
                 f"reading it raises DetachedInstanceError; refresh it before the expunge{rel_note}"), fix)
@@ -678,9 +680,9 @@ class RefreshBeforeEscape(Pass):
             pending = self._pending(between, binding, X, S, last_commit)
             steps: list[tuple[str, str | None]] | None = (
                 [("flush", None), ("refresh", X), ("expunge", X)] if pending else [("expunge", X)])
-            if pending and binding.kind == "list":
+            if pending and binding.kind == BindingKind.LIST:
                 steps = None
-            fix = self._fix(ctx, fn, leave, steps, is_async, binding.kind == "list", X, ref,
+            fix = self._fix(ctx, fn, leave, steps, is_async, binding.kind == BindingKind.LIST, X, ref,
                             optional=self._may_be_none(binding, between, X)) if steps else None
             return self.finding(leave.node, (
                 f"`{X}` ({what}) {where} of `{S}`, whose scope commits on exit and expires it: "
@@ -690,10 +692,10 @@ class RefreshBeforeEscape(Pass):
             return None
         if any(e.name == "refresh" and e.index > last_commit for e in calls):
             return None
-        modified = any(e.index > last_commit and ((e.kind == "write" and e.owner == X) or
-                                                   (e.kind == "method" and e.owner == X))
+        modified = any(e.index > last_commit and ((e.kind == EventKind.WRITE and e.owner == X) or
+                                                   (e.kind == EventKind.METHOD and e.owner == X))
                        for e in between)
-        fix = None if modified else self._fix(ctx, fn, leave, [("refresh", X)], is_async, binding.kind == "list",
+        fix = None if modified else self._fix(ctx, fn, leave, [("refresh", X)], is_async, binding.kind == BindingKind.LIST,
                                               X, ref, optional=self._may_be_none(binding, between, X))
         note = "; it is modified after the commit, so a refresh would discard that change: no automatic fix" if modified else ""
         return self.finding(leave.node, (
@@ -705,17 +707,17 @@ class RefreshBeforeEscape(Pass):
         """May X be None where the fix goes? Only after a load that gives None for no row, and
         when nothing in between would already have failed on None (an attribute write, a
         method call on X)."""
-        return binding.optional and not any(e.kind in ("write", "method") and e.owner == X for e in between)
+        return binding.optional and not any(e.kind in (EventKind.WRITE, EventKind.METHOD) and e.owner == X for e in between)
 
     @staticmethod
     def _pending(between: list[Event], binding, X: str, S: str, last_commit: int | None) -> bool:
         """Does X have changes not yet flushed at the leave point?"""
-        flushed = [e.index for e in between if e.kind == "call" and e.owner == S and e.name in ("commit", "flush")]
+        flushed = [e.index for e in between if e.kind == EventKind.CALL and e.owner == S and e.name in ("commit", "flush")]
         last = flushed[-1] if flushed else None
-        if binding.kind == "new" and last is None:
+        if binding.kind == BindingKind.NEW and last is None:
             return True
         return any((last is None or e.index > last) and (
-            (e.kind == "write" and e.owner == X) or (e.kind == "call" and e.owner == S and e.name == "add" and e.args[:1] == (X,))
+            (e.kind == EventKind.WRITE and e.owner == X) or (e.kind == EventKind.CALL and e.owner == S and e.name == "add" and e.args[:1] == (X,))
         ) for e in between)
 
     @staticmethod
@@ -733,7 +735,7 @@ class RefreshBeforeEscape(Pass):
              is_list: bool, X: str, ref: SessionRef | None = None, optional: bool = False) -> Fix | None:
         if is_async is None or steps is None:
             return None
-        S = at.owner if at.kind == "call" else ref.name if ref is not None else None
+        S = at.owner if at.kind == EventKind.CALL else ref.name if ref is not None else None
         if S is None:
             return None
         stmts: list[cst.BaseStatement] = []
@@ -746,7 +748,7 @@ class RefreshBeforeEscape(Pass):
             if optional:  # `session.refresh(None)` raises where the code returned None
                 stmts = [cst.If(test=cst.parse_expression(f"{X} is not None"),
                                 body=cst.IndentedBlock(stmts))]
-        if at.kind == "endwith":
+        if at.kind == EventKind.ENDWITH:
             block = at.node.body  # type: ignore[attr-defined]
             if not isinstance(block, cst.IndentedBlock) or not block.body:
                 return None

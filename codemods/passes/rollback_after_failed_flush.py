@@ -12,6 +12,7 @@ from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import FLASK, SYNC_DB
 from .flow import (
     Event,
+    EventKind,
     Held,
     SessionRef,
     events,
@@ -796,9 +797,9 @@ class RollbackAfterFailedFlush(Pass):
             evs = events(fn, ctx)
             caught: dict[tuple[int, str], _Caught] = {}
             for ev in evs:
-                if ev.kind == "call" and ev.name in ("commit", "flush") and ev.owner is not None:
+                if ev.kind == EventKind.CALL and ev.name in ("commit", "flush") and ev.owner is not None:
                     via = None
-                elif through_calls and ev.kind == "use" and ev.name is not None and _flushing_call(ctx, ev):
+                elif through_calls and ev.kind == EventKind.USE and ev.name is not None and _flushing_call(ctx, ev):
                     via = ev.owner
                 else:
                     continue
@@ -869,7 +870,7 @@ class RollbackAfterFailedFlush(Pass):
         S = entry.owner
         is_async = ref.is_async if ref is not None and ref.is_async is not None else \
             session_is_async(ctx, fn, S, function_facts(ctx, qualname))
-        commits = any(ev.name == "commit" for ev in entry.calls if ev.kind == "call")
+        commits = any(ev.name == "commit" for ev in entry.calls if ev.kind == EventKind.CALL)
         awaited = "await " if is_async else ""
         if entry.only_through_calls:
             commits = True  # the callee's work is the transaction's: the rollback is unsafe either way
@@ -1079,7 +1080,7 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     last_path = paths.get(id(last)) if ending is None else None
     loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
     for ev in evs:
-        if ev.kind != "call" or ev.owner != S or ev.name in NEUTRAL:
+        if ev.kind != EventKind.CALL or ev.owner != S or ev.name in NEUTRAL:
             continue
         if any(n is body for n in ev.path) or (last_path is not None and falls_through_to(last_path, ev.path)):
             if loop is not None and not any(n is loop for n in ev.path):
@@ -1134,6 +1135,6 @@ def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.
     for i in range(top - 1, scope_start, -1):
         loop = path[i]
         if isinstance(loop, (cst.For, cst.While)):
-            reopened = any(e.kind == "assign" and e.name == entry.owner and any(n is loop for n in e.path) for e in evs)
+            reopened = any(e.kind == EventKind.ASSIGN and e.name == entry.owner and any(n is loop for n in e.path) for e in evs)
             return None if reopened else loop
     return None

@@ -11,7 +11,7 @@ from .. import names
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT, SYNC_DB
-from .flow import Event, events, functions, handler_block, in_finally
+from .flow import Event, EventKind, events, functions, handler_block, in_finally
 from .helpers import dotted
 
 if TYPE_CHECKING:
@@ -436,7 +436,7 @@ class SessionNeverClosed(Pass):
     def _created(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event]) -> list[_Created]:
         out = []
         for e in evs:
-            if e.kind != "assign" or not isinstance(e.node, (cst.Assign, cst.AnnAssign)):
+            if e.kind != EventKind.ASSIGN or not isinstance(e.node, (cst.Assign, cst.AnnAssign)):
                 continue
             value = e.value.expression if isinstance(e.value, cst.Await) else e.value
             if not isinstance(value, cst.Call):
@@ -478,13 +478,13 @@ class SessionNeverClosed(Pass):
     # what happens to it -----------------------------------------------------------
     def _outcome(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], created: _Created) -> Outcome:
         S = created.name
-        closes = [e for e in evs if e.kind == "call" and e.owner == S and e.name == "close"]
+        closes = [e for e in evs if e.kind == EventKind.CALL and e.owner == S and e.name == "close"]
         if any(in_finally(e) for e in closes):
             return Outcome.CLOSED
-        if any(e.kind == "escape" and e.name == S for e in evs) or any(
-                e.kind == "nested" and e.name == S for e in evs):
+        if any(e.kind == EventKind.ESCAPE and e.name == S for e in evs) or any(
+                e.kind == EventKind.NESTED and e.name == S for e in evs):
             return Outcome.HANDED_OVER
-        if sum(1 for e in evs if e.kind == "assign" and e.name == S) > 1:
+        if sum(1 for e in evs if e.kind == EventKind.ASSIGN and e.name == S) > 1:
             return Outcome.HANDED_OVER  # rebound: which session a use means is not followed
         node = created.event.node
         bound = node.targets[0].target if isinstance(node, cst.Assign) else node.target  # type: ignore[attr-defined]
@@ -637,7 +637,7 @@ def _on_a_connection(call: cst.Call, before: list[Event]) -> bool:
             continue
         value = arg.value
         if isinstance(value, cst.Name):  # `bind = op.get_bind()` earlier in the function
-            value = next((e.value for e in reversed(before) if e.kind == "assign" and e.name == value.value
+            value = next((e.value for e in reversed(before) if e.kind == EventKind.ASSIGN and e.name == value.value
                           and e.value is not None), value)
         if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
                 and value.func.attr.value in ("get_bind", "connect", "connection"):
@@ -667,7 +667,7 @@ def _contained(S: str, rest, fn: cst.FunctionDef, evs: list[Event], created_at: 
         return False
     if any(r.value is not None for r in m.findall(fn.body, m.Return())):  # type: ignore[attr-defined]
         return False
-    fresh = {e.name for e in evs if e.kind == "assign" and e.index >= created_at and e.name}
+    fresh = {e.name for e in evs if e.kind == EventKind.ASSIGN and e.index >= created_at and e.name}
     fresh.add(S)
     for stmt in rest:
         for target in m.findall(stmt, m.AssignTarget() | m.AugAssign() | m.AnnAssign()):

@@ -11,7 +11,9 @@ from .examples import SYNC_DB
 from .flow import (
     LAZY_STRATEGIES,
     Binding,
+    BindingKind,
     Event,
+    EventKind,
     SessionRef,
     attaches,
     binding_of,
@@ -434,11 +436,11 @@ class SnapshotBeforeExpunge(Pass):
             if "expunge" not in shape(ctx, fn, qualname).methods:
                 continue
             evs = events(fn, ctx)
-            if not any(e.kind == "call" and e.name == "expunge" for e in evs):
+            if not any(e.kind == EventKind.CALL and e.name == "expunge" for e in evs):
                 continue
             refs = sessions(ctx, fn, qualname, evs)
             for ev in evs:
-                if ev.kind == "call" and ev.name == "expunge" and ev.owner in refs and len(ev.args) == 1 and ev.args[0]:
+                if ev.kind == EventKind.CALL and ev.name == "expunge" and ev.owner in refs and len(ev.args) == 1 and ev.args[0]:
                     finding = self._check(ctx, fn, evs, refs[ev.owner], ev, ev.args[0])
                     if finding is not None:
                         finding.subject = ev.args[0]
@@ -446,22 +448,22 @@ class SnapshotBeforeExpunge(Pass):
 
     def _check(self, ctx: FileContext, fn, evs: list[Event], ref: SessionRef, expunge: Event, X: str) -> Finding | None:
         S = ref.name
-        bound = next((e for e in reversed(evs[: expunge.index]) if e.kind == "assign" and e.name == X), None)
-        binding = binding_of(ctx, bound.value, {S: ref}) if bound is not None else Binding("param")
-        if bound is not None and binding.kind == "other" and _constructed(bound.value):
-            binding = Binding("new")  # a class the index does not know is still a new object
+        bound = next((e for e in reversed(evs[: expunge.index]) if e.kind == EventKind.ASSIGN and e.name == X), None)
+        binding = binding_of(ctx, bound.value, {S: ref}) if bound is not None else Binding(BindingKind.PARAM)
+        if bound is not None and binding.kind == BindingKind.OTHER and _constructed(bound.value):
+            binding = Binding(BindingKind.NEW)  # a class the index does not know is still a new object
         start = bound.index if bound is not None else -1
         expired, loaded = self._state(evs[start + 1: expunge.index], ref, X, binding)
         reads: list[Event] = []
         blockers: list[Event] = []
         for e in evs[expunge.index + 1:]:
-            if e.kind == "assign" and e.name == X:
+            if e.kind == EventKind.ASSIGN and e.name == X:
                 break
-            if e.kind == "use" and e.name == X and attaches(e.owner):
+            if e.kind == EventKind.USE and e.name == X and attaches(e.owner):
                 break  # attached again (session.add(obj)): later reads load through that session
-            if e.kind == "read" and e.owner == X:
+            if e.kind == EventKind.READ and e.owner == X:
                 reads.append(e)
-            elif (e.kind in ("write", "method") and e.owner == X) or (e.kind in ("use", "nested") and e.name == X):
+            elif (e.kind in (EventKind.WRITE, EventKind.METHOD) and e.owner == X) or (e.kind in (EventKind.USE, EventKind.NESTED) and e.name == X):
                 blockers.append(e)
         if not reads:
             return None
@@ -507,13 +509,13 @@ class SnapshotBeforeExpunge(Pass):
         expired = False  # only a commit, rollback or expire seen here proves it (never assumed)
         loaded: set[str] = set()
         for e in between:
-            if e.kind == "call" and e.owner == S:
+            if e.kind == EventKind.CALL and e.owner == S:
                 if (e.name == "commit" and ref.expire_on_commit) or e.name == "rollback" or e.name == "expire_all" \
                         or (e.name == "expire" and e.args[:1] == (X,)):
                     expired, loaded = True, set()
                 elif e.name == "refresh" and e.args[:1] == (X,):
                     expired, loaded = False, set()
-            elif e.kind in ("read", "write") and e.owner == X:
+            elif e.kind in (EventKind.READ, EventKind.WRITE) and e.owner == X:
                 loaded.add(e.name)  # type: ignore[arg-type]
         return expired, loaded
 
@@ -528,7 +530,7 @@ class SnapshotBeforeExpunge(Pass):
         one = self._one_expression(ctx, reads)
         if one is not None:
             expr, holder = one
-            assigned_after = {e.name for e in evs[expunge.index + 1: holder.index] if e.kind == "assign"}
+            assigned_after = {e.name for e in evs[expunge.index + 1: holder.index] if e.kind == EventKind.ASSIGN}
             used = {n.value for n in m.findall(expr, m.Name())} - {X}  # type: ignore[attr-defined]
             if not (used & assigned_after) and not m.findall(expr, m.Await() | m.Yield() | m.NamedExpr() | m.Lambda()) \
                     and not _sole_expression(holder, expr):
