@@ -43,7 +43,6 @@ class _FunctionBody(ast.NodeVisitor):
         self.returns_self_attr: str | None = None
         self._begin_depth = 0
         self._broad_guard = 0  # inside the body of a try with a handler for any error
-        self.flushes_params: dict[str, str] = {}
         self.closed_names: set[str] = set()
         self.detaches = False
         self.with_callees: list[str] = []
@@ -111,10 +110,10 @@ class _FunctionBody(ast.NodeVisitor):
     def _session_end(self, node: ast.Call) -> None:
         """``db.commit()``/``db.rollback()`` of a given session, or a call handing it on."""
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in ("commit", "rollback"):
+        if isinstance(func, ast.Attribute) and func.attr in ("commit", "rollback", "flush"):
             owner = self._given_session(func.value)
-            if owner is not None and (func.attr == "commit" or id(node) not in self._raising_rollbacks()):
-                self._end(SessionEnd(owner, func.attr))
+            if owner is not None and (func.attr != "rollback" or id(node) not in self._raising_rollbacks()):
+                self._end(SessionEnd(owner, func.attr, caught=bool(self._broad_guard)))
             return
         callee = dotted_name(func)
         if callee is None:
@@ -140,10 +139,22 @@ class _FunctionBody(ast.NodeVisitor):
                                  on_exit=self._seen_yield and not self._conditional))
 
     def _end(self, end: SessionEnd) -> None:
-        key = (end.session, end.method, end.callee, end.passed, end.on_exit)
+        key = (end.session, end.method, end.callee, end.passed, end.on_exit, end.caught)
         if key not in self._ends_seen:
             self._ends_seen.add(key)
             self.session_ends.append(end)
+
+    @property
+    def flushes_params(self) -> dict[str, str]:
+        """Parameter -> "commit" or "flush": what the function does to a session it is given
+        where a failure reaches its caller (no handler of its own catching every error), read
+        from the same records as the commits and rollbacks it makes (``session_ends``)."""
+        out: dict[str, str] = {}
+        for end in self.session_ends:
+            if end.method in ("commit", "flush") and not end.caught and end.session in self.param_names \
+                    and out.get(end.session) != "commit":
+                out[end.session] = end.method
+        return out
 
     def _raising_rollbacks(self) -> set[int]:
         """The `rollback()` calls followed by a `raise` in their own block (`except: await
@@ -537,10 +548,6 @@ class _FunctionBody(ast.NodeVisitor):
             owner = dotted_name(node.func.value)
             if owner in self.session_names or (owner or "").startswith("self."):
                 self.rolls_back_after_yield = True  # `finally: session.rollback()`
-        if isinstance(node.func, ast.Attribute) and node.func.attr in ("commit", "flush") and not self._broad_guard:
-            owner = dotted_name(node.func.value)
-            if owner in self.param_names and self.flushes_params.get(owner) != "commit":
-                self.flushes_params[owner] = node.func.attr
         if isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
             owner = dotted_name(node.func.value)
             if owner in self.session_names or (owner or "").startswith("self."):

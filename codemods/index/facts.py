@@ -89,10 +89,11 @@ class SessionEnd:
 
     session: str  # a parameter's name, "self.<attr>", or a session it opened (handed on);
     # "self." for a call of one of its own methods (which may end the same self sessions)
-    method: str  # "commit" or "rollback"; "" for a call that passes the session on
+    method: str  # "commit", "rollback" or "flush"; "" for a call that passes the session on
     callee: str | None = None  # that call, qualified, or as written when it starts with "self."
     passed: int | str | None = None  # the position (int) or keyword the session is passed at
     on_exit: bool = False  # made after a context manager's yield, on every path: at the scope's exit
+    caught: bool = False  # in the body of a try whose handler catches any error: a failure stays here
 
 
 @dataclass

@@ -844,7 +844,7 @@ class ProjectIndex:
                     out |= self.session_ends(end.callee, name, target_receiver or owner, depth + 1) & _FOLLOWED
                 elif end.session != name:
                     continue
-                elif end.method:
+                elif end.method in ("commit", "rollback"):  # a flush ends nothing
                     out.add(end.method)
                 elif end.passed is not None:
                     out |= self.session_ends(end.callee, end.passed, target_receiver or owner, depth + 1) & _FOLLOWED
