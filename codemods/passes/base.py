@@ -177,13 +177,18 @@ class Pass:
     #: Files the examples need beside them: {relative path: source}. Used to build a
     #: project index for the examples (a FastAPI provider module, a db module...).
     example_project: ClassVar[dict[str, str]] = {}
+    #: The method call the pass is about (``"merge"``, ``"rollback"``): a module, and a
+    #: function, that never calls it has nothing for the pass (see :meth:`wants` and
+    #: :func:`flow.functions_calling`).
+    method: ClassVar[str | None] = None
 
     @classmethod
     def wants(cls, index: ProjectIndex, facts) -> bool:
         """Can this pass find anything in a module with these ast facts? A cheap check that
         lets the engine skip the libcst parse; it must never say no to a module the pass
-        could report on. ``facts`` is None when the module could not be read by ``ast``."""
-        return True
+        could report on. ``facts`` is None when the module could not be read by ``ast``.
+        By default, derived from :attr:`method`."""
+        return facts is None or cls.method is None or cls.method in facts.all_methods
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError

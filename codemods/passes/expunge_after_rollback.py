@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import FLASK, SYNC_DB
-from .flow import Event, EventKind, events, functions, held, mentions, sessions, shape
+from .flow import Event, EventKind, events, functions_calling, held, mentions, sessions
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -22,6 +22,7 @@ class ExpungeAfterRollback(Pass):
     summary = "a session rolled back on an error path keeps its expired instances"
     fix_safety = "mixed"  # safe where the error propagates, unsafe where the handler goes on
     triggers = (b".rollback(",)
+    method = "rollback"
     explanation = """
     ## What it does
     Where a session's `rollback()` is called on an error path (an `except` handler, the
@@ -269,14 +270,8 @@ class ExpungeAfterRollback(Pass):
         ),
     )
 
-    @classmethod
-    def wants(cls, index, facts) -> bool:
-        return facts is None or "rollback" in facts.all_methods
-
     def run(self, ctx: FileContext) -> Iterator[Finding]:
-        for qualname, fn in functions(ctx.module, ctx):
-            if "rollback" not in shape(ctx, fn, qualname).methods:
-                continue
+        for qualname, fn in functions_calling(ctx, self.method):
             evs = events(fn, ctx)
             refs = None
             for ev in evs:

@@ -589,6 +589,14 @@ def functions(module: cst.Module, ctx: FileContext | None = None) -> Iterator[tu
     return iter(_statement_functions(module))
 
 
+def functions_calling(ctx: FileContext, method: str | None) -> Iterator[tuple[str, cst.FunctionDef]]:
+    """The functions of :func:`functions` that call ``x.<method>(...)`` themselves (all of
+    them when ``method`` is None)."""
+    for qualname, fn in functions(ctx.module, ctx):
+        if method is None or method in shape(ctx, fn, qualname).methods:
+            yield qualname, fn
+
+
 def _statement_functions(module: cst.Module) -> list[tuple[str, cst.FunctionDef]]:
     out: list[tuple[str, cst.FunctionDef]] = []
 

@@ -16,12 +16,11 @@ from .flow import (
     SessionRef,
     events,
     falls_through_to,
-    functions,
+    functions_calling,
     held,
     model_for,
     reachable_only_through,
     sessions,
-    shape,
 )
 from .helpers import dotted, statement_calls
 from .uses import Use
@@ -79,6 +78,7 @@ class MergeResultDiscarded(Pass):
     summary = "`session.merge(obj)` whose result is dropped while `obj` is used afterwards"
     fix_safety = "safe"
     triggers = (b".merge(",)
+    method = "merge"
     explanation = """
     ## What it does
     Finds `session.merge(obj)` (or `await session.merge(obj)`) written as a statement of its
@@ -528,14 +528,8 @@ class MergeResultDiscarded(Pass):
         ),
     )
 
-    @classmethod
-    def wants(cls, index, facts) -> bool:
-        return facts is None or "merge" in facts.all_methods
-
     def run(self, ctx: FileContext) -> Iterator[Finding]:
-        for qualname, fn in functions(ctx.module, ctx):
-            if "merge" not in shape(ctx, fn, qualname).methods:
-                continue
+        for qualname, fn in functions_calling(ctx, self.method):
             evs = events(fn, ctx)
             uses: dict[str, list[Use]] = {}
             for ev in evs:

@@ -19,12 +19,11 @@ from .flow import (
     binding_of,
     capture_source,
     events,
-    functions,
+    functions_calling,
     model_for,
     reachable_only_through,
     session_call,
     sessions,
-    shape,
     unique_name,
 )
 from .helpers import to_name
@@ -46,6 +45,7 @@ class SnapshotBeforeExpunge(Pass):
     summary = "attributes read after `session.expunge(obj)` when obj was expired or not loaded"
     fix_safety = "safe"
     triggers = (b".expunge(",)
+    method = "expunge"
     explanation = """
     ## What it does
     Finds attribute reads of an object after `session.expunge(obj)` in the same function,
@@ -427,14 +427,8 @@ class SnapshotBeforeExpunge(Pass):
         ),
     )
 
-    @classmethod
-    def wants(cls, index, facts) -> bool:
-        return facts is None or "expunge" in facts.all_methods
-
     def run(self, ctx: FileContext) -> Iterator[Finding]:
-        for qualname, fn in functions(ctx.module, ctx):
-            if "expunge" not in shape(ctx, fn, qualname).methods:
-                continue
+        for qualname, fn in functions_calling(ctx, self.method):
             evs = events(fn, ctx)
             if not any(e.kind == EventKind.CALL and e.name == "expunge" for e in evs):
                 continue
