@@ -11,6 +11,7 @@ from .examples import SYNC_DB
 from .flow import (
     BindingKind,
     EventKind,
+    attaches,
     binding_of,
     bound_through,
     events,
@@ -542,6 +543,7 @@ class InstanceOutlivesSession(Pass):
         waited |= {id(c.func.value) for c in m.findall(fn.body, m.Call(func=m.Attribute(  # type: ignore[attr-defined]
             value=m.Call(), attr=m.Name("result"))))}
         instances: dict[str, str] | None = None
+        transient: frozenset[str] = frozenset()
         for call in m.findall(fn.body, m.Call()):
             if id(call) in inner_calls or id(call) in waited:
                 continue
@@ -550,12 +552,13 @@ class InstanceOutlivesSession(Pass):
                 continue
             target, args = handoff
             if instances is None:
+                transient = _transient_names(fn)
                 instances = {X: model for X, model in self._orm_names(ctx, fn, qualname).items()
-                             if not _only_constructed(fn, X)}
+                             if X not in transient}
             handed: dict[str, str] = {}
             params = self._target_models(ctx, qualname, target)
             for i, arg in enumerate(args):
-                if isinstance(arg, cst.Name) and not _only_constructed(fn, arg.value):
+                if isinstance(arg, cst.Name) and arg.value not in transient:
                     model = instances.get(arg.value) or (params[i] if i < len(params) else None)
                     if model is not None:
                         handed.setdefault(arg.value, model)
@@ -565,7 +568,7 @@ class InstanceOutlivesSession(Pass):
             elif isinstance(target, cst.Name) and target.value in nested:
                 body = nested[target.value].body
             if body is not None:
-                for X, model in self._closure_instances(ctx, qualname, fn, body, instances).items():
+                for X, model in self._closure_instances(ctx, qualname, transient, body, instances).items():
                     handed.setdefault(X, model)
             if not handed:
                 continue
@@ -601,7 +604,7 @@ class InstanceOutlivesSession(Pass):
             name = qualname.rsplit(".", 1)[0] + "." + rest
         return ctx.function_facts(name)
 
-    def _closure_instances(self, ctx: FileContext, qualname: str, outer: cst.FunctionDef, body: cst.CSTNode,
+    def _closure_instances(self, ctx: FileContext, qualname: str, transient: frozenset[str], body: cst.CSTNode,
                            instances: dict[str, str]) -> dict[str, str]:
         """Names a nested function (or lambda) uses from the enclosing function that hold ORM
         instances: known there, or passed inside it to a function whose parameter is typed
@@ -612,7 +615,7 @@ class InstanceOutlivesSession(Pass):
             params = self._target_models(ctx, qualname, call.func)  # type: ignore[attr-defined]
             for i, arg in enumerate(call.args):  # type: ignore[attr-defined]
                 if arg.keyword is None and isinstance(arg.value, cst.Name) and arg.value.value not in bound \
-                        and i < len(params) and params[i] is not None and not _only_constructed(outer, arg.value.value):
+                        and i < len(params) and params[i] is not None and arg.value.value not in transient:
                     out.setdefault(arg.value.value, params[i])  # type: ignore[arg-type]
         return out
 
@@ -675,15 +678,19 @@ def _typed_and_related(ctx: FileContext, fn: cst.FunctionDef, out: dict[str, str
                 out.setdefault(X, target)
 
 
-def _only_constructed(fn: cst.FunctionDef, X: str) -> bool:
-    """Is ``X`` only ever a new object the function built and never gave to a session? A
-    transient object belongs to no session: handing it on is harmless."""
-    values = [a.value for a in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Name(X))]))]  # type: ignore[attr-defined]
-    if not values or not all(isinstance(v, cst.Call) and (dotted(v.func) or "").rsplit(".", 1)[-1][:1].isupper()
-                             for v in values):
-        return False
-    return not any(any(isinstance(a.value, cst.Name) and a.value.value == X for a in c.args)  # type: ignore[attr-defined]
-                   for c in m.findall(fn.body, m.Call(func=m.Attribute(attr=m.Name("add") | m.Name("merge") | m.Name("add_all")))))
+def _transient_names(fn: cst.FunctionDef) -> frozenset[str]:
+    """The names that only ever hold a new object the function built (`X = Model(...)`) and
+    never gave to a session (`add`, `merge`, `add_all`). A transient object belongs to no
+    session: handing it on is harmless. One walk of the body."""
+    values: dict[str, list[cst.BaseExpression]] = {}
+    given: set[str] = set()
+    for node in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Name())]) | m.Call(func=m.Attribute())):
+        if isinstance(node, cst.Assign):
+            values.setdefault(node.targets[0].target.value, []).append(node.value)  # type: ignore[attr-defined]
+        elif isinstance(node, cst.Call) and attaches(node.func.attr.value):  # type: ignore[attr-defined]
+            given.update(a.value.value for a in node.args if isinstance(a.value, cst.Name))
+    return frozenset(X for X, vs in values.items() if X not in given and all(
+        isinstance(v, cst.Call) and (dotted(v.func) or "").rsplit(".", 1)[-1][:1].isupper() for v in vs))
 
 
 def _rebinds_local(fn: cst.FunctionDef, name: str) -> bool:
