@@ -144,18 +144,6 @@ class _FunctionBody(ast.NodeVisitor):
             self._ends_seen.add(key)
             self.session_ends.append(end)
 
-    @property
-    def flushes_params(self) -> dict[str, str]:
-        """Parameter -> "commit" or "flush": what the function does to a session it is given
-        where a failure reaches its caller (no handler of its own catching every error), read
-        from the same records as the commits and rollbacks it makes (``session_ends``)."""
-        out: dict[str, str] = {}
-        for end in self.session_ends:
-            if end.method in ("commit", "flush") and not end.caught and end.session in self.param_names \
-                    and out.get(end.session) != "commit":
-                out[end.session] = end.method
-        return out
-
     def _raising_rollbacks(self) -> set[int]:
         """The `rollback()` calls followed by a `raise` in their own block (`except: await
         db.rollback(); raise`): the caller never goes on after them."""

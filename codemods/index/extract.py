@@ -398,7 +398,6 @@ class _Extractor:
             session_names=body.session_names,
             decorators=[d for d in (self.q(_decorator_callee(dec)) for dec in fn.decorator_list) if d],
             commits=body.commits,
-            flushes_params=body.flushes_params,
             commits_after_yield=body.commits_after_yield,
             rolls_back_after_yield=body.rolls_back_after_yield,
             closes_after_yield=body.closes_after_yield,

@@ -130,10 +130,6 @@ class Function:
     session_names: dict[str, str] = field(default_factory=dict)  # local name -> factory called
     decorators: list[str] = field(default_factory=list)
     commits: bool = False  # calls .commit() on a session it holds
-    # parameter -> "commit" or "flush": it commits/flushes the session given as that parameter
-    # where a failure reaches its caller with the session still needing a rollback (no handler
-    # of its own catches the error broadly). A call passing a session there is a guarded commit.
-    flushes_params: dict[str, str] = field(default_factory=dict)
     commits_after_yield: bool = False  # ... after its yield (a context manager committing on exit)
     rolls_back_after_yield: bool = False  # rolls back after its yield on every path (`finally:`)
     closes_after_yield: bool = False  # closes the session it yields after the yield (`finally:`
@@ -166,6 +162,20 @@ class Function:
     session_ends: list[SessionEnd] = field(default_factory=list)  # sessions it was given that it may end
     returns_function: str | None = None  # name of a function defined in it that it returns (indexed
     # as `<qualname>.<name>`): the dependency a FastAPI dependency factory makes
+
+    @property
+    def flushes_params(self) -> dict[str, str]:
+        """Parameter -> "commit" or "flush": it commits or flushes the session given as that
+        parameter where a failure reaches its caller with the session still needing a rollback
+        (no handler of its own catches every error). A call passing a session there is a
+        guarded commit. Read from ``session_ends``."""
+        names = {p.name for p in self.params}
+        out: dict[str, str] = {}
+        for end in self.session_ends:
+            if end.method in ("commit", "flush") and not end.caught and end.session in names \
+                    and out.get(end.session) != "commit":
+                out[end.session] = end.method
+        return out
 
 
 MODULE_LEVEL = "<module>"  # the qualname of a module's own statements, read as one function

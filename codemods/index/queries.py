@@ -696,7 +696,8 @@ class ProjectIndex:
         session where a failure reaches the caller still needing a rollback
         (``Function.flushes_params``), and the parameter is typed as a session; else None."""
         fn = self.function(qualified)
-        if fn is None or not fn.flushes_params:
+        flushes = fn.flushes_params if fn is not None else {}
+        if fn is None or not flushes:
             return None
         if keyword is not None:
             name = keyword
@@ -707,7 +708,7 @@ class ProjectIndex:
         param = next((p for p in fn.params if p.name == name), None)
         if param is None or param.depends or self.session_class(param.annotation) is None:
             return None
-        return fn.flushes_params.get(name)
+        return flushes.get(name)
 
     def flushing_function_names(self) -> set[str]:
         """The short names of the project functions that commit or flush a session they are
