@@ -29,6 +29,7 @@ WRONG_RESULT = {"sqf008": "lost update"}
 SAME_BEHAVIOUR = {"sqf004"}
 # Report-only passes: a program that shows the bug, which sqla-fix must report.
 REPORTED = {
+    "sqf006": ("SQF006", "MissingGreenlet"),
     "sqf007": ("SQF007", "FOREIGN KEY constraint failed"),
 }
 # Report-only passes with a before/after pair: `before` runs clean but prints the wrong result
