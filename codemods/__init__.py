@@ -4,5 +4,7 @@ For tools that embed sqla-fix, :mod:`codemods.api` has ``check_source`` and ``fi
 """
 
 __version__ = "0.1.0"
+#: What `sqla-fix --version` prints.
+VERSION_LINE = f"sqla-fix, version {__version__}"
 #: The project's home (also in pyproject.toml's [project.urls]); rule help links point here.
 HOMEPAGE = "https://github.com/sqla-fix/sqla-fix"

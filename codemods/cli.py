@@ -10,23 +10,25 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import __version__, report
-from .config import Config, ConfigError, Globs, Resolver, known_codes, project_scope, timeout
-from .discovery import discover, display_name, excluded_file
+from . import VERSION_LINE, __version__, report
 from .lazy import lazy
-from .review import Quit, Reviewer, apply_hunks, colorize, hunks, unified_diff
-from .source import SourceFile
-from .writer import ChangedOnDisk, WriteError, dirty_files, write_atomic
 
 if TYPE_CHECKING:
-    from . import engine, passes, pool, results
+    from . import config as config_mod
+    from . import discovery, engine, passes, pool, results, review, writer
     from . import project as project_mod
-else:  # `--version`, `rules` and `explain` never load them
+    from .config import Config, Resolver
+    from .source import SourceFile
+else:  # `rules` and `explain` never load them (and `--version` not even this module)
+    config_mod = lazy("codemods.config", snapshot=False)
+    discovery = lazy("codemods.discovery", snapshot=False)
     engine = lazy("codemods.engine", snapshot=False)
     pool = lazy("codemods.pool", snapshot=False)
     passes = lazy("codemods.passes")
     project_mod = lazy("codemods.project", snapshot=False)
     results = lazy("codemods.results", snapshot=False)
+    review = lazy("codemods.review", snapshot=False)
+    writer = lazy("codemods.writer", snapshot=False)
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -48,8 +50,8 @@ def _color(stream) -> bool:
 
 def _codes(values: Sequence[str], option: str) -> tuple[str, ...]:
     try:
-        return known_codes([code for value in values for code in value.split(",")], option)
-    except ConfigError as exc:
+        return config_mod.known_codes([code for value in values for code in value.split(",")], option)
+    except config_mod.ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
 
 
@@ -108,8 +110,8 @@ def _options(paths, select, extend_select, ignore, exclude, force_exclude, confi
         raise click.UsageError("--stdin-filename goes with `-` (source on stdin)")
     if file_timeout is not None:
         try:
-            file_timeout = timeout(file_timeout, "--file-timeout")
-        except ConfigError as exc:
+            file_timeout = config_mod.timeout(file_timeout, "--file-timeout")
+        except config_mod.ConfigError as exc:
             raise click.BadParameter(str(exc)) from None
     return Options(paths, _codes(select, "--select"), _codes(ignore, "--ignore"), tuple(exclude), fmt,
                    jobs or pool.default_jobs(), stdin_filename, bool(unsafe_fixes), not no_progress,
@@ -122,7 +124,7 @@ def _resolver(opts: Options) -> Resolver:
     The command line wins: its --select replaces the configured select, extend-select *and*
     ignore (as in ruff, a selection made on the command line is not undone by the
     configuration); per-file-ignores still apply."""
-    cli_excludes = (Globs(os.getcwd(), opts.exclude),) if opts.exclude else ()
+    cli_excludes = (config_mod.Globs(os.getcwd(), opts.exclude),) if opts.exclude else ()
 
     def adjust(config: Config) -> Config:
         ignore, extend_select = config.ignore + opts.ignore, config.extend_select + opts.extend_select
@@ -138,8 +140,8 @@ def _resolver(opts: Options) -> Resolver:
         )
 
     try:
-        return Resolver(opts.config_file, adjust)
-    except ConfigError as exc:
+        return config_mod.Resolver(opts.config_file, adjust)
+    except config_mod.ConfigError as exc:
         raise UsageProblem(str(exc)) from None
 
 
@@ -160,13 +162,13 @@ def _run(opts: Options, want_fix_diffs: bool) -> tuple[list[engine.FileResult], 
         if opts.paths == ("-",):
             return _run_stdin(opts, resolver, want_fix_diffs)
         return _run_files(opts, resolver, want_fix_diffs), None
-    except ConfigError as exc:
+    except config_mod.ConfigError as exc:
         raise UsageProblem(str(exc)) from None
 
 
 def _is_excluded(resolver: Resolver) -> Callable[[str, bool], bool]:
     """Each file or directory is excluded by the configuration that applies to it."""
-    return lambda path, is_dir: resolver.for_path(path).excludes(path, is_dir)
+    return lambda path, is_dir: resolver.for_path(path, is_dir).excludes(path, is_dir)
 
 
 def _project_files(config: Config, resolver: Resolver, paths: Sequence[str],
@@ -175,12 +177,12 @@ def _project_files(config: Config, resolver: Resolver, paths: Sequence[str],
     excluded and that no nested project claims. A root no project marker gave is not read
     whole: only the paths given, each widened to its package (see config.project_scope).
     ``walked``: directories already discovered in this run, and the files found there."""
-    scope = [p for p in project_scope(paths, config) if os.path.exists(p)]
+    scope = [p for p in config_mod.project_scope(paths, config) if os.path.exists(p)]
     if walked is not None and _same_directories(scope, walked[0]):
         found = walked[1]
     else:
-        found = discover(scope, is_excluded=_is_excluded(resolver))
-    return [p for p in found if resolver.for_path(p).root == config.root]
+        found = discovery.discover(scope, is_excluded=_is_excluded(resolver))
+    return [p for p in found if resolver.for_path(p, is_dir=False).root == config.root]
 
 
 def _same_directories(a: Sequence[str], b: Sequence[str]) -> bool:
@@ -191,7 +193,7 @@ def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple
     raw = sys.stdin.buffer.read()
     name = opts.stdin_filename or "-"
     config = resolver.for_path(opts.stdin_filename or os.getcwd())
-    if opts.stdin_filename and opts.force_exclude and excluded_file(opts.stdin_filename, _is_excluded(resolver)):
+    if opts.stdin_filename and opts.force_exclude and discovery.excluded_file(opts.stdin_filename, _is_excluded(resolver)):
         return [engine.FileResult(path=name)], raw
     passes = engine.selected_passes(config)
     if not engine.wants_parse(raw, passes):
@@ -212,7 +214,7 @@ def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple
 def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[engine.FileResult]:
     is_excluded = _is_excluded(resolver)
     try:
-        files = discover(opts.paths, is_excluded=is_excluded, force_exclude=opts.force_exclude)
+        files = discovery.discover(opts.paths, is_excluded=is_excluded, force_exclude=opts.force_exclude)
     except FileNotFoundError as exc:
         raise click.UsageError(f"no such file or directory: {exc}") from None
     groups: dict[int, tuple[Config, list[str]]] = {}
@@ -221,7 +223,7 @@ def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[
         groups.setdefault(id(config), (config, []))[1].append(path)
     bar = _progress(len(files), opts, "sqla-fix")
     by_path: dict[str, engine.FileResult] = {}
-    explicit = {display_name(p) for p in opts.paths if os.path.isfile(p)}
+    explicit = {discovery.display_name(p) for p in opts.paths if os.path.isfile(p)}
     try:
         for config, group in groups.values():
             project = sorted(set(_project_files(config, resolver, opts.paths, (opts.paths, files))) | set(group))
@@ -283,7 +285,7 @@ def _exit_code(results: Sequence[engine.FileResult], findings_count: int) -> int
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="sqla-fix")
+@click.version_option(__version__, prog_name="sqla-fix", message=VERSION_LINE)
 def cli() -> None:
     """Find and fix SQLAlchemy session-lifecycle bugs.
 
@@ -371,7 +373,7 @@ def apply(dry_run: bool, yes: bool, allow_dirty: bool, **kw) -> None:
             color = _color(sys.stdout)
             for r in changed:
                 assert r.source is not None and r.new_text is not None  # r.changed says so
-                click.echo(colorize(unified_diff(r.source.text, r.new_text, r.path), color), nl=False, color=color)
+                click.echo(review.colorize(review.unified_diff(r.source.text, r.new_text, r.path), color), nl=False, color=color)
             for r in results:
                 for f in r.findings:
                     if not f.fix_applies:
@@ -384,7 +386,7 @@ def apply(dry_run: bool, yes: bool, allow_dirty: bool, **kw) -> None:
         sys.exit(_exit_code(results, sum(len(r.findings) for r in results)))
 
     if changed and not allow_dirty:
-        dirty = dirty_files([r.path for r in changed])
+        dirty = writer.dirty_files([r.path for r in changed])
         if dirty:
             click.echo("sqla-fix: refusing to write files with uncommitted changes "
                        "(commit or stash them, or pass --allow-dirty):", err=True)
@@ -421,14 +423,14 @@ class Written:
 def _write(changed: Sequence[engine.FileResult], interactive: bool) -> Written:
     """Review (if asked) and write."""
     color = _color(sys.stdout)
-    reviewer = (Reviewer(ask=_ask, echo=lambda s: click.echo(s, nl=False, color=color), color=color)
+    reviewer = (review.Reviewer(ask=_ask, echo=lambda s: click.echo(s, nl=False, color=color), color=color)
                 if interactive else None)
     out = Written()
     skipped = total = 0
     quitting = False
     for r in changed:
         src: SourceFile = r.source  # type: ignore[assignment]
-        count = len(hunks(src.text, r.new_text))  # type: ignore[arg-type]
+        count = len(review.hunks(src.text, r.new_text))  # type: ignore[arg-type]
         total += count
         if quitting:
             skipped += count
@@ -438,7 +440,7 @@ def _write(changed: Sequence[engine.FileResult], interactive: bool) -> Written:
         if reviewer is not None:
             try:
                 decisions = reviewer.review(r.path, src.text, r.new_text)  # type: ignore[arg-type]
-            except Quit as q:
+            except review.Quit as q:
                 decisions = q.decisions  # type: ignore[attr-defined]
                 quitting = True
             skipped += decisions.count(False)
@@ -446,21 +448,21 @@ def _write(changed: Sequence[engine.FileResult], interactive: bool) -> Written:
                 continue
             if not all(decisions):
                 complete = False
-                text = apply_hunks(src.text, r.new_text, decisions)  # type: ignore[arg-type]
+                text = review.apply_hunks(src.text, r.new_text, decisions)  # type: ignore[arg-type]
                 if not engine.parses_like(src.text, text):
                     click.echo(f"{r.path}: the accepted hunks do not form valid Python on their own; "
                                "file left unchanged", err=True)
                     skipped += decisions.count(True)
                     continue
         try:
-            write_atomic(src, text)  # type: ignore[arg-type]
+            writer.write_atomic(src, text)  # type: ignore[arg-type]
             out.files.append(r.path)
             if complete:
                 out.complete.add(r.path)
-        except ChangedOnDisk as exc:
+        except writer.ChangedOnDisk as exc:
             click.echo(f"{r.path}: {exc}", err=True)
             skipped += count
-        except (WriteError, OSError) as exc:
+        except (writer.WriteError, OSError) as exc:
             click.echo(f"{r.path}: cannot write: {exc}", err=True)
             skipped += count
     out.skipped_hunks, out.total_hunks = skipped, total
@@ -485,10 +487,10 @@ def index_command(paths: tuple[str, ...], fmt: str, jobs: int | None) -> None:
 
     paths = tuple(paths) or (".",)
     try:
-        resolver = Resolver()
+        resolver = config_mod.Resolver()
         config = resolver.for_path(paths[0])
-        files = discover(paths, is_excluded=_is_excluded(resolver))
-    except ConfigError as exc:
+        files = discovery.discover(paths, is_excluded=_is_excluded(resolver))
+    except config_mod.ConfigError as exc:
         raise UsageProblem(str(exc)) from None
     except FileNotFoundError as exc:
         raise click.UsageError(f"no such file or directory: {exc}") from None

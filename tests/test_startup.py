@@ -1,4 +1,5 @@
-"""Start-up: commands that never look at a syntax tree never import libcst.
+"""Start-up: commands that never look at a syntax tree never import libcst (nor the project
+index); `--version` does not even import the command line.
 
 Timings belong in `make bench`; what is tested here is which modules a command loads, in a
 fresh interpreter (the test process itself has imported everything long ago).
@@ -12,13 +13,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from snippets import BUGGY
 
+import codemods
+from codemods.cli import cli
 from codemods.passes import ALL_PASSES
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Runs the command as `python -m codemods ARGS` would, then reports the libcst modules loaded.
+# Runs the command as `python -m codemods ARGS` would, then reports the modules loaded.
 PROBE = """
 import json, runpy, sys
 sys.argv = ["sqla-fix", *json.loads(sys.argv[1])]
@@ -27,11 +31,17 @@ try:
 except SystemExit:
     pass
 sys.stdout.flush()
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "libcst")), file=sys.stderr)
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
 
 
 def run_probe(args: list[str], cwd: Path, stdin: bytes | None = None) -> tuple[str, list[str]]:
+    """The command's output, and the libcst modules it loaded."""
+    out, loaded = run_probe_all(args, cwd, stdin)
+    return out, [m for m in loaded if m.split(".")[0] == "libcst"]
+
+
+def run_probe_all(args: list[str], cwd: Path, stdin: bytes | None = None) -> tuple[str, list[str]]:
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], cwd=cwd, input=stdin,
                           capture_output=True, timeout=300,
                           env={"PYTHONPATH": str(ROOT), "GIT_CEILING_DIRECTORIES": str(cwd.parent),
@@ -49,6 +59,28 @@ def test_metadata_commands_do_not_import_libcst(tmp_path, args, expected):
     out, loaded = run_probe(args, tmp_path)
     assert expected in out
     assert loaded == []
+
+
+@pytest.mark.parametrize("args", [["rules"], ["rules", "--format", "json"], ["explain", "SQF011"]])
+def test_rule_metadata_comes_without_the_project_index(tmp_path, args):
+    # The passes' metadata sits in their modules; those name the index only for type checking
+    # or through a lazy module, so listing or explaining rules never loads it.
+    out, loaded = run_probe_all(args, tmp_path)
+    assert "SQF011" in out
+    assert "codemods.passes.session_never_closed" in loaded  # the probe does see the passes
+    assert [m for m in loaded if m.startswith("codemods.index")] == []
+
+
+def test_version_is_answered_before_the_command_line_is_imported(tmp_path):
+    out, loaded = run_probe_all(["--version"], tmp_path)
+    assert out.strip() == f"sqla-fix, version {codemods.__version__}"
+    assert "click" not in loaded and "codemods.cli" not in loaded
+
+
+def test_version_from_the_command_line_says_the_same(tmp_path):
+    # `--version` among other arguments goes through click, which prints the same line.
+    res = CliRunner().invoke(cli, ["--version"])
+    assert res.output.strip() == f"sqla-fix, version {codemods.__version__}"
 
 
 def test_a_file_without_session_code_from_an_editor_is_a_byte_scan(tmp_path):

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from snippets import BUG_LINE, BUGGY, FIXED, FIXED_LINE  # noqa: E402
 
 import codemods.cli as cli_mod
+import codemods.writer as writer_mod
 from codemods import engine
 from codemods.cache import CACHE_DIR
 from codemods.passes.merge_foreign import MergeForeignInstance
@@ -263,7 +264,7 @@ def test_cli_skips_a_file_changed_between_run_and_write(in_process, monkeypatch)
     (tmp / "a_raced.py").write_bytes(BUGGY.encode())
     (tmp / "b_calm.py").write_bytes(BUGGY.encode())
     edited = BUGGY.encode() + b"# saved by the editor meanwhile\n"
-    real = cli_mod.write_atomic
+    real = writer_mod.write_atomic
     calls = []
 
     def racing(source, text):
@@ -272,7 +273,7 @@ def test_cli_skips_a_file_changed_between_run_and_write(in_process, monkeypatch)
             Path(source.path).write_bytes(edited)
         return real(source, text)
 
-    monkeypatch.setattr(cli_mod, "write_atomic", racing)
+    monkeypatch.setattr(writer_mod, "write_atomic", racing)
     result = in_process("apply", "--yes", "-j", "1", ".")
 
     assert sorted(calls) == ["a_raced.py", "b_calm.py"]

@@ -30,6 +30,8 @@ from .astutil import EAGER_LOADERS, dotted_name, load_root, strip_await
 from .describe import describe, render_description
 from .extract import INDEX_TRIGGERS, UNPARSABLE, extract
 from .facts import (
+                    MODULE_LEVEL,
+                    WITH_VALUE,
                     Alias,
                     Attribute,
                     CallSite,
@@ -45,12 +47,13 @@ from .facts import (
                     SessionDecorator,
                     SessionOrigin,
 )
+from .infer import Stage
 from .parse import parse_for_index
 from .queries import ProjectIndex, minimal_tokens
 from .resolve import ModuleName, RootKind, module_name_for, module_names
 
 __all__ = [
-    "EAGER_LOADERS", "INDEX_TRIGGERS", "UNPARSABLE", "Alias", "Attribute", "CallSite", "ClassFacts", "Factory", "Function",
+    "EAGER_LOADERS", "INDEX_TRIGGERS", "MODULE_LEVEL", "UNPARSABLE", "WITH_VALUE", "Stage", "Alias", "Attribute", "CallSite", "ClassFacts", "Factory", "Function",
     "Model", "ModuleFacts", "OpenedSession", "Origin", "Param", "ProjectIndex", "Scope", "SessionDecorator",
     "SessionOrigin", "describe", "dotted_name", "extract", "load_root", "minimal_tokens", "module_name_for", "module_names", "ModuleName", "RootKind",
     "parse_for_index", "render_description", "strip_await",

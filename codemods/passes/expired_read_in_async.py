@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import names
-from ..index import Model, Scope
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
@@ -38,8 +37,12 @@ from .helpers import awaited_calls, calls_on, dotted, to_name
 
 if TYPE_CHECKING:
     import libcst as cst
+
+    from .. import index as index_mod
+    from ..index import Model
 else:
     cst = lazy("libcst")
+    index_mod = lazy("codemods.index")
 
 
 # A FastAPI provider whose sessions do not expire on commit.
@@ -857,7 +860,7 @@ class ExpiredReadInAsync(Pass):
         if binding.kind == BindingKind.NEW and model is not None:
             new[X] = model
             return
-        bound = bound_through(ctx, e, ref.name, Scope("session", ref.name, ref.is_async, ref.expire_on_commit,
+        bound = bound_through(ctx, e, ref.name, index_mod.Scope("session", ref.name, ref.is_async, ref.expire_on_commit,
                                                       False, "session"))
         if bound is not None:
             objs[X] = _Obj(bound.model, e, bound.optional, new_in_tx=False)

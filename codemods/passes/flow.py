@@ -20,18 +20,19 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from .. import names
-from ..index import Model, ProjectIndex, Scope
-from ..index.facts import MODULE_LEVEL, WITH_VALUE
-from ..index.infer import Stage
 from ..lazy import lazy
 from .base import FileContext
 from .helpers import dotted
 
 if TYPE_CHECKING:
     import libcst as cst
+
+    from .. import index as index_mod
+    from ..index import Model, ProjectIndex, Scope
     _VisitorBase = cst.CSTVisitor
 else:
     cst = lazy("libcst")
+    index_mod = lazy("codemods.index")  # `rules` and `explain` need the passes, not the index
     _VisitorBase = object
 
 # --------------------------------------------------------------------------- events
@@ -620,7 +621,7 @@ def _statement_functions(module: cst.Module) -> list[tuple[str, cst.FunctionDef]
         # The module's own statements, read as one function (the index does the same). The
         # statements are the module's own nodes: edits and positions apply to them as usual.
         body = cst.IndentedBlock(body=own)
-        out.append((MODULE_LEVEL, cst.FunctionDef(name=cst.Name("__module__"), params=cst.Parameters(), body=body)))
+        out.append((index_mod.MODULE_LEVEL, cst.FunctionDef(name=cst.Name("__module__"), params=cst.Parameters(), body=body)))
     return out
 
 
@@ -706,7 +707,7 @@ def session_scoped(ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> bool
     if found.with_callees is None:
         return True
     index = ctx.index
-    return any(q.startswith(WITH_VALUE) or index.scope(q[:-2] if q.endswith("()") else q) is not None or
+    return any(q.startswith(index_mod.WITH_VALUE) or index.scope(q[:-2] if q.endswith("()") else q) is not None or
                (q.endswith("()") and index.opens_session(q) is not None) for q in found.with_callees)
 
 
@@ -831,7 +832,7 @@ def bound_through(ctx: FileContext, ev: Event, N: str, scope: Scope) -> Bound | 
     elif any(isinstance(a.value, cst.Name) and a.value.value == N for a in value.args):
         target = ctx.qualify(callee)
     returned = index.returned(target)
-    if returned is None or returned.shape is Stage.LIST:
+    if returned is None or returned.shape is index_mod.Stage.LIST:
         return None
     return Bound(ev, returned.model, returned.optional, frozenset(returned.function.eager) | eager_in(value))
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..index import Scope
-from ..index.infer import Stage
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
@@ -36,8 +34,12 @@ from .helpers import dotted, to_name
 
 if TYPE_CHECKING:
     import libcst as cst
+
+    from .. import index as index_mod
+    from ..index import Scope
 else:
     cst = lazy("libcst")
+    index_mod = lazy("codemods.index")
 
 
 class HoistOutOfScope(Pass):
@@ -448,7 +450,7 @@ def _list_through(ctx: FileContext, ev: Event, N: str, scope: Scope, region: lis
                     return Bound(ev, model, False, eager_of(source.value))
     if any(isinstance(a.value, cst.Name) and a.value.value == N for a in value.args):
         returned = ctx.index.returned(ctx.qualify(dotted(value.func)))
-        if returned is not None and returned.shape is Stage.LIST:
+        if returned is not None and returned.shape is index_mod.Stage.LIST:
             return Bound(ev, returned.model, False, frozenset(returned.function.eager))
     return None
 

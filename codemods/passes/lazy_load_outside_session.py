@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..index.infer import Stage
 from ..lazy import lazy
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import BOT, REPO
@@ -24,8 +23,11 @@ from .helpers import dotted
 
 if TYPE_CHECKING:
     import libcst as cst
+
+    from .. import index as index_mod
 else:
     cst = lazy("libcst")
+    index_mod = lazy("codemods.index")
 
 
 class LazyLoadOutsideSession(Pass):
@@ -261,7 +263,7 @@ class LazyLoadOutsideSession(Pass):
                 continue
             target = ctx.qualify(callee)
             returned = index.returned(target)
-            if returned is None or returned.shape is Stage.LIST \
+            if returned is None or returned.shape is index_mod.Stage.LIST \
                     or not _closes_its_sessions(index, index.function(target)):
                 continue
             model = returned.model

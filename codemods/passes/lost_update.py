@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from ..index import Model
 from ..lazy import lazy
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import BOT, SYNC_DB
@@ -33,6 +32,8 @@ from .uses import Use, uses
 if TYPE_CHECKING:
     import libcst as cst
     import libcst.matchers as m
+
+    from ..index import Model
 else:
     cst = lazy("libcst")
     m = lazy("libcst.matchers")

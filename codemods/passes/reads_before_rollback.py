@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..index import Model
 from ..lazy import lazy
 from .base import FileContext
 from .flow import BindingKind, Event, EventKind, binding_of, model_for
@@ -28,6 +27,8 @@ from .helpers import dotted, statement_calls
 if TYPE_CHECKING:
     import libcst as cst
     import libcst.matchers as m
+
+    from ..index import Model
 else:
     cst = lazy("libcst")
     m = lazy("libcst.matchers")
