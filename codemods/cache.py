@@ -25,9 +25,15 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from . import __version__, codec, index, writer
+from . import __version__, codec
+from .lazy import lazy
+
+if TYPE_CHECKING:
+    from . import writer
+else:  # loaded to write a cache file, not to read one
+    writer = lazy("codemods.writer", snapshot=False)
 
 CACHE_DIR = ".sqla-fix-cache"
 FORMAT = 1  # the layout of a cache file; the schema covers what the records mean
@@ -36,17 +42,12 @@ RACY_NS = 2_000_000_000
 T = TypeVar("T")
 
 
-def source_schema(*modules) -> str:
-    """The version, and a digest of the modules that define and compute the cached records
-    (every module of a package): any change to them (a new field, a fixed bug) invalidates
-    every entry."""
-    files: list[str] = []
-    for module in modules:
-        files.append(module.__file__)
-        if os.path.basename(module.__file__) == "__init__.py":
-            folder = os.path.dirname(module.__file__)
-            files[-1:] = [os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")]
-    return _schema_of(files)
+def source_schema(package: str) -> str:
+    """The version, and a digest of the modules of the package ``package`` (a sub-package of
+    sqla-fix, named without importing it), which define and compute the cached records: any
+    change to them (a new field, a fixed bug) invalidates every entry."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), package)
+    return _schema_of([os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")])
 
 
 def code_schema() -> str:
@@ -293,5 +294,5 @@ class Blobs:
         write_json(self.file, self.schema, {"values": self._values})
 
 
-SCHEMA = source_schema(index)
+SCHEMA = source_schema("index")
 

@@ -59,10 +59,21 @@ class Globs:
     def match(self, path: str, is_dir: bool = False) -> bool:
         if not self.patterns:
             return False
-        rel = os.path.relpath(os.path.abspath(path), self.base).replace(os.sep, "/")
-        if rel == ".." or rel.startswith("../"):
+        rel = below(os.path.abspath(path), self.base)
+        if rel is None:
             return False
+        rel = rel.replace(os.sep, "/")
         return _spec(self.patterns).match_file(rel + "/" if is_dir else rel)
+
+
+def below(absolute: str, base: str) -> str | None:
+    """``absolute`` relative to the directory ``base`` (both absolute and normalised, as
+    os.path.abspath gives them), or None when it is not under ``base``. What os.path.relpath
+    gives there, without its work (called for every file of a project)."""
+    if absolute == base:
+        return "."
+    prefix = base.rstrip(os.sep) + os.sep
+    return absolute[len(prefix):] if absolute.startswith(prefix) else None
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,8 @@ def _strings(value, where: str) -> list[str]:
 def _factories(value, where: str) -> dict[str, Factory]:
     """``session-factories`` is a list of qualified names, or a table of name -> options
     (``expire-on-commit``, ``async``)."""
+    if value == [] or value == {}:  # none (the default): the index is not even imported
+        return {}
     from .index import Factory  # the index is loaded by the commands that read a project
 
     out: dict[str, Factory] = {}
@@ -286,27 +299,45 @@ def _directory(start: str) -> str:
     return here if os.path.isdir(here) else os.path.dirname(here)
 
 
-def _upwards(start: str, test: Callable[[str], object]) -> str | None:
+# What an upward search found from each directory it passed (see _upwards).
+Memo = dict[str, "str | None"]
+
+
+def _upwards(start: str, test: Callable[[str], object], memo: Memo | None = None) -> str | None:
+    """The nearest directory from ``start`` upwards that passes ``test``. With ``memo`` (one
+    per search and run), a directory a former search passed is not tested again: a walk over
+    a project asks once per directory, not once per directory and level."""
     here = _directory(start)
+    passed = []
     while True:
+        if memo is not None and here in memo:
+            found = memo[here]
+            break
+        passed.append(here)
         if test(here):
-            return here
+            found = here
+            break
         parent = os.path.dirname(here)
         if parent == here:
-            return None
+            found = None
+            break
         here = parent
+    if memo is not None:
+        memo.update(dict.fromkeys(passed, found))
+    return found
 
 
-def find_settings(start: str) -> str | None:
+def find_settings(start: str, memo: Memo | None = None) -> str | None:
     """The configuration file that applies to ``start`` (a file or a directory), if any."""
-    directory = _upwards(start, _settings_in)
+    directory = _upwards(start, _settings_in, memo)
     return _settings_in(directory) if directory is not None else None
 
 
-def project_root(start: str) -> tuple[str, bool]:
-    """The project root for ``start``, and whether a project marker gave it."""
-    found = _upwards(start, _marks_root)
-    return (found, True) if found is not None else default_root(start)
+def project_root(start: str, memos: tuple[Memo, Memo] | None = None) -> tuple[str, bool]:
+    """The project root for ``start``, and whether a project marker gave it. ``memos``: one
+    for the configuration files, one for the other markers (see _upwards)."""
+    found = _upwards(start, _marks_root, memos[0] if memos else None)
+    return (found, True) if found is not None else default_root(start, memos[1] if memos else None)
 
 
 class Resolver:
@@ -325,19 +356,26 @@ class Resolver:
                            or Settings({}, config_file, config_file, os.getcwd()))
         self._by_dir: dict[str, Config] = {}
         self._made: dict[tuple[str, str | None], Config] = {}
+        self._searched: tuple[Memo, Memo, Memo] = ({}, {}, {})  # settings, roots, other markers
 
-    def for_path(self, path: str) -> Config:
-        directory = _directory(path)
+    def for_path(self, path: str, is_dir: bool | None = None) -> Config:
+        """``is_dir``: whether ``path`` is a directory, when the caller knows (a walk over a
+        project does; it saves a stat per file)."""
+        if is_dir is None:
+            directory = _directory(path)
+        else:
+            absolute = os.path.abspath(path)
+            directory = absolute if is_dir else os.path.dirname(absolute)
         config = self._by_dir.get(directory)
         if config is None:
             config = self._by_dir[directory] = self._make(directory)
         return config
 
     def _make(self, directory: str) -> Config:
-        root, marked = project_root(directory)
+        root, marked = project_root(directory, self._searched[1:])
         settings = self._fixed
         if settings is None:
-            source = find_settings(directory)
+            source = find_settings(directory, self._searched[0])
             settings = settings_table(source) if source is not None else None
         key = (root, settings.path if settings is not None else None)
         if key not in self._made:
@@ -357,14 +395,14 @@ def load(start: str = ".") -> Config:
 MARKERS = ("setup.py", "setup.cfg", ".git", ".hg", ".svn")
 
 
-def default_root(start: str) -> tuple[str, bool]:
+def default_root(start: str, memo: Memo | None = None) -> tuple[str, bool]:
     """The project root when there is no configuration file, and whether a marker gave it: the
     nearest directory holding ``start`` with a project marker (a git work tree, setup.py,
     ...); else the directory above ``start``'s outermost package (or ``start``'s own
     directory). Never the current directory merely because ``start`` is under it: from a home
     directory or from ``/`` that would make the whole tree the project."""
     here = _directory(start)
-    marked = _upwards(here, lambda d: any(os.path.exists(os.path.join(d, m)) for m in MARKERS))
+    marked = _upwards(here, lambda d: any(os.path.exists(os.path.join(d, m)) for m in MARKERS), memo)
     if marked is not None:
         return marked, True
     top = top_package(here)

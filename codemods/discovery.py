@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
-from .config import Globs
+from .config import Globs, below
 
 # `env/` is not here: it is often real source (settings packages); real virtualenvs of any
 # name are recognised by their pyvenv.cfg.
@@ -81,13 +81,12 @@ def discover(paths: Iterable[str], root: str = ".", exclude: Iterable[str] = (),
             continue
         if not os.path.isdir(path):
             raise FileNotFoundError(path)
-        listed = _git_files(path)
-        candidates = listed if listed is not None else _walk(path)
         top = os.path.abspath(path)
-        for full in candidates:
-            if _pruned(os.path.dirname(os.path.abspath(full)), top, is_excluded, pruned) or is_excluded(full, False):
+        listed = _git_files(top)
+        for full in listed if listed is not None else _walk(top):  # absolute and normalised
+            if _pruned(os.path.dirname(full), top, is_excluded, pruned) or is_excluded(full, False):
                 continue
-            found[os.path.normpath(full)] = None
+            found[full] = None
     return sorted({display_name(p) for p in found}, key=lambda p: (p.replace(os.sep, "/").lower(), p))
 
 
@@ -113,7 +112,5 @@ def _pruned(directory: str, top: str, is_excluded: Callable[[str, bool], bool], 
 def display_name(path: str) -> str:
     """One spelling per file: relative to the cwd when under it, else absolute."""
     absolute = os.path.abspath(path)
-    cwd = os.getcwd()
-    if absolute.startswith(cwd.rstrip(os.sep) + os.sep):
-        return os.path.relpath(absolute, cwd)
-    return absolute
+    rel = below(absolute, os.getcwd())
+    return absolute if rel is None or rel == "." else rel

@@ -16,24 +16,29 @@ import traceback
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from . import guard, pool
-from . import index as index_mod
-from . import project as project_mod
+from . import guard
 from .cache import Seen, content_digest, stamp
 from .config import Config
 from .lazy import lazy
 from .passes import ALL_PASSES, BY_CODE, Pass
 from .passes.base import FileContext, Finding, Fix
-from .pool import default_jobs  # noqa: F401  (re-exported)
-from .project import IndexFailure, index_triggers, new_index  # noqa: F401  (re-exported)
 from .records import FileResult, FindingRecord
 from .source import SourceError, SourceFile, from_bytes, read_source
 from .suppress import SKIP_FILE, suppressed
 
 if TYPE_CHECKING:
     import libcst as cst
+
+    from . import index as index_mod
+    from . import pool
+    from . import project as project_mod
 else:
     cst = lazy("libcst")  # imported when a file is parsed: a run that parses nothing never loads it
+    # Loaded when a file is indexed or files are run in workers: one file that needs neither
+    # (an editor's file without session code) never loads them.
+    index_mod = lazy("codemods.index", snapshot=False)
+    pool = lazy("codemods.pool", snapshot=False)
+    project_mod = lazy("codemods.project", snapshot=False)
 
 MAX_ROUNDS = 8
 
@@ -429,7 +434,7 @@ def index_for_sources(sources: dict[str, str | bytes], config: Config) -> index_
             facts.append(index_mod.extract(full, text, index_mod.module_names(full, config.root, config.src)))
         except index_mod.UNPARSABLE:
             pass
-    return new_index(facts, config)
+    return project_mod.new_index(facts, config)
 
 
 def fix_text(text: str, config: Config | None = None, project: dict[str, str] | None = None,

@@ -9,21 +9,24 @@ one item: it is reported through ``on_failure``, the worker is replaced, and the
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import guard
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 GRACE = 5.0  # at most this many seconds past the time limit before a worker is killed
 
 
 def _context():
+    import multiprocessing  # with the first worker: a run that starts none never loads it
+
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
@@ -72,6 +75,8 @@ def run(fn: Callable[[Any], Any], items: Sequence, jobs: int,
     """``[fn(item) for item in items]`` in ``jobs`` worker processes. An item whose worker dies
     or overruns ``timeout`` (plus a grace period: ``fn`` is expected to stop itself at
     ``timeout``) gets ``on_failure(item, reason)`` as its result instead."""
+    from multiprocessing import connection
+
     ctx = _context()
     results: list = [None] * len(items)
     queue = list(range(len(items)))[::-1]
@@ -127,7 +132,7 @@ def run(fn: Callable[[Any], Any], items: Sequence, jobs: int,
             if timeout:
                 now = time.monotonic()
                 limit = max(0.0, min(s.started + hard - now for s in slots if s.number is not None))
-            ready = wait(list(waiting), timeout=limit)
+            ready = connection.wait(list(waiting), timeout=limit)
             for handle in ready:
                 slot = waiting[handle]
                 if slot.number is None or slot not in slots:

@@ -22,12 +22,19 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import cache, codec, guard, pool
-from . import index as index_mod
+from . import cache, codec, guard
 from .config import Config
-from .index.queries import relevance_of
+from .lazy import lazy
+from .prefilter import INDEX_TRIGGERS, minimal_tokens, relevance_of
+
+if TYPE_CHECKING:
+    from . import index as index_mod
+    from . import pool
+else:  # a run with nothing to read (a re-run, an editor's file without session code) needs neither
+    index_mod = lazy("codemods.index", snapshot=False)
+    pool = lazy("codemods.pool", snapshot=False)
 
 
 @dataclass
@@ -59,7 +66,7 @@ class IndexFailure:
 
 def index_triggers(config: Config) -> tuple[bytes, ...]:
     extra = tuple(n.rsplit(".", 1)[-1].encode() for n in list(config.session_factories) + list(config.session_scopes))
-    return index_mod.INDEX_TRIGGERS + extra
+    return INDEX_TRIGGERS + extra
 
 
 def new_index(facts, config: Config) -> index_mod.ProjectIndex:
@@ -242,7 +249,7 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
     extracted = False
     for _round in range(4):
         names = project.names()
-        wanted = triggers | set(index_mod.minimal_tokens(names))
+        wanted = triggers | set(minimal_tokens(names))
         added = _take_overrides(overrides, wanted, known, config)
         work, seen = [], {}
         for absolute, checked in list(pending.items()):
@@ -263,7 +270,7 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
                 pending[absolute] = frozenset(wanted)
                 if store is not None:
                     store.put(spelled[absolute], IndexEntry(None), seen=how)
-        found = pool.map_items(_index_bytes, work, jobs, _failed_index, config.file_timeout)
+        found = pool.map_items(_index_bytes, work, jobs, _failed_index, config.file_timeout) if work else []
         for item, result in zip(work, found):
             path = item[0]
             absolute = os.path.abspath(path)

@@ -15,10 +15,11 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import __version__, engine
+from . import __version__, engine, pool
 from . import index as index_mod
 from .config import Config, ConfigError, load
 from .discovery import discover
+from .project import index_triggers
 
 if TYPE_CHECKING:
     from lsprotocol import types
@@ -43,14 +44,14 @@ class Project:
     @classmethod
     def build(cls, config: Config) -> Project:
         files = discover([config.root], is_excluded=config.excludes)
-        idx = engine.build_index(files, config, engine.default_jobs(), use_cache=True)
+        idx = engine.build_index(files, config, pool.default_jobs(), use_cache=True)
         return cls(config, idx, {os.path.abspath(f.path) for f in idx.modules.values()})
 
     def update(self, path: str, raw: bytes) -> None:
         """Re-extract one file's facts from its current text. A file the index never took and
         that mentions nothing it cares about stays out (a byte scan, as in a full run)."""
         absolute = os.path.abspath(path)
-        tokens = engine.index_triggers(self.config) + self.index.relevance()
+        tokens = index_triggers(self.config) + self.index.relevance()
         if absolute not in self.indexed and not any(t in raw for t in tokens):
             return
         try:

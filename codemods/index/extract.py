@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 
 from .. import guard, names
+from ..prefilter import INDEX_TRIGGERS  # noqa: F401  (re-exported)
 from .astutil import (
     _annotation_target,
     _const_bool,
@@ -37,7 +38,6 @@ MODULE_SKIP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, 
 # What extracting facts from a file raises when the file cannot be read as Python: a syntax
 # error, null bytes, nesting too deep for a recursive parser (guard.TooDeep is a ValueError).
 UNPARSABLE = (SyntaxError, ValueError, RecursionError, MemoryError)
-INDEX_TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"Depends", b"flask_sqlalchemy")
 
 
 class _Extractor:

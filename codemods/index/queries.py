@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from .. import names
-from .extract import INDEX_TRIGGERS
+from ..prefilter import minimal_tokens, relevance_of  # noqa: F401  (minimal_tokens re-exported)
 from .facts import (
     WITH_VALUE,
     Alias,
@@ -24,22 +24,6 @@ from .facts import (
     SessionOrigin,
 )
 from .infer import Stage
-
-
-def minimal_tokens(tokens: Iterable[str]) -> tuple[bytes, ...]:
-    """The tokens, less those that contain a shorter one (the shorter already matches)."""
-    kept = sorted({t for t in tokens if t}, key=len)
-    out: list[str] = []
-    for t in kept:
-        if not any(o in t for o in out):
-            out.append(t)
-    return tuple(t.encode() for t in out)
-
-
-
-def relevance_of(names: Iterable[str]) -> tuple[bytes, ...]:
-    """:meth:`ProjectIndex.relevance` for an index with these session-related names."""
-    return minimal_tokens({"session", "Session"} | {t.decode() for t in INDEX_TRIGGERS} | set(names))
 
 
 class ProjectIndex:

@@ -1,0 +1,28 @@
+"""The byte scans that decide whether a file is read at all, without the index's code.
+
+The index reads a file whose bytes hold one of :data:`INDEX_TRIGGERS` (or a session-related
+name it has found); the passes look at a file whose bytes hold one of :func:`relevance_of` the
+index's names. Both are plain byte searches, kept here so that a run which reads no file (a
+re-run, an editor's file with no session code) never imports the index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+INDEX_TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"Depends", b"flask_sqlalchemy")
+
+
+def minimal_tokens(tokens: Iterable[str]) -> tuple[bytes, ...]:
+    """The tokens, less those that contain a shorter one (the shorter already matches)."""
+    kept = sorted({t for t in tokens if t}, key=len)
+    out: list[str] = []
+    for t in kept:
+        if not any(o in t for o in out):
+            out.append(t)
+    return tuple(t.encode() for t in out)
+
+
+def relevance_of(names: Iterable[str]) -> tuple[bytes, ...]:
+    """:meth:`ProjectIndex.relevance` for an index with these session-related names."""
+    return minimal_tokens({"session", "Session"} | {t.decode() for t in INDEX_TRIGGERS} | set(names))
