@@ -3,6 +3,8 @@ timings (those are in `make bench`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import libcst
 from snippets import BUGGY, FIXED
 
@@ -74,3 +76,29 @@ def test_names_of_other_call_results_do_not_pull_files_into_the_index(tmp_path):
     assert idx.names() == {"SessionLocal"}
     assert idx.module_for_path(files[1]) is None
     assert idx.module_for_path(files[2]) is not None
+
+
+def _sources() -> list[Path]:
+    root = Path(__file__).resolve().parent.parent
+    return sorted([*root.glob("tests/fixtures/**/*.py"), *root.glob("samples/**/*.py"), *root.glob("codemods/passes/*.py")])
+
+
+def test_the_parent_and_position_maps_are_the_ones_libcst_gives():
+    # The passes' parent map is read straight from the nodes' fields (libcst's provider visits
+    # the tree twice, rebuilding every node), their positions computed without the extra walk
+    # MetadataWrapper.resolve makes: both must be the very same maps.
+    from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
+
+    from codemods.passes.base import parents, positions
+
+    compared = 0
+    for path in _sources():
+        module = libcst.parse_module(path.read_text(encoding="utf-8"))
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        expected = wrapper.resolve(ParentNodeProvider)
+        got = parents(module)
+        assert got.keys() == expected.keys(), path
+        assert all(got[node] is parent for node, parent in expected.items()), path
+        assert dict(positions(module)) == dict(wrapper.resolve(PositionProvider)), path
+        compared += 1
+    assert compared > 50

@@ -10,8 +10,11 @@ for the next round, and a pass never has to write a transformer of its own.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import operator
 import textwrap
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..index import ProjectIndex
 else:
+    cst = lazy("libcst")
     metadata = lazy("libcst.metadata")
 
 
@@ -114,16 +118,93 @@ class FileContext:
         return self._metadata[provider]
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        return self.meta(metadata.ParentNodeProvider).get(node)
+        return self.cached("parents", lambda: parents(self.module)).get(node)
 
     def position(self, node: cst.CSTNode) -> CodeRange:
-        return self.meta(metadata.PositionProvider)[node]
+        return self.cached("positions", lambda: positions(self.module))[node]
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         parent = self.parent(node)
         while parent is not None:
             yield parent
             parent = self.parent(parent)
+
+
+def positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
+    """What libcst's PositionProvider gives, computed as it computes it (one code generation
+    that notes where each node starts and ends). ``MetadataWrapper.resolve`` would also walk
+    the whole tree once more, for the batchable providers it runs alongside (here, none)."""
+    provider = metadata.PositionProvider()
+    provider._gen_impl(module)
+    return provider._computed  # type: ignore[return-value]  # CodeRange values, set as computed
+
+
+def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
+    """Each node's parent: what libcst's ParentNodeProvider gives (the same map: every node's
+    ``children``), read straight from the nodes' fields. The provider visits the tree twice and
+    rebuilds every node on the way (``children`` is a visit too), many times slower. A parsed
+    module shares no node between two parents, so the order of the walk does not matter."""
+    out: dict[cst.CSTNode, cst.CSTNode] = {}
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        for child in _children(node):
+            out[child] = node
+            stack.append(child)
+    return out
+
+
+def nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """``root`` and every node below it, in no particular order (as fast as :func:`parents`;
+    for questions whose answer does not depend on the order, where a libcst visit would
+    rebuild every node)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(_children(node))
+
+
+
+
+class _Kind(enum.Enum):
+    """What a node's field holds, as far as the tree goes."""
+
+    NODE = 1
+    SEQUENCE = 2  # a tuple or list (of nodes, usually)
+    OTHER = 3  # a string, a sentinel, None
+
+
+_KINDS: dict[type, _Kind] = {}
+_FIELDS: dict[type, Callable[[object], tuple]] = {}
+
+
+def _kind(t: type) -> _Kind:
+    kind = _Kind.NODE if issubclass(t, cst.CSTNode) else _Kind.SEQUENCE if issubclass(t, (tuple, list)) else _Kind.OTHER
+    _KINDS[t] = kind
+    return kind
+
+
+def _fields_of(t: type) -> Callable[[object], tuple]:
+    """A function giving the values of a node type's fields, as a tuple. (attrgetter gives a
+    tuple for two names or more: the class, read twice in front, is no node and is skipped.)"""
+    get = _FIELDS.get(t)
+    if get is None:
+        get = _FIELDS[t] = operator.attrgetter("__class__", "__class__", *(f.name for f in dataclasses.fields(t)))
+    return get
+
+
+def _children(node: cst.CSTNode, kinds: dict[type, _Kind] = _KINDS) -> list[cst.CSTNode]:
+    out = []
+    for value in (_FIELDS.get(type(node)) or _fields_of(type(node)))(node):
+        kind = kinds.get(type(value)) or _kind(type(value))
+        if kind is _Kind.NODE:
+            out.append(value)
+        elif kind is _Kind.SEQUENCE:
+            for item in value:
+                if (kinds.get(type(item)) or _kind(type(item))) is _Kind.NODE:
+                    out.append(item)
+    return out
 
 
 # --------------------------------------------------------------------------- passes

@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from .. import names
-from ..index import Function, Param, ProjectIndex
 from ..lazy import lazy
-from .base import FileContext, Transform
+from .base import FileContext, Transform, nodes
 
 if TYPE_CHECKING:
     import libcst as cst
     import libcst.matchers as m
+
+    from ..index import Function, Param, ProjectIndex
 else:
     cst = lazy("libcst")
     m = lazy("libcst.matchers")
@@ -35,21 +36,25 @@ def rebinds(fn: cst.FunctionDef, name: str) -> bool:
     """Does anything in ``fn``'s body bind ``name`` (assignment, for, with, walrus, del,
     import, nested def/class, global/nonlocal)? Conservative: nested scopes count too."""
     target = m.Name(name)
-    patterns = [
-        m.AssignTarget(target=target), m.AugAssign(target=target), m.AnnAssign(target=target, value=m.DoNotCare()),
-        m.For(target=target), m.AsName(name=target), m.NamedExpr(target=target), m.Del(target=target),
-        m.FunctionDef(name=target), m.ClassDef(name=target), m.CompFor(target=target),
-        m.Global(names=[m.ZeroOrMore(), m.NameItem(name=target), m.ZeroOrMore()]),
-        m.Nonlocal(names=[m.ZeroOrMore(), m.NameItem(name=target), m.ZeroOrMore()]),
-        m.Tuple(elements=[m.ZeroOrMore(), m.Element(value=target), m.ZeroOrMore()]),
-        m.List(elements=[m.ZeroOrMore(), m.Element(value=target), m.ZeroOrMore()]),
-        m.StarredElement(value=target),
-    ]
-    for pattern in patterns:
-        for found in m.findall(fn.body, pattern):
-            if isinstance(found, (cst.Tuple, cst.List)) and not _is_target(fn, found):
-                continue
-            return True
+    patterns = {  # one per node type: only nodes of these types are matched (one walk, no visit)
+        cst.AssignTarget: m.AssignTarget(target=target), cst.AugAssign: m.AugAssign(target=target),
+        cst.AnnAssign: m.AnnAssign(target=target, value=m.DoNotCare()), cst.For: m.For(target=target),
+        cst.AsName: m.AsName(name=target), cst.NamedExpr: m.NamedExpr(target=target), cst.Del: m.Del(target=target),
+        cst.FunctionDef: m.FunctionDef(name=target), cst.ClassDef: m.ClassDef(name=target),
+        cst.CompFor: m.CompFor(target=target),
+        cst.Global: m.Global(names=[m.ZeroOrMore(), m.NameItem(name=target), m.ZeroOrMore()]),
+        cst.Nonlocal: m.Nonlocal(names=[m.ZeroOrMore(), m.NameItem(name=target), m.ZeroOrMore()]),
+        cst.Tuple: m.Tuple(elements=[m.ZeroOrMore(), m.Element(value=target), m.ZeroOrMore()]),
+        cst.List: m.List(elements=[m.ZeroOrMore(), m.Element(value=target), m.ZeroOrMore()]),
+        cst.StarredElement: m.StarredElement(value=target),
+    }
+    for found in nodes(fn.body):
+        pattern = patterns.get(type(found))
+        if pattern is None or not m.matches(found, pattern):
+            continue
+        if isinstance(found, (cst.Tuple, cst.List)) and not _is_target(fn, found):
+            continue
+        return True
     return False
 
 
