@@ -91,6 +91,22 @@ def test_a_file_without_session_code_from_an_editor_is_a_byte_scan(tmp_path):
     assert loaded == []
 
 
+def test_a_file_without_session_code_in_an_indexed_project_loads_neither_libcst_nor_the_index(tmp_path):
+    # The warm path of an editor: the project's index and results are cached, the file on
+    # stdin has a pass's trigger (`.add(`) but nothing session-related. Reading the cache and
+    # the byte scans need neither the index's code nor worker processes.
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
+    (tmp_path / "visits.py").write_text(BUGGY)
+    plain = b"def total(values):\n    seen = set()\n    for v in values:\n        seen.add(v)\n    return seen\n"
+    (tmp_path / "plain.py").write_bytes(plain)
+    out, _ = run_probe_all(["check", "."], tmp_path)  # fills the caches
+    assert "SQF002" in out
+    out, loaded = run_probe_all(["check", "-", "--stdin-filename", "plain.py"], tmp_path, stdin=plain)
+    assert "No findings" in out
+    assert [m for m in loaded if m.split(".")[0] in ("libcst", "multiprocessing")] == []
+    assert [m for m in loaded if m.startswith("codemods.index")] == []
+
+
 def test_a_file_with_a_finding_does_load_libcst(tmp_path):
     # The other side of the two tests above: the probe does see libcst when it is used.
     (tmp_path / "visits.py").write_text(BUGGY)
