@@ -245,10 +245,14 @@ def measure(path: str, ruff: str, session_file: str, plain_file: str, repeat: in
     rows.append(Row("re-run, nothing changed (ruff: `--select F`, cached)", warm, ruff_warm, "ratio <= 2.0",
                     warm.seconds <= 2 * ruff_warm.seconds, files))
 
+    # What `check` starts with before it looks at a file: the interpreter, the command line and
+    # the passes' metadata, as `rules` loads them (`--version` is answered before the command
+    # line is even imported, so it is no measure of that).
     startup = None
     for label, args in (("--version", ["--version"]), ("rules", ["rules"]), ("explain SQF002", ["explain", "SQF002"])):
         ours = best([*SQLA, *args], path, 7)
-        startup = ours if startup is None or ours.seconds < startup.seconds else startup
+        if label == "rules":
+            startup = ours
         theirs = best([ruff, "--version"], path, 7) if label == "--version" else None
         rows.append(Row(f"start-up: `{label}`", ours, theirs, "< 0.15 s", ours.seconds < 0.15))
     assert startup is not None
@@ -261,7 +265,7 @@ def measure(path: str, ruff: str, session_file: str, plain_file: str, repeat: in
             rows.append(Row(f"one file from an editor, {label}", ours, theirs, "< 0.3 s", ours.seconds < 0.3))
         else:
             after = ours.seconds - startup.seconds
-            rows.append(Row(f"one file from an editor, {label} ({after:.3f} s after start-up)", ours, theirs,
+            rows.append(Row(f"one file from an editor, {label} ({after:.3f} s after the start-up of `rules`)", ours, theirs,
                             "< 0.1 s after start-up", after < 0.1))
 
     rows.append(Row("peak memory, full check (one process)", cold, ruff_cold, "< 500 MB", cold.peak_mb < 500,

@@ -222,6 +222,11 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
     With ``use_cache``, what the last run saw of unchanged files is taken as it is."""
     overrides = overrides or {}
     store, stored = index_store(config) if use_cache else (None, None)
+    if store is not None and overrides:
+        # An editor's buffer that is byte for byte the file on disk is that file: what the
+        # cache knows of the file serves, and nothing is extracted (nor the index loaded).
+        listed = {os.path.abspath(p) for p in files}
+        overrides = {p: raw for p, raw in overrides.items() if os.path.abspath(p) not in listed or (cache.read_seen(p) or (None,))[0] != raw}
     meta = _meta(store)
     triggers = set(index_triggers(config))
     known: dict[str, _Known] = {}  # absolute path -> indexed file

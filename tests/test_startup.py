@@ -107,6 +107,22 @@ def test_a_file_without_session_code_in_an_indexed_project_loads_neither_libcst_
     assert [m for m in loaded if m.startswith("codemods.index")] == []
 
 
+def test_an_unchanged_file_from_an_editor_is_answered_from_the_caches(tmp_path):
+    # The buffer is byte for byte the file on disk: the index's entry for the file and its
+    # stored result serve; the file is neither indexed again nor parsed.
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
+    (tmp_path / "visits.py").write_text(BUGGY)
+    first, _ = run_probe_all(["check", "."], tmp_path)
+    out, loaded = run_probe_all(["check", "-", "--stdin-filename", "visits.py"], tmp_path, stdin=BUGGY.encode())
+    assert "SQF002" in out and "SQF002" in first
+    assert [m for m in loaded if m.split(".")[0] == "libcst" or m.startswith("codemods.index")] == []
+    # Edited in the editor, not saved: the buffer is what is checked.
+    edited = BUGGY.replace("db.add(user)", "db.merge(user)")
+    out, loaded = run_probe_all(["check", "-", "--stdin-filename", "visits.py"], tmp_path, stdin=edited.encode())
+    assert "SQF002" not in out
+    assert "codemods.index" in loaded
+
+
 def test_a_file_with_a_finding_does_load_libcst(tmp_path):
     # The other side of the two tests above: the probe does see libcst when it is used.
     (tmp_path / "visits.py").write_text(BUGGY)
