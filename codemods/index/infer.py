@@ -81,8 +81,8 @@ def load_of(node: ast.AST, local: dict[str, Load], qualify: Callable[[str | None
         model = model_expr(node.args[0], qualify)
         return Load(Stage.SELECT, model) if model else None
     if callee is not None and callee.rsplit(".", 1)[-1] == "list" and "." not in callee and node.args:
-        inner = load_of(node.args[0], local, qualify)  # list(session.scalars(...))
-        return Load(Stage.LIST, inner.model) if inner and inner.stage is Stage.SCALARS else None
+        inner = load_of(node.args[0], local, qualify)  # list(session.scalars(...)), list(....all())
+        return Load(Stage.LIST, inner.model) if inner and inner.stage in (Stage.SCALARS, Stage.LIST) else None
     if not isinstance(func, ast.Attribute):
         return None
     method = func.attr

@@ -61,7 +61,7 @@ class ProjectIndex:
         self._models_by_class: dict[int, Model] = {}
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
-        self._ends: dict[tuple[str, int | str, str | None], frozenset[str]] = {}
+        self._ends: dict[tuple[str, int | str, str | None, bool], frozenset[str]] = {}
         self._relevance: tuple[bytes, ...] | None = None
         self._flushing: set[str] | None = None
         self._names: set[str] | None = None
@@ -819,19 +819,20 @@ class ProjectIndex:
 
     # sessions handed to project functions -------------------------------------
     def session_ends(self, callee: str | None, passed: int | str, receiver: str | None = None,
-                     depth: int = 0) -> frozenset[str]:
+                     depth: int = 0, deep: bool = False) -> frozenset[str]:
         """What the project function ``callee`` may do to the session a caller hands it:
         "commit" (itself, or through the project functions it hands the session on to),
-        "rollback" (itself), or nothing known. ``passed`` is where the session goes: a position of the
-        call's arguments, a keyword, or ``"self.<attr>"`` for a method of the caller's own
-        class using the same ``self`` session; ``receiver`` is the class a ``self.`` callee is
-        looked up in."""
+        "rollback" (itself; with ``deep``, further down too), or nothing known. ``passed`` is
+        where the session goes: a position of the call's arguments, a keyword, or
+        ``"self.<attr>"`` for a method of the caller's own class using the same ``self``
+        session; ``receiver`` is the class a ``self.`` callee is looked up in."""
         if not callee or depth > 8:
             return frozenset()
         target, target_receiver = self._callee_of(callee, receiver)
         if target is None:
             return frozenset()
-        key = (target, passed, target_receiver)
+        followed = _FOLLOWED | {"rollback"} if deep else _FOLLOWED
+        key = (target, passed, target_receiver, deep)
         if key in self._ends:
             return self._ends[key]
         self._ends[key] = frozenset()  # a cycle ends nothing more
@@ -842,13 +843,13 @@ class ProjectIndex:
             name = _param_at(fn, passed) or ""
             for end in fn.session_ends if name else ():
                 if end.session == "self." and name.startswith("self."):  # `self.other()`: same self
-                    out |= self.session_ends(end.callee, name, target_receiver or owner, depth + 1) & _FOLLOWED
+                    out |= self.session_ends(end.callee, name, target_receiver or owner, depth + 1, deep) & followed
                 elif end.session != name:
                     continue
                 elif end.method in ("commit", "rollback"):  # a flush ends nothing
                     out.add(end.method)
                 elif end.passed is not None:
-                    out |= self.session_ends(end.callee, end.passed, target_receiver or owner, depth + 1) & _FOLLOWED
+                    out |= self.session_ends(end.callee, end.passed, target_receiver or owner, depth + 1, deep) & followed
         self._ends[key] = frozenset(out)
         return self._ends[key]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import names
@@ -11,6 +10,8 @@ from ..index import Model, Scope
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
+from .expiry_carry import Collections, Round, bind_collection, carried_reads, iterated, taken
+from .expiry_state import Expiry, Tracked
 from .flow import (
     BindingKind,
     Event,
@@ -55,34 +56,6 @@ async def get_db():
 _EXPIRING = {"commit", "rollback", "begin"}
 # Session calls that end what the session holds: objects are detached from here on.
 _DETACH_ALL = {"close", "expunge_all", "invalidate", "reset"}
-
-
-@dataclass
-class _Obj:
-    """An instance attached to the session, as the walk goes."""
-
-    model: Model
-    binding: Event | None
-    optional: bool
-    new_in_tx: bool  # added in the current transaction: a rollback makes it transient
-    expiry: _Expiry | None = None
-    loaded: set[str] = field(default_factory=set)  # attributes set since the expiry
-    dirty: set[str] = field(default_factory=set)  # set since the last flush: the next flush updates its row
-    only: frozenset[str] | None = None  # what the expiry expired, when not every attribute
-    # the expiry (with its loaded and only) that one in an except handler replaced: reads after
-    # the `try` follow it when the handler leaves
-    shadowed: tuple[_Expiry, set[str], frozenset[str] | None] | None = None
-
-
-@dataclass
-class _Expiry:
-    event: Event  # the commit/rollback call, or the end of `async with session.begin():`
-    kind: str  # "commit", "rollback", "begin"
-    via: str | None = None  # the project function that commits or rolls back the session handed to it
-    through: dict[str, str] = field(default_factory=dict)  # object -> the project function that read it
-    refetch: bool = False  # it expired only the columns the database sets when it updates the row
-    reads: dict[str, list[Event]] = field(default_factory=dict)  # object -> its expired reads
-    objects: dict[str, _Obj] = field(default_factory=dict)
 
 
 class ExpiredReadInAsync(Pass):
@@ -451,8 +424,143 @@ class ExpiredReadInAsync(Pass):
                     return True
             ''',
         ),
+        Example(
+            title="a loop's next round reads an element the round before expired",
+            before='''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def greet_all() -> list[str]:
+                async with session_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    lines = []
+                    for user in users:
+                        lines.append(f"hello {user.name}")
+                        user.visits += 1
+                        await session.commit()
+                    return lines
+            ''',
+        ),
+        Example(
+            title="an instance taken out of a dict of loaded instances after a rollback",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.exc import IntegrityError
+            from bot.services import User, quiet_pool
+
+
+            async def rename_all(names: dict[int, str]) -> str:
+                async with quiet_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    by_id = {user.id: user for user in users}
+                    try:
+                        for user_id, name in names.items():
+                            by_id[user_id].name = name
+                        await session.commit()
+                    except IntegrityError:
+                        await session.rollback()
+                    first = by_id.get(1)
+                    if first is None:
+                        return ""
+                    return first.name
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, quiet_pool
+
+
+            async def greet_all() -> list[str]:
+                async with quiet_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    lines = []
+                    for user in users:
+                        lines.append(f"hello {user.name}")
+                        user.visits += 1
+                        await session.commit()
+                    return lines
+            ''',
+            "a loop that commits each round under a factory built with expire_on_commit=False",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def greet_all() -> list[str]:
+                async with session_pool() as session:
+                    ids = (await session.scalars(select(User.id))).all()
+                    lines = []
+                    for user_id in ids:
+                        user = await session.get(User, user_id)
+                        lines.append(f"hello {user.name}")
+                        user.visits += 1
+                        await session.commit()
+                    return lines
+            ''',
+            "each round loads its element again before reading it",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def greet_all() -> list[str]:
+                async with session_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    lines = []
+                    for user in users:
+                        await session.refresh(user)
+                        lines.append(f"hello {user.name}")
+                        user.visits += 1
+                        await session.commit()
+                    return lines
+            ''',
+            "each round refreshes its element before reading it",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def greet_all() -> list[str]:
+                async with session_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    names = [(user.id, user.name) for user in users]
+                    lines = []
+                    for user_id, name in names:
+                        lines.append(f"hello {name}")
+                        session.add(User(name=f"{name} junior"))
+                        await session.commit()
+                    return lines
+            ''',
+            "the values are taken before the loop that commits",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def first_greeting() -> str:
+                async with session_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    for user in users:
+                        line = f"hello {user.name}"
+                        user.visits += 1
+                        await session.commit()
+                        return line
+                    return ""
+            ''',
+            "the round that commits leaves the loop: no next round reads an expired element",
+        ),
         Valid(
             '''
             from bot.services import User, quiet_pool
@@ -728,31 +836,38 @@ class ExpiredReadInAsync(Pass):
         return out
 
     # the walk -----------------------------------------------------------------------
-    def _walk(self, ctx: FileContext, qualname: str, evs: list[Event], ref: SessionRef) -> list[_Expiry]:
+    def _walk(self, ctx: FileContext, qualname: str, evs: list[Event], ref: SessionRef) -> list[Expiry]:
         S = ref.name
         if ref.block is not None:
             region = [e for e in evs if inside(e, ref.block) and e.node is not ref.block]
         else:
             region = list(evs)
         begins = {id(e.node) for e in region if e.kind == EventKind.WITH and _begins(e.node, S)}  # type: ignore[arg-type]
-        objs: dict[str, _Obj] = _injected(ctx, qualname, S) if ref.block is None else {}
-        lists: dict[str, Model] = {}
+        objs: dict[str, Tracked] = _injected(ctx, qualname, S) if ref.block is None else {}
+        owned = Collections({}, {})
+        rounds: list[Round] = []
+        carried_only: list[Expiry] = []  # rollbacks further down a call: they count for the next round's reads
         new: dict[str, Model] = {}
-        out: list[_Expiry] = []
+        out: list[Expiry] = []
         active = False
         reload: tuple[set[int], str | None] | None = None  # (nodes inside the load call, model)
         handed: tuple[set[int], Event, str | None, str | None] | None = None  # a call ending S, once its arguments ran
         for e in region:
             if handed is not None and id(e.node) not in handed[0]:
-                self._expire(out, handed[1], handed[2], objs)
+                self._expire(out, handed[1], handed[2], objs, owned.bags)
                 out[-1].via = handed[3]
                 handed = None
             if reload is not None and id(e.node) not in reload[0]:
-                for obj in objs.values():
+                for obj in [*objs.values(), *owned.bags.values()]:
                     if obj.expiry is not None and reload[1] in (None, obj.model.name):
                         obj.expiry, obj.shadowed = None, None  # the load may have refreshed it
                 reload = None
             ended = session_ended_by(ctx, qualname, e, S) if e.kind in (EventKind.USE, EventKind.CALL) else None
+            if (ended is None or "rollback" not in ended[1]) and any(inside(e, r.loop.body) for r in rounds):
+                deeper = session_ended_by(ctx, qualname, e, S, deep=True)
+                if deeper is not None and "rollback" in deeper[1]:  # the next round reads what it expired
+                    at = Event(EventKind.CALL, deeper[0], e.path, owner=S, index=e.index)
+                    carried_only.append(Expiry(at, "rollback", via=dotted(deeper[0].func), expires_all=True))
             if ended is not None:  # `await helper(db)`, where helper commits or rolls back db
                 call, ends = ended
                 kind = "commit" if "commit" in ends and ref.expire_on_commit else \
@@ -761,29 +876,31 @@ class ExpiredReadInAsync(Pass):
                 handed = (_node_ids(call), at, kind, dotted(call.func))  # its arguments are read before it
                 active = False
             elif e.kind == EventKind.ASSIGN:
-                self._bind(ctx, e, ref, objs, lists, new)
+                self._bind(ctx, e, ref, objs, owned, new)
+                if isinstance(e.node, cst.For) and e.name in objs and objs[e.name].binding is e:
+                    rounds.append(Round(e.node, e.name, objs[e.name], len(out)))
             elif e.kind == EventKind.ENDWITH and id(e.node) in begins:
-                self._expire(out, e, "commit" if ref.expire_on_commit else None, objs)
+                self._expire(out, e, "commit" if ref.expire_on_commit else None, objs, owned.bags)
                 out[-1].kind = "begin"
                 active = False
             elif e.kind == EventKind.CALL and e.owner == S:
                 method = e.name
                 X = e.args[0] if e.args else None
                 if method == "add" and X in new:
-                    objs[X] = _Obj(new.pop(X), None, False, new_in_tx=True)  # type: ignore[index, arg-type]
+                    objs[X] = Tracked(new.pop(X), None, False, new_in_tx=True)  # type: ignore[index, arg-type]
                 elif method == "add_all":
                     for X in _listed(e.node):  # type: ignore[arg-type]
                         if X in new:
-                            objs[X] = _Obj(new.pop(X), None, False, new_in_tx=True)
+                            objs[X] = Tracked(new.pop(X), None, False, new_in_tx=True)
                 elif method == "commit":
-                    self._expire(out, e, "commit" if ref.expire_on_commit else None, objs)
+                    self._expire(out, e, "commit" if ref.expire_on_commit else None, objs, owned.bags)
                     active = False
                 elif method == "flush":
-                    self._expire(out, e, None, objs, flush=True)
+                    self._expire(out, e, None, objs, owned.bags, flush=True)
                     active = True
                 elif method == "rollback":
                     if active or handler_block(e) is not None:
-                        self._expire(out, e, "rollback", objs)
+                        self._expire(out, e, "rollback", objs, owned.bags)
                     active = False
                 elif method == "refresh" and X in objs:
                     objs[X].expiry, objs[X].shadowed = None, None  # type: ignore[index]
@@ -816,12 +933,31 @@ class ExpiredReadInAsync(Pass):
                     if used is not None:
                         used.through[e.name or ""] = e.owner
                         break
-        return [x for x in out if x.reads]
+        return [x for x in out if x.reads] + self._carried(region, rounds, out, carried_only, S)
 
     @staticmethod
-    def _read(e: Event, X: str, attr: str, obj: _Obj) -> _Expiry | None:
+    def _carried(region: list[Event], rounds: list[Round], out: list[Expiry], deeper: list[Expiry],
+                 S: str) -> list[Expiry]:
+        """Reads early in a loop's round of an element that an expiry later in the previous
+        round expired (each a record of its own, unless a read is already reported). A
+        rollback further down a call counts here: whoever handles the failure, the instances
+        stay expired for the next round."""
+        reported = {id(r.node) for x in out for reads in x.reads.values() for r in reads}
+        found: list[Expiry] = []
+        for watch in rounds:
+            hit = carried_reads(region, watch, out[watch.start:] + deeper, S)
+            if hit is None or any(id(r.node) in reported for r in hit[1]):
+                continue
+            cause, reads = hit
+            record = Expiry(cause.event, cause.kind, via=cause.via, expires_all=True, carried=(watch.loop, watch.X))
+            record.reads[watch.X], record.objects[watch.X] = reads[:1], watch.obj
+            found.append(record)
+        return found
+
+    @staticmethod
+    def _read(e: Event, X: str, attr: str, obj: Tracked) -> Expiry | None:
         """Record ``X.attr`` read at ``e`` when the expiry it follows expired it (that expiry)."""
-        if attr not in obj.model.columns | obj.model.deferred:
+        if attr not in obj.model.columns | obj.model.deferred | obj.eager:
             return None
         for expiry, loaded, only in [(obj.expiry, obj.loaded, obj.only), *([obj.shadowed] if obj.shadowed else [])]:
             if expiry is None or attr in loaded or only is not None and attr not in only:
@@ -835,39 +971,51 @@ class ExpiredReadInAsync(Pass):
             return expiry
         return None
 
-    def _bind(self, ctx: FileContext, e: Event, ref: SessionRef, objs: dict[str, _Obj], lists: dict[str, Model],
+    def _bind(self, ctx: FileContext, e: Event, ref: SessionRef, objs: dict[str, Tracked], owned: Collections,
               new: dict[str, Model]) -> None:
         X = e.name or ""
         reached = _reached(ctx, e.value, objs)
-        for table in (objs, lists, new):
-            table.pop(X, None)  # type: ignore[attr-defined]
+        objs.pop(X, None)
+        new.pop(X, None)
+        owned.forget(X)
         if reached is not None:  # `user = sub.user`: the related instance is in the same session
-            objs[X] = _Obj(reached, e, True, new_in_tx=False)
+            objs[X] = Tracked(reached, e, True, new_in_tx=False)
             return
         if isinstance(e.node, cst.For):  # `for user in users:` over a loaded list
-            model = lists.get(e.args[0] or "")
-            if model is not None:
-                objs[X] = _Obj(model, e, False, new_in_tx=False)
+            bag = iterated(e.node, owned.bags)
+            if bag is not None:
+                objs[X] = bag.element(e)
+            return
+        element = taken(e.value, owned.bags)
+        if element is not None:  # `user = users_by_email.get(email)`
+            objs[X] = element[0].element(e, element[1])
+            return
+        if bind_collection(ctx, e, ref.name, {ref.name: ref}, owned,
+                           lambda model, at, eager: Tracked(model, at, False, new_in_tx=False, eager=eager)):
             return
         binding = binding_of(ctx, e.value, {ref.name: ref})
         model = model_for(ctx, binding.model)
-        if binding.kind == BindingKind.LIST and model is not None:
-            lists[X] = model
-            return
         if binding.kind == BindingKind.NEW and model is not None:
             new[X] = model
             return
         bound = bound_through(ctx, e, ref.name, Scope("session", ref.name, ref.is_async, ref.expire_on_commit,
                                                       False, "session"))
         if bound is not None:
-            objs[X] = _Obj(bound.model, e, bound.optional, new_in_tx=False)
+            objs[X] = Tracked(bound.model, e, bound.optional, new_in_tx=False)
 
     @staticmethod
-    def _expire(out: list[_Expiry], e: Event, kind: str | None, objs: dict[str, _Obj], flush: bool = False) -> None:
+    def _expire(out: list[Expiry], e: Event, kind: str | None, objs: dict[str, Tracked], bags: dict[str, Tracked],
+                flush: bool = False) -> None:
         """A commit (kind None: one that does not expire), a rollback, or a flush (which
-        expires nothing but the columns the database sets on the rows it updates)."""
-        expiry = _Expiry(e, "flush" if flush else kind or "commit")
+        expires nothing but the columns the database sets on the rows it updates), of the
+        instances ``objs`` and of the collections ``bags``."""
+        expiry = Expiry(e, "flush" if flush else kind or "commit", expires_all=kind is not None and not flush)
         out.append(expiry)
+        for table in (objs, bags):
+            ExpiredReadInAsync._expire_in(expiry, e, kind, table, flush)
+
+    @staticmethod
+    def _expire_in(expiry: Expiry, e: Event, kind: str | None, objs: dict[str, Tracked], flush: bool) -> None:
         for X in list(objs):
             obj = objs[X]
             if kind == "rollback" and obj.new_in_tx:
@@ -889,7 +1037,7 @@ class ExpiredReadInAsync(Pass):
 
     # the finding -----------------------------------------------------------------
     def _finding(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef,
-                 expiry: _Expiry) -> Finding:
+                 expiry: Expiry) -> Finding:
         S = ref.name
         first = min((reads[0] for reads in expiry.reads.values()), key=lambda r: r.index)
         listed = ", ".join(f"`{X}.{reads[0].name}`" + (f" (in `{expiry.through[X]}({X})`)" if X in expiry.through else "")
@@ -908,6 +1056,14 @@ class ExpiredReadInAsync(Pass):
             message = (f"{listed} read after {cause}, whose flush updated the row of {objects}: the database "
                        f"sets that column on update, so the flush expired it (whatever expire_on_commit says) "
                        f"and the implicit reload raises MissingGreenlet in async code; ")
+        if expiry.carried is not None:
+            return self.finding(first.node, self._carried_message(ctx, S, expiry, cause), None)
+        related = [f"`{X}.{r.name}`" for X, reads in expiry.reads.items() for r in reads
+                   if r.name not in expiry.objects[X].model.columns | expiry.objects[X].model.deferred]
+        if related:  # a refresh loads the columns, not the relationships
+            message += (f"{', '.join(related)} is a relationship its query loaded: load the objects again with "
+                        f"their relationships (or take what is needed before it)")
+            return self.finding(first.node, message, None)
         handler = handler_block(expiry.event) if expiry.kind == "rollback" else None
         if handler is not None and not expiry.through and all(inside(r, handler) for reads in expiry.reads.values() for r in reads):
             fix = self._capture(ctx, fn, evs, ref, expiry, handler)
@@ -915,10 +1071,25 @@ class ExpiredReadInAsync(Pass):
             if fix is None:
                 message += ": no automatic fix (the object is expired or changed before the handler)"
             return self.finding(first.node, message, fix)
+        if any(obj.binding is not None and obj.binding.index > expiry.event.index for obj in expiry.objects.values()):
+            # taken out of a collection loaded before the expiry: nothing to refresh right after it
+            message += " and ".join(f"`await {S}.refresh({X})`" for X in expiry.reads) + " before the read"
+            return self.finding(first.node, message, None)
         message += " and ".join(f"`await {S}.refresh({X})`" for X in expiry.reads) + " after it"
         return self.finding(first.node, message, self._refresh(evs, ref, expiry))
 
-    def _refresh(self, evs: list[Event], ref: SessionRef, expiry: _Expiry) -> Fix | None:
+    @staticmethod
+    def _carried_message(ctx: FileContext, S: str, expiry: Expiry, cause: str) -> str:
+        X = next(iter(expiry.reads))
+        read = expiry.reads[X][0]
+        what = "relationship" if read.name not in expiry.objects[X].model.columns | expiry.objects[X].model.deferred \
+            else "column"
+        return (f"`{X}.{read.name}` read at the start of a round of the loop: in the round before, {cause} expired "
+                f"every instance `{S}` holds, and `{X}` is the next element of a collection loaded before the loop, "
+                f"so its {what} is expired and the implicit reload raises MissingGreenlet in async code; load each "
+                f"element again inside the loop (by its id), or take the values before the loop")
+
+    def _refresh(self, evs: list[Event], ref: SessionRef, expiry: Expiry) -> Fix | None:
         S = ref.name
         at = expiry.event
         if at.kind == EventKind.ENDWITH:
@@ -939,7 +1110,7 @@ class ExpiredReadInAsync(Pass):
                 stmts.append(refresh)
         return Fix([Edit(target, after=stmts)])
 
-    def _capture(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef, expiry: _Expiry,
+    def _capture(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef, expiry: Expiry,
                  handler: cst.IndentedBlock) -> Fix | None:
         """`user_id = user.id` before the `try` whose handler rolled back; the handler reads it."""
         rollback = expiry.event
@@ -1017,7 +1188,7 @@ def _goes_on_after(e: Event, call: cst.Call) -> bool:
     return _sole_call(stmt, call)
 
 
-def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, _Obj]:
+def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, Tracked]:
     """The endpoint's parameters that FastAPI fills with an instance loaded through the same
     session as its parameter ``S`` (`admin: User = Depends(current_admin)`, where every
     session the dependency uses is the request's cached `Depends(get_db)` one): they are
@@ -1031,7 +1202,7 @@ def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, _Obj]:
     provider = index.session_provider(dep) if dep and cache else None
     if provider is None:
         return {}
-    out: dict[str, _Obj] = {}
+    out: dict[str, Tracked] = {}
     for p in facts.params:  # type: ignore[union-attr]
         other, other_cache = index.param_dependency(p)
         model = model_for(ctx, p.annotation) if other and other_cache and p is not own else None
@@ -1039,11 +1210,11 @@ def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, _Obj]:
             continue
         origins = index.value_sessions(other)
         if origins and all(o.open and o.use_cache and o.provider == provider for o in origins):
-            out[p.name] = _Obj(model, None, False, new_in_tx=False)
+            out[p.name] = Tracked(model, None, False, new_in_tx=False)
     return out
 
 
-def _reached(ctx: FileContext, value: cst.BaseExpression | None, objs: dict[str, _Obj]) -> Model | None:
+def _reached(ctx: FileContext, value: cst.BaseExpression | None, objs: dict[str, Tracked]) -> Model | None:
     """The model of ``Y.rel`` when ``Y`` is an instance of the session and ``rel`` one of its
     relationships: the related instance is loaded into the same session (None when the
     relationship is unknown, or a collection: then no column is read on the value itself)."""
@@ -1146,7 +1317,7 @@ def _may_follow(earlier: Event, later: Event) -> bool:
     return True
 
 
-def _known_present(evs: list[Event], obj: _Obj, X: str, at: Event) -> bool:
+def _known_present(evs: list[Event], obj: Tracked, X: str, at: Event) -> bool:
     """Is ``X`` certainly not None at ``at``: something before it used X as an object (and
     would have failed on None), or a None guard ended the function?"""
     start = obj.binding.index if obj.binding is not None else -1

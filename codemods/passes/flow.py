@@ -890,11 +890,12 @@ def attaches(callee: str | None) -> bool:
     return callee is not None and callee.rsplit(".", 1)[-1] in ("add", "merge", "add_all")
 
 
-def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str) -> tuple[cst.Call, frozenset[str]] | None:
+def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str,
+                     deep: bool = False) -> tuple[cst.Call, frozenset[str]] | None:
     """When ``ev`` hands the session ``S`` to a project function (``helper(db, ...)``, or
     ``self.helper()`` for a ``self.<attr>`` session of the same class) that may commit or
-    roll it back (itself or further down, as the index knows): the call, and "commit" /
-    "rollback". None otherwise."""
+    roll it back (itself or further down, as the index knows; rollbacks further down only
+    with ``deep``): the call, and "commit" / "rollback". None otherwise."""
     index = ctx.index
     mod = ctx.facts
     if index is None or mod is None:
@@ -915,7 +916,7 @@ def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str) -> tupl
         return None
     if not isinstance(call, cst.Call):
         return None
-    ends = index.session_ends(callee, passed, receiver)
+    ends = index.session_ends(callee, passed, receiver, deep=deep)
     return (call, ends) if ends else None
 
 
