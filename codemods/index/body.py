@@ -387,6 +387,8 @@ class _FunctionBody(ast.NodeVisitor):
                 if factory is not None:
                     self.ex.facts.factories[name] = factory
                 value = strip_await(node.value)
+                if isinstance(value, ast.Name) and value.id in self.param_names and self.fn.name == "__init__":
+                    self.ex.facts.init_params[name] = value.id  # `def __init__(self, session): self.session = session`
                 if isinstance(value, ast.Name) and value.id in self.param_annotations:
                     self.ex.facts.self_values[name] = "type:" + self.param_annotations[value.id]
                 elif isinstance(value, ast.Call) and (callee := dotted_name(value.func)):

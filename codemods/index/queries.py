@@ -853,6 +853,49 @@ class ProjectIndex:
         self._ends[key] = frozenset(out)
         return self._ends[key]
 
+    def constructed_session_ends(self, cls: str | None, passed: int | str, method: str) -> frozenset[str]:
+        """What calling ``method`` on an instance of the project class ``cls`` may do to the
+        session handed to its constructor at ``passed`` (`Service(db).delete(item)`): its
+        `__init__` keeps that parameter as `self.<attr>`, which the method (or the methods it
+        calls on self) may commit or roll back, as :meth:`session_ends` says."""
+        held = self._init_attrs(cls, passed) if cls else None
+        if held is None:
+            return frozenset()
+        out: frozenset[str] = frozenset()
+        for attr in held:
+            out |= self.session_ends(f"{cls}.{method}", f"self.{attr}", cls)
+        return out
+
+    def builds_ender(self, cls: str | None, passed: int | str) -> bool:
+        """Does a method of the project class ``cls`` (its own) commit or roll back the session
+        its constructor is handed at ``passed``? (A cheap question before any walk.)"""
+        if not cls or not self._init_attrs(cls, passed):
+            return False
+        return any(self.constructed_session_ends(cls, passed, key[len(local) + 1:])
+                   for mod, local in self._split(cls) for key in mod.functions
+                   if key.startswith(local + ".") and key.count(".") == local.count(".") + 1)
+
+    def _init_attrs(self, cls: str, passed: int | str, depth: int = 0) -> list[str] | None:
+        """The ``self.<attr>`` names the `__init__` of ``cls`` (or of the base it inherits it
+        from) stores the argument given at ``passed`` in; None when ``cls`` is no project class."""
+        if depth > 8:
+            return None
+        for mod, local in self._split(cls):
+            klass = mod.classes.get(local)
+            if klass is None:
+                continue
+            init = mod.functions.get(f"{local}.__init__")
+            if init is None:
+                for base in klass.bases:
+                    found = self._init_attrs(base, passed, depth + 1)
+                    if found is not None:
+                        return found
+                return None
+            name = _param_at(init, passed)
+            return [key[len(local) + 1:] for key, param in mod.init_params.items()
+                    if param == name and key.startswith(local + ".")] if name else []
+        return None
+
     # FastAPI providers --------------------------------------------------------
     def param_reads(self, qualified: str | None, passed: int | str) -> list[str]:
         """The attributes the project function ``qualified`` reads of the argument passed at

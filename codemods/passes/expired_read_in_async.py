@@ -20,15 +20,18 @@ from .flow import (
     binding_of,
     bound_through,
     call_argument,
+    constructed_with,
     events,
     functions,
     handler_block,
     hands_session_to_enders,
+    hands_session_to_services,
     inside,
     model_for,
     none_guard,
     reachable_only_through,
     scoped_sessions,
+    service_ended_by,
     session_call,
     session_ended_by,
     sessions,
@@ -789,12 +792,14 @@ class ExpiredReadInAsync(Pass):
     @classmethod
     def wants(cls, index, facts) -> bool:
         return facts is None or facts.has_async and (bool(_expiring(index) & facts.all_methods) or any(
-            hands_session_to_enders(index, facts, q) for q, fn in facts.functions.items() if fn.is_async))
+            hands_session_to_enders(index, facts, q) or hands_session_to_services(index, facts, q)
+            for q, fn in facts.functions.items() if fn.is_async))
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
             if fn.asynchronous is None or not (_expiring(ctx.index) & shape(ctx, fn, qualname).methods
-                                               or hands_session_to_enders(ctx.index, ctx.facts, qualname)):
+                                               or hands_session_to_enders(ctx.index, ctx.facts, qualname)
+                                               or hands_session_to_services(ctx.index, ctx.facts, qualname)):
                 continue
             evs = events(fn, ctx)
             for ref in self._sessions(ctx, fn, qualname, evs):
@@ -851,10 +856,13 @@ class ExpiredReadInAsync(Pass):
         out: list[Expiry] = []
         active = False
         reload: tuple[set[int], str | None] | None = None  # (nodes inside the load call, model)
-        handed: tuple[set[int], Event, str | None, str | None] | None = None  # a call ending S, once its arguments ran
+        # a call ending S, once its arguments ran: its nodes, its event, the expiry, the callee, what it spares
+        handed: tuple[set[int], Event, str | None, str | None, set[str]] | None = None
+        built: dict[str, tuple[str, int | str]] = {}  # `svc = Service(S)`: the class, where S is passed
+        ctor: tuple[cst.CSTNode | None, tuple[str, int | str]] | None = None
         for e in region:
             if handed is not None and id(e.node) not in handed[0]:
-                self._expire(out, handed[1], handed[2], objs, owned.bags)
+                self._expire(out, handed[1], handed[2], objs, owned.bags, spared=handed[4])
                 out[-1].via = handed[3]
                 handed = None
             if reload is not None and id(e.node) not in reload[0]:
@@ -863,19 +871,32 @@ class ExpiredReadInAsync(Pass):
                         obj.expiry, obj.shadowed = None, None  # the load may have refreshed it
                 reload = None
             ended = session_ended_by(ctx, qualname, e, S) if e.kind in (EventKind.USE, EventKind.CALL) else None
+            served = service_ended_by(ctx, e, S, built) if ended is None and e.kind in (EventKind.USE, EventKind.CALL) \
+                else None
+            if e.kind == EventKind.USE and e.name == S and served is None:
+                made = constructed_with(ctx, e)
+                ctor = (e.value, made) if made is not None else ctor
             if (ended is None or "rollback" not in ended[1]) and any(inside(e, r.loop.body) for r in rounds):
                 deeper = session_ended_by(ctx, qualname, e, S, deep=True)
                 if deeper is not None and "rollback" in deeper[1]:  # the next round reads what it expired
                     at = Event(EventKind.CALL, deeper[0], e.path, owner=S, index=e.index)
                     carried_only.append(Expiry(at, "rollback", via=dotted(deeper[0].func), expires_all=True))
-            if ended is not None:  # `await helper(db)`, where helper commits or rolls back db
-                call, ends = ended
+            if ended is not None or served is not None:  # `await helper(db)`, where helper commits or rolls back db
+                call, ends = ended or served  # type: ignore[misc]
                 kind = "commit" if "commit" in ends and ref.expire_on_commit else \
                     "rollback" if "rollback" in ends and _goes_on_after(e, call) else None
                 at = Event(EventKind.CALL, call, e.path, owner=S, index=e.index)
-                handed = (_node_ids(call), at, kind, dotted(call.func))  # its arguments are read before it
+                # a method of an object built with the session may refresh or delete what it is given
+                spared = {a.value.value for a in call.args if isinstance(a.value, cst.Name)} if served else set()
+                via = dotted(call.func) or cst.Module([]).code_for_node(call.func)
+                handed = (_node_ids(call), at, kind, via, spared)  # its arguments are read before it
                 active = False
             elif e.kind == EventKind.ASSIGN:
+                value = e.value.expression if isinstance(e.value, cst.Await) else e.value
+                if ctor is not None and value is ctor[0]:
+                    built[e.name or ""] = ctor[1]
+                else:
+                    built.pop(e.name or "", None)
                 self._bind(ctx, e, ref, objs, owned, new)
                 if isinstance(e.node, cst.For) and e.name in objs and objs[e.name].binding is e:
                     rounds.append(Round(e.node, e.name, objs[e.name], len(out)))
@@ -1005,18 +1026,21 @@ class ExpiredReadInAsync(Pass):
 
     @staticmethod
     def _expire(out: list[Expiry], e: Event, kind: str | None, objs: dict[str, Tracked], bags: dict[str, Tracked],
-                flush: bool = False) -> None:
+                flush: bool = False, spared: set[str] | None = None) -> None:
         """A commit (kind None: one that does not expire), a rollback, or a flush (which
         expires nothing but the columns the database sets on the rows it updates), of the
         instances ``objs`` and of the collections ``bags``."""
         expiry = Expiry(e, "flush" if flush else kind or "commit", expires_all=kind is not None and not flush)
         out.append(expiry)
         for table in (objs, bags):
-            ExpiredReadInAsync._expire_in(expiry, e, kind, table, flush)
+            ExpiredReadInAsync._expire_in(expiry, e, kind, table, flush, spared or set())
 
     @staticmethod
-    def _expire_in(expiry: Expiry, e: Event, kind: str | None, objs: dict[str, Tracked], flush: bool) -> None:
+    def _expire_in(expiry: Expiry, e: Event, kind: str | None, objs: dict[str, Tracked], flush: bool,
+                   spared: set[str]) -> None:
         for X in list(objs):
+            if X in spared:
+                continue
             obj = objs[X]
             if kind == "rollback" and obj.new_in_tx:
                 del objs[X]  # transient again: its values stay as they were
