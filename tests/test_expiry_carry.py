@@ -203,3 +203,138 @@ def test_sync_code_is_left_alone():
     sync = (DICT.replace("async def", "def").replace("async with", "with").replace("await ", "")
             .replace("quiet_pool", "session_pool"))
     assert findings(sync) == []
+
+
+ACTIVE = '''
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class ActiveRecord:
+    @classmethod
+    async def all_where(cls, session: AsyncSession, **fields):
+        result = await session.exec(select(cls).filter_by(**fields))
+        return result.all()
+
+    @classmethod
+    async def listed(cls, session: AsyncSession) -> list:
+        result = await session.execute(select(cls))
+        return list(result.scalars().all())
+
+    async def save(self, session: AsyncSession) -> None:
+        session.add(self)
+        await session.commit()
+'''
+
+ITEMS = '''
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.active import ActiveRecord
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base, ActiveRecord):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    state: Mapped[str]
+'''
+
+
+def test_a_classmethod_loading_select_cls_returns_instances_of_the_class_it_is_called_on():
+    idx = ProjectIndex([extract("bot/active.py", ACTIVE, "bot.active"), extract("bot/items.py", ITEMS, "bot.items")])
+    for method in ("all_where", "listed"):  # SQLModel's exec(); a bare `-> list` the body explains
+        returned = idx.returned(f"bot.items.Item.{method}")
+        assert returned is not None and returned.model.name == "Item" and returned.shape.value == "list"
+
+
+CONTROLLER = '''
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.items import Item
+from bot.keepers import Keeper
+from bot.services import engine
+
+pool = async_sessionmaker(engine{quiet})
+
+
+class Controller:
+    async def reconcile(self, state: str) -> None:
+        async with pool() as session:
+            items = await Item.all_where(session, state=state)
+            await self.mark(session, {items}, "done")
+
+    async def mark(self, session, items, state: str) -> list[str]:
+        names = []
+        for item in items:
+            if item.name:
+                names.append(item.name)
+                item.state = state
+                await Keeper(session).keep(item)
+        return names
+'''
+
+
+def controller_findings(quiet: str = "", items: str = "items") -> list[tuple[int, str]]:
+    result = fix_text(CONTROLLER.format(quiet=quiet, items=items), Config(root="/p", select=("SQF010",)),
+                      project={"bot/__init__.py": "", "bot/services.py": BOT, "bot/keepers.py": SERVICES,
+                               "bot/active.py": ACTIVE, "bot/items.py": ITEMS},
+                      path="bot/controller.py")
+    return [(f.line, f.message) for f in result.findings]
+
+
+def test_parameters_every_caller_fills_with_its_session_and_a_list_it_loaded_through_it():
+    found = controller_findings()
+    assert [line for line, _ in found] == [20]
+    assert "`item.name` read at the start of a round of the loop" in found[0][1]
+
+
+@pytest.mark.parametrize("quiet, items", [
+    (", expire_on_commit=False", "items"),  # the callers' session does not expire on commit
+    ("", "list(state)"),  # not a list the session loaded
+])
+def test_parameters_the_callers_do_not_fill_alike_are_left_alone(quiet, items):
+    assert controller_findings(quiet, items) == []
+
+
+def test_a_class_chain_through_a_module_that_names_no_database_library(tmp_path, monkeypatch):
+    """`class Item(Base, BaseMixin)`, where the package `app.mixins` defines `BaseMixin` on
+    top of the indexed `Record` without naming a database library: the byte scan leaves it out,
+    yet the class chain reaches `Record.all_where`, so `items` is a list of `Item`."""
+    from click.testing import CliRunner
+
+    from codemods.cli import cli
+
+    files = {
+        "pyproject.toml": "[project]\nname = 'app'\n",
+        "app/__init__.py": "",
+        "app/mixins/__init__.py": "from .record import ActiveRecord\n\n\nclass BaseMixin(ActiveRecord):\n    pass\n",
+        "app/mixins/record.py": ACTIVE,
+        "app/models.py": ITEMS.replace("from bot.active import ActiveRecord", "from app.mixins import BaseMixin")
+                              .replace("(Base, ActiveRecord)", "(Base, BaseMixin)"),
+        "app/jobs.py": '''
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from app.models import Item
+
+pool = async_sessionmaker(create_async_engine("sqlite+aiosqlite://"))
+
+
+async def rename(state: str) -> None:
+    async with pool() as session:
+        items = await Item.all_where(session, state=state)
+        for item in items:
+            item.name = item.state.upper()
+            await session.commit()
+''',
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["check", "--no-cache", "--select", "SQF010", "app/jobs.py"])
+    assert "app/jobs.py:13" in result.output and "`item.state` read at the start of a round" in result.output

@@ -23,7 +23,7 @@ from .facts import (
     SessionDecorator,
     SessionOrigin,
 )
-from .infer import Stage
+from .infer import CLASS_ITSELF, Stage
 
 
 def minimal_tokens(tokens: Iterable[str]) -> tuple[bytes, ...]:
@@ -779,6 +779,8 @@ class ProjectIndex:
         attribute ``model = User``, or the argument of a generic base ``Repo[User]``)."""
         if not expr.startswith("self."):
             return self.model(expr)
+        if expr == CLASS_ITSELF:  # `select(cls)`: the class the method is called on
+            return self.model(receiver) if receiver else None
         cls = self._class(receiver) if receiver else None
         if cls is None or depth > 8:
             return None
@@ -999,6 +1001,21 @@ class ProjectIndex:
                 resolved[callee] = callee == qualified or self.function(callee) is target
             if resolved[callee]:
                 out.append(row)
+        return out
+
+    def call_sites(self, qualified: str) -> list[tuple[ModuleFacts, Function, CallSite]]:
+        """Call sites of the project function ``qualified``: :meth:`callers`, and the calls
+        `self.<name>(...)` of methods of its own class (or of a class inheriting it)."""
+        out = list(self.callers(qualified))
+        target = self.function(qualified)
+        if target is None or self._callers is None:
+            return out
+        for mod, fn, site in self._callers.get(qualified.rsplit(".", 1)[-1], ()):
+            if not site.callee.startswith("self.") or "." not in fn.qualname:
+                continue
+            found = self._callable(f"{mod.module}.{fn.qualname.rsplit('.', 1)[0]}.{site.callee[5:]}")
+            if found is not None and found[0] is target:
+                out.append((mod, fn, site))
         return out
 
 

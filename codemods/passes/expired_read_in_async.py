@@ -10,6 +10,7 @@ from ..index import Model, Scope
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
+from .expiry_callers import caller_collections, caller_sessions
 from .expiry_carry import Collections, Round, bind_collection, carried_reads, iterated, taken
 from .expiry_state import Expiry, Tracked
 from .flow import (
@@ -821,6 +822,8 @@ class ExpiredReadInAsync(Pass):
             if p.name in refs and not ctx.index.param_dependency(p)[0]:
                 # a session handed in by a caller or a middleware: its factory is not known here
                 refs[p.name] = SessionRef(p.name, refs[p.name].is_async, unknown)
+        for name, given in caller_sessions(ctx, qualname).items():  # `session` every caller opens and hands in
+            refs.setdefault(name, given)
         mod = ctx.facts
         if mod is not None and "." in qualname:  # `self.session` of a repository or unit of work
             cls = qualname.rsplit(".", 1)[0]
@@ -849,7 +852,7 @@ class ExpiredReadInAsync(Pass):
             region = list(evs)
         begins = {id(e.node) for e in region if e.kind == EventKind.WITH and _begins(e.node, S)}  # type: ignore[arg-type]
         objs: dict[str, Tracked] = _injected(ctx, qualname, S) if ref.block is None else {}
-        owned = Collections({}, {})
+        owned = Collections(caller_collections(ctx, qualname, S) if ref.block is None else {}, {})
         rounds: list[Round] = []
         carried_only: list[Expiry] = []  # rollbacks further down a call: they count for the next round's reads
         new: dict[str, Model] = {}
