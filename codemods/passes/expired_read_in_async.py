@@ -100,6 +100,19 @@ class ExpiredReadInAsync(Pass):
     it is reported too. A read can be one call away: a project function the instance is handed
     to (`return _out(template)`) reads the attributes its body reads of that parameter.
 
+    Collections: a list loaded through the session, or a dict or list built from one
+    (`{u.email: u for u in users}`), holds instances an expiry expires with the others; one
+    taken out of it afterwards (`by_email.get(email)`) is expired. In a loop over such a
+    collection, an expiry late in a round (a rollback further down a call included) leaves the
+    next round's element expired: a read of it early in the round, before anything reloads it,
+    is reported. A relationship the collection's query loaded eagerly is expired too.
+
+    A method of an object built with the session (`await ItemService(db).delete(item)`) whose
+    class keeps the session as `self.<attr>` and commits or rolls it back is that commit or
+    rollback; what the method is given is spared (it may refresh or delete it). An untyped
+    parameter every project call site fills with an async session it opened is that session; a
+    parameter every call site fills with a list loaded through it is such a collection.
+
     A session parameter (`db: AsyncSession` with no provider) comes from the project's async
     session factories: it expires on commit unless every one of them is built with
     `expire_on_commit=False`. A rollback expires it either way.
@@ -115,6 +128,10 @@ class ExpiredReadInAsync(Pass):
     `await session.refresh(obj)` right after the commit, the rollback or the `begin()` block,
     before the read: the refresh is awaited, so the load happens where it can. A load that may
     give None (`get`, `first`...) gets `if obj is not None:` around the refresh.
+
+    A read of an instance taken out of a collection after the expiry, a read in a loop's next
+    round, and a read of a relationship get no automatic fix: load the objects again (by id,
+    with their relationships), or take the values before the expiry.
 
     When the read is in the error handler that rolled back (`except IntegrityError: await
     session.rollback(); log(user.id)`), the value is captured before the `try` instead
