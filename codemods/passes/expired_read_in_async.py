@@ -12,6 +12,16 @@ from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
 from .expiry_callers import caller_collections, caller_sessions
 from .expiry_carry import Collections, Round, bind_collection, carried_reads, iterated, taken
+from .expiry_paths import (
+    aug_assigned,
+    begins_block,
+    goes_on_after,
+    known_present,
+    listed_names,
+    may_follow,
+    node_ids,
+    sole_call,
+)
 from .expiry_state import Expiry, Tracked
 from .flow import (
     BindingKind,
@@ -29,7 +39,6 @@ from .flow import (
     hands_session_to_services,
     inside,
     model_for,
-    none_guard,
     reachable_only_through,
     scoped_sessions,
     service_ended_by,
@@ -867,7 +876,7 @@ class ExpiredReadInAsync(Pass):
             region = [e for e in evs if inside(e, ref.block) and e.node is not ref.block]
         else:
             region = list(evs)
-        begins = {id(e.node) for e in region if e.kind == EventKind.WITH and _begins(e.node, S)}  # type: ignore[arg-type]
+        begins = {id(e.node) for e in region if e.kind == EventKind.WITH and begins_block(e.node, S)}  # type: ignore[arg-type]
         objs: dict[str, Tracked] = _injected(ctx, qualname, S) if ref.block is None else {}
         owned = Collections(caller_collections(ctx, qualname, S) if ref.block is None else {}, {})
         rounds: list[Round] = []
@@ -904,12 +913,12 @@ class ExpiredReadInAsync(Pass):
             if ended is not None or served is not None:  # `await helper(db)`, where helper commits or rolls back db
                 call, ends = ended or served  # type: ignore[misc]
                 kind = "commit" if "commit" in ends and ref.expire_on_commit else \
-                    "rollback" if "rollback" in ends and _goes_on_after(e, call) else None
+                    "rollback" if "rollback" in ends and goes_on_after(e, call) else None
                 at = Event(EventKind.CALL, call, e.path, owner=S, index=e.index)
                 # a method of an object built with the session may refresh or delete what it is given
                 spared = {a.value.value for a in call.args if isinstance(a.value, cst.Name)} if served else set()
                 via = dotted(call.func) or cst.Module([]).code_for_node(call.func)
-                handed = (_node_ids(call), at, kind, via, spared)  # its arguments are read before it
+                handed = (node_ids(call), at, kind, via, spared)  # its arguments are read before it
                 active = False
             elif e.kind == EventKind.ASSIGN:
                 value = e.value.expression if isinstance(e.value, cst.Await) else e.value
@@ -930,7 +939,7 @@ class ExpiredReadInAsync(Pass):
                 if method == "add" and X in new:
                     objs[X] = Tracked(new.pop(X), None, False, new_in_tx=True)  # type: ignore[index, arg-type]
                 elif method == "add_all":
-                    for X in _listed(e.node):  # type: ignore[arg-type]
+                    for X in listed_names(e.node):  # type: ignore[arg-type]
                         if X in new:
                             objs[X] = Tracked(new.pop(X), None, False, new_in_tx=True)
                 elif method == "commit":
@@ -953,14 +962,14 @@ class ExpiredReadInAsync(Pass):
                 elif method in names.LOAD_METHODS:
                     active = True
                     model = binding_of(ctx, e.node, {S: ref}).model  # type: ignore[arg-type]
-                    reload = (_node_ids(e.node), model)
+                    reload = (node_ids(e.node), model)
                 elif method in names.ASYNC_METHODS:
                     active = True
             elif e.kind in (EventKind.READ, EventKind.WRITE) and e.owner in objs:
                 obj = objs[e.owner]  # type: ignore[index]
                 if e.kind == EventKind.WRITE:
                     obj.dirty.add(e.name or "")
-                    if not _aug_assigned(e):
+                    if not aug_assigned(e):
                         obj.loaded.add(e.name or "")
                         if obj.shadowed is not None:
                             obj.shadowed[1].add(e.name or "")
@@ -1005,7 +1014,7 @@ class ExpiredReadInAsync(Pass):
                 return None
             if X in expiry.reads:
                 return None
-            if not _may_follow(expiry.event, e):
+            if not may_follow(expiry.event, e):
                 continue
             expiry.reads[X] = [e if e.kind == EventKind.READ else Event(EventKind.READ, e.node, e.path, owner=X, name=attr, index=e.index)]
             expiry.objects[X] = obj
@@ -1143,12 +1152,12 @@ class ExpiredReadInAsync(Pass):
                 target = at.statement
             except LookupError:
                 return None
-            if not _sole_call(target, at.node):
+            if not sole_call(target, at.node):
                 return None
         stmts: list[cst.BaseStatement] = []
         for X, obj in sorted(expiry.objects.items(), key=lambda kv: expiry.reads[kv[0]][0].index):
             refresh = session_call(S, "refresh", [X], True)
-            if obj.optional and not _known_present(evs, obj, X, at):
+            if obj.optional and not known_present(evs, obj, X, at):
                 stmts.append(cst.If(test=cst.parse_expression(f"{X} is not None"), body=cst.IndentedBlock([refresh])))
             else:
                 stmts.append(refresh)
@@ -1171,7 +1180,7 @@ class ExpiredReadInAsync(Pass):
         for X in expiry.reads:
             obj = expiry.objects[X]
             if obj.binding is None or not reachable_only_through(probe, obj.binding) or obj.optional \
-                    and not _known_present(evs, obj, X, start):
+                    and not known_present(evs, obj, X, start):
                 return None
             attrs = {r.name for r in evs if r.kind == EventKind.READ and r.owner == X and inside(r, handler)
                      and r.index > rollback.index}
@@ -1218,20 +1227,6 @@ def _project_expiry(ctx: FileContext) -> bool:
     return ctx.cached("project-async-expiry", compute)
 
 
-def _goes_on_after(e: Event, call: cst.Call) -> bool:
-    """Does the caller go on after a call whose rollback only happens when the callee fails?
-    When the call is in a loop (a failed item, then the next one) or its result is dropped
-    (`await helper(db)`: nothing tells the caller it failed). A caller that keeps the result
-    usually checks it and stops."""
-    if any(isinstance(node, (cst.For, cst.While)) for node in e.path):
-        return True
-    try:
-        stmt = e.statement
-    except LookupError:
-        return False
-    return _sole_call(stmt, call)
-
-
 def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, Tracked]:
     """The endpoint's parameters that FastAPI fills with an instance loaded through the same
     session as its parameter ``S`` (`admin: User = Depends(current_admin)`, where every
@@ -1272,102 +1267,3 @@ def _reached(ctx: FileContext, value: cst.BaseExpression | None, objs: dict[str,
         return None
     return model_for(ctx, owner.model.targets.get(rel))
 
-
-def _begins(node: cst.With, S: str) -> bool:
-    """`async with S.begin():` (not `begin_nested()`: releasing a savepoint expires nothing)."""
-    for item in node.items:
-        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "begin":
-            if dotted(expr.func.value) == S:
-                return True
-    return False
-
-
-def _node_ids(node: cst.CSTNode) -> set[int]:
-    """Every node under ``node``: events inside a call come after the call's own event."""
-    out: set[int] = set()
-
-    class V(cst.CSTVisitor):
-        def on_visit(self, n: cst.CSTNode) -> bool:
-            out.add(id(n))
-            return True
-
-    node.visit(V())
-    return out
-
-
-def _listed(call: cst.Call) -> list[str]:
-    """The names in `session.add_all([a, b])`."""
-    if not call.args or not isinstance(call.args[0].value, (cst.List, cst.Tuple)):
-        return []
-    return [el.value.value for el in call.args[0].value.elements if isinstance(el.value, cst.Name)]
-
-
-def _aug_assigned(e: Event) -> bool:
-    """`user.visits += 1`: the old value is read first."""
-    try:
-        stmt = e.statement
-    except LookupError:
-        return False
-    return isinstance(stmt, cst.SimpleStatementLine) and any(
-        isinstance(s, cst.AugAssign) and s.target is e.node for s in stmt.body)
-
-
-def _sole_call(stmt: cst.CSTNode, call: cst.CSTNode) -> bool:
-    """Is ``stmt`` the statement `await S.commit()` and nothing else?"""
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Expr):
-        return False
-    value = stmt.body[0].value
-    if isinstance(value, cst.Await):
-        value = value.expression
-    return value is call
-
-
-def _may_follow(earlier: Event, later: Event) -> bool:
-    """Can ``later`` run after ``earlier`` (``later`` comes after it in the source)? Not when
-    they are in two branches of one `if`/`match`/`try`, when ``earlier`` is a commit in a
-    `try` body and ``later`` in its handler (the handler runs when the commit failed), when
-    ``earlier`` is in a `return`/`raise` statement, or when a block holding ``earlier`` but
-    not ``later`` returns or raises after it."""
-    common = 0
-    for a, b in zip(earlier.path, later.path):
-        if a is not b:
-            break
-        common += 1
-    if 0 < common < len(earlier.path) and common < len(later.path):
-        fork = earlier.path[common - 1]
-        if isinstance(fork, (cst.If, cst.Match)):
-            return False
-        if isinstance(fork, (cst.Try, cst.TryStar)):
-            handlers = [h.body for h in fork.handlers]
-            a, b = earlier.path[common], later.path[common]
-            if any(b is h for h in handlers) and (a is fork.body or any(a is h for h in handlers)):
-                return False
-    if any(isinstance(node, cst.SimpleStatementLine) and any(isinstance(s, (cst.Return, cst.Raise)) for s in node.body)
-           for node in earlier.path[common:]):
-        return False  # `return StreamingResponse(run(db))`: nothing after it runs
-    for i in range(common, len(earlier.path) - 1):
-        block = earlier.path[i]
-        if not isinstance(block, cst.IndentedBlock):
-            continue
-        child = earlier.path[i + 1]
-        seen = False
-        for stmt in block.body:
-            if stmt is child:
-                seen = True
-            elif seen and isinstance(stmt, cst.SimpleStatementLine) and any(
-                    isinstance(s, (cst.Return, cst.Raise)) for s in stmt.body):
-                return False
-    return True
-
-
-def _known_present(evs: list[Event], obj: Tracked, X: str, at: Event) -> bool:
-    """Is ``X`` certainly not None at ``at``: something before it used X as an object (and
-    would have failed on None), or a None guard ended the function?"""
-    start = obj.binding.index if obj.binding is not None else -1
-    for e in evs[start + 1: at.index]:
-        if e.owner == X and e.kind in (EventKind.READ, EventKind.WRITE, EventKind.METHOD) and reachable_only_through(at, e):
-            return True
-        if e.kind == EventKind.IF and none_guard(e.node, X) and reachable_only_through(at, e):  # type: ignore[arg-type]
-            return True
-    return False
