@@ -338,3 +338,52 @@ async def rename(state: str) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["check", "--no-cache", "--select", "SQF010", "app/jobs.py"])
     assert "app/jobs.py:13" in result.output and "`item.state` read at the start of a round" in result.output
+
+
+HANDED_OUT = '''
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+engine = create_async_engine("sqlite+aiosqlite://")
+
+
+def open_session() -> AsyncSession:
+    return AsyncSession(engine{quiet})
+'''
+
+FIXTURE = '''
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import engine
+
+
+@pytest.fixture
+async def session():
+    async with AsyncSession(engine) as session:
+        yield session
+'''
+
+TYPED = '''
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import User
+
+
+async def touch(session: AsyncSession, user_id: int) -> str:
+    user = await session.get(User, user_id)
+    user.visits += 1
+    await session.commit()
+    return user.name
+'''
+
+
+@pytest.mark.parametrize("quiet, expected", [(", expire_on_commit=False", 0), ("", 1)])
+def test_a_session_parameter_expires_as_the_sessions_the_project_hands_out(quiet, expected):
+    """Every async session the project's own functions open and hand out is built with
+    `expire_on_commit=False`: a session parameter is one of them (a test fixture's aside)."""
+    result = fix_text(TYPED, Config(root="/p", select=("SQF010",)),
+                      project={"bot/__init__.py": "", "bot/services.py": BOT.replace("session_pool = async_sessionmaker(engine)\n", ""),
+                               "app/__init__.py": "", "app/db.py": HANDED_OUT.format(quiet=quiet),
+                               "tests/__init__.py": "", "tests/conftest.py": FIXTURE},
+                      path="bot/jobs.py")
+    assert len(result.findings) == expected
