@@ -152,7 +152,7 @@ class ExpiredReadInAsync(Pass):
     refresh already there; `await obj.awaitable_attrs.name`; objects not attached to that
     session; attributes set after the commit (they are not reloaded); a later load of the same
     model through the session (it may refresh the instance); sync code (the implicit reload
-    works there). Relationship reads are SQF006's; reads after `expunge()` are SQF001's; an
+    works there). Reads of relationships no query loaded are SQF006's; reads after `expunge()` are SQF001's; an
     object returned out of its scope is SQF005's. A read after a rollback is reported instead
     of SQF004's `expunge_all()` for the same rollback: the expunge would turn the
     MissingGreenlet into a DetachedInstanceError.
