@@ -324,7 +324,9 @@ def _reexporting(index: index_mod.ProjectIndex, remaining: list[str], config: Co
     """The files left out that indexed modules import from, as (path, facts, how it was read):
     a package ``__init__`` or a module that re-exports models or factories (``from .review
     import Review``) mentions nothing session-related itself, yet names lead through it. Only
-    modules that define no function or class are taken; followed ``depth`` imports deep."""
+    modules that define no function or class are taken, and those that define a class an
+    indexed class names as a base (`class Item(BaseModelMixin)`, a link of its class chain);
+    followed ``depth`` imports deep."""
     by_name: dict[str, str] = {}
     for path in remaining:
         for name in index_mod.module_names(path, config.root, config.src):
@@ -333,10 +335,12 @@ def _reexporting(index: index_mod.ProjectIndex, remaining: list[str], config: Co
     fresh = list(index.modules.values())
     for _ in range(depth):
         wanted: set[str] = set()
+        bases: set[str] = set()
         for f in fresh:
             for target in f.imports.values():
                 parts = target.split(".")
                 wanted.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+            bases.update(base.rsplit(".", 1)[0] for c in f.classes.values() for base in c.bases if "." in base)
         paths = sorted({by_name[w] for w in wanted if w in by_name} - taken)
         if not paths:
             break
@@ -344,7 +348,8 @@ def _reexporting(index: index_mod.ProjectIndex, remaining: list[str], config: Co
         fresh = []
         for path in paths:
             read = cache.read_seen(path)
-            if read is None or _defines_code(read[0]):
+            links = any(n.name in bases for n in index_mod.module_names(path, config.root, config.src))
+            if read is None or _defines_code(read[0]) and not links:
                 continue  # a module of its own, not a re-export: the byte scan saw all it holds
             try:
                 facts = index_mod.extract(path, read[0], index_mod.module_names(path, config.root, config.src))

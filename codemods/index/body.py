@@ -387,6 +387,8 @@ class _FunctionBody(ast.NodeVisitor):
                 if factory is not None:
                     self.ex.facts.factories[name] = factory
                 value = strip_await(node.value)
+                if isinstance(value, ast.Name) and value.id in self.param_names and self.fn.name == "__init__":
+                    self.ex.facts.init_params[name] = value.id  # `def __init__(self, session): self.session = session`
                 if isinstance(value, ast.Name) and value.id in self.param_annotations:
                     self.ex.facts.self_values[name] = "type:" + self.param_annotations[value.id]
                 elif isinstance(value, ast.Call) and (callee := dotted_name(value.func)):
@@ -543,9 +545,10 @@ class _FunctionBody(ast.NodeVisitor):
                 if self._seen_yield:
                     self.commits_after_yield = True
         callee = dotted_name(node.func)
-        if callee is None or "." in callee and callee.split(".")[0] in ("self", "cls"):
+        own = callee is not None and callee.startswith("self.") and callee.count(".") == 1  # `self.method(...)`
+        if callee is None or "." in callee and callee.split(".")[0] in ("self", "cls") and not own:
             return
-        qualified = self.ex.facts.qualify(callee)
+        qualified = callee if own else self.ex.facts.qualify(callee)
         if qualified is None or len(node.args) + len(node.keywords) < 2:
             return
         args = [self.origin(a) for a in node.args]

@@ -460,6 +460,8 @@ class _Extractor:
                 cls, _ = self.annotated_class(inner, depth + 1)
                 return cls, "list"
             return None, None
+        if isinstance(ann, ast.Name) and ann.id in _BARE_CONTAINERS:
+            return None, None  # `-> list`: of what, the body says
         name = self.q(ann)
         return (name, "one") if name else (None, None)
 
@@ -492,6 +494,10 @@ class _Extractor:
                                                 opened.expire_on_commit if opened else None,
                                                 body.commits or bool(opened and opened.begin), position, keyword)
         return None
+
+
+# A return annotation naming a container without its element type.
+_BARE_CONTAINERS = {"list", "List", "Sequence", "tuple", "Tuple", "Iterable", "set", "Set"}
 
 
 def _packed_keywords(wrapper: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tuple[str, str | None]]:

@@ -210,6 +210,8 @@ class ModuleFacts:
     # Class.attr -> what `self.attr = ...` holds: "type:<annotation>" for a parameter,
     # "call:<callee>" for a call result, "call:self.<other attr>" for `self.factory()`
     self_values: dict[str, str] = field(default_factory=dict)
+    # Class.attr -> the parameter of the class's `__init__` that `self.attr = param` stores
+    init_params: dict[str, str] = field(default_factory=dict)
     # The whole module, nested functions included (for the engine's decision to parse):
     all_methods: set[str] = field(default_factory=set)  # x.method(...) names called anywhere
     all_called: set[str] = field(default_factory=set)  # name(...) called anywhere

@@ -57,12 +57,18 @@ SELECT_BUILDERS = {"select", "sqlalchemy.select", "sqlalchemy.sql.select", "sqla
                    "sqlmodel.select", "sqlalchemy.sql.expression.select"}
 
 
+# What `model_expr` gives for `cls` itself: resolved at query time to the class a method is called on.
+CLASS_ITSELF = "self."
+
+
 def model_expr(node: ast.AST, qualify: Callable[[str | None], str | None]) -> str | None:
     """The class a load names: ``User`` (qualified), or ``self.model`` / ``cls.model``."""
     name = dotted_name(node)
     if name is None:
         return None
     head, _, rest = name.partition(".")
+    if name in ("cls", "self.__class__"):
+        return CLASS_ITSELF  # `select(cls)` in a classmethod: the class it is called on
     if head in ("self", "cls"):
         return f"self.{rest}" if rest and "." not in rest else None
     return qualify(name)
@@ -81,8 +87,8 @@ def load_of(node: ast.AST, local: dict[str, Load], qualify: Callable[[str | None
         model = model_expr(node.args[0], qualify)
         return Load(Stage.SELECT, model) if model else None
     if callee is not None and callee.rsplit(".", 1)[-1] == "list" and "." not in callee and node.args:
-        inner = load_of(node.args[0], local, qualify)  # list(session.scalars(...))
-        return Load(Stage.LIST, inner.model) if inner and inner.stage is Stage.SCALARS else None
+        inner = load_of(node.args[0], local, qualify)  # list(session.scalars(...)), list(....all())
+        return Load(Stage.LIST, inner.model) if inner and inner.stage in (Stage.SCALARS, Stage.LIST) else None
     if not isinstance(func, ast.Attribute):
         return None
     method = func.attr
@@ -93,11 +99,12 @@ def load_of(node: ast.AST, local: dict[str, Load], qualify: Callable[[str | None
     first = node.args[0] if node.args else None
     if first is None:
         return None
-    if method in ("execute", "scalars", "scalar"):
+    if method in ("execute", "scalars", "scalar", "exec"):
         statement = load_of(first, local, qualify)
         if statement is None or statement.stage is not Stage.SELECT:
             return None
-        stage = {"execute": Stage.RESULT, "scalars": Stage.SCALARS, "scalar": Stage.OPTIONAL}[method]
+        # SQLModel's `session.exec(select(User))` gives the instances as `scalars` does
+        stage = {"execute": Stage.RESULT, "scalars": Stage.SCALARS, "scalar": Stage.OPTIONAL, "exec": Stage.SCALARS}[method]
         return Load(stage, statement.model)
     if method in ("get", "get_one", "query"):
         model = model_expr(first, qualify)

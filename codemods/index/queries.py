@@ -23,7 +23,7 @@ from .facts import (
     SessionDecorator,
     SessionOrigin,
 )
-from .infer import Stage
+from .infer import CLASS_ITSELF, Stage
 
 
 class ProjectIndex:
@@ -45,7 +45,7 @@ class ProjectIndex:
         self._models_by_class: dict[int, Model] = {}
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
-        self._ends: dict[tuple[str, int | str, str | None], frozenset[str]] = {}
+        self._ends: dict[tuple[str, int | str, str | None, bool], frozenset[str]] = {}
         self._relevance: tuple[bytes, ...] | None = None
         self._flushing: set[str] | None = None
         self._names: set[str] | None = None
@@ -763,6 +763,8 @@ class ProjectIndex:
         attribute ``model = User``, or the argument of a generic base ``Repo[User]``)."""
         if not expr.startswith("self."):
             return self.model(expr)
+        if expr == CLASS_ITSELF:  # `select(cls)`: the class the method is called on
+            return self.model(receiver) if receiver else None
         cls = self._class(receiver) if receiver else None
         if cls is None or depth > 8:
             return None
@@ -803,19 +805,20 @@ class ProjectIndex:
 
     # sessions handed to project functions -------------------------------------
     def session_ends(self, callee: str | None, passed: int | str, receiver: str | None = None,
-                     depth: int = 0) -> frozenset[str]:
+                     depth: int = 0, deep: bool = False) -> frozenset[str]:
         """What the project function ``callee`` may do to the session a caller hands it:
         "commit" (itself, or through the project functions it hands the session on to),
-        "rollback" (itself), or nothing known. ``passed`` is where the session goes: a position of the
-        call's arguments, a keyword, or ``"self.<attr>"`` for a method of the caller's own
-        class using the same ``self`` session; ``receiver`` is the class a ``self.`` callee is
-        looked up in."""
+        "rollback" (itself; with ``deep``, further down too), or nothing known. ``passed`` is
+        where the session goes: a position of the call's arguments, a keyword, or
+        ``"self.<attr>"`` for a method of the caller's own class using the same ``self``
+        session; ``receiver`` is the class a ``self.`` callee is looked up in."""
         if not callee or depth > 8:
             return frozenset()
         target, target_receiver = self._callee_of(callee, receiver)
         if target is None:
             return frozenset()
-        key = (target, passed, target_receiver)
+        followed = _FOLLOWED | {"rollback"} if deep else _FOLLOWED
+        key = (target, passed, target_receiver, deep)
         if key in self._ends:
             return self._ends[key]
         self._ends[key] = frozenset()  # a cycle ends nothing more
@@ -826,15 +829,58 @@ class ProjectIndex:
             name = _param_at(fn, passed) or ""
             for end in fn.session_ends if name else ():
                 if end.session == "self." and name.startswith("self."):  # `self.other()`: same self
-                    out |= self.session_ends(end.callee, name, target_receiver or owner, depth + 1) & _FOLLOWED
+                    out |= self.session_ends(end.callee, name, target_receiver or owner, depth + 1, deep) & followed
                 elif end.session != name:
                     continue
                 elif end.method in ("commit", "rollback"):  # a flush ends nothing
                     out.add(end.method)
                 elif end.passed is not None:
-                    out |= self.session_ends(end.callee, end.passed, target_receiver or owner, depth + 1) & _FOLLOWED
+                    out |= self.session_ends(end.callee, end.passed, target_receiver or owner, depth + 1, deep) & followed
         self._ends[key] = frozenset(out)
         return self._ends[key]
+
+    def constructed_session_ends(self, cls: str | None, passed: int | str, method: str) -> frozenset[str]:
+        """What calling ``method`` on an instance of the project class ``cls`` may do to the
+        session handed to its constructor at ``passed`` (`Service(db).delete(item)`): its
+        `__init__` keeps that parameter as `self.<attr>`, which the method (or the methods it
+        calls on self) may commit or roll back, as :meth:`session_ends` says."""
+        held = self._init_attrs(cls, passed) if cls else None
+        if held is None:
+            return frozenset()
+        out: frozenset[str] = frozenset()
+        for attr in held:
+            out |= self.session_ends(f"{cls}.{method}", f"self.{attr}", cls)
+        return out
+
+    def builds_ender(self, cls: str | None, passed: int | str) -> bool:
+        """Does a method of the project class ``cls`` (its own) commit or roll back the session
+        its constructor is handed at ``passed``? (A cheap question before any walk.)"""
+        if not cls or not self._init_attrs(cls, passed):
+            return False
+        return any(self.constructed_session_ends(cls, passed, key[len(local) + 1:])
+                   for mod, local in self._split(cls) for key in mod.functions
+                   if key.startswith(local + ".") and key.count(".") == local.count(".") + 1)
+
+    def _init_attrs(self, cls: str, passed: int | str, depth: int = 0) -> list[str] | None:
+        """The ``self.<attr>`` names the `__init__` of ``cls`` (or of the base it inherits it
+        from) stores the argument given at ``passed`` in; None when ``cls`` is no project class."""
+        if depth > 8:
+            return None
+        for mod, local in self._split(cls):
+            klass = mod.classes.get(local)
+            if klass is None:
+                continue
+            init = mod.functions.get(f"{local}.__init__")
+            if init is None:
+                for base in klass.bases:
+                    found = self._init_attrs(base, passed, depth + 1)
+                    if found is not None:
+                        return found
+                return None
+            name = _param_at(init, passed)
+            return [key[len(local) + 1:] for key, param in mod.init_params.items()
+                    if param == name and key.startswith(local + ".")] if name else []
+        return None
 
     # FastAPI providers --------------------------------------------------------
     def param_reads(self, qualified: str | None, passed: int | str) -> list[str]:
@@ -939,6 +985,21 @@ class ProjectIndex:
                 resolved[callee] = callee == qualified or self.function(callee) is target
             if resolved[callee]:
                 out.append(row)
+        return out
+
+    def call_sites(self, qualified: str) -> list[tuple[ModuleFacts, Function, CallSite]]:
+        """Call sites of the project function ``qualified``: :meth:`callers`, and the calls
+        `self.<name>(...)` of methods of its own class (or of a class inheriting it)."""
+        out = list(self.callers(qualified))
+        target = self.function(qualified)
+        if target is None or self._callers is None:
+            return out
+        for mod, fn, site in self._callers.get(qualified.rsplit(".", 1)[-1], ()):
+            if not site.callee.startswith("self.") or "." not in fn.qualname:
+                continue
+            found = self._callable(f"{mod.module}.{fn.qualname.rsplit('.', 1)[0]}.{site.callee[5:]}")
+            if found is not None and found[0] is target:
+                out.append((mod, fn, site))
         return out
 
 

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import names
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
+from .expiry_callers import caller_collections, caller_sessions
+from .expiry_carry import Collections, Round, bind_collection, carried_reads, iterated, taken
+from .expiry_paths import (
+    aug_assigned,
+    begins_block,
+    goes_on_after,
+    known_present,
+    listed_names,
+    may_follow,
+    node_ids,
+    sole_call,
+)
+from .expiry_state import Expiry, Tracked
 from .flow import (
     BindingKind,
     Event,
@@ -18,15 +30,17 @@ from .flow import (
     binding_of,
     bound_through,
     call_argument,
+    constructed_with,
     events,
     functions,
     handler_block,
     hands_session_to_enders,
+    hands_session_to_services,
     inside,
     model_for,
-    none_guard,
     reachable_only_through,
     scoped_sessions,
+    service_ended_by,
     session_call,
     session_ended_by,
     sessions,
@@ -58,34 +72,6 @@ async def get_db():
 _EXPIRING = {"commit", "rollback", "begin"}
 # Session calls that end what the session holds: objects are detached from here on.
 _DETACH_ALL = {"close", "expunge_all", "invalidate", "reset"}
-
-
-@dataclass
-class _Obj:
-    """An instance attached to the session, as the walk goes."""
-
-    model: Model
-    binding: Event | None
-    optional: bool
-    new_in_tx: bool  # added in the current transaction: a rollback makes it transient
-    expiry: _Expiry | None = None
-    loaded: set[str] = field(default_factory=set)  # attributes set since the expiry
-    dirty: set[str] = field(default_factory=set)  # set since the last flush: the next flush updates its row
-    only: frozenset[str] | None = None  # what the expiry expired, when not every attribute
-    # the expiry (with its loaded and only) that one in an except handler replaced: reads after
-    # the `try` follow it when the handler leaves
-    shadowed: tuple[_Expiry, set[str], frozenset[str] | None] | None = None
-
-
-@dataclass
-class _Expiry:
-    event: Event  # the commit/rollback call, or the end of `async with session.begin():`
-    kind: str  # "commit", "rollback", "begin"
-    via: str | None = None  # the project function that commits or rolls back the session handed to it
-    through: dict[str, str] = field(default_factory=dict)  # object -> the project function that read it
-    refetch: bool = False  # it expired only the columns the database sets when it updates the row
-    reads: dict[str, list[Event]] = field(default_factory=dict)  # object -> its expired reads
-    objects: dict[str, _Obj] = field(default_factory=dict)
 
 
 class ExpiredReadInAsync(Pass):
@@ -126,6 +112,19 @@ class ExpiredReadInAsync(Pass):
     it is reported too. A read can be one call away: a project function the instance is handed
     to (`return _out(template)`) reads the attributes its body reads of that parameter.
 
+    Collections: a list loaded through the session, or a dict or list built from one
+    (`{u.email: u for u in users}`), holds instances an expiry expires with the others; one
+    taken out of it afterwards (`by_email.get(email)`) is expired. In a loop over such a
+    collection, an expiry late in a round (a rollback further down a call included) leaves the
+    next round's element expired: a read of it early in the round, before anything reloads it,
+    is reported. A relationship the collection's query loaded eagerly is expired too.
+
+    A method of an object built with the session (`await ItemService(db).delete(item)`) whose
+    class keeps the session as `self.<attr>` and commits or rolls it back is that commit or
+    rollback; what the method is given is spared (it may refresh or delete it). An untyped
+    parameter every project call site fills with an async session it opened is that session; a
+    parameter every call site fills with a list loaded through it is such a collection.
+
     A session parameter (`db: AsyncSession` with no provider) comes from the project's async
     session factories: it expires on commit unless every one of them is built with
     `expire_on_commit=False`. A rollback expires it either way.
@@ -142,6 +141,10 @@ class ExpiredReadInAsync(Pass):
     before the read: the refresh is awaited, so the load happens where it can. A load that may
     give None (`get`, `first`...) gets `if obj is not None:` around the refresh.
 
+    A read of an instance taken out of a collection after the expiry, a read in a loop's next
+    round, and a read of a relationship get no automatic fix: load the objects again (by id,
+    with their relationships), or take the values before the expiry.
+
     When the read is in the error handler that rolled back (`except IntegrityError: await
     session.rollback(); log(user.id)`), the value is captured before the `try` instead
     (`user_id = user.id`) and the handler uses it: a handler should not need the database
@@ -152,7 +155,7 @@ class ExpiredReadInAsync(Pass):
     refresh already there; `await obj.awaitable_attrs.name`; objects not attached to that
     session; attributes set after the commit (they are not reloaded); a later load of the same
     model through the session (it may refresh the instance); sync code (the implicit reload
-    works there). Relationship reads are SQF006's; reads after `expunge()` are SQF001's; an
+    works there). Reads of relationships no query loaded are SQF006's; reads after `expunge()` are SQF001's; an
     object returned out of its scope is SQF005's. A read after a rollback is reported instead
     of SQF004's `expunge_all()` for the same rollback: the expunge would turn the
     MissingGreenlet into a DetachedInstanceError.
@@ -454,8 +457,143 @@ class ExpiredReadInAsync(Pass):
                     return True
             ''',
         ),
+        Example(
+            title="a loop's next round reads an element the round before expired",
+            before='''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def greet_all() -> list[str]:
+                async with session_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    lines = []
+                    for user in users:
+                        lines.append(f"hello {user.name}")
+                        user.visits += 1
+                        await session.commit()
+                    return lines
+            ''',
+        ),
+        Example(
+            title="an instance taken out of a dict of loaded instances after a rollback",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.exc import IntegrityError
+            from bot.services import User, quiet_pool
+
+
+            async def rename_all(names: dict[int, str]) -> str:
+                async with quiet_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    by_id = {user.id: user for user in users}
+                    try:
+                        for user_id, name in names.items():
+                            by_id[user_id].name = name
+                        await session.commit()
+                    except IntegrityError:
+                        await session.rollback()
+                    first = by_id.get(1)
+                    if first is None:
+                        return ""
+                    return first.name
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, quiet_pool
+
+
+            async def greet_all() -> list[str]:
+                async with quiet_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    lines = []
+                    for user in users:
+                        lines.append(f"hello {user.name}")
+                        user.visits += 1
+                        await session.commit()
+                    return lines
+            ''',
+            "a loop that commits each round under a factory built with expire_on_commit=False",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def greet_all() -> list[str]:
+                async with session_pool() as session:
+                    ids = (await session.scalars(select(User.id))).all()
+                    lines = []
+                    for user_id in ids:
+                        user = await session.get(User, user_id)
+                        lines.append(f"hello {user.name}")
+                        user.visits += 1
+                        await session.commit()
+                    return lines
+            ''',
+            "each round loads its element again before reading it",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def greet_all() -> list[str]:
+                async with session_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    lines = []
+                    for user in users:
+                        await session.refresh(user)
+                        lines.append(f"hello {user.name}")
+                        user.visits += 1
+                        await session.commit()
+                    return lines
+            ''',
+            "each round refreshes its element before reading it",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def greet_all() -> list[str]:
+                async with session_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    names = [(user.id, user.name) for user in users]
+                    lines = []
+                    for user_id, name in names:
+                        lines.append(f"hello {name}")
+                        session.add(User(name=f"{name} junior"))
+                        await session.commit()
+                    return lines
+            ''',
+            "the values are taken before the loop that commits",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from bot.services import User, session_pool
+
+
+            async def first_greeting() -> str:
+                async with session_pool() as session:
+                    users = (await session.scalars(select(User))).all()
+                    for user in users:
+                        line = f"hello {user.name}"
+                        user.visits += 1
+                        await session.commit()
+                        return line
+                    return ""
+            ''',
+            "the round that commits leaves the loop: no next round reads an expired element",
+        ),
         Valid(
             '''
             from bot.services import User, quiet_pool
@@ -684,12 +822,14 @@ class ExpiredReadInAsync(Pass):
     @classmethod
     def wants(cls, index, facts) -> bool:
         return facts is None or facts.has_async and (bool(_expiring(index) & facts.all_methods) or any(
-            hands_session_to_enders(index, facts, q) for q, fn in facts.functions.items() if fn.is_async))
+            hands_session_to_enders(index, facts, q) or hands_session_to_services(index, facts, q)
+            for q, fn in facts.functions.items() if fn.is_async))
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
             if fn.asynchronous is None or not (_expiring(ctx.index) & shape(ctx, fn, qualname).methods
-                                               or hands_session_to_enders(ctx.index, ctx.facts, qualname)):
+                                               or hands_session_to_enders(ctx.index, ctx.facts, qualname)
+                                               or hands_session_to_services(ctx.index, ctx.facts, qualname)):
                 continue
             evs = events(fn, ctx)
             for ref in self._sessions(ctx, fn, qualname, evs):
@@ -711,6 +851,8 @@ class ExpiredReadInAsync(Pass):
             if p.name in refs and not ctx.index.param_dependency(p)[0]:
                 # a session handed in by a caller or a middleware: its factory is not known here
                 refs[p.name] = SessionRef(p.name, refs[p.name].is_async, unknown)
+        for name, given in caller_sessions(ctx, qualname).items():  # `session` every caller opens and hands in
+            refs.setdefault(name, given)
         mod = ctx.facts
         if mod is not None and "." in qualname:  # `self.session` of a repository or unit of work
             cls = qualname.rsplit(".", 1)[0]
@@ -731,62 +873,87 @@ class ExpiredReadInAsync(Pass):
         return out
 
     # the walk -----------------------------------------------------------------------
-    def _walk(self, ctx: FileContext, qualname: str, evs: list[Event], ref: SessionRef) -> list[_Expiry]:
+    def _walk(self, ctx: FileContext, qualname: str, evs: list[Event], ref: SessionRef) -> list[Expiry]:
         S = ref.name
         if ref.block is not None:
             region = [e for e in evs if inside(e, ref.block) and e.node is not ref.block]
         else:
             region = list(evs)
-        begins = {id(e.node) for e in region if e.kind == EventKind.WITH and _begins(e.node, S)}  # type: ignore[arg-type]
-        objs: dict[str, _Obj] = _injected(ctx, qualname, S) if ref.block is None else {}
-        lists: dict[str, Model] = {}
+        begins = {id(e.node) for e in region if e.kind == EventKind.WITH and begins_block(e.node, S)}  # type: ignore[arg-type]
+        objs: dict[str, Tracked] = _injected(ctx, qualname, S) if ref.block is None else {}
+        owned = Collections(caller_collections(ctx, qualname, S) if ref.block is None else {}, {})
+        rounds: list[Round] = []
+        carried_only: list[Expiry] = []  # rollbacks further down a call: they count for the next round's reads
         new: dict[str, Model] = {}
-        out: list[_Expiry] = []
+        out: list[Expiry] = []
         active = False
         reload: tuple[set[int], str | None] | None = None  # (nodes inside the load call, model)
-        handed: tuple[set[int], Event, str | None, str | None] | None = None  # a call ending S, once its arguments ran
+        # a call ending S, once its arguments ran: its nodes, its event, the expiry, the callee, what it spares
+        handed: tuple[set[int], Event, str | None, str | None, set[str]] | None = None
+        built: dict[str, tuple[str, int | str]] = {}  # `svc = Service(S)`: the class, where S is passed
+        ctor: tuple[cst.CSTNode | None, tuple[str, int | str]] | None = None
         for e in region:
             if handed is not None and id(e.node) not in handed[0]:
-                self._expire(out, handed[1], handed[2], objs)
+                self._expire(out, handed[1], handed[2], objs, owned.bags, spared=handed[4])
                 out[-1].via = handed[3]
                 handed = None
             if reload is not None and id(e.node) not in reload[0]:
-                for obj in objs.values():
+                for obj in [*objs.values(), *owned.bags.values()]:
                     if obj.expiry is not None and reload[1] in (None, obj.model.name):
                         obj.expiry, obj.shadowed = None, None  # the load may have refreshed it
                 reload = None
             ended = session_ended_by(ctx, qualname, e, S) if e.kind in (EventKind.USE, EventKind.CALL) else None
-            if ended is not None:  # `await helper(db)`, where helper commits or rolls back db
-                call, ends = ended
+            served = service_ended_by(ctx, e, S, built) if ended is None and e.kind in (EventKind.USE, EventKind.CALL) \
+                else None
+            if e.kind == EventKind.USE and e.name == S and served is None:
+                made = constructed_with(ctx, e)
+                ctor = (e.value, made) if made is not None else ctor
+            if (ended is None or "rollback" not in ended[1]) and any(inside(e, r.loop.body) for r in rounds):
+                deeper = session_ended_by(ctx, qualname, e, S, deep=True)
+                if deeper is not None and "rollback" in deeper[1]:  # the next round reads what it expired
+                    at = Event(EventKind.CALL, deeper[0], e.path, owner=S, index=e.index)
+                    carried_only.append(Expiry(at, "rollback", via=dotted(deeper[0].func), expires_all=True))
+            if ended is not None or served is not None:  # `await helper(db)`, where helper commits or rolls back db
+                call, ends = ended or served  # type: ignore[misc]
                 kind = "commit" if "commit" in ends and ref.expire_on_commit else \
-                    "rollback" if "rollback" in ends and _goes_on_after(e, call) else None
+                    "rollback" if "rollback" in ends and goes_on_after(e, call) else None
                 at = Event(EventKind.CALL, call, e.path, owner=S, index=e.index)
-                handed = (_node_ids(call), at, kind, dotted(call.func))  # its arguments are read before it
+                # a method of an object built with the session may refresh or delete what it is given
+                spared = {a.value.value for a in call.args if isinstance(a.value, cst.Name)} if served else set()
+                via = dotted(call.func) or cst.Module([]).code_for_node(call.func)
+                handed = (node_ids(call), at, kind, via, spared)  # its arguments are read before it
                 active = False
             elif e.kind == EventKind.ASSIGN:
-                self._bind(ctx, e, ref, objs, lists, new)
+                value = e.value.expression if isinstance(e.value, cst.Await) else e.value
+                if ctor is not None and value is ctor[0]:
+                    built[e.name or ""] = ctor[1]
+                else:
+                    built.pop(e.name or "", None)
+                self._bind(ctx, e, ref, objs, owned, new)
+                if isinstance(e.node, cst.For) and e.name in objs and objs[e.name].binding is e:
+                    rounds.append(Round(e.node, e.name, objs[e.name], len(out)))
             elif e.kind == EventKind.ENDWITH and id(e.node) in begins:
-                self._expire(out, e, "commit" if ref.expire_on_commit else None, objs)
+                self._expire(out, e, "commit" if ref.expire_on_commit else None, objs, owned.bags)
                 out[-1].kind = "begin"
                 active = False
             elif e.kind == EventKind.CALL and e.owner == S:
                 method = e.name
                 X = e.args[0] if e.args else None
                 if method == "add" and X in new:
-                    objs[X] = _Obj(new.pop(X), None, False, new_in_tx=True)  # type: ignore[index, arg-type]
+                    objs[X] = Tracked(new.pop(X), None, False, new_in_tx=True)  # type: ignore[index, arg-type]
                 elif method == "add_all":
-                    for X in _listed(e.node):  # type: ignore[arg-type]
+                    for X in listed_names(e.node):  # type: ignore[arg-type]
                         if X in new:
-                            objs[X] = _Obj(new.pop(X), None, False, new_in_tx=True)
+                            objs[X] = Tracked(new.pop(X), None, False, new_in_tx=True)
                 elif method == "commit":
-                    self._expire(out, e, "commit" if ref.expire_on_commit else None, objs)
+                    self._expire(out, e, "commit" if ref.expire_on_commit else None, objs, owned.bags)
                     active = False
                 elif method == "flush":
-                    self._expire(out, e, None, objs, flush=True)
+                    self._expire(out, e, None, objs, owned.bags, flush=True)
                     active = True
                 elif method == "rollback":
                     if active or handler_block(e) is not None:
-                        self._expire(out, e, "rollback", objs)
+                        self._expire(out, e, "rollback", objs, owned.bags)
                     active = False
                 elif method == "refresh" and X in objs:
                     objs[X].expiry, objs[X].shadowed = None, None  # type: ignore[index]
@@ -798,14 +965,14 @@ class ExpiredReadInAsync(Pass):
                 elif method in names.LOAD_METHODS:
                     active = True
                     model = binding_of(ctx, e.node, {S: ref}).model  # type: ignore[arg-type]
-                    reload = (_node_ids(e.node), model)
+                    reload = (node_ids(e.node), model)
                 elif method in names.ASYNC_METHODS:
                     active = True
             elif e.kind in (EventKind.READ, EventKind.WRITE) and e.owner in objs:
                 obj = objs[e.owner]  # type: ignore[index]
                 if e.kind == EventKind.WRITE:
                     obj.dirty.add(e.name or "")
-                    if not _aug_assigned(e):
+                    if not aug_assigned(e):
                         obj.loaded.add(e.name or "")
                         if obj.shadowed is not None:
                             obj.shadowed[1].add(e.name or "")
@@ -819,59 +986,93 @@ class ExpiredReadInAsync(Pass):
                     if used is not None:
                         used.through[e.name or ""] = e.owner
                         break
-        return [x for x in out if x.reads]
+        return [x for x in out if x.reads] + self._carried(region, rounds, out, carried_only, S)
 
     @staticmethod
-    def _read(e: Event, X: str, attr: str, obj: _Obj) -> _Expiry | None:
+    def _carried(region: list[Event], rounds: list[Round], out: list[Expiry], deeper: list[Expiry],
+                 S: str) -> list[Expiry]:
+        """Reads early in a loop's round of an element that an expiry later in the previous
+        round expired (each a record of its own, unless a read is already reported). A
+        rollback further down a call counts here: whoever handles the failure, the instances
+        stay expired for the next round."""
+        reported = {id(r.node) for x in out for reads in x.reads.values() for r in reads}
+        found: list[Expiry] = []
+        for watch in rounds:
+            hit = carried_reads(region, watch, out[watch.start:] + deeper, S)
+            if hit is None or any(id(r.node) in reported for r in hit[1]):
+                continue
+            cause, reads = hit
+            record = Expiry(cause.event, cause.kind, via=cause.via, expires_all=True, carried=(watch.loop, watch.X))
+            record.reads[watch.X], record.objects[watch.X] = reads[:1], watch.obj
+            found.append(record)
+        return found
+
+    @staticmethod
+    def _read(e: Event, X: str, attr: str, obj: Tracked) -> Expiry | None:
         """Record ``X.attr`` read at ``e`` when the expiry it follows expired it (that expiry)."""
-        if attr not in obj.model.columns | obj.model.deferred:
+        if attr not in obj.model.columns | obj.model.deferred | obj.eager:
             return None
         for expiry, loaded, only in [(obj.expiry, obj.loaded, obj.only), *([obj.shadowed] if obj.shadowed else [])]:
             if expiry is None or attr in loaded or only is not None and attr not in only:
                 return None
             if X in expiry.reads:
                 return None
-            if not _may_follow(expiry.event, e):
+            if not may_follow(expiry.event, e):
                 continue
             expiry.reads[X] = [e if e.kind == EventKind.READ else Event(EventKind.READ, e.node, e.path, owner=X, name=attr, index=e.index)]
             expiry.objects[X] = obj
             return expiry
         return None
 
-    def _bind(self, ctx: FileContext, e: Event, ref: SessionRef, objs: dict[str, _Obj], lists: dict[str, Model],
+    def _bind(self, ctx: FileContext, e: Event, ref: SessionRef, objs: dict[str, Tracked], owned: Collections,
               new: dict[str, Model]) -> None:
         X = e.name or ""
         reached = _reached(ctx, e.value, objs)
-        for table in (objs, lists, new):
-            table.pop(X, None)  # type: ignore[attr-defined]
+        objs.pop(X, None)
+        new.pop(X, None)
+        owned.forget(X)
         if reached is not None:  # `user = sub.user`: the related instance is in the same session
-            objs[X] = _Obj(reached, e, True, new_in_tx=False)
+            objs[X] = Tracked(reached, e, True, new_in_tx=False)
             return
         if isinstance(e.node, cst.For):  # `for user in users:` over a loaded list
-            model = lists.get(e.args[0] or "")
-            if model is not None:
-                objs[X] = _Obj(model, e, False, new_in_tx=False)
+            bag = iterated(e.node, owned.bags)
+            if bag is not None:
+                objs[X] = bag.element(e)
+            return
+        element = taken(e.value, owned.bags)
+        if element is not None:  # `user = users_by_email.get(email)`
+            objs[X] = element[0].element(e, element[1])
+            return
+        if bind_collection(ctx, e, ref.name, {ref.name: ref}, owned,
+                           lambda model, at, eager: Tracked(model, at, False, new_in_tx=False, eager=eager)):
             return
         binding = binding_of(ctx, e.value, {ref.name: ref})
         model = model_for(ctx, binding.model)
-        if binding.kind == BindingKind.LIST and model is not None:
-            lists[X] = model
-            return
         if binding.kind == BindingKind.NEW and model is not None:
             new[X] = model
             return
         bound = bound_through(ctx, e, ref.name, index_mod.Scope("session", ref.name, ref.is_async, ref.expire_on_commit,
                                                       False, "session"))
         if bound is not None:
-            objs[X] = _Obj(bound.model, e, bound.optional, new_in_tx=False)
+            objs[X] = Tracked(bound.model, e, bound.optional, new_in_tx=False)
 
     @staticmethod
-    def _expire(out: list[_Expiry], e: Event, kind: str | None, objs: dict[str, _Obj], flush: bool = False) -> None:
+    def _expire(out: list[Expiry], e: Event, kind: str | None, objs: dict[str, Tracked], bags: dict[str, Tracked],
+                flush: bool = False, spared: set[str] | None = None) -> None:
         """A commit (kind None: one that does not expire), a rollback, or a flush (which
-        expires nothing but the columns the database sets on the rows it updates)."""
-        expiry = _Expiry(e, "flush" if flush else kind or "commit")
+        expires nothing but the columns the database sets on the rows it updates), of the
+        instances ``objs`` and of the collections ``bags``."""
+        expiry = Expiry(e, "flush" if flush else kind or "commit", expires_all=kind is not None and not flush)
         out.append(expiry)
+        for table in (objs, bags):
+            ExpiredReadInAsync._expire_in(expiry, e, kind, table, flush, spared or set())
+
+    @staticmethod
+    def _expire_in(expiry: Expiry, e: Event, kind: str | None, objs: dict[str, Tracked], flush: bool,
+                   spared: set[str]) -> None:
         for X in list(objs):
+            if X in spared:
+                continue
             obj = objs[X]
             if kind == "rollback" and obj.new_in_tx:
                 del objs[X]  # transient again: its values stay as they were
@@ -892,7 +1093,7 @@ class ExpiredReadInAsync(Pass):
 
     # the finding -----------------------------------------------------------------
     def _finding(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef,
-                 expiry: _Expiry) -> Finding:
+                 expiry: Expiry) -> Finding:
         S = ref.name
         first = min((reads[0] for reads in expiry.reads.values()), key=lambda r: r.index)
         listed = ", ".join(f"`{X}.{reads[0].name}`" + (f" (in `{expiry.through[X]}({X})`)" if X in expiry.through else "")
@@ -911,6 +1112,14 @@ class ExpiredReadInAsync(Pass):
             message = (f"{listed} read after {cause}, whose flush updated the row of {objects}: the database "
                        f"sets that column on update, so the flush expired it (whatever expire_on_commit says) "
                        f"and the implicit reload raises MissingGreenlet in async code; ")
+        if expiry.carried is not None:
+            return self.finding(first.node, self._carried_message(ctx, S, expiry, cause), None)
+        related = [f"`{X}.{r.name}`" for X, reads in expiry.reads.items() for r in reads
+                   if r.name not in expiry.objects[X].model.columns | expiry.objects[X].model.deferred]
+        if related:  # a refresh loads the columns, not the relationships
+            message += (f"{', '.join(related)} is a relationship its query loaded: load the objects again with "
+                        f"their relationships (or take what is needed before it)")
+            return self.finding(first.node, message, None)
         handler = handler_block(expiry.event) if expiry.kind == "rollback" else None
         if handler is not None and not expiry.through and all(inside(r, handler) for reads in expiry.reads.values() for r in reads):
             fix = self._capture(ctx, fn, evs, ref, expiry, handler)
@@ -918,10 +1127,25 @@ class ExpiredReadInAsync(Pass):
             if fix is None:
                 message += ": no automatic fix (the object is expired or changed before the handler)"
             return self.finding(first.node, message, fix)
+        if any(obj.binding is not None and obj.binding.index > expiry.event.index for obj in expiry.objects.values()):
+            # taken out of a collection loaded before the expiry: nothing to refresh right after it
+            message += " and ".join(f"`await {S}.refresh({X})`" for X in expiry.reads) + " before the read"
+            return self.finding(first.node, message, None)
         message += " and ".join(f"`await {S}.refresh({X})`" for X in expiry.reads) + " after it"
         return self.finding(first.node, message, self._refresh(evs, ref, expiry))
 
-    def _refresh(self, evs: list[Event], ref: SessionRef, expiry: _Expiry) -> Fix | None:
+    @staticmethod
+    def _carried_message(ctx: FileContext, S: str, expiry: Expiry, cause: str) -> str:
+        X = next(iter(expiry.reads))
+        read = expiry.reads[X][0]
+        what = "relationship" if read.name not in expiry.objects[X].model.columns | expiry.objects[X].model.deferred \
+            else "column"
+        return (f"`{X}.{read.name}` read at the start of a round of the loop: in the round before, {cause} expired "
+                f"every instance `{S}` holds, and `{X}` is the next element of a collection loaded before the loop, "
+                f"so its {what} is expired and the implicit reload raises MissingGreenlet in async code; load each "
+                f"element again inside the loop (by its id), or take the values before the loop")
+
+    def _refresh(self, evs: list[Event], ref: SessionRef, expiry: Expiry) -> Fix | None:
         S = ref.name
         at = expiry.event
         if at.kind == EventKind.ENDWITH:
@@ -931,18 +1155,18 @@ class ExpiredReadInAsync(Pass):
                 target = at.statement
             except LookupError:
                 return None
-            if not _sole_call(target, at.node):
+            if not sole_call(target, at.node):
                 return None
         stmts: list[cst.BaseStatement] = []
         for X, obj in sorted(expiry.objects.items(), key=lambda kv: expiry.reads[kv[0]][0].index):
             refresh = session_call(S, "refresh", [X], True)
-            if obj.optional and not _known_present(evs, obj, X, at):
+            if obj.optional and not known_present(evs, obj, X, at):
                 stmts.append(cst.If(test=cst.parse_expression(f"{X} is not None"), body=cst.IndentedBlock([refresh])))
             else:
                 stmts.append(refresh)
         return Fix([Edit(target, after=stmts)])
 
-    def _capture(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef, expiry: _Expiry,
+    def _capture(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef, expiry: Expiry,
                  handler: cst.IndentedBlock) -> Fix | None:
         """`user_id = user.id` before the `try` whose handler rolled back; the handler reads it."""
         rollback = expiry.event
@@ -959,7 +1183,7 @@ class ExpiredReadInAsync(Pass):
         for X in expiry.reads:
             obj = expiry.objects[X]
             if obj.binding is None or not reachable_only_through(probe, obj.binding) or obj.optional \
-                    and not _known_present(evs, obj, X, start):
+                    and not known_present(evs, obj, X, start):
                 return None
             attrs = {r.name for r in evs if r.kind == EventKind.READ and r.owner == X and inside(r, handler)
                      and r.index > rollback.index}
@@ -996,31 +1220,28 @@ def _expiring(index) -> set[str]:
 
 def _project_expiry(ctx: FileContext) -> bool:
     """Does a session whose factory cannot be seen (a parameter, `self.session`) expire on
-    commit? When every async factory of the project is built with `expire_on_commit=False`,
-    such a session comes from one of them; otherwise the configured assumption."""
+    commit? When every async factory of the project, and every async session a project
+    function opens and hands out (`return AsyncSession(engine, expire_on_commit=False)`, a
+    provider's `yield`), is built with `expire_on_commit=False`, such a session comes from one
+    of them (test fixtures aside); otherwise the configured assumption."""
     def compute() -> bool:
         index = ctx.index
         stated = {f.expire_on_commit for mod in index.modules.values() for f in mod.factories.values() if f.is_async}
+        stated |= {index.expire_on_commit(o.factory, o.expire_on_commit) for mod in index.modules.values()
+                   if not _test_module(mod.module) for fn in mod.functions.values() for o in fn.opened
+                   if o.yielded and index.opens_session(o.factory) is True}
         return False if stated == {False} else index.assume_expire_on_commit
 
     return ctx.cached("project-async-expiry", compute)
 
 
-def _goes_on_after(e: Event, call: cst.Call) -> bool:
-    """Does the caller go on after a call whose rollback only happens when the callee fails?
-    When the call is in a loop (a failed item, then the next one) or its result is dropped
-    (`await helper(db)`: nothing tells the caller it failed). A caller that keeps the result
-    usually checks it and stops."""
-    if any(isinstance(node, (cst.For, cst.While)) for node in e.path):
-        return True
-    try:
-        stmt = e.statement
-    except LookupError:
-        return False
-    return _sole_call(stmt, call)
+def _test_module(module: str) -> bool:
+    """A module of the project's tests (`tests.routes.test_users`, `conftest`)."""
+    parts = module.split(".")
+    return any(p in ("test", "tests", "conftest") or p.startswith("test_") for p in parts)
 
 
-def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, _Obj]:
+def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, Tracked]:
     """The endpoint's parameters that FastAPI fills with an instance loaded through the same
     session as its parameter ``S`` (`admin: User = Depends(current_admin)`, where every
     session the dependency uses is the request's cached `Depends(get_db)` one): they are
@@ -1034,7 +1255,7 @@ def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, _Obj]:
     provider = index.session_provider(dep) if dep and cache else None
     if provider is None:
         return {}
-    out: dict[str, _Obj] = {}
+    out: dict[str, Tracked] = {}
     for p in facts.params:  # type: ignore[union-attr]
         other, other_cache = index.param_dependency(p)
         model = model_for(ctx, p.annotation) if other and other_cache and p is not own else None
@@ -1042,11 +1263,11 @@ def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, _Obj]:
             continue
         origins = index.value_sessions(other)
         if origins and all(o.open and o.use_cache and o.provider == provider for o in origins):
-            out[p.name] = _Obj(model, None, False, new_in_tx=False)
+            out[p.name] = Tracked(model, None, False, new_in_tx=False)
     return out
 
 
-def _reached(ctx: FileContext, value: cst.BaseExpression | None, objs: dict[str, _Obj]) -> Model | None:
+def _reached(ctx: FileContext, value: cst.BaseExpression | None, objs: dict[str, Tracked]) -> Model | None:
     """The model of ``Y.rel`` when ``Y`` is an instance of the session and ``rel`` one of its
     relationships: the related instance is loaded into the same session (None when the
     relationship is unknown, or a collection: then no column is read on the value itself)."""
@@ -1060,102 +1281,3 @@ def _reached(ctx: FileContext, value: cst.BaseExpression | None, objs: dict[str,
         return None
     return model_for(ctx, owner.model.targets.get(rel))
 
-
-def _begins(node: cst.With, S: str) -> bool:
-    """`async with S.begin():` (not `begin_nested()`: releasing a savepoint expires nothing)."""
-    for item in node.items:
-        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "begin":
-            if dotted(expr.func.value) == S:
-                return True
-    return False
-
-
-def _node_ids(node: cst.CSTNode) -> set[int]:
-    """Every node under ``node``: events inside a call come after the call's own event."""
-    out: set[int] = set()
-
-    class V(cst.CSTVisitor):
-        def on_visit(self, n: cst.CSTNode) -> bool:
-            out.add(id(n))
-            return True
-
-    node.visit(V())
-    return out
-
-
-def _listed(call: cst.Call) -> list[str]:
-    """The names in `session.add_all([a, b])`."""
-    if not call.args or not isinstance(call.args[0].value, (cst.List, cst.Tuple)):
-        return []
-    return [el.value.value for el in call.args[0].value.elements if isinstance(el.value, cst.Name)]
-
-
-def _aug_assigned(e: Event) -> bool:
-    """`user.visits += 1`: the old value is read first."""
-    try:
-        stmt = e.statement
-    except LookupError:
-        return False
-    return isinstance(stmt, cst.SimpleStatementLine) and any(
-        isinstance(s, cst.AugAssign) and s.target is e.node for s in stmt.body)
-
-
-def _sole_call(stmt: cst.CSTNode, call: cst.CSTNode) -> bool:
-    """Is ``stmt`` the statement `await S.commit()` and nothing else?"""
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Expr):
-        return False
-    value = stmt.body[0].value
-    if isinstance(value, cst.Await):
-        value = value.expression
-    return value is call
-
-
-def _may_follow(earlier: Event, later: Event) -> bool:
-    """Can ``later`` run after ``earlier`` (``later`` comes after it in the source)? Not when
-    they are in two branches of one `if`/`match`/`try`, when ``earlier`` is a commit in a
-    `try` body and ``later`` in its handler (the handler runs when the commit failed), when
-    ``earlier`` is in a `return`/`raise` statement, or when a block holding ``earlier`` but
-    not ``later`` returns or raises after it."""
-    common = 0
-    for a, b in zip(earlier.path, later.path):
-        if a is not b:
-            break
-        common += 1
-    if 0 < common < len(earlier.path) and common < len(later.path):
-        fork = earlier.path[common - 1]
-        if isinstance(fork, (cst.If, cst.Match)):
-            return False
-        if isinstance(fork, (cst.Try, cst.TryStar)):
-            handlers = [h.body for h in fork.handlers]
-            a, b = earlier.path[common], later.path[common]
-            if any(b is h for h in handlers) and (a is fork.body or any(a is h for h in handlers)):
-                return False
-    if any(isinstance(node, cst.SimpleStatementLine) and any(isinstance(s, (cst.Return, cst.Raise)) for s in node.body)
-           for node in earlier.path[common:]):
-        return False  # `return StreamingResponse(run(db))`: nothing after it runs
-    for i in range(common, len(earlier.path) - 1):
-        block = earlier.path[i]
-        if not isinstance(block, cst.IndentedBlock):
-            continue
-        child = earlier.path[i + 1]
-        seen = False
-        for stmt in block.body:
-            if stmt is child:
-                seen = True
-            elif seen and isinstance(stmt, cst.SimpleStatementLine) and any(
-                    isinstance(s, (cst.Return, cst.Raise)) for s in stmt.body):
-                return False
-    return True
-
-
-def _known_present(evs: list[Event], obj: _Obj, X: str, at: Event) -> bool:
-    """Is ``X`` certainly not None at ``at``: something before it used X as an object (and
-    would have failed on None), or a None guard ended the function?"""
-    start = obj.binding.index if obj.binding is not None else -1
-    for e in evs[start + 1: at.index]:
-        if e.owner == X and e.kind in (EventKind.READ, EventKind.WRITE, EventKind.METHOD) and reachable_only_through(at, e):
-            return True
-        if e.kind == EventKind.IF and none_guard(e.node, X) and reachable_only_through(at, e):  # type: ignore[arg-type]
-            return True
-    return False

@@ -891,11 +891,12 @@ def attaches(callee: str | None) -> bool:
     return callee is not None and callee.rsplit(".", 1)[-1] in ("add", "merge", "add_all")
 
 
-def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str) -> tuple[cst.Call, frozenset[str]] | None:
+def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str,
+                     deep: bool = False) -> tuple[cst.Call, frozenset[str]] | None:
     """When ``ev`` hands the session ``S`` to a project function (``helper(db, ...)``, or
     ``self.helper()`` for a ``self.<attr>`` session of the same class) that may commit or
-    roll it back (itself or further down, as the index knows): the call, and "commit" /
-    "rollback". None otherwise."""
+    roll it back (itself or further down, as the index knows; rollbacks further down only
+    with ``deep``): the call, and "commit" / "rollback". None otherwise."""
     index = ctx.index
     mod = ctx.facts
     if index is None or mod is None:
@@ -916,8 +917,54 @@ def session_ended_by(ctx: FileContext, qualname: str, ev: Event, S: str) -> tupl
         return None
     if not isinstance(call, cst.Call):
         return None
-    ends = index.session_ends(callee, passed, receiver)
+    ends = index.session_ends(callee, passed, receiver, deep=deep)
     return (call, ends) if ends else None
+
+
+def service_ended_by(ctx: FileContext, ev: Event, S: str,
+                     built: dict[str, tuple[str, int | str]]) -> tuple[cst.Call, frozenset[str]] | None:
+    """When ``ev`` calls a method of an object of a project class built with the session ``S``
+    (`Service(db).delete(item)`, or `svc.delete(item)` where ``built`` says `svc = Service(db)`)
+    that may commit or roll back the session its constructor kept: the method's call, and
+    "commit" / "rollback". None otherwise."""
+    index = ctx.index
+    if index is None:
+        return None
+    if ev.kind == EventKind.CALL and ev.owner in built:
+        cls, passed = built[ev.owner]  # type: ignore[index]
+        ends = index.constructed_session_ends(cls, passed, ev.name or "")
+        return (ev.node, ends) if ends and isinstance(ev.node, cst.Call) else None  # type: ignore[return-value]
+    if ev.kind != EventKind.USE or ev.name != S or not ev.owner:
+        return None
+    made = constructed_with(ctx, ev)
+    if made is None:
+        return None
+    try:
+        stmt = ev.statement
+    except LookupError:
+        return None
+    ctor = ev.value
+    import libcst.matchers as m
+
+    for call in m.findall(stmt, m.Call(func=m.Attribute())):
+        assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+        if call.func.value is ctor:
+            ends = index.constructed_session_ends(made[0], made[1], call.func.attr.value)
+            return (call, ends) if ends else None
+    return None
+
+
+def constructed_with(ctx: FileContext, ev: Event) -> tuple[str, int | str] | None:
+    """For a "use" event of a session passed to `Class(...)`, a project class: the class,
+    qualified, and where the session is passed."""
+    where = call_argument(ev)
+    if where is None or not ev.owner or ev.owner.startswith("self."):
+        return None
+    cls = ctx.qualify(ev.owner)
+    last = ev.owner.rsplit(".", 1)[-1]
+    if not cls or not last[:1].isupper() or ctx.index.model(cls) is not None:
+        return None
+    return cls, where[1]
 
 
 def call_argument(ev: Event) -> tuple[cst.Call, int | str] | None:
@@ -942,6 +989,16 @@ def hands_session_to_enders(index: ProjectIndex | None, mod, qualname: str) -> b
     receiver = f"{mod.module}.{qualname.rsplit('.', 1)[0]}" if "." in qualname else None
     return any(index.session_ends(end.callee, end.passed, receiver) for end in facts.session_ends
                if end.callee is not None and end.passed is not None)
+
+
+def hands_session_to_services(index: ProjectIndex | None, mod, qualname: str) -> bool:
+    """Does the function ``qualname`` build an object of a project class with a session it
+    holds (`Service(db)`), a method of which may commit or roll that session back?"""
+    facts = mod.functions.get(qualname) if mod is not None else None
+    if index is None or facts is None:
+        return False
+    return any(index.builds_ender(end.callee, end.passed) for end in facts.session_ends
+               if end.callee is not None and end.passed is not None and not end.callee.startswith("self."))
 
 
 # --------------------------------------------------------------------------- session owners

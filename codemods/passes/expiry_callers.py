@@ -1,0 +1,93 @@
+"""SQF010's parameters as the function's callers fill them: an untyped parameter every project
+call site hands a session it opened is that session; a parameter every call site hands a list
+loaded through the session it passes alongside is a collection of that session's instances."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..index.infer import Stage
+from .expiry_state import Tracked
+from .flow import SessionRef
+
+if TYPE_CHECKING:
+    from ..index import CallSite, Function, ModuleFacts, Origin
+    from .base import FileContext
+
+
+def _sites(ctx: FileContext, qualname: str) -> list[tuple[ModuleFacts, Function, CallSite]]:
+    mod = ctx.facts
+    if mod is None or ctx.index is None:
+        return []
+    qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+    return ctx.cached(("call-sites", qualified), lambda: ctx.index.call_sites(qualified))
+
+
+def _passed(fn: Function, qualname: str, site: CallSite, param: str) -> tuple[Origin | None, str | None]:
+    """What ``site`` hands the parameter ``param`` of ``fn``: its origin and its name there."""
+    names_ = [p.name for p in fn.params]
+    if "." in qualname and names_ and names_[0] in ("self", "cls"):
+        names_ = names_[1:]
+    if param in site.kwargs:
+        return site.kwargs[param], site.kwarg_names.get(param)
+    if param not in names_:
+        return None, None
+    at = names_.index(param)
+    if at < len(site.args):
+        return site.args[at], site.arg_names[at] if at < len(site.arg_names) else None
+    return None, None
+
+
+def caller_sessions(ctx: FileContext, qualname: str) -> dict[str, SessionRef]:
+    """Untyped parameters that every project call site (there is at least one) fills with an
+    async session it opened itself: that session, expiring on commit when every one does."""
+    fn = ctx.function_facts(qualname)
+    sites = _sites(ctx, qualname) if fn is not None else []
+    out: dict[str, SessionRef] = {}
+    if not sites:
+        return out
+    index = ctx.index
+    for p in fn.params:  # type: ignore[union-attr]
+        if p.annotation is not None or p.depends is not None or p.name in ("self", "cls"):
+            continue
+        expires: list[bool] = []
+        for _mod, caller, site in sites:
+            origin, name = _passed(fn, qualname, site, p.name)  # type: ignore[arg-type]
+            opened = next((o for o in caller.opened if o.name == name), None) if origin is not None else None
+            if origin is None or origin.kind != "session" or opened is None \
+                    or index.opens_session(opened.factory) is not True:
+                break
+            expires.append(index.expire_on_commit(opened.factory, opened.expire_on_commit))
+        else:
+            out[p.name] = SessionRef(p.name, True, all(expires))
+    return out
+
+
+def caller_collections(ctx: FileContext, qualname: str, S: str) -> dict[str, Tracked]:
+    """Parameters that every project call site fills with a list of instances of one model,
+    loaded (by a project function) through the session it passes as ``S``."""
+    fn = ctx.function_facts(qualname)
+    sites = _sites(ctx, qualname) if fn is not None else []
+    out: dict[str, Tracked] = {}
+    if not sites:
+        return out
+    index = ctx.index
+    for p in fn.params:  # type: ignore[union-attr]
+        if p.name in ("self", "cls", S):
+            continue
+        found: Tracked | None = None
+        for _mod, _caller, site in sites:
+            origin, _ = _passed(fn, qualname, site, p.name)  # type: ignore[arg-type]
+            _, session_name = _passed(fn, qualname, site, S)  # type: ignore[arg-type]
+            returned = index.returned(origin.callee) if origin is not None and origin.kind == "loaded" \
+                and origin.via == session_name and session_name else None
+            if returned is None or returned.shape is not Stage.LIST \
+                    or found is not None and found.model.qualified != returned.model.qualified:
+                found = None
+                break
+            eager = frozenset(returned.function.eager)  # loaded eagerly by every caller's load
+            found = Tracked(returned.model, None, False, new_in_tx=False,
+                            eager=eager & found.eager if found is not None else eager)
+        if found is not None:
+            out[p.name] = found
+    return out

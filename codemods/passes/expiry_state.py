@@ -1,0 +1,47 @@
+"""What SQF010's walk knows of the instances of one session: each one it tracks, and each
+commit, rollback or flush that expired them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..index import Model
+from .flow import Event
+
+
+@dataclass
+class Tracked:
+    """An instance attached to the session as the walk goes, or a collection of such instances
+    loaded together (a list, a dict built from one): its elements share its expiry."""
+
+    model: Model
+    binding: Event | None
+    optional: bool
+    new_in_tx: bool  # added in the current transaction: a rollback makes it transient
+    expiry: Expiry | None = None
+    loaded: set[str] = field(default_factory=set)  # attributes set since the expiry
+    dirty: set[str] = field(default_factory=set)  # set since the last flush: the next flush updates its row
+    only: frozenset[str] | None = None  # what the expiry expired, when not every attribute
+    # the expiry (with its loaded and only) that one in an except handler replaced: reads after
+    # the `try` follow it when the handler leaves
+    shadowed: tuple[Expiry, set[str], frozenset[str] | None] | None = None
+    eager: frozenset[str] = frozenset()  # relationships its load loaded with it (an expiry expires them too)
+
+    def element(self, binding: Event, optional: bool = False) -> Tracked:
+        """An instance taken out of this collection at ``binding``: expired as the collection is."""
+        return Tracked(self.model, binding, optional, new_in_tx=False, expiry=self.expiry,
+                       only=self.only, shadowed=self.shadowed, eager=self.eager)
+
+
+@dataclass
+class Expiry:
+    event: Event  # the commit/rollback call, or the end of `async with session.begin():`
+    kind: str  # "commit", "rollback", "begin", "flush"
+    via: str | None = None  # the project function that commits or rolls back the session handed to it
+    through: dict[str, str] = field(default_factory=dict)  # object -> the project function that read it
+    refetch: bool = False  # it expired only the columns the database sets when it updates the row
+    reads: dict[str, list[Event]] = field(default_factory=dict)  # object -> its expired reads
+    objects: dict[str, Tracked] = field(default_factory=dict)
+    expires_all: bool = False  # it expired every attribute of every instance it found
+    # an expiry in a loop that the loop's next round reads through: the loop and its variable
+    carried: tuple[object, str] | None = None
