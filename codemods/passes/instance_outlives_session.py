@@ -32,8 +32,7 @@ else:
     m = lazy("libcst.matchers")
 
 _CONTAINERS = {"dict", "list", "set", "OrderedDict", "defaultdict", "WeakValueDictionary", "TTLCache", "LRUCache"}
-_CACHES = {"functools.lru_cache", "functools.cache", "cachetools.cached", "async_lru.alru_cache",
-           "cachetools.func.lru_cache", "cachetools.func.ttl_cache"}
+_DETACH_METHODS = {"expunge", "expunge_all"}
 _STORE_METHODS = {"append", "add", "setdefault", "insert", "appendleft"}
 # Calls that run a function in another thread: qualified callables, and methods of executors.
 _THREAD_CLASSES = {"threading.Thread", "threading.Timer"}
@@ -42,6 +41,42 @@ _EXECUTOR_METHODS = {"submit", "run_in_executor"}
 _HANDOFF_NAMES = {"Thread", "Timer", "to_thread"} | _EXECUTOR_METHODS
 _FIX = ("cache ids or plain data and reload with `session.get(Model, id)` in the session that "
         "uses it (or `obj = session.merge(obj)`), and use one session per request or task")
+
+# A module of project decorators for the examples: one keeps results for the process, one
+# empties that store, one only logs.
+_CACHING = '''
+import functools
+import logging
+
+_kept: dict = {}
+
+
+class cached_result:
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args):
+            key = (func.__qualname__, args[1:])
+            if key not in _kept:
+                _kept[key] = func(*args)
+            return _kept[key]
+        return wrapper
+
+
+def drops_cache(func):
+    @functools.wraps(func)
+    def wrapper(*args):
+        _kept.clear()
+        return func(*args)
+    return wrapper
+
+
+def logs_cache_use(func):
+    @functools.wraps(func)
+    def wrapper(*args):
+        logging.getLogger(__name__).debug("cache use: %s", func.__qualname__)
+        return func(*args)
+    return wrapper
+'''
 
 
 class InstanceOutlivesSession(Pass):
@@ -57,7 +92,10 @@ class InstanceOutlivesSession(Pass):
 
     - an instance stored in a module-level or class-level container (`_cache[key] = obj`,
       `CACHE.append(obj)`) that the module reads back;
-    - a function decorated with `lru_cache`/`cache` that returns ORM instances;
+    - a function whose decorator keeps its results for later calls (`lru_cache`, `cache`,
+      `cachetools.cached`, `alru_cache`, or a project decorator named for a cache whose code
+      stores values) and that returns ORM instances without detaching them
+      (`session.expunge(obj)`);
     - a session created at module level (`session = SessionLocal()`) and used by functions:
       every request or thread shares it;
     - one session passed to several coroutines run together by `asyncio.gather`;
@@ -93,7 +131,7 @@ class InstanceOutlivesSession(Pass):
     No automatic fix: what to cache instead, and where sessions begin and end, is a design
     decision.
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/caching.py": _CACHING}
     examples = (
         Example(
             title="a module-level cache of instances",
@@ -124,6 +162,26 @@ class InstanceOutlivesSession(Pass):
             def load_user(user_id: int) -> User:
                 with SessionLocal() as session:
                     return session.get(User, user_id)
+            ''',
+        ),
+        Example(
+            title="a project decorator that keeps results for the process, on a method returning instances",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.orm import Session
+
+            from app.caching import cached_result
+            from app.db import User
+
+
+            class Directory:
+                def __init__(self, session: Session):
+                    self.session = session
+
+                @cached_result()
+                def named(self, prefix: str) -> list[User]:
+                    users = self.session.scalars(select(User).where(User.name.startswith(prefix)))
+                    return list(users)
             ''',
         ),
         Example(
@@ -230,6 +288,72 @@ class InstanceOutlivesSession(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy import select
+            from sqlalchemy.orm import Session
+
+            from app.caching import cached_result
+            from app.db import User
+
+
+            class Directory:
+                def __init__(self, session: Session):
+                    self.session = session
+
+                @cached_result()
+                def named(self, prefix: str) -> list[User]:
+                    users = list(self.session.scalars(select(User).where(User.name.startswith(prefix))))
+                    for user in users:
+                        self.session.expunge(user)
+                    return users
+            ''',
+            "the cached method detaches what it returns: no session holds them, their loaded columns read fine",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.orm import Session
+
+            from app.caching import cached_result
+            from app.db import User
+
+
+            class Directory:
+                def __init__(self, session: Session):
+                    self.session = session
+
+                @cached_result()
+                def names(self, prefix: str) -> list[str]:
+                    users = self.session.scalars(select(User).where(User.name.startswith(prefix)))
+                    return [user.name for user in users]
+            ''',
+            "the cache keeps plain values read in the session",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+
+            from app.caching import drops_cache, logs_cache_use
+            from app.db import User
+
+
+            class Directory:
+                def __init__(self, session: Session):
+                    self.session = session
+
+                @drops_cache
+                def rename(self, user_id: int, name: str) -> User:
+                    user = self.session.get(User, user_id)
+                    user.name = name
+                    return user
+
+                @logs_cache_use
+                def find(self, user_id: int) -> User:
+                    return self.session.get(User, user_id)
+            ''',
+            "decorators named after a cache that keep nothing: one empties it, one only logs",
+        ),
+        Valid(
+            '''
             from threading import Thread
 
             from app.db import SessionLocal, User
@@ -326,7 +450,7 @@ class InstanceOutlivesSession(Pass):
                 if holder in facts.containers or (head in ("self", "cls") and any(
                         c.endswith("." + attr) for c in facts.containers)):
                     return True
-        if any(d in _CACHES for fn in facts.functions.values() for d in fn.decorators):
+        if any(index.memoizes(d) for fn in facts.functions.values() for d in fn.decorators):
             return True
         return any(index.opens_session(f"{facts.module}.{name}") is None and f.via is not None
                    and index.opens_session(f.via) is not None for name, f in facts.factories.items())
@@ -468,18 +592,25 @@ class InstanceOutlivesSession(Pass):
 
     # lru_cache ----------------------------------------------------------------
     def _cached_function(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> Iterator[Finding]:
+        """A function whose decorator keeps its results (`lru_cache`, a project `@cached`) and
+        that returns ORM instances it does not detach: every later call, in other requests,
+        gets the instances of the first call's session."""
         index = ctx.index
         facts = ctx.function_facts(qualname)
-        if facts is None or not any(d in _CACHES for d in facts.decorators):
+        if facts is None:
             return
+        caches = [d for d in facts.decorators if index.memoizes(d)]
+        if not caches or facts.detaches or facts.methods & _DETACH_METHODS:
+            return  # `session.expunge(obj)` before returning: a deliberate detach
         returned = index.returned(ctx.qualify(qualname))
         if returned is None:
             return
-        model = returned.model
-        yield self.finding(fn.name, (
-            f"`{fn.name.value}` is cached ({', '.join(d.rsplit('.', 1)[-1] for d in facts.decorators if d in _CACHES)}) "
-            f"and returns {model.name} instances: every caller gets the same instance, detached from its "
-            f"session and shared between requests; {_FIX}"))
+        at = _last_value_return(fn) or fn.name
+        yield self.finding(at, (
+            f"`{fn.name.value}` is cached ({', '.join(d.rsplit('.', 1)[-1] for d in caches)}) and returns "
+            f"{returned.model.name} instances: every later call, in other requests, gets the instances this "
+            f"call loaded, still attached to its session (or detached from it, expired) and shared "
+            f"between requests; {_FIX}"))
 
     # sessions -------------------------------------------------------------------
     @staticmethod
@@ -691,6 +822,14 @@ def _transient_names(fn: cst.FunctionDef) -> frozenset[str]:
             given.update(a.value.value for a in node.args if isinstance(a.value, cst.Name))
     return frozenset(X for X, vs in values.items() if X not in given and all(
         isinstance(v, cst.Call) and (dotted(v.func) or "").rsplit(".", 1)[-1][:1].isupper() for v in vs))
+
+
+def _last_value_return(fn: cst.FunctionDef) -> cst.Return | None:
+    """The last `return <value>` of ``fn`` (not of a function nested in it), `return None` aside."""
+    nested = {id(r) for d in m.findall(fn.body, m.FunctionDef() | m.Lambda()) for r in m.findall(d, m.Return())}
+    found = [r for r in m.findall(fn.body, m.Return()) if id(r) not in nested and isinstance(r, cst.Return)
+             and r.value is not None and not (isinstance(r.value, cst.Name) and r.value.value == "None")]
+    return found[-1] if found else None
 
 
 def _rebinds_local(fn: cst.FunctionDef, name: str) -> bool:
