@@ -18,6 +18,7 @@ from .flow import (
     functions,
     mentions,
     model_for,
+    project_never_expires,
     sessions,
     shape,
     with_scopes,
@@ -103,7 +104,12 @@ class InstanceOutlivesSession(Pass):
       `executor.submit(f, obj)`, `loop.run_in_executor(None, f, obj)`,
       `asyncio.to_thread(f, obj)`, or a nested function using `obj` run that way. An
       argument counts when the code loaded it through a session or when the thread's
-      function types that parameter with a model.
+      function types that parameter with a model;
+    - a lambda or nested function that reads an attribute of an instance, handed to a call
+      that keeps it to run later: a function of the module that stores its argument on
+      `self` or in a module-level container (`self.when_closed(lambda: print(user.name))`),
+      `atexit.register`, an event loop's `call_later`/`call_at`. A column read is left alone
+      when every session factory of the project is built with `expire_on_commit=False`.
 
     ## Why is this bad?
     An instance belongs to one session. Kept beyond it, it becomes detached; if its
@@ -123,7 +129,8 @@ class InstanceOutlivesSession(Pass):
     Cache ids or plain data, not instances, and reload with `session.get(Model, id)` in the
     session that uses them (or `obj = session.merge(obj)`); open one session per request or
     task (a FastAPI `get_db` dependency, `async with maker() as session:` per task). Give a
-    thread the ids and values it needs, and let it open its own session.
+    thread the ids and values it needs, and let it open its own session. Read what a kept
+    callback needs before handing it over (`name = user.name`) and close over the value.
     `expunge_all()` after a rollback (SQF004) does not repair an instance kept outside the
     session.
 
@@ -223,6 +230,30 @@ class InstanceOutlivesSession(Pass):
                     print(owner.name)
 
                 executor.submit(send)
+            ''',
+        ),
+        Example(
+            title="a callback kept for later reads an attribute of an instance",
+            before='''
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+
+
+            class Connection:
+                def __init__(self) -> None:
+                    self._on_close = []
+
+                def when_closed(self, callback) -> None:
+                    self._on_close.append(callback)
+
+                def close(self) -> None:
+                    for callback in self._on_close:
+                        callback()
+
+                def follow(self, session: Session, user_id: int, topic: str) -> None:
+                    user = session.get(User, user_id)
+                    self.when_closed(lambda: print(f"{user.name} stops following {topic}"))
             ''',
         ),
         Example(
@@ -393,6 +424,31 @@ class InstanceOutlivesSession(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+
+
+            class Connection:
+                def __init__(self) -> None:
+                    self._on_close = []
+
+                def when_closed(self, callback) -> None:
+                    self._on_close.append(callback)
+
+                def right_now(self, callback) -> None:
+                    callback()
+
+                def follow(self, session: Session, user_id: int, topic: str) -> None:
+                    user = session.get(User, user_id)
+                    name = user.name
+                    self.when_closed(lambda: print(f"{name} stops following {topic}"))
+                    self.right_now(lambda: print(f"{user.name} follows {topic}"))
+            ''',
+            "the kept callback uses a value read now; the other callback runs during the call",
+        ),
+        Valid(
+            '''
             from concurrent.futures import ThreadPoolExecutor
 
             from app.db import User
@@ -452,6 +508,9 @@ class InstanceOutlivesSession(Pass):
                     return True
         if any(index.memoizes(d) for fn in facts.functions.values() for d in fn.decorators):
             return True
+        if ({n.rsplit(".", 1)[-1] for n in _LATER} | set(_LATER_METHODS)) & (facts.all_called | facts.all_methods) \
+                or any(h.startswith("self.") and h not in fn.add_owners for fn in facts.functions.values() for h in fn.stores):
+            return True  # a callback may be kept for later
         return any(index.opens_session(f"{facts.module}.{name}") is None and f.via is not None
                    and index.opens_session(f.via) is not None for name, f in facts.factories.items())
 
@@ -469,6 +528,7 @@ class InstanceOutlivesSession(Pass):
                 yield from self._gather(ctx, fn, qualname)
             if _HANDOFF_NAMES & (found.methods | found.calls):
                 yield from self._handoffs(ctx, fn, qualname)
+            yield from self._callbacks(ctx, fn, qualname)
         yield from self._shared_session(ctx, module_sessions)
 
     @staticmethod
@@ -711,6 +771,56 @@ class InstanceOutlivesSession(Pass):
                 f"DetachedInstanceError or use one session from two threads at once; pass the plain values "
                 f"the thread needs (ids, names) and load again in a session of its own"), subject=next(iter(sorted(handed))))
 
+    # callbacks kept for later ---------------------------------------------------------
+    def _callbacks(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> Iterator[Finding]:
+        """A lambda or nested function handed to a call that keeps it to run later (a method of
+        this module that stores its parameter on ``self`` or in a module-level container:
+        `self.add_close_handler(lambda: ...)`; `loop.call_later`, `atexit.register`) and that
+        reads an attribute of an ORM instance of the enclosing function: it runs after the
+        session that loaded the instance has ended."""
+        keepers = ctx.cached("sqf007-keepers", lambda: _keepers(ctx))
+        nested: dict[str, cst.FunctionDef] = {
+            d.name.value: d for d in m.findall(fn.body, m.FunctionDef()) if isinstance(d, cst.FunctionDef)}
+        if not nested and not m.findall(fn.body, m.Lambda()):
+            return
+        instances: dict[str, str] | None = None
+        transient: frozenset[str] = frozenset()
+        for call in m.findall(fn.body, m.Call()):
+            kept = _kept_callbacks(ctx, qualname, call, keepers)  # type: ignore[arg-type]
+            for value in kept:
+                body: cst.CSTNode | None = value.body if isinstance(value, cst.Lambda) else (
+                    nested[value.value].body if isinstance(value, cst.Name) and value.value in nested else None)
+                if body is None:
+                    continue
+                if instances is None:
+                    transient = _transient_names(fn)
+                    instances = {X: model for X, model in self._orm_names(ctx, fn, qualname).items()
+                                 if X not in transient}
+                used = self._closure_instances(ctx, qualname, transient, body, instances)
+                for X in sorted(used):
+                    read = self._failing_read(ctx, body, X, used[X])
+                    if read is None:
+                        continue
+                    attr = read.attr.value
+                    yield self.finding(read, (
+                        f"`{X}.{attr}` ({used[X]}) is read in a callback that `{dotted(call.func)}(...)` keeps "  # type: ignore[attr-defined]
+                        f"to run later: by then the session that loaded `{X}` has ended (committed, closed), "
+                        f"and the read raises DetachedInstanceError; read the value now "
+                        f"(`{X}_{attr} = {X}.{attr}`) and let the callback use it"), subject=X)
+
+    @staticmethod
+    def _failing_read(ctx: FileContext, body: cst.CSTNode, X: str, model_name: str) -> cst.Attribute | None:
+        """The first read of an attribute of ``X`` in ``body`` that fails once its session has
+        ended: a relationship always; a column unless every factory of the project keeps
+        loaded columns on commit (`expire_on_commit=False`)."""
+        model = model_for(ctx, model_name)
+        quiet = project_never_expires(ctx)
+        for read in m.findall(body, m.Attribute(value=m.Name(X))):
+            attr = read.attr.value  # type: ignore[attr-defined]
+            if not quiet or (model is not None and attr in model.relationships):
+                return read  # type: ignore[return-value]
+        return None
+
     def _target_models(self, ctx: FileContext, qualname: str, target: cst.BaseExpression) -> list[str | None]:
         """For a function run in a thread, the model each positional parameter is annotated with."""
         facts = self._callee_facts(ctx, qualname, target)
@@ -784,6 +894,62 @@ def _thread_handoff(ctx: FileContext, call: cst.Call) -> tuple[cst.BaseExpressio
             and isinstance(positional[0], (cst.Name, cst.Attribute, cst.Lambda)):
         return positional[0], positional[1:]
     return None
+
+
+def _keepers(ctx: FileContext) -> dict[str, set[int]]:
+    """The functions of this module that keep a parameter they are given beyond the call, by
+    qualname: the positions (``self``/``cls`` not counted) of the parameters they store on
+    ``self`` or in a module-level name (`self._handlers.append(handler)`,
+    `_listeners[key] = callback`)."""
+    out: dict[str, set[int]] = {}
+    for qualname, fn in functions(ctx.module, ctx):
+        params = [p.name.value for p in fn.params.params if p.name.value not in ("self", "cls")]
+        if not params:
+            continue
+        local = {t.target.value for t in m.findall(fn.body, m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
+        kept: set[int] = set()
+        for node in m.findall(fn.body, m.Call(func=m.Attribute()) | m.Assign(targets=[m.AssignTarget(target=m.Subscript())])):
+            if isinstance(node, cst.Call):
+                if node.func.attr.value not in _STORE_METHODS:  # type: ignore[attr-defined]
+                    continue
+                holder, values = node.func.value, [a.value for a in node.args]  # type: ignore[attr-defined]
+            else:
+                holder, values = node.targets[0].target.value, [node.value]  # type: ignore[attr-defined]
+            while isinstance(holder, (cst.Subscript, cst.Call)):  # `self._by_topic[topic].append(h)`
+                holder = holder.value if isinstance(holder, cst.Subscript) else holder.func
+                if isinstance(holder, cst.Attribute) and isinstance(node, cst.Call) and holder.attr.value in _STORE_METHODS:
+                    holder = holder.value  # `self._by.setdefault(k, []).append(h)`
+            head = (dotted(holder) or "").split(".")[0]
+            if not head or not (head in ("self", "cls") or head not in local | set(params)):
+                continue
+            kept.update(params.index(v.value) for v in values if isinstance(v, cst.Name) and v.value in params)
+        if kept:
+            out[qualname] = kept
+    return out
+
+
+_LATER = {"atexit.register": 0}  # library calls that keep a callable to run later: its position
+_LATER_METHODS = {"call_later": 1, "call_at": 1}  # event loop methods
+
+
+def _kept_callbacks(ctx: FileContext, qualname: str, call: cst.Call, keepers: dict[str, set[int]]) -> list[cst.BaseExpression]:
+    """The arguments of ``call`` that the callee keeps to run later."""
+    name = dotted(call.func)
+    if name is None:
+        return []
+    positional = [a.value for a in call.args if a.keyword is None and a.star == ""]
+    qualified = ctx.qualify(name) or name
+    if qualified in _LATER:
+        positions = {_LATER[qualified]}
+    elif isinstance(call.func, cst.Attribute) and call.func.attr.value in _LATER_METHODS \
+            and "loop" in (dotted(call.func.value) or "").lower():
+        positions = {_LATER_METHODS[call.func.attr.value]}
+    else:
+        head, _, rest = name.partition(".")
+        if head in ("self", "cls") and rest and "." in qualname:
+            name = qualname.rsplit(".", 1)[0] + "." + rest
+        positions = keepers.get(name, set())
+    return [positional[i] for i in sorted(positions) if i < len(positional)]
 
 
 def _typed_and_related(ctx: FileContext, fn: cst.FunctionDef, out: dict[str, str]) -> None:
