@@ -233,3 +233,22 @@ def test_columns_stay_readable_when_every_factory_keeps_them_but_relationships_d
             atexit.register(lambda: print(user.posts))
         '''
     _line(_findings(relationship, quiet), "user.posts", relationship)
+
+
+def test_a_thread_hand_off_names_the_lazy_relationships_the_thread_reads():
+    body = '''
+        from threading import Thread
+
+
+        def archive(user: User) -> None:
+            print(user.name, len(user.posts))
+
+
+        def archive_later(session: Session, user_id: int) -> None:
+            user = session.get(User, user_id)
+            Thread(target=archive, args=(user,)).start()
+        '''
+    found = _findings(body)
+    _line(found, "Thread(target=archive", body)
+    assert "`archive` reads `user.posts`: a lazy relationship" in found[0].message
+    assert "user.name`" not in found[0].message  # a column is not a relationship

@@ -16,6 +16,7 @@ from .flow import (
     bound_through,
     events,
     functions,
+    loaded_eagerly,
     mentions,
     model_for,
     project_never_expires,
@@ -764,12 +765,35 @@ class InstanceOutlivesSession(Pass):
             if not handed:
                 continue
             what = ", ".join(f"`{X}` ({model})" for X, model in sorted(handed.items()))
+            lazy = self._thread_relationship_reads(ctx, qualname, target, args, handed)
             yield self.finding(call, (
                 f"ORM instance{'s' if len(handed) > 1 else ''} {what} handed to another thread: the session "
                 f"{'they belong' if len(handed) > 1 else 'it belongs'} to stays in this thread and ends with "
                 f"this request or task, so the thread's reads (expired columns, lazy relationships) raise "
-                f"DetachedInstanceError or use one session from two threads at once; pass the plain values "
-                f"the thread needs (ids, names) and load again in a session of its own"), subject=next(iter(sorted(handed))))
+                f"DetachedInstanceError or use one session from two threads at once"
+                f"{f' ({lazy})' if lazy else ''}; pass the plain values the thread needs (ids, names) and "
+                f"load again in a session of its own"), subject=next(iter(sorted(handed))))
+
+    def _thread_relationship_reads(self, ctx: FileContext, qualname: str, target: cst.BaseExpression,
+                                   args: list[cst.BaseExpression], handed: dict[str, str]) -> str:
+        """What the thread's function reads of the instances it is given that must load:
+        "`notify` reads `review.algorithm`, a lazy relationship", or ""."""
+        facts = self._callee_facts(ctx, qualname, target)
+        if facts is None:
+            return ""
+        params = [p.name for p in facts.params if p.name not in ("self", "cls")]
+        found: list[str] = []
+        for i, arg in enumerate(args):
+            if not isinstance(arg, cst.Name) or arg.value not in handed or i >= len(params):
+                continue
+            model = model_for(ctx, handed[arg.value])
+            reads = sorted(facts.param_reads.get(params[i], ()))
+            found += [f"`{params[i]}.{a}`" for a in reads if model is not None and a in model.relationships
+                      and not loaded_eagerly(model, a)]
+        if not found:
+            return ""
+        name = facts.qualname.rsplit(".", 1)[-1]
+        return f"`{name}` reads {', '.join(found)}: {'lazy relationships' if len(found) > 1 else 'a lazy relationship'} it cannot load there"
 
     # callbacks kept for later ---------------------------------------------------------
     def _callbacks(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> Iterator[Finding]:
