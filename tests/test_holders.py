@@ -252,3 +252,104 @@ def test_a_thread_hand_off_names_the_lazy_relationships_the_thread_reads():
     _line(found, "Thread(target=archive", body)
     assert "`archive` reads `user.posts`: a lazy relationship" in found[0].message
     assert "user.name`" not in found[0].message  # a column is not a relationship
+
+
+DIRECTORY = '''
+        class Directory:
+            def __init__(self):
+                self._users = {}
+
+            def find(self, session: Session, user_id: int) -> User:
+                if user_id not in self._users:
+                    user = session.get(User, user_id)
+                    self._users[user_id] = user
+                return self._users[user_id]
+        '''
+
+
+def test_an_instance_cache_on_an_object_built_once_at_module_level_is_reported():
+    body = DIRECTORY + '''
+
+        directory = Directory()
+        '''
+    found = _findings(body)
+    _line(found, "self._users[user_id] = user", body)
+    assert "`self._users` of `app.example.directory`" in found[0].message
+
+
+def test_an_instance_cache_on_an_object_built_at_module_level_elsewhere_is_reported():
+    project = {**PROJECT, "app/registry.py": "from sqlalchemy.orm import Session\n\nfrom app.example import Directory\n\n"
+                                              "directory = Directory()\n"}
+    _line(_findings(DIRECTORY, project), "self._users[user_id] = user", DIRECTORY)
+
+
+def test_a_load_stored_as_it_is_through_the_objects_own_session_is_reported():
+    body = '''
+        class Directory:
+            def __init__(self, session: Session):
+                self.session = session
+                self._users = {}
+
+            def find(self, user_id: int) -> User:
+                if user_id not in self._users:
+                    self._users[user_id] = self.session.get(User, user_id)
+                return self._users[user_id]
+
+
+        directory = Directory(SessionLocal())
+        '''
+    found = _findings(body)
+    _line(found, "self._users[user_id] = self.session.get", body)
+    assert "ORM instance loaded here (User)" in found[0].message
+
+
+SILENT_INSTANCE_CACHES = {
+    "an object built per request": DIRECTORY + '''
+
+        def handle(session: Session, user_id: int) -> str:
+            return Directory().find(session, user_id).name
+        ''',
+    "a cache emptied when the session commits or rolls back": '''
+        from sqlalchemy import event
+
+
+        class Directory:
+            def __init__(self, session: Session):
+                self.session = session
+                self._users = {}
+
+                @event.listens_for(session, "after_commit")
+                @event.listens_for(session, "after_rollback")
+                def forget(session):
+                    self._users = {}
+
+            def find(self, user_id: int) -> User:
+                if user_id not in self._users:
+                    user = self.session.get(User, user_id)
+                    self._users[user_id] = user
+                return self._users[user_id]
+
+
+        directory = Directory(SessionLocal())
+        ''',
+    "a cache of ids": '''
+        class Directory:
+            def __init__(self):
+                self._ids = {}
+
+            def find(self, session: Session, name: str) -> int:
+                if name not in self._ids:
+                    user = session.query(User).filter_by(name=name).one()
+                    user_id = user.id
+                    self._ids[name] = user_id
+                return self._ids[name]
+
+
+        directory = Directory()
+        ''',
+}
+
+
+@pytest.mark.parametrize("body", SILENT_INSTANCE_CACHES.values(), ids=list(SILENT_INSTANCE_CACHES))
+def test_instance_cache_look_alikes_are_left_alone(body):
+    assert [f.message for f in _findings(body)] == []

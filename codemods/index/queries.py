@@ -669,6 +669,16 @@ class ProjectIndex:
                 return any(fn.stores or fn.methods & {"set", "setdefault"} for fn in inside)
         return False
 
+    def module_instances(self, qualified: str | None) -> list[str]:
+        """The module-level names of the project bound to an instance of the class
+        ``qualified``, built when the module is imported (`directory = UserDirectory()`):
+        objects that live as long as the process."""
+        cls = self._class(qualified)
+        if cls is None:
+            return []
+        return [f"{mod.module}.{name}" for mod in self.modules.values() for name, f in mod.factories.items()
+                if f.builder == qualified or self._class(f.builder) is cls]
+
     def opens_session(self, qualified: str | None) -> bool | None:
         """Is calling ``qualified`` opening a session? Returns its async-ness, or None."""
         if qualified is None:

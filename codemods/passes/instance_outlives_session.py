@@ -11,6 +11,7 @@ from .examples import SYNC_DB
 from .flow import (
     BindingKind,
     EventKind,
+    SessionRef,
     attaches,
     binding_of,
     bound_through,
@@ -93,7 +94,9 @@ class InstanceOutlivesSession(Pass):
     sessions shared beyond one request or task:
 
     - an instance stored in a module-level or class-level container (`_cache[key] = obj`,
-      `CACHE.append(obj)`) that the module reads back;
+      `CACHE.append(obj)`) that the module reads back, or in a container on `self` of an
+      object the project builds once at module level (`directory = Directory()`), unless the
+      class empties it on session events (`event.listens_for(session, "after_commit")`);
     - a function whose decorator keeps its results for later calls (`lru_cache`, `cache`,
       `cachetools.cached`, `alru_cache`, or a project decorator named for a cache whose code
       stores values) and that returns ORM instances without detaching them
@@ -522,8 +525,10 @@ class InstanceOutlivesSession(Pass):
             facts = ctx.function_facts(qualname) if not ctx.round else None
             found = shape(ctx, fn, qualname)
             class_containers = self._class_containers(ctx.module, qualname)
+            kept_by = self._long_lived_containers(ctx, qualname)
+            class_containers |= set(kept_by)
             if facts is None or any(self._holder_matches(h, module_containers | class_containers) for h in facts.stores):
-                yield from self._stores(ctx, fn, qualname, module_containers, class_containers)
+                yield from self._stores(ctx, fn, qualname, module_containers, class_containers, kept_by)
             yield from self._cached_function(ctx, fn, qualname)
             if "gather" in found.methods or "gather" in found.calls:
                 yield from self._gather(ctx, fn, qualname)
@@ -573,17 +578,56 @@ class InstanceOutlivesSession(Pass):
                     {f"cls.{n}" for n in self._assigned_containers(stmt.body.body)}
         return set()
 
+    @staticmethod
+    def _long_lived_containers(ctx: FileContext, qualname: str) -> dict[str, str]:
+        """For a method of a class the project instantiates once at module level
+        (`directory = UserDirectory()`: the object lives as long as the process), the
+        containers its methods put on ``self`` (`self._users = {}`), with that module-level
+        name. Left out: a class that listens to session events (`event.listens_for(session,
+        "after_commit")`), which is how such a cache is emptied when the session ends."""
+        if "." not in qualname:
+            return {}
+        class_name = qualname.split(".")[0]
+        return ctx.cached(("sqf007-long-lived", class_name),
+                          lambda: InstanceOutlivesSession._class_long_lived_containers(ctx, class_name))
+
+    @staticmethod
+    def _class_long_lived_containers(ctx: FileContext, class_name: str) -> dict[str, str]:
+        cls = next((s for s in ctx.module.body if isinstance(s, cst.ClassDef) and s.name.value == class_name), None)
+        if cls is None or ctx.index is None:
+            return {}
+        owners = ctx.index.module_instances(ctx.qualify(class_name))
+        if not owners:
+            return {}
+        if m.findall(cls, m.Call(func=m.Attribute(attr=m.Name("listens_for") | m.Name("listen")) | m.Name("listens_for"))):
+            return {}
+        out: dict[str, str] = {}
+        for assign in m.findall(cls, m.Assign(targets=[m.AssignTarget(target=m.Attribute(value=m.Name("self")))])):
+            if InstanceOutlivesSession._is_container(assign.value):  # type: ignore[attr-defined]
+                out[f"self.{assign.targets[0].target.attr.value}"] = owners[0]  # type: ignore[attr-defined]
+        return out
+
     def _stores(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, module_containers: set[str],
-                class_containers: set[str]) -> Iterator[Finding]:
+                class_containers: set[str], kept_by: dict[str, str] | None = None) -> Iterator[Finding]:
         containers = module_containers | class_containers
         if not containers:
             return
         containers -= self._locals(fn)
         stores: list[tuple[cst.CSTNode, str, str]] = []
-        for assign in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Subscript())], value=m.Name())):
+        loaded: dict[int, str] = {}  # a load stored as it is (`cache[k] = session.get(User, k)`): its model
+        for assign in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Subscript())])):
             holder = dotted(assign.targets[0].target.value)  # type: ignore[attr-defined]
-            if holder in containers:
-                stores.append((assign, holder, assign.value.value))  # type: ignore[attr-defined]
+            if holder not in containers:
+                continue
+            value = assign.value  # type: ignore[attr-defined]
+            if isinstance(value, cst.Name):
+                stores.append((assign, holder, value.value))
+                continue
+            binding = binding_of(ctx, value, _session_refs(ctx, fn, qualname))
+            model = model_for(ctx, binding.model) if binding.kind in (BindingKind.LOADED, BindingKind.LIST) else None
+            if model is not None:
+                loaded[id(assign)] = model.name
+                stores.append((assign, holder, ""))
         for call in m.findall(fn.body, m.Call(func=m.Attribute())):
             holder = dotted(call.func.value)  # type: ignore[attr-defined]
             if holder in containers and call.func.attr.value in _STORE_METHODS:  # type: ignore[attr-defined]
@@ -594,11 +638,15 @@ class InstanceOutlivesSession(Pass):
             return
         instances = self._orm_names(ctx, fn, qualname)
         for node, holder, X in stores:
-            if X not in instances or not self._read_back(ctx.module, holder):
+            model_name = loaded.get(id(node)) or instances.get(X)
+            if model_name is None or not self._read_back(ctx.module, holder):
                 continue
-            kind = "class-level" if holder.count(".") else "module-level"
+            owner = (kept_by or {}).get(holder)
+            where = (f"`{holder}` of `{owner}`, one object for the whole process," if owner
+                     else f"{'class-level' if holder.count('.') else 'module-level'} `{holder}`,")
+            what = f"`{X}` ({model_name})" if X else f"loaded here ({model_name})"
             yield self.finding(node, (
-                f"ORM instance `{X}` ({instances[X]}) is stored in {kind} `{holder}`, which outlives its "
+                f"ORM instance {what} is stored in {where} which outlives its "
                 f"session: a later request that takes it from there and changes it saves nothing, and "
                 f"after a rollback it refers to a row that does not exist; {_FIX}"))
 
@@ -625,7 +673,7 @@ class InstanceOutlivesSession(Pass):
     def _orm_names(ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> dict[str, str]:
         """Names of ``fn`` bound to ORM instances, with the model's name."""
         evs = events(fn, ctx)
-        refs = sessions(ctx, fn, qualname, evs)
+        refs = _session_refs(ctx, fn, qualname)
         out: dict[str, str] = {}
         index = ctx.index
         facts = ctx.function_facts(qualname)
@@ -918,6 +966,25 @@ def _thread_handoff(ctx: FileContext, call: cst.Call) -> tuple[cst.BaseExpressio
             and isinstance(positional[0], (cst.Name, cst.Attribute, cst.Lambda)):
         return positional[0], positional[1:]
     return None
+
+
+def _session_refs(ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> dict[str, SessionRef]:
+    """The sessions of ``fn``: its own (see :func:`flow.sessions`), and for a method the
+    sessions its object holds (`self.session`, when the class stores a session there)."""
+    refs = sessions(ctx, fn, qualname, events(fn, ctx))
+    facts = ctx.facts
+    if "." not in qualname or facts is None:
+        return refs
+    class_qualname = qualname.rsplit(".", 1)[0]
+    held: dict[str, SessionRef] = {}
+    for call in m.findall(fn.body, m.Call(func=m.Attribute(value=m.Attribute(value=m.Name("self"))))):
+        attr = call.func.value.attr.value  # type: ignore[attr-defined]
+        name = f"self.{attr}"
+        if name not in refs and name not in held and ctx.index.self_session(facts, class_qualname, attr):
+            settings = ctx.index.self_session_settings(facts, class_qualname, attr)
+            held[name] = SessionRef(name, settings[0] if settings else None,
+                                    settings[1] if settings else ctx.index.assume_expire_on_commit)
+    return {**refs, **held} if held else refs
 
 
 def _keepers(ctx: FileContext) -> dict[str, set[int]]:
