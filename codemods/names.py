@@ -128,12 +128,13 @@ MEMO_DECORATORS = {
 # something else to a cache (empties it, sets HTTP headers).
 _MEMO_WORDS = ("cache", "memo")
 _NOT_MEMO_WORDS = ("invalidat", "clear", "evict", "purge", "bust", "delete", "drop", "reset",
-                   "refresh", "flush", "no_cache", "nocache", "never_cache", "control", "header", "page")
+                   "refresh", "flush", "no_cache", "nocache", "never_cache", "control", "header", "page",
+                   "property")
 
 
 def memo_named(name: str) -> bool:
     """Does the last part of a decorator's name say it keeps results (`locked_cached`,
-    `memoize`), rather than clearing a cache (`invalidate_cache`) or setting HTTP caching
-    (`cache_control`, `cache_page`)?"""
+    `memoize`), rather than clearing a cache (`invalidate_cache`), setting HTTP caching
+    (`cache_control`, `cache_page`) or keeping a value per object (`cached_property`)?"""
     last = name.rsplit(".", 1)[-1].lower()
     return any(w in last for w in _MEMO_WORDS) and not any(w in last for w in _NOT_MEMO_WORDS)

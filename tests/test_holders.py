@@ -82,7 +82,7 @@ def _line(findings, text: str, body: str) -> None:
 @pytest.mark.parametrize("name, memo", [
     ("app.cache.locked_cached", True), ("memoize", True), ("app.util.cached_query", True),
     ("app.cache.invalidate_cache", False), ("clear_cache", False), ("cache_control", False),
-    ("never_cache", False), ("cache_page", False), ("app.retry", False),
+    ("never_cache", False), ("cache_page", False), ("app.retry", False), ("app.util.cached_property", False),
 ])
 def test_a_decorator_name_says_whether_it_keeps_results(name, memo):
     assert names.memo_named(name) is memo
