@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
@@ -512,7 +514,7 @@ class InstanceOutlivesSession(Pass):
                     return True
         if any(index.memoizes(d) for fn in facts.functions.values() for d in fn.decorators):
             return True
-        if ({n.rsplit(".", 1)[-1] for n in _LATER} | set(_LATER_METHODS)) & (facts.all_called | facts.all_methods) \
+        if _LATER_NAMES & (facts.all_called | facts.all_methods) \
                 or any(h.startswith("self.") and h not in fn.add_owners for fn in facts.functions.values() for h in fn.stores):
             return True  # a callback may be kept for later
         return any(index.opens_session(f"{facts.module}.{name}") is None and f.via is not None
@@ -851,17 +853,22 @@ class InstanceOutlivesSession(Pass):
         reads an attribute of an ORM instance of the enclosing function: it runs after the
         session that loaded the instance has ended."""
         keepers = ctx.cached("sqf007-keepers", lambda: _keepers(ctx))
-        nested: dict[str, cst.FunctionDef] = {
-            d.name.value: d for d in m.findall(fn.body, m.FunctionDef()) if isinstance(d, cst.FunctionDef)}
-        if not nested and not m.findall(fn.body, m.Lambda()):
+        if not keepers and not ctx.cached("sqf007-later", lambda: _mentions_later(ctx)):
+            return
+        facts = ctx.function_facts(qualname) if not ctx.round else None
+        if facts is not None and not (facts.methods | facts.called) & (
+                {q.rsplit(".", 1)[-1] for q in keepers} | _LATER_NAMES):
+            return  # it calls none of them
+        walk = _walk(fn.body)
+        if not walk.callables:
             return
         instances: dict[str, str] | None = None
         transient: frozenset[str] = frozenset()
-        for call in m.findall(fn.body, m.Call()):
-            kept = _kept_callbacks(ctx, qualname, call, keepers)  # type: ignore[arg-type]
+        for call in walk.calls:
+            kept = _kept_callbacks(ctx, qualname, call, keepers)
             for value in kept:
                 body: cst.CSTNode | None = value.body if isinstance(value, cst.Lambda) else (
-                    nested[value.value].body if isinstance(value, cst.Name) and value.value in nested else None)
+                    walk.nested[value.value].body if isinstance(value, cst.Name) and value.value in walk.nested else None)
                 if body is None:
                     continue
                 if instances is None:
@@ -995,23 +1002,18 @@ def _keepers(ctx: FileContext) -> dict[str, set[int]]:
     out: dict[str, set[int]] = {}
     for qualname, fn in functions(ctx.module, ctx):
         params = [p.name.value for p in fn.params.params if p.name.value not in ("self", "cls")]
-        if not params:
+        facts = ctx.function_facts(qualname) if not ctx.round else None
+        if not params or (facts is not None and not _may_keep(facts, ctx.facts.containers)):
             continue
-        local = {t.target.value for t in m.findall(fn.body, m.AssignTarget(target=m.Name()))}  # type: ignore[attr-defined]
+        walk = _walk(fn.body)
         kept: set[int] = set()
-        for node in m.findall(fn.body, m.Call(func=m.Attribute()) | m.Assign(targets=[m.AssignTarget(target=m.Subscript())])):
-            if isinstance(node, cst.Call):
-                if node.func.attr.value not in _STORE_METHODS:  # type: ignore[attr-defined]
-                    continue
-                holder, values = node.func.value, [a.value for a in node.args]  # type: ignore[attr-defined]
-            else:
-                holder, values = node.targets[0].target.value, [node.value]  # type: ignore[attr-defined]
+        for holder, values in walk.stores:
             while isinstance(holder, (cst.Subscript, cst.Call)):  # `self._by_topic[topic].append(h)`
                 holder = holder.value if isinstance(holder, cst.Subscript) else holder.func
-                if isinstance(holder, cst.Attribute) and isinstance(node, cst.Call) and holder.attr.value in _STORE_METHODS:
+                if isinstance(holder, cst.Attribute) and holder.attr.value in _STORE_METHODS:
                     holder = holder.value  # `self._by.setdefault(k, []).append(h)`
             head = (dotted(holder) or "").split(".")[0]
-            if not head or not (head in ("self", "cls") or head not in local | set(params)):
+            if not head or not (head in ("self", "cls") or head not in walk.locals | set(params)):
                 continue
             kept.update(params.index(v.value) for v in values if isinstance(v, cst.Name) and v.value in params)
         if kept:
@@ -1019,8 +1021,76 @@ def _keepers(ctx: FileContext) -> dict[str, set[int]]:
     return out
 
 
+def _may_keep(facts, containers: set[str]) -> bool:
+    """Can a function with these index facts store something on ``self`` or in a module-level
+    container? A holder it names so (not a session it adds to), or a store through a subscript
+    or a call, which the facts do not name (`self._by[k].append(h)`)."""
+    holders = facts.stores - facts.add_owners
+    if any(h.split(".")[0] in ("self", "cls") or h in containers for h in holders):
+        return True
+    return not holders and bool(facts.methods & (_STORE_METHODS - {"add"}))
+
+
+@dataclass
+class _Walked:
+    """What one walk of a function body finds for the callback checks."""
+
+    locals: set[str] = field(default_factory=set)  # names it assigns
+    stores: list[tuple[cst.BaseExpression, list[cst.BaseExpression]]] = field(default_factory=list)  # (holder, values)
+    nested: dict[str, cst.FunctionDef] = field(default_factory=dict)  # functions defined in it
+    callables: bool = False  # it holds a lambda or a nested function
+    calls: list[cst.Call] = field(default_factory=list)  # calls given a lambda or a name
+
+
+def _walk(body: cst.CSTNode) -> _Walked:
+    found = _Walked()
+    body.visit(_walker_type()(found))
+    return found
+
+
+@cache
+def _walker_type() -> type:
+    class Walker(cst.CSTVisitor):
+        def __init__(self, found: _Walked) -> None:
+            super().__init__()
+            self.found = found
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.found.nested.setdefault(node.name.value, node)
+            self.found.callables = True
+
+        def visit_Lambda(self, node: cst.Lambda) -> None:
+            self.found.callables = True
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            if isinstance(node.target, cst.Name):
+                self.found.locals.add(node.target.value)
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):
+                self.found.stores.append((node.targets[0].target.value, [node.value]))
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value in _STORE_METHODS:
+                self.found.stores.append((node.func.value, [a.value for a in node.args]))
+            if any(isinstance(a.value, (cst.Lambda, cst.Name)) for a in node.args):
+                self.found.calls.append(node)
+
+    return Walker
+
+
+def _mentions_later(ctx: FileContext) -> bool:
+    """Does the module call something that keeps a callable to run later (`atexit.register`,
+    `loop.call_later`)? Without index facts: maybe."""
+    facts = ctx.facts
+    if facts is None or ctx.round:
+        return True
+    return bool(_LATER_NAMES & (facts.all_called | facts.all_methods))
+
+
 _LATER = {"atexit.register": 0}  # library calls that keep a callable to run later: its position
 _LATER_METHODS = {"call_later": 1, "call_at": 1}  # event loop methods
+_LATER_NAMES = {n.rsplit(".", 1)[-1] for n in _LATER} | set(_LATER_METHODS)  # as a call spells them
 
 
 def _kept_callbacks(ctx: FileContext, qualname: str, call: cst.Call, keepers: dict[str, set[int]]) -> list[cst.BaseExpression]:
