@@ -65,6 +65,7 @@ class ProjectIndex:
         self._relevance: tuple[bytes, ...] | None = None
         self._flushing: set[str] | None = None
         self._names: set[str] | None = None
+        self._instances: dict[int, list[str]] | None = None  # see module_instances
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
         self._clashes: dict[str, list[ModuleFacts]] = {}  # names several files claim
         self._aliases: tuple[dict[str, list[ModuleFacts]], dict[str, list[ModuleFacts]]] | None = None
@@ -93,6 +94,7 @@ class ProjectIndex:
         self._aliases = None
         self._relevance = None
         self._names = None
+        self._instances = None
         self._models = None
         self._mapped_memo = {}
         self._relationship_names = None
@@ -676,8 +678,14 @@ class ProjectIndex:
         cls = self._class(qualified)
         if cls is None:
             return []
-        return [f"{mod.module}.{name}" for mod in self.modules.values() for name, f in mod.factories.items()
-                if f.builder == qualified or self._class(f.builder) is cls]
+        if self._instances is None:
+            self._instances = {}
+            for mod in self.modules.values():
+                for name, f in mod.factories.items():
+                    built = self._class(f.builder) if f.builder and f.builder[-1:] != ")" else None
+                    if built is not None:
+                        self._instances.setdefault(id(built), []).append(f"{mod.module}.{name}")
+        return self._instances.get(id(cls), [])
 
     def opens_session(self, qualified: str | None) -> bool | None:
         """Is calling ``qualified`` opening a session? Returns its async-ness, or None."""

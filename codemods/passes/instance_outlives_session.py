@@ -515,8 +515,12 @@ class InstanceOutlivesSession(Pass):
         if any(index.memoizes(d) for fn in facts.functions.values() for d in fn.decorators):
             return True
         if _LATER_NAMES & (facts.all_called | facts.all_methods) \
-                or any(h.startswith("self.") and h not in fn.add_owners for fn in facts.functions.values() for h in fn.stores):
+                or any(fn.kept_params for fn in facts.functions.values()):
             return True  # a callback may be kept for later
+        stored_on_self = {q.split(".")[0] for q, fn in facts.functions.items()
+                          if "." in q and any(h.startswith("self.") for h in fn.stores - fn.add_owners)}
+        if any(index.module_instances(f"{facts.module}.{c}") for c in stored_on_self):
+            return True  # a container on self of an object built once at module level
         return any(index.opens_session(f"{facts.module}.{name}") is None and f.via is not None
                    and index.opens_session(f.via) is not None for name, f in facts.factories.items())
 
@@ -1003,7 +1007,7 @@ def _keepers(ctx: FileContext) -> dict[str, set[int]]:
     for qualname, fn in functions(ctx.module, ctx):
         params = [p.name.value for p in fn.params.params if p.name.value not in ("self", "cls")]
         facts = ctx.function_facts(qualname) if not ctx.round else None
-        if not params or (facts is not None and not _may_keep(facts, ctx.facts.containers)):
+        if not params or (facts is not None and not facts.kept_params):
             continue
         walk = _walk(fn.body)
         kept: set[int] = set()
@@ -1019,16 +1023,6 @@ def _keepers(ctx: FileContext) -> dict[str, set[int]]:
         if kept:
             out[qualname] = kept
     return out
-
-
-def _may_keep(facts, containers: set[str]) -> bool:
-    """Can a function with these index facts store something on ``self`` or in a module-level
-    container? A holder it names so (not a session it adds to), or a store through a subscript
-    or a call, which the facts do not name (`self._by[k].append(h)`)."""
-    holders = facts.stores - facts.add_owners
-    if any(h.split(".")[0] in ("self", "cls") or h in containers for h in holders):
-        return True
-    return not holders and bool(facts.methods & (_STORE_METHODS - {"add"}))
 
 
 @dataclass
