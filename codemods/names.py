@@ -116,3 +116,25 @@ DECLARED_ATTR = {"sqlalchemy.orm.declared_attr", "sqlalchemy.ext.declarative.dec
                  "sqlalchemy.orm.decl_api.declared_attr"}
 PROPERTY_DECORATORS = ("property", "cached_property", "hybrid_property", "reify")
 CONTEXT_MANAGER_DECORATORS = {"contextlib.contextmanager", "contextlib.asynccontextmanager"}
+
+# Library decorators that keep what the decorated function returns for later calls, in the
+# process (not per instance: `cachetools.cachedmethod` keeps its cache on `self`).
+MEMO_DECORATORS = {
+    "functools.lru_cache", "functools.cache", "cachetools.cached", "cachetools.func.lru_cache",
+    "cachetools.func.ttl_cache", "cachetools.func.lfu_cache", "cachetools.func.fifo_cache",
+    "cachetools.func.rr_cache", "async_lru.alru_cache", "aiocache.cached", "asyncache.cached",
+}
+# Words in a project decorator's name that say it keeps results, and words that say it does
+# something else to a cache (empties it, sets HTTP headers).
+_MEMO_WORDS = ("cache", "memo")
+_NOT_MEMO_WORDS = ("invalidat", "clear", "evict", "purge", "bust", "delete", "drop", "reset",
+                   "refresh", "flush", "no_cache", "nocache", "never_cache", "control", "header", "page",
+                   "property")
+
+
+def memo_named(name: str) -> bool:
+    """Does the last part of a decorator's name say it keeps results (`locked_cached`,
+    `memoize`), rather than clearing a cache (`invalidate_cache`), setting HTTP caching
+    (`cache_control`, `cache_page`) or keeping a value per object (`cached_property`)?"""
+    last = name.rsplit(".", 1)[-1].lower()
+    return any(w in last for w in _MEMO_WORDS) and not any(w in last for w in _NOT_MEMO_WORDS)

@@ -53,6 +53,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.globals: set[str] = set()
         self.add_owners: set[str] = set()
         self.stores: set[str] = set()
+        self.kept_params: set[str] = set()  # parameters it stores (`X[k] = p`, `X.append(p)`)
         self.session_ends: list[SessionEnd] = []
         self.param_reads: dict[str, set[str]] = {}
         self._called_funcs: set[int] = set()
@@ -368,6 +369,7 @@ class _FunctionBody(ast.NodeVisitor):
                 holder = dotted_name(target.value)
                 if holder is not None:
                     self.stores.add(holder)
+                self._keeps([node.value])
             if isinstance(target, ast.Name):
                 self._bind(target.id, node.value)
             elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
@@ -506,6 +508,11 @@ class _FunctionBody(ast.NodeVisitor):
             return Origin("call", callee=qualified)
         return Origin("other")
 
+    def _keeps(self, values: list[ast.expr]) -> None:
+        """Note the parameters among values stored in a container (`self._handlers.append(h)`)."""
+        self.kept_params.update(v.id for v in values if isinstance(v, ast.Name) and v.id in self.param_names
+                                and v.id not in ("self", "cls"))
+
     def visit_Call(self, node: ast.Call) -> None:
         self._called_funcs.add(id(node.func))
         self.generic_visit(node)
@@ -514,6 +521,8 @@ class _FunctionBody(ast.NodeVisitor):
         if isinstance(node.func, ast.Attribute):
             self.methods.add(node.func.attr)
             if node.func.attr in STORE_METHODS:
+                if node.func.attr != "add":  # `session.add(obj)` gives obj to a session
+                    self._keeps(node.args)
                 owner = dotted_name(node.func.value)
                 if owner is not None:
                     self.stores.add(owner)

@@ -158,6 +158,8 @@ class Function:
     called: set[str] = field(default_factory=set)  # name(...) it calls
     add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
     stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...
+    kept_params: set[str] = field(default_factory=set)  # its parameters among those stored values v
+    # (`.add(p)` aside: mostly a session's)
     param_reads: dict[str, list[str]] = field(default_factory=dict)  # parameter -> attributes it reads of it
     session_ends: list[SessionEnd] = field(default_factory=list)  # sessions it was given that it may end
     returns_function: str | None = None  # name of a function defined in it that it returns (indexed

@@ -49,6 +49,7 @@ class ProjectIndex:
         self._relevance: tuple[bytes, ...] | None = None
         self._flushing: set[str] | None = None
         self._names: set[str] | None = None
+        self._instances: dict[int, list[str]] | None = None  # see module_instances
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
         self._clashes: dict[str, list[ModuleFacts]] = {}  # names several files claim
         self._aliases: tuple[dict[str, list[ModuleFacts]], dict[str, list[ModuleFacts]]] | None = None
@@ -77,6 +78,7 @@ class ProjectIndex:
         self._aliases = None
         self._relevance = None
         self._names = None
+        self._instances = None
         self._models = None
         self._mapped_memo = {}
         self._relationship_names = None
@@ -113,7 +115,16 @@ class ProjectIndex:
             found.update(f"({base})" for base in mod.declarative_bases)
         found.update(n.rsplit(".", 1)[-1] for n in self.config_factories)
         found.update(n.rsplit(".", 1)[-1] for n in self.config_scopes)
+        found.update(self._memo_decorator_names())
         return {n for n in found if n}
+
+    def _memo_decorator_names(self) -> set[str]:
+        """The names of the project's own decorators that say they cache (`@locked_cached`)
+        used on indexed functions: the module defining one is indexed too, so that
+        :meth:`memoizes` can read its body."""
+        roots = {name.split(".")[0] for name in self.modules}
+        return {d.rsplit(".", 1)[-1] for mod in self.modules.values() for fn in mod.functions.values()
+                for d in fn.decorators if d.split(".")[0] in roots and names.memo_named(d)}
 
     def relevance(self) -> tuple[bytes, ...]:
         """Bytes that make a file worth parsing: SQLAlchemy's own names and the project's
@@ -625,6 +636,40 @@ class ProjectIndex:
             if local in mod.imports and mod.imports[local] != qualified:
                 return self.builder(mod.imports[local], depth + 1)
         return None
+
+    def memoizes(self, qualified: str | None) -> bool:
+        """Does the decorator ``qualified`` keep what the decorated function returns for later
+        calls? A library cache (``functools.lru_cache``, ``cachetools.cached``...), or a
+        project decorator whose name says so (:func:`names.memo_named`) and whose code stores
+        values: ``X[k] = v``, ``X.setdefault(k, v)``, ``cache.set(k, v)`` in the decorator, the
+        functions nested in it, or the methods of a decorator class."""
+        if not qualified:
+            return False
+        if qualified in names.MEMO_DECORATORS:
+            return True
+        if not names.memo_named(qualified):
+            return False
+        for mod, local in self._split(qualified):
+            inside = [fn for name, fn in mod.functions.items() if name == local or name.startswith(local + ".")]
+            if inside:
+                return any(fn.stores or fn.methods & {"set", "setdefault"} for fn in inside)
+        return False
+
+    def module_instances(self, qualified: str | None) -> list[str]:
+        """The module-level names of the project bound to an instance of the class
+        ``qualified``, built when the module is imported (`directory = UserDirectory()`):
+        objects that live as long as the process."""
+        cls = self._class(qualified)
+        if cls is None:
+            return []
+        if self._instances is None:
+            self._instances = {}
+            for mod in self.modules.values():
+                for name, f in mod.factories.items():
+                    built = self._class(f.builder) if f.builder and f.builder[-1:] != ")" else None
+                    if built is not None:
+                        self._instances.setdefault(id(built), []).append(f"{mod.module}.{name}")
+        return self._instances.get(id(cls), [])
 
     def opens_session(self, qualified: str | None) -> bool | None:
         """Is calling ``qualified`` opening a session? Returns its async-ness, or None."""

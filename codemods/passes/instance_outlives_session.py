@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
@@ -11,13 +13,16 @@ from .examples import SYNC_DB
 from .flow import (
     BindingKind,
     EventKind,
+    SessionRef,
     attaches,
     binding_of,
     bound_through,
     events,
     functions,
+    loaded_eagerly,
     mentions,
     model_for,
+    project_never_expires,
     sessions,
     shape,
     with_scopes,
@@ -32,8 +37,7 @@ else:
     m = lazy("libcst.matchers")
 
 _CONTAINERS = {"dict", "list", "set", "OrderedDict", "defaultdict", "WeakValueDictionary", "TTLCache", "LRUCache"}
-_CACHES = {"functools.lru_cache", "functools.cache", "cachetools.cached", "async_lru.alru_cache",
-           "cachetools.func.lru_cache", "cachetools.func.ttl_cache"}
+_DETACH_METHODS = {"expunge", "expunge_all"}
 _STORE_METHODS = {"append", "add", "setdefault", "insert", "appendleft"}
 # Calls that run a function in another thread: qualified callables, and methods of executors.
 _THREAD_CLASSES = {"threading.Thread", "threading.Timer"}
@@ -42,6 +46,42 @@ _EXECUTOR_METHODS = {"submit", "run_in_executor"}
 _HANDOFF_NAMES = {"Thread", "Timer", "to_thread"} | _EXECUTOR_METHODS
 _FIX = ("cache ids or plain data and reload with `session.get(Model, id)` in the session that "
         "uses it (or `obj = session.merge(obj)`), and use one session per request or task")
+
+# A module of project decorators for the examples: one keeps results for the process, one
+# empties that store, one only logs.
+_CACHING = '''
+import functools
+import logging
+
+_kept: dict = {}
+
+
+class cached_result:
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args):
+            key = (func.__qualname__, args[1:])
+            if key not in _kept:
+                _kept[key] = func(*args)
+            return _kept[key]
+        return wrapper
+
+
+def drops_cache(func):
+    @functools.wraps(func)
+    def wrapper(*args):
+        _kept.clear()
+        return func(*args)
+    return wrapper
+
+
+def logs_cache_use(func):
+    @functools.wraps(func)
+    def wrapper(*args):
+        logging.getLogger(__name__).debug("cache use: %s", func.__qualname__)
+        return func(*args)
+    return wrapper
+'''
 
 
 class InstanceOutlivesSession(Pass):
@@ -56,8 +96,13 @@ class InstanceOutlivesSession(Pass):
     sessions shared beyond one request or task:
 
     - an instance stored in a module-level or class-level container (`_cache[key] = obj`,
-      `CACHE.append(obj)`) that the module reads back;
-    - a function decorated with `lru_cache`/`cache` that returns ORM instances;
+      `CACHE.append(obj)`) that the module reads back, or in a container on `self` of an
+      object the project builds once at module level (`directory = Directory()`), unless the
+      class empties it on session events (`event.listens_for(session, "after_commit")`);
+    - a function whose decorator keeps its results for later calls (`lru_cache`, `cache`,
+      `cachetools.cached`, `alru_cache`, or a project decorator named for a cache whose code
+      stores values) and that returns ORM instances without detaching them
+      (`session.expunge(obj)`);
     - a session created at module level (`session = SessionLocal()`) and used by functions:
       every request or thread shares it;
     - one session passed to several coroutines run together by `asyncio.gather`;
@@ -65,7 +110,12 @@ class InstanceOutlivesSession(Pass):
       `executor.submit(f, obj)`, `loop.run_in_executor(None, f, obj)`,
       `asyncio.to_thread(f, obj)`, or a nested function using `obj` run that way. An
       argument counts when the code loaded it through a session or when the thread's
-      function types that parameter with a model.
+      function types that parameter with a model;
+    - a lambda or nested function that reads an attribute of an instance, handed to a call
+      that keeps it to run later: a function of the module that stores its argument on
+      `self` or in a module-level container (`self.when_closed(lambda: print(user.name))`),
+      `atexit.register`, an event loop's `call_later`/`call_at`. A column read is left alone
+      when every session factory of the project is built with `expire_on_commit=False`.
 
     ## Why is this bad?
     An instance belongs to one session. Kept beyond it, it becomes detached; if its
@@ -85,7 +135,8 @@ class InstanceOutlivesSession(Pass):
     Cache ids or plain data, not instances, and reload with `session.get(Model, id)` in the
     session that uses them (or `obj = session.merge(obj)`); open one session per request or
     task (a FastAPI `get_db` dependency, `async with maker() as session:` per task). Give a
-    thread the ids and values it needs, and let it open its own session.
+    thread the ids and values it needs, and let it open its own session. Read what a kept
+    callback needs before handing it over (`name = user.name`) and close over the value.
     `expunge_all()` after a rollback (SQF004) does not repair an instance kept outside the
     session.
 
@@ -93,7 +144,7 @@ class InstanceOutlivesSession(Pass):
     No automatic fix: what to cache instead, and where sessions begin and end, is a design
     decision.
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
+    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/caching.py": _CACHING}
     examples = (
         Example(
             title="a module-level cache of instances",
@@ -124,6 +175,26 @@ class InstanceOutlivesSession(Pass):
             def load_user(user_id: int) -> User:
                 with SessionLocal() as session:
                     return session.get(User, user_id)
+            ''',
+        ),
+        Example(
+            title="a project decorator that keeps results for the process, on a method returning instances",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.orm import Session
+
+            from app.caching import cached_result
+            from app.db import User
+
+
+            class Directory:
+                def __init__(self, session: Session):
+                    self.session = session
+
+                @cached_result()
+                def named(self, prefix: str) -> list[User]:
+                    users = self.session.scalars(select(User).where(User.name.startswith(prefix)))
+                    return list(users)
             ''',
         ),
         Example(
@@ -165,6 +236,30 @@ class InstanceOutlivesSession(Pass):
                     print(owner.name)
 
                 executor.submit(send)
+            ''',
+        ),
+        Example(
+            title="a callback kept for later reads an attribute of an instance",
+            before='''
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+
+
+            class Connection:
+                def __init__(self) -> None:
+                    self._on_close = []
+
+                def when_closed(self, callback) -> None:
+                    self._on_close.append(callback)
+
+                def close(self) -> None:
+                    for callback in self._on_close:
+                        callback()
+
+                def follow(self, session: Session, user_id: int, topic: str) -> None:
+                    user = session.get(User, user_id)
+                    self.when_closed(lambda: print(f"{user.name} stops following {topic}"))
             ''',
         ),
         Example(
@@ -230,6 +325,72 @@ class InstanceOutlivesSession(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy import select
+            from sqlalchemy.orm import Session
+
+            from app.caching import cached_result
+            from app.db import User
+
+
+            class Directory:
+                def __init__(self, session: Session):
+                    self.session = session
+
+                @cached_result()
+                def named(self, prefix: str) -> list[User]:
+                    users = list(self.session.scalars(select(User).where(User.name.startswith(prefix))))
+                    for user in users:
+                        self.session.expunge(user)
+                    return users
+            ''',
+            "the cached method detaches what it returns: no session holds them, their loaded columns read fine",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.orm import Session
+
+            from app.caching import cached_result
+            from app.db import User
+
+
+            class Directory:
+                def __init__(self, session: Session):
+                    self.session = session
+
+                @cached_result()
+                def names(self, prefix: str) -> list[str]:
+                    users = self.session.scalars(select(User).where(User.name.startswith(prefix)))
+                    return [user.name for user in users]
+            ''',
+            "the cache keeps plain values read in the session",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+
+            from app.caching import drops_cache, logs_cache_use
+            from app.db import User
+
+
+            class Directory:
+                def __init__(self, session: Session):
+                    self.session = session
+
+                @drops_cache
+                def rename(self, user_id: int, name: str) -> User:
+                    user = self.session.get(User, user_id)
+                    user.name = name
+                    return user
+
+                @logs_cache_use
+                def find(self, user_id: int) -> User:
+                    return self.session.get(User, user_id)
+            ''',
+            "decorators named after a cache that keep nothing: one empties it, one only logs",
+        ),
+        Valid(
+            '''
             from threading import Thread
 
             from app.db import SessionLocal, User
@@ -266,6 +427,31 @@ class InstanceOutlivesSession(Pass):
                 return await asyncio.to_thread(checksum, user)
             ''',
             "the caller waits for the thread: the session outlives its work",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+
+            from app.db import User
+
+
+            class Connection:
+                def __init__(self) -> None:
+                    self._on_close = []
+
+                def when_closed(self, callback) -> None:
+                    self._on_close.append(callback)
+
+                def right_now(self, callback) -> None:
+                    callback()
+
+                def follow(self, session: Session, user_id: int, topic: str) -> None:
+                    user = session.get(User, user_id)
+                    name = user.name
+                    self.when_closed(lambda: print(f"{name} stops following {topic}"))
+                    self.right_now(lambda: print(f"{user.name} follows {topic}"))
+            ''',
+            "the kept callback uses a value read now; the other callback runs during the call",
         ),
         Valid(
             '''
@@ -326,8 +512,15 @@ class InstanceOutlivesSession(Pass):
                 if holder in facts.containers or (head in ("self", "cls") and any(
                         c.endswith("." + attr) for c in facts.containers)):
                     return True
-        if any(d in _CACHES for fn in facts.functions.values() for d in fn.decorators):
+        if any(index.memoizes(d) for fn in facts.functions.values() for d in fn.decorators):
             return True
+        if _LATER_NAMES & (facts.all_called | facts.all_methods) \
+                or any(fn.kept_params for fn in facts.functions.values()):
+            return True  # a callback may be kept for later
+        stored_on_self = {q.split(".")[0] for q, fn in facts.functions.items()
+                          if "." in q and any(h.startswith("self.") for h in fn.stores - fn.add_owners)}
+        if any(index.module_instances(f"{facts.module}.{c}") for c in stored_on_self):
+            return True  # a container on self of an object built once at module level
         return any(index.opens_session(f"{facts.module}.{name}") is None and f.via is not None
                    and index.opens_session(f.via) is not None for name, f in facts.factories.items())
 
@@ -338,13 +531,16 @@ class InstanceOutlivesSession(Pass):
             facts = ctx.function_facts(qualname) if not ctx.round else None
             found = shape(ctx, fn, qualname)
             class_containers = self._class_containers(ctx.module, qualname)
+            kept_by = self._long_lived_containers(ctx, qualname)
+            class_containers |= set(kept_by)
             if facts is None or any(self._holder_matches(h, module_containers | class_containers) for h in facts.stores):
-                yield from self._stores(ctx, fn, qualname, module_containers, class_containers)
+                yield from self._stores(ctx, fn, qualname, module_containers, class_containers, kept_by)
             yield from self._cached_function(ctx, fn, qualname)
             if "gather" in found.methods or "gather" in found.calls:
                 yield from self._gather(ctx, fn, qualname)
             if _HANDOFF_NAMES & (found.methods | found.calls):
                 yield from self._handoffs(ctx, fn, qualname)
+            yield from self._callbacks(ctx, fn, qualname)
         yield from self._shared_session(ctx, module_sessions)
 
     @staticmethod
@@ -388,17 +584,56 @@ class InstanceOutlivesSession(Pass):
                     {f"cls.{n}" for n in self._assigned_containers(stmt.body.body)}
         return set()
 
+    @staticmethod
+    def _long_lived_containers(ctx: FileContext, qualname: str) -> dict[str, str]:
+        """For a method of a class the project instantiates once at module level
+        (`directory = UserDirectory()`: the object lives as long as the process), the
+        containers its methods put on ``self`` (`self._users = {}`), with that module-level
+        name. Left out: a class that listens to session events (`event.listens_for(session,
+        "after_commit")`), which is how such a cache is emptied when the session ends."""
+        if "." not in qualname:
+            return {}
+        class_name = qualname.split(".")[0]
+        return ctx.cached(("sqf007-long-lived", class_name),
+                          lambda: InstanceOutlivesSession._class_long_lived_containers(ctx, class_name))
+
+    @staticmethod
+    def _class_long_lived_containers(ctx: FileContext, class_name: str) -> dict[str, str]:
+        cls = next((s for s in ctx.module.body if isinstance(s, cst.ClassDef) and s.name.value == class_name), None)
+        if cls is None or ctx.index is None:
+            return {}
+        owners = ctx.index.module_instances(ctx.qualify(class_name))
+        if not owners:
+            return {}
+        if m.findall(cls, m.Call(func=m.Attribute(attr=m.Name("listens_for") | m.Name("listen")) | m.Name("listens_for"))):
+            return {}
+        out: dict[str, str] = {}
+        for assign in m.findall(cls, m.Assign(targets=[m.AssignTarget(target=m.Attribute(value=m.Name("self")))])):
+            if InstanceOutlivesSession._is_container(assign.value):  # type: ignore[attr-defined]
+                out[f"self.{assign.targets[0].target.attr.value}"] = owners[0]  # type: ignore[attr-defined]
+        return out
+
     def _stores(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, module_containers: set[str],
-                class_containers: set[str]) -> Iterator[Finding]:
+                class_containers: set[str], kept_by: dict[str, str] | None = None) -> Iterator[Finding]:
         containers = module_containers | class_containers
         if not containers:
             return
         containers -= self._locals(fn)
         stores: list[tuple[cst.CSTNode, str, str]] = []
-        for assign in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Subscript())], value=m.Name())):
+        loaded: dict[int, str] = {}  # a load stored as it is (`cache[k] = session.get(User, k)`): its model
+        for assign in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Subscript())])):
             holder = dotted(assign.targets[0].target.value)  # type: ignore[attr-defined]
-            if holder in containers:
-                stores.append((assign, holder, assign.value.value))  # type: ignore[attr-defined]
+            if holder not in containers:
+                continue
+            value = assign.value  # type: ignore[attr-defined]
+            if isinstance(value, cst.Name):
+                stores.append((assign, holder, value.value))
+                continue
+            binding = binding_of(ctx, value, _session_refs(ctx, fn, qualname))
+            model = model_for(ctx, binding.model) if binding.kind in (BindingKind.LOADED, BindingKind.LIST) else None
+            if model is not None:
+                loaded[id(assign)] = model.name
+                stores.append((assign, holder, ""))
         for call in m.findall(fn.body, m.Call(func=m.Attribute())):
             holder = dotted(call.func.value)  # type: ignore[attr-defined]
             if holder in containers and call.func.attr.value in _STORE_METHODS:  # type: ignore[attr-defined]
@@ -409,11 +644,15 @@ class InstanceOutlivesSession(Pass):
             return
         instances = self._orm_names(ctx, fn, qualname)
         for node, holder, X in stores:
-            if X not in instances or not self._read_back(ctx.module, holder):
+            model_name = loaded.get(id(node)) or instances.get(X)
+            if model_name is None or not self._read_back(ctx.module, holder):
                 continue
-            kind = "class-level" if holder.count(".") else "module-level"
+            owner = (kept_by or {}).get(holder)
+            where = (f"`{holder}` of `{owner}`, one object for the whole process," if owner
+                     else f"{'class-level' if holder.count('.') else 'module-level'} `{holder}`,")
+            what = f"`{X}` ({model_name})" if X else f"loaded here ({model_name})"
             yield self.finding(node, (
-                f"ORM instance `{X}` ({instances[X]}) is stored in {kind} `{holder}`, which outlives its "
+                f"ORM instance {what} is stored in {where} which outlives its "
                 f"session: a later request that takes it from there and changes it saves nothing, and "
                 f"after a rollback it refers to a row that does not exist; {_FIX}"))
 
@@ -440,7 +679,7 @@ class InstanceOutlivesSession(Pass):
     def _orm_names(ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> dict[str, str]:
         """Names of ``fn`` bound to ORM instances, with the model's name."""
         evs = events(fn, ctx)
-        refs = sessions(ctx, fn, qualname, evs)
+        refs = _session_refs(ctx, fn, qualname)
         out: dict[str, str] = {}
         index = ctx.index
         facts = ctx.function_facts(qualname)
@@ -468,18 +707,25 @@ class InstanceOutlivesSession(Pass):
 
     # lru_cache ----------------------------------------------------------------
     def _cached_function(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> Iterator[Finding]:
+        """A function whose decorator keeps its results (`lru_cache`, a project `@cached`) and
+        that returns ORM instances it does not detach: every later call, in other requests,
+        gets the instances of the first call's session."""
         index = ctx.index
         facts = ctx.function_facts(qualname)
-        if facts is None or not any(d in _CACHES for d in facts.decorators):
+        if facts is None:
             return
+        caches = [d for d in facts.decorators if index.memoizes(d)]
+        if not caches or facts.detaches or facts.methods & _DETACH_METHODS:
+            return  # `session.expunge(obj)` before returning: a deliberate detach
         returned = index.returned(ctx.qualify(qualname))
         if returned is None:
             return
-        model = returned.model
-        yield self.finding(fn.name, (
-            f"`{fn.name.value}` is cached ({', '.join(d.rsplit('.', 1)[-1] for d in facts.decorators if d in _CACHES)}) "
-            f"and returns {model.name} instances: every caller gets the same instance, detached from its "
-            f"session and shared between requests; {_FIX}"))
+        at = _last_value_return(fn) or fn.name
+        yield self.finding(at, (
+            f"`{fn.name.value}` is cached ({', '.join(d.rsplit('.', 1)[-1] for d in caches)}) and returns "
+            f"{returned.model.name} instances: every later call, in other requests, gets the instances this "
+            f"call loaded, still attached to its session (or detached from it, expired) and shared "
+            f"between requests; {_FIX}"))
 
     # sessions -------------------------------------------------------------------
     @staticmethod
@@ -573,12 +819,90 @@ class InstanceOutlivesSession(Pass):
             if not handed:
                 continue
             what = ", ".join(f"`{X}` ({model})" for X, model in sorted(handed.items()))
+            lazy = self._thread_relationship_reads(ctx, qualname, target, args, handed)
             yield self.finding(call, (
                 f"ORM instance{'s' if len(handed) > 1 else ''} {what} handed to another thread: the session "
                 f"{'they belong' if len(handed) > 1 else 'it belongs'} to stays in this thread and ends with "
                 f"this request or task, so the thread's reads (expired columns, lazy relationships) raise "
-                f"DetachedInstanceError or use one session from two threads at once; pass the plain values "
-                f"the thread needs (ids, names) and load again in a session of its own"), subject=next(iter(sorted(handed))))
+                f"DetachedInstanceError or use one session from two threads at once"
+                f"{f' ({lazy})' if lazy else ''}; pass the plain values the thread needs (ids, names) and "
+                f"load again in a session of its own"), subject=next(iter(sorted(handed))))
+
+    def _thread_relationship_reads(self, ctx: FileContext, qualname: str, target: cst.BaseExpression,
+                                   args: list[cst.BaseExpression], handed: dict[str, str]) -> str:
+        """What the thread's function reads of the instances it is given that must load:
+        "`notify` reads `review.algorithm`, a lazy relationship", or ""."""
+        facts = self._callee_facts(ctx, qualname, target)
+        if facts is None:
+            return ""
+        params = [p.name for p in facts.params if p.name not in ("self", "cls")]
+        found: list[str] = []
+        for i, arg in enumerate(args):
+            if not isinstance(arg, cst.Name) or arg.value not in handed or i >= len(params):
+                continue
+            model = model_for(ctx, handed[arg.value])
+            reads = sorted(facts.param_reads.get(params[i], ()))
+            found += [f"`{params[i]}.{a}`" for a in reads if model is not None and a in model.relationships
+                      and not loaded_eagerly(model, a)]
+        if not found:
+            return ""
+        name = facts.qualname.rsplit(".", 1)[-1]
+        return f"`{name}` reads {', '.join(found)}: {'lazy relationships' if len(found) > 1 else 'a lazy relationship'} it cannot load there"
+
+    # callbacks kept for later ---------------------------------------------------------
+    def _callbacks(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> Iterator[Finding]:
+        """A lambda or nested function handed to a call that keeps it to run later (a method of
+        this module that stores its parameter on ``self`` or in a module-level container:
+        `self.add_close_handler(lambda: ...)`; `loop.call_later`, `atexit.register`) and that
+        reads an attribute of an ORM instance of the enclosing function: it runs after the
+        session that loaded the instance has ended."""
+        keepers = ctx.cached("sqf007-keepers", lambda: _keepers(ctx))
+        if not keepers and not ctx.cached("sqf007-later", lambda: _mentions_later(ctx)):
+            return
+        facts = ctx.function_facts(qualname) if not ctx.round else None
+        if facts is not None and not (facts.methods | facts.called) & (
+                {q.rsplit(".", 1)[-1] for q in keepers} | _LATER_NAMES):
+            return  # it calls none of them
+        walk = _walk(fn.body)
+        if not walk.callables:
+            return
+        instances: dict[str, str] | None = None
+        transient: frozenset[str] = frozenset()
+        for call in walk.calls:
+            kept = _kept_callbacks(ctx, qualname, call, keepers)
+            for value in kept:
+                body: cst.CSTNode | None = value.body if isinstance(value, cst.Lambda) else (
+                    walk.nested[value.value].body if isinstance(value, cst.Name) and value.value in walk.nested else None)
+                if body is None:
+                    continue
+                if instances is None:
+                    transient = _transient_names(fn)
+                    instances = {X: model for X, model in self._orm_names(ctx, fn, qualname).items()
+                                 if X not in transient}
+                used = self._closure_instances(ctx, qualname, transient, body, instances)
+                for X in sorted(used):
+                    read = self._failing_read(ctx, body, X, used[X])
+                    if read is None:
+                        continue
+                    attr = read.attr.value
+                    yield self.finding(read, (
+                        f"`{X}.{attr}` ({used[X]}) is read in a callback that `{dotted(call.func)}(...)` keeps "  # type: ignore[attr-defined]
+                        f"to run later: by then the session that loaded `{X}` has ended (committed, closed), "
+                        f"and the read raises DetachedInstanceError; read the value now "
+                        f"(`{X}_{attr} = {X}.{attr}`) and let the callback use it"), subject=X)
+
+    @staticmethod
+    def _failing_read(ctx: FileContext, body: cst.CSTNode, X: str, model_name: str) -> cst.Attribute | None:
+        """The first read of an attribute of ``X`` in ``body`` that fails once its session has
+        ended: a relationship always; a column unless every factory of the project keeps
+        loaded columns on commit (`expire_on_commit=False`)."""
+        model = model_for(ctx, model_name)
+        quiet = project_never_expires(ctx)
+        for read in m.findall(body, m.Attribute(value=m.Name(X))):
+            attr = read.attr.value  # type: ignore[attr-defined]
+            if not quiet or (model is not None and attr in model.relationships):
+                return read  # type: ignore[return-value]
+        return None
 
     def _target_models(self, ctx: FileContext, qualname: str, target: cst.BaseExpression) -> list[str | None]:
         """For a function run in a thread, the model each positional parameter is annotated with."""
@@ -655,6 +979,134 @@ def _thread_handoff(ctx: FileContext, call: cst.Call) -> tuple[cst.BaseExpressio
     return None
 
 
+def _session_refs(ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> dict[str, SessionRef]:
+    """The sessions of ``fn``: its own (see :func:`flow.sessions`), and for a method the
+    sessions its object holds (`self.session`, when the class stores a session there)."""
+    refs = sessions(ctx, fn, qualname, events(fn, ctx))
+    facts = ctx.facts
+    if "." not in qualname or facts is None:
+        return refs
+    class_qualname = qualname.rsplit(".", 1)[0]
+    held: dict[str, SessionRef] = {}
+    for call in m.findall(fn.body, m.Call(func=m.Attribute(value=m.Attribute(value=m.Name("self"))))):
+        attr = call.func.value.attr.value  # type: ignore[attr-defined]
+        name = f"self.{attr}"
+        if name not in refs and name not in held and ctx.index.self_session(facts, class_qualname, attr):
+            settings = ctx.index.self_session_settings(facts, class_qualname, attr)
+            held[name] = SessionRef(name, settings[0] if settings else None,
+                                    settings[1] if settings else ctx.index.assume_expire_on_commit)
+    return {**refs, **held} if held else refs
+
+
+def _keepers(ctx: FileContext) -> dict[str, set[int]]:
+    """The functions of this module that keep a parameter they are given beyond the call, by
+    qualname: the positions (``self``/``cls`` not counted) of the parameters they store on
+    ``self`` or in a module-level name (`self._handlers.append(handler)`,
+    `_listeners[key] = callback`)."""
+    out: dict[str, set[int]] = {}
+    for qualname, fn in functions(ctx.module, ctx):
+        params = [p.name.value for p in fn.params.params if p.name.value not in ("self", "cls")]
+        facts = ctx.function_facts(qualname) if not ctx.round else None
+        if not params or (facts is not None and not facts.kept_params):
+            continue
+        walk = _walk(fn.body)
+        kept: set[int] = set()
+        for holder, values in walk.stores:
+            while isinstance(holder, (cst.Subscript, cst.Call)):  # `self._by_topic[topic].append(h)`
+                holder = holder.value if isinstance(holder, cst.Subscript) else holder.func
+                if isinstance(holder, cst.Attribute) and holder.attr.value in _STORE_METHODS:
+                    holder = holder.value  # `self._by.setdefault(k, []).append(h)`
+            head = (dotted(holder) or "").split(".")[0]
+            if not head or not (head in ("self", "cls") or head not in walk.locals | set(params)):
+                continue
+            kept.update(params.index(v.value) for v in values if isinstance(v, cst.Name) and v.value in params)
+        if kept:
+            out[qualname] = kept
+    return out
+
+
+@dataclass
+class _Walked:
+    """What one walk of a function body finds for the callback checks."""
+
+    locals: set[str] = field(default_factory=set)  # names it assigns
+    stores: list[tuple[cst.BaseExpression, list[cst.BaseExpression]]] = field(default_factory=list)  # (holder, values)
+    nested: dict[str, cst.FunctionDef] = field(default_factory=dict)  # functions defined in it
+    callables: bool = False  # it holds a lambda or a nested function
+    calls: list[cst.Call] = field(default_factory=list)  # calls given a lambda or a name
+
+
+def _walk(body: cst.CSTNode) -> _Walked:
+    found = _Walked()
+    body.visit(_walker_type()(found))
+    return found
+
+
+@cache
+def _walker_type() -> type:
+    class Walker(cst.CSTVisitor):
+        def __init__(self, found: _Walked) -> None:
+            super().__init__()
+            self.found = found
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.found.nested.setdefault(node.name.value, node)
+            self.found.callables = True
+
+        def visit_Lambda(self, node: cst.Lambda) -> None:
+            self.found.callables = True
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            if isinstance(node.target, cst.Name):
+                self.found.locals.add(node.target.value)
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):
+                self.found.stores.append((node.targets[0].target.value, [node.value]))
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value in _STORE_METHODS:
+                self.found.stores.append((node.func.value, [a.value for a in node.args]))
+            if any(isinstance(a.value, (cst.Lambda, cst.Name)) for a in node.args):
+                self.found.calls.append(node)
+
+    return Walker
+
+
+def _mentions_later(ctx: FileContext) -> bool:
+    """Does the module call something that keeps a callable to run later (`atexit.register`,
+    `loop.call_later`)? Without index facts: maybe."""
+    facts = ctx.facts
+    if facts is None or ctx.round:
+        return True
+    return bool(_LATER_NAMES & (facts.all_called | facts.all_methods))
+
+
+_LATER = {"atexit.register": 0}  # library calls that keep a callable to run later: its position
+_LATER_METHODS = {"call_later": 1, "call_at": 1}  # event loop methods
+_LATER_NAMES = {n.rsplit(".", 1)[-1] for n in _LATER} | set(_LATER_METHODS)  # as a call spells them
+
+
+def _kept_callbacks(ctx: FileContext, qualname: str, call: cst.Call, keepers: dict[str, set[int]]) -> list[cst.BaseExpression]:
+    """The arguments of ``call`` that the callee keeps to run later."""
+    name = dotted(call.func)
+    if name is None:
+        return []
+    positional = [a.value for a in call.args if a.keyword is None and a.star == ""]
+    qualified = ctx.qualify(name) or name
+    if qualified in _LATER:
+        positions = {_LATER[qualified]}
+    elif isinstance(call.func, cst.Attribute) and call.func.attr.value in _LATER_METHODS \
+            and "loop" in (dotted(call.func.value) or "").lower():
+        positions = {_LATER_METHODS[call.func.attr.value]}
+    else:
+        head, _, rest = name.partition(".")
+        if head in ("self", "cls") and rest and "." in qualname:
+            name = qualname.rsplit(".", 1)[0] + "." + rest
+        positions = keepers.get(name, set())
+    return [positional[i] for i in sorted(positions) if i < len(positional)]
+
+
 def _typed_and_related(ctx: FileContext, fn: cst.FunctionDef, out: dict[str, str]) -> None:
     """Add to ``out`` the names annotated with a model (`algorithm: Algorithm = ...`), bound to
     a relationship of a known instance (`team = user.team`), or looping over one
@@ -691,6 +1143,14 @@ def _transient_names(fn: cst.FunctionDef) -> frozenset[str]:
             given.update(a.value.value for a in node.args if isinstance(a.value, cst.Name))
     return frozenset(X for X, vs in values.items() if X not in given and all(
         isinstance(v, cst.Call) and (dotted(v.func) or "").rsplit(".", 1)[-1][:1].isupper() for v in vs))
+
+
+def _last_value_return(fn: cst.FunctionDef) -> cst.Return | None:
+    """The last `return <value>` of ``fn`` (not of a function nested in it), `return None` aside."""
+    nested = {id(r) for d in m.findall(fn.body, m.FunctionDef() | m.Lambda()) for r in m.findall(d, m.Return())}
+    found = [r for r in m.findall(fn.body, m.Return()) if id(r) not in nested and isinstance(r, cst.Return)
+             and r.value is not None and not (isinstance(r.value, cst.Name) and r.value.value == "None")]
+    return found[-1] if found else None
 
 
 def _rebinds_local(fn: cst.FunctionDef, name: str) -> bool:
