@@ -89,6 +89,32 @@ def eager_names(node: ast.AST) -> set[str]:
     return out
 
 
+# Loader options that say plainly which relationships they load (or leave lazy)
+READABLE_LOADERS = EAGER_LOADERS | {"defaultload", "lazyload", "load_only", "defer", "undefer", "undefer_group"}
+
+
+def readable_option(node: ast.AST) -> bool:
+    """A loader option whose effect on relationships the index can read:
+    ``selectinload(User.posts).selectinload(Post.tags)``, ``joinedload("author")``. Not
+    ``*opts``, a helper's result, ``Load(User)...``, ``raiseload``/``noload`` or a ``"*"``
+    wildcard: what those leave loaded is unknown."""
+    while isinstance(node, ast.Call):
+        func = node.func
+        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if last not in READABLE_LOADERS or node.keywords:
+            return False
+        for arg in node.args:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                if "*" in arg.value:
+                    return False
+            elif not isinstance(arg, ast.Attribute):
+                return False
+        if not isinstance(func, ast.Attribute):
+            return True
+        node = func.value
+    return False
+
+
 def _decorator_callee(node: ast.AST) -> ast.AST:
     return node.func if isinstance(node, ast.Call) else node
 

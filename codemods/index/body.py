@@ -6,7 +6,17 @@ import ast
 from typing import TYPE_CHECKING
 
 from .. import names
-from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await, unquoted
+from .astutil import (
+    EAGER_LOADERS,
+    _const_bool,
+    _kw,
+    dotted_name,
+    eager_names,
+    load_root,
+    readable_option,
+    strip_await,
+    unquoted,
+)
 from .facts import WITH_VALUE, CallSite, Factory, OpenedSession, Origin, SessionEnd
 from .infer import Load, load_of
 
@@ -49,6 +59,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.methods: set[str] = set()
         self.called: set[str] = set()
         self.eager: set[str] = set()
+        self.opaque_options = False  # `.options(...)` it cannot read (see astutil.readable_option)
         self.yield_sources: list[str] = []
         self.globals: set[str] = set()
         self.add_owners: set[str] = set()
@@ -522,6 +533,9 @@ class _FunctionBody(ast.NodeVisitor):
         last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         if last in EAGER_LOADERS:
             self.eager |= eager_names(node)
+        if last == "options" and isinstance(node.func, ast.Attribute) \
+                and not all(readable_option(a) for a in node.args):
+            self.opaque_options = True
         if isinstance(node.func, ast.Attribute) and node.func.attr in ("close", "expunge", "expunge_all"):
             owner = dotted_name(node.func.value)
             if owner in self.session_names:

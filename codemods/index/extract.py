@@ -425,6 +425,7 @@ class _Extractor:
             cls, shape = self.annotated_class(fn.returns)
             info.returns_class, info.returns_shape = cls, shape
         info.eager = body.eager
+        info.opaque_options = body.opaque_options
         if body.returns_load is not None:
             info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
         info.returns_calls = body.returns_calls

@@ -150,6 +150,7 @@ class Function:
     returns_load: tuple[str, str] | None = None
     returns_calls: list[str] = field(default_factory=list)
     eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
+    opaque_options: bool = False  # passes loader options the index cannot read (`*opts`, raiseload, "*")
     detaches: bool = False  # expunges objects from its sessions (what it returns is detached)
     # qualified callees of its with-items; a with-item that is a value, not a call
     # (`async with self.session as s`), as WITH_VALUE + its dotted name

@@ -21,11 +21,73 @@ from .flow import (
     with_scopes,
 )
 from .helpers import dotted
+from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
 
 if TYPE_CHECKING:
     import libcst as cst
 else:
     cst = lazy("libcst")
+
+
+SHOP = '''
+from sqlalchemy import ForeignKey, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
+
+from bot.services import Base
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    orders: Mapped[list["Order"]] = relationship(back_populates="customer")
+    notes: Mapped[list["Note"]] = relationship(lazy="selectin")
+
+
+class Note(Base):
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    customer: Mapped[Customer] = relationship(back_populates="orders")
+    lines: Mapped[list["Line"]] = relationship(lazy="raise")
+
+
+class Line(Base):
+    __tablename__ = "lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+
+
+async def get_order(session: AsyncSession, order_id: int) -> Order | None:
+    result = await session.execute(select(Order).options(selectinload(Order.customer)).where(Order.id == order_id))
+    return result.scalar_one_or_none()
+
+
+async def get_order_with_history(session: AsyncSession, order_id: int):
+    stmt = select(Order).options(selectinload(Order.customer).selectinload(Customer.orders))
+    return (await session.execute(stmt.where(Order.id == order_id))).scalar_one()
+
+
+async def get_order_with(session: AsyncSession, order_id: int, *options) -> Order | None:
+    return (await session.execute(select(Order).options(*options).where(Order.id == order_id))).scalar_one_or_none()
+
+
+async def place_order(session: AsyncSession, customer: Customer) -> Order:
+    order = Order(customer=customer)
+    session.add(order)
+    await session.flush()
+    return order
+
+
+def get_order_sync(session: Session, order_id: int) -> Order | None:
+    return session.execute(select(Order).options(selectinload(Order.customer)).where(Order.id == order_id)).scalar_one_or_none()
+'''
 
 
 class LazyLoadOutsideSession(Pass):
@@ -65,7 +127,7 @@ class LazyLoadOutsideSession(Pass):
     No automatic fix: choosing between eager loading on the query, on the relationship, or an
     awaited attribute is a design decision.
     """
-    example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO}
+    example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO, "bot/shop.py": SHOP}
     examples = (
         Example(
             title="async: a lazy relationship read while attached",
@@ -101,6 +163,19 @@ class LazyLoadOutsideSession(Pass):
             def book_count(author_id: int) -> int:
                 author = get_author(author_id)
                 return len(author.books)
+            ''',
+        ),
+        Example(
+            title="async: reached through a relationship the loading function's query loaded",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                return len(getattr(customer, "orders", None) or [])
             ''',
         ),
         Example(
@@ -178,6 +253,114 @@ class LazyLoadOutsideSession(Pass):
             ''',
             "sync code with the session open: the lazy load works",
         ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order_with_history
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order_with_history(session, order_id)
+                customer = order.customer
+                return len(customer.orders)
+            ''',
+            "the loading query names the collection after the hop: selectinload(...).selectinload(Customer.orders)",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order
+
+
+            async def summary(session: AsyncSession, order_id: int) -> tuple[int, int]:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                notes = customer.notes
+                try:
+                    lines = len(order.lines)
+                except Exception:
+                    lines = 0
+                return len(notes), lines
+            ''',
+            "lazy=\"selectin\" on the relationship loads it with its parent; lazy=\"raise\" never loads",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.shop import Customer, Order, get_order_with
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order_with(session, order_id, selectinload(Order.customer), *more_options())
+                customer = order.customer
+                return len(customer.orders)
+
+
+            def more_options():
+                return [selectinload(Order.customer).selectinload(Customer.orders)]
+            ''',
+            "options the query takes from its caller: what they load is not known",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import inspect
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                if "orders" in inspect(customer).unloaded:
+                    return 0
+                return len(customer.orders)
+            ''',
+            "the code checks the load state before it reads",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                await session.refresh(customer, ["orders"])
+                first = len(customer.orders)
+                again = await get_order(session, order_id)
+                owner = again.customer
+                orders = await owner.awaitable_attrs.orders
+                return first + len(orders)
+            ''',
+            "refresh naming the relationship, and an awaited attribute, load it",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer, place_order
+
+
+            async def order_for(session: AsyncSession, customer: Customer) -> int:
+                order = await place_order(session, customer)
+                return order.customer.id
+            ''',
+            "an object the function built, not loaded: its relationships are what the code set",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from bot.shop import get_order_sync
+
+
+            def other_orders(session: Session, order_id: int) -> int:
+                order = get_order_sync(session, order_id)
+                customer = order.customer
+                return len(customer.orders)
+            ''',
+            "sync code: the lazy load runs",
+        ),
     )
 
     @classmethod
@@ -186,7 +369,7 @@ class LazyLoadOutsideSession(Pass):
             return True
         for name in facts.all_called:
             target = facts.imports.get(name) or f"{facts.module}.{name}"
-            if _returns_detached(index, target):
+            if _returns_detached(index, target) or (facts.has_async and index.returned(target) is not None):
                 return True
         return False
 
@@ -196,13 +379,32 @@ class LazyLoadOutsideSession(Pass):
             found = shape(ctx, fn, qualname)
             attached = fn.asynchronous is not None and session_scoped(ctx, fn, qualname)
             detached = bool(found.calls & returning)
-            if not attached and not detached:
+            if fn.asynchronous is None and not detached:
                 continue
             evs = events(fn, ctx)
+            reported: set[int] = set()
             if attached:
-                yield from self._async_attached(ctx, evs)
+                for f in self._async_attached(ctx, evs):
+                    reported.add(id(f.node))
+                    yield f
             if detached:
-                yield from self._returned_detached(ctx, evs)
+                for f in self._returned_detached(ctx, evs):
+                    reported.add(id(f.node))
+                    yield f
+            for read in unloaded_reads(ctx, fn, evs):
+                finding = self._unloaded(read)
+                if id(finding.node) not in reported:
+                    reported.add(id(finding.node))
+                    yield finding
+
+    def _unloaded(self, read: UnloadedRead) -> Finding:
+        X, rel, h = read.name, read.relationship, read.holding
+        failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
+        return self.finding(read.event.node, (
+            f"{_what(X, read.event.name, rel)} that the query of `{h.source}` did not load"
+            f"{f' (reached through `{h.via}`)' if h.via else ''}: reading it in async code "
+            f"runs an implicit load, which raises {failure}; load it with {h.path}selectinload({h.model.name}.{rel}) "
+            f"in that query, or use `await {X}.awaitable_attrs.{rel}`"))
 
     @staticmethod
     def _session_returning_names(ctx: FileContext) -> set[str]:
@@ -262,7 +464,7 @@ class LazyLoadOutsideSession(Pass):
             target = ctx.qualify(callee)
             returned = index.returned(target)
             if returned is None or returned.shape is Stage.LIST \
-                    or not _closes_its_sessions(index, index.function(target)):
+                    or not closes_its_sessions(index, index.function(target)):
                 continue
             model = returned.model
             X = ev.name
@@ -291,13 +493,4 @@ def _what(X: str, attr: str | None, rel: str) -> str:
 
 def _returns_detached(index, target: str) -> bool:
     """A project function that returns ORM instances from sessions it closed."""
-    return index.returned(target) is not None and _closes_its_sessions(index, index.function(target))
-
-
-def _closes_its_sessions(index, fn) -> bool:
-    """A project function that opens sessions and closes all of them before it returns:
-    what it returns is detached."""
-    if fn is None:
-        return False
-    sessions = [o for o in fn.opened if index.opens_session(o.factory) is not None]
-    return bool(sessions) and all(o.closed_on_return for o in sessions)
+    return index.returned(target) is not None and closes_its_sessions(index, index.function(target))

@@ -1,0 +1,190 @@
+"""Which relationships of an object an async function holds are loaded.
+
+An object that a project function loaded with a query (``await get_subscription(db, id)``)
+has the relationships that query's loader options named (``selectinload(Subscription.user)``)
+and those the mapping loads eagerly (``lazy="selectin"``); every other relationship with the
+default ``lazy="select"`` is unloaded, and reading it in async code runs an implicit load,
+which raises ``MissingGreenlet`` (``DetachedInstanceError`` once the session closed). An
+object reached through a loaded relationship (``user = sub.user``) has, at most, what the same
+options name. ``getattr(obj, "rel", default)`` is such a read too: the default catches a
+missing attribute, not the failed load.
+
+The loaded set is an over-estimate wherever the code is not plain: every relationship an
+eager option of this function, or of a project function it calls, names counts as loaded (a
+second query with options fills in the same instance of the identity map), and an object
+whose loading query takes options the index cannot read (``*opts``, ``raiseload``, ``"*"``)
+is not followed. ``await session.refresh(obj)`` leaves it as it is: a refresh loads again with
+the options the object was first loaded with; ``refresh(obj, ["rel"])`` adds ``rel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..index.infer import Stage
+from ..lazy import lazy
+from .flow import Event, EventKind, eager_in, lazy_relationships_read, loaded_eagerly, model_for
+from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+    import libcst.matchers as m
+
+    from ..index import Function
+    from ..index.facts import Model
+    from .base import FileContext
+else:
+    cst = lazy("libcst")
+    m = lazy("libcst.matchers")
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A local name holding an ORM instance whose loaded relationships are known."""
+
+    model: Model
+    loaded: frozenset[str]  # relationship names loaded (an over-estimate)
+    source: str  # the function whose query loaded it, as written: `get_subscription_by_id`
+    via: str | None  # the relationship read it was reached through: `sub.user`
+    detached: bool  # the loading function closed its session before it returned
+    path: str = ""  # the loader option that reaches it: `selectinload(Subscription.user).`
+
+
+@dataclass(frozen=True)
+class UnloadedRead:
+    event: Event  # the read
+    name: str  # the object's local name
+    relationship: str
+    holding: Holding
+
+
+def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> Iterator[UnloadedRead]:
+    """Reads, in the async function ``fn``, of lazy relationships that the query which loaded
+    the object did not load."""
+    if fn.asynchronous is None or _guarded(fn):
+        return
+    also = eager_in(fn.body) | _callee_eager(ctx, fn)
+    held: dict[str, Holding] = {}
+    seen: set[tuple[str, str]] = set()
+    for ev in evs:
+        if ev.kind == EventKind.ASSIGN and ev.name is not None:
+            found = _loaded_by_call(ctx, ev, also) or _reached(ctx, ev, held)
+            held.pop(ev.name, None)
+            if found is not None:
+                held[ev.name] = found
+        elif ev.kind == EventKind.CALL and ev.name == "refresh" and ev.args[:1] and ev.args[0] in held:
+            X = ev.args[0]
+            named = _refreshed(ev.node)  # type: ignore[arg-type]
+            if named is None:
+                del held[X]
+            else:
+                held[X] = replace(held[X], loaded=held[X].loaded | named)
+        elif ev.kind == EventKind.READ and ev.owner in held and ev.name:
+            X = ev.owner
+            if ev.name == "awaitable_attrs":  # `await X.awaitable_attrs.rel`: loaded from here on
+                del held[X]
+                continue
+            h = held[X]
+            rels = [r for r in lazy_relationships_read(h.model, ev.name, h.loaded)
+                    if h.model.relationships.get(r) != "dynamic"]
+            if rels and (X, rels[0]) not in seen:
+                seen.add((X, rels[0]))
+                yield UnloadedRead(ev, X, rels[0], h)
+
+
+def _guarded(fn: cst.FunctionDef) -> bool:
+    """The function looks at load state itself (``inspect(obj).unloaded``), catches the failed
+    load (``except MissingGreenlet``) or overwrites loaded state (``populate_existing``)."""
+    names = {"unloaded", "MissingGreenlet", "populate_existing"}
+    return any(_last(n) in names for n in m.findall(fn.body, m.Name() | m.Attribute()))
+
+
+def _last(node: cst.CSTNode) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return ""
+
+
+def _callee_eager(ctx: FileContext, fn: cst.FunctionDef) -> frozenset[str]:
+    """Relationships the project functions ``fn`` calls name in eager loader options."""
+    out: set[str] = set()
+    for call in m.findall(fn.body, m.Call()):
+        found = _project_function(ctx, call)  # type: ignore[arg-type]
+        if found is not None:
+            out |= found.eager
+    return frozenset(out)
+
+
+def _project_function(ctx: FileContext, call: cst.Call) -> Function | None:
+    callee = dotted(call.func)
+    if callee is None or callee.split(".")[0] in ("self", "cls"):
+        return None
+    return ctx.index.function(ctx.qualify(callee))
+
+
+def _loaded_by_call(ctx: FileContext, ev: Event, also: frozenset[str]) -> Holding | None:
+    """``X = await load_x(...)``: an async project function returning one instance its query
+    loaded."""
+    if not isinstance(ev.value, cst.Await) or not isinstance(ev.value.expression, cst.Call):
+        return None
+    call = ev.value.expression
+    called = _project_function(ctx, call)
+    if called is None or not called.is_async or called.opaque_options:
+        return None
+    index = ctx.index
+    returned = index.returned(ctx.qualify(dotted(call.func)))
+    if returned is None or returned.shape is Stage.LIST:
+        return None
+    loader = returned.function
+    if loader.returns_load is None or loader.opaque_options:
+        return None  # what it returns may be an object it built, or loaded with unknown options
+    return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call) | also,
+                   dotted(call.func) or "", None, closes_its_sessions(index, called))
+
+
+def _reached(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> Holding | None:
+    """``Y = X.rel`` with ``rel`` loaded: the related instance has, at most, the relationships
+    the same options name."""
+    value = ev.value
+    if not isinstance(value, cst.Attribute) or not isinstance(value.value, cst.Name):
+        return None
+    owner = held.get(value.value.value)
+    rel = value.attr.value
+    if owner is None or rel not in owner.model.relationships or not loaded_eagerly(owner.model, rel, owner.loaded):
+        return None
+    target = model_for(ctx, owner.model.targets.get(rel))
+    if target is None:
+        return None
+    return Holding(target, owner.loaded, owner.source, f"{value.value.value}.{rel}", owner.detached,
+                   f"{owner.path}selectinload({owner.model.name}.{rel}).")
+
+
+def _refreshed(call: cst.Call) -> frozenset[str] | None:
+    """The relationship names ``session.refresh(X, ["a", "b"])`` loads: none for a plain
+    ``refresh(X)`` (it loads again what the first query loaded); None when the names are not
+    literal."""
+    names = [a for a in call.args[1:] if a.keyword is None or a.keyword.value == "attribute_names"]
+    if not names:
+        return frozenset()
+    value = names[0].value
+    if not isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+        return None
+    out: set[str] = set()
+    for el in value.elements:
+        if not isinstance(el.value, cst.SimpleString) or not isinstance(el.value.evaluated_value, str):
+            return None
+        out.add(el.value.evaluated_value)
+    return frozenset(out)
+
+
+def closes_its_sessions(index, fn: Function | None) -> bool:
+    """A project function that opens sessions and closes all of them before it returns:
+    what it returns is detached."""
+    if fn is None:
+        return False
+    sessions = [o for o in fn.opened if index.opens_session(o.factory) is not None]
+    return bool(sessions) and all(o.closed_on_return for o in sessions)
