@@ -85,6 +85,10 @@ async def place_order(session: AsyncSession, customer: Customer) -> Order:
     return order
 
 
+async def list_orders(session: AsyncSession) -> list[Order]:
+    return (await session.scalars(select(Order).options(selectinload(Order.customer)))).all()
+
+
 def get_order_sync(session: Session, order_id: int) -> Order | None:
     return session.execute(select(Order).options(selectinload(Order.customer)).where(Order.id == order_id)).scalar_one_or_none()
 '''
@@ -176,6 +180,32 @@ class LazyLoadOutsideSession(Pass):
                 order = await get_order(session, order_id)
                 customer = order.customer
                 return len(getattr(customer, "orders", None) or [])
+            ''',
+        ),
+        Example(
+            title="async: a query on an AsyncSession parameter",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Order
+
+
+            async def customer_of(order_id: int, db: AsyncSession) -> int:
+                order = await db.get(Order, order_id)
+                return order.customer.id
+            ''',
+        ),
+        Example(
+            title="async: the loop variable over what a project function loaded",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import list_orders
+
+
+            async def order_history(session: AsyncSession) -> int:
+                total = 0
+                for order in await list_orders(session):
+                    total += len(order.customer.orders)
+                return total
             ''',
         ),
         Example(
@@ -361,12 +391,31 @@ class LazyLoadOutsideSession(Pass):
             ''',
             "sync code: the lazy load runs",
         ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.shop import Order, list_orders
+
+
+            async def customers(order_id: int, db: AsyncSession) -> list[int]:
+                order = (await db.execute(select(Order).options(selectinload(Order.customer)))).scalar_one()
+                seen = [order.customer.id]
+                for other in await list_orders(db):
+                    seen.append(len(other.customer.notes))
+                return seen
+            ''',
+            "the query on the parameter loads what is read; the loop reads a relationship loaded with its parent",
+        ),
     )
 
     @classmethod
     def wants(cls, index, facts) -> bool:
         if facts is None or (facts.has_async and index.any_scope(facts.all_with_callees)):
             return True
+        if facts.has_async and any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values()):
+            return True  # queries on an AsyncSession parameter
         for name in facts.all_called:
             target = facts.imports.get(name) or f"{facts.module}.{name}"
             if _returns_detached(index, target) or (facts.has_async and index.returned(target) is not None):
@@ -401,7 +450,7 @@ class LazyLoadOutsideSession(Pass):
         X, rel, h = read.name, read.relationship, read.holding
         failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
         return self.finding(read.event.node, (
-            f"{_what(X, read.event.name, rel)} that the query of `{h.source}` did not load"
+            f"{_what(X, read.event.name, rel)} that {h.source} did not load"
             f"{f' (reached through `{h.via}`)' if h.via else ''}: reading it in async code "
             f"runs an implicit load, which raises {failure}; load it with {h.path}selectinload({h.model.name}.{rel}) "
             f"in that query, or use `await {X}.awaitable_attrs.{rel}`"))

@@ -25,7 +25,16 @@ from typing import TYPE_CHECKING
 
 from ..index.infer import Stage
 from ..lazy import lazy
-from .flow import Event, EventKind, eager_in, lazy_relationships_read, loaded_eagerly, model_for
+from .flow import (
+    BindingKind,
+    Event,
+    EventKind,
+    binding_of,
+    eager_in,
+    lazy_relationships_read,
+    loaded_eagerly,
+    model_for,
+)
 from .helpers import dotted
 
 if TYPE_CHECKING:
@@ -42,14 +51,16 @@ else:
 
 @dataclass(frozen=True)
 class Holding:
-    """A local name holding an ORM instance whose loaded relationships are known."""
+    """A local name holding an ORM instance (or a list of them) whose loaded relationships
+    are known."""
 
     model: Model
     loaded: frozenset[str]  # relationship names loaded (an over-estimate)
-    source: str  # the function whose query loaded it, as written: `get_subscription_by_id`
+    source: str  # what loaded it, for the message: "the query of `get_subscription_by_id`"
     via: str | None  # the relationship read it was reached through: `sub.user`
     detached: bool  # the loading function closed its session before it returned
     path: str = ""  # the loader option that reaches it: `selectinload(Subscription.user).`
+    many: bool = False  # a list of instances (its loop variable holds one)
 
 
 @dataclass(frozen=True)
@@ -66,11 +77,15 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
     if fn.asynchronous is None or _guarded(fn):
         return
     also = eager_in(fn.body) | _callee_eager(ctx, fn)
+    sessions = _async_session_params(fn)
     held: dict[str, Holding] = {}
     seen: set[tuple[str, str]] = set()
     for ev in evs:
         if ev.kind == EventKind.ASSIGN and ev.name is not None:
-            found = _loaded_by_call(ctx, ev, also) or _reached(ctx, ev, held)
+            if isinstance(ev.node, cst.For):
+                found = _element(ctx, ev.node.iter, held, sessions, also)
+            else:
+                found = _load(ctx, ev.value, sessions, also) or _reached(ctx, ev, held)
             held.pop(ev.name, None)
             if found is not None:
                 held[ev.name] = found
@@ -87,11 +102,15 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
                 del held[X]
                 continue
             h = held[X]
+            if h.many:
+                continue
             rels = [r for r in lazy_relationships_read(h.model, ev.name, h.loaded)
                     if h.model.relationships.get(r) != "dynamic"]
             if rels and (X, rels[0]) not in seen:
                 seen.add((X, rels[0]))
                 yield UnloadedRead(ev, X, rels[0], h)
+            elif not rels:
+                yield from _chained(ctx, ev, h, seen)
 
 
 def _guarded(fn: cst.FunctionDef) -> bool:
@@ -126,24 +145,53 @@ def _project_function(ctx: FileContext, call: cst.Call) -> Function | None:
     return ctx.index.function(ctx.qualify(callee))
 
 
-def _loaded_by_call(ctx: FileContext, ev: Event, also: frozenset[str]) -> Holding | None:
-    """``X = await load_x(...)``: an async project function returning one instance its query
-    loaded."""
-    if not isinstance(ev.value, cst.Await) or not isinstance(ev.value.expression, cst.Call):
+def _async_session_params(fn: cst.FunctionDef) -> dict[str, None]:
+    """Parameters annotated as an ``AsyncSession`` (``db: AsyncSession = Depends(get_db)``)."""
+    params = [*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params]
+    return {p.name.value: None for p in params
+            if p.annotation is not None and m.findall(p.annotation, m.Name("AsyncSession"))}
+
+
+def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str, None],
+          also: frozenset[str]) -> Holding | None:
+    """What ``value`` loads: ``await load_x(...)``, an async project function returning what its
+    query loaded, or a query on an ``AsyncSession`` parameter (``await db.get(User, id)``)."""
+    if value is None:
         return None
-    call = ev.value.expression
+    binding = binding_of(ctx, value, sessions) if sessions else None  # type: ignore[arg-type]
+    if binding is not None and binding.kind in (BindingKind.LOADED, BindingKind.LIST):
+        model = model_for(ctx, binding.model)
+        if model is None or not _awaited(value):
+            return None
+        return Holding(model, eager_in(value) | also, "its query", None, False,
+                       many=binding.kind == BindingKind.LIST)
+    if not isinstance(value, cst.Await) or not isinstance(value.expression, cst.Call):
+        return None
+    call = value.expression
     called = _project_function(ctx, call)
     if called is None or not called.is_async or called.opaque_options:
         return None
     index = ctx.index
     returned = index.returned(ctx.qualify(dotted(call.func)))
-    if returned is None or returned.shape is Stage.LIST:
+    if returned is None:
         return None
     loader = returned.function
     if loader.returns_load is None or loader.opaque_options:
         return None  # what it returns may be an object it built, or loaded with unknown options
     return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call) | also,
-                   dotted(call.func) or "", None, closes_its_sessions(index, called))
+                   f"the query of `{dotted(call.func)}`", None, closes_its_sessions(index, called),
+                   many=returned.shape is Stage.LIST)
+
+
+def _awaited(value: cst.BaseExpression) -> bool:
+    return bool(m.findall(value, m.Await()))
+
+
+def _element(ctx: FileContext, iterable: cst.BaseExpression, held: dict[str, Holding],
+             sessions: dict[str, None], also: frozenset[str]) -> Holding | None:
+    """The loop variable of ``for x in xs`` / ``for x in await load_xs(...)``."""
+    whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else _load(ctx, iterable, sessions, also)
+    return replace(whole, many=False) if whole is not None and whole.many else None
 
 
 def _reached(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> Holding | None:
@@ -154,13 +202,32 @@ def _reached(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> Holding |
         return None
     owner = held.get(value.value.value)
     rel = value.attr.value
-    if owner is None or rel not in owner.model.relationships or not loaded_eagerly(owner.model, rel, owner.loaded):
+    if owner is None or owner.many or rel not in owner.model.relationships or not loaded_eagerly(owner.model, rel, owner.loaded):
         return None
     target = model_for(ctx, owner.model.targets.get(rel))
     if target is None:
         return None
     return Holding(target, owner.loaded, owner.source, f"{value.value.value}.{rel}", owner.detached,
                    f"{owner.path}selectinload({owner.model.name}.{rel}).")
+
+
+def _chained(ctx: FileContext, ev: Event, h: Holding, seen: set[tuple[str, str]]) -> Iterator[UnloadedRead]:
+    """``X.rel.other`` with ``rel`` loaded: a read of ``other`` on the related instance."""
+    rel = ev.name or ""
+    outer = ctx.parent(ev.node)
+    if not isinstance(ev.node, cst.Attribute) or not isinstance(outer, cst.Attribute) or outer.value is not ev.node \
+            or rel not in h.model.relationships:
+        return
+    target = model_for(ctx, h.model.targets.get(rel))
+    if target is None:
+        return
+    inner = replace(h, model=target, via=f"{ev.owner}.{rel}", path=f"{h.path}selectinload({h.model.name}.{rel}).")
+    hop = f"{ev.owner}.{rel}"
+    rels = [r for r in lazy_relationships_read(target, outer.attr.value, inner.loaded)
+            if target.relationships.get(r) != "dynamic"]
+    if rels and (hop, rels[0]) not in seen:
+        seen.add((hop, rels[0]))
+        yield UnloadedRead(replace(ev, node=outer, owner=hop, name=outer.attr.value), hop, rels[0], inner)
 
 
 def _refreshed(call: cst.Call) -> frozenset[str] | None:
