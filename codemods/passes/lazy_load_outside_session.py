@@ -108,6 +108,12 @@ class LazyLoadOutsideSession(Pass):
     - in async code, on an instance attached to an `AsyncSession`, when the query that
       loaded it did not load the relationship eagerly: the implicit load raises
       `MissingGreenlet` (wrapped in `StatementError` on SQLAlchemy 2.1 with aiosqlite);
+    - in async code, on an instance loaded by a query on an `AsyncSession` parameter, or
+      returned by an async project function whose query loaded it (`sub = await
+      get_subscription(db, id)`), or reached through one of its loaded relationships
+      (`user = sub.user`), when that query's loader options did not name the relationship:
+      `getattr(user, "subscriptions", None)` raises `MissingGreenlet` too, as the default only
+      catches a missing attribute;
     - on an instance returned by a project function whose session closed before it
       returned (`with Session(engine) as s: return s.get(Author, 1)`), when that function did
       not load the relationship eagerly: `DetachedInstanceError: Parent instance <Author> is
