@@ -426,6 +426,8 @@ class _Extractor:
             info.returns_class, info.returns_shape = cls, shape
         info.eager = body.eager
         info.opaque_options = body.opaque_options
+        info.checks_loads = body.checks_loads
+        info.rebound_params = body.rebound_params
         if body.returns_load is not None:
             info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
         info.returns_calls = body.returns_calls

@@ -151,6 +151,8 @@ class Function:
     returns_calls: list[str] = field(default_factory=list)
     eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
     opaque_options: bool = False  # passes loader options the index cannot read (`*opts`, raiseload, "*")
+    checks_loads: bool = False  # catches MissingGreenlet or looks at load state (`.unloaded`, `.awaitable_attrs`)
+    rebound_params: set[str] = field(default_factory=set)  # parameters it assigns another value to
     detaches: bool = False  # expunges objects from its sessions (what it returns is detached)
     # qualified callees of its with-items; a with-item that is a value, not a call
     # (`async with self.session as s`), as WITH_VALUE + its dotted name

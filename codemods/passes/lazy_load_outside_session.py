@@ -30,7 +30,7 @@ else:
 
 
 SHOP = '''
-from sqlalchemy import ForeignKey, select
+from sqlalchemy import ForeignKey, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
@@ -87,6 +87,16 @@ async def place_order(session: AsyncSession, customer: Customer) -> Order:
 
 async def list_orders(session: AsyncSession) -> list[Order]:
     return (await session.scalars(select(Order).options(selectinload(Order.customer)))).all()
+
+
+def orders_of(customer: Customer) -> int:
+    return len(customer.orders)
+
+
+def known_orders(customer: Customer) -> int:
+    if "orders" in inspect(customer).unloaded:
+        return 0
+    return len(customer.orders)
 
 
 def get_order_sync(session: Session, order_id: int) -> Order | None:
@@ -212,6 +222,19 @@ class LazyLoadOutsideSession(Pass):
                 for order in await list_orders(session):
                     total += len(order.customer.orders)
                 return total
+            ''',
+        ),
+        Example(
+            title="async: handed to a project function that reads the relationship",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order, orders_of
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                return orders_of(customer)
             ''',
         ),
         Example(
@@ -399,6 +422,32 @@ class LazyLoadOutsideSession(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Order
+
+
+            async def settle(db: AsyncSession, order_id: int, ledger) -> int:
+                order = await db.get(Order, order_id)
+                order, receipt = await ledger.settle(order)
+                return order.customer.id + receipt
+            ''',
+            "the name is bound again, to an object loaded elsewhere",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order, known_orders
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                return known_orders(customer)
+            ''',
+            "the function it is handed to checks the load state before it reads",
+        ),
+        Valid(
+            '''
             from sqlalchemy import select
             from sqlalchemy.ext.asyncio import AsyncSession
             from sqlalchemy.orm import selectinload
@@ -455,8 +504,10 @@ class LazyLoadOutsideSession(Pass):
     def _unloaded(self, read: UnloadedRead) -> Finding:
         X, rel, h = read.name, read.relationship, read.holding
         failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
+        what = f"`{read.callee}(...)` reads `{X}.{rel}`, a lazy relationship" if read.callee \
+            else _what(X, read.event.name, rel)
         return self.finding(read.event.node, (
-            f"{_what(X, read.event.name, rel)} that {h.source} did not load"
+            f"{what} that {h.source} did not load"
             f"{f' (reached through `{h.via}`)' if h.via else ''}: reading it in async code "
             f"runs an implicit load, which raises {failure}; load it with {h.path}selectinload({h.model.name}.{rel}) "
             f"in that query, or use `await {X}.awaitable_attrs.{rel}`"))

@@ -65,10 +65,11 @@ class Holding:
 
 @dataclass(frozen=True)
 class UnloadedRead:
-    event: Event  # the read
+    event: Event  # the read (or the call handing the object to a function that reads it)
     name: str  # the object's local name
     relationship: str
     holding: Holding
+    callee: str | None = None  # the project function that reads it, as written
 
 
 def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> Iterator[UnloadedRead]:
@@ -78,6 +79,7 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
         return
     also = eager_in(fn.body) | _callee_eager(ctx, fn)
     sessions = _async_session_params(fn)
+    unsure = _bound_otherwise(fn)
     held: dict[str, Holding] = {}
     seen: set[tuple[str, str]] = set()
     for ev in evs:
@@ -87,7 +89,7 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
             else:
                 found = _load(ctx, ev.value, sessions, also) or _reached(ctx, ev, held)
             held.pop(ev.name, None)
-            if found is not None:
+            if found is not None and ev.name not in unsure:
                 held[ev.name] = found
         elif ev.kind == EventKind.CALL and ev.name == "refresh" and ev.args[:1] and ev.args[0] in held:
             X = ev.args[0]
@@ -96,6 +98,12 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
                 del held[X]
             else:
                 held[X] = replace(held[X], loaded=held[X].loaded | named)
+        elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many \
+                and isinstance(ev.value, cst.Call):
+            rel = _read_by_callee(ctx, ev.value, ev.node, held[ev.name])
+            if rel is not None and (ev.name, rel) not in seen:
+                seen.add((ev.name, rel))
+                yield UnloadedRead(replace(ev, node=ev.value), ev.name, rel, held[ev.name], dotted(ev.value.func))
         elif ev.kind == EventKind.READ and ev.owner in held and ev.name:
             X = ev.owner
             if ev.name == "awaitable_attrs":  # `await X.awaitable_attrs.rel`: loaded from here on
@@ -118,6 +126,17 @@ def _guarded(fn: cst.FunctionDef) -> bool:
     load (``except MissingGreenlet``) or overwrites loaded state (``populate_existing``)."""
     names = {"unloaded", "MissingGreenlet", "populate_existing"}
     return any(_last(n) in names for n in m.findall(fn.body, m.Name() | m.Attribute()))
+
+
+def _bound_otherwise(fn: cst.FunctionDef) -> set[str]:
+    """Names the function also binds in ways the event walk does not see as an assignment
+    (``a, b = ...``, ``with ... as a``, ``(a := ...)``, ``for a, b in ...``): not followed."""
+    out: set[str] = set()
+    for target in m.findall(fn.body, m.AssignTarget(target=m.Tuple() | m.List()) | m.For(target=m.Tuple() | m.List())
+                            | m.AsName() | m.NamedExpr() | m.AugAssign()):
+        node = target.target if not isinstance(target, cst.AsName) else target.name  # type: ignore[attr-defined]
+        out.update(n.value for n in m.findall(node, m.Name()) if isinstance(n, cst.Name))
+    return out
 
 
 def _last(node: cst.CSTNode) -> str:
@@ -209,6 +228,35 @@ def _reached(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> Holding |
         return None
     return Holding(target, owner.loaded, owner.source, f"{value.value.value}.{rel}", owner.detached,
                    f"{owner.path}selectinload({owner.model.name}.{rel}).")
+
+
+def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holding) -> str | None:
+    """The first lazy relationship, not loaded, that the project function ``call`` calls reads
+    of the parameter it receives ``arg`` as (``Function.param_reads``). None when that function
+    rebinds the parameter or looks at load state itself."""
+    fn = _project_function(ctx, call)
+    if fn is None or fn.checks_loads:
+        return None
+    positional = 0
+    name = None
+    for a in call.args:
+        if a.value is arg:
+            if a.star:
+                return None
+            name = a.keyword.value if a.keyword is not None else (
+                fn.params[positional].name if positional < len(fn.params) else None)
+            break
+        if a.star:
+            return None
+        if a.keyword is None:
+            positional += 1
+    if name is None or name in ("self", "cls") or name in fn.rebound_params:
+        return None
+    for attr in sorted(fn.param_reads.get(name, ())):
+        rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded) if h.model.relationships.get(r) != "dynamic"]
+        if rels:
+            return rels[0]
+    return None
 
 
 def _chained(ctx: FileContext, ev: Event, h: Holding, seen: set[tuple[str, str]]) -> Iterator[UnloadedRead]:
