@@ -422,6 +422,23 @@ class LazyLoadOutsideSession(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import raiseload
+            from bot.shop import Order
+
+            ORDER_OPTIONS = []
+
+
+            async def customer_of(order_id: int, db: AsyncSession) -> tuple[int, int]:
+                order = (await db.execute(select(Order).options(*ORDER_OPTIONS))).scalar_one()
+                strict = (await db.execute(select(Order).options(raiseload("*")))).scalar_one()
+                return order.customer.id, strict.customer.id
+            ''',
+            "options read from elsewhere, or a raiseload: what is loaded is not plain",
+        ),
+        Valid(
+            '''
             from sqlalchemy.ext.asyncio import AsyncSession
             from bot.shop import Order
 

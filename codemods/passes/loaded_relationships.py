@@ -180,7 +180,7 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
     binding = binding_of(ctx, value, sessions) if sessions else None  # type: ignore[arg-type]
     if binding is not None and binding.kind in (BindingKind.LOADED, BindingKind.LIST):
         model = model_for(ctx, binding.model)
-        if model is None or not _awaited(value):
+        if model is None or not _awaited(value) or _opaque(value):
             return None
         return Holding(model, eager_in(value) | also, "its query", None, False,
                        many=binding.kind == BindingKind.LIST)
@@ -200,6 +200,29 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
     return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call) | also,
                    f"the query of `{dotted(call.func)}`", None, closes_its_sessions(index, called),
                    many=returned.shape is Stage.LIST)
+
+
+def _opaque(value: cst.BaseExpression) -> bool:
+    """Loader options in ``value`` whose effect is not plain (the libcst twin of the index's
+    ``readable_option``)."""
+    from ..index.astutil import READABLE_LOADERS
+
+    for call in m.findall(value, m.Call(func=m.Attribute(attr=m.Name("options")))):
+        for arg in call.args:  # type: ignore[attr-defined]
+            node = arg.value
+            if arg.star:
+                return True
+            while isinstance(node, cst.Call):
+                if _last(node.func) not in READABLE_LOADERS or any(a.keyword for a in node.args) \
+                        or not all(isinstance(a.value, cst.Attribute) or isinstance(a.value, cst.SimpleString)
+                                   and "*" not in a.value.value for a in node.args):
+                    return True
+                if not isinstance(node.func, cst.Attribute):
+                    break
+                node = node.func.value
+            else:
+                return True
+    return False
 
 
 def _awaited(value: cst.BaseExpression) -> bool:
