@@ -147,3 +147,31 @@ def _annotation_target(annotation: ast.AST) -> str | None:
         return None
     return name
 
+
+
+COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "MutableSequence", "MutableSet", "Collection"}
+
+
+def annotation_collection(annotation: ast.AST | None) -> bool | None:
+    """Does a ``Mapped[...]`` annotation declare a collection (``Mapped[list["Item"]]``)?
+    None when there is no annotation to tell."""
+    if annotation is None:
+        return None
+    node = annotation
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            node = ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if not isinstance(node, ast.Subscript):
+        return False if isinstance(node, (ast.Name, ast.Attribute, ast.BinOp)) else None
+    outer = (dotted_name(node.value) or "").rsplit(".", 1)[-1]
+    if outer in COLLECTION_TYPES:  # SQLModel: `items: list["Item"] = Relationship()`
+        return True
+    if outer != "Mapped":
+        return False if outer == "Optional" else None
+    inner = node.slice
+    if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+        return inner.value.strip().split("[")[0].rsplit(".", 1)[-1] in COLLECTION_TYPES
+    head = inner.value if isinstance(inner, ast.Subscript) else None
+    return (dotted_name(head) or "").rsplit(".", 1)[-1] in COLLECTION_TYPES if head is not None else False

@@ -77,6 +77,7 @@ class Attribute:
     kind: str  # "column", "deferred", "relationship"
     lazy: str | None = None  # relationship loader strategy ("select" is SQLAlchemy's default)
     target: str | None = None  # relationship target class, as written
+    collection: bool | None = None  # a relationship holding a collection (None: not declared)
     line: int = 0
     refetched: bool = False  # a column the database sets on UPDATE (`onupdate=func.now()`,
     # `server_onupdate=`): a flush that updates the row expires it, whatever expire_on_commit says
@@ -256,6 +257,7 @@ class Model:
     targets: dict[str, str]  # relationship name -> target class as written
     properties: dict[str, set[str]] = field(default_factory=dict)  # property -> self attributes it reads
     refetched: set[str] = field(default_factory=set)  # columns a flush that updates the row expires
+    collections: set[str] = field(default_factory=set)  # relationships declared as collections
 
     @property
     def name(self) -> str:

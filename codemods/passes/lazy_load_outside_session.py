@@ -238,6 +238,35 @@ class LazyLoadOutsideSession(Pass):
             ''',
         ),
         Example(
+            title="async: a collection of an object built here, read after the flush",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer
+
+
+            async def register(session: AsyncSession) -> int:
+                customer = Customer()
+                session.add(customer)
+                await session.flush()
+                return len(customer.orders)
+            ''',
+        ),
+        Example(
+            title="async: refresh() of an object built here leaves its relationships unloaded",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer
+
+
+            async def register(session: AsyncSession) -> int:
+                customer = Customer(orders=[])
+                session.add(customer)
+                await session.commit()
+                await session.refresh(customer)
+                return len(customer.orders)
+            ''',
+        ),
+        Example(
             title="a property of the model that reads a lazy relationship",
             before='''
             from bot.repo import get_author
@@ -422,6 +451,52 @@ class LazyLoadOutsideSession(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer, Order
+
+
+            async def register(session: AsyncSession, first_order: bool) -> int:
+                customer = Customer(orders=[])
+                session.add(customer)
+                await session.commit()
+                count = len(customer.orders)
+                order = Order(customer_id=1)
+                session.add(order)
+                await session.flush()
+                owner = order.customer
+                other = Customer()
+                session.add(other)
+                if first_order:
+                    await session.flush()
+                else:
+                    count += len(other.orders)
+                return count + owner.id
+            ''',
+            "a collection given when building stays loaded after the commit; a many-to-one may come from the "
+            "identity map with no query; a read on a path that did not flush reads a pending object",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer, Order
+
+
+            async def register(session: AsyncSession) -> int:
+                customer = Customer()
+                session.add(customer)
+                session.add(Order(customer=customer))
+                await session.flush()
+                first = len(customer.orders)
+                again = Customer()
+                session.add(again)
+                await session.commit()
+                await session.refresh(again, ["orders"])
+                return first + len(again.orders)
+            ''',
+            "another object's relationship fills the collection; a refresh naming it loads it",
+        ),
+        Valid(
+            '''
             from sqlalchemy import select
             from sqlalchemy.ext.asyncio import AsyncSession
             from sqlalchemy.orm import raiseload
@@ -520,6 +595,14 @@ class LazyLoadOutsideSession(Pass):
 
     def _unloaded(self, read: UnloadedRead) -> Finding:
         X, rel, h = read.name, read.relationship, read.holding
+        if h.built:
+            when = ("`refresh()` without attribute names left every lazy relationship of this object, built here, "
+                    "unloaded" if h.source == "refresh" else f"it was built here without `{rel}` and then flushed")
+            what = f"`{read.callee}(...)` reads `{X}.{rel}`" if read.callee else f"`{X}.{rel}`"
+            return self.finding(read.event.node, (
+                f"{what}, a lazy collection that was never loaded ({when}): reading it in async code runs an "
+                f"implicit load, which raises MissingGreenlet; give it a value when building the object "
+                f"(`{h.model.name}({rel}=[...])`) or load it with `await session.refresh({X}, [\"{rel}\"])`"))
         failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
         what = f"`{read.callee}(...)` reads `{X}.{rel}`, a lazy relationship" if read.callee \
             else _what(X, read.event.name, rel)

@@ -31,9 +31,11 @@ from .flow import (
     EventKind,
     binding_of,
     eager_in,
+    falls_through_to,
     lazy_relationships_read,
     loaded_eagerly,
     model_for,
+    reachable_only_through,
 )
 from .helpers import dotted
 
@@ -61,6 +63,10 @@ class Holding:
     detached: bool  # the loading function closed its session before it returned
     path: str = ""  # the loader option that reaches it: `selectinload(Subscription.user).`
     many: bool = False  # a list of instances (its loop variable holds one)
+    built: bool = False  # built here (`Model(...)`), not loaded: `loaded` is what it was given
+    pending: bool = False  # built and not flushed yet: its reads load nothing
+    session: str | None = None  # the session a built object was added to
+    settled: Event | None = None  # the flush, commit or refresh that made a built object persistent
 
 
 @dataclass(frozen=True)
@@ -74,12 +80,13 @@ class UnloadedRead:
 
 def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> Iterator[UnloadedRead]:
     """Reads, in the async function ``fn``, of lazy relationships that the query which loaded
-    the object did not load."""
+    the object did not load, or that an object built here was never given."""
     if fn.asynchronous is None or _guarded(fn):
         return
     also = eager_in(fn.body) | _callee_eager(ctx, fn)
     sessions = _async_session_params(fn)
     unsure = _bound_otherwise(fn)
+    private = None  # names only read, added and refreshed (computed when an object is built)
     held: dict[str, Holding] = {}
     seen: set[tuple[str, str]] = set()
     for ev in evs:
@@ -88,16 +95,17 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
                 found = _element(ctx, ev.node.iter, held, sessions, also)
             else:
                 found = _load(ctx, ev.value, sessions, also) or _reached(ctx, ev, held)
+                if found is None and (built := _built(ctx, ev.value)) is not None:
+                    private = _private_names(ctx, fn) if private is None else private
+                    found = built if ev.name in private else None
             held.pop(ev.name, None)
             if found is not None and ev.name not in unsure:
                 held[ev.name] = found
-        elif ev.kind == EventKind.CALL and ev.name == "refresh" and ev.args[:1] and ev.args[0] in held:
-            X = ev.args[0]
-            named = _refreshed(ev.node)  # type: ignore[arg-type]
-            if named is None:
-                del held[X]
-            else:
-                held[X] = replace(held[X], loaded=held[X].loaded | named)
+        elif ev.kind == EventKind.CALL:
+            _session_call(ctx, ev, held)
+        elif ev.kind == EventKind.WRITE and ev.owner in held and ev.name:
+            h = held[ev.owner]
+            held[ev.owner] = replace(h, loaded=h.loaded | {ev.name})
         elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many \
                 and isinstance(ev.value, cst.Call):
             rel = _read_by_callee(ctx, ev.value, ev.node, held[ev.name])
@@ -112,13 +120,90 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
             h = held[X]
             if h.many:
                 continue
-            rels = [r for r in lazy_relationships_read(h.model, ev.name, h.loaded)
-                    if h.model.relationships.get(r) != "dynamic"]
+            if h.pending:  # not flushed yet: whatever it reads counts as given
+                held[X] = replace(h, loaded=h.loaded | set(lazy_relationships_read(h.model, ev.name, h.loaded)))
+                continue
+            rels = _unloaded(h, ev.name)
+            if h.settled is not None and not (reachable_only_through(ev, h.settled)
+                                              and falls_through_to(h.settled.path, ev.path)):
+                continue  # a branch that may not have flushed it
             if rels and (X, rels[0]) not in seen:
                 seen.add((X, rels[0]))
                 yield UnloadedRead(ev, X, rels[0], h)
-            elif not rels:
+            elif not rels and not h.built:
                 yield from _chained(ctx, ev, h, seen)
+
+
+def _unloaded(h: Holding, attr: str) -> list[str]:
+    """The lazy relationships reading ``attr`` loads that ``h`` does not have: for an object
+    built here, only collections (a many-to-one may come from the identity map, or be None,
+    with no query)."""
+    rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded) if h.model.relationships.get(r) != "dynamic"]
+    return [r for r in rels if r in h.model.collections] if h.built else rels
+
+
+def _session_call(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> None:
+    """What a session method call does to the objects held: ``refresh(X, [names])`` loads
+    those; a plain ``refresh(X)`` of an object built here leaves every lazy relationship
+    unloaded (it has no loader options to load again with); ``add(X)`` then an awaited
+    ``flush()``/``commit()`` of that session makes a built object persistent; a rollback or
+    an expunge ends the tracking."""
+    S, method = ev.owner, ev.name
+    X = ev.args[0] if ev.args else None
+    if method == "refresh" and X in held:
+        named = _refreshed(ev.node)  # type: ignore[arg-type]
+        h = held[X]
+        if named is None:
+            del held[X]
+        elif h.built:
+            held[X] = replace(h, loaded=(h.loaded | named) if named else named, pending=False,
+                              source="refresh" if not named else h.source, settled=ev)
+        else:
+            held[X] = replace(h, loaded=h.loaded | named)
+    elif method == "add" and X in held and held[X].built:
+        held[X] = replace(held[X], session=S)
+    elif method in ("flush", "commit") and isinstance(ctx.parent(ev.node), cst.Await):
+        for name, h in list(held.items()):
+            if h.built and h.session == S and h.pending:
+                held[name] = replace(h, pending=False, settled=ev)
+    elif method in ("rollback", "expunge", "expunge_all", "close"):
+        for name, h in list(held.items()):
+            if h.built and h.session == S:
+                del held[name]
+
+
+def _built(ctx: FileContext, value: cst.BaseExpression | None) -> Holding | None:
+    """``X = Model(rel=..., ...)``: an object built here; the relationships it was given."""
+    if not isinstance(value, cst.Call):
+        return None
+    binding = binding_of(ctx, value, {})
+    model = model_for(ctx, binding.model) if binding.kind == BindingKind.NEW else None
+    if model is None or any(a.star for a in value.args):
+        return None
+    given = frozenset(a.keyword.value for a in value.args if a.keyword is not None)
+    return Holding(model, given, "", None, False, built=True, pending=True)
+
+
+def _private_names(ctx: FileContext, fn: cst.FunctionDef) -> set[str]:
+    """Names the function only reads attributes of, adds to or refreshes through a session,
+    assigns, tests or returns: an object bound to one is changed by no other code (no backref
+    from another object fills its collections)."""
+    used: set[str] = set()
+    shared: set[str] = set()
+    for name in m.findall(fn.body, m.Name()):
+        assert isinstance(name, cst.Name)
+        used.add(name.value)
+        parent = ctx.parent(name)
+        if isinstance(parent, cst.Attribute) and parent.value is name or isinstance(parent, cst.AssignTarget) \
+                or isinstance(parent, (cst.Comparison, cst.ComparisonTarget, cst.If, cst.UnaryOperation, cst.Return)):
+            continue
+        if isinstance(parent, cst.Arg) and parent.keyword is None:
+            call = ctx.parent(parent)
+            if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
+                    and call.func.attr.value in ("add", "refresh", "flush", "expunge"):
+                continue
+        shared.add(name.value)
+    return used - shared
 
 
 def _guarded(fn: cst.FunctionDef) -> bool:
@@ -276,7 +361,7 @@ def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holdi
     if name is None or name in ("self", "cls") or name in fn.rebound_params:
         return None
     for attr in sorted(fn.param_reads.get(name, ())):
-        rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded) if h.model.relationships.get(r) != "dynamic"]
+        rels = _unloaded(h, attr)
         if rels:
             return rels[0]
     return None
