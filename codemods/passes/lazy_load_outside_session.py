@@ -123,7 +123,11 @@ class LazyLoadOutsideSession(Pass):
       get_subscription(db, id)`), or reached through one of its loaded relationships
       (`user = sub.user`), when that query's loader options did not name the relationship:
       `getattr(user, "subscriptions", None)` raises `MissingGreenlet` too, as the default only
-      catches a missing attribute;
+      catches a missing attribute; handing it to a project function that reads the
+      relationship is reported at the call;
+    - in async code, on an object built there, added and flushed: a collection it was not
+      given has nothing loaded, and after a plain `await session.refresh(obj)` no lazy
+      relationship of it is loaded;
     - on an instance returned by a project function whose session closed before it
       returned (`with Session(engine) as s: return s.get(Author, 1)`), when that function did
       not load the relationship eagerly: `DetachedInstanceError: Parent instance <Author> is
