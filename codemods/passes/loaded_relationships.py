@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ..index.infer import Stage
@@ -81,25 +82,22 @@ class UnloadedRead:
 def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> Iterator[UnloadedRead]:
     """Reads, in the async function ``fn``, of lazy relationships that the query which loaded
     the object did not load, or that an object built here was never given."""
-    if fn.asynchronous is None or _guarded(fn):
+    if fn.asynchronous is None:
         return
-    also = eager_in(fn.body) | _callee_eager(ctx, fn)
     sessions = _async_session_params(fn)
-    unsure = _bound_otherwise(fn)
-    private = None  # names only read, added and refreshed (computed when an object is built)
+    facts = _Facts(ctx, fn)
     held: dict[str, Holding] = {}
     seen: set[tuple[str, str]] = set()
     for ev in evs:
         if ev.kind == EventKind.ASSIGN and ev.name is not None:
             if isinstance(ev.node, cst.For):
-                found = _element(ctx, ev.node.iter, held, sessions, also)
+                found = _element(ctx, ev.node.iter, held, sessions)
             else:
-                found = _load(ctx, ev.value, sessions, also) or _reached(ctx, ev, held)
+                found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held)
                 if found is None and (built := _built(ctx, ev.value)) is not None:
-                    private = _private_names(ctx, fn) if private is None else private
-                    found = built if ev.name in private else None
+                    found = built if ev.name in facts.private else None
             held.pop(ev.name, None)
-            if found is not None and ev.name not in unsure:
+            if found is not None and ev.name not in facts.unsure:
                 held[ev.name] = found
         elif ev.kind == EventKind.CALL:
             _session_call(ctx, ev, held)
@@ -108,10 +106,11 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
             held[ev.owner] = replace(h, loaded=h.loaded | {ev.name})
         elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many \
                 and isinstance(ev.value, cst.Call):
-            rel = _read_by_callee(ctx, ev.value, ev.node, held[ev.name])
-            if rel is not None and (ev.name, rel) not in seen:
+            h = facts.widened(held[ev.name])
+            rel = _read_by_callee(ctx, ev.value, ev.node, h)
+            if rel is not None and (ev.name, rel) not in seen and not facts.guarded:
                 seen.add((ev.name, rel))
-                yield UnloadedRead(replace(ev, node=ev.value), ev.name, rel, held[ev.name], dotted(ev.value.func))
+                yield UnloadedRead(replace(ev, node=ev.value), ev.name, rel, h, dotted(ev.value.func))
         elif ev.kind == EventKind.READ and ev.owner in held and ev.name:
             X = ev.owner
             if ev.name == "awaitable_attrs":  # `await X.awaitable_attrs.rel`: loaded from here on
@@ -123,15 +122,49 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
             if h.pending:  # not flushed yet: whatever it reads counts as given
                 held[X] = replace(h, loaded=h.loaded | set(lazy_relationships_read(h.model, ev.name, h.loaded)))
                 continue
-            rels = _unloaded(h, ev.name)
             if h.settled is not None and not (reachable_only_through(ev, h.settled)
                                               and falls_through_to(h.settled.path, ev.path)):
                 continue  # a branch that may not have flushed it
+            if not _unloaded(h, ev.name) and (h.built or ev.name not in h.model.relationships):
+                continue  # nothing to report: skip the function-wide facts
+            h = facts.widened(h)
+            rels = _unloaded(h, ev.name)
+            if facts.guarded:
+                return
             if rels and (X, rels[0]) not in seen:
                 seen.add((X, rels[0]))
                 yield UnloadedRead(ev, X, rels[0], h)
             elif not rels and not h.built:
                 yield from _chained(ctx, ev, h, seen)
+
+
+class _Facts:
+    """What the function as a whole says, worked out on first use (most async functions never
+    need it)."""
+
+    def __init__(self, ctx: FileContext, fn: cst.FunctionDef) -> None:
+        self.ctx, self.fn = ctx, fn
+
+    @cached_property
+    def guarded(self) -> bool:
+        return _guarded(self.fn)
+
+    @cached_property
+    def unsure(self) -> set[str]:
+        return _bound_otherwise(self.fn)
+
+    @cached_property
+    def private(self) -> set[str]:
+        return _private_names(self.ctx, self.fn)
+
+    @cached_property
+    def also(self) -> frozenset[str]:
+        """Relationships an eager option of the function, or of a project function it calls,
+        names: a second query fills them in on the same instance."""
+        return eager_in(self.fn.body) | _callee_eager(self.ctx, self.fn)
+
+    def widened(self, h: Holding) -> Holding:
+        return replace(h, loaded=h.loaded | self.also)
 
 
 def _unloaded(h: Holding, attr: str) -> list[str]:
@@ -256,8 +289,7 @@ def _async_session_params(fn: cst.FunctionDef) -> dict[str, None]:
             if p.annotation is not None and m.findall(p.annotation, m.Name("AsyncSession"))}
 
 
-def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str, None],
-          also: frozenset[str]) -> Holding | None:
+def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str, None]) -> Holding | None:
     """What ``value`` loads: ``await load_x(...)``, an async project function returning what its
     query loaded, or a query on an ``AsyncSession`` parameter (``await db.get(User, id)``)."""
     if value is None:
@@ -267,7 +299,7 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         model = model_for(ctx, binding.model)
         if model is None or not _awaited(value) or _opaque(value):
             return None
-        return Holding(model, eager_in(value) | also, "its query", None, False,
+        return Holding(model, eager_in(value), "its query", None, False,
                        many=binding.kind == BindingKind.LIST)
     if not isinstance(value, cst.Await) or not isinstance(value.expression, cst.Call):
         return None
@@ -282,7 +314,7 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
     loader = returned.function
     if loader.returns_load is None or loader.opaque_options:
         return None  # what it returns may be an object it built, or loaded with unknown options
-    return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call) | also,
+    return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call),
                    f"the query of `{dotted(call.func)}`", None, closes_its_sessions(index, called),
                    many=returned.shape is Stage.LIST)
 
@@ -315,9 +347,9 @@ def _awaited(value: cst.BaseExpression) -> bool:
 
 
 def _element(ctx: FileContext, iterable: cst.BaseExpression, held: dict[str, Holding],
-             sessions: dict[str, None], also: frozenset[str]) -> Holding | None:
+             sessions: dict[str, None]) -> Holding | None:
     """The loop variable of ``for x in xs`` / ``for x in await load_xs(...)``."""
-    whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else _load(ctx, iterable, sessions, also)
+    whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else _load(ctx, iterable, sessions)
     return replace(whole, many=False) if whole is not None and whole.many else None
 
 
