@@ -98,3 +98,17 @@ def test_refresh_keeps_what_the_loading_query_loaded_and_drops_what_a_new_object
     assert "team" in after_build
     assert "team" not in after_load
     assert "team" in after_plain
+
+
+@pytest.mark.parametrize("annotation,collection", [
+    ('Mapped[list["Order"]]', True), ("Mapped[List[Order]]", True), ('Mapped["list[Order]"]', True),
+    ('"Mapped[set[Order]]"', True), ('list["Order"]', True),  # SQLModel: `orders: list["Order"] = Relationship()`
+    ('Mapped["Customer"]', False), ("Mapped[Optional[Customer]]", False), ("Mapped[Customer | None]", False),
+    ("DynamicMapped[Order]", None),
+])
+def test_the_index_knows_which_relationships_hold_collections(annotation, collection):
+    import ast
+
+    from codemods.index.astutil import annotation_collection
+
+    assert annotation_collection(ast.parse(annotation, mode="eval").body) is collection
