@@ -95,9 +95,9 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
             else:
                 found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held)
                 if found is None and (built := _built(ctx, ev.value)) is not None:
-                    found = built if ev.name in facts.private else None
+                    found = built if ev.name not in facts.uses.shared else None
             held.pop(ev.name, None)
-            if found is not None and ev.name not in facts.unsure:
+            if found is not None and ev.name not in facts.uses.unsure:
                 held[ev.name] = found
         elif ev.kind == EventKind.CALL:
             _session_call(ctx, ev, held)
@@ -135,7 +135,7 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
                 seen.add((X, rels[0]))
                 yield UnloadedRead(ev, X, rels[0], h)
             elif not rels and not h.built:
-                yield from _chained(ctx, ev, h, seen)
+                yield from _chained(ctx, ev, h, seen, facts.uses.outer.get(id(ev.node)))
 
 
 class _Facts:
@@ -145,17 +145,13 @@ class _Facts:
     def __init__(self, ctx: FileContext, fn: cst.FunctionDef) -> None:
         self.ctx, self.fn = ctx, fn
 
-    @cached_property
+    @property
     def guarded(self) -> bool:
-        return _guarded(self.fn)
+        return self.uses.guarded
 
     @cached_property
-    def unsure(self) -> set[str]:
-        return _bound_otherwise(self.fn)
-
-    @cached_property
-    def private(self) -> set[str]:
-        return _private_names(self.ctx, self.fn)
+    def uses(self) -> _Uses:
+        return _uses(self.fn)
 
     @cached_property
     def also(self) -> frozenset[str]:
@@ -195,10 +191,12 @@ def _session_call(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> None
             held[X] = replace(h, loaded=h.loaded | named)
     elif method == "add" and X in held and held[X].built:
         held[X] = replace(held[X], session=S)
-    elif method in ("flush", "commit") and isinstance(ctx.parent(ev.node), cst.Await):
-        for name, h in list(held.items()):
-            if h.built and h.session == S and h.pending:
-                held[name] = replace(h, pending=False, settled=ev)
+    elif method in ("flush", "commit"):
+        pending = [name for name, h in held.items() if h.built and h.session == S and h.pending]
+        if pending and any(isinstance(a, cst.Await) and a.expression is ev.node
+                           for a in m.findall(ev.statement, m.Await())):
+            for name in pending:
+                held[name] = replace(held[name], pending=False, settled=ev)
     elif method in ("rollback", "expunge", "expunge_all", "close"):
         for name, h in list(held.items()):
             if h.built and h.session == S:
@@ -217,44 +215,78 @@ def _built(ctx: FileContext, value: cst.BaseExpression | None) -> Holding | None
     return Holding(model, given, "", None, False, built=True, pending=True)
 
 
-def _private_names(ctx: FileContext, fn: cst.FunctionDef) -> set[str]:
-    """Names the function only reads attributes of, adds to or refreshes through a session,
-    assigns, tests or returns: an object bound to one is changed by no other code (no backref
-    from another object fills its collections)."""
-    used: set[str] = set()
-    shared: set[str] = set()
-    for name in m.findall(fn.body, m.Name()):
-        assert isinstance(name, cst.Name)
-        used.add(name.value)
-        parent = ctx.parent(name)
-        if isinstance(parent, cst.Attribute) and parent.value is name or isinstance(parent, cst.AssignTarget) \
-                or isinstance(parent, (cst.Comparison, cst.ComparisonTarget, cst.If, cst.UnaryOperation, cst.Return)):
-            continue
-        if isinstance(parent, cst.Arg) and parent.keyword is None:
-            call = ctx.parent(parent)
-            if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
-                    and call.func.attr.value in ("add", "refresh", "flush", "expunge"):
-                continue
-        shared.add(name.value)
-    return used - shared
+@dataclass
+class _Uses:
+    """One walk over a function body: how its names are used."""
+
+    shared: set[str]  # names used otherwise than as `X.attr`, assigned, tested, returned, or
+    # handed to a session's add/refresh/flush/expunge: other code may change that object
+    unsure: set[str]  # names also bound where the event walk sees no assignment
+    # (`a, b = ...`, `with ... as a`, `(a := ...)`, `for a, b in ...`, `a += ...`)
+    outer: dict[int, cst.Attribute]  # `X.rel` (by id) -> the `X.rel.other` around it
+    guarded: bool = False  # looks at load state itself (`inspect(obj).unloaded`), catches the
+    # failed load (`except MissingGreenlet`) or overwrites loaded state (`populate_existing`)
 
 
-def _guarded(fn: cst.FunctionDef) -> bool:
-    """The function looks at load state itself (``inspect(obj).unloaded``), catches the failed
-    load (``except MissingGreenlet``) or overwrites loaded state (``populate_existing``)."""
-    names = {"unloaded", "MissingGreenlet", "populate_existing"}
-    return any(_last(n) in names for n in m.findall(fn.body, m.Name() | m.Attribute()))
+_GUARDS = {"unloaded", "MissingGreenlet", "populate_existing"}
 
 
-def _bound_otherwise(fn: cst.FunctionDef) -> set[str]:
-    """Names the function also binds in ways the event walk does not see as an assignment
-    (``a, b = ...``, ``with ... as a``, ``(a := ...)``, ``for a, b in ...``): not followed."""
-    out: set[str] = set()
-    for target in m.findall(fn.body, m.AssignTarget(target=m.Tuple() | m.List()) | m.For(target=m.Tuple() | m.List())
-                            | m.AsName() | m.NamedExpr() | m.AugAssign()):
-        node = target.target if not isinstance(target, cst.AsName) else target.name  # type: ignore[attr-defined]
-        out.update(n.value for n in m.findall(node, m.Name()) if isinstance(n, cst.Name))
+_KEEPING = ("add", "refresh", "flush", "expunge")
+
+
+def _uses(fn: cst.FunctionDef) -> _Uses:
+    out = _Uses(set(), set(), {})
+    stack: list[cst.CSTNode] = []
+
+    def visit(node: cst.CSTNode) -> None:
+        parent = stack[-1] if stack else None
+        if isinstance(node, cst.Name):
+            out.guarded |= node.value in _GUARDS
+            if parent is not None and not _kept(node, parent, stack):
+                out.shared.add(node.value)
+        elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Attribute) \
+                and isinstance(node.value.value, cst.Name):
+            out.outer[id(node.value)] = node
+        target: cst.CSTNode | None = None
+        if isinstance(node, (cst.AssignTarget, cst.For)) and isinstance(node.target, (cst.Tuple, cst.List)):
+            target = node.target
+        elif isinstance(node, cst.AsName):
+            target = node.name
+        elif isinstance(node, (cst.NamedExpr, cst.AugAssign)):
+            target = node.target
+        if target is not None:
+            out.unsure.update(_bound_names(target))
+        stack.append(node)
+        for child in node.children:
+            visit(child)
+        stack.pop()
+
+    visit(fn.body)
     return out
+
+
+def _kept(name: cst.Name, parent: cst.CSTNode, stack: list[cst.CSTNode]) -> bool:
+    """Is this use of a name one that leaves the object to this function?"""
+    if isinstance(parent, cst.Attribute):
+        return parent.value is name or parent.attr is name
+    if isinstance(parent, (cst.AssignTarget, cst.Comparison, cst.ComparisonTarget, cst.If, cst.UnaryOperation,
+                           cst.Return, cst.Param, cst.ImportAlias, cst.Decorator)) \
+            or isinstance(parent, cst.Call) and parent.func is name:
+        return True
+    if isinstance(parent, cst.Arg):
+        if parent.keyword is name:
+            return True
+        call = stack[-2] if len(stack) > 1 else None
+        return parent.keyword is None and isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
+            and call.func.attr.value in _KEEPING
+    return isinstance(parent, (cst.FunctionDef, cst.ClassDef))
+
+
+def _bound_names(node: cst.CSTNode) -> Iterator[str]:
+    if isinstance(node, cst.Name):
+        yield node.value
+    for child in node.children:
+        yield from _bound_names(child)
 
 
 def _last(node: cst.CSTNode) -> str:
@@ -285,8 +317,17 @@ def _project_function(ctx: FileContext, call: cst.Call) -> Function | None:
 def _async_session_params(fn: cst.FunctionDef) -> dict[str, None]:
     """Parameters annotated as an ``AsyncSession`` (``db: AsyncSession = Depends(get_db)``)."""
     params = [*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params]
-    return {p.name.value: None for p in params
-            if p.annotation is not None and m.findall(p.annotation, m.Name("AsyncSession"))}
+    return {p.name.value: None for p in params if p.annotation is not None and _names(p.annotation.annotation)}
+
+
+def _names(node: cst.CSTNode, wanted: str = "AsyncSession", depth: int = 0) -> bool:
+    """Does an annotation name ``wanted`` (``AsyncSession``, ``Annotated[AsyncSession, ...]``,
+    ``sqlalchemy.ext.asyncio.AsyncSession``)? A plain walk: annotations are small."""
+    if isinstance(node, cst.Name):
+        return node.value == wanted
+    if isinstance(node, cst.Attribute):
+        return node.attr.value == wanted
+    return depth < 8 and any(_names(child, wanted, depth + 1) for child in node.children)
 
 
 def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str, None]) -> Holding | None:
@@ -399,12 +440,11 @@ def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holdi
     return None
 
 
-def _chained(ctx: FileContext, ev: Event, h: Holding, seen: set[tuple[str, str]]) -> Iterator[UnloadedRead]:
-    """``X.rel.other`` with ``rel`` loaded: a read of ``other`` on the related instance."""
+def _chained(ctx: FileContext, ev: Event, h: Holding, seen: set[tuple[str, str]],
+             outer: cst.Attribute | None) -> Iterator[UnloadedRead]:
+    """``X.rel.other`` (``outer``) with ``rel`` loaded: a read of ``other`` on the related instance."""
     rel = ev.name or ""
-    outer = ctx.parent(ev.node)
-    if not isinstance(ev.node, cst.Attribute) or not isinstance(outer, cst.Attribute) or outer.value is not ev.node \
-            or rel not in h.model.relationships:
+    if outer is None or rel not in h.model.relationships:
         return
     target = model_for(ctx, h.model.targets.get(rel))
     if target is None:
