@@ -89,6 +89,32 @@ def eager_names(node: ast.AST) -> set[str]:
     return out
 
 
+# Loader options that say plainly which relationships they load (or leave lazy)
+READABLE_LOADERS = EAGER_LOADERS | {"defaultload", "lazyload", "load_only", "defer", "undefer", "undefer_group"}
+
+
+def readable_option(node: ast.AST) -> bool:
+    """A loader option whose effect on relationships the index can read:
+    ``selectinload(User.posts).selectinload(Post.tags)``, ``joinedload("author")``. Not
+    ``*opts``, a helper's result, ``Load(User)...``, ``raiseload``/``noload`` or a ``"*"``
+    wildcard: what those leave loaded is unknown."""
+    while isinstance(node, ast.Call):
+        func = node.func
+        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if last not in READABLE_LOADERS or node.keywords:
+            return False
+        for arg in node.args:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                if "*" in arg.value:
+                    return False
+            elif not isinstance(arg, ast.Attribute):
+                return False
+        if not isinstance(func, ast.Attribute):
+            return True
+        node = func.value
+    return False
+
+
 def _decorator_callee(node: ast.AST) -> ast.AST:
     return node.func if isinstance(node, ast.Call) else node
 
@@ -121,3 +147,31 @@ def _annotation_target(annotation: ast.AST) -> str | None:
         return None
     return name
 
+
+
+COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "MutableSequence", "MutableSet", "Collection"}
+
+
+def annotation_collection(annotation: ast.AST | None) -> bool | None:
+    """Does a ``Mapped[...]`` annotation declare a collection (``Mapped[list["Item"]]``)?
+    None when there is no annotation to tell."""
+    if annotation is None:
+        return None
+    node = annotation
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            node = ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if not isinstance(node, ast.Subscript):
+        return False if isinstance(node, (ast.Name, ast.Attribute, ast.BinOp)) else None
+    outer = (dotted_name(node.value) or "").rsplit(".", 1)[-1]
+    if outer in COLLECTION_TYPES:  # SQLModel: `items: list["Item"] = Relationship()`
+        return True
+    if outer != "Mapped":
+        return False if outer == "Optional" else None
+    inner = node.slice
+    if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+        return inner.value.strip().split("[")[0].rsplit(".", 1)[-1] in COLLECTION_TYPES
+    head = inner.value if isinstance(inner, ast.Subscript) else None
+    return (dotted_name(head) or "").rsplit(".", 1)[-1] in COLLECTION_TYPES if head is not None else False

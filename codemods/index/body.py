@@ -6,7 +6,17 @@ import ast
 from typing import TYPE_CHECKING
 
 from .. import names
-from .astutil import EAGER_LOADERS, _const_bool, _kw, dotted_name, eager_names, load_root, strip_await, unquoted
+from .astutil import (
+    EAGER_LOADERS,
+    _const_bool,
+    _kw,
+    dotted_name,
+    eager_names,
+    load_root,
+    readable_option,
+    strip_await,
+    unquoted,
+)
 from .facts import WITH_VALUE, CallSite, Factory, OpenedSession, Origin, SessionEnd
 from .infer import Load, load_of
 
@@ -49,6 +59,9 @@ class _FunctionBody(ast.NodeVisitor):
         self.methods: set[str] = set()
         self.called: set[str] = set()
         self.eager: set[str] = set()
+        self.opaque_options = False  # `.options(...)` it cannot read (see astutil.readable_option)
+        self.checks_loads = False  # catches MissingGreenlet, or reads `.unloaded` / `.awaitable_attrs`
+        self.rebound_params: set[str] = set()  # parameters it assigns another value to
         self.yield_sources: list[str] = []
         self.globals: set[str] = set()
         self.add_owners: set[str] = set()
@@ -181,6 +194,7 @@ class _FunctionBody(ast.NodeVisitor):
 
     def visit_Try(self, node: ast.Try) -> None:
         broad = any(_catches_anything(h) for h in node.handlers)
+        self.checks_loads |= any(_catches_missing_greenlet(h) for h in node.handlers)
         self._broad_guard += broad
         for stmt in node.body:
             self.visit(stmt)
@@ -433,6 +447,8 @@ class _FunctionBody(ast.NodeVisitor):
         return self.ex.facts.qualify(name)
 
     def _bind(self, name: str, value: ast.AST) -> None:
+        if name in self.param_names:
+            self.rebound_params.add(name)
         load = load_of(value, self.loads, self.ex.facts.qualify)
         if load is not None:
             self.loads[name] = load
@@ -533,6 +549,9 @@ class _FunctionBody(ast.NodeVisitor):
         last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         if last in EAGER_LOADERS:
             self.eager |= eager_names(node)
+        if last == "options" and isinstance(node.func, ast.Attribute) \
+                and not all(readable_option(a) for a in node.args):
+            self.opaque_options = True
         if isinstance(node.func, ast.Attribute) and node.func.attr in ("close", "expunge", "expunge_all"):
             owner = dotted_name(node.func.value)
             if owner in self.session_names:
@@ -587,6 +606,8 @@ class _FunctionBody(ast.NodeVisitor):
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self.generic_visit(node)
+        if node.attr in LOAD_STATE_ATTRS:
+            self.checks_loads = True
         if isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) and id(node) not in self._called_funcs:
             self._param_read(node.value.id, node.attr)
 
@@ -594,6 +615,15 @@ class _FunctionBody(ast.NodeVisitor):
         """What a parameter's callers hand in is read here (``param_reads``)."""
         if name in self.param_names and name not in ("self", "cls") and not attr.startswith("__"):
             self.param_reads.setdefault(name, set()).add(attr)
+
+# `inspect(obj).unloaded`, `await obj.awaitable_attrs.rel`: code that looks at, or loads, what is loaded
+LOAD_STATE_ATTRS = {"unloaded", "awaitable_attrs"}
+
+
+def _catches_missing_greenlet(handler: ast.ExceptHandler) -> bool:
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type] if handler.type else []
+    return any((dotted_name(k) or "").rsplit(".", 1)[-1] == "MissingGreenlet" for k in kinds)
+
 
 def _catches_anything(handler: ast.ExceptHandler) -> bool:
     """A bare ``except:``, or a handler for ``Exception`` (or any SQLAlchemy error)."""

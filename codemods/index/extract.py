@@ -14,6 +14,7 @@ from .astutil import (
     _const_str,
     _decorator_callee,
     _kw,
+    annotation_collection,
     dotted_name,
     strip_await,
     unquoted,
@@ -330,7 +331,9 @@ class _Extractor:
                     ref_lazy = _const_str(_kw(backref, "lazy")) or "select"
                 if ref_name:
                     info.backrefs.append((target, ref_name, ref_lazy))
-            return Attribute("relationship", lazy=lazy or "select", target=target)
+            uselist = _const_bool(_kw(call, "uselist"))
+            collection = uselist if uselist is not None else annotation_collection(annotation)
+            return Attribute("relationship", lazy=lazy or "select", target=target, collection=collection)
         if call is not None and sqla and last in names.COLUMN_CALLS:
             deferred = last in ("deferred",) or _const_bool(_kw(call, "deferred")) is True
             # a SQL expression (`func.now()`) the database evaluates, not a Python callable
@@ -426,6 +429,9 @@ class _Extractor:
             cls, shape = self.annotated_class(fn.returns)
             info.returns_class, info.returns_shape = cls, shape
         info.eager = body.eager
+        info.opaque_options = body.opaque_options
+        info.checks_loads = body.checks_loads
+        info.rebound_params = body.rebound_params
         if body.returns_load is not None:
             info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
         info.returns_calls = body.returns_calls

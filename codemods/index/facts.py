@@ -77,6 +77,7 @@ class Attribute:
     kind: str  # "column", "deferred", "relationship"
     lazy: str | None = None  # relationship loader strategy ("select" is SQLAlchemy's default)
     target: str | None = None  # relationship target class, as written
+    collection: bool | None = None  # a relationship holding a collection (None: not declared)
     line: int = 0
     refetched: bool = False  # a column the database sets on UPDATE (`onupdate=func.now()`,
     # `server_onupdate=`): a flush that updates the row expires it, whatever expire_on_commit says
@@ -150,6 +151,9 @@ class Function:
     returns_load: tuple[str, str] | None = None
     returns_calls: list[str] = field(default_factory=list)
     eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
+    opaque_options: bool = False  # passes loader options the index cannot read (`*opts`, raiseload, "*")
+    checks_loads: bool = False  # catches MissingGreenlet or looks at load state (`.unloaded`, `.awaitable_attrs`)
+    rebound_params: set[str] = field(default_factory=set)  # parameters it assigns another value to
     detaches: bool = False  # expunges objects from its sessions (what it returns is detached)
     # qualified callees of its with-items; a with-item that is a value, not a call
     # (`async with self.session as s`), as WITH_VALUE + its dotted name
@@ -257,6 +261,7 @@ class Model:
     targets: dict[str, str]  # relationship name -> target class as written
     properties: dict[str, set[str]] = field(default_factory=dict)  # property -> self attributes it reads
     refetched: set[str] = field(default_factory=set)  # columns a flush that updates the row expires
+    collections: set[str] = field(default_factory=set)  # relationships declared as collections
 
     @property
     def name(self) -> str:

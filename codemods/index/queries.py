@@ -569,6 +569,8 @@ class ProjectIndex:
                 if attr.kind == "relationship":
                     model.relationships.setdefault(name, attr.lazy or "select")
                     model.targets.setdefault(name, attr.target or "")
+                    if attr.collection:
+                        model.collections.add(name)
                 elif attr.kind == "deferred":
                     model.deferred.add(name)
                 else:

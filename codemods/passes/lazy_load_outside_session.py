@@ -20,6 +20,7 @@ from .flow import (
     with_scopes,
 )
 from .helpers import dotted
+from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -28,6 +29,81 @@ if TYPE_CHECKING:
 else:
     cst = lazy("libcst")
     index_mod = lazy("codemods.index")
+
+
+SHOP = '''
+from sqlalchemy import ForeignKey, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
+
+from bot.services import Base
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    orders: Mapped[list["Order"]] = relationship(back_populates="customer")
+    notes: Mapped[list["Note"]] = relationship(lazy="selectin")
+
+
+class Note(Base):
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    customer: Mapped[Customer] = relationship(back_populates="orders")
+    lines: Mapped[list["Line"]] = relationship(lazy="raise")
+
+
+class Line(Base):
+    __tablename__ = "lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+
+
+async def get_order(session: AsyncSession, order_id: int) -> Order | None:
+    result = await session.execute(select(Order).options(selectinload(Order.customer)).where(Order.id == order_id))
+    return result.scalar_one_or_none()
+
+
+async def get_order_with_history(session: AsyncSession, order_id: int):
+    stmt = select(Order).options(selectinload(Order.customer).selectinload(Customer.orders))
+    return (await session.execute(stmt.where(Order.id == order_id))).scalar_one()
+
+
+async def get_order_with(session: AsyncSession, order_id: int, *options) -> Order | None:
+    return (await session.execute(select(Order).options(*options).where(Order.id == order_id))).scalar_one_or_none()
+
+
+async def place_order(session: AsyncSession, customer: Customer) -> Order:
+    order = Order(customer=customer)
+    session.add(order)
+    await session.flush()
+    return order
+
+
+async def list_orders(session: AsyncSession) -> list[Order]:
+    return (await session.scalars(select(Order).options(selectinload(Order.customer)))).all()
+
+
+def orders_of(customer: Customer) -> int:
+    return len(customer.orders)
+
+
+def known_orders(customer: Customer) -> int:
+    if "orders" in inspect(customer).unloaded:
+        return 0
+    return len(customer.orders)
+
+
+def get_order_sync(session: Session, order_id: int) -> Order | None:
+    return session.execute(select(Order).options(selectinload(Order.customer)).where(Order.id == order_id)).scalar_one_or_none()
+'''
 
 
 class LazyLoadOutsideSession(Pass):
@@ -44,6 +120,16 @@ class LazyLoadOutsideSession(Pass):
     - in async code, on an instance attached to an `AsyncSession`, when the query that
       loaded it did not load the relationship eagerly: the implicit load raises
       `MissingGreenlet` (wrapped in `StatementError` on SQLAlchemy 2.1 with aiosqlite);
+    - in async code, on an instance loaded by a query on an `AsyncSession` parameter, or
+      returned by an async project function whose query loaded it (`sub = await
+      get_subscription(db, id)`), or reached through one of its loaded relationships
+      (`user = sub.user`), when that query's loader options did not name the relationship:
+      `getattr(user, "subscriptions", None)` raises `MissingGreenlet` too, as the default only
+      catches a missing attribute; handing it to a project function that reads the
+      relationship is reported at the call;
+    - in async code, on an object built there, added and flushed: a collection it was not
+      given has nothing loaded, and after a plain `await session.refresh(obj)` no lazy
+      relationship of it is loaded;
     - on an instance returned by a project function whose session closed before it
       returned (`with Session(engine) as s: return s.get(Author, 1)`), when that function did
       not load the relationship eagerly: `DetachedInstanceError: Parent instance <Author> is
@@ -67,7 +153,7 @@ class LazyLoadOutsideSession(Pass):
     No automatic fix: choosing between eager loading on the query, on the relationship, or an
     awaited attribute is a design decision.
     """
-    example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO}
+    example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO, "bot/shop.py": SHOP}
     examples = (
         Example(
             title="async: a lazy relationship read while attached",
@@ -103,6 +189,87 @@ class LazyLoadOutsideSession(Pass):
             def book_count(author_id: int) -> int:
                 author = get_author(author_id)
                 return len(author.books)
+            ''',
+        ),
+        Example(
+            title="async: reached through a relationship the loading function's query loaded",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                return len(getattr(customer, "orders", None) or [])
+            ''',
+        ),
+        Example(
+            title="async: a query on an AsyncSession parameter",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Order
+
+
+            async def customer_of(order_id: int, db: AsyncSession) -> int:
+                order = await db.get(Order, order_id)
+                return order.customer.id
+            ''',
+        ),
+        Example(
+            title="async: the loop variable over what a project function loaded",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import list_orders
+
+
+            async def order_history(session: AsyncSession) -> int:
+                total = 0
+                for order in await list_orders(session):
+                    total += len(order.customer.orders)
+                return total
+            ''',
+        ),
+        Example(
+            title="async: handed to a project function that reads the relationship",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order, orders_of
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                return orders_of(customer)
+            ''',
+        ),
+        Example(
+            title="async: a collection of an object built here, read after the flush",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer
+
+
+            async def register(session: AsyncSession) -> int:
+                customer = Customer()
+                session.add(customer)
+                await session.flush()
+                return len(customer.orders)
+            ''',
+        ),
+        Example(
+            title="async: refresh() of an object built here leaves its relationships unloaded",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer
+
+
+            async def register(session: AsyncSession) -> int:
+                customer = Customer(orders=[])
+                session.add(customer)
+                await session.commit()
+                await session.refresh(customer)
+                return len(customer.orders)
             ''',
         ),
         Example(
@@ -180,15 +347,231 @@ class LazyLoadOutsideSession(Pass):
             ''',
             "sync code with the session open: the lazy load works",
         ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order_with_history
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order_with_history(session, order_id)
+                customer = order.customer
+                return len(customer.orders)
+            ''',
+            "the loading query names the collection after the hop: selectinload(...).selectinload(Customer.orders)",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order
+
+
+            async def summary(session: AsyncSession, order_id: int) -> tuple[int, int]:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                notes = customer.notes
+                try:
+                    lines = len(order.lines)
+                except Exception:
+                    lines = 0
+                return len(notes), lines
+            ''',
+            "lazy=\"selectin\" on the relationship loads it with its parent; lazy=\"raise\" never loads",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.shop import Customer, Order, get_order_with
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order_with(session, order_id, selectinload(Order.customer), *more_options())
+                customer = order.customer
+                return len(customer.orders)
+
+
+            def more_options():
+                return [selectinload(Order.customer).selectinload(Customer.orders)]
+            ''',
+            "options the query takes from its caller: what they load is not known",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import inspect
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                if "orders" in inspect(customer).unloaded:
+                    return 0
+                return len(customer.orders)
+            ''',
+            "the code checks the load state before it reads",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                await session.refresh(customer, ["orders"])
+                first = len(customer.orders)
+                again = await get_order(session, order_id)
+                owner = again.customer
+                orders = await owner.awaitable_attrs.orders
+                return first + len(orders)
+            ''',
+            "refresh naming the relationship, and an awaited attribute, load it",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer, place_order
+
+
+            async def order_for(session: AsyncSession, customer: Customer) -> int:
+                order = await place_order(session, customer)
+                return order.customer.id
+            ''',
+            "an object the function built, not loaded: its relationships are what the code set",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from bot.shop import get_order_sync
+
+
+            def other_orders(session: Session, order_id: int) -> int:
+                order = get_order_sync(session, order_id)
+                customer = order.customer
+                return len(customer.orders)
+            ''',
+            "sync code: the lazy load runs",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer, Order
+
+
+            async def register(session: AsyncSession, first_order: bool) -> int:
+                customer = Customer(orders=[])
+                session.add(customer)
+                await session.commit()
+                count = len(customer.orders)
+                order = Order(customer_id=1)
+                session.add(order)
+                await session.flush()
+                owner = order.customer
+                other = Customer()
+                session.add(other)
+                if first_order:
+                    await session.flush()
+                else:
+                    count += len(other.orders)
+                return count + owner.id
+            ''',
+            "a collection given when building stays loaded after the commit; a many-to-one may come from the "
+            "identity map with no query; a read on a path that did not flush reads a pending object",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer, Order
+
+
+            async def register(session: AsyncSession) -> int:
+                customer = Customer()
+                session.add(customer)
+                session.add(Order(customer=customer))
+                await session.flush()
+                first = len(customer.orders)
+                again = Customer()
+                session.add(again)
+                await session.commit()
+                await session.refresh(again, ["orders"])
+                return first + len(again.orders)
+            ''',
+            "another object's relationship fills the collection; a refresh naming it loads it",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import raiseload
+            from bot.shop import Order
+
+            ORDER_OPTIONS = []
+
+
+            async def customer_of(order_id: int, db: AsyncSession) -> tuple[int, int]:
+                order = (await db.execute(select(Order).options(*ORDER_OPTIONS))).scalar_one()
+                strict = (await db.execute(select(Order).options(raiseload("*")))).scalar_one()
+                return order.customer.id, strict.customer.id
+            ''',
+            "options read from elsewhere, or a raiseload: what is loaded is not plain",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Order
+
+
+            async def settle(db: AsyncSession, order_id: int, ledger) -> int:
+                order = await db.get(Order, order_id)
+                order, receipt = await ledger.settle(order)
+                return order.customer.id + receipt
+            ''',
+            "the name is bound again, to an object loaded elsewhere",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import get_order, known_orders
+
+
+            async def other_orders(session: AsyncSession, order_id: int) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                return known_orders(customer)
+            ''',
+            "the function it is handed to checks the load state before it reads",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.shop import Order, list_orders
+
+
+            async def customers(order_id: int, db: AsyncSession) -> list[int]:
+                order = (await db.execute(select(Order).options(selectinload(Order.customer)))).scalar_one()
+                seen = [order.customer.id]
+                for other in await list_orders(db):
+                    seen.append(len(other.customer.notes))
+                return seen
+            ''',
+            "the query on the parameter loads what is read; the loop reads a relationship loaded with its parent",
+        ),
     )
 
     @classmethod
     def wants(cls, index, facts) -> bool:
         if facts is None or (facts.has_async and index.any_scope(facts.all_with_callees)):
             return True
+        if facts.has_async and any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values()):
+            return True  # queries on an AsyncSession parameter
         for name in facts.all_called:
             target = facts.imports.get(name) or f"{facts.module}.{name}"
-            if _returns_detached(index, target):
+            if _returns_detached(index, target) or (facts.has_async and index.returned(target) is not None):
                 return True
         return False
 
@@ -198,13 +581,42 @@ class LazyLoadOutsideSession(Pass):
             found = shape(ctx, fn, qualname)
             attached = fn.asynchronous is not None and session_scoped(ctx, fn, qualname)
             detached = bool(found.calls & returning)
-            if not attached and not detached:
+            if fn.asynchronous is None and not detached:
                 continue
             evs = events(fn, ctx)
+            reported: set[int] = set()
             if attached:
-                yield from self._async_attached(ctx, evs)
+                for f in self._async_attached(ctx, evs):
+                    reported.add(id(f.node))
+                    yield f
             if detached:
-                yield from self._returned_detached(ctx, evs)
+                for f in self._returned_detached(ctx, evs):
+                    reported.add(id(f.node))
+                    yield f
+            for read in unloaded_reads(ctx, fn, evs):
+                finding = self._unloaded(read)
+                if id(finding.node) not in reported:
+                    reported.add(id(finding.node))
+                    yield finding
+
+    def _unloaded(self, read: UnloadedRead) -> Finding:
+        X, rel, h = read.name, read.relationship, read.holding
+        if h.built:
+            when = ("`refresh()` without attribute names left every lazy relationship of this object, built here, "
+                    "unloaded" if h.source == "refresh" else f"it was built here without `{rel}` and then flushed")
+            what = f"`{read.callee}(...)` reads `{X}.{rel}`" if read.callee else f"`{X}.{rel}`"
+            return self.finding(read.event.node, (
+                f"{what}, a lazy collection that was never loaded ({when}): reading it in async code runs an "
+                f"implicit load, which raises MissingGreenlet; give it a value when building the object "
+                f"(`{h.model.name}({rel}=[...])`) or load it with `await session.refresh({X}, [\"{rel}\"])`"))
+        failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
+        what = f"`{read.callee}(...)` reads `{X}.{rel}`, a lazy relationship" if read.callee \
+            else _what(X, read.event.name, rel)
+        return self.finding(read.event.node, (
+            f"{what} that {h.source} did not load"
+            f"{f' (reached through `{h.via}`)' if h.via else ''}: reading it in async code "
+            f"runs an implicit load, which raises {failure}; load it with {h.path}selectinload({h.model.name}.{rel}) "
+            f"in that query, or use `await {X}.awaitable_attrs.{rel}`"))
 
     @staticmethod
     def _session_returning_names(ctx: FileContext) -> set[str]:
@@ -264,7 +676,7 @@ class LazyLoadOutsideSession(Pass):
             target = ctx.qualify(callee)
             returned = index.returned(target)
             if returned is None or returned.shape is index_mod.Stage.LIST \
-                    or not _closes_its_sessions(index, index.function(target)):
+                    or not closes_its_sessions(index, index.function(target)):
                 continue
             model = returned.model
             X = ev.name
@@ -293,13 +705,4 @@ def _what(X: str, attr: str | None, rel: str) -> str:
 
 def _returns_detached(index, target: str) -> bool:
     """A project function that returns ORM instances from sessions it closed."""
-    return index.returned(target) is not None and _closes_its_sessions(index, index.function(target))
-
-
-def _closes_its_sessions(index, fn) -> bool:
-    """A project function that opens sessions and closes all of them before it returns:
-    what it returns is detached."""
-    if fn is None:
-        return False
-    sessions = [o for o in fn.opened if index.opens_session(o.factory) is not None]
-    return bool(sessions) and all(o.closed_on_return for o in sessions)
+    return index.returned(target) is not None and closes_its_sessions(index, index.function(target))

@@ -1,0 +1,485 @@
+"""Which relationships of an object an async function holds are loaded.
+
+An object that a project function loaded with a query (``await get_subscription(db, id)``)
+has the relationships that query's loader options named (``selectinload(Subscription.user)``)
+and those the mapping loads eagerly (``lazy="selectin"``); every other relationship with the
+default ``lazy="select"`` is unloaded, and reading it in async code runs an implicit load,
+which raises ``MissingGreenlet`` (``DetachedInstanceError`` once the session closed). An
+object reached through a loaded relationship (``user = sub.user``) has, at most, what the same
+options name. ``getattr(obj, "rel", default)`` is such a read too: the default catches a
+missing attribute, not the failed load.
+
+The loaded set is an over-estimate wherever the code is not plain: every relationship an
+eager option of this function, or of a project function it calls, names counts as loaded (a
+second query with options fills in the same instance of the identity map), and an object
+whose loading query takes options the index cannot read (``*opts``, ``raiseload``, ``"*"``)
+is not followed. ``await session.refresh(obj)`` leaves it as it is: a refresh loads again with
+the options the object was first loaded with; ``refresh(obj, ["rel"])`` adds ``rel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from ..index.infer import Stage
+from ..lazy import lazy
+from .flow import (
+    BindingKind,
+    Event,
+    EventKind,
+    binding_of,
+    eager_in,
+    falls_through_to,
+    lazy_relationships_read,
+    loaded_eagerly,
+    model_for,
+    reachable_only_through,
+)
+from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+    import libcst.matchers as m
+
+    from ..index import Function
+    from ..index.facts import Model
+    from .base import FileContext
+else:
+    cst = lazy("libcst")
+    m = lazy("libcst.matchers")
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A local name holding an ORM instance (or a list of them) whose loaded relationships
+    are known."""
+
+    model: Model
+    loaded: frozenset[str]  # relationship names loaded (an over-estimate)
+    source: str  # what loaded it, for the message: "the query of `get_subscription_by_id`"
+    via: str | None  # the relationship read it was reached through: `sub.user`
+    detached: bool  # the loading function closed its session before it returned
+    path: str = ""  # the loader option that reaches it: `selectinload(Subscription.user).`
+    many: bool = False  # a list of instances (its loop variable holds one)
+    built: bool = False  # built here (`Model(...)`), not loaded: `loaded` is what it was given
+    pending: bool = False  # built and not flushed yet: its reads load nothing
+    session: str | None = None  # the session a built object was added to
+    settled: Event | None = None  # the flush, commit or refresh that made a built object persistent
+
+
+@dataclass(frozen=True)
+class UnloadedRead:
+    event: Event  # the read (or the call handing the object to a function that reads it)
+    name: str  # the object's local name
+    relationship: str
+    holding: Holding
+    callee: str | None = None  # the project function that reads it, as written
+
+
+def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> Iterator[UnloadedRead]:
+    """Reads, in the async function ``fn``, of lazy relationships that the query which loaded
+    the object did not load, or that an object built here was never given."""
+    if fn.asynchronous is None:
+        return
+    sessions = _async_session_params(fn)
+    facts = _Facts(ctx, fn)
+    held: dict[str, Holding] = {}
+    seen: set[tuple[str, str]] = set()
+    for ev in evs:
+        if ev.kind == EventKind.ASSIGN and ev.name is not None:
+            if isinstance(ev.node, cst.For):
+                found = _element(ctx, ev.node.iter, held, sessions)
+            else:
+                found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held)
+                if found is None and (built := _built(ctx, ev.value)) is not None:
+                    found = built if ev.name not in facts.uses.shared else None
+            held.pop(ev.name, None)
+            if found is not None and ev.name not in facts.uses.unsure:
+                held[ev.name] = found
+        elif ev.kind == EventKind.CALL:
+            _session_call(ctx, ev, held)
+        elif ev.kind == EventKind.WRITE and ev.owner in held and ev.name:
+            h = held[ev.owner]
+            held[ev.owner] = replace(h, loaded=h.loaded | {ev.name})
+        elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many \
+                and isinstance(ev.value, cst.Call):
+            h = facts.widened(held[ev.name])
+            rel = _read_by_callee(ctx, ev.value, ev.node, h)
+            if rel is not None and (ev.name, rel) not in seen and not facts.guarded:
+                seen.add((ev.name, rel))
+                yield UnloadedRead(replace(ev, node=ev.value), ev.name, rel, h, dotted(ev.value.func))
+        elif ev.kind == EventKind.READ and ev.owner in held and ev.name:
+            X = ev.owner
+            if ev.name == "awaitable_attrs":  # `await X.awaitable_attrs.rel`: loaded from here on
+                del held[X]
+                continue
+            h = held[X]
+            if h.many:
+                continue
+            if h.pending:  # not flushed yet: whatever it reads counts as given
+                held[X] = replace(h, loaded=h.loaded | set(lazy_relationships_read(h.model, ev.name, h.loaded)))
+                continue
+            if h.settled is not None and not (reachable_only_through(ev, h.settled)
+                                              and falls_through_to(h.settled.path, ev.path)):
+                continue  # a branch that may not have flushed it
+            if not _unloaded(h, ev.name) and (h.built or ev.name not in h.model.relationships):
+                continue  # nothing to report: skip the function-wide facts
+            h = facts.widened(h)
+            rels = _unloaded(h, ev.name)
+            if facts.guarded:
+                return
+            if rels and (X, rels[0]) not in seen:
+                seen.add((X, rels[0]))
+                yield UnloadedRead(ev, X, rels[0], h)
+            elif not rels and not h.built:
+                yield from _chained(ctx, ev, h, seen, facts.uses.outer.get(id(ev.node)))
+
+
+class _Facts:
+    """What the function as a whole says, worked out on first use (most async functions never
+    need it)."""
+
+    def __init__(self, ctx: FileContext, fn: cst.FunctionDef) -> None:
+        self.ctx, self.fn = ctx, fn
+
+    @property
+    def guarded(self) -> bool:
+        return self.uses.guarded
+
+    @cached_property
+    def uses(self) -> _Uses:
+        return _uses(self.fn)
+
+    @cached_property
+    def also(self) -> frozenset[str]:
+        """Relationships an eager option of the function, or of a project function it calls,
+        names: a second query fills them in on the same instance."""
+        return eager_in(self.fn.body) | _callee_eager(self.ctx, self.fn)
+
+    def widened(self, h: Holding) -> Holding:
+        return replace(h, loaded=h.loaded | self.also)
+
+
+def _unloaded(h: Holding, attr: str) -> list[str]:
+    """The lazy relationships reading ``attr`` loads that ``h`` does not have: for an object
+    built here, only collections (a many-to-one may come from the identity map, or be None,
+    with no query)."""
+    rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded) if h.model.relationships.get(r) != "dynamic"]
+    return [r for r in rels if r in h.model.collections] if h.built else rels
+
+
+def _session_call(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> None:
+    """What a session method call does to the objects held: ``refresh(X, [names])`` loads
+    those; a plain ``refresh(X)`` of an object built here leaves every lazy relationship
+    unloaded (it has no loader options to load again with); ``add(X)`` then an awaited
+    ``flush()``/``commit()`` of that session makes a built object persistent; a rollback or
+    an expunge ends the tracking."""
+    S, method = ev.owner, ev.name
+    X = ev.args[0] if ev.args else None
+    if method == "refresh" and X in held:
+        named = _refreshed(ev.node)  # type: ignore[arg-type]
+        h = held[X]
+        if named is None:
+            del held[X]
+        elif h.built:
+            held[X] = replace(h, loaded=(h.loaded | named) if named else named, pending=False,
+                              source="refresh" if not named else h.source, settled=ev)
+        else:
+            held[X] = replace(h, loaded=h.loaded | named)
+    elif method == "add" and X in held and held[X].built:
+        held[X] = replace(held[X], session=S)
+    elif method in ("flush", "commit"):
+        pending = [name for name, h in held.items() if h.built and h.session == S and h.pending]
+        if pending and any(isinstance(a, cst.Await) and a.expression is ev.node
+                           for a in m.findall(ev.statement, m.Await())):
+            for name in pending:
+                held[name] = replace(held[name], pending=False, settled=ev)
+    elif method in ("rollback", "expunge", "expunge_all", "close"):
+        for name, h in list(held.items()):
+            if h.built and h.session == S:
+                del held[name]
+
+
+def _built(ctx: FileContext, value: cst.BaseExpression | None) -> Holding | None:
+    """``X = Model(rel=..., ...)``: an object built here; the relationships it was given."""
+    if not isinstance(value, cst.Call):
+        return None
+    binding = binding_of(ctx, value, {})
+    model = model_for(ctx, binding.model) if binding.kind == BindingKind.NEW else None
+    if model is None or any(a.star for a in value.args):
+        return None
+    given = frozenset(a.keyword.value for a in value.args if a.keyword is not None)
+    return Holding(model, given, "", None, False, built=True, pending=True)
+
+
+@dataclass
+class _Uses:
+    """One walk over a function body: how its names are used."""
+
+    shared: set[str]  # names used otherwise than as `X.attr`, assigned, tested, returned, or
+    # handed to a session's add/refresh/flush/expunge: other code may change that object
+    unsure: set[str]  # names also bound where the event walk sees no assignment
+    # (`a, b = ...`, `with ... as a`, `(a := ...)`, `for a, b in ...`, `a += ...`)
+    outer: dict[int, cst.Attribute]  # `X.rel` (by id) -> the `X.rel.other` around it
+    guarded: bool = False  # looks at load state itself (`inspect(obj).unloaded`), catches the
+    # failed load (`except MissingGreenlet`) or overwrites loaded state (`populate_existing`)
+
+
+_GUARDS = {"unloaded", "MissingGreenlet", "populate_existing"}
+
+
+_KEEPING = ("add", "refresh", "flush", "expunge")
+
+
+def _uses(fn: cst.FunctionDef) -> _Uses:
+    out = _Uses(set(), set(), {})
+    stack: list[cst.CSTNode] = []
+
+    def visit(node: cst.CSTNode) -> None:
+        parent = stack[-1] if stack else None
+        if isinstance(node, cst.Name):
+            out.guarded |= node.value in _GUARDS
+            if parent is not None and not _kept(node, parent, stack):
+                out.shared.add(node.value)
+        elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Attribute) \
+                and isinstance(node.value.value, cst.Name):
+            out.outer[id(node.value)] = node
+        target: cst.CSTNode | None = None
+        if isinstance(node, (cst.AssignTarget, cst.For)) and isinstance(node.target, (cst.Tuple, cst.List)):
+            target = node.target
+        elif isinstance(node, cst.AsName):
+            target = node.name
+        elif isinstance(node, (cst.NamedExpr, cst.AugAssign)):
+            target = node.target
+        if target is not None:
+            out.unsure.update(_bound_names(target))
+        stack.append(node)
+        for child in node.children:
+            visit(child)
+        stack.pop()
+
+    visit(fn.body)
+    return out
+
+
+def _kept(name: cst.Name, parent: cst.CSTNode, stack: list[cst.CSTNode]) -> bool:
+    """Is this use of a name one that leaves the object to this function?"""
+    if isinstance(parent, cst.Attribute):
+        return parent.value is name or parent.attr is name
+    if isinstance(parent, (cst.AssignTarget, cst.Comparison, cst.ComparisonTarget, cst.If, cst.UnaryOperation,
+                           cst.Return, cst.Param, cst.ImportAlias, cst.Decorator)) \
+            or isinstance(parent, cst.Call) and parent.func is name:
+        return True
+    if isinstance(parent, cst.Arg):
+        if parent.keyword is name:
+            return True
+        call = stack[-2] if len(stack) > 1 else None
+        return parent.keyword is None and isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
+            and call.func.attr.value in _KEEPING
+    return isinstance(parent, (cst.FunctionDef, cst.ClassDef))
+
+
+def _bound_names(node: cst.CSTNode) -> Iterator[str]:
+    if isinstance(node, cst.Name):
+        yield node.value
+    for child in node.children:
+        yield from _bound_names(child)
+
+
+def _last(node: cst.CSTNode) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return ""
+
+
+def _callee_eager(ctx: FileContext, fn: cst.FunctionDef) -> frozenset[str]:
+    """Relationships the project functions ``fn`` calls name in eager loader options."""
+    out: set[str] = set()
+    for call in m.findall(fn.body, m.Call()):
+        found = _project_function(ctx, call)  # type: ignore[arg-type]
+        if found is not None:
+            out |= found.eager
+    return frozenset(out)
+
+
+def _project_function(ctx: FileContext, call: cst.Call) -> Function | None:
+    callee = dotted(call.func)
+    if callee is None or callee.split(".")[0] in ("self", "cls"):
+        return None
+    return ctx.index.function(ctx.qualify(callee))
+
+
+def _async_session_params(fn: cst.FunctionDef) -> dict[str, None]:
+    """Parameters annotated as an ``AsyncSession`` (``db: AsyncSession = Depends(get_db)``)."""
+    params = [*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params]
+    return {p.name.value: None for p in params if p.annotation is not None and _names(p.annotation.annotation)}
+
+
+def _names(node: cst.CSTNode, wanted: str = "AsyncSession", depth: int = 0) -> bool:
+    """Does an annotation name ``wanted`` (``AsyncSession``, ``Annotated[AsyncSession, ...]``,
+    ``sqlalchemy.ext.asyncio.AsyncSession``)? A plain walk: annotations are small."""
+    if isinstance(node, cst.Name):
+        return node.value == wanted
+    if isinstance(node, cst.Attribute):
+        return node.attr.value == wanted
+    return depth < 8 and any(_names(child, wanted, depth + 1) for child in node.children)
+
+
+def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str, None]) -> Holding | None:
+    """What ``value`` loads: ``await load_x(...)``, an async project function returning what its
+    query loaded, or a query on an ``AsyncSession`` parameter (``await db.get(User, id)``)."""
+    if value is None:
+        return None
+    binding = binding_of(ctx, value, sessions) if sessions else None  # type: ignore[arg-type]
+    if binding is not None and binding.kind in (BindingKind.LOADED, BindingKind.LIST):
+        model = model_for(ctx, binding.model)
+        if model is None or not _awaited(value) or _opaque(value):
+            return None
+        return Holding(model, eager_in(value), "its query", None, False,
+                       many=binding.kind == BindingKind.LIST)
+    if not isinstance(value, cst.Await) or not isinstance(value.expression, cst.Call):
+        return None
+    call = value.expression
+    called = _project_function(ctx, call)
+    if called is None or not called.is_async or called.opaque_options:
+        return None
+    index = ctx.index
+    returned = index.returned(ctx.qualify(dotted(call.func)))
+    if returned is None:
+        return None
+    loader = returned.function
+    if loader.returns_load is None or loader.opaque_options:
+        return None  # what it returns may be an object it built, or loaded with unknown options
+    return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call),
+                   f"the query of `{dotted(call.func)}`", None, closes_its_sessions(index, called),
+                   many=returned.shape is Stage.LIST)
+
+
+def _opaque(value: cst.BaseExpression) -> bool:
+    """Loader options in ``value`` whose effect is not plain (the libcst twin of the index's
+    ``readable_option``)."""
+    from ..index.astutil import READABLE_LOADERS
+
+    for call in m.findall(value, m.Call(func=m.Attribute(attr=m.Name("options")))):
+        for arg in call.args:  # type: ignore[attr-defined]
+            node = arg.value
+            if arg.star:
+                return True
+            while isinstance(node, cst.Call):
+                if _last(node.func) not in READABLE_LOADERS or any(a.keyword for a in node.args) \
+                        or not all(isinstance(a.value, cst.Attribute) or isinstance(a.value, cst.SimpleString)
+                                   and "*" not in a.value.value for a in node.args):
+                    return True
+                if not isinstance(node.func, cst.Attribute):
+                    break
+                node = node.func.value
+            else:
+                return True
+    return False
+
+
+def _awaited(value: cst.BaseExpression) -> bool:
+    return bool(m.findall(value, m.Await()))
+
+
+def _element(ctx: FileContext, iterable: cst.BaseExpression, held: dict[str, Holding],
+             sessions: dict[str, None]) -> Holding | None:
+    """The loop variable of ``for x in xs`` / ``for x in await load_xs(...)``."""
+    whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else _load(ctx, iterable, sessions)
+    return replace(whole, many=False) if whole is not None and whole.many else None
+
+
+def _reached(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> Holding | None:
+    """``Y = X.rel`` with ``rel`` loaded: the related instance has, at most, the relationships
+    the same options name."""
+    value = ev.value
+    if not isinstance(value, cst.Attribute) or not isinstance(value.value, cst.Name):
+        return None
+    owner = held.get(value.value.value)
+    rel = value.attr.value
+    if owner is None or owner.many or rel not in owner.model.relationships or not loaded_eagerly(owner.model, rel, owner.loaded):
+        return None
+    target = model_for(ctx, owner.model.targets.get(rel))
+    if target is None:
+        return None
+    return Holding(target, owner.loaded, owner.source, f"{value.value.value}.{rel}", owner.detached,
+                   f"{owner.path}selectinload({owner.model.name}.{rel}).")
+
+
+def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holding) -> str | None:
+    """The first lazy relationship, not loaded, that the project function ``call`` calls reads
+    of the parameter it receives ``arg`` as (``Function.param_reads``). None when that function
+    rebinds the parameter or looks at load state itself."""
+    fn = _project_function(ctx, call)
+    if fn is None or fn.checks_loads:
+        return None
+    positional = 0
+    name = None
+    for a in call.args:
+        if a.value is arg:
+            if a.star:
+                return None
+            name = a.keyword.value if a.keyword is not None else (
+                fn.params[positional].name if positional < len(fn.params) else None)
+            break
+        if a.star:
+            return None
+        if a.keyword is None:
+            positional += 1
+    if name is None or name in ("self", "cls") or name in fn.rebound_params:
+        return None
+    for attr in sorted(fn.param_reads.get(name, ())):
+        rels = _unloaded(h, attr)
+        if rels:
+            return rels[0]
+    return None
+
+
+def _chained(ctx: FileContext, ev: Event, h: Holding, seen: set[tuple[str, str]],
+             outer: cst.Attribute | None) -> Iterator[UnloadedRead]:
+    """``X.rel.other`` (``outer``) with ``rel`` loaded: a read of ``other`` on the related instance."""
+    rel = ev.name or ""
+    if outer is None or rel not in h.model.relationships:
+        return
+    target = model_for(ctx, h.model.targets.get(rel))
+    if target is None:
+        return
+    inner = replace(h, model=target, via=f"{ev.owner}.{rel}", path=f"{h.path}selectinload({h.model.name}.{rel}).")
+    hop = f"{ev.owner}.{rel}"
+    rels = [r for r in lazy_relationships_read(target, outer.attr.value, inner.loaded)
+            if target.relationships.get(r) != "dynamic"]
+    if rels and (hop, rels[0]) not in seen:
+        seen.add((hop, rels[0]))
+        yield UnloadedRead(replace(ev, node=outer, owner=hop, name=outer.attr.value), hop, rels[0], inner)
+
+
+def _refreshed(call: cst.Call) -> frozenset[str] | None:
+    """The relationship names ``session.refresh(X, ["a", "b"])`` loads: none for a plain
+    ``refresh(X)`` (it loads again what the first query loaded); None when the names are not
+    literal."""
+    names = [a for a in call.args[1:] if a.keyword is None or a.keyword.value == "attribute_names"]
+    if not names:
+        return frozenset()
+    value = names[0].value
+    if not isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+        return None
+    out: set[str] = set()
+    for el in value.elements:
+        if not isinstance(el.value, cst.SimpleString) or not isinstance(el.value.evaluated_value, str):
+            return None
+        out.add(el.value.evaluated_value)
+    return frozenset(out)
+
+
+def closes_its_sessions(index, fn: Function | None) -> bool:
+    """A project function that opens sessions and closes all of them before it returns:
+    what it returns is detached."""
+    if fn is None:
+        return False
+    sessions = [o for o in fn.opened if index.opens_session(o.factory) is not None]
+    return bool(sessions) and all(o.closed_on_return for o in sessions)
