@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..index.infer import Stage
+from ..lazy import lazy
 from .expiry_state import Tracked
 from .flow import SessionRef
 
 if TYPE_CHECKING:
+    from .. import index as index_mod
     from ..index import CallSite, Function, ModuleFacts, Origin
     from .base import FileContext
+else:
+    index_mod = lazy("codemods.index")
 
 
 def _sites(ctx: FileContext, qualname: str) -> list[tuple[ModuleFacts, Function, CallSite]]:
@@ -81,7 +84,7 @@ def caller_collections(ctx: FileContext, qualname: str, S: str) -> dict[str, Tra
             _, session_name = _passed(fn, qualname, site, S)  # type: ignore[arg-type]
             returned = index.returned(origin.callee) if origin is not None and origin.kind == "loaded" \
                 and origin.via == session_name and session_name else None
-            if returned is None or returned.shape is not Stage.LIST \
+            if returned is None or returned.shape is not index_mod.Stage.LIST \
                     or found is not None and found.model.qualified != returned.model.qualified:
                 found = None
                 break

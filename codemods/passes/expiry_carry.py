@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import names
-from ..index.infer import Stage
 from ..lazy import lazy
 from .flow import (
     BindingKind,
@@ -24,10 +23,12 @@ from .helpers import dotted
 if TYPE_CHECKING:
     import libcst as cst
 
+    from .. import index as index_mod
     from ..passes.base import FileContext
     from .expiry_state import Expiry, Tracked
 else:
     cst = lazy("libcst")
+    index_mod = lazy("codemods.index")
 
 # `R.scalars().all()`, `R.scalars()`... on the result `R` of `S.execute(select(M))`: its instances
 _RESULT_LISTS = (["scalars"], ["scalars", "all"], ["unique", "scalars", "all"], ["scalars", "unique", "all"])
@@ -117,7 +118,7 @@ def _returned_list(ctx: FileContext, value: cst.BaseExpression | None, S: str):
     if callee is None or callee.startswith("self."):
         return None
     returned = ctx.index.returned(ctx.qualify(callee))
-    if returned is None or returned.shape is not Stage.LIST:
+    if returned is None or returned.shape is not index_mod.Stage.LIST:
         return None
     return returned.model, frozenset(returned.function.eager) | eager_in(value)
 

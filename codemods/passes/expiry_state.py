@@ -4,9 +4,12 @@ commit, rollback or flush that expired them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..index import Model
 from .flow import Event
+
+if TYPE_CHECKING:
+    from ..index import Model
 
 
 @dataclass

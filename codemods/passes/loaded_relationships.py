@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ..index.infer import Stage
 from ..lazy import lazy
 from .flow import (
     BindingKind,
@@ -44,11 +43,13 @@ if TYPE_CHECKING:
     import libcst as cst
     import libcst.matchers as m
 
+    from .. import index as index_mod
     from ..index import Function
     from ..index.facts import Model
     from .base import FileContext
 else:
     cst = lazy("libcst")
+    index_mod = lazy("codemods.index")
     m = lazy("libcst.matchers")
 
 
@@ -357,7 +358,7 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         return None  # what it returns may be an object it built, or loaded with unknown options
     return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call),
                    f"the query of `{dotted(call.func)}`", None, closes_its_sessions(index, called),
-                   many=returned.shape is Stage.LIST)
+                   many=returned.shape is index_mod.Stage.LIST)
 
 
 def _opaque(value: cst.BaseExpression) -> bool:
