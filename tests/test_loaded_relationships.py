@@ -112,3 +112,64 @@ def test_the_index_knows_which_relationships_hold_collections(annotation, collec
     from codemods.index.astutil import annotation_collection
 
     assert annotation_collection(ast.parse(annotation, mode="eval").body) is collection
+
+
+# --------------------------------------------------------------------------- callers' objects
+
+def _sqf006(source: str) -> list[tuple[int, str]]:
+    from codemods.config import Config
+    from codemods.engine import fix_text
+    from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
+
+    result = fix_text(textwrap.dedent(source).lstrip("\n"), Config(root="/project", select=("SQF006",)),
+                      project=LazyLoadOutsideSession.example_project, path="app/example.py")
+    assert result.error is None
+    return [(f.line, f.message) for f in result.findings if f.code == "SQF006"]
+
+
+def _dispatch(loader: str = "get_order") -> str:
+    """The pass's own example of a table of handlers, its caller loading with ``loader``."""
+    from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
+
+    example = next(e for e in LazyLoadOutsideSession.examples if "table of handlers" in e.title)
+    return example.source.replace("import Customer, get_order", f"import Customer, {loader}") \
+        .replace("await get_order(", f"await {loader}(")
+
+
+def test_a_parameter_filled_through_a_table_has_what_the_caller_loaded():
+    found = _sqf006(_dispatch())
+    assert [line for line, _ in found] == [6]  # the lazy collection; `notes` is lazy="selectin"
+    message = found[0][1]
+    assert "`customer.orders`" in message and "in `report` (which passes it here, line 20)" in message
+    assert "selectinload(Order.customer).selectinload(Customer.orders)" in message
+    # the caller's query loads the collection: nothing to report
+    assert _sqf006(_dispatch("get_order_with_history")) == []
+
+
+def test_the_index_counts_a_call_through_a_table_as_a_call_of_each_function_in_it():
+    facts = extract("app/example.py", _dispatch(), "app.example")
+    assert facts.function_tables == {"_REPORTS": ["app.example._note_count", "app.example._order_count"]}
+    sites = [s for s in facts.functions["report"].calls if s.table is not None]
+    assert sorted(s.callee for s in sites) == ["app.example._note_count", "app.example._order_count"]
+    assert {s.table for s in sites} == {"_REPORTS"} and {s.arg_names[1] for s in sites} == {"customer"}
+    rebound = extract("app/example.py", _dispatch() + "\n_REPORTS = {}\n",
+                      "app.example")
+    assert rebound.function_tables == {} and all(s.table is None for s in rebound.functions["report"].calls)
+
+
+@pytest.mark.parametrize("change", [
+    # another caller passes an object it knows nothing of
+    ("    return await handler(session, customer)",
+     "    return await handler(session, customer) + await _REPORTS[kind](session, kind)"),
+    # the function is handed on as a value: its callers are not all here
+    ("_REPORTS = {", "CALLBACK = _order_count\n_REPORTS = {"),
+    # the function looks at the load state itself
+    ('    return len(getattr(customer, "orders", None) or [])',
+     '    if "orders" in inspect(customer).unloaded:\n        return 0\n    return len(customer.orders)'),
+    # a decorator may register it
+    ("async def _order_count", "@router.get('/')\nasync def _order_count"),
+])
+def test_a_parameter_whose_callers_are_not_all_known_is_left_alone(change):
+    source = _dispatch()
+    assert change[0] in source
+    assert _sqf006(source.replace(*change)) == []

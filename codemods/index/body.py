@@ -79,6 +79,8 @@ class _FunctionBody(ast.NodeVisitor):
         self.origins: dict[str, Origin] = {}
         self.loads: dict[str, Load] = {}  # local name -> the load it holds (see .infer)
         self.local_calls: dict[str, str] = {}  # local name -> the call whose result it holds
+        self.picked: dict[str, str] = {}  # local name -> the module-level table of functions it
+        # holds one of (`handler = HANDLERS[action]`, `HANDLERS.get(action)`)
         self.returns_load: Load | None = None
         self.returns_calls: list[str] = []
         self.session_names: dict[str, str] = {}
@@ -461,6 +463,11 @@ class _FunctionBody(ast.NodeVisitor):
         else:
             self.local_calls.pop(name, None)
         self.origins[name] = self.origin(value)
+        table = self._table(inner)
+        if table is not None:
+            self.picked[name] = table
+        else:
+            self.picked.pop(name, None)
         if isinstance(inner, ast.Call) and names.factory_builder(self.ex.facts.qualify(dotted_name(inner.func))) is not None:
             self.local_factory_expire[name] = _const_bool(_kw(inner, "expire_on_commit"))
             built = self.ex.factory_from(name, inner, inner.lineno)
@@ -574,10 +581,11 @@ class _FunctionBody(ast.NodeVisitor):
                     self.commits_after_yield = True
         callee = dotted_name(node.func)
         own = callee is not None and callee.startswith("self.") and callee.count(".") == 1  # `self.method(...)`
-        if callee is None or "." in callee and callee.split(".")[0] in ("self", "cls") and not own:
+        table = self.picked.get(callee) if callee is not None else self._table(node.func)
+        if table is None and (callee is None or "." in callee and callee.split(".")[0] in ("self", "cls") and not own):
             return
-        qualified = callee if own else self.ex.facts.qualify(callee)
-        if qualified is None or len(node.args) + len(node.keywords) < 2:
+        qualified = callee if own or callee is None else self.ex.facts.qualify(callee)
+        if qualified is None and table is None or len(node.args) + len(node.keywords) < 2:
             return
         args = [self.origin(a) for a in node.args]
         kwargs = {k.arg: self.origin(k.value) for k in node.keywords if k.arg}
@@ -585,16 +593,32 @@ class _FunctionBody(ast.NodeVisitor):
         # callers of a function that takes both are asked (and what the cache has to store).
         if not any(o.kind in ("new", "loaded", "session") for o in (*args, *kwargs.values())):
             return
-        self.calls.append(
-            CallSite(
-                callee=qualified,
-                line=node.lineno,
-                args=args,
-                kwargs=kwargs,
-                arg_names=[dotted_name(a) for a in node.args],
-                kwarg_names={k.arg: dotted_name(k.value) for k in node.keywords if k.arg},
+        targets = self.ex.facts.function_tables[table] if table is not None else [qualified]
+        for target in targets:  # a call through a table calls each function in it
+            self.calls.append(
+                CallSite(
+                    callee=target,  # type: ignore[arg-type]
+                    line=node.lineno,
+                    args=args,
+                    kwargs=kwargs,
+                    arg_names=[dotted_name(a) for a in node.args],
+                    kwarg_names={k.arg: dotted_name(k.value) for k in node.keywords if k.arg},
+                    table=table,
+                )
             )
-        )
+
+    def _table(self, func: ast.AST) -> str | None:
+        """The module-level table of functions ``func`` picks one from: ``TABLE[key]``,
+        ``TABLE.get(key)``, or a local name bound to one of those."""
+        if isinstance(func, ast.Subscript):
+            holder = func.value
+        elif isinstance(func, ast.Call) and isinstance(func.func, ast.Attribute) and func.func.attr == "get":
+            holder = func.func.value
+        else:
+            return self.picked.get(func.id) if isinstance(func, ast.Name) else None
+        if not isinstance(holder, ast.Name) or holder.id in self.param_names or holder.id in self.origins:
+            return None
+        return holder.id if holder.id in self.ex.facts.function_tables else None
 
     def _getattr_read(self, node: ast.Call) -> None:
         """`getattr(user, "name", None)` reads `user.name`."""

@@ -573,6 +573,30 @@ def _containers(body: list[ast.stmt], prefix: str, out: set[str]) -> None:
             _containers(stmt.body, stmt.name + ".", out)
 
 
+def _function_tables(tree: ast.Module, facts: ModuleFacts) -> None:
+    """Module-level ``NAME = {key: function, ...}`` (or a list or tuple of functions): every
+    value a plain name, bound once. What those names are is decided at query time."""
+    bound: dict[str, int] = {}
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] \
+            if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) else []
+        for target in targets:
+            if isinstance(target, ast.Name):
+                bound[target.id] = bound.get(target.id, 0) + 1
+        value = getattr(stmt, "value", None)
+        members = value.values if isinstance(value, ast.Dict) else value.elts \
+            if isinstance(value, (ast.List, ast.Tuple)) else None
+        if not members or len(targets) != 1 or not isinstance(targets[0], ast.Name) \
+                or not all(isinstance(v, (ast.Name, ast.Attribute)) for v in members) \
+                or isinstance(value, ast.Dict) and None in value.keys:
+            continue
+        qualified = [facts.qualify(dotted_name(v)) for v in members]
+        facts.function_tables[targets[0].id] = sorted({q for q in qualified if q})
+    for name, times in bound.items():
+        if times > 1:
+            facts.function_tables.pop(name, None)
+
+
 def _aggregate(tree: ast.Module, facts: ModuleFacts) -> None:
     """Module-wide shapes, over-approximate: every call and with-item anywhere."""
     _containers(tree.body, "", facts.containers)
@@ -612,6 +636,7 @@ def extract(path: str, source: str | bytes, module: str | Sequence[ModuleName]) 
                             weak_names=[n.name for n in module[1:] if n.kind.weak])
     ex = _Extractor(facts)
     ex.imports(tree)
+    _function_tables(tree, facts)
     ex.module_level(tree)
     _aggregate(tree, facts)
     for target, opts in facts.configure_calls.items():

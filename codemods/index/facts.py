@@ -48,6 +48,8 @@ class CallSite:
     kwargs: dict[str, Origin]
     arg_names: list[str | None]
     kwarg_names: dict[str, str | None]
+    table: str | None = None  # called through this module-level table of functions
+    # (`HANDLERS[action](db, obj)`): a call of each function in it, with the same arguments
 
 
 @dataclass
@@ -224,6 +226,9 @@ class ModuleFacts:
     all_with_callees: set[str] = field(default_factory=set)  # qualified callees of with-items
     has_async: bool = False
     containers: set[str] = field(default_factory=set)  # module-level `X = {}`, class-level "Class.X"
+    # module-level dicts, lists and tuples of functions (`HANDLERS = {"a": do_a, "b": do_b}`):
+    # local name -> the qualified names of its members
+    function_tables: dict[str, list[str]] = field(default_factory=dict)
 
     def qualify(self, dotted: str | None) -> str | None:
         """The qualified name a dotted expression of this module refers to."""

@@ -20,6 +20,7 @@ from .flow import (
     with_scopes,
 )
 from .helpers import dotted
+from .loaded_callers import caller_holdings
 from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
 
 if TYPE_CHECKING:
@@ -270,6 +271,31 @@ class LazyLoadOutsideSession(Pass):
                 await session.commit()
                 await session.refresh(customer)
                 return len(customer.orders)
+            ''',
+        ),
+        Example(
+            title="async: a parameter every caller fills, here through a table of handlers",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer, get_order
+
+
+            async def _order_count(session: AsyncSession, customer: Customer) -> int:
+                return len(getattr(customer, "orders", None) or [])
+
+
+            async def _note_count(session: AsyncSession, customer: Customer) -> int:
+                return len(customer.notes)
+
+
+            _REPORTS = {"orders": _order_count, "notes": _note_count}
+
+
+            async def report(session: AsyncSession, order_id: int, kind: str) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                handler = _REPORTS[kind]
+                return await handler(session, customer)
             ''',
         ),
         Example(
@@ -561,6 +587,85 @@ class LazyLoadOutsideSession(Pass):
             ''',
             "the query on the parameter loads what is read; the loop reads a relationship loaded with its parent",
         ),
+        Valid(
+            '''
+            from sqlalchemy import inspect
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer, get_order, get_order_with_history
+
+
+            async def _order_count(session: AsyncSession, customer: Customer) -> int:
+                return len(customer.orders)
+
+
+            async def _guarded_count(session: AsyncSession, customer: Customer) -> int:
+                if "orders" in inspect(customer).unloaded:
+                    return 0
+                return len(customer.orders)
+
+
+            _REPORTS = {"orders": _order_count}
+            _GUARDED = [_guarded_count]
+
+
+            async def report(session: AsyncSession, order_id: int, kind: str) -> int:
+                order = await get_order_with_history(session, order_id)
+                customer = order.customer
+                first = await _REPORTS[kind](session, customer)
+                again = await get_order(session, order_id)
+                return first + await _GUARDED[0](session, again.customer) + await _GUARDED[0](session, customer)
+            ''',
+            "the caller's query loaded the relationship; the function looks at the load state itself",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Customer, get_order
+
+
+            async def _order_count(session: AsyncSession, customer: Customer) -> int:
+                return len(customer.orders)
+
+
+            async def _note_count(session: AsyncSession, customer: Customer) -> int:
+                return len(customer.orders) + len(customer.notes)
+
+
+            _REPORTS = {"orders": _order_count}
+
+
+            async def report(session: AsyncSession, order_id: int, kind: str, other: Customer) -> int:
+                order = await get_order(session, order_id)
+                customer = order.customer
+                first = await _REPORTS.get(kind)(session, customer)
+                return first + await _REPORTS[kind](session, other) + await run_later(_note_count, session, customer)
+
+
+            async def run_later(job, session, customer):
+                return await job(session, customer)
+            ''',
+            "another caller passes an object whose load state is not known; a function handed on as a value "
+            "has callers this code does not show",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from bot.shop import Customer, get_order_sync
+
+
+            def _order_count(session: Session, customer: Customer) -> int:
+                return len(customer.orders)
+
+
+            _REPORTS = {"orders": _order_count}
+
+
+            def report(session: Session, order_id: int, kind: str) -> int:
+                order = get_order_sync(session, order_id)
+                return _REPORTS[kind](session, order.customer)
+            ''',
+            "sync code: the lazy load runs",
+        ),
     )
 
     @classmethod
@@ -593,7 +698,8 @@ class LazyLoadOutsideSession(Pass):
                 for f in self._returned_detached(ctx, evs):
                     reported.add(id(f.node))
                     yield f
-            for read in unloaded_reads(ctx, fn, evs):
+            given = caller_holdings(ctx, qualname, fn) if fn.asynchronous is not None else None
+            for read in unloaded_reads(ctx, fn, evs, given):
                 finding = self._unloaded(read)
                 if id(finding.node) not in reported:
                     reported.add(id(finding.node))

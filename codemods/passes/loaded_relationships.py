@@ -69,6 +69,19 @@ class Holding:
     pending: bool = False  # built and not flushed yet: its reads load nothing
     session: str | None = None  # the session a built object was added to
     settled: Event | None = None  # the flush, commit or refresh that made a built object persistent
+    # a parameter: what each project caller passes (see .loaded_callers); `loaded` is what all
+    # of them loaded
+    given_by: tuple[Given, ...] = ()
+
+
+@dataclass(frozen=True)
+class Given:
+    """What one project caller passes a parameter."""
+
+    caller: str  # its qualified name in the module
+    line: int  # of the call
+    holding: Holding
+    through_table: bool  # a call through a table of functions (`HANDLERS[action](db, obj)`)
 
 
 @dataclass(frozen=True)
@@ -80,16 +93,35 @@ class UnloadedRead:
     callee: str | None = None  # the project function that reads it, as written
 
 
-def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> Iterator[UnloadedRead]:
+def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event],
+                   given: dict[str, Holding] | None = None) -> Iterator[UnloadedRead]:
     """Reads, in the async function ``fn``, of lazy relationships that the query which loaded
-    the object did not load, or that an object built here was never given."""
+    the object did not load, or that an object built here was never given; ``given``: what its
+    callers pass its parameters."""
+    yield from _walk(ctx, fn, evs, given or {}, None)
+
+
+def held_at(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], call: cst.Call, name: str) -> Holding | None:
+    """What the async function ``fn`` knows of the object ``name`` where it passes it to ``call``."""
+    box: list[Holding | None] = []
+    for _ in _walk(ctx, fn, evs, {}, (call, name, box)):
+        pass
+    return box[0] if box else None
+
+
+def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[str, Holding],
+          probe: tuple[cst.Call, str, list[Holding | None]] | None) -> Iterator[UnloadedRead]:
     if fn.asynchronous is None:
         return
     sessions = _async_session_params(fn)
     facts = _Facts(ctx, fn)
-    held: dict[str, Holding] = {}
+    held = {k: v for k, v in given.items() if k not in facts.uses.unsure}
     seen: set[tuple[str, str]] = set()
     for ev in evs:
+        if probe is not None and ev.kind == EventKind.USE and ev.value is probe[0] and ev.name == probe[1]:
+            h = held.get(ev.name)
+            probe[2].append(None if h is None or facts.guarded else facts.widened(h))
+            return
         if ev.kind == EventKind.ASSIGN and ev.name is not None:
             if isinstance(ev.node, cst.For):
                 found = _element(ctx, ev.node.iter, held, sessions)
@@ -106,7 +138,7 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
             h = held[ev.owner]
             held[ev.owner] = replace(h, loaded=h.loaded | {ev.name})
         elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many \
-                and isinstance(ev.value, cst.Call):
+                and not held[ev.name].given_by and isinstance(ev.value, cst.Call):
             h = facts.widened(held[ev.name])
             rel = _read_by_callee(ctx, ev.value, ev.node, h)
             if rel is not None and (ev.name, rel) not in seen and not facts.guarded:
@@ -132,6 +164,11 @@ def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event]) -> I
             rels = _unloaded(h, ev.name)
             if facts.guarded:
                 return
+            if rels and h.given_by:
+                blamed = blame(h, rels[0], X in given)
+                if blamed is None:
+                    continue
+                h = blamed
             if rels and (X, rels[0]) not in seen:
                 seen.add((X, rels[0]))
                 yield UnloadedRead(ev, X, rels[0], h)
@@ -162,6 +199,17 @@ class _Facts:
 
     def widened(self, h: Holding) -> Holding:
         return replace(h, loaded=h.loaded | self.also)
+
+
+def blame(h: Holding, rel: str, param: bool) -> Holding | None:
+    """The holding of the first caller that passes an object without ``rel`` loaded, its source
+    naming that caller. A read of the parameter itself is reported at a direct call already
+    (the callee's ``param_reads``): only a call through a table of functions counts then."""
+    for g in h.given_by:
+        if (g.through_table or not param) and rel not in g.holding.loaded:
+            return replace(h, source=f"{g.holding.source}, in `{g.caller}` (which passes it here, line {g.line}),",
+                           detached=g.holding.detached, path=g.holding.path + h.path)
+    return None
 
 
 def _unloaded(h: Holding, attr: str) -> list[str]:
@@ -409,7 +457,7 @@ def _reached(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> Holding |
     if target is None:
         return None
     return Holding(target, owner.loaded, owner.source, f"{value.value.value}.{rel}", owner.detached,
-                   f"{owner.path}selectinload({owner.model.name}.{rel}).")
+                   f"{owner.path}selectinload({owner.model.name}.{rel}).", given_by=owner.given_by)
 
 
 def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holding) -> str | None:
@@ -454,6 +502,11 @@ def _chained(ctx: FileContext, ev: Event, h: Holding, seen: set[tuple[str, str]]
     hop = f"{ev.owner}.{rel}"
     rels = [r for r in lazy_relationships_read(target, outer.attr.value, inner.loaded)
             if target.relationships.get(r) != "dynamic"]
+    if rels and inner.given_by:
+        blamed = blame(inner, rels[0], False)
+        if blamed is None:
+            return
+        inner = blamed
     if rels and (hop, rels[0]) not in seen:
         seen.add((hop, rels[0]))
         yield UnloadedRead(replace(ev, node=outer, owner=hop, name=outer.attr.value), hop, rels[0], inner)
