@@ -172,3 +172,53 @@ def test_the_caller_in_another_file_is_named_with_its_path_and_line(tmp_path):
     result = CliRunner().invoke(cli, ["check", "--no-cache", "--no-progress", "--select", "SQF010", str(tmp_path)])
     assert "greeting.py:8:" in result.output, result.output
     assert "`start()` (bot/handlers.py:13) calls this with `user` after `db.rollback()` expired it" in result.output
+
+
+CHAIN = '''
+from sqlalchemy.ext.asyncio import AsyncSession
+from bot.services import User, quiet_pool
+
+
+class Greeter:
+    async def inner(self, db: AsyncSession, user: User) -> str:
+        return user.name
+
+
+async def middle(db: AsyncSession, user: User, {flag}) -> str:
+    {read}
+    greeter = Greeter()
+    return await greeter.inner(db, user)
+
+
+async def start(user_id: int) -> str:
+    async with quiet_pool() as db:
+        user = await db.get(User, user_id)
+        try:
+            await db.commit()
+        except Exception:
+            await db.rollback()
+        return await middle(db, user, True)
+'''
+
+
+def chain(flag: str, read: str) -> list[tuple[int, str]]:
+    result = fix_text(CHAIN.format(flag=flag, read=read), Config(root="/p", select=("SQF010",)),
+                      project={"bot/__init__.py": "", "bot/services.py": BOT}, path="bot/jobs.py")
+    return [(f.line, f.message) for f in result.findings if f.line < 17]
+
+
+def test_an_instance_handed_on_expired_is_reported_where_it_is_first_read():
+    found = chain("loud: bool", "print(user.visits)")
+    assert [line for line, _ in found] == [12]
+
+
+def test_handed_on_through_a_method_of_a_built_object_it_is_read_in_the_method():
+    found = chain("loud: bool", "pass")
+    assert [line for line, _ in found] == [8]
+    assert "`middle()` (bot/jobs.py:14) calls this with `user` (handed on from `start()` (bot/jobs.py:24))" \
+        in found[0][1]
+
+
+def test_a_read_that_may_be_skipped_does_not_stop_the_hand_off():
+    found = chain("loud: bool", "if loud and user.visits:\n        print('hi')")
+    assert [line for line, _ in found] == [8, 12]

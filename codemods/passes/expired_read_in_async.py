@@ -126,6 +126,13 @@ class ExpiredReadInAsync(Pass):
     parameter every project call site fills with an async session it opened is that session; a
     parameter every call site fills with a list loaded through it is such a collection.
 
+    Across a call: a project caller that hands the function an instance its session expired,
+    together with that session, makes the function's first reads of that parameter's columns
+    (before a refresh or a load of its model) expired reads; they are reported in the function,
+    naming the caller and its line, without an automatic fix (the refresh belongs in the caller
+    or at the top of the function). A parameter handed in expired and handed on counts for the
+    next function too (two callers up), as does a method called on an object the caller built.
+
     A session parameter (`db: AsyncSession` with no provider) comes from the project's async
     session factories: it expires on commit unless every one of them is built with
     `expire_on_commit=False`. A rollback expires it either way.
@@ -1004,7 +1011,7 @@ class ExpiredReadInAsync(Pass):
                 self._read(e, e.owner or "", e.name or "", obj)
             elif e.kind == EventKind.USE and e.name in objs and e.owner:  # `_out(template)` reads template.x
                 passed = handoff(ctx, e, e.name or "", S, objs[e.name or ""]) if handoffs is not None else None
-                if passed is not None:
+                if passed is not None and handoffs is not None:  # a caller's walk: what it hands on expired
                     handoffs.append(passed)
                 where = call_argument(e)
                 callee = ctx.qualify(e.owner) if not e.owner.startswith("self.") else None
