@@ -222,3 +222,17 @@ def test_handed_on_through_a_method_of_a_built_object_it_is_read_in_the_method()
 def test_a_read_that_may_be_skipped_does_not_stop_the_hand_off():
     found = chain("loud: bool", "if loud and user.visits:\n        print('hi')")
     assert [line for line, _ in found] == [8, 12]
+
+
+def test_a_read_in_a_try_that_catches_the_reload_error_is_left_alone():
+    source = CALLER.format(pool="quiet_pool", before="", after="")
+    guarded = textwrap.dedent(CALLEE).replace('''    if user.name == "admin":
+        return "hello boss"
+    return f"hello {user.id}"''', '''    try:
+        name = user.name
+    except Exception:
+        name = user.__dict__.get("name")
+    return f"hello {name}"''')
+    result = fix_text(guarded + textwrap.dedent(source), Config(root="/p", select=("SQF010",)),
+                      project={"bot/__init__.py": "", "bot/services.py": BOT}, path="bot/jobs.py")
+    assert [f.line for f in result.findings if "read here" in f.message] == []

@@ -11,7 +11,7 @@ from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
 from .expiry_callers import caller_collections, caller_sessions
 from .expiry_carry import Collections, Round, bind_collection, carried_reads, iterated, taken
-from .expiry_handoff import Handoff, caller_expired, handoff, may_be_handed_expired
+from .expiry_handoff import Handoff, caller_expired, guarded, handoff, may_be_handed_expired
 from .expiry_paths import (
     aug_assigned,
     begins_block,
@@ -845,6 +845,8 @@ class ExpiredReadInAsync(Pass):
             evs = events(fn, ctx)
             for ref in self._sessions(ctx, fn, qualname, evs):
                 for expiry in self._walk(ctx, qualname, evs, ref):
+                    if expiry.caller is not None and all(guarded(r[0]) for r in expiry.reads.values()):
+                        continue  # the function catches what the reload raises and falls back
                     finding = self._finding(ctx, fn, evs, ref, expiry)
                     if len(expiry.reads) == 1:
                         finding.subject = next(iter(expiry.reads))

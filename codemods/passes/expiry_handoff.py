@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 else:
     cst = lazy("libcst")
 
+_CATCH_ALL = {"Exception", "BaseException", "MissingGreenlet", "StatementError", "SQLAlchemyError"}
 _DEPTH = 2  # callers of callers followed (a caller's own parameters may come expired too)
 
 
@@ -65,6 +66,19 @@ def handoff(ctx: FileContext, e: Event, X: str, S: str, obj: Tracked) -> Handoff
         cause = f"`{S}.{expiry.kind}()`"
     kept = replace(obj, expiry=expiry, loaded=set(loaded), shadowed=None)  # the walk goes on changing obj
     return Handoff(ctx.position(call).start.line, X, passed, S, kept, cause)
+
+
+def guarded(read: Event) -> bool:
+    """Is ``read`` in the body of a `try` whose handler catches what the reload raises
+    (`except Exception:`, `except MissingGreenlet:`, a bare `except:`)? Code that expects
+    the instance may be expired and falls back."""
+    for at, node in enumerate(read.path[:-1]):
+        if isinstance(node, cst.Try) and read.path[at + 1] is node.body:
+            for handler in node.handlers:
+                caught = dotted(handler.type) if handler.type is not None else None
+                if handler.type is None or (caught or "").rsplit(".", 1)[-1] in _CATCH_ALL:
+                    return True
+    return False
 
 
 def _always_before(call: Event, read: Event) -> bool:
