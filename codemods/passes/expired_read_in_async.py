@@ -11,6 +11,7 @@ from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT
 from .expiry_callers import caller_collections, caller_sessions
 from .expiry_carry import Collections, Round, bind_collection, carried_reads, iterated, taken
+from .expiry_handoff import Handoff, caller_expired, guarded, handoff, may_be_handed_expired
 from .expiry_paths import (
     aug_assigned,
     begins_block,
@@ -79,7 +80,7 @@ class ExpiredReadInAsync(Pass):
     name = "expired-read-in-async"
     summary = "a column read, in async code, on an instance a commit or rollback of its open session expired"
     fix_safety = "safe"
-    triggers = (b"commit(", b"rollback(", b".begin(", b"await ")
+    triggers = (b"commit(", b"rollback(", b".begin(", b"await ", b"async def ")
     # A read after an error-path rollback: an `expunge_all()` there (SQF004's fix) would turn
     # the MissingGreenlet into a DetachedInstanceError; the read is the bug to show.
     supersedes = ("SQF004",)
@@ -124,6 +125,13 @@ class ExpiredReadInAsync(Pass):
     rollback; what the method is given is spared (it may refresh or delete it). An untyped
     parameter every project call site fills with an async session it opened is that session; a
     parameter every call site fills with a list loaded through it is such a collection.
+
+    Across a call: a project caller that hands the function an instance its session expired,
+    together with that session, makes the function's first reads of that parameter's columns
+    (before a refresh or a load of its model) expired reads; they are reported in the function,
+    naming the caller and its line, without an automatic fix (the refresh belongs in the caller
+    or at the top of the function). A parameter handed in expired and handed on counts for the
+    next function too (two callers up), as does a method called on an object the caller built.
 
     A session parameter (`db: AsyncSession` with no provider) comes from the project's async
     session factories: it expires on commit unless every one of them is built with
@@ -823,21 +831,26 @@ class ExpiredReadInAsync(Pass):
     def wants(cls, index, facts) -> bool:
         return facts is None or facts.has_async and (bool(_expiring(index) & facts.all_methods) or any(
             hands_session_to_enders(index, facts, q) or hands_session_to_services(index, facts, q)
+            or may_be_handed_expired(index, facts, q, _expiring(index))
             for q, fn in facts.functions.items() if fn.is_async))
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
             if fn.asynchronous is None or not (_expiring(ctx.index) & shape(ctx, fn, qualname).methods
                                                or hands_session_to_enders(ctx.index, ctx.facts, qualname)
-                                               or hands_session_to_services(ctx.index, ctx.facts, qualname)):
+                                               or hands_session_to_services(ctx.index, ctx.facts, qualname)
+                                               or may_be_handed_expired(ctx.index, ctx.facts, qualname,
+                                                                        _expiring(ctx.index))):
                 continue
             evs = events(fn, ctx)
             for ref in self._sessions(ctx, fn, qualname, evs):
                 for expiry in self._walk(ctx, qualname, evs, ref):
+                    if expiry.caller is not None and all(guarded(r[0]) for r in expiry.reads.values()):
+                        continue  # the function catches what the reload raises and falls back
                     finding = self._finding(ctx, fn, evs, ref, expiry)
                     if len(expiry.reads) == 1:
                         finding.subject = next(iter(expiry.reads))
-                    if expiry.kind == "rollback":
+                    if expiry.kind == "rollback" and expiry.caller is None:
                         finding.at = expiry.event.node
                     yield finding
 
@@ -873,7 +886,23 @@ class ExpiredReadInAsync(Pass):
         return out
 
     # the walk -----------------------------------------------------------------------
-    def _walk(self, ctx: FileContext, qualname: str, evs: list[Event], ref: SessionRef) -> list[Expiry]:
+    def _handoffs(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, depth: int) -> list[Handoff]:
+        """The calls of ``qualname`` (a caller, in its own file) that hand on an instance one
+        of its sessions expired, with that session."""
+        def compute() -> list[Handoff]:
+            facts = ctx.function_facts(qualname)
+            if facts is None or not facts.is_async:
+                return []
+            evs = events(fn, ctx)
+            out: list[Handoff] = []
+            for ref in self._sessions(ctx, fn, qualname, evs):
+                self._walk(ctx, qualname, evs, ref, out, depth)
+            return out
+
+        return ctx.cached(("sqf010-handoffs", qualname), compute)
+
+    def _walk(self, ctx: FileContext, qualname: str, evs: list[Event], ref: SessionRef,
+              handoffs: list[Handoff] | None = None, depth: int = 0) -> list[Expiry]:
         S = ref.name
         if ref.block is not None:
             region = [e for e in evs if inside(e, ref.block) and e.node is not ref.block]
@@ -886,6 +915,10 @@ class ExpiredReadInAsync(Pass):
         carried_only: list[Expiry] = []  # rollbacks further down a call: they count for the next round's reads
         new: dict[str, Model] = {}
         out: list[Expiry] = []
+        if ref.block is None:  # instances a caller expired and handed in with this session
+            entered = caller_expired(ctx, qualname, S, self._handoffs, depth)
+            objs.update(entered)
+            out.extend(obj.expiry for obj in entered.values() if obj.expiry is not None)
         active = False
         reload: tuple[set[int], str | None] | None = None  # (nodes inside the load call, model)
         # a call ending S, once its arguments ran: its nodes, its event, the expiry, the callee, what it spares
@@ -979,6 +1012,9 @@ class ExpiredReadInAsync(Pass):
                         continue
                 self._read(e, e.owner or "", e.name or "", obj)
             elif e.kind == EventKind.USE and e.name in objs and e.owner:  # `_out(template)` reads template.x
+                passed = handoff(ctx, e, e.name or "", S, objs[e.name or ""]) if handoffs is not None else None
+                if passed is not None and handoffs is not None:  # a caller's walk: what it hands on expired
+                    handoffs.append(passed)
                 where = call_argument(e)
                 callee = ctx.qualify(e.owner) if not e.owner.startswith("self.") else None
                 for attr in ctx.index.param_reads(callee, where[1]) if where is not None else ():
@@ -1096,6 +1132,11 @@ class ExpiredReadInAsync(Pass):
                  expiry: Expiry) -> Finding:
         S = ref.name
         first = min((reads[0] for reads in expiry.reads.values()), key=lambda r: r.index)
+        if expiry.caller is not None:  # nothing to refresh here for every caller: report only
+            X = next(iter(expiry.reads))
+            return self.finding(first.node, f"`{X}.{expiry.reads[X][0].name}` read here, but {expiry.caller.describe(X)}: "
+                                f"the implicit reload raises MissingGreenlet in async code; refresh `{X}` in the "
+                                f"caller (or `await {S}.refresh({X})` here) before the read", None)
         listed = ", ".join(f"`{X}.{reads[0].name}`" + (f" (in `{expiry.through[X]}({X})`)" if X in expiry.through else "")
                            for X, reads in expiry.reads.items())
         objects = ", ".join(f"`{X}`" for X in expiry.reads)

@@ -48,3 +48,18 @@ class Expiry:
     expires_all: bool = False  # it expired every attribute of every instance it found
     # an expiry in a loop that the loop's next round reads through: the loop and its variable
     carried: tuple[object, str] | None = None
+    # an expiry in a project caller, before it handed the instance in
+    caller: Handed | None = None
+
+
+@dataclass(frozen=True)
+class Handed:
+    """How an expired instance came into a function: the calls that handed it in (nearest
+    first, each "`name()` (path:line)") and what expired it in the first of them."""
+
+    hops: tuple[str, ...]
+    cause: str  # `db.rollback()`, `helper(...)`
+
+    def describe(self, X: str) -> str:
+        later = f" (handed on from {', from '.join(self.hops[1:])})" if len(self.hops) > 1 else ""
+        return f"{self.hops[0]} calls this with `{X}`{later} after {self.cause} expired it"

@@ -1,0 +1,196 @@
+"""SQF010 across a call: a project caller that hands a function an instance its session
+expired (a rollback, a commit of a session that expires on commit), together with that
+session, makes the function's first reads of the instance's columns implicit reloads. The
+caller's own walk (SQF010's) says what is expired at the call; the function starts with it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy
+from .expiry_callers import _passed, _sites
+from .expiry_paths import may_follow
+from .expiry_state import Expiry, Handed, Tracked
+from .flow import Event, EventKind, call_argument, events, functions, hands_session_to_enders, reachable_only_through
+from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from .base import FileContext
+else:
+    cst = lazy("libcst")
+
+_CATCH_ALL = {"Exception", "BaseException", "MissingGreenlet", "StatementError", "SQLAlchemyError"}
+_DEPTH = 2  # callers of callers followed (a caller's own parameters may come expired too)
+
+
+@dataclass
+class Handoff:
+    """A call, in a caller's walk, that hands ``X`` (expired by ``expiry``) with the session ``S``."""
+
+    line: int
+    X: str
+    passed: int | str  # where the call passes X
+    S: str
+    obj: Tracked
+    cause: Handed | str  # `db.rollback()`, `helper(...)`: what expired it (in a caller's caller: how it came)
+
+
+def handoff(ctx: FileContext, e: Event, X: str, S: str, obj: Tracked) -> Handoff | None:
+    """``X`` passed at ``e`` while an expiry of every attribute leaves it expired."""
+    where = call_argument(e)
+    if where is None:
+        return None
+    states = [(obj.expiry, obj.loaded, obj.only), *([obj.shadowed] if obj.shadowed else [])]
+    expiry, loaded = next(((x, got) for x, got, only in states if x is not None and x.expires_all and only is None
+                           and may_follow(x.event, e)), (None, set()))
+    if expiry is None:
+        return None  # fresh, or expired only on a path that cannot reach the call
+    call, passed = where
+    if not any(isinstance(a.value, cst.Name) and a.value.value == S for a in call.args):
+        return None  # the session goes with it: the callee's reload would go through it
+    first = expiry.reads[X][0] if X in expiry.reads else None
+    if first is not None and first.index < e.index and _always_before(e, first):
+        return None  # read on every way to the call: that read is the one that fails
+    if expiry.caller is not None:
+        cause: Handed | str = expiry.caller
+    elif expiry.via is not None:
+        cause = f"`{expiry.via}(...)`"
+    elif expiry.kind == "begin":
+        cause = f"the end of `async with {S}.begin():`"
+    else:
+        cause = f"`{S}.{expiry.kind}()`"
+    kept = replace(obj, expiry=expiry, loaded=set(loaded), shadowed=None)  # the walk goes on changing obj
+    return Handoff(ctx.position(call).start.line, X, passed, S, kept, cause)
+
+
+def guarded(read: Event) -> bool:
+    """Is ``read`` in the body of a `try` whose handler catches what the reload raises
+    (`except Exception:`, `except MissingGreenlet:`, a bare `except:`)? Code that expects
+    the instance may be expired and falls back."""
+    for at, node in enumerate(read.path[:-1]):
+        if isinstance(node, cst.Try) and read.path[at + 1] is node.body:
+            for handler in node.handlers:
+                caught = dotted(handler.type) if handler.type is not None else None
+                if handler.type is None or (caught or "").rsplit(".", 1)[-1] in _CATCH_ALL:
+                    return True
+    return False
+
+
+def _always_before(call: Event, read: Event) -> bool:
+    """Does every way to ``call`` pass ``read``? A read in the test of an `if`/`while` runs
+    when its statement does, unless the test may stop short of it (`if a and user.id == b:`)."""
+    try:
+        stmt = read.statement
+    except LookupError:
+        return False
+    if isinstance(stmt, (cst.If, cst.While)):
+        if isinstance(stmt.test, cst.BooleanOperation):
+            return False
+        at = next(i for i, node in enumerate(read.path) if node is stmt)
+        read = Event(EventKind.USE, stmt, read.path[: at + 1])
+    return reachable_only_through(call, read)
+
+
+def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | None:
+    """A context for another file of the project (its callers' walks need one)."""
+    if path == ctx.path:
+        return ctx
+
+    def make() -> FileContext | None:
+        from .base import FileContext as Ctx
+        try:
+            with open(path, encoding="utf-8") as fh:
+                module = cst.parse_module(fh.read())
+        except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
+            return None
+        wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
+        return Ctx(path=path, module=wrapper.module, wrapper=wrapper, index=ctx.index, config=ctx.config,
+                   module_name=module_name)
+
+    return ctx.cached(("other-file", path), make)
+
+
+Walk = Callable[["FileContext", str, "cst.FunctionDef", int], list[Handoff]]
+
+
+def may_be_handed_expired(index, facts, qualname: str, expiring: set[str]) -> bool:
+    """A cheap question of the index before any caller's walk: does an async project caller
+    of ``qualname`` (of the module with facts ``facts``) commit or roll back (or hand its
+    session to a function that does)?"""
+    fn = facts.functions.get(qualname) if facts is not None and index is not None else None
+    if fn is None or not fn.is_async or len(fn.params) < 2:
+        return False
+    qualified = f"{facts.module}.{qualname}" if facts.module else qualname
+    return any(caller.is_async and (bool(expiring & mod.all_methods) or hands_session_to_enders(index, mod, caller.qualname))
+               for mod, caller, _site in [*index.call_sites(qualified), *index.receiver_call_sites(qualified)])
+
+
+def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: int = 0) -> dict[str, Tracked]:
+    """Parameters of ``qualname`` that a project call site fills with an instance the caller's
+    session expired, handing that session as ``S``: tracked as expired from the start, the
+    expiry naming the caller and its line."""
+    fn = ctx.function_facts(qualname)
+    if fn is None or not fn.is_async or depth > _DEPTH:
+        return {}
+    from ..index.queries import held_local  # the index loads only when a pass runs
+
+    out: dict[str, Tracked] = {}
+    qualified = f"{ctx.facts.module}.{qualname}" if ctx.facts.module else qualname
+    held = [(*row, True) for row in ctx.index.receiver_call_sites(qualified)]
+    for mod, caller, site, through_local in [(*row, False) for row in _sites(ctx, qualname)] + held:
+        if not caller.is_async:
+            continue
+        _, session_name = _passed(fn, qualname, site, S)
+        if session_name is None:
+            continue
+        other = context_of(ctx, mod.path, mod.module)
+        node = next((f for q, f in functions(other.module, other) if q == caller.qualname), None) if other else None
+        if other is None or node is None:
+            continue
+        if through_local and not _holds(other, node, held_local(mod, site) or "", qualified):
+            continue
+        handed = [h for h in walk(other, caller.qualname, node, depth + 1) if h.line == site.line and h.S == session_name]
+        for p in fn.params:
+            if p.name in out or p.name in (S, "self", "cls"):
+                continue
+            _, name = _passed(fn, qualname, site, p.name)
+            h = next((h for h in handed if h.X == name), None)
+            if h is None:
+                continue
+            short = caller.qualname.rsplit(".", 1)[-1]
+            where = f"{_relative(ctx, mod.path)}:{site.line}"
+            hop = f"`{short}()` ({where})"
+            handed_in = Handed((hop, *h.cause.hops), h.cause.cause) if isinstance(h.cause, Handed) else Handed((hop,), h.cause)
+            entry = Expiry(Event(EventKind.USE, node, ()), "rollback", expires_all=True, caller=handed_in)
+            out[p.name] = Tracked(h.obj.model, None, False, new_in_tx=False, expiry=entry,
+                                  loaded=set(h.obj.loaded), eager=h.obj.eager)
+    return out
+
+
+def _relative(ctx: FileContext, path: str) -> str:
+    root = getattr(ctx.config, "root", None)
+    try:
+        return os.path.relpath(path, root) if root else path
+    except ValueError:
+        return path
+
+
+def _holds(ctx: FileContext, fn: cst.FunctionDef, local: str, method: str) -> bool:
+    """Is every value ``fn`` assigns to ``local`` an instance built there (`service =
+    Service()`) of a class whose method is ``method`` (qualified)?"""
+    target = ctx.index.function(method)
+    name = method.rsplit(".", 1)[-1]
+    values = [e.value for e in events(fn, ctx) if e.kind == EventKind.ASSIGN and e.name == local]
+    if not values or target is None:
+        return False
+    for value in values:
+        value = value.expression if isinstance(value, cst.Await) else value
+        cls = ctx.qualify(dotted(value.func)) if isinstance(value, cst.Call) else None
+        if cls is None or ctx.index.function(f"{cls}.{name}") is not target:
+            return False
+    return True

@@ -1,0 +1,238 @@
+"""SQF010 across a call: a caller that expired an instance (a rollback, a commit of a session
+that expires on commit) and hands it in with its session makes the callee's first column read
+of it an implicit reload; reported in the callee, naming the caller."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from codemods.cli import cli
+from codemods.config import Config
+from codemods.engine import fix_text
+from codemods.passes.examples import BOT
+
+CALLEE = '''
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from bot.services import User, quiet_pool, session_pool
+
+
+async def greet(db: AsyncSession, user: User) -> str:
+    if user.name == "admin":
+        return "hello boss"
+    return f"hello {user.id}"
+'''
+
+
+def findings(source: str) -> list[tuple[int, str]]:
+    """The findings in the callee ``greet`` (the caller may get its own, for the read one call away)."""
+    result = fix_text(textwrap.dedent(CALLEE) + textwrap.dedent(source), Config(root="/p", select=("SQF010",)),
+                      project={"bot/__init__.py": "", "bot/services.py": BOT}, path="bot/jobs.py")
+    return [(f.line, f.message) for f in result.findings if f.line < 12]
+
+
+CALLER = '''
+
+async def start(user_id: int, name: str) -> str:
+    async with {pool}() as db:
+        user = await db.get(User, user_id)
+        {before}
+        try:
+            db.add(User(name=name))
+            await db.commit()
+        except Exception:
+            await db.rollback()
+        {after}
+        return await greet(db, user)
+'''
+
+
+def test_a_caller_that_rolled_back_makes_the_callees_first_read_expired():
+    found = findings(CALLER.format(pool="quiet_pool", before="", after=""))
+    assert [line for line, _ in found] == [8]
+    assert "`user.name` read here, but `start()` (bot/jobs.py:" in found[0][1]
+    assert "calls this with `user` after `db.rollback()` expired it" in found[0][1]
+
+
+def test_a_commit_of_a_session_that_expires_on_commit_counts_too():
+    found = findings(CALLER.format(pool="session_pool", before="", after=""))
+    assert [line for line, _ in found] == [8]
+
+
+@pytest.mark.parametrize("after", ["await db.refresh(user)", "user = await db.get(User, user_id)",
+                                   "await db.execute(select(User).where(User.id == user_id))"])
+def test_a_caller_that_refreshes_or_reloads_before_the_call_is_left_alone(after):
+    source = CALLER.format(pool="quiet_pool", before="", after=after)
+    assert findings(source) == []
+
+
+def test_a_rollback_that_cannot_precede_the_call_is_left_alone():
+    source = '''
+
+async def start(user_id: int, name: str) -> str:
+    async with quiet_pool() as db:
+        user = await db.get(User, user_id)
+        try:
+            db.add(User(name=name))
+            await db.commit()
+        except Exception:
+            await db.rollback()
+            return "failed"
+        return await greet(db, user)
+'''
+    assert findings(source) == []
+
+
+def test_an_object_new_in_the_rolled_back_transaction_is_left_alone():
+    source = '''
+
+
+async def start(name: str) -> str:
+    async with quiet_pool() as db:
+        user = User(name=name)
+        db.add(user)
+        try:
+            await db.flush()
+        except Exception:
+            await db.rollback()
+        return await greet(db, user)
+'''
+    assert findings(source) == []
+
+
+def test_a_commit_under_expire_on_commit_false_is_left_alone():
+    source = '''
+
+
+async def start(user_id: int) -> str:
+    async with quiet_pool() as db:
+        user = await db.get(User, user_id)
+        user.visits += 1
+        await db.commit()
+        return await greet(db, user)
+'''
+    assert findings(source) == []
+
+
+def test_another_session_handed_in_is_not_reported_in_the_callee():
+    # the read still reloads through the expired instance's own session: the caller's finding
+    # (a read one call away) reports it at the call
+    source = '''
+
+
+async def start(user_id: int) -> str:
+    async with session_pool() as db:
+        user = await db.get(User, user_id)
+        await db.rollback()
+        async with session_pool() as other:
+            return await greet(other, user)
+'''
+    assert findings(source) == []
+
+
+def test_sync_code_is_left_alone():
+    source = '''
+from sqlalchemy.orm import Session
+
+
+def plain(db: Session, user: User) -> str:
+    return user.name
+
+
+def start(db: Session, user_id: int) -> str:
+    user = db.get(User, user_id)
+    db.rollback()
+    return plain(db, user)
+'''
+    assert findings(source) == []
+
+
+def test_the_caller_in_another_file_is_named_with_its_path_and_line(tmp_path):
+    (tmp_path / "bot").mkdir()
+    (tmp_path / "bot" / "__init__.py").write_text("")
+    (tmp_path / "bot" / "services.py").write_text(BOT)
+    (tmp_path / "bot" / "greeting.py").write_text(textwrap.dedent(CALLEE))
+    (tmp_path / "bot" / "handlers.py").write_text(textwrap.dedent('''
+        from bot.greeting import greet
+        from bot.services import User, quiet_pool
+
+
+        async def start(user_id: int) -> str:
+            async with quiet_pool() as db:
+                user = await db.get(User, user_id)
+                try:
+                    await db.commit()
+                except Exception:
+                    await db.rollback()
+                return await greet(db, user)
+        '''))
+    result = CliRunner().invoke(cli, ["check", "--no-cache", "--no-progress", "--select", "SQF010", str(tmp_path)])
+    assert "greeting.py:8:" in result.output, result.output
+    assert "`start()` (bot/handlers.py:13) calls this with `user` after `db.rollback()` expired it" in result.output
+
+
+CHAIN = '''
+from sqlalchemy.ext.asyncio import AsyncSession
+from bot.services import User, quiet_pool
+
+
+class Greeter:
+    async def inner(self, db: AsyncSession, user: User) -> str:
+        return user.name
+
+
+async def middle(db: AsyncSession, user: User, {flag}) -> str:
+    {read}
+    greeter = Greeter()
+    return await greeter.inner(db, user)
+
+
+async def start(user_id: int) -> str:
+    async with quiet_pool() as db:
+        user = await db.get(User, user_id)
+        try:
+            await db.commit()
+        except Exception:
+            await db.rollback()
+        return await middle(db, user, True)
+'''
+
+
+def chain(flag: str, read: str) -> list[tuple[int, str]]:
+    result = fix_text(CHAIN.format(flag=flag, read=read), Config(root="/p", select=("SQF010",)),
+                      project={"bot/__init__.py": "", "bot/services.py": BOT}, path="bot/jobs.py")
+    return [(f.line, f.message) for f in result.findings if f.line < 17]
+
+
+def test_an_instance_handed_on_expired_is_reported_where_it_is_first_read():
+    found = chain("loud: bool", "print(user.visits)")
+    assert [line for line, _ in found] == [12]
+
+
+def test_handed_on_through_a_method_of_a_built_object_it_is_read_in_the_method():
+    found = chain("loud: bool", "pass")
+    assert [line for line, _ in found] == [8]
+    assert "`middle()` (bot/jobs.py:14) calls this with `user` (handed on from `start()` (bot/jobs.py:24))" \
+        in found[0][1]
+
+
+def test_a_read_that_may_be_skipped_does_not_stop_the_hand_off():
+    found = chain("loud: bool", "if loud and user.visits:\n        print('hi')")
+    assert [line for line, _ in found] == [8, 12]
+
+
+def test_a_read_in_a_try_that_catches_the_reload_error_is_left_alone():
+    source = CALLER.format(pool="quiet_pool", before="", after="")
+    guarded = textwrap.dedent(CALLEE).replace('''    if user.name == "admin":
+        return "hello boss"
+    return f"hello {user.id}"''', '''    try:
+        name = user.name
+    except Exception:
+        name = user.__dict__.get("name")
+    return f"hello {name}"''')
+    result = fix_text(guarded + textwrap.dedent(source), Config(root="/p", select=("SQF010",)),
+                      project={"bot/__init__.py": "", "bot/services.py": BOT}, path="bot/jobs.py")
+    assert [f.line for f in result.findings if "read here" in f.message] == []
