@@ -42,6 +42,7 @@ class ProjectIndex:
         self._relationship_names: dict[str, set[str]] | None = None
         self._defined: dict[int, str] | None = None
         self._returning: set[str] = set()  # guards _returns_session against cycles
+        self._memo: dict[tuple, bool] = {}  # project-wide answers (see sessions_never_expire)
         self._models_by_class: dict[int, Model] = {}
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
@@ -73,6 +74,7 @@ class ProjectIndex:
         self.modules[facts.module] = facts
         self.by_path[os.path.abspath(facts.path)] = facts
         self._callers = None
+        self._memo.clear()
         self._flushing = None
         self._suffixes = None
         self._aliases = None
@@ -270,6 +272,31 @@ class ProjectIndex:
                 if o.yielded and o.factory != factory and self.opens_session(o.factory) is not None:
                     return self.expire_on_commit(o.factory, o.expire_on_commit)
         return self.assume_expire_on_commit
+
+    def sessions_never_expire(self, *, async_only: bool) -> bool:
+        """Is every session the project makes built with `expire_on_commit=False` (and does it
+        make one)? Counted: its session factories (async ones only when ``async_only``) and the
+        sessions its functions open and hand out (`return AsyncSession(engine,
+        expire_on_commit=False)`, a provider's `yield`), the tests' aside. Then a session whose
+        factory cannot be seen (a parameter, `self.session`) comes from one of them, and an
+        instance it loaded keeps its columns readable after a commit."""
+        key = ("never-expire", async_only)
+        if key not in self._memo:
+            stated: set[bool | None] = set()
+            for mod in self.modules.values():
+                for f in mod.factories.values():
+                    found = self.factory(f"{mod.module}.{f.name}")
+                    if found is not None and (found.is_async or not async_only):
+                        stated.add(found.expire_on_commit)
+                if _test_module(mod.module):
+                    continue
+                for fn in mod.functions.values():
+                    for o in fn.opened:
+                        opens = self.opens_session(o.factory) if o.yielded else None
+                        if opens is not None and (opens or not async_only):
+                            stated.add(self.expire_on_commit(o.factory, o.expire_on_commit))
+            self._memo[key] = stated == {False}
+        return self._memo[key]
 
     def is_session_name(self, fn: Function, name: str) -> bool:
         """Does the local ``name`` of function ``fn`` hold a session: one it opened from a
@@ -1088,3 +1115,9 @@ def _param_at(fn: Function, passed: int | str) -> str | None:
     if "." in fn.qualname and names_ and names_[0] in ("self", "cls"):
         names_ = names_[1:]
     return names_[passed] if 0 <= passed < len(names_) else None
+
+
+def _test_module(module: str) -> bool:
+    """A module of the project's tests (`tests.routes.test_users`, `conftest`)."""
+    parts = module.split(".")
+    return any(p in ("test", "tests", "conftest") or p.startswith("test_") for p in parts)

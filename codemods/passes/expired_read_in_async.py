@@ -1261,25 +1261,10 @@ def _expiring(index) -> set[str]:
 
 def _project_expiry(ctx: FileContext) -> bool:
     """Does a session whose factory cannot be seen (a parameter, `self.session`) expire on
-    commit? When every async factory of the project, and every async session a project
-    function opens and hands out (`return AsyncSession(engine, expire_on_commit=False)`, a
-    provider's `yield`), is built with `expire_on_commit=False`, such a session comes from one
-    of them (test fixtures aside); otherwise the configured assumption."""
-    def compute() -> bool:
-        index = ctx.index
-        stated = {f.expire_on_commit for mod in index.modules.values() for f in mod.factories.values() if f.is_async}
-        stated |= {index.expire_on_commit(o.factory, o.expire_on_commit) for mod in index.modules.values()
-                   if not _test_module(mod.module) for fn in mod.functions.values() for o in fn.opened
-                   if o.yielded and index.opens_session(o.factory) is True}
-        return False if stated == {False} else index.assume_expire_on_commit
-
-    return ctx.cached("project-async-expiry", compute)
-
-
-def _test_module(module: str) -> bool:
-    """A module of the project's tests (`tests.routes.test_users`, `conftest`)."""
-    parts = module.split(".")
-    return any(p in ("test", "tests", "conftest") or p.startswith("test_") for p in parts)
+    commit? Not when every async session the project makes is built with
+    `expire_on_commit=False`; otherwise the configured assumption."""
+    index = ctx.index
+    return False if index.sessions_never_expire(async_only=True) else index.assume_expire_on_commit
 
 
 def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, Tracked]:

@@ -1137,12 +1137,7 @@ def falls_through_to(earlier: tuple[cst.CSTNode, ...], later: tuple[cst.CSTNode,
 
 
 def project_never_expires(ctx: FileContext) -> bool:
-    """Is every session factory of the project built with `expire_on_commit=False` (and is
-    there one)? Then an instance whose session cannot be seen (a parameter) keeps its loaded
-    columns readable after a commit and after its session closed."""
-    def compute() -> bool:
-        stated = {f.expire_on_commit for mod in ctx.index.modules.values() for f in mod.factories.values()
-                  if ctx.index.factory(f"{mod.module}.{f.name}") is not None}
-        return stated == {False}
-
-    return ctx.cached("project-never-expires", compute)
+    """Is every session the project makes built with `expire_on_commit=False` (and is there
+    one)? Then an instance whose session cannot be seen (a parameter) keeps its loaded columns
+    readable after a commit and after its session closed."""
+    return ctx.index.sessions_never_expire(async_only=False)
