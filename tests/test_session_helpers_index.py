@@ -223,3 +223,27 @@ def test_a_class_attribute_set_to_a_registry_in_a_start_up_method():
     assert found is not None and found.scoped
     assert idx.factory("app.database.Imported.maker") is None  # another module's class
     assert db.classes["Database"].properties["__str__"] == ["url"]  # what formatting reads
+
+
+def _never_expire(*modules: tuple[str, str]) -> tuple[bool, bool]:
+    idx = ProjectIndex([extract(f"{m.replace('.', '/')}.py", src, m) for m, src in modules])
+    return idx.sessions_never_expire(async_only=True), idx.sessions_never_expire(async_only=False)
+
+
+ASYNC_MAKER = ("app.db", "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+                         "Maker = async_sessionmaker(engine, expire_on_commit=False)\n")
+
+
+def test_sessions_never_expire_counts_factories_and_the_sessions_providers_hand_out():
+    """One query answers for SQF007 and SQF010: every session the project makes is built with
+    expire_on_commit=False. A sync factory with the default counts only when sync sessions
+    count; a provider that yields a session with the default spoils it; a test fixture does not."""
+    sync_default = ("app.sync", "from sqlalchemy.orm import sessionmaker\nSync = sessionmaker(engine)\n")
+    provider = ("app.deps", "from sqlalchemy.ext.asyncio import AsyncSession\n"
+                            "async def get_db():\n    async with AsyncSession(engine) as s:\n        yield s\n")
+    fixture = ("tests.conftest", provider[1])
+    assert _never_expire(ASYNC_MAKER) == (True, True)
+    assert _never_expire(ASYNC_MAKER, sync_default) == (True, False)
+    assert _never_expire(ASYNC_MAKER, provider) == (False, False)
+    assert _never_expire(ASYNC_MAKER, fixture) == (True, True)
+    assert _never_expire() == (False, False)  # no session made: nothing is known
