@@ -236,3 +236,33 @@ def test_a_read_in_a_try_that_catches_the_reload_error_is_left_alone():
     result = fix_text(guarded + textwrap.dedent(source), Config(root="/p", select=("SQF010",)),
                       project={"bot/__init__.py": "", "bot/services.py": BOT}, path="bot/jobs.py")
     assert [f.line for f in result.findings if "read here" in f.message] == []
+
+
+def test_a_callers_file_is_parsed_once_per_worker_and_again_once_it_changes(tmp_path):
+    """Callers' files are kept for the worker's run (every callee's file reuses the parse and
+    the walks cached on it), keyed by the file's size and time and by the index's state."""
+    import libcst as cst
+
+    from codemods.engine import _context
+    from codemods.index import ProjectIndex
+    from codemods.passes.expiry_handoff import context_of
+
+    caller = tmp_path / "caller.py"
+    caller.write_text("x = 1\n")
+    index = ProjectIndex()
+    ctx = _context(str(tmp_path / "callee.py"), cst.parse_module("y = 2\n"), index, Config(root=str(tmp_path)),
+                   "callee", 0)
+    first = context_of(ctx, str(caller), "caller")
+    assert first is not None and context_of(ctx, str(caller), "caller") is first
+    caller.write_text("x = 22\n")
+    changed = context_of(ctx, str(caller), "caller")
+    assert changed is not first and changed is not None and "22" in changed.module.code
+    index.add(_facts_of(str(caller)))
+    assert context_of(ctx, str(caller), "caller") is not changed  # the index moved on
+    assert context_of(ctx, str(tmp_path / "gone.py"), "gone") is None
+
+
+def _facts_of(path: str):
+    from codemods.index import extract
+    with open(path, encoding="utf-8") as fh:
+        return extract(path, fh.read(), "caller")

@@ -43,6 +43,7 @@ class ProjectIndex:
         self._defined: dict[int, str] | None = None
         self._returning: set[str] = set()  # guards _returns_session against cycles
         self._memo: dict[tuple, bool] = {}  # project-wide answers (see sessions_never_expire)
+        self.generation = 0  # counts add(): what was derived from an older state is stale
         self._models_by_class: dict[int, Model] = {}
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
@@ -75,6 +76,7 @@ class ProjectIndex:
         self.by_path[os.path.abspath(facts.path)] = facts
         self._callers = None
         self._memo.clear()
+        self.generation += 1
         self._flushing = None
         self._suffixes = None
         self._aliases = None

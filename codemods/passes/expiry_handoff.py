@@ -6,6 +6,7 @@ caller's own walk (SQF010's) says what is expired at the call; the function star
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -97,22 +98,37 @@ def _always_before(call: Event, read: Event) -> bool:
 
 
 def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | None:
-    """A context for another file of the project (its callers' walks need one)."""
+    """A context for another file of the project (its callers' walks need one). Kept for the
+    worker's run, across the files it checks: a caller's file, parsed and walked once, serves
+    every callee's file (the walks' answers are cached on it)."""
     if path == ctx.path:
         return ctx
-
-    def make() -> FileContext | None:
-        from .base import FileContext as Ctx
-        try:
-            with open(path, encoding="utf-8") as fh:
-                module = cst.parse_module(fh.read())
-        except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
-            return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (id(ctx.index), getattr(ctx.index, "generation", 0), path, st.st_mtime_ns, st.st_size)
+    if key in _OTHER_FILES:
+        _OTHER_FILES.move_to_end(key)
+        return _OTHER_FILES[key][1]
+    from .base import FileContext as Ctx
+    try:
+        with open(path, encoding="utf-8") as fh:
+            module = cst.parse_module(fh.read())
+    except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
+        made = None
+    else:
         wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-        return Ctx(path=path, module=wrapper.module, wrapper=wrapper, index=ctx.index, config=ctx.config,
+        made = Ctx(path=path, module=wrapper.module, wrapper=wrapper, index=ctx.index, config=ctx.config,
                    module_name=module_name)
+    _OTHER_FILES[key] = (ctx.index, made)  # the index is kept alive so that its id stays its own
+    if len(_OTHER_FILES) > _OTHER_FILES_KEPT:
+        _OTHER_FILES.popitem(last=False)
+    return made
 
-    return ctx.cached(("other-file", path), make)
+
+_OTHER_FILES: OrderedDict[tuple[int, int, str, int, int], tuple[object, FileContext | None]] = OrderedDict()
+_OTHER_FILES_KEPT = 32
 
 
 Walk = Callable[["FileContext", str, "cst.FunctionDef", int], list[Handoff]]
