@@ -102,3 +102,33 @@ def test_the_parent_and_position_maps_are_the_ones_libcst_gives():
         assert dict(positions(module)) == dict(wrapper.resolve(PositionProvider)), path
         compared += 1
     assert compared > 50
+
+
+def test_the_plain_name_references_are_the_ones_a_libcst_visit_finds():
+    # SQF006's callers look up every plain name of a module (not an attribute's); the map is
+    # read from the nodes' fields: it must hold the very names a libcst visitor finds.
+    from codemods.engine import _context
+    from codemods.passes.loaded_callers import _references
+
+    class Names(libcst.CSTVisitor):
+        def __init__(self) -> None:
+            self.found: list[libcst.Name] = []
+
+        def visit_Attribute(self, node: libcst.Attribute) -> bool:
+            node.value.visit(self)
+            return False
+
+        def visit_Name(self, node: libcst.Name) -> None:
+            self.found.append(node)
+
+    compared = 0
+    for path in _sources():
+        module = libcst.parse_module(path.read_text(encoding="utf-8"))
+        ctx = _context(str(path), module, None, Config(root="."), "m", 0)
+        visitor = Names()
+        ctx.module.visit(visitor)
+        got = _references(ctx)
+        assert sorted(map(id, visitor.found)) == sorted(id(n) for ns in got.values() for n in ns), path
+        assert all(n.value == value for value, ns in got.items() for n in ns)
+        compared += 1
+    assert compared > 50
