@@ -98,16 +98,13 @@ def _always_before(call: Event, read: Event) -> bool:
 
 
 def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | None:
-    """A context for another file of the project (its callers' walks need one). Kept for the
-    worker's run, across the files it checks: a caller's file, parsed and walked once, serves
-    every callee's file (the walks' answers are cached on it)."""
+    """A context for another file of the project (its callers' walks need one), kept for the
+    worker's run across the files it checks while it is among the last few used."""
     if path == ctx.path:
         return ctx
-    try:
-        st = os.stat(path)
-    except OSError:
+    key = _file_key(ctx, path)
+    if key is None:
         return None
-    key = (id(ctx.index), getattr(ctx.index, "generation", 0), path, st.st_mtime_ns, st.st_size)
     if key in _OTHER_FILES:
         _OTHER_FILES.move_to_end(key)
         return _OTHER_FILES[key][1]
@@ -127,8 +124,38 @@ def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | N
     return made
 
 
+def _file_key(ctx: FileContext, path: str) -> tuple[int, int, str, int, int] | None:
+    """What a file's parse and walks are kept by: the index (and its state) they were made
+    with, the file's path, time and size. None when the file cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (id(ctx.index), getattr(ctx.index, "generation", 0), path, st.st_mtime_ns, st.st_size)
+
+
+def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: str, walk: Walk,
+                      depth: int) -> tuple[cst.FunctionDef, list[Handoff]] | None:
+    """The caller ``qualname`` in another file and its hand-offs (its walk, see :data:`Walk`),
+    kept for the worker's run: a caller many callees' files share is walked once. None when
+    the file or the function cannot be read."""
+    key = _file_key(ctx, path)
+    if key is None:
+        return None
+    if (key, qualname, depth) not in _WALKED:
+        other = context_of(ctx, path, module_name)
+        node = next((f for q, f in functions(other.module, other) if q == qualname), None) if other else None
+        _WALKED[(key, qualname, depth)] = None if other is None or node is None else (node, walk(other, qualname, node, depth))
+        if len(_WALKED) > _WALKED_KEPT:
+            _WALKED.popitem(last=False)
+    return _WALKED[(key, qualname, depth)]
+
+
 _OTHER_FILES: OrderedDict[tuple[int, int, str, int, int], tuple[object, FileContext | None]] = OrderedDict()
-_OTHER_FILES_KEPT = 32
+_OTHER_FILES_KEPT = 8  # parsed trees are large: the walks' answers are what is kept (_WALKED)
+_WALKED: OrderedDict[tuple[tuple[int, int, str, int, int], str, int], tuple[cst.FunctionDef, list[Handoff]] | None] \
+    = OrderedDict()
+_WALKED_KEPT = 4096
 
 
 Walk = Callable[["FileContext", str, "cst.FunctionDef", int], list[Handoff]]
@@ -164,13 +191,20 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
         _, session_name = _passed(fn, qualname, site, S)
         if session_name is None:
             continue
-        other = context_of(ctx, mod.path, mod.module)
-        node = next((f for q, f in functions(other.module, other) if q == caller.qualname), None) if other else None
-        if other is None or node is None:
+        if mod.path == ctx.path:  # a caller in this file: its walk is cached on this file's context
+            found = next((f for q, f in functions(ctx.module, ctx) if q == caller.qualname), None)
+            walked = None if found is None else (found, walk(ctx, caller.qualname, found, depth + 1))
+        else:
+            walked = _callers_handoffs(ctx, mod.path, mod.module, caller.qualname, walk, depth + 1)
+        if walked is None:
             continue
-        if through_local and not _holds(other, node, held_local(mod, site) or "", qualified):
-            continue
-        handed = [h for h in walk(other, caller.qualname, node, depth + 1) if h.line == site.line and h.S == session_name]
+        node = walked[0]
+        if through_local:
+            other = context_of(ctx, mod.path, mod.module)  # its tree may be a later parse than node's
+            mine = next((f for q, f in functions(other.module, other) if q == caller.qualname), None) if other else None
+            if other is None or mine is None or not _holds(other, mine, held_local(mod, site) or "", qualified):
+                continue
+        handed = [h for h in walked[1] if h.line == site.line and h.S == session_name]
         for p in fn.params:
             if p.name in out or p.name in (S, "self", "cls"):
                 continue
