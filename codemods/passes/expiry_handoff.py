@@ -98,13 +98,17 @@ def _always_before(call: Event, read: Event) -> bool:
 
 
 def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | None:
-    """A context for another file of the project (its callers' walks need one), kept for the
-    worker's run across the files it checks while it is among the last few used."""
+    """A context for another file of the project (its callers' walks need one): kept while
+    this file is checked, and for the worker's run among the last few used."""
     if path == ctx.path:
         return ctx
     key = _file_key(ctx, path)
     if key is None:
         return None
+    return ctx.cached(("other-file", key), lambda: _other_file(ctx, key, path, module_name))
+
+
+def _other_file(ctx: FileContext, key: tuple[int, int, str, int, int], path: str, module_name: str) -> FileContext | None:
     if key in _OTHER_FILES:
         _OTHER_FILES.move_to_end(key)
         return _OTHER_FILES[key][1]
@@ -152,7 +156,7 @@ def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: s
 
 
 _OTHER_FILES: OrderedDict[tuple[int, int, str, int, int], tuple[object, FileContext | None]] = OrderedDict()
-_OTHER_FILES_KEPT = 8  # parsed trees are large: the walks' answers are what is kept (_WALKED)
+_OTHER_FILES_KEPT = 64  # parsed trees (a few MB each): across files, the walks' answers are kept too
 _WALKED: OrderedDict[tuple[tuple[int, int, str, int, int], str, int], tuple[cst.FunctionDef, list[Handoff]] | None] \
     = OrderedDict()
 _WALKED_KEPT = 4096
