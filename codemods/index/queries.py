@@ -15,6 +15,7 @@ from .facts import (
     ClassFacts,
     Factory,
     Function,
+    Holder,
     Model,
     ModuleFacts,
     Param,
@@ -49,6 +50,7 @@ class ProjectIndex:
         self._relevance: tuple[bytes, ...] | None = None
         self._flushing: set[str] | None = None
         self._names: set[str] | None = None
+        self._closed_holders: set[Holder] | None = None
         self._instances: dict[int, list[str]] | None = None  # see module_instances
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
         self._clashes: dict[str, list[ModuleFacts]] = {}  # names several files claim
@@ -78,6 +80,7 @@ class ProjectIndex:
         self._aliases = None
         self._relevance = None
         self._names = None
+        self._closed_holders = None
         self._instances = None
         self._models = None
         self._mapped_memo = {}
@@ -113,10 +116,22 @@ class ProjectIndex:
             for db in mod.flask_dbs:
                 found.update({f"{db}.Model", f"{db}.session", f"{db}.relationship"})
             found.update(f"({base})" for base in mod.declarative_bases)
+            for fn in mod.functions.values():
+                for held in fn.held:  # (files that may close it: indexed, then asked again)
+                    if self.opens_session(held.factory) is not None and not self.holder_closed(held.holder):
+                        found.update(_holder_tokens(held.holder))
         found.update(n.rsplit(".", 1)[-1] for n in self.config_factories)
         found.update(n.rsplit(".", 1)[-1] for n in self.config_scopes)
         found.update(self._memo_decorator_names())
         return {n for n in found if n}
+
+    def holder_closed(self, holder: Holder) -> bool:
+        """Does some indexed code close (or take out) the session kept in ``holder``: read back
+        from a holder of the same name and key, or, for an attribute, by an object closing
+        its own (``self.session.close()``)?"""
+        if self._closed_holders is None:
+            self._closed_holders = {h for mod in self.modules.values() for h in mod.closed_holders}
+        return holder in self._closed_holders or Holder("self", holder.key) in self._closed_holders
 
     def _memo_decorator_names(self) -> set[str]:
         """The names of the project's own decorators that say they cache (`@locked_cached`)
@@ -1088,3 +1103,11 @@ def _param_at(fn: Function, passed: int | str) -> str | None:
     if "." in fn.qualname and names_ and names_[0] in ("self", "cls"):
         names_ = names_[1:]
     return names_[passed] if 0 <= passed < len(names_) else None
+
+
+def _holder_tokens(holder: Holder) -> tuple[str, ...]:
+    """What a file that reads ``holder`` back mentions: its key; a short key (a common word,
+    ``db``) as written after its holder or quoted (``g.db``, ``g.pop("db")``)."""
+    if len(holder.key) >= 4:
+        return (holder.key,)
+    return (f"{holder.owner}.{holder.key}", f'"{holder.key}"', f"'{holder.key}'")
