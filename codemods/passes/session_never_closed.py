@@ -252,6 +252,22 @@ class SessionNeverClosed(Pass):
             ''',
         ),
         Example(
+            title="opened when the context has none, else read back from it: either way nothing closes it",
+            before='''
+            from app.db import SessionLocal
+
+
+            def config_middleware(context, next) -> None:
+                if not context.get("db_session"):
+                    db_session = SessionLocal()
+                    context["db_session"] = db_session
+                else:
+                    db_session = context["db_session"]
+                context["config"] = db_session.get(Config, 1)
+                next()
+            ''',
+        ),
+        Example(
             title="kept on the request's state by an HTTP middleware that never closes it",
             before='''
             from app.db import SessionLocal
@@ -593,12 +609,18 @@ class SessionNeverClosed(Pass):
         if any(e.kind == EventKind.ESCAPE and e.name == S for e in evs) or any(
                 e.kind == EventKind.NESTED and e.name == S for e in evs):
             return Outcome.HANDED_OVER
-        if sum(1 for e in evs if e.kind == EventKind.ASSIGN and e.name == S) > 1:
-            return Outcome.HANDED_OVER  # rebound: which session a use means is not followed
         node = created.event.node
-        bound = node.targets[0].target if isinstance(node, cst.Assign) else node.target  # type: ignore[attr-defined]
+        bound = [node.targets[0].target if isinstance(node, cst.Assign) else node.target]  # type: ignore[attr-defined]
+        rebound = [e for e in evs if e.kind == EventKind.ASSIGN and e.name == S and e is not created.event]
+        if rebound:
+            held = _held_in(ctx, fn, S)
+            if held is None or not all(isinstance(e.node, cst.Assign) and len(e.node.targets) == 1
+                                       and _holder_of(ctx, e.value) == held[1] for e in rebound):
+                return Outcome.HANDED_OVER  # rebound: which session a use means is not followed
+            # `else: S = context["db_session"]`: the same holder's session, read back
+            bound += [e.node.targets[0].target for e in rebound]  # type: ignore[attr-defined]
         for name in m.findall(fn.body, m.Name(S)):
-            if name is bound:
+            if any(name is b for b in bound):
                 continue
             how = self._use(ctx, fn, name)  # type: ignore[arg-type]
             if how is not None:
@@ -663,7 +685,8 @@ class SessionNeverClosed(Pass):
         if len(call) > 60 or "\n" in call:
             call = f"{created.factory}(...)"
         opener = "async with" if created.is_async else "with"
-        holder = _held_in(ctx, fn, S)
+        held = _held_in(ctx, fn, S)
+        holder = held[0] if held is not None else None
         if outcome is Outcome.NEVER_CLOSED and holder is not None:
             message = _unowned_message(holder, call, created.is_async)
             fix = None
@@ -730,19 +753,10 @@ def _unowned_holder(ctx: FileContext, fn: cst.FunctionDef, target: cst.BaseExpre
     function neither returns it nor hands it to a call (a middleware's ``next()`` aside), and
     no code of the project reads a session back from a holder of that name and closes it
     (index: ``holder_closed``). None where any of that fails."""
-    from ..index import Holder
-
-    if isinstance(target, cst.Subscript):
-        index = target.slice[0].slice if len(target.slice) == 1 else None
-        key = index.value.evaluated_value if isinstance(index, cst.Index) \
-            and isinstance(index.value, cst.SimpleString) else None
-    elif isinstance(target, cst.Attribute):
-        key = target.attr.value
-    else:
+    holder = _holder_of(ctx, target)
+    if holder is None or not isinstance(target, (cst.Subscript, cst.Attribute)):
         return None
-    base = dotted(target.value)
-    if not isinstance(key, str) or base is None:
-        return None
+    base = dotted(target.value) or ""
     head = base.split(".", 1)[0]
     params = {p.name.value for p in (*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params)}
     if head in ("self", "cls") or head not in params and ctx.qualify(head) not in _REQUEST_GLOBALS:
@@ -753,16 +767,38 @@ def _unowned_holder(ctx: FileContext, fn: cst.FunctionDef, target: cst.BaseExpre
         if e.name == head and (e.kind in (EventKind.ESCAPE, EventKind.NESTED)
                                or e.kind == EventKind.USE and (e.owner or "").rsplit(".", 1)[-1] not in _NEXT):
             return None
-    holder = Holder.of(base, key)
     return None if ctx.index.holder_closed(holder) else holder
 
 
-def _held_in(ctx: FileContext, fn: cst.FunctionDef, S: str) -> str | None:
-    """The holder (as written) the session ``S`` is stored in, where nothing closes it."""
+def _holder_of(ctx: FileContext, node: cst.BaseExpression | None) -> Holder | None:
+    """The holder an expression names or reads back: ``X["key"]``, ``X.attr``,
+    ``X.get("key")`` (``X`` a dotted name)."""
+    from ..index import Holder
+
+    key: object = None
+    if isinstance(node, cst.Subscript):
+        index = node.slice[0].slice if len(node.slice) == 1 else None
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            key = index.value.evaluated_value
+        base = dotted(node.value)
+    elif isinstance(node, cst.Attribute):
+        key, base = node.attr.value, dotted(node.value)
+    elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "get" \
+            and node.args and isinstance(node.args[0].value, cst.SimpleString):
+        key, base = node.args[0].value.evaluated_value, dotted(node.func.value)
+    else:
+        return None
+    return Holder.of(base, key) if isinstance(key, str) and base else None
+
+
+def _held_in(ctx: FileContext, fn: cst.FunctionDef, S: str) -> tuple[str, Holder] | None:
+    """The holder the session ``S`` is stored in (as written, and as a record), where
+    nothing closes it."""
     for assign in m.findall(fn.body, m.Assign(targets=[m.AssignTarget()], value=m.Name(S))):
         target = assign.targets[0].target  # type: ignore[attr-defined]
-        if _unowned_holder(ctx, fn, target) is not None:
-            return ctx.module.code_for_node(target)
+        holder = _unowned_holder(ctx, fn, target)
+        if holder is not None:
+            return ctx.module.code_for_node(target), holder
     return None
 
 
