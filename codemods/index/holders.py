@@ -17,6 +17,9 @@ from .facts import Holder
 
 # Methods that end what a holder held, called on the value read back.
 CLOSERS = {"close", "aclose", "remove", "__exit__", "__aexit__"}
+# The owner of a holder that is a function's own `**kwargs` dict (a new dict on every call):
+# closing what it holds closes a session handed in by keyword, not what another holder keeps.
+KWARGS = "**"
 # Words in the name of a function that ends what it is given (`close_session(g.db)`).
 CLOSE_WORDS = ("close", "cleanup", "clean_up", "teardown", "release", "dispose", "shutdown", "remove")
 
@@ -82,4 +85,7 @@ def closed_holders(tree: ast.AST) -> list[Holder]:
                 found.extend(held(a) for a in node.args)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             found.extend(held(item.context_expr) for item in node.items)
-    return sorted({h for h in found if h is not None}, key=lambda h: (h.owner, h.key))
+    packed = {n.args.kwarg.arg for n in nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+              and n.args.kwarg is not None}
+    out = {Holder(KWARGS, h.key) if h.owner in packed else h for h in found if h is not None}
+    return sorted(out, key=lambda h: (h.owner, h.key))

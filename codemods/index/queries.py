@@ -24,6 +24,7 @@ from .facts import (
     SessionDecorator,
     SessionOrigin,
 )
+from .holders import KWARGS
 from .infer import CLASS_ITSELF, Stage
 
 
@@ -50,7 +51,7 @@ class ProjectIndex:
         self._relevance: tuple[bytes, ...] | None = None
         self._flushing: set[str] | None = None
         self._names: set[str] | None = None
-        self._closed_holders: set[Holder] | None = None
+        self._closed_holders: set[str] | None = None  # the keys of closed holders
         self._instances: dict[int, list[str]] | None = None  # see module_instances
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
         self._clashes: dict[str, list[ModuleFacts]] = {}  # names several files claim
@@ -127,11 +128,13 @@ class ProjectIndex:
 
     def holder_closed(self, holder: Holder) -> bool:
         """Does some indexed code close (or take out) the session kept in ``holder``: read back
-        from a holder of the same name and key, or, for an attribute, by an object closing
-        its own (``self.session.close()``)?"""
+        under the same key or attribute name from any holder (``request.state.db`` and
+        ``req.state.db``, ``g.db`` and an object's ``self.db.close()``), except a function's own
+        ``**kwargs`` dict, which holds what its caller passed by keyword?"""
         if self._closed_holders is None:
-            self._closed_holders = {h for mod in self.modules.values() for h in mod.closed_holders}
-        return holder in self._closed_holders or Holder("self", holder.key) in self._closed_holders
+            self._closed_holders = {h.key for mod in self.modules.values() for h in mod.closed_holders
+                                    if h.owner != KWARGS}
+        return holder.key in self._closed_holders
 
     def _memo_decorator_names(self) -> set[str]:
         """The names of the project's own decorators that say they cache (`@locked_cached`)

@@ -100,7 +100,7 @@ class SessionNeverClosed(Pass):
 
     A session kept in a request's holder (`context["db_session"] = SessionLocal()` in a
     middleware, `request.state.db = session`, Flask's `g.db = SessionLocal()`) is owned only
-    when some code of the project reads it back from a holder of that name and key and
+    when some code of the project reads a value back under that key or attribute name and
     closes it (`request.state.db.close()` in a `finally`, a teardown hook that pops `g.db`
     and closes it, `with ctx["db"]:`, a `close_session(g.db)` helper, an object whose own
     `close()` closes `self.session`). When none does, it is reported where it is stored.
@@ -487,6 +487,21 @@ class SessionNeverClosed(Pass):
                     db.close()
             ''',
             "Flask's `g.db`, which a teardown hook pops and closes",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+
+            def process_request(request) -> None:
+                request.db = SessionLocal()
+
+
+            def process_response(req, response):
+                req.db.close()
+                return response
+            ''',
+            "closed where the request ends, read back under another name for the same holder",
         ),
         Valid(
             '''
