@@ -1095,6 +1095,14 @@ def held_local(mod: ModuleFacts, site: CallSite) -> str | None:
 _FOLLOWED = frozenset({"commit"})
 
 
+def _holder_tokens(holder: Holder) -> tuple[str, ...]:
+    """What a file that reads ``holder`` back mentions: its key; a short key (a common word,
+    ``db``) as written after its holder or quoted (``g.db``, ``g.pop("db")``)."""
+    if len(holder.key) >= 4:
+        return (holder.key,)
+    return (f"{holder.owner}.{holder.key}", f'"{holder.key}"', f"'{holder.key}'")
+
+
 def _param_at(fn: Function, passed: int | str) -> str | None:
     """The parameter of ``fn`` a session passed at ``passed`` binds (``self``/``cls`` skipped
     for a method), or ``passed`` itself when it names a ``self.<attr>``."""
@@ -1107,10 +1115,3 @@ def _param_at(fn: Function, passed: int | str) -> str | None:
         names_ = names_[1:]
     return names_[passed] if 0 <= passed < len(names_) else None
 
-
-def _holder_tokens(holder: Holder) -> tuple[str, ...]:
-    """What a file that reads ``holder`` back mentions: its key; a short key (a common word,
-    ``db``) as written after its holder or quoted (``g.db``, ``g.pop("db")``)."""
-    if len(holder.key) >= 4:
-        return (holder.key,)
-    return (f"{holder.owner}.{holder.key}", f'"{holder.key}"', f"'{holder.key}'")
