@@ -1114,4 +1114,3 @@ def _param_at(fn: Function, passed: int | str) -> str | None:
     if "." in fn.qualname and names_ and names_[0] in ("self", "cls"):
         names_ = names_[1:]
     return names_[passed] if 0 <= passed < len(names_) else None
-
