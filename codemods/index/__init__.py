@@ -38,6 +38,8 @@ from .facts import (
                     ClassFacts,
                     Factory,
                     Function,
+                    HeldSession,
+                    Holder,
                     Model,
                     ModuleFacts,
                     OpenedSession,
@@ -53,7 +55,7 @@ from .queries import ProjectIndex, minimal_tokens
 from .resolve import ModuleName, RootKind, module_name_for, module_names
 
 __all__ = [
-    "EAGER_LOADERS", "INDEX_TRIGGERS", "MODULE_LEVEL", "UNPARSABLE", "WITH_VALUE", "Stage", "Alias", "Attribute", "CallSite", "ClassFacts", "Factory", "Function",
+    "EAGER_LOADERS", "INDEX_TRIGGERS", "MODULE_LEVEL", "UNPARSABLE", "WITH_VALUE", "Stage", "Alias", "Attribute", "CallSite", "ClassFacts", "Factory", "Function", "HeldSession", "Holder",
     "Model", "ModuleFacts", "OpenedSession", "Origin", "Param", "ProjectIndex", "Scope", "SessionDecorator",
     "SessionOrigin", "describe", "dotted_name", "extract", "load_root", "minimal_tokens", "module_name_for", "module_names", "ModuleName", "RootKind",
     "parse_for_index", "render_description", "strip_await",

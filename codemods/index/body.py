@@ -17,7 +17,8 @@ from .astutil import (
     strip_await,
     unquoted,
 )
-from .facts import WITH_VALUE, CallSite, Factory, OpenedSession, Origin, SessionEnd
+from .facts import WITH_VALUE, CallSite, Factory, HeldSession, OpenedSession, Origin, SessionEnd
+from .holders import stored_holder
 from .infer import Load, load_of
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class _FunctionBody(ast.NodeVisitor):
         self._ends_seen: set[tuple] = set()
         self.has_nested = False
         self.opened: list[OpenedSession] = []
+        self.held: list[HeldSession] = []
+        self._held_names: list[str | None] = []  # the local name each held session was bound to
         self.yields_param: str | None = None
         self.calls: list[CallSite] = []
         self.origins: dict[str, Origin] = {}
@@ -109,6 +112,8 @@ class _FunctionBody(ast.NodeVisitor):
             for opened in self.opened:
                 if opened.name in self.closed_names:
                     opened.closed_on_return = True
+        # a session the function closes itself (`with`, `close()`) is not left to its holder
+        self.held = [h for h, name in zip(self.held, self._held_names) if name is None or name not in self.closed_names]
 
     def _given_session(self, node: ast.AST) -> str | None:
         """``node`` as a session this function holds: one it opened, a parameter that may be
@@ -386,6 +391,8 @@ class _FunctionBody(ast.NodeVisitor):
                 if holder is not None:
                     self.stores.add(holder)
                 self._keeps([node.value])
+            if isinstance(target, (ast.Subscript, ast.Attribute)):
+                self._held(target, node.value)
             if isinstance(target, ast.Name):
                 self._bind(target.id, node.value)
             elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
@@ -415,6 +422,21 @@ class _FunctionBody(ast.NodeVisitor):
                     elif not callee.startswith("self."):
                         callee = self.ex.facts.qualify(callee) or callee
                     self.ex.facts.self_values[name] = "call:" + callee
+
+    def _held(self, target: ast.Subscript | ast.Attribute, value: ast.AST) -> None:
+        """``context["db"] = factory()`` or ``request.state.db = session`` (a session it opened):
+        a session kept in a holder (not ``self``'s: the object owns what it keeps)."""
+        holder = stored_holder(target)
+        if holder is None or (dotted_name(target.value) or "").split(".")[0] in ("self", "cls"):
+            return
+        value = strip_await(value)
+        if isinstance(value, ast.Name):
+            factory = next((o.factory for o in self.opened if o.name == value.id and not o.closed_on_return), None)
+        else:
+            factory = self._opens(value)
+        if factory is not None:
+            self.held.append(HeldSession(holder, factory))
+            self._held_names.append(value.id if isinstance(value, ast.Name) else None)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self.generic_visit(node)

@@ -32,6 +32,7 @@ from .facts import (
     Param,
     SessionDecorator,
 )
+from .holders import closed_holders
 from .parse import parse_for_index
 from .resolve import ModuleName
 
@@ -421,6 +422,7 @@ class _Extractor:
             kept_params=body.kept_params,
             session_ends=body.session_ends,
             param_reads={p: sorted(attrs) for p, attrs in body.param_reads.items()},
+            held=body.held,
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
             inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice
@@ -639,6 +641,7 @@ def extract(path: str, source: str | bytes, module: str | Sequence[ModuleName]) 
     _function_tables(tree, facts)
     ex.module_level(tree)
     _aggregate(tree, facts)
+    facts.closed_holders = closed_holders(tree)
     for target, opts in facts.configure_calls.items():
         if target in facts.factories and opts.get("expire_on_commit") is not None:
             facts.factories[target].expire_on_commit = opts["expire_on_commit"]

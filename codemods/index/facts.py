@@ -52,6 +52,29 @@ class CallSite:
     # (`HANDLERS[action](db, obj)`): a call of each function in it, with the same arguments
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Where a session is kept for later code to read back: ``context["db_session"]``,
+    ``request.state.db``, ``g.db``. Known by the last name of the object holding it and the
+    key or attribute (``g.db`` and ``g.pop("db")`` name one holder)."""
+
+    owner: str  # "context", "state", "g"; "self" for a class's own attribute
+    key: str
+
+    @classmethod
+    def of(cls, base: str, key: str) -> Holder:
+        """The holder ``<base>[key]`` / ``<base>.key``, ``base`` a dotted name."""
+        return cls(base.rsplit(".", 1)[-1], key)
+
+
+@dataclass
+class HeldSession:
+    """``holder = factory(...)``, or a session the function opened stored there."""
+
+    holder: Holder
+    factory: str  # qualified name called to open it (a candidate, as for OpenedSession)
+
+
 @dataclass
 class OpenedSession:
     factory: str  # qualified name called to open it
@@ -170,6 +193,7 @@ class Function:
     session_ends: list[SessionEnd] = field(default_factory=list)  # sessions it was given that it may end
     returns_function: str | None = None  # name of a function defined in it that it returns (indexed
     # as `<qualname>.<name>`): the dependency a FastAPI dependency factory makes
+    held: list[HeldSession] = field(default_factory=list)  # sessions it opens and stores in a holder
 
     @property
     def flushes_params(self) -> dict[str, str]:
@@ -229,6 +253,8 @@ class ModuleFacts:
     # module-level dicts, lists and tuples of functions (`HANDLERS = {"a": do_a, "b": do_b}`):
     # local name -> the qualified names of its members
     function_tables: dict[str, list[str]] = field(default_factory=dict)
+    # holders whose session some code here closes (or takes out): see index.holders
+    closed_holders: list[Holder] = field(default_factory=list)
 
     def qualify(self, dotted: str | None) -> str | None:
         """The qualified name a dotted expression of this module refers to."""

@@ -15,6 +15,7 @@ from .facts import (
     ClassFacts,
     Factory,
     Function,
+    Holder,
     Model,
     ModuleFacts,
     Param,
@@ -23,6 +24,7 @@ from .facts import (
     SessionDecorator,
     SessionOrigin,
 )
+from .holders import KWARGS
 from .infer import CLASS_ITSELF, Stage
 
 
@@ -51,6 +53,7 @@ class ProjectIndex:
         self._relevance: tuple[bytes, ...] | None = None
         self._flushing: set[str] | None = None
         self._names: set[str] | None = None
+        self._closed_holders: set[str] | None = None  # the keys of closed holders
         self._instances: dict[int, list[str]] | None = None  # see module_instances
         self._suffixes: dict[str, list[ModuleFacts]] | None = None
         self._clashes: dict[str, list[ModuleFacts]] = {}  # names several files claim
@@ -82,6 +85,7 @@ class ProjectIndex:
         self._aliases = None
         self._relevance = None
         self._names = None
+        self._closed_holders = None
         self._instances = None
         self._models = None
         self._mapped_memo = {}
@@ -117,10 +121,24 @@ class ProjectIndex:
             for db in mod.flask_dbs:
                 found.update({f"{db}.Model", f"{db}.session", f"{db}.relationship"})
             found.update(f"({base})" for base in mod.declarative_bases)
+            for fn in mod.functions.values():
+                for held in fn.held:  # (files that may close it: indexed, then asked again)
+                    if self.opens_session(held.factory) is not None and not self.holder_closed(held.holder):
+                        found.update(_holder_tokens(held.holder))
         found.update(n.rsplit(".", 1)[-1] for n in self.config_factories)
         found.update(n.rsplit(".", 1)[-1] for n in self.config_scopes)
         found.update(self._memo_decorator_names())
         return {n for n in found if n}
+
+    def holder_closed(self, holder: Holder) -> bool:
+        """Does some indexed code close (or take out) the session kept in ``holder``: read back
+        under the same key or attribute name from any holder (``request.state.db`` and
+        ``req.state.db``, ``g.db`` and an object's ``self.db.close()``), except a function's own
+        ``**kwargs`` dict, which holds what its caller passed by keyword?"""
+        if self._closed_holders is None:
+            self._closed_holders = {h.key for mod in self.modules.values() for h in mod.closed_holders
+                                    if h.owner != KWARGS}
+        return holder.key in self._closed_holders
 
     def _memo_decorator_names(self) -> set[str]:
         """The names of the project's own decorators that say they cache (`@locked_cached`)
@@ -1104,6 +1122,14 @@ def held_local(mod: ModuleFacts, site: CallSite) -> str | None:
 # path of every function on the way; a rollback in a function the callee calls is an error path
 # the callee itself may well handle (it checks a result, it catches), so only its own counts.
 _FOLLOWED = frozenset({"commit"})
+
+
+def _holder_tokens(holder: Holder) -> tuple[str, ...]:
+    """What a file that reads ``holder`` back mentions: its key; a short key (a common word,
+    ``db``) as written after its holder or quoted (``g.db``, ``g.pop("db")``)."""
+    if len(holder.key) >= 4:
+        return (holder.key,)
+    return (f"{holder.owner}.{holder.key}", f'"{holder.key}"', f"'{holder.key}'")
 
 
 def _param_at(fn: Function, passed: int | str) -> str | None:

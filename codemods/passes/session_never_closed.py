@@ -12,11 +12,13 @@ from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT, SYNC_DB
 from .flow import Event, EventKind, events, functions, handler_block, in_finally
-from .helpers import dotted
+from .helpers import dotted, rebinds
 
 if TYPE_CHECKING:
     import libcst as cst
     import libcst.matchers as m
+
+    from ..index import Holder
 else:
     cst = lazy("libcst")
     m = lazy("libcst.matchers")
@@ -96,6 +98,16 @@ class SessionNeverClosed(Pass):
     stored on an attribute or in a container, passed to a constructor or a call that keeps
     it (`stack.enter_context(...)`, `functools.partial(...)`), or used by a nested function.
 
+    A session kept in a request's holder (`context["db_session"] = SessionLocal()` in a
+    middleware, `request.state.db = session`, Flask's `g.db = SessionLocal()`) is owned only
+    when some code of the project reads a value back under that key or attribute name and
+    closes it (`request.state.db.close()` in a `finally`, a teardown hook that pops `g.db`
+    and closes it, `with ctx["db"]:`, a `close_session(g.db)` helper, an object whose own
+    `close()` closes `self.session`). When none does, it is reported where it is stored.
+    The holder must belong to the request: a parameter of the function (not `self`) or
+    Flask's `g`, neither returned by the function nor handed to a call other than a
+    middleware's `next()`/`call_next()`.
+
     ## Why is this bad?
     A session holds a pooled connection from its first query until its transaction ends
     (commit, rollback) or it is closed. A session that is never closed after a read, or that
@@ -119,7 +131,7 @@ class SessionNeverClosed(Pass):
 
     Left alone: providers that yield the session (and close it in `finally`); scoped
     registries (`scoped_session`, Flask-SQLAlchemy's `db.session`: `remove()` handles them);
-    sessions handed to an owner; sessions on a connection the caller owns
+    sessions handed to an owner (a holder some code closes, or one returned or handed on); sessions on a connection the caller owns
     (`Session(bind=op.get_bind())` in a migration); command-line commands (`@cli.command()`),
     which run once per process; module-level sessions (SQF007).
 
@@ -226,6 +238,45 @@ class SessionNeverClosed(Pass):
                     kwargs["db_session"] = session
                     job(**kwargs)
                     session.close()
+            ''',
+        ),
+        Example(
+            title="a middleware keeps a new session in the request's context, and nothing closes it",
+            before='''
+            from app.db import SessionLocal
+
+
+            def db_middleware(context, next) -> None:
+                context["db_session"] = SessionLocal()
+                next()
+            ''',
+        ),
+        Example(
+            title="opened when the context has none, else read back from it: either way nothing closes it",
+            before='''
+            from app.db import SessionLocal
+
+
+            def config_middleware(context, next) -> None:
+                if not context.get("db_session"):
+                    db_session = SessionLocal()
+                    context["db_session"] = db_session
+                else:
+                    db_session = context["db_session"]
+                context["config"] = db_session.get(Config, 1)
+                next()
+            ''',
+        ),
+        Example(
+            title="kept on the request's state by an HTTP middleware that never closes it",
+            before='''
+            from app.db import SessionLocal
+
+
+            async def db_session_middleware(request, call_next):
+                session = SessionLocal()
+                request.state.db = session
+                return await call_next(request)
             ''',
         ),
         Example(
@@ -406,6 +457,87 @@ class SessionNeverClosed(Pass):
             '''
             from app.db import SessionLocal
 
+
+            async def db_session_middleware(request, call_next):
+                request.state.db = SessionLocal()
+                try:
+                    return await call_next(request)
+                finally:
+                    request.state.db.close()
+            ''',
+            "kept on the request's state and closed by the middleware in finally",
+        ),
+        Valid(
+            '''
+            from flask import Flask, g
+            from app.db import SessionLocal
+
+            app = Flask(__name__)
+
+
+            @app.before_request
+            def open_db() -> None:
+                g.db = SessionLocal()
+
+
+            @app.teardown_appcontext
+            def close_db(exc) -> None:
+                db = g.pop("db", None)
+                if db is not None:
+                    db.close()
+            ''',
+            "Flask's `g.db`, which a teardown hook pops and closes",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+
+            def process_request(request) -> None:
+                request.db = SessionLocal()
+
+
+            def process_response(req, response):
+                req.db.close()
+                return response
+            ''',
+            "closed where the request ends, read back under another name for the same holder",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+
+            class Unit:
+                def close(self) -> None:
+                    self.session.close()
+
+
+            def start(unit: Unit) -> None:
+                unit.session = SessionLocal()
+            ''',
+            "kept on an object whose own close() closes it",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+
+            def with_session(context: dict) -> dict:
+                context["db_session"] = SessionLocal()
+                return context
+
+
+            def run_job(job, context: dict) -> None:
+                context["db_session"] = SessionLocal()
+                job.run(context)
+            ''',
+            "the holder is returned, or handed to a call: whoever receives it owns the session",
+        ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
             session = SessionLocal()
             ''',
             "a module-level session (SQF007 reports it)",
@@ -418,12 +550,13 @@ class SessionNeverClosed(Pass):
             return True
         return any(o.name and not o.yielded and (not o.closed_on_return or "close" in fn.methods)
                    and index.opens_session(o.factory) is not None
-                   for fn in facts.functions.values() for o in fn.opened)
+                   for fn in facts.functions.values() for o in fn.opened) or any(
+            index.opens_session(h.factory) is not None for fn in facts.functions.values() for h in fn.held)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
             facts = ctx.function_facts(qualname)
-            if facts is not None and not facts.session_names or _command(fn):
+            if facts is not None and not facts.session_names and not facts.held or _command(fn):
                 continue
             evs = events(fn, ctx)
             for created in self._created(ctx, fn, qualname, evs):
@@ -431,6 +564,8 @@ class SessionNeverClosed(Pass):
                 if outcome in (Outcome.CLOSED, Outcome.HANDED_OVER):
                     continue
                 yield self._finding(ctx, fn, evs, created, outcome)
+            if facts is not None and facts.held:
+                yield from self._stored(ctx, fn, qualname, evs)
 
     # which sessions -------------------------------------------------------------
     def _created(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event]) -> list[_Created]:
@@ -464,8 +599,13 @@ class SessionNeverClosed(Pass):
     @staticmethod
     def _opens(ctx: FileContext, fn: cst.FunctionDef, qualname: str, callee: str, name: str) -> bool:
         """Does `name = callee(...)` open a new session (not a scoped registry's)?"""
+        return SessionNeverClosed._opens_new(ctx, SessionNeverClosed._factory(ctx, qualname, callee, name), callee)
+
+    @staticmethod
+    def _opens_new(ctx: FileContext, factory: str | None, callee: str) -> bool:
+        """Does calling ``factory`` (``callee`` as written) open a new session, not a scoped
+        registry's nor Flask-SQLAlchemy's?"""
         index = ctx.index
-        factory = SessionNeverClosed._factory(ctx, qualname, callee, name)
         if factory is None or index.opens_session(factory) is None:
             return False
         found = index.factory(factory)
@@ -484,12 +624,18 @@ class SessionNeverClosed(Pass):
         if any(e.kind == EventKind.ESCAPE and e.name == S for e in evs) or any(
                 e.kind == EventKind.NESTED and e.name == S for e in evs):
             return Outcome.HANDED_OVER
-        if sum(1 for e in evs if e.kind == EventKind.ASSIGN and e.name == S) > 1:
-            return Outcome.HANDED_OVER  # rebound: which session a use means is not followed
         node = created.event.node
-        bound = node.targets[0].target if isinstance(node, cst.Assign) else node.target  # type: ignore[attr-defined]
+        bound = [node.targets[0].target if isinstance(node, cst.Assign) else node.target]  # type: ignore[attr-defined]
+        rebound = [e for e in evs if e.kind == EventKind.ASSIGN and e.name == S and e is not created.event]
+        if rebound:
+            held = _held_in(ctx, fn, S)
+            if held is None or not all(isinstance(e.node, cst.Assign) and len(e.node.targets) == 1
+                                       and _holder_of(ctx, e.value) == held[1] for e in rebound):
+                return Outcome.HANDED_OVER  # rebound: which session a use means is not followed
+            # `else: S = context["db_session"]`: the same holder's session, read back
+            bound += [e.node.targets[0].target for e in rebound]  # type: ignore[attr-defined]
         for name in m.findall(fn.body, m.Name(S)):
-            if name is bound:
+            if any(name is b for b in bound):
                 continue
             how = self._use(ctx, fn, name)  # type: ignore[arg-type]
             if how is not None:
@@ -518,7 +664,33 @@ class SessionNeverClosed(Pass):
         if isinstance(parent, cst.Assign) and parent.value is name and packed is not None and all(
                 isinstance(t.target, cst.Subscript) and dotted(t.target.value) == packed for t in parent.targets):
             return _packed_use(ctx, fn, packed)  # `kwargs["db_session"] = S`, then `func(**kwargs)`
+        if isinstance(parent, cst.Assign) and parent.value is name and len(parent.targets) == 1 \
+                and _unowned_holder(ctx, fn, parent.targets[0].target) is not None:
+            return None  # `context["db"] = S`: a holder nothing closes
         return Outcome.HANDED_OVER  # `x = S`, `[S]`, `self.db = S`, `{"db": S}`...
+
+    # sessions put straight into a holder ------------------------------------------
+    def _stored(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event]) -> Iterator[Finding]:
+        """``context["db_session"] = factory(...)``: a new session kept where nothing closes it."""
+        facts = ctx.function_facts(qualname)
+        held = {h.holder: h.factory for h in facts.held} if facts is not None else {}
+        for node in m.findall(fn.body, m.Assign(targets=[m.AssignTarget()])):
+            if _enclosing_function(ctx, node) is not fn:
+                continue
+            assign: cst.Assign = node  # type: ignore[assignment]
+            value = assign.value.expression if isinstance(assign.value, cst.Await) else assign.value
+            callee = _callee(value) if isinstance(value, cst.Call) else None
+            holder = _unowned_holder(ctx, fn, assign.targets[0].target) if callee is not None else None
+            if holder is None or holder not in held or not self._opens_new(ctx, held[holder], callee or ""):
+                continue
+            before = [e for e in evs if ctx.position(e.node).start.line < ctx.position(assign).start.line]
+            if _on_a_connection(value, before):  # type: ignore[arg-type]
+                continue
+            call = ctx.module.code_for_node(value)
+            if len(call) > 60 or "\n" in call:
+                call = f"{callee}(...)"
+            where = ctx.module.code_for_node(assign.targets[0].target)
+            yield self.finding(value, _unowned_message(where, call, bool(ctx.index.opens_session(held[holder]))))
 
     # the finding -----------------------------------------------------------------
     def _finding(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], created: _Created,
@@ -528,7 +700,12 @@ class SessionNeverClosed(Pass):
         if len(call) > 60 or "\n" in call:
             call = f"{created.factory}(...)"
         opener = "async with" if created.is_async else "with"
-        if outcome is Outcome.NEVER_CLOSED:
+        held = _held_in(ctx, fn, S)
+        holder = held[0] if held is not None else None
+        if outcome is Outcome.NEVER_CLOSED and holder is not None:
+            message = _unowned_message(holder, call, created.is_async)
+            fix = None
+        elif outcome is Outcome.NEVER_CLOSED:
             message = (f"`{S} = {call}` is never closed: the session keeps its connection checked out "
                        f"until the garbage collector collects it, and repeated calls exhaust the pool "
                        f"(TimeoutError); use `{opener} {call} as {S}:`")
@@ -538,7 +715,7 @@ class SessionNeverClosed(Pass):
                        f"keeps its connection checked out until garbage collection; use "
                        f"`{opener} {call} as {S}:` or close it in `finally`")
             fix = None
-        if outcome is Outcome.NEVER_CLOSED and fix is None:
+        if outcome is Outcome.NEVER_CLOSED and fix is None and holder is None:
             message += " (no automatic fix: what the function loads may outlive the session)"
         return self.finding(created.call, message, fix)
 
@@ -577,6 +754,80 @@ class SessionNeverClosed(Pass):
 
 
 # --------------------------------------------------------------------------- helpers
+
+# Calls that run the rest of the request with the holder in place (a middleware's `next`).
+_NEXT = {"next", "call_next"}
+# Request-wide holders a framework gives every module.
+_REQUEST_GLOBALS = {"flask.g", "flask.globals.g"}
+
+
+def _unowned_holder(ctx: FileContext, fn: cst.FunctionDef, target: cst.BaseExpression) -> Holder | None:
+    """The holder an assignment target names (``context["db_session"]``, ``request.state.db``,
+    ``g.db``) when a session stored there has no owner: the holder belongs to the request (a
+    parameter of the function, not ``self``, nor its ``**kwargs``; or Flask's ``g``), the
+    function neither returns it nor hands it to a call (a middleware's ``next()`` aside), and
+    no code of the project reads a session back from a holder of that name and closes it
+    (index: ``holder_closed``). None where any of that fails."""
+    holder = _holder_of(ctx, target)
+    if holder is None or not isinstance(target, (cst.Subscript, cst.Attribute)):
+        return None
+    base = dotted(target.value) or ""
+    head = base.split(".", 1)[0]
+    params = {p.name.value for p in (*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params)}
+    if head in ("self", "cls") or head not in params and ctx.qualify(head) not in _REQUEST_GLOBALS:
+        return None
+    if rebinds(fn, head):
+        return None
+    for e in events(fn, ctx):
+        if e.name == head and (e.kind in (EventKind.ESCAPE, EventKind.NESTED)
+                               or e.kind == EventKind.USE and (e.owner or "").rsplit(".", 1)[-1] not in _NEXT):
+            return None
+    return None if ctx.index.holder_closed(holder) else holder
+
+
+def _holder_of(ctx: FileContext, node: cst.BaseExpression | None) -> Holder | None:
+    """The holder an expression names or reads back: ``X["key"]``, ``X.attr``,
+    ``X.get("key")`` (``X`` a dotted name)."""
+    from ..index import Holder
+
+    key: object = None
+    if isinstance(node, cst.Subscript):
+        index = node.slice[0].slice if len(node.slice) == 1 else None
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            key = index.value.evaluated_value
+        base = dotted(node.value)
+    elif isinstance(node, cst.Attribute):
+        key, base = node.attr.value, dotted(node.value)
+    elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "get" \
+            and node.args and isinstance(node.args[0].value, cst.SimpleString):
+        key, base = node.args[0].value.evaluated_value, dotted(node.func.value)
+    else:
+        return None
+    return Holder.of(base, key) if isinstance(key, str) and base else None
+
+
+def _held_in(ctx: FileContext, fn: cst.FunctionDef, S: str) -> tuple[str, Holder] | None:
+    """The holder the session ``S`` is stored in (as written, and as a record), where
+    nothing closes it."""
+    for assign in m.findall(fn.body, m.Assign(targets=[m.AssignTarget()], value=m.Name(S))):
+        target = assign.targets[0].target  # type: ignore[attr-defined]
+        holder = _unowned_holder(ctx, fn, target)
+        if holder is not None:
+            return ctx.module.code_for_node(target), holder
+    return None
+
+
+def _unowned_message(holder: str, call: str, is_async: bool) -> str:
+    opener = "async with" if is_async else "with"
+    return (f"the session `{call}` kept in `{holder}` is never closed: no code reads it back from there "
+            f"to close it, so its connection stays checked out until garbage collection and repeated "
+            f"requests exhaust the pool (TimeoutError); open it with `{opener} {call} as ...:` around the "
+            f"code that uses it, or close it where the request ends")
+
+
+def _enclosing_function(ctx: FileContext, node: cst.CSTNode) -> cst.CSTNode | None:
+    return next((a for a in ctx.ancestors(node) if isinstance(a, (cst.FunctionDef, cst.Lambda))), None)
+
 
 
 def _passed(ctx: FileContext, call: cst.Call) -> Outcome | None:
