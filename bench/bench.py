@@ -9,8 +9,8 @@
   the prefilter's `.add(` trigger is exercised honestly);
 - times both tools on both projects and prints one table per project: the full check without a
   cache, a re-run with nothing changed (cached), one file from an editor (stdin) for a file
-  with session code and one without, start-up, and peak memory, each with its target and
-  PASS/FAIL.
+  with session code (as on disk, and edited: the buffer differs from the file) and one
+  without, start-up, and peak memory, each with its target and PASS/FAIL.
 
 Each figure is the best of N runs (the machine may be shared; the best run is the one least
 disturbed); the CPU seconds (user + system, all processes) are shown too, as they depend less
