@@ -61,6 +61,12 @@ def code_schema() -> str:
     return _schema_of(files)
 
 
+def modules_schema(*names: str) -> str:
+    """The version, and a digest of the named modules of sqla-fix (``"config.py"``)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return _schema_of([os.path.join(here, n) for n in names])
+
+
 def _schema_of(files: list[str]) -> str:
     h = hashlib.blake2b(digest_size=8)
     for path in files:
@@ -70,6 +76,12 @@ def _schema_of(files: list[str]) -> str:
         except OSError:
             pass
     return f"{__version__}/{h.hexdigest()}"
+
+
+def absolute(path: str, cwd: str) -> str:
+    """``os.path.abspath(path)`` with the current directory given: a loop over the files of a
+    project asks the system for it once, not once per file."""
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(cwd, path))
 
 
 @dataclass(frozen=True)
@@ -167,13 +179,19 @@ class FileCache(Generic[T]):
         except Exception:  # missing, truncated, foreign, corrupt: start empty
             self.entries, self.meta = {}, {}
 
-    def raw(self, path: str) -> Any:
-        """The plain JSON form of the record stored for ``path`` if the file is unchanged
-        since, else None (for callers that decode only what they use)."""
-        entry = self.entries.get(os.path.abspath(path))
+    def raw(self, path: str, absolute: str | None = None) -> Any:
+        """The plain JSON form of the record stored for ``path`` (``absolute``: its absolute
+        form, when the caller has it) if the file is unchanged since, else None (for callers
+        that decode only what they use)."""
+        entry = self.entries.get(absolute or os.path.abspath(path))
         if entry is None:
             return None
-        if stamp(path) != entry.stamp:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        was = entry.stamp  # compared field by field: this runs once per file of the project
+        if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) != (was.size, was.mtime_ns, was.ctime_ns, was.inode):
             return None
         if entry.digest is not None and _digest(path) != entry.digest:
             return None
@@ -205,7 +223,8 @@ class FileCache(Generic[T]):
 
     def keep_only(self, paths) -> None:
         """Drop the entries of every file but ``paths`` (files deleted since, say)."""
-        wanted = {os.path.abspath(p) for p in paths}
+        cwd = os.getcwd()
+        wanted = {absolute(p, cwd) for p in paths}
         for path in [p for p in self.entries if p not in wanted]:
             del self.entries[path]
             self.changed = True
@@ -252,16 +271,20 @@ def read_json(file: str, schema: str) -> dict:
     return {}
 
 
+def make_dir(folder: str) -> None:
+    """The cache directory, with its .gitignore (OSError when it cannot be made)."""
+    os.makedirs(folder, exist_ok=True)
+    ignore = os.path.join(folder, ".gitignore")
+    if not os.path.exists(ignore):
+        with open(ignore, "w") as fh:
+            fh.write("# created by sqla-fix\n*\n")
+
+
 def write_json(file: str, schema: str, payload: dict) -> None:
     """Write a cache file atomically (its directory made, with its .gitignore); a failure is
     ignored: a cache only ever saves time."""
     try:
-        folder = os.path.dirname(file)
-        os.makedirs(folder, exist_ok=True)
-        ignore = os.path.join(folder, ".gitignore")
-        if not os.path.exists(ignore):
-            with open(ignore, "w") as fh:
-                fh.write("# created by sqla-fix\n*\n")
+        make_dir(os.path.dirname(file))
         data = {"format": FORMAT, "schema": schema, **payload}
         writer.replace_file(file, json.dumps(data, separators=(",", ":")).encode())
     except Exception:

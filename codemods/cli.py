@@ -10,19 +10,21 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import VERSION_LINE, __version__, report
+from . import VERSION_LINE, __version__, prefilter, report
 from .lazy import lazy
 
 if TYPE_CHECKING:
+    from . import cache, discovery, engine, filelist, passes, pool, results, review, writer
     from . import config as config_mod
-    from . import discovery, engine, passes, pool, results, review, writer
     from . import project as project_mod
     from .config import Config, Resolver
     from .source import SourceFile
 else:  # `rules` and `explain` never load them (and `--version` not even this module)
+    cache = lazy("codemods.cache", snapshot=False)
     config_mod = lazy("codemods.config", snapshot=False)
     discovery = lazy("codemods.discovery", snapshot=False)
     engine = lazy("codemods.engine", snapshot=False)
+    filelist = lazy("codemods.filelist", snapshot=False)
     pool = lazy("codemods.pool", snapshot=False)
     passes = lazy("codemods.passes")
     project_mod = lazy("codemods.project", snapshot=False)
@@ -171,8 +173,30 @@ def _is_excluded(resolver: Resolver) -> Callable[[str, bool], bool]:
     return lambda path, is_dir: resolver.for_path(path, is_dir).excludes(path, is_dir)
 
 
+def _listings(opts: Options, resolver: Resolver) -> Callable[[str], filelist.Listings | None] | None:
+    """Where each directory's listing is kept between runs: under its project's root, as the
+    other caches are (none with --no-cache, nor for a root no project marker gave). The
+    listing depends on the command line's excludes and on the ``--config`` file too."""
+    if not opts.cache:
+        return None
+    config_stamp = cache.stamp(opts.config_file) if opts.config_file else None
+    key = repr((opts.exclude, os.getcwd() if opts.exclude else None, opts.config_file, config_stamp))
+    kept: dict[str, filelist.Listings] = {}
+
+    def listings(top: str) -> filelist.Listings | None:
+        config = resolver.for_path(top, is_dir=True)
+        if not config.marked:
+            return None
+        if config.root not in kept:
+            kept[config.root] = filelist.Listings(config.root, key)
+        return kept[config.root]
+
+    return listings
+
+
 def _project_files(config: Config, resolver: Resolver, paths: Sequence[str],
-                   walked: tuple[Sequence[str], list[str]] | None = None) -> list[str]:
+                   walked: tuple[Sequence[str], list[str]] | None = None,
+                   listings: Callable[[str], filelist.Listings | None] | None = None) -> list[str]:
     """The files the index of ``config``'s project reads: those under its root that are not
     excluded and that no nested project claims. A root no project marker gave is not read
     whole: only the paths given, each widened to its package (see config.project_scope).
@@ -181,8 +205,13 @@ def _project_files(config: Config, resolver: Resolver, paths: Sequence[str],
     if walked is not None and _same_directories(scope, walked[0]):
         found = walked[1]
     else:
-        found = discovery.discover(scope, is_excluded=_is_excluded(resolver))
-    return [p for p in found if resolver.for_path(p, is_dir=False).root == config.root]
+        found = discovery.discover(scope, is_excluded=_is_excluded(resolver), listings=listings)
+    roots: dict[str, str] = {}  # by directory as spelled (a project has fewer than files)
+    for p in found:
+        directory = os.path.dirname(p) or "."
+        if directory not in roots:
+            roots[directory] = resolver.root(directory, is_dir=True)
+    return [p for p in found if roots[os.path.dirname(p) or "."] == config.root]
 
 
 def _same_directories(a: Sequence[str], b: Sequence[str]) -> bool:
@@ -195,15 +224,16 @@ def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple
     config = resolver.for_path(opts.stdin_filename or os.getcwd())
     if opts.stdin_filename and opts.force_exclude and discovery.excluded_file(opts.stdin_filename, _is_excluded(resolver)):
         return [engine.FileResult(path=name)], raw
-    passes = engine.selected_passes(config)
-    if not engine.wants_parse(raw, passes):
+    passes = prefilter.selected_passes(config)
+    if not prefilter.wants_parse(raw, passes):
         # A byte scan: no selected rule could find anything here, whatever the project says.
         return [engine.run_source(name, raw, None, config, want_fix_diffs)], raw
-    files = _project_files(config, resolver, [opts.stdin_filename]) if opts.stdin_filename else []
+    files = (_project_files(config, resolver, [opts.stdin_filename], listings=_listings(opts, resolver))
+             if opts.stdin_filename else [])
     use_cache = opts.cache and config.marked
     project = project_mod.load(files, config, opts.jobs, overrides={name: raw}, use_cache=use_cache)
     _warn_index(project, 1, config)
-    if not engine.wants_parse(raw, passes, project):
+    if not prefilter.wants_parse(raw, passes, project):
         # Mentions nothing session-related the index knows of: only its syntax is checked, and
         # only the index's relevance() is consulted (which the project knows without building it).
         return [engine.run_source(name, raw, project, config, want_fix_diffs)], raw
@@ -213,20 +243,22 @@ def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple
 
 def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[engine.FileResult]:
     is_excluded = _is_excluded(resolver)
+    listings = _listings(opts, resolver)
     try:
-        files = discovery.discover(opts.paths, is_excluded=is_excluded, force_exclude=opts.force_exclude)
+        files = discovery.discover(opts.paths, is_excluded=is_excluded, force_exclude=opts.force_exclude,
+                                   listings=listings)
     except FileNotFoundError as exc:
         raise click.UsageError(f"no such file or directory: {exc}") from None
     groups: dict[int, tuple[Config, list[str]]] = {}
     for path in files:
-        config = resolver.for_path(path)
+        config = resolver.for_path(path, is_dir=False)  # discover gives files
         groups.setdefault(id(config), (config, []))[1].append(path)
     bar = _progress(len(files), opts, "sqla-fix")
     by_path: dict[str, engine.FileResult] = {}
     explicit = {discovery.display_name(p) for p in opts.paths if os.path.isfile(p)}
     try:
         for config, group in groups.values():
-            project = sorted(set(_project_files(config, resolver, opts.paths, (opts.paths, files))) | set(group))
+            project = sorted(set(_project_files(config, resolver, opts.paths, (opts.paths, files), listings)) | set(group))
             use_cache = opts.cache and config.marked
             loaded = project_mod.load(project, config, opts.jobs, use_cache=use_cache)
             _warn_duplicates(loaded)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from functools import cache
 from typing import Any, Union
 
@@ -52,44 +53,108 @@ def _hints(cls: type) -> dict[str, Any]:
 def decode(tp: Any, data: Any) -> Any:
     """The value of type ``tp`` that ``encode`` turned into ``data``. ``Any`` keeps the plain
     JSON value as it is."""
+    return _decoder(tp)(data)
+
+
+Decoder = Callable[[Any], Any]
+
+
+@cache
+def _decoder(tp: Any) -> Decoder:
+    """The function that decodes values of type ``tp``, made once per type: the type hints
+    are read once, not once per value (a cache holds thousands of records)."""
     if tp is Any:
-        return data
+        return _plain
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _record(tp, data)
+        return _record(tp)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (Union, types.UnionType):
-        for option in args:
+        return _union(tp, args)
+    if tp is type(None):
+        return _exactly(tp, type(None))
+    if tp in (bool, int, str):
+        return _exactly(tp, tp)
+    if tp is float:
+        def number(data: Any) -> Any:
+            return float(_expect(data, type(data) in (int, float), tp))
+        return number
+    if origin is list or origin in (set, frozenset):
+        return _items(tp, origin, args[0])
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return _items(tp, tuple, args[0])
+        return _fixed_tuple(tp, args)
+    if origin is dict:
+        return _mapping(tp, args[0], args[1])
+    raise DecodeError(f"no decoder for {tp}")
+
+
+def _plain(data: Any) -> Any:
+    return data
+
+
+def _exactly(tp: Any, kind: type) -> Decoder:
+    def exactly(data: Any) -> Any:
+        if type(data) is not kind:
+            raise DecodeError(f"{type(data).__name__} where {tp} was expected")
+        return data
+    return exactly
+
+
+def _union(tp: Any, options: tuple) -> Decoder:
+    option_decoders = [_later(option) for option in options]
+
+    def union(data: Any) -> Any:
+        for decoder in option_decoders:
             try:
-                return decode(option, data)
+                return decoder()(data)
             except DecodeError:
                 continue
         raise DecodeError(f"{data!r:.40} is none of {tp}")
-    if tp is type(None):
-        return _expect(data, data is None, tp)
-    if tp is bool:
-        return _expect(data, type(data) is bool, tp)
-    if tp is int:
-        return _expect(data, type(data) is int, tp)
-    if tp is float:
-        return float(_expect(data, type(data) in (int, float), tp))
-    if tp is str:
-        return _expect(data, type(data) is str, tp)
-    if origin is list:
-        return [decode(args[0], v) for v in _expect(data, type(data) is list, tp)]
-    if origin in (set, frozenset):
-        return origin(decode(args[0], v) for v in _expect(data, type(data) is list, tp))
-    if origin is tuple:
+    return union
+
+
+def _later(tp: Any) -> Callable[[], Decoder]:
+    """The decoder of ``tp``, made on first use: a record may name itself."""
+    made: list[Decoder] = []
+
+    def get() -> Decoder:
+        if not made:
+            made.append(_decoder(tp))
+        return made[0]
+    return get
+
+
+def _items(tp: Any, make: type, item: Any) -> Decoder:
+    item_decoder = _later(item)
+
+    def items(data: Any) -> Any:
+        decoder = item_decoder()
+        out = [decoder(v) for v in _expect(data, type(data) is list, tp)]
+        return out if make is list else make(out)
+    return items
+
+
+def _fixed_tuple(tp: Any, args: tuple) -> Decoder:
+    def fixed(data: Any) -> Any:
         items = _expect(data, type(data) is list, tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], v) for v in items)
         if len(items) != len(args):
             raise DecodeError(f"expected {len(args)} items for {tp}")
-        return tuple(decode(a, v) for a, v in zip(args, items))
-    if origin is dict:
+        return tuple(_decoder(a)(v) for a, v in zip(args, items))
+    return fixed
+
+
+def _mapping(tp: Any, key: Any, value: Any) -> Decoder:
+    value_decoder = _later(value)
+
+    def mapping(data: Any) -> Any:
+        decoder = value_decoder()
         entries = _expect(data, type(data) is dict, tp)
-        return {_decode_key(args[0], k): decode(args[1], v) for k, v in entries.items()}
-    raise DecodeError(f"no decoder for {tp}")
+        if key is str:  # JSON's keys: checked, not converted
+            return {(k if type(k) is str else _decode_key(key, k)): decoder(v) for k, v in entries.items()}
+        return {_decode_key(key, k): decoder(v) for k, v in entries.items()}
+    return mapping
 
 
 def _decode_key(tp: Any, key: str) -> Any:
@@ -106,18 +171,26 @@ def _expect(data: Any, ok: bool, tp: Any) -> Any:
     return data
 
 
-def _record(cls: type, data: Any) -> Any:
-    if type(data) is not dict:
-        raise DecodeError(f"{type(data).__name__} where a {cls.__name__} was expected")
-    hints = _hints(cls)
+def _record(cls: type) -> Decoder:
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(fields)
-    if unknown:
-        raise DecodeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
-    values = {}
-    for name, f in fields.items():
-        if name in data:
-            values[name] = decode(hints[name], data[name])
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise DecodeError(f"{cls.__name__}.{name} is missing")
-    return cls(**values)
+    required = {name for name, f in fields.items()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    decoders: dict[str, Decoder] = {}
+
+    def record(data: Any) -> Any:
+        if type(data) is not dict:
+            raise DecodeError(f"{type(data).__name__} where a {cls.__name__} was expected")
+        if len(decoders) != len(fields):  # made on first use: a record may name itself
+            hints = _hints(cls)
+            decoders.update((name, _decoder(hints[name])) for name in fields)
+        unknown = set(data) - fields.keys()
+        if unknown:
+            raise DecodeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+        values = {}
+        for name, decoder in decoders.items():
+            if name in data:
+                values[name] = decoder(data[name])
+            elif name in required:
+                raise DecodeError(f"{cls.__name__}.{name} is missing")
+        return cls(**values)
+    return record

@@ -357,6 +357,7 @@ class Resolver:
         self._by_dir: dict[str, Config] = {}
         self._made: dict[tuple[str, str | None], Config] = {}
         self._searched: tuple[Memo, Memo, Memo] = ({}, {}, {})  # settings, roots, other markers
+        self._roots: dict[str, str] = {}  # directory -> its project root (see root())
 
     def for_path(self, path: str, is_dir: bool | None = None) -> Config:
         """``is_dir``: whether ``path`` is a directory, when the caller knows (a walk over a
@@ -370,6 +371,17 @@ class Resolver:
         if config is None:
             config = self._by_dir[directory] = self._make(directory)
         return config
+
+    def root(self, path: str, is_dir: bool) -> str:
+        """``for_path(path, is_dir).root``, without reading any configuration file."""
+        absolute = os.path.abspath(path)
+        directory = absolute if is_dir else os.path.dirname(absolute)
+        root = self._roots.get(directory)
+        if root is None:
+            config = self._by_dir.get(directory)
+            root = self._roots[directory] = (config.root if config is not None
+                                             else project_root(directory, self._searched[1:])[0])
+        return root
 
     def _make(self, directory: str) -> Config:
         root, marked = project_root(directory, self._searched[1:])

@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
+from . import filelist
 from .config import Globs, below
 
 # `env/` is not here: it is often real source (settings packages); real virtualenvs of any
@@ -63,13 +64,16 @@ def _walk(directory: str) -> list[str]:
 
 
 def discover(paths: Iterable[str], root: str = ".", exclude: Iterable[str] = (), *,
-             is_excluded: Callable[[str, bool], bool] | None = None, force_exclude: bool = False) -> list[str]:
+             is_excluded: Callable[[str, bool], bool] | None = None, force_exclude: bool = False,
+             listings: Callable[[str], filelist.Listings | None] | None = None) -> list[str]:
     """Python files under ``paths``: sorted, de-duplicated, relative when under the cwd.
 
     ``is_excluded(path, is_dir)`` says whether a file or a directory is excluded (by default:
     it matches one of the gitignore-style ``exclude`` globs, relative to ``root``). As in a
     walk that prunes, a file is left out when a directory between the named path and the file
-    is excluded, even if a configuration further down would not exclude the file."""
+    is excluded, even if a configuration further down would not exclude the file.
+    ``listings(top)``: where the listing of the directory ``top`` is kept between runs (None:
+    nowhere), see :mod:`.filelist`."""
     if is_excluded is None:
         is_excluded = Globs(os.path.abspath(root), tuple(exclude)).match
     found: dict[str, None] = {}
@@ -82,12 +86,25 @@ def discover(paths: Iterable[str], root: str = ".", exclude: Iterable[str] = (),
         if not os.path.isdir(path):
             raise FileNotFoundError(path)
         top = os.path.abspath(path)
-        listed = _git_files(top)
-        for full in listed if listed is not None else _walk(top):  # absolute and normalised
-            if _pruned(os.path.dirname(full), top, is_excluded, pruned) or is_excluded(full, False):
-                continue
-            found[full] = None
+        kept = listings(top) if listings is not None else None
+        if kept is None:
+            found.update(dict.fromkeys(_listed(top, is_excluded, pruned)))
+            continue
+        state, trusted = filelist.tree_state(top, _skipped_dir)
+        files = kept.get(top, state)
+        if files is None:
+            files = _listed(top, is_excluded, pruned)
+            if trusted:
+                kept.put(top, state, files)
+        found.update(dict.fromkeys(files))
     return sorted({display_name(p) for p in found}, key=lambda p: (p.replace(os.sep, "/").lower(), p))
+
+
+def _listed(top: str, is_excluded: Callable[[str, bool], bool], pruned: dict[str, bool]) -> list[str]:
+    """The files under the directory ``top`` (absolute), excludes applied."""
+    listed = _git_files(top)
+    return [full for full in (listed if listed is not None else _walk(top))  # absolute and normalised
+            if not (_pruned(os.path.dirname(full), top, is_excluded, pruned) or is_excluded(full, False))]
 
 
 def excluded_file(path: str, is_excluded: Callable[[str, bool], bool]) -> bool:

@@ -20,8 +20,9 @@ from . import guard
 from .cache import Seen, content_digest, stamp
 from .config import Config
 from .lazy import lazy
-from .passes import ALL_PASSES, BY_CODE, Pass
+from .passes import BY_CODE, Pass
 from .passes.base import FileContext, Finding, Fix
+from .prefilter import selected_passes, wants_parse
 from .records import FileResult, FindingRecord
 from .source import SourceError, SourceFile, from_bytes, read_source
 from .suppress import SKIP_FILE, suppressed
@@ -41,21 +42,6 @@ else:
     project_mod = lazy("codemods.project", snapshot=False)
 
 MAX_ROUNDS = 8
-
-
-def selected_passes(config: Config) -> list[Pass]:
-    return [p() for p in ALL_PASSES if config.enabled(p.code)]
-
-
-def wants_parse(raw: bytes, passes: Sequence[Pass], index=None) -> bool:
-    """The prefilter: a byte scan, no parse. A file is parsed only if it contains a trigger of
-    a selected pass *and* mentions something session-related (SQLAlchemy itself, or a factory,
-    provider or alias name the project index found)."""
-    if not any(t in raw for p in passes for t in p.triggers):
-        return False
-    if index is None:
-        return True
-    return any(token in raw for token in index.relevance())
 
 
 # --------------------------------------------------------------------------- one file

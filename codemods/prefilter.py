@@ -8,7 +8,12 @@ re-run, an editor's file with no session code) never imports the index.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .passes import Pass
 
 INDEX_TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"Depends", b"flask_sqlalchemy")
 
@@ -26,3 +31,20 @@ def minimal_tokens(tokens: Iterable[str]) -> tuple[bytes, ...]:
 def relevance_of(names: Iterable[str]) -> tuple[bytes, ...]:
     """:meth:`ProjectIndex.relevance` for an index with these session-related names."""
     return minimal_tokens({"session", "Session"} | {t.decode() for t in INDEX_TRIGGERS} | set(names))
+
+
+def selected_passes(config: Config) -> list[Pass]:
+    from .passes import ALL_PASSES  # their metadata; libcst is loaded only when one runs
+
+    return [p() for p in ALL_PASSES if config.enabled(p.code)]
+
+
+def wants_parse(raw: bytes, passes: Sequence[Pass], index=None) -> bool:
+    """The prefilter: a byte scan, no parse. A file is parsed only if it contains a trigger of
+    a selected pass *and* mentions something session-related (SQLAlchemy itself, or a factory,
+    provider or alias name the project index found)."""
+    if not any(t in raw for p in passes for t in p.triggers):
+        return False
+    if index is None:
+        return True
+    return any(token in raw for token in index.relevance())

@@ -222,10 +222,11 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
     With ``use_cache``, what the last run saw of unchanged files is taken as it is."""
     overrides = overrides or {}
     store, stored = index_store(config) if use_cache else (None, None)
+    cwd = os.getcwd()
     if store is not None and overrides:
         # An editor's buffer that is byte for byte the file on disk is that file: what the
         # cache knows of the file serves, and nothing is extracted (nor the index loaded).
-        listed = {os.path.abspath(p) for p in files}
+        listed = {cache.absolute(p, cwd) for p in files}
         overrides = {p: raw for p, raw in overrides.items() if os.path.abspath(p) not in listed or (cache.read_seen(p) or (None,))[0] != raw}
     meta = _meta(store)
     triggers = set(index_triggers(config))
@@ -235,11 +236,11 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
     taken = {os.path.abspath(p) for p in overrides}
     checked_before = frozenset(t.encode("utf-8", "surrogateescape") for t in meta.checked) if meta else frozenset()
     for path in files:
-        absolute = os.path.abspath(path)
+        absolute = cache.absolute(path, cwd)
         if absolute in taken:
             continue
         spelled[absolute] = path
-        entry: Any = store.raw(path) if store is not None else None
+        entry: Any = store.raw(path, absolute) if store is not None else None
         if not _well_formed(entry):
             pending[absolute] = frozenset()
         elif entry["digest"] is None:

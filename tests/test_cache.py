@@ -3,6 +3,7 @@ changes a result or shows up in git."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import time
@@ -256,3 +257,33 @@ def test_facts_with_positional_keys_round_trip():
     plain["returns_factories_at"] = {"first": plain["returns_factories_at"]["0"]}
     with pytest.raises(codec.DecodeError):
         codec.decode(Function, plain)
+
+
+@dataclasses.dataclass
+class Inner:
+    n: int
+    tags: frozenset[str] = frozenset()
+
+
+@dataclasses.dataclass
+class Outer:
+    name: str
+    pair: tuple[int, str]
+    inner: Inner | None = None
+    items: dict[int, list[Inner]] = dataclasses.field(default_factory=dict)
+
+
+def test_the_decoder_refuses_what_the_hints_do_not_name():
+    """Each record type's decoder is made once from its hints; every value is still checked
+    against them, however deep."""
+    from codemods import codec
+
+    good = {"name": "a", "pair": [1, "b"], "inner": {"n": 2, "tags": ["x", "y"]}, "items": {"3": [{"n": 4}]}}
+    decoded = codec.decode(Outer, good)
+    assert decoded == Outer("a", (1, "b"), Inner(2, frozenset({"x", "y"})), {3: [Inner(4)]})
+    assert codec.decode(Outer, dict(good, inner=None)).inner is None
+    for bad in (dict(good, extra=1), {"pair": [1, "b"]}, dict(good, pair=[1, "b", 2]), dict(good, pair=[True, "b"]),
+                dict(good, inner={"n": "2"}), dict(good, items={"3": [{"n": 4.5}]}), dict(good, items={"x": []}),
+                dict(good, inner={"n": 2, "tags": "xy"}), [good]):
+        with pytest.raises(codec.DecodeError):
+            codec.decode(Outer, bad)

@@ -132,3 +132,44 @@ def test_the_plain_name_references_are_the_ones_a_libcst_visit_finds():
         assert all(n.value == value for value, ns in got.items() for n in ns)
         compared += 1
     assert compared > 50
+
+
+class _Recorder(libcst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, int]] = []
+
+    def on_visit(self, node) -> bool:
+        self.calls.append(("visit", id(node)))
+        return True
+
+    def on_leave(self, original_node) -> None:
+        self.calls.append(("leave", id(original_node)))
+
+
+def _example_sources() -> list[str]:
+    return [ex.source for p in ALL_PASSES for ex in p.examples]
+
+
+def test_the_plain_walk_visits_as_libcst_visits():
+    # The passes' event walk goes straight through the nodes' fields, in the order libcst's
+    # own visit takes (read from libcst): every node entered and left in the same order, and
+    # every function's events the same, node for node, as a libcst visit gives.
+    from codemods.passes import flow
+    from codemods.passes.base import visit
+
+    def key(ev):
+        return (ev.kind, id(ev.node), tuple(id(n) for n in ev.path), ev.owner, ev.name, ev.args,
+                id(ev.value) if ev.value is not None else None, ev.index)
+
+    functions = 0
+    for source in [p.read_text(encoding="utf-8") for p in _sources()] + _example_sources():
+        module = libcst.parse_module(source)
+        theirs, ours = _Recorder(), _Recorder()
+        module.visit(theirs)
+        visit(module, ours)
+        assert ours.calls == theirs.calls
+        for _, fn in flow.functions(module):
+            assert [key(e) for e in flow.events(fn)] == [key(e) for e in flow.libcst_events(fn)]
+            functions += 1
+    assert functions > 500

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .. import names
 from ..lazy import lazy
-from .base import FileContext
+from .base import FileContext, NoSource, visit
 from .helpers import dotted
 
 if TYPE_CHECKING:
@@ -263,6 +263,18 @@ def events(fn: cst.FunctionDef, ctx: FileContext | None = None) -> list[Event]:
     """The events of ``fn`` in source order (computed once per file when ``ctx`` is given)."""
     if ctx is not None:
         return ctx.cached(("events", id(fn)), lambda: events(fn))
+    if not isinstance(fn.body, cst.IndentedBlock):
+        return []
+    collector = _collector()
+    try:
+        visit(fn.body, collector)  # type: ignore[arg-type]  # a CSTVisitor: see _collector_type
+    except NoSource:
+        return libcst_events(fn)
+    return collector.out
+
+
+def libcst_events(fn: cst.FunctionDef) -> list[Event]:
+    """:func:`events` by a libcst visit (what the plain walk is checked against)."""
     collector = _collector()
     if isinstance(fn.body, cst.IndentedBlock):
         fn.body.visit(collector)
