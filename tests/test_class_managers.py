@@ -43,6 +43,15 @@ def test_the_error_branch_is_skipped_and_what_follows_it_is_certain():
     """) == {("s", "commit", True), ("s", "close", True)}
 
 
+def test_a_test_of_the_error_s_type_is_the_error_branch():
+    assert _ends("""
+        def __exit__(self, exc_type, exc_value, traceback):
+            if isinstance(exc_value, SQLAlchemyError):
+                self.db.rollback()
+            self.db.close()
+    """) == {("db", "close", True)}
+
+
 def test_a_rollback_on_every_path_counts():
     assert _ends("""
         def __exit__(self, *exc):

@@ -137,11 +137,14 @@ def _may_leave(stmt: ast.stmt) -> bool:
 
 
 def _error_test(test: ast.expr, exc: set[str]) -> bool | None:
-    """True when ``test`` holds exactly when the block raised (``exc_type``, ``exc_type is not
-    None``), False when exactly when it did not (``not exc_type``, ``exc_type is None``),
-    None for any other test."""
+    """True when ``test`` holds only when the block raised (``exc_type``, ``exc_type is not
+    None``, ``isinstance(exc, DBError)``), False when exactly when it did not (``not
+    exc_type``, ``exc_type is None``), None for any other test."""
     if isinstance(test, ast.Name) and test.id in exc:
         return True
+    if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id in ("isinstance", "issubclass") \
+            and test.args and isinstance(test.args[0], ast.Name) and test.args[0].id in exc:
+        return True  # `isinstance(exc, SQLAlchemyError)`: only an error is one
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         inner = _error_test(test.operand, exc)
         return None if inner is None else not inner
