@@ -52,6 +52,25 @@ def test_a_test_of_the_error_s_type_is_the_error_branch():
     """) == {("db", "close", True)}
 
 
+def test_finally_runs_after_a_return():
+    assert _ends("""
+        def __exit__(self, exc_type, exc, tb):
+            try:
+                if not self.owner:
+                    return
+                self.session.commit()
+            finally:
+                self.session.close()
+    """) == {("session", "commit", False), ("session", "close", True)}
+
+
+def test_an_exit_handing_over_to_the_session_s_own():
+    assert _ends("""
+        async def __aexit__(self, *exc):
+            return await self.session.__aexit__(*exc)
+    """) == {("session", "close", True)}
+
+
 def test_a_rollback_on_every_path_counts():
     assert _ends("""
         def __exit__(self, *exc):

@@ -29,7 +29,6 @@ class ExitEnd(str, Enum):
 _END_METHODS = {"commit": ExitEnd.COMMIT, "rollback": ExitEnd.ROLLBACK, "close": ExitEnd.CLOSE,
                 "__exit__": ExitEnd.CLOSE, "__aexit__": ExitEnd.CLOSE}
 EXIT_METHODS = ("__exit__", "__aexit__")
-ENTER_METHODS = ("__enter__", "__aenter__")
 
 
 def returned_class(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ast.ClassDef | None] | None:
@@ -83,6 +82,8 @@ def _walk_exit(stmts: list[ast.stmt], certain: bool, exc: set[str], out: list[Se
     (False after a branch that may return)."""
     for stmt in stmts:
         if isinstance(stmt, ast.Return):
+            for node in ast.walk(stmt):  # `return await self.session.__aexit__(*exc)`
+                _note(node, certain, out)
             return False  # nothing after it runs
         if isinstance(stmt, ast.If):
             error = _error_test(stmt.test, exc)
@@ -98,11 +99,12 @@ def _walk_exit(stmts: list[ast.stmt], certain: bool, exc: set[str], out: list[Se
                 certain = False
             continue
         if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-            certain = _walk_exit(stmt.body, certain, exc, out) and certain  # type: ignore[attr-defined]
+            body = _walk_exit(stmt.body, certain, exc, out) and certain  # type: ignore[attr-defined]
             for handler in stmt.handlers:  # type: ignore[attr-defined]
                 _walk_exit(handler.body, False, exc, out)
-            _walk_exit(stmt.orelse, certain, exc, out)  # type: ignore[attr-defined]
-            certain = _walk_exit(stmt.finalbody, certain, exc, out) and certain  # type: ignore[attr-defined]
+            body = _walk_exit(stmt.orelse, body, exc, out) and body  # type: ignore[attr-defined]
+            # `finally:` runs even after a `return` in the body
+            certain = _walk_exit(stmt.finalbody, certain, exc, out) and body  # type: ignore[attr-defined]
             continue
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
             certain = _walk_exit(stmt.body, certain, exc, out) and certain
