@@ -108,8 +108,8 @@ class ProjectIndex:
                 elif (fn.is_generator or fn.returns_class) and any(
                         self.opens_session(o.factory) is not None for o in fn.opened):
                     found.add(fn.qualname)  # a provider, or a function returning what it loaded
-                elif fn.returns_instance_of is not None and self.scope(f"{mod.module}.{fn.qualname}"
-                                                                       if mod.module else fn.qualname):
+                elif fn.returns_instance_of is not None and not fn.is_generator \
+                        and self._class_scope(fn.returns_instance_of):
                     found.add(fn.qualname)  # returns a class-based session scope
             for qualname in mod.classes:  # `with UnitOfWork() as session`
                 if "." not in qualname and any(f"{qualname}.{m}" in mod.functions for m in ("__enter__", "__aenter__")) \
