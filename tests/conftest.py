@@ -27,6 +27,20 @@ def run_cli(*args: str, cwd: str | os.PathLike | None = None, input: bytes | Non
     )
 
 
+def invoke_in(project: str | os.PathLike, *args: str):
+    """Run the command in-process (click's CliRunner) in the directory ``project``."""
+    from click.testing import CliRunner
+
+    from codemods.cli import cli as command
+
+    old = os.getcwd()
+    os.chdir(project)
+    try:
+        return CliRunner().invoke(command, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -11,9 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import invoke_in
 
-from codemods.cli import cli
 from codemods.index import RootKind, module_names
 
 PROJECTS = Path(__file__).parent / "fixtures" / "projects"
@@ -29,14 +28,7 @@ LAYOUTS = {
 
 
 def run(*args: str, cwd: Path):
-    import os
-
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    return invoke_in(cwd, *args)
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))

@@ -20,6 +20,7 @@ from .astutil import (
 from .facts import WITH_VALUE, CallSite, Factory, HeldSession, OpenedSession, Origin, SessionEnd
 from .holders import stored_holder
 from .infer import Load, load_of
+from .managers import NameType, annotation_class, receiver_class
 
 if TYPE_CHECKING:
     from .extract import _Extractor
@@ -95,7 +96,14 @@ class _FunctionBody(ast.NodeVisitor):
         self.param_names = {a.arg for a in all_args}
         self.partials.update({k: v for k, v in (closure or {}).items() if k not in self.param_names})
         self.param_annotations: dict[str, str] = {}
+        # the one class a typed parameter (or, in a class a function returns, a typed parameter
+        # of that function) stands for: receivers of method calls (`database.session()`)
+        self.name_types: dict[str, NameType] = {
+            k: v for k, v in ex.enclosing_types.items() if k not in self.param_names}
         for a in all_args:
+            typed = annotation_class(a.annotation, ex.facts.qualify)
+            if typed is not None:
+                self.name_types[a.arg] = typed
             self.origins[a.arg] = Origin("param")
             annotation = unquoted(a.annotation) if a.annotation is not None else None  # `s: "AsyncSession"`
             head = annotation.value if isinstance(annotation, ast.Subscript) else annotation
@@ -416,6 +424,10 @@ class _FunctionBody(ast.NodeVisitor):
                     self.ex.facts.init_params[name] = value.id  # `def __init__(self, session): self.session = session`
                 if isinstance(value, ast.Name) and value.id in self.param_annotations:
                     self.ex.facts.self_values[name] = "type:" + self.param_annotations[value.id]
+                elif isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+                        and (cls := receiver_class(value.func.value, self.name_types)) is not None:
+                    # `self.session = database.session()` on a typed name: that class's method
+                    self.ex.facts.self_values[name] = f"call:{cls}.{value.func.attr}"
                 elif isinstance(value, ast.Call) and (callee := dotted_name(value.func)):
                     if callee in self.param_annotations:
                         callee = self.param_annotations[callee] + "()"

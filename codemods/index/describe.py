@@ -39,7 +39,7 @@ def describe(index: ProjectIndex) -> dict:
                                "async": scope.is_async, "expire_on_commit": scope.expire_on_commit,
                                "commits_on_exit": scope.commits_on_exit,
                                "rolls_back_on_exit": scope.rolls_back_on_exit,
-                               "closes_on_exit": scope.closes_on_exit})
+                               "closes_on_exit": scope.closes_on_exit, "exit_uncertain": scope.exit_uncertain})
             d = index.decorator(qualified)
             if d is not None:
                 decorators.append({"name": qualified, "at": where(fn.line), "factory": d.factory,
@@ -67,7 +67,8 @@ def describe(index: ProjectIndex) -> dict:
                 scopes.append({"name": qualified, "at": where(cls.line), "yields": scope.yields, "service": None,
                                "factory": scope.factory, "async": scope.is_async,
                                "expire_on_commit": scope.expire_on_commit, "commits_on_exit": scope.commits_on_exit,
-                               "rolls_back_on_exit": scope.rolls_back_on_exit, "closes_on_exit": scope.closes_on_exit})
+                               "rolls_back_on_exit": scope.rolls_back_on_exit, "closes_on_exit": scope.closes_on_exit,
+                               "exit_uncertain": scope.exit_uncertain})
         for name, a in sorted(mod.aliases.items()):
             aliases.append({"name": f"{mod.module}.{name}" if mod.module else name,
                             "type": a.annotation, "depends": a.depends, "use_cache": a.use_cache})
@@ -106,6 +107,7 @@ def render_description(data: dict) -> str:
         f"commits on exit: {'yes' if s['commits_on_exit'] else 'no'}"
         + (", rolls back on exit (expires everything)" if s["rolls_back_on_exit"] else "")
         + (", closes the session on exit" if s["closes_on_exit"] else "")
+        + (", its exit commits, rolls back or closes only on some paths (not counted)" if s["exit_uncertain"] else "")
         for s in data["scopes"]
     ])
     section("Session decorators", [

@@ -33,6 +33,7 @@ from .facts import (
     SessionDecorator,
 )
 from .holders import closed_holders
+from .managers import EXIT_METHODS, NameType, exit_ends, returned_class
 from .parse import parse_for_index
 from .resolve import ModuleName
 
@@ -45,6 +46,9 @@ UNPARSABLE = (SyntaxError, ValueError, RecursionError, MemoryError)
 class _Extractor:
     def __init__(self, facts: ModuleFacts) -> None:
         self.facts = facts
+        # the typed parameters of the function whose returned class is being read (its
+        # methods use them as closure names: `database` in `self.session = database.session()`)
+        self.enclosing_types: dict[str, NameType] = {}
 
     def q(self, node: ast.AST | None) -> str | None:
         return self.facts.qualify(dotted_name(node)) if node is not None else None
@@ -442,6 +446,29 @@ class _Extractor:
         if nested is not None:  # `def require(...): async def dependency(...): ...; return dependency`
             info.returns_function = nested.name
             self.function(nested, prefix=f"{info.qualname}.")
+        if prefix and fn.name in EXIT_METHODS:
+            info.exit_ends = exit_ends(fn)
+        self.returned_instance(fn, info, body)
+
+    def returned_instance(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, info: Function,
+                          body: _FunctionBody) -> None:
+        """``def transaction(db): class Tx: ...; return Tx()`` (or ``return UnitOfWork()`` of a
+        class defined elsewhere): note the class, and index one defined here as
+        ``<qualname>.<Class>``, its methods seeing the function's typed parameters."""
+        returned = returned_class(fn)
+        if returned is None:
+            return
+        name, node = returned
+        if node is None:
+            info.returns_instance_of = self.facts.qualify(name)
+            return
+        info.returns_instance_of = self.facts.qualify(f"{info.qualname}.{name}")
+        outer = self.enclosing_types
+        self.enclosing_types = {**outer, **body.name_types}
+        try:
+            self.statement(node, prefix=f"{info.qualname}.")
+        finally:
+            self.enclosing_types = outer
 
     def annotated_class(self, ann: ast.AST, depth: int = 0) -> tuple[str | None, str | None]:
         """(qualified class, shape) of a return annotation: ``User`` -> one, ``User | None`` /

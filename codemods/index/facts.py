@@ -123,6 +123,16 @@ class SessionEnd:
 
 
 @dataclass
+class SelfEnd:
+    """What a context manager's ``__exit__``/``__aexit__`` does to the session it holds on
+    ``self`` when the block ended without an error (see index.managers.exit_ends)."""
+
+    attr: str  # self.<attr>
+    method: str  # a managers.ExitEnd value: "commit", "rollback" or "close"
+    certain: bool  # on every such path (not under another condition, nor after a return that may be taken)
+
+
+@dataclass
 class ClassFacts:
     qualname: str
     line: int
@@ -194,6 +204,10 @@ class Function:
     returns_function: str | None = None  # name of a function defined in it that it returns (indexed
     # as `<qualname>.<name>`): the dependency a FastAPI dependency factory makes
     held: list[HeldSession] = field(default_factory=list)  # sessions it opens and stores in a holder
+    # the class every `return` builds an instance of, qualified (a class defined in the function
+    # is indexed as `<qualname>.<Class>`): `def transaction(): ...; return TxContext()`
+    returns_instance_of: str | None = None
+    exit_ends: list[SelfEnd] = field(default_factory=list)  # an `__exit__`/`__aexit__`'s (managers.exit_ends)
 
     @property
     def flushes_params(self) -> dict[str, str]:
@@ -325,6 +339,9 @@ class Scope:
     factory: str | None = None
     rolls_back_on_exit: bool = False  # expires every instance on exit, whatever expire_on_commit says
     closes_on_exit: bool = False  # the session is closed when the block ends (its instances detached)
+    # a class's exit commits, rolls back or closes only on some paths (`if not self.owner: return`):
+    # those ends are not counted above
+    exit_uncertain: bool = False
 
     @property
     def expires_on_exit(self) -> bool:

@@ -116,6 +116,13 @@ class ProjectIndex:
                 elif (fn.is_generator or fn.returns_class) and any(
                         self.opens_session(o.factory) is not None for o in fn.opened):
                     found.add(fn.qualname)  # a provider, or a function returning what it loaded
+                elif fn.returns_instance_of is not None and not fn.is_generator \
+                        and self._class_scope(fn.returns_instance_of):
+                    found.add(fn.qualname)  # returns a class-based session scope
+            for qualname in mod.classes:  # `with UnitOfWork() as session`
+                if "." not in qualname and any(f"{qualname}.{m}" in mod.functions for m in ("__enter__", "__aenter__")) \
+                        and self._class_scope(f"{mod.module}.{qualname}" if mod.module else qualname):
+                    found.add(qualname)
             # Flask-SQLAlchemy's `db` and declarative bases are short, common words: match
             # them in the shapes that use them.
             for db in mod.flask_dbs:
@@ -353,6 +360,9 @@ class ProjectIndex:
         fn = self.function(qualified)
         if fn is None:
             return self._class_scope(qualified)
+        if fn.returns_instance_of is not None and not fn.is_generator:
+            # `def transaction(db): ...; return TxContext()`: what the class's enter opens
+            return self._class_scope(fn.returns_instance_of)
         if fn.yields_kind is None:
             return None
         if not any(d in names.CONTEXT_MANAGER_DECORATORS for d in fn.decorators):
@@ -389,20 +399,26 @@ class ProjectIndex:
 
     def _class_scope(self, qualified: str) -> Scope | None:
         """A class whose ``__enter__``/``__aenter__`` returns the session it holds
-        (``self.session = SessionLocal()``): ``with Database() as session``. It commits on
-        exit when its ``__exit__`` commits."""
+        (``self.session = SessionLocal()``): ``with Database() as session``. What its
+        ``__exit__`` does to that session when the block ends without an error, on every such
+        path, is what the scope does on exit: commit, roll back, close."""
         for enter, leave in (("__aenter__", "__aexit__"), ("__enter__", "__exit__")):
             found = self._callable(f"{qualified}.{enter}")
             if found is None or found[0].returns_self_attr is None:
                 continue
-            factory = self._self_factory(qualified, found[0].returns_self_attr)
+            attr = found[0].returns_self_attr
+            factory = self._self_factory(qualified, attr)
             is_async = self.opens_session(factory)
             if factory is None or is_async is None:
                 return None
             exit_found = self._callable(f"{qualified}.{leave}")
-            commits = exit_found is not None and exit_found[0].commits
-            return Scope("class", qualified, is_async, self.expire_on_commit(factory), commits_on_exit=commits,
-                         yields="session", factory=factory)
+            ends = [e for e in (exit_found[0].exit_ends if exit_found is not None else ()) if e.attr == attr]
+            done = {e.method for e in ends if e.certain}
+            return Scope("class", qualified, is_async, self.expire_on_commit(factory),
+                         commits_on_exit="commit" in done, yields="session", factory=factory,
+                         rolls_back_on_exit="rollback" in done,
+                         closes_on_exit="close" in done and not self._scoped(factory),
+                         exit_uncertain=any(not e.certain for e in ends))
         return None
 
     @staticmethod
