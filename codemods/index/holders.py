@@ -72,20 +72,30 @@ def closed_holders(tree: ast.AST) -> list[Holder]:
             return bound.get(expr.id)
         return read_back(expr)
 
-    found: list[Holder | None] = []
+    found: list[tuple[Holder | None, ast.AST]] = []
     for node in nodes:
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute) and func.attr in CLOSERS:
-                found.append(held(func.value))
+                found.append((held(func.value), node))
             elif isinstance(func, ast.Attribute) and func.attr == "pop":
-                found.append(read_back(node))
+                found.append((read_back(node), node))
             name = (dotted_name(func) or "").rsplit(".", 1)[-1].lower()
             if any(word in name for word in CLOSE_WORDS):
-                found.extend(held(a) for a in node.args)
+                found.extend((held(a), node) for a in node.args)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
-            found.extend(held(item.context_expr) for item in node.items)
-    packed = {n.args.kwarg.arg for n in nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-              and n.args.kwarg is not None}
-    out = {Holder(KWARGS, h.key) if h.owner in packed else h for h in found if h is not None}
+            found.extend((held(item.context_expr), node) for item in node.items)
+    packed = _packed_in(nodes)
+    out = {Holder(KWARGS, h.key) if h.owner == packed.get(id(at)) else h for h, at in found if h is not None}
     return sorted(out, key=lambda h: (h.owner, h.key))
+
+
+def _packed_in(nodes: list[ast.AST]) -> dict[int, str | None]:
+    """For each node inside a function that takes ``**kwargs``, that dict's name (a nested
+    function sees it too; the innermost one's wins, as ``ast.walk`` meets outer functions
+    first)."""
+    out: dict[int, str | None] = {}
+    for fn in nodes:
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and fn.args.kwarg is not None:
+            out.update((id(n), fn.args.kwarg.arg) for n in ast.walk(fn) if n is not fn)
+    return out

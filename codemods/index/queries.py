@@ -1141,11 +1141,12 @@ _FOLLOWED = frozenset({"commit"})
 
 
 def _holder_tokens(holder: Holder) -> tuple[str, ...]:
-    """What a file that reads ``holder`` back mentions: its key; a short key (a common word,
-    ``db``) as written after its holder or quoted (``g.db``, ``g.pop("db")``)."""
+    """What a file that may read ``holder`` back mentions, under any holder's name as
+    :meth:`ProjectIndex.holder_closed` matches: its key; a short key (a common word, ``db``)
+    as an attribute or quoted (``req.db``, ``g.pop("db")``)."""
     if len(holder.key) >= 4:
         return (holder.key,)
-    return (f"{holder.owner}.{holder.key}", f'"{holder.key}"', f"'{holder.key}'")
+    return (f".{holder.key}", f'"{holder.key}"', f"'{holder.key}'")
 
 
 def _param_at(fn: Function, passed: int | str) -> str | None:

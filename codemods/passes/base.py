@@ -188,9 +188,12 @@ def _visited_fields(t: type, visitor: type) -> tuple[tuple[str, Callable | None,
         source = inspect.getsource(t._visit_and_replace_children)  # type: ignore[attr-defined]
     except (OSError, TypeError) as exc:
         raise NoSource(t.__name__) from exc
+    found = dict.fromkeys(_VISITED.findall(source))
+    if not found and "visit_" in source:
+        raise NoSource(t.__name__)  # libcst writes its visits in a shape this does not read
     return tuple((name, getattr(visitor, f"visit_{t.__name__}_{name}", None),
                   getattr(visitor, f"leave_{t.__name__}_{name}", None))
-                 for name in dict.fromkeys(_VISITED.findall(source)))
+                 for name in found)
 
 
 def visit(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:

@@ -899,7 +899,10 @@ class ExpiredReadInAsync(Pass):
                 self._walk(ctx, qualname, evs, ref, out, depth)
             return out
 
-        return ctx.cached(("sqf010-handoffs", qualname), compute)
+        # by depth too: the walk stops following callers past a depth, and the file's context
+        # outlives this file's check (see expiry_handoff.context_of), so an answer cut short
+        # for one file must not serve another
+        return ctx.cached(("sqf010-handoffs", qualname, depth), compute)
 
     def _walk(self, ctx: FileContext, qualname: str, evs: list[Event], ref: SessionRef,
               handoffs: list[Handoff] | None = None, depth: int = 0) -> list[Expiry]:

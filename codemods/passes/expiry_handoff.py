@@ -21,6 +21,7 @@ from .helpers import dotted
 if TYPE_CHECKING:
     import libcst as cst
 
+    from ..cache import Stamp
     from .base import FileContext
 else:
     cst = lazy("libcst")
@@ -108,7 +109,7 @@ def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | N
     return ctx.cached(("other-file", key), lambda: _other_file(ctx, key, path, module_name))
 
 
-def _other_file(ctx: FileContext, key: tuple[int, int, str, int, int], path: str, module_name: str) -> FileContext | None:
+def _other_file(ctx: FileContext, key: tuple[int, int, str, Stamp], path: str, module_name: str) -> FileContext | None:
     if key in _OTHER_FILES:
         _OTHER_FILES.move_to_end(key)
         return _OTHER_FILES[key][1]
@@ -128,14 +129,14 @@ def _other_file(ctx: FileContext, key: tuple[int, int, str, int, int], path: str
     return made
 
 
-def _file_key(ctx: FileContext, path: str) -> tuple[int, int, str, int, int] | None:
+def _file_key(ctx: FileContext, path: str) -> tuple[int, int, str, Stamp] | None:
     """What a file's parse and walks are kept by: the index (and its state) they were made
-    with, the file's path, time and size. None when the file cannot be read."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (id(ctx.index), getattr(ctx.index, "generation", 0), path, st.st_mtime_ns, st.st_size)
+    with, the file's path and stamp (as the caches tell an unchanged file). None when the file
+    cannot be read."""
+    from ..cache import stamp
+
+    found = stamp(path)
+    return None if found is None else (id(ctx.index), getattr(ctx.index, "generation", 0), path, found)
 
 
 def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: str, walk: Walk,
@@ -155,9 +156,9 @@ def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: s
     return _WALKED[(key, qualname, depth)]
 
 
-_OTHER_FILES: OrderedDict[tuple[int, int, str, int, int], tuple[object, FileContext | None]] = OrderedDict()
+_OTHER_FILES: OrderedDict[tuple[int, int, str, Stamp], tuple[object, FileContext | None]] = OrderedDict()
 _OTHER_FILES_KEPT = 64  # parsed trees (a few MB each): across files, the walks' answers are kept too
-_WALKED: OrderedDict[tuple[tuple[int, int, str, int, int], str, int], tuple[cst.FunctionDef, list[Handoff]] | None] \
+_WALKED: OrderedDict[tuple[tuple[int, int, str, Stamp], str, int], tuple[cst.FunctionDef, list[Handoff]] | None] \
     = OrderedDict()
 _WALKED_KEPT = 4096
 
