@@ -176,6 +176,7 @@ class NoSource(Exception):
 
 
 _VISITED = re.compile(r'visit_\w+\(\s*self,\s*"(\w+)"')
+_ANY_VISIT = re.compile(r"(?<!\w)visit_\w+\(")  # a call visiting a child (not the method's own name)
 
 
 @functools.cache
@@ -189,7 +190,7 @@ def _visited_fields(t: type, visitor: type) -> tuple[tuple[str, Callable | None,
     except (OSError, TypeError) as exc:
         raise NoSource(t.__name__) from exc
     found = dict.fromkeys(_VISITED.findall(source))
-    if not found and "visit_" in source:
+    if not found and _ANY_VISIT.search(source):
         raise NoSource(t.__name__)  # libcst writes its visits in a shape this does not read
     return tuple((name, getattr(visitor, f"visit_{t.__name__}_{name}", None),
                   getattr(visitor, f"leave_{t.__name__}_{name}", None))
