@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -786,24 +787,19 @@ def _unowned_holder(ctx: FileContext, fn: cst.FunctionDef, target: cst.BaseExpre
 
 
 def _holder_of(ctx: FileContext, node: cst.BaseExpression | None) -> Holder | None:
-    """The holder an expression names or reads back: ``X["key"]``, ``X.attr``,
-    ``X.get("key")`` (``X`` a dotted name)."""
-    from ..index import Holder
-
-    key: object = None
-    if isinstance(node, cst.Subscript):
-        index = node.slice[0].slice if len(node.slice) == 1 else None
-        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
-            key = index.value.evaluated_value
-        base = dotted(node.value)
-    elif isinstance(node, cst.Attribute):
-        key, base = node.attr.value, dotted(node.value)
-    elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "get" \
-            and node.args and isinstance(node.args[0].value, cst.SimpleString):
-        key, base = node.args[0].value.evaluated_value, dotted(node.func.value)
-    else:
+    """The holder an expression names or reads back (``X["key"]``, ``X.attr``, ``X.get("key")``,
+    ``X.pop("key")``, ``getattr(X, "attr")``): the index's own reading of its source
+    (``holders.read_back``), so that what the pass stores and what the index finds closed are
+    named alike."""
+    if node is None:
         return None
-    return Holder.of(base, key) if isinstance(key, str) and base else None
+    from ..index.holders import read_back
+
+    try:
+        expr = ast.parse(f"({ctx.module.code_for_node(node).strip()})", mode="eval").body
+    except SyntaxError:
+        return None
+    return read_back(expr)
 
 
 def _held_in(ctx: FileContext, fn: cst.FunctionDef, S: str) -> tuple[str, Holder] | None:
