@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -13,13 +12,13 @@ from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT, SYNC_DB
 from .flow import Event, EventKind, events, functions, handler_block, in_finally
-from .helpers import dotted, rebinds
+from .helpers import dotted
+from .holders import held_in, holder_of, unowned_holder, unowned_message
 
 if TYPE_CHECKING:
     import libcst as cst
     import libcst.matchers as m
 
-    from ..index import Holder
 else:
     cst = lazy("libcst")
     m = lazy("libcst.matchers")
@@ -629,9 +628,9 @@ class SessionNeverClosed(Pass):
         bound = [node.targets[0].target if isinstance(node, cst.Assign) else node.target]  # type: ignore[attr-defined]
         rebound = [e for e in evs if e.kind == EventKind.ASSIGN and e.name == S and e is not created.event]
         if rebound:
-            held = _held_in(ctx, fn, S)
+            held = held_in(ctx, fn, S)
             if held is None or not all(isinstance(e.node, cst.Assign) and len(e.node.targets) == 1
-                                       and _holder_of(ctx, e.value) == held[1] for e in rebound):
+                                       and holder_of(ctx, e.value) == held[1] for e in rebound):
                 return Outcome.HANDED_OVER  # rebound: which session a use means is not followed
             # `else: S = context["db_session"]`: the same holder's session, read back
             bound += [e.node.targets[0].target for e in rebound]  # type: ignore[attr-defined]
@@ -666,7 +665,7 @@ class SessionNeverClosed(Pass):
                 isinstance(t.target, cst.Subscript) and dotted(t.target.value) == packed for t in parent.targets):
             return _packed_use(ctx, fn, packed)  # `kwargs["db_session"] = S`, then `func(**kwargs)`
         if isinstance(parent, cst.Assign) and parent.value is name and len(parent.targets) == 1 \
-                and _unowned_holder(ctx, fn, parent.targets[0].target) is not None:
+                and unowned_holder(ctx, fn, parent.targets[0].target) is not None:
             return None  # `context["db"] = S`: a holder nothing closes
         return Outcome.HANDED_OVER  # `x = S`, `[S]`, `self.db = S`, `{"db": S}`...
 
@@ -681,7 +680,7 @@ class SessionNeverClosed(Pass):
             assign: cst.Assign = node  # type: ignore[assignment]
             value = assign.value.expression if isinstance(assign.value, cst.Await) else assign.value
             callee = _callee(value) if isinstance(value, cst.Call) else None
-            holder = _unowned_holder(ctx, fn, assign.targets[0].target) if callee is not None else None
+            holder = unowned_holder(ctx, fn, assign.targets[0].target) if callee is not None else None
             if holder is None or holder not in held or not self._opens_new(ctx, held[holder], callee or ""):
                 continue
             before = [e for e in evs if ctx.position(e.node).start.line < ctx.position(assign).start.line]
@@ -691,7 +690,7 @@ class SessionNeverClosed(Pass):
             if len(call) > 60 or "\n" in call:
                 call = f"{callee}(...)"
             where = ctx.module.code_for_node(assign.targets[0].target)
-            yield self.finding(value, _unowned_message(where, call, bool(ctx.index.opens_session(held[holder]))))
+            yield self.finding(value, unowned_message(where, call, bool(ctx.index.opens_session(held[holder]))))
 
     # the finding -----------------------------------------------------------------
     def _finding(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], created: _Created,
@@ -701,10 +700,10 @@ class SessionNeverClosed(Pass):
         if len(call) > 60 or "\n" in call:
             call = f"{created.factory}(...)"
         opener = "async with" if created.is_async else "with"
-        held = _held_in(ctx, fn, S)
+        held = held_in(ctx, fn, S)
         holder = held[0] if held is not None else None
         if outcome is Outcome.NEVER_CLOSED and holder is not None:
-            message = _unowned_message(holder, call, created.is_async)
+            message = unowned_message(holder, call, created.is_async)
             fix = None
         elif outcome is Outcome.NEVER_CLOSED:
             message = (f"`{S} = {call}` is never closed: the session keeps its connection checked out "
@@ -755,71 +754,6 @@ class SessionNeverClosed(Pass):
 
 
 # --------------------------------------------------------------------------- helpers
-
-# Calls that run the rest of the request with the holder in place (a middleware's `next`).
-_NEXT = {"next", "call_next"}
-# Request-wide holders a framework gives every module.
-_REQUEST_GLOBALS = {"flask.g", "flask.globals.g"}
-
-
-def _unowned_holder(ctx: FileContext, fn: cst.FunctionDef, target: cst.BaseExpression) -> Holder | None:
-    """The holder an assignment target names (``context["db_session"]``, ``request.state.db``,
-    ``g.db``) when a session stored there has no owner: the holder belongs to the request (a
-    parameter of the function, not ``self``, nor its ``**kwargs``; or Flask's ``g``), the
-    function neither returns it nor hands it to a call (a middleware's ``next()`` aside), and
-    no code of the project reads a session back from a holder of that name and closes it
-    (index: ``holder_closed``). None where any of that fails."""
-    holder = _holder_of(ctx, target)
-    if holder is None or not isinstance(target, (cst.Subscript, cst.Attribute)):
-        return None
-    base = dotted(target.value) or ""
-    head = base.split(".", 1)[0]
-    params = {p.name.value for p in (*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params)}
-    if head in ("self", "cls") or head not in params and ctx.qualify(head) not in _REQUEST_GLOBALS:
-        return None
-    if rebinds(fn, head):
-        return None
-    for e in events(fn, ctx):
-        if e.name == head and (e.kind in (EventKind.ESCAPE, EventKind.NESTED)
-                               or e.kind == EventKind.USE and (e.owner or "").rsplit(".", 1)[-1] not in _NEXT):
-            return None
-    return None if ctx.index.holder_closed(holder) else holder
-
-
-def _holder_of(ctx: FileContext, node: cst.BaseExpression | None) -> Holder | None:
-    """The holder an expression names or reads back (``X["key"]``, ``X.attr``, ``X.get("key")``,
-    ``X.pop("key")``, ``getattr(X, "attr")``): the index's own reading of its source
-    (``holders.read_back``), so that what the pass stores and what the index finds closed are
-    named alike."""
-    if node is None:
-        return None
-    from ..index.holders import read_back
-
-    try:
-        expr = ast.parse(f"({ctx.module.code_for_node(node).strip()})", mode="eval").body
-    except SyntaxError:
-        return None
-    return read_back(expr)
-
-
-def _held_in(ctx: FileContext, fn: cst.FunctionDef, S: str) -> tuple[str, Holder] | None:
-    """The holder the session ``S`` is stored in (as written, and as a record), where
-    nothing closes it."""
-    for assign in m.findall(fn.body, m.Assign(targets=[m.AssignTarget()], value=m.Name(S))):
-        target = assign.targets[0].target  # type: ignore[attr-defined]
-        holder = _unowned_holder(ctx, fn, target)
-        if holder is not None:
-            return ctx.module.code_for_node(target), holder
-    return None
-
-
-def _unowned_message(holder: str, call: str, is_async: bool) -> str:
-    opener = "async with" if is_async else "with"
-    return (f"the session `{call}` kept in `{holder}` is never closed: no code reads it back from there "
-            f"to close it, so its connection stays checked out until garbage collection and repeated "
-            f"requests exhaust the pool (TimeoutError); open it with `{opener} {call} as ...:` around the "
-            f"code that uses it, or close it where the request ends")
-
 
 def _enclosing_function(ctx: FileContext, node: cst.CSTNode) -> cst.CSTNode | None:
     return next((a for a in ctx.ancestors(node) if isinstance(a, (cst.FunctionDef, cst.Lambda))), None)
