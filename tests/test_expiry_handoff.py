@@ -262,6 +262,10 @@ def test_a_callers_file_is_parsed_once_per_worker_and_again_once_it_changes(tmp_
     index.add(_facts_of(str(caller)))
     assert context_of(ctx, str(caller), "caller") is not changed  # the index moved on
     assert context_of(ctx, str(tmp_path / "gone.py"), "gone") is None
+    kept = context_of(ctx, str(caller), "caller")
+    another = _context(str(tmp_path / "callee.py"), cst.parse_module("y = 2\n"), ProjectIndex(),
+                       Config(root=str(tmp_path)), "callee", 0)
+    assert context_of(another, str(caller), "caller") is not kept  # another index: nothing kept serves it
 
 
 def _facts_of(path: str):

@@ -9,7 +9,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..lazy import lazy
 from .expiry_callers import _passed, _sites
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from .base import FileContext
 else:
     cst = lazy("libcst")
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 _CATCH_ALL = {"Exception", "BaseException", "MissingGreenlet", "StatementError", "SQLAlchemyError"}
 _DEPTH = 2  # callers of callers followed (a caller's own parameters may come expired too)
@@ -104,39 +107,38 @@ def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | N
     if path == ctx.path:
         return ctx
     key = _file_key(ctx, path)
-    if key is None:
-        return None
-    return ctx.cached(("other-file", key), lambda: _other_file(ctx, key, path, module_name))
+    return None if key is None else _context_by_key(ctx, key, module_name)
 
 
-def _other_file(ctx: FileContext, key: tuple[int, int, str, Stamp], path: str, module_name: str) -> FileContext | None:
-    if key in _OTHER_FILES:
-        _OTHER_FILES.move_to_end(key)
-        return _OTHER_FILES[key][1]
+def _context_by_key(ctx: FileContext, key: tuple[int, str, Stamp], module_name: str) -> FileContext | None:
+    return ctx.cached(("other-file", key), lambda: _OTHER_FILES.get(key, lambda: _parse(ctx, key[1], module_name)))
+
+
+def _parse(ctx: FileContext, path: str, module_name: str) -> FileContext | None:
     from .base import FileContext as Ctx
     try:
         with open(path, encoding="utf-8") as fh:
             module = cst.parse_module(fh.read())
     except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
-        made = None
-    else:
-        wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-        made = Ctx(path=path, module=wrapper.module, wrapper=wrapper, index=ctx.index, config=ctx.config,
-                   module_name=module_name)
-    _OTHER_FILES[key] = (ctx.index, made)  # the index is kept alive so that its id stays its own
-    if len(_OTHER_FILES) > _OTHER_FILES_KEPT:
-        _OTHER_FILES.popitem(last=False)
-    return made
+        return None
+    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
+    return Ctx(path=path, module=wrapper.module, wrapper=wrapper, index=ctx.index, config=ctx.config,
+               module_name=module_name)
 
 
-def _file_key(ctx: FileContext, path: str) -> tuple[int, int, str, Stamp] | None:
-    """What a file's parse and walks are kept by: the index (and its state) they were made
-    with, the file's path and stamp (as the caches tell an unchanged file). None when the file
-    cannot be read."""
+def _file_key(ctx: FileContext, path: str) -> tuple[int, str, Stamp] | None:
+    """What a file's parse and walks are kept by: the state of the index they were made with,
+    the file's path and stamp (as the caches tell an unchanged file). None when the file cannot
+    be read. What was kept for another index is dropped first."""
     from ..cache import stamp
 
+    global _OWNER
+    if ctx.index is not _OWNER:
+        _OTHER_FILES.clear()
+        _WALKED.clear()
+        _OWNER = ctx.index
     found = stamp(path)
-    return None if found is None else (id(ctx.index), getattr(ctx.index, "generation", 0), path, found)
+    return None if found is None else (getattr(ctx.index, "generation", 0), path, found)
 
 
 def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: str, walk: Walk,
@@ -147,20 +149,40 @@ def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: s
     key = _file_key(ctx, path)
     if key is None:
         return None
-    if (key, qualname, depth) not in _WALKED:
-        other = context_of(ctx, path, module_name)
+
+    def make() -> tuple[cst.FunctionDef, list[Handoff]] | None:
+        other = _context_by_key(ctx, key, module_name)
         node = next((f for q, f in functions(other.module, other) if q == qualname), None) if other else None
-        _WALKED[(key, qualname, depth)] = None if other is None or node is None else (node, walk(other, qualname, node, depth))
-        if len(_WALKED) > _WALKED_KEPT:
-            _WALKED.popitem(last=False)
-    return _WALKED[(key, qualname, depth)]
+        return None if other is None or node is None else (node, walk(other, qualname, node, depth))
+
+    return _WALKED.get((key, qualname, depth), make)
 
 
-_OTHER_FILES: OrderedDict[tuple[int, int, str, Stamp], tuple[object, FileContext | None]] = OrderedDict()
-_OTHER_FILES_KEPT = 64  # parsed trees (a few MB each): across files, the walks' answers are kept too
-_WALKED: OrderedDict[tuple[tuple[int, int, str, Stamp], str, int], tuple[cst.FunctionDef, list[Handoff]] | None] \
-    = OrderedDict()
-_WALKED_KEPT = 4096
+class _Kept(Generic[K, V]):
+    """The last ``size`` answers used, for the worker's run."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._kept: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K, make: Callable[[], V]) -> V:
+        if key in self._kept:
+            self._kept.move_to_end(key)
+            return self._kept[key]
+        value = self._kept[key] = make()
+        if len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+
+# Kept for one index at a time (the worker's or the server's); parsed trees are a few MB each,
+# so few of them are kept, and many of the walks' answers.
+_OWNER: object = None
+_OTHER_FILES: _Kept[tuple[int, str, Stamp], FileContext | None] = _Kept(64)
+_WALKED: _Kept[tuple[tuple[int, str, Stamp], str, int], tuple[cst.FunctionDef, list[Handoff]] | None] = _Kept(4096)
 
 
 Walk = Callable[["FileContext", str, "cst.FunctionDef", int], list[Handoff]]
