@@ -14,7 +14,7 @@ from . import VERSION_LINE, __version__, prefilter, report
 from .lazy import lazy
 
 if TYPE_CHECKING:
-    from . import cache, discovery, engine, filelist, passes, pool, results, review, writer
+    from . import cache, discovery, engine, filelist, passes, pool, replay, results, review, writer
     from . import config as config_mod
     from . import project as project_mod
     from .config import Config, Resolver
@@ -28,6 +28,7 @@ else:  # `rules` and `explain` never load them (and `--version` not even this mo
     pool = lazy("codemods.pool", snapshot=False)
     passes = lazy("codemods.passes")
     project_mod = lazy("codemods.project", snapshot=False)
+    replay = lazy("codemods.replay", snapshot=False)
     results = lazy("codemods.results", snapshot=False)
     review = lazy("codemods.review", snapshot=False)
     writer = lazy("codemods.writer", snapshot=False)
@@ -150,7 +151,8 @@ def _resolver(opts: Options) -> Resolver:
 def _progress(total: int, opts: Options, label: str):
     if not opts.progress or total < 200 or not sys.stderr.isatty():
         return None
-    bar = click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True)
+    # Shown, not output: a replay of the run (see replay.py) shows no bar.
+    bar = click.progressbar(length=total, label=label, file=replay.real_stderr(), show_eta=True)
     bar.__enter__()
     return bar
 
@@ -186,6 +188,7 @@ def _listings(opts: Options, resolver: Resolver) -> Callable[[str], filelist.Lis
     def listings(top: str) -> filelist.Listings | None:
         config = resolver.for_path(top, is_dir=True)
         if not config.marked:
+            replay.doubt()  # listed without the stamps of a tree
             return None
         if config.root not in kept:
             kept[config.root] = filelist.Listings(config.root, key)
@@ -255,10 +258,12 @@ def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[
         groups.setdefault(id(config), (config, []))[1].append(path)
     bar = _progress(len(files), opts, "sqla-fix")
     by_path: dict[str, engine.FileResult] = {}
+    checked = list(files)  # and every file of their projects: what the output depends on
     explicit = {discovery.display_name(p) for p in opts.paths if os.path.isfile(p)}
     try:
         for config, group in groups.values():
             project = sorted(set(_project_files(config, resolver, opts.paths, (opts.paths, files), listings)) | set(group))
+            checked.extend(project)
             use_cache = opts.cache and config.marked
             loaded = project_mod.load(project, config, opts.jobs, use_cache=use_cache)
             _warn_duplicates(loaded)
@@ -270,6 +275,9 @@ def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[
     finally:
         if bar:
             bar.__exit__(None, None, None)
+    replay.depend(checked)
+    if opts.config_file:
+        replay.depend([opts.config_file])
     return [by_path[path] for path in files]
 
 
@@ -280,6 +288,8 @@ FAR_MORE_RATIO, FAR_MORE_FILES = 10, 1000
 def _warn_index(idx: project_mod.Project, given: int, config: Config, checked: set[str] | frozenset[str] = frozenset()) -> None:
     """Files the index could not read (unless the run reports them itself), and a note when
     indexing read far more files than the run was given."""
+    if idx.failures:
+        replay.doubt()  # as results with an error, not kept
     for failure in idx.failures:
         if failure.path not in checked:
             click.echo(engine.not_analysed(failure.path, f"{failure.reason} (while indexing)"), err=True)
@@ -344,6 +354,8 @@ def check(exit_zero: bool, output_file: str | None, statistics: bool, **kw) -> N
     """
     opts = _options(**kw)
     results, _ = _run(opts, want_fix_diffs=opts.fmt in ("json", "sarif") or opts.show_fixes)
+    if any(r.error for r in results):
+        replay.doubt()  # as in the results cache: a syntax error, a time limit are met again
     if statistics:
         text = report.statistics(results, opts.fmt)
     else:

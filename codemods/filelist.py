@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable
 
-from . import cache
+from . import cache, replay
 from .config import CONFIG_FILES, MARKERS
 
 # Files whose content (not only their presence) decides what is listed or excluded.
@@ -37,9 +37,11 @@ def tree_state(top: str, skipped: Callable[[str, str], bool]) -> tuple[str, bool
     virtualenv, build output), not walked."""
     h = hashlib.blake2b(digest_size=16)
     newest = 0
+    noted: list[str] = []
 
     def note(path: str) -> None:
         nonlocal newest
+        noted.append(path)
         try:
             st = os.stat(path)
         except OSError:
@@ -73,6 +75,7 @@ def tree_state(top: str, skipped: Callable[[str, str], bool]) -> tuple[str, bool
         here = parent
     for path in _git_files(top):
         note(path)
+    replay.depend(noted)  # what a listing depends on, a run's output does too
     return h.hexdigest(), time.time_ns() - newest >= cache.RACY_NS
 
 
