@@ -20,20 +20,46 @@ class DecodeError(ValueError):
     pass
 
 
-def encode(value: Any) -> Any:
-    """A JSON-serialisable form of ``value``: records become objects (one key per field),
-    tuples and sets become lists (sets sorted, so equal values encode alike)."""
+def encode(value: Any, defaults: bool = True) -> Any:
+    """A JSON-serialisable form of ``value``: records become objects (one key per field;
+    without ``defaults``, none for a field that holds its default value: decoding gives it
+    back), tuples and sets become lists (sets sorted, so equal values encode alike)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if defaults:
+            return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out = {}
+        for name, default in _defaults(type(value)).items():
+            v = getattr(value, name)
+            if default is _NO_DEFAULT or type(v) is not type(default) or v != default:
+                out[name] = encode(v, defaults)
+        return out
     if isinstance(value, (list, tuple)):
-        return [encode(v) for v in value]
+        return [encode(v, defaults) for v in value]
     if isinstance(value, (set, frozenset)):
-        return sorted(encode(v) for v in value)
+        return sorted(encode(v, defaults) for v in value)
     if isinstance(value, dict):
-        return {_key(k): encode(v) for k, v in value.items()}
+        return {_key(k): encode(v, defaults) for k, v in value.items()}
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+_NO_DEFAULT = object()
+
+
+@cache
+def _defaults(cls: type) -> dict[str, Any]:
+    """Each field of the record class ``cls`` and its default value (made once: the
+    factories make empty containers), or _NO_DEFAULT."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+        else:
+            out[f.name] = _NO_DEFAULT
+    return out
 
 
 def _key(key: Any) -> str:
@@ -99,13 +125,30 @@ def _exactly(tp: Any, kind: type) -> Decoder:
         if type(data) is not kind:
             raise DecodeError(f"{type(data).__name__} where {tp} was expected")
         return data
+    _KINDS[exactly] = kind
     return exactly
+
+
+# The decoders that take a JSON value of one type as it is (str, int, bool, None), by the
+# type: a record, list or dict of them checks the type in place rather than call them.
+_KINDS: dict[Decoder, type] = {}
 
 
 def _union(tp: Any, options: tuple) -> Decoder:
     option_decoders = [_later(option) for option in options]
+    # The option a JSON value's type picks, where only one option can take it (`str | None`:
+    # a str is the str, null the None), so that the others are not tried and failed.
+    by_type: dict[type, Callable[[], Decoder]] = {}
+    takes = [_json_types(option) for option in options]
+    for kind in (str, int, float, bool, type(None), list, dict):
+        able = [decoder for decoder, types_ in zip(option_decoders, takes) if types_ is None or kind in types_]
+        if len(able) == 1:
+            by_type[kind] = able[0]
 
     def union(data: Any) -> Any:
+        only = by_type.get(type(data))
+        if only is not None:
+            return only()(data)
         for decoder in option_decoders:
             try:
                 return decoder()(data)
@@ -113,6 +156,24 @@ def _union(tp: Any, options: tuple) -> Decoder:
                 continue
         raise DecodeError(f"{data!r:.40} is none of {tp}")
     return union
+
+
+def _json_types(tp: Any) -> frozenset[type] | None:
+    """The types of the JSON values that can decode as ``tp`` (None: any, or not known)."""
+    if tp is type(None) or tp in (bool, str):
+        return frozenset({tp})
+    if tp is int:
+        return frozenset({int})
+    if tp is float:
+        return frozenset({int, float})
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return frozenset({dict})
+    origin = typing.get_origin(tp)
+    if origin in (list, set, frozenset, tuple):
+        return frozenset({list})
+    if origin is dict:
+        return frozenset({dict})
+    return None
 
 
 def _later(tp: Any) -> Callable[[], Decoder]:
@@ -131,7 +192,15 @@ def _items(tp: Any, make: type, item: Any) -> Decoder:
 
     def items(data: Any) -> Any:
         decoder = item_decoder()
-        out = [decoder(v) for v in _expect(data, type(data) is list, tp)]
+        _expect(data, type(data) is list, tp)
+        kind = _KINDS.get(decoder)
+        if kind is not None:
+            for v in data:
+                if type(v) is not kind:
+                    decoder(v)  # raises
+            out = list(data)
+        else:
+            out = [decoder(v) for v in data]
         return out if make is list else make(out)
     return items
 
@@ -152,6 +221,9 @@ def _mapping(tp: Any, key: Any, value: Any) -> Decoder:
         decoder = value_decoder()
         entries = _expect(data, type(data) is dict, tp)
         if key is str:  # JSON's keys: checked, not converted
+            kind = _KINDS.get(decoder)
+            if kind is not None and all(type(k) is str and type(v) is kind for k, v in entries.items()):
+                return dict(entries)
             return {(k if type(k) is str else _decode_key(key, k)): decoder(v) for k, v in entries.items()}
         return {_decode_key(key, k): decoder(v) for k, v in entries.items()}
     return mapping
@@ -175,22 +247,23 @@ def _record(cls: type) -> Decoder:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     required = {name for name, f in fields.items()
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
-    decoders: dict[str, Decoder] = {}
+    decoders: dict[str, tuple[type | None, Decoder]] = {}
 
     def record(data: Any) -> Any:
         if type(data) is not dict:
             raise DecodeError(f"{type(data).__name__} where a {cls.__name__} was expected")
         if len(decoders) != len(fields):  # made on first use: a record may name itself
             hints = _hints(cls)
-            decoders.update((name, _decoder(hints[name])) for name in fields)
-        unknown = set(data) - fields.keys()
-        if unknown:
-            raise DecodeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+            for name in fields:
+                decoder = _decoder(hints[name])
+                decoders[name] = (_KINDS.get(decoder), decoder)
         values = {}
-        for name, decoder in decoders.items():
-            if name in data:
-                values[name] = decoder(data[name])
-            elif name in required:
-                raise DecodeError(f"{cls.__name__}.{name} is missing")
+        for name, value in data.items():  # only the fields given: the others take their defaults
+            kind, decoder = decoders.get(name) or (None, None)
+            if decoder is None:
+                raise DecodeError(f"{cls.__name__} has no field {name!r}")
+            values[name] = value if type(value) is kind else decoder(value)
+        if not required <= values.keys():
+            raise DecodeError(f"{cls.__name__}.{sorted(required - values.keys())[0]} is missing")
         return cls(**values)
     return record

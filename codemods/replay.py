@@ -321,10 +321,9 @@ def _store(argv: list[str], key: bytes, rec: Recording, code: int) -> None:
             except OSError:
                 fields += [path, MISSING, ""]
                 continue
-            newest = max(st.st_mtime_ns, st.st_ctime_ns)
-            if newest >= rec.start_ns - 10_000_000:  # changed while the run read it (a coarse clock's tick allowed)
+            if st.st_ctime_ns >= rec.start_ns - 10_000_000:  # changed while the run read it (a coarse clock's tick allowed)
                 return
-            content = _content(path) if newest >= rec.start_ns - RACY_NS else ""
+            content = _content(path) if max(st.st_mtime_ns, st.st_ctime_ns) >= rec.start_ns - RACY_NS else ""
             fields += [path, _stamp_of(st), content]
         parts = [key, b"%d" % code, _text("\0".join(fields))]
         for stream, data in rec.log:

@@ -239,6 +239,8 @@ def test_the_codec_round_trips_every_fact(tmp_path):
         facts = index_mod.extract(str(sample), sample.read_bytes(), "m")
         plain = __import__("json").loads(__import__("json").dumps(codec.encode(facts)))
         assert codec.decode(index_mod.ModuleFacts, plain) == facts, sample.name
+        compact = __import__("json").loads(__import__("json").dumps(codec.encode(facts, defaults=False)))
+        assert codec.decode(index_mod.ModuleFacts, compact) == facts, sample.name
 
 
 def test_facts_with_positional_keys_round_trip():
@@ -287,3 +289,33 @@ def test_the_decoder_refuses_what_the_hints_do_not_name():
                 dict(good, inner={"n": 2, "tags": "xy"}), [good]):
         with pytest.raises(codec.DecodeError):
             codec.decode(Outer, bad)
+
+
+@dataclasses.dataclass
+class Flags:
+    count: int = 0
+    flag: bool | int = False
+    label: str | None = None
+    tags: list[str] = dataclasses.field(default_factory=list)
+    inner: Inner | None = None
+
+
+def test_compact_records_leave_out_the_fields_that_hold_their_defaults():
+    """The index's facts are stored without the fields that hold their default (most of
+    them): decoding gives the defaults back. A value equal to the default but of another type
+    (`0` where the default is `False`) is kept."""
+    from codemods import codec
+
+    assert codec.encode(Flags(), defaults=False) == {}
+    assert codec.encode(Flags(), defaults=True) == {"count": 0, "flag": False, "label": None, "tags": [], "inner": None}
+    value = Flags(count=2, flag=0, tags=["a"], inner=Inner(1))
+    plain = codec.encode(value, defaults=False)
+    assert plain == {"count": 2, "flag": 0, "tags": ["a"], "inner": {"n": 1}}
+    back = codec.decode(Flags, json.loads(json.dumps(plain)))
+    assert back == value and type(back.flag) is int
+    first, second = codec.decode(Flags, {}), codec.decode(Flags, {})
+    first.tags.append("x")  # each record its own list
+    assert first == Flags(tags=["x"]) and second == Flags()
+    for bad in ({"label": 3}, {"tags": ["a", 1]}, {"tags": "ab"}, {"flag": "x"}, {"count": True}, {"inner": {"n": "1"}}):
+        with pytest.raises(codec.DecodeError):
+            codec.decode(Flags, bad)
