@@ -255,13 +255,14 @@ def _record(cls: type) -> Decoder:
         if len(decoders) != len(fields):  # made on first use: a record may name itself
             hints = _hints(cls)
             for name in fields:
-                decoder = _decoder(hints[name])
-                decoders[name] = (_KINDS.get(decoder), decoder)
+                made = _decoder(hints[name])
+                decoders[name] = (_KINDS.get(made), made)
         values = {}
         for name, value in data.items():  # only the fields given: the others take their defaults
-            kind, decoder = decoders.get(name) or (None, None)
-            if decoder is None:
+            known = decoders.get(name)
+            if known is None:
                 raise DecodeError(f"{cls.__name__} has no field {name!r}")
+            kind, decoder = known
             values[name] = value if type(value) is kind else decoder(value)
         if not required <= values.keys():
             raise DecodeError(f"{cls.__name__}.{sorted(required - values.keys())[0]} is missing")
