@@ -20,7 +20,7 @@ from . import guard
 from .cache import Seen, content_digest, stamp
 from .config import Config
 from .lazy import lazy
-from .passes import BY_CODE, Pass
+from .passes import BY_CODE, Pass, match
 from .passes.base import FileContext, Finding, Fix
 from .prefilter import selected_passes, wants_parse
 from .records import FileResult, FindingRecord
@@ -73,13 +73,16 @@ def _fix_ranges(ctx: FileContext, fix: Fix):
 
 def _run_passes(ctx: FileContext, passes: Sequence[Pass], lines: list[str]) -> list[Finding]:
     findings: list[Finding] = []
-    for p in passes:
-        for finding in p.run(ctx):
-            where = ctx.position(finding.node)
-            finding.range = where
-            if suppressed(lines, where.start.line, where.end.line, finding.code):
-                continue
-            findings.append(finding)
+    try:
+        for p in passes:
+            for finding in p.run(ctx):
+                where = ctx.position(finding.node)
+                finding.range = where
+                if suppressed(lines, where.start.line, where.end.line, finding.code):
+                    continue
+                findings.append(finding)
+    finally:
+        match.forget()  # the walks the passes' searches kept are of this file's trees
     findings = one_per_subject(ctx, findings)
     findings.sort(key=_reading_order)
     return findings

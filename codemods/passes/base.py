@@ -251,9 +251,33 @@ def _fields_of(t: type) -> Callable[[object], tuple]:
     return get
 
 
-def _children(node: cst.CSTNode, kinds: dict[type, _Kind] = _KINDS) -> list[cst.CSTNode]:
+def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    return _nodes_in((_FIELDS.get(type(node)) or _fields_of(type(node)))(node))
+
+
+_VISIT_FIELDS: dict[type, Callable[[object], tuple] | None] = {}
+
+
+def visit_order_children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """``node``'s children in the order a libcst visit enters them (see :func:`visit`)."""
+    t = type(node)
+    if t in _VISIT_FIELDS:
+        get = _VISIT_FIELDS[t]
+    else:
+        try:
+            get = operator.attrgetter("__class__", "__class__", *(name for name, _, _ in _visited_fields(t, object)))
+        except NoSource:
+            get = None
+        _VISIT_FIELDS[t] = get
+    if get is None:  # libcst's source is not at hand: its own (slower) answer
+        return list(node.children)
+    return _nodes_in(get(node))
+
+
+def _nodes_in(values: tuple, kinds: dict[type, _Kind] = _KINDS) -> list[cst.CSTNode]:
+    """The nodes among a node's field values (a sequence's items included)."""
     out = []
-    for value in (_FIELDS.get(type(node)) or _fields_of(type(node)))(node):
+    for value in values:
         kind = kinds.get(type(value)) or _kind(type(value))
         if kind is _Kind.NODE:
             out.append(value)

@@ -553,7 +553,7 @@ def capture_source(X: str, attr: str, reads: list[Event]) -> str:
 
 def unique_name(fn: cst.FunctionDef, wanted: str, taken: set[str] = frozenset()) -> str:  # type: ignore[assignment]
     """``wanted``, or ``wanted_2``... whichever no name in ``fn`` uses."""
-    import libcst.matchers as m
+    from . import match as m
 
     used = {n.value for n in m.findall(fn, m.Name())} | set(taken)  # type: ignore[attr-defined]
     if wanted not in used:
@@ -803,7 +803,7 @@ def none_guard(if_node: cst.If, name: str) -> bool:
 
 
 def mentions(node: cst.CSTNode, name: str) -> bool:
-    import libcst.matchers as m
+    from . import match as m
 
     return bool(m.findall(node, m.Name(name)))
 
@@ -851,9 +851,8 @@ def bound_through(ctx: FileContext, ev: Event, N: str, scope: Scope) -> Bound | 
 
 def eager_in(node: cst.CSTNode) -> frozenset[str]:
     """Relationship names a load expression loads eagerly: selectinload(User.posts)..."""
-    import libcst.matchers as m
-
     from ..index import EAGER_LOADERS
+    from . import match as m
 
     out: set[str] = set()
     for call in m.findall(node, m.Call()):
@@ -956,7 +955,7 @@ def service_ended_by(ctx: FileContext, ev: Event, S: str,
     except LookupError:
         return None
     ctor = ev.value
-    import libcst.matchers as m
+    from . import match as m
 
     for call in m.findall(stmt, m.Call(func=m.Attribute())):
         assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)

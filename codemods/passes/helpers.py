@@ -7,16 +7,15 @@ from typing import TYPE_CHECKING
 
 from .. import names
 from ..lazy import lazy
+from . import match as m
 from .base import FileContext, Transform, nodes
 
 if TYPE_CHECKING:
     import libcst as cst
-    import libcst.matchers as m
 
     from ..index import Function, Param, ProjectIndex
 else:
     cst = lazy("libcst")
-    m = lazy("libcst.matchers")
 
 
 def dotted(node: cst.BaseExpression | None) -> str | None:

@@ -9,18 +9,17 @@ import ast
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from . import match as m
 from .flow import EventKind, events
 from .helpers import dotted, rebinds
 
 if TYPE_CHECKING:
     import libcst as cst
-    import libcst.matchers as m
 
     from ..index import Holder
     from .base import FileContext
 else:
     cst = lazy("libcst")
-    m = lazy("libcst.matchers")
 
 # Calls that run the rest of the request with the holder in place (a middleware's `next`).
 _NEXT = {"next", "call_next"}

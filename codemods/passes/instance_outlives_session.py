@@ -8,6 +8,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from . import match as m
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import SYNC_DB
 from .flow import (
@@ -31,10 +32,8 @@ from .helpers import dotted
 
 if TYPE_CHECKING:
     import libcst as cst
-    import libcst.matchers as m
 else:
     cst = lazy("libcst")
-    m = lazy("libcst.matchers")
 
 _CONTAINERS = {"dict", "list", "set", "OrderedDict", "defaultdict", "WeakValueDictionary", "TTLCache", "LRUCache"}
 _DETACH_METHODS = {"expunge", "expunge_all"}

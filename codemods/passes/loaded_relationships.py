@@ -25,6 +25,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from . import match as m
 from .flow import (
     BindingKind,
     Event,
@@ -41,7 +42,6 @@ from .helpers import dotted
 
 if TYPE_CHECKING:
     import libcst as cst
-    import libcst.matchers as m
 
     from .. import index as index_mod
     from ..index import Function
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 else:
     cst = lazy("libcst")
     index_mod = lazy("codemods.index")
-    m = lazy("libcst.matchers")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from . import match as m
 from .base import Example, FileContext, Finding, Pass, Valid
 from .examples import BOT, SYNC_DB
 from .flow import (
@@ -31,12 +32,10 @@ from .uses import Use, uses
 
 if TYPE_CHECKING:
     import libcst as cst
-    import libcst.matchers as m
 
     from ..index import Model
 else:
     cst = lazy("libcst")
-    m = lazy("libcst.matchers")
 
 # Session methods that detach what the session holds (`expunge` only its argument).
 DETACHING = frozenset({"close", "expunge", "expunge_all"})

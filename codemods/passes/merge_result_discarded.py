@@ -7,6 +7,7 @@ from enum import Enum
 from typing import TYPE_CHECKING  # noqa: I001
 
 from ..lazy import lazy
+from . import match as m
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
 from .flow import (
@@ -29,10 +30,8 @@ from .uses import uses as uses_of
 if TYPE_CHECKING:
     import libcst as cst
     _VisitorBase = cst.CSTVisitor
-    import libcst.matchers as m
 else:
     cst = lazy("libcst")
-    m = lazy("libcst.matchers")
     _VisitorBase = object
 
 

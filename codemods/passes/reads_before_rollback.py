@@ -20,18 +20,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from . import match as m
 from .base import FileContext
 from .flow import BindingKind, Event, EventKind, binding_of, model_for
 from .helpers import dotted, statement_calls
 
 if TYPE_CHECKING:
     import libcst as cst
-    import libcst.matchers as m
 
     from ..index import Model
 else:
     cst = lazy("libcst")
-    m = lazy("libcst.matchers")
 
 LOGGING = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
 FORMATTERS = {"str", "repr", "format"}

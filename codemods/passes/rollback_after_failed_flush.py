@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from . import match as m
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import FLASK, SYNC_DB
 from .flow import (
@@ -30,10 +31,8 @@ from .reads_before_rollback import early_reads
 
 if TYPE_CHECKING:
     import libcst as cst
-    import libcst.matchers as m
 else:
     cst = lazy("libcst")
-    m = lazy("libcst.matchers")
 
 
 # What a handler for a failed flush catches: SQLAlchemy's and the DBAPI's database errors,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING  # noqa: I001
 
 from .. import names
 from ..lazy import lazy
+from . import match as m
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT, SYNC_DB
 from .flow import Event, EventKind, events, functions, handler_block, in_finally
@@ -17,11 +18,9 @@ from .holders import held_in, holder_of, unowned_holder, unowned_message
 
 if TYPE_CHECKING:
     import libcst as cst
-    import libcst.matchers as m
 
 else:
     cst = lazy("libcst")
-    m = lazy("libcst.matchers")
 
 
 # Calls that keep what they are given (a container, a task, a callback, an exit stack).

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from . import match as m
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
 from .flow import (
@@ -30,10 +31,8 @@ from .helpers import to_name
 
 if TYPE_CHECKING:
     import libcst as cst
-    import libcst.matchers as m
 else:
     cst = lazy("libcst")
-    m = lazy("libcst.matchers")
 
 # Expressions whose value can be computed before the expunge and bound to a name.
 

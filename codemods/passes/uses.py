@@ -15,15 +15,14 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from . import match as m
 from .helpers import dotted
 
 if TYPE_CHECKING:
     import libcst as cst
-    import libcst.matchers as m
     _VisitorBase = cst.CSTVisitor
 else:
     cst = lazy("libcst")
-    m = lazy("libcst.matchers")
     _VisitorBase = object
 
 
