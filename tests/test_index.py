@@ -452,3 +452,18 @@ def test_a_decorator_passing_something_else_than_a_session_is_not_a_session_deco
     assert deco is not None
     # a function returning a session carries its factory's setting
     assert idx.expire_on_commit(deco.factory, deco.expire_on_commit) is False
+
+
+def test_the_index_walk_is_ast_walk():
+    """The index's module-wide walk gives what ``ast.walk`` gives, node for node, in its order."""
+    import ast
+
+    from codemods.index.astutil import walk
+
+    root = Path(__file__).resolve().parent.parent
+    compared = 0
+    for path in sorted([*root.glob("tests/fixtures/**/*.py"), *root.glob("samples/**/*.py"), *root.glob("codemods/**/*.py")]):
+        tree = ast.parse(path.read_bytes())
+        assert [id(n) for n in walk(tree)] == [id(n) for n in ast.walk(tree)], path
+        compared += 1
+    assert compared > 100

@@ -54,6 +54,7 @@ def test_a_kwargs_dict_counts_only_in_the_function_that_packs_it():
     `context["db_session"].close()` (a middleware's own holder) into a keyword close."""
     import ast
 
+    from codemods.index.astutil import walk
     from codemods.index.holders import KWARGS, closed_holders
 
     tree = ast.parse(
@@ -65,5 +66,5 @@ def test_a_kwargs_dict_counts_only_in_the_function_that_packs_it():
         "    try:\n        next()\n"
         "    finally:\n        context['db_session'].close()\n"
     )
-    assert closed_holders(tree) == [Holder(KWARGS, "audit"), Holder(KWARGS, "nested"),
+    assert closed_holders(walk(tree)) == [Holder(KWARGS, "audit"), Holder(KWARGS, "nested"),
                                     Holder("context", "db_session")]

@@ -7,6 +7,24 @@ import ast
 from .. import names
 
 
+def walk(node: ast.AST) -> list[ast.AST]:
+    """``list(ast.walk(node))``, in its order (breadth first, each node's children in the order
+    of its fields), several times faster: no generator per node, nor per field."""
+    out = [node]
+    kind = ast.AST
+    i = 0
+    while i < len(out):
+        here = out[i]
+        i += 1
+        for name in here._fields:
+            value = getattr(here, name, None)
+            if isinstance(value, kind):
+                out.append(value)
+            elif isinstance(value, list):
+                out.extend(item for item in value if isinstance(item, kind))
+    return out
+
+
 def dotted_name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Name):
         return node.id

@@ -18,6 +18,7 @@ from .astutil import (
     dotted_name,
     strip_await,
     unquoted,
+    walk,
 )
 from .body import _FunctionBody
 from .facts import (
@@ -86,7 +87,7 @@ class _Extractor:
                 if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                     self.facts.imports.update(bindings(stmt))
                 elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    nested.extend(n for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom)))
+                    nested.extend(n for n in walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom)))
                 else:  # if / try / with / for at module level
                     for field in ("body", "orelse", "finalbody"):
                         module_level(getattr(stmt, field, None) or [])
@@ -626,10 +627,11 @@ def _function_tables(tree: ast.Module, facts: ModuleFacts) -> None:
             facts.function_tables.pop(name, None)
 
 
-def _aggregate(tree: ast.Module, facts: ModuleFacts) -> None:
-    """Module-wide shapes, over-approximate: every call and with-item anywhere."""
+def _aggregate(tree: ast.Module, nodes: list[ast.AST], facts: ModuleFacts) -> None:
+    """Module-wide shapes, over-approximate: every call and with-item anywhere (``nodes``:
+    every node of ``tree``)."""
     _containers(tree.body, "", facts.containers)
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Call):
             if isinstance(node.func, ast.Attribute):
                 facts.all_methods.add(node.func.attr)
@@ -667,8 +669,9 @@ def extract(path: str, source: str | bytes, module: str | Sequence[ModuleName]) 
     ex.imports(tree)
     _function_tables(tree, facts)
     ex.module_level(tree)
-    _aggregate(tree, facts)
-    facts.closed_holders = closed_holders(tree)
+    nodes = walk(tree)  # one walk for the module-wide questions
+    _aggregate(tree, nodes, facts)
+    facts.closed_holders = closed_holders(nodes)
     for target, opts in facts.configure_calls.items():
         if target in facts.factories and opts.get("expire_on_commit") is not None:
             facts.factories[target].expire_on_commit = opts["expire_on_commit"]

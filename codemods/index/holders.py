@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 
-from .astutil import _const_str, dotted_name, strip_await
+from .astutil import _const_str, dotted_name, strip_await, walk
 from .facts import Holder
 
 # Methods that end what a holder held, called on the value read back.
@@ -52,12 +52,12 @@ def read_back(node: ast.AST) -> Holder | None:
     return Holder.of(base, key) if base and key else None
 
 
-def closed_holders(tree: ast.AST) -> list[Holder]:
-    """The holders whose value code in ``tree`` closes: ``X["key"].close()``, ``with X.attr:``,
-    ``db = g.pop("db")`` then ``db.close()``, ``close_session(X.attr)``; and those it takes
-    out (``g.pop("db")``: what is taken out is the taker's to end). Over-approximate: a name
-    bound to a read-back anywhere in the module counts wherever it is closed."""
-    nodes = list(ast.walk(tree))
+def closed_holders(nodes: list[ast.AST]) -> list[Holder]:
+    """The holders whose value code among ``nodes`` (a module's, in ``ast.walk``'s order)
+    closes: ``X["key"].close()``, ``with X.attr:``, ``db = g.pop("db")`` then ``db.close()``,
+    ``close_session(X.attr)``; and those it takes out (``g.pop("db")``: what is taken out is
+    the taker's to end). Over-approximate: a name bound to a read-back anywhere in the module
+    counts wherever it is closed."""
     bound: dict[str, Holder] = {}
     for node in nodes:
         if isinstance(node, (ast.Assign, ast.NamedExpr)):
@@ -97,5 +97,5 @@ def _packed_in(nodes: list[ast.AST]) -> dict[int, str | None]:
     out: dict[int, str | None] = {}
     for fn in nodes:
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and fn.args.kwarg is not None:
-            out.update((id(n), fn.args.kwarg.arg) for n in ast.walk(fn) if n is not fn)
+            out.update((id(n), fn.args.kwarg.arg) for n in walk(fn) if n is not fn)
     return out

@@ -13,7 +13,7 @@ exit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
@@ -99,23 +99,28 @@ class _Events(_VisitorBase):
         self.path.pop()
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+        # What libcst's on_visit does (the node type's visit_ hook), and the nesting noted
+        # first; the hooks and the role of each node type looked up once per type.
+        role, enter, _ = _ROLES.get(type(node)) or _role(type(self), type(node))
+        if role is _Role.SCOPE:
             self._depth += 1
-            if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-                self.path.append(node)
-            return super().on_visit(node)
-        if isinstance(node, cst.BaseStatement) and not isinstance(node, cst.FunctionDef):
             self.path.append(node)
-        return super().on_visit(node)
+        elif role is _Role.LAMBDA:
+            self._depth += 1
+        elif role is _Role.STATEMENT:
+            self.path.append(node)
+        return enter is None or enter(self, node) is not False
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        super().on_leave(original_node)
-        if isinstance(original_node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+        role, _, leave = _ROLES.get(type(original_node)) or _role(type(self), type(original_node))
+        if leave is not None:
+            leave(self, original_node)
+        if role is _Role.SCOPE:
             self._depth -= 1
-            if isinstance(original_node, (cst.FunctionDef, cst.ClassDef)):
-                self.path.pop()
-            return
-        if isinstance(original_node, cst.BaseStatement):
+            self.path.pop()
+        elif role is _Role.LAMBDA:
+            self._depth -= 1
+        elif role is _Role.STATEMENT:
             self.path.pop()
 
     def visit_If(self, node: cst.If) -> None:
@@ -239,6 +244,40 @@ class _Events(_VisitorBase):
         if not self._depth and isinstance(node.value, cst.BaseExpression):
             for name in _escaping_names(node.value):
                 self._add(EventKind.ESCAPE, node, name=name)
+
+
+class _Role(Enum):
+    """What a node is to the event walk's nesting."""
+
+    SCOPE = 1  # a function or class: nested scope, and on the path
+    LAMBDA = 2  # a nested scope, not on the path
+    STATEMENT = 3  # on the path
+    OTHER = 4
+
+
+_ROLES: dict[type, tuple[_Role, Callable | None, Callable | None]] = {}
+
+
+def _role(collector: type, node_type: type) -> tuple[_Role, Callable | None, Callable | None]:
+    """The role of ``node_type`` and the collector's visit_/leave_ hooks for it. (One
+    collector type, so the hooks can be kept by node type alone.)"""
+    if issubclass(node_type, (cst.FunctionDef, cst.ClassDef)):
+        role = _Role.SCOPE
+    elif issubclass(node_type, cst.Lambda):
+        role = _Role.LAMBDA
+    elif issubclass(node_type, cst.BaseStatement):
+        role = _Role.STATEMENT
+    else:
+        role = _Role.OTHER
+    found = _ROLES[node_type] = (role, _hook(collector, f"visit_{node_type.__name__}"),
+                                 _hook(collector, f"leave_{node_type.__name__}"))
+    return found
+
+
+def _hook(collector: type, name: str) -> Callable | None:
+    """The collector's own hook ``name`` (None: libcst's, which does nothing)."""
+    hook = getattr(collector, name, None)
+    return None if hook is None or hook is getattr(cst.CSTVisitor, name, None) else hook
 
 
 def _escaping_names(value: cst.BaseExpression) -> Iterator[str]:
