@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .. import names
 from .astutil import (
@@ -30,8 +31,31 @@ STORE_METHODS = {"add", "append", "setdefault", "insert", "appendleft"}
 BROAD_ERRORS = {"Exception", "BaseException", "SQLAlchemyError"}
 
 
+_METHODS: dict[tuple[type, type], Callable[..., Any]] = {}
+
+
 class _FunctionBody(ast.NodeVisitor):
     """Facts about one function body (nested functions and classes are not entered)."""
+
+    # ast.NodeVisitor's visit and generic_visit: the same calls in the same order, the method
+    # of each node type looked up once rather than by name for every node.
+    def visit(self, node: ast.AST) -> Any:
+        key = (type(self), type(node))
+        method = _METHODS.get(key)
+        if method is None:
+            method = _METHODS[key] = getattr(type(self), f"visit_{type(node).__name__}", None) or _FunctionBody.generic_visit
+        return method(self, node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        kind = ast.AST
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, kind):
+                        self.visit(item)
+            elif isinstance(value, kind):
+                self.visit(value)
 
     def __init__(self, ex: _Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef, class_prefix: str = "",
                  closure: dict[str, tuple[str, bool | None]] | None = None) -> None:
