@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,3 +224,31 @@ def test_a_fix_in_the_file_changes_the_answer(tmp_path):
 ])
 def test_only_check_writing_to_the_terminal_is_recorded(argv, ok):
     assert replay.eligible(argv) is ok
+
+
+def _record_in_process(tmp_path, monkeypatch, change_during_run: bool) -> list[Path]:
+    """A run recorded in this process: it depends on one file, prints, exits 1; the file is
+    rewritten while it runs, or not."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".sqla-fix-cache").mkdir(exist_ok=True)
+    watched = tmp_path / "watched.py"
+    watched.write_text("x = 1\n")
+    # Past the tick of a coarse clock the recorder allows for (it takes a change that close
+    # to the run's start for one during the run): an order of events, not a timing.
+    time.sleep(0.05)
+    with pytest.raises(SystemExit):
+        with replay.recording(["check", "."]):
+            replay.depend(["watched.py"])
+            print("watched.py: one finding")
+            if change_during_run:
+                watched.write_text("x = 2\n")
+            raise SystemExit(1)
+    return sorted((tmp_path / ".sqla-fix-cache").glob("run-*"))
+
+
+def test_a_file_changed_while_the_run_reads_it_keeps_the_run_from_being_recorded(tmp_path, monkeypatch):
+    unchanged, changed = tmp_path / "unchanged", tmp_path / "changed"
+    unchanged.mkdir()
+    changed.mkdir()
+    assert len(_record_in_process(unchanged, monkeypatch, change_during_run=False)) == 1
+    assert _record_in_process(changed, monkeypatch, change_during_run=True) == []
