@@ -2,7 +2,9 @@
 
 `make bench` (or `python bench/bench.py`) does, all in one run on this machine:
 
-- installs ruff (pinned) into its own virtualenv, ``bench/.work/ruff-venv``;
+- installs ruff (pinned) into its own virtualenv, ``bench/.work/ruff-venv``, and sqla-fix (this
+  tree, as pip installs it, not the editable install of ``make install``) into another,
+  ``bench/.work/sqla-venv``;
 - downloads a real application's source distribution from the package registry (pinned:
   prefect, whose ``prefect/server`` is SQLAlchemy async code) and unpacks it to ``bench/.work/``;
 - generates a repository of FILES modules (SHARE of them use sessions, the rest use sets, so
@@ -141,6 +143,21 @@ def ensure_ruff() -> str:
     return ruff
 
 
+def ensure_sqla() -> list[str]:
+    """sqla-fix as pip installs it (a wheel of this tree, built now), in the bench's own
+    virtualenv, ``bench/.work/sqla-venv``: the editable install of ``make install`` adds
+    setuptools' import finder to every start-up (a third of it), which users do not have."""
+    venv = os.path.join(WORK, "sqla-venv")
+    python = os.path.join(venv, "bin", "python")
+    stamp = os.path.join(venv, ".installed")
+    if not os.path.exists(stamp):
+        subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
+        _pip(python, "install", ROOT)  # with its dependencies
+        open(stamp, "w").close()
+    _pip(python, "install", "--no-deps", "--force-reinstall", ROOT)  # this tree's code, as it is now
+    return [python, "-m", "codemods"]
+
+
 def ensure_real() -> str:
     """The real project's sdist, unpacked once (a fresh copy of the sources on every run, so
     caches and stray files of earlier runs never count)."""
@@ -193,7 +210,7 @@ def best(cmd: list[str], cwd: str, n: int, stdin: str | None = None) -> Run:
     return Run(min(r.seconds for r in runs), max(r.peak_mb for r in runs), min(r.cpu for r in runs))
 
 
-SQLA = [sys.executable, "-m", "codemods"]
+SQLA = [sys.executable, "-m", "codemods"]  # replaced by main() with the bench's own install
 
 
 def count_files(path: str) -> int:
@@ -313,6 +330,7 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     os.makedirs(WORK, exist_ok=True)
     ruff = ensure_ruff()
+    SQLA[:] = ensure_sqla()
     ruff_version = subprocess.run([ruff, "--version"], capture_output=True, text=True).stdout.strip()
     projects = []
     if not args.skip_real:
