@@ -315,7 +315,7 @@ class ProjectIndex:
                     found = self.factory(f"{mod.module}.{f.name}")
                     if found is not None and (found.is_async or not async_only):
                         stated.add(found.expire_on_commit)
-                if _test_module(mod.module):
+                if names.is_test_module(mod.module):
                     continue
                 for fn in mod.functions.values():
                     for o in fn.opened:
@@ -1160,9 +1160,3 @@ def _param_at(fn: Function, passed: int | str) -> str | None:
     if "." in fn.qualname and names_ and names_[0] in ("self", "cls"):
         names_ = names_[1:]
     return names_[passed] if 0 <= passed < len(names_) else None
-
-
-def _test_module(module: str) -> bool:
-    """A module of the project's tests (`tests.routes.test_users`, `conftest`)."""
-    parts = module.split(".")
-    return any(p in ("test", "tests", "conftest") or p.startswith("test_") for p in parts)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .caller_use import NEUTRAL, RESETS, GoesOn, bound_in, caller_goes_on, commits_after_yield, provider_commits
 from .examples import FLASK, SYNC_DB
 from .flow import (
     Event,
@@ -43,12 +44,8 @@ DB_ERRORS = {
     "DatabaseError", "DataError", "ProgrammingError", "InternalError", "FlushError",
     "Exception", "BaseException",
 }
-# Calls that end the failed transaction (on the session) or leave the function (anywhere).
-RESETS = {"rollback", "close", "invalidate", "reset"}
+# Calls that leave the function (anywhere); RESETS end the failed transaction (on the session).
 LEAVES = {"abort", "flask.abort", "exit", "sys.exit", "os._exit"}
-# Session methods that do not need a usable transaction.
-NEUTRAL = {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "in_transaction",
-           "is_modified", "begin_nested"}
 
 
 _DEPS = '''
@@ -1090,40 +1087,17 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
             return f"`{S}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
     if loop is not None:
         return "the loop's next round uses it again"
-    if ref is not None and _commits_after_yield(ctx, ref):
+    if ref is not None and commits_after_yield(ctx, ref):
         return "its scope commits on exit"
     if holder is Held.CALLER:
-        return "the code that handed it in goes on using it"
-    if holder is Held.PROVIDER and _provider_commits(ctx, qualname, S, ref):
+        # a parameter: its project callers say (a `self.<attr>` session: the object's other methods)
+        goes_on = caller_goes_on(ctx, qualname, S) if "." not in S else GoesOn(None)
+        if goes_on is None:
+            return None  # every caller is known, and none uses the session after the call
+        return f"{goes_on.where} goes on using it" if goes_on.where else "the code that handed it in goes on using it"
+    if holder is Held.PROVIDER and provider_commits(ctx, qualname, S, ref):
         return "the code that provides it commits it after this function returns"
     return None
-
-
-def _provider_commits(ctx: FileContext, qualname: str, S: str, ref: SessionRef | None) -> bool:
-    """Does the FastAPI provider of the parameter ``S`` commit after its yield, or the session
-    decorator's wrapper after the call? (One that only closes the session ends the failed
-    transaction quietly.)"""
-    if ref is not None and ref.decorated:
-        return ref.commits_on_exit
-    param = param_facts(function_facts(ctx, qualname), S)
-    dep = ctx.index.param_dependency(param)[0] if param is not None else None
-    provider = ctx.index.function(ctx.index.session_provider(dep)) if dep else None
-    return provider is not None and provider.commits_after_yield
-
-
-def _commits_after_yield(ctx: FileContext, ref: SessionRef) -> bool:
-    """Is the session's scope a context manager that calls `commit()` after its yield? (A
-    `begin()` block ends a failed transaction quietly; an explicit commit raises.)"""
-    if ref.block is None or not ref.commits_on_exit:
-        return False
-    for item in ref.block.items:
-        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
-        callee = dotted(expr.func) if isinstance(expr, cst.Call) else None
-        fn = ctx.index.function(ctx.qualify(callee)) if callee else None
-        if fn is not None and fn.commits_after_yield and item.asname is not None \
-                and dotted(item.asname.name) == ref.name:  # type: ignore[arg-type]
-            return True
-    return False
 
 
 def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.CSTNode | None:
@@ -1135,6 +1109,5 @@ def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.
     for i in range(top - 1, scope_start, -1):
         loop = path[i]
         if isinstance(loop, (cst.For, cst.While)):
-            reopened = any(e.kind == EventKind.ASSIGN and e.name == entry.owner and any(n is loop for n in e.path) for e in evs)
-            return None if reopened else loop
+            return None if bound_in(evs, entry.owner, loop) else loop
     return None
