@@ -504,8 +504,78 @@ class RollbackAfterFailedFlush(Pass):
                         raise
             ''',
         ),
+        Example(
+            title="a helper swallows a failed commit of the session its caller loops with",
+            before='''
+            from sqlalchemy.orm import Session
+
+            from app.db import SessionLocal, User
+
+
+            def touch(session: Session, user_id: int) -> None:
+                try:
+                    session.get(User, user_id).name = "seen"
+                    session.commit()
+                except Exception:
+                    log.exception("could not mark %s", user_id)
+
+
+            def touch_all(user_ids: list[int]) -> None:
+                with SessionLocal() as session:
+                    for user_id in user_ids:
+                        touch(session, user_id)
+            ''',
+            after='''
+            from sqlalchemy.orm import Session
+
+            from app.db import SessionLocal, User
+
+
+            def touch(session: Session, user_id: int) -> None:
+                try:
+                    session.get(User, user_id).name = "seen"
+                    session.commit()
+                except Exception:
+                    session.rollback()
+                    log.exception("could not mark %s", user_id)
+
+
+            def touch_all(user_ids: list[int]) -> None:
+                with SessionLocal() as session:
+                    for user_id in user_ids:
+                        touch(session, user_id)
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+
+            from app.db import SessionLocal, User
+
+
+            def touch(session: Session, user_id: int) -> None:
+                try:
+                    session.get(User, user_id).name = "seen"
+                    session.commit()
+                except Exception:
+                    log.exception("could not mark %s", user_id)
+
+
+            def touch_one(user_id: int) -> None:
+                with SessionLocal() as session:
+                    touch(session, user_id)
+
+
+            def touch_each(user_ids: list[int]) -> None:
+                for user_id in user_ids:
+                    with SessionLocal() as session:
+                        touch(session, user_id)
+            ''',
+            "every caller of the helper closes its session right after the call (a new one each round): "
+            "nothing uses the failed transaction",
+        ),
         Valid(
             '''
             from sqlalchemy.exc import IntegrityError
