@@ -550,6 +550,40 @@ class RollbackAfterFailedFlush(Pass):
     valid = (
         Valid(
             '''
+            from app.db import SessionLocal, User
+
+
+            def clean_up(names: list[str]) -> None:
+                try:
+                    with SessionLocal() as session:
+                        session.query(User).filter(User.name == "").delete()
+                        session.commit()
+                except Exception:
+                    log.exception("cannot delete the unnamed")
+
+                try:
+                    with SessionLocal() as session:
+                        session.query(User).filter(User.name == "?").delete()
+                        session.commit()
+                except Exception:
+                    log.exception("cannot delete the unknown")
+
+                for name in names:
+                    with SessionLocal() as session:
+                        try:
+                            session.add(User(name=name))
+                            session.commit()
+                        except Exception:
+                            log.exception("cannot add %s", name)
+                        with SessionLocal() as session:
+                            session.add(User(name=name.upper()))
+                            session.commit()
+            ''',
+            "each `with ... as session:` block is its own session: the one whose commit failed is "
+            "closed (or no longer used) before the next block's session runs",
+        ),
+        Valid(
+            '''
             from sqlalchemy.orm import Session
 
             from app.db import SessionLocal, User
@@ -923,7 +957,8 @@ class RollbackAfterFailedFlush(Pass):
         if holder is None or _deals_with_it(entry.try_, handler, S):
             return None
         ref = refs.get(S)
-        if ref is not None and ref.block is not None and _inside(entry.calls[0], ref.block, after=entry.try_):
+        block = _binding_with(entry.calls[0], S)
+        if block is not None and _inside(entry.calls[0], block, after=entry.try_):
             return None  # the scope is inside the try: it closed before the handler runs
         if all(_in_savepoint(ev, entry.try_, S) for ev in entry.calls):
             return None
@@ -1105,6 +1140,16 @@ def _calls(node: cst.CSTNode) -> Iterator[cst.Call]:
     return _own(node, m.Call())  # type: ignore[return-value]
 
 
+def _binding_with(ev: Event, S: str) -> cst.With | None:
+    """The innermost with-statement around ``ev`` that binds ``S`` (`with maker() as S:`);
+    several blocks of one function may bind the same name, each its own session."""
+    for node in reversed(ev.path):
+        if isinstance(node, cst.With) and any(item.asname is not None and dotted(item.asname.name) == S  # type: ignore[arg-type]
+                                              for item in node.items):
+            return node
+    return None
+
+
 def _inside(ev: Event, node: cst.CSTNode, after: cst.CSTNode) -> bool:
     """Is ``node`` on ``ev``'s path below ``after``?"""
     path = ev.path
@@ -1146,9 +1191,12 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     last = body.body[-1] if isinstance(body, cst.IndentedBlock) else entry.try_
     last_path = paths.get(id(last)) if ending is None else None
     loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
+    scope = _binding_with(entry.calls[0], S)
     for ev in evs:
         if ev.kind != EventKind.CALL or ev.owner != S or ev.name in NEUTRAL:
             continue
+        if _binding_with(ev, S) is not scope:
+            continue  # another `with ... as S:` block: another session
         if any(n is body for n in ev.path) or (last_path is not None and falls_through_to(last_path, ev.path)):
             if loop is not None and not any(n is loop for n in ev.path):
                 break  # the loop comes round first
