@@ -244,19 +244,23 @@ def timeout(value, where: str) -> float:
 # --------------------------------------------------------------------------- files
 
 
-_TOML: dict[tuple[str, int, int], dict] = {}
+_TOML: dict[tuple[str, int, int, bytes | None], dict | None] = {}
 
 
-def _read_toml(path: str) -> dict:
-    """A TOML file's data, read again only when its size or modification time changed."""
+def _read_toml(path: str, mention: bytes | None = None) -> dict | None:
+    """A TOML file's data, read again only when its size or modification time changed. With
+    ``mention``: None, unparsed, when the file's bytes do not contain it (a pyproject.toml that
+    never names sqla-fix holds no settings of ours, whatever else it holds: a template's
+    `{{ placeholders }}` are not TOML, and that is not our concern)."""
     try:
         st = os.stat(path)
-        key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+        key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, mention)
         if key not in _TOML:
             with open(path, "rb") as fh:
-                _TOML[key] = tomllib.load(fh)
+                raw = fh.read()
+            _TOML[key] = None if mention is not None and mention not in raw else tomllib.loads(raw.decode("utf-8"))
         return _TOML[key]
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
@@ -270,11 +274,11 @@ class Settings(NamedTuple):
 def settings_table(path: str, base: str | None = None) -> Settings | None:
     """The sqla-fix settings a file holds, or None (a pyproject.toml without
     ``[tool.sqla-fix]``). Globs are relative to ``base``, by default the file's directory."""
-    data = _read_toml(path)
     base = base if base is not None else os.path.dirname(os.path.abspath(path))
     if os.path.basename(path) != "pyproject.toml":
-        return Settings(data, path, path, base)
-    section = data.get("tool", {}).get("sqla-fix")
+        return Settings(_read_toml(path) or {}, path, path, base)
+    data = _read_toml(path, mention=b"sqla-fix")
+    section = None if data is None else data.get("tool", {}).get("sqla-fix")
     if section is None:
         return None
     if not isinstance(section, dict):

@@ -138,3 +138,9 @@ def memo_named(name: str) -> bool:
     (`cache_control`, `cache_page`) or keeping a value per object (`cached_property`)?"""
     last = name.rsplit(".", 1)[-1].lower()
     return any(w in last for w in _MEMO_WORDS) and not any(w in last for w in _NOT_MEMO_WORDS)
+
+
+def is_test_module(module: str) -> bool:
+    """A module of the project's tests (`tests.routes.test_users`, `conftest`)."""
+    parts = module.split(".")
+    return any(p in ("test", "tests", "conftest") or p.startswith("test_") for p in parts)

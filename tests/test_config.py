@@ -146,6 +146,23 @@ def test_configuration_error_in_a_nested_file_also_exits_2(tree):
     assert res.exit_code == 2 and "unknown key 'bogus'" in res.output
 
 
+def test_a_pyproject_that_never_names_the_tool_is_not_read_as_settings(tree):
+    """A project template's pyproject.toml (`{{ placeholders }}`, not TOML) under the tree:
+    it cannot hold settings of ours, so it neither stops the run nor changes the settings of
+    the files beside it; a broken one that does name the tool still exits 2."""
+    write(tree / "pyproject.toml", '[tool.sqla-fix]\nignore = ["SQF002"]\n')
+    write(tree / "h.py", BUGGY)
+    write(tree / "template" / "{{name}}" / "pyproject.toml", "[project]\n{% if x %}\nname = 1\n{% endif %}\n")
+    write(tree / "template" / "{{name}}" / "x.py", BUGGY)
+    res = invoke(".")
+    assert res.exit_code == 0, res.output
+    assert findings(res) == []  # the root's ignore applies to the template's files too
+    write(tree / "pyproject.toml", "[tool.sqla-fix]\n")
+    assert findings(invoke(".")) == ["h.py", "template/{{name}}/x.py"]
+    write(tree / "template" / "{{name}}" / "pyproject.toml", "[tool.sqla-fix]\n{% if x %}\n")
+    assert invoke(".").exit_code == 2
+
+
 def test_force_exclude_with_stdin_leaves_the_source_alone(tree):
     write(tree / "pyproject.toml", '[tool.sqla-fix]\nexclude = ["migrations/"]\n')
     args = ["-", "--stdin-filename", "migrations/v1.py"]

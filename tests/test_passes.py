@@ -166,6 +166,23 @@ def test_sqf009_names_the_next_use_after_the_handler():
     assert left.findings == []
 
 
+def test_sqf009_names_the_caller_that_goes_on_with_the_session():
+    """A helper that swallows a failed commit of the session it was handed: the caller whose
+    loop comes round with the same session is named; a caller that opens a session each round
+    is not a use."""
+    from codemods.passes.rollback_after_failed_flush import RollbackAfterFailedFlush as P
+
+    example = next(e for e in P.examples if e.title.startswith("a helper swallows"))
+    config = Config(root="/project", select=("SQF009",))
+    result = fix_text(example.source, config, project=P.example_project, path="app/example.py")
+    assert [f.code for f in result.findings] == ["SQF009"]
+    assert "`touch_all()` (line 17) goes on using it" in result.findings[0].message
+    reopened = example.source.replace("    with SessionLocal() as session:\n        for user_id in user_ids:\n            touch",
+                                      "    for user_id in user_ids:\n        with SessionLocal() as session:\n            touch")
+    assert reopened != example.source
+    assert fix_text(reopened, config, project=P.example_project, path="app/example.py").findings == []
+
+
 MERGED_THEN_RETURNED = '''\
 from app.db import SessionLocal, User
 

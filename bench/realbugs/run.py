@@ -168,6 +168,7 @@ def main():
                     help="tree: check the whole extracted tree (default); files: check only the entry's "
                          "files (the index is still built from the project root) - a fallback for trees "
                          "whose whole-tree run times out")
+    ap.add_argument('--wave', type=int, help='only the entries of this collection wave (see README)')
     ap.add_argument('--cached-only', action='store_true',
                     help='score only tool outputs already saved under this label; run nothing')
     ap.add_argument('--reuse', action='store_true',
@@ -182,6 +183,8 @@ def main():
         entries = [e for e in entries if args.only in e['repo'] or e['fix'].startswith(args.only)]
     for x in args.exclude or ():
         entries = [e for e in entries if x not in e['repo']]
+    if args.wave:
+        entries = [e for e in entries if e.get('wave', 1) == args.wave]
     os.makedirs(WORK, exist_ok=True)
 
     # one tool run per distinct tree (a parent of one entry may be the fix of another)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from .. import names
 from ..prefilter import minimal_tokens, relevance_of  # noqa: F401  (minimal_tokens re-exported)
@@ -44,6 +45,7 @@ class ProjectIndex:
         self._relationship_names: dict[str, set[str]] | None = None
         self._defined: dict[int, str] | None = None
         self._returning: set[str] = set()  # guards _returns_session against cycles
+        self._nesting: set[str] = set()  # guards _nested_scope against cycles
         self._memo: dict[tuple, bool] = {}  # project-wide answers (see sessions_never_expire)
         self.generation = 0  # counts add(): what was derived from an older state is stale
         self._models_by_class: dict[int, Model] = {}
@@ -315,7 +317,7 @@ class ProjectIndex:
                     found = self.factory(f"{mod.module}.{f.name}")
                     if found is not None and (found.is_async or not async_only):
                         stated.add(found.expire_on_commit)
-                if _test_module(mod.module):
+                if names.is_test_module(mod.module):
                     continue
                 for fn in mod.functions.values():
                     for o in fn.opened:
@@ -367,6 +369,9 @@ class ProjectIndex:
             return None
         if not any(d in names.CONTEXT_MANAGER_DECORATORS for d in fn.decorators):
             return None
+        nested = self._nested_scope(qualified, fn)
+        if nested is not None:
+            return nested
         if not any(self.opens_session(src) is not None or self.session_class(src) is not None
                    for src in fn.yield_sources):
             return None  # it yields something made by a call that is not a session (a temp dir, a timer)
@@ -383,6 +388,28 @@ class ProjectIndex:
                      yields=fn.yields_kind, factory=opened.factory, rolls_back_on_exit=self._rolls_back_on_exit(fn),
                      closes_on_exit=fn.closes_after_yield and fn.yields_kind == "session"
                      and not self._scoped(opened.factory))
+
+    def _nested_scope(self, qualified: str, fn: Function) -> Scope | None:
+        """`with tenant_session(t) as session: yield session`: a context manager that yields,
+        inside its own with-block, the session another project scope yielded. That scope ends
+        when this one's block does, so this one does on exit what it does (and commits if it
+        commits after its yield itself)."""
+        if len(fn.yield_sources) != 1 or not fn.closes_after_yield or fn.yields_kind != "session" \
+                or qualified in self._nesting:
+            return None
+        source = fn.yield_sources[0]
+        if self.opens_session(source) is not None or source not in fn.with_callees:
+            return None  # a session opened here: the plain reading below
+        self._nesting.add(qualified)
+        try:
+            inner = self.scope(source)
+        finally:
+            self._nesting.discard(qualified)
+        if inner is None or inner.yields != "session":
+            return None
+        return replace(inner, kind="context-manager", name=qualified,
+                       commits_on_exit=inner.commits_on_exit or fn.commits_after_yield,
+                       rolls_back_on_exit=inner.rolls_back_on_exit or self._rolls_back_on_exit(fn))
 
     def _rolls_back_on_exit(self, fn: Function) -> bool:
         """Does a context manager roll its session back after the yield on every path: itself
@@ -1160,9 +1187,3 @@ def _param_at(fn: Function, passed: int | str) -> str | None:
     if "." in fn.qualname and names_ and names_[0] in ("self", "cls"):
         names_ = names_[1:]
     return names_[passed] if 0 <= passed < len(names_) else None
-
-
-def _test_module(module: str) -> bool:
-    """A module of the project's tests (`tests.routes.test_users`, `conftest`)."""
-    parts = module.split(".")
-    return any(p in ("test", "tests", "conftest") or p.startswith("test_") for p in parts)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from . import match as m
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .caller_use import NEUTRAL, RESETS, GoesOn, bound_in, caller_goes_on, commits_after_yield, provider_commits
 from .examples import FLASK, SYNC_DB
 from .flow import (
     Event,
@@ -42,12 +43,8 @@ DB_ERRORS = {
     "DatabaseError", "DataError", "ProgrammingError", "InternalError", "FlushError",
     "Exception", "BaseException",
 }
-# Calls that end the failed transaction (on the session) or leave the function (anywhere).
-RESETS = {"rollback", "close", "invalidate", "reset"}
+# Calls that leave the function (anywhere); RESETS end the failed transaction (on the session).
 LEAVES = {"abort", "flask.abort", "exit", "sys.exit", "os._exit"}
-# Session methods that do not need a usable transaction.
-NEUTRAL = {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "in_transaction",
-           "is_modified", "begin_nested"}
 
 
 _DEPS = '''
@@ -506,8 +503,112 @@ class RollbackAfterFailedFlush(Pass):
                         raise
             ''',
         ),
+        Example(
+            title="a helper swallows a failed commit of the session its caller loops with",
+            before='''
+            from sqlalchemy.orm import Session
+
+            from app.db import SessionLocal, User
+
+
+            def touch(session: Session, user_id: int) -> None:
+                try:
+                    session.get(User, user_id).name = "seen"
+                    session.commit()
+                except Exception:
+                    log.exception("could not mark %s", user_id)
+
+
+            def touch_all(user_ids: list[int]) -> None:
+                with SessionLocal() as session:
+                    for user_id in user_ids:
+                        touch(session, user_id)
+            ''',
+            after='''
+            from sqlalchemy.orm import Session
+
+            from app.db import SessionLocal, User
+
+
+            def touch(session: Session, user_id: int) -> None:
+                try:
+                    session.get(User, user_id).name = "seen"
+                    session.commit()
+                except Exception:
+                    session.rollback()
+                    log.exception("could not mark %s", user_id)
+
+
+            def touch_all(user_ids: list[int]) -> None:
+                with SessionLocal() as session:
+                    for user_id in user_ids:
+                        touch(session, user_id)
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def clean_up(names: list[str]) -> None:
+                try:
+                    with SessionLocal() as session:
+                        session.query(User).filter(User.name == "").delete()
+                        session.commit()
+                except Exception:
+                    log.exception("cannot delete the unnamed")
+
+                try:
+                    with SessionLocal() as session:
+                        session.query(User).filter(User.name == "?").delete()
+                        session.commit()
+                except Exception:
+                    log.exception("cannot delete the unknown")
+
+                for name in names:
+                    with SessionLocal() as session:
+                        try:
+                            session.add(User(name=name))
+                            session.commit()
+                        except Exception:
+                            log.exception("cannot add %s", name)
+                        with SessionLocal() as session:
+                            session.add(User(name=name.upper()))
+                            session.commit()
+            ''',
+            "each `with ... as session:` block is its own session: the one whose commit failed is "
+            "closed (or no longer used) before the next block's session runs",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+
+            from app.db import SessionLocal, User
+
+
+            def touch(session: Session, user_id: int) -> None:
+                try:
+                    session.get(User, user_id).name = "seen"
+                    session.commit()
+                except Exception:
+                    log.exception("could not mark %s", user_id)
+
+
+            def touch_one(user_id: int) -> None:
+                with SessionLocal() as session:
+                    touch(session, user_id)
+
+
+            def touch_each(user_ids: list[int]) -> None:
+                for user_id in user_ids:
+                    with SessionLocal() as session:
+                        touch(session, user_id)
+            ''',
+            "every caller of the helper closes its session right after the call (a new one each round): "
+            "nothing uses the failed transaction",
+        ),
         Valid(
             '''
             from sqlalchemy.exc import IntegrityError
@@ -855,7 +956,8 @@ class RollbackAfterFailedFlush(Pass):
         if holder is None or _deals_with_it(entry.try_, handler, S):
             return None
         ref = refs.get(S)
-        if ref is not None and ref.block is not None and _inside(entry.calls[0], ref.block, after=entry.try_):
+        block = _binding_with(entry.calls[0], S)
+        if block is not None and _inside(entry.calls[0], block, after=entry.try_):
             return None  # the scope is inside the try: it closed before the handler runs
         if all(_in_savepoint(ev, entry.try_, S) for ev in entry.calls):
             return None
@@ -1037,6 +1139,16 @@ def _calls(node: cst.CSTNode) -> Iterator[cst.Call]:
     return _own(node, m.Call())  # type: ignore[return-value]
 
 
+def _binding_with(ev: Event, S: str) -> cst.With | None:
+    """The innermost with-statement around ``ev`` that binds ``S`` (`with maker() as S:`);
+    several blocks of one function may bind the same name, each its own session."""
+    for node in reversed(ev.path):
+        if isinstance(node, cst.With) and any(item.asname is not None and dotted(item.asname.name) == S  # type: ignore[arg-type]
+                                              for item in node.items):
+            return node
+    return None
+
+
 def _inside(ev: Event, node: cst.CSTNode, after: cst.CSTNode) -> bool:
     """Is ``node`` on ``ev``'s path below ``after``?"""
     path = ev.path
@@ -1078,9 +1190,12 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     last = body.body[-1] if isinstance(body, cst.IndentedBlock) else entry.try_
     last_path = paths.get(id(last)) if ending is None else None
     loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
+    scope = _binding_with(entry.calls[0], S)
     for ev in evs:
         if ev.kind != EventKind.CALL or ev.owner != S or ev.name in NEUTRAL:
             continue
+        if _binding_with(ev, S) is not scope:
+            continue  # another `with ... as S:` block: another session
         if any(n is body for n in ev.path) or (last_path is not None and falls_through_to(last_path, ev.path)):
             if loop is not None and not any(n is loop for n in ev.path):
                 break  # the loop comes round first
@@ -1089,40 +1204,17 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
             return f"`{S}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
     if loop is not None:
         return "the loop's next round uses it again"
-    if ref is not None and _commits_after_yield(ctx, ref):
+    if ref is not None and commits_after_yield(ctx, ref):
         return "its scope commits on exit"
     if holder is Held.CALLER:
-        return "the code that handed it in goes on using it"
-    if holder is Held.PROVIDER and _provider_commits(ctx, qualname, S, ref):
+        # a parameter: its project callers say (a `self.<attr>` session: the object's other methods)
+        goes_on = caller_goes_on(ctx, qualname, S) if "." not in S else GoesOn(None)
+        if goes_on is None:
+            return None  # every caller is known, and none uses the session after the call
+        return f"{goes_on.where} goes on using it" if goes_on.where else "the code that handed it in goes on using it"
+    if holder is Held.PROVIDER and provider_commits(ctx, qualname, S, ref):
         return "the code that provides it commits it after this function returns"
     return None
-
-
-def _provider_commits(ctx: FileContext, qualname: str, S: str, ref: SessionRef | None) -> bool:
-    """Does the FastAPI provider of the parameter ``S`` commit after its yield, or the session
-    decorator's wrapper after the call? (One that only closes the session ends the failed
-    transaction quietly.)"""
-    if ref is not None and ref.decorated:
-        return ref.commits_on_exit
-    param = param_facts(function_facts(ctx, qualname), S)
-    dep = ctx.index.param_dependency(param)[0] if param is not None else None
-    provider = ctx.index.function(ctx.index.session_provider(dep)) if dep else None
-    return provider is not None and provider.commits_after_yield
-
-
-def _commits_after_yield(ctx: FileContext, ref: SessionRef) -> bool:
-    """Is the session's scope a context manager that calls `commit()` after its yield? (A
-    `begin()` block ends a failed transaction quietly; an explicit commit raises.)"""
-    if ref.block is None or not ref.commits_on_exit:
-        return False
-    for item in ref.block.items:
-        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
-        callee = dotted(expr.func) if isinstance(expr, cst.Call) else None
-        fn = ctx.index.function(ctx.qualify(callee)) if callee else None
-        if fn is not None and fn.commits_after_yield and item.asname is not None \
-                and dotted(item.asname.name) == ref.name:  # type: ignore[arg-type]
-            return True
-    return False
 
 
 def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.CSTNode | None:
@@ -1134,6 +1226,5 @@ def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.
     for i in range(top - 1, scope_start, -1):
         loop = path[i]
         if isinstance(loop, (cst.For, cst.While)):
-            reopened = any(e.kind == EventKind.ASSIGN and e.name == entry.owner and any(n is loop for n in e.path) for e in evs)
-            return None if reopened else loop
+            return None if bound_in(evs, entry.owner, loop) else loop
     return None

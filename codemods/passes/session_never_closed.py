@@ -418,6 +418,20 @@ class SessionNeverClosed(Pass):
         ),
         Valid(
             '''
+            from sqlalchemy.orm import Session
+
+
+            def pending_with(obj) -> list:
+                session = Session()
+                session.add(obj)
+                related = list(session.new)
+                session.expunge_all()
+                return related
+            ''',
+            "a session built with no engine: it can never check a connection out (a query raises instead)",
+        ),
+        Valid(
+            '''
             from sqlalchemy import text
             from app.setup import current_session
 
@@ -580,9 +594,10 @@ class SessionNeverClosed(Pass):
                 continue
             if not self._opens(ctx, fn, qualname, callee, e.name or ""):
                 continue
-            if _on_a_connection(value, evs[: e.index]):
+            factory = self._factory(ctx, qualname, callee, e.name or "")
+            if _on_a_connection(value, evs[: e.index]) or _unbound(value, factory):
                 continue
-            kind = ctx.index.opens_session(self._factory(ctx, qualname, callee, e.name or ""))
+            kind = ctx.index.opens_session(factory)
             out.append(_Created(e, e.name or "", value, callee, bool(kind)))
         return out
 
@@ -807,6 +822,12 @@ def _callee(call: cst.Call) -> str | None:
         inner = dotted(call.func.func)
         return inner + "()" if inner is not None and not call.args else None
     return dotted(call.func)
+
+
+def _unbound(call: cst.Call, factory: str | None) -> bool:
+    """`Session()`: SQLAlchemy's session class called with no engine; it holds no connection,
+    ever (a query through it raises UnboundExecutionError)."""
+    return not call.args and names.session_class(factory) is not None
 
 
 def _on_a_connection(call: cst.Call, before: list[Event]) -> bool:

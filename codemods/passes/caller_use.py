@@ -1,0 +1,153 @@
+"""After a call: does a caller go on using the session it handed a function?
+
+A function that swallows a failed commit of a session it was given leaves that session needing
+a rollback; whether that bites depends on its callers. When the callers are all known (a
+module-level function only this module calls), each one's body says: a use of the same session
+after the call, the call inside a loop that comes round with the same session, or a caller that
+got the session from elsewhere and whose own holder goes on with it (a caller of its own, a
+FastAPI provider or a scope that commits on exit)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy
+from .expiry_paths import may_follow
+from .flow import EventKind, Held, SessionRef, events, functions, held, sessions
+from .helpers import dotted, function_facts, param_facts
+from .loaded_callers import _argument, _calls
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from .base import FileContext
+    from .flow import Event
+else:
+    cst = lazy("libcst")
+
+_DEPTH = 2  # callers of callers followed
+# Session methods that end a failed transaction, and those that do not need a usable one.
+RESETS = {"rollback", "close", "invalidate", "reset"}
+NEUTRAL = {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "in_transaction",
+           "is_modified", "begin_nested"}
+
+
+@dataclass(frozen=True)
+class GoesOn:
+    """A caller that goes on using the session: ``where`` names it (`caller()` (path:line)),
+    None when no project caller is known or one cannot be read (code outside the project may
+    go on with it)."""
+
+    where: str | None
+
+
+def caller_goes_on(ctx: FileContext, qualname: str, S: str, depth: int = 0) -> GoesOn | None:
+    """For the session parameter ``S`` of the function ``qualname``: the first caller that
+    goes on using the session it passed after the call, or None when every caller is known
+    and none does. The callers are known only for a module-level function that no other
+    module imports and that this module only calls (see :mod:`.loaded_callers`)."""
+    mod = ctx.facts
+    node = next((f for q, f in functions(ctx.module, ctx) if q == qualname), None)
+    if mod is None or node is None or "." in qualname or node.decorators or depth > _DEPTH:
+        return GoesOn(None)
+    calls = _calls(ctx, qualname, f"{mod.module}.{qualname}" if mod.module else qualname)
+    if not calls:
+        return GoesOn(None)
+    params = [p.name.value for p in node.params.params]
+    for caller_qualname, caller, call, _table in calls:
+        name = _argument(call, params, S)
+        if name is None:
+            return GoesOn(None)  # an expression we cannot follow
+        use = _uses_after(ctx, caller, caller_qualname, name, call, depth)
+        if use is not None:
+            line = ctx.position(call).start.line
+            return GoesOn(use.where or f"`{caller_qualname.rsplit('.', 1)[-1]}()` (line {line})")
+    return None
+
+
+def _uses_after(ctx: FileContext, fn: cst.FunctionDef, qualname: str, name: str, call: cst.Call,
+                depth: int) -> GoesOn | None:
+    evs = events(fn, ctx)
+    at = next((e for e in evs if e.kind == EventKind.USE and e.name == name and e.value is call), None)
+    if at is None:
+        return GoesOn(None)  # not a use the walk knows: assume the worst
+    for ev in evs[at.index + 1:]:
+        if _uses(ev, name) and may_follow(at, ev):
+            return GoesOn(None)
+    if _in_loop(evs, at, name):
+        return GoesOn(None)
+    refs = sessions(ctx, fn, qualname, evs)
+    holder = held(ctx, qualname, name, refs)
+    if holder is Held.CALLER and "." not in name:
+        return caller_goes_on(ctx, qualname, name, depth + 1)
+    ref = refs.get(name)
+    if holder is Held.PROVIDER:
+        return GoesOn(None) if provider_commits(ctx, qualname, name, ref) else None
+    if holder is Held.HERE:
+        return GoesOn(None) if ref is not None and commits_after_yield(ctx, ref) else None
+    return GoesOn(None)  # a registry's session, or one we cannot place: other code may use it
+
+
+def provider_commits(ctx: FileContext, qualname: str, S: str, ref: SessionRef | None) -> bool:
+    """Does the FastAPI provider of the parameter ``S`` commit after its yield, or the session
+    decorator's wrapper after the call? (One that only closes the session ends the failed
+    transaction quietly.)"""
+    if ref is not None and ref.decorated:
+        return ref.commits_on_exit
+    param = param_facts(function_facts(ctx, qualname), S)
+    dep = ctx.index.param_dependency(param)[0] if param is not None else None
+    provider = ctx.index.function(ctx.index.session_provider(dep)) if dep else None
+    return provider is not None and provider.commits_after_yield
+
+
+def commits_after_yield(ctx: FileContext, ref: SessionRef) -> bool:
+    """Is the session's scope a context manager that calls `commit()` after its yield? (A
+    `begin()` block ends a failed transaction quietly; an explicit commit raises.)"""
+    if ref.block is None or not ref.commits_on_exit:
+        return False
+    for item in ref.block.items:
+        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+        callee = dotted(expr.func) if isinstance(expr, cst.Call) else None
+        fn = ctx.index.function(ctx.qualify(callee)) if callee else None
+        if fn is not None and fn.commits_after_yield and item.asname is not None \
+                and dotted(item.asname.name) == ref.name:  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def _uses(ev: Event, name: str) -> bool:
+    """A use of the session ``name`` that needs its transaction: one of its methods (not an
+    end nor a neutral one), or the session handed to another call."""
+    if ev.kind == EventKind.CALL and ev.owner == name:
+        return ev.name not in RESETS and ev.name not in NEUTRAL
+    return ev.kind == EventKind.USE and ev.name == name
+
+
+def _in_loop(evs: list[Event], call: Event, name: str) -> bool:
+    """Is the call inside a loop whose next round uses the same session (not one it opens
+    again in the loop)?"""
+    return loop_reusing(evs, call.path, name) is not None
+
+
+def loop_reusing(evs: list[Event], path: tuple[cst.CSTNode, ...], name: str) -> cst.CSTNode | None:
+    """The innermost loop of ``path`` (an event's) that comes round to it with the same
+    session ``name``: none that binds the name again in its body (`name = maker()`, `with
+    maker() as name:`)."""
+    for loop in reversed(path):
+        if isinstance(loop, (cst.For, cst.While)):
+            return None if bound_in(evs, name, loop) else loop
+    return None
+
+
+def bound_in(evs: list[Event], name: str, block: cst.CSTNode) -> bool:
+    """Does ``block`` bind ``name`` (an assignment, or a with-item's `as name`)?"""
+    for e in evs:
+        if not any(n is block for n in e.path):
+            continue
+        if e.kind == EventKind.ASSIGN and e.name == name:
+            return True
+        if e.kind == EventKind.WITH and any(isinstance(item.asname.name, cst.Name) and item.asname.name.value == name
+                                             for item in e.node.items if item.asname is not None):  # type: ignore[attr-defined]
+            return True
+    return False
