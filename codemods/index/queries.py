@@ -686,6 +686,19 @@ class ProjectIndex:
         cls = self._class(qualified)
         return self._models_by_class.get(id(cls)) if cls is not None else None
 
+    def instance_model(self, qualified: str | None) -> Model | None:
+        """What an instance of the project class ``qualified`` maps (``self`` in its methods):
+        its model; for an abstract mapped class (`__abstract__ = True` under a declarative
+        base) the columns and relationships it and its bases declare, which every concrete
+        subclass maps."""
+        model = self.model(qualified)
+        if model is not None or qualified is None or self._mapped(qualified) != "base":
+            return model
+        cls = self._class(qualified)
+        if cls is None or not cls.abstract:
+            return None
+        return self._build_model(qualified)
+
     def model_named(self, name: str) -> Model | None:
         """The one model whose class name is ``name`` (None when unknown or ambiguous)."""
         self.models()
