@@ -895,6 +895,25 @@ class ProjectIndex:
                     return inner
         return None
 
+    def built_and_committed(self, qualified: str | None, passed: int | str) -> Model | None:
+        """The model of the instance the project function ``qualified`` builds (``User(...)``)
+        and returns, when it commits the session a caller hands it at ``passed`` itself (not in
+        a handler, and not through another function): that commit expired what the instance
+        was given, so, under a session that expires on commit, its relationships come back
+        unloaded."""
+        found = self._callable(qualified) if qualified else None
+        if found is None:
+            return None
+        fn = found[0]
+        name = _param_at(fn, passed)
+        if not name or not any(end.session == name and end.method == "commit" and end.callee is None
+                               for end in fn.session_ends):
+            return None
+        models = [self.model(callee) for callee in fn.returns_calls]
+        if len(models) != 1 or models[0] is None or fn.returns_load is not None:
+            return None
+        return models[0]
+
     def _callable(self, qualified: str, depth: int = 0) -> tuple[Function, str | None] | None:
         """The function ``qualified`` names, with the class it is called on (None for a plain
         function); a method a class inherits is found in its bases."""
