@@ -55,7 +55,7 @@ def closed_scope_reads(ctx: FileContext, evs: list[Event]) -> Iterator[ClosedRea
             continue
         region = evs[w.index + 1: end]
         for name, scope in with_scopes(ctx, w.node):  # type: ignore[arg-type]
-            if scope.yields != "session" or not scope.closes_on_exit and scope.kind != "session":
+            if scope.yields != "session" or not scope.closes_on_exit:
                 continue
             for ev in region:
                 if ev.kind != EventKind.ASSIGN or ev.name is None:
