@@ -151,6 +151,7 @@ def test_library_stubs_are_added_only_for_libraries_the_project_imports():
     assert scope.expire_on_commit and scope.is_async is False
     async_scope = idx.scope("fastapi_sqla.open_async_session")
     assert async_scope is not None and async_scope.is_async and async_scope.commits_on_exit
+    assert not async_scope.expire_on_commit  # its async factories are built not to expire
 
 
 def test_self_of_an_abstract_mapped_class_has_the_columns_it_declares():

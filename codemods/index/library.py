@@ -5,6 +5,7 @@ code sqla-fix does not read. Each entry here states, in a few lines of Python, w
 helper does to the session it hands out: the index extracts it like a project module, so
 `with open_session() as db:` is a scope that commits when the block ends without an error
 and then closes the session, under a factory with SQLAlchemy's defaults (expire on commit).
+Where versions of a library differ, the stub states the setting that reports less.
 A stub is added only when a project module imports from that library and the project does
 not define a module of the same name.
 """
@@ -18,7 +19,8 @@ from .facts import ModuleFacts
 
 # fastapi-sqla: `open_session(key=...)` / `open_async_session(key=...)` open a session from the
 # factory registered for the key, commit it when the block ends without an error (rolling
-# back otherwise), and close it.
+# back otherwise), and close it. Its sync factories keep SQLAlchemy's default (expire on
+# commit); its async ones are built with expire_on_commit=False.
 _FASTAPI_SQLA = '''
 from contextlib import asynccontextmanager, contextmanager
 
@@ -26,7 +28,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
 _sync_factory = sessionmaker()
-_async_factory = async_sessionmaker()
+_async_factory = async_sessionmaker(expire_on_commit=False)
 
 
 @contextmanager
