@@ -188,6 +188,18 @@ class RollbackAfterFailedFlush(Pass):
     moves the rollback first (safe: the reads then load the row again); it is offered when
     the statements before the rollback are plain calls, in sync code.
 
+    A handler that uses the session itself before any rollback (a query for the row that won a
+    race, before a `raise` when there is none) is reported at that use, whatever it does
+    afterwards. Rolling back a savepoint taken before the `try` (`nested = await
+    session.begin_nested()`, then `await nested.rollback()` in the handler) makes the session
+    usable again.
+
+    The session may be reached through an object the function builds around it (`repo =
+    UserRepository(session)`, or a class method returning `cls(session)`: `repo =
+    UserRepository.from_session(session)`): a method of that class that flushes or commits the
+    `self.<attr>` its constructor keeps the session in is a flush of the session, and a method
+    that queries it (itself, or through its own methods) is a use.
+
     The commit may also happen one call away: a project function (a service) that takes the
     session as a parameter typed as a session and commits or flushes it without a handler of
     its own that catches every failure. A handler around that call catches its failed commit
