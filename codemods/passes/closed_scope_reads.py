@@ -1,15 +1,13 @@
 """For SQF006, sync code: a lazy relationship of an object read after the `with` block that
-loaded it closed its session.
+got it closed its session, when a project function built the object, committed the session it
+was given and returned it.
 
-`with GetDB() as db: user = crud.get_user(db, name)` and, after the block, `user.proxies`: the
-block's session is closed, the object is detached, and a relationship no query loaded raises
-DetachedInstanceError on first read. Counted are objects bound in the block through the
-block's own session: a load (`db.get`, a query, a project function that loads and returns a
-model), or a project function that builds a model instance, commits the session it is given
-and returns the instance, under a session that expires on commit (the commit expired every
-relationship it was given; a `refresh()` reloads columns only). A relationship read in the
-block after the binding is loaded (the read loads it), as are those the loading query or
-the mapping loads eagerly.
+`with GetDB() as db: user = crud.create_user(db, data)` and, after the block, `user.proxies`:
+under a session that expires on commit, the commit expired every relationship the object was
+built with (a `refresh()` reloads columns only), the block's end closed the session, and the
+first read of the relationship raises DetachedInstanceError. A relationship read in the block
+after the binding is loaded (the read loads it). Objects the block loads through its session
+are SQF003's (it reports their relationships read after the block too).
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
-from .flow import Bound, Event, EventKind, bound_through, call_argument, lazy_relationships_read, with_scopes
+from .flow import Bound, Event, EventKind, call_argument, lazy_relationships_read, with_scopes
 from .helpers import dotted
 
 if TYPE_CHECKING:
@@ -40,7 +38,7 @@ class ClosedRead:
     relationship: str
     model: str  # its class name
     block_line: int  # the `with` statement's line
-    built: str | None  # the project function that built and committed it, as called
+    built: str  # the project function that built and committed it, as called
     session: str  # the block's session, as named there
 
 
@@ -61,7 +59,7 @@ def closed_scope_reads(ctx: FileContext, evs: list[Event]) -> Iterator[ClosedRea
                 if ev.kind != EventKind.ASSIGN or ev.name is None:
                     continue
                 bound, built = _bound(ctx, ev, name, scope)
-                if bound is None:
+                if bound is None or built is None:
                     continue
                 found = _read_after(evs, region, ev, ev.name, bound, end)
                 if found is not None:
@@ -70,11 +68,8 @@ def closed_scope_reads(ctx: FileContext, evs: list[Event]) -> Iterator[ClosedRea
 
 
 def _bound(ctx: FileContext, ev: Event, N: str, scope: Scope) -> tuple[Bound | None, str | None]:
-    """What ``ev`` binds through the session ``N``: a loaded instance, or one a project function
-    built, committed (expiring it) and returned (with that function, as called)."""
-    bound = bound_through(ctx, ev, N, scope)
-    if bound is not None:
-        return bound, None
+    """What ``ev`` binds through the session ``N`` when a project function built it, committed
+    (expiring it) and returned it: the instance, and that function as called."""
     value = ev.value
     if not isinstance(value, cst.Call) or not scope.expire_on_commit:
         return None, None

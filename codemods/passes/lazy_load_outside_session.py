@@ -181,8 +181,13 @@ class LazyLoadOutsideSession(Pass):
       not load the relationship eagerly: `DetachedInstanceError: Parent instance <Author> is
       not bound to a Session; lazy load operation of attribute 'books' cannot proceed`.
 
-    A relationship read after a session scope closed in the same function is reported by
-    SQF003, which also captures the columns read there.
+    - in sync code, on an object a project function built, committed (under a session that
+      expires on commit) and returned inside a `with` block, read after that block closed the
+      session: the commit expired what the object was built with, and a `refresh()` reloads
+      columns only.
+
+    A relationship read after a session scope closed in the same function, of an object the
+    scope loaded, is reported by SQF003, which also captures the columns read there.
 
     ## Why is this bad?
     Lazy loading needs a session that is open and, for `AsyncSession`, an explicit await.
@@ -367,20 +372,6 @@ class LazyLoadOutsideSession(Pass):
                 return ", ".join(key.label for key in account.keys)
             ''',
         ),
-        Example(
-            title="sync: loaded in the block, its relationship read after the block closed",
-            before='''
-            from bot.accounts import SessionLocal, find_account
-
-
-            def key_count(name: str) -> int:
-                with SessionLocal() as db:
-                    account = find_account(db, name)
-                    if account is None:
-                        return 0
-                return len(account.keys)
-            ''',
-        ),
     )
     valid = (
         Valid(
@@ -400,9 +391,9 @@ class LazyLoadOutsideSession(Pass):
                 return len(account.keys)
 
 
-            def labels(name: str) -> list[str]:
+            def labels(name: str, given: list[str]) -> list[str]:
                 with SessionLocal() as db:
-                    account = find_account(db, name)
+                    account = open_account(db, name, given)
                     keys = account.keys
                 return [key.label for key in keys] + [key.label for key in account.keys]
 
@@ -412,8 +403,8 @@ class LazyLoadOutsideSession(Pass):
                     account = find_account(db, name)
                 return str(len(account.keys))
             ''',
-            "a session that does not expire on commit keeps what the account was built with; a query "
-            "that loads the keys; keys read inside the block (loaded there); a `with` that is no session",
+            "a session that does not expire on commit keeps what the account was built with; an account "
+            "loaded by a query (SQF003's); keys read inside the block (loaded there); a `with` that is no session",
         ),
         Valid(
             '''
@@ -815,13 +806,11 @@ class LazyLoadOutsideSession(Pass):
 
     def _closed(self, read: ClosedRead) -> Finding:
         X, rel = read.name, read.relationship
-        how, load = (f"`{read.built}(...)` committed it (expiring what it was given)",
-                     f"`{read.session}.refresh({X}, [\"{rel}\"])`") if read.built \
-            else ("no query loaded it", f"selectinload({read.model}.{rel})")
         return self.finding(read.event.node, (
             f"{_what(X, read.event.name, rel)}, read after the `with` block of line {read.block_line} closed the "
-            f"session `{X}` came from, and {how}: the read raises DetachedInstanceError; read it inside the "
-            f"block, or load it there with {load}"))
+            f"session `{X}` came from, and `{read.built}(...)` committed it (expiring what it was built with): "
+            f"the read raises DetachedInstanceError; read it inside the block, or load it there with "
+            f"`{read.session}.refresh({X}, [\"{rel}\"])`"))
 
     def _unloaded(self, read: UnloadedRead) -> Finding:
         X, rel, h = read.name, read.relationship, read.holding
