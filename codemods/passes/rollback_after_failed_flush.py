@@ -1361,9 +1361,10 @@ def _used_in_handler(ctx: FileContext, evs: list[Event], entry: _Caught) -> Even
     transaction (a query to find the row that won a race, before a `raise`): why it fails."""
     S, body = entry.owner, entry.handler.body
     nested = savepoints(evs, S)
+    scope = _binding_with(entry.calls[0], S)
     for ev in evs:
-        if not any(n is body for n in ev.path) or ev.kind != EventKind.CALL:
-            continue
+        if not any(n is body for n in ev.path) or ev.kind != EventKind.CALL or _binding_with(ev, S) is not scope:
+            continue  # (a `with ... as S:` block in the handler opens another session)
         if (ev.owner == S or ev.owner in nested) and ev.name in RESETS:
             return None
         if ev.owner == S and ev.name not in NEUTRAL or uses_through(ctx, ev, entry.users):
