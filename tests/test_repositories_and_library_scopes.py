@@ -276,3 +276,40 @@ def keys_read_back() -> int:
     # read (loaded) in the block, an account loaded by a query (SQF003 reports that read), and
     # a name bound again after the block
     assert _sqf006(source) == [8]
+
+
+def test_an_instance_deleted_in_the_failed_transaction_is_restored_expired_by_the_rollback():
+    from codemods.passes.examples import BOT
+
+    source = '''
+from bot.services import User, session_pool
+
+
+async def remove(user_id: int) -> str:
+    async with session_pool() as session:
+        user = await session.get(User, user_id)
+        try:
+            await session.delete(user)
+            await session.commit()
+        except Exception:
+            await session.rollback()
+            return f"kept {user.name}"
+        return "removed"
+
+
+async def remove_then_check(user_id: int) -> str:
+    async with session_pool() as session:
+        user = await session.get(User, user_id)
+        await session.delete(user)
+        await session.commit()
+        try:
+            await session.commit()
+        except Exception:
+            await session.rollback()
+            return f"removed {user.name}, the check failed"
+        return "removed"
+'''
+    result = fix_text(source, Config(root="/p", select=("SQF010",)), path="bot/remove.py",
+                      project={"bot/__init__.py": "", "bot/services.py": BOT})
+    # the second: the delete was committed before the try, so `user` is detached, not restored
+    assert [f.line for f in result.findings] == [13]
