@@ -313,3 +313,34 @@ async def remove_then_check(user_id: int) -> str:
                       project={"bot/__init__.py": "", "bot/services.py": BOT})
     # the second: the delete was committed before the try, so `user` is detached, not restored
     assert [f.line for f in result.findings] == [13]
+
+
+def test_sqf003_counts_a_relationship_read_in_the_block_after_its_last_expiry_as_loaded():
+    from codemods.passes.examples import BOT
+
+    source = '''
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from bot.services import User
+
+engine = create_engine("sqlite://")
+
+
+def read_then_leave(user_id: int):
+    with Session(engine) as session:
+        user = session.get(User, user_id)
+        first = user.balance
+    return user.balance, first
+
+
+def read_then_commit(user_id: int):
+    with Session(engine) as session:
+        user = session.get(User, user_id)
+        first = user.balance
+        session.commit()
+    return user.balance, first
+'''
+    result = fix_text(source, Config(root="/p", select=("SQF003",)), path="bot/balances.py",
+                      project={"bot/__init__.py": "", "bot/services.py": BOT})
+    assert [f.line for f in result.findings] == [22]  # the commit expired what the read had loaded
