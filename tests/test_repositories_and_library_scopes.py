@@ -344,3 +344,33 @@ def read_then_commit(user_id: int):
     result = fix_text(source, Config(root="/p", select=("SQF003",)), path="bot/balances.py",
                       project={"bot/__init__.py": "", "bot/services.py": BOT})
     assert [f.line for f in result.findings] == [22]  # the commit expired what the read had loaded
+
+
+def test_a_savepoint_bound_by_a_with_block_and_rolled_back_in_the_handler():
+    source = '''
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import User
+
+
+async def register(db: AsyncSession, name: str) -> User:
+    async with db.begin_nested() as nested:
+        user = User(name=name)
+        db.add(user)
+        try:
+            await db.flush()
+        except IntegrityError:
+            await nested.rollback()
+            return (await db.execute(select(User).where(User.name == name))).scalar_one()
+    await db.commit()
+    return user
+'''
+    result = fix_text(source, Config(root="/p", select=("SQF009",)), path="app/register.py",
+                      project={"app/__init__.py": "", "app/db.py": SYNC_DB})
+    assert result.findings == []
+    unsaved = source.replace("            await nested.rollback()\n", "")
+    again = fix_text(unsaved, Config(root="/p", select=("SQF009",)), path="app/register.py",
+                     project={"app/__init__.py": "", "app/db.py": SYNC_DB})
+    assert [f.line for f in again.findings] == [16]

@@ -69,12 +69,20 @@ def uses_through(ctx: FileContext, ev: Event, users: dict[str, Built]) -> bool:
 
 
 def savepoints(evs: list[Event], S: str) -> set[str]:
-    """Names bound to a savepoint of ``S`` (`nested = await S.begin_nested()`): rolling one
-    back makes the session usable again."""
+    """Names bound to a savepoint of ``S`` (`nested = await S.begin_nested()`, or `async with
+    S.begin_nested() as nested:`): rolling one back makes the session usable again."""
     out = set()
     for ev in evs:
-        value = ev.value.expression if ev.kind == EventKind.ASSIGN and isinstance(ev.value, cst.Await) else ev.value
-        if ev.kind == EventKind.ASSIGN and ev.name and isinstance(value, cst.Call) \
-                and dotted(value.func) == f"{S}.begin_nested":
+        if ev.kind == EventKind.ASSIGN and ev.name and _begins_savepoint(ev.value, S):
             out.add(ev.name)
+        elif ev.kind == EventKind.WITH:
+            for item in ev.node.items:  # type: ignore[attr-defined]
+                if item.asname is not None and isinstance(item.asname.name, cst.Name) \
+                        and _begins_savepoint(item.item, S):
+                    out.add(item.asname.name.value)
     return out
+
+
+def _begins_savepoint(value: cst.BaseExpression | None, S: str) -> bool:
+    value = value.expression if isinstance(value, cst.Await) else value
+    return isinstance(value, cst.Call) and dotted(value.func) == f"{S}.begin_nested"
