@@ -70,6 +70,10 @@ def index_triggers(config: Config) -> tuple[bytes, ...]:
 
 
 def new_index(facts, config: Config) -> index_mod.ProjectIndex:
+    from .index.library import library_modules  # with the index: a run that needs none skips both
+
+    facts = list(facts)
+    facts += library_modules(facts)
     return index_mod.ProjectIndex(facts, config_factories=config.session_factories,
                                   config_scopes=config.session_scopes,
                                   assume_expire_on_commit=config.assume_expire_on_commit)

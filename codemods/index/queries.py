@@ -686,6 +686,19 @@ class ProjectIndex:
         cls = self._class(qualified)
         return self._models_by_class.get(id(cls)) if cls is not None else None
 
+    def instance_model(self, qualified: str | None) -> Model | None:
+        """What an instance of the project class ``qualified`` maps (``self`` in its methods):
+        its model; for an abstract mapped class (`__abstract__ = True` under a declarative
+        base) the columns and relationships it and its bases declare, which every concrete
+        subclass maps."""
+        model = self.model(qualified)
+        if model is not None or qualified is None or self._mapped(qualified) != "base":
+            return model
+        cls = self._class(qualified)
+        if cls is None or not cls.abstract:
+            return None
+        return self._build_model(qualified)
+
     def model_named(self, name: str) -> Model | None:
         """The one model whose class name is ``name`` (None when unknown or ambiguous)."""
         self.models()
@@ -833,11 +846,14 @@ class ProjectIndex:
 
     def flushing_function_names(self) -> set[str]:
         """The short names of the project functions that commit or flush a session they are
-        given (see :meth:`flushes_passed_session`): a function calling none of them needs no
-        closer look."""
+        given (see :meth:`flushes_passed_session`), and of the methods that commit or flush
+        their own ``self.<attr>`` session uncaught (see :meth:`constructed_flushes`): a
+        function calling none of them needs no closer look."""
         if self._flushing is None:
             self._flushing = {q.rsplit(".", 1)[-1] for mod in self.modules.values()
-                              for q, fn in mod.functions.items() if fn.flushes_params}
+                              for q, fn in mod.functions.items() if fn.flushes_params or any(
+                                  end.session.startswith("self.") and end.method in ("commit", "flush")
+                                  and not end.caught for end in fn.session_ends)}
         return self._flushing
 
     def param_dependency(self, param: Param) -> tuple[str | None, bool]:
@@ -878,6 +894,25 @@ class ProjectIndex:
                 if inner is not None:
                     return inner
         return None
+
+    def built_and_committed(self, qualified: str | None, passed: int | str) -> Model | None:
+        """The model of the instance the project function ``qualified`` builds (``User(...)``)
+        and returns, when it commits the session a caller hands it at ``passed`` itself (not in
+        a handler, and not through another function): that commit expired what the instance
+        was given, so, under a session that expires on commit, its relationships come back
+        unloaded."""
+        found = self._callable(qualified) if qualified else None
+        if found is None:
+            return None
+        fn = found[0]
+        name = _param_at(fn, passed)
+        if not name or not any(end.session == name and end.method == "commit" and end.callee is None
+                               for end in fn.session_ends):
+            return None
+        models = [self.model(callee) for callee in fn.returns_calls]
+        if len(models) != 1 or models[0] is None or fn.returns_load is not None:
+            return None
+        return models[0]
 
     def _callable(self, qualified: str, depth: int = 0) -> tuple[Function, str | None] | None:
         """The function ``qualified`` names, with the class it is called on (None for a plain
@@ -989,6 +1024,59 @@ class ProjectIndex:
             out |= self.session_ends(f"{cls}.{method}", f"self.{attr}", cls)
         return out
 
+    def built_by(self, callee: str | None, passed: int | str) -> tuple[str, int | str] | None:
+        """For a call of the project class or class method ``callee`` with a session at
+        ``passed``: the class of the object it builds around that session, and where its
+        constructor gets it. ``Repo(db)``, or a class method that hands its parameter on to
+        ``cls(...)`` and returns the instance (``Repo.from_session(db)``: ``return cls(session)``,
+        annotated ``Self`` or returning that call)."""
+        if not callee:
+            return None
+        if self._class(callee) is not None:
+            return None if self.model(callee) is not None else (callee, passed)
+        owner, _, _ = callee.rpartition(".")
+        found = self._callable(callee) if owner and self._class(owner) is not None else None
+        if found is None:
+            return None
+        fn = found[0]
+        if not any(d.rsplit(".", 1)[-1] == "classmethod" for d in fn.decorators):
+            return None
+        if not ((fn.returns_class or "").rsplit(".", 1)[-1] == "Self" or "cls" in fn.returns_calls):
+            return None
+        name = _param_at(fn, passed)
+        at = next((end.passed for end in fn.session_ends
+                   if end.session == name and end.callee == "cls" and end.passed is not None), None)
+        return (owner, at) if name and at is not None and self.model(owner) is None else None
+
+    def constructed_flushes(self, cls: str, passed: int | str, method: str) -> str | None:
+        """"commit" or "flush" when calling ``method`` on an object of ``cls`` built with a
+        session at ``passed`` commits or flushes that session (its own `self.<attr>`, in the
+        method itself) where a failure reaches the caller (no handler there catches every
+        error); else None."""
+        found = self._callable(f"{cls}.{method}")
+        attrs = self._init_attrs(cls, passed)
+        if found is None or not attrs:
+            return None
+        held_as = {f"self.{attr}" for attr in attrs}
+        done = {end.method for end in found[0].session_ends
+                if end.session in held_as and end.method in ("commit", "flush") and not end.caught}
+        return "commit" if "commit" in done else "flush" if done else None
+
+    def method_uses_session(self, cls: str, method: str, depth: int = 0) -> bool:
+        """Does ``method`` of the project class ``cls`` (or a method of its own it calls on
+        ``self``) call a session method that needs a usable transaction (a query, a load, a
+        flush, a commit)? Read from the method names it calls: a method of an object built
+        around a session, whose other methods use it."""
+        found = self._callable(f"{cls}.{method}") if depth <= 4 else None
+        if found is None:
+            return False
+        fn = found[0]
+        if fn.methods & _NEEDS_TRANSACTION:
+            return True
+        return any(self.method_uses_session(cls, end.callee[len("self."):], depth + 1)
+                   for end in fn.session_ends
+                   if end.session == "self." and end.callee and end.callee.count(".") == 1)
+
     def builds_ender(self, cls: str | None, passed: int | str) -> bool:
         """Does a method of the project class ``cls`` (its own) commit or roll back the session
         its constructor is handed at ``passed``? (A cheap question before any walk.)"""
@@ -1005,6 +1093,9 @@ class ProjectIndex:
             return None
         for mod, local in self._split(cls):
             klass = mod.classes.get(local)
+            head = local.split(".")[0]
+            if klass is None and head in mod.imports:  # re-exported
+                return self._init_attrs(mod.imports[head] + local[len(head):], passed, depth + 1)
             if klass is None:
                 continue
             init = mod.functions.get(f"{local}.__init__")
@@ -1165,6 +1256,9 @@ def held_local(mod: ModuleFacts, site: CallSite) -> str | None:
 # path of every function on the way; a rollback in a function the callee calls is an error path
 # the callee itself may well handle (it checks a result, it catches), so only its own counts.
 _FOLLOWED = frozenset({"commit"})
+# Session methods that need a transaction the session can use (after a failed flush they
+# raise PendingRollbackError).
+_NEEDS_TRANSACTION = frozenset(names.LOAD_METHODS | {"commit", "flush", "refresh"})
 
 
 def _holder_tokens(holder: Holder) -> tuple[str, ...]:

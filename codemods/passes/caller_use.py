@@ -29,7 +29,7 @@ else:
 _DEPTH = 2  # callers of callers followed
 # Session methods that end a failed transaction, and those that do not need a usable one.
 RESETS = {"rollback", "close", "invalidate", "reset"}
-NEUTRAL = {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "in_transaction",
+NEUTRAL = {"add", "add_all", "delete", "expunge", "expunge_all", "expire", "expire_all", "in_transaction",
            "is_modified", "begin_nested"}
 
 

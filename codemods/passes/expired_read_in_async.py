@@ -15,6 +15,7 @@ from .expiry_handoff import Handoff, caller_expired, guarded, handoff, may_be_ha
 from .expiry_paths import (
     aug_assigned,
     begins_block,
+    failed_in,
     goes_on_after,
     known_present,
     listed_names,
@@ -96,7 +97,10 @@ class ExpiredReadInAsync(Pass):
     reached through a relationship of one (`user = subscription.user`), created and added to
     it, or, in a FastAPI endpoint, handed in by a dependency whose every session is the
     endpoint's own cached `Depends(get_db)` session (`admin: User =
-    Depends(require_permission("x"))`).
+    Depends(require_permission("x"))`). `self`, in a method of a mapped class (an abstract one
+    too) that deletes it through the session, is such an instance: only a persistent instance
+    can be deleted, and a rollback of the transaction that deleted it restores it, expired (a
+    delete that was committed before leaves it detached instead, and unexpired).
 
     A call that hands the session to a project function which commits or rolls it back, itself
     or through the project functions it hands the session on to (`await _process(db, item)`),
@@ -444,6 +448,48 @@ class ExpiredReadInAsync(Pass):
             ''',
         ),
         Example(
+            title="a model's own method deletes it; the handler that rolled back names it",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import Mapped, mapped_column
+
+            from bot.services import Base
+
+
+            class Entity(Base):
+                __abstract__ = True
+                id: Mapped[int] = mapped_column(primary_key=True)
+
+                async def purge(self, db: AsyncSession) -> None:
+                    try:
+                        await db.delete(self)
+                        await db.commit()
+                    except Exception as exc:
+                        await db.rollback()
+                        raise LookupError(f"entity {self.id} was not purged") from exc
+            ''',
+            after='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import Mapped, mapped_column
+
+            from bot.services import Base
+
+
+            class Entity(Base):
+                __abstract__ = True
+                id: Mapped[int] = mapped_column(primary_key=True)
+
+                async def purge(self, db: AsyncSession) -> None:
+                    self_id = self.id
+                    try:
+                        await db.delete(self)
+                        await db.commit()
+                    except Exception as exc:
+                        await db.rollback()
+                        raise LookupError(f"entity {self_id} was not purged") from exc
+            ''',
+        ),
+        Example(
             title="the attribute changes in the try: no automatic fix",
             before='''
             from sqlalchemy.exc import IntegrityError
@@ -509,6 +555,39 @@ class ExpiredReadInAsync(Pass):
         ),
     )
     valid = (
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import Mapped, mapped_column
+
+            from bot.services import Base
+
+
+            class Entity(Base):
+                __abstract__ = True
+                id: Mapped[int] = mapped_column(primary_key=True)
+
+                async def save(self, db: AsyncSession) -> None:
+                    try:
+                        db.add(self)
+                        await db.commit()
+                    except Exception as exc:
+                        await db.rollback()
+                        raise LookupError(f"entity {self.id} was not saved") from exc
+
+                async def purge_then_log(self, db: AsyncSession) -> None:
+                    await db.delete(self)
+                    await db.commit()
+                    try:
+                        await db.execute(text("select 1"))
+                        await db.commit()
+                    except Exception:
+                        await db.rollback()
+                        log.warning("entity %s purged, the check failed", self.id)
+            ''',
+            "`self` added in the method may be new (a rollback leaves it transient and readable); "
+            "a delete committed before the try detached `self`, and the later rollback does not touch it",
+        ),
         Valid(
             '''
             from sqlalchemy import select
@@ -994,7 +1073,13 @@ class ExpiredReadInAsync(Pass):
                 elif method == "refresh" and X in objs:
                     objs[X].expiry, objs[X].shadowed = None, None  # type: ignore[index]
                     active = True
-                elif method in ("expunge", "delete") and X in objs:
+                elif method == "delete" and X is not None and (X in objs or X == "self"):
+                    deleted = objs.get(X) or _self_instance(ctx, qualname)
+                    if deleted is not None:  # persistent: a rollback restores it expired
+                        deleted.deleted, deleted.deleted_commit = True, None
+                        objs[X] = deleted
+                    active = True
+                elif method == "expunge" and X in objs:
                     del objs[X]  # type: ignore[arg-type]
                 elif method in _DETACH_ALL:
                     break
@@ -1116,6 +1201,16 @@ class ExpiredReadInAsync(Pass):
             if kind == "rollback" and obj.new_in_tx:
                 del objs[X]  # transient again: its values stay as they were
                 continue
+            if obj.deleted:
+                if flush:
+                    continue
+                if kind != "rollback":  # a commit: detached (not expired) once it succeeds
+                    obj.deleted_commit = obj.deleted_commit or e
+                    continue
+                if obj.deleted_commit is not None and not failed_in(obj.deleted_commit, e):
+                    del objs[X]  # its delete was committed before: it is detached, not restored
+                    continue
+                obj.deleted, obj.deleted_commit = False, None  # restored, and expired below
             expires = kind is not None or obj.dirty and obj.model.refetched - obj.dirty and not obj.new_in_tx
             if expires:
                 in_handler = handler_block(e) is not None and obj.expiry is not None
@@ -1294,6 +1389,21 @@ def _injected(ctx: FileContext, qualname: str, S: str) -> dict[str, Tracked]:
         if origins and all(o.open and o.use_cache and o.provider == provider for o in origins):
             out[p.name] = Tracked(model, None, False, new_in_tx=False)
     return out
+
+
+def _self_instance(ctx: FileContext, qualname: str) -> Tracked | None:
+    """`self` in a method of a mapped class, as an instance of the session from the start of
+    the method (for a method that deletes it: only a persistent instance can be deleted)."""
+    owner, _, _ = qualname.rpartition(".")
+    fn = next((f for q, f in functions(ctx.module, ctx) if q == qualname), None)
+    if not owner or fn is None or not fn.params.params or fn.params.params[0].name.value != "self" \
+            or any(dotted(d.decorator) in ("staticmethod", "classmethod") for d in fn.decorators):
+        return None
+    model = ctx.index.instance_model(ctx.qualify(owner))
+    if model is None:
+        return None
+    start = Event(EventKind.ASSIGN, fn, (fn.body,), name="self", index=-1)
+    return Tracked(model, start, False, new_in_tx=False)
 
 
 def _reached(ctx: FileContext, value: cst.BaseExpression | None, objs: dict[str, Tracked]) -> Model | None:

@@ -129,3 +129,14 @@ def known_present(evs: list[Event], obj: Tracked, X: str, at: Event) -> bool:
         if e.kind == EventKind.IF and none_guard(e.node, X) and reachable_only_through(at, e):  # type: ignore[arg-type]
             return True
     return False
+
+
+def failed_in(call: Event, rollback: Event) -> bool:
+    """Is ``rollback`` in a handler of a `try` whose body holds ``call`` (the rollback of the
+    transaction that call failed to commit)?"""
+    path = rollback.path
+    for i in range(len(path) - 2, -1, -1):
+        node = path[i]
+        if isinstance(node, (cst.Try, cst.TryStar)) and any(h.body is path[i + 1] for h in node.handlers):
+            return any(n is node.body for n in call.path)
+    return False

@@ -29,6 +29,11 @@ class Tracked:
     # the `try` follow it when the handler leaves
     shadowed: tuple[Expiry, set[str], frozenset[str] | None] | None = None
     eager: frozenset[str] = frozenset()  # relationships its load loaded with it (an expiry expires them too)
+    # deleted through the session (so it was persistent): a commit detaches it without expiring
+    # it (the commit, once seen), and a rollback of the transaction that deleted it restores it
+    # expired
+    deleted: bool = False
+    deleted_commit: Event | None = None
 
     def element(self, binding: Event, optional: bool = False) -> Tracked:
         """An instance taken out of this collection at ``binding``: expired as the collection is."""

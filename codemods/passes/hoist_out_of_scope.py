@@ -197,6 +197,23 @@ class HoistOutOfScope(Pass):
     valid = (
         Valid(
             '''
+            from sqlalchemy import create_engine
+            from sqlalchemy.orm import Session
+
+            from bot.services import User
+
+
+            def balance_of(user_id: int):
+                with Session(create_engine("sqlite://")) as session:
+                    user = session.get(User, user_id)
+                    if user.balance is None:
+                        return None
+                return user.balance
+            ''',
+            "sync: the relationship was read (so loaded) in the block, after anything that expired it",
+        ),
+        Valid(
+            '''
             from bot.services import get_quiet_user_service
 
 
@@ -337,7 +354,12 @@ class HoistOutOfScope(Pass):
                             and (e.owner == N or (e.owner or "").startswith(N + "."))
                             and e.index > loaded_at]
         expired = scope.expires_on_exit or (scope.expire_on_commit and bool(commits_in_block))
-        rel_reads = [r for r in reads if r.name in model.relationships and not loaded_eagerly(model, r.name, bound.eager)]
+        # a relationship read in the block after its last expiry loaded it (sync code: the read loads)
+        since = max([loaded_at, *(e.index for e in commits_in_block)]) if scope.expire_on_commit else loaded_at
+        loaded_here = set() if scope.expires_on_exit else \
+            {e.name for e in region if e.kind == EventKind.READ and e.owner == X and e.index > since}
+        rel_reads = [r for r in reads if r.name in model.relationships and not loaded_eagerly(model, r.name, bound.eager)
+                     and r.name not in loaded_here]
         col_reads = [r for r in reads if r.name not in model.relationships] if expired else []
         if rel_reads:
             r = rel_reads[0]

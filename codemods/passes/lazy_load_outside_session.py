@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from .base import Example, FileContext, Finding, Pass, Valid
+from .closed_scope_reads import ClosedRead, closed_scope_reads
 from .examples import BOT, REPO
 from .flow import (
     Event,
@@ -107,6 +108,50 @@ def get_order_sync(session: Session, order_id: int) -> Order | None:
 '''
 
 
+# Sync: a session factory (one that expires on commit, one that does not), and functions that
+# load, or build and commit, an account with the session they are given.
+ACCOUNTS = '''
+from sqlalchemy import ForeignKey, create_engine, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload, sessionmaker
+
+from bot.repo import Base
+
+SessionLocal = sessionmaker(bind=create_engine("sqlite://"))
+KeepingSession = sessionmaker(bind=create_engine("sqlite://"), expire_on_commit=False)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    keys: Mapped[list["Key"]] = relationship()
+
+
+class Key(Base):
+    __tablename__ = "keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    label: Mapped[str]
+
+
+def open_account(db: Session, name: str, labels: list[str]):
+    account = Account(name=name, keys=[Key(label=label) for label in labels])
+    db.add(account)
+    db.commit()
+    db.refresh(account)
+    return account
+
+
+def find_account(db: Session, name: str):
+    return db.execute(select(Account).where(Account.name == name)).scalar_one_or_none()
+
+
+def find_account_with_keys(db: Session, name: str):
+    stmt = select(Account).options(selectinload(Account.keys)).where(Account.name == name)
+    return db.execute(stmt).scalar_one_or_none()
+'''
+
+
 class LazyLoadOutsideSession(Pass):
     code = "SQF006"
     name = "lazy-load-outside-session"
@@ -136,8 +181,13 @@ class LazyLoadOutsideSession(Pass):
       not load the relationship eagerly: `DetachedInstanceError: Parent instance <Author> is
       not bound to a Session; lazy load operation of attribute 'books' cannot proceed`.
 
-    A relationship read after a session scope closed in the same function is reported by
-    SQF003, which also captures the columns read there.
+    - in sync code, on an object a project function built, committed (under a session that
+      expires on commit) and returned inside a `with` block, read after that block closed the
+      session: the commit expired what the object was built with, and a `refresh()` reloads
+      columns only.
+
+    A relationship read after a session scope closed in the same function, of an object the
+    scope loaded, is reported by SQF003, which also captures the columns read there.
 
     ## Why is this bad?
     Lazy loading needs a session that is open and, for `AsyncSession`, an explicit await.
@@ -154,7 +204,8 @@ class LazyLoadOutsideSession(Pass):
     No automatic fix: choosing between eager loading on the query, on the relationship, or an
     awaited attribute is a design decision.
     """
-    example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO, "bot/shop.py": SHOP}
+    example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO, "bot/shop.py": SHOP,
+                       "bot/accounts.py": ACCOUNTS}
     examples = (
         Example(
             title="async: a lazy relationship read while attached",
@@ -309,8 +360,52 @@ class LazyLoadOutsideSession(Pass):
                 return f"{author.book_count} books"
             ''',
         ),
+        Example(
+            title="sync: built and committed in the block, its relationship read after the block closed",
+            before='''
+            from bot.accounts import SessionLocal, open_account
+
+
+            def register(name: str, labels: list[str]) -> str:
+                with SessionLocal() as db:
+                    account = open_account(db, name, labels)
+                return ", ".join(key.label for key in account.keys)
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            from bot.accounts import KeepingSession, SessionLocal, find_account, find_account_with_keys, open_account
+
+
+            def register(name: str, labels: list[str]) -> str:
+                with KeepingSession() as db:
+                    account = open_account(db, name, labels)
+                return ", ".join(key.label for key in account.keys)
+
+
+            def key_count(name: str) -> int:
+                with SessionLocal() as db:
+                    account = find_account_with_keys(db, name)
+                return len(account.keys)
+
+
+            def labels(name: str, given: list[str]) -> list[str]:
+                with SessionLocal() as db:
+                    account = open_account(db, name, given)
+                    keys = account.keys
+                return [key.label for key in keys] + [key.label for key in account.keys]
+
+
+            def renamed(name: str) -> str:
+                with open("names.txt") as db:
+                    account = find_account(db, name)
+                return str(len(account.keys))
+            ''',
+            "a session that does not expire on commit keeps what the account was built with; an account "
+            "loaded by a query (SQF003's); keys read inside the block (loaded there); a `with` that is no session",
+        ),
         Valid(
             '''
             from bot.repo import get_author_with_books
@@ -670,7 +765,7 @@ class LazyLoadOutsideSession(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        if facts is None or (facts.has_async and index.any_scope(facts.all_with_callees)):
+        if facts is None or index.any_scope(facts.all_with_callees):
             return True
         if facts.has_async and any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values()):
             return True  # queries on an AsyncSession parameter
@@ -686,10 +781,14 @@ class LazyLoadOutsideSession(Pass):
             found = shape(ctx, fn, qualname)
             attached = fn.asynchronous is not None and session_scoped(ctx, fn, qualname)
             detached = bool(found.calls & returning)
-            if fn.asynchronous is None and not detached:
+            closing = fn.asynchronous is None and session_scoped(ctx, fn, qualname)
+            if fn.asynchronous is None and not detached and not closing:
                 continue
             evs = events(fn, ctx)
             reported: set[int] = set()
+            for closed in closed_scope_reads(ctx, evs) if closing else ():
+                reported.add(id(closed.event.node))
+                yield self._closed(closed)
             if attached:
                 for f in self._async_attached(ctx, evs):
                     reported.add(id(f.node))
@@ -704,6 +803,14 @@ class LazyLoadOutsideSession(Pass):
                 if id(finding.node) not in reported:
                     reported.add(id(finding.node))
                     yield finding
+
+    def _closed(self, read: ClosedRead) -> Finding:
+        X, rel = read.name, read.relationship
+        return self.finding(read.event.node, (
+            f"{_what(X, read.event.name, rel)}, read after the `with` block of line {read.block_line} closed the "
+            f"session `{X}` came from, and `{read.built}(...)` committed it (expiring what it was built with): "
+            f"the read raises DetachedInstanceError; read it inside the block, or load it there with "
+            f"`{read.session}.refresh({X}, [\"{rel}\"])`"))
 
     def _unloaded(self, read: UnloadedRead) -> Finding:
         X, rel, h = read.name, read.relationship, read.holding

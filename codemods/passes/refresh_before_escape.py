@@ -400,8 +400,53 @@ class RefreshBeforeEscape(Pass):
                     return user
             ''',
         ),
+        Example(
+            title="a library's scope that commits on exit (fastapi-sqla's open_session)",
+            before='''
+            from fastapi_sqla import open_session
+            from sqlalchemy import select
+
+            from app.db import User
+
+
+            def all_users() -> list[User]:
+                with open_session(key="reports") as db:
+                    users = db.execute(select(User)).scalars().all()
+                return users
+            ''',
+            after='''
+            from fastapi_sqla import open_session
+            from sqlalchemy import select
+
+            from app.db import User
+
+
+            def all_users() -> list[User]:
+                with open_session(key="reports") as db:
+                    users = db.execute(select(User)).scalars().all()
+                    for user in users:
+                        db.expunge(user)
+                return users
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            from fastapi_sqla import open_session
+            from sqlalchemy import select
+
+            from app.db import User
+
+
+            def all_users() -> list[User]:
+                with open_session(key="reports") as db:
+                    db.expire_on_commit = False
+                    users = db.execute(select(User)).scalars().all()
+                return users
+            ''',
+            "the block switches expiry off before anything commits: the exit commit leaves the users loaded",
+        ),
         Valid(
             '''
             from sqlalchemy.orm import Session
@@ -524,7 +569,7 @@ class RefreshBeforeEscape(Pass):
             if not any(e.kind == EventKind.WITH for e in evs) and not fn.decorators:
                 continue
             for ref in scoped_sessions(ctx, fn, qualname, evs):
-                if not ref.expire_on_commit:
+                if not ref.expire_on_commit or expiry_switched_off(evs, ref):
                     continue
                 yield from self._scope(ctx, fn, evs, ref)
 
@@ -771,3 +816,23 @@ _NON_LOADING = {"inspect", "id", "type", "isinstance", "object_session", "instan
 def _harmless_use(callee: str | None) -> bool:
     """Passing the object to this call loads nothing of it, or attaches it to a session."""
     return callee is not None and (callee.rsplit(".", 1)[-1] in _NON_LOADING or attaches(callee))
+
+
+def expiry_switched_off(evs: list[Event], ref: SessionRef) -> bool:
+    """`S.expire_on_commit = False` as a statement of the scope's own block (of the function,
+    for a session without a block), before any commit of ``S``: no commit of the scope, its
+    exit's included, expires anything."""
+    S = ref.name
+    body = ref.block.body if ref.block is not None else None
+    for e in evs:
+        if e.kind == EventKind.CALL and e.owner == S and e.name == "commit":
+            return False
+        if e.kind != EventKind.WRITE or e.owner != S or e.name != "expire_on_commit" or len(e.path) < 2:
+            continue
+        if body is not None and e.path[-2] is not body or body is None and len(e.path) != 2:
+            continue
+        line = e.path[-1]
+        small = line.body[0] if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1 else None
+        if isinstance(small, cst.Assign) and isinstance(small.value, cst.Name) and small.value.value == "False":
+            return True
+    return False

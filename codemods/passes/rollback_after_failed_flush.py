@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from . import match as m
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .built_objects import Built, built_around, savepoints, users_of, uses_through
 from .caller_use import NEUTRAL, RESETS, GoesOn, bound_in, caller_goes_on, commits_after_yield, provider_commits
 from .examples import FLASK, SYNC_DB
 from .flow import (
@@ -125,6 +126,40 @@ class Tag(Base):
 '''
 
 
+# A generic repository built around the session it is given, with a class method that builds one.
+_REPOSITORY = '''
+from typing import Self
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import User
+
+
+class Repository[M]:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> Self:
+        return cls(session)
+
+    async def create(self, obj: M, *, flush: bool = False) -> M:
+        self.session.add(obj)
+        if flush:
+            await self.session.flush()
+        return obj
+
+    async def one_or_none(self, statement) -> M | None:
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+
+class UserRepository(Repository[User]):
+    async def by_name(self, name: str) -> User | None:
+        return await self.one_or_none(select(User).where(User.name == name))
+'''
+
+
 class RollbackAfterFailedFlush(Pass):
     code = "SQF009"
     name = "rollback-after-failed-flush"
@@ -151,6 +186,18 @@ class RollbackAfterFailedFlush(Pass):
     object added in the failed transaction becomes transient and stays readable). The fix
     moves the rollback first (safe: the reads then load the row again); it is offered when
     the statements before the rollback are plain calls, in sync code.
+
+    A handler that uses the session itself before any rollback (a query for the row that won a
+    race, before a `raise` when there is none) is reported at that use, whatever it does
+    afterwards. Rolling back a savepoint taken before the `try` (`nested = await
+    session.begin_nested()`, then `await nested.rollback()` in the handler) makes the session
+    usable again.
+
+    The session may be reached through an object the function builds around it (`repo =
+    UserRepository(session)`, or a class method returning `cls(session)`: `repo =
+    UserRepository.from_session(session)`): a method of that class that flushes or commits the
+    `self.<attr>` its constructor keeps the session in is a flush of the session, and a method
+    that queries it (itself, or through its own methods) is a use.
 
     The commit may also happen one call away: a project function (a service) that takes the
     session as a parameter typed as a session and commits or flushes it without a handler of
@@ -184,7 +231,8 @@ class RollbackAfterFailedFlush(Pass):
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
     example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "app/ext.py": FLASK,
-                       "app/services.py": _SERVICES, "app/records.py": _RECORDS}
+                       "app/services.py": _SERVICES, "app/records.py": _RECORDS,
+                       "app/repo.py": _REPOSITORY}
     examples = (
         Example(
             title="a duplicate skipped in a loop: the next round raises PendingRollbackError",
@@ -545,6 +593,46 @@ class RollbackAfterFailedFlush(Pass):
                         touch(session, user_id)
             ''',
         ),
+        Example(
+            title="a repository flushes; the handler queries through it to find the row that won the race",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.db import User
+            from app.repo import UserRepository
+
+
+            async def get_or_create(session: AsyncSession, name: str) -> User:
+                users = UserRepository.from_session(session)
+                try:
+                    return await users.create(User(name=name), flush=True)
+                except IntegrityError:
+                    existing = await users.by_name(name)
+                    if existing is None:
+                        raise
+                    return existing
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.db import User
+            from app.repo import UserRepository
+
+
+            async def get_or_create(session: AsyncSession, name: str) -> User:
+                users = UserRepository.from_session(session)
+                try:
+                    return await users.create(User(name=name), flush=True)
+                except IntegrityError:
+                    await session.rollback()
+                    existing = await users.by_name(name)
+                    if existing is None:
+                        raise
+                    return existing
+            ''',
+        ),
     )
     valid = (
         Valid(
@@ -608,6 +696,29 @@ class RollbackAfterFailedFlush(Pass):
             ''',
             "every caller of the helper closes its session right after the call (a new one each round): "
             "nothing uses the failed transaction",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.db import User
+            from app.repo import UserRepository
+
+
+            async def get_or_create(session: AsyncSession, name: str) -> User:
+                users = UserRepository(session)
+                nested = await session.begin_nested()
+                try:
+                    return await users.create(User(name=name), flush=True)
+                except IntegrityError:
+                    await nested.rollback()
+                    existing = await users.by_name(name)
+                    if existing is None:
+                        raise
+                    return existing
+            ''',
+            "the handler rolls back the savepoint first: the session is usable again for the query",
         ),
         Valid(
             '''
@@ -895,19 +1006,25 @@ class RollbackAfterFailedFlush(Pass):
             if not ({"commit", "flush"} & found_shape.methods or through_calls) or not has_try(fn):
                 continue
             evs = events(fn, ctx)
+            built = built_around(ctx, evs) if through_calls else {}
             caught: dict[tuple[int, str], _Caught] = {}
             for ev in evs:
-                if ev.kind == EventKind.CALL and ev.name in ("commit", "flush") and ev.owner is not None:
+                owner = ev.owner
+                if ev.kind == EventKind.CALL and ev.owner in built:
+                    made = built[ev.owner]  # type: ignore[index]
+                    if not ctx.index.constructed_flushes(made.cls, made.passed, ev.name or ""):
+                        continue
+                    via, owner = f"{ev.owner}.{ev.name}", made.session
+                elif ev.kind == EventKind.CALL and ev.name in ("commit", "flush") and ev.owner is not None:
                     via = None
                 elif through_calls and ev.kind == EventKind.USE and ev.name is not None and _flushing_call(ctx, ev):
-                    via = ev.owner
+                    via, owner = ev.owner, ev.name
                 else:
                     continue
                 found = _catching_handler(ev)
                 if found is not None:
-                    owner = ev.name if via is not None else ev.owner
-                    key = (id(found[1]), owner)
-                    entry = caught.setdefault(key, _Caught(found[0], found[1], owner, []))  # type: ignore[arg-type]
+                    key = (id(found[1]), owner)  # type: ignore[assignment]
+                    entry = caught.setdefault(key, _Caught(found[0], found[1], owner, [], users=users_of(built, owner)))  # type: ignore[arg-type]
                     entry.calls.append(ev)
                     if via is not None:
                         entry.through.append(via)
@@ -953,7 +1070,7 @@ class RollbackAfterFailedFlush(Pass):
         holder = held(ctx, qualname, S, refs)
         if holder is None and entry.only_through_calls:
             holder = _handed_in(ctx, qualname, S)
-        if holder is None or _deals_with_it(entry.try_, handler, S):
+        if holder is None:
             return None
         ref = refs.get(S)
         block = _binding_with(entry.calls[0], S)
@@ -961,13 +1078,16 @@ class RollbackAfterFailedFlush(Pass):
             return None  # the scope is inside the try: it closed before the handler runs
         if all(_in_savepoint(ev, entry.try_, S) for ev in entry.calls):
             return None
-        why = _used_again(ctx, fn, qualname, evs, entry, holder, ref)
+        early = _used_in_handler(ctx, evs, entry)
+        if early is None and _deals_with_it(entry.try_, handler, S):
+            return None
+        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref)
         if why is None:
             return None
-        return self._finding(ctx, fn, qualname, entry, ref, why)
+        return self._finding(ctx, fn, qualname, entry, ref, why, early)
 
     def _finding(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, entry: _Caught,
-                 ref: SessionRef | None, why: str) -> Finding:
+                 ref: SessionRef | None, why: str, early: Event | None = None) -> Finding:
         S = entry.owner
         is_async = ref.is_async if ref is not None and ref.is_async is not None else \
             session_is_async(ctx, fn, S, function_facts(ctx, qualname))
@@ -978,24 +1098,35 @@ class RollbackAfterFailedFlush(Pass):
             failed = f"a failed flush or commit of `{S}` in `{entry.through[0]}()`"
         else:
             failed = f"a failed `{S}.{'commit' if commits else 'flush'}()`"
-        message = (f"this handler catches {failed} without `{awaited}{S}.rollback()`, and "
-                   f"{why}: that use raises PendingRollbackError; roll back first")
+        at = entry.handler if early is None else early.node
+        if early is not None:
+            message = (f"`{early.owner}.{early.name}()` runs in a handler of {failed}, before any "
+                       f"`{awaited}{S}.rollback()`: the session still needs that rollback, so the call raises "
+                       f"PendingRollbackError; roll back first")
+        else:
+            message = (f"this handler catches {failed} without `{awaited}{S}.rollback()`, and "
+                       f"{why}: that use raises PendingRollbackError; roll back first")
         safe = commits and _only_the_commit_fails(entry)
-        if not commits:
+        if early is not None and _rolls_back(entry.handler, S):
+            pass  # no fix to qualify
+        elif not commits:
             message += (" (an unsafe fix: the rollback also discards the transaction's earlier work; "
                         f"to keep it, flush in a savepoint: `with {S}.begin_nested():`)")
         elif not safe:
             message += (" (an unsafe fix: the handler also catches errors raised before the commit, "
                         "and there the rollback discards the transaction's pending work)")
         if is_async is None:
-            return self.finding(entry.handler, message + " (cannot tell whether the session is async: no automatic fix)")
+            return self.finding(at, message + " (cannot tell whether the session is async: no automatic fix)")
+        if early is not None and _rolls_back(entry.handler, S):
+            return self.finding(at, message + " (no automatic fix: the handler rolls back later; "
+                                "that rollback belongs before the use)")
         rollback = session_call(S, "rollback", [], is_async)
         body = entry.handler.body
         if isinstance(body, cst.IndentedBlock):
             edit = Edit(body.body[0], before=[rollback])
         else:  # `except E: pass` on one line
             edit = Edit(entry.handler, replace=lambda upd, r=rollback: _indent(upd, r))  # type: ignore[misc]
-        return self.finding(entry.handler, message, Fix([edit], safe=safe))
+        return self.finding(at, message, Fix([edit], safe=safe))
 
 
 @dataclass
@@ -1006,6 +1137,8 @@ class _Caught:
     calls: list[Event]  # the commit/flush calls of that session in the try body (or the
     # session passed to a project function that commits it: see `through`)
     through: list[str] = field(default_factory=list)  # those project functions, as called
+    # objects the function built around the session (`repo = Repo(session)`)
+    users: dict[str, Built] = field(default_factory=dict)
 
     @property
     def only_through_calls(self) -> bool:
@@ -1119,6 +1252,11 @@ def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str) -> bool:
     return any(True for _ in _own(handler.body, m.Raise()))
 
 
+def _rolls_back(handler: cst.ExceptHandler, S: str) -> bool:
+    """Does the handler call `S.rollback()` (or another reset of ``S``) somewhere?"""
+    return any((dotted(call.func) or "") in {f"{S}.{r}" for r in RESETS} for call in _calls(handler.body))
+
+
 def _own(node: cst.CSTNode, matcher) -> Iterator[cst.CSTNode]:
     """Nodes matching in ``node``, nested functions and classes left out."""
     found: list[cst.CSTNode] = []
@@ -1192,16 +1330,16 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
     scope = _binding_with(entry.calls[0], S)
     for ev in evs:
-        if ev.kind != EventKind.CALL or ev.owner != S or ev.name in NEUTRAL:
+        if ev.kind != EventKind.CALL or (ev.owner != S or ev.name in NEUTRAL) and not uses_through(ctx, ev, entry.users):
             continue
         if _binding_with(ev, S) is not scope:
             continue  # another `with ... as S:` block: another session
         if any(n is body for n in ev.path) or (last_path is not None and falls_through_to(last_path, ev.path)):
             if loop is not None and not any(n is loop for n in ev.path):
                 break  # the loop comes round first
-            if ev.name in RESETS:
+            if ev.owner == S and ev.name in RESETS:
                 return None
-            return f"`{S}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
+            return f"`{ev.owner}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
     if loop is not None:
         return "the loop's next round uses it again"
     if ref is not None and commits_after_yield(ctx, ref):
@@ -1214,6 +1352,22 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
         return f"{goes_on.where} goes on using it" if goes_on.where else "the code that handed it in goes on using it"
     if holder is Held.PROVIDER and provider_commits(ctx, qualname, S, ref):
         return "the code that provides it commits it after this function returns"
+    return None
+
+
+def _used_in_handler(ctx: FileContext, evs: list[Event], entry: _Caught) -> Event | None:
+    """The handler's own first use of the session before anything ends the failed
+    transaction (a query to find the row that won a race, before a `raise`): why it fails."""
+    S, body = entry.owner, entry.handler.body
+    nested = savepoints(evs, S)
+    scope = _binding_with(entry.calls[0], S)
+    for ev in evs:
+        if not any(n is body for n in ev.path) or ev.kind != EventKind.CALL or _binding_with(ev, S) is not scope:
+            continue  # (a `with ... as S:` block in the handler opens another session)
+        if (ev.owner == S or ev.owner in nested) and ev.name in RESETS:
+            return None
+        if ev.owner == S and ev.name not in NEUTRAL or uses_through(ctx, ev, entry.users):
+            return ev
     return None
 
 
