@@ -35,6 +35,7 @@ from .facts import (
 from .holders import closed_holders
 from .managers import EXIT_METHODS, NameType, exit_ends, returned_class
 from .parse import parse_for_index
+from .paths import read_paths
 from .resolve import ModuleName
 
 MODULE_SKIP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
@@ -438,6 +439,8 @@ class _Extractor:
         info.opaque_options = body.opaque_options
         info.checks_loads = body.checks_loads
         info.rebound_params = body.rebound_params
+        paths = read_paths(fn, self.facts.qualify)
+        info.param_paths, info.param_handoffs = paths.paths, paths.handoffs
         if body.returns_load is not None:
             info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
         info.returns_calls = body.returns_calls

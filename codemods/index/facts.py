@@ -22,6 +22,17 @@ class Factory:
 
 
 @dataclass
+class HandOff:
+    """A parameter, or a path into it, passed to another function."""
+
+    param: str
+    path: str  # "" for the parameter itself, else the dotted path passed (`job.project` -> "project")
+    callee: str  # qualified, as the index resolves calls
+    position: int = -1  # positional index of the argument, or -1
+    keyword: str | None = None  # its keyword, when passed by keyword
+
+
+@dataclass
 class Param:
     name: str
     depends: str | None = None  # qualified name of the Depends target
@@ -200,6 +211,9 @@ class Function:
     kept_params: set[str] = field(default_factory=set)  # its parameters among those stored values v
     # (`.add(p)` aside: mostly a session's)
     param_reads: dict[str, list[str]] = field(default_factory=dict)  # parameter -> attributes it reads of it
+    # parameter -> dotted attribute paths it reads of it, and where it hands them on (see .paths)
+    param_paths: dict[str, list[str]] = field(default_factory=dict)
+    param_handoffs: list[HandOff] = field(default_factory=list)
     session_ends: list[SessionEnd] = field(default_factory=list)  # sessions it was given that it may end
     returns_function: str | None = None  # name of a function defined in it that it returns (indexed
     # as `<qualname>.<name>`): the dependency a FastAPI dependency factory makes

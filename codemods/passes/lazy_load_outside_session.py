@@ -20,6 +20,7 @@ from .flow import (
     with_scopes,
 )
 from .helpers import dotted
+from .lazy_examples import JOBS
 from .loaded_callers import caller_holdings
 from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
 
@@ -154,7 +155,8 @@ class LazyLoadOutsideSession(Pass):
     No automatic fix: choosing between eager loading on the query, on the relationship, or an
     awaited attribute is a design decision.
     """
-    example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO, "bot/shop.py": SHOP}
+    example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO, "bot/shop.py": SHOP,
+                       "bot/jobs.py": JOBS}
     examples = (
         Example(
             title="async: a lazy relationship read while attached",
@@ -299,6 +301,28 @@ class LazyLoadOutsideSession(Pass):
             ''',
         ),
         Example(
+            title="async: a helper reads one step deeper than the query's loader option goes",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.jobs import Job, Project, mirror_urls
+
+
+            async def queued_urls(session: AsyncSession) -> list[str]:
+                result = await session.execute(
+                    select(Job).options(
+                        selectinload(Job.project).selectinload(Project.mirrors),
+                        selectinload(Job.project).selectinload(Project.upstreams),
+                    )
+                )
+                urls = []
+                for job in result.scalars().all():
+                    urls.extend(mirror_urls(job))
+                return urls
+            ''',
+        ),
+        Example(
             title="a property of the model that reads a lazy relationship",
             before='''
             from bot.repo import get_author
@@ -311,6 +335,45 @@ class LazyLoadOutsideSession(Pass):
         ),
     )
     valid = (
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.jobs import Job, Project, mirror_urls
+
+
+            async def queued_urls(session: AsyncSession) -> list[str]:
+                result = await session.execute(
+                    select(Job).options(
+                        selectinload(Job.project).selectinload(Project.mirrors),
+                        selectinload(Job.project).selectinload(Project.upstreams).selectinload(Project.mirrors),
+                    )
+                )
+                urls = []
+                for job in result.scalars().all():
+                    urls.extend(mirror_urls(job))
+                return urls
+            ''',
+            "the options reach every path the helper reads",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.jobs import Job, Project, mirror_urls
+
+
+            async def queued_urls(session: AsyncSession, upstream_ids: list[int]) -> list[str]:
+                await session.execute(select(Project).where(Project.id.in_(upstream_ids)).options(
+                    selectinload(Project.mirrors)))
+                result = await session.execute(select(Job).options(selectinload(Job.project).selectinload(Project.upstreams)))
+                first = result.scalars().first()
+                return mirror_urls(first) if first is not None else []
+            ''',
+            "another query loads `mirrors` on projects the identity map shares: what it reaches is not known",
+        ),
         Valid(
             '''
             from bot.repo import get_author_with_books
@@ -716,13 +779,19 @@ class LazyLoadOutsideSession(Pass):
                 f"implicit load, which raises MissingGreenlet; give it a value when building the object "
                 f"(`{h.model.name}({rel}=[...])`) or load it with `await session.refresh({X}, [\"{rel}\"])`"))
         failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
+        if read.option is not None:  # a deep read of what the query's own options loaded
+            return self.finding(read.option, (
+                f"this loader option stops at `{X}`: it does not load `.{rel}`, which `{read.callee}(...)` reads "
+                f"(line {read.line}): reading it in async code runs an implicit load, which raises "
+                f"{failure}; extend the option with `.selectinload({h.model.name}.{rel})`"))
         what = f"`{read.callee}(...)` reads `{X}.{rel}`, a lazy relationship" if read.callee \
             else _what(X, read.event.name, rel)
+        awaited = "" if "." in X else f", or use `await {X}.awaitable_attrs.{rel}`"
         return self.finding(read.event.node, (
             f"{what} that {h.source} did not load"
             f"{f' (reached through `{h.via}`)' if h.via else ''}: reading it in async code "
             f"runs an implicit load, which raises {failure}; load it with {h.path}selectinload({h.model.name}.{rel}) "
-            f"in that query, or use `await {X}.awaitable_attrs.{rel}`"))
+            f"in that query{awaited}"))
 
     @staticmethod
     def _session_returning_names(ctx: FileContext) -> set[str]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from ..index.paths import param_paths
 from ..lazy import lazy
 from .flow import (
     BindingKind,
@@ -31,6 +32,7 @@ from .flow import (
     EventKind,
     binding_of,
     eager_in,
+    eager_in_calls,
     falls_through_to,
     lazy_relationships_read,
     loaded_eagerly,
@@ -72,6 +74,15 @@ class Holding:
     # a parameter: what each project caller passes (see .loaded_callers); `loaded` is what all
     # of them loaded
     given_by: tuple[Given, ...] = ()
+    # the loader-option paths of the query that loaded it (`project.mirrors` for
+    # selectinload(Job.project).selectinload(Project.mirrors)), relative to this object; None
+    # when not known (then every depth counts `loaded` as loaded)
+    tree: frozenset[str] | None = None
+    query_calls: frozenset[int] = frozenset()  # id() of the calls in that query's expression
+    # for each path in `tree`, the loader option (an argument of `.options(...)`) whose chain
+    # ends there, or else the first that loads it: where a missing step is added
+    options: tuple[tuple[str, cst.BaseExpression], ...] = ()
+    result: bool = False  # the Result of `await session.execute(...)`, not an instance
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,8 @@ class UnloadedRead:
     relationship: str
     holding: Holding
     callee: str | None = None  # the project function that reads it, as written
+    option: cst.BaseExpression | None = None  # the loader option that stops short of it
+    line: int = 0  # of the call, when `option` is given
 
 
 def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event],
@@ -126,7 +139,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
             if isinstance(ev.node, cst.For):
                 found = _element(ctx, ev.node.iter, held, sessions)
             else:
-                found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held)
+                found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held) or _from_result(ev.value, held)
                 if found is None and (built := _built(ctx, ev.value)) is not None:
                     found = built if ev.name not in facts.uses.shared else None
             held.pop(ev.name, None)
@@ -137,14 +150,20 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
         elif ev.kind == EventKind.WRITE and ev.owner in held and ev.name:
             h = held[ev.owner]
             held[ev.owner] = replace(h, loaded=h.loaded | {ev.name})
-        elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many \
+        elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many and not held[ev.name].result \
                 and not held[ev.name].given_by and isinstance(ev.value, cst.Call):
             h = facts.widened(held[ev.name])
-            rel = _read_by_callee(ctx, ev.value, ev.node, h)
-            if rel is not None and (ev.name, rel) not in seen and not facts.guarded:
-                seen.add((ev.name, rel))
-                yield UnloadedRead(replace(ev, node=ev.value), ev.name, rel, h, dotted(ev.value.func))
-        elif ev.kind == EventKind.READ and ev.owner in held and ev.name:
+            deep = _read_by_callee(ctx, ev.value, ev.node, h, facts.outside(h))
+            if deep is not None and not facts.guarded:
+                inner, hop, rel = deep
+                name = f"{ev.name}.{hop}" if hop else ev.name
+                inner = replace(inner, via=name) if hop else inner
+                if (name, rel) not in seen:
+                    seen.add((name, rel))
+                    option = next((node for path, node in h.options if path == hop), None) if hop else None
+                    yield UnloadedRead(replace(ev, node=ev.value), name, rel, inner, dotted(ev.value.func), option,
+                                       ctx.position(ev.value).start.line if option is not None else 0)
+        elif ev.kind == EventKind.READ and ev.owner in held and ev.name and not held[ev.owner].result:
             X = ev.owner
             if ev.name == "awaitable_attrs":  # `await X.awaitable_attrs.rel`: loaded from here on
                 del held[X]
@@ -199,6 +218,14 @@ class _Facts:
 
     def widened(self, h: Holding) -> Holding:
         return replace(h, loaded=h.loaded | self.also)
+
+    def outside(self, h: Holding) -> frozenset[str]:
+        """Relationships named by eager options other than those of the query that loaded
+        ``h``: another query may fill them in on any instance of their model."""
+        if h.tree is None:
+            return self.also
+        calls = [c for c in m.findall(self.fn.body, m.Call()) if id(c) not in h.query_calls]
+        return eager_in_calls(calls) | _callee_eager(self.ctx, self.fn)  # type: ignore[arg-type]
 
 
 def blame(h: Holding, rel: str, param: bool) -> Holding | None:
@@ -389,8 +416,12 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         model = model_for(ctx, binding.model)
         if model is None or not _awaited(value) or _opaque(value):
             return None
+        options = option_paths(value)
         return Holding(model, eager_in(value), "its query", None, False,
-                       many=binding.kind == BindingKind.LIST)
+                       many=binding.kind == BindingKind.LIST, tree=frozenset(p for p, _ in options),
+                       options=options,
+                       query_calls=frozenset(id(c) for c in m.findall(value, m.Call())),
+                       result=_executed(value))
     if not isinstance(value, cst.Await) or not isinstance(value.expression, cst.Call):
         return None
     call = value.expression
@@ -438,9 +469,41 @@ def _awaited(value: cst.BaseExpression) -> bool:
 
 def _element(ctx: FileContext, iterable: cst.BaseExpression, held: dict[str, Holding],
              sessions: dict[str, None]) -> Holding | None:
-    """The loop variable of ``for x in xs`` / ``for x in await load_xs(...)``."""
-    whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else _load(ctx, iterable, sessions)
-    return replace(whole, many=False) if whole is not None and whole.many else None
+    """The loop variable of ``for x in xs`` / ``for x in await load_xs(...)`` /
+    ``for x in result.scalars()``."""
+    whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else \
+        _load(ctx, iterable, sessions) or _from_result(iterable, held)
+    return replace(whole, many=False) if whole is not None and whole.many and not whole.result else None
+
+
+# what a Result gives: its instances (a list), or one of them
+_RESULT_LISTS = (("scalars",), ("scalars", "all"), ("unique", "scalars", "all"), ("scalars", "unique", "all"),
+                 ("scalars", "fetchall"), ("unique", "scalars"))
+_RESULT_ONES = (("scalar_one",), ("scalar_one_or_none",), ("scalar",), ("scalars", "first"), ("scalars", "one"),
+                ("scalars", "one_or_none"), ("unique", "scalar_one"), ("unique", "scalar_one_or_none"))
+
+
+def _executed(value: cst.BaseExpression) -> bool:
+    """``await session.execute(...)`` as it is: a Result, not an instance."""
+    return isinstance(value, cst.Await) and isinstance(value.expression, cst.Call) \
+        and isinstance(value.expression.func, cst.Attribute) and value.expression.func.attr.value == "execute"
+
+
+def _from_result(value: cst.BaseExpression | None, held: dict[str, Holding]) -> Holding | None:
+    """``result.scalars().all()`` / ``result.scalar_one()`` of a held Result: its instances."""
+    chain: list[str] = []
+    node = value
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and not node.args:
+        chain.insert(0, node.func.attr.value)
+        node = node.func.value
+    whole = held.get(node.value) if isinstance(node, cst.Name) else None
+    if whole is None or not whole.result:
+        return None
+    if tuple(chain) in _RESULT_LISTS:
+        return replace(whole, result=False, many=True)
+    if tuple(chain) in _RESULT_ONES:
+        return replace(whole, result=False, many=False)
+    return None
 
 
 def _reached(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> Holding | None:
@@ -460,32 +523,102 @@ def _reached(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> Holding |
                    f"{owner.path}selectinload({owner.model.name}.{rel}).", given_by=owner.given_by)
 
 
-def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holding) -> str | None:
+def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holding,
+                    outside: frozenset[str]) -> tuple[Holding, str, str] | None:
     """The first lazy relationship, not loaded, that the project function ``call`` calls reads
-    of the parameter it receives ``arg`` as (``Function.param_reads``). None when that function
+    of the argument ``arg``, directly or along a path (``job.project.upstreams.mirrors``), or
+    in a function it hands the argument on to (:func:`~codemods.index.paths.param_paths`):
+    the holding at that depth, the path to it, and the relationship. None when that function
     rebinds the parameter or looks at load state itself."""
     fn = _project_function(ctx, call)
-    if fn is None or fn.checks_loads:
+    if fn is None:
         return None
     positional = 0
-    name = None
+    passed: int | str | None = None
     for a in call.args:
         if a.value is arg:
             if a.star:
                 return None
-            name = a.keyword.value if a.keyword is not None else (
-                fn.params[positional].name if positional < len(fn.params) else None)
+            passed = a.keyword.value if a.keyword is not None else positional
             break
         if a.star:
             return None
         if a.keyword is None:
             positional += 1
-    if name is None or name in ("self", "cls") or name in fn.rebound_params:
+    if passed is None or passed in ("self", "cls"):
         return None
-    for attr in sorted(fn.param_reads.get(name, ())):
-        rels = _unloaded(h, attr)
-        if rels:
-            return rels[0]
+    for path in sorted(param_paths(ctx.index, ctx.qualify(dotted(call.func)), passed), key=lambda p: (p.count("."), p)):
+        found = path_unloaded(ctx, h, path, outside)
+        if found is not None:
+            return found
+    return None
+
+
+def path_unloaded(ctx: FileContext, h: Holding, path: str, outside: frozenset[str]) -> tuple[Holding, str, str] | None:
+    """The first lazy relationship along ``path`` (dotted attribute names read of the object
+    ``h`` holds) that is not loaded: the holding at that depth, the relationships walked to
+    reach it (dotted), and its name. Below the first level, what is loaded is what the
+    loading query's options name at that depth, plus ``outside`` (relationships any other
+    eager option names); where the options are not known, ``h.loaded`` at every depth. A
+    relationship that never loads implicitly (``lazy="raise"``, ``noload``, ``dynamic``) or an
+    attribute the model does not know ends the walk."""
+    model, tree, loaded = h.model, h.tree, h.loaded
+    hops: list[str] = []
+    option = h.path
+    for depth, attr in enumerate(path.split(".")):
+        if depth:
+            loaded = (frozenset(p for p in tree if "." not in p) | outside) if tree is not None else h.loaded
+        at = replace(h, model=model, loaded=loaded, path=option)
+        strategy = model.relationships.get(attr)
+        if strategy is None:
+            rels = _unloaded(at, attr) if attr in model.properties and not (h.built and depth) else []
+            return (at, ".".join(hops), rels[0]) if rels else None
+        if strategy in ("dynamic", "raise", "raise_on_sql", "noload", "write_only"):
+            return None
+        if not loaded_eagerly(model, attr, loaded):
+            return (at, ".".join(hops), attr) if _unloaded(at, attr) else None
+        target = model_for(ctx, model.targets.get(attr))
+        if target is None or h.built:
+            return None  # what a built object was given is not followed further
+        option = f"{option}selectinload({model.name}.{attr})."
+        tree = frozenset(p[len(attr) + 1:] for p in tree if p.startswith(attr + ".")) if tree is not None else None
+        hops.append(attr)
+        model = target
+    return None
+
+
+def option_paths(value: cst.CSTNode) -> tuple[tuple[str, cst.BaseExpression], ...]:
+    """The relationship paths the loader options in ``value`` load, dotted, each with the
+    option that loads it (the one whose chain ends there first):
+    ``selectinload(Job.project).selectinload(Project.mirrors)`` loads ``project`` and
+    ``project.mirrors``; ``defaultload(Job.project).selectinload(Project.mirrors)`` loads
+    ``project.mirrors`` alone (the first step keeps its own strategy)."""
+    from ..index import EAGER_LOADERS
+
+    ending: dict[str, cst.BaseExpression] = {}
+    passing: dict[str, cst.BaseExpression] = {}
+    for call in m.findall(value, m.Call(func=m.Attribute(attr=m.Name("options")))):
+        for arg in call.args:  # type: ignore[attr-defined]
+            steps: list[tuple[str, bool]] = []  # (relationship, loaded by this step), innermost first
+            node = arg.value
+            while isinstance(node, cst.Call):
+                loader = _last(node.func)
+                names = [_option_name(a.value) for a in node.args]
+                steps[:0] = [(n, loader in EAGER_LOADERS) for n in names if n]
+                node = node.func.value if isinstance(node.func, cst.Attribute) else None
+            prefix = ""
+            for i, (name, eager) in enumerate(steps):
+                prefix = f"{prefix}.{name}" if prefix else name
+                if eager:
+                    (ending if i == len(steps) - 1 else passing).setdefault(prefix, arg.value)
+    return tuple((path, ending.get(path) or passing[path]) for path in sorted(ending.keys() | passing.keys()))
+
+
+def _option_name(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    if isinstance(node, cst.SimpleString) and isinstance(node.evaluated_value, str):
+        return node.evaluated_value.rsplit(".", 1)[-1]
     return None
 
 
