@@ -104,25 +104,15 @@ def _sqf006(source: str) -> list[tuple[int, str]]:
     return [(f.line, f.message) for f in result.findings if f.code == "SQF006"]
 
 
-QUEUED = '''
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
-from bot.jobs import Job, Project, check_quota, mirror_urls
+def _queued() -> str:
+    """The pass's own example of a helper reading deeper than the query's option goes."""
+    from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
+
+    example = next(e for e in LazyLoadOutsideSession.examples if "one step deeper" in e.title)
+    return example.source.replace("import Job, Project, mirror_urls", "import Job, Project, check_quota, mirror_urls")
 
 
-async def queued(session: AsyncSession) -> list[str]:
-    result = await session.execute(
-        select(Job).options(
-            selectinload(Job.project).selectinload(Project.mirrors),
-            selectinload(Job.project).selectinload(Project.upstreams),
-        )
-    )
-    urls = []
-    for job in result.scalars().all():
-        urls.extend(mirror_urls(job))
-    return urls
-'''
+QUEUED = _queued()
 
 
 def test_the_finding_names_the_option_that_stops_short():
