@@ -134,3 +134,35 @@ def test_a_helper_that_hands_the_object_on_is_followed():
     loaded = source.replace("selectinload(Job.project).selectinload(Project.upstreams)",
                             "selectinload(Job.project).selectinload(Project.mirrors)")
     assert _sqf006(loaded) == []
+
+
+def test_the_index_knows_a_function_that_returns_what_it_built():
+    from codemods.index.extract import extract
+
+    facts = extract("app/repo.py", textwrap.dedent('''
+        from sqlalchemy.orm import relationship
+        from app.models import Base, Product
+
+
+        class Shelf(Base):
+            __tablename__ = "shelves"
+            tags = relationship("Tag", secondary="shelf_tags")
+            owner = relationship("User")
+
+
+        async def create(db, payload):
+            product = Product(**payload)
+            db.add(product)
+            return product
+
+
+        async def create_or_load(db, payload, pk):
+            if pk:
+                return await db.get(Product, pk)
+            product = Product(**payload)
+            return product
+    '''), "app.repo")
+    assert facts.functions["create"].returns_built == "app.models.Product"
+    assert facts.functions["create_or_load"].returns_built is None
+    attrs = facts.classes["Shelf"].attributes
+    assert attrs["tags"].collection is True and not attrs["owner"].collection

@@ -339,6 +339,8 @@ class _Extractor:
                     info.backrefs.append((target, ref_name, ref_lazy))
             uselist = _const_bool(_kw(call, "uselist"))
             collection = uselist if uselist is not None else annotation_collection(annotation)
+            if collection is None and _kw(call, "secondary") is not None:
+                collection = True  # many-to-many: a list unless uselist=False says otherwise
             return Attribute("relationship", lazy=lazy or "select", target=target, collection=collection)
         if call is not None and sqla and last in names.COLUMN_CALLS:
             deferred = last in ("deferred",) or _const_bool(_kw(call, "deferred")) is True
@@ -444,6 +446,8 @@ class _Extractor:
         if body.returns_load is not None:
             info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
         info.returns_calls = body.returns_calls
+        if body.returned_new and len(set(body.returned_new)) == 1:
+            info.returns_built = body.returned_new[0]
         self.facts.functions[info.qualname] = info
         nested = _returned_function(fn)
         if nested is not None:  # `def require(...): async def dependency(...): ...; return dependency`

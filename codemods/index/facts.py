@@ -196,6 +196,7 @@ class Function:
     # results it returns (qualified, or "self.<...>").
     returns_load: tuple[str, str] | None = None
     returns_calls: list[str] = field(default_factory=list)
+    returns_built: str | None = None  # every `return` gives a name bound to `Cls(...)`: Cls, qualified
     eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
     opaque_options: bool = False  # passes loader options the index cannot read (`*opts`, raiseload, "*")
     checks_loads: bool = False  # catches MissingGreenlet or looks at load state (`.unloaded`, `.awaitable_attrs`)

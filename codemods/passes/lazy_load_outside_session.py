@@ -323,6 +323,20 @@ class LazyLoadOutsideSession(Pass):
             ''',
         ),
         Example(
+            title="async: an object a project function built, refreshed, handed to a helper that reads a collection",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.jobs import check_quota, new_project
+
+
+            async def open_project(session: AsyncSession, name: str) -> bool:
+                project = await new_project(session, name)
+                await session.commit()
+                await session.refresh(project)
+                return await check_quota(session, project)
+            ''',
+        ),
+        Example(
             title="a property of the model that reads a lazy relationship",
             before='''
             from bot.repo import get_author
@@ -335,6 +349,21 @@ class LazyLoadOutsideSession(Pass):
         ),
     )
     valid = (
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.jobs import check_quota, new_project, start_project
+
+
+            async def open_project(session: AsyncSession, name: str) -> bool:
+                project = await new_project(session, name)
+                await session.commit()
+                await session.refresh(project, ["mirrors"])
+                draft = await start_project(session, name + "-draft")
+                return await check_quota(session, project) and await check_quota(session, draft)
+            ''',
+            "a refresh naming the collection loads it; a pending object (never flushed) loads nothing",
+        ),
         Valid(
             '''
             from sqlalchemy import select
@@ -771,13 +800,15 @@ class LazyLoadOutsideSession(Pass):
     def _unloaded(self, read: UnloadedRead) -> Finding:
         X, rel, h = read.name, read.relationship, read.holding
         if h.built:
-            when = ("`refresh()` without attribute names left every lazy relationship of this object, built here, "
+            where = f"built by `{h.maker}`" if h.maker else "built here"
+            when = (f"`refresh()` without attribute names left every lazy relationship of this object, {where}, "
                     "unloaded" if h.source == "refresh" else f"it was built here without `{rel}` and then flushed")
             what = f"`{read.callee}(...)` reads `{X}.{rel}`" if read.callee else f"`{X}.{rel}`"
+            given = "" if h.source == "refresh" else f"give it a value when building the object (`{h.model.name}({rel}=[...])`) or "
             return self.finding(read.event.node, (
                 f"{what}, a lazy collection that was never loaded ({when}): reading it in async code runs an "
-                f"implicit load, which raises MissingGreenlet; give it a value when building the object "
-                f"(`{h.model.name}({rel}=[...])`) or load it with `await session.refresh({X}, [\"{rel}\"])`"))
+                f"implicit load, which raises MissingGreenlet; {given}load it with "
+                f"`await session.refresh({X}, [\"{rel}\"])`"))
         failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
         if read.option is not None:  # a deep read of what the query's own options loaded
             return self.finding(read.option, (

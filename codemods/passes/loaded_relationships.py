@@ -70,6 +70,7 @@ class Holding:
     built: bool = False  # built here (`Model(...)`), not loaded: `loaded` is what it was given
     pending: bool = False  # built and not flushed yet: its reads load nothing
     session: str | None = None  # the session a built object was added to
+    maker: str | None = None  # the project function that built it and returned it, as called
     settled: Event | None = None  # the flush, commit or refresh that made a built object persistent
     # a parameter: what each project caller passes (see .loaded_callers); `loaded` is what all
     # of them loaded
@@ -151,7 +152,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
             h = held[ev.owner]
             held[ev.owner] = replace(h, loaded=h.loaded | {ev.name})
         elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many and not held[ev.name].result \
-                and not held[ev.name].given_by and isinstance(ev.value, cst.Call):
+                and not held[ev.name].given_by and not held[ev.name].pending and isinstance(ev.value, cst.Call):
             h = facts.widened(held[ev.name])
             deep = _read_by_callee(ctx, ev.value, ev.node, h, facts.outside(h))
             if deep is not None and not facts.guarded:
@@ -426,9 +427,14 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         return None
     call = value.expression
     called = _project_function(ctx, call)
-    if called is None or not called.is_async or called.opaque_options:
+    if called is None or not called.is_async:
         return None
     index = ctx.index
+    built = index.model(called.returns_built) if called.returns_built else None
+    if built is not None:  # an object it built: nothing loaded by a query; pending until refreshed here
+        return Holding(built, frozenset(), "", None, False, built=True, pending=True, maker=dotted(call.func))
+    if called.opaque_options:
+        return None
     returned = index.returned(ctx.qualify(dotted(call.func)))
     if returned is None:
         return None
