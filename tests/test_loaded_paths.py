@@ -104,15 +104,16 @@ def _sqf006(source: str) -> list[tuple[int, str]]:
     return [(f.line, f.message) for f in result.findings if f.code == "SQF006"]
 
 
-def _queued() -> str:
-    """The pass's own example of a helper reading deeper than the query's option goes."""
+def _example(title: str) -> str:
+    """One of the pass's own examples, by a part of its title."""
     from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
 
-    example = next(e for e in LazyLoadOutsideSession.examples if "one step deeper" in e.title)
-    return example.source.replace("import Job, Project, mirror_urls", "import Job, Project, check_quota, mirror_urls")
+    return next(e.source for e in LazyLoadOutsideSession.examples if title in e.title)
 
 
-QUEUED = _queued()
+# a helper reads deeper than the query's option goes
+QUEUED = _example("one step deeper").replace("import Job, Project, mirror_urls",
+                                             "import Job, Project, check_quota, mirror_urls")
 
 
 def test_the_finding_names_the_option_that_stops_short():
@@ -166,3 +167,15 @@ def test_the_index_knows_a_function_that_returns_what_it_built():
     assert facts.functions["create_or_load"].returns_built is None
     attrs = facts.classes["Shelf"].attributes
     assert attrs["tags"].collection is True and not attrs["owner"].collection
+
+
+IN_PLACE = _example("a loop over a loaded relationship")
+
+
+def test_a_loop_over_a_loaded_relationship_holds_what_the_options_load_below_it():
+    found = _sqf006(IN_PLACE)
+    assert [line for line, _ in found] == [17]
+    assert "`up.mirrors`" in found[0][1] and "reached through `job.project.upstreams`" in found[0][1]
+    deeper = IN_PLACE.replace("selectinload(Job.project).selectinload(Project.upstreams),",
+                              "selectinload(Job.project).selectinload(Project.upstreams).selectinload(Project.mirrors),")
+    assert _sqf006(deeper) == []

@@ -323,6 +323,30 @@ class LazyLoadOutsideSession(Pass):
             ''',
         ),
         Example(
+            title="async: a loop over a loaded relationship reads one step further than the option goes",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.jobs import Job, Project
+
+
+            async def urls(session: AsyncSession) -> list[str]:
+                result = await session.execute(
+                    select(Job).options(
+                        selectinload(Job.project).selectinload(Project.mirrors),
+                        selectinload(Job.project).selectinload(Project.upstreams),
+                    )
+                )
+                job = result.scalars().one()
+                out = [m.url for m in job.project.mirrors]
+                for up in job.project.upstreams:
+                    out.extend(m.url for m in up.mirrors)
+                project = job.project
+                return out + [str(len(project.mirrors) + len(project.upstreams))]
+            ''',
+        ),
+        Example(
             title="async: an object a project function built, refreshed, handed to a helper that reads a collection",
             before='''
             from sqlalchemy.ext.asyncio import AsyncSession

@@ -193,7 +193,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 seen.add((X, rels[0]))
                 yield UnloadedRead(ev, X, rels[0], h)
             elif not rels and not h.built:
-                yield from _chained(ctx, ev, h, seen, facts.uses.outer.get(id(ev.node)))
+                yield from _chained(ctx, ev, h, seen, facts.uses.outer.get(id(ev.node)), facts.outside(h))
 
 
 class _Facts:
@@ -218,7 +218,8 @@ class _Facts:
         return eager_in(self.fn.body) | _callee_eager(self.ctx, self.fn)
 
     def widened(self, h: Holding) -> Holding:
-        return replace(h, loaded=h.loaded | self.also)
+        """Below the first step of a known option tree, only other queries' options widen."""
+        return replace(h, loaded=h.loaded | (self.outside(h) if h.tree is not None and h.via else self.also))
 
     def outside(self, h: Holding) -> frozenset[str]:
         """Relationships named by eager options other than those of the query that loaded
@@ -477,6 +478,8 @@ def _element(ctx: FileContext, iterable: cst.BaseExpression, held: dict[str, Hol
              sessions: dict[str, None]) -> Holding | None:
     """The loop variable of ``for x in xs`` / ``for x in await load_xs(...)`` /
     ``for x in result.scalars()``."""
+    if isinstance(iterable, cst.Attribute):  # `for b in X.rel`: the related instances
+        return _descend(ctx, iterable, held)
     whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else \
         _load(ctx, iterable, sessions) or _from_result(iterable, held)
     return replace(whole, many=False) if whole is not None and whole.many and not whole.result else None
@@ -513,20 +516,48 @@ def _from_result(value: cst.BaseExpression | None, held: dict[str, Holding]) -> 
 
 
 def _reached(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> Holding | None:
-    """``Y = X.rel`` with ``rel`` loaded: the related instance has, at most, the relationships
-    the same options name."""
-    value = ev.value
-    if not isinstance(value, cst.Attribute) or not isinstance(value.value, cst.Name):
-        return None
-    owner = held.get(value.value.value)
-    rel = value.attr.value
-    if owner is None or owner.many or rel not in owner.model.relationships or not loaded_eagerly(owner.model, rel, owner.loaded):
+    """``Y = X.rel`` (or ``X.rel.other``) with each step loaded: the related instance has, at
+    most, what the same options name below that path."""
+    return _descend(ctx, ev.value, held)
+
+
+def _descend(ctx: FileContext, node: cst.BaseExpression | None, held: dict[str, Holding]) -> Holding | None:
+    """What ``X.a.b`` holds, ``X`` held and ``a``, ``b`` loaded relationships."""
+    steps: list[str] = []
+    while isinstance(node, cst.Attribute):
+        steps.insert(0, node.attr.value)
+        node = node.value
+    owner = held.get(node.value) if isinstance(node, cst.Name) and steps else None
+    via = node.value if isinstance(node, cst.Name) else ""
+    for rel in steps:
+        if owner is None:
+            return None
+        via = f"{via}.{rel}"
+        owner = _step(ctx, owner, rel, via)
+    return owner
+
+
+def _step(ctx: FileContext, owner: Holding, rel: str, via: str) -> Holding | None:
+    """The holding of what ``owner.rel`` gives, when ``rel`` is loaded: the options' paths below
+    ``rel`` where they are known, else the same loaded set."""
+    if owner.many or owner.result or rel not in owner.model.relationships \
+            or not loaded_eagerly(owner.model, rel, owner.loaded):
         return None
     target = model_for(ctx, owner.model.targets.get(rel))
     if target is None:
         return None
-    return Holding(target, owner.loaded, owner.source, f"{value.value.value}.{rel}", owner.detached,
-                   f"{owner.path}selectinload({owner.model.name}.{rel}).", given_by=owner.given_by)
+    loaded, tree, options = owner.loaded, owner.tree, owner.options
+    if tree is not None:
+        tree = _below(tree, rel)
+        options = tuple((p[len(rel) + 1:], n) for p, n in options if p.startswith(rel + "."))
+        loaded = frozenset(p for p in tree if "." not in p)
+    return Holding(target, loaded, owner.source, via, owner.detached,
+                   f"{owner.path}selectinload({owner.model.name}.{rel}).", given_by=owner.given_by,
+                   tree=tree, options=options, query_calls=owner.query_calls)
+
+
+def _below(tree: frozenset[str], rel: str) -> frozenset[str]:
+    return frozenset(p[len(rel) + 1:] for p in tree if p.startswith(rel + "."))
 
 
 def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holding,
@@ -587,7 +618,7 @@ def path_unloaded(ctx: FileContext, h: Holding, path: str, outside: frozenset[st
         if target is None or h.built:
             return None  # what a built object was given is not followed further
         option = f"{option}selectinload({model.name}.{attr})."
-        tree = frozenset(p[len(attr) + 1:] for p in tree if p.startswith(attr + ".")) if tree is not None else None
+        tree = _below(tree, attr) if tree is not None else None
         hops.append(attr)
         model = target
     return None
@@ -629,26 +660,24 @@ def _option_name(node: cst.BaseExpression) -> str | None:
 
 
 def _chained(ctx: FileContext, ev: Event, h: Holding, seen: set[tuple[str, str]],
-             outer: cst.Attribute | None) -> Iterator[UnloadedRead]:
+             outer: cst.Attribute | None, outside: frozenset[str]) -> Iterator[UnloadedRead]:
     """``X.rel.other`` (``outer``) with ``rel`` loaded: a read of ``other`` on the related instance."""
     rel = ev.name or ""
     if outer is None or rel not in h.model.relationships:
         return
-    target = model_for(ctx, h.model.targets.get(rel))
-    if target is None:
+    found = path_unloaded(ctx, h, f"{rel}.{outer.attr.value}", outside)
+    if found is None or not found[1]:
         return
-    inner = replace(h, model=target, via=f"{ev.owner}.{rel}", path=f"{h.path}selectinload({h.model.name}.{rel}).")
     hop = f"{ev.owner}.{rel}"
-    rels = [r for r in lazy_relationships_read(target, outer.attr.value, inner.loaded)
-            if target.relationships.get(r) != "dynamic"]
-    if rels and inner.given_by:
-        blamed = blame(inner, rels[0], False)
+    inner, other = replace(found[0], via=hop), found[2]
+    if inner.given_by:
+        blamed = blame(inner, other, False)
         if blamed is None:
             return
         inner = blamed
-    if rels and (hop, rels[0]) not in seen:
-        seen.add((hop, rels[0]))
-        yield UnloadedRead(replace(ev, node=outer, owner=hop, name=outer.attr.value), hop, rels[0], inner)
+    if (hop, other) not in seen:
+        seen.add((hop, other))
+        yield UnloadedRead(replace(ev, node=outer, owner=hop, name=outer.attr.value), hop, other, inner)
 
 
 def _refreshed(call: cst.Call) -> frozenset[str] | None:
