@@ -10,7 +10,7 @@ import textwrap
 
 from sqlalchemy import Column, ForeignKey, Table, inspect, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload, undefer
 
 from codemods.index.paths import read_paths
 
@@ -27,6 +27,12 @@ class Leaf(Base):
     __tablename__ = "leaves"
     id: Mapped[int] = mapped_column(primary_key=True)
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+
+
+class Note(Base):
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(deferred=True)
 
 
 class Node(Base):
@@ -56,6 +62,28 @@ def test_an_option_chain_loads_a_relationship_at_its_own_depth_only():
 
     top, peer = asyncio.run(scenario())
     assert "leaves" not in top and "leaves" in peer
+
+
+def test_a_deferred_column_stays_unloaded_through_refresh_unless_undeferred():
+    async def scenario() -> tuple[set[str], set[str], set[str]]:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        maker = async_sessionmaker(engine, expire_on_commit=False)
+        async with maker() as session:
+            session.add(Note(id=1, text="x"))
+            await session.commit()
+        async with maker() as session:
+            plain = (await session.execute(select(Note))).scalar_one()
+            loaded = set(inspect(plain).unloaded)
+            await session.refresh(plain)
+            refreshed = set(inspect(plain).unloaded)
+        async with maker() as session:
+            undeferred = (await session.execute(select(Note).options(undefer(Note.text)))).scalar_one()
+            return loaded, refreshed, set(inspect(undeferred).unloaded)
+
+    loaded, refreshed, undeferred = asyncio.run(scenario())
+    assert "text" in loaded and "text" in refreshed and "text" not in undeferred
 
 
 def _paths(source: str, name: str):

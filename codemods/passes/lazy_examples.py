@@ -27,6 +27,7 @@ class Project(Base):
     __tablename__ = "projects"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str]
+    readme: Mapped[str] = mapped_column(deferred=True)
     mirrors: Mapped[list[Mirror]] = relationship()
     upstreams: Mapped[list["Project"]] = relationship(
         secondary=upstream_links,

@@ -361,6 +361,19 @@ class LazyLoadOutsideSession(Pass):
             ''',
         ),
         Example(
+            title="async: a deferred column its query did not undefer",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.jobs import Project
+
+
+            async def readme_of(session: AsyncSession, project_id: int) -> str:
+                project = (await session.execute(select(Project).where(Project.id == project_id))).scalar_one()
+                return project.readme
+            ''',
+        ),
+        Example(
             title="a property of the model that reads a lazy relationship",
             before='''
             from bot.repo import get_author
@@ -373,6 +386,24 @@ class LazyLoadOutsideSession(Pass):
         ),
     )
     valid = (
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import load_only, undefer
+            from bot.jobs import Project
+
+
+            async def readme_of(session: AsyncSession, project_id: int) -> str:
+                project = (await session.execute(
+                    select(Project).where(Project.id == project_id).options(undefer(Project.readme)))).scalar_one()
+                other = (await session.execute(select(Project).where(Project.id == project_id + 1))).scalar_one()
+                await session.execute(select(Project).options(load_only(Project.readme)))
+                return project.readme + other.readme
+            ''',
+            "undefer() in the query loads the column; another query with a column option may load it on the same "
+            "instance",
+        ),
         Valid(
             '''
             from sqlalchemy.ext.asyncio import AsyncSession
@@ -834,18 +865,23 @@ class LazyLoadOutsideSession(Pass):
                 f"implicit load, which raises MissingGreenlet; {given}load it with "
                 f"`await session.refresh({X}, [\"{rel}\"])`"))
         failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
+        column = rel in h.model.deferred
+        loader = "undefer" if column else "selectinload"
         if read.option is not None:  # a deep read of what the query's own options loaded
             return self.finding(read.option, (
                 f"this loader option stops at `{X}`: it does not load `.{rel}`, which `{read.callee}(...)` reads "
                 f"(line {read.line}): reading it in async code runs an implicit load, which raises "
-                f"{failure}; extend the option with `.selectinload({h.model.name}.{rel})`"))
-        what = f"`{read.callee}(...)` reads `{X}.{rel}`, a lazy relationship" if read.callee \
-            else _what(X, read.event.name, rel)
+                f"{failure}; extend the option with `.{loader}({h.model.name}.{rel})`"))
+        kind = "a deferred column" if column else "a lazy relationship"
+        if read.callee:
+            what = f"`{read.callee}(...)` reads `{X}.{rel}`, {kind}"
+        else:
+            what = f"`{X}.{rel}` is {kind}" if column else _what(X, read.event.name, rel)
         awaited = "" if "." in X else f", or use `await {X}.awaitable_attrs.{rel}`"
         return self.finding(read.event.node, (
             f"{what} that {h.source} did not load"
             f"{f' (reached through `{h.via}`)' if h.via else ''}: reading it in async code "
-            f"runs an implicit load, which raises {failure}; load it with {h.path}selectinload({h.model.name}.{rel}) "
+            f"runs an implicit load, which raises {failure}; load it with {h.path}{loader}({h.model.name}.{rel}) "
             f"in that query{awaited}"))
 
     @staticmethod

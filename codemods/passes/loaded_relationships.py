@@ -84,6 +84,9 @@ class Holding:
     # ends there, or else the first that loads it: where a missing step is added
     options: tuple[tuple[str, cst.BaseExpression], ...] = ()
     result: bool = False  # the Result of `await session.execute(...)`, not an instance
+    # its deferred columns are known unloaded: loaded by a query here whose options do not
+    # undefer them (`undefer(Model.col)` loads one; `undefer_group`/`load_only` are not followed)
+    deferred_known: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 and not held[ev.name].given_by and not held[ev.name].pending and isinstance(ev.value, cst.Call):
             h = facts.widened(held[ev.name])
             deep = _read_by_callee(ctx, ev.value, ev.node, h, facts.outside(h))
+            if deep is not None and deep[2] in deep[0].model.deferred and facts.undefers(h):
+                deep = None
             if deep is not None and not facts.guarded:
                 inner, hop, rel = deep
                 name = f"{ev.name}.{hop}" if hop else ev.name
@@ -180,6 +185,8 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 continue  # a branch that may not have flushed it
             if not _unloaded(h, ev.name) and (h.built or ev.name not in h.model.relationships):
                 continue  # nothing to report: skip the function-wide facts
+            if ev.name in h.model.deferred and facts.undefers(h):
+                continue  # another query may load it on the same instance
             h = facts.widened(h)
             rels = _unloaded(h, ev.name)
             if facts.guarded:
@@ -193,7 +200,8 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 seen.add((X, rels[0]))
                 yield UnloadedRead(ev, X, rels[0], h)
             elif not rels and not h.built:
-                yield from _chained(ctx, ev, h, seen, facts.uses.outer.get(id(ev.node)), facts.outside(h))
+                yield from _chained(ctx, ev, h, seen, facts.uses.outer.get(id(ev.node)), facts.outside(h),
+                                    facts.undefers(h))
 
 
 class _Facts:
@@ -216,6 +224,12 @@ class _Facts:
         """Relationships an eager option of the function, or of a project function it calls,
         names: a second query fills them in on the same instance."""
         return eager_in(self.fn.body) | _callee_eager(self.ctx, self.fn)
+
+    def undefers(self, h: Holding) -> bool:
+        """Does a query other than the one that loaded ``h`` name a column loader option
+        (`undefer`, `load_only`)? It may load a deferred column on the same instance."""
+        return any(_last(c.func) in ("undefer", *_UNDEFER_ALL)  # type: ignore[attr-defined]
+                   for c in m.findall(self.fn.body, m.Call()) if id(c) not in h.query_calls)
 
     def widened(self, h: Holding) -> Holding:
         """Below the first step of a known option tree, only other queries' options widen."""
@@ -244,9 +258,18 @@ def blame(h: Holding, rel: str, param: bool) -> Holding | None:
 def _unloaded(h: Holding, attr: str) -> list[str]:
     """The lazy relationships reading ``attr`` loads that ``h`` does not have: for an object
     built here, only collections (a many-to-one may come from the identity map, or be None,
-    with no query)."""
+    with no query); or ``attr`` itself, a deferred column its query did not undefer."""
+    if attr in h.model.deferred:
+        return [attr] if h.deferred_known and not h.built and attr not in h.loaded else []
     rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded) if h.model.relationships.get(r) != "dynamic"]
     return [r for r in rels if r in h.model.collections] if h.built else rels
+
+
+_UNDEFER_ALL = ("undefer_group", "load_only")
+
+
+def _names_call(node: cst.CSTNode, names: tuple[str, ...]) -> bool:
+    return any(_last(c.func) in names for c in m.findall(node, m.Call()))  # type: ignore[attr-defined]
 
 
 def _session_call(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> None:
@@ -419,11 +442,12 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         if model is None or not _awaited(value) or _opaque(value):
             return None
         options = option_paths(value)
-        return Holding(model, eager_in(value), "its query", None, False,
+        level = frozenset(p for p, _ in options if "." not in p)
+        return Holding(model, eager_in(value) | level, "its query", None, False,
                        many=binding.kind == BindingKind.LIST, tree=frozenset(p for p, _ in options),
                        options=options,
                        query_calls=frozenset(id(c) for c in m.findall(value, m.Call())),
-                       result=_executed(value))
+                       result=_executed(value), deferred_known=not _names_call(value, _UNDEFER_ALL))
     if not isinstance(value, cst.Await) or not isinstance(value.expression, cst.Call):
         return None
     call = value.expression
@@ -553,7 +577,8 @@ def _step(ctx: FileContext, owner: Holding, rel: str, via: str) -> Holding | Non
         loaded = frozenset(p for p in tree if "." not in p)
     return Holding(target, loaded, owner.source, via, owner.detached,
                    f"{owner.path}selectinload({owner.model.name}.{rel}).", given_by=owner.given_by,
-                   tree=tree, options=options, query_calls=owner.query_calls)
+                   tree=tree, options=options, query_calls=owner.query_calls,
+                   deferred_known=owner.deferred_known and tree is not None)
 
 
 def _below(tree: frozenset[str], rel: str) -> frozenset[str]:
@@ -608,7 +633,8 @@ def path_unloaded(ctx: FileContext, h: Holding, path: str, outside: frozenset[st
         at = replace(h, model=model, loaded=loaded, path=option)
         strategy = model.relationships.get(attr)
         if strategy is None:
-            rels = _unloaded(at, attr) if attr in model.properties and not (h.built and depth) else []
+            known = attr in model.properties or attr in model.deferred
+            rels = _unloaded(at, attr) if known and not (h.built and depth) else []
             return (at, ".".join(hops), rels[0]) if rels else None
         if strategy in ("dynamic", "raise", "raise_on_sql", "noload", "write_only"):
             return None
@@ -641,7 +667,7 @@ def option_paths(value: cst.CSTNode) -> tuple[tuple[str, cst.BaseExpression], ..
             while isinstance(node, cst.Call):
                 loader = _last(node.func)
                 names = [_option_name(a.value) for a in node.args]
-                steps[:0] = [(n, loader in EAGER_LOADERS) for n in names if n]
+                steps[:0] = [(n, loader in EAGER_LOADERS or loader == "undefer") for n in names if n]
                 node = node.func.value if isinstance(node.func, cst.Attribute) else None
             prefix = ""
             for i, (name, eager) in enumerate(steps):
@@ -660,13 +686,13 @@ def _option_name(node: cst.BaseExpression) -> str | None:
 
 
 def _chained(ctx: FileContext, ev: Event, h: Holding, seen: set[tuple[str, str]],
-             outer: cst.Attribute | None, outside: frozenset[str]) -> Iterator[UnloadedRead]:
+             outer: cst.Attribute | None, outside: frozenset[str], undefers: bool) -> Iterator[UnloadedRead]:
     """``X.rel.other`` (``outer``) with ``rel`` loaded: a read of ``other`` on the related instance."""
     rel = ev.name or ""
     if outer is None or rel not in h.model.relationships:
         return
     found = path_unloaded(ctx, h, f"{rel}.{outer.attr.value}", outside)
-    if found is None or not found[1]:
+    if found is None or not found[1] or found[2] in found[0].model.deferred and undefers:
         return
     hop = f"{ev.owner}.{rel}"
     inner, other = replace(found[0], via=hop), found[2]
