@@ -129,6 +129,10 @@ class LazyLoadOutsideSession(Pass):
       `getattr(user, "subscriptions", None)` raises `MissingGreenlet` too, as the default only
       catches a missing attribute; handing it to a project function that reads the
       relationship is reported at the call;
+    - in async code, along a path: a helper handed `job` that reads
+      `job.project.upstreams[i].mirrors`, or a loop over `job.project.upstreams`, when the
+      query's options stop at `upstreams` (reported at the option that stops short when the
+      read is in a helper); a deferred column the query did not `undefer()` counts as well;
     - in async code, on an object built there, added and flushed: a collection it was not
       given has nothing loaded, and after a plain `await session.refresh(obj)` no lazy
       relationship of it is loaded;
