@@ -1,5 +1,80 @@
-"""A module of SQF006's example project: loads whose options reach some paths of an object
-graph and not others, and helpers that read deep into what they are handed."""
+"""Modules of SQF006's example project: a shop (queries with and without loader options,
+functions that load, build and read), and jobs (loads whose options reach some paths of an
+object graph and not others, and helpers that read deep into what they are handed)."""
+
+SHOP = '''
+from sqlalchemy import ForeignKey, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
+
+from bot.services import Base
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    orders: Mapped[list["Order"]] = relationship(back_populates="customer")
+    notes: Mapped[list["Note"]] = relationship(lazy="selectin")
+
+
+class Note(Base):
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    customer: Mapped[Customer] = relationship(back_populates="orders")
+    lines: Mapped[list["Line"]] = relationship(lazy="raise")
+
+
+class Line(Base):
+    __tablename__ = "lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+
+
+async def get_order(session: AsyncSession, order_id: int) -> Order | None:
+    result = await session.execute(select(Order).options(selectinload(Order.customer)).where(Order.id == order_id))
+    return result.scalar_one_or_none()
+
+
+async def get_order_with_history(session: AsyncSession, order_id: int):
+    stmt = select(Order).options(selectinload(Order.customer).selectinload(Customer.orders))
+    return (await session.execute(stmt.where(Order.id == order_id))).scalar_one()
+
+
+async def get_order_with(session: AsyncSession, order_id: int, *options) -> Order | None:
+    return (await session.execute(select(Order).options(*options).where(Order.id == order_id))).scalar_one_or_none()
+
+
+async def place_order(session: AsyncSession, customer: Customer) -> Order:
+    order = Order(customer=customer)
+    session.add(order)
+    await session.flush()
+    return order
+
+
+async def list_orders(session: AsyncSession) -> list[Order]:
+    return (await session.scalars(select(Order).options(selectinload(Order.customer)))).all()
+
+
+def orders_of(customer: Customer) -> int:
+    return len(customer.orders)
+
+
+def known_orders(customer: Customer) -> int:
+    if "orders" in inspect(customer).unloaded:
+        return 0
+    return len(customer.orders)
+
+
+def get_order_sync(session: Session, order_id: int) -> Order | None:
+    return session.execute(select(Order).options(selectinload(Order.customer)).where(Order.id == order_id)).scalar_one_or_none()
+'''
 
 JOBS = '''
 from sqlalchemy import Column, ForeignKey, Table, select
