@@ -33,8 +33,6 @@ else:
     index_mod = lazy("codemods.index")
 
 
-
-
 class LazyLoadOutsideSession(Pass):
     code = "SQF006"
     name = "lazy-load-outside-session"
