@@ -200,8 +200,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 seen.add((X, rels[0]))
                 yield UnloadedRead(ev, X, rels[0], h)
             elif not rels and not h.built:
-                yield from _chained(ctx, ev, h, seen, facts.uses.outer.get(id(ev.node)), facts.outside(h),
-                                    facts.undefers(h))
+                yield from _chained(ctx, ev, h, seen, facts.uses.outer.get(id(ev.node)), facts)
 
 
 class _Facts:
@@ -210,6 +209,7 @@ class _Facts:
 
     def __init__(self, ctx: FileContext, fn: cst.FunctionDef) -> None:
         self.ctx, self.fn = ctx, fn
+        self._outside: dict[frozenset[int], frozenset[str]] = {}
 
     @property
     def guarded(self) -> bool:
@@ -223,13 +223,12 @@ class _Facts:
     def also(self) -> frozenset[str]:
         """Relationships an eager option of the function, or of a project function it calls,
         names: a second query fills them in on the same instance."""
-        return eager_in(self.fn.body) | _callee_eager(self.ctx, self.fn)
+        return eager_in_calls(self.calls) | self.callee_eager
 
     def undefers(self, h: Holding) -> bool:
         """Does a query other than the one that loaded ``h`` name a column loader option
         (`undefer`, `load_only`)? It may load a deferred column on the same instance."""
-        return any(_last(c.func) in ("undefer", *_UNDEFER_ALL)  # type: ignore[attr-defined]
-                   for c in m.findall(self.fn.body, m.Call()) if id(c) not in h.query_calls)
+        return any(_last(c.func) in ("undefer", *_UNDEFER_ALL) for c in self.calls if id(c) not in h.query_calls)
 
     def widened(self, h: Holding) -> Holding:
         """Below the first step of a known option tree, only other queries' options widen."""
@@ -240,8 +239,18 @@ class _Facts:
         ``h``: another query may fill them in on any instance of their model."""
         if h.tree is None:
             return self.also
-        calls = [c for c in m.findall(self.fn.body, m.Call()) if id(c) not in h.query_calls]
-        return eager_in_calls(calls) | _callee_eager(self.ctx, self.fn)  # type: ignore[arg-type]
+        if h.query_calls not in self._outside:
+            calls = [c for c in self.calls if id(c) not in h.query_calls]
+            self._outside[h.query_calls] = eager_in_calls(calls) | self.callee_eager
+        return self._outside[h.query_calls]
+
+    @cached_property
+    def calls(self) -> list[cst.Call]:
+        return m.findall(self.fn.body, m.Call())  # type: ignore[return-value]
+
+    @cached_property
+    def callee_eager(self) -> frozenset[str]:
+        return _callee_eager(self.ctx, self.fn)
 
 
 def blame(h: Holding, rel: str, param: bool) -> Holding | None:
@@ -686,13 +695,13 @@ def _option_name(node: cst.BaseExpression) -> str | None:
 
 
 def _chained(ctx: FileContext, ev: Event, h: Holding, seen: set[tuple[str, str]],
-             outer: cst.Attribute | None, outside: frozenset[str], undefers: bool) -> Iterator[UnloadedRead]:
+             outer: cst.Attribute | None, facts: _Facts) -> Iterator[UnloadedRead]:
     """``X.rel.other`` (``outer``) with ``rel`` loaded: a read of ``other`` on the related instance."""
     rel = ev.name or ""
     if outer is None or rel not in h.model.relationships:
         return
-    found = path_unloaded(ctx, h, f"{rel}.{outer.attr.value}", outside)
-    if found is None or not found[1] or found[2] in found[0].model.deferred and undefers:
+    found = path_unloaded(ctx, h, f"{rel}.{outer.attr.value}", facts.outside(h))
+    if found is None or not found[1] or found[2] in found[0].model.deferred and facts.undefers(h):
         return
     hop = f"{ev.owner}.{rel}"
     inner, other = replace(found[0], via=hop), found[2]
