@@ -197,6 +197,30 @@ def test_the_index_knows_a_function_that_returns_what_it_built():
     assert attrs["tags"].collection is True and not attrs["owner"].collection
 
 
+def test_a_deferred_column_declared_with_raiseload_is_not_an_implicit_load():
+    from codemods.index import ProjectIndex
+    from codemods.index.extract import extract
+
+    index = ProjectIndex([extract("app/models.py", textwrap.dedent('''
+        from sqlalchemy import Column, Text
+        from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
+
+
+        class Base(DeclarativeBase):
+            pass
+
+
+        class Page(Base):
+            __tablename__ = "pages"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            body: Mapped[str] = mapped_column(deferred=True)
+            html: Mapped[str] = mapped_column(deferred=True, deferred_raiseload=True)
+            raw = deferred(Column(Text), raiseload=True)
+    '''), "app.models")])
+    page = index.model("app.models.Page")
+    assert page.deferred == {"body", "html", "raw"} and page.raising == {"html", "raw"}
+
+
 IN_PLACE = _example("a loop over a loaded relationship")
 
 

@@ -346,7 +346,9 @@ class _Extractor:
             deferred = last in ("deferred",) or _const_bool(_kw(call, "deferred")) is True
             # a SQL expression (`func.now()`) the database evaluates, not a Python callable
             refetched = isinstance(_kw(call, "onupdate"), ast.Call) or _kw(call, "server_onupdate") is not None
-            return Attribute("deferred" if deferred else "column", refetched=refetched)
+            raises = any(_const_bool(_kw(call, k)) is True for k in ("raiseload", "deferred_raiseload"))
+            return Attribute("deferred" if deferred else "column", refetched=refetched,
+                             lazy="raise" if deferred and raises else None)
         if call is not None and sqla and last in ("Field",):  # SQLModel field
             return Attribute("column")
         if annotation is not None and value is None:

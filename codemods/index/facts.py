@@ -111,7 +111,8 @@ class SessionDecorator:
 @dataclass
 class Attribute:
     kind: str  # "column", "deferred", "relationship"
-    lazy: str | None = None  # relationship loader strategy ("select" is SQLAlchemy's default)
+    lazy: str | None = None  # relationship loader strategy ("select" is SQLAlchemy's default);
+    # "raise" for a deferred column declared with raiseload
     target: str | None = None  # relationship target class, as written
     collection: bool | None = None  # a relationship holding a collection (None: not declared)
     line: int = 0
@@ -322,6 +323,7 @@ class Model:
     properties: dict[str, set[str]] = field(default_factory=dict)  # property -> self attributes it reads
     refetched: set[str] = field(default_factory=set)  # columns a flush that updates the row expires
     collections: set[str] = field(default_factory=set)  # relationships declared as collections
+    raising: set[str] = field(default_factory=set)  # deferred columns whose first read raises (raiseload)
 
     @property
     def name(self) -> str:

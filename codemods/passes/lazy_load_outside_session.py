@@ -336,6 +336,19 @@ class LazyLoadOutsideSession(Pass):
         Valid(
             '''
             from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import undefer
+            from bot.jobs import Project
+
+
+            async def readme_of(session: AsyncSession, project_id: int) -> str:
+                project = await session.get(Project, project_id, options=[undefer(Project.readme)])
+                return project.readme
+            ''',
+            "loader options passed to get() load the column",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
             from bot.jobs import check_quota, new_project, start_project
 
 

@@ -268,13 +268,25 @@ def _unloaded(h: Holding, attr: str) -> list[str]:
     """The lazy relationships reading ``attr`` loads that ``h`` does not have: for an object
     built here, only collections (a many-to-one may come from the identity map, or be None,
     with no query); or ``attr`` itself, a deferred column its query did not undefer."""
-    if attr in h.model.deferred:
-        return [attr] if h.deferred_known and not h.built and attr not in h.loaded else []
+    if attr in h.model.deferred:  # one declared with raiseload raises instead of loading
+        known = h.deferred_known and not h.built and attr not in h.model.raising
+        return [attr] if known and attr not in h.loaded else []
     rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded) if h.model.relationships.get(r) != "dynamic"]
     return [r for r in rels if r in h.model.collections] if h.built else rels
 
 
 _UNDEFER_ALL = ("undefer_group", "load_only")
+
+
+def _stray_options(value: cst.CSTNode) -> bool:
+    """A loader option outside any ``.options(...)`` call (``db.get(User, 1, options=[...])``)."""
+    from ..index.astutil import READABLE_LOADERS
+
+    calls = m.findall(value, m.Call())
+    inside = {id(c) for o in calls if _last(o.func) == "options"  # type: ignore[attr-defined]
+              for c in m.findall(o, m.Call()) if c is not o}
+    return any(id(c) not in inside and _last(c.func) in READABLE_LOADERS | {"raiseload", "noload"}  # type: ignore[attr-defined]
+               for c in calls)
 
 
 def _names_call(node: cst.CSTNode, names: tuple[str, ...]) -> bool:
@@ -450,13 +462,14 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         model = model_for(ctx, binding.model)
         if model is None or not _awaited(value) or _opaque(value):
             return None
-        options = option_paths(value)
+        plain = not _stray_options(value)  # every loader option is in a `.options(...)` call
+        options = option_paths(value) if plain else ()
         level = frozenset(p for p, _ in options if "." not in p)
         return Holding(model, eager_in(value) | level, "its query", None, False,
-                       many=binding.kind == BindingKind.LIST, tree=frozenset(p for p, _ in options),
-                       options=options,
+                       many=binding.kind == BindingKind.LIST,
+                       tree=frozenset(p for p, _ in options) if plain else None, options=options,
                        query_calls=frozenset(id(c) for c in m.findall(value, m.Call())),
-                       result=_executed(value), deferred_known=not _names_call(value, _UNDEFER_ALL))
+                       result=_executed(value), deferred_known=plain and not _names_call(value, _UNDEFER_ALL))
     if not isinstance(value, cst.Await) or not isinstance(value.expression, cst.Call):
         return None
     call = value.expression
