@@ -231,3 +231,37 @@ def test_a_loop_over_a_loaded_relationship_holds_what_the_options_load_below_it(
     deeper = IN_PLACE.replace("selectinload(Job.project).selectinload(Project.upstreams),",
                               "selectinload(Job.project).selectinload(Project.upstreams).selectinload(Project.mirrors),")
     assert _sqf006(deeper) == []
+
+
+def test_a_read_that_another_parameter_decides_is_not_followed_through_a_hand_off():
+    """`first_mirror(project, chosen)` reads `project.mirrors` only when `chosen` is None:
+    called directly, the read counts (as a direct read always did); reached through
+    `describe`, which may pass a value, it does not. A test on an attribute is no such
+    dispatch: `check` reads `obj.team` on every call but a superuser's."""
+    from codemods.index import ProjectIndex
+    from codemods.index.extract import extract
+    from codemods.index.paths import param_paths
+
+    index = ProjectIndex([extract("app/helpers.py", textwrap.dedent('''
+        def first_mirror(project, chosen=None):
+            if chosen is not None:
+                return chosen
+            return project.mirrors[0]
+
+
+        def describe(project, chosen):
+            return first_mirror(project, chosen).url
+
+
+        def check(obj, user):
+            if user.is_superuser:
+                return True
+            return obj.team.name
+
+
+        def create(obj, user):
+            return check(obj, user)
+    '''), "app.helpers")])
+    assert param_paths(index, "app.helpers.first_mirror", 0) == {"mirrors"}
+    assert param_paths(index, "app.helpers.describe", 0) == set()
+    assert param_paths(index, "app.helpers.create", 0) == {"team.name"}

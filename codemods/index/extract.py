@@ -444,7 +444,7 @@ class _Extractor:
         info.checks_loads = body.checks_loads
         info.rebound_params = body.rebound_params
         paths = read_paths(fn, self.facts.qualify)
-        info.param_paths, info.param_handoffs = paths.paths, paths.handoffs
+        info.param_paths, info.param_handoffs, info.param_paths_guarded = paths.paths, paths.handoffs, paths.guarded
         if body.returns_load is not None:
             info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
         info.returns_calls = body.returns_calls

@@ -30,6 +30,7 @@ class HandOff:
     callee: str  # qualified, as the index resolves calls
     position: int = -1  # positional index of the argument, or -1
     keyword: str | None = None  # its keyword, when passed by keyword
+    guarded: bool = False  # made only for some values of another parameter (see .paths)
 
 
 @dataclass
@@ -215,6 +216,8 @@ class Function:
     param_reads: dict[str, list[str]] = field(default_factory=dict)  # parameter -> attributes it reads of it
     # parameter -> dotted attribute paths it reads of it, and where it hands them on (see .paths)
     param_paths: dict[str, list[str]] = field(default_factory=dict)
+    param_paths_guarded: dict[str, list[str]] = field(default_factory=dict)  # read only for some values
+    # of another parameter
     param_handoffs: list[HandOff] = field(default_factory=list)
     session_ends: list[SessionEnd] = field(default_factory=list)  # sessions it was given that it may end
     returns_function: str | None = None  # name of a function defined in it that it returns (indexed

@@ -35,6 +35,8 @@ _DEPTH = 4  # hand-offs followed at most this deep
 class ReadPaths:
     paths: dict[str, list[str]] = field(default_factory=dict)  # parameter -> dotted paths read
     handoffs: list[HandOff] = field(default_factory=list)
+    # reads that run only for some values of another parameter (see _dispatched)
+    guarded: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_paths(fn: ast.FunctionDef | ast.AsyncFunctionDef, qualify: Callable[[str], str | None]) -> ReadPaths:
@@ -53,17 +55,66 @@ def read_paths(fn: ast.FunctionDef | ast.AsyncFunctionDef, qualify: Callable[[st
         if chain is not None:
             roots[target] = chain
     seen: set[int] = set()
+    dispatched = _dispatched(fn, set(params))
     for node in _walk(fn):
+        into = out.guarded if id(node) in dispatched else out.paths
         if isinstance(node, ast.Attribute) and id(node) not in seen and isinstance(node.ctx, ast.Load):
             outer = node
             for inner in _inner_attributes(node):
                 seen.add(id(inner))
             chain = _chain(outer, roots)
             if chain is not None and chain[1]:
-                _add(out, chain)
+                _add(into, chain)
         elif isinstance(node, ast.Call):
-            _call(node, roots, out, qualify)
+            _call(node, roots, out, into, qualify, id(node) in dispatched)
     return out
+
+
+def _dispatched(fn: ast.FunctionDef | ast.AsyncFunctionDef, params: set[str]) -> set[int]:
+    """The nodes that run only for some values of a parameter: under ``if override is not
+    None:`` (or ``if not p:``, ``if p == "x":``), and after such an ``if`` that returns or
+    raises (``if override is not None: return override``). What the caller passes decides
+    whether they run."""
+    out: set[int] = set()
+
+    def mark(stmts: list[ast.stmt]) -> None:
+        for st in stmts:
+            out.update(id(n) for n in ast.walk(st))
+
+    def block(stmts: list[ast.stmt]) -> None:
+        for i, st in enumerate(stmts):
+            if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if isinstance(st, ast.If) and _tests_param(st.test, params):
+                mark(st.body + st.orelse)
+                if _exits(st.body) or _exits(st.orelse):
+                    mark(stmts[i + 1:])
+                    return
+                continue
+            for name in ("body", "orelse", "finalbody"):
+                block(getattr(st, name, []))
+            for handler in getattr(st, "handlers", []):
+                block(handler.body)
+
+    block(fn.body)
+    return out
+
+
+def _tests_param(test: ast.AST, params: set[str]) -> bool:
+    """``p``, ``not p``, ``p is None``, ``p == "x"``, or a boolean combination with one."""
+    if isinstance(test, ast.Name):
+        return test.id in params
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _tests_param(test.operand, params)
+    if isinstance(test, ast.BoolOp):
+        return any(_tests_param(v, params) for v in test.values)
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.comparators[0], ast.Constant):
+        return _tests_param(test.left, params)
+    return False
+
+
+def _exits(stmts: list[ast.stmt]) -> bool:
+    return bool(stmts) and isinstance(stmts[-1], (ast.Return, ast.Raise))
 
 
 def param_paths(index: ProjectIndex, qualified: str | None, passed: int | str, depth: int = 0,
@@ -84,9 +135,14 @@ def param_paths(index: ProjectIndex, qualified: str | None, passed: int | str, d
 
 
 def _paths_of(index: ProjectIndex, fn: Function, name: str, depth: int, seen: frozenset[str]) -> set[str]:
+    """A read that runs only for some values of another parameter counts in the function
+    called (its caller's call says nothing of them, as a direct read never did), not in the
+    functions it hands the object on to; nor does a hand-off made only for some values."""
     out = set(fn.param_paths.get(name, ()))
+    if depth == 0:
+        out |= set(fn.param_paths_guarded.get(name, ()))
     for h in fn.param_handoffs:
-        if h.param != name:
+        if h.param != name or h.guarded:
             continue
         passed: int | str = h.keyword if h.keyword is not None else h.position
         for inner in param_paths(index, h.callee, passed, depth + 1, seen):
@@ -94,21 +150,21 @@ def _paths_of(index: ProjectIndex, fn: Function, name: str, depth: int, seen: fr
     return out
 
 
-def _add(out: ReadPaths, chain: tuple[str, str]) -> None:
+def _add(into: dict[str, list[str]], chain: tuple[str, str]) -> None:
     param, path = chain
-    known = out.paths.setdefault(param, [])
+    known = into.setdefault(param, [])
     if path not in known:
         known.append(path)
 
 
-def _call(node: ast.Call, roots: dict[str, tuple[str, str]], out: ReadPaths,
-          qualify: Callable[[str], str | None]) -> None:
+def _call(node: ast.Call, roots: dict[str, tuple[str, str]], out: ReadPaths, into: dict[str, list[str]],
+          qualify: Callable[[str], str | None], guarded: bool) -> None:
     func = node.func
     if isinstance(func, ast.Name) and func.id in ("getattr", "hasattr") and len(node.args) >= 2:
         obj, attr = node.args[0], node.args[1]
         chain = _chain(obj, roots)
         if chain is not None and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
-            _add(out, (chain[0], f"{chain[1]}.{attr.value}" if chain[1] else attr.value))
+            _add(into, (chain[0], f"{chain[1]}.{attr.value}" if chain[1] else attr.value))
         return
     callee = dotted_name(func)
     if callee is None or callee.split(".")[0] in ("self", "cls"):
@@ -121,11 +177,11 @@ def _call(node: ast.Call, roots: dict[str, tuple[str, str]], out: ReadPaths,
             return  # positions after it are not known
         chain = _chain(arg, roots)
         if chain is not None:
-            out.handoffs.append(HandOff(chain[0], chain[1], qualified, position=i))
+            out.handoffs.append(HandOff(chain[0], chain[1], qualified, position=i, guarded=guarded))
     for kw in node.keywords:
         chain = _chain(kw.value, roots) if kw.arg is not None else None
         if chain is not None:
-            out.handoffs.append(HandOff(chain[0], chain[1], qualified, keyword=kw.arg))
+            out.handoffs.append(HandOff(chain[0], chain[1], qualified, keyword=kw.arg, guarded=guarded))
 
 
 def _chain(node: ast.AST, roots: dict[str, tuple[str, str]]) -> tuple[str, str] | None:
