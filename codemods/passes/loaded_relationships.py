@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ..index.paths import param_paths
 from ..lazy import lazy
 from .flow import (
     BindingKind,
@@ -631,6 +630,8 @@ def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holdi
             positional += 1
     if passed is None or passed in ("self", "cls"):
         return None
+    from ..index.paths import param_paths  # the index loads only where a pass runs
+
     for path in sorted(param_paths(ctx.index, ctx.qualify(dotted(call.func)), passed), key=lambda p: (p.count("."), p)):
         found = path_unloaded(ctx, h, path, outside)
         if found is not None:
