@@ -111,6 +111,7 @@ class _FunctionBody(ast.NodeVisitor):
         # holds one of (`handler = HANDLERS[action]`, `HANDLERS.get(action)`)
         self.returns_load: Load | None = None
         self.returns_calls: list[str] = []
+        self.returned_new: list[str | None] = []  # per `return`: the class of a name it built, else None
         self.session_names: dict[str, str] = {}
         self.local_factory_expire: dict[str, bool | None] = {}  # factories built in this function
         # `maker = functools.partial(Session, expire_on_commit=False)`: local name -> (what it
@@ -485,6 +486,8 @@ class _FunctionBody(ast.NodeVisitor):
         load = load_of(value, self.loads, self.ex.facts.qualify)
         if load is not None and load.stage.instances:
             self.returns_load = self.returns_load or load
+        built = self.origins.get(value.id) if isinstance(value, ast.Name) else None
+        self.returned_new.append(built.callee if built is not None and built.kind == "new" else None)
         # Also as a call: `self.repo.get(pk)` reads like a load whose model is `pk`; whether
         # either names a model is decided at query time.
         value = strip_await(value)

@@ -36,6 +36,7 @@ from .facts import (
 from .holders import closed_holders
 from .managers import EXIT_METHODS, NameType, exit_ends, returned_class
 from .parse import parse_for_index
+from .paths import read_paths
 from .resolve import ModuleName
 
 MODULE_SKIP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
@@ -339,12 +340,16 @@ class _Extractor:
                     info.backrefs.append((target, ref_name, ref_lazy))
             uselist = _const_bool(_kw(call, "uselist"))
             collection = uselist if uselist is not None else annotation_collection(annotation)
+            if collection is None and _kw(call, "secondary") is not None:
+                collection = True  # many-to-many: a list unless uselist=False says otherwise
             return Attribute("relationship", lazy=lazy or "select", target=target, collection=collection)
         if call is not None and sqla and last in names.COLUMN_CALLS:
             deferred = last in ("deferred",) or _const_bool(_kw(call, "deferred")) is True
             # a SQL expression (`func.now()`) the database evaluates, not a Python callable
             refetched = isinstance(_kw(call, "onupdate"), ast.Call) or _kw(call, "server_onupdate") is not None
-            return Attribute("deferred" if deferred else "column", refetched=refetched)
+            raises = any(_const_bool(_kw(call, k)) is True for k in ("raiseload", "deferred_raiseload"))
+            return Attribute("deferred" if deferred else "column", refetched=refetched,
+                             lazy="raise" if deferred and raises else None)
         if call is not None and sqla and last in ("Field",):  # SQLModel field
             return Attribute("column")
         if annotation is not None and value is None:
@@ -439,9 +444,13 @@ class _Extractor:
         info.opaque_options = body.opaque_options
         info.checks_loads = body.checks_loads
         info.rebound_params = body.rebound_params
+        paths = read_paths(fn, self.facts.qualify)
+        info.param_paths, info.param_handoffs, info.param_paths_guarded = paths.paths, paths.handoffs, paths.guarded
         if body.returns_load is not None:
             info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
         info.returns_calls = body.returns_calls
+        if body.returned_new and len(set(body.returned_new)) == 1:
+            info.returns_built = body.returned_new[0]
         self.facts.functions[info.qualname] = info
         nested = _returned_function(fn)
         if nested is not None:  # `def require(...): async def dependency(...): ...; return dependency`

@@ -22,6 +22,18 @@ class Factory:
 
 
 @dataclass
+class HandOff:
+    """A parameter, or a path into it, passed to another function."""
+
+    param: str
+    path: str  # "" for the parameter itself, else the dotted path passed (`job.project` -> "project")
+    callee: str  # qualified, as the index resolves calls
+    position: int = -1  # positional index of the argument, or -1
+    keyword: str | None = None  # its keyword, when passed by keyword
+    guarded: bool = False  # made only for some values of another parameter (see .paths)
+
+
+@dataclass
 class Param:
     name: str
     depends: str | None = None  # qualified name of the Depends target
@@ -100,7 +112,8 @@ class SessionDecorator:
 @dataclass
 class Attribute:
     kind: str  # "column", "deferred", "relationship"
-    lazy: str | None = None  # relationship loader strategy ("select" is SQLAlchemy's default)
+    lazy: str | None = None  # relationship loader strategy ("select" is SQLAlchemy's default);
+    # "raise" for a deferred column declared with raiseload
     target: str | None = None  # relationship target class, as written
     collection: bool | None = None  # a relationship holding a collection (None: not declared)
     line: int = 0
@@ -185,6 +198,7 @@ class Function:
     # results it returns (qualified, or "self.<...>").
     returns_load: tuple[str, str] | None = None
     returns_calls: list[str] = field(default_factory=list)
+    returns_built: str | None = None  # every `return` gives a name bound to `Cls(...)`: Cls, qualified
     eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
     opaque_options: bool = False  # passes loader options the index cannot read (`*opts`, raiseload, "*")
     checks_loads: bool = False  # catches MissingGreenlet or looks at load state (`.unloaded`, `.awaitable_attrs`)
@@ -200,6 +214,11 @@ class Function:
     kept_params: set[str] = field(default_factory=set)  # its parameters among those stored values v
     # (`.add(p)` aside: mostly a session's)
     param_reads: dict[str, list[str]] = field(default_factory=dict)  # parameter -> attributes it reads of it
+    # parameter -> dotted attribute paths it reads of it, and where it hands them on (see .paths)
+    param_paths: dict[str, list[str]] = field(default_factory=dict)
+    param_paths_guarded: dict[str, list[str]] = field(default_factory=dict)  # read only for some values
+    # of another parameter
+    param_handoffs: list[HandOff] = field(default_factory=list)
     session_ends: list[SessionEnd] = field(default_factory=list)  # sessions it was given that it may end
     returns_function: str | None = None  # name of a function defined in it that it returns (indexed
     # as `<qualname>.<name>`): the dependency a FastAPI dependency factory makes
@@ -307,6 +326,7 @@ class Model:
     properties: dict[str, set[str]] = field(default_factory=dict)  # property -> self attributes it reads
     refetched: set[str] = field(default_factory=set)  # columns a flush that updates the row expires
     collections: set[str] = field(default_factory=set)  # relationships declared as collections
+    raising: set[str] = field(default_factory=set)  # deferred columns whose first read raises (raiseload)
 
     @property
     def name(self) -> str:

@@ -663,6 +663,8 @@ class ProjectIndex:
                         model.collections.add(name)
                 elif attr.kind == "deferred":
                     model.deferred.add(name)
+                    if attr.lazy == "raise":
+                        model.raising.add(name)
                 else:
                     model.columns.add(name)
                 if attr.refetched and not self._eager_defaults(qualified):

@@ -13,7 +13,7 @@ exit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
@@ -890,11 +890,17 @@ def bound_through(ctx: FileContext, ev: Event, N: str, scope: Scope) -> Bound | 
 
 def eager_in(node: cst.CSTNode) -> frozenset[str]:
     """Relationship names a load expression loads eagerly: selectinload(User.posts)..."""
-    from ..index import EAGER_LOADERS
     from . import match as m
 
+    return eager_in_calls(m.findall(node, m.Call()))  # type: ignore[arg-type]
+
+
+def eager_in_calls(calls: Iterable[cst.Call]) -> frozenset[str]:
+    """Relationship names the eager loader options among ``calls`` name."""
+    from ..index import EAGER_LOADERS
+
     out: set[str] = set()
-    for call in m.findall(node, m.Call()):
+    for call in calls:
         assert isinstance(call, cst.Call)
         func = call.func
         last = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""

@@ -21,6 +21,7 @@ from .flow import (
     with_scopes,
 )
 from .helpers import dotted
+from .lazy_examples import ACCOUNTS, JOBS, SHOP
 from .loaded_callers import caller_holdings
 from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
 
@@ -31,125 +32,6 @@ if TYPE_CHECKING:
 else:
     cst = lazy("libcst")
     index_mod = lazy("codemods.index")
-
-
-SHOP = '''
-from sqlalchemy import ForeignKey, inspect, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
-
-from bot.services import Base
-
-
-class Customer(Base):
-    __tablename__ = "customers"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    orders: Mapped[list["Order"]] = relationship(back_populates="customer")
-    notes: Mapped[list["Note"]] = relationship(lazy="selectin")
-
-
-class Note(Base):
-    __tablename__ = "notes"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-
-
-class Order(Base):
-    __tablename__ = "orders"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-    customer: Mapped[Customer] = relationship(back_populates="orders")
-    lines: Mapped[list["Line"]] = relationship(lazy="raise")
-
-
-class Line(Base):
-    __tablename__ = "lines"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
-
-
-async def get_order(session: AsyncSession, order_id: int) -> Order | None:
-    result = await session.execute(select(Order).options(selectinload(Order.customer)).where(Order.id == order_id))
-    return result.scalar_one_or_none()
-
-
-async def get_order_with_history(session: AsyncSession, order_id: int):
-    stmt = select(Order).options(selectinload(Order.customer).selectinload(Customer.orders))
-    return (await session.execute(stmt.where(Order.id == order_id))).scalar_one()
-
-
-async def get_order_with(session: AsyncSession, order_id: int, *options) -> Order | None:
-    return (await session.execute(select(Order).options(*options).where(Order.id == order_id))).scalar_one_or_none()
-
-
-async def place_order(session: AsyncSession, customer: Customer) -> Order:
-    order = Order(customer=customer)
-    session.add(order)
-    await session.flush()
-    return order
-
-
-async def list_orders(session: AsyncSession) -> list[Order]:
-    return (await session.scalars(select(Order).options(selectinload(Order.customer)))).all()
-
-
-def orders_of(customer: Customer) -> int:
-    return len(customer.orders)
-
-
-def known_orders(customer: Customer) -> int:
-    if "orders" in inspect(customer).unloaded:
-        return 0
-    return len(customer.orders)
-
-
-def get_order_sync(session: Session, order_id: int) -> Order | None:
-    return session.execute(select(Order).options(selectinload(Order.customer)).where(Order.id == order_id)).scalar_one_or_none()
-'''
-
-
-# Sync: a session factory (one that expires on commit, one that does not), and functions that
-# load, or build and commit, an account with the session they are given.
-ACCOUNTS = '''
-from sqlalchemy import ForeignKey, create_engine, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload, sessionmaker
-
-from bot.repo import Base
-
-SessionLocal = sessionmaker(bind=create_engine("sqlite://"))
-KeepingSession = sessionmaker(bind=create_engine("sqlite://"), expire_on_commit=False)
-
-
-class Account(Base):
-    __tablename__ = "accounts"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str]
-    keys: Mapped[list["Key"]] = relationship()
-
-
-class Key(Base):
-    __tablename__ = "keys"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    label: Mapped[str]
-
-
-def open_account(db: Session, name: str, labels: list[str]):
-    account = Account(name=name, keys=[Key(label=label) for label in labels])
-    db.add(account)
-    db.commit()
-    db.refresh(account)
-    return account
-
-
-def find_account(db: Session, name: str):
-    return db.execute(select(Account).where(Account.name == name)).scalar_one_or_none()
-
-
-def find_account_with_keys(db: Session, name: str):
-    stmt = select(Account).options(selectinload(Account.keys)).where(Account.name == name)
-    return db.execute(stmt).scalar_one_or_none()
-'''
 
 
 class LazyLoadOutsideSession(Pass):
@@ -173,6 +55,10 @@ class LazyLoadOutsideSession(Pass):
       `getattr(user, "subscriptions", None)` raises `MissingGreenlet` too, as the default only
       catches a missing attribute; handing it to a project function that reads the
       relationship is reported at the call;
+    - in async code, along a path: a helper handed `job` that reads
+      `job.project.upstreams[i].mirrors`, or a loop over `job.project.upstreams`, when the
+      query's options stop at `upstreams` (reported at the option that stops short when the
+      read is in a helper); a deferred column the query did not `undefer()` counts as well;
     - in async code, on an object built there, added and flushed: a collection it was not
       given has nothing loaded, and after a plain `await session.refresh(obj)` no lazy
       relationship of it is loaded;
@@ -205,7 +91,7 @@ class LazyLoadOutsideSession(Pass):
     awaited attribute is a design decision.
     """
     example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO, "bot/shop.py": SHOP,
-                       "bot/accounts.py": ACCOUNTS}
+                       "bot/jobs.py": JOBS, "bot/accounts.py": ACCOUNTS}
     examples = (
         Example(
             title="async: a lazy relationship read while attached",
@@ -350,6 +236,79 @@ class LazyLoadOutsideSession(Pass):
             ''',
         ),
         Example(
+            title="async: a helper reads one step deeper than the query's loader option goes",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.jobs import Job, Project, mirror_urls
+
+
+            async def queued_urls(session: AsyncSession) -> list[str]:
+                result = await session.execute(
+                    select(Job).options(
+                        selectinload(Job.project).selectinload(Project.mirrors),
+                        selectinload(Job.project).selectinload(Project.upstreams),
+                    )
+                )
+                urls = []
+                for job in result.scalars().all():
+                    urls.extend(mirror_urls(job))
+                return urls
+            ''',
+        ),
+        Example(
+            title="async: a loop over a loaded relationship reads one step further than the option goes",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.jobs import Job, Project
+
+
+            async def urls(session: AsyncSession) -> list[str]:
+                result = await session.execute(
+                    select(Job).options(
+                        selectinload(Job.project).selectinload(Project.mirrors),
+                        selectinload(Job.project).selectinload(Project.upstreams),
+                    )
+                )
+                job = result.scalars().one()
+                out = [m.url for m in job.project.mirrors]
+                for up in job.project.upstreams:
+                    out.extend(m.url for m in up.mirrors)
+                project = job.project
+                return out + [str(len(project.mirrors) + len(project.upstreams))]
+            ''',
+        ),
+        Example(
+            title="async: an object a project function built, refreshed, handed to a helper that reads a collection",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.jobs import check_quota, new_project
+
+
+            async def open_project(session: AsyncSession, name: str) -> bool:
+                project = await new_project(session, name)
+                await session.commit()
+                await session.refresh(project)
+                return await check_quota(session, project)
+            ''',
+        ),
+        Example(
+            title="async: a deferred column its query did not undefer",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.jobs import Project
+
+
+            async def readme_of(session: AsyncSession, project_id: int) -> str:
+                project = (await session.execute(select(Project).where(Project.id == project_id))).scalar_one()
+                return project.readme
+            ''',
+        ),
+        Example(
             title="a property of the model that reads a lazy relationship",
             before='''
             from bot.repo import get_author
@@ -405,6 +364,91 @@ class LazyLoadOutsideSession(Pass):
             ''',
             "a session that does not expire on commit keeps what the account was built with; an account "
             "loaded by a query (SQF003's); keys read inside the block (loaded there); a `with` that is no session",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import load_only, undefer
+            from bot.jobs import Project
+
+
+            async def readme_of(session: AsyncSession, project_id: int) -> str:
+                project = (await session.execute(
+                    select(Project).where(Project.id == project_id).options(undefer(Project.readme)))).scalar_one()
+                other = (await session.execute(select(Project).where(Project.id == project_id + 1))).scalar_one()
+                await session.execute(select(Project).options(load_only(Project.readme)))
+                return project.readme + other.readme
+            ''',
+            "undefer() in the query loads the column; another query with a column option may load it on the same "
+            "instance",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import undefer
+            from bot.jobs import Project
+
+
+            async def readme_of(session: AsyncSession, project_id: int) -> str:
+                project = await session.get(Project, project_id, options=[undefer(Project.readme)])
+                return project.readme
+            ''',
+            "loader options passed to get() load the column",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.jobs import check_quota, new_project, start_project
+
+
+            async def open_project(session: AsyncSession, name: str) -> bool:
+                project = await new_project(session, name)
+                await session.commit()
+                await session.refresh(project, ["mirrors"])
+                draft = await start_project(session, name + "-draft")
+                return await check_quota(session, project) and await check_quota(session, draft)
+            ''',
+            "a refresh naming the collection loads it; a pending object (never flushed) loads nothing",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.jobs import Job, Project, mirror_urls
+
+
+            async def queued_urls(session: AsyncSession) -> list[str]:
+                result = await session.execute(
+                    select(Job).options(
+                        selectinload(Job.project).selectinload(Project.mirrors),
+                        selectinload(Job.project).selectinload(Project.upstreams).selectinload(Project.mirrors),
+                    )
+                )
+                urls = []
+                for job in result.scalars().all():
+                    urls.extend(mirror_urls(job))
+                return urls
+            ''',
+            "the options reach every path the helper reads",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.jobs import Job, Project, mirror_urls
+
+
+            async def queued_urls(session: AsyncSession, upstream_ids: list[int]) -> list[str]:
+                await session.execute(select(Project).where(Project.id.in_(upstream_ids)).options(
+                    selectinload(Project.mirrors)))
+                result = await session.execute(select(Job).options(selectinload(Job.project).selectinload(Project.upstreams)))
+                first = result.scalars().first()
+                return mirror_urls(first) if first is not None else []
+            ''',
+            "another query loads `mirrors` on projects the identity map shares: what it reaches is not known",
         ),
         Valid(
             '''
@@ -815,21 +859,34 @@ class LazyLoadOutsideSession(Pass):
     def _unloaded(self, read: UnloadedRead) -> Finding:
         X, rel, h = read.name, read.relationship, read.holding
         if h.built:
-            when = ("`refresh()` without attribute names left every lazy relationship of this object, built here, "
+            where = f"built by `{h.maker}`" if h.maker else "built here"
+            when = (f"`refresh()` without attribute names left every lazy relationship of this object, {where}, "
                     "unloaded" if h.source == "refresh" else f"it was built here without `{rel}` and then flushed")
             what = f"`{read.callee}(...)` reads `{X}.{rel}`" if read.callee else f"`{X}.{rel}`"
+            given = "" if h.source == "refresh" else f"give it a value when building the object (`{h.model.name}({rel}=[...])`) or "
             return self.finding(read.event.node, (
                 f"{what}, a lazy collection that was never loaded ({when}): reading it in async code runs an "
-                f"implicit load, which raises MissingGreenlet; give it a value when building the object "
-                f"(`{h.model.name}({rel}=[...])`) or load it with `await session.refresh({X}, [\"{rel}\"])`"))
+                f"implicit load, which raises MissingGreenlet; {given}load it with "
+                f"`await session.refresh({X}, [\"{rel}\"])`"))
         failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
-        what = f"`{read.callee}(...)` reads `{X}.{rel}`, a lazy relationship" if read.callee \
-            else _what(X, read.event.name, rel)
+        column = rel in h.model.deferred
+        loader = "undefer" if column else "selectinload"
+        if read.option is not None:  # a deep read of what the query's own options loaded
+            return self.finding(read.option, (
+                f"this loader option stops at `{X}`: it does not load `.{rel}`, which `{read.callee}(...)` reads "
+                f"(line {read.line}): reading it in async code runs an implicit load, which raises "
+                f"{failure}; extend the option with `.{loader}({h.model.name}.{rel})`"))
+        kind = "a deferred column" if column else "a lazy relationship"
+        if read.callee:
+            what = f"`{read.callee}(...)` reads `{X}.{rel}`, {kind}"
+        else:
+            what = f"`{X}.{rel}` is {kind}" if column else _what(X, read.event.name, rel)
+        awaited = "" if "." in X else f", or use `await {X}.awaitable_attrs.{rel}`"
         return self.finding(read.event.node, (
             f"{what} that {h.source} did not load"
             f"{f' (reached through `{h.via}`)' if h.via else ''}: reading it in async code "
-            f"runs an implicit load, which raises {failure}; load it with {h.path}selectinload({h.model.name}.{rel}) "
-            f"in that query, or use `await {X}.awaitable_attrs.{rel}`"))
+            f"runs an implicit load, which raises {failure}; load it with {h.path}{loader}({h.model.name}.{rel}) "
+            f"in that query{awaited}"))
 
     @staticmethod
     def _session_returning_names(ctx: FileContext) -> set[str]:

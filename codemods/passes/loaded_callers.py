@@ -51,7 +51,7 @@ def caller_holdings(ctx: FileContext, qualname: str, fn: cst.FunctionDef) -> dic
         else:
             first = given[0].holding
             loaded = frozenset.intersection(*(g.holding.loaded for g in given))
-            out[param] = replace(first, loaded=loaded, via=None, path="", given_by=tuple(given),
+            out[param] = replace(first, loaded=loaded, via=None, path="", given_by=tuple(given), tree=None, options=(),
                                  detached=any(g.holding.detached for g in given))
     return out
 

@@ -32,6 +32,7 @@ from .flow import (
     EventKind,
     binding_of,
     eager_in,
+    eager_in_calls,
     falls_through_to,
     lazy_relationships_read,
     loaded_eagerly,
@@ -67,10 +68,23 @@ class Holding:
     built: bool = False  # built here (`Model(...)`), not loaded: `loaded` is what it was given
     pending: bool = False  # built and not flushed yet: its reads load nothing
     session: str | None = None  # the session a built object was added to
+    maker: str | None = None  # the project function that built it and returned it, as called
     settled: Event | None = None  # the flush, commit or refresh that made a built object persistent
     # a parameter: what each project caller passes (see .loaded_callers); `loaded` is what all
     # of them loaded
     given_by: tuple[Given, ...] = ()
+    # the loader-option paths of the query that loaded it (`project.mirrors` for
+    # selectinload(Job.project).selectinload(Project.mirrors)), relative to this object; None
+    # when not known (then every depth counts `loaded` as loaded)
+    tree: frozenset[str] | None = None
+    query_calls: frozenset[int] = frozenset()  # id() of the calls in that query's expression
+    # for each path in `tree`, the loader option (an argument of `.options(...)`) whose chain
+    # ends there, or else the first that loads it: where a missing step is added
+    options: tuple[tuple[str, cst.BaseExpression], ...] = ()
+    result: bool = False  # the Result of `await session.execute(...)`, not an instance
+    # its deferred columns are known unloaded: loaded by a query here whose options do not
+    # undefer them (`undefer(Model.col)` loads one; `undefer_group`/`load_only` are not followed)
+    deferred_known: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,8 @@ class UnloadedRead:
     relationship: str
     holding: Holding
     callee: str | None = None  # the project function that reads it, as written
+    option: cst.BaseExpression | None = None  # the loader option that stops short of it
+    line: int = 0  # of the call, when `option` is given
 
 
 def unloaded_reads(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event],
@@ -125,7 +141,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
             if isinstance(ev.node, cst.For):
                 found = _element(ctx, ev.node.iter, held, sessions)
             else:
-                found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held)
+                found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held) or _from_result(ev.value, held)
                 if found is None and (built := _built(ctx, ev.value)) is not None:
                     found = built if ev.name not in facts.uses.shared else None
             held.pop(ev.name, None)
@@ -136,14 +152,22 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
         elif ev.kind == EventKind.WRITE and ev.owner in held and ev.name:
             h = held[ev.owner]
             held[ev.owner] = replace(h, loaded=h.loaded | {ev.name})
-        elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many \
-                and not held[ev.name].given_by and isinstance(ev.value, cst.Call):
+        elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many and not held[ev.name].result \
+                and not held[ev.name].given_by and not held[ev.name].pending and isinstance(ev.value, cst.Call):
             h = facts.widened(held[ev.name])
-            rel = _read_by_callee(ctx, ev.value, ev.node, h)
-            if rel is not None and (ev.name, rel) not in seen and not facts.guarded:
-                seen.add((ev.name, rel))
-                yield UnloadedRead(replace(ev, node=ev.value), ev.name, rel, h, dotted(ev.value.func))
-        elif ev.kind == EventKind.READ and ev.owner in held and ev.name:
+            deep = _read_by_callee(ctx, ev.value, ev.node, h, facts.outside(h))
+            if deep is not None and deep[2] in deep[0].model.deferred and facts.undefers(h):
+                deep = None
+            if deep is not None and not facts.guarded:
+                inner, hop, rel = deep
+                name = f"{ev.name}.{hop}" if hop else ev.name
+                inner = replace(inner, via=name) if hop else inner
+                if (name, rel) not in seen:
+                    seen.add((name, rel))
+                    option = next((node for path, node in h.options if path == hop), None) if hop else None
+                    yield UnloadedRead(replace(ev, node=ev.value), name, rel, inner, dotted(ev.value.func), option,
+                                       ctx.position(ev.value).start.line if option is not None else 0)
+        elif ev.kind == EventKind.READ and ev.owner in held and ev.name and not held[ev.owner].result:
             X = ev.owner
             if ev.name == "awaitable_attrs":  # `await X.awaitable_attrs.rel`: loaded from here on
                 del held[X]
@@ -159,6 +183,8 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 continue  # a branch that may not have flushed it
             if not _unloaded(h, ev.name) and (h.built or ev.name not in h.model.relationships):
                 continue  # nothing to report: skip the function-wide facts
+            if ev.name in h.model.deferred and facts.undefers(h):
+                continue  # another query may load it on the same instance
             h = facts.widened(h)
             rels = _unloaded(h, ev.name)
             if facts.guarded:
@@ -172,7 +198,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 seen.add((X, rels[0]))
                 yield UnloadedRead(ev, X, rels[0], h)
             elif not rels and not h.built:
-                yield from _chained(ctx, ev, h, seen, facts.uses.outer.get(id(ev.node)))
+                yield from _chained(ctx, ev, h, seen, facts.uses.outer.get(id(ev.node)), facts)
 
 
 class _Facts:
@@ -181,6 +207,7 @@ class _Facts:
 
     def __init__(self, ctx: FileContext, fn: cst.FunctionDef) -> None:
         self.ctx, self.fn = ctx, fn
+        self._outside: dict[frozenset[int], frozenset[str]] = {}
 
     @property
     def guarded(self) -> bool:
@@ -194,10 +221,34 @@ class _Facts:
     def also(self) -> frozenset[str]:
         """Relationships an eager option of the function, or of a project function it calls,
         names: a second query fills them in on the same instance."""
-        return eager_in(self.fn.body) | _callee_eager(self.ctx, self.fn)
+        return eager_in_calls(self.calls) | self.callee_eager
+
+    def undefers(self, h: Holding) -> bool:
+        """Does a query other than the one that loaded ``h`` name a column loader option
+        (`undefer`, `load_only`)? It may load a deferred column on the same instance."""
+        return any(_last(c.func) in ("undefer", *_UNDEFER_ALL) for c in self.calls if id(c) not in h.query_calls)
 
     def widened(self, h: Holding) -> Holding:
-        return replace(h, loaded=h.loaded | self.also)
+        """Below the first step of a known option tree, only other queries' options widen."""
+        return replace(h, loaded=h.loaded | (self.outside(h) if h.tree is not None and h.via else self.also))
+
+    def outside(self, h: Holding) -> frozenset[str]:
+        """Relationships named by eager options other than those of the query that loaded
+        ``h``: another query may fill them in on any instance of their model."""
+        if h.tree is None:
+            return self.also
+        if h.query_calls not in self._outside:
+            calls = [c for c in self.calls if id(c) not in h.query_calls]
+            self._outside[h.query_calls] = eager_in_calls(calls) | self.callee_eager
+        return self._outside[h.query_calls]
+
+    @cached_property
+    def calls(self) -> list[cst.Call]:
+        return m.findall(self.fn.body, m.Call())  # type: ignore[return-value]
+
+    @cached_property
+    def callee_eager(self) -> frozenset[str]:
+        return _callee_eager(self.ctx, self.fn)
 
 
 def blame(h: Holding, rel: str, param: bool) -> Holding | None:
@@ -214,9 +265,30 @@ def blame(h: Holding, rel: str, param: bool) -> Holding | None:
 def _unloaded(h: Holding, attr: str) -> list[str]:
     """The lazy relationships reading ``attr`` loads that ``h`` does not have: for an object
     built here, only collections (a many-to-one may come from the identity map, or be None,
-    with no query)."""
+    with no query); or ``attr`` itself, a deferred column its query did not undefer."""
+    if attr in h.model.deferred:  # one declared with raiseload raises instead of loading
+        known = h.deferred_known and not h.built and attr not in h.model.raising
+        return [attr] if known and attr not in h.loaded else []
     rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded) if h.model.relationships.get(r) != "dynamic"]
     return [r for r in rels if r in h.model.collections] if h.built else rels
+
+
+_UNDEFER_ALL = ("undefer_group", "load_only")
+
+
+def _stray_options(value: cst.CSTNode) -> bool:
+    """A loader option outside any ``.options(...)`` call (``db.get(User, 1, options=[...])``)."""
+    from ..index.astutil import READABLE_LOADERS
+
+    calls = m.findall(value, m.Call())
+    inside = {id(c) for o in calls if _last(o.func) == "options"  # type: ignore[attr-defined]
+              for c in m.findall(o, m.Call()) if c is not o}
+    return any(id(c) not in inside and _last(c.func) in READABLE_LOADERS | {"raiseload", "noload"}  # type: ignore[attr-defined]
+               for c in calls)
+
+
+def _names_call(node: cst.CSTNode, names: tuple[str, ...]) -> bool:
+    return any(_last(c.func) in names for c in m.findall(node, m.Call()))  # type: ignore[attr-defined]
 
 
 def _session_call(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> None:
@@ -388,15 +460,26 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         model = model_for(ctx, binding.model)
         if model is None or not _awaited(value) or _opaque(value):
             return None
-        return Holding(model, eager_in(value), "its query", None, False,
-                       many=binding.kind == BindingKind.LIST)
+        plain = not _stray_options(value)  # every loader option is in a `.options(...)` call
+        options = option_paths(value) if plain else ()
+        level = frozenset(p for p, _ in options if "." not in p)
+        return Holding(model, eager_in(value) | level, "its query", None, False,
+                       many=binding.kind == BindingKind.LIST,
+                       tree=frozenset(p for p, _ in options) if plain else None, options=options,
+                       query_calls=frozenset(id(c) for c in m.findall(value, m.Call())),
+                       result=_executed(value), deferred_known=plain and not _names_call(value, _UNDEFER_ALL))
     if not isinstance(value, cst.Await) or not isinstance(value.expression, cst.Call):
         return None
     call = value.expression
     called = _project_function(ctx, call)
-    if called is None or not called.is_async or called.opaque_options:
+    if called is None or not called.is_async:
         return None
     index = ctx.index
+    built = index.model(called.returns_built) if called.returns_built else None
+    if built is not None:  # an object it built: nothing loaded by a query; pending until refreshed here
+        return Holding(built, frozenset(), "", None, False, built=True, pending=True, maker=dotted(call.func))
+    if called.opaque_options:
+        return None
     returned = index.returned(ctx.qualify(dotted(call.func)))
     if returned is None:
         return None
@@ -437,78 +520,212 @@ def _awaited(value: cst.BaseExpression) -> bool:
 
 def _element(ctx: FileContext, iterable: cst.BaseExpression, held: dict[str, Holding],
              sessions: dict[str, None]) -> Holding | None:
-    """The loop variable of ``for x in xs`` / ``for x in await load_xs(...)``."""
-    whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else _load(ctx, iterable, sessions)
-    return replace(whole, many=False) if whole is not None and whole.many else None
+    """The loop variable of ``for x in xs`` / ``for x in await load_xs(...)`` /
+    ``for x in result.scalars()``."""
+    if isinstance(iterable, cst.Attribute):  # `for b in X.rel`: the related instances
+        return _descend(ctx, iterable, held)
+    whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else \
+        _load(ctx, iterable, sessions) or _from_result(iterable, held)
+    return replace(whole, many=False) if whole is not None and whole.many and not whole.result else None
+
+
+# what a Result gives: its instances (a list), or one of them
+_RESULT_LISTS = (("scalars",), ("scalars", "all"), ("unique", "scalars", "all"), ("scalars", "unique", "all"),
+                 ("scalars", "fetchall"), ("unique", "scalars"))
+_RESULT_ONES = (("scalar_one",), ("scalar_one_or_none",), ("scalar",), ("scalars", "first"), ("scalars", "one"),
+                ("scalars", "one_or_none"), ("unique", "scalar_one"), ("unique", "scalar_one_or_none"))
+
+
+def _executed(value: cst.BaseExpression) -> bool:
+    """``await session.execute(...)`` as it is: a Result, not an instance."""
+    return isinstance(value, cst.Await) and isinstance(value.expression, cst.Call) \
+        and isinstance(value.expression.func, cst.Attribute) and value.expression.func.attr.value == "execute"
+
+
+def _from_result(value: cst.BaseExpression | None, held: dict[str, Holding]) -> Holding | None:
+    """``result.scalars().all()`` / ``result.scalar_one()`` of a held Result: its instances."""
+    chain: list[str] = []
+    node = value
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and not node.args:
+        chain.insert(0, node.func.attr.value)
+        node = node.func.value
+    whole = held.get(node.value) if isinstance(node, cst.Name) else None
+    if whole is None or not whole.result:
+        return None
+    if tuple(chain) in _RESULT_LISTS:
+        return replace(whole, result=False, many=True)
+    if tuple(chain) in _RESULT_ONES:
+        return replace(whole, result=False, many=False)
+    return None
 
 
 def _reached(ctx: FileContext, ev: Event, held: dict[str, Holding]) -> Holding | None:
-    """``Y = X.rel`` with ``rel`` loaded: the related instance has, at most, the relationships
-    the same options name."""
-    value = ev.value
-    if not isinstance(value, cst.Attribute) or not isinstance(value.value, cst.Name):
-        return None
-    owner = held.get(value.value.value)
-    rel = value.attr.value
-    if owner is None or owner.many or rel not in owner.model.relationships or not loaded_eagerly(owner.model, rel, owner.loaded):
+    """``Y = X.rel`` (or ``X.rel.other``) with each step loaded: the related instance has, at
+    most, what the same options name below that path."""
+    return _descend(ctx, ev.value, held)
+
+
+def _descend(ctx: FileContext, node: cst.BaseExpression | None, held: dict[str, Holding]) -> Holding | None:
+    """What ``X.a.b`` holds, ``X`` held and ``a``, ``b`` loaded relationships."""
+    steps: list[str] = []
+    while isinstance(node, cst.Attribute):
+        steps.insert(0, node.attr.value)
+        node = node.value
+    owner = held.get(node.value) if isinstance(node, cst.Name) and steps else None
+    via = node.value if isinstance(node, cst.Name) else ""
+    for rel in steps:
+        if owner is None:
+            return None
+        via = f"{via}.{rel}"
+        owner = _step(ctx, owner, rel, via)
+    return owner
+
+
+def _step(ctx: FileContext, owner: Holding, rel: str, via: str) -> Holding | None:
+    """The holding of what ``owner.rel`` gives, when ``rel`` is loaded: the options' paths below
+    ``rel`` where they are known, else the same loaded set."""
+    if owner.many or owner.result or rel not in owner.model.relationships \
+            or not loaded_eagerly(owner.model, rel, owner.loaded):
         return None
     target = model_for(ctx, owner.model.targets.get(rel))
     if target is None:
         return None
-    return Holding(target, owner.loaded, owner.source, f"{value.value.value}.{rel}", owner.detached,
-                   f"{owner.path}selectinload({owner.model.name}.{rel}).", given_by=owner.given_by)
+    loaded, tree, options = owner.loaded, owner.tree, owner.options
+    if tree is not None:
+        tree = _below(tree, rel)
+        options = tuple((p[len(rel) + 1:], n) for p, n in options if p.startswith(rel + "."))
+        loaded = frozenset(p for p in tree if "." not in p)
+    return Holding(target, loaded, owner.source, via, owner.detached,
+                   f"{owner.path}selectinload({owner.model.name}.{rel}).", given_by=owner.given_by,
+                   tree=tree, options=options, query_calls=owner.query_calls,
+                   deferred_known=owner.deferred_known and tree is not None)
 
 
-def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holding) -> str | None:
+def _below(tree: frozenset[str], rel: str) -> frozenset[str]:
+    return frozenset(p[len(rel) + 1:] for p in tree if p.startswith(rel + "."))
+
+
+def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holding,
+                    outside: frozenset[str]) -> tuple[Holding, str, str] | None:
     """The first lazy relationship, not loaded, that the project function ``call`` calls reads
-    of the parameter it receives ``arg`` as (``Function.param_reads``). None when that function
+    of the argument ``arg``, directly or along a path (``job.project.upstreams.mirrors``), or
+    in a function it hands the argument on to (:func:`~codemods.index.paths.param_paths`):
+    the holding at that depth, the path to it, and the relationship. None when that function
     rebinds the parameter or looks at load state itself."""
     fn = _project_function(ctx, call)
-    if fn is None or fn.checks_loads:
+    if fn is None:
         return None
     positional = 0
-    name = None
+    passed: int | str | None = None
     for a in call.args:
         if a.value is arg:
             if a.star:
                 return None
-            name = a.keyword.value if a.keyword is not None else (
-                fn.params[positional].name if positional < len(fn.params) else None)
+            passed = a.keyword.value if a.keyword is not None else positional
             break
         if a.star:
             return None
         if a.keyword is None:
             positional += 1
-    if name is None or name in ("self", "cls") or name in fn.rebound_params:
+    if passed is None or passed in ("self", "cls"):
         return None
-    for attr in sorted(fn.param_reads.get(name, ())):
-        rels = _unloaded(h, attr)
-        if rels:
-            return rels[0]
+    from ..index.paths import param_paths  # the index loads only where a pass runs
+
+    for path in sorted(param_paths(ctx.index, ctx.qualify(dotted(call.func)), passed), key=lambda p: (p.count("."), p)):
+        found = path_unloaded(ctx, h, path, outside)
+        if found is not None:
+            return found
+    return None
+
+
+def path_unloaded(ctx: FileContext, h: Holding, path: str, outside: frozenset[str]) -> tuple[Holding, str, str] | None:
+    """The first lazy relationship along ``path`` (dotted attribute names read of the object
+    ``h`` holds) that is not loaded: the holding at that depth, the relationships walked to
+    reach it (dotted), and its name. Below the first level, what is loaded is what the
+    loading query's options name at that depth, plus ``outside`` (relationships any other
+    eager option names); where the options are not known, ``h.loaded`` at every depth. A
+    relationship that never loads implicitly (``lazy="raise"``, ``noload``, ``dynamic``) or an
+    attribute the model does not know ends the walk."""
+    model, tree, loaded = h.model, h.tree, h.loaded
+    hops: list[str] = []
+    option = h.path
+    for depth, attr in enumerate(path.split(".")):
+        if depth:
+            loaded = (frozenset(p for p in tree if "." not in p) | outside) if tree is not None else h.loaded
+        at = replace(h, model=model, loaded=loaded, path=option)
+        strategy = model.relationships.get(attr)
+        if strategy is None:
+            known = attr in model.properties or attr in model.deferred
+            rels = _unloaded(at, attr) if known and not (h.built and depth) else []
+            return (at, ".".join(hops), rels[0]) if rels else None
+        if strategy in ("dynamic", "raise", "raise_on_sql", "noload", "write_only"):
+            return None
+        if not loaded_eagerly(model, attr, loaded):
+            return (at, ".".join(hops), attr) if _unloaded(at, attr) else None
+        target = model_for(ctx, model.targets.get(attr))
+        if target is None or h.built:
+            return None  # what a built object was given is not followed further
+        option = f"{option}selectinload({model.name}.{attr})."
+        tree = _below(tree, attr) if tree is not None else None
+        hops.append(attr)
+        model = target
+    return None
+
+
+def option_paths(value: cst.CSTNode) -> tuple[tuple[str, cst.BaseExpression], ...]:
+    """The relationship paths the loader options in ``value`` load, dotted, each with the
+    option that loads it (the one whose chain ends there first):
+    ``selectinload(Job.project).selectinload(Project.mirrors)`` loads ``project`` and
+    ``project.mirrors``; ``defaultload(Job.project).selectinload(Project.mirrors)`` loads
+    ``project.mirrors`` alone (the first step keeps its own strategy)."""
+    from ..index import EAGER_LOADERS
+
+    ending: dict[str, cst.BaseExpression] = {}
+    passing: dict[str, cst.BaseExpression] = {}
+    for call in m.findall(value, m.Call(func=m.Attribute(attr=m.Name("options")))):
+        for arg in call.args:  # type: ignore[attr-defined]
+            steps: list[tuple[str, bool]] = []  # (relationship, loaded by this step), innermost first
+            node = arg.value
+            while isinstance(node, cst.Call):
+                loader = _last(node.func)
+                names = [_option_name(a.value) for a in node.args]
+                steps[:0] = [(n, loader in EAGER_LOADERS or loader == "undefer") for n in names if n]
+                node = node.func.value if isinstance(node.func, cst.Attribute) else None
+            prefix = ""
+            for i, (name, eager) in enumerate(steps):
+                prefix = f"{prefix}.{name}" if prefix else name
+                if eager:
+                    (ending if i == len(steps) - 1 else passing).setdefault(prefix, arg.value)
+    return tuple((path, ending.get(path) or passing[path]) for path in sorted(ending.keys() | passing.keys()))
+
+
+def _option_name(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    if isinstance(node, cst.SimpleString) and isinstance(node.evaluated_value, str):
+        return node.evaluated_value.rsplit(".", 1)[-1]
     return None
 
 
 def _chained(ctx: FileContext, ev: Event, h: Holding, seen: set[tuple[str, str]],
-             outer: cst.Attribute | None) -> Iterator[UnloadedRead]:
+             outer: cst.Attribute | None, facts: _Facts) -> Iterator[UnloadedRead]:
     """``X.rel.other`` (``outer``) with ``rel`` loaded: a read of ``other`` on the related instance."""
     rel = ev.name or ""
     if outer is None or rel not in h.model.relationships:
         return
-    target = model_for(ctx, h.model.targets.get(rel))
-    if target is None:
+    found = path_unloaded(ctx, h, f"{rel}.{outer.attr.value}", facts.outside(h))
+    if found is None or not found[1] or found[2] in found[0].model.deferred and facts.undefers(h):
         return
-    inner = replace(h, model=target, via=f"{ev.owner}.{rel}", path=f"{h.path}selectinload({h.model.name}.{rel}).")
     hop = f"{ev.owner}.{rel}"
-    rels = [r for r in lazy_relationships_read(target, outer.attr.value, inner.loaded)
-            if target.relationships.get(r) != "dynamic"]
-    if rels and inner.given_by:
-        blamed = blame(inner, rels[0], False)
+    inner, other = replace(found[0], via=hop), found[2]
+    if inner.given_by:
+        blamed = blame(inner, other, False)
         if blamed is None:
             return
         inner = blamed
-    if rels and (hop, rels[0]) not in seen:
-        seen.add((hop, rels[0]))
-        yield UnloadedRead(replace(ev, node=outer, owner=hop, name=outer.attr.value), hop, rels[0], inner)
+    if (hop, other) not in seen:
+        seen.add((hop, other))
+        yield UnloadedRead(replace(ev, node=outer, owner=hop, name=outer.attr.value), hop, other, inner)
 
 
 def _refreshed(call: cst.Call) -> frozenset[str] | None:
