@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from .expiry_paths import may_follow
-from .flow import EventKind, Held, SessionRef, events, functions, held, sessions
+from .flow import EventKind, Held, SessionRef, events, function_named, held, sessions
 from .helpers import dotted, function_facts, param_facts
 from .loaded_callers import _argument, _calls
 
@@ -48,7 +48,7 @@ def caller_goes_on(ctx: FileContext, qualname: str, S: str, depth: int = 0) -> G
     and none does. The callers are known only for a module-level function that no other
     module imports and that this module only calls (see :mod:`.loaded_callers`)."""
     mod = ctx.facts
-    node = next((f for q, f in functions(ctx.module, ctx) if q == qualname), None)
+    node = function_named(ctx, qualname)
     if mod is None or node is None or "." in qualname or node.decorators or depth > _DEPTH:
         return GoesOn(None)
     calls = _calls(ctx, qualname, f"{mod.module}.{qualname}" if mod.module else qualname)
@@ -75,8 +75,8 @@ def _uses_after(ctx: FileContext, fn: cst.FunctionDef, qualname: str, name: str,
     for ev in evs[at.index + 1:]:
         if _uses(ev, name) and may_follow(at, ev):
             return GoesOn(None)
-    if _in_loop(evs, at, name):
-        return GoesOn(None)
+    if _loop_reusing(evs, at.path, name) is not None:
+        return GoesOn(None)  # the loop's next round calls again with the same session
     refs = sessions(ctx, fn, qualname, evs)
     holder = held(ctx, qualname, name, refs)
     if holder is Held.CALLER and "." not in name:
@@ -124,13 +124,7 @@ def _uses(ev: Event, name: str) -> bool:
     return ev.kind == EventKind.USE and ev.name == name
 
 
-def _in_loop(evs: list[Event], call: Event, name: str) -> bool:
-    """Is the call inside a loop whose next round uses the same session (not one it opens
-    again in the loop)?"""
-    return loop_reusing(evs, call.path, name) is not None
-
-
-def loop_reusing(evs: list[Event], path: tuple[cst.CSTNode, ...], name: str) -> cst.CSTNode | None:
+def _loop_reusing(evs: list[Event], path: tuple[cst.CSTNode, ...], name: str) -> cst.CSTNode | None:
     """The innermost loop of ``path`` (an event's) that comes round to it with the same
     session ``name``: none that binds the name again in its body (`name = maker()`, `with
     maker() as name:`)."""

@@ -34,6 +34,7 @@ from .flow import (
     call_argument,
     constructed_with,
     events,
+    function_named,
     functions,
     handler_block,
     hands_session_to_enders,
@@ -1395,7 +1396,7 @@ def _self_instance(ctx: FileContext, qualname: str) -> Tracked | None:
     """`self` in a method of a mapped class, as an instance of the session from the start of
     the method (for a method that deletes it: only a persistent instance can be deleted)."""
     owner, _, _ = qualname.rpartition(".")
-    fn = next((f for q, f in functions(ctx.module, ctx) if q == qualname), None)
+    fn = function_named(ctx, qualname)
     if not owner or fn is None or not fn.params.params or fn.params.params[0].name.value != "self" \
             or any(dotted(d.decorator) in ("staticmethod", "classmethod") for d in fn.decorators):
         return None

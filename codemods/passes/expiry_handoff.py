@@ -15,7 +15,15 @@ from ..lazy import lazy
 from .expiry_callers import _passed, _sites
 from .expiry_paths import may_follow
 from .expiry_state import Expiry, Handed, Tracked
-from .flow import Event, EventKind, call_argument, events, functions, hands_session_to_enders, reachable_only_through
+from .flow import (
+    Event,
+    EventKind,
+    call_argument,
+    events,
+    function_named,
+    hands_session_to_enders,
+    reachable_only_through,
+)
 from .helpers import dotted
 
 if TYPE_CHECKING:
@@ -152,7 +160,7 @@ def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: s
 
     def make() -> tuple[cst.FunctionDef, list[Handoff]] | None:
         other = _context_by_key(ctx, key, module_name)
-        node = next((f for q, f in functions(other.module, other) if q == qualname), None) if other else None
+        node = function_named(other, qualname) if other else None
         return None if other is None or node is None else (node, walk(other, qualname, node, depth))
 
     return _WALKED.get((key, qualname, depth), make)
@@ -219,7 +227,7 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
         if session_name is None:
             continue
         if mod.path == ctx.path:  # a caller in this file: its walk is cached on this file's context
-            found = next((f for q, f in functions(ctx.module, ctx) if q == caller.qualname), None)
+            found = function_named(ctx, caller.qualname)
             walked = None if found is None else (found, walk(ctx, caller.qualname, found, depth + 1))
         else:
             walked = _callers_handoffs(ctx, mod.path, mod.module, caller.qualname, walk, depth + 1)
@@ -228,7 +236,7 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
         node = walked[0]
         if through_local:
             other = context_of(ctx, mod.path, mod.module)  # its tree may be a later parse than node's
-            mine = next((f for q, f in functions(other.module, other) if q == caller.qualname), None) if other else None
+            mine = function_named(other, caller.qualname) if other else None
             if other is None or mine is None or not _holds(other, mine, held_local(mod, site) or "", qualified):
                 continue
         handed = [h for h in walked[1] if h.line == site.line and h.S == session_name]

@@ -641,6 +641,18 @@ def functions(module: cst.Module, ctx: FileContext | None = None) -> Iterator[tu
     return iter(_statement_functions(module))
 
 
+def function_named(ctx: FileContext, qualname: str) -> cst.FunctionDef | None:
+    """The function of :func:`functions` called ``qualname`` (the first, when a module defines
+    one name twice), looked up in a table made once per file."""
+    def table() -> dict[str, cst.FunctionDef]:
+        out: dict[str, cst.FunctionDef] = {}
+        for q, f in functions(ctx.module, ctx):
+            out.setdefault(q, f)
+        return out
+
+    return ctx.cached("functions-by-name", table).get(qualname)
+
+
 def functions_calling(ctx: FileContext, method: str | None) -> Iterator[tuple[str, cst.FunctionDef]]:
     """The functions of :func:`functions` that call ``x.<method>(...)`` themselves (all of
     them when ``method`` is None)."""
