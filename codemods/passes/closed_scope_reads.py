@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
-from .flow import Bound, Event, EventKind, call_argument, lazy_relationships_read, with_scopes
+from .flow import Bound, Event, EventKind, call_argument, lazy_relationships_read, with_end, with_scopes
 from .helpers import dotted
 
 if TYPE_CHECKING:
@@ -48,9 +48,7 @@ def closed_scope_reads(ctx: FileContext, evs: list[Event]) -> Iterator[ClosedRea
     for w in evs:
         if w.kind != EventKind.WITH or w.node.asynchronous:  # type: ignore[attr-defined]
             continue
-        end = next((e.index for e in evs if e.kind == EventKind.ENDWITH and e.node is w.node), None)
-        if end is None:
-            continue
+        end = with_end(evs, w.node)
         region = evs[w.index + 1: end]
         for name, scope in with_scopes(ctx, w.node):  # type: ignore[arg-type]
             if scope.yields != "session" or not scope.closes_on_exit:

@@ -312,6 +312,12 @@ def events(fn: cst.FunctionDef, ctx: FileContext | None = None) -> list[Event]:
     return collector.out
 
 
+def with_end(evs: list[Event], block: cst.CSTNode) -> int:
+    """The index of the event that ends the with-statement ``block`` (the walk gives every
+    with-statement it enters an end)."""
+    return next(e.index for e in evs if e.kind == EventKind.ENDWITH and e.node is block)
+
+
 def libcst_events(fn: cst.FunctionDef) -> list[Event]:
     """:func:`events` by a libcst visit (what the plain walk is checked against)."""
     collector = _collector()

@@ -25,6 +25,7 @@ from .flow import (
     reachable_only_through,
     session_scoped,
     unique_name,
+    with_end,
     with_scopes,
 )
 from .flow import (
@@ -306,7 +307,7 @@ class HoistOutOfScope(Pass):
 
     def _scope(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], w: Event, N: str,
                scope: Scope) -> Iterator[Finding]:
-        end = next(e.index for e in evs if e.kind == EventKind.ENDWITH and e.node is w.node)
+        end = with_end(evs, w.node)
         if not isinstance(w.node, cst.With) or not isinstance(w.node.body, cst.IndentedBlock):
             return
         region = [e for e in evs if w.index < e.index < end]

@@ -18,6 +18,7 @@ from .flow import (
     lazy_relationships_read,
     session_scoped,
     shape,
+    with_end,
     with_scopes,
 )
 from .helpers import dotted
@@ -905,7 +906,7 @@ class LazyLoadOutsideSession(Pass):
         for w in evs:
             if w.kind != EventKind.WITH or not w.node.asynchronous:  # type: ignore[attr-defined]
                 continue
-            end = next(e.index for e in evs if e.kind == EventKind.ENDWITH and e.node is w.node)
+            end = with_end(evs, w.node)
             region = evs[w.index + 1: end]
             for name, scope in with_scopes(ctx, w.node):  # type: ignore[arg-type]
                 for ev in region:

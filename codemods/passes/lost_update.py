@@ -25,6 +25,7 @@ from .flow import (
     model_for,
     sessions,
     shape,
+    with_end,
     with_scopes,
 )
 from .helpers import dotted
@@ -498,7 +499,7 @@ def _detachments(ctx: FileContext, qualname: str, evs: list[Event], refs: dict[s
             for name, scope in with_scopes(ctx, ev.node):
                 if scope.yields != "session" or not scope.closes_on_exit:
                     continue  # a service, a scoped registry, a context manager that keeps it open
-                end = next(e.index for e in evs if e.kind == EventKind.ENDWITH and e.node is ev.node)
+                end = with_end(evs, ev.node)
                 yield _Detach(How.BLOCK, name, ev, ev.path, _end(ctx, ev.node), scope.expires_on_exit,
                               scope.expire_on_commit, at=end, is_async=scope.is_async)
         elif ev.kind == EventKind.CALL and ev.name in DETACHING and ev.owner is not None:

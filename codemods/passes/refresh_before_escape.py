@@ -26,6 +26,7 @@ from .flow import (
     session_call,
     session_scoped,
     unique_name,
+    with_end,
 )
 from .helpers import awaited_calls, calls_on
 
@@ -583,7 +584,7 @@ class RefreshBeforeEscape(Pass):
     def _scope(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], ref: SessionRef) -> Iterator[Finding]:
         S = ref.name
         if ref.block is not None:
-            end = next(e.index for e in evs if e.kind == EventKind.ENDWITH and e.node is ref.block)
+            end = with_end(evs, ref.block)
             region = [e for e in evs if inside(e, ref.block) and e.kind not in (EventKind.WITH, EventKind.ENDWITH)]
         else:
             end = len(evs)
