@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from .passes import Pass
 
 INDEX_TRIGGERS = (b"sqlalchemy", b"sqlmodel", b"Depends", b"flask_sqlalchemy")
+# The databases an engine URL names (``index.aborts``): a settings module that only builds the
+# URL is read by the index too (and not, for that, by the passes)
+DATABASE_TRIGGERS = (b"postgres", b"sqlite", b"mysql", b"mariadb", b"oracle", b"mssql", b"cockroachdb", b"duckdb")
 
 
 def minimal_tokens(tokens: Iterable[str]) -> tuple[bytes, ...]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import cache, codec, guard
 from .config import Config
 from .lazy import lazy
-from .prefilter import INDEX_TRIGGERS, minimal_tokens, relevance_of
+from .prefilter import DATABASE_TRIGGERS, INDEX_TRIGGERS, minimal_tokens, relevance_of
 
 if TYPE_CHECKING:
     from . import index as index_mod
@@ -66,7 +66,7 @@ class IndexFailure:
 
 def index_triggers(config: Config) -> tuple[bytes, ...]:
     extra = tuple(n.rsplit(".", 1)[-1].encode() for n in list(config.session_factories) + list(config.session_scopes))
-    return INDEX_TRIGGERS + extra
+    return INDEX_TRIGGERS + DATABASE_TRIGGERS + extra
 
 
 def new_index(facts, config: Config) -> index_mod.ProjectIndex:

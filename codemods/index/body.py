@@ -95,6 +95,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.kept_params: set[str] = set()  # parameters it stores (`X[k] = p`, `X.append(p)`)
         self.session_ends: list[SessionEnd] = []
         self.param_reads: dict[str, set[str]] = {}
+        self.param_statements: set[str] = set()  # parameters it runs a statement on (`p.execute(...)`)
         self._called_funcs: set[int] = set()
         self._raising: set[int] | None = None
         self._ends_seen: set[tuple] = set()
@@ -604,6 +605,9 @@ class _FunctionBody(ast.NodeVisitor):
         self._getattr_read(node)
         if isinstance(node.func, ast.Attribute):
             self.methods.add(node.func.attr)
+            if node.func.attr in STATEMENT_METHODS and isinstance(node.func.value, ast.Name) \
+                    and node.func.value.id in self.param_names:
+                self.param_statements.add(node.func.value.id)
             if node.func.attr in STORE_METHODS:
                 if node.func.attr != "add":  # `session.add(obj)` gives obj to a session
                     self._keeps(node.args)
@@ -700,6 +704,10 @@ class _FunctionBody(ast.NodeVisitor):
         """What a parameter's callers hand in is read here (``param_reads``)."""
         if name in self.param_names and name not in ("self", "cls") and not attr.startswith("__"):
             self.param_reads.setdefault(name, set()).add(attr)
+
+# Session methods that send a statement to the database (`connection()` hands out the
+# transaction's connection, whose statements are the session's)
+STATEMENT_METHODS = frozenset({"execute", "scalar", "scalars", "get", "stream", "stream_scalars", "connection"})
 
 # `inspect(obj).unloaded`, `await obj.awaitable_attrs.rel`: code that looks at, or loads, what is loaded
 LOAD_STATE_ATTRS = {"unloaded", "awaitable_attrs"}

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from .. import guard, names
 from ..prefilter import INDEX_TRIGGERS  # noqa: F401  (re-exported)
+from .aborts import AUTOCOMMIT, database_named
 from .astutil import (
     _annotation_target,
     _const_bool,
@@ -432,6 +433,7 @@ class _Extractor:
             kept_params=body.kept_params,
             session_ends=body.session_ends,
             param_reads={p: sorted(attrs) for p, attrs in body.param_reads.items()},
+            param_statements=sorted(body.param_statements),
             held=body.held,
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
@@ -656,6 +658,11 @@ def _aggregate(tree: ast.Module, nodes: list[ast.AST], facts: ModuleFacts) -> No
                         facts.all_with_callees.add(facts.qualify(callee) or callee)
                 elif dotted_name(expr) is not None:
                     facts.all_with_callees.add(WITH_VALUE + (dotted_name(expr) or ""))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 2048:
+            database = database_named(node.value)
+            if database is not None:
+                facts.databases.add(database)
+            facts.autocommit = facts.autocommit or node.value == AUTOCOMMIT
         if isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.AsyncWith, ast.AsyncFor)):
             facts.has_async = True
 

@@ -214,6 +214,8 @@ class Function:
     kept_params: set[str] = field(default_factory=set)  # its parameters among those stored values v
     # (`.add(p)` aside: mostly a session's)
     param_reads: dict[str, list[str]] = field(default_factory=dict)  # parameter -> attributes it reads of it
+    param_statements: list[str] = field(default_factory=list)  # parameters it runs a statement on
+    # (`p.execute(...)`, `p.get(...)`, `p.connection()`: body.STATEMENT_METHODS)
     # parameter -> dotted attribute paths it reads of it, and where it hands them on (see .paths)
     param_paths: dict[str, list[str]] = field(default_factory=dict)
     param_paths_guarded: dict[str, list[str]] = field(default_factory=dict)  # read only for some values
@@ -282,6 +284,10 @@ class ModuleFacts:
     all_called: set[str] = field(default_factory=set)  # name(...) called anywhere
     all_with_callees: set[str] = field(default_factory=set)  # qualified callees of with-items
     has_async: bool = False
+    # databases its string constants name as engine URLs or driver names ("postgresql" for
+    # f"postgresql+asyncpg://{host}/db"), and whether one is "AUTOCOMMIT" (see .aborts)
+    databases: set[str] = field(default_factory=set)
+    autocommit: bool = False
     containers: set[str] = field(default_factory=set)  # module-level `X = {}`, class-level "Class.X"
     # module-level dicts, lists and tuples of functions (`HANDLERS = {"a": do_a, "b": do_b}`):
     # local name -> the qualified names of its members

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..index.aborts import aborting_database, runs_statements_on, statement_function_names
+from ..index.body import STATEMENT_METHODS
 from ..lazy import lazy
 from . import match as m
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
@@ -204,6 +206,17 @@ class RollbackAfterFailedFlush(Pass):
     its own that catches every failure. A handler around that call catches its failed commit
     too (the rollback is then an unsafe fix: the handler also catches what the service raised
     before its commit).
+
+    On PostgreSQL a failed query is enough. In a project whose engine URLs (outside tests) are
+    all PostgreSQL's, with no `"AUTOCOMMIT"` isolation level named, a handler around a query
+    of the session (`execute`, `scalar(s)`, `get`, `stream`, `connection()`, or a project
+    function that runs one on the session it is given) that neither rolls back nor raises,
+    while the session is used again, is reported too: PostgreSQL aborts the transaction when
+    a statement fails, refuses every later statement of it (`current transaction is aborted,
+    commands ignored until end of transaction block`) and turns its commit into a rollback.
+    SQLAlchemy does not mark the session, so nothing warns until the next statement fails.
+    No automatic fix: the rollback also discards the transaction's earlier work; a savepoint
+    (`async with session.begin_nested():` around the query) keeps it.
 
     ## Why is this bad?
     When a flush fails, SQLAlchemy rolls back the database transaction, but the session keeps
@@ -996,20 +1009,25 @@ class RollbackAfterFailedFlush(Pass):
     @classmethod
     def wants(cls, index, facts) -> bool:
         return facts is None or bool({"commit", "flush"} & facts.all_methods) or bool(
-            (facts.all_methods | facts.all_called) & index.flushing_function_names())
+            (facts.all_methods | facts.all_called) & index.flushing_function_names()) or bool(
+            facts.all_methods & STATEMENT_METHODS or facts.all_called & statement_function_names(index)) \
+            and aborting_database(index)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         flushing = ctx.index.flushing_function_names()
+        aborts = aborting_database(ctx.index)
+        querying = statement_function_names(ctx.index) if aborts else frozenset()
         for qualname, fn in functions(ctx.module, ctx):
             found_shape = shape(ctx, fn, qualname)
             through_calls = bool((found_shape.methods | found_shape.calls) & flushing)
-            if not ({"commit", "flush"} & found_shape.methods or through_calls) or not has_try(fn):
+            queries = aborts and bool(found_shape.methods & STATEMENT_METHODS or found_shape.calls & querying)
+            if not ({"commit", "flush"} & found_shape.methods or through_calls or queries) or not has_try(fn):
                 continue
             evs = events(fn, ctx)
             built = built_around(ctx, evs) if through_calls else {}
             caught: dict[tuple[int, str], _Caught] = {}
             for ev in evs:
-                owner = ev.owner
+                owner, statement = ev.owner, False
                 if ev.kind == EventKind.CALL and ev.owner in built:
                     made = built[ev.owner]  # type: ignore[index]
                     if not ctx.index.constructed_flushes(made.cls, made.passed, ev.name or ""):
@@ -1019,6 +1037,9 @@ class RollbackAfterFailedFlush(Pass):
                     via = None
                 elif through_calls and ev.kind == EventKind.USE and ev.name is not None and _flushing_call(ctx, ev):
                     via, owner = ev.owner, ev.name
+                elif queries and _failed_statement(ctx, ev):
+                    via, statement = (ev.owner, True) if ev.kind == EventKind.USE else (None, True)
+                    owner = ev.name if ev.kind == EventKind.USE else ev.owner
                 else:
                     continue
                 found = _catching_handler(ev)
@@ -1026,13 +1047,15 @@ class RollbackAfterFailedFlush(Pass):
                     key = (id(found[1]), owner)  # type: ignore[assignment]
                     entry = caught.setdefault(key, _Caught(found[0], found[1], owner, [], users=users_of(built, owner)))  # type: ignore[arg-type]
                     entry.calls.append(ev)
+                    entry.statements += statement
                     if via is not None:
                         entry.through.append(via)
             for entry in caught.values():
                 finding = self._check(ctx, qualname, fn, evs, entry)
                 if finding is not None:
                     yield finding
-                yield from self._reads_first(ctx, qualname, fn, evs, entry)
+                if not entry.only_statements:
+                    yield from self._reads_first(ctx, qualname, fn, evs, entry)
 
     def _reads_first(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, evs: list[Event],
                      entry: _Caught) -> Iterator[Finding]:
@@ -1091,6 +1114,8 @@ class RollbackAfterFailedFlush(Pass):
         S = entry.owner
         is_async = ref.is_async if ref is not None and ref.is_async is not None else \
             session_is_async(ctx, fn, S, function_facts(ctx, qualname))
+        if entry.only_statements:
+            return self._aborted(entry, why, early, is_async)
         commits = any(ev.name == "commit" for ev in entry.calls if ev.kind == EventKind.CALL)
         awaited = "await " if is_async else ""
         if entry.only_through_calls:
@@ -1129,6 +1154,27 @@ class RollbackAfterFailedFlush(Pass):
         return self.finding(at, message, Fix([edit], safe=safe))
 
 
+    def _aborted(self, entry: _Caught, why: str, early: Event | None, is_async: bool | None) -> Finding:
+        """A failed query (no flush) caught on PostgreSQL: the transaction is aborted."""
+        S = entry.owner
+        awaited = "await " if is_async else ""
+        failed = f"a failed query of `{S}`" + (f" in `{entry.through[0]}()`" if entry.through else "")
+        aborted = ("the database aborted the transaction when the query failed (PostgreSQL refuses every "
+                   "later statement of it, `current transaction is aborted`, and turns its commit into a "
+                   "rollback); SQLAlchemy does not know, so nothing warns")
+        savepoint = f"`{'async ' if is_async else ''}with {S}.begin_nested():`"
+        if early is not None:
+            message = (f"`{early.owner}.{early.name}()` runs in a handler of {failed}, before any "
+                       f"`{awaited}{S}.rollback()`: {aborted}; roll back first")
+            at: cst.CSTNode = early.node
+        else:
+            message = (f"this handler catches {failed} without `{awaited}{S}.rollback()`, and {why}: {aborted}; "
+                       f"roll back in the handler, or run the query in a savepoint ({savepoint})")
+            at = entry.handler
+        message += " (no automatic fix: a rollback also discards the transaction's earlier work)"
+        return self.finding(at, message)
+
+
 @dataclass
 class _Caught:
     try_: cst.Try
@@ -1139,27 +1185,54 @@ class _Caught:
     through: list[str] = field(default_factory=list)  # those project functions, as called
     # objects the function built around the session (`repo = Repo(session)`)
     users: dict[str, Built] = field(default_factory=dict)
+    statements: int = 0  # how many of `calls` are queries, not flushes (see _failed_statement)
 
     @property
     def only_through_calls(self) -> bool:
         return len(self.through) == len(self.calls)
 
+    @property
+    def only_statements(self) -> bool:
+        return self.statements == len(self.calls)
+
+
+def _failed_statement(ctx: FileContext, ev: Event) -> bool:
+    """A query whose failure aborts the transaction: ``S.execute(...)`` (a session method
+    sending a statement), or a session handed to a project function that sends statements
+    through it. (Asked only in a project that runs on PostgreSQL only: see index.aborts.)"""
+    if ev.kind == EventKind.CALL:
+        found = ev.name in STATEMENT_METHODS and ev.owner is not None
+    elif ev.kind == EventKind.USE and ev.name is not None and ev.owner is not None:
+        passed = _passed_at(ctx, ev)
+        found = passed is not None and runs_statements_on(ctx.index, ctx.qualify(ev.owner), *passed)
+    else:
+        found = False
+    return found
+
 
 def _flushing_call(ctx: FileContext, ev: Event) -> str | None:
     """For a name passed to a call (a "use" event): "commit"/"flush" when the callee is a
     project function that commits or flushes the session it gets there."""
+    passed = _passed_at(ctx, ev)
+    if passed is None:
+        return None
+    return ctx.index.flushes_passed_session(ctx.qualify(ev.owner), *passed)
+
+
+def _passed_at(ctx: FileContext, ev: Event) -> tuple[int | None, str | None] | None:
+    """For a name passed to a call (a "use" event): its position among the positional
+    arguments, or its keyword; None for a star argument or a call it is not an argument of."""
     arg = ctx.parent(ev.node)
     call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
     if not isinstance(call, cst.Call) or ev.owner is None or arg.star:  # type: ignore[union-attr]
         return None
     assert isinstance(arg, cst.Arg)
     if arg.keyword is not None:
-        return ctx.index.flushes_passed_session(ctx.qualify(ev.owner), None, arg.keyword.value)
+        return None, arg.keyword.value
     positional = [a for a in call.args if a.keyword is None]
     if any(a.star for a in positional):
         return None
-    position = next(i for i, a in enumerate(positional) if a is arg)
-    return ctx.index.flushes_passed_session(ctx.qualify(ev.owner), position, None)
+    return next(i for i, a in enumerate(positional) if a is arg), None
 
 
 def _handed_in(ctx: FileContext, qualname: str, S: str) -> Held | None:

@@ -1,0 +1,95 @@
+"""Failed statements that abort the transaction.
+
+On PostgreSQL any statement that fails inside a transaction aborts it: the server refuses
+every later statement of that transaction (``current transaction is aborted, commands ignored
+until end of transaction block``) and answers its COMMIT with a rollback. SQLAlchemy's
+Session does not know: unlike a failed flush, a failed ``execute()`` leaves the session
+usable, and only the database refuses. So whether a caught, failed query poisons the session
+depends on the database, which the code names in its engine URLs.
+
+The queries here take the project index: :func:`aborting_database` (every engine URL the
+project's code names is a PostgreSQL one) and :func:`runs_statements_on` (a project function
+sends statements through the session handed to it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
+
+if TYPE_CHECKING:
+    from .queries import ProjectIndex
+
+# A database URL or a driver name as code writes it: "postgresql+asyncpg://...",
+# f"sqlite:///{path}", URL.create("postgresql+psycopg", ...)
+_URL = re.compile(r"(postgresql|postgres|sqlite|mysql|mariadb|oracle|mssql|cockroachdb|duckdb)(?:\+\w+$|(?:\+\w+)?://)")
+AUTOCOMMIT = "AUTOCOMMIT"
+_TEST_DIRS = {"test", "tests", "testing"}
+
+
+def database_named(text: str) -> str | None:
+    """The database a string constant names as an engine URL or a driver name (the URL's
+    scheme without its driver: "postgresql"), else None."""
+    found = _URL.match(text)
+    return None if found is None else "postgresql" if found.group(1) == "postgres" else found.group(1)
+
+
+_memo: WeakKeyDictionary[ProjectIndex, tuple[int, bool]] = WeakKeyDictionary()
+
+
+def aborting_database(index: ProjectIndex) -> bool:
+    """Does the project run on PostgreSQL only? True when the engine URLs (and driver names)
+    its code outside tests names are all PostgreSQL's, at least one, and no code names the
+    AUTOCOMMIT isolation level (where each statement is its own transaction)."""
+    known = _memo.get(index)
+    if known is not None and known[0] == index.generation:
+        return known[1]
+    named: set[str] = set()
+    autocommit = False
+    for module in index.modules.values():
+        if not _test_module(module.module, module.path):
+            named |= module.databases
+            autocommit = autocommit or module.autocommit
+    answer = named == {"postgresql"} and not autocommit
+    _memo[index] = (index.generation, answer)
+    return answer
+
+
+def _test_module(name: str, path: str) -> bool:
+    """A test module: ``conftest.py``, ``test_*.py``/``*_test.py``, or a module of a ``tests``
+    package (judged by its dotted name: the directories above the project do not count)."""
+    file = os.path.basename(path)
+    return file == "conftest.py" or file.startswith("test_") or file.endswith("_test.py") \
+        or any(part in _TEST_DIRS for part in name.split(".")[:-1])
+
+
+def runs_statements_on(index: ProjectIndex, qualified: str | None, position: int | None, keyword: str | None) -> bool:
+    """Calling the project function ``qualified`` with a session at ``position`` (or
+    ``keyword``): does it send statements through that session (``session.execute(...)``,
+    ``session.get(...)``, ``session.connection()``), with no rollback of its own anywhere?"""
+    from .queries import _param_at
+
+    fn = index.function(qualified)
+    passed = keyword if keyword is not None else position
+    if fn is None or passed is None or not fn.param_statements or "rollback" in fn.methods:
+        return False
+    name = _param_at(fn, passed)
+    param = next((p for p in fn.params if p.name == name), None)
+    return param is not None and not param.depends and param.name in fn.param_statements \
+        and index.session_class(param.annotation) is not None
+
+
+_names_memo: WeakKeyDictionary[ProjectIndex, tuple[int, frozenset[str]]] = WeakKeyDictionary()
+
+
+def statement_function_names(index: ProjectIndex) -> frozenset[str]:
+    """The short names of the project functions that run statements on a session parameter:
+    a function calling none of them (and no session method) needs no closer look."""
+    known = _names_memo.get(index)
+    if known is None or known[0] != index.generation:
+        known = (index.generation, frozenset(q.rsplit(".", 1)[-1] for mod in index.modules.values()
+                                             for q, fn in mod.functions.items() if fn.param_statements))
+        _names_memo[index] = known
+    return known[1]
