@@ -111,6 +111,10 @@ class _FunctionBody(ast.NodeVisitor):
         self.picked: dict[str, str] = {}  # local name -> the module-level table of functions it
         # holds one of (`handler = HANDLERS[action]`, `HANDLERS.get(action)`)
         self.returns_load: Load | None = None
+        # `return {"chat": chat, ...}`: per constant key, the load a name there holds (None when
+        # the returns disagree); `keyed_returns` turns False at a return that is no dict literal
+        self.returned_keys: dict[str, Load | None] = {}
+        self.keyed_returns = True
         self.returns_calls: list[str] = []
         self.returned_new: list[str | None] = []  # per `return`: the class of a name it built, else None
         self.session_names: dict[str, str] = {}
@@ -487,6 +491,7 @@ class _FunctionBody(ast.NodeVisitor):
         load = load_of(value, self.loads, self.ex.facts.qualify)
         if load is not None and load.stage.instances:
             self.returns_load = self.returns_load or load
+        self._returned_keys(value)
         built = self.origins.get(value.id) if isinstance(value, ast.Name) else None
         self.returned_new.append(built.callee if built is not None and built.kind == "new" else None)
         # Also as a call: `self.repo.get(pk)` reads like a load whose model is `pk`; whether
@@ -500,6 +505,21 @@ class _FunctionBody(ast.NodeVisitor):
             callee = self._callee(value.func)
             if callee is not None:
                 self.returns_calls.append(callee)
+
+    def _returned_keys(self, value: ast.AST) -> None:
+        """``return {"chat": chat, "user": user}``: what each constant key holds, when it is a
+        name bound to a load of instances."""
+        if not isinstance(value, ast.Dict) or None in value.keys:
+            self.keyed_returns = False
+            return
+        for key, item in zip(value.keys, value.values):
+            if not isinstance(key, ast.Constant) or not isinstance(key.value, str):
+                continue
+            load = self.loads.get(item.id) if isinstance(item, ast.Name) else None
+            load = load if load is not None and load.stage.instances else None
+            if key.value in self.returned_keys and self.returned_keys[key.value] != load:
+                load = None
+            self.returned_keys[key.value] = load
 
     def _callee(self, func: ast.AST) -> str | None:
         """A callee as the index resolves it: qualified, or ``self.<...>`` (the class's own)."""

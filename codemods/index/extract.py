@@ -451,6 +451,8 @@ class _Extractor:
         if body.returns_load is not None:
             info.returns_load = (body.returns_load.model, body.returns_load.stage.value)
         info.returns_calls = body.returns_calls
+        if body.keyed_returns:
+            info.returns_keys = {k: (load.model, load.stage.value) for k, load in body.returned_keys.items() if load}
         if body.returned_new and len(set(body.returned_new)) == 1:
             info.returns_built = body.returned_new[0]
         self.facts.functions[info.qualname] = info

@@ -198,6 +198,9 @@ class Function:
     # results it returns (qualified, or "self.<...>").
     returns_load: tuple[str, str] | None = None
     returns_calls: list[str] = field(default_factory=list)
+    # every `return` is a dict literal: per constant key, the load the name there holds (model
+    # as written, stage), where all the returns naming that key agree: `prep["chat"]`
+    returns_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     returns_built: str | None = None  # every `return` gives a name bound to `Cls(...)`: Cls, qualified
     eager: set[str] = field(default_factory=set)  # attributes named in selectinload(...) & co
     opaque_options: bool = False  # passes loader options the index cannot read (`*opts`, raiseload, "*")

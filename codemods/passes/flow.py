@@ -199,23 +199,29 @@ class _Events(_VisitorBase):
 
     def _getattr_read(self, node: cst.Call) -> bool:
         """``getattr(obj, "attr", default)`` reads ``obj.attr``: the default catches a missing
-        attribute, not a DetachedInstanceError."""
-        if self._depth or not isinstance(node.func, cst.Name) or node.func.value != "getattr":
+        attribute, not a DetachedInstanceError; ``hasattr(obj, "attr")`` too (it catches only
+        AttributeError)."""
+        if self._depth or not isinstance(node.func, cst.Name) or node.func.value not in ("getattr", "hasattr"):
             return False
-        if len(node.args) not in (2, 3) or any(a.keyword is not None or a.star for a in node.args):
+        wanted = (2, 3) if node.func.value == "getattr" else (2,)
+        if len(node.args) not in wanted or any(a.keyword is not None or a.star for a in node.args):
             return False
         obj, attr = node.args[0].value, node.args[1].value
-        if isinstance(obj, cst.Name) and isinstance(attr, cst.SimpleString):
+        owner = obj.value if isinstance(obj, cst.Name) else keyed(obj)
+        if owner is not None and isinstance(attr, cst.SimpleString):
             name = attr.evaluated_value
             if isinstance(name, str) and name.isidentifier():
-                self._add(EventKind.READ, node, owner=obj.value, name=name)
+                self._add(EventKind.READ, node, owner=owner, name=name)
                 return True
         return False
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        if not isinstance(node.value, cst.Name):
+        if isinstance(node.value, cst.Name):
+            obj = node.value.value
+        elif not self._depth and (found := keyed(node.value)) is not None:
+            obj = found  # `prep["chat"].agent`: what a constant key of a dict holds
+        else:
             return
-        obj = node.value.value
         if self._depth:
             self._add(EventKind.NESTED, node, name=obj)
             return
@@ -278,6 +284,22 @@ def _hook(collector: type, name: str) -> Callable | None:
     """The collector's own hook ``name`` (None: libcst's, which does nothing)."""
     hook = getattr(collector, name, None)
     return None if hook is None or hook is getattr(cst.CSTVisitor, name, None) else hook
+
+
+def keyed(node: cst.BaseExpression) -> str | None:
+    """``prep["chat"]`` (a name subscripted with a constant string) as the owner name events
+    give what it holds: ``prep["chat"]``; None for any other expression."""
+    if not isinstance(node, cst.Subscript) or not isinstance(node.value, cst.Name) or len(node.slice) != 1:
+        return None
+    index = node.slice[0].slice
+    key = index.value.evaluated_value if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString) \
+        else None
+    return keyed_name(node.value.value, key) if isinstance(key, str) else None
+
+
+def keyed_name(name: str, key: str) -> str:
+    """The owner name of what ``name[key]`` holds (see :func:`keyed`)."""
+    return f'{name}["{key}"]'
 
 
 def _escaping_names(value: cst.BaseExpression) -> Iterator[str]:

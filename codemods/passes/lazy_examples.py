@@ -190,3 +190,36 @@ def find_account_with_keys(db: Session, name: str):
     stmt = select(Account).options(selectinload(Account.keys)).where(Account.name == name)
     return db.execute(stmt).scalar_one_or_none()
 '''
+
+CHATS = '''
+from sqlalchemy import ForeignKey, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
+
+from bot.services import Base
+
+
+class Persona(Base):
+    __tablename__ = "personas"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    greeting: Mapped[str]
+
+
+class Chat(Base):
+    __tablename__ = "chats"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    persona_id: Mapped[int | None] = mapped_column(ForeignKey("personas.id"))
+    persona: Mapped[Persona | None] = relationship()
+
+
+async def chat_context(db: AsyncSession, chat_id: int) -> dict:
+    chat = (await db.execute(select(Chat).where(Chat.id == chat_id))).scalar_one_or_none()
+    if chat is None:
+        return {"missing": True}
+    return {"chat": chat, "history": []}
+
+
+async def chat_context_with_persona(db: AsyncSession, chat_id: int) -> dict:
+    stmt = select(Chat).options(selectinload(Chat.persona)).where(Chat.id == chat_id)
+    return {"chat": (await db.execute(stmt)).scalar_one(), "history": []}
+'''

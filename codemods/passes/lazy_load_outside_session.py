@@ -22,7 +22,7 @@ from .flow import (
     with_scopes,
 )
 from .helpers import dotted
-from .lazy_examples import ACCOUNTS, JOBS, SHOP
+from .lazy_examples import ACCOUNTS, CHATS, JOBS, SHOP
 from .loaded_callers import caller_holdings
 from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
 
@@ -54,8 +54,10 @@ class LazyLoadOutsideSession(Pass):
       get_subscription(db, id)`), or reached through one of its loaded relationships
       (`user = sub.user`), when that query's loader options did not name the relationship:
       `getattr(user, "subscriptions", None)` raises `MissingGreenlet` too, as the default only
-      catches a missing attribute; handing it to a project function that reads the
-      relationship is reported at the call;
+      catches a missing attribute (and `hasattr()` catches only `AttributeError`); handing it
+      to a project function that reads the relationship is reported at the call; an instance
+      such a function returns under a constant key of a dict literal (`prep = await
+      self._prepare(id)`, then `prep["chat"].agent`) is followed the same way;
     - in async code, along a path: a helper handed `job` that reads
       `job.project.upstreams[i].mirrors`, or a loop over `job.project.upstreams`, when the
       query's options stop at `upstreams` (reported at the option that stops short when the
@@ -92,7 +94,7 @@ class LazyLoadOutsideSession(Pass):
     awaited attribute is a design decision.
     """
     example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO, "bot/shop.py": SHOP,
-                       "bot/jobs.py": JOBS, "bot/accounts.py": ACCOUNTS}
+                       "bot/jobs.py": JOBS, "bot/accounts.py": ACCOUNTS, "bot/chats.py": CHATS}
     examples = (
         Example(
             title="async: a lazy relationship read while attached",
@@ -332,6 +334,34 @@ class LazyLoadOutsideSession(Pass):
                 return ", ".join(key.label for key in account.keys)
             ''',
         ),
+        Example(
+            title="async: an instance a helper returns under a key of a dict, its relationship read (hasattr too)",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.chats import Chat, chat_context
+
+
+            class Replies:
+                def __init__(self, db: AsyncSession) -> None:
+                    self.db = db
+
+                async def _prepare(self, chat_id: int) -> dict:
+                    result = await self.db.execute(select(Chat).where(Chat.id == chat_id))
+                    chat = result.scalar_one()
+                    return {"chat": chat, "turns": 0}
+
+                async def greeting(self, chat_id: int) -> str:
+                    prep = await self._prepare(chat_id)
+                    persona = prep["chat"].persona if hasattr(prep["chat"], "persona") else None
+                    return persona.greeting if persona else ""
+
+
+            async def opening(db: AsyncSession, chat_id: int) -> str:
+                context = await chat_context(db, chat_id)
+                return context["chat"].persona.greeting
+            ''',
+        ),
     )
     valid = (
         Valid(
@@ -365,6 +395,30 @@ class LazyLoadOutsideSession(Pass):
             ''',
             "a session that does not expire on commit keeps what the account was built with; an account "
             "loaded by a query (SQF003's); keys read inside the block (loaded there); a `with` that is no session",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.chats import chat_context, chat_context_with_persona
+
+
+            async def opening(db: AsyncSession, chat_id: int) -> str:
+                context = await chat_context_with_persona(db, chat_id)
+                return context["chat"].persona.greeting
+
+
+            async def persona_id(db: AsyncSession, chat_id: int) -> int | None:
+                context = await chat_context(db, chat_id)
+                return context["chat"].persona_id
+
+
+            async def replaced(db: AsyncSession, chat_id: int, other) -> str:
+                context = await chat_context(db, chat_id)
+                context["chat"] = other
+                return context["chat"].persona.greeting
+            ''',
+            "the helper's query loads the relationship; a column of the instance; a key the function "
+            "stores another value under",
         ),
         Valid(
             '''

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from ..index.keyed import returned_under
 from ..lazy import lazy
 from . import match as m
 from .flow import (
@@ -34,6 +35,7 @@ from .flow import (
     eager_in,
     eager_in_calls,
     falls_through_to,
+    keyed_name,
     lazy_relationships_read,
     loaded_eagerly,
     model_for,
@@ -145,6 +147,10 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 if found is None and (built := _built(ctx, ev.value)) is not None:
                     found = built if ev.name not in facts.uses.shared else None
             held.pop(ev.name, None)
+            for key in [k for k in held if k.startswith(ev.name + "[")]:
+                del held[key]  # what `name["key"]` held
+            if not isinstance(ev.node, cst.For) and ev.name not in facts.uses.unsure:
+                held.update(_keyed(ctx, fn, ev.name, ev.value))
             if found is not None and ev.name not in facts.uses.unsure:
                 held[ev.name] = found
         elif ev.kind == EventKind.CALL:
@@ -489,6 +495,71 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
     return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call),
                    f"the query of `{dotted(call.func)}`", None, closes_its_sessions(index, called),
                    many=returned.shape is index_mod.Stage.LIST)
+
+
+def _keyed(ctx: FileContext, fn: cst.FunctionDef, name: str, value: cst.BaseExpression | None) -> dict[str, Holding]:
+    """``prep = await self._prepare(...)``, an async project function (or a method of this
+    function's class) every ``return`` of which is a dict literal: what ``prep["chat"]``
+    holds, for each constant key whose name there holds an instance its query loaded (see
+    index.keyed). Left out when ``prep`` is stored into (``prep["chat"] = other``)."""
+    if not isinstance(value, cst.Await) or not isinstance(value.expression, cst.Call):
+        return {}
+    call = value.expression
+    callee = dotted(call.func)
+    if callee is None:
+        return {}
+    receiver = None
+    if callee.startswith("self.") and callee.count(".") == 1:
+        cls = _class_of(ctx, fn)
+        if cls is None or ctx.facts is None:
+            return {}
+        receiver = f"{ctx.facts.module}.{cls}"
+        qualified: str | None = f"{receiver}.{callee[5:]}"
+    elif callee.split(".")[0] in ("self", "cls"):
+        return {}
+    else:
+        qualified = ctx.qualify(callee)
+    called = ctx.index.function(qualified)
+    if called is None or not called.is_async or called.opaque_options or not called.returns_keys \
+            or _stored_into(fn, name):
+        return {}
+    out: dict[str, Holding] = {}
+    for key in called.returns_keys:
+        returned = returned_under(ctx.index, qualified, key, receiver)
+        if returned is not None:
+            out[keyed_name(name, key)] = Holding(
+                returned.model, frozenset(returned.function.eager) | eager_in(call), f"the query of `{callee}`",
+                None, closes_its_sessions(ctx.index, called), many=returned.shape is index_mod.Stage.LIST)
+    return out
+
+
+def _class_of(ctx: FileContext, fn: cst.FunctionDef) -> str | None:
+    """The qualified name of the class ``fn`` is a method of (None for a function)."""
+    names: list[str] = []
+    node = ctx.parent(fn)
+    while node is not None and not isinstance(node, cst.Module):
+        if isinstance(node, cst.ClassDef):
+            names.insert(0, node.name.value)
+        elif isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            return None
+        node = ctx.parent(node)
+    return ".".join(names) or None
+
+
+def _stored_into(fn: cst.FunctionDef, name: str) -> bool:
+    """Does ``fn`` assign to or delete a key of ``name`` (``name["k"] = v``, ``del name["k"]``,
+    ``name.update(...)``, ``name.pop(...)``)?"""
+    targets = [t.target for a in m.findall(fn.body, m.Assign()) for t in a.targets]  # type: ignore[attr-defined]
+    targets += [a.target for a in m.findall(fn.body, m.AugAssign() | m.AnnAssign() | m.Del())]  # type: ignore[attr-defined]
+    targets += [e.value for t in targets if isinstance(t, (cst.Tuple, cst.List)) for e in t.elements]
+    if any(isinstance(t, cst.Subscript) and isinstance(t.value, cst.Name) and t.value.value == name for t in targets):
+        return True
+    return any(isinstance(c.func, cst.Attribute) and isinstance(c.func.value, cst.Name)  # type: ignore[attr-defined]
+               and c.func.value.value == name and c.func.attr.value in _DICT_CHANGES  # type: ignore[attr-defined]
+               for c in m.findall(fn.body, m.Call()))
+
+
+_DICT_CHANGES = frozenset({"update", "pop", "popitem", "setdefault", "clear", "__setitem__"})
 
 
 def _opaque(value: cst.BaseExpression) -> bool:
