@@ -62,6 +62,9 @@ ASYNC_METHODS = {
     "scalars", "scalar", "delete", "stream", "stream_scalars", "run_sync", "invalidate",
     "reset", "begin", "begin_nested", "connection",
 }
+# Session methods that send a statement to the database (`connection()` hands out the
+# transaction's connection, whose statements are the session's)
+STATEMENT_METHODS = frozenset({"execute", "scalar", "scalars", "get", "stream", "stream_scalars", "connection"})
 PLAIN_METHODS = {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "in_transaction"}
 
 # Ending of a generator/iterator annotation that yields a session: Generator[Session, ...]

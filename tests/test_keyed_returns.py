@@ -33,6 +33,7 @@ class Chat(Base):
     persona: Mapped[Persona] = relationship()
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the load's coroutine, never awaited
 def test_hasattr_runs_the_lazy_load_and_does_not_catch_its_failure():
     async def run() -> None:
         engine = create_async_engine("sqlite+aiosqlite://")

@@ -625,7 +625,7 @@ class _FunctionBody(ast.NodeVisitor):
         self._getattr_read(node)
         if isinstance(node.func, ast.Attribute):
             self.methods.add(node.func.attr)
-            if node.func.attr in STATEMENT_METHODS and isinstance(node.func.value, ast.Name) \
+            if node.func.attr in names.STATEMENT_METHODS and isinstance(node.func.value, ast.Name) \
                     and node.func.value.id in self.param_names:
                 self.param_statements.add(node.func.value.id)
             if node.func.attr in STORE_METHODS:
@@ -724,10 +724,6 @@ class _FunctionBody(ast.NodeVisitor):
         """What a parameter's callers hand in is read here (``param_reads``)."""
         if name in self.param_names and name not in ("self", "cls") and not attr.startswith("__"):
             self.param_reads.setdefault(name, set()).add(attr)
-
-# Session methods that send a statement to the database (`connection()` hands out the
-# transaction's connection, whose statements are the session's)
-STATEMENT_METHODS = frozenset({"execute", "scalar", "scalars", "get", "stream", "stream_scalars", "connection"})
 
 # `inspect(obj).unloaded`, `await obj.awaitable_attrs.rel`: code that looks at, or loads, what is loaded
 LOAD_STATE_ATTRS = {"unloaded", "awaitable_attrs"}

@@ -218,7 +218,7 @@ class Function:
     # (`.add(p)` aside: mostly a session's)
     param_reads: dict[str, list[str]] = field(default_factory=dict)  # parameter -> attributes it reads of it
     param_statements: list[str] = field(default_factory=list)  # parameters it runs a statement on
-    # (`p.execute(...)`, `p.get(...)`, `p.connection()`: body.STATEMENT_METHODS)
+    # (`p.execute(...)`, `p.get(...)`, `p.connection()`: names.STATEMENT_METHODS)
     # parameter -> dotted attribute paths it reads of it, and where it hands them on (see .paths)
     param_paths: dict[str, list[str]] = field(default_factory=dict)
     param_paths_guarded: dict[str, list[str]] = field(default_factory=dict)  # read only for some values

@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ..index.keyed import returned_under
 from ..lazy import lazy
 from . import match as m
 from .flow import (
@@ -47,12 +46,13 @@ if TYPE_CHECKING:
     import libcst as cst
 
     from .. import index as index_mod
-    from ..index import Function
+    from ..index import Function, keyed
     from ..index.facts import Model
     from .base import FileContext
 else:
     cst = lazy("libcst")
     index_mod = lazy("codemods.index")
+    keyed = lazy("codemods.index.keyed")
 
 
 @dataclass(frozen=True)
@@ -525,7 +525,7 @@ def _keyed(ctx: FileContext, fn: cst.FunctionDef, name: str, value: cst.BaseExpr
         return {}
     out: dict[str, Holding] = {}
     for key in called.returns_keys:
-        returned = returned_under(ctx.index, qualified, key, receiver)
+        returned = keyed.returned_under(ctx.index, qualified, key, receiver)
         if returned is not None:
             out[keyed_name(name, key)] = Holding(
                 returned.model, frozenset(returned.function.eager) | eager_in(call), f"the query of `{callee}`",

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..index.aborts import aborting_database, runs_statements_on, statement_function_names
-from ..index.body import STATEMENT_METHODS
 from ..lazy import lazy
+from ..names import STATEMENT_METHODS
 from . import match as m
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .built_objects import Built, built_around, savepoints, users_of, uses_through
@@ -35,8 +34,11 @@ from .reads_before_rollback import early_reads
 
 if TYPE_CHECKING:
     import libcst as cst
+
+    from ..index import aborts
 else:
     cst = lazy("libcst")
+    aborts = lazy("codemods.index.aborts")
 
 
 # What a handler for a failed flush catches: SQLAlchemy's and the DBAPI's database errors,
@@ -1010,17 +1012,17 @@ class RollbackAfterFailedFlush(Pass):
     def wants(cls, index, facts) -> bool:
         return facts is None or bool({"commit", "flush"} & facts.all_methods) or bool(
             (facts.all_methods | facts.all_called) & index.flushing_function_names()) or bool(
-            facts.all_methods & STATEMENT_METHODS or facts.all_called & statement_function_names(index)) \
-            and aborting_database(index)
+            facts.all_methods & STATEMENT_METHODS or facts.all_called & aborts.statement_function_names(index)) \
+            and aborts.aborting_database(index)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         flushing = ctx.index.flushing_function_names()
-        aborts = aborting_database(ctx.index)
-        querying = statement_function_names(ctx.index) if aborts else frozenset()
+        on_postgresql = aborts.aborting_database(ctx.index)
+        querying = aborts.statement_function_names(ctx.index) if on_postgresql else frozenset()
         for qualname, fn in functions(ctx.module, ctx):
             found_shape = shape(ctx, fn, qualname)
             through_calls = bool((found_shape.methods | found_shape.calls) & flushing)
-            queries = aborts and bool(found_shape.methods & STATEMENT_METHODS or found_shape.calls & querying)
+            queries = on_postgresql and bool(found_shape.methods & STATEMENT_METHODS or found_shape.calls & querying)
             if not ({"commit", "flush"} & found_shape.methods or through_calls or queries) or not has_try(fn):
                 continue
             evs = events(fn, ctx)
@@ -1204,7 +1206,7 @@ def _failed_statement(ctx: FileContext, ev: Event) -> bool:
         found = ev.name in STATEMENT_METHODS and ev.owner is not None
     elif ev.kind == EventKind.USE and ev.name is not None and ev.owner is not None:
         passed = _passed_at(ctx, ev)
-        found = passed is not None and runs_statements_on(ctx.index, ctx.qualify(ev.owner), *passed)
+        found = passed is not None and aborts.runs_statements_on(ctx.index, ctx.qualify(ev.owner), *passed)
     else:
         found = False
     return found
