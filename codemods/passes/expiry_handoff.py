@@ -215,7 +215,7 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
     fn = ctx.function_facts(qualname)
     if fn is None or not fn.is_async or depth > _DEPTH:
         return {}
-    from ..index.queries import held_local  # the index loads only when a pass runs
+    from ..index.callers import held_local  # the index loads only when a pass runs
 
     out: dict[str, Tracked] = {}
     qualified = f"{ctx.facts.module}.{qualname}" if ctx.facts.module else qualname
