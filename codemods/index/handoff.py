@@ -5,7 +5,7 @@ around it (`Repo(db).save(x)`)."""
 from __future__ import annotations
 
 from .. import names
-from .lookup import _param_at
+from .lookup import param_at
 from .returns import ReturnQueries
 from .sessions import SessionQueries
 
@@ -41,7 +41,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
         out: set[str] = set()
         if found is not None:
             fn, owner = found
-            name = _param_at(fn, passed) or ""
+            name = param_at(fn, passed) or ""
             for end in fn.session_ends if name else ():
                 if end.session == "self." and name.startswith("self."):  # `self.other()`: same self
                     out |= self.session_ends(end.callee, name, target_receiver or owner, depth + 1, deep) & followed
@@ -86,7 +86,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
             return None
         if not ((fn.returns_class or "").rsplit(".", 1)[-1] == "Self" or "cls" in fn.returns_calls):
             return None
-        name = _param_at(fn, passed)
+        name = param_at(fn, passed)
         at = next((end.passed for end in fn.session_ends
                    if end.session == name and end.callee == "cls" and end.passed is not None), None)
         return (owner, at) if name and at is not None and self.model(owner) is None else None
@@ -148,7 +148,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
                     if found is not None:
                         return found
                 return None
-            name = _param_at(init, passed)
+            name = param_at(init, passed)
             return [key[len(local) + 1:] for key, param in mod.init_params.items()
                     if param == name and key.startswith(local + ".")] if name else []
         return None

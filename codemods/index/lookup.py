@@ -219,7 +219,7 @@ class IndexLookup:
         return kind, what
 
 
-def _param_at(fn: Function, passed: int | str) -> str | None:
+def param_at(fn: Function, passed: int | str) -> str | None:
     """The parameter of ``fn`` a session passed at ``passed`` binds (``self``/``cls`` skipped
     for a method), or ``passed`` itself when it names a ``self.<attr>``."""
     if isinstance(passed, str):

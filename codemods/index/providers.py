@@ -7,7 +7,7 @@ from .facts import (
     Param,
     SessionOrigin,
 )
-from .lookup import _param_at
+from .lookup import param_at
 from .sessions import SessionQueries
 
 
@@ -26,7 +26,7 @@ class ProviderQueries(SessionQueries):
         found = self._callable(qualified) if qualified else None
         if found is None:
             return []
-        name = _param_at(found[0], passed)
+        name = param_at(found[0], passed)
         return found[0].param_reads.get(name, []) if name else []
 
     def made_dependency(self, qualified: str | None) -> str | None:

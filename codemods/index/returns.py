@@ -8,7 +8,7 @@ from .facts import (
     Returned,
 )
 from .infer import CLASS_ITSELF, Stage
-from .lookup import _param_at
+from .lookup import param_at
 from .models import ModelQueries
 
 
@@ -53,7 +53,7 @@ class ReturnQueries(ModelQueries):
         if found is None:
             return None
         fn = found[0]
-        name = _param_at(fn, passed)
+        name = param_at(fn, passed)
         if not name or not any(end.session == name and end.method == "commit" and end.callee is None
                                for end in fn.session_ends):
             return None

@@ -16,7 +16,7 @@ from ..lazy import lazy
 from .expiry_paths import may_follow
 from .flow import EventKind, Held, SessionRef, events, function_named, held, sessions
 from .helpers import dotted, function_facts, param_facts
-from .loaded_callers import _argument, _calls
+from .loaded_callers import argument_name, calls_in_module
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -51,12 +51,12 @@ def caller_goes_on(ctx: FileContext, qualname: str, S: str, depth: int = 0) -> G
     node = function_named(ctx, qualname)
     if mod is None or node is None or "." in qualname or node.decorators or depth > _DEPTH:
         return GoesOn(None)
-    calls = _calls(ctx, qualname, f"{mod.module}.{qualname}" if mod.module else qualname)
+    calls = calls_in_module(ctx, qualname, f"{mod.module}.{qualname}" if mod.module else qualname)
     if not calls:
         return GoesOn(None)
     params = [p.name.value for p in node.params.params]
     for caller_qualname, caller, call, _table in calls:
-        name = _argument(call, params, S)
+        name = argument_name(call, params, S)
         if name is None:
             return GoesOn(None)  # an expression we cannot follow
         use = _uses_after(ctx, caller, caller_qualname, name, call, depth)
