@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from .expiry_paths import may_follow
 from .flow import EventKind, Held, SessionRef, events, function_named, held, sessions
-from .helpers import dotted, function_facts, param_facts
+from .helpers import dotted, function_facts, param_facts, with_binds
 from .loaded_callers import argument_name, calls_in_module
 
 if TYPE_CHECKING:
@@ -110,8 +110,7 @@ def commits_after_yield(ctx: FileContext, ref: SessionRef) -> bool:
         expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
         callee = dotted(expr.func) if isinstance(expr, cst.Call) else None
         fn = ctx.index.function(ctx.qualify(callee)) if callee else None
-        if fn is not None and fn.commits_after_yield and item.asname is not None \
-                and dotted(item.asname.name) == ref.name:  # type: ignore[arg-type]
+        if fn is not None and fn.commits_after_yield and with_binds(item, dotted_target=True) == ref.name:
             return True
     return False
 
@@ -141,7 +140,7 @@ def bound_in(evs: list[Event], name: str, block: cst.CSTNode) -> bool:
             continue
         if e.kind == EventKind.ASSIGN and e.name == name:
             return True
-        if e.kind == EventKind.WITH and any(isinstance(item.asname.name, cst.Name) and item.asname.name.value == name
-                                             for item in e.node.items if item.asname is not None):  # type: ignore[attr-defined]
+        if e.kind == EventKind.WITH and any(with_binds(item) == name
+                                             for item in e.node.items):  # type: ignore[attr-defined]
             return True
     return False
