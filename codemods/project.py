@@ -138,6 +138,10 @@ class Project:
             self._reread = False
             facts = [self._facts(absolute) for absolute in list(self._known)]
             self._index = new_index([f for f in facts if f is not None], self.config)
+            if self._meta is not None and self._meta.fingerprint == self.fingerprint:
+                # The session-related names of these very facts, as the last run derived them
+                # (a walk of every function of every module), kept with the index's entries.
+                self._index._names = set(self._meta.names)
             if self._reread:  # keep what was read again
                 self.save_facts()
             self._index.failures = self.failures
