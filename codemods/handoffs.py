@@ -55,7 +55,7 @@ class Store:
             walked = codec.decode(Walked, plain)
         except (codec.DecodeError, TypeError):
             return None
-        same = walked.files and all(_digest(p) == d for p, d in walked.files.items())
+        same = walked.files and all(cache._digest(p) == d for p, d in walked.files.items())
         return walked.files if same else None
 
     def keep(self, path: str, qualname: str, depth: int, files: dict[str, str]) -> None:
@@ -69,14 +69,6 @@ class Store:
         if self.changed:
             cache.write_json(self.file, SCHEMA, {"key": self.key, "walks": self.walks})
             self.changed = False
-
-
-def _digest(path: str) -> str | None:
-    try:
-        with open(path, "rb") as fh:
-            return cache.content_digest(fh.read())
-    except OSError:
-        return None
 
 
 # The store of the run in progress, and the index it was made for: a walk made with any other
