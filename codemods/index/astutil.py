@@ -34,8 +34,9 @@ def source_order(roots: list[ast.AST], skip: tuple[type, ...] = ()) -> list[ast.
     return out
 
 
-def _add_children(node: ast.AST, out: list[ast.AST], kind: type = ast.AST) -> None:
+def _add_children(node: ast.AST, out: list[ast.AST]) -> None:
     """Append ``node``'s children to ``out``, in the order of its fields (``ast.iter_child_nodes``)."""
+    kind = ast.AST
     for name in node._fields:
         value = getattr(node, name, None)
         if isinstance(value, kind):
