@@ -150,3 +150,24 @@ def iter_keys(root: Path):
     file = root / ".sqla-fix-cache" / "handoffs.json"
     if file.exists():
         yield json.loads(file.read_text())["key"]
+
+
+def test_only_the_command_sets_the_garbage_collector(project, monkeypatch):
+    """The command collects less (none at all for an editor's buffer); a program that embeds
+    sqla-fix (the suite's CliRunner is one) keeps its own settings."""
+    import gc
+
+    from codemods import collect
+
+    before = gc.get_threshold(), gc.isenabled()
+    from_editor("bot/greeting.py", textwrap.dedent(GREETING).encode())
+    assert (gc.get_threshold(), gc.isenabled()) == before
+    monkeypatch.setattr(collect, "_COMMAND", False)
+    try:
+        collect.for_command()
+        assert gc.get_threshold()[0] > before[0][0] and gc.isenabled()
+        from_editor("bot/greeting.py", textwrap.dedent(GREETING).encode())
+        assert not gc.isenabled()
+    finally:
+        gc.set_threshold(*before[0])
+        gc.enable() if before[1] else gc.disable()
