@@ -20,6 +20,7 @@ few plain values about the whole cache (decoded by whoever reads them).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -50,6 +51,7 @@ def source_schema(package: str) -> str:
     return _schema_of([os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")])
 
 
+@functools.cache
 def code_schema() -> str:
     """The version, and a digest of every module of sqla-fix: what a cached result was
     computed by."""

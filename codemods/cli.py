@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import VERSION_LINE, __version__, prefilter, report
+from . import VERSION_LINE, __version__, collect, prefilter, report
 from .lazy import lazy
 
 if TYPE_CHECKING:
@@ -222,6 +222,7 @@ def _same_directories(a: Sequence[str], b: Sequence[str]) -> bool:
 
 
 def _run_stdin(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> tuple[list[engine.FileResult], bytes]:
+    collect.for_one_file()
     raw = sys.stdin.buffer.read()
     name = opts.stdin_filename or "-"
     config = resolver.for_path(opts.stdin_filename or os.getcwd())
@@ -591,6 +592,7 @@ def server() -> None:
 
 
 def main() -> None:
+    collect.for_command()
     try:
         cli(prog_name="sqla-fix")
     except KeyboardInterrupt:

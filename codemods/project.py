@@ -99,13 +99,31 @@ def facts_digest(plain: Any) -> str:
 
 
 class _Known:
-    """An indexed file: its facts as extracted, or as stored (decoded when first needed)."""
+    """An indexed file: its facts as extracted, or as stored (decoded when first needed).
+    The plain form and digest of extracted facts are made when first asked for (a run
+    without the cache never asks)."""
 
-    __slots__ = ("path", "digest", "plain", "_facts")
+    __slots__ = ("path", "_digest", "_plain", "_facts")
 
-    def __init__(self, path: str, digest: str, plain: Any = None,
+    def __init__(self, path: str, digest: str | None, plain: Any = None,
                  facts: index_mod.ModuleFacts | None = None) -> None:
-        self.path, self.digest, self.plain, self._facts = path, digest, plain, facts
+        self.path, self._digest, self._plain, self._facts = path, digest, plain, facts
+
+    @property
+    def plain(self) -> Any:
+        if self._plain is None and self._facts is not None:
+            self._plain = codec.encode(self._facts, defaults=False)  # half the size: most fields keep their defaults
+        return self._plain
+
+    @plain.setter
+    def plain(self, value: Any) -> None:
+        self._plain = value
+
+    @property
+    def digest(self) -> str:
+        if self._digest is None:
+            self._digest = facts_digest(self.plain)
+        return self._digest
 
     def facts(self, stored: cache.Blobs | None) -> index_mod.ModuleFacts:
         if self._facts is None:
@@ -125,7 +143,9 @@ class Project:
         self.config = config
         self._known = known
         self._store, self._stored = store, stored
-        self.fingerprint = fingerprint(known)
+        # With the cache, made at once: the facts' digests are taken as extracted, before any
+        # index holds them.
+        self._fingerprint: str | None = fingerprint(known) if store is not None else None
         self._index: index_mod.ProjectIndex | None = None
         self._reread = False  # facts the cache could not give were read from their files
         self._meta = meta if meta is not None and meta.fingerprint == self.fingerprint else None
@@ -133,11 +153,23 @@ class Project:
         self.scanned = 0  # files read to build it (not those served by the cache)
 
     @property
+    def fingerprint(self) -> str:
+        """A digest of every indexed file's facts (see :func:`fingerprint`), made when first
+        asked for: the caches key on it, a run without them never asks."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self._known)
+        return self._fingerprint
+
+    @property
     def index(self) -> index_mod.ProjectIndex:
         if self._index is None:
             self._reread = False
             facts = [self._facts(absolute) for absolute in list(self._known)]
             self._index = new_index([f for f in facts if f is not None], self.config)
+            if self._meta is not None and self._meta.fingerprint == self.fingerprint:
+                # The session-related names of these very facts, as the last run derived them
+                # (a walk of every function of every module), kept with the index's entries.
+                self._index._names = set(self._meta.names)
             if self._reread:  # keep what was read again
                 self.save_facts()
             self._index.failures = self.failures
@@ -172,7 +204,7 @@ class Project:
                 self._store.put(known.path, IndexEntry(fresh.digest), seen=read[1])
         if self._store is not None:
             self._store.save()
-        self.fingerprint = fingerprint(self._known)
+        self._fingerprint = None  # to be made again, from the facts as they are now
         return self._known[absolute].facts(None) if facts is not None else None
 
     def save_facts(self) -> None:
@@ -216,8 +248,7 @@ def index_store(config: Config) -> tuple[cache.FileCache[IndexEntry], cache.Blob
 
 
 def _extracted(path: str, facts: index_mod.ModuleFacts) -> _Known:
-    plain = codec.encode(facts, defaults=False)  # half the size: most fields keep their defaults
-    return _Known(path, facts_digest(plain), plain=plain, facts=facts)
+    return _Known(path, None, facts=facts)
 
 
 def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, bytes] | None = None,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import cache
+from . import cache, handoffs
 from .config import Config
 from .lazy import lazy
 from .project import Project
@@ -140,4 +140,9 @@ def source_result(path: str, raw: bytes, project: Project, config: Config,
             if entry.new_text is not None:
                 result.source, result.new_text = from_bytes(path, raw), entry.new_text
             return result
+        # The callers' walks that handed nothing, kept by the last runs for this state of the
+        # index: an editor checking the file again parses no caller's file for them.
+        index = project.index
+        with handoffs.kept(handoffs.Store(config.root, key(project, config, False)), index):
+            return engine.run_source(path, raw, index, config, want_fix_diffs)
     return engine.run_source(path, raw, project.index, config, want_fix_diffs)

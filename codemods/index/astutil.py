@@ -11,18 +11,38 @@ def walk(node: ast.AST) -> list[ast.AST]:
     """``list(ast.walk(node))``, in its order (breadth first, each node's children in the order
     of its fields), several times faster: no generator per node, nor per field."""
     out = [node]
-    kind = ast.AST
     i = 0
     while i < len(out):
-        here = out[i]
+        _add_children(out[i], out)
         i += 1
-        for name in here._fields:
-            value = getattr(here, name, None)
-            if isinstance(value, kind):
-                out.append(value)
-            elif isinstance(value, list):
-                out.extend(item for item in value if isinstance(item, kind))
     return out
+
+
+def source_order(roots: list[ast.AST], skip: tuple[type, ...] = ()) -> list[ast.AST]:
+    """The nodes under ``roots`` (and themselves), depth first in source order: each node, then
+    its children in the order of their fields, as ``ast.iter_child_nodes`` gives them; the
+    children of a node of a type in ``skip`` are left out. No generator per node."""
+    out: list[ast.AST] = []
+    stack = roots[::-1]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if not isinstance(node, skip):
+            children: list[ast.AST] = []
+            _add_children(node, children)
+            stack.extend(reversed(children))
+    return out
+
+
+def _add_children(node: ast.AST, out: list[ast.AST]) -> None:
+    """Append ``node``'s children to ``out``, in the order of its fields (``ast.iter_child_nodes``)."""
+    kind = ast.AST
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, kind):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(item for item in value if isinstance(item, kind))
 
 
 def dotted_name(node: ast.AST) -> str | None:
@@ -46,13 +66,13 @@ def unquoted(annotation: ast.AST) -> ast.AST | None:
     return annotation
 
 
-def _const_bool(node: ast.AST | None) -> bool | None:
+def const_bool(node: ast.AST | None) -> bool | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, bool):
         return node.value
     return None
 
 
-def _kw(call: ast.Call, name: str) -> ast.AST | None:
+def keyword_arg(call: ast.Call, name: str) -> ast.AST | None:
     for kw in call.keywords:
         if kw.arg == name:
             return kw.value
@@ -133,17 +153,17 @@ def readable_option(node: ast.AST) -> bool:
     return False
 
 
-def _decorator_callee(node: ast.AST) -> ast.AST:
+def decorator_callee(node: ast.AST) -> ast.AST:
     return node.func if isinstance(node, ast.Call) else node
 
 
-def _const_str(node: ast.AST | None) -> str | None:
+def const_str(node: ast.AST | None) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     return None
 
 
-def _annotation_target(annotation: ast.AST) -> str | None:
+def annotation_target(annotation: ast.AST) -> str | None:
     """The class a Mapped[...] annotation names: Mapped["User"], Mapped[list["Item"]],
     Mapped[Optional[User]] -> its innermost name."""
     node = annotation

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .astutil import dotted_name
+from .astutil import dotted_name, source_order
 from .facts import HandOff
 
 if TYPE_CHECKING:
@@ -43,11 +43,12 @@ def read_paths(fn: ast.FunctionDef | ast.AsyncFunctionDef, qualify: Callable[[st
     """What ``fn`` reads of its parameters, as paths, and where it hands them on."""
     args = fn.args
     params = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs if a.arg not in ("self", "cls")]
-    bound = _bindings(fn)
+    body = _walk(fn)
+    bound = _bindings(body)
     roots: dict[str, tuple[str, str]] = {p: (p, "") for p in params if bound.get(p, 0) == 0}
     out = ReadPaths()
     # aliases first, in source order: `p = job.project`, `for b in p.linked`
-    for node in _walk(fn):
+    for node in body:
         target, value = _alias(node)
         if target is None or value is None or bound.get(target, 0) != 1 or target in roots or target in params:
             continue
@@ -56,7 +57,7 @@ def read_paths(fn: ast.FunctionDef | ast.AsyncFunctionDef, qualify: Callable[[st
             roots[target] = chain
     seen: set[int] = set()
     dispatched = _dispatched(fn, set(params))
-    for node in _walk(fn):
+    for node in body:
         into = out.guarded if id(node) in dispatched else out.paths
         if isinstance(node, ast.Attribute) and id(node) not in seen and isinstance(node.ctx, ast.Load):
             outer = node
@@ -123,12 +124,12 @@ def param_paths(index: ProjectIndex, qualified: str | None, passed: int | str, d
     ``passed`` (a position, or a keyword), following the functions it hands that argument to.
     Empty when the function is unknown, looks at load state itself, or binds the parameter
     again."""
-    from .queries import _param_at
+    from .lookup import param_at
 
     fn = index.function(qualified) if qualified else None
     if fn is None or qualified in seen or depth > _DEPTH or fn.checks_loads:
         return set()
-    name = _param_at(fn, passed)
+    name = param_at(fn, passed)
     if name is None or name in fn.rebound_params:
         return set()
     return _paths_of(index, fn, name, depth, seen | {qualified or ""})
@@ -215,22 +216,17 @@ def _alias(node: ast.AST) -> tuple[str | None, ast.AST | None]:
     return None, None
 
 
-def _bindings(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, int]:
-    """How many times each name is bound in the body (parameters count 0)."""
+def _bindings(body: list[ast.AST]) -> dict[str, int]:
+    """How many times each name is bound in the body (its nodes, see _walk; parameters
+    count 0)."""
     counts: dict[str, int] = {}
-    for node in _walk(fn):
+    for node in body:
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             counts[node.id] = counts.get(node.id, 0) + 1
     return counts
 
 
-def _walk(fn: ast.FunctionDef | ast.AsyncFunctionDef):
+def _walk(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:
     """The nodes of the body in source order, nested functions and classes not entered
     (a lambda is: it runs here, or is handed on)."""
-    stack: list[ast.AST] = list(reversed(fn.body))
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+    return source_order(list(fn.body), (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))

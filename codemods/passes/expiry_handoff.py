@@ -5,6 +5,7 @@ caller's own walk (SQF010's) says what is expired at the call; the function star
 
 from __future__ import annotations
 
+import io
 import os
 from collections import OrderedDict
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..lazy import lazy
-from .expiry_callers import _passed, _sites
+from .expiry_callers import call_sites_of, passed_to
 from .expiry_paths import may_follow
 from .expiry_state import Expiry, Handed, Tracked
 from .flow import (
@@ -119,16 +120,21 @@ def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | N
 
 
 def _context_by_key(ctx: FileContext, key: tuple[int, str, Stamp], module_name: str) -> FileContext | None:
-    return ctx.cached(("other-file", key), lambda: _OTHER_FILES.get(key, lambda: _parse(ctx, key[1], module_name)))
+    return ctx.cached(("other-file", key), lambda: _OTHER_FILES.get(key, lambda: _parse(ctx, key, module_name)))
 
 
-def _parse(ctx: FileContext, path: str, module_name: str) -> FileContext | None:
+def _parse(ctx: FileContext, key: tuple[int, str, Stamp], module_name: str) -> FileContext | None:
+    from ..cache import content_digest
     from .base import FileContext as Ctx
+    path = key[1]
     try:
-        with open(path, encoding="utf-8") as fh:
-            module = cst.parse_module(fh.read())
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        # as open(path, encoding="utf-8") reads it: strict UTF-8, universal newlines
+        module = cst.parse_module(io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8").read())
     except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
         return None
+    _DIGESTS[key] = content_digest(raw)
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     return Ctx(path=path, module=wrapper.module, wrapper=wrapper, index=ctx.index, config=ctx.config,
                module_name=module_name)
@@ -137,33 +143,81 @@ def _parse(ctx: FileContext, path: str, module_name: str) -> FileContext | None:
 def _file_key(ctx: FileContext, path: str) -> tuple[int, str, Stamp] | None:
     """What a file's parse and walks are kept by: the state of the index they were made with,
     the file's path and stamp (as the caches tell an unchanged file). None when the file cannot
-    be read. What was kept for another index is dropped first."""
+    be read. What was kept for another index is dropped first. The walks being made note the
+    file as one they read."""
     from ..cache import stamp
 
     global _OWNER
     if ctx.index is not _OWNER:
         _OTHER_FILES.clear()
         _WALKED.clear()
+        _DIGESTS.clear()
         _OWNER = ctx.index
     found = stamp(path)
-    return None if found is None else (getattr(ctx.index, "generation", 0), path, found)
+    key = None if found is None else (getattr(ctx.index, "generation", 0), path, found)
+    for read in _READING:
+        read.keys.add(key)
+    return key
 
 
 def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: str, walk: Walk,
                       depth: int) -> tuple[cst.FunctionDef, list[Handoff]] | None:
     """The caller ``qualname`` in another file and its hand-offs (its walk, see :data:`Walk`),
     kept for the worker's run: a caller many callees' files share is walked once. None when
-    the file or the function cannot be read."""
+    the file or the function cannot be read, or when a walk of an earlier run, kept with the
+    files it read (see :mod:`..handoffs`), found nothing handed and those files are unchanged."""
     key = _file_key(ctx, path)
     if key is None:
         return None
+    from .. import handoffs
 
-    def make() -> tuple[cst.FunctionDef, list[Handoff]] | None:
-        other = _context_by_key(ctx, key, module_name)
-        node = function_named(other, qualname) if other else None
-        return None if other is None or node is None else (node, walk(other, qualname, node, depth))
+    store = handoffs.active(ctx.index)
 
-    return _WALKED.get((key, qualname, depth), make)
+    def make() -> tuple[tuple[cst.FunctionDef, list[Handoff]] | None, _Read]:
+        kept = store.nothing_handed(path, qualname, depth) if store is not None else None
+        if kept is not None:
+            return None, _Read(set(), kept)
+        read = _Read({key}, {})
+        _READING.append(read)
+        try:
+            other = _context_by_key(ctx, key, module_name)
+            node = function_named(other, qualname) if other else None
+            walked = None if other is None or node is None else (node, walk(other, qualname, node, depth))
+        finally:
+            _READING.pop()
+        if store is not None and (walked is None or not walked[1]):
+            files = read.digests()
+            if files is not None:
+                store.keep(path, qualname, depth, files)
+        return walked, read
+
+    walked, read = _WALKED.get((key, qualname, depth), make)
+    for outer in _READING:  # a walk served from memory read those files too
+        outer.add(read)
+    return walked
+
+
+@dataclass
+class _Read:
+    """The files a walk read: parsed in this run (by key), or as a kept walk read them (by
+    content digest)."""
+
+    keys: set[tuple[int, str, Stamp] | None]
+    files: dict[str, str]
+
+    def add(self, other: _Read) -> None:
+        self.keys |= other.keys
+        self.files.update(other.files)
+
+    def digests(self) -> dict[str, str] | None:
+        """Each file read and the digest of the bytes parsed; None if one was not parsed."""
+        out = dict(self.files)
+        for key in self.keys:
+            digest = _DIGESTS.get(key) if key is not None else None
+            if key is None or digest is None:
+                return None
+            out[key[1]] = digest
+        return out
 
 
 class _Kept(Generic[K, V]):
@@ -190,7 +244,10 @@ class _Kept(Generic[K, V]):
 # so few of them are kept, and many of the walks' answers.
 _OWNER: object = None
 _OTHER_FILES: _Kept[tuple[int, str, Stamp], FileContext | None] = _Kept(64)
-_WALKED: _Kept[tuple[tuple[int, str, Stamp], str, int], tuple[cst.FunctionDef, list[Handoff]] | None] = _Kept(4096)
+_WALKED: _Kept[tuple[tuple[int, str, Stamp], str, int],
+               tuple[tuple[cst.FunctionDef, list[Handoff]] | None, _Read]] = _Kept(4096)  # and the files it read
+_DIGESTS: dict[tuple[int, str, Stamp], str] = {}  # the content digest of each file parsed
+_READING: list[_Read] = []  # the files each walk being made has read, innermost last
 
 
 Walk = Callable[["FileContext", str, "cst.FunctionDef", int], list[Handoff]]
@@ -215,15 +272,15 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
     fn = ctx.function_facts(qualname)
     if fn is None or not fn.is_async or depth > _DEPTH:
         return {}
-    from ..index.queries import held_local  # the index loads only when a pass runs
+    from ..index.callers import held_local  # the index loads only when a pass runs
 
     out: dict[str, Tracked] = {}
     qualified = f"{ctx.facts.module}.{qualname}" if ctx.facts.module else qualname
     held = [(*row, True) for row in ctx.index.receiver_call_sites(qualified)]
-    for mod, caller, site, through_local in [(*row, False) for row in _sites(ctx, qualname)] + held:
+    for mod, caller, site, through_local in [(*row, False) for row in call_sites_of(ctx, qualname)] + held:
         if not caller.is_async:
             continue
-        _, session_name = _passed(fn, qualname, site, S)
+        _, session_name = passed_to(fn, qualname, site, S)
         if session_name is None:
             continue
         if mod.path == ctx.path:  # a caller in this file: its walk is cached on this file's context
@@ -243,7 +300,7 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
         for p in fn.params:
             if p.name in out or p.name in (S, "self", "cls"):
                 continue
-            _, name = _passed(fn, qualname, site, p.name)
+            _, name = passed_to(fn, qualname, site, p.name)
             h = next((h for h in handed if h.X == name), None)
             if h is None:
                 continue
