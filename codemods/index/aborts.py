@@ -69,13 +69,13 @@ def runs_statements_on(index: ProjectIndex, qualified: str | None, position: int
     """Calling the project function ``qualified`` with a session at ``position`` (or
     ``keyword``): does it send statements through that session (``session.execute(...)``,
     ``session.get(...)``, ``session.connection()``), with no rollback of its own anywhere?"""
-    from .queries import _param_at
+    from .lookup import param_at
 
     fn = index.function(qualified)
     passed = keyword if keyword is not None else position
     if fn is None or passed is None or not fn.param_statements or "rollback" in fn.methods:
         return False
-    name = _param_at(fn, passed)
+    name = param_at(fn, passed)
     param = next((p for p in fn.params if p.name == name), None)
     return param is not None and not param.depends and param.name in fn.param_statements \
         and index.session_class(param.annotation) is not None
