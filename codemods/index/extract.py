@@ -35,6 +35,7 @@ from .facts import (
 )
 from .holders import closed_holders
 from .managers import EXIT_METHODS, NameType, exit_ends, returned_class
+from .model_reads import method_key, method_reads
 from .parse import parse_for_index
 from .paths import read_paths
 from .resolve import ModuleName
@@ -266,6 +267,8 @@ class _Extractor:
                     info.properties[stmt.name] = sorted({
                         n.attr for n in ast.walk(stmt) if isinstance(n, ast.Attribute)
                         and isinstance(n.value, ast.Name) and n.value.id == "self"})
+                elif (reads := method_reads(stmt)):
+                    info.properties[method_key(stmt.name)] = reads
                 continue
             target, value, annotation = None, None, None
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
@@ -342,7 +345,8 @@ class _Extractor:
             collection = uselist if uselist is not None else annotation_collection(annotation)
             if collection is None and _kw(call, "secondary") is not None:
                 collection = True  # many-to-many: a list unless uselist=False says otherwise
-            return Attribute("relationship", lazy=lazy or "select", target=target, collection=collection)
+            return Attribute("relationship", lazy=lazy or "select", target=target, collection=collection,
+                             join_depth=_kw(call, "join_depth") is not None)
         if call is not None and sqla and last in names.COLUMN_CALLS:
             deferred = last in ("deferred",) or _const_bool(_kw(call, "deferred")) is True
             # a SQL expression (`func.now()`) the database evaluates, not a Python callable

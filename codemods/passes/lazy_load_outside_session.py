@@ -16,6 +16,7 @@ from .flow import (
     events,
     functions,
     lazy_relationships_read,
+    read_key,
     session_scoped,
     shape,
     with_end,
@@ -25,6 +26,7 @@ from .helpers import dotted
 from .lazy_examples import ACCOUNTS, JOBS, SHOP
 from .loaded_callers import caller_holdings
 from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
+from .model_examples import TEAMS
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -92,7 +94,7 @@ class LazyLoadOutsideSession(Pass):
     awaited attribute is a design decision.
     """
     example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO, "bot/shop.py": SHOP,
-                       "bot/jobs.py": JOBS, "bot/accounts.py": ACCOUNTS}
+                       "bot/jobs.py": JOBS, "bot/accounts.py": ACCOUNTS, "bot/teams.py": TEAMS}
     examples = (
         Example(
             title="async: a lazy relationship read while attached",
@@ -332,8 +334,83 @@ class LazyLoadOutsideSession(Pass):
                 return ", ".join(key.label for key in account.keys)
             ''',
         ),
+        Example(
+            title="async: a method of the model reads a relationship its query did not load",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.teams import Agent
+
+
+            async def agent_card(session: AsyncSession, agent_id: int) -> dict:
+                agent = await session.get(Agent, agent_id)
+                return agent.to_dict()
+            ''',
+        ),
+        Example(
+            title="async: lazy=\"selectin\" stops at a cycle (a team's agents, reached from an agent)",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.teams import Agent
+
+
+            async def teams_of(session: AsyncSession, agent_id: int) -> list[dict]:
+                agent = (await session.execute(select(Agent).where(Agent.id == agent_id))).scalar_one()
+                out = []
+                for team in agent.teams:
+                    out.append(team.summary())
+                return out
+            ''',
+        ),
+        Example(
+            title="async: a self-referential lazy=\"selectin\" without join_depth loads nothing",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.teams import Folder
+
+
+            async def size(session: AsyncSession, folder_id: int) -> int:
+                folder = await session.get(Folder, folder_id)
+                return len(folder.children)
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.teams import Agent, Category, Team
+
+
+            async def card(session: AsyncSession, agent_id: int, category_id: int) -> list:
+                agent = await session.get(Agent, agent_id)
+                category = await session.get(Category, category_id)
+                full = (await session.execute(select(Agent).options(
+                    selectinload(Agent.teams).selectinload(Team.agents), selectinload(Agent.memos)))).scalar_one()
+                out = [agent.label(), agent.memo_count(False), agent.safe_memos(), len(category.children), full.to_dict()]
+                for team in full.teams:
+                    out.append(team.summary())
+                return out
+            ''',
+            "methods that read only columns, read the relationship only on one branch, or look at load "
+            "state themselves; a self-referential relationship with join_depth; options that load what "
+            "the methods read, along the cycle too",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from bot.teams import Agent, Folder
+
+
+            def card(session: Session, agent_id: int) -> tuple[dict, int]:
+                agent = session.get(Agent, agent_id)
+                folder = session.get(Folder, 1)
+                return agent.to_dict(), len(folder.children)
+            ''',
+            "sync code with the session open: the method's lazy load runs",
+        ),
         Valid(
             '''
             from bot.accounts import KeepingSession, SessionLocal, find_account, find_account_with_keys, open_account
@@ -883,9 +960,14 @@ class LazyLoadOutsideSession(Pass):
         else:
             what = f"`{X}.{rel}` is {kind}" if column else _what(X, read.event.name, rel)
         awaited = "" if "." in X else f", or use `await {X}.awaitable_attrs.{rel}`"
+        cycle = ""
+        if rel in h.stopped:  # the mapping's eager strategy, stopped by the loading path
+            cycle = (f"; its lazy=\"{h.model.relationships[rel]}\" does not apply here: SQLAlchemy stops eager "
+                     f"loading where the path already holds the model it loads (set `join_depth` on the "
+                     f"relationship, or name it in a loader option)")
         return self.finding(read.event.node, (
             f"{what} that {h.source} did not load"
-            f"{f' (reached through `{h.via}`)' if h.via else ''}: reading it in async code "
+            f"{f' (reached through `{h.via}`)' if h.via else ''}{cycle}: reading it in async code "
             f"runs an implicit load, which raises {failure}; load it with {h.path}{loader}({h.model.name}.{rel}) "
             f"in that query{awaited}"))
 
@@ -923,12 +1005,12 @@ class LazyLoadOutsideSession(Pass):
                             break
                         if r.kind == EventKind.CALL and r.name == "refresh" and r.args[:1] == (X,):
                             break  # refresh(X, ["rel"]) and friends: assume it loads what is read
-                        rels = lazy_relationships_read(bound.model, r.name or "", bound.eager) \
-                            if r.kind == EventKind.READ and r.owner == X else []
+                        key = read_key(r) if r.owner == X else None
+                        rels = lazy_relationships_read(bound.model, key, bound.eager) if key else []
                         if rels:
                             rel = rels[0]
                             yield self.finding(r.node, (
-                                f"{_what(X, r.name, rel)}{' read' if r.name == rel else ''} in async code: the implicit "
+                                f"{_what(X, key, rel)}{' read' if r.name == rel else ''} in async code: the implicit "
                                 f"load raises MissingGreenlet; load it with selectinload({bound.model.name}."
                                 f"{rel}) on the query, set lazy=\"selectin\" on the relationship, or use "
                                 f"`await {X}.awaitable_attrs.{rel}`"))
@@ -956,12 +1038,12 @@ class LazyLoadOutsideSession(Pass):
             for r in evs[ev.index + 1:]:
                 if r.kind == EventKind.ASSIGN and r.name == X:
                     break
-                rels = lazy_relationships_read(model, r.name or "", frozenset(returned.function.eager)) \
-                    if r.kind == EventKind.READ and r.owner == X else []
+                key = read_key(r) if r.owner == X else None
+                rels = lazy_relationships_read(model, key, frozenset(returned.function.eager)) if key else []
                 if rels:
                     rel = rels[0]
                     yield self.finding(r.node, (
-                        f"{_what(X, r.name, rel)} of an object whose session closed in "
+                        f"{_what(X, key, rel)} of an object whose session closed in "
                         f"`{callee}`: DetachedInstanceError; load it there with "
                         f"selectinload({model.name}.{rel}), or set lazy=\"selectin\" on the relationship"))
                     break

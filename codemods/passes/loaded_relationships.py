@@ -38,6 +38,7 @@ from .flow import (
     loaded_eagerly,
     model_for,
     reachable_only_through,
+    read_key,
 )
 from .helpers import dotted
 
@@ -85,6 +86,10 @@ class Holding:
     # its deferred columns are known unloaded: loaded by a query here whose options do not
     # undefer them (`undefer(Model.col)` loads one; `undefer_group`/`load_only` are not followed)
     deferred_known: bool = False
+    # the models on the loading path from the query's entity to this object (this one's
+    # included), and the relationships whose eager strategy that path stops (a cycle)
+    on_path: frozenset[str] = frozenset()
+    stopped: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,8 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
     held = {k: v for k, v in given.items() if k not in facts.uses.unsure}
     seen: set[tuple[str, str]] = set()
     for ev in evs:
+        if ev.kind == EventKind.METHOD and ev.owner in held and (key := read_key(ev)) in held[ev.owner].model.properties:
+            ev = replace(ev, kind=EventKind.READ, name=key)  # `X.to_dict()`: what the method reads
         if probe is not None and ev.kind == EventKind.USE and ev.value is probe[0] and ev.name == probe[1]:
             h = held.get(ev.name)
             probe[2].append(None if h is None or facts.guarded else facts.widened(h))
@@ -269,7 +276,8 @@ def _unloaded(h: Holding, attr: str) -> list[str]:
     if attr in h.model.deferred:  # one declared with raiseload raises instead of loading
         known = h.deferred_known and not h.built and attr not in h.model.raising
         return [attr] if known and attr not in h.loaded else []
-    rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded) if h.model.relationships.get(r) != "dynamic"]
+    rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded, stopped=h.stopped)
+            if h.model.relationships.get(r) != "dynamic"]
     return [r for r in rels if r in h.model.collections] if h.built else rels
 
 
@@ -464,7 +472,7 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         options = option_paths(value) if plain else ()
         level = frozenset(p for p, _ in options if "." not in p)
         return Holding(model, eager_in(value) | level, "its query", None, False,
-                       many=binding.kind == BindingKind.LIST,
+                       many=binding.kind == BindingKind.LIST, **_path_start(ctx, model),
                        tree=frozenset(p for p, _ in options) if plain else None, options=options,
                        query_calls=frozenset(id(c) for c in m.findall(value, m.Call())),
                        result=_executed(value), deferred_known=plain and not _names_call(value, _UNDEFER_ALL))
@@ -488,7 +496,7 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         return None  # what it returns may be an object it built, or loaded with unknown options
     return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call),
                    f"the query of `{dotted(call.func)}`", None, closes_its_sessions(index, called),
-                   many=returned.shape is index_mod.Stage.LIST)
+                   many=returned.shape is index_mod.Stage.LIST, **_path_start(ctx, returned.model))
 
 
 def _opaque(value: cst.BaseExpression) -> bool:
@@ -585,7 +593,7 @@ def _step(ctx: FileContext, owner: Holding, rel: str, via: str) -> Holding | Non
     """The holding of what ``owner.rel`` gives, when ``rel`` is loaded: the options' paths below
     ``rel`` where they are known, else the same loaded set."""
     if owner.many or owner.result or rel not in owner.model.relationships \
-            or not loaded_eagerly(owner.model, rel, owner.loaded):
+            or not loaded_eagerly(owner.model, rel, owner.loaded, owner.stopped):
         return None
     target = model_for(ctx, owner.model.targets.get(rel))
     if target is None:
@@ -595,10 +603,27 @@ def _step(ctx: FileContext, owner: Holding, rel: str, via: str) -> Holding | Non
         tree = _below(tree, rel)
         options = tuple((p[len(rel) + 1:], n) for p, n in options if p.startswith(rel + "."))
         loaded = frozenset(p for p in tree if "." not in p)
+    on_path = owner.on_path | {target.qualified}
     return Holding(target, loaded, owner.source, via, owner.detached,
                    f"{owner.path}selectinload({owner.model.name}.{rel}).", given_by=owner.given_by,
                    tree=tree, options=options, query_calls=owner.query_calls,
-                   deferred_known=owner.deferred_known and tree is not None)
+                   deferred_known=owner.deferred_known and tree is not None,
+                   on_path=on_path, stopped=_stopped(ctx, target, on_path))
+
+
+def _path_start(ctx: FileContext, model: Model) -> dict[str, frozenset[str]]:
+    """The loading path of an instance a query returned: its own model."""
+    on_path = frozenset({model.qualified})
+    return {"on_path": on_path, "stopped": _stopped(ctx, model, on_path)}
+
+
+def _stopped(ctx: FileContext, model: Model, on_path: frozenset[str]) -> frozenset[str]:
+    """The relationships of ``model`` whose eager strategy a loading path through ``on_path``
+    stops at a cycle."""
+    from ..index.model_reads import stops_at_cycle
+
+    return frozenset(rel for rel in model.relationships
+                     if stops_at_cycle(ctx.index, model, rel, model_for(ctx, model.targets.get(rel)), on_path))
 
 
 def _below(tree: frozenset[str], rel: str) -> frozenset[str]:
@@ -649,10 +674,14 @@ def path_unloaded(ctx: FileContext, h: Holding, path: str, outside: frozenset[st
     model, tree, loaded = h.model, h.tree, h.loaded
     hops: list[str] = []
     option = h.path
+    on_path, stopped = h.on_path, h.stopped
     for depth, attr in enumerate(path.split(".")):
         if depth:
             loaded = (frozenset(p for p in tree if "." not in p) | outside) if tree is not None else h.loaded
-        at = replace(h, model=model, loaded=loaded, path=option)
+            if on_path:
+                on_path = on_path | {model.qualified}
+                stopped = _stopped(ctx, model, on_path)
+        at = replace(h, model=model, loaded=loaded, path=option, on_path=on_path, stopped=stopped)
         strategy = model.relationships.get(attr)
         if strategy is None:
             known = attr in model.properties or attr in model.deferred
@@ -660,7 +689,7 @@ def path_unloaded(ctx: FileContext, h: Holding, path: str, outside: frozenset[st
             return (at, ".".join(hops), rels[0]) if rels else None
         if strategy in ("dynamic", "raise", "raise_on_sql", "noload", "write_only"):
             return None
-        if not loaded_eagerly(model, attr, loaded):
+        if not loaded_eagerly(model, attr, loaded, stopped):
             return (at, ".".join(hops), attr) if _unloaded(at, attr) else None
         target = model_for(ctx, model.targets.get(attr))
         if target is None or h.built:
