@@ -149,3 +149,13 @@ def _join_depth(index, model: Model, rel: str) -> bool:
             return attr.join_depth
         chain.extend(cls.bases)
     return True  # not found: assume it may go deeper
+
+
+def eager_anywhere(index) -> frozenset[str]:
+    """The relationship names an eager loader option of any function of the project names:
+    what a query this code does not see may have loaded on an instance."""
+    out: set[str] = set()
+    for mod in index.modules.values():
+        for fn in mod.functions.values():
+            out |= fn.eager
+    return frozenset(out)

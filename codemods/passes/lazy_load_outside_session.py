@@ -374,8 +374,92 @@ class LazyLoadOutsideSession(Pass):
                 return len(folder.children)
             ''',
         ),
+        Example(
+            title="async: a model's own async method awaits awaitable_attrs (through asyncio.gather) and calls a method of each instance",
+            before='''
+            import asyncio
+
+            from sqlalchemy import ForeignKey
+            from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+            from bot.services import Base
+
+
+            class Board(Base):
+                __tablename__ = "boards"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                cards: Mapped[list["Card"]] = relationship(lazy="selectin")
+                labels: Mapped[list["Label"]] = relationship(lazy="selectin")
+
+                async def export(self, with_cards: bool) -> dict:
+                    cards = self.awaitable_attrs.cards if with_cards else asyncio.sleep(0, [])
+                    labels = self.awaitable_attrs.labels
+                    cards, labels = await asyncio.gather(cards, labels)
+                    return {"cards": [card.export() for card in cards], "labels": [label.name for label in labels]}
+
+
+            class Card(Base):
+                __tablename__ = "cards"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+                parent_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+                subcards: Mapped[list["Card"]] = relationship(lazy="selectin")
+
+                def export(self) -> dict:
+                    return {"id": self.id, "subcards": [card.id for card in self.subcards]}
+
+
+            class Label(Base):
+                __tablename__ = "labels"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+                name: Mapped[str]
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            import asyncio
+
+            from sqlalchemy import ForeignKey
+            from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+            from bot.services import Base
+
+
+            class Board(Base):
+                __tablename__ = "boards"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                cards: Mapped[list["Card"]] = relationship(lazy="selectin")
+                labels: Mapped[list["Label"]] = relationship(lazy="selectin")
+
+                async def export(self, with_cards: bool) -> dict:
+                    cards = self.awaitable_attrs.cards if with_cards else asyncio.sleep(0, [])
+                    labels = self.awaitable_attrs.labels
+                    cards, labels = await asyncio.gather(cards, labels)
+                    return {"cards": [card.export() for card in cards], "ids": [card.id for card in cards], "labels": [label.name for label in labels]}
+
+
+            class Card(Base):
+                __tablename__ = "cards"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+                parent_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+                subcards: Mapped[list["Card"]] = relationship(lazy="selectin", join_depth=3)
+
+                def export(self) -> dict:
+                    return {"id": self.id, "subcards": [card.id for card in self.subcards]}
+
+
+            class Label(Base):
+                __tablename__ = "labels"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+                name: Mapped[str]
+            ''',
+            "join_depth lets the self-referential lazy=\"selectin\" load the sub-cards; labels read only columns",
+        ),
         Valid(
             '''
             from sqlalchemy import select
@@ -891,6 +975,8 @@ class LazyLoadOutsideSession(Pass):
             return True
         if facts.has_async and any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values()):
             return True  # queries on an AsyncSession parameter
+        if facts.has_async and any(index.instance_model(f"{facts.module}.{cls}") is not None for cls in facts.classes):
+            return True  # a model's own async methods (`await self.awaitable_attrs.rel`)
         for name in facts.all_called:
             target = facts.imports.get(name) or f"{facts.module}.{name}"
             if _returns_detached(index, target) or (facts.has_async and index.returned(target) is not None):

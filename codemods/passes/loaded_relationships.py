@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from . import match as m
+from .awaited_values import awaitable_attr, comprehension_reads, gather_targets, gathered, is_gather
 from .flow import (
     BindingKind,
     Event,
@@ -34,6 +35,7 @@ from .flow import (
     eager_in,
     eager_in_calls,
     falls_through_to,
+    functions,
     lazy_relationships_read,
     loaded_eagerly,
     model_for,
@@ -90,6 +92,7 @@ class Holding:
     # included), and the relationships whose eager strategy that path stops (a cycle)
     on_path: frozenset[str] = frozenset()
     stopped: frozenset[str] = frozenset()
+    awaitable: bool = False  # `X.awaitable_attrs.rel` not awaited yet: awaiting it gives the instances
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,21 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
     facts = _Facts(ctx, fn)
     held = {k: v for k, v in given.items() if k not in facts.uses.unsure}
     seen: set[tuple[str, str]] = set()
+    comps: dict[int, cst.CompFor] | None = None
+    clause: cst.CompFor | None = None  # the comprehension whose variable is bound in `held`
     for ev in evs:
+        if ev.kind in (EventKind.READ, EventKind.METHOD) and held:
+            comps = comprehension_reads(fn) if comps is None else comps
+            inner = comps.get(id(ev.node))
+            if inner is not None and inner is not clause and ev.owner:
+                element = _element(ctx, inner.iter, held, sessions)
+                held.pop(ev.owner, None)
+                if element is not None:
+                    held[ev.owner] = element
+                clause = inner
+            elif inner is None and clause is not None and ev.owner == clause.target.value:  # type: ignore[attr-defined]
+                held.pop(ev.owner, None)  # the name outside the comprehension: not followed
+                clause = None
         if ev.kind == EventKind.METHOD and ev.owner in held and (key := read_key(ev)) in held[ev.owner].model.properties:
             ev = replace(ev, kind=EventKind.READ, name=key)  # `X.to_dict()`: what the method reads
         if probe is not None and ev.kind == EventKind.USE and ev.value is probe[0] and ev.name == probe[1]:
@@ -148,18 +165,27 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
             if isinstance(ev.node, cst.For):
                 found = _element(ctx, ev.node.iter, held, sessions)
             else:
-                found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held) or _from_result(ev.value, held)
+                found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held) or _from_result(ev.value, held) \
+                    or _awaited_attr(ctx, fn, ev.value, held)
                 if found is None and (built := _built(ctx, ev.value)) is not None:
                     found = built if ev.name not in facts.uses.shared else None
             held.pop(ev.name, None)
             if found is not None and ev.name not in facts.uses.unsure:
                 held[ev.name] = found
+        elif ev.kind == EventKind.CALL and is_gather(ev.owner, ev.name):
+            pairs = gathered(ev.statement, ev.node) or []
+            results = {a: held.get(x) for a, x in pairs}
+            for a, h in results.items():
+                held.pop(a, None)
+                if h is not None and h.awaitable:
+                    held[a] = replace(h, awaitable=False)
         elif ev.kind == EventKind.CALL:
             _session_call(ctx, ev, held)
         elif ev.kind == EventKind.WRITE and ev.owner in held and ev.name:
             h = held[ev.owner]
             held[ev.owner] = replace(h, loaded=h.loaded | {ev.name})
         elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many and not held[ev.name].result \
+                and not held[ev.name].awaitable \
                 and not held[ev.name].given_by and not held[ev.name].pending and isinstance(ev.value, cst.Call):
             h = facts.widened(held[ev.name])
             deep = _read_by_callee(ctx, ev.value, ev.node, h, facts.outside(h))
@@ -180,7 +206,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 del held[X]
                 continue
             h = held[X]
-            if h.many:
+            if h.many or h.awaitable:
                 continue
             if h.pending:  # not flushed yet: whatever it reads counts as given
                 held[X] = replace(h, loaded=h.loaded | set(lazy_relationships_read(h.model, ev.name, h.loaded)))
@@ -365,6 +391,7 @@ _KEEPING = ("add", "refresh", "flush", "expunge")
 def _uses(fn: cst.FunctionDef) -> _Uses:
     out = _Uses(set(), set(), {})
     stack: list[cst.CSTNode] = []
+    gathers = gather_targets(fn)
 
     def visit(node: cst.CSTNode) -> None:
         parent = stack[-1] if stack else None
@@ -382,7 +409,7 @@ def _uses(fn: cst.FunctionDef) -> _Uses:
             target = node.name
         elif isinstance(node, (cst.NamedExpr, cst.AugAssign)):
             target = node.target
-        if target is not None:
+        if target is not None and id(target) not in gathers:
             out.unsure.update(_bound_names(target))
         stack.append(node)
         for child in node.children:
@@ -499,6 +526,34 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
                    many=returned.shape is index_mod.Stage.LIST, **_path_start(ctx, returned.model))
 
 
+def _awaited_attr(ctx: FileContext, fn: cst.FunctionDef, value: cst.BaseExpression | None,
+             held: dict[str, Holding]) -> Holding | None:
+    """``await self.awaitable_attrs.rel`` in an async method of a model (or the awaitable kept
+    to await later), or ``await x`` of such a kept awaitable: the instances of ``rel``,
+    loaded along a path from the model (its eager strategies stop at a cycle back to it),
+    with what any loader option of the project names counted as loaded (the query that
+    loaded ``self`` is not known)."""
+    if isinstance(value, cst.Await) and isinstance(value.expression, cst.Name):
+        kept = held.get(value.expression.value)
+        return replace(kept, awaitable=False) if kept is not None and kept.awaitable else None
+    found = awaitable_attr(value)
+    if found is None or found[0] != "self":
+        return None
+    owner, rel, awaited = found
+    qualname = next((q for q, f in functions(ctx.module, ctx) if f is fn), None)
+    model = ctx.index.instance_model(ctx.qualify(qualname.rsplit(".", 1)[0])) \
+        if qualname is not None and "." in qualname else None
+    target = model_for(ctx, model.targets.get(rel)) if model is not None and rel in model.relationships else None
+    if model is None or target is None:
+        return None
+    from ..index.model_reads import eager_anywhere
+
+    on_path = frozenset({model.qualified, target.qualified})
+    return Holding(target, eager_anywhere(ctx.index), f"the load of `self.{rel}`", f"self.{rel}", False,
+                   f"selectinload({model.name}.{rel}).", many=rel in model.collections, on_path=on_path,
+                   stopped=_stopped(ctx, target, on_path), awaitable=not awaited)
+
+
 def _opaque(value: cst.BaseExpression) -> bool:
     """Loader options in ``value`` whose effect is not plain (the libcst twin of the index's
     ``readable_option``)."""
@@ -534,7 +589,8 @@ def _element(ctx: FileContext, iterable: cst.BaseExpression, held: dict[str, Hol
         return _descend(ctx, iterable, held)
     whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else \
         _load(ctx, iterable, sessions) or _from_result(iterable, held)
-    return replace(whole, many=False) if whole is not None and whole.many and not whole.result else None
+    return replace(whole, many=False) if whole is not None and whole.many and not whole.result \
+        and not whole.awaitable else None
 
 
 # what a Result gives: its instances (a list), or one of them
