@@ -416,8 +416,43 @@ class LazyLoadOutsideSession(Pass):
                 name: Mapped[str]
             ''',
         ),
+        Example(
+            title="async: a relationship declared lazy=\"raise\" that its query did not load",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Order
+
+
+            async def line_count(session: AsyncSession, order_id: int) -> int:
+                order = await session.get(Order, order_id)
+                return len(order.lines)
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.exc import InvalidRequestError
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.shop import Order, get_order
+
+
+            async def line_count(session: AsyncSession, order_id: int) -> int:
+                order = (await session.execute(select(Order).options(selectinload(Order.lines)))).scalar_one()
+                other = await get_order(session, order_id)
+                other.lines = []
+                third = await session.get(Order, order_id)
+                try:
+                    known = len(third.lines)
+                except InvalidRequestError:
+                    known = 0
+                return len(order.lines) + len(other.lines) + known
+            ''',
+            "lazy=\"raise\" relationships the query loads, that the code assigns before reading, or read "
+            "where the error is caught",
+        ),
         Valid(
             '''
             import asyncio
@@ -1033,19 +1068,27 @@ class LazyLoadOutsideSession(Pass):
                 f"implicit load, which raises MissingGreenlet; {given}load it with "
                 f"`await session.refresh({X}, [\"{rel}\"])`"))
         failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
+        implicit = "reading it in async code runs an implicit load, which raises"
+        if h.model.relationships.get(rel) == "raise":
+            failure = f"InvalidRequestError ('{h.model.name}.{rel}' is not available due to lazy='raise')"
+            implicit = "reading it raises"
         column = rel in h.model.deferred
         loader = "undefer" if column else "selectinload"
         if read.option is not None:  # a deep read of what the query's own options loaded
             return self.finding(read.option, (
                 f"this loader option stops at `{X}`: it does not load `.{rel}`, which `{read.callee}(...)` reads "
-                f"(line {read.line}): reading it in async code runs an implicit load, which raises "
-                f"{failure}; extend the option with `.{loader}({h.model.name}.{rel})`"))
-        kind = "a deferred column" if column else "a lazy relationship"
+                f"(line {read.line}): {implicit} {failure}; extend the option with "
+                f"`.{loader}({h.model.name}.{rel})`"))
+        raising = h.model.relationships.get(rel) == "raise"
+        kind = "a deferred column" if column else "a relationship declared lazy=\"raise\"" if raising \
+            else "a lazy relationship"
         if read.callee:
             what = f"`{read.callee}(...)` reads `{X}.{rel}`, {kind}"
+        elif raising and read.event.name == rel:
+            what = f"`{X}.{rel}` is {kind}"
         else:
             what = f"`{X}.{rel}` is {kind}" if column else _what(X, read.event.name, rel)
-        awaited = "" if "." in X else f", or use `await {X}.awaitable_attrs.{rel}`"
+        awaited = "" if "." in X or raising else f", or use `await {X}.awaitable_attrs.{rel}`"
         cycle = ""
         if rel in h.stopped:  # the mapping's eager strategy, stopped by the loading path
             cycle = (f"; its lazy=\"{h.model.relationships[rel]}\" does not apply here: SQLAlchemy stops eager "
@@ -1053,9 +1096,8 @@ class LazyLoadOutsideSession(Pass):
                      f"relationship, or name it in a loader option)")
         return self.finding(read.event.node, (
             f"{what} that {h.source} did not load"
-            f"{f' (reached through `{h.via}`)' if h.via else ''}{cycle}: reading it in async code "
-            f"runs an implicit load, which raises {failure}; load it with {h.path}{loader}({h.model.name}.{rel}) "
-            f"in that query{awaited}"))
+            f"{f' (reached through `{h.via}`)' if h.via else ''}{cycle}: {implicit} {failure}; load it with "
+            f"{h.path}{loader}({h.model.name}.{rel}) in that query{awaited}"))
 
     @staticmethod
     def _session_returning_names(ctx: FileContext) -> set[str]:

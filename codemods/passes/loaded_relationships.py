@@ -39,6 +39,7 @@ from .flow import (
     lazy_relationships_read,
     loaded_eagerly,
     model_for,
+    raising_relationships_read,
     reachable_only_through,
     read_key,
 )
@@ -191,6 +192,8 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
             deep = _read_by_callee(ctx, ev.value, ev.node, h, facts.outside(h))
             if deep is not None and deep[2] in deep[0].model.deferred and facts.undefers(h):
                 deep = None
+            if deep is not None and deep[0].model.relationships.get(deep[2]) == "raise" and _caught(ev):
+                deep = None
             if deep is not None and not facts.guarded:
                 inner, hop, rel = deep
                 name = f"{ev.name}.{hop}" if hop else ev.name
@@ -219,7 +222,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
             if ev.name in h.model.deferred and facts.undefers(h):
                 continue  # another query may load it on the same instance
             h = facts.widened(h)
-            rels = _unloaded(h, ev.name)
+            rels = [r for r in _unloaded(h, ev.name) if not (h.model.relationships.get(r) == "raise" and _caught(ev))]
             if facts.guarded:
                 return
             if rels and h.given_by:
@@ -304,10 +307,27 @@ def _unloaded(h: Holding, attr: str) -> list[str]:
         return [attr] if known and attr not in h.loaded else []
     rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded, stopped=h.stopped)
             if h.model.relationships.get(r) != "dynamic"]
-    return [r for r in rels if r in h.model.collections] if h.built else rels
+    rels = [r for r in rels if r in h.model.collections] if h.built else rels
+    if h.built:  # what it was given, or nothing (see _unloaded's callers for built objects)
+        return rels
+    return rels + [r for r in raising_relationships_read(h.model, attr, h.loaded) if r not in rels]
 
 
 _UNDEFER_ALL = ("undefer_group", "load_only")
+_CATCHING = frozenset({"Exception", "BaseException", "InvalidRequestError", "SQLAlchemyError"})
+
+
+def _caught(ev: Event) -> bool:
+    """Is ``ev`` in the body of a ``try`` with a handler that catches InvalidRequestError
+    (what reading a ``lazy="raise"`` relationship that was not loaded raises)?"""
+    for i, node in enumerate(ev.path[:-1]):
+        if isinstance(node, cst.Try) and ev.path[i + 1] is node.body:
+            for handler in node.handlers:
+                kinds = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
+                if handler.type is None or any(_last(k.value if isinstance(k, cst.Element) else k) in _CATCHING
+                                               for k in kinds):
+                    return True
+    return False
 
 
 def _stray_options(value: cst.CSTNode) -> bool:
@@ -725,7 +745,8 @@ def path_unloaded(ctx: FileContext, h: Holding, path: str, outside: frozenset[st
     reach it (dotted), and its name. Below the first level, what is loaded is what the
     loading query's options name at that depth, plus ``outside`` (relationships any other
     eager option names); where the options are not known, ``h.loaded`` at every depth. A
-    relationship that never loads implicitly (``lazy="raise"``, ``noload``, ``dynamic``) or an
+    ``lazy="raise"`` relationship not loaded is one too (its read raises InvalidRequestError);
+    one that never loads implicitly (``raise_on_sql``, ``noload``, ``dynamic``) or an
     attribute the model does not know ends the walk."""
     model, tree, loaded = h.model, h.tree, h.loaded
     hops: list[str] = []
@@ -743,7 +764,9 @@ def path_unloaded(ctx: FileContext, h: Holding, path: str, outside: frozenset[st
             known = attr in model.properties or attr in model.deferred
             rels = _unloaded(at, attr) if known and not (h.built and depth) else []
             return (at, ".".join(hops), rels[0]) if rels else None
-        if strategy in ("dynamic", "raise", "raise_on_sql", "noload", "write_only"):
+        if strategy == "raise" and attr not in loaded:
+            return at, ".".join(hops), attr  # not loaded: the read raises InvalidRequestError
+        if strategy in ("dynamic", "raise_on_sql", "noload", "write_only"):
             return None
         if not loaded_eagerly(model, attr, loaded, stopped):
             return (at, ".".join(hops), attr) if _unloaded(at, attr) else None
