@@ -62,6 +62,18 @@ class LazyLoadOutsideSession(Pass):
       `job.project.upstreams[i].mirrors`, or a loop over `job.project.upstreams`, when the
       query's options stop at `upstreams` (reported at the option that stops short when the
       read is in a helper); a deferred column the query did not `undefer()` counts as well;
+    - in async code, through the model's own code: a property, or a plain method called on
+      the object (`agent.to_dict()`), reads the relationship on every call (before any branch,
+      loop or `try` in its body);
+    - in async code, a relationship the mapping loads eagerly (`lazy="selectin"`,
+      `"subquery"`) where SQLAlchemy does not apply that strategy: on an object reached along
+      a loading path that already holds the relationship's target model (a team's `agents`
+      reached from an agent's `teams`; a self-referential `children`), unless the
+      relationship sets `join_depth`. Instances a model's async method gets from
+      `await self.awaitable_attrs.rel` (also kept and awaited later, or through
+      `asyncio.gather`) are followed this way, and so are comprehension variables;
+    - where the load state is known as above, a relationship declared `lazy="raise"` that
+      the query did not load: reading it raises `InvalidRequestError` (in any code);
     - in async code, on an object built there, added and flushed: a collection it was not
       given has nothing loaded, and after a plain `await session.refresh(obj)` no lazy
       relationship of it is loaded;
