@@ -73,7 +73,7 @@ class LazyLoadOutsideSession(Pass):
       `await self.awaitable_attrs.rel` (also kept and awaited later, or through
       `asyncio.gather`) are followed this way, and so are comprehension variables;
     - where the load state is known as above, a relationship declared `lazy="raise"` that
-      the query did not load: reading it raises `InvalidRequestError` (in any code);
+      the query did not load: reading it raises `InvalidRequestError`;
     - in async code, on an object built there, added and flushed: a collection it was not
       given has nothing loaded, and after a plain `await session.refresh(obj)` no lazy
       relationship of it is loaded;
