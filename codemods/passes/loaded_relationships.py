@@ -146,14 +146,14 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
     for ev in evs:
         if ev.kind in (EventKind.READ, EventKind.METHOD) and held:
             comps = comprehension_reads(fn) if comps is None else comps
-            inner = comps.get(id(ev.node))
-            if inner is not None and inner is not clause and ev.owner:
-                element = _element(ctx, inner.iter, held, sessions)
+            comp = comps.get(id(ev.node))
+            if comp is not None and comp is not clause and ev.owner:
+                element = _element(ctx, comp.iter, held, sessions)
                 held.pop(ev.owner, None)
                 if element is not None:
                     held[ev.owner] = element
-                clause = inner
-            elif inner is None and clause is not None and ev.owner == clause.target.value:  # type: ignore[attr-defined]
+                clause = comp
+            elif comp is None and clause is not None and ev.owner and ev.owner == clause.target.value:  # type: ignore[attr-defined]
                 held.pop(ev.owner, None)  # the name outside the comprehension: not followed
                 clause = None
         if ev.kind == EventKind.METHOD and ev.owner in held and (key := read_key(ev)) in held[ev.owner].model.properties:
@@ -323,9 +323,11 @@ def _caught(ev: Event) -> bool:
     for i, node in enumerate(ev.path[:-1]):
         if isinstance(node, cst.Try) and ev.path[i + 1] is node.body:
             for handler in node.handlers:
-                kinds = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
-                if handler.type is None or any(_last(k.value if isinstance(k, cst.Element) else k) in _CATCHING
-                                               for k in kinds):
+                if handler.type is None:
+                    return True
+                kinds = [e.value for e in handler.type.elements] if isinstance(handler.type, cst.Tuple) \
+                    else [handler.type]
+                if any(_last(k) in _CATCHING for k in kinds):
                     return True
     return False
 
@@ -519,7 +521,8 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         options = option_paths(value) if plain else ()
         level = frozenset(p for p, _ in options if "." not in p)
         return Holding(model, eager_in(value) | level, "its query", None, False,
-                       many=binding.kind == BindingKind.LIST, **_path_start(ctx, model),
+                       many=binding.kind == BindingKind.LIST, on_path=frozenset({model.qualified}),
+                       stopped=_stopped(ctx, model, frozenset({model.qualified})),
                        tree=frozenset(p for p, _ in options) if plain else None, options=options,
                        query_calls=frozenset(id(c) for c in m.findall(value, m.Call())),
                        result=_executed(value), deferred_known=plain and not _names_call(value, _UNDEFER_ALL))
@@ -543,7 +546,8 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         return None  # what it returns may be an object it built, or loaded with unknown options
     return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call),
                    f"the query of `{dotted(call.func)}`", None, closes_its_sessions(index, called),
-                   many=returned.shape is index_mod.Stage.LIST, **_path_start(ctx, returned.model))
+                   many=returned.shape is index_mod.Stage.LIST, on_path=frozenset({returned.model.qualified}),
+                   stopped=_stopped(ctx, returned.model, frozenset({returned.model.qualified})))
 
 
 def _awaited_attr(ctx: FileContext, fn: cst.FunctionDef, value: cst.BaseExpression | None,
@@ -685,12 +689,6 @@ def _step(ctx: FileContext, owner: Holding, rel: str, via: str) -> Holding | Non
                    tree=tree, options=options, query_calls=owner.query_calls,
                    deferred_known=owner.deferred_known and tree is not None,
                    on_path=on_path, stopped=_stopped(ctx, target, on_path))
-
-
-def _path_start(ctx: FileContext, model: Model) -> dict[str, frozenset[str]]:
-    """The loading path of an instance a query returned: its own model."""
-    on_path = frozenset({model.qualified})
-    return {"on_path": on_path, "stopped": _stopped(ctx, model, on_path)}
 
 
 def _stopped(ctx: FileContext, model: Model, on_path: frozenset[str]) -> frozenset[str]:
