@@ -20,7 +20,9 @@ Its parts:
 - ``parse``, ``astutil``: reading a module with ``ast``;
 - ``extract``, ``body``: one module's source -> its facts;
 - ``resolve``: which dotted name a file is imported as;
-- ``queries``: :class:`ProjectIndex`, the questions the passes ask;
+- ``queries``: :class:`ProjectIndex`, the questions the passes ask, composed of one layer per
+  topic: ``lookup`` (state, name resolution), ``models``, ``sessions``, ``returns``,
+  ``handoff``, ``scopes``, ``providers``, ``callers``, ``project_names``;
 - ``describe``: what ``sqla-fix index`` prints.
 """
 

@@ -46,13 +46,13 @@ def unquoted(annotation: ast.AST) -> ast.AST | None:
     return annotation
 
 
-def _const_bool(node: ast.AST | None) -> bool | None:
+def const_bool(node: ast.AST | None) -> bool | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, bool):
         return node.value
     return None
 
 
-def _kw(call: ast.Call, name: str) -> ast.AST | None:
+def keyword_arg(call: ast.Call, name: str) -> ast.AST | None:
     for kw in call.keywords:
         if kw.arg == name:
             return kw.value
@@ -133,17 +133,17 @@ def readable_option(node: ast.AST) -> bool:
     return False
 
 
-def _decorator_callee(node: ast.AST) -> ast.AST:
+def decorator_callee(node: ast.AST) -> ast.AST:
     return node.func if isinstance(node, ast.Call) else node
 
 
-def _const_str(node: ast.AST | None) -> str | None:
+def const_str(node: ast.AST | None) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     return None
 
 
-def _annotation_target(annotation: ast.AST) -> str | None:
+def annotation_target(annotation: ast.AST) -> str | None:
     """The class a Mapped[...] annotation names: Mapped["User"], Mapped[list["Item"]],
     Mapped[Optional[User]] -> its innermost name."""
     node = annotation

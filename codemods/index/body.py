@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from .. import names
 from .astutil import (
     EAGER_LOADERS,
-    _const_bool,
-    _kw,
+    const_bool,
     dotted_name,
     eager_names,
+    keyword_arg,
     load_root,
     readable_option,
     strip_await,
@@ -24,7 +24,7 @@ from .infer import Load, load_of
 from .managers import NameType, annotation_class, receiver_class
 
 if TYPE_CHECKING:
-    from .extract import _Extractor
+    from .extract import Extractor
 
 STORE_METHODS = {"add", "append", "setdefault", "insert", "appendleft"}
 # Handlers that catch any failure of a commit (a bare `except:` too): nothing gets past them.
@@ -34,7 +34,7 @@ BROAD_ERRORS = {"Exception", "BaseException", "SQLAlchemyError"}
 _METHODS: dict[tuple[type, type], Callable[..., Any]] = {}
 
 
-class _FunctionBody(ast.NodeVisitor):
+class FunctionBody(ast.NodeVisitor):
     """Facts about one function body (nested functions and classes are not entered)."""
 
     # ast.NodeVisitor's visit and generic_visit: the same calls in the same order, the method
@@ -43,7 +43,7 @@ class _FunctionBody(ast.NodeVisitor):
         key = (type(self), type(node))
         method = _METHODS.get(key)
         if method is None:
-            method = _METHODS[key] = getattr(type(self), f"visit_{type(node).__name__}", None) or _FunctionBody.generic_visit
+            method = _METHODS[key] = getattr(type(self), f"visit_{type(node).__name__}", None) or FunctionBody.generic_visit
         return method(self, node)
 
     def generic_visit(self, node: ast.AST) -> None:
@@ -57,7 +57,7 @@ class _FunctionBody(ast.NodeVisitor):
             elif isinstance(value, kind):
                 self.visit(value)
 
-    def __init__(self, ex: _Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef, class_prefix: str = "",
+    def __init__(self, ex: Extractor, fn: ast.FunctionDef | ast.AsyncFunctionDef, class_prefix: str = "",
                  closure: dict[str, tuple[str, bool | None]] | None = None) -> None:
         self.ex = ex
         self.fn = fn
@@ -330,9 +330,9 @@ class _FunctionBody(ast.NodeVisitor):
         value = strip_await(value)
         if not isinstance(value, ast.Call):
             return None
-        stated = _const_bool(_kw(value, "expire_on_commit"))
+        stated = const_bool(keyword_arg(value, "expire_on_commit"))
         if stated is None and isinstance(value.func, ast.Call):  # `sessionmaker(expire_on_commit=False)()`
-            stated = _const_bool(_kw(value.func, "expire_on_commit"))
+            stated = const_bool(keyword_arg(value.func, "expire_on_commit"))
         if stated is None and isinstance(value.func, ast.Name):
             stated = self.local_factory_expire.get(value.func.id)
         if stated is None and isinstance(value.func, ast.Name) and value.func.id in self.partials:
@@ -530,7 +530,7 @@ class _FunctionBody(ast.NodeVisitor):
         else:
             self.picked.pop(name, None)
         if isinstance(inner, ast.Call) and names.factory_builder(self.ex.facts.qualify(dotted_name(inner.func))) is not None:
-            self.local_factory_expire[name] = _const_bool(_kw(inner, "expire_on_commit"))
+            self.local_factory_expire[name] = const_bool(keyword_arg(inner, "expire_on_commit"))
             built = self.ex.factory_from(name, inner, inner.lineno)
             if built is not None:
                 self.local_factories[name] = built
@@ -555,7 +555,7 @@ class _FunctionBody(ast.NodeVisitor):
         target = self._opens(ast.Call(func=value.args[0], args=[], keywords=[]))
         if target is None:
             return
-        expire = _const_bool(_kw(value, "expire_on_commit"))
+        expire = const_bool(keyword_arg(value, "expire_on_commit"))
         known = self.partials.get(name)
         if known is not None:
             if known[0] != target:

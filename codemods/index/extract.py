@@ -9,18 +9,18 @@ from collections.abc import Sequence
 from .. import guard, names
 from ..prefilter import INDEX_TRIGGERS  # noqa: F401  (re-exported)
 from .astutil import (
-    _annotation_target,
-    _const_bool,
-    _const_str,
-    _decorator_callee,
-    _kw,
     annotation_collection,
+    annotation_target,
+    const_bool,
+    const_str,
+    decorator_callee,
     dotted_name,
+    keyword_arg,
     strip_await,
     unquoted,
     walk,
 )
-from .body import _FunctionBody
+from .body import FunctionBody
 from .facts import (
     MODULE_LEVEL,
     WITH_VALUE,
@@ -46,7 +46,7 @@ MODULE_SKIP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, 
 UNPARSABLE = (SyntaxError, ValueError, RecursionError, MemoryError)
 
 
-class _Extractor:
+class Extractor:
     def __init__(self, facts: ModuleFacts) -> None:
         self.facts = facts
         # the typed parameters of the function whose returned class is being read (its
@@ -137,7 +137,7 @@ class _Extractor:
                 configured = dotted_name(func.value)
                 if configured:
                     self.facts.configure_calls[configured] = {
-                        "expire_on_commit": _const_bool(_kw(stmt.value, "expire_on_commit"))
+                        "expire_on_commit": const_bool(keyword_arg(stmt.value, "expire_on_commit"))
                     }
         elif isinstance(stmt, (ast.If, ast.Try)) and not prefix:
             for sub in getattr(stmt, "body", []) + getattr(stmt, "orelse", []):
@@ -194,11 +194,11 @@ class _Extractor:
         is_async = names.factory_builder(builder)
         if is_async is None:
             return None
-        expire = _const_bool(_kw(value, "expire_on_commit"))
-        bind_node = _kw(value, "bind") or (value.args[0] if value.args and builder not in names.SCOPED else None)
+        expire = const_bool(keyword_arg(value, "expire_on_commit"))
+        bind_node = keyword_arg(value, "bind") or (value.args[0] if value.args and builder not in names.SCOPED else None)
         bind = ast.unparse(bind_node) if bind_node is not None else None
         scoped = builder in names.SCOPED
-        class_ = self.q(_kw(value, "class_"))
+        class_ = self.q(keyword_arg(value, "class_"))
         if class_ is not None and names.session_class(class_) is not None:
             is_async = names.session_class(class_)
         if scoped and value.args:
@@ -221,8 +221,8 @@ class _Extractor:
             return None
         if self.q(node.func) not in names.DEPENDS:
             return None
-        target = node.args[0] if node.args else _kw(node, "dependency")
-        use_cache = _const_bool(_kw(node, "use_cache"))
+        target = node.args[0] if node.args else keyword_arg(node, "dependency")
+        use_cache = const_bool(keyword_arg(node, "use_cache"))
         if isinstance(target, ast.Call):  # Depends(require("admin")): what the factory returns
             made = self.q(target.func)
             return (f"{made}()" if made else "", use_cache is not False)
@@ -249,7 +249,7 @@ class _Extractor:
             keywords={k.arg: ast.unparse(k.value) for k in node.keywords if k.arg},
         )
         for deco in node.decorator_list:
-            callee = dotted_name(_decorator_callee(deco)) or ""
+            callee = dotted_name(decorator_callee(deco)) or ""
             if callee.rsplit(".", 1)[-1] in names.MAPPING_DECORATORS:
                 info.mapped_by_decorator = True
         for base in node.bases:  # class UserRepository(BaseRepository[User])
@@ -262,7 +262,7 @@ class _Extractor:
                 if attribute is not None:
                     info.attributes[stmt.name] = attribute
                 elif stmt.name in ("__str__", "__repr__") or any(
-                        (dotted_name(_decorator_callee(d)) or "").rsplit(".", 1)[-1] in names.PROPERTY_DECORATORS
+                        (dotted_name(decorator_callee(d)) or "").rsplit(".", 1)[-1] in names.PROPERTY_DECORATORS
                         for d in stmt.decorator_list):  # (formatting the object reads what __str__ reads)
                     info.properties[stmt.name] = sorted({
                         n.attr for n in ast.walk(stmt) if isinstance(n, ast.Attribute)
@@ -282,13 +282,13 @@ class _Extractor:
                 if qualified:
                     info.values[target] = qualified
             if target == "__abstract__":
-                info.abstract = _const_bool(value) is True
+                info.abstract = const_bool(value) is True
                 continue
             if target == "__tablename__":
                 info.tablename = True
                 continue
             if target == "__mapper_args__" and isinstance(value, ast.Dict):
-                info.eager_defaults = any(_const_str(k) == "eager_defaults" and _const_bool(v) is True
+                info.eager_defaults = any(const_str(k) == "eager_defaults" and const_bool(v) is True
                                           for k, v in zip(value.keys, value.values))
                 continue
             attribute = self.mapped_attribute(value, annotation, info, target)
@@ -299,7 +299,7 @@ class _Extractor:
 
     def declared_attr(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, info: ClassFacts) -> Attribute | None:
         """``@declared_attr def owner(cls): return relationship("User")`` (mixins do this)."""
-        decorators = {self.q(_decorator_callee(d)) for d in fn.decorator_list}
+        decorators = {self.q(decorator_callee(d)) for d in fn.decorator_list}
         if not decorators & names.DECLARED_ATTR and not any(
                 (d or "").endswith("declared_attr") for d in decorators):
             return None
@@ -320,38 +320,38 @@ class _Extractor:
         # any `x.relationship(...)` counts; only classes that turn out to be models matter).
         sqla = callee is not None and callee.startswith(("sqlalchemy.", "sqlmodel.")) or isinstance(func, ast.Attribute)
         if call is not None and sqla and last in names.RELATIONSHIP_CALLS:
-            lazy = _const_str(_kw(call, "lazy"))
+            lazy = const_str(keyword_arg(call, "lazy"))
             if lazy is None:  # SQLModel: Relationship(sa_relationship_kwargs={"lazy": ...})
-                kwargs = _kw(call, "sa_relationship_kwargs")
+                kwargs = keyword_arg(call, "sa_relationship_kwargs")
                 if isinstance(kwargs, ast.Dict):
                     for k, v in zip(kwargs.keys, kwargs.values):
-                        if _const_str(k) == "lazy":
-                            lazy = _const_str(v)
-            target = _const_str(call.args[0]) if call.args else None
+                        if const_str(k) == "lazy":
+                            lazy = const_str(v)
+            target = const_str(call.args[0]) if call.args else None
             if target is None and call.args:
                 target = dotted_name(call.args[0])
             if target is None and annotation is not None:
-                target = _annotation_target(annotation)
-            backref = _kw(call, "backref")
+                target = annotation_target(annotation)
+            backref = keyword_arg(call, "backref")
             if backref is not None and target:
-                ref_name = _const_str(backref)
+                ref_name = const_str(backref)
                 ref_lazy = "select"
                 if isinstance(backref, ast.Call) and backref.args:
-                    ref_name = _const_str(backref.args[0])
-                    ref_lazy = _const_str(_kw(backref, "lazy")) or "select"
+                    ref_name = const_str(backref.args[0])
+                    ref_lazy = const_str(keyword_arg(backref, "lazy")) or "select"
                 if ref_name:
                     info.backrefs.append((target, ref_name, ref_lazy))
-            uselist = _const_bool(_kw(call, "uselist"))
+            uselist = const_bool(keyword_arg(call, "uselist"))
             collection = uselist if uselist is not None else annotation_collection(annotation)
-            if collection is None and _kw(call, "secondary") is not None:
+            if collection is None and keyword_arg(call, "secondary") is not None:
                 collection = True  # many-to-many: a list unless uselist=False says otherwise
             return Attribute("relationship", lazy=lazy or "select", target=target, collection=collection,
                              join_depth=_kw(call, "join_depth") is not None)
         if call is not None and sqla and last in names.COLUMN_CALLS:
-            deferred = last in ("deferred",) or _const_bool(_kw(call, "deferred")) is True
+            deferred = last in ("deferred",) or const_bool(keyword_arg(call, "deferred")) is True
             # a SQL expression (`func.now()`) the database evaluates, not a Python callable
-            refetched = isinstance(_kw(call, "onupdate"), ast.Call) or _kw(call, "server_onupdate") is not None
-            raises = any(_const_bool(_kw(call, k)) is True for k in ("raiseload", "deferred_raiseload"))
+            refetched = isinstance(keyword_arg(call, "onupdate"), ast.Call) or keyword_arg(call, "server_onupdate") is not None
+            raises = any(const_bool(keyword_arg(call, k)) is True for k in ("raiseload", "deferred_raiseload"))
             return Attribute("deferred" if deferred else "column", refetched=refetched,
                              lazy="raise" if deferred and raises else None)
         if call is not None and sqla and last in ("Field",):  # SQLModel field
@@ -402,7 +402,7 @@ class _Extractor:
                     alias=alias,
                 )
             )
-        body = _FunctionBody(self, fn, class_prefix=prefix)
+        body = FunctionBody(self, fn, class_prefix=prefix)
         info = Function(
             qualname=prefix + fn.name,
             line=fn.lineno,
@@ -414,7 +414,7 @@ class _Extractor:
             yields_param=body.yields_param,
             calls=body.calls,
             session_names=body.session_names,
-            decorators=[d for d in (self.q(_decorator_callee(dec)) for dec in fn.decorator_list) if d],
+            decorators=[d for d in (self.q(decorator_callee(dec)) for dec in fn.decorator_list) if d],
             commits=body.commits,
             commits_after_yield=body.commits_after_yield,
             rolls_back_after_yield=body.rolls_back_after_yield,
@@ -465,7 +465,7 @@ class _Extractor:
         self.returned_instance(fn, info, body)
 
     def returned_instance(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, info: Function,
-                          body: _FunctionBody) -> None:
+                          body: FunctionBody) -> None:
         """``def transaction(db): class Tx: ...; return Tx()`` (or ``return UnitOfWork()`` of a
         class defined elsewhere): note the class, and index one defined here as
         ``<qualname>.<Class>``, its methods seeing the function's typed parameters."""
@@ -528,7 +528,7 @@ class _Extractor:
                      and dotted_name(strip_await(c.func)) in outer_params]
             if not calls:
                 continue
-            body = _FunctionBody(self, nested, closure=closure)
+            body = FunctionBody(self, nested, closure=closure)
             packed = _packed_keywords(nested)
             for call in calls:
                 passed: list[tuple[int | None, str | None, str | None]] = [
@@ -678,7 +678,7 @@ def extract(path: str, source: str | bytes, module: str | Sequence[ModuleName]) 
         facts = ModuleFacts(path=path, module=own.name, import_root=own.root, root_kind=own.kind.value,
                             other_names=[n.name for n in module[1:] if not n.kind.weak],
                             weak_names=[n.name for n in module[1:] if n.kind.weak])
-    ex = _Extractor(facts)
+    ex = Extractor(facts)
     ex.imports(tree)
     _function_tables(tree, facts)
     ex.module_level(tree)

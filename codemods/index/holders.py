@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 
-from .astutil import _const_str, dotted_name, strip_await, walk
+from .astutil import const_str, dotted_name, strip_await, walk
 from .facts import Holder
 
 # Methods that end what a holder held, called on the value read back.
@@ -27,7 +27,7 @@ CLOSE_WORDS = ("close", "cleanup", "clean_up", "teardown", "release", "dispose",
 def stored_holder(target: ast.AST) -> Holder | None:
     """The holder ``X["key"]`` / ``X.attr`` (``X`` a dotted name) an expression names."""
     if isinstance(target, ast.Subscript):
-        base, key = dotted_name(target.value), _const_str(target.slice)
+        base, key = dotted_name(target.value), const_str(target.slice)
     elif isinstance(target, ast.Attribute):
         base, key = dotted_name(target.value), target.attr
     else:
@@ -44,9 +44,9 @@ def read_back(node: ast.AST) -> Holder | None:
         return found
     func = node.func
     if isinstance(func, ast.Attribute) and func.attr in ("get", "pop"):
-        base, key = dotted_name(func.value), _const_str(node.args[0])
+        base, key = dotted_name(func.value), const_str(node.args[0])
     elif isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2:
-        base, key = dotted_name(node.args[0]), _const_str(node.args[1])
+        base, key = dotted_name(node.args[0]), const_str(node.args[1])
     else:
         return None
     return Holder.of(base, key) if base and key else None

@@ -123,12 +123,12 @@ def param_paths(index: ProjectIndex, qualified: str | None, passed: int | str, d
     ``passed`` (a position, or a keyword), following the functions it hands that argument to.
     Empty when the function is unknown, looks at load state itself, or binds the parameter
     again."""
-    from .queries import _param_at
+    from .lookup import param_at
 
     fn = index.function(qualified) if qualified else None
     if fn is None or qualified in seen or depth > _DEPTH or fn.checks_loads:
         return set()
-    name = _param_at(fn, passed)
+    name = param_at(fn, passed)
     if name is None or name in fn.rebound_params:
         return set()
     return _paths_of(index, fn, name, depth, seen | {qualified or ""})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from .flow import EventKind, call_argument
-from .helpers import dotted
+from .helpers import dotted, with_binds
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -77,9 +77,9 @@ def savepoints(evs: list[Event], S: str) -> set[str]:
             out.add(ev.name)
         elif ev.kind == EventKind.WITH:
             for item in ev.node.items:  # type: ignore[attr-defined]
-                if item.asname is not None and isinstance(item.asname.name, cst.Name) \
-                        and _begins_savepoint(item.item, S):
-                    out.add(item.asname.name.value)
+                bound = with_binds(item)
+                if bound is not None and _begins_savepoint(item.item, S):
+                    out.add(bound)
     return out
 
 

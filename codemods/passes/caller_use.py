@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from .expiry_paths import may_follow
 from .flow import EventKind, Held, SessionRef, events, function_named, held, sessions
-from .helpers import dotted, function_facts, param_facts
-from .loaded_callers import _argument, _calls
+from .helpers import dotted, function_facts, param_facts, with_binds
+from .loaded_callers import argument_name, calls_in_module
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -51,12 +51,12 @@ def caller_goes_on(ctx: FileContext, qualname: str, S: str, depth: int = 0) -> G
     node = function_named(ctx, qualname)
     if mod is None or node is None or "." in qualname or node.decorators or depth > _DEPTH:
         return GoesOn(None)
-    calls = _calls(ctx, qualname, f"{mod.module}.{qualname}" if mod.module else qualname)
+    calls = calls_in_module(ctx, qualname, f"{mod.module}.{qualname}" if mod.module else qualname)
     if not calls:
         return GoesOn(None)
     params = [p.name.value for p in node.params.params]
     for caller_qualname, caller, call, _table in calls:
-        name = _argument(call, params, S)
+        name = argument_name(call, params, S)
         if name is None:
             return GoesOn(None)  # an expression we cannot follow
         use = _uses_after(ctx, caller, caller_qualname, name, call, depth)
@@ -110,8 +110,7 @@ def commits_after_yield(ctx: FileContext, ref: SessionRef) -> bool:
         expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
         callee = dotted(expr.func) if isinstance(expr, cst.Call) else None
         fn = ctx.index.function(ctx.qualify(callee)) if callee else None
-        if fn is not None and fn.commits_after_yield and item.asname is not None \
-                and dotted(item.asname.name) == ref.name:  # type: ignore[arg-type]
+        if fn is not None and fn.commits_after_yield and with_binds(item, dotted_target=True) == ref.name:
             return True
     return False
 
@@ -141,7 +140,7 @@ def bound_in(evs: list[Event], name: str, block: cst.CSTNode) -> bool:
             continue
         if e.kind == EventKind.ASSIGN and e.name == name:
             return True
-        if e.kind == EventKind.WITH and any(isinstance(item.asname.name, cst.Name) and item.asname.name.value == name
-                                             for item in e.node.items if item.asname is not None):  # type: ignore[attr-defined]
+        if e.kind == EventKind.WITH and any(with_binds(item) == name
+                                             for item in e.node.items):  # type: ignore[attr-defined]
             return True
     return False

@@ -18,7 +18,7 @@ else:
     index_mod = lazy("codemods.index")
 
 
-def _sites(ctx: FileContext, qualname: str) -> list[tuple[ModuleFacts, Function, CallSite]]:
+def call_sites_of(ctx: FileContext, qualname: str) -> list[tuple[ModuleFacts, Function, CallSite]]:
     mod = ctx.facts
     if mod is None or ctx.index is None:
         return []
@@ -26,7 +26,7 @@ def _sites(ctx: FileContext, qualname: str) -> list[tuple[ModuleFacts, Function,
     return ctx.cached(("call-sites", qualified), lambda: ctx.index.call_sites(qualified))
 
 
-def _passed(fn: Function, qualname: str, site: CallSite, param: str) -> tuple[Origin | None, str | None]:
+def passed_to(fn: Function, qualname: str, site: CallSite, param: str) -> tuple[Origin | None, str | None]:
     """What ``site`` hands the parameter ``param`` of ``fn``: its origin and its name there."""
     names_ = [p.name for p in fn.params]
     if "." in qualname and names_ and names_[0] in ("self", "cls"):
@@ -45,7 +45,7 @@ def caller_sessions(ctx: FileContext, qualname: str) -> dict[str, SessionRef]:
     """Untyped parameters that every project call site (there is at least one) fills with an
     async session it opened itself: that session, expiring on commit when every one does."""
     fn = ctx.function_facts(qualname)
-    sites = _sites(ctx, qualname) if fn is not None else []
+    sites = call_sites_of(ctx, qualname) if fn is not None else []
     out: dict[str, SessionRef] = {}
     if not sites:
         return out
@@ -55,7 +55,7 @@ def caller_sessions(ctx: FileContext, qualname: str) -> dict[str, SessionRef]:
             continue
         expires: list[bool] = []
         for _mod, caller, site in sites:
-            origin, name = _passed(fn, qualname, site, p.name)  # type: ignore[arg-type]
+            origin, name = passed_to(fn, qualname, site, p.name)  # type: ignore[arg-type]
             opened = next((o for o in caller.opened if o.name == name), None) if origin is not None else None
             if origin is None or origin.kind != "session" or opened is None \
                     or index.opens_session(opened.factory) is not True:
@@ -70,7 +70,7 @@ def caller_collections(ctx: FileContext, qualname: str, S: str) -> dict[str, Tra
     """Parameters that every project call site fills with a list of instances of one model,
     loaded (by a project function) through the session it passes as ``S``."""
     fn = ctx.function_facts(qualname)
-    sites = _sites(ctx, qualname) if fn is not None else []
+    sites = call_sites_of(ctx, qualname) if fn is not None else []
     out: dict[str, Tracked] = {}
     if not sites:
         return out
@@ -80,8 +80,8 @@ def caller_collections(ctx: FileContext, qualname: str, S: str) -> dict[str, Tra
             continue
         found: Tracked | None = None
         for _mod, _caller, site in sites:
-            origin, _ = _passed(fn, qualname, site, p.name)  # type: ignore[arg-type]
-            _, session_name = _passed(fn, qualname, site, S)  # type: ignore[arg-type]
+            origin, _ = passed_to(fn, qualname, site, p.name)  # type: ignore[arg-type]
+            _, session_name = passed_to(fn, qualname, site, S)  # type: ignore[arg-type]
             returned = index.returned(origin.callee) if origin is not None and origin.kind == "loaded" \
                 and origin.via == session_name and session_name else None
             if returned is None or returned.shape is not index_mod.Stage.LIST \

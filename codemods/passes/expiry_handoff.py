@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..lazy import lazy
-from .expiry_callers import _passed, _sites
+from .expiry_callers import call_sites_of, passed_to
 from .expiry_paths import may_follow
 from .expiry_state import Expiry, Handed, Tracked
 from .flow import (
@@ -215,15 +215,15 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
     fn = ctx.function_facts(qualname)
     if fn is None or not fn.is_async or depth > _DEPTH:
         return {}
-    from ..index.queries import held_local  # the index loads only when a pass runs
+    from ..index.callers import held_local  # the index loads only when a pass runs
 
     out: dict[str, Tracked] = {}
     qualified = f"{ctx.facts.module}.{qualname}" if ctx.facts.module else qualname
     held = [(*row, True) for row in ctx.index.receiver_call_sites(qualified)]
-    for mod, caller, site, through_local in [(*row, False) for row in _sites(ctx, qualname)] + held:
+    for mod, caller, site, through_local in [(*row, False) for row in call_sites_of(ctx, qualname)] + held:
         if not caller.is_async:
             continue
-        _, session_name = _passed(fn, qualname, site, S)
+        _, session_name = passed_to(fn, qualname, site, S)
         if session_name is None:
             continue
         if mod.path == ctx.path:  # a caller in this file: its walk is cached on this file's context
@@ -243,7 +243,7 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
         for p in fn.params:
             if p.name in out or p.name in (S, "self", "cls"):
                 continue
-            _, name = _passed(fn, qualname, site, p.name)
+            _, name = passed_to(fn, qualname, site, p.name)
             h = next((h for h in handed if h.X == name), None)
             if h is None:
                 continue

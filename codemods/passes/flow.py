@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from .. import names
 from ..lazy import lazy
 from .base import FileContext, NoSource, visit
-from .helpers import dotted
+from .helpers import dotted, with_binds
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -375,11 +375,12 @@ def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Ev
         if ev.kind != EventKind.WITH:
             continue
         for item in ev.node.items:  # type: ignore[attr-defined]
-            if item.asname is None or not isinstance(item.asname.name, cst.Name):
+            bound = with_binds(item)
+            if bound is None:
                 continue
             ref = _with_item_session(index, qualify, item.item, ev.node)  # type: ignore[arg-type]
             if ref is not None:
-                ref.name = item.asname.name.value
+                ref.name = bound
                 found[ref.name] = ref
     if facts is not None:
         for p in facts.params:
@@ -425,11 +426,12 @@ def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: l
         if ev.kind != EventKind.WITH:
             continue
         for item in ev.node.items:  # type: ignore[attr-defined]
-            if item.asname is None or not isinstance(item.asname.name, cst.Name):
+            bound = with_binds(item)
+            if bound is None:
                 continue
             ref = _with_item_session(index, qualify, item.item, ev.node)  # type: ignore[arg-type]
             if ref is not None:
-                ref.name = item.asname.name.value
+                ref.name = bound
                 out.append(ref)
     known = sessions(ctx, fn, qualname, evs)
     for ev in evs:  # `with session:` / `async with self.session as s:`: the block closes it
@@ -439,8 +441,9 @@ def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: l
             ref = _instance_session(ctx, qualname, item.item, known)
             if ref is None:
                 continue
-            if item.asname is not None and isinstance(item.asname.name, cst.Name):
-                ref.name = item.asname.name.value
+            bound = with_binds(item)
+            if bound is not None:
+                ref.name = bound
             ref.block = ev.node  # type: ignore[assignment]
             out.append(ref)
     out.extend(r for r in known.values() if r.decorated)
@@ -827,7 +830,8 @@ def with_scopes(ctx: FileContext, node: cst.With) -> list[tuple[str, Scope]]:
     index: ProjectIndex = ctx.index
     out = []
     for item in node.items:
-        if item.asname is None or not isinstance(item.asname.name, cst.Name):
+        bound = with_binds(item)
+        if bound is None:
             continue
         expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
         if not isinstance(expr, cst.Call):
@@ -838,7 +842,7 @@ def with_scopes(ctx: FileContext, node: cst.With) -> list[tuple[str, Scope]]:
             continue
         scope = index.scope(ctx.qualify(callee), begin=begin)
         if scope is not None:
-            out.append((item.asname.name.value, scope))
+            out.append((bound, scope))
     return out
 
 

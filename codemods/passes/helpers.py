@@ -27,6 +27,18 @@ def dotted(node: cst.BaseExpression | None) -> str | None:
     return None
 
 
+def with_binds(item: cst.WithItem, *, dotted_target: bool = False) -> str | None:
+    """The name ``with <expr> as <target>`` binds: a plain name (``as session``); with
+    ``dotted_target``, an attribute too (``as self.session``, as :func:`dotted` spells it).
+    None when the item binds nothing, or something else (a tuple, a subscript)."""
+    if item.asname is None:
+        return None
+    target = item.asname.name
+    if dotted_target:
+        return dotted(target)  # type: ignore[arg-type]
+    return target.value if isinstance(target, cst.Name) else None
+
+
 def function_facts(ctx: FileContext, qualname: str) -> Function | None:
     return ctx.function_facts(qualname)
 

@@ -35,14 +35,14 @@ def caller_holdings(ctx: FileContext, qualname: str, fn: cst.FunctionDef) -> dic
     if fn.asynchronous is None or mod is None or facts is None or "." in qualname or not facts.param_reads \
             or fn.decorators:  # a decorator may register it: called by code not in the project
         return {}
-    calls = _calls(ctx, qualname, f"{mod.module}.{qualname}" if mod.module else qualname)
+    calls = calls_in_module(ctx, qualname, f"{mod.module}.{qualname}" if mod.module else qualname)
     if not calls:
         return {}
     out: dict[str, Holding] = {}
     for param in facts.param_reads:
         given: list[Given] = []
         for caller, caller_fn, call, table in calls:
-            arg = _argument(call, [p.name for p in facts.params], param)
+            arg = argument_name(call, [p.name for p in facts.params], param)
             h = held_at(ctx, caller_fn, events(caller_fn, ctx), call, arg) if arg is not None else None
             if h is None or h.many or h.built or h.given_by \
                     or given and given[0].holding.model.qualified != h.model.qualified:
@@ -56,7 +56,7 @@ def caller_holdings(ctx: FileContext, qualname: str, fn: cst.FunctionDef) -> dic
     return out
 
 
-def _calls(ctx: FileContext, name: str, qualified: str) -> list[tuple[str, cst.FunctionDef, cst.Call, bool]]:
+def calls_in_module(ctx: FileContext, name: str, qualified: str) -> list[tuple[str, cst.FunctionDef, cst.Call, bool]]:
     """Every call of the module-level function ``name`` in this module, with the function
     making it and whether it goes through a table; empty when the name has another use."""
     mod = ctx.facts
@@ -155,7 +155,7 @@ def _references(ctx: FileContext) -> dict[str, list[cst.Name]]:
     return ctx.cached("name-references", compute)
 
 
-def _argument(call: cst.Call, params: list[str], param: str) -> str | None:
+def argument_name(call: cst.Call, params: list[str], param: str) -> str | None:
     """The local name ``call`` passes as ``param``; None when it passes an expression, or
     passes it through ``*args``/``**kwargs``."""
     positional = 0

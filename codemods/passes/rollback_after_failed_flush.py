@@ -28,7 +28,7 @@ from .flow import (
     shape,
     statement_paths,
 )
-from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls
+from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls, with_binds
 from .reads_before_rollback import early_reads
 
 if TYPE_CHECKING:
@@ -1281,8 +1281,7 @@ def _binding_with(ev: Event, S: str) -> cst.With | None:
     """The innermost with-statement around ``ev`` that binds ``S`` (`with maker() as S:`);
     several blocks of one function may bind the same name, each its own session."""
     for node in reversed(ev.path):
-        if isinstance(node, cst.With) and any(item.asname is not None and dotted(item.asname.name) == S  # type: ignore[arg-type]
-                                              for item in node.items):
+        if isinstance(node, cst.With) and any(with_binds(item, dotted_target=True) == S for item in node.items):
             return node
     return None
 
