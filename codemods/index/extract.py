@@ -346,7 +346,7 @@ class Extractor:
             if collection is None and keyword_arg(call, "secondary") is not None:
                 collection = True  # many-to-many: a list unless uselist=False says otherwise
             return Attribute("relationship", lazy=lazy or "select", target=target, collection=collection,
-                             join_depth=_kw(call, "join_depth") is not None)
+                             join_depth=keyword_arg(call, "join_depth") is not None)
         if call is not None and sqla and last in names.COLUMN_CALLS:
             deferred = last in ("deferred",) or const_bool(keyword_arg(call, "deferred")) is True
             # a SQL expression (`func.now()`) the database evaluates, not a Python callable
