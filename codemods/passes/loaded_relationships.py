@@ -144,18 +144,21 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
     comps: dict[int, cst.CompFor] | None = None
     clause: cst.CompFor | None = None  # the comprehension whose variable is bound in `held`
     for ev in evs:
+        comp = None
         if ev.kind in (EventKind.READ, EventKind.METHOD) and held:
             comps = comprehension_reads(fn) if comps is None else comps
             comp = comps.get(id(ev.node))
-            if comp is not None and comp is not clause and ev.owner:
-                element = _element(ctx, comp.iter, held, sessions)
-                held.pop(ev.owner, None)
-                if element is not None:
-                    held[ev.owner] = element
-                clause = comp
-            elif comp is None and clause is not None and ev.owner and ev.owner == clause.target.value:  # type: ignore[attr-defined]
-                held.pop(ev.owner, None)  # the name outside the comprehension: not followed
+        if clause is not None and comp is not clause:
+            var = clause.target.value  # type: ignore[attr-defined]
+            if var in (ev.owner, ev.name):  # the name used otherwise than `var.attr` inside the
+                held.pop(var, None)  # comprehension (handed to a call), or outside it: not followed
                 clause = None
+        if comp is not None and comp is not clause and ev.owner:
+            element = _element(ctx, comp.iter, held, sessions)
+            held.pop(ev.owner, None)
+            if element is not None:
+                held[ev.owner] = element
+            clause = comp
         if ev.kind == EventKind.METHOD and ev.owner in held and (key := read_key(ev)) in held[ev.owner].model.properties:
             ev = replace(ev, kind=EventKind.READ, name=key)  # `X.to_dict()`: what the method reads
         if probe is not None and ev.kind == EventKind.USE and ev.value is probe[0] and ev.name == probe[1]:

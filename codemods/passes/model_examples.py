@@ -53,6 +53,12 @@ class Agent(Base):
         return [m.text for m in self.memos]
 
 
+def memo_count_of(agent: Agent, known: int | None = None) -> int:
+    if known is None:
+        return len(agent.memos)
+    return known
+
+
 class Memo(Base):
     __tablename__ = "memos"
     id: Mapped[int] = mapped_column(primary_key=True)
