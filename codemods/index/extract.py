@@ -36,6 +36,7 @@ from .facts import (
 )
 from .holders import closed_holders
 from .managers import EXIT_METHODS, NameType, exit_ends, returned_class
+from .model_reads import method_key, method_reads
 from .parse import parse_for_index
 from .paths import read_paths
 from .resolve import ModuleName
@@ -267,6 +268,8 @@ class Extractor:
                     info.properties[stmt.name] = sorted({
                         n.attr for n in ast.walk(stmt) if isinstance(n, ast.Attribute)
                         and isinstance(n.value, ast.Name) and n.value.id == "self"})
+                elif (reads := method_reads(stmt)):
+                    info.properties[method_key(stmt.name)] = reads
                 continue
             target, value, annotation = None, None, None
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
@@ -343,7 +346,8 @@ class Extractor:
             collection = uselist if uselist is not None else annotation_collection(annotation)
             if collection is None and keyword_arg(call, "secondary") is not None:
                 collection = True  # many-to-many: a list unless uselist=False says otherwise
-            return Attribute("relationship", lazy=lazy or "select", target=target, collection=collection)
+            return Attribute("relationship", lazy=lazy or "select", target=target, collection=collection,
+                             join_depth=keyword_arg(call, "join_depth") is not None)
         if call is not None and sqla and last in names.COLUMN_CALLS:
             deferred = last in ("deferred",) or const_bool(keyword_arg(call, "deferred")) is True
             # a SQL expression (`func.now()`) the database evaluates, not a Python callable

@@ -119,6 +119,8 @@ class Attribute:
     line: int = 0
     refetched: bool = False  # a column the database sets on UPDATE (`onupdate=func.now()`,
     # `server_onupdate=`): a flush that updates the row expires it, whatever expire_on_commit says
+    join_depth: bool = False  # a relationship declared with `join_depth=`: eager loading goes
+    # that deep along a cycle instead of stopping at it
 
 
 @dataclass
@@ -156,7 +158,8 @@ class ClassFacts:
     abstract: bool = False
     tablename: bool = False
     # @property / @hybrid_property / @cached_property name -> the `self.<attr>` names it reads;
-    # `__str__` and `__repr__` too (what formatting the object reads)
+    # `__str__` and `__repr__` too (what formatting the object reads); a plain method as
+    # "name()" -> what it reads on every call (see index.model_reads)
     properties: dict[str, list[str]] = field(default_factory=dict)
     mapped_by_decorator: bool = False  # `@registry.mapped`
     external_bases: bool = False  # a base is imported from outside the project (a plugin's Model)

@@ -964,24 +964,52 @@ def eager_in_calls(calls: Iterable[cst.Call]) -> frozenset[str]:
 LAZY_STRATEGIES = ("select", "dynamic", "True")
 
 
-def loaded_eagerly(model: Model, relationship: str, eager: frozenset[str] = frozenset()) -> bool:
-    """Loaded with its parent: an eager strategy on the relationship, or an eager loader
-    option naming it."""
-    return model.relationships.get(relationship, "select") not in LAZY_STRATEGIES or relationship in eager
+def loaded_eagerly(model: Model, relationship: str, eager: frozenset[str] = frozenset(),
+                   stopped: frozenset[str] = frozenset()) -> bool:
+    """Loaded with its parent: an eager strategy on the relationship (unless the loading path
+    stopped it, ``stopped``: see index.model_reads.stops_at_cycle), or an eager loader option
+    naming it."""
+    return relationship in eager or relationship not in stopped \
+        and model.relationships.get(relationship, "select") not in LAZY_STRATEGIES
 
 
-def lazy_relationships_read(model: Model, attr: str, eager: frozenset[str] = frozenset(), depth: int = 0) -> list[str]:
+def read_key(ev: Event) -> str | None:
+    """What an event reads of its owner, as a model's properties are keyed: ``X.attr`` read
+    gives ``"attr"``, ``X.method(...)`` called gives ``"method()"`` (see
+    index.model_reads)."""
+    if ev.kind == EventKind.READ:
+        return ev.name
+    if ev.kind == EventKind.METHOD and ev.name:
+        return f"{ev.name}()"
+    return None
+
+
+def lazy_relationships_read(model: Model, attr: str, eager: frozenset[str] = frozenset(), depth: int = 0,
+                            stopped: frozenset[str] = frozenset()) -> list[str]:
     """The lazy relationships not loaded eagerly that reading ``obj.<attr>`` loads: the
     relationship itself, or those a property of the model reads (``self.parent`` behind
-    ``episode.log_string``)."""
+    ``episode.log_string``), or a method of it on every call (``attr`` = ``"to_dict()"``)."""
+    return relationships_read(model, attr, lambda rel: not loaded_eagerly(model, rel, eager, stopped), depth)
+
+
+def raising_relationships_read(model: Model, attr: str, loaded: frozenset[str]) -> list[str]:
+    """The relationships declared ``lazy="raise"`` that reading ``obj.<attr>`` reads (itself,
+    or through a property or method) and ``loaded`` does not name: reading one that was not
+    loaded raises InvalidRequestError, in sync code as in async."""
+    return relationships_read(model, attr, lambda rel: model.relationships[rel] == "raise" and rel not in loaded)
+
+
+def relationships_read(model: Model, attr: str, wanted: Callable[[str], bool], depth: int = 0) -> list[str]:
+    """The relationships reading ``obj.<attr>`` reads (itself, or through the model's
+    properties and methods) for which ``wanted`` holds."""
     if attr in model.relationships:
-        return [] if loaded_eagerly(model, attr, eager) else [attr]
+        return [attr] if wanted(attr) else []
     if attr not in model.properties or depth > 2:
         return []
     out: list[str] = []
     for inner in sorted(model.properties[attr]):
         if inner != attr:
-            out.extend(r for r in lazy_relationships_read(model, inner, eager, depth + 1) if r not in out)
+            out.extend(r for r in relationships_read(model, inner, wanted, depth + 1) if r not in out)
     return out
 
 

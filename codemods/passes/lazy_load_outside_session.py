@@ -16,6 +16,7 @@ from .flow import (
     events,
     functions,
     lazy_relationships_read,
+    read_key,
     session_scoped,
     shape,
     with_end,
@@ -25,6 +26,7 @@ from .helpers import dotted
 from .lazy_examples import ACCOUNTS, CHATS, JOBS, SHOP
 from .loaded_callers import caller_holdings
 from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
+from .model_examples import TEAMS
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -62,6 +64,18 @@ class LazyLoadOutsideSession(Pass):
       `job.project.upstreams[i].mirrors`, or a loop over `job.project.upstreams`, when the
       query's options stop at `upstreams` (reported at the option that stops short when the
       read is in a helper); a deferred column the query did not `undefer()` counts as well;
+    - in async code, through the model's own code: a property, or a plain method called on
+      the object (`agent.to_dict()`), reads the relationship on every call (before any branch,
+      loop or `try` in its body);
+    - in async code, a relationship the mapping loads eagerly (`lazy="selectin"`,
+      `"subquery"`) where SQLAlchemy does not apply that strategy: on an object reached along
+      a loading path that already holds the relationship's target model (a team's `agents`
+      reached from an agent's `teams`; a self-referential `children`), unless the
+      relationship sets `join_depth`. Instances a model's async method gets from
+      `await self.awaitable_attrs.rel` (also kept and awaited later, or through
+      `asyncio.gather`) are followed this way, and so are comprehension variables;
+    - where the load state is known as above, a relationship declared `lazy="raise"` that
+      the query did not load: reading it raises `InvalidRequestError`;
     - in async code, on an object built there, added and flushed: a collection it was not
       given has nothing loaded, and after a plain `await session.refresh(obj)` no lazy
       relationship of it is loaded;
@@ -94,7 +108,8 @@ class LazyLoadOutsideSession(Pass):
     awaited attribute is a design decision.
     """
     example_project = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/repo.py": REPO, "bot/shop.py": SHOP,
-                       "bot/jobs.py": JOBS, "bot/accounts.py": ACCOUNTS, "bot/chats.py": CHATS}
+                       "bot/jobs.py": JOBS, "bot/accounts.py": ACCOUNTS, "bot/chats.py": CHATS,
+                       "bot/teams.py": TEAMS}
     examples = (
         Example(
             title="async: a lazy relationship read while attached",
@@ -362,8 +377,217 @@ class LazyLoadOutsideSession(Pass):
                 return context["chat"].persona.greeting
             ''',
         ),
+        Example(
+            title="async: a method of the model reads a relationship its query did not load",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.teams import Agent
+
+
+            async def agent_card(session: AsyncSession, agent_id: int) -> dict:
+                agent = await session.get(Agent, agent_id)
+                return agent.to_dict()
+            ''',
+        ),
+        Example(
+            title="async: lazy=\"selectin\" stops at a cycle (a team's agents, reached from an agent)",
+            before='''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.teams import Agent
+
+
+            async def teams_of(session: AsyncSession, agent_id: int) -> list[dict]:
+                agent = (await session.execute(select(Agent).where(Agent.id == agent_id))).scalar_one()
+                out = []
+                for team in agent.teams:
+                    out.append(team.summary())
+                return out
+            ''',
+        ),
+        Example(
+            title="async: a self-referential lazy=\"selectin\" without join_depth loads nothing",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.teams import Folder
+
+
+            async def size(session: AsyncSession, folder_id: int) -> int:
+                folder = await session.get(Folder, folder_id)
+                return len(folder.children)
+            ''',
+        ),
+        Example(
+            title="async: a model's own async method awaits awaitable_attrs (through asyncio.gather) and calls a method of each instance",
+            before='''
+            import asyncio
+
+            from sqlalchemy import ForeignKey
+            from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+            from bot.services import Base
+
+
+            class Board(Base):
+                __tablename__ = "boards"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                cards: Mapped[list["Card"]] = relationship(lazy="selectin")
+                labels: Mapped[list["Label"]] = relationship(lazy="selectin")
+
+                async def export(self, with_cards: bool) -> dict:
+                    cards = self.awaitable_attrs.cards if with_cards else asyncio.sleep(0, [])
+                    labels = self.awaitable_attrs.labels
+                    cards, labels = await asyncio.gather(cards, labels)
+                    return {"cards": [card.export() for card in cards], "labels": [label.name for label in labels]}
+
+
+            class Card(Base):
+                __tablename__ = "cards"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+                parent_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+                subcards: Mapped[list["Card"]] = relationship(lazy="selectin")
+
+                def export(self) -> dict:
+                    return {"id": self.id, "subcards": [card.id for card in self.subcards]}
+
+
+            class Label(Base):
+                __tablename__ = "labels"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+                name: Mapped[str]
+            ''',
+        ),
+        Example(
+            title="async: a relationship declared lazy=\"raise\" that its query did not load",
+            before='''
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.shop import Order
+
+
+            async def line_count(session: AsyncSession, order_id: int) -> int:
+                order = await session.get(Order, order_id)
+                return len(order.lines)
+            ''',
+        ),
     )
     valid = (
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from bot.teams import Agent, memo_count_of
+
+
+            async def counts(session: AsyncSession) -> list[int]:
+                agents = (await session.execute(select(Agent))).scalars().all()
+                ids = [agent.id for agent in agents]
+                return ids + [memo_count_of(agent, 0) for agent in agents]
+            ''',
+            "a comprehension's variable handed to a function is not followed (here the function reads "
+            "the relationship only when it is not given the count)",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.exc import InvalidRequestError
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.shop import Order, get_order
+
+
+            async def line_count(session: AsyncSession, order_id: int) -> int:
+                order = (await session.execute(select(Order).options(selectinload(Order.lines)))).scalar_one()
+                other = await get_order(session, order_id)
+                other.lines = []
+                third = await session.get(Order, order_id)
+                try:
+                    known = len(third.lines)
+                except InvalidRequestError:
+                    known = 0
+                return len(order.lines) + len(other.lines) + known
+            ''',
+            "lazy=\"raise\" relationships the query loads, that the code assigns before reading, or read "
+            "where the error is caught",
+        ),
+        Valid(
+            '''
+            import asyncio
+
+            from sqlalchemy import ForeignKey
+            from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+            from bot.services import Base
+
+
+            class Board(Base):
+                __tablename__ = "boards"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                cards: Mapped[list["Card"]] = relationship(lazy="selectin")
+                labels: Mapped[list["Label"]] = relationship(lazy="selectin")
+
+                async def export(self, with_cards: bool) -> dict:
+                    cards = self.awaitable_attrs.cards if with_cards else asyncio.sleep(0, [])
+                    labels = self.awaitable_attrs.labels
+                    cards, labels = await asyncio.gather(cards, labels)
+                    return {"cards": [card.export() for card in cards], "ids": [card.id for card in cards], "labels": [label.name for label in labels]}
+
+
+            class Card(Base):
+                __tablename__ = "cards"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+                parent_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+                subcards: Mapped[list["Card"]] = relationship(lazy="selectin", join_depth=3)
+
+                def export(self) -> dict:
+                    return {"id": self.id, "subcards": [card.id for card in self.subcards]}
+
+
+            class Label(Base):
+                __tablename__ = "labels"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+                name: Mapped[str]
+            ''',
+            "join_depth lets the self-referential lazy=\"selectin\" load the sub-cards; labels read only columns",
+        ),
+        Valid(
+            '''
+            from sqlalchemy import select
+            from sqlalchemy.ext.asyncio import AsyncSession
+            from sqlalchemy.orm import selectinload
+            from bot.teams import Agent, Category, Team
+
+
+            async def card(session: AsyncSession, agent_id: int, category_id: int) -> list:
+                agent = await session.get(Agent, agent_id)
+                category = await session.get(Category, category_id)
+                full = (await session.execute(select(Agent).options(
+                    selectinload(Agent.teams).selectinload(Team.agents), selectinload(Agent.memos)))).scalar_one()
+                out = [agent.label(), agent.memo_count(False), agent.safe_memos(), len(category.children), full.to_dict()]
+                for team in full.teams:
+                    out.append(team.summary())
+                return out
+            ''',
+            "methods that read only columns, read the relationship only on one branch, or look at load "
+            "state themselves; a self-referential relationship with join_depth; options that load what "
+            "the methods read, along the cycle too",
+        ),
+        Valid(
+            '''
+            from sqlalchemy.orm import Session
+            from bot.teams import Agent, Folder
+
+
+            def card(session: Session, agent_id: int) -> tuple[dict, int]:
+                agent = session.get(Agent, agent_id)
+                folder = session.get(Folder, 1)
+                return agent.to_dict(), len(folder.children)
+            ''',
+            "sync code with the session open: the method's lazy load runs",
+        ),
         Valid(
             '''
             from bot.accounts import KeepingSession, SessionLocal, find_account, find_account_with_keys, open_account
@@ -868,6 +1092,8 @@ class LazyLoadOutsideSession(Pass):
             return True
         if facts.has_async and any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values()):
             return True  # queries on an AsyncSession parameter
+        if facts.has_async and any(index.instance_model(f"{facts.module}.{cls}") is not None for cls in facts.classes):
+            return True  # a model's own async methods (`await self.awaitable_attrs.rel`)
         for name in facts.all_called:
             target = facts.imports.get(name) or f"{facts.module}.{name}"
             if _returns_detached(index, target) or (facts.has_async and index.returned(target) is not None):
@@ -924,24 +1150,36 @@ class LazyLoadOutsideSession(Pass):
                 f"implicit load, which raises MissingGreenlet; {given}load it with "
                 f"`await session.refresh({X}, [\"{rel}\"])`"))
         failure = "DetachedInstanceError (its session closed)" if h.detached else "MissingGreenlet"
+        implicit = "reading it in async code runs an implicit load, which raises"
+        if h.model.relationships.get(rel) == "raise":
+            failure = f"InvalidRequestError ('{h.model.name}.{rel}' is not available due to lazy='raise')"
+            implicit = "reading it raises"
         column = rel in h.model.deferred
         loader = "undefer" if column else "selectinload"
         if read.option is not None:  # a deep read of what the query's own options loaded
             return self.finding(read.option, (
                 f"this loader option stops at `{X}`: it does not load `.{rel}`, which `{read.callee}(...)` reads "
-                f"(line {read.line}): reading it in async code runs an implicit load, which raises "
-                f"{failure}; extend the option with `.{loader}({h.model.name}.{rel})`"))
-        kind = "a deferred column" if column else "a lazy relationship"
+                f"(line {read.line}): {implicit} {failure}; extend the option with "
+                f"`.{loader}({h.model.name}.{rel})`"))
+        raising = h.model.relationships.get(rel) == "raise"
+        kind = "a deferred column" if column else "a relationship declared lazy=\"raise\"" if raising \
+            else "a lazy relationship"
         if read.callee:
             what = f"`{read.callee}(...)` reads `{X}.{rel}`, {kind}"
+        elif raising and read.event.name == rel:
+            what = f"`{X}.{rel}` is {kind}"
         else:
             what = f"`{X}.{rel}` is {kind}" if column else _what(X, read.event.name, rel)
-        awaited = "" if "." in X else f", or use `await {X}.awaitable_attrs.{rel}`"
+        awaited = "" if "." in X or raising else f", or use `await {X}.awaitable_attrs.{rel}`"
+        cycle = ""
+        if rel in h.stopped:  # the mapping's eager strategy, stopped by the loading path
+            cycle = (f"; its lazy=\"{h.model.relationships[rel]}\" does not apply here: SQLAlchemy stops eager "
+                     f"loading where the path already holds the model it loads (set `join_depth` on the "
+                     f"relationship, or name it in a loader option)")
         return self.finding(read.event.node, (
             f"{what} that {h.source} did not load"
-            f"{f' (reached through `{h.via}`)' if h.via else ''}: reading it in async code "
-            f"runs an implicit load, which raises {failure}; load it with {h.path}{loader}({h.model.name}.{rel}) "
-            f"in that query{awaited}"))
+            f"{f' (reached through `{h.via}`)' if h.via else ''}{cycle}: {implicit} {failure}; load it with "
+            f"{h.path}{loader}({h.model.name}.{rel}) in that query{awaited}"))
 
     @staticmethod
     def _session_returning_names(ctx: FileContext) -> set[str]:
@@ -977,12 +1215,12 @@ class LazyLoadOutsideSession(Pass):
                             break
                         if r.kind == EventKind.CALL and r.name == "refresh" and r.args[:1] == (X,):
                             break  # refresh(X, ["rel"]) and friends: assume it loads what is read
-                        rels = lazy_relationships_read(bound.model, r.name or "", bound.eager) \
-                            if r.kind == EventKind.READ and r.owner == X else []
+                        key = read_key(r) if r.owner == X else None
+                        rels = lazy_relationships_read(bound.model, key, bound.eager) if key else []
                         if rels:
                             rel = rels[0]
                             yield self.finding(r.node, (
-                                f"{_what(X, r.name, rel)}{' read' if r.name == rel else ''} in async code: the implicit "
+                                f"{_what(X, key, rel)}{' read' if r.name == rel else ''} in async code: the implicit "
                                 f"load raises MissingGreenlet; load it with selectinload({bound.model.name}."
                                 f"{rel}) on the query, set lazy=\"selectin\" on the relationship, or use "
                                 f"`await {X}.awaitable_attrs.{rel}`"))
@@ -1010,12 +1248,12 @@ class LazyLoadOutsideSession(Pass):
             for r in evs[ev.index + 1:]:
                 if r.kind == EventKind.ASSIGN and r.name == X:
                     break
-                rels = lazy_relationships_read(model, r.name or "", frozenset(returned.function.eager)) \
-                    if r.kind == EventKind.READ and r.owner == X else []
+                key = read_key(r) if r.owner == X else None
+                rels = lazy_relationships_read(model, key, frozenset(returned.function.eager)) if key else []
                 if rels:
                     rel = rels[0]
                     yield self.finding(r.node, (
-                        f"{_what(X, r.name, rel)} of an object whose session closed in "
+                        f"{_what(X, key, rel)} of an object whose session closed in "
                         f"`{callee}`: DetachedInstanceError; load it there with "
                         f"selectinload({model.name}.{rel}), or set lazy=\"selectin\" on the relationship"))
                     break

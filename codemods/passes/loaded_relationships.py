@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from . import match as m
+from .awaited_values import awaitable_attr, comprehension_reads, gather_targets, gathered, is_gather
 from .flow import (
     BindingKind,
     Event,
@@ -34,11 +35,14 @@ from .flow import (
     eager_in,
     eager_in_calls,
     falls_through_to,
+    functions,
     keyed_name,
     lazy_relationships_read,
     loaded_eagerly,
     model_for,
+    raising_relationships_read,
     reachable_only_through,
+    read_key,
 )
 from .helpers import dotted
 
@@ -87,6 +91,11 @@ class Holding:
     # its deferred columns are known unloaded: loaded by a query here whose options do not
     # undefer them (`undefer(Model.col)` loads one; `undefer_group`/`load_only` are not followed)
     deferred_known: bool = False
+    # the models on the loading path from the query's entity to this object (this one's
+    # included), and the relationships whose eager strategy that path stops (a cycle)
+    on_path: frozenset[str] = frozenset()
+    stopped: frozenset[str] = frozenset()
+    awaitable: bool = False  # `X.awaitable_attrs.rel` not awaited yet: awaiting it gives the instances
 
 
 @dataclass(frozen=True)
@@ -134,7 +143,26 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
     facts = _Facts(ctx, fn)
     held = {k: v for k, v in given.items() if k not in facts.uses.unsure}
     seen: set[tuple[str, str]] = set()
+    comps: dict[int, cst.CompFor] | None = None
+    clause: cst.CompFor | None = None  # the comprehension whose variable is bound in `held`
     for ev in evs:
+        comp = None
+        if ev.kind in (EventKind.READ, EventKind.METHOD) and held:
+            comps = comprehension_reads(fn) if comps is None else comps
+            comp = comps.get(id(ev.node))
+        if clause is not None and comp is not clause:
+            var = clause.target.value  # type: ignore[attr-defined]
+            if var in (ev.owner, ev.name):  # the name used otherwise than `var.attr` inside the
+                held.pop(var, None)  # comprehension (handed to a call), or outside it: not followed
+                clause = None
+        if comp is not None and comp is not clause and ev.owner:
+            element = _element(ctx, comp.iter, held, sessions)
+            held.pop(ev.owner, None)
+            if element is not None:
+                held[ev.owner] = element
+            clause = comp
+        if ev.kind == EventKind.METHOD and ev.owner in held and (key := read_key(ev)) in held[ev.owner].model.properties:
+            ev = replace(ev, kind=EventKind.READ, name=key)  # `X.to_dict()`: what the method reads
         if probe is not None and ev.kind == EventKind.USE and ev.value is probe[0] and ev.name == probe[1]:
             h = held.get(ev.name)
             probe[2].append(None if h is None or facts.guarded else facts.widened(h))
@@ -143,7 +171,8 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
             if isinstance(ev.node, cst.For):
                 found = _element(ctx, ev.node.iter, held, sessions)
             else:
-                found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held) or _from_result(ev.value, held)
+                found = _load(ctx, ev.value, sessions) or _reached(ctx, ev, held) or _from_result(ev.value, held) \
+                    or _awaited_attr(ctx, fn, ev.value, held)
                 if found is None and (built := _built(ctx, ev.value)) is not None:
                     found = built if ev.name not in facts.uses.shared else None
             held.pop(ev.name, None)
@@ -153,16 +182,26 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 held.update(_keyed(ctx, fn, ev.name, ev.value))
             if found is not None and ev.name not in facts.uses.unsure:
                 held[ev.name] = found
+        elif ev.kind == EventKind.CALL and is_gather(ev.owner, ev.name):
+            pairs = gathered(ev.statement, ev.node) or []
+            results = {a: held.get(x) for a, x in pairs}
+            for a, h in results.items():
+                held.pop(a, None)
+                if h is not None and h.awaitable:
+                    held[a] = replace(h, awaitable=False)
         elif ev.kind == EventKind.CALL:
             _session_call(ctx, ev, held)
         elif ev.kind == EventKind.WRITE and ev.owner in held and ev.name:
             h = held[ev.owner]
             held[ev.owner] = replace(h, loaded=h.loaded | {ev.name})
         elif ev.kind == EventKind.USE and ev.name in held and not held[ev.name].many and not held[ev.name].result \
+                and not held[ev.name].awaitable \
                 and not held[ev.name].given_by and not held[ev.name].pending and isinstance(ev.value, cst.Call):
             h = facts.widened(held[ev.name])
             deep = _read_by_callee(ctx, ev.value, ev.node, h, facts.outside(h))
             if deep is not None and deep[2] in deep[0].model.deferred and facts.undefers(h):
+                deep = None
+            if deep is not None and deep[0].model.relationships.get(deep[2]) == "raise" and _caught(ev):
                 deep = None
             if deep is not None and not facts.guarded:
                 inner, hop, rel = deep
@@ -179,7 +218,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
                 del held[X]
                 continue
             h = held[X]
-            if h.many:
+            if h.many or h.awaitable:
                 continue
             if h.pending:  # not flushed yet: whatever it reads counts as given
                 held[X] = replace(h, loaded=h.loaded | set(lazy_relationships_read(h.model, ev.name, h.loaded)))
@@ -192,7 +231,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
             if ev.name in h.model.deferred and facts.undefers(h):
                 continue  # another query may load it on the same instance
             h = facts.widened(h)
-            rels = _unloaded(h, ev.name)
+            rels = [r for r in _unloaded(h, ev.name) if not (h.model.relationships.get(r) == "raise" and _caught(ev))]
             if facts.guarded:
                 return
             if rels and h.given_by:
@@ -275,11 +314,31 @@ def _unloaded(h: Holding, attr: str) -> list[str]:
     if attr in h.model.deferred:  # one declared with raiseload raises instead of loading
         known = h.deferred_known and not h.built and attr not in h.model.raising
         return [attr] if known and attr not in h.loaded else []
-    rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded) if h.model.relationships.get(r) != "dynamic"]
-    return [r for r in rels if r in h.model.collections] if h.built else rels
+    rels = [r for r in lazy_relationships_read(h.model, attr, h.loaded, stopped=h.stopped)
+            if h.model.relationships.get(r) != "dynamic"]
+    rels = [r for r in rels if r in h.model.collections] if h.built else rels
+    if h.built:  # what it was given, or nothing (see _unloaded's callers for built objects)
+        return rels
+    return rels + [r for r in raising_relationships_read(h.model, attr, h.loaded) if r not in rels]
 
 
 _UNDEFER_ALL = ("undefer_group", "load_only")
+_CATCHING = frozenset({"Exception", "BaseException", "InvalidRequestError", "SQLAlchemyError"})
+
+
+def _caught(ev: Event) -> bool:
+    """Is ``ev`` in the body of a ``try`` with a handler that catches InvalidRequestError
+    (what reading a ``lazy="raise"`` relationship that was not loaded raises)?"""
+    for i, node in enumerate(ev.path[:-1]):
+        if isinstance(node, cst.Try) and ev.path[i + 1] is node.body:
+            for handler in node.handlers:
+                if handler.type is None:
+                    return True
+                kinds = [e.value for e in handler.type.elements] if isinstance(handler.type, cst.Tuple) \
+                    else [handler.type]
+                if any(_last(k) in _CATCHING for k in kinds):
+                    return True
+    return False
 
 
 def _stray_options(value: cst.CSTNode) -> bool:
@@ -363,6 +422,7 @@ _KEEPING = ("add", "refresh", "flush", "expunge")
 def _uses(fn: cst.FunctionDef) -> _Uses:
     out = _Uses(set(), set(), {})
     stack: list[cst.CSTNode] = []
+    gathers = gather_targets(fn)
 
     def visit(node: cst.CSTNode) -> None:
         parent = stack[-1] if stack else None
@@ -380,7 +440,7 @@ def _uses(fn: cst.FunctionDef) -> _Uses:
             target = node.name
         elif isinstance(node, (cst.NamedExpr, cst.AugAssign)):
             target = node.target
-        if target is not None:
+        if target is not None and id(target) not in gathers:
             out.unsure.update(_bound_names(target))
         stack.append(node)
         for child in node.children:
@@ -470,7 +530,8 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         options = option_paths(value) if plain else ()
         level = frozenset(p for p, _ in options if "." not in p)
         return Holding(model, eager_in(value) | level, "its query", None, False,
-                       many=binding.kind == BindingKind.LIST,
+                       many=binding.kind == BindingKind.LIST, on_path=frozenset({model.qualified}),
+                       stopped=_stopped(ctx, model, frozenset({model.qualified})),
                        tree=frozenset(p for p, _ in options) if plain else None, options=options,
                        query_calls=frozenset(id(c) for c in m.findall(value, m.Call())),
                        result=_executed(value), deferred_known=plain and not _names_call(value, _UNDEFER_ALL))
@@ -494,7 +555,36 @@ def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str
         return None  # what it returns may be an object it built, or loaded with unknown options
     return Holding(returned.model, frozenset(loader.eager | called.eager) | eager_in(call),
                    f"the query of `{dotted(call.func)}`", None, closes_its_sessions(index, called),
-                   many=returned.shape is index_mod.Stage.LIST)
+                   many=returned.shape is index_mod.Stage.LIST, on_path=frozenset({returned.model.qualified}),
+                   stopped=_stopped(ctx, returned.model, frozenset({returned.model.qualified})))
+
+
+def _awaited_attr(ctx: FileContext, fn: cst.FunctionDef, value: cst.BaseExpression | None,
+             held: dict[str, Holding]) -> Holding | None:
+    """``await self.awaitable_attrs.rel`` in an async method of a model (or the awaitable kept
+    to await later), or ``await x`` of such a kept awaitable: the instances of ``rel``,
+    loaded along a path from the model (its eager strategies stop at a cycle back to it),
+    with what any loader option of the project names counted as loaded (the query that
+    loaded ``self`` is not known)."""
+    if isinstance(value, cst.Await) and isinstance(value.expression, cst.Name):
+        kept = held.get(value.expression.value)
+        return replace(kept, awaitable=False) if kept is not None and kept.awaitable else None
+    found = awaitable_attr(value)
+    if found is None or found[0] != "self":
+        return None
+    owner, rel, awaited = found
+    qualname = next((q for q, f in functions(ctx.module, ctx) if f is fn), None)
+    model = ctx.index.instance_model(ctx.qualify(qualname.rsplit(".", 1)[0])) \
+        if qualname is not None and "." in qualname else None
+    target = model_for(ctx, model.targets.get(rel)) if model is not None and rel in model.relationships else None
+    if model is None or target is None:
+        return None
+    from ..index.model_reads import eager_anywhere
+
+    on_path = frozenset({model.qualified, target.qualified})
+    return Holding(target, eager_anywhere(ctx.index), f"the load of `self.{rel}`", f"self.{rel}", False,
+                   f"selectinload({model.name}.{rel}).", many=rel in model.collections, on_path=on_path,
+                   stopped=_stopped(ctx, target, on_path), awaitable=not awaited)
 
 
 def _keyed(ctx: FileContext, fn: cst.FunctionDef, name: str, value: cst.BaseExpression | None) -> dict[str, Holding]:
@@ -597,7 +687,8 @@ def _element(ctx: FileContext, iterable: cst.BaseExpression, held: dict[str, Hol
         return _descend(ctx, iterable, held)
     whole = held.get(iterable.value) if isinstance(iterable, cst.Name) else \
         _load(ctx, iterable, sessions) or _from_result(iterable, held)
-    return replace(whole, many=False) if whole is not None and whole.many and not whole.result else None
+    return replace(whole, many=False) if whole is not None and whole.many and not whole.result \
+        and not whole.awaitable else None
 
 
 # what a Result gives: its instances (a list), or one of them
@@ -656,7 +747,7 @@ def _step(ctx: FileContext, owner: Holding, rel: str, via: str) -> Holding | Non
     """The holding of what ``owner.rel`` gives, when ``rel`` is loaded: the options' paths below
     ``rel`` where they are known, else the same loaded set."""
     if owner.many or owner.result or rel not in owner.model.relationships \
-            or not loaded_eagerly(owner.model, rel, owner.loaded):
+            or not loaded_eagerly(owner.model, rel, owner.loaded, owner.stopped):
         return None
     target = model_for(ctx, owner.model.targets.get(rel))
     if target is None:
@@ -666,10 +757,21 @@ def _step(ctx: FileContext, owner: Holding, rel: str, via: str) -> Holding | Non
         tree = _below(tree, rel)
         options = tuple((p[len(rel) + 1:], n) for p, n in options if p.startswith(rel + "."))
         loaded = frozenset(p for p in tree if "." not in p)
+    on_path = owner.on_path | {target.qualified}
     return Holding(target, loaded, owner.source, via, owner.detached,
                    f"{owner.path}selectinload({owner.model.name}.{rel}).", given_by=owner.given_by,
                    tree=tree, options=options, query_calls=owner.query_calls,
-                   deferred_known=owner.deferred_known and tree is not None)
+                   deferred_known=owner.deferred_known and tree is not None,
+                   on_path=on_path, stopped=_stopped(ctx, target, on_path))
+
+
+def _stopped(ctx: FileContext, model: Model, on_path: frozenset[str]) -> frozenset[str]:
+    """The relationships of ``model`` whose eager strategy a loading path through ``on_path``
+    stops at a cycle."""
+    from ..index.model_reads import stops_at_cycle
+
+    return frozenset(rel for rel in model.relationships
+                     if stops_at_cycle(ctx.index, model, rel, model_for(ctx, model.targets.get(rel)), on_path))
 
 
 def _below(tree: frozenset[str], rel: str) -> frozenset[str]:
@@ -715,23 +817,30 @@ def path_unloaded(ctx: FileContext, h: Holding, path: str, outside: frozenset[st
     reach it (dotted), and its name. Below the first level, what is loaded is what the
     loading query's options name at that depth, plus ``outside`` (relationships any other
     eager option names); where the options are not known, ``h.loaded`` at every depth. A
-    relationship that never loads implicitly (``lazy="raise"``, ``noload``, ``dynamic``) or an
+    ``lazy="raise"`` relationship not loaded is one too (its read raises InvalidRequestError);
+    one that never loads implicitly (``raise_on_sql``, ``noload``, ``dynamic``) or an
     attribute the model does not know ends the walk."""
     model, tree, loaded = h.model, h.tree, h.loaded
     hops: list[str] = []
     option = h.path
+    on_path, stopped = h.on_path, h.stopped
     for depth, attr in enumerate(path.split(".")):
         if depth:
             loaded = (frozenset(p for p in tree if "." not in p) | outside) if tree is not None else h.loaded
-        at = replace(h, model=model, loaded=loaded, path=option)
+            if on_path:
+                on_path = on_path | {model.qualified}
+                stopped = _stopped(ctx, model, on_path)
+        at = replace(h, model=model, loaded=loaded, path=option, on_path=on_path, stopped=stopped)
         strategy = model.relationships.get(attr)
         if strategy is None:
             known = attr in model.properties or attr in model.deferred
             rels = _unloaded(at, attr) if known and not (h.built and depth) else []
             return (at, ".".join(hops), rels[0]) if rels else None
-        if strategy in ("dynamic", "raise", "raise_on_sql", "noload", "write_only"):
+        if strategy == "raise" and attr not in loaded:
+            return at, ".".join(hops), attr  # not loaded: the read raises InvalidRequestError
+        if strategy in ("dynamic", "raise_on_sql", "noload", "write_only"):
             return None
-        if not loaded_eagerly(model, attr, loaded):
+        if not loaded_eagerly(model, attr, loaded, stopped):
             return (at, ".".join(hops), attr) if _unloaded(at, attr) else None
         target = model_for(ctx, model.targets.get(attr))
         if target is None or h.built:
