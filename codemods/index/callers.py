@@ -55,7 +55,7 @@ class CallerQueries(IndexLookup):
         for mod, fn, site in self._callers.get(qualified.rsplit(".", 1)[-1], ()):
             if not site.callee.startswith("self.") or "." not in fn.qualname:
                 continue
-            found = self._callable(f"{mod.module}.{fn.qualname.rsplit('.', 1)[0]}.{site.callee[5:]}")
+            found = self.callable_named(f"{mod.module}.{fn.qualname.rsplit('.', 1)[0]}.{site.callee[5:]}")
             if found is not None and found[0] is target:
                 out.append((mod, fn, site))
         return out

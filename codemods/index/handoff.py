@@ -37,7 +37,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
         if key in self._ends:
             return self._ends[key]
         self._ends[key] = frozenset()  # a cycle ends nothing more
-        found = self._callable(target)
+        found = self.callable_named(target)
         out: set[str] = set()
         if found is not None:
             fn, owner = found
@@ -78,7 +78,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
         if self._class(callee) is not None:
             return None if self.model(callee) is not None else (callee, passed)
         owner, _, _ = callee.rpartition(".")
-        found = self._callable(callee) if owner and self._class(owner) is not None else None
+        found = self.callable_named(callee) if owner and self._class(owner) is not None else None
         if found is None:
             return None
         fn = found[0]
@@ -96,7 +96,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
         session at ``passed`` commits or flushes that session (its own `self.<attr>`, in the
         method itself) where a failure reaches the caller (no handler there catches every
         error); else None."""
-        found = self._callable(f"{cls}.{method}")
+        found = self.callable_named(f"{cls}.{method}")
         attrs = self._init_attrs(cls, passed)
         if found is None or not attrs:
             return None
@@ -110,7 +110,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
         ``self``) call a session method that needs a usable transaction (a query, a load, a
         flush, a commit)? Read from the method names it calls: a method of an object built
         around a session, whose other methods use it."""
-        found = self._callable(f"{cls}.{method}") if depth <= 4 else None
+        found = self.callable_named(f"{cls}.{method}") if depth <= 4 else None
         if found is None:
             return False
         fn = found[0]

@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 def returned_under(index: ProjectIndex, qualified: str | None, key: str, receiver: str | None = None) -> Returned | None:
     """What ``qualified(...)[key]`` is, when it is an ORM instance (or a list of them) that a
     query of that function loaded. ``receiver``: the class a method is called on."""
-    found = index._callable(qualified) if qualified else None
+    found = index.callable_named(qualified) if qualified else None
     if found is None:
         return None
     fn, owner = found
     entry = fn.returns_keys.get(key)
     if entry is None:
         return None
-    model = index._model_expr(entry[0], receiver or owner)
+    model = index.model_of_expr(entry[0], receiver or owner)
     return Returned(model, Stage(entry[1]), fn) if model is not None else None

@@ -192,7 +192,7 @@ class IndexLookup:
     def _class(self, qualified: str | None) -> ClassFacts | None:
         return self._resolve(qualified, "classes")
 
-    def _callable(self, qualified: str, depth: int = 0) -> tuple[Function, str | None] | None:
+    def callable_named(self, qualified: str, depth: int = 0) -> tuple[Function, str | None] | None:
         """The function ``qualified`` names, with the class it is called on (None for a plain
         function); a method a class inherits is found in its bases."""
         fn = self.function(qualified)
@@ -203,7 +203,7 @@ class IndexLookup:
         if cls is None or depth > 8:
             return None
         for base in cls.bases:
-            inherited = self._callable(f"{base}.{name}", depth + 1)
+            inherited = self.callable_named(f"{base}.{name}", depth + 1)
             if inherited is not None:
                 return inherited[0], owner
         return None

@@ -23,7 +23,7 @@ class ProviderQueries(SessionQueries):
     def param_reads(self, qualified: str | None, passed: int | str) -> list[str]:
         """The attributes the project function ``qualified`` reads of the argument passed at
         ``passed`` (a position or a keyword), as its body reads them directly."""
-        found = self._callable(qualified) if qualified else None
+        found = self.callable_named(qualified) if qualified else None
         if found is None:
             return []
         name = param_at(found[0], passed)

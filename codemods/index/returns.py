@@ -22,7 +22,7 @@ class ReturnQueries(ModelQueries):
         defining it (``UserRepository(BaseRepository[User])``)."""
         if not qualified or depth > 8:
             return None
-        found = self._callable(qualified)
+        found = self.callable_named(qualified)
         if found is None:
             return None
         fn, owner = found
@@ -32,7 +32,7 @@ class ReturnQueries(ModelQueries):
             return Returned(model, Stage(fn.returns_shape), fn) if model and fn.returns_shape else None
         if fn.returns_load is not None:
             expr, stage = fn.returns_load
-            model = self._model_expr(expr, receiver)
+            model = self.model_of_expr(expr, receiver)
             if model is not None:
                 return Returned(model, Stage(stage), fn)
         for callee in fn.returns_calls:
@@ -49,7 +49,7 @@ class ReturnQueries(ModelQueries):
         a handler, and not through another function): that commit expired what the instance
         was given, so, under a session that expires on commit, its relationships come back
         unloaded."""
-        found = self._callable(qualified) if qualified else None
+        found = self.callable_named(qualified) if qualified else None
         if found is None:
             return None
         fn = found[0]
@@ -62,7 +62,7 @@ class ReturnQueries(ModelQueries):
             return None
         return models[0]
 
-    def _model_expr(self, expr: str, receiver: str | None, depth: int = 0) -> Model | None:
+    def model_of_expr(self, expr: str, receiver: str | None, depth: int = 0) -> Model | None:
         """The model a load names: a class, or ``self.<attr>`` of the receiver's class (a class
         attribute ``model = User``, or the argument of a generic base ``Repo[User]``)."""
         if not expr.startswith("self."):
@@ -80,7 +80,7 @@ class ReturnQueries(ModelQueries):
             if model is not None:
                 return model
         for base in cls.bases:
-            model = self._model_expr(expr, base, depth + 1)
+            model = self.model_of_expr(expr, base, depth + 1)
             if model is not None:
                 return model
         return None

@@ -99,7 +99,7 @@ class ScopeQueries(HandoffQueries):
         ``__exit__`` does to that session when the block ends without an error, on every such
         path, is what the scope does on exit: commit, roll back, close."""
         for enter, leave in (("__aenter__", "__aexit__"), ("__enter__", "__exit__")):
-            found = self._callable(f"{qualified}.{enter}")
+            found = self.callable_named(f"{qualified}.{enter}")
             if found is None or found[0].returns_self_attr is None:
                 continue
             attr = found[0].returns_self_attr
@@ -107,7 +107,7 @@ class ScopeQueries(HandoffQueries):
             is_async = self.opens_session(factory)
             if factory is None or is_async is None:
                 return None
-            exit_found = self._callable(f"{qualified}.{leave}")
+            exit_found = self.callable_named(f"{qualified}.{leave}")
             ends = [e for e in (exit_found[0].exit_ends if exit_found is not None else ()) if e.attr == attr]
             done = {e.method for e in ends if e.certain}
             return Scope("class", qualified, is_async, self.expire_on_commit(factory),
