@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 if TYPE_CHECKING:
     from .queries import ProjectIndex
@@ -36,25 +35,20 @@ def database_named(text: str) -> str | None:
     return None if found is None else "postgresql" if found.group(1) == "postgres" else found.group(1)
 
 
-_memo: WeakKeyDictionary[ProjectIndex, tuple[int, bool]] = WeakKeyDictionary()
-
-
 def aborting_database(index: ProjectIndex) -> bool:
     """Does the project run on PostgreSQL only? True when the engine URLs (and driver names)
     its code outside tests names are all PostgreSQL's, at least one, and no code names the
     AUTOCOMMIT isolation level (where each statement is its own transaction)."""
-    known = _memo.get(index)
-    if known is not None and known[0] == index.generation:
-        return known[1]
-    named: set[str] = set()
-    autocommit = False
-    for module in index.modules.values():
-        if not _test_module(module.module, module.path):
-            named |= module.databases
-            autocommit = autocommit or module.autocommit
-    answer = named == {"postgresql"} and not autocommit
-    _memo[index] = (index.generation, answer)
-    return answer
+    def compute() -> bool:
+        named: set[str] = set()
+        autocommit = False
+        for module in index.modules.values():
+            if not _test_module(module.module, module.path):
+                named |= module.databases
+                autocommit = autocommit or module.autocommit
+        return named == {"postgresql"} and not autocommit
+
+    return index.remember(("aborting-database",), compute)
 
 
 def _test_module(name: str, path: str) -> bool:
@@ -81,15 +75,8 @@ def runs_statements_on(index: ProjectIndex, qualified: str | None, position: int
         and index.session_class(param.annotation) is not None
 
 
-_names_memo: WeakKeyDictionary[ProjectIndex, tuple[int, frozenset[str]]] = WeakKeyDictionary()
-
-
 def statement_function_names(index: ProjectIndex) -> frozenset[str]:
     """The short names of the project functions that run statements on a session parameter:
     a function calling none of them (and no session method) needs no closer look."""
-    known = _names_memo.get(index)
-    if known is None or known[0] != index.generation:
-        known = (index.generation, frozenset(q.rsplit(".", 1)[-1] for mod in index.modules.values()
-                                             for q, fn in mod.functions.items() if fn.param_statements))
-        _names_memo[index] = known
-    return known[1]
+    return index.remember(("statement-functions",), lambda: frozenset(
+        q.rsplit(".", 1)[-1] for mod in index.modules.values() for q, fn in mod.functions.items() if fn.param_statements))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from .facts import (
     Alias,
@@ -16,6 +17,8 @@ from .facts import (
     Model,
     ModuleFacts,
 )
+
+_T = TypeVar("_T")
 
 
 class IndexLookup:
@@ -38,7 +41,7 @@ class IndexLookup:
         self._defined: dict[int, str] | None = None
         self._returning: set[str] = set()  # guards _returns_session against cycles
         self._nesting: set[str] = set()  # guards _nested_scope against cycles
-        self._memo: dict[tuple, bool] = {}  # project-wide answers (see sessions_never_expire)
+        self._memo: dict[tuple, Any] = {}  # project-wide answers (see remember)
         self.generation = 0  # counts add(): what was derived from an older state is stale
         self._models_by_class: dict[int, Model] = {}
         self._models_by_name: dict[str, list[Model]] = {}
@@ -182,6 +185,13 @@ class IndexLookup:
                 rest = local[len(head):]
                 return self._resolve(mod.imports[head] + rest, kind, depth + 1)
         return None
+
+    def remember(self, key: tuple, compute: Callable[[], _T]) -> _T:
+        """A project-wide answer (one that reads every module), computed once for the index's
+        current state: forgotten when a module's facts are added."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def function(self, qualified: str | None) -> Function | None:
         return self._resolve(qualified, "functions")

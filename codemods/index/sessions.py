@@ -54,8 +54,7 @@ class SessionQueries(IndexLookup):
         expire_on_commit=False)`, a provider's `yield`), the tests' aside. Then a session whose
         factory cannot be seen (a parameter, `self.session`) comes from one of them, and an
         instance it loaded keeps its columns readable after a commit."""
-        key = ("never-expire", async_only)
-        if key not in self._memo:
+        def compute() -> bool:
             stated: set[bool | None] = set()
             for mod in self.modules.values():
                 for f in mod.factories.values():
@@ -69,8 +68,9 @@ class SessionQueries(IndexLookup):
                         opens = self.opens_session(o.factory) if o.yielded else None
                         if opens is not None and (opens or not async_only):
                             stated.add(self.expire_on_commit(o.factory, o.expire_on_commit))
-            self._memo[key] = stated == {False}
-        return self._memo[key]
+            return stated == {False}
+
+        return self.remember(("never-expire", async_only), compute)
 
     def is_session_name(self, fn: Function, name: str) -> bool:
         """Does the local ``name`` of function ``fn`` hold a session: one it opened from a
