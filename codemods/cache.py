@@ -108,7 +108,7 @@ def content_digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _digest(path: str) -> str | None:
+def file_digest(path: str) -> str | None:
     try:
         with open(path, "rb") as fh:
             return content_digest(fh.read())
@@ -195,7 +195,7 @@ class FileCache(Generic[T]):
         was = entry.stamp  # compared field by field: this runs once per file of the project
         if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) != (was.size, was.mtime_ns, was.ctime_ns, was.inode):
             return None
-        if entry.digest is not None and _digest(path) != entry.digest:
+        if entry.digest is not None and file_digest(path) != entry.digest:
             return None
         return entry.value
 
@@ -244,7 +244,7 @@ class FileCache(Generic[T]):
         plain = codec.encode(value)
         if old is not None and old.stamp == current and old.digest is None and not racy and old.value == plain:
             return  # unchanged, and stored when it could be trusted by its stamp alone
-        digest = (seen.digest if seen is not None else _digest(path)) if racy else None
+        digest = (seen.digest if seen is not None else file_digest(path)) if racy else None
         self.entries[absolute] = _Entry(current, digest, now, plain)
         self.changed = True
 

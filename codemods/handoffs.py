@@ -55,7 +55,7 @@ class Store:
             walked = codec.decode(Walked, plain)
         except (codec.DecodeError, TypeError):
             return None
-        same = walked.files and all(cache._digest(p) == d for p, d in walked.files.items())
+        same = walked.files and all(cache.file_digest(p) == d for p, d in walked.files.items())
         return walked.files if same else None
 
     def keep(self, path: str, qualname: str, depth: int, files: dict[str, str]) -> None:

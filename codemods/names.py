@@ -147,3 +147,10 @@ def is_test_module(module: str) -> bool:
     """A module of the project's tests (`tests.routes.test_users`, `conftest`)."""
     parts = module.split(".")
     return any(p in ("test", "tests", "conftest") or p.startswith("test_") for p in parts)
+
+
+def method_key(name: str) -> str:
+    """The key a model method's reads are kept under among the model's properties
+    (``"to_dict()"``): a property read and a method call both read ``obj.<key>``, and the
+    ``()`` keeps the two apart (see index.model_reads)."""
+    return f"{name}()"

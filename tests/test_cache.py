@@ -224,7 +224,7 @@ def test_a_stamp_match_alone_is_trusted_once_the_file_is_old(tmp_path, monkeypat
     data = __import__("json").loads((tmp_path / CACHE_DIR / "index.json").read_bytes())
     assert all(e["digest"] is None for e in data["entries"].values())
     reads: list[str] = []
-    monkeypatch.setattr(cache_mod, "_digest", lambda p: reads.append(p))
+    monkeypatch.setattr(cache_mod, "file_digest", lambda p: reads.append(p))
     calls: list[str] = []
     _build(tmp_path, monkeypatch, calls)
     assert calls == [] and reads == []

@@ -122,7 +122,7 @@ def test_a_change_to_a_callers_file_makes_its_kept_walk_unusable(project, parses
     from_editor("bot/greeting.py", buffer)
     kept = handoffs.Store(str(project), next(iter_keys(project)))
     caller = str(project / "bot" / "handlers.py")
-    assert kept.nothing_handed(caller, "start", 1) == {caller: cache._digest(caller)}
+    assert kept.nothing_handed(caller, "start", 1) == {caller: cache.file_digest(caller)}
     (project / "bot" / "handlers.py").write_text(textwrap.dedent(HANDLERS) + "\n# changed\n")
     assert kept.nothing_handed(caller, "start", 1) is None
     assert handoffs.Store(str(project), "another state of the index").nothing_handed(caller, "start", 1) is None

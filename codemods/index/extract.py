@@ -36,7 +36,7 @@ from .facts import (
 )
 from .holders import closed_holders
 from .managers import EXIT_METHODS, NameType, exit_ends, returned_class
-from .model_reads import method_key, method_reads
+from .model_reads import method_reads
 from .parse import parse_for_index
 from .paths import read_paths
 from .resolve import ModuleName
@@ -269,7 +269,7 @@ class Extractor:
                         n.attr for n in ast.walk(stmt) if isinstance(n, ast.Attribute)
                         and isinstance(n.value, ast.Name) and n.value.id == "self"})
                 elif (reads := method_reads(stmt)):
-                    info.properties[method_key(stmt.name)] = reads
+                    info.properties[names.method_key(stmt.name)] = reads
                 continue
             target, value, annotation = None, None, None
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):

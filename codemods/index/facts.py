@@ -339,6 +339,8 @@ class Model:
     refetched: set[str] = field(default_factory=set)  # columns a flush that updates the row expires
     collections: set[str] = field(default_factory=set)  # relationships declared as collections
     raising: set[str] = field(default_factory=set)  # deferred columns whose first read raises (raiseload)
+    # relationships declared without `join_depth=`: an eager strategy on them stops at a cycle
+    shallow: set[str] = field(default_factory=set)
 
     @property
     def name(self) -> str:

@@ -18,17 +18,15 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from ..names import method_key
+
 if TYPE_CHECKING:
     from .facts import Model
+    from .queries import ProjectIndex
 
 # names that say the code looks at, or catches, the load state of the instance
 _LOAD_STATE = frozenset({"unloaded", "awaitable_attrs", "MissingGreenlet", "DetachedInstanceError",
                          "object_session", "inspect", "set_committed_value", "attributes"})
-
-
-def method_key(name: str) -> str:
-    """The key a method's reads are kept under among a model's properties."""
-    return f"{name}()"
 
 
 def method_reads(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str] | None:
@@ -117,45 +115,24 @@ def _read(attr: str, reads: list[str], written: set[str]) -> None:
         reads.append(attr)
 
 
-def stops_at_cycle(index, model: Model, rel: str, target: Model | None, on_path: frozenset[str]) -> bool:
+def stops_at_cycle(model: Model, rel: str, target: Model | None, on_path: frozenset[str]) -> bool:
     """Does SQLAlchemy skip the eager strategy the mapping gives ``model.rel``
     (``lazy="selectin"``/``"subquery"``) on an instance reached along a loading path whose
     models are ``on_path``? It does when the path already holds the relationship's target
-    model and the relationship sets no ``join_depth``: eager loaders stop at a cycle (an
-    ``Agent`` whose ``identities`` load their ``agents``), and a self-referential one
-    (``Node.children``) loads nothing by itself. Only collections are answered: a
-    many-to-one back to an instance already loaded comes from the identity map, with no
-    query."""
+    model and the relationship sets no ``join_depth`` (``Model.shallow``): eager loaders stop
+    at a cycle (an ``Agent`` whose ``identities`` load their ``agents``), and a
+    self-referential one (``Node.children``) loads nothing by itself. Only collections are
+    answered: a many-to-one back to an instance already loaded comes from the identity map,
+    with no query."""
     if model.relationships.get(rel) not in ("selectin", "subquery") or rel not in model.collections:
         return False
     if target is None or target.qualified not in on_path:
         return False
-    return not _join_depth(index, model, rel)
+    return rel in model.shallow
 
 
-def _join_depth(index, model: Model, rel: str) -> bool:
-    """Is ``rel`` declared with a ``join_depth`` (on the model's class or a base)?"""
-    chain, seen = [model.qualified], set()
-    while chain:
-        current = chain.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        cls = index._class(current)  # the index's own lookup of a class by qualified name
-        if cls is None:
-            continue
-        attr = cls.attributes.get(rel)
-        if attr is not None and attr.kind == "relationship":
-            return attr.join_depth
-        chain.extend(cls.bases)
-    return True  # not found: assume it may go deeper
-
-
-def eager_anywhere(index) -> frozenset[str]:
+def eager_anywhere(index: ProjectIndex) -> frozenset[str]:
     """The relationship names an eager loader option of any function of the project names:
     what a query this code does not see may have loaded on an instance."""
-    out: set[str] = set()
-    for mod in index.modules.values():
-        for fn in mod.functions.values():
-            out |= fn.eager
-    return frozenset(out)
+    return index.remember(("eager-anywhere",), lambda: frozenset(
+        rel for mod in index.modules.values() for fn in mod.functions.values() for rel in fn.eager))

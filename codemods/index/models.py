@@ -120,6 +120,8 @@ class ModelQueries(IndexLookup):
                 model.properties.setdefault(name, set(reads))
             for name, attr in cls.attributes.items():
                 if attr.kind == "relationship":
+                    if name not in model.relationships and not attr.join_depth:
+                        model.shallow.add(name)
                     model.relationships.setdefault(name, attr.lazy or "select")
                     model.targets.setdefault(name, attr.target or "")
                     if attr.collection:

@@ -684,6 +684,13 @@ def function_named(ctx: FileContext, qualname: str) -> cst.FunctionDef | None:
     return ctx.cached("functions-by-name", table).get(qualname)
 
 
+def qualname_of(ctx: FileContext, fn: cst.FunctionDef) -> str | None:
+    """The qualified name :func:`functions` gives ``fn`` (None for a function it does not
+    list), looked up in a table made once per file."""
+    by_id = ctx.cached("function-ids", lambda: {id(f): q for q, f in functions(ctx.module, ctx)})
+    return by_id.get(id(fn))
+
+
 def functions_calling(ctx: FileContext, method: str | None) -> Iterator[tuple[str, cst.FunctionDef]]:
     """The functions of :func:`functions` that call ``x.<method>(...)`` themselves (all of
     them when ``method`` is None)."""
@@ -980,7 +987,7 @@ def read_key(ev: Event) -> str | None:
     if ev.kind == EventKind.READ:
         return ev.name
     if ev.kind == EventKind.METHOD and ev.name:
-        return f"{ev.name}()"
+        return names.method_key(ev.name)
     return None
 
 

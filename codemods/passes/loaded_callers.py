@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from .base import nodes
-from .flow import events, functions
+from .flow import events, qualname_of
 from .loaded_relationships import Given, Holding, held_at
 
 if TYPE_CHECKING:
@@ -128,10 +128,10 @@ def _in_table(ctx: FileContext, element: cst.CSTNode, tables: set[str]) -> bool:
 
 def _enclosing(ctx: FileContext, node: cst.CSTNode) -> tuple[str, cst.FunctionDef] | None:
     """The function of :func:`functions` the node is in (its innermost)."""
-    by_id = ctx.cached("function-ids", lambda: {id(f): q for q, f in functions(ctx.module, ctx)})
     for anc in ctx.ancestors(node):
         if isinstance(anc, cst.FunctionDef):
-            return (by_id[id(anc)], anc) if id(anc) in by_id else None
+            qualname = qualname_of(ctx, anc)
+            return (qualname, anc) if qualname is not None else None
     return None
 
 

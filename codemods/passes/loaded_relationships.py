@@ -35,11 +35,11 @@ from .flow import (
     eager_in,
     eager_in_calls,
     falls_through_to,
-    functions,
     keyed_name,
     lazy_relationships_read,
     loaded_eagerly,
     model_for,
+    qualname_of,
     raising_relationships_read,
     reachable_only_through,
     read_key,
@@ -573,7 +573,7 @@ def _awaited_attr(ctx: FileContext, fn: cst.FunctionDef, value: cst.BaseExpressi
     if found is None or found[0] != "self":
         return None
     owner, rel, awaited = found
-    qualname = next((q for q, f in functions(ctx.module, ctx) if f is fn), None)
+    qualname = qualname_of(ctx, fn)
     model = ctx.index.instance_model(ctx.qualify(qualname.rsplit(".", 1)[0])) \
         if qualname is not None and "." in qualname else None
     target = model_for(ctx, model.targets.get(rel)) if model is not None and rel in model.relationships else None
@@ -771,7 +771,7 @@ def _stopped(ctx: FileContext, model: Model, on_path: frozenset[str]) -> frozens
     from ..index.model_reads import stops_at_cycle
 
     return frozenset(rel for rel in model.relationships
-                     if stops_at_cycle(ctx.index, model, rel, model_for(ctx, model.targets.get(rel)), on_path))
+                     if stops_at_cycle(model, rel, model_for(ctx, model.targets.get(rel)), on_path))
 
 
 def _below(tree: frozenset[str], rel: str) -> frozenset[str]:
