@@ -143,10 +143,18 @@ def memo_named(name: str) -> bool:
     return any(w in last for w in _MEMO_WORDS) and not any(w in last for w in _NOT_MEMO_WORDS)
 
 
+_TEST_PACKAGES = frozenset({"test", "tests", "testing"})
+
+
 def is_test_module(module: str) -> bool:
-    """A module of the project's tests (`tests.routes.test_users`, `conftest`)."""
-    parts = module.split(".")
-    return any(p in ("test", "tests", "conftest") or p.startswith("test_") for p in parts)
+    """A module of the project's tests, judged by its dotted name (the directories above the
+    project do not count): one in a package `test`, `tests`, `testing` or `test_*`
+    (`tests.routes.users`), or one named as test runners collect them: `test_*`, `*_test`,
+    `tests` (Django's `tests.py`, a `tests/__init__.py`), `conftest`. A module named `test` or
+    `testing` is the application's own (`crud/test.py` handling test runs)."""
+    *packages, last = module.split(".")
+    return any(p in _TEST_PACKAGES or p.startswith("test_") for p in packages) \
+        or last in ("tests", "conftest") or last.startswith("test_") or last.endswith("_test")
 
 
 def method_key(name: str) -> str:
