@@ -148,7 +148,9 @@ class Figures:
 
     @classmethod
     def from_json(cls, data: dict) -> Figures:
-        samples = lambda xs: [Sample(**x) for x in xs]  # noqa: E731
+        def samples(xs: list[dict]) -> list[Sample]:
+            return [Sample(**x) for x in xs]
+
         return cls(Sample(**data["first_open"]), data["peak_mb"], data["findings"],
                    {Edit[k]: samples(v) for k, v in data["change"].items()}, samples(data["plain_change"]),
                    samples(data["action"]))
