@@ -36,6 +36,18 @@ def relevance_of(names: Iterable[str]) -> tuple[bytes, ...]:
     return minimal_tokens({"session", "Session"} | {t.decode() for t in INDEX_TRIGGERS} | set(names))
 
 
+# What every index's relevance matches, whatever the project's names: a file that mentions one
+# needs no look at them (working them out reads every module's facts, again after each change
+# of the index in an editor's server).
+ALWAYS_RELEVANT = relevance_of(())
+
+
+def relevant(raw: bytes, index) -> bool:
+    """Do ``raw``'s bytes hold one of ``index.relevance()``? The tokens of every project are
+    looked for first, the project's own names only when none is there."""
+    return any(t in raw for t in ALWAYS_RELEVANT) or any(t in raw for t in index.relevance())
+
+
 def selected_passes(config: Config) -> list[Pass]:
     from .passes import ALL_PASSES  # their metadata; libcst is loaded only when one runs
 
@@ -48,6 +60,4 @@ def wants_parse(raw: bytes, passes: Sequence[Pass], index=None) -> bool:
     provider or alias name the project index found)."""
     if not any(t in raw for p in passes for t in p.triggers):
         return False
-    if index is None:
-        return True
-    return any(token in raw for token in index.relevance())
+    return index is None or relevant(raw, index)

@@ -22,6 +22,7 @@ from . import __version__, engine, pool
 from . import index as index_mod
 from .config import Config, ConfigError, load
 from .discovery import discover
+from .prefilter import relevant
 from .project import index_triggers
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ class Project:
         and everything derived from the old one (the project-wide answers, the callers' files
         parsed and walked for SQF010) would be derived again for the same facts."""
         absolute = os.path.abspath(path)
-        tokens = index_triggers(self.config) + self.index.relevance()
-        if absolute not in self.indexed and not any(t in raw for t in tokens):
+        if absolute not in self.indexed and not any(t in raw for t in index_triggers(self.config)) \
+                and not relevant(raw, self.index):
             return
         try:
             facts = index_mod.extract(path, raw, index_mod.module_names(path, self.config.root, self.config.src))

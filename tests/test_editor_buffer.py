@@ -66,13 +66,13 @@ def from_editor(path: str, buffer: bytes) -> str:
     return check("-", "--stdin-filename", path, buffer=buffer)
 
 
-def written(root: Path, path: str, buffer: bytes) -> str:
+def written(root: Path, path: str, buffer: bytes, *options: str) -> str:
     """What `check F` prints with the buffer written to F (the file is put back after)."""
     target = root / path
     before = target.read_bytes()
     target.write_bytes(buffer)
     try:
-        return check(path)
+        return check(*options, path)
     finally:
         target.write_bytes(before)
 
@@ -83,9 +83,9 @@ def parses(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = expiry_handoff._parse
 
-    def counting(ctx, key, module_name):
-        seen.append(Path(key[1]).name)
-        return real(ctx, key, module_name)
+    def counting(path):
+        seen.append(Path(path).name)
+        return real(path)
 
     monkeypatch.setattr(expiry_handoff, "_parse", counting)
     return seen
@@ -171,3 +171,36 @@ def test_only_the_command_sets_the_garbage_collector(project, monkeypatch):
     finally:
         gc.set_threshold(*before[0])
         gc.enable() if before[1] else gc.disable()
+
+
+def written_report(root: Path, path: str, buffer: bytes) -> list[tuple[int, int, str, str]]:
+    """The findings `check --format json F` reports with the buffer written to F: line,
+    column, code, message."""
+    import json
+
+    out = json.loads(written(root, path, buffer, "--format", "json"))
+    return [(f["line"], f["column"], f["code"], f["message"]) for f in out["findings"]]
+
+
+def test_the_server_follows_an_edit_that_changes_what_a_callers_walk_finds(project, parses):
+    """In the editor's server each edit that changes a fact starts a new state of the index:
+    the callers' walks are made again for it (the pool now expires on commit, so the caller in
+    handlers.py hands `user` expired; then a line moves; then back), while the caller's file,
+    unchanged, is parsed once. What the server reports is what `check F` reports with the
+    buffer written to F."""
+    from codemods.server import Workspace
+
+    path = project / "bot" / "greeting.py"
+    on_disk = textwrap.dedent(GREETING)
+    expiring = on_disk.replace("expire_on_commit=False", "expire_on_commit=True")
+    work = Workspace()
+    index = work.project_for(str(path)).index
+    texts = [on_disk.replace("async def greet", "# greets\nasync def greet"), expiring, "# moved\n" + expiring, on_disk]
+    served = []
+    for text in texts:
+        before = index.generation
+        served.append([(f.line, f.col, f.code, f.message) for f in work.check(path.as_uri(), str(path), text).findings])
+        assert index.generation > before  # each edit changed the file's facts
+    assert parses == ["handlers.py"]
+    assert [[f[:3] for f in found] for found in served] == [[], [(10, 8, "SQF010")], [(11, 8, "SQF010")], []]
+    assert served == [written_report(project, "bot/greeting.py", text.encode()) for text in texts]

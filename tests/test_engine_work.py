@@ -173,3 +173,22 @@ def test_the_plain_walk_visits_as_libcst_visits():
             assert [key(e) for e in flow.events(fn)] == [key(e) for e in flow.libcst_events(fn)]
             functions += 1
     assert functions > 500
+
+
+def test_the_prefilter_reads_the_projects_names_only_for_a_file_that_mentions_none_of_sqlalchemys(monkeypatch):
+    """Working out the project's session-related names reads every module's facts (again after
+    each change of the index in the editor's server): a file that mentions a session needs no
+    look at them; one that names only a project provider does, and is parsed."""
+    from codemods.prefilter import relevant
+
+    index = engine.index_for_sources({"app/deps.py": "from app.db import SessionLocal\n\n"
+                                                     "def get_db():\n    with SessionLocal() as s:\n        yield s\n"},
+                                     Config())
+    asked: list[int] = []
+    names = type(index).names
+    monkeypatch.setattr(type(index), "names", lambda self: asked.append(1) or names(self))
+    assert relevant(b"def f(session):\n    session.commit()\n", index)
+    assert asked == []
+    assert relevant(b"from app.deps import get_db\n", index)
+    assert asked == [1]
+    assert not relevant(b"def total(values):\n    return sum(values)\n", index)

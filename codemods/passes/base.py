@@ -92,6 +92,9 @@ class FileContext:
     module_name: str = ""
     round: int = 0  # 0 while the index's facts describe this code; > 0 after a fix round they don't
     _metadata: dict = field(default_factory=dict)
+    # What depends on the tree alone (positions, parents): shared by the contexts of one tree
+    # under several states of the index (see expiry_handoff.context_of)
+    of_tree: dict = field(default_factory=dict)
 
     @property
     def facts(self):
@@ -121,10 +124,14 @@ class FileContext:
         return self._metadata[provider]
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        return self.cached("parents", lambda: parents(self.module)).get(node)
+        if "parents" not in self.of_tree:
+            self.of_tree["parents"] = parents(self.module)
+        return self.of_tree["parents"].get(node)
 
     def position(self, node: cst.CSTNode) -> CodeRange:
-        return self.cached("positions", lambda: positions(self.module))[node]
+        if "positions" not in self.of_tree:
+            self.of_tree["positions"] = positions(self.module)
+        return self.of_tree["positions"][node]
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         parent = self.parent(node)

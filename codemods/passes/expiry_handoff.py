@@ -122,13 +122,37 @@ def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | N
 
 
 def _context_by_key(ctx: FileContext, key: tuple[int, str, Stamp], module_name: str) -> FileContext | None:
-    return ctx.cached(("other-file", key), lambda: _OTHER_FILES.get(key, lambda: _parse(ctx, key, module_name)))
+    return ctx.cached(("other-file", key), lambda: _OTHER_FILES.get(key, lambda: _context(ctx, key, module_name)))
 
 
-def _parse(ctx: FileContext, key: tuple[int, str, Stamp], module_name: str) -> FileContext | None:
-    from ..cache import content_digest
+@dataclass
+class _Tree:
+    """A file as parsed, with what depends on its text alone (its digest, the positions and
+    parents of its nodes): kept across states of the index."""
+
+    module: cst.Module
+    wrapper: cst.MetadataWrapper
+    digest: str
+    of_tree: dict
+
+
+def _context(ctx: FileContext, key: tuple[int, str, Stamp], module_name: str) -> FileContext | None:
+    """The file's context for this state of the index, around its tree: an edit in an editor
+    starts a new state of the index, and the callers' files it did not change are not parsed
+    again."""
     from .base import FileContext as Ctx
-    path = key[1]
+
+    tree = _TREES.get(key[1:], lambda: _parse(key[1]))
+    if tree is None:
+        return None
+    _DIGESTS[key[1:]] = tree.digest
+    return Ctx(path=key[1], module=tree.module, wrapper=tree.wrapper, index=ctx.index, config=ctx.config,
+               module_name=module_name, of_tree=tree.of_tree)
+
+
+def _parse(path: str) -> _Tree | None:
+    from ..cache import content_digest
+
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -136,27 +160,29 @@ def _parse(ctx: FileContext, key: tuple[int, str, Stamp], module_name: str) -> F
         module = cst.parse_module(io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8").read())
     except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
         return None
-    _DIGESTS[key] = content_digest(raw)
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-    return Ctx(path=path, module=wrapper.module, wrapper=wrapper, index=ctx.index, config=ctx.config,
-               module_name=module_name)
+    return _Tree(wrapper.module, wrapper, content_digest(raw), {})
 
 
 def _file_key(ctx: FileContext, path: str) -> tuple[int, str, Stamp] | None:
-    """What a file's parse and walks are kept by: the state of the index they were made with,
-    the file's path and stamp (as the caches tell an unchanged file). None when the file cannot
-    be read. What was kept for another index is dropped first. The walks being made note the
-    file as one they read."""
+    """What a file's context and walks are kept by: the state of the index they were made
+    with, the file's path and stamp (as the caches tell an unchanged file); its tree is kept by
+    path and stamp. None when the file cannot be read. What was kept for another index is
+    dropped first, and the contexts and walks of an older state of the same index. The walks
+    being made note the file as one they read."""
     from ..cache import stamp
 
-    global _OWNER
+    global _OWNER, _GENERATION
+    generation = getattr(ctx.index, "generation", 0)
     if ctx.index is not _OWNER:
+        _TREES.clear()
+        _DIGESTS.clear()
+    if ctx.index is not _OWNER or generation != _GENERATION:
         _OTHER_FILES.clear()
         _WALKED.clear()
-        _DIGESTS.clear()
-        _OWNER = ctx.index
+    _OWNER, _GENERATION = ctx.index, generation
     found = stamp(path)
-    key = None if found is None else (getattr(ctx.index, "generation", 0), path, found)
+    key = None if found is None else (generation, path, found)
     for read in _READING:
         read.keys.add(key)
     return key
@@ -215,7 +241,7 @@ class _Read:
         """Each file read and the digest of the bytes parsed; None if one was not parsed."""
         out = dict(self.files)
         for key in self.keys:
-            digest = _DIGESTS.get(key) if key is not None else None
+            digest = _DIGESTS.get(key[1:]) if key is not None else None
             if key is None or digest is None:
                 return None
             out[key[1]] = digest
@@ -242,13 +268,16 @@ class _Kept(Generic[K, V]):
         self._kept.clear()
 
 
-# Kept for one index at a time (the worker's or the server's); parsed trees are a few MB each,
-# so few of them are kept, and many of the walks' answers.
+# Kept for one index at a time (the worker's or the server's), the contexts and walks for one
+# state of it; parsed trees are a few MB each, so few of them are kept, and many of the walks'
+# answers.
 _OWNER: object = None
+_GENERATION = 0
+_TREES: _Kept[tuple[str, Stamp], _Tree | None] = _Kept(64)
 _OTHER_FILES: _Kept[tuple[int, str, Stamp], FileContext | None] = _Kept(64)
 _WALKED: _Kept[tuple[tuple[int, str, Stamp], str, int],
                tuple[tuple[cst.FunctionDef, list[Handoff]] | None, _Read]] = _Kept(4096)  # and the files it read
-_DIGESTS: dict[tuple[int, str, Stamp], str] = {}  # the content digest of each file parsed
+_DIGESTS: dict[tuple[str, Stamp], str] = {}  # the content digest of each file parsed
 _READING: list[_Read] = []  # the files each walk being made has read, innermost last
 
 
