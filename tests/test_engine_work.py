@@ -86,10 +86,15 @@ def _sources() -> list[Path]:
 def test_the_parent_and_position_maps_are_the_ones_libcst_gives():
     # The passes' parent map is read straight from the nodes' fields (libcst's provider visits
     # the tree twice, rebuilding every node), their positions computed without the extra walk
-    # MetadataWrapper.resolve makes: both must be the very same maps.
+    # MetadataWrapper.resolve makes, or for the top-level statement of the node asked about
+    # (passes/positions.py; asked in any order, from a fresh map or from one that has others
+    # already): all must be the very same maps.
+    import random
+
     from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
     from codemods.passes.base import parents, positions
+    from codemods.passes.positions import Positions
 
     compared = 0
     for path in _sources():
@@ -99,7 +104,14 @@ def test_the_parent_and_position_maps_are_the_ones_libcst_gives():
         got = parents(module)
         assert got.keys() == expected.keys(), path
         assert all(got[node] is parent for node, parent in expected.items()), path
-        assert dict(positions(module)) == dict(wrapper.resolve(PositionProvider)), path
+        where = wrapper.resolve(PositionProvider)
+        assert dict(positions(module)) == dict(where), path
+        nodes = list(where)
+        random.Random(compared).shuffle(nodes)
+        lazily = Positions(module, got.get)
+        assert all(lazily[node] == where[node] for node in nodes), path
+        for node in [module, *module.header[:1], *module.footer[:1], *nodes[:2]]:
+            assert Positions(module, got.get)[node] == where[node], path
         compared += 1
     assert compared > 50
 

@@ -130,7 +130,9 @@ class FileContext:
 
     def position(self, node: cst.CSTNode) -> CodeRange:
         if "positions" not in self.of_tree:
-            self.of_tree["positions"] = positions(self.module)
+            from .positions import Positions  # those of the statements asked about
+
+            self.of_tree["positions"] = Positions(self.module, self.parent)
         return self.of_tree["positions"][node]
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
