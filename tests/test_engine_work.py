@@ -89,19 +89,22 @@ def test_the_parent_and_position_maps_are_the_ones_libcst_gives():
     # MetadataWrapper.resolve makes: both must be the very same maps.
     from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
-    from codemods.passes.base import parents, positions
+    from codemods.passes.base import is_layout, parents, positions
 
-    compared = 0
+    compared = every = kept = 0
     for path in _sources():
         module = libcst.parse_module(path.read_text(encoding="utf-8"))
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        expected = wrapper.resolve(ParentNodeProvider)
+        provided = wrapper.resolve(ParentNodeProvider)
+        expected = {node: parent for node, parent in provided.items() if not is_layout(node)}
+        every, kept = every + len(provided), kept + len(expected)
         got = parents(module)
         assert got.keys() == expected.keys(), path
         assert all(got[node] is parent for node, parent in expected.items()), path
         assert dict(positions(module)) == dict(wrapper.resolve(PositionProvider)), path
         compared += 1
     assert compared > 50
+    assert kept < every / 2  # layout is most of a tree's nodes
 
 
 def test_the_plain_name_references_are_the_ones_a_libcst_visit_finds():
@@ -138,13 +141,22 @@ class _Recorder(libcst.CSTVisitor):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[str, int]] = []
+        self.layout = 0  # layout nodes entered
 
     def on_visit(self, node) -> bool:
+        from codemods.passes.base import is_layout
+
+        if is_layout(node):  # what the plain walk passes by (below it: only more layout)
+            self.layout += 1
+            return True
         self.calls.append(("visit", id(node)))
         return True
 
     def on_leave(self, original_node) -> None:
-        self.calls.append(("leave", id(original_node)))
+        from codemods.passes.base import is_layout
+
+        if not is_layout(original_node):
+            self.calls.append(("leave", id(original_node)))
 
 
 def _example_sources() -> list[str]:
@@ -162,14 +174,17 @@ def test_the_plain_walk_visits_as_libcst_visits():
         return (ev.kind, id(ev.node), tuple(id(n) for n in ev.path), ev.owner, ev.name, ev.args,
                 id(ev.value) if ev.value is not None else None, ev.index)
 
-    functions = 0
+    functions = layout = 0
     for source in [p.read_text(encoding="utf-8") for p in _sources()] + _example_sources():
         module = libcst.parse_module(source)
         theirs, ours = _Recorder(), _Recorder()
         module.visit(theirs)
         visit(module, ours)
         assert ours.calls == theirs.calls
+        assert ours.layout == 0
+        layout += theirs.layout
         for _, fn in flow.functions(module):
             assert [key(e) for e in flow.events(fn)] == [key(e) for e in flow.libcst_events(fn)]
             functions += 1
     assert functions > 500
+    assert layout > 10_000  # passed by

@@ -144,9 +144,10 @@ def positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
 
 def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
     """Each node's parent: what libcst's ParentNodeProvider gives (the same map: every node's
-    ``children``), read straight from the nodes' fields. The provider visits the tree twice and
-    rebuilds every node on the way (``children`` is a visit too), many times slower. A parsed
-    module shares no node between two parents, so the order of the walk does not matter."""
+    ``children``), layout aside (see :func:`is_layout`: no parent is asked of it), read
+    straight from the nodes' fields. The provider visits the tree twice and rebuilds every node
+    on the way (``children`` is a visit too), many times slower. A parsed module shares no node
+    between two parents, so the order of the walk does not matter."""
     out: dict[cst.CSTNode, cst.CSTNode] = {}
     stack: list[cst.CSTNode] = [module]
     while stack:
@@ -158,9 +159,9 @@ def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
 
 
 def nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """``root`` and every node below it, in no particular order (as fast as :func:`parents`;
-    for questions whose answer does not depend on the order, where a libcst visit would
-    rebuild every node)."""
+    """``root`` and every node below it but layout (see :func:`is_layout`), in no particular
+    order (as fast as :func:`parents`; for questions whose answer does not depend on the
+    order, where a libcst visit would rebuild every node)."""
     stack = [root]
     while stack:
         node = stack.pop()
@@ -198,11 +199,12 @@ def _visited_fields(t: type, visitor: type) -> tuple[tuple[str, Callable | None,
 
 
 def visit(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
-    """What ``root.visit(visitor)`` does for a visitor that changes nothing: the same calls
-    (``on_visit``, the hooks of each field, ``on_leave``) in the same order, read straight
-    from the nodes' fields. A libcst visit rebuilds every node it passes, several times
-    slower. Raises :class:`NoSource` when libcst's source is not installed."""
-    kind, node_type = type(visitor), cst.CSTNode
+    """What ``root.visit(visitor)`` does for a visitor that changes nothing and has no hook for
+    layout (see :func:`is_layout`): the same calls (``on_visit``, the hooks of each field,
+    ``on_leave``) in the same order for every other node, read straight from the nodes'
+    fields; layout nodes are passed by. A libcst visit rebuilds every node it passes, several
+    times slower. Raises :class:`NoSource` when libcst's source is not installed."""
+    kind, kinds, node_kind = type(visitor), _KINDS, _Kind.NODE
     on_visit, on_leave = visitor.on_visit, visitor.on_leave
 
     def go(node: cst.CSTNode) -> None:
@@ -211,11 +213,13 @@ def visit(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
                 if enter is not None:
                     enter(visitor, node)
                 value = getattr(node, name)
-                if isinstance(value, node_type):
+                # a node? (by its type, looked up: isinstance on libcst's abstract base class
+                # is a Python call each time)
+                if (kinds.get(type(value)) or _kind(type(value))) is node_kind:
                     go(value)
                 elif type(value) is tuple or type(value) is list:
                     for item in value:
-                        if isinstance(item, node_type):
+                        if (kinds.get(type(item)) or _kind(type(item))) is node_kind:
                             go(item)
                 if leave is not None:
                     leave(visitor, node)
@@ -229,7 +233,7 @@ class _Kind(enum.Enum):
 
     NODE = 1
     SEQUENCE = 2  # a tuple or list (of nodes, usually)
-    OTHER = 3  # a string, a sentinel, None
+    OTHER = 3  # a string, a sentinel, None; or a node of layout alone (see is_layout)
 
 
 _KINDS: dict[type, _Kind] = {}
@@ -237,9 +241,29 @@ _FIELDS: dict[type, Callable[[object], tuple]] = {}
 
 
 def _kind(t: type) -> _Kind:
-    kind = _Kind.NODE if issubclass(t, cst.CSTNode) else _Kind.SEQUENCE if issubclass(t, (tuple, list)) else _Kind.OTHER
+    if issubclass(t, cst.CSTNode):
+        kind = _Kind.OTHER if issubclass(t, layout_types()) else _Kind.NODE
+    else:
+        kind = _Kind.SEQUENCE if issubclass(t, (tuple, list)) else _Kind.OTHER
     _KINDS[t] = kind
     return kind
+
+
+def is_layout(node: cst.CSTNode) -> bool:
+    """Is ``node`` layout alone: whitespace, a comment, a newline, a bracket or a separator?
+    The walks here (:func:`parents`, :func:`nodes`, :func:`visit`,
+    :func:`visit_order_children`) pass such nodes by: below them is only more layout, no pass
+    looks for one (a node's own fields still hold them), and they are two thirds of a tree's
+    nodes."""
+    return isinstance(node, layout_types())
+
+
+@functools.cache
+def layout_types() -> tuple[type, ...]:
+    """The node types of :func:`is_layout`."""
+    return (cst.BaseParenthesizableWhitespace, cst.TrailingWhitespace, cst.EmptyLine, cst.Comment, cst.Newline,
+            cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket, cst.LeftCurlyBrace,
+            cst.RightCurlyBrace, cst.Comma, cst.Dot, cst.Colon, cst.Semicolon, cst.AssignEqual)
 
 
 def _fields_of(t: type) -> Callable[[object], tuple]:
@@ -259,7 +283,8 @@ _VISIT_FIELDS: dict[type, Callable[[object], tuple] | None] = {}
 
 
 def visit_order_children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """``node``'s children in the order a libcst visit enters them (see :func:`visit`)."""
+    """``node``'s children in the order a libcst visit enters them, layout aside (see
+    :func:`visit`)."""
     t = type(node)
     if t in _VISIT_FIELDS:
         get = _VISIT_FIELDS[t]
@@ -270,7 +295,7 @@ def visit_order_children(node: cst.CSTNode) -> list[cst.CSTNode]:
             get = None
         _VISIT_FIELDS[t] = get
     if get is None:  # libcst's source is not at hand: its own (slower) answer
-        return list(node.children)
+        return [child for child in node.children if not is_layout(child)]
     return _nodes_in(get(node))
 
 

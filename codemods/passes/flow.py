@@ -691,6 +691,32 @@ def qualname_of(ctx: FileContext, fn: cst.FunctionDef) -> str | None:
     return by_id.get(id(fn))
 
 
+def class_of(ctx: FileContext, fn: cst.FunctionDef) -> str | None:
+    """The qualified name of the class ``fn`` is a method of (``Outer.Inner``); None for a
+    function, or a method of a class defined inside a function. Looked up in a table made once
+    per file by a statement-level walk that never enters a function's body."""
+    return ctx.cached("method-classes", lambda: _method_classes(ctx.module)).get(id(fn))
+
+
+def _method_classes(module: cst.Module) -> dict[int, str]:
+    out: dict[int, str] = {}
+
+    def walk(body, classes: str) -> None:
+        for stmt in body:
+            if isinstance(stmt, cst.FunctionDef):
+                if classes:
+                    out[id(stmt)] = classes
+            elif isinstance(stmt, cst.ClassDef):
+                if isinstance(stmt.body, cst.IndentedBlock):
+                    walk(stmt.body.body, f"{classes}.{stmt.name.value}" if classes else stmt.name.value)
+            elif isinstance(stmt, cst.BaseCompoundStatement):
+                for block in _blocks(stmt):
+                    walk(block, classes)
+
+    walk(module.body, "")
+    return out
+
+
 def functions_calling(ctx: FileContext, method: str | None) -> Iterator[tuple[str, cst.FunctionDef]]:
     """The functions of :func:`functions` that call ``x.<method>(...)`` themselves (all of
     them when ``method`` is None)."""
