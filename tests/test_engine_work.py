@@ -188,3 +188,34 @@ def test_the_plain_walk_visits_as_libcst_visits():
             functions += 1
     assert functions > 500
     assert layout > 10_000  # passed by
+
+
+def test_a_plain_visit_that_cannot_read_libcst_starts_again_with_a_new_visitor(monkeypatch):
+    # visit_with: when libcst's source is not at hand (here: for one node type, met halfway
+    # through the walk), libcst's own visit goes through with a new visitor, so that nothing
+    # the first one noted before it stopped counts twice.
+    from codemods.passes import base
+
+    module = libcst.parse_module("def f(a):\n    x = a.b\n    return g(a, x)\n")
+    made: list[_Recorder] = []
+
+    def make() -> _Recorder:
+        made.append(_Recorder())
+        return made[-1]
+
+    plain = base.visit_with(module, make)
+    assert len(made) == 1 and plain.calls
+
+    real = base._visited_fields
+
+    def no_source(t, visitor):
+        if t is libcst.Call:
+            raise base.NoSource(t.__name__)
+        return real(t, visitor)
+
+    monkeypatch.setattr(base, "_visited_fields", no_source)
+    made.clear()
+    again = base.visit_with(module, make)
+    assert len(made) == 2 and again is made[1]
+    assert made[0].calls and len(made[0].calls) < len(again.calls)  # the first stopped at the call
+    assert again.calls == plain.calls  # libcst's visit, layout aside: the same calls

@@ -19,7 +19,7 @@ import re
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from ..lazy import lazy
 
@@ -226,6 +226,22 @@ def visit(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
         on_leave(node)
 
     go(root)
+
+
+_V = TypeVar("_V")
+
+
+def visit_with(root: cst.CSTNode, make: Callable[[], _V]) -> _V:
+    """``root.visit(make())`` for a visitor that changes nothing and has no hook for layout,
+    by :func:`visit`; by libcst's own visit, with a new visitor, when libcst's source is not
+    at hand. The visitor that went through the tree."""
+    visitor = make()
+    try:
+        visit(root, visitor)  # type: ignore[arg-type]
+    except NoSource:
+        visitor = make()
+        root.visit(visitor)  # type: ignore[arg-type]
+    return visitor
 
 
 class _Kind(enum.Enum):

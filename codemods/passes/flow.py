@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .. import names
 from ..lazy import lazy
-from .base import FileContext, NoSource, visit
+from .base import FileContext, NoSource, visit, visit_with
 from .helpers import dotted, with_binds
 
 if TYPE_CHECKING:
@@ -803,27 +803,24 @@ def _shape(ctx: FileContext, fn: cst.FunctionDef, qualname: str | None) -> Funct
         facts = ctx.function_facts(qualname)
         if facts is not None:
             return FunctionShape(bool(facts.with_callees), facts.methods, facts.called, tuple(facts.with_callees))
-    found = FunctionShape()
-
     class V(cst.CSTVisitor):
         def __init__(self) -> None:
             super().__init__()
-            self.depth = 0
+            self.found = FunctionShape()
 
         def on_visit(self, node: cst.CSTNode) -> bool:
             if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and node is not fn:
                 return False
             if isinstance(node, cst.With):
-                found.has_with = True
+                self.found.has_with = True
             elif isinstance(node, cst.Call):
                 if isinstance(node.func, cst.Attribute):
-                    found.methods.add(node.func.attr.value)
+                    self.found.methods.add(node.func.attr.value)
                 elif isinstance(node.func, cst.Name):
-                    found.calls.add(node.func.value)
+                    self.found.calls.add(node.func.value)
             return True
 
-    fn.visit(V())
-    return found
+    return visit_with(fn, V).found
 
 
 def session_scoped(ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> bool:
@@ -842,24 +839,25 @@ def method_calls(ctx: FileContext, fn: cst.FunctionDef, method: str) -> list[tup
     """``x.<method>(...)`` calls directly in ``fn`` (not in nested functions), each with its
     Expr statement when the call is a whole statement."""
     def collect() -> list[tuple[cst.Call, cst.Expr | None]]:
-        out: list[tuple[cst.Call, cst.Expr | None]] = []
-        statements: dict[int, cst.Expr] = {}
-
         class V(cst.CSTVisitor):
+            def __init__(self) -> None:
+                super().__init__()
+                self.out: list[tuple[cst.Call, cst.Expr | None]] = []
+                self.statements: dict[int, cst.Expr] = {}
+
             def on_visit(self, node: cst.CSTNode) -> bool:
                 if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and node is not fn:
                     return False
                 if isinstance(node, cst.SimpleStatementLine):
                     for small in node.body:
                         if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-                            statements[id(small.value)] = small
+                            self.statements[id(small.value)] = small
                 elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
                         and node.func.attr.value == method:
-                    out.append((node, statements.get(id(node))))
+                    self.out.append((node, self.statements.get(id(node))))
                 return True
 
-        fn.visit(V())
-        return out
+        return visit_with(fn, V).out
 
     return ctx.cached(("calls", id(fn), method), collect)
 
@@ -1216,24 +1214,24 @@ def terminates(stmt: cst.CSTNode) -> bool:
 def statement_paths(fn: cst.FunctionDef) -> dict[int, tuple[cst.CSTNode, ...]]:
     """Every statement of ``fn`` (nested functions' too), by id, with the path :func:`events`
     would give an event in it (the statement itself last)."""
-    out: dict[int, tuple[cst.CSTNode, ...]] = {}
-    path: list[cst.CSTNode] = []
-
     class V(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.out: dict[int, tuple[cst.CSTNode, ...]] = {}
+            self.path: list[cst.CSTNode] = []
+
         def on_visit(self, node: cst.CSTNode) -> bool:
             if isinstance(node, (cst.IndentedBlock, cst.BaseStatement)):
-                path.append(node)
+                self.path.append(node)
                 if isinstance(node, cst.BaseStatement):
-                    out[id(node)] = tuple(path)
+                    self.out[id(node)] = tuple(self.path)
             return True
 
         def on_leave(self, original_node: cst.CSTNode) -> None:
             if isinstance(original_node, (cst.IndentedBlock, cst.BaseStatement)):
-                path.pop()
+                self.path.pop()
 
-    if isinstance(fn.body, cst.IndentedBlock):
-        fn.body.visit(V())
-    return out
+    return visit_with(fn.body, V).out if isinstance(fn.body, cst.IndentedBlock) else {}
 
 
 def _branch(compound: cst.CSTNode, child: cst.CSTNode) -> tuple[str, int]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from . import match as m
-from .base import Example, FileContext, Finding, Pass, Valid
+from .base import Example, FileContext, Finding, Pass, Valid, visit_with
 from .examples import SYNC_DB
 from .flow import (
     BindingKind,
@@ -1036,9 +1036,7 @@ class _Walked:
 
 
 def _walk(body: cst.CSTNode) -> _Walked:
-    found = _Walked()
-    body.visit(_walker_type()(found))
-    return found
+    return visit_with(body, lambda: _walker_type()(_Walked())).found
 
 
 @cache

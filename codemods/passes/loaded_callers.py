@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from . import match as m
 from .base import nodes
 from .flow import events, qualname_of
 from .loaded_relationships import Given, Holding, held_at
@@ -106,15 +107,7 @@ def _imported_elsewhere(ctx: FileContext) -> set[str]:
 def _calls_at(fn: cst.FunctionDef, sites: set[tuple[str, int]], qualname: str, ctx: FileContext) -> list[cst.Call]:
     """The calls in ``fn`` the index found going through a table."""
     lines = {line for q, line in sites if q == qualname}
-    out: list[cst.Call] = []
-
-    class Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if ctx.position(node).start.line in lines:
-                out.append(node)
-
-    fn.body.visit(Calls())
-    return out
+    return [c for c in m.findall(fn.body, m.Call()) if ctx.position(c).start.line in lines]
 
 
 def _in_table(ctx: FileContext, element: cst.CSTNode, tables: set[str]) -> bool:

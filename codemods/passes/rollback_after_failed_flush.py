@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from ..names import STATEMENT_METHODS
 from . import match as m
-from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
+from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid, visit_with
 from .built_objects import Built, built_around, savepoints, users_of, uses_through
 from .caller_use import NEUTRAL, RESETS, GoesOn, bound_in, caller_goes_on, commits_after_yield, provider_commits
 from .examples import FLASK, SYNC_DB
@@ -1334,18 +1334,19 @@ def _rolls_back(handler: cst.ExceptHandler, S: str) -> bool:
 
 def _own(node: cst.CSTNode, matcher) -> Iterator[cst.CSTNode]:
     """Nodes matching in ``node``, nested functions and classes left out."""
-    found: list[cst.CSTNode] = []
-
     class V(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[cst.CSTNode] = []
+
         def on_visit(self, n: cst.CSTNode) -> bool:
             if isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
                 return False
             if m.matches(n, matcher):
-                found.append(n)
+                self.found.append(n)
             return True
 
-    node.visit(V())
-    return iter(found)
+    return iter(visit_with(node, V).found)
 
 
 def _calls(node: cst.CSTNode) -> Iterator[cst.Call]:
