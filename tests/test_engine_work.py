@@ -194,6 +194,8 @@ def test_a_plain_visit_that_cannot_read_libcst_starts_again_with_a_new_visitor(m
     # visit_with: when libcst's source is not at hand (here: for one node type, met halfway
     # through the walk), libcst's own visit goes through with a new visitor, so that nothing
     # the first one noted before it stopped counts twice.
+    import weakref
+
     from codemods.passes import base
 
     module = libcst.parse_module("def f(a):\n    x = a.b\n    return g(a, x)\n")
@@ -206,14 +208,15 @@ def test_a_plain_visit_that_cannot_read_libcst_starts_again_with_a_new_visitor(m
     plain = base.visit_with(module, make)
     assert len(made) == 1 and plain.calls
 
-    real = base._visited_fields
+    real = base._field_order
 
-    def no_source(t, visitor):
+    def no_source(t):
         if t is libcst.Call:
             raise base.NoSource(t.__name__)
-        return real(t, visitor)
+        return real(t)
 
-    monkeypatch.setattr(base, "_visited_fields", no_source)
+    monkeypatch.setattr(base, "_field_order", no_source)
+    monkeypatch.setattr(base, "_PLANS", weakref.WeakKeyDictionary())  # the plans made with the source
     made.clear()
     again = base.visit_with(module, make)
     assert len(made) == 2 and again is made[1]

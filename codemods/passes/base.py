@@ -17,6 +17,7 @@ import inspect
 import operator
 import re
 import textwrap
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, TypeVar
@@ -181,11 +182,11 @@ _ANY_VISIT = re.compile(r"(?<!\w)visit_\w+\(")  # a call visiting a child (not t
 
 
 @functools.cache
-def _visited_fields(t: type, visitor: type) -> tuple[tuple[str, Callable | None, Callable | None], ...]:
-    """The fields of the node type ``t`` a libcst visit descends into, in its order, each with
-    ``visitor``'s hooks for it (``visit_For_body``...). The order is what libcst's
-    ``_visit_and_replace_children`` of the type visits, read from its source: the order of a
-    node's dataclass fields is not it (``Call`` visits ``lpar`` before ``func``...)."""
+def _field_order(t: type) -> tuple[str, ...]:
+    """The fields of the node type ``t`` a libcst visit descends into, in its order: what
+    libcst's ``_visit_and_replace_children`` of the type visits, read from its source (once
+    per type); the order of a node's dataclass fields is not it (``Call`` visits ``lpar``
+    before ``func``...)."""
     try:
         source = inspect.getsource(t._visit_and_replace_children)  # type: ignore[attr-defined]
     except (OSError, TypeError) as exc:
@@ -193,9 +194,38 @@ def _visited_fields(t: type, visitor: type) -> tuple[tuple[str, Callable | None,
     found = dict.fromkeys(_VISITED.findall(source))
     if not found and _ANY_VISIT.search(source):
         raise NoSource(t.__name__)  # libcst writes its visits in a shape this does not read
-    return tuple((name, getattr(visitor, f"visit_{t.__name__}_{name}", None),
-                  getattr(visitor, f"leave_{t.__name__}_{name}", None))
-                 for name in found)
+    return tuple(found)
+
+
+_Plan = tuple[tuple[str, Callable | None, Callable | None], ...]
+# by visitor class (weakly: the passes define visitor classes inside functions), by node type
+_PLANS: weakref.WeakKeyDictionary[type, dict[type, _Plan]] = weakref.WeakKeyDictionary()
+
+
+def _plans(visitor: type) -> dict[type, _Plan]:
+    plans = _PLANS.get(visitor)
+    if plans is None:
+        plans = _PLANS[visitor] = {}
+    return plans
+
+
+def _visited_fields(t: type, visitor: type, plans: dict[type, _Plan] | None = None) -> _Plan:
+    """The fields of :func:`_field_order`, each with ``visitor``'s own hooks for it
+    (``visit_For_body``...; None for libcst's, which do nothing), made once per visitor class
+    and node type."""
+    plans = _plans(visitor) if plans is None else plans
+    plan = plans.get(t)
+    if plan is None:
+        plan = plans[t] = tuple((name, own_hook(visitor, f"visit_{t.__name__}_{name}"),
+                                 own_hook(visitor, f"leave_{t.__name__}_{name}"))
+                                for name in _field_order(t))
+    return plan
+
+
+def own_hook(visitor: type, name: str) -> Callable | None:
+    """The visitor class's own hook ``name`` (None: libcst's, which does nothing)."""
+    hook = getattr(visitor, name, None)
+    return None if hook is None or hook is getattr(cst.CSTVisitor, name, None) else hook
 
 
 def visit(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
@@ -206,10 +236,11 @@ def visit(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     times slower. Raises :class:`NoSource` when libcst's source is not installed."""
     kind, kinds, node_kind = type(visitor), _KINDS, _Kind.NODE
     on_visit, on_leave = visitor.on_visit, visitor.on_leave
+    plans = _plans(kind)
 
     def go(node: cst.CSTNode) -> None:
         if on_visit(node):
-            for name, enter, leave in _visited_fields(type(node), kind):
+            for name, enter, leave in plans.get(type(node)) or _visited_fields(type(node), kind, plans):
                 if enter is not None:
                     enter(visitor, node)
                 value = getattr(node, name)
@@ -306,7 +337,7 @@ def visit_order_children(node: cst.CSTNode) -> list[cst.CSTNode]:
         get = _VISIT_FIELDS[t]
     else:
         try:
-            get = operator.attrgetter("__class__", "__class__", *(name for name, _, _ in _visited_fields(t, object)))
+            get = operator.attrgetter("__class__", "__class__", *_field_order(t))
         except NoSource:
             get = None
         _VISIT_FIELDS[t] = get

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .. import names
 from ..lazy import lazy
-from .base import FileContext, NoSource, visit, visit_with
+from .base import FileContext, NoSource, own_hook, visit, visit_with
 from .helpers import dotted, with_binds
 
 if TYPE_CHECKING:
@@ -275,15 +275,9 @@ def _role(collector: type, node_type: type) -> tuple[_Role, Callable | None, Cal
         role = _Role.STATEMENT
     else:
         role = _Role.OTHER
-    found = _ROLES[node_type] = (role, _hook(collector, f"visit_{node_type.__name__}"),
-                                 _hook(collector, f"leave_{node_type.__name__}"))
+    found = _ROLES[node_type] = (role, own_hook(collector, f"visit_{node_type.__name__}"),
+                                 own_hook(collector, f"leave_{node_type.__name__}"))
     return found
-
-
-def _hook(collector: type, name: str) -> Callable | None:
-    """The collector's own hook ``name`` (None: libcst's, which does nothing)."""
-    hook = getattr(collector, name, None)
-    return None if hook is None or hook is getattr(cst.CSTVisitor, name, None) else hook
 
 
 def keyed(node: cst.BaseExpression) -> str | None:
