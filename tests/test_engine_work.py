@@ -131,8 +131,12 @@ def test_the_plain_name_references_are_the_ones_a_libcst_visit_finds():
         visitor = Names()
         ctx.module.visit(visitor)
         got = _references(ctx)
-        assert sorted(map(id, visitor.found)) == sorted(id(n) for ns in got.values() for n in ns), path
-        assert all(n.value == value for value, ns in got.items() for n in ns)
+        assert sorted(map(id, visitor.found)) == sorted(id(r.name) for rs in got.values() for r in rs), path
+        assert all(r.name.value == value for value, rs in got.items() for r in rs)
+        for ref in (r for rs in got.values() for r in rs):  # its parent and function, as the parent map has them
+            assert ref.parent is ctx.parent(ref.name)
+            inner = next((a for a in ctx.ancestors(ref.name) if isinstance(a, libcst.FunctionDef)), None)
+            assert ref.function is inner
         compared += 1
     assert compared > 50
 

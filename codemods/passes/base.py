@@ -153,7 +153,7 @@ def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
     stack: list[cst.CSTNode] = [module]
     while stack:
         node = stack.pop()
-        for child in _children(node):
+        for child in children(node):
             out[child] = node
             stack.append(child)
     return out
@@ -167,7 +167,7 @@ def nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         node = stack.pop()
         yield node
-        stack.extend(_children(node))
+        stack.extend(children(node))
 
 
 
@@ -322,7 +322,8 @@ def _fields_of(t: type) -> Callable[[object], tuple]:
     return get
 
 
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """``node``'s children but layout, in the order of its fields (not always a visit's)."""
     return _nodes_in((_FIELDS.get(type(node)) or _fields_of(type(node)))(node))
 
 

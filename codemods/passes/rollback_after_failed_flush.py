@@ -1205,7 +1205,7 @@ def _failed_statement(ctx: FileContext, ev: Event) -> bool:
     if ev.kind == EventKind.CALL:
         found = ev.name in STATEMENT_METHODS and ev.owner is not None
     elif ev.kind == EventKind.USE and ev.name is not None and ev.owner is not None:
-        passed = _passed_at(ctx, ev)
+        passed = _passed_at(ev)
         found = passed is not None and aborts.runs_statements_on(ctx.index, ctx.qualify(ev.owner), *passed)
     else:
         found = False
@@ -1215,20 +1215,20 @@ def _failed_statement(ctx: FileContext, ev: Event) -> bool:
 def _flushing_call(ctx: FileContext, ev: Event) -> str | None:
     """For a name passed to a call (a "use" event): "commit"/"flush" when the callee is a
     project function that commits or flushes the session it gets there."""
-    passed = _passed_at(ctx, ev)
+    passed = _passed_at(ev)
     if passed is None:
         return None
     return ctx.index.flushes_passed_session(ctx.qualify(ev.owner), *passed)
 
 
-def _passed_at(ctx: FileContext, ev: Event) -> tuple[int | None, str | None] | None:
+def _passed_at(ev: Event) -> tuple[int | None, str | None] | None:
     """For a name passed to a call (a "use" event): its position among the positional
-    arguments, or its keyword; None for a star argument or a call it is not an argument of."""
-    arg = ctx.parent(ev.node)
-    call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
-    if not isinstance(call, cst.Call) or ev.owner is None or arg.star:  # type: ignore[union-attr]
+    arguments, or its keyword; None for a star argument or a call it is not an argument of.
+    (The event's value is the call: its argument is found there, not through the parent map.)"""
+    call = ev.value
+    arg = next((a for a in call.args if a.value is ev.node), None) if isinstance(call, cst.Call) else None
+    if arg is None or ev.owner is None or arg.star:
         return None
-    assert isinstance(arg, cst.Arg)
     if arg.keyword is not None:
         return None, arg.keyword.value
     positional = [a for a in call.args if a.keyword is None]
