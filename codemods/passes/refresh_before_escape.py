@@ -641,6 +641,12 @@ class RefreshBeforeEscape(Pass):
                 continue
             if e.index in region_ids and e.kind == EventKind.ESCAPE and e.name == X:
                 return e
+        return evs[end] if RefreshBeforeEscape._use_after(evs, X, end) is not None else None  # the endwith event
+
+    @staticmethod
+    def _use_after(evs: list[Event], X: str, end: int) -> Event | None:
+        """The first use of X after the block that ends at event ``end`` (where the expired
+        object is read, returned or handed on), None when X is rebound first."""
         for e in evs[end + 1:]:
             if e.kind == EventKind.ASSIGN and e.name == X:
                 return None
@@ -649,7 +655,7 @@ class RefreshBeforeEscape(Pass):
             if (e.kind in (EventKind.READ, EventKind.METHOD, EventKind.WRITE) and e.owner == X) or (
                     e.kind == EventKind.ESCAPE and e.name == X) or (
                     e.kind == EventKind.USE and e.name == X and not _harmless_use(e.owner)):
-                return evs[end]  # the endwith event
+                return e
         return None
 
     def _returned_loads(self, ctx: FileContext, fn: cst.FunctionDef, region: list[Event],
@@ -715,6 +721,8 @@ class RefreshBeforeEscape(Pass):
                             f"(selectinload({model.name}.{lazy[0]})) if callers read them")
         what = "list of instances" if binding.kind == BindingKind.LIST else "instance"
         where = "leaves the scope" if leave.kind == EventKind.ESCAPE else "is used after the block"
+        # reported where it leaves the scope, or at its first use after the block
+        at = leave if leave.kind == EventKind.ESCAPE else self._use_after(evs, X, end) or leave
         if expunge is not None:
             if last_commit is None or any(e.name == "refresh" and last_commit < e.index < expunge.index for e in calls):
                 return None  # loaded (or refreshed) when detached: its columns stay readable
@@ -730,7 +738,7 @@ class RefreshBeforeEscape(Pass):
                 steps = None
             fix = self._fix(ctx, fn, leave, steps, is_async, binding.kind == BindingKind.LIST, X, ref,
                             optional=self._may_be_none(binding, between, X)) if steps else None
-            return self.finding(leave.node, (
+            return self.finding(at.node, (
                 f"`{X}` ({what}) {where} of `{S}`, whose scope commits on exit and expires it: "
                 f"callers reading it raise DetachedInstanceError; detach it before the exit commit "
                 f"(`{S}.expunge({X})`){rel_note}"), fix)
@@ -744,7 +752,7 @@ class RefreshBeforeEscape(Pass):
         fix = None if modified else self._fix(ctx, fn, leave, [("refresh", X)], is_async, binding.kind == BindingKind.LIST,
                                               X, ref, optional=self._may_be_none(binding, between, X))
         note = "; it is modified after the commit, so a refresh would discard that change: no automatic fix" if modified else ""
-        return self.finding(leave.node, (
+        return self.finding(at.node, (
             f"`{X}` ({what}) {where} of `{S}` expired by the commit: callers reading it raise "
             f"DetachedInstanceError; refresh it after the last commit{rel_note}{note}"), fix)
 
