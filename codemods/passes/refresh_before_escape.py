@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
+from .expired_read_in_async import ExpiredReadInAsync
 from .flow import (
     LAZY_STRATEGIES,
     Binding,
@@ -25,10 +26,12 @@ from .flow import (
     scoped_sessions,
     session_call,
     session_scoped,
+    shape,
     unique_name,
     with_end,
 )
 from .helpers import awaited_calls, calls_on
+from .returned_expired import returned_expired
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -560,10 +563,13 @@ class RefreshBeforeEscape(Pass):
     def wants(cls, index, facts) -> bool:
         if facts is None or index.any_scope(facts.all_with_callees):
             return True
+        if facts.has_async and "commit" in facts.all_methods:
+            return True  # an async function may return what a commit of its session expired
         return any(index.decorator(d) is not None for fn in facts.functions.values() for d in fn.decorators)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
+            yield from self._returned_expired(ctx, fn, qualname)
             if not session_scoped(ctx, fn, qualname) and not self._session_decorated(ctx, qualname):
                 continue
             evs = events(fn, ctx)
@@ -573,6 +579,20 @@ class RefreshBeforeEscape(Pass):
                 if not ref.expire_on_commit or expiry_switched_off(evs, ref):
                     continue
                 yield from self._scope(ctx, fn, evs, ref)
+
+    def _returned_expired(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> Iterator[Finding]:
+        """`return user` in an `async def` after a commit of the session it was handed."""
+        if fn.asynchronous is None or "commit" not in shape(ctx, fn, qualname).methods:
+            return
+        evs = events(fn, ctx)
+        for ref in ExpiredReadInAsync.async_sessions(ctx, fn, qualname, evs):
+            for found in returned_expired(ctx, evs, ref):
+                X, S = found.name, ref.name
+                fix = self._fix(ctx, fn, found.ret, [("refresh", X)], True, False, X, ref)
+                yield self.finding(found.ret.node, (
+                    f"`{X}` (instance) is returned after `{S}.commit()` expired it, and `{S}` is an "
+                    f"async session: callers reading its columns raise MissingGreenlet (an implicit "
+                    f"reload); refresh it after the last commit"), fix, subject=X)
 
     @staticmethod
     def _session_decorated(ctx: FileContext, qualname: str) -> bool:
