@@ -31,6 +31,8 @@ from .flow import (
     with_end,
 )
 from .helpers import awaited_calls, calls_on
+from .refresh_before_escape_examples_w3 import EXAMPLES as W3_EXAMPLES
+from .refresh_before_escape_examples_w3 import VALID as W3_VALID
 from .returned_expired import returned_expired
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ class RefreshBeforeEscape(Pass):
     name = "refresh-before-escape"
     summary = "an ORM object leaves its session scope expired (after a commit) and detached"
     fix_safety = "safe"
-    triggers = (b"with", b"@")
+    triggers = (b"with", b"@", b"commit(")  # scopes, session decorators, async functions committing
     explanation = """
     ## What it does
     Finds ORM objects created or loaded inside a session scope (`with Session(engine) as s:`,
@@ -433,7 +435,7 @@ class RefreshBeforeEscape(Pass):
                 return users
             ''',
         ),
-    )
+    ) + W3_EXAMPLES
     valid = (
         Valid(
             '''
@@ -557,7 +559,7 @@ class RefreshBeforeEscape(Pass):
             ''',
             "a context manager that is not a session",
         ),
-    )
+    ) + W3_VALID
 
     @classmethod
     def wants(cls, index, facts) -> bool:
