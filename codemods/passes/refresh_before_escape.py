@@ -55,7 +55,23 @@ class RefreshBeforeEscape(Pass):
     `with get_db() as s:`, `async with maker() as s:`, a session decorator) that leave the
     scope (returned, yielded, or used after the block) after a commit expired them: under a
     factory with the default `expire_on_commit=True`, a commit in the block with no refresh
-    after it, or a scope that commits on exit.
+    after it, or a scope that commits on exit. A scope can also be opened through an object a
+    class keeps: `with self.db_factory() as s:`, where `self.db_factory` holds an instance of
+    a project class (made in `__init__`, or a parameter typed with that class or another name
+    for it) whose `__call__` is a `@contextmanager` yielding a session. An object used after
+    the block is reported at that first use.
+
+    In `async def` code, also an instance returned after a commit of an async session the
+    function did not open (a parameter, `self.session`, a provider's) that expired it: the
+    session's last call before the `return` is that commit, and the instance is proven to be
+    in that session at the commit (loaded through it, or handed to its `add()` or
+    `refresh()`). The session stays open, so the instance is not detached, but the caller's
+    first column read reloads it implicitly, which an `AsyncSession` cannot do:
+    `MissingGreenlet`. The fix is `await session.refresh(obj)` before the `return`. Left
+    alone: an instance handed in and only committed (nothing shows it is in that session),
+    one refreshed, read, changed or handed on after the commit, sync code (the caller's read
+    reloads it), and projects whose every async session is built with
+    `expire_on_commit=False`.
 
     ## Why is this bad?
     `commit()` expires every instance; leaving the scope closes the session and detaches them.
