@@ -504,8 +504,10 @@ def with_callee(ctx: FileContext, node: cst.With, callee: str | None) -> str | N
         return ctx.qualify(callee)
     fn = next((a for a in ctx.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
     block = ctx.parent(fn) if fn is not None else None
-    qualname = qualname_of(ctx, fn) if fn is not None else None
-    if qualname is None or "." not in qualname or not isinstance(ctx.parent(block), cst.ClassDef):
+    if fn is None or block is None or not isinstance(ctx.parent(block), cst.ClassDef):
+        return None  # not a method: `self` is no instance of a class here
+    qualname = qualname_of(ctx, fn)
+    if qualname is None or "." not in qualname:
         return None
     local = f"{qualname.rsplit('.', 1)[0]}.{callee[5:]}"
     module = ctx.facts.module if ctx.facts is not None else ""
