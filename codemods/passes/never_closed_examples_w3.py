@@ -1,0 +1,144 @@
+"""SQF011 examples and leave-alone cases for sessions that are made when the caller gives
+none (``if session is None: session = Maker()``, ``session = session or Maker()``) and for
+sessions no name holds (``Maker().query(...)``, a property handing out a factory)."""
+
+from __future__ import annotations
+
+from .base import Example, Valid
+
+# A class that keeps its factory and hands it out through a property.
+STORE = '''
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.__maker = None
+
+    def connect(self) -> None:
+        self.__maker = sessionmaker(bind=create_engine(self.url))
+
+    @property
+    def session_factory(self):
+        return self.__maker
+
+    def factory(self):
+        return self.__maker
+'''
+
+PROJECT = {"app/store.py": STORE}
+
+EXAMPLES = (
+    Example(
+        title="a session made when the caller gives none, never closed",
+        before='''
+        from sqlalchemy.orm import Session
+        from app.db import SessionLocal, User
+
+
+        def rename_all(prefix: str, session: Session | None = None) -> int:
+            if session is None:
+                session = SessionLocal()
+            users = session.query(User).all()
+            for user in users:
+                user.name = prefix + user.name
+            session.commit()
+            return len(users)
+        ''',
+    ),
+    Example(
+        title="`session = session or maker()`: the same, in one line",
+        before='''
+        from app.db import SessionLocal, User
+
+
+        def count_users(session=None) -> int:
+            session = session or SessionLocal()
+            return session.query(User).count()
+        ''',
+    ),
+    Example(
+        title="a session no name holds: made, queried at once, never closed",
+        before='''
+        from sqlalchemy import func, select
+        from app.db import SessionLocal, User
+
+
+        def user_count() -> int:
+            return SessionLocal().scalar(select(func.count()).select_from(User))
+        ''',
+    ),
+    Example(
+        title="the factory handed out by a property of an object the function builds",
+        before='''
+        from sqlalchemy import func, select
+        from app.db import User
+        from app.store import Store
+
+
+        def open_store(url: str) -> tuple[Store, int]:
+            store = Store(url)
+            store.connect()
+            users = store.session_factory().scalar(select(func.count()).select_from(User))
+            return store, users
+        ''',
+    ),
+)
+
+VALID = (
+    Valid(
+        '''
+        from sqlalchemy.orm import Session
+        from app.db import SessionLocal, User
+
+
+        def rename_all(prefix: str, session: Session | None = None) -> int:
+            owned = session is None
+            if session is None:
+                session = SessionLocal()
+            try:
+                users = session.query(User).all()
+                session.commit()
+                return len(users)
+            finally:
+                if owned:
+                    session.close()
+        ''',
+        "a session made when the caller gives none, closed in `finally` when the function made it",
+    ),
+    Valid(
+        '''
+        from sqlalchemy import func, select
+        from sqlalchemy.orm import Session, scoped_session
+        from app.db import SessionLocal, User, engine
+
+        Registry = scoped_session(SessionLocal)
+
+
+        def user_count(conn) -> int:
+            with SessionLocal() as session:
+                total = session.scalar(select(func.count()).select_from(User))
+            Registry().execute(select(User))
+            Session(bind=conn).execute(select(User))
+            return total
+        ''',
+        "a `with` block; a scoped registry's session (the registry removes it); a session on a "
+        "connection the caller owns",
+    ),
+    Valid(
+        '''
+        from sqlalchemy import select
+        from app.db import User
+        from app.store import Store
+
+
+        def first_user(url: str):
+            store = Store(url)
+            return store.factory().query(User)
+        ''',
+        "a plain method that returns the factory: `store.factory()` is the factory, and "
+        "`.query` is not called on a session",
+    ),
+)
