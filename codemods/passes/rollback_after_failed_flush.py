@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from ..names import STATEMENT_METHODS
+from . import flush_examples_w3 as w3
 from . import match as m
 from .base import Edit, FileContext, Finding, Fix, Pass
 from .built_objects import Built, built_around, savepoints, users_of, uses_through
@@ -28,6 +29,7 @@ from .flow import (
     shape,
     statement_paths,
 )
+from .handed_uses import handed_use
 from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls, with_binds
 from .reads_before_rollback import early_reads
 from .rollback_after_failed_flush_examples import EXAMPLES, PROJECT, VALID
@@ -134,8 +136,8 @@ class RollbackAfterFailedFlush(Pass):
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
     example_project = PROJECT
-    examples = EXAMPLES
-    valid = VALID
+    examples = EXAMPLES + w3.EXAMPLES
+    valid = VALID + w3.VALID
 
     @classmethod
     def wants(cls, index, facts) -> bool:
@@ -533,7 +535,9 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
     scope = _binding_with(entry.calls[0], S)
     for ev in evs:
-        if ev.kind != EventKind.CALL or (ev.owner != S or ev.name in NEUTRAL) and not uses_through(ctx, ev, entry.users):
+        handed = handed_use(ctx, ev, S)
+        if handed is None and (ev.kind != EventKind.CALL
+                               or (ev.owner != S or ev.name in NEUTRAL) and not uses_through(ctx, ev, entry.users)):
             continue
         if _binding_with(ev, S) is not scope:
             continue  # another `with ... as S:` block: another session
@@ -542,6 +546,8 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
                 break  # the loop comes round first
             if ev.owner == S and ev.name in RESETS:
                 return None
+            if handed is not None:
+                return f"`{handed}()`, which uses it, runs next (line {ctx.position(ev.node).start.line})"
             return f"`{ev.owner}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
     if loop is not None:
         return "the loop's next round uses it again"
