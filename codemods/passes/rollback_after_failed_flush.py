@@ -29,7 +29,7 @@ from .flow import (
     shape,
     statement_paths,
 )
-from .handed_uses import handed_use
+from .handed_uses import given_through_scope, handed_use, leaves_the_loop, raises_on_every_path
 from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls, with_binds
 from .reads_before_rollback import early_reads
 from .rollback_after_failed_flush_examples import EXAMPLES, PROJECT, VALID
@@ -135,7 +135,7 @@ class RollbackAfterFailedFlush(Pass):
     After the rollback is in place, SQF004 may suggest `expunge_all()` after it; in a handler
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
-    example_project = PROJECT
+    example_project = {**PROJECT, **w3.PROJECT}
     examples = EXAMPLES + w3.EXAMPLES
     valid = VALID + w3.VALID
 
@@ -237,7 +237,10 @@ class RollbackAfterFailedFlush(Pass):
         early = _used_in_handler(ctx, evs, entry)
         if early is None and _deals_with_it(entry.try_, handler, S):
             return None
-        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref)
+        given = given_through_scope(ctx, qualname, ref.block, S) if holder is Held.HERE and ref is not None else None
+        if given is not None:  # `with existed_or_new(session) as S:` hands back the caller's session
+            holder = Held.CALLER
+        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref, given)
         if why is None:
             return None
         return self._finding(ctx, fn, qualname, entry, ref, why, early)
@@ -455,7 +458,7 @@ def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str) -> bool:
                 return True
             if block is handler.body and name in LEAVES:
                 return True
-    return any(True for _ in _own(handler.body, m.Raise()))
+    return raises_on_every_path(handler.body)
 
 
 def _rolls_back(handler: cst.ExceptHandler, S: str) -> bool:
@@ -523,8 +526,9 @@ def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
 
 
 def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event], entry: _Caught,
-                holder: Held, ref: SessionRef | None) -> str | None:
-    """Why the session is used after the handler, or None when it is not."""
+                holder: Held, ref: SessionRef | None, given: str | None = None) -> str | None:
+    """Why the session is used after the handler, or None when it is not. ``given``: the
+    parameter whose session a scope handed back as ``S`` (the caller's)."""
     S, body = entry.owner, entry.handler.body
     ending = _ending(entry.handler)
     paths = ctx.cached(("statement_paths", id(fn)), lambda: statement_paths(fn))
@@ -555,7 +559,7 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
         return "its scope commits on exit"
     if holder is Held.CALLER:
         # a parameter: its project callers say (a `self.<attr>` session: the object's other methods)
-        goes_on = caller_goes_on(ctx, qualname, S) if "." not in S else GoesOn(None)
+        goes_on = caller_goes_on(ctx, qualname, given or S) if "." not in S else GoesOn(None)
         if goes_on is None:
             return None  # every caller is known, and none uses the session after the call
         return f"{goes_on.where} goes on using it" if goes_on.where else "the code that handed it in goes on using it"
@@ -589,5 +593,5 @@ def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.
     for i in range(top - 1, scope_start, -1):
         loop = path[i]
         if isinstance(loop, (cst.For, cst.While)):
-            return None if bound_in(evs, entry.owner, loop) else loop
+            return None if bound_in(evs, entry.owner, loop) or leaves_the_loop(path[i + 1: top + 1]) else loop
     return None
