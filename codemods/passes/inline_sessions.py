@@ -60,3 +60,23 @@ def _built_from(ctx: FileContext, fn: cst.FunctionDef, name: str, cls: str) -> b
     bound = [a for a in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Name(name))]))]
     return bool(bound) and all(isinstance(a.value, cst.Call)  # type: ignore[attr-defined]
                                and ctx.qualify(dotted(a.value.func)) == cls for a in bound)  # type: ignore[attr-defined]
+
+
+def dropped_providers(sqf: SessionNeverClosed, ctx: FileContext, fn: cst.FunctionDef) -> Iterator[tuple[cst.Call, bool]]:
+    """``db = next(get_db())``, ``await anext(provide_session())``: a project generator that
+    opens a session, yields it and closes it after the yield, advanced once while no name
+    holds the generator; with whether it is async. Nothing keeps the generator, so it is
+    finalized at once: a plain generator's cleanup closes the session before the caller uses
+    it; an async one's is scheduled on the event loop and runs while the caller uses it.
+    Either way the use that follows checks out a connection that nothing returns."""
+    index = ctx.index
+    for node in m.findall(fn.body, m.Call(func=m.Name("next") | m.Name("anext"), args=[m.Arg(value=m.Call())])):
+        call: cst.Call = node  # type: ignore[assignment]
+        made: cst.Call = call.args[0].value  # type: ignore[assignment]
+        qualified = ctx.qualify(dotted(made.func))
+        provider = index.function(qualified) if qualified else None
+        if provider is None or not provider.is_generator or not provider.closes_after_yield:
+            continue
+        opened = [o for o in provider.opened if o.yielded and index.opens_session(o.factory) is not None]
+        if opened and sqf._opens_new(ctx, opened[0].factory, ""):
+            yield call, bool(index.opens_session(opened[0].factory))

@@ -1,6 +1,7 @@
 """SQF011 examples and leave-alone cases for sessions that are made when the caller gives
-none (``if session is None: session = Maker()``, ``session = session or Maker()``) and for
-sessions no name holds (``Maker().query(...)``, a property handing out a factory)."""
+none (``if session is None: session = Maker()``, ``session = session or Maker()``), for
+sessions no name holds (``Maker().query(...)``, a property handing out a factory), and for
+sessions taken out of a provider generator that no name holds (``next(get_db())``)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,27 @@ class Store:
         return self.__maker
 '''
 
-PROJECT = {"app/store.py": STORE}
+# Providers that open a session, yield it, and close it after the yield.
+PROVIDERS = '''
+from collections.abc import AsyncIterator, Iterator
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import SessionLocal
+from bot.services import session_pool
+
+
+def get_db() -> Iterator:
+    with SessionLocal() as db:
+        yield db
+
+
+async def provide_session() -> AsyncIterator[AsyncSession]:
+    async with session_pool() as session:
+        yield session
+'''
+
+PROJECT = {"app/store.py": STORE, "app/providers.py": PROVIDERS}
 
 EXAMPLES = (
     Example(
@@ -83,6 +104,31 @@ EXAMPLES = (
             store.connect()
             users = store.session_factory().scalar(select(func.count()).select_from(User))
             return store, users
+        ''',
+    ),
+    Example(
+        title="a provider generator advanced once and dropped: its cleanup closes the session first",
+        before='''
+        from app.db import User
+        from app.providers import get_db
+
+
+        def user_names() -> list[str]:
+            db = next(get_db())
+            return [u.name for u in db.query(User)]
+        ''',
+    ),
+    Example(
+        title="async: the dropped generator's cleanup runs at the next await",
+        before='''
+        from app.providers import provide_session
+        from bot.services import User
+
+
+        async def user_name(user_id: int) -> str | None:
+            session = await anext(provide_session())
+            user = await session.get(User, user_id)
+            return user.name if user else None
         ''',
     ),
 )
@@ -140,5 +186,21 @@ VALID = (
         ''',
         "a plain method that returns the factory: `store.factory()` is the factory, and "
         "`.query` is not called on a session",
+    ),
+    Valid(
+        '''
+        from app.db import User
+        from app.providers import get_db
+
+
+        def user_names() -> list[str]:
+            provider = get_db()
+            db = next(provider)
+            try:
+                return [u.name for u in db.query(User)]
+            finally:
+                provider.close()
+        ''',
+        "the generator is kept and closed after the uses: its cleanup closes the session then",
     ),
 )

@@ -16,7 +16,7 @@ from .examples import BOT, SYNC_DB
 from .flow import Event, EventKind, events, functions, handler_block, in_finally
 from .helpers import dotted
 from .holders import held_in, holder_of, unowned_holder, unowned_message
-from .inline_sessions import inline_sessions
+from .inline_sessions import dropped_providers, inline_sessions
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -568,16 +568,19 @@ class SessionNeverClosed(Pass):
                    for fn in facts.functions.values() for o in fn.opened) or any(
             index.opens_session(h.factory) is not None for fn in facts.functions.values() for h in fn.held) or any(
             index.opens_session(made) is not None or index.kept_factory(made) is not None
-            for fn in facts.functions.values() for made in fn.inline_opens)
+            for fn in facts.functions.values() for made in fn.inline_opens) or bool({"next", "anext"} & facts.all_called)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
             facts = ctx.function_facts(qualname)
             if facts is not None and not facts.session_names and not facts.held and not facts.inline_opens \
-                    or _command(fn):
+                    and not {"next", "anext"} & facts.called or _command(fn):
                 continue
             for call, is_async in inline_sessions(self, ctx, fn, facts.inline_opens if facts is not None else []):
                 yield self.finding(call, _inline_message(ctx, call, is_async))
+            if facts is None or {"next", "anext"} & facts.called:
+                for call, is_async in dropped_providers(self, ctx, fn):
+                    yield self.finding(call, _dropped_message(ctx, call, is_async))
             evs = events(fn, ctx)
             for created in self._created(ctx, fn, qualname, evs):
                 outcome = self._outcome(ctx, fn, evs, created)
@@ -813,6 +816,19 @@ def _inline_message(ctx: FileContext, call: cst.Call, is_async: bool) -> str:
             f"nothing can close it, and it keeps its connection checked out until the garbage "
             f"collector collects it; repeated calls exhaust the pool (TimeoutError); use "
             f"`{'async with' if is_async else 'with'} {made} as session:` and query through `session`")
+
+
+def _dropped_message(ctx: FileContext, call: cst.Call, is_async: bool) -> str:
+    taken = ctx.module.code_for_node(call)
+    if len(taken) > 60 or "\n" in taken:
+        taken = f"{dotted(call.func)}(...)"
+    when = ("its cleanup is scheduled on the event loop and runs at the next `await`, closing the session "
+            "in the middle of its use") if is_async else "its cleanup closes the session before it is used"
+    return (f"`{taken}` takes the session out of a generator that no name holds: the generator is "
+            f"finalized at once, {when}, and the use that follows checks out a connection that "
+            f"nothing returns to the pool; keep the generator and close it after the uses "
+            f"(`{'await gen.aclose()' if is_async else 'gen.close()'}` in a `finally`), or open the session "
+            f"with its factory in {'an `async with`' if is_async else 'a `with`'} block")
 
 
 def _fallback(name: str, value: cst.BaseExpression | None) -> cst.BaseExpression | None:
