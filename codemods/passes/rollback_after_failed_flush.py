@@ -69,7 +69,13 @@ class RollbackAfterFailedFlush(Pass):
     leaves by raising, when the same session is used again: later in the function (the next
     round of a loop included), when the session's scope commits on exit, or by the code that
     handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
-    registry, Flask-SQLAlchemy's `db.session`).
+    registry, Flask-SQLAlchemy's `db.session`). A handler that raises only under a condition
+    (`if attempt == last: raise`) goes on on the other path; a loop that the code after the
+    `try` leaves (`break`, `return`) does not come round. Handing the session, after the
+    handler, to a project function that runs a statement on it or commits it, and never rolls
+    back (`restore_keys(session)` in a `finally`), is a use. A scope that yields the session
+    it is given (`with given_or_new(session) as session:`) hands back the caller's session,
+    and the caller goes on with it.
 
     It also finds a handler that does roll back, but first reads an attribute of an instance
     the session had loaded (to log it, usually: `log.error("cannot save %s", self)` when the

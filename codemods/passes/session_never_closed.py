@@ -109,6 +109,17 @@ class SessionNeverClosed(Pass):
     Flask's `g`, neither returned by the function nor handed to a call other than a
     middleware's `next()`/`call_next()`.
 
+    Also reported: a session made when the caller gives none (`if session is None: session =
+    SessionLocal()`, `session = session or SessionLocal()`) and closed on no path; a session
+    made and used in one expression that no name holds (`SessionLocal().query(User).all()`,
+    `store.session_factory().execute(...)` where a property hands out the factory the class
+    keeps), which nothing can close; and a session taken out of a project provider generator
+    that no name holds (`db = next(get_db())`, `await anext(provide_session())`, where the
+    provider closes the session after its `yield`): the generator is finalized at once, so
+    its cleanup closes the session before it is used (a plain generator) or at the caller's
+    next `await` (an async one), and the use that follows checks out a connection that
+    nothing returns. These are reported without a fix.
+
     ## Why is this bad?
     A session holds a pooled connection from its first query until its transaction ends
     (commit, rollback) or it is closed. A session that is never closed after a read, or that
