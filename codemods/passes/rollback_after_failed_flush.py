@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from ..names import STATEMENT_METHODS
+from . import flush_examples_w3 as w3
 from . import match as m
 from .base import Edit, FileContext, Finding, Fix, Pass
 from .built_objects import Built, built_around, savepoints, users_of, uses_through
@@ -28,6 +29,7 @@ from .flow import (
     shape,
     statement_paths,
 )
+from .handed_uses import given_through_scope, handed_use, leaves_the_loop, raises_on_every_path
 from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls, with_binds
 from .reads_before_rollback import early_reads
 from .rollback_after_failed_flush_examples import EXAMPLES, PROJECT, VALID
@@ -67,7 +69,13 @@ class RollbackAfterFailedFlush(Pass):
     leaves by raising, when the same session is used again: later in the function (the next
     round of a loop included), when the session's scope commits on exit, or by the code that
     handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
-    registry, Flask-SQLAlchemy's `db.session`).
+    registry, Flask-SQLAlchemy's `db.session`). A handler that raises only under a condition
+    (`if attempt == last: raise`) goes on on the other path; a loop that the code after the
+    `try` leaves (`break`, `return`) does not come round. Handing the session, after the
+    handler, to a project function that runs a statement on it or commits it, and never rolls
+    back (`restore_keys(session)` in a `finally`), is a use. A scope that yields the session
+    it is given (`with given_or_new(session) as session:`) hands back the caller's session,
+    and the caller goes on with it.
 
     It also finds a handler that does roll back, but first reads an attribute of an instance
     the session had loaded (to log it, usually: `log.error("cannot save %s", self)` when the
@@ -133,9 +141,9 @@ class RollbackAfterFailedFlush(Pass):
     After the rollback is in place, SQF004 may suggest `expunge_all()` after it; in a handler
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
-    example_project = PROJECT
-    examples = EXAMPLES
-    valid = VALID
+    example_project = {**PROJECT, **w3.PROJECT}
+    examples = EXAMPLES + w3.EXAMPLES
+    valid = VALID + w3.VALID
 
     @classmethod
     def wants(cls, index, facts) -> bool:
@@ -235,7 +243,10 @@ class RollbackAfterFailedFlush(Pass):
         early = _used_in_handler(ctx, evs, entry)
         if early is None and _deals_with_it(entry.try_, handler, S):
             return None
-        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref)
+        given = given_through_scope(ctx, qualname, ref.block, S) if holder is Held.HERE and ref is not None else None
+        if given is not None:  # `with existed_or_new(session) as S:` hands back the caller's session
+            holder = Held.CALLER
+        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref, given)
         if why is None:
             return None
         return self._finding(ctx, fn, qualname, entry, ref, why, early)
@@ -453,7 +464,7 @@ def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str) -> bool:
                 return True
             if block is handler.body and name in LEAVES:
                 return True
-    return any(True for _ in _own(handler.body, m.Raise()))
+    return raises_on_every_path(handler.body)
 
 
 def _rolls_back(handler: cst.ExceptHandler, S: str) -> bool:
@@ -521,8 +532,9 @@ def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
 
 
 def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event], entry: _Caught,
-                holder: Held, ref: SessionRef | None) -> str | None:
-    """Why the session is used after the handler, or None when it is not."""
+                holder: Held, ref: SessionRef | None, given: str | None = None) -> str | None:
+    """Why the session is used after the handler, or None when it is not. ``given``: the
+    parameter whose session a scope handed back as ``S`` (the caller's)."""
     S, body = entry.owner, entry.handler.body
     ending = _ending(entry.handler)
     paths = ctx.cached(("statement_paths", id(fn)), lambda: statement_paths(fn))
@@ -533,7 +545,9 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
     scope = _binding_with(entry.calls[0], S)
     for ev in evs:
-        if ev.kind != EventKind.CALL or (ev.owner != S or ev.name in NEUTRAL) and not uses_through(ctx, ev, entry.users):
+        handed = handed_use(ctx, ev, S)
+        if handed is None and (ev.kind != EventKind.CALL
+                               or (ev.owner != S or ev.name in NEUTRAL) and not uses_through(ctx, ev, entry.users)):
             continue
         if _binding_with(ev, S) is not scope:
             continue  # another `with ... as S:` block: another session
@@ -542,6 +556,8 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
                 break  # the loop comes round first
             if ev.owner == S and ev.name in RESETS:
                 return None
+            if handed is not None:
+                return f"`{handed}()`, which uses it, runs next (line {ctx.position(ev.node).start.line})"
             return f"`{ev.owner}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
     if loop is not None:
         return "the loop's next round uses it again"
@@ -549,7 +565,7 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
         return "its scope commits on exit"
     if holder is Held.CALLER:
         # a parameter: its project callers say (a `self.<attr>` session: the object's other methods)
-        goes_on = caller_goes_on(ctx, qualname, S) if "." not in S else GoesOn(None)
+        goes_on = caller_goes_on(ctx, qualname, given or S) if "." not in S else GoesOn(None)
         if goes_on is None:
             return None  # every caller is known, and none uses the session after the call
         return f"{goes_on.where} goes on using it" if goes_on.where else "the code that handed it in goes on using it"
@@ -583,5 +599,5 @@ def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.
     for i in range(top - 1, scope_start, -1):
         loop = path[i]
         if isinstance(loop, (cst.For, cst.While)):
-            return None if bound_in(evs, entry.owner, loop) else loop
+            return None if bound_in(evs, entry.owner, loop) or leaves_the_loop(path[i + 1: top + 1]) else loop
     return None
