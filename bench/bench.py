@@ -28,11 +28,14 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
 import time
 from dataclasses import dataclass
+
+import editor_server  # the server's session runs in a process of its own (see its docstring)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, "bench", ".work")
@@ -149,10 +152,10 @@ def ensure_sqla() -> list[str]:
     setuptools' import finder to every start-up (a third of it), which users do not have."""
     venv = os.path.join(WORK, "sqla-venv")
     python = os.path.join(venv, "bin", "python")
-    stamp = os.path.join(venv, ".installed")
+    stamp = os.path.join(venv, ".installed-server")
     if not os.path.exists(stamp):
         subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
-        _pip(python, "install", ROOT)  # with its dependencies
+        _pip(python, "install", ROOT + "[server]")  # with its dependencies, and pygls for `sqla-fix server`
         open(stamp, "w").close()
     _pip(python, "install", "--no-deps", "--force-reinstall", ROOT)  # this tree's code, as it is now
     return [python, "-m", "codemods"]
@@ -223,12 +226,12 @@ class Row:
     ours: Run
     theirs: Run | None
     target: str
-    ok: bool
+    ok: bool | None  # None: a figure without a target
     files: int = 0  # for files/s
     memory: bool = False  # a row about peak memory, not time
 
     def cells(self) -> list[str]:
-        verdict = "PASS" if self.ok else "FAIL"
+        verdict = "" if self.ok is None else "PASS" if self.ok else "FAIL"
         if self.memory and self.theirs:
             return [self.figure, f"{self.ours.peak_mb:.0f} MB", f"{self.theirs.peak_mb:.0f} MB",
                     f"{self.ours.peak_mb / self.theirs.peak_mb:.2f}x", "", "", "", self.target, verdict]
@@ -242,7 +245,7 @@ class Row:
         return [self.figure, f"{self.ours.seconds:.3f} s", theirs, ratio, rate, cpu, peak, self.target, verdict]
 
 
-def measure(path: str, ruff: str, session_file: str, plain_file: str, repeat: int) -> list[Row]:
+def measure(path: str, ruff: str, session_file: str, plain_file: str, repeat: int, changes: int) -> list[Row]:
     files = count_files(path)
     rows: list[Row] = []
     for cache in (".sqla-fix-cache", ".ruff_cache"):
@@ -295,9 +298,42 @@ def measure(path: str, ruff: str, session_file: str, plain_file: str, repeat: in
             rows.append(Row(f"one file from an editor, {label} ({after:.3f} s after the start-up of `rules`)", ours, theirs,
                             "< 0.1 s after start-up", after < 0.1))
 
+    rows += server_rows(path, session_file, plain_file, changes)
     rows.append(Row("peak memory, full check (one process)", cold, ruff_cold, "< 500 MB", cold.peak_mb < 500,
                     memory=True))
     return rows
+
+
+def server_rows(path: str, session_file: str, plain_file: str, n: int) -> list[Row]:
+    """`sqla-fix server` driven by an LSP client over stdio (see bench/editor_server.py). Its
+    peak memory is the server process's, over the whole session."""
+    f = editor_server.measure(path, SQLA, session_file, plain_file, n)
+    rows = [Row("server: start, initialize, first open of the session file -> diagnostics (indexes the project, "
+                "with the cache the runs above left)", Run(f.first_open.seconds, f.peak_mb, f.first_open.cpu),
+                None, "", None)]
+    for kind, samples in f.change.items():
+        rows.append(_warm_row(f"server, warm: the session file changed ({kind.value}) -> diagnostics", samples,
+                              f.peak_mb, 0.3))
+    rows.append(_warm_row("server, warm: the file with no session code changed (an added comment line) -> diagnostics",
+                          f.plain_change, f.peak_mb, 0.1))
+    if f.action:
+        rows.append(_warm_row(f"server, warm: code actions on a finding of the session file ({f.findings} there)",
+                              f.action, f.peak_mb, 0.3))
+    shutil.rmtree(os.path.join(path, ".sqla-fix-cache"), ignore_errors=True)
+    cold = editor_server.measure(path, SQLA, session_file, plain_file, n, first_only=True)
+    rows.append(Row("server: start, initialize, first open of the session file -> diagnostics, no cache",
+                    Run(cold.first_open.seconds, cold.peak_mb, cold.first_open.cpu), None, "", None))
+    return rows
+
+
+def _warm_row(figure: str, samples: list[editor_server.Sample], peak_mb: float, target: float) -> Row:
+    """The best of the samples in the table; the verdict on the median (a keystroke of an
+    ordinary moment, not the luckiest), which the figure's name gives with its CPU seconds."""
+    wall = statistics.median(s.seconds for s in samples)
+    cpu = statistics.median(s.cpu for s in samples)
+    best = Run(min(s.seconds for s in samples), peak_mb, min(s.cpu for s in samples))
+    return Row(f"{figure}: best of {len(samples)}; median {wall:.3f} s, CPU {cpu:.2f} s", best, None,
+               f"median < {target} s", wall < target)
 
 
 def table(rows: list[Row]) -> str:
@@ -326,6 +362,7 @@ def main() -> None:
     ap.add_argument("--share", type=float, default=0.05)
     ap.add_argument("--repeat", type=int, default=1, help="runs of each full check (the best counts)")
     ap.add_argument("--skip-real", action="store_true", help="only the generated repository")
+    ap.add_argument("--changes", type=int, default=10, help="edits of each kind sent to the editor server")
     args = ap.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     os.makedirs(WORK, exist_ok=True)
@@ -341,8 +378,8 @@ def main() -> None:
     projects.append((f"generated ({args.share:.0%} use sessions)", generated, session_file, plain_file))
     failed = 0
     for title, path, session, plain in projects:
-        rows = measure(path, ruff, session, plain, args.repeat)
-        failed += sum(not r.ok for r in rows)
+        rows = measure(path, ruff, session, plain, args.repeat, args.changes)
+        failed += sum(r.ok is False for r in rows)
         print(f"\n{title}: {count_files(path)} files, {lines_of(path):,} lines; {ruff_version}; {cores} cores; "
               f"load average {os.getloadavg()[0]:.1f}\n")
         print(table(rows))

@@ -65,6 +65,8 @@ ASYNC_METHODS = {
 # Session methods that send a statement to the database (`connection()` hands out the
 # transaction's connection, whose statements are the session's)
 STATEMENT_METHODS = frozenset({"execute", "scalar", "scalars", "get", "stream", "stream_scalars", "connection"})
+# Session methods that run a statement, checking a connection out (`Maker().query(...)`).
+INLINE_USES = STATEMENT_METHODS | {"query", "exec", "merge"}
 PLAIN_METHODS = {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "in_transaction"}
 
 # Ending of a generator/iterator annotation that yields a session: Generator[Session, ...]
@@ -143,10 +145,18 @@ def memo_named(name: str) -> bool:
     return any(w in last for w in _MEMO_WORDS) and not any(w in last for w in _NOT_MEMO_WORDS)
 
 
+_TEST_PACKAGES = frozenset({"test", "tests", "testing"})
+
+
 def is_test_module(module: str) -> bool:
-    """A module of the project's tests (`tests.routes.test_users`, `conftest`)."""
-    parts = module.split(".")
-    return any(p in ("test", "tests", "conftest") or p.startswith("test_") for p in parts)
+    """A module of the project's tests, judged by its dotted name (the directories above the
+    project do not count): one in a package `test`, `tests`, `testing` or `test_*`
+    (`tests.routes.users`), or one named as test runners collect them: `test_*`, `*_test`,
+    `tests` (Django's `tests.py`, a `tests/__init__.py`), `conftest`. A module named `test` or
+    `testing` is the application's own (`crud/test.py` handling test runs)."""
+    *packages, last = module.split(".")
+    return any(p in _TEST_PACKAGES or p.startswith("test_") for p in packages) \
+        or last in ("tests", "conftest") or last.startswith("test_") or last.endswith("_test")
 
 
 def method_key(name: str) -> str:

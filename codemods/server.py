@@ -11,7 +11,10 @@ pygls is imported only by :func:`serve`: it is an optional dependency (``sqla-fi
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,7 +52,10 @@ class Project:
 
     def update(self, path: str, raw: bytes) -> None:
         """Re-extract one file's facts from its current text. A file the index never took and
-        that mentions nothing it cares about stays out (a byte scan, as in a full run)."""
+        that mentions nothing it cares about stays out (a byte scan, as in a full run). Facts
+        the index already holds are not added again: adding starts a new state of the index,
+        and everything derived from the old one (the project-wide answers, the callers' files
+        parsed and walked for SQF010) would be derived again for the same facts."""
         absolute = os.path.abspath(path)
         tokens = index_triggers(self.config) + self.index.relevance()
         if absolute not in self.indexed and not any(t in raw for t in tokens):
@@ -58,8 +64,32 @@ class Project:
             facts = index_mod.extract(path, raw, index_mod.module_names(path, self.config.root, self.config.src))
         except index_mod.UNPARSABLE:
             return  # half-typed code: keep what the index knew
-        self.index.add(facts)
+        if not _same_facts(self.index.module_for_path(absolute), facts):
+            self.index.add(facts)
         self.indexed.add(absolute)
+
+    @contextmanager
+    def checking(self, path: str) -> Iterator[None]:
+        """While the engine checks ``path``: the facts it makes findable by that path (those of
+        a file the index did not take, those of the text after a fix round, see
+        ``ProjectIndex.add_transient``) are a worker's shortcut for one file; the index in
+        memory serves the next checks, so they are undone after."""
+        absolute = os.path.abspath(path)
+        before = self.index.by_path.get(absolute)
+        try:
+            yield
+        finally:
+            if before is None:
+                self.index.by_path.pop(absolute, None)
+            else:
+                self.index.by_path[absolute] = before
+
+
+def _same_facts(known: index_mod.ModuleFacts | None, facts: index_mod.ModuleFacts) -> bool:
+    """Whether the index holds ``facts`` already (for an edit that changes none: a renamed
+    local, a comment that moves no line). The path is compared as a file, not as spelled."""
+    return known is not None and os.path.abspath(known.path) == os.path.abspath(facts.path) \
+        and dataclasses.replace(facts, path=known.path) == known
 
 
 class Workspace:
@@ -84,7 +114,8 @@ class Workspace:
         raw = _encode(text)
         project = self.project_for(path)
         project.update(path, raw)
-        result = engine.run_source(path, raw, project.index, project.config, want_fix_diffs=True)
+        with project.checking(path):
+            result = engine.run_source(path, raw, project.index, project.config, want_fix_diffs=True)
         self.results[uri] = (text, result)
         return result
 

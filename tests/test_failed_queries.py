@@ -16,6 +16,7 @@ from codemods.cli import cli
 from codemods.config import load
 from codemods.discovery import discover
 from codemods.index.aborts import aborting_database, database_named
+from codemods.names import is_test_module
 
 PROJECT = Path(__file__).parent / "fixtures" / "projects" / "failed_queries"
 
@@ -91,3 +92,33 @@ def test_autocommit_is_left_alone(tmp_path, monkeypatch):
     db.write_text(db.read_text().replace("create_async_engine(settings.database_url)",
                                          'create_async_engine(settings.database_url, isolation_level="AUTOCOMMIT")'))
     assert _sqf009(root, monkeypatch) == []
+
+
+@pytest.mark.parametrize(("module", "test"), [
+    ("shop.tests.test_search", True),
+    ("shop.tests", True),  # Django's tests.py, or the package's __init__
+    ("tests.conftest", True),
+    ("conftest", True),
+    ("shop.search_test", True),  # pytest's other file name
+    ("shop.testing.factories", True),
+    ("shop.test_utils.db", True),
+    ("shop.search", False),
+    ("shop.latest", False),
+    ("shop.contest", False),
+    ("shop.testimonials", False),
+    ("shop.crud.test", False),  # the application's code for its test runs
+    ("shop.testing", False),
+])
+def test_which_modules_are_the_tests(module, test):
+    assert is_test_module(module) is test
+
+
+@pytest.mark.parametrize("module", ["tests.py", "tests/__init__.py", "test_utils/db.py"])
+def test_a_database_the_tests_name_does_not_count(tmp_path, monkeypatch, module):
+    # test code naming SQLite (an in-memory database for a fast suite) says nothing about
+    # where the project runs
+    root = _copy(tmp_path)
+    helper = root / "shop" / module
+    helper.parent.mkdir(exist_ok=True)
+    helper.write_text('TEST_URL = "sqlite+aiosqlite:///:memory:"\n')
+    assert _sqf009(root, monkeypatch) == [("recommend.py", 16), ("recommend.py", 33)]

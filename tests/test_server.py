@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from pathlib import Path
-
 import pytest
-from snippets import BUG_LINE, BUGGY, FIXED
+from snippets import BUG_LINE, BUGGY, FIXED, FIXED_LINE
 
 pytest.importorskip("pygls")  # the optional dependency; part of the test extras
 
+from lsp_session import Session, apply, session_run  # noqa: E402
 from lsprotocol import types  # noqa: E402
-from pygls.lsp.client import LanguageClient  # noqa: E402
-from pygls.uris import from_fs_path  # noqa: E402
 
-from codemods.server import _utf16, text_edit  # noqa: E402
+from codemods.server import Workspace, _utf16, text_edit  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 PLAIN = "def total(values):\n    seen = set()\n    for v in values:\n        seen.add(v)\n    return seen\n"
 # A provider module and an endpoint in another module that uses it: the finding needs the index.
 DEPS = '''\
@@ -56,79 +49,6 @@ async def touch(user=Depends(get_current_user), db: AsyncSession = Depends(get_d
 '''
 
 
-def apply(text: str, edits: list[types.TextEdit]) -> str:
-    lines = text.splitlines(keepends=True)
-
-    def offset(pos: types.Position) -> int:
-        return sum(len(ln) for ln in lines[:pos.line]) + pos.character
-
-    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
-        text = text[:offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end):]
-    return text
-
-
-class Session:
-    """A language client with the diagnostics it received, per document."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.client = LanguageClient("sqla-fix-tests", "1")
-        self.diagnostics: dict[str, asyncio.Queue] = {}
-
-        @self.client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        def on_diagnostics(params: types.PublishDiagnosticsParams) -> None:
-            self.queue(params.uri).put_nowait(list(params.diagnostics))
-
-    def queue(self, uri: str) -> asyncio.Queue:
-        return self.diagnostics.setdefault(uri, asyncio.Queue())
-
-    async def __aenter__(self) -> Session:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), GIT_CEILING_DIRECTORIES=str(self.root.parent))
-        await self.client.start_io(sys.executable, "-m", "codemods", "server", cwd=str(self.root), env=env)
-        await self.client.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(), root_uri=from_fs_path(str(self.root))))
-        self.client.initialized(types.InitializedParams())
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.client.shutdown_async(None)
-        self.client.exit(None)
-        await self.client.stop()
-
-    def uri(self, rel: str) -> str:
-        return from_fs_path(str(self.root / rel))  # type: ignore[return-value]
-
-    async def next_diagnostics(self, uri: str) -> list[types.Diagnostic]:
-        return await asyncio.wait_for(self.queue(uri).get(), timeout=120)
-
-    async def open(self, rel: str, text: str) -> list[types.Diagnostic]:
-        uri = self.uri(rel)
-        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
-        return await self.next_diagnostics(uri)
-
-    async def change(self, rel: str, text: str, version: int) -> list[types.Diagnostic]:
-        uri = self.uri(rel)
-        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
-        return await self.next_diagnostics(uri)
-
-    async def actions(self, rel: str, diags: list[types.Diagnostic], only=None) -> list[types.CodeAction]:
-        rng = diags[0].range if diags else types.Range(start=types.Position(0, 0), end=types.Position(0, 0))
-        return await self.client.text_document_code_action_async(types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=self.uri(rel)), range=rng,
-            context=types.CodeActionContext(diagnostics=diags, only=only))) or []  # type: ignore[return-value]
-
-
-def session_run(root: Path, body) -> None:
-    async def main() -> None:
-        async with Session(root) as s:
-            await body(s)
-
-    asyncio.run(main())
-
-
 def test_diagnostics_quickfix_and_cleared_after_the_fix(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     (tmp_path / "visits.py").write_text(BUGGY)
@@ -146,9 +66,54 @@ def test_diagnostics_quickfix_and_cleared_after_the_fix(tmp_path):
         fixed = apply(BUGGY, actions[0].edit.changes[s.uri("visits.py")])
         assert fixed == FIXED
 
-        assert await s.change("visits.py", fixed, 2) == []
+        assert await s.change("visits.py", fixed) == []
 
     session_run(tmp_path, body)
+
+
+def test_diagnostics_follow_edits_that_move_lines_or_change_no_fact(tmp_path):
+    # A comment typed at the end of a line changes none of the file's facts (the index keeps
+    # its state); a comment line above moves every line (the file's facts are taken again).
+    # Either way the diagnostics and the quick fix are those of the text as it is now.
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / "visits.py").write_text(BUGGY)
+    line = BUGGY.splitlines().index(BUG_LINE)
+    typed = BUGGY.replace(BUG_LINE, BUG_LINE + "  # note")
+    moved = "# a comment\n" + typed
+
+    async def body(s: Session) -> None:
+        await s.open("visits.py", BUGGY)
+        assert [(d.code, d.range.start.line) for d in await s.change("visits.py", typed)] == [("SQF002", line)]
+        diags = await s.change("visits.py", moved)
+        assert [(d.code, d.range.start.line) for d in diags] == [("SQF002", line + 1)]
+        actions = await s.actions("visits.py", diags, only=[types.CodeActionKind.QuickFix])
+        fixed = apply(moved, actions[0].edit.changes[s.uri("visits.py")])
+        assert fixed.startswith("# a comment\n") and FIXED_LINE in fixed and BUG_LINE not in fixed
+        assert await s.change("visits.py", fixed) == []
+
+    session_run(tmp_path, body)
+
+
+def test_the_index_keeps_its_state_for_an_edit_that_changes_no_fact(tmp_path):
+    # What the index derived (project-wide answers, the callers' files parsed for SQF010) is
+    # kept for its state: an edit that changes none of the file's facts must not start a new
+    # state, one that does must.
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    path = tmp_path / "visits.py"
+    path.write_text(BUGGY)
+    uri = path.as_uri()
+    work = Workspace()
+    index = work.project_for(str(path)).index
+    built = index.generation
+    assert [f.code for f in work.check(uri, str(path), BUGGY).findings] == ["SQF002"]
+    assert index.generation == built  # the first open of the file as on disk
+    typed = BUGGY.replace(BUG_LINE, BUG_LINE + "  # note")
+    assert [f.code for f in work.check(uri, str(path), typed).findings] == ["SQF002"]
+    assert index.generation == built
+    renamed = BUGGY.replace("record_visit", "record_visit_once")
+    assert [f.code for f in work.check(uri, str(path), renamed).findings] == ["SQF002"]
+    assert index.generation > built
+    assert "record_visit_once" in index.module_for_path(str(path)).functions
 
 
 def test_fix_all_source_action(tmp_path):
@@ -190,9 +155,8 @@ def test_the_index_in_memory_follows_edits_of_another_module(tmp_path):
     async def body(s: Session) -> None:
         assert [d.code for d in await s.open("app/routes.py", ROUTE)] == ["SQF002"]
         await s.open("app/deps.py", DEPS)
-        await s.change("app/deps.py", shared, 2)
-        s.client.text_document_did_save(types.DidSaveTextDocumentParams(
-            text_document=types.TextDocumentIdentifier(uri=s.uri("app/deps.py"))))
+        await s.change("app/deps.py", shared)
+        s.save("app/deps.py")
         await s.next_diagnostics(s.uri("app/deps.py"))
         assert await s.next_diagnostics(s.uri("app/routes.py")) == []
 

@@ -247,3 +247,12 @@ def test_sessions_never_expire_counts_factories_and_the_sessions_providers_hand_
     assert _never_expire(ASYNC_MAKER, provider) == (False, False)
     assert _never_expire(ASYNC_MAKER, fixture) == (True, True)
     assert _never_expire() == (False, False)  # no session made: nothing is known
+
+
+def test_a_test_helper_by_pytest_or_package_name_does_not_count():
+    """`*_test.py` and a `testing` package are the tests' too (one definition of a test
+    module serves this query and the PostgreSQL check): their sessions are left aside."""
+    provider = "from sqlalchemy.ext.asyncio import AsyncSession\n" \
+               "async def get_db():\n    async with AsyncSession(engine) as s:\n        yield s\n"
+    assert _never_expire(ASYNC_MAKER, ("app.db_test", provider)) == (True, True)
+    assert _never_expire(ASYNC_MAKER, ("app.testing.fixtures", provider)) == (True, True)

@@ -14,9 +14,10 @@ sends statements through the session handed to it).
 
 from __future__ import annotations
 
-import os
 import re
 from typing import TYPE_CHECKING
+
+from .. import names
 
 if TYPE_CHECKING:
     from .queries import ProjectIndex
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 # f"sqlite:///{path}", URL.create("postgresql+psycopg", ...)
 _URL = re.compile(r"(postgresql|postgres|sqlite|mysql|mariadb|oracle|mssql|cockroachdb|duckdb)(?:\+\w+$|(?:\+\w+)?://)")
 AUTOCOMMIT = "AUTOCOMMIT"
-_TEST_DIRS = {"test", "tests", "testing"}
 
 
 def database_named(text: str) -> str | None:
@@ -43,20 +43,12 @@ def aborting_database(index: ProjectIndex) -> bool:
         named: set[str] = set()
         autocommit = False
         for module in index.modules.values():
-            if not _test_module(module.module, module.path):
+            if not names.is_test_module(module.module):
                 named |= module.databases
                 autocommit = autocommit or module.autocommit
         return named == {"postgresql"} and not autocommit
 
     return index.remember(("aborting-database",), compute)
-
-
-def _test_module(name: str, path: str) -> bool:
-    """A test module: ``conftest.py``, ``test_*.py``/``*_test.py``, or a module of a ``tests``
-    package (judged by its dotted name: the directories above the project do not count)."""
-    file = os.path.basename(path)
-    return file == "conftest.py" or file.startswith("test_") or file.endswith("_test.py") \
-        or any(part in _TEST_DIRS for part in name.split(".")[:-1])
 
 
 def runs_statements_on(index: ProjectIndex, qualified: str | None, position: int | None, keyword: str | None) -> bool:

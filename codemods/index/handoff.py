@@ -5,7 +5,7 @@ around it (`Repo(db).save(x)`)."""
 from __future__ import annotations
 
 from .. import names
-from .lookup import param_at
+from .lookup import is_classmethod, param_at
 from .returns import ReturnQueries
 from .sessions import SessionQueries
 
@@ -82,7 +82,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
         if found is None:
             return None
         fn = found[0]
-        if not any(d.rsplit(".", 1)[-1] == "classmethod" for d in fn.decorators):
+        if not is_classmethod(fn):
             return None
         if not ((fn.returns_class or "").rsplit(".", 1)[-1] == "Self" or "cls" in fn.returns_calls):
             return None

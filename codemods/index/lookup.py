@@ -16,6 +16,7 @@ from .facts import (
     Function,
     Model,
     ModuleFacts,
+    Origin,
 )
 
 _T = TypeVar("_T")
@@ -229,14 +230,47 @@ class IndexLookup:
         return kind, what
 
 
+def is_classmethod(fn: Function) -> bool:
+    """Is ``fn`` decorated ``@classmethod``?"""
+    return any(d.rsplit(".", 1)[-1] == "classmethod" for d in fn.decorators)
+
+
+def positional_params(fn: Function, *, bound: bool = True) -> list[str]:
+    """The parameters of ``fn`` that a call's positional arguments fill, in order.
+
+    A method's first parameter (``self``/``cls``) is filled by the object it is called on
+    when the call binds it (``bound``: ``obj.method(a)``, ``self.method(a)``, any call of a
+    classmethod), and is then skipped. A call of an instance method through its class
+    (``Repo.save(repo, db, obj)``) binds nothing: its first argument is ``self`` (pass
+    ``bound=False``)."""
+    names_ = [p.name for p in fn.params]
+    if "." in fn.qualname and names_ and names_[0] in ("self", "cls") and (bound or is_classmethod(fn)):
+        return names_[1:]
+    return names_
+
+
 def param_at(fn: Function, passed: int | str) -> str | None:
     """The parameter of ``fn`` a session passed at ``passed`` binds (``self``/``cls`` skipped
-    for a method), or ``passed`` itself when it names a ``self.<attr>``."""
+    for a method, see :func:`positional_params`), or ``passed`` itself when it names a
+    ``self.<attr>``."""
     if isinstance(passed, str):
         if passed.startswith("self."):
             return passed
         return passed if any(p.name == passed for p in fn.params) else None
-    names_ = [p.name for p in fn.params]
-    if "." in fn.qualname and names_ and names_[0] in ("self", "cls"):
-        names_ = names_[1:]
+    names_ = positional_params(fn)
     return names_[passed] if 0 <= passed < len(names_) else None
+
+
+def argument_for(fn: Function, site: CallSite, param: str, *, bound: bool = True) -> tuple[Origin | None, str | None]:
+    """What the call ``site`` of ``fn`` hands its parameter ``param``: the argument's origin
+    and its dotted name at the call (None when it is no plain name), or (None, None) when the
+    call passes nothing for it. ``bound`` as for :func:`positional_params`."""
+    if param in site.kwargs:
+        return site.kwargs[param], site.kwarg_names.get(param)
+    names_ = positional_params(fn, bound=bound)
+    if param not in names_:
+        return None, None
+    at = names_.index(param)
+    if at < len(site.args):
+        return site.args[at], site.arg_names[at] if at < len(site.arg_names) else None
+    return None, None

@@ -12,10 +12,11 @@ from .flow import SessionRef
 
 if TYPE_CHECKING:
     from .. import index as index_mod
-    from ..index import CallSite, Function, ModuleFacts, Origin
+    from ..index import CallSite, Function, ModuleFacts, lookup
     from .base import FileContext
 else:
     index_mod = lazy("codemods.index")
+    lookup = lazy("codemods.index.lookup")
 
 
 def call_sites_of(ctx: FileContext, qualname: str) -> list[tuple[ModuleFacts, Function, CallSite]]:
@@ -24,21 +25,6 @@ def call_sites_of(ctx: FileContext, qualname: str) -> list[tuple[ModuleFacts, Fu
         return []
     qualified = f"{mod.module}.{qualname}" if mod.module else qualname
     return ctx.cached(("call-sites", qualified), lambda: ctx.index.call_sites(qualified))
-
-
-def passed_to(fn: Function, qualname: str, site: CallSite, param: str) -> tuple[Origin | None, str | None]:
-    """What ``site`` hands the parameter ``param`` of ``fn``: its origin and its name there."""
-    names_ = [p.name for p in fn.params]
-    if "." in qualname and names_ and names_[0] in ("self", "cls"):
-        names_ = names_[1:]
-    if param in site.kwargs:
-        return site.kwargs[param], site.kwarg_names.get(param)
-    if param not in names_:
-        return None, None
-    at = names_.index(param)
-    if at < len(site.args):
-        return site.args[at], site.arg_names[at] if at < len(site.arg_names) else None
-    return None, None
 
 
 def caller_sessions(ctx: FileContext, qualname: str) -> dict[str, SessionRef]:
@@ -55,7 +41,7 @@ def caller_sessions(ctx: FileContext, qualname: str) -> dict[str, SessionRef]:
             continue
         expires: list[bool] = []
         for _mod, caller, site in sites:
-            origin, name = passed_to(fn, qualname, site, p.name)  # type: ignore[arg-type]
+            origin, name = lookup.argument_for(fn, site, p.name)  # type: ignore[arg-type]
             opened = next((o for o in caller.opened if o.name == name), None) if origin is not None else None
             if origin is None or origin.kind != "session" or opened is None \
                     or index.opens_session(opened.factory) is not True:
@@ -80,8 +66,8 @@ def caller_collections(ctx: FileContext, qualname: str, S: str) -> dict[str, Tra
             continue
         found: Tracked | None = None
         for _mod, _caller, site in sites:
-            origin, _ = passed_to(fn, qualname, site, p.name)  # type: ignore[arg-type]
-            _, session_name = passed_to(fn, qualname, site, S)  # type: ignore[arg-type]
+            origin, _ = lookup.argument_for(fn, site, p.name)  # type: ignore[arg-type]
+            _, session_name = lookup.argument_for(fn, site, S)  # type: ignore[arg-type]
             returned = index.returned(origin.callee) if origin is not None and origin.kind == "loaded" \
                 and origin.via == session_name and session_name else None
             if returned is None or returned.shape is not index_mod.Stage.LIST \

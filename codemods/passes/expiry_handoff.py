@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..lazy import lazy
-from .expiry_callers import call_sites_of, passed_to
+from .expiry_callers import call_sites_of
 from .expiry_paths import may_follow
 from .expiry_state import Expiry, Handed, Tracked
 from .flow import (
@@ -31,9 +31,11 @@ if TYPE_CHECKING:
     import libcst as cst
 
     from ..cache import Stamp
+    from ..index import lookup
     from .base import FileContext
 else:
     cst = lazy("libcst")
+    lookup = lazy("codemods.index.lookup")
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -280,7 +282,7 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
     for mod, caller, site, through_local in [(*row, False) for row in call_sites_of(ctx, qualname)] + held:
         if not caller.is_async:
             continue
-        _, session_name = passed_to(fn, qualname, site, S)
+        _, session_name = lookup.argument_for(fn, site, S)
         if session_name is None:
             continue
         if mod.path == ctx.path:  # a caller in this file: its walk is cached on this file's context
@@ -300,7 +302,7 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
         for p in fn.params:
             if p.name in out or p.name in (S, "self", "cls"):
                 continue
-            _, name = passed_to(fn, qualname, site, p.name)
+            _, name = lookup.argument_for(fn, site, p.name)
             h = next((h for h in handed if h.X == name), None)
             if h is None:
                 continue

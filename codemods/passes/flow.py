@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 from .. import names
@@ -385,7 +385,6 @@ def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Ev
     index: ProjectIndex = ctx.index
     facts = ctx.function_facts(qualname)
     found: dict[str, SessionRef] = {}
-    qualify = ctx.qualify
     # with-blocks (outermost first, so inner rebinding wins)
     for ev in evs if evs is not None else events(fn):
         if ev.kind != EventKind.WITH:
@@ -394,7 +393,7 @@ def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Ev
             bound = with_binds(item)
             if bound is None:
                 continue
-            ref = _with_item_session(index, qualify, item.item, ev.node)  # type: ignore[arg-type]
+            ref = _with_item_session(index, partial(with_callee, ctx, ev.node), item.item, ev.node)  # type: ignore[arg-type]
             if ref is not None:
                 ref.name = bound
                 found[ref.name] = ref
@@ -436,7 +435,6 @@ def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: l
     """Every session scope of ``fn``: one per with-block (a name reused by several blocks
     gives several), and the decorated function's session."""
     index: ProjectIndex = ctx.index
-    qualify = ctx.qualify
     out: list[SessionRef] = []
     for ev in evs:
         if ev.kind != EventKind.WITH:
@@ -445,7 +443,7 @@ def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: l
             bound = with_binds(item)
             if bound is None:
                 continue
-            ref = _with_item_session(index, qualify, item.item, ev.node)  # type: ignore[arg-type]
+            ref = _with_item_session(index, partial(with_callee, ctx, ev.node), item.item, ev.node)  # type: ignore[arg-type]
             if ref is not None:
                 ref.name = bound
                 out.append(ref)
@@ -491,6 +489,23 @@ def _factory_of(func: cst.BaseExpression) -> tuple[cst.BaseExpression, bool]:
     if isinstance(func, cst.Attribute) and func.attr.value == "begin":
         return func.value, True
     return func, False
+
+
+def with_callee(ctx: FileContext, node: cst.With, callee: str | None) -> str | None:
+    """The qualified name of a with-item's callee, as the index names it: ``self.<attr>`` in
+    a method is what the class keeps there, ``<module>.<Class>.<attr>``."""
+    if callee is None or not (callee.startswith("self.") and callee.count(".") == 1):
+        return ctx.qualify(callee)
+    fn = next((a for a in ctx.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
+    block = ctx.parent(fn) if fn is not None else None
+    if fn is None or block is None or not isinstance(ctx.parent(block), cst.ClassDef):
+        return None  # not a method: `self` is no instance of a class here
+    qualname = qualname_of(ctx, fn)
+    if qualname is None or "." not in qualname:
+        return None
+    local = f"{qualname.rsplit('.', 1)[0]}.{callee[5:]}"
+    module = ctx.facts.module if ctx.facts is not None else ""
+    return f"{module}.{local}" if module else local
 
 
 def _with_item_session(index: ProjectIndex, qualify, expr: cst.BaseExpression, block: cst.With) -> SessionRef | None:
@@ -887,7 +902,7 @@ def with_scopes(ctx: FileContext, node: cst.With) -> list[tuple[str, Scope]]:
         callee = dotted(target)
         if callee is None:
             continue
-        scope = index.scope(ctx.qualify(callee), begin=begin)
+        scope = index.scope(with_callee(ctx, node, callee), begin=begin)
         if scope is not None:
             out.append((bound, scope))
     return out

@@ -13,8 +13,11 @@ from .helpers import rebinds as _rebinds
 
 if TYPE_CHECKING:
     import libcst as cst
+
+    from ..index import lookup
 else:
     cst = lazy("libcst")
+    lookup = lazy("codemods.index.lookup")
 
 _DB = '''
 from collections.abc import AsyncIterator
@@ -527,20 +530,19 @@ class MergeForeignInstance(Pass):
         return facts is not None and owner in facts.session_names and ctx.index.is_session_name(facts, owner)
 
     def _caller_reason(self, ctx: FileContext, qualname: str, facts, owner: str, obj: str) -> tuple[str | None, bool]:
-        """The object and the session are separate parameters: ask the call sites."""
+        """The object and the session are separate parameters: ask the call sites. A method's
+        call sites here name it through its class (`Repo.save(repo, db, obj)`,
+        `Repo.create(db, obj)`), which binds no `self` (a classmethod's `cls` it does)."""
         index = ctx.index
         p_sess = param_facts(facts, owner)
         if p_sess is None or index.session_class(p_sess.annotation) is None or facts is None:
-            return None, False
-        params = [p.name for p in facts.params]
-        if params and params[0] in ("self", "cls"):
             return None, False
         module = ctx.facts
         qualified = f"{module.module}.{qualname}" if module and module.module else qualname
         foreign, new = [], []
         for _mod, caller, site in index.callers(qualified):
-            o_obj = _argument(site, params, obj, "args", "kwargs")
-            s_name = _argument(site, params, owner, "arg_names", "kwarg_names")
+            o_obj, _ = lookup.argument_for(facts, site, obj, bound=False)
+            _, s_name = lookup.argument_for(facts, site, owner, bound=False)
             if o_obj is None:
                 continue
             if o_obj.kind == "new":
@@ -556,15 +558,6 @@ class MergeForeignInstance(Pass):
         if new:
             reason += f"; other callers pass new objects, so no automatic fix (line {new[0].line})"
         return reason, not new
-
-
-def _argument(site, params: list[str], name: str, pos_attr: str, kw_attr: str):
-    kw = getattr(site, kw_attr)
-    if name in kw:
-        return kw[name]
-    pos = getattr(site, pos_attr)
-    i = params.index(name)
-    return pos[i] if i < len(pos) else None
 
 
 def _plausible_owner(facts, owner: str) -> bool:

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from ..names import STATEMENT_METHODS
+from . import flush_examples_w3 as w3
 from . import match as m
-from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid, visit_with
+from .base import Edit, FileContext, Finding, Fix, Pass, visit_with
 from .built_objects import Built, built_around, savepoints, users_of, uses_through
 from .caller_use import NEUTRAL, RESETS, GoesOn, bound_in, caller_goes_on, commits_after_yield, provider_commits
-from .examples import FLASK, SYNC_DB
 from .flow import (
     Event,
     EventKind,
@@ -29,8 +29,10 @@ from .flow import (
     shape,
     statement_paths,
 )
+from .handed_uses import given_through_scope, handed_use, leaves_the_loop, raises_on_every_path
 from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls, with_binds
 from .reads_before_rollback import early_reads
+from .rollback_after_failed_flush_examples import EXAMPLES, PROJECT, VALID
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -52,118 +54,6 @@ DB_ERRORS = {
 LEAVES = {"abort", "flask.abort", "exit", "sys.exit", "os._exit"}
 
 
-_DEPS = '''
-from collections.abc import Iterator
-
-from sqlalchemy.orm import Session
-
-from app.db import SessionLocal
-
-
-def get_db() -> Iterator[Session]:
-    db = SessionLocal()
-    try:
-        yield db
-        db.commit()
-    finally:
-        db.close()
-
-
-def get_read_db() -> Iterator[Session]:
-    with SessionLocal() as db:
-        yield db
-'''
-
-
-# Services that commit the session they are given: one lets a failed commit reach its caller
-# (it handles only a duplicate), the other rolls back every failure before re-raising it.
-_SERVICES = '''
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from app.db import User
-
-
-def create_user(*, db_session: Session, name: str) -> User:
-    user = User(name=name)
-    db_session.add(user)
-    try:
-        db_session.commit()
-    except IntegrityError:
-        db_session.rollback()
-        raise
-    return user
-
-
-def create_user_or_roll_back(db_session: Session, name: str) -> None:
-    try:
-        db_session.add(User(name=name))
-        db_session.commit()
-    except Exception:
-        db_session.rollback()
-        raise
-'''
-
-
-# A class attribute set to a scoped registry at start-up, and a model that formats itself.
-_RECORDS = '''
-from sqlalchemy.orm import Mapped, mapped_column, scoped_session, sessionmaker
-
-from app.db import Base, engine
-
-
-class Database:
-    db_session = None
-
-    @staticmethod
-    def init() -> None:
-        Database.db_session = scoped_session(sessionmaker(bind=engine))
-
-
-class Tag(Base):
-    __tablename__ = "tags"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    label: Mapped[str]
-
-    def __str__(self) -> str:
-        return f"tag {self.label}"
-'''
-
-
-# A generic repository built around the session it is given, with a class method that builds one.
-_REPOSITORY = '''
-from typing import Self
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.db import User
-
-
-class Repository[M]:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> Self:
-        return cls(session)
-
-    async def create(self, obj: M, *, flush: bool = False) -> M:
-        self.session.add(obj)
-        if flush:
-            await self.session.flush()
-        return obj
-
-    async def one_or_none(self, statement) -> M | None:
-        return (await self.session.execute(statement)).scalar_one_or_none()
-
-
-class UserRepository(Repository[User]):
-    async def by_name(self, name: str) -> User | None:
-        return await self.one_or_none(select(User).where(User.name == name))
-'''
-
-
 class RollbackAfterFailedFlush(Pass):
     code = "SQF009"
     name = "rollback-after-failed-flush"
@@ -179,7 +69,13 @@ class RollbackAfterFailedFlush(Pass):
     leaves by raising, when the same session is used again: later in the function (the next
     round of a loop included), when the session's scope commits on exit, or by the code that
     handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
-    registry, Flask-SQLAlchemy's `db.session`).
+    registry, Flask-SQLAlchemy's `db.session`). A handler that raises only under a condition
+    (`if attempt == last: raise`) goes on on the other path; a loop that the code after the
+    `try` leaves (`break`, `return`) does not come round. Handing the session, after the
+    handler, to a project function that runs a statement on it or commits it, and never rolls
+    back (`restore_keys(session)` in a `finally`), is a use. A scope that yields the session
+    it is given (`with given_or_new(session) as session:`) hands back the caller's session,
+    and the caller goes on with it.
 
     It also finds a handler that does roll back, but first reads an attribute of an instance
     the session had loaded (to log it, usually: `log.error("cannot save %s", self)` when the
@@ -245,768 +141,9 @@ class RollbackAfterFailedFlush(Pass):
     After the rollback is in place, SQF004 may suggest `expunge_all()` after it; in a handler
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
-    example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "app/ext.py": FLASK,
-                       "app/services.py": _SERVICES, "app/records.py": _RECORDS,
-                       "app/repo.py": _REPOSITORY}
-    examples = (
-        Example(
-            title="a duplicate skipped in a loop: the next round raises PendingRollbackError",
-            before='''
-            from sqlalchemy.exc import IntegrityError
-
-            from app.db import SessionLocal, User
-
-
-            def import_users(names: list[str]) -> None:
-                with SessionLocal() as session:
-                    for name in names:
-                        session.add(User(name=name))
-                        try:
-                            session.commit()
-                        except IntegrityError:
-                            print(f"skipped {name}")
-            ''',
-            after='''
-            from sqlalchemy.exc import IntegrityError
-
-            from app.db import SessionLocal, User
-
-
-            def import_users(names: list[str]) -> None:
-                with SessionLocal() as session:
-                    for name in names:
-                        session.add(User(name=name))
-                        try:
-                            session.commit()
-                        except IntegrityError:
-                            session.rollback()
-                            print(f"skipped {name}")
-            ''',
-        ),
-        Example(
-            title="async: the caller keeps the session",
-            before='''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.ext.asyncio import AsyncSession
-
-
-            async def create(session: AsyncSession, user) -> bool:
-                session.add(user)
-                try:
-                    await session.commit()
-                except IntegrityError:
-                    return False
-                return True
-            ''',
-            after='''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.ext.asyncio import AsyncSession
-
-
-            async def create(session: AsyncSession, user) -> bool:
-                session.add(user)
-                try:
-                    await session.commit()
-                except IntegrityError:
-                    await session.rollback()
-                    return False
-                return True
-            ''',
-        ),
-        Example(
-            title="a repository's flush: the rollback would discard earlier work (unsafe fix)",
-            before='''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.orm import Session
-
-
-            class Repository:
-                def __init__(self, session: Session) -> None:
-                    self.session = session
-
-                def try_insert(self, row) -> bool:
-                    self.session.add(row)
-                    try:
-                        self.session.flush()
-                    except IntegrityError: return False
-                    return True
-            ''',
-            after='''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.orm import Session
-
-
-            class Repository:
-                def __init__(self, session: Session) -> None:
-                    self.session = session
-
-                def try_insert(self, row) -> bool:
-                    self.session.add(row)
-                    try:
-                        self.session.flush()
-                    except IntegrityError:
-                        self.session.rollback()
-                        return False
-                    return True
-            ''',
-        ),
-        Example(
-            title="a broad handler around more than the commit (unsafe fix)",
-            before='''
-            from sqlalchemy.orm import Session
-
-
-            def refresh_all(session: Session, cases) -> None:
-                for case in cases:
-                    try:
-                        case.cost = compute_cost(case)
-                        session.commit()
-                    except Exception as e:
-                        log.exception(e)
-            ''',
-            after='''
-            from sqlalchemy.orm import Session
-
-
-            def refresh_all(session: Session, cases) -> None:
-                for case in cases:
-                    try:
-                        case.cost = compute_cost(case)
-                        session.commit()
-                    except Exception as e:
-                        session.rollback()
-                        log.exception(e)
-            ''',
-        ),
-        Example(
-            title="a context manager that commits after its yield",
-            before='''
-            from sqlalchemy.exc import IntegrityError
-            from app.db import get_db
-
-
-            def create(user) -> None:
-                with get_db() as session:
-                    session.add(user)
-                    try:
-                        session.commit()
-                    except IntegrityError:
-                        log.warning("duplicate")
-            ''',
-            after='''
-            from sqlalchemy.exc import IntegrityError
-            from app.db import get_db
-
-
-            def create(user) -> None:
-                with get_db() as session:
-                    session.add(user)
-                    try:
-                        session.commit()
-                    except IntegrityError:
-                        session.rollback()
-                        log.warning("duplicate")
-            ''',
-        ),
-        Example(
-            title="a FastAPI provider that commits after the endpoint returns",
-            before='''
-            from fastapi import Depends
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.orm import Session
-
-            from app.db import User
-            from app.deps import get_db
-
-
-            def sign_up(name: str, db: Session = Depends(get_db)) -> dict:
-                db.add(User(name=name))
-                try:
-                    db.commit()
-                except IntegrityError:
-                    return {"error": "name taken"}
-                return {"ok": True}
-            ''',
-            after='''
-            from fastapi import Depends
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.orm import Session
-
-            from app.db import User
-            from app.deps import get_db
-
-
-            def sign_up(name: str, db: Session = Depends(get_db)) -> dict:
-                db.add(User(name=name))
-                try:
-                    db.commit()
-                except IntegrityError:
-                    db.rollback()
-                    return {"error": "name taken"}
-                return {"ok": True}
-            ''',
-        ),
-        Example(
-            title="Flask-SQLAlchemy: the loop's next round",
-            before='''
-            from sqlalchemy.exc import IntegrityError
-            from app.ext import db
-
-
-            def create_groups(names: list[str]) -> None:
-                for name in names:
-                    try:
-                        db.session.add(Group(name=name))
-                        db.session.commit()
-                    except IntegrityError:
-                        print(f"could not create {name}")
-            ''',
-            after='''
-            from sqlalchemy.exc import IntegrityError
-            from app.ext import db
-
-
-            def create_groups(names: list[str]) -> None:
-                for name in names:
-                    try:
-                        db.session.add(Group(name=name))
-                        db.session.commit()
-                    except IntegrityError:
-                        db.session.rollback()
-                        print(f"could not create {name}")
-            ''',
-        ),
-        Example(
-            title="a consumer loop whose service commits the session it is given (unsafe fix)",
-            before='''
-            from app.services import create_user
-
-
-            def consume(db_session, messages) -> None:
-                for message in messages:
-                    try:
-                        create_user(db_session=db_session, name=message["name"])
-                    except Exception as e:
-                        log.exception(e)
-            ''',
-            after='''
-            from app.services import create_user
-
-
-            def consume(db_session, messages) -> None:
-                for message in messages:
-                    try:
-                        create_user(db_session=db_session, name=message["name"])
-                    except Exception as e:
-                        db_session.rollback()
-                        log.exception(e)
-            ''',
-        ),
-        Example(
-            title="the handler logs the object before it rolls back: the read raises PendingRollbackError",
-            before='''
-            from sqlalchemy.exc import IntegrityError
-
-            from app.db import SessionLocal, User
-
-
-            def rename(user_id: int, name: str) -> None:
-                with SessionLocal() as session:
-                    user = session.get(User, user_id)
-                    user.name = name
-                    try:
-                        session.commit()
-                    except IntegrityError:
-                        log.warning("name taken: %s", user.name)
-                        session.rollback()
-            ''',
-            after='''
-            from sqlalchemy.exc import IntegrityError
-
-            from app.db import SessionLocal, User
-
-
-            def rename(user_id: int, name: str) -> None:
-                with SessionLocal() as session:
-                    user = session.get(User, user_id)
-                    user.name = name
-                    try:
-                        session.commit()
-                    except IntegrityError:
-                        session.rollback()
-                        log.warning("name taken: %s", user.name)
-            ''',
-        ),
-        Example(
-            title="a model's own method formats itself before the rollback",
-            before='''
-            from app.records import Database, Tag
-
-
-            class Label(Tag):
-                def save(self) -> None:
-                    try:
-                        Database.db_session.commit()
-                    except Exception:
-                        log.exception("cannot save %s", self)
-                        Database.db_session.rollback()
-                        raise
-            ''',
-            after='''
-            from app.records import Database, Tag
-
-
-            class Label(Tag):
-                def save(self) -> None:
-                    try:
-                        Database.db_session.commit()
-                    except Exception:
-                        Database.db_session.rollback()
-                        log.exception("cannot save %s", self)
-                        raise
-            ''',
-        ),
-        Example(
-            title="a helper swallows a failed commit of the session its caller loops with",
-            before='''
-            from sqlalchemy.orm import Session
-
-            from app.db import SessionLocal, User
-
-
-            def touch(session: Session, user_id: int) -> None:
-                try:
-                    session.get(User, user_id).name = "seen"
-                    session.commit()
-                except Exception:
-                    log.exception("could not mark %s", user_id)
-
-
-            def touch_all(user_ids: list[int]) -> None:
-                with SessionLocal() as session:
-                    for user_id in user_ids:
-                        touch(session, user_id)
-            ''',
-            after='''
-            from sqlalchemy.orm import Session
-
-            from app.db import SessionLocal, User
-
-
-            def touch(session: Session, user_id: int) -> None:
-                try:
-                    session.get(User, user_id).name = "seen"
-                    session.commit()
-                except Exception:
-                    session.rollback()
-                    log.exception("could not mark %s", user_id)
-
-
-            def touch_all(user_ids: list[int]) -> None:
-                with SessionLocal() as session:
-                    for user_id in user_ids:
-                        touch(session, user_id)
-            ''',
-        ),
-        Example(
-            title="a repository flushes; the handler queries through it to find the row that won the race",
-            before='''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.ext.asyncio import AsyncSession
-
-            from app.db import User
-            from app.repo import UserRepository
-
-
-            async def get_or_create(session: AsyncSession, name: str) -> User:
-                users = UserRepository.from_session(session)
-                try:
-                    return await users.create(User(name=name), flush=True)
-                except IntegrityError:
-                    existing = await users.by_name(name)
-                    if existing is None:
-                        raise
-                    return existing
-            ''',
-            after='''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.ext.asyncio import AsyncSession
-
-            from app.db import User
-            from app.repo import UserRepository
-
-
-            async def get_or_create(session: AsyncSession, name: str) -> User:
-                users = UserRepository.from_session(session)
-                try:
-                    return await users.create(User(name=name), flush=True)
-                except IntegrityError:
-                    await session.rollback()
-                    existing = await users.by_name(name)
-                    if existing is None:
-                        raise
-                    return existing
-            ''',
-        ),
-    )
-    valid = (
-        Valid(
-            '''
-            from app.db import SessionLocal, User
-
-
-            def clean_up(names: list[str]) -> None:
-                try:
-                    with SessionLocal() as session:
-                        session.query(User).filter(User.name == "").delete()
-                        session.commit()
-                except Exception:
-                    log.exception("cannot delete the unnamed")
-
-                try:
-                    with SessionLocal() as session:
-                        session.query(User).filter(User.name == "?").delete()
-                        session.commit()
-                except Exception:
-                    log.exception("cannot delete the unknown")
-
-                for name in names:
-                    with SessionLocal() as session:
-                        try:
-                            session.add(User(name=name))
-                            session.commit()
-                        except Exception:
-                            log.exception("cannot add %s", name)
-                        with SessionLocal() as session:
-                            session.add(User(name=name.upper()))
-                            session.commit()
-            ''',
-            "each `with ... as session:` block is its own session: the one whose commit failed is "
-            "closed (or no longer used) before the next block's session runs",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.orm import Session
-
-            from app.db import SessionLocal, User
-
-
-            def touch(session: Session, user_id: int) -> None:
-                try:
-                    session.get(User, user_id).name = "seen"
-                    session.commit()
-                except Exception:
-                    log.exception("could not mark %s", user_id)
-
-
-            def touch_one(user_id: int) -> None:
-                with SessionLocal() as session:
-                    touch(session, user_id)
-
-
-            def touch_each(user_ids: list[int]) -> None:
-                for user_id in user_ids:
-                    with SessionLocal() as session:
-                        touch(session, user_id)
-            ''',
-            "every caller of the helper closes its session right after the call (a new one each round): "
-            "nothing uses the failed transaction",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.ext.asyncio import AsyncSession
-
-            from app.db import User
-            from app.repo import UserRepository
-
-
-            async def get_or_create(session: AsyncSession, name: str) -> User:
-                users = UserRepository(session)
-                nested = await session.begin_nested()
-                try:
-                    return await users.create(User(name=name), flush=True)
-                except IntegrityError:
-                    await nested.rollback()
-                    existing = await users.by_name(name)
-                    if existing is None:
-                        raise
-                    return existing
-            ''',
-            "the handler rolls back the savepoint first: the session is usable again for the query",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.orm import Session
-
-
-            def create(session: Session, user) -> None:
-                session.add(user)
-                try:
-                    session.commit()
-                except IntegrityError:
-                    log.warning("duplicate")
-                    raise
-            ''',
-            "the handler re-raises: the code that owns the session deals with it",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-            from app.db import SessionLocal
-
-
-            def create(user) -> bool:
-                with SessionLocal() as session:
-                    session.add(user)
-                    try:
-                        session.commit()
-                    except IntegrityError:
-                        return False
-                return True
-            ''',
-            "the session's `with` scope ends right after the try: closing it discards the failed transaction",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.orm import Session
-
-
-            def create(session: Session, user) -> bool:
-                session.add(user)
-                try:
-                    session.commit()
-                except IntegrityError:
-                    log.warning("duplicate")
-                    session.rollback()
-                    return False
-                return True
-            ''',
-            "a rollback is already in the handler",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.orm import Session
-
-
-            def add_tags(session: Session, tags) -> None:
-                for tag in tags:
-                    try:
-                        with session.begin_nested():
-                            session.add(tag)
-                            session.flush()
-                    except IntegrityError:
-                        pass
-                session.commit()
-            ''',
-            "a savepoint: `begin_nested()` rolls itself back and the session goes on",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.orm import Session
-
-
-            def parse_all(session: Session, rows) -> None:
-                for row in rows:
-                    try:
-                        session.add(parse(row))
-                    except ValueError:
-                        continue
-                session.commit()
-            ''',
-            "no commit or flush in the try body",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.orm import Session
-
-
-            def create(session: Session, user) -> None:
-                try:
-                    session.add(user)
-                    session.commit()
-                except KeyError:
-                    pass
-            ''',
-            "a handler for an error that is not a database error",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-
-
-            def save(store, item) -> bool:
-                try:
-                    store.commit()
-                except IntegrityError:
-                    return False
-                return True
-            ''',
-            "`store` is not known to be a session",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-            from app.db import SessionLocal
-
-
-            def create(user) -> bool:
-                try:
-                    with SessionLocal() as session:
-                        session.add(user)
-                        session.commit()
-                except IntegrityError:
-                    return False
-                return True
-            ''',
-            "the session's scope sits inside the try: it is closed when the handler runs",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-            from app.db import SessionLocal
-
-
-            def create(user) -> None:
-                with SessionLocal.begin() as session:
-                    session.add(user)
-                    try:
-                        session.flush()
-                    except IntegrityError:
-                        log.warning("duplicate")
-            ''',
-            "a `begin()` block ends a failed transaction quietly when it exits",
-        ),
-        Valid(
-            '''
-            from fastapi import Depends
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.orm import Session
-
-            from app.db import User
-            from app.deps import get_read_db
-
-
-            def sign_up(name: str, db: Session = Depends(get_read_db)) -> dict:
-                db.add(User(name=name))
-                try:
-                    db.commit()
-                except IntegrityError:
-                    return {"error": "name taken"}
-                return {"ok": True}
-            ''',
-            "a FastAPI provider that only closes the session: closing ends the failed transaction",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-            from app.ext import db
-
-
-            def create_group(name: str) -> None:
-                try:
-                    db.session.add(Group(name=name))
-                    db.session.commit()
-                except IntegrityError:
-                    print(f"could not create {name}")
-            ''',
-            "Flask-SQLAlchemy's `db.session` with no later use: it is removed when the request or command ends",
-        ),
-        Valid(
-            '''
-            from flask import abort
-            from sqlalchemy.exc import IntegrityError
-            from sqlalchemy.orm import Session
-
-
-            def create(session: Session, user) -> None:
-                session.add(user)
-                try:
-                    session.commit()
-                except IntegrityError:
-                    abort(409)
-            ''',
-            "the handler leaves through `abort()`, which raises",
-        ),
-        Valid(
-            '''
-            from app.services import create_user_or_roll_back
-
-
-            def consume(db_session, messages) -> None:
-                for message in messages:
-                    try:
-                        create_user_or_roll_back(db_session, message["name"])
-                    except Exception as e:
-                        log.exception(e)
-            ''',
-            "the service rolls back every failure of its commit before re-raising it: the session comes back usable",
-        ),
-        Valid(
-            '''
-            def store(db, row) -> None:
-                db.add(row)
-                db.commit()
-
-
-            def consume(db, rows) -> None:
-                for row in rows:
-                    try:
-                        store(db, row)
-                    except Exception as e:
-                        log.exception(e)
-            ''',
-            "the callee's parameter is not typed as a session: nothing says `db` is one",
-        ),
-        Valid(
-            '''
-            from sqlalchemy.exc import IntegrityError
-
-            from app.db import SessionLocal, User
-
-
-            def register(name: str) -> None:
-                with SessionLocal() as session:
-                    user = User(name=name)
-                    session.add(user)
-                    try:
-                        session.commit()
-                    except IntegrityError:
-                        log.warning("name taken: %s", user.name)
-                        session.rollback()
-            ''',
-            "an object added in the failed transaction is not expired (it becomes transient): reading it is fine",
-        ),
-        Valid(
-            '''
-            from app.records import Database, Tag
-
-
-            class Label(Tag):
-                def add(self) -> None:
-                    try:
-                        Database.db_session.add(self)
-                        Database.db_session.commit()
-                    except Exception:
-                        log.exception("cannot add %s (%s)", self, self.label)
-                        Database.db_session.rollback()
-                        raise
-
-                def save(self) -> None:
-                    try:
-                        Database.db_session.commit()
-                    except Exception:
-                        self.logger.exception("cannot save")
-                        Database.db_session.rollback()
-                        raise
-            ''',
-            "`self` added in this transaction stays readable; `self.logger` is no column",
-        ),
-    )
+    example_project = {**PROJECT, **w3.PROJECT}
+    examples = EXAMPLES + w3.EXAMPLES
+    valid = VALID + w3.VALID
 
     @classmethod
     def wants(cls, index, facts) -> bool:
@@ -1106,7 +243,10 @@ class RollbackAfterFailedFlush(Pass):
         early = _used_in_handler(ctx, evs, entry)
         if early is None and _deals_with_it(entry.try_, handler, S):
             return None
-        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref)
+        given = given_through_scope(ctx, qualname, ref.block, S) if holder is Held.HERE and ref is not None else None
+        if given is not None:  # `with existed_or_new(session) as S:` hands back the caller's session
+            holder = Held.CALLER
+        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref, given)
         if why is None:
             return None
         return self._finding(ctx, fn, qualname, entry, ref, why, early)
@@ -1324,7 +464,7 @@ def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str) -> bool:
                 return True
             if block is handler.body and name in LEAVES:
                 return True
-    return any(True for _ in _own(handler.body, m.Raise()))
+    return raises_on_every_path(handler.body)
 
 
 def _rolls_back(handler: cst.ExceptHandler, S: str) -> bool:
@@ -1393,8 +533,9 @@ def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
 
 
 def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event], entry: _Caught,
-                holder: Held, ref: SessionRef | None) -> str | None:
-    """Why the session is used after the handler, or None when it is not."""
+                holder: Held, ref: SessionRef | None, given: str | None = None) -> str | None:
+    """Why the session is used after the handler, or None when it is not. ``given``: the
+    parameter whose session a scope handed back as ``S`` (the caller's)."""
     S, body = entry.owner, entry.handler.body
     ending = _ending(entry.handler)
     paths = ctx.cached(("statement_paths", id(fn)), lambda: statement_paths(fn))
@@ -1405,7 +546,9 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
     scope = _binding_with(entry.calls[0], S)
     for ev in evs:
-        if ev.kind != EventKind.CALL or (ev.owner != S or ev.name in NEUTRAL) and not uses_through(ctx, ev, entry.users):
+        handed = handed_use(ctx, ev, S)
+        if handed is None and (ev.kind != EventKind.CALL
+                               or (ev.owner != S or ev.name in NEUTRAL) and not uses_through(ctx, ev, entry.users)):
             continue
         if _binding_with(ev, S) is not scope:
             continue  # another `with ... as S:` block: another session
@@ -1414,6 +557,8 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
                 break  # the loop comes round first
             if ev.owner == S and ev.name in RESETS:
                 return None
+            if handed is not None:
+                return f"`{handed}()`, which uses it, runs next (line {ctx.position(ev.node).start.line})"
             return f"`{ev.owner}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
     if loop is not None:
         return "the loop's next round uses it again"
@@ -1421,7 +566,7 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
         return "its scope commits on exit"
     if holder is Held.CALLER:
         # a parameter: its project callers say (a `self.<attr>` session: the object's other methods)
-        goes_on = caller_goes_on(ctx, qualname, S) if "." not in S else GoesOn(None)
+        goes_on = caller_goes_on(ctx, qualname, given or S) if "." not in S else GoesOn(None)
         if goes_on is None:
             return None  # every caller is known, and none uses the session after the call
         return f"{goes_on.where} goes on using it" if goes_on.where else "the code that handed it in goes on using it"
@@ -1455,5 +600,5 @@ def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.
     for i in range(top - 1, scope_start, -1):
         loop = path[i]
         if isinstance(loop, (cst.For, cst.While)):
-            return None if bound_in(evs, entry.owner, loop) else loop
+            return None if bound_in(evs, entry.owner, loop) or leaves_the_loop(path[i + 1: top + 1]) else loop
     return None
