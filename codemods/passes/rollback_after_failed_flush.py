@@ -366,7 +366,9 @@ def _passed_at(ev: Event) -> tuple[int | None, str | None] | None:
     arguments, or its keyword; None for a star argument or a call it is not an argument of.
     (The event's value is the call: its argument is found there, not through the parent map.)"""
     call = ev.value
-    arg = next((a for a in call.args if a.value is ev.node), None) if isinstance(call, cst.Call) else None
+    if not isinstance(call, cst.Call):
+        return None
+    arg = next((a for a in call.args if a.value is ev.node), None)
     if arg is None or ev.owner is None or arg.star:
         return None
     if arg.keyword is not None:
