@@ -65,6 +65,8 @@ ASYNC_METHODS = {
 # Session methods that send a statement to the database (`connection()` hands out the
 # transaction's connection, whose statements are the session's)
 STATEMENT_METHODS = frozenset({"execute", "scalar", "scalars", "get", "stream", "stream_scalars", "connection"})
+# Session methods that run a statement, checking a connection out (`Maker().query(...)`).
+INLINE_USES = STATEMENT_METHODS | {"query", "exec", "merge"}
 PLAIN_METHODS = {"add", "add_all", "expunge", "expunge_all", "expire", "expire_all", "in_transaction"}
 
 # Ending of a generator/iterator annotation that yields a session: Generator[Session, ...]

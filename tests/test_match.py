@@ -12,6 +12,7 @@ import pytest
 
 from codemods.passes import ALL_PASSES
 from codemods.passes import match as our_m
+from codemods.passes.base import is_layout
 
 
 def patterns(m):
@@ -83,6 +84,7 @@ def test_the_passes_matchers_find_what_libcst_finds():
         for root in [module, *(fn.body for fn in functions[:1])]:  # a body is a root too
             entered = _Entered()
             root.visit(entered)
+            entered.nodes = [n for n in entered.nodes if not is_layout(n)]  # the walk passes layout by
             assert [id(n) for n in our_m.walk(root)] == [id(n) for n in entered.nodes]
             for their, our in zip(theirs, ours):
                 # (a node of another type never matches, in libcst as here: not asked)
@@ -106,3 +108,14 @@ def test_matches_one_node():
     assert not our_m.matches(stmt, our_m.Nonlocal())
     with pytest.raises(AttributeError):
         our_m.NoSuchNode()  # noqa: B018
+
+
+def test_findall_refuses_a_pattern_of_layout():
+    # the walk passes whitespace, brackets and separators by: asking for one would find none
+    module = libcst.parse_module("f(a, b)\n")
+    with pytest.raises(ValueError, match="layout"):
+        our_m.findall(module, our_m.Comma())
+    with pytest.raises(ValueError, match="layout"):
+        our_m.findall(module, our_m.Name() | our_m.SimpleWhitespace())
+    assert [n.value for n in our_m.findall(module, our_m.Name())] == ["f", "a", "b"]
+

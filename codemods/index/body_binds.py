@@ -132,6 +132,9 @@ class Bindings(SessionOpens):
         else:
             self.local_factories.pop(name, None)
         self._bind_partial(name, inner)
+        if isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or) and len(value.values) == 2 \
+                and isinstance(value.values[0], ast.Name) and value.values[0].id == name:
+            value = value.values[1]  # `session = session or Maker()`: a new one when none was given
         opened = self._opens(value)
         if opened is not None:
             self.session_names[name] = opened

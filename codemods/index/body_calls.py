@@ -23,6 +23,21 @@ STORE_METHODS = {"add", "append", "setdefault", "insert", "appendleft"}
 class Calls(Bindings, SessionEnds):
     """Its calls and attribute reads."""
 
+    def _inline_open(self, func: ast.Attribute) -> None:
+        """``Maker().query(...)``, ``obj.session_factory().execute(...)``: a session made and
+        used in one expression, which no name holds, so nothing can close it."""
+        made = func.value
+        if func.attr not in names.INLINE_USES or not isinstance(made, ast.Call):
+            return
+        callee = dotted_name(made.func)
+        head, _, attr = (callee or "").partition(".")
+        if head in self.local_calls and attr and "." not in attr:  # `prod = Product(...)`, `prod.factory()`
+            self.inline_opens.append(f"{self.local_calls[head]}.{attr}")
+            return
+        opened = self._opens(made)
+        if opened is not None:
+            self.inline_opens.append(opened)
+
     def visit_Call(self, node: ast.Call) -> None:
         self._called_funcs.add(id(node.func))
         self.generic_visit(node)
@@ -30,6 +45,7 @@ class Calls(Bindings, SessionEnds):
         self._getattr_read(node)
         if isinstance(node.func, ast.Attribute):
             self.methods.add(node.func.attr)
+            self._inline_open(node.func)
             if node.func.attr in names.STATEMENT_METHODS and isinstance(node.func.value, ast.Name) \
                     and node.func.value.id in self.param_names:
                 self.param_statements.add(node.func.value.id)

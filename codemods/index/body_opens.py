@@ -43,8 +43,13 @@ class SessionOpens(BodyState):
             return self.session_names[callee] + "()"  # a factory built in this function, called
         if callee in self.partials:
             return self.partials[callee][0]  # `maker = partial(Session, ...)`, then `maker()`
+        return self._qualify_callee(callee)
+
+    def _qualify_callee(self, callee: str) -> str | None:
+        """The qualified name of a dotted callee of this function. ``self.<attr>`` in a method
+        names what the class keeps there (``self.SessionLocal = sessionmaker()``, an instance
+        of a project class whose ``__call__`` is a scope): ``<module>.<Class>.<attr>``."""
         if callee.startswith("self.") and callee.count(".") == 1 and self.class_prefix:
-            # `self.SessionLocal()`: a factory the class keeps (`self.SessionLocal = sessionmaker()`)
             module = self.ex.facts.module
             local = self.class_prefix + callee[5:]
             return f"{module}.{local}" if module else local
@@ -65,7 +70,7 @@ class SessionOpens(BodyState):
                 callee = dotted_name(manager)
                 if callee is not None:
                     q = self.param_annotations.get(callee, None)
-                    self.with_callees.append((q + "()") if q else (self.ex.facts.qualify(callee) or callee))
+                    self.with_callees.append((q + "()") if q else (self._qualify_callee(callee) or callee))
             elif dotted_name(expr) is not None:
                 self.with_callees.append(WITH_VALUE + (dotted_name(expr) or ""))
             if isinstance(target, ast.Name):

@@ -48,6 +48,7 @@ class BodyState(ast.NodeVisitor):
         self.detaches = False
         self.with_callees: list[str] = []
         self.methods: set[str] = set()
+        self.inline_opens: list[str] = []
         self.called: set[str] = set()
         self.eager: set[str] = set()
         self.opaque_options = False  # `.options(...)` it cannot read (see astutil.readable_option)

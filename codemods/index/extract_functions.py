@@ -89,6 +89,7 @@ class FunctionExtraction(ExtractorBase):
             detaches=body.detaches,
             with_callees=body.with_callees,
             methods=body.methods,
+            inline_opens=body.inline_opens,
             called=body.called,
             add_owners=body.add_owners,
             yield_sources=body.yield_sources,

@@ -88,3 +88,23 @@ def _aggregate(tree: ast.Module, nodes: list[ast.AST], facts: ModuleFacts) -> No
             facts.autocommit = facts.autocommit or node.value == AUTOCOMMIT
         if isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.AsyncWith, ast.AsyncFor)):
             facts.has_async = True
+    _self_with_callees(tree.body, "", facts)
+
+
+def _self_with_callees(body: list[ast.stmt], prefix: str, facts: ModuleFacts) -> None:
+    """``with self.<attr>() as s`` in a method of a class: the callee is what the class keeps
+    in that attribute, ``<module>.<Class>.<attr>`` (as the function's own facts name it)."""
+    for stmt in body:
+        if not isinstance(stmt, ast.ClassDef):
+            continue
+        local = prefix + stmt.name
+        _self_with_callees(stmt.body, local + ".", facts)
+        for node in ast.walk(stmt):
+            if not isinstance(node, (ast.With, ast.AsyncWith)):
+                continue
+            for item in node.items:
+                expr = strip_await(item.context_expr)
+                callee = dotted_name(expr.func) if isinstance(expr, ast.Call) else None
+                if callee is not None and callee.startswith("self.") and callee.count(".") == 1:
+                    name = f"{local}.{callee[5:]}"
+                    facts.all_with_callees.add(f"{facts.module}.{name}" if facts.module else name)

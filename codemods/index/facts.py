@@ -214,6 +214,9 @@ class Function:
     # (`async with self.session as s`), as WITH_VALUE + its dotted name
     with_callees: list[str] = field(default_factory=list)
     methods: set[str] = field(default_factory=set)  # x.method(...) names it calls
+    # what it calls to make a session it uses at once and never names (`Maker().query(...)`):
+    # the callee qualified, or `<class>.<attr>` for `obj.attr()` on a local built as `obj = Class(...)`
+    inline_opens: list[str] = field(default_factory=list)
     called: set[str] = field(default_factory=set)  # name(...) it calls
     add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
     stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...

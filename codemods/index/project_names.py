@@ -44,6 +44,7 @@ class NameQueries(ScopeQueries):
                 if "." not in qualname and any(f"{qualname}.{m}" in mod.functions for m in ("__enter__", "__aenter__")) \
                         and self._class_scope(f"{mod.module}.{qualname}" if mod.module else qualname):
                     found.add(qualname)
+            found.update(self._callable_scopes(mod))
             # Flask-SQLAlchemy's `db` and declarative bases are short, common words: match
             # them in the shapes that use them.
             for db in mod.flask_dbs:
@@ -57,6 +58,16 @@ class NameQueries(ScopeQueries):
         found.update(n.rsplit(".", 1)[-1] for n in self.config_scopes)
         found.update(self._memo_decorator_names())
         return {n for n in found if n}
+
+    def _callable_scopes(self, mod) -> set[str]:
+        """Classes of ``mod`` whose instances are called to open a session scope (a
+        ``@contextmanager`` ``__call__``), and the module's other names for them (``maker =
+        Maker``)."""
+        prefix = f"{mod.module}." if mod.module else ""
+        found = {qualname for qualname in mod.classes
+                 if "." not in qualname and f"{qualname}.__call__" in mod.functions
+                 and self.scope(f"{prefix}{qualname}.__call__") is not None}
+        return found | {name for name, target in mod.session_types.items() if target in {prefix + c for c in found}}
 
     def holder_closed(self, holder: Holder) -> bool:
         """Does some indexed code close (or take out) the session kept in ``holder``: read back

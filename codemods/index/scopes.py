@@ -35,7 +35,7 @@ class ScopeQueries(HandoffQueries):
                          commits_on_exit=True, yields="service")
         fn = self.function(qualified)
         if fn is None:
-            return self._class_scope(qualified)
+            return self._class_scope(qualified) or self._instance_call_scope(qualified)
         if fn.returns_instance_of is not None and not fn.is_generator:
             # `def transaction(db): ...; return TxContext()`: what the class's enter opens
             return self._class_scope(fn.returns_instance_of)
@@ -115,6 +115,34 @@ class ScopeQueries(HandoffQueries):
                          rolls_back_on_exit="rollback" in done,
                          closes_on_exit="close" in done and not self._scoped(factory),
                          exit_uncertain=any(not e.certain for e in ends))
+        return None
+
+    def _instance_call_scope(self, qualified: str) -> Scope | None:
+        """``with self.db_factory() as s`` (``qualified`` is ``<module>.<Class>.db_factory``),
+        where the class keeps an instance of a project class there (``self.db_factory =
+        Maker()``, or a parameter typed ``Maker``) whose ``__call__`` is a session scope: that
+        scope."""
+        for mod, local in self._split(qualified):
+            owner, _, attr = local.rpartition(".")
+            value = self._self_value(mod, owner, attr) if owner else None
+            if value is None:
+                continue
+            cls = self.class_named(value[1])
+            if cls is None or self.function(f"{cls}.__call__") is None:
+                return None
+            return self.scope(f"{cls}.__call__")
+        return None
+
+    def class_named(self, qualified: str | None, depth: int = 0) -> str | None:
+        """The project class ``qualified`` names, followed through imports and module-level
+        aliases (``maker = Maker``), or None when it names no class of the project."""
+        if not qualified or depth > 8:
+            return None
+        if self._class(qualified) is not None:
+            return qualified
+        for mod, local in self._split(qualified):
+            if local in mod.session_types:  # `maker = Maker`: recorded as a candidate name
+                return self.class_named(mod.session_types[local], depth + 1)
         return None
 
     def _self_factory(self, class_qualified: str, attr: str, depth: int = 0) -> str | None:

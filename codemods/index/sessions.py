@@ -114,6 +114,21 @@ class SessionQueries(IndexLookup):
                 return self.builder(mod.imports[local], depth + 1)
         return None
 
+    def kept_factory(self, qualified: str) -> str | None:
+        """``Class.attr``, called on an instance, as the factory it stands for: a factory the
+        class keeps as ``self.attr``, or a property whose body returns such a factory
+        (``return self.__session``). None for anything else (a plain method returns what it
+        returns only when called: ``obj.method()()`` is not written that way)."""
+        if self.factory(qualified) is not None:
+            return qualified
+        found = self.callable_named(qualified)
+        if found is None or found[0].returns_self_attr is None or not any(
+                d.rsplit(".", 1)[-1] in ("property", "cached_property") for d in found[0].decorators):
+            return None
+        owner = found[1] or qualified.rpartition(".")[0]
+        kept = f"{owner}.{found[0].returns_self_attr}"
+        return kept if self.factory(kept) is not None else None
+
     def opens_session(self, qualified: str | None) -> bool | None:
         """Is calling ``qualified`` opening a session? Returns its async-ness, or None."""
         if qualified is None:

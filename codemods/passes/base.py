@@ -17,9 +17,10 @@ import inspect
 import operator
 import re
 import textwrap
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from ..lazy import lazy
 
@@ -153,28 +154,29 @@ def positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
 
 def parents(module: cst.Module) -> dict[cst.CSTNode, cst.CSTNode]:
     """Each node's parent: what libcst's ParentNodeProvider gives (the same map: every node's
-    ``children``), read straight from the nodes' fields. The provider visits the tree twice and
-    rebuilds every node on the way (``children`` is a visit too), many times slower. A parsed
-    module shares no node between two parents, so the order of the walk does not matter."""
+    ``children``), layout aside (see :func:`is_layout`: no parent is asked of it), read
+    straight from the nodes' fields. The provider visits the tree twice and rebuilds every node
+    on the way (``children`` is a visit too), many times slower. A parsed module shares no node
+    between two parents, so the order of the walk does not matter."""
     out: dict[cst.CSTNode, cst.CSTNode] = {}
     stack: list[cst.CSTNode] = [module]
     while stack:
         node = stack.pop()
-        for child in _children(node):
+        for child in children(node):
             out[child] = node
             stack.append(child)
     return out
 
 
 def nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """``root`` and every node below it, in no particular order (as fast as :func:`parents`;
-    for questions whose answer does not depend on the order, where a libcst visit would
-    rebuild every node)."""
+    """``root`` and every node below it but layout (see :func:`is_layout`), in no particular
+    order (as fast as :func:`parents`; for questions whose answer does not depend on the
+    order, where a libcst visit would rebuild every node)."""
     stack = [root]
     while stack:
         node = stack.pop()
         yield node
-        stack.extend(_children(node))
+        stack.extend(children(node))
 
 
 
@@ -189,11 +191,11 @@ _ANY_VISIT = re.compile(r"(?<!\w)visit_\w+\(")  # a call visiting a child (not t
 
 
 @functools.cache
-def _visited_fields(t: type, visitor: type) -> tuple[tuple[str, Callable | None, Callable | None], ...]:
-    """The fields of the node type ``t`` a libcst visit descends into, in its order, each with
-    ``visitor``'s hooks for it (``visit_For_body``...). The order is what libcst's
-    ``_visit_and_replace_children`` of the type visits, read from its source: the order of a
-    node's dataclass fields is not it (``Call`` visits ``lpar`` before ``func``...)."""
+def _field_order(t: type) -> tuple[str, ...]:
+    """The fields of the node type ``t`` a libcst visit descends into, in its order: what
+    libcst's ``_visit_and_replace_children`` of the type visits, read from its source (once
+    per type); the order of a node's dataclass fields is not it (``Call`` visits ``lpar``
+    before ``func``...)."""
     try:
         source = inspect.getsource(t._visit_and_replace_children)  # type: ignore[attr-defined]
     except (OSError, TypeError) as exc:
@@ -201,30 +203,63 @@ def _visited_fields(t: type, visitor: type) -> tuple[tuple[str, Callable | None,
     found = dict.fromkeys(_VISITED.findall(source))
     if not found and _ANY_VISIT.search(source):
         raise NoSource(t.__name__)  # libcst writes its visits in a shape this does not read
-    return tuple((name, getattr(visitor, f"visit_{t.__name__}_{name}", None),
-                  getattr(visitor, f"leave_{t.__name__}_{name}", None))
-                 for name in found)
+    return tuple(found)
+
+
+_Plan = tuple[tuple[str, Callable | None, Callable | None], ...]
+# by visitor class (weakly: the passes define visitor classes inside functions), by node type
+_PLANS: weakref.WeakKeyDictionary[type, dict[type, _Plan]] = weakref.WeakKeyDictionary()
+
+
+def _plans(visitor: type) -> dict[type, _Plan]:
+    plans = _PLANS.get(visitor)
+    if plans is None:
+        plans = _PLANS[visitor] = {}
+    return plans
+
+
+def _visited_fields(t: type, visitor: type, plans: dict[type, _Plan] | None = None) -> _Plan:
+    """The fields of :func:`_field_order`, each with ``visitor``'s own hooks for it
+    (``visit_For_body``...; None for libcst's, which do nothing), made once per visitor class
+    and node type."""
+    plans = _plans(visitor) if plans is None else plans
+    plan = plans.get(t)
+    if plan is None:
+        plan = plans[t] = tuple((name, own_hook(visitor, f"visit_{t.__name__}_{name}"),
+                                 own_hook(visitor, f"leave_{t.__name__}_{name}"))
+                                for name in _field_order(t))
+    return plan
+
+
+def own_hook(visitor: type, name: str) -> Callable | None:
+    """The visitor class's own hook ``name`` (None: libcst's, which does nothing)."""
+    hook = getattr(visitor, name, None)
+    return None if hook is None or hook is getattr(cst.CSTVisitor, name, None) else hook
 
 
 def visit(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
-    """What ``root.visit(visitor)`` does for a visitor that changes nothing: the same calls
-    (``on_visit``, the hooks of each field, ``on_leave``) in the same order, read straight
-    from the nodes' fields. A libcst visit rebuilds every node it passes, several times
-    slower. Raises :class:`NoSource` when libcst's source is not installed."""
-    kind, node_type = type(visitor), cst.CSTNode
+    """What ``root.visit(visitor)`` does for a visitor that changes nothing and has no hook for
+    layout (see :func:`is_layout`): the same calls (``on_visit``, the hooks of each field,
+    ``on_leave``) in the same order for every other node, read straight from the nodes'
+    fields; layout nodes are passed by. A libcst visit rebuilds every node it passes, several
+    times slower. Raises :class:`NoSource` when libcst's source is not installed."""
+    kind, kinds, node_kind = type(visitor), _KINDS, _Kind.NODE
     on_visit, on_leave = visitor.on_visit, visitor.on_leave
+    plans = _plans(kind)
 
     def go(node: cst.CSTNode) -> None:
         if on_visit(node):
-            for name, enter, leave in _visited_fields(type(node), kind):
+            for name, enter, leave in plans.get(type(node)) or _visited_fields(type(node), kind, plans):
                 if enter is not None:
                     enter(visitor, node)
                 value = getattr(node, name)
-                if isinstance(value, node_type):
+                # a node? (by its type, looked up: isinstance on libcst's abstract base class
+                # is a Python call each time)
+                if (kinds.get(type(value)) or _kind(type(value))) is node_kind:
                     go(value)
                 elif type(value) is tuple or type(value) is list:
                     for item in value:
-                        if isinstance(item, node_type):
+                        if (kinds.get(type(item)) or _kind(type(item))) is node_kind:
                             go(item)
                 if leave is not None:
                     leave(visitor, node)
@@ -233,12 +268,28 @@ def visit(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     go(root)
 
 
+_V = TypeVar("_V")
+
+
+def visit_with(root: cst.CSTNode, make: Callable[[], _V]) -> _V:
+    """``root.visit(make())`` for a visitor that changes nothing and has no hook for layout,
+    by :func:`visit`; by libcst's own visit, with a new visitor, when libcst's source is not
+    at hand. The visitor that went through the tree."""
+    visitor = make()
+    try:
+        visit(root, visitor)  # type: ignore[arg-type]
+    except NoSource:
+        visitor = make()
+        root.visit(visitor)  # type: ignore[arg-type]
+    return visitor
+
+
 class _Kind(enum.Enum):
     """What a node's field holds, as far as the tree goes."""
 
     NODE = 1
     SEQUENCE = 2  # a tuple or list (of nodes, usually)
-    OTHER = 3  # a string, a sentinel, None
+    OTHER = 3  # a string, a sentinel, None; or a node of layout alone (see is_layout)
 
 
 _KINDS: dict[type, _Kind] = {}
@@ -246,9 +297,29 @@ _FIELDS: dict[type, Callable[[object], tuple]] = {}
 
 
 def _kind(t: type) -> _Kind:
-    kind = _Kind.NODE if issubclass(t, cst.CSTNode) else _Kind.SEQUENCE if issubclass(t, (tuple, list)) else _Kind.OTHER
+    if issubclass(t, cst.CSTNode):
+        kind = _Kind.OTHER if issubclass(t, layout_types()) else _Kind.NODE
+    else:
+        kind = _Kind.SEQUENCE if issubclass(t, (tuple, list)) else _Kind.OTHER
     _KINDS[t] = kind
     return kind
+
+
+def is_layout(node: cst.CSTNode) -> bool:
+    """Is ``node`` layout alone: whitespace, a comment, a newline, a bracket or a separator?
+    The walks here (:func:`parents`, :func:`nodes`, :func:`visit`,
+    :func:`visit_order_children`) pass such nodes by: below them is only more layout, no pass
+    looks for one (a node's own fields still hold them), and they are two thirds of a tree's
+    nodes."""
+    return isinstance(node, layout_types())
+
+
+@functools.cache
+def layout_types() -> tuple[type, ...]:
+    """The node types of :func:`is_layout`."""
+    return (cst.BaseParenthesizableWhitespace, cst.TrailingWhitespace, cst.EmptyLine, cst.Comment, cst.Newline,
+            cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket, cst.LeftCurlyBrace,
+            cst.RightCurlyBrace, cst.Comma, cst.Dot, cst.Colon, cst.Semicolon, cst.AssignEqual)
 
 
 def _fields_of(t: type) -> Callable[[object], tuple]:
@@ -260,7 +331,8 @@ def _fields_of(t: type) -> Callable[[object], tuple]:
     return get
 
 
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """``node``'s children but layout, in the order of its fields (not always a visit's)."""
     return _nodes_in((_FIELDS.get(type(node)) or _fields_of(type(node)))(node))
 
 
@@ -268,18 +340,19 @@ _VISIT_FIELDS: dict[type, Callable[[object], tuple] | None] = {}
 
 
 def visit_order_children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """``node``'s children in the order a libcst visit enters them (see :func:`visit`)."""
+    """``node``'s children in the order a libcst visit enters them, layout aside (see
+    :func:`visit`)."""
     t = type(node)
     if t in _VISIT_FIELDS:
         get = _VISIT_FIELDS[t]
     else:
         try:
-            get = operator.attrgetter("__class__", "__class__", *(name for name, _, _ in _visited_fields(t, object)))
+            get = operator.attrgetter("__class__", "__class__", *_field_order(t))
         except NoSource:
             get = None
         _VISIT_FIELDS[t] = get
     if get is None:  # libcst's source is not at hand: its own (slower) answer
-        return list(node.children)
+        return [child for child in node.children if not is_layout(child)]
     return _nodes_in(get(node))
 
 

@@ -189,7 +189,7 @@ class ExpiredReadInAsync(Pass):
                                                                         _expiring(ctx.index))):
                 continue
             evs = events(fn, ctx)
-            for ref in self._sessions(ctx, fn, qualname, evs):
+            for ref in self.async_sessions(ctx, fn, qualname, evs):
                 for expiry in self._walk(ctx, qualname, evs, ref):
                     if expiry.caller is not None and all(guarded(r[0]) for r in expiry.reads.values()):
                         continue  # the function catches what the reload raises and falls back
@@ -201,7 +201,10 @@ class ExpiredReadInAsync(Pass):
                     yield finding
 
     # sessions -------------------------------------------------------------------
-    def _sessions(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event]) -> list[SessionRef]:
+    @staticmethod
+    def async_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event]) -> list[SessionRef]:
+        """The async sessions ``fn`` uses: its scopes, parameters, ``self.<attr>`` sessions and
+        those its callers hand in, each with what is known of its expiry."""
         scoped = scoped_sessions(ctx, fn, qualname, evs)
         refs = {r.name: r for r in sessions(ctx, fn, qualname, evs).values() if r.block is None and not r.decorated}
         unknown = _project_expiry(ctx)
@@ -241,7 +244,7 @@ class ExpiredReadInAsync(Pass):
                 return []
             evs = events(fn, ctx)
             out: list[Handoff] = []
-            for ref in self._sessions(ctx, fn, qualname, evs):
+            for ref in self.async_sessions(ctx, fn, qualname, evs):
                 self._walk(ctx, qualname, evs, ref, out, depth)
             return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from .base import visit_with
 from .flow import Event, EventKind, none_guard, reachable_only_through
 from .helpers import dotted
 
@@ -43,15 +44,16 @@ def begins_block(node: cst.With, S: str) -> bool:
 
 def node_ids(node: cst.CSTNode) -> set[int]:
     """Every node under ``node``: events inside a call come after the call's own event."""
-    out: set[int] = set()
-
     class V(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.out: set[int] = set()
+
         def on_visit(self, n: cst.CSTNode) -> bool:
-            out.add(id(n))
+            self.out.add(id(n))
             return True
 
-    node.visit(V())
-    return out
+    return visit_with(node, V).out
 
 
 def listed_names(call: cst.Call) -> list[str]:

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 from .. import names
 from ..lazy import lazy
-from .base import FileContext, NoSource, visit
+from .base import FileContext, NoSource, own_hook, visit, visit_with
 from .helpers import dotted, with_binds
 
 if TYPE_CHECKING:
@@ -275,15 +275,9 @@ def _role(collector: type, node_type: type) -> tuple[_Role, Callable | None, Cal
         role = _Role.STATEMENT
     else:
         role = _Role.OTHER
-    found = _ROLES[node_type] = (role, _hook(collector, f"visit_{node_type.__name__}"),
-                                 _hook(collector, f"leave_{node_type.__name__}"))
+    found = _ROLES[node_type] = (role, own_hook(collector, f"visit_{node_type.__name__}"),
+                                 own_hook(collector, f"leave_{node_type.__name__}"))
     return found
-
-
-def _hook(collector: type, name: str) -> Callable | None:
-    """The collector's own hook ``name`` (None: libcst's, which does nothing)."""
-    hook = getattr(collector, name, None)
-    return None if hook is None or hook is getattr(cst.CSTVisitor, name, None) else hook
 
 
 def keyed(node: cst.BaseExpression) -> str | None:
@@ -391,7 +385,6 @@ def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Ev
     index: ProjectIndex = ctx.index
     facts = ctx.function_facts(qualname)
     found: dict[str, SessionRef] = {}
-    qualify = ctx.qualify
     # with-blocks (outermost first, so inner rebinding wins)
     for ev in evs if evs is not None else events(fn):
         if ev.kind != EventKind.WITH:
@@ -400,7 +393,7 @@ def _sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Ev
             bound = with_binds(item)
             if bound is None:
                 continue
-            ref = _with_item_session(index, qualify, item.item, ev.node)  # type: ignore[arg-type]
+            ref = _with_item_session(index, partial(with_callee, ctx, ev.node), item.item, ev.node)  # type: ignore[arg-type]
             if ref is not None:
                 ref.name = bound
                 found[ref.name] = ref
@@ -442,7 +435,6 @@ def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: l
     """Every session scope of ``fn``: one per with-block (a name reused by several blocks
     gives several), and the decorated function's session."""
     index: ProjectIndex = ctx.index
-    qualify = ctx.qualify
     out: list[SessionRef] = []
     for ev in evs:
         if ev.kind != EventKind.WITH:
@@ -451,7 +443,7 @@ def scoped_sessions(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: l
             bound = with_binds(item)
             if bound is None:
                 continue
-            ref = _with_item_session(index, qualify, item.item, ev.node)  # type: ignore[arg-type]
+            ref = _with_item_session(index, partial(with_callee, ctx, ev.node), item.item, ev.node)  # type: ignore[arg-type]
             if ref is not None:
                 ref.name = bound
                 out.append(ref)
@@ -497,6 +489,23 @@ def _factory_of(func: cst.BaseExpression) -> tuple[cst.BaseExpression, bool]:
     if isinstance(func, cst.Attribute) and func.attr.value == "begin":
         return func.value, True
     return func, False
+
+
+def with_callee(ctx: FileContext, node: cst.With, callee: str | None) -> str | None:
+    """The qualified name of a with-item's callee, as the index names it: ``self.<attr>`` in
+    a method is what the class keeps there, ``<module>.<Class>.<attr>``."""
+    if callee is None or not (callee.startswith("self.") and callee.count(".") == 1):
+        return ctx.qualify(callee)
+    fn = next((a for a in ctx.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
+    block = ctx.parent(fn) if fn is not None else None
+    if fn is None or block is None or not isinstance(ctx.parent(block), cst.ClassDef):
+        return None  # not a method: `self` is no instance of a class here
+    qualname = qualname_of(ctx, fn)
+    if qualname is None or "." not in qualname:
+        return None
+    local = f"{qualname.rsplit('.', 1)[0]}.{callee[5:]}"
+    module = ctx.facts.module if ctx.facts is not None else ""
+    return f"{module}.{local}" if module else local
 
 
 def _with_item_session(index: ProjectIndex, qualify, expr: cst.BaseExpression, block: cst.With) -> SessionRef | None:
@@ -691,6 +700,32 @@ def qualname_of(ctx: FileContext, fn: cst.FunctionDef) -> str | None:
     return by_id.get(id(fn))
 
 
+def class_of(ctx: FileContext, fn: cst.FunctionDef) -> str | None:
+    """The qualified name of the class ``fn`` is a method of (``Outer.Inner``); None for a
+    function, or a method of a class defined inside a function. Looked up in a table made once
+    per file by a statement-level walk that never enters a function's body."""
+    return ctx.cached("method-classes", lambda: _method_classes(ctx.module)).get(id(fn))
+
+
+def _method_classes(module: cst.Module) -> dict[int, str]:
+    out: dict[int, str] = {}
+
+    def walk(body, classes: str) -> None:
+        for stmt in body:
+            if isinstance(stmt, cst.FunctionDef):
+                if classes:
+                    out[id(stmt)] = classes
+            elif isinstance(stmt, cst.ClassDef):
+                if isinstance(stmt.body, cst.IndentedBlock):
+                    walk(stmt.body.body, f"{classes}.{stmt.name.value}" if classes else stmt.name.value)
+            elif isinstance(stmt, cst.BaseCompoundStatement):
+                for block in _blocks(stmt):
+                    walk(block, classes)
+
+    walk(module.body, "")
+    return out
+
+
 def functions_calling(ctx: FileContext, method: str | None) -> Iterator[tuple[str, cst.FunctionDef]]:
     """The functions of :func:`functions` that call ``x.<method>(...)`` themselves (all of
     them when ``method`` is None)."""
@@ -777,27 +812,24 @@ def _shape(ctx: FileContext, fn: cst.FunctionDef, qualname: str | None) -> Funct
         facts = ctx.function_facts(qualname)
         if facts is not None:
             return FunctionShape(bool(facts.with_callees), facts.methods, facts.called, tuple(facts.with_callees))
-    found = FunctionShape()
-
     class V(cst.CSTVisitor):
         def __init__(self) -> None:
             super().__init__()
-            self.depth = 0
+            self.found = FunctionShape()
 
         def on_visit(self, node: cst.CSTNode) -> bool:
             if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and node is not fn:
                 return False
             if isinstance(node, cst.With):
-                found.has_with = True
+                self.found.has_with = True
             elif isinstance(node, cst.Call):
                 if isinstance(node.func, cst.Attribute):
-                    found.methods.add(node.func.attr.value)
+                    self.found.methods.add(node.func.attr.value)
                 elif isinstance(node.func, cst.Name):
-                    found.calls.add(node.func.value)
+                    self.found.calls.add(node.func.value)
             return True
 
-    fn.visit(V())
-    return found
+    return visit_with(fn, V).found
 
 
 def session_scoped(ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> bool:
@@ -816,24 +848,25 @@ def method_calls(ctx: FileContext, fn: cst.FunctionDef, method: str) -> list[tup
     """``x.<method>(...)`` calls directly in ``fn`` (not in nested functions), each with its
     Expr statement when the call is a whole statement."""
     def collect() -> list[tuple[cst.Call, cst.Expr | None]]:
-        out: list[tuple[cst.Call, cst.Expr | None]] = []
-        statements: dict[int, cst.Expr] = {}
-
         class V(cst.CSTVisitor):
+            def __init__(self) -> None:
+                super().__init__()
+                self.out: list[tuple[cst.Call, cst.Expr | None]] = []
+                self.statements: dict[int, cst.Expr] = {}
+
             def on_visit(self, node: cst.CSTNode) -> bool:
                 if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and node is not fn:
                     return False
                 if isinstance(node, cst.SimpleStatementLine):
                     for small in node.body:
                         if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-                            statements[id(small.value)] = small
+                            self.statements[id(small.value)] = small
                 elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
                         and node.func.attr.value == method:
-                    out.append((node, statements.get(id(node))))
+                    self.out.append((node, self.statements.get(id(node))))
                 return True
 
-        fn.visit(V())
-        return out
+        return visit_with(fn, V).out
 
     return ctx.cached(("calls", id(fn), method), collect)
 
@@ -869,7 +902,7 @@ def with_scopes(ctx: FileContext, node: cst.With) -> list[tuple[str, Scope]]:
         callee = dotted(target)
         if callee is None:
             continue
-        scope = index.scope(ctx.qualify(callee), begin=begin)
+        scope = index.scope(with_callee(ctx, node, callee), begin=begin)
         if scope is not None:
             out.append((bound, scope))
     return out
@@ -1190,24 +1223,24 @@ def terminates(stmt: cst.CSTNode) -> bool:
 def statement_paths(fn: cst.FunctionDef) -> dict[int, tuple[cst.CSTNode, ...]]:
     """Every statement of ``fn`` (nested functions' too), by id, with the path :func:`events`
     would give an event in it (the statement itself last)."""
-    out: dict[int, tuple[cst.CSTNode, ...]] = {}
-    path: list[cst.CSTNode] = []
-
     class V(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.out: dict[int, tuple[cst.CSTNode, ...]] = {}
+            self.path: list[cst.CSTNode] = []
+
         def on_visit(self, node: cst.CSTNode) -> bool:
             if isinstance(node, (cst.IndentedBlock, cst.BaseStatement)):
-                path.append(node)
+                self.path.append(node)
                 if isinstance(node, cst.BaseStatement):
-                    out[id(node)] = tuple(path)
+                    self.out[id(node)] = tuple(self.path)
             return True
 
         def on_leave(self, original_node: cst.CSTNode) -> None:
             if isinstance(original_node, (cst.IndentedBlock, cst.BaseStatement)):
-                path.pop()
+                self.path.pop()
 
-    if isinstance(fn.body, cst.IndentedBlock):
-        fn.body.visit(V())
-    return out
+    return visit_with(fn.body, V).out if isinstance(fn.body, cst.IndentedBlock) else {}
 
 
 def _branch(compound: cst.CSTNode, child: cst.CSTNode) -> tuple[str, int]:

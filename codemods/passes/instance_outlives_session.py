@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from . import match as m
-from .base import FileContext, Finding, Pass
+from .base import FileContext, Finding, Pass, visit_with
 from .flow import (
     BindingKind,
     EventKind,
@@ -647,9 +647,7 @@ class _Walked:
 
 
 def _walk(body: cst.CSTNode) -> _Walked:
-    found = _Walked()
-    body.visit(_walker_type()(found))
-    return found
+    return visit_with(body, lambda: _walker_type()(_Walked())).found
 
 
 @cache

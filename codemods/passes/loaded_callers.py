@@ -13,10 +13,11 @@ its parameters hold unknown, and so does a caller that does not know what it pas
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..lazy import lazy
-from .base import nodes
+from . import match as m
+from .base import children
 from .flow import events, qualname_of
 from .loaded_relationships import Given, Holding, held_at
 
@@ -68,22 +69,20 @@ def calls_in_module(ctx: FileContext, name: str, qualified: str) -> list[tuple[s
     out: list[tuple[str, cst.FunctionDef, cst.Call, bool]] = []
     sites = {(caller.qualname, site.line) for _m, caller, site in index.call_sites(qualified)
              if _m.path == mod.path and site.table in tables}
-    for node in refs.get(name, ()):
-        parent = ctx.parent(node)
+    for node, parent, function in refs.get(name, ()):
         if isinstance(parent, cst.FunctionDef) and parent.name is node:
             continue
         if isinstance(parent, (cst.DictElement, cst.Element)) and _in_table(ctx, parent, tables):
             continue
-        enclosing = _enclosing(ctx, node)
+        enclosing = _enclosing(ctx, function)
         if not (isinstance(parent, cst.Call) and parent.func is node) or enclosing is None:
             return []
         out.append((*enclosing, parent, False))
     for table in tables:
-        for node in refs.get(table, ()):
-            parent = ctx.parent(node)
+        for node, parent, function in refs.get(table, ()):
             if isinstance(parent, cst.AssignTarget) or isinstance(parent, cst.ComparisonTarget):
                 continue  # its definition; `action in TABLE`
-            enclosing = _enclosing(ctx, node)
+            enclosing = _enclosing(ctx, function)
             if enclosing is None or not (isinstance(parent, cst.Subscript) and parent.value is node
                                          or isinstance(parent, cst.Attribute) and parent.attr.value == "get"):
                 return []
@@ -106,15 +105,7 @@ def _imported_elsewhere(ctx: FileContext) -> set[str]:
 def _calls_at(fn: cst.FunctionDef, sites: set[tuple[str, int]], qualname: str, ctx: FileContext) -> list[cst.Call]:
     """The calls in ``fn`` the index found going through a table."""
     lines = {line for q, line in sites if q == qualname}
-    out: list[cst.Call] = []
-
-    class Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if ctx.position(node).start.line in lines:
-                out.append(node)
-
-    fn.body.visit(Calls())
-    return out
+    return [c for c in m.findall(fn.body, m.Call()) if ctx.position(c).start.line in lines]
 
 
 def _in_table(ctx: FileContext, element: cst.CSTNode, tables: set[str]) -> bool:
@@ -126,30 +117,42 @@ def _in_table(ctx: FileContext, element: cst.CSTNode, tables: set[str]) -> bool:
         for t in ([a.target for a in assign.targets] if isinstance(assign, cst.Assign) else [assign.target]))
 
 
-def _enclosing(ctx: FileContext, node: cst.CSTNode) -> tuple[str, cst.FunctionDef] | None:
-    """The function of :func:`functions` the node is in (its innermost)."""
-    for anc in ctx.ancestors(node):
-        if isinstance(anc, cst.FunctionDef):
-            qualname = qualname_of(ctx, anc)
-            return (qualname, anc) if qualname is not None else None
-    return None
+def _enclosing(ctx: FileContext, function: cst.FunctionDef | None) -> tuple[str, cst.FunctionDef] | None:
+    """The function of :func:`functions` a reference is in (its innermost), with its name."""
+    qualname = qualname_of(ctx, function) if function is not None else None
+    return (qualname, function) if qualname is not None and function is not None else None
 
 
-def _references(ctx: FileContext) -> dict[str, list[cst.Name]]:
+class Reference(NamedTuple):
+    """A plain name of the module, where it is."""
+
+    name: cst.Name
+    parent: cst.CSTNode
+    function: cst.FunctionDef | None  # the innermost function it is in (a `def`'s own name: that one)
+
+
+def _references(ctx: FileContext) -> dict[str, list[Reference]]:
     """Every plain name in the module (not an attribute's), by value: one walk per file, over
-    the nodes' fields (a libcst visit rebuilds every node: many times slower on a large file)."""
-    def compute() -> dict[str, list[cst.Name]]:
+    the nodes' fields (a libcst visit rebuilds every node: many times slower on a large file),
+    which notes each name's parent and function on the way (the module's parent map is not
+    made for them)."""
+    def compute() -> dict[str, list[Reference]]:
         attrs: set[int] = set()
-        found: list[cst.Name] = []
-        for node in nodes(ctx.module):
+        found: list[Reference] = []
+        stack: list[tuple[cst.CSTNode, cst.CSTNode, cst.FunctionDef | None]] = [(ctx.module, ctx.module, None)]
+        while stack:
+            node, parent, function = stack.pop()
+            if isinstance(node, cst.Name):
+                found.append(Reference(node, parent, function))
+                continue  # nothing below a name but layout
             if isinstance(node, cst.Attribute):
                 attrs.add(id(node.attr))
-            elif isinstance(node, cst.Name):
-                found.append(node)
-        out: dict[str, list[cst.Name]] = {}
-        for name in found:
-            if id(name) not in attrs:
-                out.setdefault(name.value, []).append(name)
+            inner = node if isinstance(node, cst.FunctionDef) else function
+            stack.extend((child, node, inner) for child in children(node))
+        out: dict[str, list[Reference]] = {}
+        for ref in found:
+            if id(ref.name) not in attrs:
+                out.setdefault(ref.name.value, []).append(ref)
         return out
 
     return ctx.cached("name-references", compute)

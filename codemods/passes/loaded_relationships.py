@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from . import match as m
 from .awaited_values import awaitable_attr, comprehension_reads, gather_targets, gathered, is_gather
+from .base import nodes, visit_order_children
 from .flow import (
     BindingKind,
     Event,
     EventKind,
     binding_of,
+    class_of,
     eager_in,
     eager_in_calls,
     falls_through_to,
@@ -141,7 +143,7 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
         return
     sessions = _async_session_params(fn)
     facts = _Facts(ctx, fn)
-    held = {k: v for k, v in given.items() if k not in facts.uses.unsure}
+    held = {k: v for k, v in given.items() if k not in facts.uses.unsure} if given else {}
     seen: set[tuple[str, str]] = set()
     comps: dict[int, cst.CompFor] | None = None
     clause: cst.CompFor | None = None  # the comprehension whose variable is bound in `held`
@@ -178,8 +180,9 @@ def _walk(ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], given: dict[s
             held.pop(ev.name, None)
             for key in [k for k in held if k.startswith(ev.name + "[")]:
                 del held[key]  # what `name["key"]` held
-            if not isinstance(ev.node, cst.For) and ev.name not in facts.uses.unsure:
-                held.update(_keyed(ctx, fn, ev.name, ev.value))
+            if not isinstance(ev.node, cst.For) and (keys := _keyed(ctx, fn, ev.name, ev.value)) \
+                    and ev.name not in facts.uses.unsure:  # the function-wide walk only when a key holds
+                held.update(keys)
             if found is not None and ev.name not in facts.uses.unsure:
                 held[ev.name] = found
         elif ev.kind == EventKind.CALL and is_gather(ev.owner, ev.name):
@@ -260,7 +263,8 @@ class _Facts:
 
     @cached_property
     def uses(self) -> _Uses:
-        return _uses(self.fn)
+        fn = self.fn
+        return self.ctx.cached(("loaded-uses", id(fn)), lambda: _uses(fn))  # a caller's walk asks again
 
     @cached_property
     def also(self) -> frozenset[str]:
@@ -293,7 +297,8 @@ class _Facts:
 
     @cached_property
     def callee_eager(self) -> frozenset[str]:
-        return _callee_eager(self.ctx, self.fn)
+        fn = self.fn
+        return self.ctx.cached(("callee-eager", id(fn)), lambda: _callee_eager(self.ctx, fn))
 
 
 def blame(h: Holding, rel: str, param: bool) -> Holding | None:
@@ -421,16 +426,18 @@ _KEEPING = ("add", "refresh", "flush", "expunge")
 
 def _uses(fn: cst.FunctionDef) -> _Uses:
     out = _Uses(set(), set(), {})
-    stack: list[cst.CSTNode] = []
     gathers = gather_targets(fn)
-
-    def visit(node: cst.CSTNode) -> None:
-        parent = stack[-1] if stack else None
+    # each node with its parent and grandparent; the answers are sets and a map by node, so
+    # the order of the walk does not matter
+    todo: list[tuple[cst.CSTNode, cst.CSTNode | None, cst.CSTNode | None]] = [(fn.body, None, None)]
+    while todo:
+        node, parent, grand = todo.pop()
         if isinstance(node, cst.Name):
             out.guarded |= node.value in _GUARDS
-            if parent is not None and not _kept(node, parent, stack):
+            if parent is not None and not _kept(node, parent, grand):
                 out.shared.add(node.value)
-        elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Attribute) \
+            continue  # a name has no node below it
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Attribute) \
                 and isinstance(node.value.value, cst.Name):
             out.outer[id(node.value)] = node
         target: cst.CSTNode | None = None
@@ -442,16 +449,11 @@ def _uses(fn: cst.FunctionDef) -> _Uses:
             target = node.target
         if target is not None and id(target) not in gathers:
             out.unsure.update(_bound_names(target))
-        stack.append(node)
-        for child in node.children:
-            visit(child)
-        stack.pop()
-
-    visit(fn.body)
+        todo.extend((child, node, parent) for child in visit_order_children(node))
     return out
 
 
-def _kept(name: cst.Name, parent: cst.CSTNode, stack: list[cst.CSTNode]) -> bool:
+def _kept(name: cst.Name, parent: cst.CSTNode, grand: cst.CSTNode | None) -> bool:
     """Is this use of a name one that leaves the object to this function?"""
     if isinstance(parent, cst.Attribute):
         return parent.value is name or parent.attr is name
@@ -462,17 +464,13 @@ def _kept(name: cst.Name, parent: cst.CSTNode, stack: list[cst.CSTNode]) -> bool
     if isinstance(parent, cst.Arg):
         if parent.keyword is name:
             return True
-        call = stack[-2] if len(stack) > 1 else None
-        return parent.keyword is None and isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
-            and call.func.attr.value in _KEEPING
+        return parent.keyword is None and isinstance(grand, cst.Call) and isinstance(grand.func, cst.Attribute) \
+            and grand.func.attr.value in _KEEPING
     return isinstance(parent, (cst.FunctionDef, cst.ClassDef))
 
 
 def _bound_names(node: cst.CSTNode) -> Iterator[str]:
-    if isinstance(node, cst.Name):
-        yield node.value
-    for child in node.children:
-        yield from _bound_names(child)
+    return (n.value for n in nodes(node) if isinstance(n, cst.Name))
 
 
 def _last(node: cst.CSTNode) -> str:
@@ -513,7 +511,7 @@ def _names(node: cst.CSTNode, wanted: str = "AsyncSession", depth: int = 0) -> b
         return node.value == wanted
     if isinstance(node, cst.Attribute):
         return node.attr.value == wanted
-    return depth < 8 and any(_names(child, wanted, depth + 1) for child in node.children)
+    return depth < 8 and any(_names(child, wanted, depth + 1) for child in visit_order_children(node))
 
 
 def _load(ctx: FileContext, value: cst.BaseExpression | None, sessions: dict[str, None]) -> Holding | None:
@@ -600,7 +598,7 @@ def _keyed(ctx: FileContext, fn: cst.FunctionDef, name: str, value: cst.BaseExpr
         return {}
     receiver = None
     if callee.startswith("self.") and callee.count(".") == 1:
-        cls = _class_of(ctx, fn)
+        cls = class_of(ctx, fn)
         if cls is None or ctx.facts is None:
             return {}
         receiver = f"{ctx.facts.module}.{cls}"
@@ -621,19 +619,6 @@ def _keyed(ctx: FileContext, fn: cst.FunctionDef, name: str, value: cst.BaseExpr
                 returned.model, frozenset(returned.function.eager) | eager_in(call), f"the query of `{callee}`",
                 None, closes_its_sessions(ctx.index, called), many=returned.shape is index_mod.Stage.LIST)
     return out
-
-
-def _class_of(ctx: FileContext, fn: cst.FunctionDef) -> str | None:
-    """The qualified name of the class ``fn`` is a method of (None for a function)."""
-    names: list[str] = []
-    node = ctx.parent(fn)
-    while node is not None and not isinstance(node, cst.Module):
-        if isinstance(node, cst.ClassDef):
-            names.insert(0, node.name.value)
-        elif isinstance(node, (cst.FunctionDef, cst.Lambda)):
-            return None
-        node = ctx.parent(node)
-    return ".".join(names) or None
 
 
 def _stored_into(fn: cst.FunctionDef, name: str) -> bool:

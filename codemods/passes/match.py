@@ -14,11 +14,12 @@ both on every fixture and sample.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..lazy import lazy
-from .base import visit_order_children
+from .base import layout_types, visit_order_children
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -128,13 +129,22 @@ def _sequence_matches(values: list, wants: list) -> bool:
 
 
 def findall(root: Any, pattern: Pattern | OneOf) -> list[Any]:
-    """``root`` and the nodes below it that match, in the order a libcst visit meets them."""
+    """``root`` and the nodes below it that match, in the order a libcst visit meets them.
+    A pattern of layout (``m.Comma()``) is refused: the walk passes layout by."""
     kinds = {o.kind for o in pattern.options} if isinstance(pattern, OneOf) else {pattern.kind}
+    if any(map(_layout_kind, kinds)):
+        raise ValueError(f"findall does not look at layout: {pattern!r}")
     return [node for node in walk(root) if type(node).__name__ in kinds and matches(node, pattern)]  # a new list
 
 
+@functools.cache
+def _layout_kind(kind: str) -> bool:
+    return issubclass(getattr(cst, kind), layout_types())
+
+
 def walk(root: Any) -> list[Any]:
-    """``root`` and every node below it, in the order a libcst visit enters them (not to be
+    """``root`` and every node below it, in the order a libcst visit enters them, layout aside
+    (see :func:`~.base.is_layout`: no pattern here is of layout) (not to be
     changed: the last few walks are kept, as the passes search one function's body for several
     patterns and a tree never changes; each with its root, so that the id of a root gone is not
     taken for another's; :func:`forget` lets them go)."""

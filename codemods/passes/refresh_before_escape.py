@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import SYNC_DB
+from .expired_read_in_async import ExpiredReadInAsync
 from .flow import (
     LAZY_STRATEGIES,
     Binding,
@@ -25,10 +26,14 @@ from .flow import (
     scoped_sessions,
     session_call,
     session_scoped,
+    shape,
     unique_name,
     with_end,
 )
 from .helpers import awaited_calls, calls_on
+from .refresh_before_escape_examples_w3 import EXAMPLES as W3_EXAMPLES
+from .refresh_before_escape_examples_w3 import VALID as W3_VALID
+from .returned_expired import returned_expired
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -43,14 +48,30 @@ class RefreshBeforeEscape(Pass):
     name = "refresh-before-escape"
     summary = "an ORM object leaves its session scope expired (after a commit) and detached"
     fix_safety = "safe"
-    triggers = (b"with", b"@")
+    triggers = (b"with", b"@", b"commit(")  # scopes, session decorators, async functions committing
     explanation = """
     ## What it does
     Finds ORM objects created or loaded inside a session scope (`with Session(engine) as s:`,
     `with get_db() as s:`, `async with maker() as s:`, a session decorator) that leave the
     scope (returned, yielded, or used after the block) after a commit expired them: under a
     factory with the default `expire_on_commit=True`, a commit in the block with no refresh
-    after it, or a scope that commits on exit.
+    after it, or a scope that commits on exit. A scope can also be opened through an object a
+    class keeps: `with self.db_factory() as s:`, where `self.db_factory` holds an instance of
+    a project class (made in `__init__`, or a parameter typed with that class or another name
+    for it) whose `__call__` is a `@contextmanager` yielding a session. An object used after
+    the block is reported at that first use.
+
+    In `async def` code, also an instance returned after a commit of an async session the
+    function did not open (a parameter, `self.session`, a provider's) that expired it: the
+    session's last call before the `return` is that commit, and the instance is proven to be
+    in that session at the commit (loaded through it, or handed to its `add()` or
+    `refresh()`). The session stays open, so the instance is not detached, but the caller's
+    first column read reloads it implicitly, which an `AsyncSession` cannot do:
+    `MissingGreenlet`. The fix is `await session.refresh(obj)` before the `return`. Left
+    alone: an instance handed in and only committed (nothing shows it is in that session),
+    one refreshed, read, changed or handed on after the commit, sync code (the caller's read
+    reloads it), and projects whose every async session is built with
+    `expire_on_commit=False`.
 
     ## Why is this bad?
     `commit()` expires every instance; leaving the scope closes the session and detaches them.
@@ -430,7 +451,7 @@ class RefreshBeforeEscape(Pass):
                 return users
             ''',
         ),
-    )
+    ) + W3_EXAMPLES
     valid = (
         Valid(
             '''
@@ -554,16 +575,19 @@ class RefreshBeforeEscape(Pass):
             ''',
             "a context manager that is not a session",
         ),
-    )
+    ) + W3_VALID
 
     @classmethod
     def wants(cls, index, facts) -> bool:
         if facts is None or index.any_scope(facts.all_with_callees):
             return True
+        if facts.has_async and "commit" in facts.all_methods:
+            return True  # an async function may return what a commit of its session expired
         return any(index.decorator(d) is not None for fn in facts.functions.values() for d in fn.decorators)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
+            yield from self._returned_expired(ctx, fn, qualname)
             if not session_scoped(ctx, fn, qualname) and not self._session_decorated(ctx, qualname):
                 continue
             evs = events(fn, ctx)
@@ -573,6 +597,20 @@ class RefreshBeforeEscape(Pass):
                 if not ref.expire_on_commit or expiry_switched_off(evs, ref):
                     continue
                 yield from self._scope(ctx, fn, evs, ref)
+
+    def _returned_expired(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str) -> Iterator[Finding]:
+        """`return user` in an `async def` after a commit of the session it was handed."""
+        if fn.asynchronous is None or "commit" not in shape(ctx, fn, qualname).methods:
+            return
+        evs = events(fn, ctx)
+        for ref in ExpiredReadInAsync.async_sessions(ctx, fn, qualname, evs):
+            for found in returned_expired(ctx, evs, ref):
+                X, S = found.name, ref.name
+                fix = self._fix(ctx, fn, found.ret, [("refresh", X)], True, False, X, ref)
+                yield self.finding(found.ret.node, (
+                    f"`{X}` (instance) is returned after `{S}.commit()` expired it, and `{S}` is an "
+                    f"async session: callers reading its columns raise MissingGreenlet (an implicit "
+                    f"reload); refresh it after the last commit"), fix, subject=X)
 
     @staticmethod
     def _session_decorated(ctx: FileContext, qualname: str) -> bool:
@@ -641,6 +679,12 @@ class RefreshBeforeEscape(Pass):
                 continue
             if e.index in region_ids and e.kind == EventKind.ESCAPE and e.name == X:
                 return e
+        return evs[end] if RefreshBeforeEscape._use_after(evs, X, end) is not None else None  # the endwith event
+
+    @staticmethod
+    def _use_after(evs: list[Event], X: str, end: int) -> Event | None:
+        """The first use of X after the block that ends at event ``end`` (where the expired
+        object is read, returned or handed on), None when X is rebound first."""
         for e in evs[end + 1:]:
             if e.kind == EventKind.ASSIGN and e.name == X:
                 return None
@@ -649,7 +693,7 @@ class RefreshBeforeEscape(Pass):
             if (e.kind in (EventKind.READ, EventKind.METHOD, EventKind.WRITE) and e.owner == X) or (
                     e.kind == EventKind.ESCAPE and e.name == X) or (
                     e.kind == EventKind.USE and e.name == X and not _harmless_use(e.owner)):
-                return evs[end]  # the endwith event
+                return e
         return None
 
     def _returned_loads(self, ctx: FileContext, fn: cst.FunctionDef, region: list[Event],
@@ -715,6 +759,8 @@ class RefreshBeforeEscape(Pass):
                             f"(selectinload({model.name}.{lazy[0]})) if callers read them")
         what = "list of instances" if binding.kind == BindingKind.LIST else "instance"
         where = "leaves the scope" if leave.kind == EventKind.ESCAPE else "is used after the block"
+        # reported where it leaves the scope, or at its first use after the block
+        at = leave if leave.kind == EventKind.ESCAPE else self._use_after(evs, X, end) or leave
         if expunge is not None:
             if last_commit is None or any(e.name == "refresh" and last_commit < e.index < expunge.index for e in calls):
                 return None  # loaded (or refreshed) when detached: its columns stay readable
@@ -730,7 +776,7 @@ class RefreshBeforeEscape(Pass):
                 steps = None
             fix = self._fix(ctx, fn, leave, steps, is_async, binding.kind == BindingKind.LIST, X, ref,
                             optional=self._may_be_none(binding, between, X)) if steps else None
-            return self.finding(leave.node, (
+            return self.finding(at.node, (
                 f"`{X}` ({what}) {where} of `{S}`, whose scope commits on exit and expires it: "
                 f"callers reading it raise DetachedInstanceError; detach it before the exit commit "
                 f"(`{S}.expunge({X})`){rel_note}"), fix)
@@ -744,7 +790,7 @@ class RefreshBeforeEscape(Pass):
         fix = None if modified else self._fix(ctx, fn, leave, [("refresh", X)], is_async, binding.kind == BindingKind.LIST,
                                               X, ref, optional=self._may_be_none(binding, between, X))
         note = "; it is modified after the commit, so a refresh would discard that change: no automatic fix" if modified else ""
-        return self.finding(leave.node, (
+        return self.finding(at.node, (
             f"`{X}` ({what}) {where} of `{S}` expired by the commit: callers reading it raise "
             f"DetachedInstanceError; refresh it after the last commit{rel_note}{note}"), fix)
 

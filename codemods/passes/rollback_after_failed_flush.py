@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from ..names import STATEMENT_METHODS
+from . import flush_examples_w3 as w3
 from . import match as m
-from .base import Edit, FileContext, Finding, Fix, Pass
+from .base import Edit, FileContext, Finding, Fix, Pass, visit_with
 from .built_objects import Built, built_around, savepoints, users_of, uses_through
 from .caller_use import NEUTRAL, RESETS, GoesOn, bound_in, caller_goes_on, commits_after_yield, provider_commits
 from .flow import (
@@ -28,6 +29,7 @@ from .flow import (
     shape,
     statement_paths,
 )
+from .handed_uses import given_through_scope, handed_use, leaves_the_loop, raises_on_every_path
 from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls, with_binds
 from .reads_before_rollback import early_reads
 from .rollback_after_failed_flush_examples import EXAMPLES, PROJECT, VALID
@@ -67,7 +69,13 @@ class RollbackAfterFailedFlush(Pass):
     leaves by raising, when the same session is used again: later in the function (the next
     round of a loop included), when the session's scope commits on exit, or by the code that
     handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
-    registry, Flask-SQLAlchemy's `db.session`).
+    registry, Flask-SQLAlchemy's `db.session`). A handler that raises only under a condition
+    (`if attempt == last: raise`) goes on on the other path; a loop that the code after the
+    `try` leaves (`break`, `return`) does not come round. Handing the session, after the
+    handler, to a project function that runs a statement on it or commits it, and never rolls
+    back (`restore_keys(session)` in a `finally`), is a use. A scope that yields the session
+    it is given (`with given_or_new(session) as session:`) hands back the caller's session,
+    and the caller goes on with it.
 
     It also finds a handler that does roll back, but first reads an attribute of an instance
     the session had loaded (to log it, usually: `log.error("cannot save %s", self)` when the
@@ -133,9 +141,9 @@ class RollbackAfterFailedFlush(Pass):
     After the rollback is in place, SQF004 may suggest `expunge_all()` after it; in a handler
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
-    example_project = PROJECT
-    examples = EXAMPLES
-    valid = VALID
+    example_project = {**PROJECT, **w3.PROJECT}
+    examples = EXAMPLES + w3.EXAMPLES
+    valid = VALID + w3.VALID
 
     @classmethod
     def wants(cls, index, facts) -> bool:
@@ -235,7 +243,10 @@ class RollbackAfterFailedFlush(Pass):
         early = _used_in_handler(ctx, evs, entry)
         if early is None and _deals_with_it(entry.try_, handler, S):
             return None
-        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref)
+        given = given_through_scope(ctx, qualname, ref.block, S) if holder is Held.HERE and ref is not None else None
+        if given is not None:  # `with existed_or_new(session) as S:` hands back the caller's session
+            holder = Held.CALLER
+        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref, given)
         if why is None:
             return None
         return self._finding(ctx, fn, qualname, entry, ref, why, early)
@@ -334,7 +345,7 @@ def _failed_statement(ctx: FileContext, ev: Event) -> bool:
     if ev.kind == EventKind.CALL:
         found = ev.name in STATEMENT_METHODS and ev.owner is not None
     elif ev.kind == EventKind.USE and ev.name is not None and ev.owner is not None:
-        passed = _passed_at(ctx, ev)
+        passed = _passed_at(ev)
         found = passed is not None and aborts.runs_statements_on(ctx.index, ctx.qualify(ev.owner), *passed)
     else:
         found = False
@@ -344,20 +355,22 @@ def _failed_statement(ctx: FileContext, ev: Event) -> bool:
 def _flushing_call(ctx: FileContext, ev: Event) -> str | None:
     """For a name passed to a call (a "use" event): "commit"/"flush" when the callee is a
     project function that commits or flushes the session it gets there."""
-    passed = _passed_at(ctx, ev)
+    passed = _passed_at(ev)
     if passed is None:
         return None
     return ctx.index.flushes_passed_session(ctx.qualify(ev.owner), *passed)
 
 
-def _passed_at(ctx: FileContext, ev: Event) -> tuple[int | None, str | None] | None:
+def _passed_at(ev: Event) -> tuple[int | None, str | None] | None:
     """For a name passed to a call (a "use" event): its position among the positional
-    arguments, or its keyword; None for a star argument or a call it is not an argument of."""
-    arg = ctx.parent(ev.node)
-    call = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
-    if not isinstance(call, cst.Call) or ev.owner is None or arg.star:  # type: ignore[union-attr]
+    arguments, or its keyword; None for a star argument or a call it is not an argument of.
+    (The event's value is the call: its argument is found there, not through the parent map.)"""
+    call = ev.value
+    if not isinstance(call, cst.Call):
         return None
-    assert isinstance(arg, cst.Arg)
+    arg = next((a for a in call.args if a.value is ev.node), None)
+    if arg is None or ev.owner is None or arg.star:
+        return None
     if arg.keyword is not None:
         return None, arg.keyword.value
     positional = [a for a in call.args if a.keyword is None]
@@ -453,7 +466,7 @@ def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str) -> bool:
                 return True
             if block is handler.body and name in LEAVES:
                 return True
-    return any(True for _ in _own(handler.body, m.Raise()))
+    return raises_on_every_path(handler.body)
 
 
 def _rolls_back(handler: cst.ExceptHandler, S: str) -> bool:
@@ -463,18 +476,19 @@ def _rolls_back(handler: cst.ExceptHandler, S: str) -> bool:
 
 def _own(node: cst.CSTNode, matcher) -> Iterator[cst.CSTNode]:
     """Nodes matching in ``node``, nested functions and classes left out."""
-    found: list[cst.CSTNode] = []
-
     class V(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[cst.CSTNode] = []
+
         def on_visit(self, n: cst.CSTNode) -> bool:
             if isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
                 return False
             if m.matches(n, matcher):
-                found.append(n)
+                self.found.append(n)
             return True
 
-    node.visit(V())
-    return iter(found)
+    return iter(visit_with(node, V).found)
 
 
 def _calls(node: cst.CSTNode) -> Iterator[cst.Call]:
@@ -521,8 +535,9 @@ def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
 
 
 def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event], entry: _Caught,
-                holder: Held, ref: SessionRef | None) -> str | None:
-    """Why the session is used after the handler, or None when it is not."""
+                holder: Held, ref: SessionRef | None, given: str | None = None) -> str | None:
+    """Why the session is used after the handler, or None when it is not. ``given``: the
+    parameter whose session a scope handed back as ``S`` (the caller's)."""
     S, body = entry.owner, entry.handler.body
     ending = _ending(entry.handler)
     paths = ctx.cached(("statement_paths", id(fn)), lambda: statement_paths(fn))
@@ -533,7 +548,9 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
     scope = _binding_with(entry.calls[0], S)
     for ev in evs:
-        if ev.kind != EventKind.CALL or (ev.owner != S or ev.name in NEUTRAL) and not uses_through(ctx, ev, entry.users):
+        handed = handed_use(ctx, ev, S)
+        if handed is None and (ev.kind != EventKind.CALL
+                               or (ev.owner != S or ev.name in NEUTRAL) and not uses_through(ctx, ev, entry.users)):
             continue
         if _binding_with(ev, S) is not scope:
             continue  # another `with ... as S:` block: another session
@@ -542,6 +559,8 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
                 break  # the loop comes round first
             if ev.owner == S and ev.name in RESETS:
                 return None
+            if handed is not None:
+                return f"`{handed}()`, which uses it, runs next (line {ctx.position(ev.node).start.line})"
             return f"`{ev.owner}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
     if loop is not None:
         return "the loop's next round uses it again"
@@ -549,7 +568,7 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
         return "its scope commits on exit"
     if holder is Held.CALLER:
         # a parameter: its project callers say (a `self.<attr>` session: the object's other methods)
-        goes_on = caller_goes_on(ctx, qualname, S) if "." not in S else GoesOn(None)
+        goes_on = caller_goes_on(ctx, qualname, given or S) if "." not in S else GoesOn(None)
         if goes_on is None:
             return None  # every caller is known, and none uses the session after the call
         return f"{goes_on.where} goes on using it" if goes_on.where else "the code that handed it in goes on using it"
@@ -583,5 +602,5 @@ def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.
     for i in range(top - 1, scope_start, -1):
         loop = path[i]
         if isinstance(loop, (cst.For, cst.While)):
-            return None if bound_in(evs, entry.owner, loop) else loop
+            return None if bound_in(evs, entry.owner, loop) or leaves_the_loop(path[i + 1: top + 1]) else loop
     return None

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING  # noqa: I001
 from .. import names
 from ..lazy import lazy
 from . import match as m
+from . import never_closed_examples_w3 as w3
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
 from .examples import BOT, SYNC_DB
 from .flow import Event, EventKind, events, functions, handler_block, in_finally
 from .helpers import dotted
 from .holders import held_in, holder_of, unowned_holder, unowned_message
+from .inline_sessions import dropped_providers, inline_sessions
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -87,7 +89,7 @@ class SessionNeverClosed(Pass):
     name = "session-never-closed"
     summary = "a session created in a function and not closed on every path, nor handed to an owner"
     fix_safety = "safe"
-    triggers = (b"= ",)
+    triggers = (b"= ", b").")  # an assignment; a call's result used at once (`Maker().query(...)`)
     explanation = """
     ## What it does
     Reports `session = SessionLocal()`, `session = Session(engine)` or `session = maker()`
@@ -106,6 +108,17 @@ class SessionNeverClosed(Pass):
     The holder must belong to the request: a parameter of the function (not `self`) or
     Flask's `g`, neither returned by the function nor handed to a call other than a
     middleware's `next()`/`call_next()`.
+
+    Also reported: a session made when the caller gives none (`if session is None: session =
+    SessionLocal()`, `session = session or SessionLocal()`) and closed on no path; a session
+    made and used in one expression that no name holds (`SessionLocal().query(User).all()`,
+    `store.session_factory().execute(...)` where a property hands out the factory the class
+    keeps), which nothing can close; and a session taken out of a project provider generator
+    that no name holds (`db = next(get_db())`, `await anext(provide_session())`, where the
+    provider closes the session after its `yield`): the generator is finalized at once, so
+    its cleanup closes the session before it is used (a plain generator) or at the caller's
+    next `await` (an async one), and the use that follows checks out a connection that
+    nothing returns. These are reported without a fix.
 
     ## Why is this bad?
     A session holds a pooled connection from its first query until its transaction ends
@@ -140,7 +153,7 @@ class SessionNeverClosed(Pass):
     used after that, so nothing can notice the difference except the pool.
     """
     example_project = {"app/__init__.py": "", "app/db.py": SYNC_DB, "bot/__init__.py": "", "bot/services.py": BOT,
-                       "app/setup.py": _SETUP}
+                       "app/setup.py": _SETUP, **w3.PROJECT}
     examples = (
         Example(
             title="a read that leaves its connection checked out",
@@ -289,7 +302,7 @@ class SessionNeverClosed(Pass):
                 return db.query(User).all()
             ''',
         ),
-    )
+    ) + w3.EXAMPLES
     valid = (
         Valid(
             '''
@@ -555,7 +568,7 @@ class SessionNeverClosed(Pass):
             ''',
             "a module-level session (SQF007 reports it)",
         ),
-    )
+    ) + w3.VALID
 
     @classmethod
     def wants(cls, index, facts) -> bool:
@@ -564,13 +577,21 @@ class SessionNeverClosed(Pass):
         return any(o.name and not o.yielded and (not o.closed_on_return or "close" in fn.methods)
                    and index.opens_session(o.factory) is not None
                    for fn in facts.functions.values() for o in fn.opened) or any(
-            index.opens_session(h.factory) is not None for fn in facts.functions.values() for h in fn.held)
+            index.opens_session(h.factory) is not None for fn in facts.functions.values() for h in fn.held) or any(
+            index.opens_session(made) is not None or index.kept_factory(made) is not None
+            for fn in facts.functions.values() for made in fn.inline_opens) or bool({"next", "anext"} & facts.all_called)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
             facts = ctx.function_facts(qualname)
-            if facts is not None and not facts.session_names and not facts.held or _command(fn):
+            if facts is not None and not facts.session_names and not facts.held and not facts.inline_opens \
+                    and not {"next", "anext"} & facts.called or _command(fn):
                 continue
+            for call, is_async in inline_sessions(self, ctx, fn, facts.inline_opens if facts is not None else []):
+                yield self.finding(call, _inline_message(ctx, call, is_async))
+            if facts is None or {"next", "anext"} & facts.called:
+                for call, is_async in dropped_providers(self, ctx, fn):
+                    yield self.finding(call, _dropped_message(ctx, call, is_async))
             evs = events(fn, ctx)
             for created in self._created(ctx, fn, qualname, evs):
                 outcome = self._outcome(ctx, fn, evs, created)
@@ -586,7 +607,8 @@ class SessionNeverClosed(Pass):
         for e in evs:
             if e.kind != EventKind.ASSIGN or not isinstance(e.node, (cst.Assign, cst.AnnAssign)):
                 continue
-            value = e.value.expression if isinstance(e.value, cst.Await) else e.value
+            value = _fallback(e.name or "", e.value)
+            value = value.expression if isinstance(value, cst.Await) else value
             if not isinstance(value, cst.Call):
                 continue
             callee = _callee(value)
@@ -640,6 +662,8 @@ class SessionNeverClosed(Pass):
             return Outcome.HANDED_OVER
         node = created.event.node
         bound = [node.targets[0].target if isinstance(node, cst.Assign) else node.target]  # type: ignore[attr-defined]
+        if created.event.value is not created.call:  # `S = S or factory()`: the given one, read
+            bound += m.findall(created.event.value, m.Name(S))
         rebound = [e for e in evs if e.kind == EventKind.ASSIGN and e.name == S and e is not created.event]
         if rebound:
             held = held_in(ctx, fn, S)
@@ -666,7 +690,7 @@ class SessionNeverClosed(Pass):
         """What one mention of the session does with it: None for `S.method(...)`/`S.attr`
         and for an argument of a call that only uses it."""
         parent = ctx.parent(name)
-        if isinstance(parent, cst.Attribute) and parent.value is name:
+        if isinstance(parent, cst.Attribute) and parent.value is name or _tested(ctx, name):
             return None
         if isinstance(parent, cst.WithItem):
             return Outcome.CLOSED  # `with session:` closes it
@@ -719,6 +743,12 @@ class SessionNeverClosed(Pass):
         if outcome is Outcome.NEVER_CLOSED and holder is not None:
             message = unowned_message(holder, call, created.is_async)
             fix = None
+        elif outcome is Outcome.NEVER_CLOSED and _parameter(fn, S):
+            message = (f"`{S} = {call}`, made when the caller gives no session, is never closed: it keeps "
+                       f"its connection checked out until the garbage collector collects it, and repeated "
+                       f"calls exhaust the pool (TimeoutError); close it in a `finally` when this function "
+                       f"made it")
+            fix = None
         elif outcome is Outcome.NEVER_CLOSED:
             message = (f"`{S} = {call}` is never closed: the session keeps its connection checked out "
                        f"until the garbage collector collects it, and repeated calls exhaust the pool "
@@ -729,7 +759,7 @@ class SessionNeverClosed(Pass):
                        f"keeps its connection checked out until garbage collection; use "
                        f"`{opener} {call} as {S}:` or close it in `finally`")
             fix = None
-        if outcome is Outcome.NEVER_CLOSED and fix is None and holder is None:
+        if outcome is Outcome.NEVER_CLOSED and fix is None and holder is None and not _parameter(fn, S):
             message += " (no automatic fix: what the function loads may outlive the session)"
         return self.finding(created.call, message, fix)
 
@@ -749,7 +779,7 @@ class SessionNeverClosed(Pass):
             return None
         is_async = created.is_async
         call = created.event.node.value  # type: ignore[attr-defined]
-        if isinstance(call, cst.Await):
+        if call is not created.call:  # `await factory()`, `S or factory()`
             return None
 
         def wrap(updated: cst.IndentedBlock) -> cst.IndentedBlock:
@@ -787,6 +817,56 @@ def _passed(ctx: FileContext, call: cst.Call) -> Outcome | None:
     if target is not None and (target.yields_param or target.is_generator):
         return Outcome.HANDED_OVER
     return None
+
+
+def _inline_message(ctx: FileContext, call: cst.Call, is_async: bool) -> str:
+    made = ctx.module.code_for_node(call)
+    if len(made) > 60 or "\n" in made:
+        made = f"{dotted(call.func)}(...)"
+    return (f"`{made}` makes a session that is used at once and never closed: no name holds it, so "
+            f"nothing can close it, and it keeps its connection checked out until the garbage "
+            f"collector collects it; repeated calls exhaust the pool (TimeoutError); use "
+            f"`{'async with' if is_async else 'with'} {made} as session:` and query through `session`")
+
+
+def _dropped_message(ctx: FileContext, call: cst.Call, is_async: bool) -> str:
+    taken = ctx.module.code_for_node(call)
+    if len(taken) > 60 or "\n" in taken:
+        taken = f"{dotted(call.func)}(...)"
+    when = ("its cleanup is scheduled on the event loop and runs at the next `await`, closing the session "
+            "in the middle of its use") if is_async else "its cleanup closes the session before it is used"
+    return (f"`{taken}` takes the session out of a generator that no name holds: the generator is "
+            f"finalized at once, {when}, and the use that follows checks out a connection that "
+            f"nothing returns to the pool; keep the generator and close it after the uses "
+            f"(`{'await gen.aclose()' if is_async else 'gen.close()'}` in a `finally`), or open the session "
+            f"with its factory in {'an `async with`' if is_async else 'a `with`'} block")
+
+
+def _fallback(name: str, value: cst.BaseExpression | None) -> cst.BaseExpression | None:
+    """``S = S or factory()``: the call that makes a session when none was given; else ``value``."""
+    if isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or) \
+            and isinstance(value.left, cst.Name) and value.left.value == name:
+        return value.right
+    return value
+
+
+def _parameter(fn: cst.FunctionDef, name: str) -> bool:
+    """Is ``name`` a parameter of ``fn`` (a session the caller may give)?"""
+    params = fn.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    return any(p.name.value == name for p in every)
+
+
+def _tested(ctx: FileContext, name: cst.Name) -> bool:
+    """``if S:``, ``not S``, ``S is None``, ``S is not None``: a test of whether there is a
+    session, which keeps nothing."""
+    parent = ctx.parent(name)
+    if isinstance(parent, (cst.If, cst.While)) and parent.test is name \
+            or isinstance(parent, cst.UnaryOperation) and isinstance(parent.operator, cst.Not):
+        return True
+    return isinstance(parent, cst.Comparison) and parent.left is name and all(
+        isinstance(c.operator, (cst.Is, cst.IsNot)) and isinstance(c.comparator, cst.Name)
+        and c.comparator.value == "None" for c in parent.comparisons)
 
 
 def _kwargs_name(fn: cst.FunctionDef) -> str | None:

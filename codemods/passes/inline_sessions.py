@@ -1,0 +1,82 @@
+"""SQF011's sessions that no name holds: ``Maker().query(...)``, ``prod.session_factory().execute(...)``.
+
+A session made and used in one expression is never closed: nothing can reach it to close it,
+and since a session sits in a reference cycle, it is not freed when the expression ends but
+when the cyclic garbage collector next runs; until then its connection stays checked out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from .. import names
+from ..lazy import lazy
+from . import match as m
+from .base import FileContext
+from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from .session_never_closed import SessionNeverClosed
+else:
+    cst = lazy("libcst")
+
+
+def inline_sessions(sqf: SessionNeverClosed, ctx: FileContext, fn: cst.FunctionDef,
+                    made: list[str]) -> Iterator[tuple[cst.Call, bool]]:
+    """The calls in ``fn`` that make a new session used at once by a chained method, where
+    ``made`` (the index's candidates for this function) says what they call; with whether the
+    session is async."""
+    from .session_never_closed import _on_a_connection, _unbound
+    for node in m.findall(fn.body, m.Attribute(value=m.Call(), attr=m.OneOf(*(m.Name(u) for u in names.INLINE_USES)))):
+        call: cst.Call = node.value  # type: ignore[attr-defined]
+        if not isinstance(ctx.parent(node), cst.Call) or _on_a_connection(call, []):
+            continue
+        factory = _factory(ctx, fn, call, made)
+        if factory is not None and not _unbound(call, factory) \
+                and sqf._opens_new(ctx, factory, dotted(call.func) or ""):
+            yield call, bool(ctx.index.opens_session(factory))
+
+
+def _factory(ctx: FileContext, fn: cst.FunctionDef, call: cst.Call, made: list[str]) -> str | None:
+    """The factory ``call`` calls, when the index recorded it among ``made``."""
+    callee = dotted(call.func)
+    if callee is None:
+        return None
+    qualified = ctx.qualify(callee)
+    if qualified in made:
+        return qualified
+    head, _, attr = callee.partition(".")
+    for candidate in made:  # `obj.attr()` on a local built as `obj = Class(...)`
+        if candidate.endswith("." + attr) and "." not in attr and _built_from(ctx, fn, head, candidate[: -len(attr) - 1]):
+            return ctx.index.kept_factory(candidate)
+    return None
+
+
+def _built_from(ctx: FileContext, fn: cst.FunctionDef, name: str, cls: str) -> bool:
+    """Is ``name`` bound in ``fn`` only by ``name = cls(...)``?"""
+    bound = [a for a in m.findall(fn.body, m.Assign(targets=[m.AssignTarget(target=m.Name(name))]))]
+    return bool(bound) and all(isinstance(a.value, cst.Call)  # type: ignore[attr-defined]
+                               and ctx.qualify(dotted(a.value.func)) == cls for a in bound)  # type: ignore[attr-defined]
+
+
+def dropped_providers(sqf: SessionNeverClosed, ctx: FileContext, fn: cst.FunctionDef) -> Iterator[tuple[cst.Call, bool]]:
+    """``db = next(get_db())``, ``await anext(provide_session())``: a project generator that
+    opens a session, yields it and closes it after the yield, advanced once while no name
+    holds the generator; with whether it is async. Nothing keeps the generator, so it is
+    finalized at once: a plain generator's cleanup closes the session before the caller uses
+    it; an async one's is scheduled on the event loop and runs while the caller uses it.
+    Either way the use that follows checks out a connection that nothing returns."""
+    index = ctx.index
+    for node in m.findall(fn.body, m.Call(func=m.Name("next") | m.Name("anext"), args=[m.Arg(value=m.Call())])):
+        call: cst.Call = node  # type: ignore[assignment]
+        made: cst.Call = call.args[0].value  # type: ignore[assignment]
+        qualified = ctx.qualify(dotted(made.func))
+        provider = index.function(qualified) if qualified else None
+        if provider is None or not provider.is_generator or not provider.closes_after_yield:
+            continue
+        opened = [o for o in provider.opened if o.yielded and index.opens_session(o.factory) is not None]
+        if opened and sqf._opens_new(ctx, opened[0].factory, ""):
+            yield call, bool(index.opens_session(opened[0].factory))

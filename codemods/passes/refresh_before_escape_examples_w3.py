@@ -1,0 +1,196 @@
+"""More SQF005 examples and valid cases: scopes opened through an instance a class keeps
+(``with self.db_factory() as s``, its class's ``__call__`` a ``@contextmanager``), and async
+functions returning what a commit of the session they were handed expired."""
+
+from __future__ import annotations
+
+from .base import Example, Valid
+
+# A class whose instances open a scope when called; the scope commits and closes on exit.
+_MAKER = '''
+from contextlib import contextmanager
+
+from app.db import SessionLocal, User
+
+
+class Transactional:
+    @contextmanager
+    def __call__(self):
+        session = SessionLocal()
+        try:
+            yield session
+            session.commit()
+        finally:
+            session.close()
+
+
+transactional = Transactional
+'''
+
+EXAMPLES = (
+    Example(
+        title="a scope opened by calling an instance the handler keeps, the object read after it",
+        before=_MAKER + '''
+
+class SignupHandler:
+    def __init__(self, db_factory: transactional | None = None):
+        if db_factory is None:
+            self.db_factory = transactional()
+        else:
+            self.db_factory = db_factory
+
+    def __call__(self, name: str) -> str:
+        with self.db_factory() as session:
+            user = User(name=name)
+            session.add(user)
+            session.flush()
+        return f"welcome {user.name}"
+''',
+        after=_MAKER + '''
+
+class SignupHandler:
+    def __init__(self, db_factory: transactional | None = None):
+        if db_factory is None:
+            self.db_factory = transactional()
+        else:
+            self.db_factory = db_factory
+
+    def __call__(self, name: str) -> str:
+        with self.db_factory() as session:
+            user = User(name=name)
+            session.add(user)
+            session.flush()
+            session.expunge(user)
+        return f"welcome {user.name}"
+''',
+    ),
+    Example(
+        title="an async method commits the session it was handed and returns what it added",
+        before='''
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        from app.db import Message, User
+
+
+        class UserStore:
+            def __init__(self, session: AsyncSession):
+                self.session = session
+
+            async def post(self, user: User, text: str) -> User:
+                await self.session.refresh(user)
+                user.posts.append(Message(content=text))
+                self.session.add(user)
+                await self.session.commit()
+                return user
+        ''',
+        after='''
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        from app.db import Message, User
+
+
+        class UserStore:
+            def __init__(self, session: AsyncSession):
+                self.session = session
+
+            async def post(self, user: User, text: str) -> User:
+                await self.session.refresh(user)
+                user.posts.append(Message(content=text))
+                self.session.add(user)
+                await self.session.commit()
+                await self.session.refresh(user)
+                return user
+        ''',
+    ),
+)
+
+VALID = (
+    Valid(
+        '''
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        from app.db import User
+
+
+        async def create(session: AsyncSession, name: str) -> User:
+            user = User(name=name)
+            session.add(user)
+            await session.commit()
+            await session.refresh(user)
+            return user
+        ''',
+        "refreshed after the commit: its columns are loaded again before it is returned",
+    ),
+    Valid(
+        '''
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        from app.db import User
+
+
+        async def touch(session: AsyncSession, user: User) -> User:
+            await session.commit()
+            return user
+        ''',
+        "an instance handed in and never added to nor loaded through this session: nothing "
+        "shows the commit expired it",
+    ),
+    Valid(
+        '''
+        from sqlalchemy.orm import Session
+
+        from app.db import User
+
+
+        def create(session: Session, name: str) -> User:
+            user = User(name=name)
+            session.add(user)
+            session.commit()
+            return user
+        ''',
+        "sync code with the caller's session still open: a read reloads the expired columns",
+    ),
+    Valid(
+        _MAKER.replace("            session.commit()\n", "") + '''
+
+class Reader:
+    def __init__(self):
+        self.db_factory = transactional()
+
+    def name_of(self, user_id: int) -> str:
+        with self.db_factory() as session:
+            user = session.get(User, user_id)
+        return user.name
+''',
+        "a scope (opened through an instance the class keeps) that closes without committing: "
+        "the columns it loaded stay readable",
+    ),
+    Valid(
+        '''
+        import time
+        from contextlib import contextmanager
+
+        from app.db import SessionLocal, User
+
+
+        class Timer:
+            @contextmanager
+            def __call__(self):
+                start = time.monotonic()
+                yield start
+
+
+        class Job:
+            def __init__(self):
+                self.timer = Timer()
+
+            def run(self, name: str) -> User:
+                with self.timer() as started:
+                    session = SessionLocal()
+                    user = User(name=name)
+                    session.add(user)
+                return user
+        ''',
+        "an instance the class keeps whose `__call__` opens no session (a timer)",
+    ),
+)
