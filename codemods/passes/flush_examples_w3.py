@@ -226,4 +226,33 @@ VALID = (
         ''',
         "a `break` after the try leaves the loop: no next round, and the `with` block closes the session",
     ),
+    Valid(
+        '''
+        import logging
+
+        from sqlalchemy import select
+        from sqlalchemy.orm.exc import StaleDataError
+
+        from app.db import SessionLocal, User
+
+        log = logging.getLogger(__name__)
+
+
+        def rename(user_id: int, name: str) -> None:
+            with SessionLocal() as session:
+                user = session.scalars(select(User).where(User.id == user_id)).one()
+                user.name = name
+                renamed = user
+                for attempt in range(3):
+                    try:
+                        session.commit()
+                        break
+                    except StaleDataError:
+                        log.warning(f"conflict renaming {renamed}, retry {attempt}")
+                        session.rollback()
+        ''',
+        "an instance of a model with no `__str__` of its own formatted in the handler before the "
+        "rollback: the default formatting reads no column, so nothing loads (a read such as "
+        "`renamed.id` there would)",
+    ),
 )
