@@ -25,7 +25,41 @@ def given_or_new(session: Session | None = None):
             yield session
 '''
 
-PROJECT = {"app/scopes.py": _SCOPES}
+# A context manager that opens a session from the factory it is handed (nothing in the
+# class says that factory makes sessions), and a search index with a look-alike interface.
+_WRAPPERS = '''
+class DbSession:
+    def __init__(self, maker):
+        self._maker = maker
+        self._session = None
+
+    def __enter__(self):
+        self._session = self._maker()
+        return self._session
+
+    def __exit__(self, *exc):
+        if self._session is not None:
+            self._session.close()
+
+
+class SearchIndex:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def query(self, term: str) -> list[str]:
+        return [term]
+
+    def commit(self) -> None:
+        pass
+'''
+
+PROJECT = {"app/scopes.py": _SCOPES, "app/wrappers.py": _WRAPPERS}
 
 EXAMPLES = (
     Example(
@@ -152,6 +186,42 @@ EXAMPLES = (
                     print(f"rename failed: {error}")
         ''',
     ),
+    Example(
+        title="a wrapper handed its factory opens the session; the block queries a model through it",
+        before='''
+        from sqlalchemy.exc import OperationalError
+
+        from app.db import User
+        from app.wrappers import DbSession
+
+
+        def drop_guests(store) -> None:
+            with DbSession(store.maker) as session:
+                for user in session.query(User).filter(User.name.like("guest%")).all():
+                    try:
+                        session.delete(user)
+                        session.commit()
+                    except OperationalError as error:
+                        print(f"kept a guest: {error}")
+        ''',
+        after='''
+        from sqlalchemy.exc import OperationalError
+
+        from app.db import User
+        from app.wrappers import DbSession
+
+
+        def drop_guests(store) -> None:
+            with DbSession(store.maker) as session:
+                for user in session.query(User).filter(User.name.like("guest%")).all():
+                    try:
+                        session.delete(user)
+                        session.commit()
+                    except OperationalError as error:
+                        session.rollback()
+                        print(f"kept a guest: {error}")
+        ''',
+    ),
 )
 
 VALID = (
@@ -254,5 +324,22 @@ VALID = (
         "an instance of a model with no `__str__` of its own formatted in the handler before the "
         "rollback: the default formatting reads no column, so nothing loads (a read such as "
         "`renamed.id` there would)",
+    ),
+    Valid(
+        '''
+        from app.wrappers import SearchIndex
+
+
+        def reindex(path: str, terms: list[str]) -> None:
+            with SearchIndex(path) as index:
+                for term in terms:
+                    index.query(term)
+                    try:
+                        index.commit()
+                    except Exception as error:
+                        print(f"{term}: {error}")
+        ''',
+        "a with-target that is queried and committed, but never with a model: nothing says it "
+        "is a session",
     ),
 )

@@ -110,3 +110,16 @@ def given_through_scope(ctx: FileContext, qualname: str, block: cst.With | None,
                     and any(p.name == arg.value.value for p in facts.params):
                 return arg.value.value
     return None
+
+
+def queries_a_model(ctx: FileContext, evs: list[Event], S: str, block: cst.With) -> bool:
+    """Does the with-block that binds ``S`` run ``S.query(M)`` with ``M`` a mapped class of
+    the project? Only a session (or a scoped registry of one) has ``query()`` taking a model,
+    so ``S`` is one even when what the with-item calls is not known to open a session
+    (``with DBSession(product.session_factory) as S:``, a project class handed its factory)."""
+    for ev in evs:
+        if ev.kind != EventKind.CALL or ev.owner != S or ev.name != "query" or not ev.args or ev.args[0] is None:
+            continue
+        if any(node is block for node in ev.path) and ctx.index.model(ctx.qualify(ev.args[0])) is not None:
+            return True
+    return False

@@ -29,7 +29,7 @@ from .flow import (
     shape,
     statement_paths,
 )
-from .handed_uses import given_through_scope, handed_use, leaves_the_loop, raises_on_every_path
+from .handed_uses import given_through_scope, handed_use, leaves_the_loop, queries_a_model, raises_on_every_path
 from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls, with_binds
 from .reads_before_rollback import early_reads
 from .rollback_after_failed_flush_examples import EXAMPLES, PROJECT, VALID
@@ -75,7 +75,9 @@ class RollbackAfterFailedFlush(Pass):
     handler, to a project function that runs a statement on it or commits it, and never rolls
     back (`restore_keys(session)` in a `finally`), is a use. A scope that yields the session
     it is given (`with given_or_new(session) as session:`) hands back the caller's session,
-    and the caller goes on with it.
+    and the caller goes on with it. A with-target is a session when its block runs `query(M)`
+    on it with `M` a mapped class (`with DbSession(product.maker) as session:`, a class that
+    opens a session from a factory it is handed): only a session has that method.
 
     It also finds a handler that does roll back, but first reads an attribute of an instance
     the session had loaded (to log it, usually: `log.error("cannot save %s", self)` when the
@@ -232,10 +234,12 @@ class RollbackAfterFailedFlush(Pass):
         holder = held(ctx, qualname, S, refs)
         if holder is None and entry.only_through_calls:
             holder = _handed_in(ctx, qualname, S)
+        block = _binding_with(entry.calls[0], S)
+        if holder is None and block is not None and queries_a_model(ctx, evs, S, block):
+            holder = Held.HERE  # `with Wrapper(factory) as S:` whose block queries a model through S
         if holder is None:
             return None
         ref = refs.get(S)
-        block = _binding_with(entry.calls[0], S)
         if block is not None and _inside(entry.calls[0], block, after=entry.try_):
             return None  # the scope is inside the try: it closed before the handler runs
         if all(_in_savepoint(ev, entry.try_, S) for ev in entry.calls):
