@@ -116,6 +116,23 @@ def test_the_index_keeps_its_state_for_an_edit_that_changes_no_fact(tmp_path):
     assert "record_visit_once" in index.module_for_path(str(path)).functions
 
 
+def test_the_built_index_is_left_out_of_the_garbage_collectors_walks(tmp_path):
+    # The index lives as long as the server: a full collection during a check must not walk
+    # it again. Facts added after the build are collected as usual.
+    import gc
+
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    path = tmp_path / "visits.py"
+    path.write_text(BUGGY)
+    try:
+        index = Workspace().project_for(str(path)).index
+        built = index.module_for_path(str(path))
+        assert built is not None and gc.is_tracked(built)
+        assert not any(o is built for o in gc.get_objects())  # in the permanent generation
+    finally:
+        gc.unfreeze()
+
+
 def test_fix_all_source_action(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     (tmp_path / "visits.py").write_text(BUGGY)
