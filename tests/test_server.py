@@ -116,6 +116,27 @@ def test_the_index_keeps_its_state_for_an_edit_that_changes_no_fact(tmp_path):
     assert "record_visit_once" in index.module_for_path(str(path)).functions
 
 
+def test_an_edit_that_only_moves_code_keeps_the_projects_session_names(tmp_path):
+    # A line added above a definition changes the file's facts only in their lines: a new
+    # state of the index (the lines are new), but the session-related names, which read no
+    # line, are not worked out again. An edit that adds a provider changes them.
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    path = tmp_path / "visits.py"
+    path.write_text(BUGGY)
+    uri = path.as_uri()
+    work = Workspace()
+    index = work.project_for(str(path)).index
+    names = index.names()
+    built, line = index.generation, index.module_for_path(str(path)).functions["handle"].line
+    moved = "# a note\n" + BUGGY
+    assert [f.code for f in work.check(uri, str(path), moved).findings] == ["SQF002"]
+    assert index.generation > built and index.module_for_path(str(path)).functions["handle"].line == line + 1
+    assert index.names() is names
+    provider = moved + "\n\ndef open_visits():\n    with SessionLocal() as s:\n        yield s\n"
+    work.check(uri, str(path), provider)
+    assert "open_visits" in index.names() and "open_visits" not in names
+
+
 def test_the_built_index_is_left_out_of_the_garbage_collectors_walks(tmp_path):
     # The index lives as long as the server: a full collection during a check must not walk
     # it again. Facts added after the build are collected as usual.
