@@ -12,7 +12,6 @@ pygls is imported only by :func:`serve`: it is an optional dependency (``sqla-fi
 from __future__ import annotations
 
 import dataclasses
-import gc
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,16 +91,6 @@ class Project:
                 self.index.by_path[absolute] = before
 
 
-def _settle() -> None:
-    """After an index is built: its objects (hundreds of thousands for a large project) live
-    as long as the server, so they are taken out of the cyclic garbage collector's view. Every
-    check allocates many short-lived nodes, and each full collection would otherwise walk the
-    whole index again (a noticeable share of a warm check's CPU). Garbage is collected first,
-    so none of it is kept; facts added later are tracked as usual."""
-    gc.collect()
-    gc.freeze()
-
-
 def _same_facts(known: index_mod.ModuleFacts | None, facts: index_mod.ModuleFacts,
                 seen_as: Callable[[object], object] = lambda value: value) -> bool:
     """Whether the index holds ``facts`` already (for an edit that changes none: a renamed
@@ -137,7 +126,6 @@ class Workspace:
         project = self.projects.get(config.root)
         if project is None:
             project = self.projects[config.root] = Project.build(config)
-            _settle()
         return project
 
     def check(self, uri: str, path: str, text: str) -> FileResult:

@@ -136,20 +136,6 @@ def test_an_edit_that_only_moves_code_keeps_the_projects_session_names(tmp_path)
     assert "open_visits" in index.names() and "open_visits" not in names
 
 
-def test_the_built_index_is_left_out_of_the_garbage_collectors_walks(tmp_path):
-    # The index lives as long as the server: a full collection during a check must not walk
-    # it again. Facts added after the build are collected as usual.
-    import gc
-
-    try:
-        _, path, _, index = _visits(tmp_path)
-        built = index.module_for_path(str(path))
-        assert built is not None and gc.is_tracked(built)
-        assert not any(o is built for o in gc.get_objects())  # in the permanent generation
-    finally:
-        gc.unfreeze()
-
-
 def test_fix_all_source_action(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     (tmp_path / "visits.py").write_text(BUGGY)
