@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -65,7 +65,12 @@ class Project:
             facts = index_mod.extract(path, raw, index_mod.module_names(path, self.config.root, self.config.src))
         except index_mod.UNPARSABLE:
             return  # half-typed code: keep what the index knew
-        if not _same_facts(self.index.module_for_path(absolute), facts):
+        known = self.index.module_for_path(absolute)
+        if _same_facts(known, facts):
+            pass
+        elif _same_facts(known, facts, _unplaced):
+            self.index.add_moved(facts)
+        else:
             self.index.add(facts)
         self.indexed.add(absolute)
 
@@ -86,11 +91,27 @@ class Project:
                 self.index.by_path[absolute] = before
 
 
-def _same_facts(known: index_mod.ModuleFacts | None, facts: index_mod.ModuleFacts) -> bool:
+def _same_facts(known: index_mod.ModuleFacts | None, facts: index_mod.ModuleFacts,
+                seen_as: Callable[[object], object] = lambda value: value) -> bool:
     """Whether the index holds ``facts`` already (for an edit that changes none: a renamed
-    local, a comment that moves no line). The path is compared as a file, not as spelled."""
+    local, a comment that moves no line), as ``seen_as`` shows both. The path is compared as a
+    file, not as spelled."""
     return known is not None and os.path.abspath(known.path) == os.path.abspath(facts.path) \
-        and dataclasses.replace(facts, path=known.path) == known
+        and seen_as(dataclasses.replace(facts, path=known.path)) == seen_as(known)
+
+
+def _unplaced(value: object) -> object:
+    """``value`` with every record's ``line`` field left out (recursively through records,
+    lists, tuples and dicts): equal for the facts of a module before and after an edit that
+    only moved code. A set is kept as it is (compared with its lines)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value), tuple((f.name, _unplaced(getattr(value, f.name)))
+                                   for f in dataclasses.fields(value) if f.name != "line"))
+    if isinstance(value, dict):
+        return {k: _unplaced(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_unplaced(v) for v in value]
+    return value
 
 
 class Workspace:

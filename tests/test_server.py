@@ -94,16 +94,20 @@ def test_diagnostics_follow_edits_that_move_lines_or_change_no_fact(tmp_path):
     session_run(tmp_path, body)
 
 
+def _visits(tmp_path):
+    """A workspace with a project of one module (BUGGY) and its index."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    path = tmp_path / "visits.py"
+    path.write_text(BUGGY)
+    work = Workspace()
+    return work, path, path.as_uri(), work.project_for(str(path)).index
+
+
 def test_the_index_keeps_its_state_for_an_edit_that_changes_no_fact(tmp_path):
     # What the index derived (project-wide answers, the callers' files parsed for SQF010) is
     # kept for its state: an edit that changes none of the file's facts must not start a new
     # state, one that does must.
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    path = tmp_path / "visits.py"
-    path.write_text(BUGGY)
-    uri = path.as_uri()
-    work = Workspace()
-    index = work.project_for(str(path)).index
+    work, path, uri, index = _visits(tmp_path)
     built = index.generation
     assert [f.code for f in work.check(uri, str(path), BUGGY).findings] == ["SQF002"]
     assert index.generation == built  # the first open of the file as on disk
@@ -114,6 +118,22 @@ def test_the_index_keeps_its_state_for_an_edit_that_changes_no_fact(tmp_path):
     assert [f.code for f in work.check(uri, str(path), renamed).findings] == ["SQF002"]
     assert index.generation > built
     assert "record_visit_once" in index.module_for_path(str(path)).functions
+
+
+def test_an_edit_that_only_moves_code_keeps_the_projects_session_names(tmp_path):
+    # A line added above a definition changes the file's facts only in their lines: a new
+    # state of the index (the lines are new), but the session-related names, which read no
+    # line, are not worked out again. An edit that adds a provider changes them.
+    work, path, uri, index = _visits(tmp_path)
+    names = index.names()
+    built, line = index.generation, index.module_for_path(str(path)).functions["handle"].line
+    moved = "# a note\n" + BUGGY
+    assert [f.code for f in work.check(uri, str(path), moved).findings] == ["SQF002"]
+    assert index.generation > built and index.module_for_path(str(path)).functions["handle"].line == line + 1
+    assert index.names() is names
+    provider = moved + "\n\ndef open_visits():\n    with SessionLocal() as s:\n        yield s\n"
+    work.check(uri, str(path), provider)
+    assert "open_visits" in index.names() and "open_visits" not in names
 
 
 def test_fix_all_source_action(tmp_path):

@@ -59,6 +59,14 @@ class NameQueries(ScopeQueries):
         found.update(self._memo_decorator_names())
         return {n for n in found if n}
 
+    def add_moved(self, facts) -> None:
+        """Add ``facts``, which differ from the module's known facts only in their ``line``
+        fields (an edit that moved code: a line added above). A new state of the index, but
+        the project's session-related names read no line: they stay as they were."""
+        kept = self._names, self._relevance
+        self.add(facts)
+        self._names, self._relevance = kept
+
     def _callable_scopes(self, mod) -> set[str]:
         """Classes of ``mod`` whose instances are called to open a session scope (a
         ``@contextmanager`` ``__call__``), and the module's other names for them (``maker =
