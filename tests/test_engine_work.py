@@ -78,6 +78,29 @@ def test_names_of_other_call_results_do_not_pull_files_into_the_index(tmp_path):
     assert idx.module_for_path(files[2]) is not None
 
 
+def test_a_generator_yielding_a_builtins_result_is_no_session_provider(tmp_path):
+    # A generator yielding a name bound to a call is a session provider candidate until the
+    # index resolves the call; a builtin's result (`tuple(...)`) never is one, so a file that
+    # only mentions such a generator stays a byte scan. A generator that yields what an
+    # unresolved call made (an attribute of a parameter) stays a candidate, as does a module
+    # that defines a function of a builtin's name.
+    (tmp_path / "db.py").write_text(
+        "import itertools\nfrom sqlalchemy.orm import sessionmaker\n\nSessionLocal = sessionmaker()\n\n\n"
+        "def batched(items, size):\n    it = iter(items)\n    while True:\n"
+        "        batch = tuple(itertools.islice(it, size))\n        if not batch:\n            return\n"
+        "        yield batch\n\n\n"
+        "def from_config(config):\n    session = config.session()\n    yield session\n")
+    (tmp_path / "shadow.py").write_text(
+        "from sqlalchemy.orm import sessionmaker\n\nMaker = sessionmaker()\n\n\n"
+        "def iter():\n    return Maker()\n\n\ndef provide():\n    session = iter()\n    yield session\n")
+    (tmp_path / "plain.py").write_text("from db import batched\n\n\ndef pairs(xs):\n    return list(batched(xs, 2))\n")
+    files = [str(tmp_path / n) for n in ("db.py", "shadow.py", "plain.py")]
+    idx = engine.build_index(files, Config(root=str(tmp_path)), jobs=1)
+    assert {"from_config", "provide"} <= idx.names()
+    assert "batched" not in idx.names()
+    assert idx.module_for_path(files[2]) is None
+
+
 def _sources() -> list[Path]:
     root = Path(__file__).resolve().parent.parent
     return sorted([*root.glob("tests/fixtures/**/*.py"), *root.glob("samples/**/*.py"), *root.glob("codemods/passes/*.py")])

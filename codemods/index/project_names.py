@@ -3,6 +3,8 @@ for them (the prefilter's tokens)."""
 
 from __future__ import annotations
 
+import builtins
+
 from .. import names
 from ..prefilter import relevance_of
 from .facts import (
@@ -10,6 +12,8 @@ from .facts import (
 )
 from .holders import KWARGS
 from .scopes import ScopeQueries
+
+_BUILTINS = frozenset(dir(builtins))
 
 
 class NameQueries(ScopeQueries):
@@ -32,7 +36,8 @@ class NameQueries(ScopeQueries):
             for fn in mod.functions.values():
                 if "." in fn.qualname:
                     continue
-                if fn.session_decorator is not None or fn.yields_kind or any(p.depends for p in fn.params):
+                if fn.session_decorator is not None or any(p.depends for p in fn.params) \
+                        or fn.yields_kind == "service" or self._yields_session(mod, fn):
                     found.add(fn.qualname)
                 elif (fn.is_generator or fn.returns_class) and any(
                         self.opens_session(o.factory) is not None for o in fn.opened):
@@ -58,6 +63,20 @@ class NameQueries(ScopeQueries):
         found.update(n.rsplit(".", 1)[-1] for n in self.config_scopes)
         found.update(self._memo_decorator_names())
         return {n for n in found if n}
+
+    @staticmethod
+    def _yields_session(mod, fn) -> bool:
+        """Does ``fn`` yield what may be a session? A name bound to a call's result is a
+        candidate until the index resolves the call, except a call of a builtin the module does
+        not redefine (``batch = tuple(islice(it, n)); yield batch``), which never makes one."""
+        prefix = f"{mod.module}." if mod.module else ""
+
+        def builtin(src: str) -> bool:
+            local = src[len(prefix):]
+            return src.startswith(prefix) and local in _BUILTINS and local not in mod.functions \
+                and local not in mod.classes and local not in mod.factories
+
+        return fn.yields_kind == "session" and not (fn.yield_sources and all(map(builtin, fn.yield_sources)))
 
     def add_moved(self, facts) -> None:
         """Add ``facts``, which differ from the module's known facts only in their ``line``
