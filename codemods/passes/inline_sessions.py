@@ -1,4 +1,6 @@
-"""SQF011's sessions that no name holds: ``Maker().query(...)``, ``prod.session_factory().execute(...)``.
+"""SQF011's sessions that no name holds: ``Maker().query(...)``, ``prod.session_factory().execute(...)``;
+and what SQF011 asks of any call that makes a session: a new one (not a scoped registry's), on
+a pool's connection (not the caller's), with an engine.
 
 A session made and used in one expression is never closed: nothing can reach it to close it,
 and since a session sits in a reference cycle, it is not freed when the expression ends but
@@ -14,29 +16,26 @@ from .. import names
 from ..lazy import lazy
 from . import match as m
 from .base import FileContext
+from .flow import Event, EventKind
 from .helpers import dotted
 
 if TYPE_CHECKING:
     import libcst as cst
-
-    from .session_never_closed import SessionNeverClosed
 else:
     cst = lazy("libcst")
 
 
-def inline_sessions(sqf: SessionNeverClosed, ctx: FileContext, fn: cst.FunctionDef,
-                    made: list[str]) -> Iterator[tuple[cst.Call, bool]]:
+def inline_sessions(ctx: FileContext, fn: cst.FunctionDef, made: list[str]) -> Iterator[tuple[cst.Call, bool]]:
     """The calls in ``fn`` that make a new session used at once by a chained method, where
     ``made`` (the index's candidates for this function) says what they call; with whether the
     session is async."""
-    from .session_never_closed import _on_a_connection, _unbound
     for node in m.findall(fn.body, m.Attribute(value=m.Call(), attr=m.OneOf(*(m.Name(u) for u in names.INLINE_USES)))):
         call: cst.Call = node.value  # type: ignore[attr-defined]
-        if not isinstance(ctx.parent(node), cst.Call) or _on_a_connection(call, []):
+        if not isinstance(ctx.parent(node), cst.Call) or on_a_connection(call, []):
             continue
         factory = _factory(ctx, fn, call, made)
-        if factory is not None and not _unbound(call, factory) \
-                and sqf._opens_new(ctx, factory, dotted(call.func) or ""):
+        if factory is not None and not without_engine(call, factory) \
+                and opens_new(ctx, factory, dotted(call.func) or ""):
             yield call, bool(ctx.index.opens_session(factory))
 
 
@@ -62,7 +61,7 @@ def _built_from(ctx: FileContext, fn: cst.FunctionDef, name: str, cls: str) -> b
                                and ctx.qualify(dotted(a.value.func)) == cls for a in bound)  # type: ignore[attr-defined]
 
 
-def dropped_providers(sqf: SessionNeverClosed, ctx: FileContext, fn: cst.FunctionDef) -> Iterator[tuple[cst.Call, bool]]:
+def dropped_providers(ctx: FileContext, fn: cst.FunctionDef) -> Iterator[tuple[cst.Call, bool]]:
     """``db = next(get_db())``, ``await anext(provide_session())``: a project generator that
     opens a session, yields it and closes it after the yield, advanced once while no name
     holds the generator; with whether it is async. Nothing keeps the generator, so it is
@@ -78,5 +77,44 @@ def dropped_providers(sqf: SessionNeverClosed, ctx: FileContext, fn: cst.Functio
         if provider is None or not provider.is_generator or not provider.closes_after_yield:
             continue
         opened = [o for o in provider.opened if o.yielded and index.opens_session(o.factory) is not None]
-        if opened and sqf._opens_new(ctx, opened[0].factory, ""):
+        if opened and opens_new(ctx, opened[0].factory, ""):
             yield call, bool(index.opens_session(opened[0].factory))
+
+
+def opens_new(ctx: FileContext, factory: str | None, callee: str) -> bool:
+    """Does calling ``factory`` (``callee`` as written) open a new session, not a scoped
+    registry's nor Flask-SQLAlchemy's?"""
+    index = ctx.index
+    if factory is None or index.opens_session(factory) is None:
+        return False
+    found = index.factory(factory)
+    if found is not None and found.scoped or index.returns_registry_session(factory):
+        return False
+    if factory.endswith("()") and index.builder(factory[:-2]) in names.SCOPED:
+        return False  # a registry built in the function (`Scoped = scoped_session(...)`)
+    return not index.flask_session(factory) and not index.flask_session(ctx.qualify(callee))
+
+
+def without_engine(call: cst.Call, factory: str | None) -> bool:
+    """`Session()`: SQLAlchemy's session class called with no engine; it holds no connection,
+    ever (a query through it raises UnboundExecutionError)."""
+    return not call.args and names.session_class(factory) is not None
+
+
+def on_a_connection(call: cst.Call, before: list[Event]) -> bool:
+    """`Session(bind=op.get_bind())`, `Session(bind=session.connection())`, `Session(conn)`:
+    the caller owns the connection, the session checks nothing out of a pool."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value != "bind":
+            continue
+        value = arg.value
+        if isinstance(value, cst.Name):  # `bind = op.get_bind()` earlier in the function
+            value = next((e.value for e in reversed(before) if e.kind == EventKind.ASSIGN and e.name == value.value
+                          and e.value is not None), value)
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
+                and value.func.attr.value in ("get_bind", "connect", "connection"):
+            return True
+        name = (dotted(value) or "").rsplit(".", 1)[-1].lower()
+        if name in ("bind", "conn", "connection", "connectable") or name.endswith(("_conn", "_connection")):
+            return True
+    return False

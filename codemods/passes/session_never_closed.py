@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING  # noqa: I001
 
-from .. import names
 from ..lazy import lazy
 from . import match as m
 from . import never_closed_examples_w3 as w3
@@ -16,7 +15,7 @@ from .examples import BOT, SYNC_DB
 from .flow import Event, EventKind, events, functions, handler_block, in_finally
 from .helpers import dotted
 from .holders import held_in, holder_of, unowned_holder, unowned_message
-from .inline_sessions import dropped_providers, inline_sessions
+from .inline_sessions import dropped_providers, inline_sessions, on_a_connection, opens_new, without_engine
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -587,10 +586,10 @@ class SessionNeverClosed(Pass):
             if facts is not None and not facts.session_names and not facts.held and not facts.inline_opens \
                     and not {"next", "anext"} & facts.called or _command(fn):
                 continue
-            for call, is_async in inline_sessions(self, ctx, fn, facts.inline_opens if facts is not None else []):
+            for call, is_async in inline_sessions(ctx, fn, facts.inline_opens if facts is not None else []):
                 yield self.finding(call, _inline_message(ctx, call, is_async))
             if facts is None or {"next", "anext"} & facts.called:
-                for call, is_async in dropped_providers(self, ctx, fn):
+                for call, is_async in dropped_providers(ctx, fn):
                     yield self.finding(call, _dropped_message(ctx, call, is_async))
             evs = events(fn, ctx)
             for created in self._created(ctx, fn, qualname, evs):
@@ -617,7 +616,7 @@ class SessionNeverClosed(Pass):
             if not self._opens(ctx, fn, qualname, callee, e.name or ""):
                 continue
             factory = self._factory(ctx, qualname, callee, e.name or "")
-            if _on_a_connection(value, evs[: e.index]) or _unbound(value, factory):
+            if on_a_connection(value, evs[: e.index]) or without_engine(value, factory):
                 continue
             kind = ctx.index.opens_session(factory)
             out.append(_Created(e, e.name or "", value, callee, bool(kind)))
@@ -635,21 +634,7 @@ class SessionNeverClosed(Pass):
     @staticmethod
     def _opens(ctx: FileContext, fn: cst.FunctionDef, qualname: str, callee: str, name: str) -> bool:
         """Does `name = callee(...)` open a new session (not a scoped registry's)?"""
-        return SessionNeverClosed._opens_new(ctx, SessionNeverClosed._factory(ctx, qualname, callee, name), callee)
-
-    @staticmethod
-    def _opens_new(ctx: FileContext, factory: str | None, callee: str) -> bool:
-        """Does calling ``factory`` (``callee`` as written) open a new session, not a scoped
-        registry's nor Flask-SQLAlchemy's?"""
-        index = ctx.index
-        if factory is None or index.opens_session(factory) is None:
-            return False
-        found = index.factory(factory)
-        if found is not None and found.scoped or index.returns_registry_session(factory):
-            return False
-        if factory.endswith("()") and index.builder(factory[:-2]) in names.SCOPED:
-            return False  # a registry built in the function (`Scoped = scoped_session(...)`)
-        return not index.flask_session(factory) and not index.flask_session(ctx.qualify(callee))
+        return opens_new(ctx, SessionNeverClosed._factory(ctx, qualname, callee, name), callee)
 
     # what happens to it -----------------------------------------------------------
     def _outcome(self, ctx: FileContext, fn: cst.FunctionDef, evs: list[Event], created: _Created) -> Outcome:
@@ -719,10 +704,10 @@ class SessionNeverClosed(Pass):
             value = assign.value.expression if isinstance(assign.value, cst.Await) else assign.value
             callee = _callee(value) if isinstance(value, cst.Call) else None
             holder = unowned_holder(ctx, fn, assign.targets[0].target) if callee is not None else None
-            if holder is None or holder not in held or not self._opens_new(ctx, held[holder], callee or ""):
+            if holder is None or holder not in held or not opens_new(ctx, held[holder], callee or ""):
                 continue
             before = [e for e in evs if ctx.position(e.node).start.line < ctx.position(assign).start.line]
-            if _on_a_connection(value, before):  # type: ignore[arg-type]
+            if on_a_connection(value, before):  # type: ignore[arg-type]
                 continue
             call = ctx.module.code_for_node(value)
             if len(call) > 60 or "\n" in call:
@@ -902,31 +887,6 @@ def _callee(call: cst.Call) -> str | None:
         inner = dotted(call.func.func)
         return inner + "()" if inner is not None and not call.args else None
     return dotted(call.func)
-
-
-def _unbound(call: cst.Call, factory: str | None) -> bool:
-    """`Session()`: SQLAlchemy's session class called with no engine; it holds no connection,
-    ever (a query through it raises UnboundExecutionError)."""
-    return not call.args and names.session_class(factory) is not None
-
-
-def _on_a_connection(call: cst.Call, before: list[Event]) -> bool:
-    """`Session(bind=op.get_bind())`, `Session(bind=session.connection())`, `Session(conn)`:
-    the caller owns the connection, the session checks nothing out of a pool."""
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value != "bind":
-            continue
-        value = arg.value
-        if isinstance(value, cst.Name):  # `bind = op.get_bind()` earlier in the function
-            value = next((e.value for e in reversed(before) if e.kind == EventKind.ASSIGN and e.name == value.value
-                          and e.value is not None), value)
-        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
-                and value.func.attr.value in ("get_bind", "connect", "connection"):
-            return True
-        name = (dotted(value) or "").rsplit(".", 1)[-1].lower()
-        if name in ("bind", "conn", "connection", "connectable") or name.endswith(("_conn", "_connection")):
-            return True
-    return False
 
 
 def _command(fn: cst.FunctionDef) -> bool:
