@@ -53,9 +53,8 @@ def raises_on_every_path(block: cst.BaseSuite) -> bool:
     raise`` alone does not: the other path goes on."""
     body = block.body if isinstance(block, cst.IndentedBlock) else [block]
     for stmt in body:
-        if isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, cst.Raise) for s in stmt.body):
-            return True
-        if isinstance(stmt, cst.SimpleStatementSuite) and any(isinstance(s, cst.Raise) for s in stmt.body):
+        if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) \
+                and any(isinstance(s, cst.Raise) for s in stmt.body):
             return True
         if isinstance(stmt, (cst.With, cst.If)) and _branches_raise(stmt):
             return True
