@@ -40,6 +40,10 @@ _LOOKERS = {
 }
 
 
+# builtins that advance a generator once (`next(get_db())`): see inline_sessions.dropped_providers
+_ADVANCE = frozenset({"next", "anext"})
+
+
 class Outcome(Enum):
     """What happens to a session a function creates."""
 
@@ -578,17 +582,19 @@ class SessionNeverClosed(Pass):
                    for fn in facts.functions.values() for o in fn.opened) or any(
             index.opens_session(h.factory) is not None for fn in facts.functions.values() for h in fn.held) or any(
             index.opens_session(made) is not None or index.kept_factory(made) is not None
-            for fn in facts.functions.values() for made in fn.inline_opens) or bool({"next", "anext"} & facts.all_called)
+            for fn in facts.functions.values() for made in fn.inline_opens) or bool(_ADVANCE & facts.all_called)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
             facts = ctx.function_facts(qualname)
+            advances = facts is None or bool(_ADVANCE & facts.called)
             if facts is not None and not facts.session_names and not facts.held and not facts.inline_opens \
-                    and not {"next", "anext"} & facts.called or _command(fn):
+                    and not advances or _command(fn):
                 continue
-            for call, is_async in inline_sessions(ctx, fn, facts.inline_opens if facts is not None else []):
-                yield self.finding(call, _inline_message(ctx, call, is_async))
-            if facts is None or {"next", "anext"} & facts.called:
+            if facts is not None and facts.inline_opens:  # (after a fix round: no candidates known)
+                for call, is_async in inline_sessions(ctx, fn, facts.inline_opens):
+                    yield self.finding(call, _inline_message(ctx, call, is_async))
+            if advances:
                 for call, is_async in dropped_providers(ctx, fn):
                     yield self.finding(call, _dropped_message(ctx, call, is_async))
             evs = events(fn, ctx)
