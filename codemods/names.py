@@ -120,6 +120,13 @@ MAPPING_DECORATORS = ("mapped", "mapped_as_dataclass", "as_declarative_base")
 DECLARED_ATTR = {"sqlalchemy.orm.declared_attr", "sqlalchemy.ext.declarative.declared_attr",
                  "sqlalchemy.orm.decl_api.declared_attr"}
 PROPERTY_DECORATORS = ("property", "cached_property", "hybrid_property", "reify")
+
+
+def is_property_decorator(decorator: str) -> bool:
+    """Does a decorator's dotted name (``functools.cached_property``, ``reify``) make the
+    method read as an attribute of the instance?"""
+    return decorator.rsplit(".", 1)[-1] in PROPERTY_DECORATORS
+
 CONTEXT_MANAGER_DECORATORS = {"contextlib.contextmanager", "contextlib.asynccontextmanager"}
 
 # Library decorators that keep what the decorated function returns for later calls, in the

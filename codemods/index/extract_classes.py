@@ -48,7 +48,7 @@ class ClassExtraction(ExtractorBase):
                 if attribute is not None:
                     info.attributes[stmt.name] = attribute
                 elif stmt.name in ("__str__", "__repr__") or any(
-                        (dotted_name(decorator_callee(d)) or "").rsplit(".", 1)[-1] in names.PROPERTY_DECORATORS
+                        names.is_property_decorator(dotted_name(decorator_callee(d)) or "")
                         for d in stmt.decorator_list):  # (formatting the object reads what __str__ reads)
                     info.properties[stmt.name] = sorted({
                         n.attr for n in ast.walk(stmt) if isinstance(n, ast.Attribute)

@@ -123,7 +123,7 @@ class SessionQueries(IndexLookup):
             return qualified
         found = self.callable_named(qualified)
         if found is None or found[0].returns_self_attr is None or not any(
-                d.rsplit(".", 1)[-1] in ("property", "cached_property") for d in found[0].decorators):
+                names.is_property_decorator(d) for d in found[0].decorators):
             return None
         owner = found[1] or qualified.rpartition(".")[0]
         kept = f"{owner}.{found[0].returns_self_attr}"

@@ -9,6 +9,7 @@ from .base import Example, Valid
 
 # A class that keeps its factory and hands it out through a property.
 STORE = '''
+from pyramid.decorator import reify
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
@@ -26,6 +27,10 @@ class Store:
         return self.__maker
 
     def factory(self):
+        return self.__maker
+
+    @reify
+    def maker(self):
         return self.__maker
 '''
 
@@ -103,6 +108,21 @@ EXAMPLES = (
             store = Store(url)
             store.connect()
             users = store.session_factory().scalar(select(func.count()).select_from(User))
+            return store, users
+        ''',
+    ),
+    Example(
+        title="the factory handed out by a property of another library's decorator (Pyramid's reify)",
+        before='''
+        from sqlalchemy import func, select
+        from app.db import User
+        from app.store import Store
+
+
+        def open_store(url: str) -> tuple[Store, int]:
+            store = Store(url)
+            store.connect()
+            users = store.maker().scalar(select(func.count()).select_from(User))
             return store, users
         ''',
     ),
