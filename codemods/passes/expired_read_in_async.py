@@ -11,7 +11,7 @@ from .base import Edit, FileContext, Finding, Fix, Pass
 from .expired_read_in_async_examples import EXAMPLES, PROJECT, VALID
 from .expiry_callers import caller_collections, caller_sessions
 from .expiry_carry import Collections, Round, bind_collection, carried_reads, iterated, taken
-from .expiry_handoff import Handoff, caller_expired, guarded, handoff, may_be_handed_expired
+from .expiry_handoff import Handoff, caller_expired, guarded, handoff, may_be_handed_expired, round_handoff
 from .expiry_paths import (
     aug_assigned,
     begins_block,
@@ -23,7 +23,7 @@ from .expiry_paths import (
     node_ids,
     sole_call,
 )
-from .expiry_state import Expiry, Tracked
+from .expiry_state import Expiry, Tracked, cause_of
 from .flow import (
     BindingKind,
     Event,
@@ -380,24 +380,31 @@ class ExpiredReadInAsync(Pass):
                     if used is not None:
                         used.through[e.name or ""] = e.owner
                         break
-        return [x for x in out if x.reads] + self._carried(region, rounds, out, carried_only, S)
+        return [x for x in out if x.reads] + self._carried(ctx, region, rounds, out, carried_only, S, handoffs)
 
     @staticmethod
-    def _carried(region: list[Event], rounds: list[Round], out: list[Expiry], deeper: list[Expiry],
-                 S: str) -> list[Expiry]:
+    def _carried(ctx: FileContext, region: list[Event], rounds: list[Round], out: list[Expiry],
+                 deeper: list[Expiry], S: str, handoffs: list[Handoff] | None) -> list[Expiry]:
         """Reads early in a loop's round of an element that an expiry later in the previous
         round expired (each a record of its own, unless a read is already reported). A
         rollback further down a call counts here: whoever handles the failure, the instances
-        stay expired for the next round."""
+        stay expired for the next round. In a caller's walk, the element handed with the
+        session to a project function early in the round is such a hand-off too."""
         reported = {id(r.node) for x in out for reads in x.reads.values() for r in reads}
         found: list[Expiry] = []
         for watch in rounds:
-            hit = carried_reads(region, watch, out[watch.start:] + deeper, S)
-            if hit is None or any(id(r.node) in reported for r in hit[1]):
+            start = carried_reads(region, watch, out[watch.start:] + deeper, S)
+            if start is None:
                 continue
-            cause, reads = hit
+            for e, loaded in start.handed if handoffs is not None else ():
+                passed = round_handoff(ctx, e, watch, start, S, loaded)
+                if passed is not None:
+                    handoffs.append(passed)  # type: ignore[union-attr]
+            if not start.reads or any(id(r.node) in reported for r in start.reads):
+                continue
+            cause = start.cause(start.reads[0])
             record = Expiry(cause.event, cause.kind, via=cause.via, expires_all=True, carried=(watch.loop, watch.X))
-            record.reads[watch.X], record.objects[watch.X] = reads[:1], watch.obj
+            record.reads[watch.X], record.objects[watch.X] = start.reads[:1], watch.obj
             found.append(record)
         return found
 
@@ -508,13 +515,7 @@ class ExpiredReadInAsync(Pass):
         listed = ", ".join(f"`{X}.{reads[0].name}`" + (f" (in `{expiry.through[X]}({X})`)" if X in expiry.through else "")
                            for X, reads in expiry.reads.items())
         objects = ", ".join(f"`{X}`" for X in expiry.reads)
-        cause = {"commit": f"`{S}.commit()`", "rollback": f"`{S}.rollback()`", "flush": f"`{S}.flush()`",
-                 "begin": f"the end of `async with {S}.begin():`"}[expiry.kind]
-        line = ctx.position(expiry.event.node).start.line
-        cause += f" (line {line})"
-        if expiry.via is not None:
-            done = {"commit": "may commit", "rollback": "may roll back"}[expiry.kind]
-            cause = f"`{expiry.via}(...)` (line {line}), which {done} `{S}`,"
+        cause = cause_of(expiry, S, ctx.position(expiry.event.node).start.line)
         message = (f"{listed} read after {cause} expired {objects}: the implicit reload "
                    f"raises MissingGreenlet in async code; ")
         if expiry.refetch:
