@@ -127,6 +127,10 @@ class ExpiredReadInAsync(Pass):
     naming the caller and its line, without an automatic fix (the refresh belongs in the caller
     or at the top of the function). A parameter handed in expired and handed on counts for the
     next function too (two callers up), as does a method called on an object the caller built.
+    A loop's element handed in with the session counts the same way when something later in
+    the round (the call itself included) commits or rolls back the session as the loop reads
+    above say: from the second round on it comes in expired, and the finding names the
+    caller's loop and what expired it in the round before.
 
     A session parameter (`db: AsyncSession` with no provider) comes from the project's async
     session factories: it expires on commit unless every one of them is built with
@@ -279,8 +283,7 @@ class ExpiredReadInAsync(Pass):
         ctor: tuple[cst.CSTNode | None, tuple[str, int | str]] | None = None
         for e in region:
             if handed is not None and id(e.node) not in handed[0]:
-                self._expire(out, handed[1], handed[2], objs, owned.bags, spared=handed[4])
-                out[-1].via = handed[3]
+                self._expire_handed(out, handed, objs, owned.bags)
                 handed = None
             if reload is not None and id(e.node) not in reload[0]:
                 for obj in [*objs.values(), *owned.bags.values()]:
@@ -380,7 +383,16 @@ class ExpiredReadInAsync(Pass):
                     if used is not None:
                         used.through[e.name or ""] = e.owner
                         break
+        if handed is not None:  # the region's last call: a loop's next round still reads what it expired
+            self._expire_handed(out, handed, objs, owned.bags)
         return [x for x in out if x.reads] + self._carried(ctx, region, rounds, out, carried_only, S, handoffs)
+
+    @classmethod
+    def _expire_handed(cls, out: list[Expiry], handed: tuple[set[int], Event, str | None, str | None, set[str]],
+                       objs: dict[str, Tracked], bags: dict[str, Tracked]) -> None:
+        """The commit or rollback of a call handed the session, once its arguments ran."""
+        cls._expire(out, handed[1], handed[2], objs, bags, spared=handed[4])
+        out[-1].via = handed[3]
 
     @staticmethod
     def _carried(ctx: FileContext, region: list[Event], rounds: list[Round], out: list[Expiry],
