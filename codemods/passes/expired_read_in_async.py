@@ -11,7 +11,7 @@ from .base import Edit, FileContext, Finding, Fix, Pass
 from .expired_read_in_async_examples import EXAMPLES, PROJECT, VALID
 from .expiry_callers import caller_collections, caller_sessions
 from .expiry_carry import Collections, Round, bind_collection, carried_reads, iterated, taken
-from .expiry_handoff import Handoff, caller_expired, guarded, handoff, may_be_handed_expired
+from .expiry_handoff import Handoff, caller_expired, guarded, handoff, may_be_handed_expired, round_handoff
 from .expiry_paths import (
     aug_assigned,
     begins_block,
@@ -23,7 +23,7 @@ from .expiry_paths import (
     node_ids,
     sole_call,
 )
-from .expiry_state import Expiry, Tracked
+from .expiry_state import Expiry, Tracked, cause_of
 from .flow import (
     BindingKind,
     Event,
@@ -127,6 +127,10 @@ class ExpiredReadInAsync(Pass):
     naming the caller and its line, without an automatic fix (the refresh belongs in the caller
     or at the top of the function). A parameter handed in expired and handed on counts for the
     next function too (two callers up), as does a method called on an object the caller built.
+    A loop's element handed in with the session counts the same way when something later in
+    the round (the call itself included) commits or rolls back the session as the loop reads
+    above say: from the second round on it comes in expired, and the finding names the
+    caller's loop and what expired it in the round before.
 
     A session parameter (`db: AsyncSession` with no provider) comes from the project's async
     session factories: it expires on commit unless every one of them is built with
@@ -279,8 +283,7 @@ class ExpiredReadInAsync(Pass):
         ctor: tuple[cst.CSTNode | None, tuple[str, int | str]] | None = None
         for e in region:
             if handed is not None and id(e.node) not in handed[0]:
-                self._expire(out, handed[1], handed[2], objs, owned.bags, spared=handed[4])
-                out[-1].via = handed[3]
+                self._expire_handed(out, handed, objs, owned.bags)
                 handed = None
             if reload is not None and id(e.node) not in reload[0]:
                 for obj in [*objs.values(), *owned.bags.values()]:
@@ -380,24 +383,40 @@ class ExpiredReadInAsync(Pass):
                     if used is not None:
                         used.through[e.name or ""] = e.owner
                         break
-        return [x for x in out if x.reads] + self._carried(region, rounds, out, carried_only, S)
+        if handed is not None:  # the region's last call: a loop's next round still reads what it expired
+            self._expire_handed(out, handed, objs, owned.bags)
+        return [x for x in out if x.reads] + self._carried(ctx, region, rounds, out, carried_only, S, handoffs)
+
+    @classmethod
+    def _expire_handed(cls, out: list[Expiry], handed: tuple[set[int], Event, str | None, str | None, set[str]],
+                       objs: dict[str, Tracked], bags: dict[str, Tracked]) -> None:
+        """The commit or rollback of a call handed the session, once its arguments ran."""
+        cls._expire(out, handed[1], handed[2], objs, bags, spared=handed[4])
+        out[-1].via = handed[3]
 
     @staticmethod
-    def _carried(region: list[Event], rounds: list[Round], out: list[Expiry], deeper: list[Expiry],
-                 S: str) -> list[Expiry]:
+    def _carried(ctx: FileContext, region: list[Event], rounds: list[Round], out: list[Expiry],
+                 deeper: list[Expiry], S: str, handoffs: list[Handoff] | None) -> list[Expiry]:
         """Reads early in a loop's round of an element that an expiry later in the previous
         round expired (each a record of its own, unless a read is already reported). A
         rollback further down a call counts here: whoever handles the failure, the instances
-        stay expired for the next round."""
+        stay expired for the next round. In a caller's walk, the element handed with the
+        session to a project function early in the round is such a hand-off too."""
         reported = {id(r.node) for x in out for reads in x.reads.values() for r in reads}
         found: list[Expiry] = []
         for watch in rounds:
-            hit = carried_reads(region, watch, out[watch.start:] + deeper, S)
-            if hit is None or any(id(r.node) in reported for r in hit[1]):
+            start = carried_reads(region, watch, out[watch.start:] + deeper, S)
+            if start is None:
                 continue
-            cause, reads = hit
+            for e, loaded in start.handed if handoffs is not None else ():
+                passed = round_handoff(ctx, e, watch, start, S, loaded)
+                if passed is not None:
+                    handoffs.append(passed)  # type: ignore[union-attr]
+            if not start.reads or any(id(r.node) in reported for r in start.reads):
+                continue
+            cause = start.cause(start.reads[0])
             record = Expiry(cause.event, cause.kind, via=cause.via, expires_all=True, carried=(watch.loop, watch.X))
-            record.reads[watch.X], record.objects[watch.X] = reads[:1], watch.obj
+            record.reads[watch.X], record.objects[watch.X] = start.reads[:1], watch.obj
             found.append(record)
         return found
 
@@ -508,13 +527,7 @@ class ExpiredReadInAsync(Pass):
         listed = ", ".join(f"`{X}.{reads[0].name}`" + (f" (in `{expiry.through[X]}({X})`)" if X in expiry.through else "")
                            for X, reads in expiry.reads.items())
         objects = ", ".join(f"`{X}`" for X in expiry.reads)
-        cause = {"commit": f"`{S}.commit()`", "rollback": f"`{S}.rollback()`", "flush": f"`{S}.flush()`",
-                 "begin": f"the end of `async with {S}.begin():`"}[expiry.kind]
-        line = ctx.position(expiry.event.node).start.line
-        cause += f" (line {line})"
-        if expiry.via is not None:
-            done = {"commit": "may commit", "rollback": "may roll back"}[expiry.kind]
-            cause = f"`{expiry.via}(...)` (line {line}), which {done} `{S}`,"
+        cause = cause_of(expiry, S, ctx.position(expiry.event.node).start.line)
         message = (f"{listed} read after {cause} expired {objects}: the implicit reload "
                    f"raises MissingGreenlet in async code; ")
         if expiry.refetch:

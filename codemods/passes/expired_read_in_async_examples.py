@@ -19,6 +19,41 @@ async def get_db():
 
 PROJECT = {"bot/__init__.py": "", "bot/services.py": BOT, "bot/deps.py": QUIET_PROVIDER}
 
+
+def charge_loop(top: str = "", on_short: str = "await db.rollback()", on_charge: str = "await db.commit()",
+                round_top: str = "", pool: str = "quiet_pool", session: str = "db") -> str:
+    """A loop over loaded users that hands each one, with the session ``session``, to a
+    function that reads it first thing and commits or rolls back (what ``top``/``round_top``
+    add runs first). Its tests live in tests/test_round_handoff.py."""
+    return _CHARGE_LOOP.format(top=f"{top}\n    " if top else "", on_short=on_short, on_charge=on_charge,
+                               round_top=f"{round_top}\n            " if round_top else "", pool=pool,
+                               session=session)
+
+
+_CHARGE_LOOP = '''
+from sqlalchemy import select
+from bot.services import User, {pool}
+
+
+async def charge(db, user) -> str:
+    {top}if user.visits < 10:
+        {on_short}
+        return "refused"
+    user.visits -= 10
+    {on_charge}
+    return "charged"
+
+
+async def charge_all() -> int:
+    async with {pool}() as db:
+        users = (await db.scalars(select(User))).all()
+        charged = 0
+        for user in users:
+            {round_top}if await charge({session}, user) == "charged":
+                charged += 1
+        return charged
+'''
+
 EXAMPLES = (
         Example(
             title="created, committed, read while the session is open",
@@ -393,6 +428,11 @@ EXAMPLES = (
                     return first.name
             ''',
         ),
+        Example(
+            title="a loop hands each element to a function that may roll back: the next round's element comes in "
+                  "expired",
+            before=charge_loop(),
+        ),
     )
 
 VALID = (
@@ -745,4 +785,12 @@ VALID = (
             ''',
             "the project function commits another session; the value was taken before",
         ),
+        Valid(charge_loop(top="await db.refresh(user)"),
+              "the function handed each element refreshes it before it reads it"),
+        Valid(charge_loop(round_top="await db.refresh(user)"),
+              "the loop refreshes its element at the start of each round"),
+        Valid(charge_loop(on_short="pass"),
+              "the round only commits, under a factory built with expire_on_commit=False"),
+        Valid(charge_loop(on_short="await db.flush()", on_charge="await db.flush()"),
+              "nothing in the round commits or rolls back: the function only flushes"),
     )

@@ -206,22 +206,40 @@ def reaches_next_round(e: Event, loop: cst.For) -> bool:
     return True
 
 
-def carried_reads(region: list[Event], watch: Round, expiries: list[Expiry], S: str) -> tuple[Expiry, list[Event]] | None:
-    """The reads of ``watch.X`` early in the loop's body that a later expiry of the same round
-    leaves expired for the next round's element (loaded before the loop, expired with every
-    instance of the session): that expiry, and the reads. None when a refresh, a load through
+@dataclass
+class RoundStart:
+    """The start of a loop's round, when an expiry later in the round before leaves its element
+    expired (loaded before the loop, expired with every instance of the session): the reads of
+    the element, and the calls it is handed to (each with what the round set on it before),
+    that come before anything reloads it."""
+
+    later: list[Expiry]  # the round's expiries that reach the next round, in order
+    reads: list[Event]
+    handed: list[tuple[Event, frozenset[str]]]
+
+    def cause(self, e: Event) -> Expiry:
+        """The expiry that leaves the element expired at ``e`` in the next round: the first one
+        after it (the call ``e`` hands it to, too: its arguments are read before it)."""
+        return next(x for x in self.later if x.event.index > e.index or x.event.node is e.value)
+
+
+def carried_reads(region: list[Event], watch: Round, expiries: list[Expiry], S: str) -> RoundStart | None:
+    """What the loop's body does with ``watch.X`` early in a round (see :class:`RoundStart`).
+    None when no expiry of the round reaches the next one, or when a refresh, a load through
     the session or a new value of ``X`` comes first."""
     body = watch.loop.body
-    later = [x for x in expiries if x.expires_all and inside(x.event, body) and reaches_next_round(x.event, watch.loop)]
+    later = sorted((x for x in expiries if x.expires_all and inside(x.event, body)
+                    and reaches_next_round(x.event, watch.loop)), key=lambda x: x.event.index)
     if not later:
         return None
     model, X = watch.obj.model, watch.X
     readable = model.columns | model.deferred | watch.obj.eager
     loaded: set[str] = set()
     reads: list[Event] = []
-    first_end = min(x.event.index for x in later)
+    handed: list[tuple[Event, frozenset[str]]] = []
+    first = later[0].event
     for e in region:
-        if not inside(e, body) or e.index >= first_end:
+        if not inside(e, body) or e.index >= first.index and not (e.kind == EventKind.USE and e.value is first.node):
             continue
         if e.kind == EventKind.ASSIGN and e.name == X:
             break
@@ -231,7 +249,8 @@ def carried_reads(region: list[Event], watch: Round, expiries: list[Expiry], S: 
             loaded.add(e.name or "")
         elif e.kind == EventKind.READ and e.owner == X and e.name in readable and e.name not in loaded:
             reads.append(e)
-    if not reads:
+        elif e.kind == EventKind.USE and e.name == X and e.owner:
+            handed.append((e, frozenset(loaded)))  # `charge(db, X)`: the callee's reads may be the first
+    if not reads and not handed:
         return None
-    cause = next(x for x in sorted(later, key=lambda x: x.event.index) if x.event.index > reads[0].index)
-    return cause, reads
+    return RoundStart(later, reads, handed)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from ..lazy import lazy
 from .expiry_callers import call_sites_of
 from .expiry_paths import may_follow
-from .expiry_state import Expiry, Handed, Tracked
+from .expiry_state import Expiry, Handed, RoundOf, Tracked, cause_of
 from .flow import (
     Event,
     EventKind,
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..cache import Stamp
     from ..index import lookup
     from .base import FileContext
+    from .expiry_carry import Round, RoundStart
 else:
     cst = lazy("libcst")
     lookup = lazy("codemods.index.lookup")
@@ -67,7 +68,7 @@ def handoff(ctx: FileContext, e: Event, X: str, S: str, obj: Tracked) -> Handoff
     if expiry is None:
         return None  # fresh, or expired only on a path that cannot reach the call
     call, passed = where
-    if not any(isinstance(a.value, cst.Name) and a.value.value == S for a in call.args):
+    if not _passes(call, S):
         return None  # the session goes with it: the callee's reload would go through it
     first = expiry.reads[X][0] if X in expiry.reads else None
     if first is not None and first.index < e.index and _always_before(e, first):
@@ -82,6 +83,32 @@ def handoff(ctx: FileContext, e: Event, X: str, S: str, obj: Tracked) -> Handoff
         cause = f"`{S}.{expiry.kind}()`"
     kept = replace(obj, expiry=expiry, loaded=set(loaded), shadowed=None)  # the walk goes on changing obj
     return Handoff(ctx.position(call).start.line, X, passed, S, kept, cause)
+
+
+def round_handoff(ctx: FileContext, e: Event, watch: Round, start: RoundStart, S: str,
+                  loaded: frozenset[str]) -> Handoff | None:
+    """``watch.X``, the element of a loop's round, handed at ``e`` with ``S`` before anything
+    reloads it, while an expiry later in the round before leaves it expired from the second
+    round on (see :class:`RoundStart`; ``loaded``: what the round set on it before)."""
+    where = call_argument(e)
+    if where is None or not _passes(where[0], S):
+        return None
+    call, passed = where
+    first = start.reads[0] if start.reads else None
+    if first is not None and first.index < e.index and _always_before(e, first):
+        return None  # the round reads it first on every way to the call: that read is the one that fails
+    cause = start.cause(e)
+    loop = watch.loop
+    code = cst.Module([]).code_for_node
+    header = f"`{'async ' if loop.asynchronous else ''}for {code(loop.target)} in {code(loop.iter)}` " \
+             f"(line {ctx.position(loop).start.line})"
+    handed = Handed((), cause_of(cause, S, ctx.position(cause.event.node).start.line), RoundOf(header, S))
+    kept = replace(watch.obj, expiry=cause, loaded=set(loaded), shadowed=None)
+    return Handoff(ctx.position(call).start.line, watch.X, passed, S, kept, handed)
+
+
+def _passes(call: cst.Call, S: str) -> bool:
+    return any(isinstance(a.value, cst.Name) and a.value.value == S for a in call.args)
 
 
 def guarded(read: Event) -> bool:
@@ -338,7 +365,7 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
             short = caller.qualname.rsplit(".", 1)[-1]
             where = f"{_relative(ctx, mod.path)}:{site.line}"
             hop = f"`{short}()` ({where})"
-            handed_in = Handed((hop, *h.cause.hops), h.cause.cause) if isinstance(h.cause, Handed) else Handed((hop,), h.cause)
+            handed_in = replace(h.cause, hops=(hop, *h.cause.hops)) if isinstance(h.cause, Handed) else Handed((hop,), h.cause)
             entry = Expiry(Event(EventKind.USE, node, ()), "rollback", expires_all=True, caller=handed_in)
             out[p.name] = Tracked(h.obj.model, None, False, new_in_tx=False, expiry=entry,
                                   loaded=set(h.obj.loaded), eager=h.obj.eager)

@@ -58,13 +58,40 @@ class Expiry:
 
 
 @dataclass(frozen=True)
+class RoundOf:
+    """A loop of the first caller whose round hands in its element: in the round before,
+    something expired every instance of its session (the element loaded before the loop)."""
+
+    loop: str  # `for sub in subs` (line 12)
+    session: str  # the caller's session
+
+
+@dataclass(frozen=True)
 class Handed:
     """How an expired instance came into a function: the calls that handed it in (nearest
-    first, each "`name()` (path:line)") and what expired it in the first of them."""
+    first, each "`name()` (path:line)") and what expired it in the first of them (in a round
+    before, when the first of them hands it in from a loop)."""
 
     hops: tuple[str, ...]
     cause: str  # `db.rollback()`, `helper(...)`
+    round: RoundOf | None = None
 
     def describe(self, X: str) -> str:
         later = f" (handed on from {', from '.join(self.hops[1:])})" if len(self.hops) > 1 else ""
-        return f"{self.hops[0]} calls this with `{X}`{later} after {self.cause} expired it"
+        if self.round is None:
+            return f"{self.hops[0]} calls this with `{X}`{later} after {self.cause} expired it"
+        S = self.round.session
+        return (f"{self.hops[0]} calls this with `{X}`{later} at the start of a round of the loop {self.round.loop}: "
+                f"in the round before, {self.cause} expired every instance `{S}` holds, and `{X}` is the next "
+                f"element of a collection loaded before the loop")
+
+
+def cause_of(expiry: Expiry, S: str, line: int) -> str:
+    """What expired the instances, as a finding names it: `S.commit()` (line N), or the
+    project function handed the session, which may commit or roll it back."""
+    if expiry.via is not None:
+        done = {"commit": "may commit", "rollback": "may roll back"}[expiry.kind]
+        return f"`{expiry.via}(...)` (line {line}), which {done} `{S}`,"
+    cause = {"commit": f"`{S}.commit()`", "rollback": f"`{S}.rollback()`", "flush": f"`{S}.flush()`",
+             "begin": f"the end of `async with {S}.begin():`"}[expiry.kind]
+    return f"{cause} (line {line})"
