@@ -31,7 +31,7 @@ from .flow import (
 )
 from .handed_uses import given_through_scope, handed_use, leaves_the_loop, queries_a_model, raises_on_every_path
 from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls, with_binds
-from .reads_before_rollback import early_reads
+from .reads_before_rollback import EarlyRead, Known, early_reads
 from .rollback_after_failed_flush_examples import EXAMPLES, PROJECT, VALID
 
 if TYPE_CHECKING:
@@ -207,16 +207,16 @@ class RollbackAfterFailedFlush(Pass):
         for handler in entry.try_.handlers:
             if not _catches_db_error(handler):
                 continue
-            early = early_reads(ctx, fn, qualname, evs, handler, S)
+            early = early_reads(ctx, fn, qualname, evs, entry.try_, handler, S)
             if early is None:
                 continue
-            loaded = ("every instance the session had loaded (`self` too, unless it was added in this "
-                      "transaction)") if early.assumed else "every instance the session had loaded"
-            message = (f"{early.text} before `{S}.rollback()` in this handler of a failed "
-                       f"`{S}.commit()`/`flush()`: the failed flush expired {loaded}, and loading "
-                       f"`{early.obj}` now raises PendingRollbackError, which hides the error being "
-                       f"handled; roll back first")
+            message = _early_message(early, S)
             is_async = session_is_async(ctx, fn, S, function_facts(ctx, qualname))
+            if early.rollback is None or early.known is Known.UPDATED:
+                yield self.finding(early.node, message + " (no automatic fix: after the rollback the read "
+                                   "loads the row again, which may be gone: StaleDataError is also raised "
+                                   "when no row matched)")
+                continue
             if not early.movable or is_async is not False:
                 yield self.finding(early.node, message + " (no automatic fix: "
                                    + ("the statements before the rollback are not plain calls)" if not early.movable
@@ -319,6 +319,25 @@ class RollbackAfterFailedFlush(Pass):
             at = entry.handler
         message += " (no automatic fix: a rollback also discards the transaction's earlier work)"
         return self.finding(at, message)
+
+
+def _early_message(early: EarlyRead, S: str) -> str:
+    """Why reading an instance in the handler of a failed flush raises, and what to do."""
+    if early.known is Known.UPDATED:
+        why = (f"`{early.obj}` was persistent (this handler catches StaleDataError, which only an UPDATE or "
+               f"DELETE of a row already in the database raises), and the failed flush expired it")
+    elif early.known is Known.SELF:
+        why = ("the failed flush expired every instance the session had loaded (`self` too, unless it was "
+               "added in this transaction)")
+    else:
+        why = "the failed flush expired every instance the session had loaded"
+    if early.rollback is None:
+        return (f"{early.text} in this handler of a StaleDataError from `{S}.commit()`/`flush()`, with no "
+                f"`{S}.rollback()` before it: {why}, and loading `{early.obj}` now raises PendingRollbackError, "
+                f"which hides the error being handled; take the value before the `try`, or roll back first")
+    return (f"{early.text} before `{S}.rollback()` in this handler of a failed `{S}.commit()`/`flush()`: "
+            f"{why}, and loading `{early.obj}` now raises PendingRollbackError, which hides the error being "
+            f"handled; roll back first")
 
 
 @dataclass
