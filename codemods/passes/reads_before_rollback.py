@@ -95,15 +95,14 @@ def early_reads(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
 
 
 def catches_stale_data(ctx: FileContext, handler: cst.ExceptHandler) -> bool:
-    """Does the handler name SQLAlchemy's ``StaleDataError`` (alone or in a tuple)?"""
+    """Does the handler catch SQLAlchemy's ``StaleDataError`` and nothing but SQLAlchemy's
+    errors (``except (orm_exc.StaleDataError, IntegrityError):``)? Then a flush failed."""
     if handler.type is None:
         return False
     kinds = handler.type.elements if isinstance(handler.type, cst.Tuple) else [cst.Element(handler.type)]
-    for el in kinds:
-        name = ctx.qualify(dotted(el.value)) or ""
-        if name.startswith("sqlalchemy.") and name.endswith(".StaleDataError"):
-            return True
-    return False
+    caught = [ctx.qualify(dotted(el.value)) or "" for el in kinds]
+    return all(name.startswith("sqlalchemy.") for name in caught) \
+        and any(name.endswith(".StaleDataError") for name in caught)
 
 
 def _updated(ctx: FileContext, fn: cst.FunctionDef, qualname: str, try_: cst.Try, evs: list[Event],

@@ -11,6 +11,7 @@ from ..lazy import lazy
 from ..names import STATEMENT_METHODS
 from . import flush_examples_w3 as w3
 from . import match as m
+from . import stale_data_examples as stale
 from .base import Edit, FileContext, Finding, Fix, Pass, visit_with
 from .built_objects import Built, built_around, savepoints, users_of, uses_through
 from .caller_use import NEUTRAL, RESETS, GoesOn, bound_in, caller_goes_on, commits_after_yield, provider_commits
@@ -89,6 +90,20 @@ class RollbackAfterFailedFlush(Pass):
     moves the rollback first (safe: the reads then load the row again); it is offered when
     the statements before the rollback are plain calls, in sync code.
 
+    A handler of `StaleDataError` needs no rollback to be checked: only a flush raises it, for
+    an UPDATE or DELETE of a row already in the database (another version, or no row
+    matched). So a read in it before any rollback (`raise NotFound(f"{self.id} changed")`)
+    raises PendingRollbackError in place of the error the handler meant to raise. Besides the
+    instances counted above, the one instance the `try` adds is counted as persistent when it
+    is `self` (an abstract mapped base's method too) or a parameter the function never
+    rebinds, and nothing else the function loads, deletes or adds by name could be the stale
+    row. The handler must catch SQLAlchemy's errors only (`except (StaleDataError,
+    ValueError)` may have caught an error raised before any flush). An instance built in the
+    function is new, and stays readable; a value taken before the `try` (`doc_id = self.id`)
+    or `self.__class__.__name__` reads nothing. No automatic fix: after a rollback the read
+    loads the row again, and the row may be gone (then `ObjectDeletedError`; in async code
+    the load needs an `await`); take the value before the `try`.
+
     A handler that uses the session itself before any rollback (a query for the row that won a
     race, before a `raise` when there is none) is reported at that use, whatever it does
     afterwards. Rolling back a savepoint taken before the `try` (`nested = await
@@ -143,9 +158,9 @@ class RollbackAfterFailedFlush(Pass):
     After the rollback is in place, SQF004 may suggest `expunge_all()` after it; in a handler
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
-    example_project = {**PROJECT, **w3.PROJECT}
-    examples = EXAMPLES + w3.EXAMPLES
-    valid = VALID + w3.VALID
+    example_project = {**PROJECT, **w3.PROJECT, **stale.PROJECT}
+    examples = EXAMPLES + w3.EXAMPLES + stale.EXAMPLES
+    valid = VALID + w3.VALID + stale.VALID
 
     @classmethod
     def wants(cls, index, facts) -> bool:
