@@ -18,7 +18,7 @@ from app.db import Base
 class Document(Base):
     __tablename__ = "documents"
     id: Mapped[int] = mapped_column(primary_key=True)
-    version: Mapped[int]
+    version: Mapped[int] = mapped_column()
     title: Mapped[str]
     __mapper_args__ = {"version_id_col": version}
 
