@@ -190,3 +190,37 @@ def test_which_handlers_prove_a_failed_update(tmp_path, monkeypatch, caught, rep
     (app / "notes.py").write_text(_HANDLER.format(caught=caught).lstrip("\n"))
     found = _sqf009(tmp_path, monkeypatch)
     assert bool(found) is reported, found
+
+
+_GOES_ON = '''
+import logging
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.db import Note
+
+log = logging.getLogger(__name__)
+
+
+def touch_all(session: Session, note_ids: list[int]) -> None:
+    for note_id in note_ids:
+        note = session.get(Note, note_id)
+        note.body = "seen"
+        try:
+            session.commit()
+        except StaleDataError:
+            log.warning("note %s changed meanwhile", note.id)
+'''
+
+
+def test_a_handler_reported_for_its_missing_rollback_is_one_finding(tmp_path, monkeypatch):
+    # the loop's next round uses the session; the rollback put first also makes the read work
+    (tmp_path / "pyproject.toml").write_text("")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "db.py").write_text(_MODEL)
+    (app / "notes.py").write_text(_GOES_ON.lstrip("\n"))
+    found = _sqf009(tmp_path, monkeypatch)
+    assert len(found) == 1 and "next round" in found[0][1], found

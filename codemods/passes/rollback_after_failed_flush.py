@@ -211,11 +211,14 @@ class RollbackAfterFailedFlush(Pass):
                 if finding is not None:
                     yield finding
                 if not entry.only_statements:
-                    yield from self._reads_first(ctx, qualname, fn, evs, entry)
+                    # a handler reported for its missing rollback: that fix puts the rollback first
+                    yield from self._reads_first(ctx, qualname, fn, evs, entry, reported=finding is not None)
 
     def _reads_first(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, evs: list[Event],
-                     entry: _Caught) -> Iterator[Finding]:
-        """Handlers of the failed commit that roll back, but read a loaded instance first."""
+                     entry: _Caught, reported: bool) -> Iterator[Finding]:
+        """Handlers of the failed commit that read a loaded instance before their rollback (a
+        handler of StaleDataError: before any). ``reported``: ``entry.handler`` is reported
+        for having no rollback."""
         S = entry.owner
         if held(ctx, qualname, S, sessions(ctx, fn, qualname, evs)) is None:
             return
@@ -223,7 +226,7 @@ class RollbackAfterFailedFlush(Pass):
             if not _catches_db_error(handler):
                 continue
             early = early_reads(ctx, fn, qualname, evs, entry.try_, handler, S)
-            if early is None:
+            if early is None or early.rollback is None and reported and handler is entry.handler:
                 continue
             message = _early_message(early, S)
             is_async = session_is_async(ctx, fn, S, function_facts(ctx, qualname))
