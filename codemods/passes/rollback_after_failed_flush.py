@@ -342,8 +342,8 @@ class RollbackAfterFailedFlush(Pass):
 def _early_message(early: EarlyRead, S: str) -> str:
     """Why reading an instance in the handler of a failed flush raises, and what to do."""
     if early.known is Known.UPDATED:
-        why = (f"`{early.obj}` was persistent (this handler catches StaleDataError, which only an UPDATE or "
-               f"DELETE of a row already in the database raises), and the failed flush expired it")
+        why = (f"the failed flush expired `{early.obj}`, which was persistent (this handler catches "
+               f"StaleDataError, which only an UPDATE or DELETE of a row already in the database raises)")
     elif early.known is Known.SELF:
         why = ("the failed flush expired every instance the session had loaded (`self` too, unless it was "
                "added in this transaction)")
