@@ -11,6 +11,7 @@ from ..lazy import lazy
 from ..names import STATEMENT_METHODS
 from . import flush_examples_w3 as w3
 from . import match as m
+from . import stale_data_examples as stale
 from .base import Edit, FileContext, Finding, Fix, Pass, visit_with
 from .built_objects import Built, built_around, savepoints, users_of, uses_through
 from .caller_use import NEUTRAL, RESETS, GoesOn, bound_in, caller_goes_on, commits_after_yield, provider_commits
@@ -31,7 +32,7 @@ from .flow import (
 )
 from .handed_uses import given_through_scope, handed_use, leaves_the_loop, queries_a_model, raises_on_every_path
 from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls, with_binds
-from .reads_before_rollback import early_reads
+from .reads_before_rollback import EarlyRead, Known, early_reads
 from .rollback_after_failed_flush_examples import EXAMPLES, PROJECT, VALID
 
 if TYPE_CHECKING:
@@ -89,6 +90,20 @@ class RollbackAfterFailedFlush(Pass):
     moves the rollback first (safe: the reads then load the row again); it is offered when
     the statements before the rollback are plain calls, in sync code.
 
+    A handler of `StaleDataError` needs no rollback to be checked: only a flush raises it, for
+    an UPDATE or DELETE of a row already in the database (another version, or no row
+    matched). So a read in it before any rollback (`raise NotFound(f"{self.id} changed")`)
+    raises PendingRollbackError in place of the error the handler meant to raise. Besides the
+    instances counted above, the one instance the `try` adds is counted as persistent when it
+    is `self` (an abstract mapped base's method too) or a parameter the function never
+    rebinds, and nothing else the function loads, deletes or adds by name could be the stale
+    row. The handler must catch SQLAlchemy's errors only (`except (StaleDataError,
+    ValueError)` may have caught an error raised before any flush). An instance built in the
+    function is new, and stays readable; a value taken before the `try` (`doc_id = self.id`)
+    or `self.__class__.__name__` reads nothing. No automatic fix: after a rollback the read
+    loads the row again, and the row may be gone (then `ObjectDeletedError`; in async code
+    the load needs an `await`); take the value before the `try`.
+
     A handler that uses the session itself before any rollback (a query for the row that won a
     race, before a `raise` when there is none) is reported at that use, whatever it does
     afterwards. Rolling back a savepoint taken before the `try` (`nested = await
@@ -143,9 +158,9 @@ class RollbackAfterFailedFlush(Pass):
     After the rollback is in place, SQF004 may suggest `expunge_all()` after it; in a handler
     that goes on that fix is unsafe too, and `apply --yes` leaves it out.
     """
-    example_project = {**PROJECT, **w3.PROJECT}
-    examples = EXAMPLES + w3.EXAMPLES
-    valid = VALID + w3.VALID
+    example_project = {**PROJECT, **w3.PROJECT, **stale.PROJECT}
+    examples = EXAMPLES + w3.EXAMPLES + stale.EXAMPLES
+    valid = VALID + w3.VALID + stale.VALID
 
     @classmethod
     def wants(cls, index, facts) -> bool:
@@ -196,27 +211,30 @@ class RollbackAfterFailedFlush(Pass):
                 if finding is not None:
                     yield finding
                 if not entry.only_statements:
-                    yield from self._reads_first(ctx, qualname, fn, evs, entry)
+                    # a handler reported for its missing rollback: that fix puts the rollback first
+                    yield from self._reads_first(ctx, qualname, fn, evs, entry, reported=finding is not None)
 
     def _reads_first(self, ctx: FileContext, qualname: str, fn: cst.FunctionDef, evs: list[Event],
-                     entry: _Caught) -> Iterator[Finding]:
-        """Handlers of the failed commit that roll back, but read a loaded instance first."""
+                     entry: _Caught, reported: bool) -> Iterator[Finding]:
+        """Handlers of the failed commit that read a loaded instance before their rollback (a
+        handler of StaleDataError: before any). ``reported``: ``entry.handler`` is reported
+        for having no rollback."""
         S = entry.owner
         if held(ctx, qualname, S, sessions(ctx, fn, qualname, evs)) is None:
             return
         for handler in entry.try_.handlers:
             if not _catches_db_error(handler):
                 continue
-            early = early_reads(ctx, fn, qualname, evs, handler, S)
-            if early is None:
+            early = early_reads(ctx, fn, qualname, evs, entry.try_, handler, S)
+            if early is None or early.rollback is None and reported and handler is entry.handler:
                 continue
-            loaded = ("every instance the session had loaded (`self` too, unless it was added in this "
-                      "transaction)") if early.assumed else "every instance the session had loaded"
-            message = (f"{early.text} before `{S}.rollback()` in this handler of a failed "
-                       f"`{S}.commit()`/`flush()`: the failed flush expired {loaded}, and loading "
-                       f"`{early.obj}` now raises PendingRollbackError, which hides the error being "
-                       f"handled; roll back first")
+            message = _early_message(early, S)
             is_async = session_is_async(ctx, fn, S, function_facts(ctx, qualname))
+            if early.rollback is None or early.known is Known.UPDATED:
+                yield self.finding(early.node, message + " (no automatic fix: after the rollback the read "
+                                   "loads the row again, which may be gone: StaleDataError is also raised "
+                                   "when no row matched)")
+                continue
             if not early.movable or is_async is not False:
                 yield self.finding(early.node, message + " (no automatic fix: "
                                    + ("the statements before the rollback are not plain calls)" if not early.movable
@@ -319,6 +337,25 @@ class RollbackAfterFailedFlush(Pass):
             at = entry.handler
         message += " (no automatic fix: a rollback also discards the transaction's earlier work)"
         return self.finding(at, message)
+
+
+def _early_message(early: EarlyRead, S: str) -> str:
+    """Why reading an instance in the handler of a failed flush raises, and what to do."""
+    if early.known is Known.UPDATED:
+        why = (f"the failed flush expired `{early.obj}`, which was persistent (this handler catches "
+               f"StaleDataError, which only an UPDATE or DELETE of a row already in the database raises)")
+    elif early.known is Known.SELF:
+        why = ("the failed flush expired every instance the session had loaded (`self` too, unless it was "
+               "added in this transaction)")
+    else:
+        why = "the failed flush expired every instance the session had loaded"
+    if early.rollback is None:
+        return (f"{early.text} in this handler of a StaleDataError from `{S}.commit()`/`flush()`, with no "
+                f"`{S}.rollback()` before it: {why}, and loading `{early.obj}` now raises PendingRollbackError, "
+                f"which hides the error being handled; take the value before the `try`, or roll back first")
+    return (f"{early.text} before `{S}.rollback()` in this handler of a failed `{S}.commit()`/`flush()`: "
+            f"{why}, and loading `{early.obj}` now raises PendingRollbackError, which hides the error being "
+            f"handled; roll back first")
 
 
 @dataclass
