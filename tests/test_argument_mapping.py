@@ -90,3 +90,19 @@ def test_sqf002_asks_the_callers_of_a_method():
 def test_sqf002_maps_an_instance_methods_arguments_past_its_self():
     # without the instance, `user` fills `self` and `db` fills `user`: nothing is loaded there
     assert _sqf002("", "", "self") == []
+
+
+def test_the_slot_an_argument_of_a_parsed_call_fills():
+    """The passes' side (libcst): one answer for SQF010's hand-offs, SQF009's scopes and
+    SQF006's callee reads. After ``*args`` a positional argument's slot is unknown."""
+    import libcst as cst
+
+    from codemods.passes.helpers import argument_position
+
+    call = cst.parse_expression("f(a, b, *rest, d, key=c, **more)")
+    assert isinstance(call, cst.Call)
+    slots = [argument_position(call, arg) for arg in call.args]
+    assert slots == [0, 1, None, None, "key", None]
+    call = cst.parse_expression("f(a, *xs, key=b)")
+    assert isinstance(call, cst.Call)
+    assert [argument_position(call, arg) for arg in call.args] == [0, None, "key"]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from .. import names
 from ..lazy import lazy
 from .base import FileContext, NoSource, own_hook, visit, visit_with
-from .helpers import dotted, with_binds
+from .helpers import argument_position, dotted, with_binds
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -1137,14 +1137,14 @@ def constructed_with(ctx: FileContext, ev: Event) -> tuple[str, int | str] | Non
 
 def call_argument(ev: Event) -> tuple[cst.Call, int | str] | None:
     """For a "use" event (a name passed to a call): the call, and the position or keyword the
-    name is passed at (None for `*args`/`**kwargs`)."""
+    name is passed at (None where :func:`~codemods.passes.helpers.argument_position` knows no
+    slot: `*args`/`**kwargs`, a positional argument after `*args`)."""
     call = ev.value
-    arg = next((a for a in call.args if a.value is ev.node), None) if isinstance(call, cst.Call) else None
-    if not isinstance(call, cst.Call) or arg is None or arg.star:
+    if not isinstance(call, cst.Call):
         return None
-    if arg.keyword is not None:
-        return call, arg.keyword.value
-    return call, sum(1 for a in call.args[: list(call.args).index(arg)] if a.keyword is None)
+    arg = next((a for a in call.args if a.value is ev.node), None)
+    passed = argument_position(call, arg) if arg is not None else None
+    return (call, passed) if passed is not None else None
 
 
 def hands_session_to_enders(index: ProjectIndex | None, mod, qualname: str) -> bool:

@@ -91,7 +91,7 @@ def given_through_scope(ctx: FileContext, qualname: str, block: cst.With | None,
     session it is given as is (on one path at least): the parameter of the function
     ``qualname`` handed to it, whose session the caller goes on with. None otherwise."""
     from ..index.lookup import param_at  # the index loads only when a pass asks it
-    from .helpers import dotted
+    from .helpers import argument_position, dotted
 
     facts = ctx.function_facts(qualname)
     for item in block.items if block is not None and facts is not None else ():
@@ -101,11 +101,9 @@ def given_through_scope(ctx: FileContext, qualname: str, block: cst.With | None,
         fn = ctx.index.function(ctx.qualify(dotted(item.item.func)))
         if fn is None or fn.yields_param is None:
             return None
-        positional = [a for a in item.item.args if a.keyword is None and not a.star]
         for arg in item.item.args:
-            passed: int | str = arg.keyword.value if arg.keyword is not None else positional.index(arg) \
-                if arg in positional else -1
-            if param_at(fn, passed) == fn.yields_param and isinstance(arg.value, cst.Name) \
+            passed = argument_position(item.item, arg)
+            if passed is not None and param_at(fn, passed) == fn.yields_param and isinstance(arg.value, cst.Name) \
                     and any(p.name == arg.value.value for p in facts.params):
                 return arg.value.value
     return None

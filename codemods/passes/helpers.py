@@ -27,6 +27,24 @@ def dotted(node: cst.BaseExpression | None) -> str | None:
     return None
 
 
+def argument_position(call: cst.Call, arg: cst.Arg) -> int | str | None:
+    """The parameter slot ``arg`` of ``call`` fills: its keyword, or its index among the
+    positional arguments. None for ``*args``/``**kwargs``, and for a positional argument after
+    a ``*args`` (where it lands depends on what the star unpacks)."""
+    if arg.star:
+        return None
+    if arg.keyword is not None:
+        return arg.keyword.value
+    position = 0
+    for a in call.args:
+        if a is arg:
+            return position
+        if a.star:
+            return None
+        position += a.keyword is None
+    return None
+
+
 def with_binds(item: cst.WithItem, *, dotted_target: bool = False) -> str | None:
     """The name ``with <expr> as <target>`` binds: a plain name (``as session``); with
     ``dotted_target``, an attribute too (``as self.session``, as :func:`dotted` spells it).

@@ -46,7 +46,7 @@ from .flow import (
     reachable_only_through,
     read_key,
 )
-from .helpers import dotted
+from .helpers import argument_position, dotted
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -773,18 +773,8 @@ def _read_by_callee(ctx: FileContext, call: cst.Call, arg: cst.CSTNode, h: Holdi
     fn = _project_function(ctx, call)
     if fn is None:
         return None
-    positional = 0
-    passed: int | str | None = None
-    for a in call.args:
-        if a.value is arg:
-            if a.star:
-                return None
-            passed = a.keyword.value if a.keyword is not None else positional
-            break
-        if a.star:
-            return None
-        if a.keyword is None:
-            positional += 1
+    given = next((a for a in call.args if a.value is arg), None)
+    passed = argument_position(call, given) if given is not None else None
     if passed is None or passed in ("self", "cls"):
         return None
     from ..index.paths import param_paths  # the index loads only where a pass runs
