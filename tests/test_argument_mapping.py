@@ -26,14 +26,15 @@ def _site(*names: str, **keywords: str) -> CallSite:
 
 def test_a_method_called_on_an_object_skips_self():
     method = _fn("Repo.save", "self", "db", "obj")
-    assert positional_params(method) == ["db", "obj"]
-    assert param_at(method, 0) == "db"
-    assert argument_for(method, _site("session", "user"), "obj")[1] == "user"
+    assert positional_params(method, bound=True) == ["db", "obj"]
+    assert param_at(method, 0, bound=True) == "db"
+    assert argument_for(method, _site("session", "user"), "obj", bound=True)[1] == "user"
 
 
 def test_an_instance_method_called_through_its_class_takes_self_first():
     method = _fn("Repo.save", "self", "db", "obj")
     assert positional_params(method, bound=False) == ["self", "db", "obj"]
+    assert param_at(method, 1, bound=False) == "db"
     assert argument_for(method, _site("repo", "session", "user"), "obj", bound=False)[1] == "user"
 
 
@@ -45,10 +46,10 @@ def test_a_classmethod_binds_cls_however_it_is_called():
 
 def test_a_function_keeps_every_parameter_and_keywords_win():
     fn = _fn("save", "db", "obj")
-    assert positional_params(fn) == positional_params(fn, bound=False) == ["db", "obj"]
-    assert argument_for(fn, _site("session", obj="user"), "obj")[1] == "user"
-    assert argument_for(fn, _site("session"), "obj") == (None, None)  # not passed
-    assert argument_for(fn, _site("session"), "other") == (None, None)  # no such parameter
+    assert positional_params(fn, bound=True) == positional_params(fn, bound=False) == ["db", "obj"]
+    assert argument_for(fn, _site("session", obj="user"), "obj", bound=True)[1] == "user"
+    assert argument_for(fn, _site("session"), "obj", bound=True) == (None, None)  # not passed
+    assert argument_for(fn, _site("session"), "other", bound=True) == (None, None)  # no such parameter
 
 
 _CALLERS = '''
@@ -106,3 +107,66 @@ def test_the_slot_an_argument_of_a_parsed_call_fills():
     call = cst.parse_expression("f(a, *xs, key=b)")
     assert isinstance(call, cst.Call)
     assert [argument_position(call, arg) for arg in call.args] == [0, None, "key"]
+
+
+_REPO = '''
+from sqlalchemy.ext.asyncio import AsyncSession
+from bot.services import User, quiet_pool
+
+
+class Repo:
+    async def save(self, db: AsyncSession, user: User) -> None:
+        await db.commit()
+
+    async def again(self, db: AsyncSession, user: User) -> None:
+        await self.save(db, user)
+
+
+async def by_class(repo: Repo, user: User) -> None:
+    async with quiet_pool() as db:
+        await Repo.save(repo, db, user)
+
+
+async def by_local(user: User) -> None:
+    repo = Repo()
+    async with quiet_pool() as db:
+        await repo.save(db, user)
+'''
+
+
+def test_the_index_says_which_call_sites_bind_self():
+    from codemods.engine import index_for_sources
+    from codemods.passes.examples import BOT
+
+    index = index_for_sources({"bot/__init__.py": "", "bot/services.py": BOT, "bot/jobs.py": _REPO},
+                              Config(root="/p"))
+    rows = index.call_sites("bot.jobs.Repo.save") + index.receiver_call_sites("bot.jobs.Repo.save")
+    bound = {caller.qualname: index.binds_self(site) for _mod, caller, site in rows}
+    assert bound == {"by_class": False, "Repo.again": True, "by_local": True}
+
+
+def test_a_hand_off_of_the_session_records_whether_the_call_binds_self():
+    from codemods.index import extract
+
+    source = '''
+from sqlalchemy.orm import Session
+
+
+class Record:
+    def save(self, db: Session) -> None:
+        db.commit()
+
+
+def keep(record: Record, db: Session) -> None:
+    record.save(db)
+    Record.save(record, db)
+'''
+    facts = extract("app/keep.py", source, "app.keep")
+    ends = [(end.callee, end.passed, end.binds_self) for end in facts.functions["keep"].session_ends]
+    assert ends == [("app.keep.Record.save", 0, True), ("app.keep.Record.save", 1, False)]
+    # and both calls reach the commit, each through the right parameter
+    from codemods.index import ProjectIndex
+
+    index = ProjectIndex([facts])
+    assert [index.session_ends(c, p, binds_self=b) for c, p, b in ends] == [{"commit"}, {"commit"}]
+    assert index.session_ends("app.keep.Record.save", 0, binds_self=False) == frozenset()  # `record` is no session

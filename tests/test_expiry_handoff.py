@@ -291,3 +291,53 @@ def test_what_is_reported_in_a_file_does_not_depend_on_the_files_checked_before_
     alone = set().union(*(findings(f) for f in files))
     assert together == alone
     assert together or project in ("bot", "fastapi_shared")  # these two projects' code is correct
+
+
+_THROUGH_CLASS = '''
+from sqlalchemy.ext.asyncio import AsyncSession
+from bot.services import User, quiet_pool
+
+
+class Greeter:
+    async def greet(self, db: AsyncSession, user: User) -> str:
+        if user.name == "admin":
+            return "hello boss"
+        return "hello"
+
+    async def close_day(self, db: AsyncSession) -> None:
+        await db.rollback()
+
+
+async def start(user_id: int, name: str) -> str:
+    greeter = Greeter()
+    async with quiet_pool() as db:
+        user = await db.get(User, user_id)
+        {body}
+'''
+
+
+def _through_class(body: str) -> list[tuple[int, str]]:
+    source = textwrap.dedent(_THROUGH_CLASS).lstrip("\n").format(body=body)
+    result = fix_text(source, Config(root="/p", select=("SQF010",)),
+                      project={"bot/__init__.py": "", "bot/services.py": BOT}, path="bot/jobs.py")
+    return [(f.line, f.message) for f in result.findings]
+
+
+@pytest.mark.parametrize("call", ["Greeter.greet(greeter, db, user)", "greeter.greet(db, user)"])
+def test_a_method_called_through_its_class_or_an_instance_gets_its_arguments_mapped_alike(call):
+    # through the class the instance fills `self`: `db` and `user` are the next two arguments
+    found = _through_class(f"await db.rollback()\n        return await {call}")
+    callee = [message for line, message in found if line == 7]
+    assert len(callee) == 1 and "`start()` (bot/jobs.py:20) calls this with `user` after `db.rollback()`" in callee[0]
+
+
+def test_a_method_called_through_its_class_that_rolls_back_expires_the_callers_instances():
+    found = _through_class("await Greeter.close_day(greeter, db)\n        return user.name")
+    assert [line for line, _ in found] == [20]
+    assert "`Greeter.close_day(...)`" in found[0][1]
+
+
+def test_a_method_called_through_its_class_with_another_session_is_left_alone():
+    body = ("async with quiet_pool() as other:\n            await Greeter.close_day(greeter, other)\n"
+            "        return user.name")
+    assert _through_class(body) == []

@@ -85,7 +85,11 @@ def test_session_ends_directly_through_calls_and_own_methods():
     assert ends("app.helpers.create", 0) == {"commit"}
     assert ends("app.helpers.loop_a", 0) == frozenset()  # a cycle, and no end in it
     assert ends("self.store", "self.session", "app.helpers.Repo") == {"commit"}
-    assert ends("app.helpers.Repo.save_with", 0) == {"commit"}  # `self` is not a position
+    # called on an instance (`repo.save_with(db)`), `self` is not a position; named by its
+    # class (`Repo.save_with(repo, db)`, the default for a qualified name) it is the first
+    assert ends("app.helpers.Repo.save_with", 0, binds_self=True) == {"commit"}
+    assert ends("app.helpers.Repo.save_with", 1) == {"commit"}
+    assert ends("app.helpers.Repo.save_with", 0) == frozenset()
     assert ends("app.helpers.Repo.undo_with", 0) == frozenset()  # a rollback further down is the callee's
     assert ends("app.helpers.undo_later", 0) == frozenset()
 

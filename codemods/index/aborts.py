@@ -61,7 +61,7 @@ def runs_statements_on(index: ProjectIndex, qualified: str | None, position: int
     passed = keyword if keyword is not None else position
     if fn is None or passed is None or not fn.param_statements or "rollback" in fn.methods:
         return False
-    name = param_at(fn, passed)
+    name = param_at(fn, passed, bound=False)
     param = next((p for p in fn.params if p.name == name), None)
     return param is not None and not param.depends and param.name in fn.param_statements \
         and index.session_class(param.annotation) is not None

@@ -49,6 +49,8 @@ class SessionEnds(BodyState):
         if not node.args and not node.keywords:
             return
         qualified: str | None = None
+        head, _, rest = callee.partition(".")
+        on_object = head == "self" or head in self.param_annotations and bool(rest)
         passed: list[tuple[int | str, ast.expr]] = [*enumerate(node.args)]
         passed += [(k.arg, k.value) for k in node.keywords if k.arg]
         for where, arg in passed:
@@ -56,13 +58,12 @@ class SessionEnds(BodyState):
             if owner is None:
                 continue
             if qualified is None:
-                head, _, rest = callee.partition(".")
                 if head in self.param_annotations and rest:  # `item.delete(db)` on a typed parameter
                     qualified = f"{self.param_annotations[head]}.{rest}"
                 else:
                     qualified = callee if head == "self" else self.ex.facts.qualify(callee) or callee
             self._end(SessionEnd(owner, "", qualified, where,
-                                 on_exit=self._seen_yield and not self._conditional))
+                                 on_exit=self._seen_yield and not self._conditional, binds_self=on_object))
 
     def _end(self, end: SessionEnd) -> None:
         key = (end.session, end.method, end.callee, end.passed, end.on_exit, end.caught)

@@ -45,6 +45,14 @@ class CallerQueries(IndexLookup):
         return [row for row in (self._callers or {}).get(name, ()) if held_local(row[0], row[2]) is not None
                 and self.function(row[2].callee) is None]
 
+    def binds_self(self, site: CallSite) -> bool:
+        """Does the call ``site`` of a method (one of :meth:`call_sites` or
+        :meth:`receiver_call_sites`) fill its first parameter with the object it is called
+        on? `self.save(db, x)` and `repo.save(db, x)` (a local holding an instance) do; a call
+        that names the method by its qualified name (`Repo.save(repo, db, x)`) does not: see
+        :func:`lookup.positional_params`."""
+        return self.function(site.callee) is None
+
     def call_sites(self, qualified: str) -> list[tuple[ModuleFacts, Function, CallSite]]:
         """Call sites of the project function ``qualified``: :meth:`callers`, and the calls
         `self.<name>(...)` of methods of its own class (or of a class inheriting it)."""

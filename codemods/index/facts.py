@@ -135,6 +135,8 @@ class SessionEnd:
     passed: int | str | None = None  # the position (int) or keyword the session is passed at
     on_exit: bool = False  # made after a context manager's yield, on every path: at the scope's exit
     caught: bool = False  # in the body of a try whose handler catches any error: a failure stays here
+    binds_self: bool = False  # called on an object (`self.x(db)`, `item.save(db)` on a typed
+    # parameter), which fills a method's `self`; not when named by its class (`Repo.save(repo, db)`)
 
 
 @dataclass

@@ -20,20 +20,23 @@ _NEEDS_TRANSACTION = frozenset(names.LOAD_METHODS | {"commit", "flush", "refresh
 
 class HandoffQueries(ReturnQueries, SessionQueries):
     def session_ends(self, callee: str | None, passed: int | str, receiver: str | None = None,
-                     depth: int = 0, deep: bool = False) -> frozenset[str]:
+                     depth: int = 0, deep: bool = False, binds_self: bool | None = None) -> frozenset[str]:
         """What the project function ``callee`` may do to the session a caller hands it:
         "commit" (itself, or through the project functions it hands the session on to),
         "rollback" (itself; with ``deep``, further down too), or nothing known. ``passed`` is
         where the session goes: a position of the call's arguments, a keyword, or
         ``"self.<attr>"`` for a method of the caller's own class using the same ``self``
-        session; ``receiver`` is the class a ``self.`` callee is looked up in."""
+        session; ``receiver`` is the class a ``self.`` callee is looked up in. ``binds_self``:
+        whether the call fills a method's ``self`` (see :func:`lookup.positional_params`); by
+        default, only a ``self.`` callee does, a callee named by its qualified name does not."""
         if not callee or depth > 8:
             return frozenset()
         target, target_receiver = self._callee_of(callee, receiver)
         if target is None:
             return frozenset()
         followed = _FOLLOWED | {"rollback"} if deep else _FOLLOWED
-        key = (target, passed, target_receiver, deep)
+        bound = target_receiver is not None if binds_self is None else binds_self
+        key = (target, passed, target_receiver, deep, bound)
         if key in self._ends:
             return self._ends[key]
         self._ends[key] = frozenset()  # a cycle ends nothing more
@@ -41,7 +44,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
         out: set[str] = set()
         if found is not None:
             fn, owner = found
-            name = param_at(fn, passed) or ""
+            name = param_at(fn, passed, bound=bound) or ""
             for end in fn.session_ends if name else ():
                 if end.session == "self." and name.startswith("self."):  # `self.other()`: same self
                     out |= self.session_ends(end.callee, name, target_receiver or owner, depth + 1, deep) & followed
@@ -50,7 +53,8 @@ class HandoffQueries(ReturnQueries, SessionQueries):
                 elif end.method in ("commit", "rollback"):  # a flush ends nothing
                     out.add(end.method)
                 elif end.passed is not None:
-                    out |= self.session_ends(end.callee, end.passed, target_receiver or owner, depth + 1, deep) & followed
+                    out |= self.session_ends(end.callee, end.passed, target_receiver or owner, depth + 1, deep,
+                                             end.binds_self) & followed
         self._ends[key] = frozenset(out)
         return self._ends[key]
 
@@ -86,7 +90,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
             return None
         if not ((fn.returns_class or "").rsplit(".", 1)[-1] == "Self" or "cls" in fn.returns_calls):
             return None
-        name = param_at(fn, passed)
+        name = param_at(fn, passed, bound=True)  # a classmethod: `cls` is bound either way
         at = next((end.passed for end in fn.session_ends
                    if end.session == name and end.callee == "cls" and end.passed is not None), None)
         return (owner, at) if name and at is not None and self.model(owner) is None else None
@@ -148,7 +152,7 @@ class HandoffQueries(ReturnQueries, SessionQueries):
                     if found is not None:
                         return found
                 return None
-            name = param_at(init, passed)
+            name = param_at(init, passed, bound=True)  # `Service(db)` binds the new instance
             return [key[len(local) + 1:] for key, param in mod.init_params.items()
                     if param == name and key.startswith(local + ".")] if name else []
         return None

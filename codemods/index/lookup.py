@@ -47,7 +47,7 @@ class IndexLookup:
         self._models_by_class: dict[int, Model] = {}
         self._models_by_name: dict[str, list[Model]] = {}
         self._callers: dict[str, list[tuple[ModuleFacts, Function, CallSite]]] | None = None
-        self._ends: dict[tuple[str, int | str, str | None, bool], frozenset[str]] = {}
+        self._ends: dict[tuple[str, int | str, str | None, bool, bool], frozenset[str]] = {}
         self._relevance: tuple[bytes, ...] | None = None
         self._flushing: set[str] | None = None
         self._names: set[str] | None = None
@@ -235,33 +235,34 @@ def is_classmethod(fn: Function) -> bool:
     return any(d.rsplit(".", 1)[-1] == "classmethod" for d in fn.decorators)
 
 
-def positional_params(fn: Function, *, bound: bool = True) -> list[str]:
+def positional_params(fn: Function, *, bound: bool) -> list[str]:
     """The parameters of ``fn`` that a call's positional arguments fill, in order.
 
     A method's first parameter (``self``/``cls``) is filled by the object it is called on
     when the call binds it (``bound``: ``obj.method(a)``, ``self.method(a)``, any call of a
-    classmethod), and is then skipped. A call of an instance method through its class
-    (``Repo.save(repo, db, obj)``) binds nothing: its first argument is ``self`` (pass
-    ``bound=False``)."""
+    classmethod), and is then skipped. A call that names the function by its qualified name
+    (``Repo.save(repo, db, obj)``, ``Base.save(self, db, obj)`` in a subclass: the way a
+    function is found from a call's dotted name, since a name that holds an instance resolves
+    to no function) binds nothing: its first argument is ``self``. Every caller says which
+    (``bound``), as it alone knows how it found ``fn``."""
     names_ = [p.name for p in fn.params]
     if "." in fn.qualname and names_ and names_[0] in ("self", "cls") and (bound or is_classmethod(fn)):
         return names_[1:]
     return names_
 
 
-def param_at(fn: Function, passed: int | str) -> str | None:
-    """The parameter of ``fn`` a session passed at ``passed`` binds (``self``/``cls`` skipped
-    for a method, see :func:`positional_params`), or ``passed`` itself when it names a
-    ``self.<attr>``."""
+def param_at(fn: Function, passed: int | str, *, bound: bool) -> str | None:
+    """The parameter of ``fn`` a session passed at ``passed`` binds (``bound`` as for
+    :func:`positional_params`), or ``passed`` itself when it names a ``self.<attr>``."""
     if isinstance(passed, str):
         if passed.startswith("self."):
             return passed
         return passed if any(p.name == passed for p in fn.params) else None
-    names_ = positional_params(fn)
+    names_ = positional_params(fn, bound=bound)
     return names_[passed] if 0 <= passed < len(names_) else None
 
 
-def argument_for(fn: Function, site: CallSite, param: str, *, bound: bool = True) -> tuple[Origin | None, str | None]:
+def argument_for(fn: Function, site: CallSite, param: str, *, bound: bool) -> tuple[Origin | None, str | None]:
     """What the call ``site`` of ``fn`` hands its parameter ``param``: the argument's origin
     and its dotted name at the call (None when it is no plain name), or (None, None) when the
     call passes nothing for it. ``bound`` as for :func:`positional_params`."""

@@ -129,7 +129,7 @@ def param_paths(index: ProjectIndex, qualified: str | None, passed: int | str, d
     fn = index.function(qualified) if qualified else None
     if fn is None or qualified in seen or depth > _DEPTH or fn.checks_loads:
         return set()
-    name = param_at(fn, passed)
+    name = param_at(fn, passed, bound=False)
     if name is None or name in fn.rebound_params:
         return set()
     return _paths_of(index, fn, name, depth, seen | {qualified or ""})

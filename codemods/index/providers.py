@@ -26,7 +26,7 @@ class ProviderQueries(SessionQueries):
         found = self.callable_named(qualified) if qualified else None
         if found is None:
             return []
-        name = param_at(found[0], passed)
+        name = param_at(found[0], passed, bound=False)
         return found[0].param_reads.get(name, []) if name else []
 
     def made_dependency(self, qualified: str | None) -> str | None:

@@ -53,7 +53,7 @@ class ReturnQueries(ModelQueries):
         if found is None:
             return None
         fn = found[0]
-        name = param_at(fn, passed)
+        name = param_at(fn, passed, bound=False)
         if not name or not any(end.session == name and end.method == "commit" and end.callee is None
                                for end in fn.session_ends):
             return None

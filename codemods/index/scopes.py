@@ -90,7 +90,8 @@ class ScopeQueries(HandoffQueries):
         (`finally: session.rollback()`) or through a project function it hands the session to
         there (`finally: reset(session)` where `reset` rolls back)?"""
         return fn.rolls_back_after_yield or any(
-            end.on_exit and end.passed is not None and "rollback" in self.session_ends(end.callee, end.passed)
+            end.on_exit and end.passed is not None and "rollback" in self.session_ends(end.callee, end.passed,
+                                                                                 binds_self=end.binds_self)
             for end in fn.session_ends)
 
     def _class_scope(self, qualified: str) -> Scope | None:

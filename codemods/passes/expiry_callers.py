@@ -41,7 +41,7 @@ def caller_sessions(ctx: FileContext, qualname: str) -> dict[str, SessionRef]:
             continue
         expires: list[bool] = []
         for _mod, caller, site in sites:
-            origin, name = lookup.argument_for(fn, site, p.name)  # type: ignore[arg-type]
+            origin, name = lookup.argument_for(fn, site, p.name, bound=index.binds_self(site))  # type: ignore[arg-type]
             opened = next((o for o in caller.opened if o.name == name), None) if origin is not None else None
             if origin is None or origin.kind != "session" or opened is None \
                     or index.opens_session(opened.factory) is not True:
@@ -66,8 +66,9 @@ def caller_collections(ctx: FileContext, qualname: str, S: str) -> dict[str, Tra
             continue
         found: Tracked | None = None
         for _mod, _caller, site in sites:
-            origin, _ = lookup.argument_for(fn, site, p.name)  # type: ignore[arg-type]
-            _, session_name = lookup.argument_for(fn, site, S)  # type: ignore[arg-type]
+            bound = index.binds_self(site)
+            origin, _ = lookup.argument_for(fn, site, p.name, bound=bound)  # type: ignore[arg-type]
+            _, session_name = lookup.argument_for(fn, site, S, bound=bound)  # type: ignore[arg-type]
             returned = index.returned(origin.callee) if origin is not None and origin.kind == "loaded" \
                 and origin.via == session_name and session_name else None
             if returned is None or returned.shape is not index_mod.Stage.LIST \

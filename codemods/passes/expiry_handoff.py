@@ -338,7 +338,8 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
     for mod, caller, site, through_local in [(*row, False) for row in call_sites_of(ctx, qualname)] + held:
         if not caller.is_async:
             continue
-        _, session_name = lookup.argument_for(fn, site, S)
+        bound = ctx.index.binds_self(site)
+        _, session_name = lookup.argument_for(fn, site, S, bound=bound)
         if session_name is None:
             continue
         if mod.path == ctx.path:  # a caller in this file: its walk is cached on this file's context
@@ -358,7 +359,7 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
         for p in fn.params:
             if p.name in out or p.name in (S, "self", "cls"):
                 continue
-            _, name = lookup.argument_for(fn, site, p.name)
+            _, name = lookup.argument_for(fn, site, p.name, bound=bound)
             h = next((h for h in handed if h.X == name), None)
             if h is None:
                 continue

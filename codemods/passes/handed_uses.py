@@ -39,7 +39,7 @@ def handed_use(ctx: FileContext, ev: Event, S: str) -> str | None:
     if fn is None or "rollback" in fn.methods:
         return None
     passed = where[1]  # type: ignore[index]
-    param = param_at(fn, passed)
+    param = param_at(fn, passed, bound=False)
     if param is None or any(p.name == param and p.depends for p in fn.params):
         return None
     if param in fn.param_statements or "commit" in ctx.index.session_ends(qualified, passed):
@@ -103,7 +103,7 @@ def given_through_scope(ctx: FileContext, qualname: str, block: cst.With | None,
             return None
         for arg in item.item.args:
             passed = argument_position(item.item, arg)
-            if passed is not None and param_at(fn, passed) == fn.yields_param and isinstance(arg.value, cst.Name) \
+            if passed is not None and param_at(fn, passed, bound=False) == fn.yields_param and isinstance(arg.value, cst.Name) \
                     and any(p.name == arg.value.value for p in facts.params):
                 return arg.value.value
     return None

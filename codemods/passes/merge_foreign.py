@@ -541,8 +541,9 @@ class MergeForeignInstance(Pass):
         qualified = f"{module.module}.{qualname}" if module and module.module else qualname
         foreign, new = [], []
         for _mod, caller, site in index.callers(qualified):
-            o_obj, _ = lookup.argument_for(facts, site, obj, bound=False)
-            _, s_name = lookup.argument_for(facts, site, owner, bound=False)
+            bound = index.binds_self(site)
+            o_obj, _ = lookup.argument_for(facts, site, obj, bound=bound)
+            _, s_name = lookup.argument_for(facts, site, owner, bound=bound)
             if o_obj is None:
                 continue
             if o_obj.kind == "new":
