@@ -42,6 +42,12 @@ IN_SCOPE = {
 }
 
 
+def git_dir(repo):
+    """A snapshot is a bare repository or, for some, a clone whose git directory is `.git`."""
+    inner = os.path.join(repo, '.git')
+    return inner if os.path.isdir(inner) else repo
+
+
 def tree_dir(entry, sha):
     return os.path.join(WORK, entry['repo'].replace('/', '+'), sha)
 
@@ -178,7 +184,7 @@ def main():
     tool = os.path.abspath(args.tool)
     entries = json.load(open(args.manifest))
     for e in entries:
-        e.setdefault('mirror', os.path.join(MIRRORS, e['repo'].replace('/', '+'), 'repo'))
+        e.setdefault('mirror', git_dir(os.path.join(MIRRORS, e['repo'].replace('/', '+'), 'repo')))
     if args.only:
         entries = [e for e in entries if args.only in e['repo'] or e['fix'].startswith(args.only)]
     for x in args.exclude or ():
