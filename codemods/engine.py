@@ -251,6 +251,7 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
     except Exception as exc:  # a bug in a pass must never abort the run or write the file
         where = _pass_frame(exc)
         detail = f"{exc.__class__.__name__}: {exc}" if not isinstance(exc, InternalError) else str(exc)
+        detail = _one_line(detail)
         result.error = f"{path}: internal error{where}: {detail}; file left unchanged"
         result.new_text = None
         if os.environ.get("SQLA_FIX_DEBUG"):
@@ -260,6 +261,12 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
 
 class InternalError(Exception):
     pass
+
+
+def _one_line(detail: str, limit: int = 160) -> str:
+    """An error's text as one short line (a `KeyError` of a syntax node prints the whole node)."""
+    first = detail.strip().splitlines()[0] if detail.strip() else detail
+    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def _pass_frame(exc: BaseException) -> str:

@@ -181,6 +181,25 @@ def test_internal_error_in_a_pass_names_the_file_and_exits_2(project, monkeypatc
     assert (project / "pkg" / "visits.py").read_text() == BUGGY
 
 
+def test_an_internal_error_is_one_short_line_whatever_the_exception_prints(project, monkeypatch):
+    from codemods.passes.merge_foreign import MergeForeignInstance
+
+    class Node:  # a syntax node's repr spans hundreds of lines
+        def __repr__(self) -> str:
+            return "Node(\n" + "    field=...,\n" * 200 + ")"
+
+    def boom(*args):
+        raise KeyError(Node())
+
+    monkeypatch.setattr(MergeForeignInstance, "check_call", boom)
+    res = invoke("check", "pkg")
+    assert res.exit_code == 2
+    line = next(x for x in res.output.splitlines() if "internal error" in x)
+    assert line.startswith("pkg/visits.py: internal error in merge_foreign.py") and "KeyError: " in line
+    assert line.endswith("; file left unchanged") and len(line) < 260
+    assert "field=" not in res.output
+
+
 def test_parallel_jobs_give_the_same_output_in_the_same_order(project):
     for i in range(24):
         (project / "pkg" / f"m{i:02d}.py").write_text(BUGGY if i % 3 == 0 else CLEAN)
