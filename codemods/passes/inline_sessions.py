@@ -67,10 +67,17 @@ def dropped_providers(ctx: FileContext, fn: cst.FunctionDef) -> Iterator[tuple[c
     holds the generator; with whether it is async. Nothing keeps the generator, so it is
     finalized at once: a plain generator's cleanup closes the session before the caller uses
     it; an async one's is scheduled on the event loop and runs while the caller uses it.
-    Either way the use that follows checks out a connection that nothing returns."""
+    Either way the use that follows checks out a connection that nothing returns.
+
+    Left out: a session only asked for its engine (`Session(next(get_db()).bind)`: it checks
+    out no connection), and one a plain generator hands out that the function closes itself
+    (`db = next(get_db())`, then `db.close()`), which returns the connection then (an async
+    generator's cleanup may still close the session in the middle of its use)."""
     index = ctx.index
     for node in m.findall(fn.body, m.Call(func=m.Name("next") | m.Name("anext"), args=[m.Arg(value=m.Call())])):
         call: cst.Call = node  # type: ignore[assignment]
+        if _no_connection_or_closed(ctx, fn, call):
+            continue
         made: cst.Call = call.args[0].value  # type: ignore[assignment]
         qualified = ctx.qualify(dotted(made.func))
         provider = index.function(qualified) if qualified else None
@@ -79,6 +86,27 @@ def dropped_providers(ctx: FileContext, fn: cst.FunctionDef) -> Iterator[tuple[c
         opened = [o for o in provider.opened if o.yielded and index.opens_session(o.factory) is not None]
         if opened and opens_new(ctx, opened[0].factory, ""):
             yield call, bool(index.opens_session(opened[0].factory))
+
+
+_ENGINE_ONLY = frozenset({"bind", "get_bind", "info"})  # what a session answers without a connection
+
+
+def _no_connection_or_closed(ctx: FileContext, fn: cst.FunctionDef, call: cst.Call) -> bool:
+    """Is the session ``call`` takes out only asked for its engine (`next(get_db()).bind`), or
+    taken by `next()` into a name the function closes (`db.close()`)?"""
+    taken: cst.CSTNode = call
+    parent = ctx.parent(taken)
+    if isinstance(parent, cst.Await):
+        taken, parent = parent, ctx.parent(parent)
+    if isinstance(parent, cst.Attribute) and parent.value is taken:
+        return parent.attr.value in _ENGINE_ONLY
+    if isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is taken and taken is call:
+        targets = [t.target for t in parent.targets] if isinstance(parent, cst.Assign) else [parent.target]
+        if len(targets) == 1 and isinstance(targets[0], cst.Name):
+            name = targets[0].value
+            return any(dotted(c.func) == f"{name}.close"  # type: ignore[attr-defined]
+                       for c in m.findall(fn.body, m.Call(func=m.Attribute(attr=m.Name("close")))))
+    return False
 
 
 def opens_new(ctx: FileContext, factory: str | None, callee: str) -> bool:

@@ -223,4 +223,24 @@ VALID = (
         ''',
         "the generator is kept and closed after the uses: its cleanup closes the session then",
     ),
+    Valid(
+        '''
+        from sqlalchemy.orm import Session
+        from app.db import User
+        from app.providers import get_db
+
+
+        def user_names() -> list[str]:
+            db = next(get_db())
+            names = [u.name for u in db.query(User)]
+            db.close()
+            return names
+
+
+        def audit_session() -> Session:
+            return Session(next(get_db()).bind)
+        ''',
+        "the session taken out is closed by the function itself (its connection goes back then); "
+        "a session only asked for its engine checks out no connection",
+    ),
 )

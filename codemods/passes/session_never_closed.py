@@ -20,8 +20,10 @@ from .inline_sessions import dropped_providers, inline_sessions, on_a_connection
 if TYPE_CHECKING:
     import libcst as cst
 
+    from .. import index as index_mod
 else:
     cst = lazy("libcst")
+    index_mod = lazy("codemods.index")
 
 
 # Calls that keep what they are given (a container, a task, a callback, an exit stack).
@@ -147,8 +149,11 @@ class SessionNeverClosed(Pass):
     Left alone: providers that yield the session (and close it in `finally`); scoped
     registries (`scoped_session`, Flask-SQLAlchemy's `db.session`: `remove()` handles them);
     sessions handed to an owner (a holder some code closes, or one returned or handed on); sessions on a connection the caller owns
-    (`Session(bind=op.get_bind())` in a migration); command-line commands (`@cli.command()`),
-    which run once per process; module-level sessions (SQF007).
+    (`Session(bind=op.get_bind())` in a migration); code that runs once per process:
+    command-line commands (`@cli.command()`), a script's `if __name__ == "__main__":` block
+    and the module's other statements (a module-level session is SQF007's); a session taken
+    out of a provider generator only for its engine (`Session(next(get_db()).bind)`), or by
+    `next()` into a name the function closes itself.
 
     ## Fix safety
     Safe where it is offered: the session is closed when the function ends instead of when
@@ -571,6 +576,24 @@ class SessionNeverClosed(Pass):
             ''',
             "a module-level session (SQF007 reports it)",
         ),
+        Valid(
+            '''
+            from app.db import SessionLocal
+
+            reader = SessionLocal()
+
+
+            def count(model) -> int:
+                return reader.query(model).count()
+
+
+            if __name__ == "__main__":
+                session = SessionLocal()
+                for row in session.query(Row):
+                    print(row.id)
+            ''',
+            "a script's own statements run once per process: nothing piles up",
+        ),
     ) + w3.VALID
 
     @classmethod
@@ -589,7 +612,7 @@ class SessionNeverClosed(Pass):
             facts = ctx.function_facts(qualname)
             advances = facts is None or bool(_ADVANCE & facts.called)
             if facts is not None and not facts.session_names and not facts.held and not facts.inline_opens \
-                    and not advances or _command(fn):
+                    and not advances or _once_per_process(qualname, fn):
                 continue
             if facts is not None and facts.inline_opens:  # (after a fix round: no candidates known)
                 for call, is_async in inline_sessions(ctx, fn, facts.inline_opens):
@@ -895,8 +918,13 @@ def _callee(call: cst.Call) -> str | None:
     return dotted(call.func)
 
 
-def _command(fn: cst.FunctionDef) -> bool:
-    """`@cli.command()`, `@click.group()`, `@app.callback()`: a command-line entry point."""
+def _once_per_process(qualname: str, fn: cst.FunctionDef) -> bool:
+    """Code that runs once per process, where a session left open cannot pile up: the
+    module's own statements (a module-level session is SQF007's; an `if __name__ ==
+    "__main__":` block is a script's single run) and a command-line entry point
+    (`@cli.command()`, `@click.group()`, `@app.callback()`)."""
+    if qualname == index_mod.MODULE_LEVEL:
+        return True
     for deco in fn.decorators:
         target = deco.decorator.func if isinstance(deco.decorator, cst.Call) else deco.decorator
         if isinstance(target, cst.Attribute) and target.attr.value in _COMMANDS:
