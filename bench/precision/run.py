@@ -41,12 +41,17 @@ def mirror_of(repo):
     return RB.git_dir(os.path.join(RB.MIRRORS, repo.replace('/', '+'), 'repo'))
 
 
-def pin(repos):
+def pin(entries):
+    """Each mirror's newest commit, except for an entry that says why it keeps its own
+    (`keep`: the newest commit removed the code, say)."""
     rows = []
-    for repo in repos:
-        sha = subprocess.run(['git', f'--git-dir={mirror_of(repo)}', 'rev-parse', 'HEAD'],
+    for e in entries:
+        if e.get('keep'):
+            rows.append(e)
+            continue
+        sha = subprocess.run(['git', f'--git-dir={mirror_of(e["repo"])}', 'rev-parse', 'HEAD'],
                              capture_output=True, text=True, check=True).stdout.strip()
-        rows.append({'repo': repo, 'commit': sha})
+        rows.append({'repo': e['repo'], 'commit': sha})
     with open(MANIFEST, 'w') as fh:
         json.dump(rows, fh, indent=1)
         fh.write('\n')
@@ -75,7 +80,7 @@ def main():
     args = ap.parse_args()
     entries = json.load(open(MANIFEST))
     if args.pin:
-        pin([e['repo'] for e in entries])
+        pin(entries)
         return 0
     if not (args.tool and args.label):
         ap.error('--tool and --label are needed')
