@@ -554,6 +554,12 @@ class Binding:
 LIST_METHODS = {"all", "fetchall", "unique"}
 # Loads that give None when there is no row.
 MAYBE_NONE = {"get", "first", "one_or_none", "scalar_one_or_none", "scalar"}
+# What a query's chain may end in that gives no instance: a bulk statement's row count, a
+# count, a construct to embed (`session.query(User).filter(...).update({...})` is an int).
+NOT_INSTANCES = frozenset({"update", "delete", "count", "exists", "subquery", "scalar_subquery", "cte",
+                           "rowcount"})
+# Statements whose execution returns no instance: `session.execute(update(User).values(...))`.
+BULK_STATEMENTS = frozenset({"update", "delete", "insert"})
 
 
 def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: dict[str, SessionRef]) -> Binding:
@@ -573,6 +579,8 @@ def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: di
             method = current.func.attr.value
             owner = dotted(current.func.value)
             if owner in sessions_ and method in names.LOAD_METHODS:
+                if NOT_INSTANCES & set(chain) or method == "execute" and _bulk(current):
+                    return Binding(BindingKind.OTHER)
                 model = _model_arg(current)
                 is_list = (bool(chain and chain[0] in LIST_METHODS) or (not chain and method in ("scalars",))
                            or chain in (["scalars"], ["scalars", "all"], ["unique", "scalars", "all"],
@@ -590,6 +598,23 @@ def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: di
         if last[:1].isupper() and model_for(ctx, name) is not None:
             return Binding(BindingKind.NEW, last)
     return Binding(BindingKind.OTHER)
+
+
+def _bulk(call: cst.Call) -> bool:
+    """Does ``call`` execute a bulk statement (`execute(update(User).where(...).values(...))`),
+    which returns a row count, not instances (unless it has a `.returning(...)`)?"""
+    node = call.args[0].value if call.args else None
+    for _ in range(12):
+        if not isinstance(node, cst.Call):
+            return False
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "returning":
+            return False
+        if isinstance(func, cst.Attribute) and func.attr.value not in BULK_STATEMENTS:
+            node = func.value  # a method chain
+        else:
+            return (dotted(func) or "").rsplit(".", 1)[-1] in BULK_STATEMENTS
+    return False
 
 
 def _model_arg(call: cst.Call) -> str | None:

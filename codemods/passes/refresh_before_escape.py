@@ -59,7 +59,9 @@ class RefreshBeforeEscape(Pass):
     class keeps: `with self.db_factory() as s:`, where `self.db_factory` holds an instance of
     a project class (made in `__init__`, or a parameter typed with that class or another name
     for it) whose `__call__` is a `@contextmanager` yielding a session. An object used after
-    the block is reported at that first use.
+    the block is reported at that first use. What a bulk statement gives back is no instance
+    (`query(...).update({...})`, `.delete()`, `.count()`: a number; `execute(update(...))`
+    without `.returning(...)`: no rows), so it is left alone.
 
     In `async def` code, also an instance returned after a commit of an async session the
     function did not open (a parameter, `self.session`, a provider's) that expired it: the

@@ -193,4 +193,33 @@ class Reader:
         ''',
         "an instance the class keeps whose `__call__` opens no session (a timer)",
     ),
+    Valid(
+        '''
+        from datetime import datetime
+
+        from sqlalchemy import update
+        from sqlalchemy.orm import Session
+
+        from app.db import User, engine
+
+
+        def archive(team_id: int) -> int:
+            with Session(engine) as session:
+                moved = (
+                    session.query(User)
+                    .filter(User.team_id == team_id)
+                    .update({"archived_at": datetime.now()})
+                )
+                session.commit()
+            return moved
+
+
+        def rename(user_id: int, name: str):
+            with Session(engine) as session:
+                result = session.execute(update(User).where(User.id == user_id).values(name=name))
+                session.commit()
+            return result.rowcount
+        ''',
+        "a bulk update's row count, and the result of executing an UPDATE: no instance to expire",
+    ),
 )
