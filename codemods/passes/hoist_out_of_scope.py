@@ -79,7 +79,10 @@ class HoistOutOfScope(Pass):
 
     Left alone: plain data (ints, strings, dicts, DTOs returned by the service), captures that
     already exist, context managers that are not sessions (`open()`, locks, HTTP clients),
-    and column reads that are safe by configuration (`expire_on_commit=False`, or no commit).
+    and column reads that are safe by configuration (`expire_on_commit=False`, or no commit)
+    or by a deliberate snapshot: an object expunged in the block before anything expired it
+    (`if user is not None: session.expunge(user)`) keeps its loaded columns, and the exit's
+    commit or rollback no longer reaches it.
 
     ## Fix safety
     Safe: the captured value is the one the object held when the scope closed.
@@ -178,6 +181,21 @@ class HoistOutOfScope(Pass):
                 for user in users:
                     names.append(user.name)
                 return names
+            ''',
+        ),
+        Example(
+            title="expunged only after the commit expired it: detached expired, reported",
+            before='''
+            from bot.services import User, get_avatar_service
+
+
+            async def rename(user_id: int, name: str) -> str:
+                async with get_avatar_service() as session:
+                    user = await session.get(User, user_id)
+                    user.name = name
+                    await session.commit()
+                    session.expunge(user)
+                return user.name
             ''',
         ),
         Example(
@@ -281,6 +299,25 @@ class HoistOutOfScope(Pass):
         ),
         Valid(
             '''
+            from bot.services import User, get_avatar_service
+
+
+            async def rename(user_id: int, name: str) -> str:
+                async with get_avatar_service() as session:
+                    user = await session.get(User, user_id)
+                    if user is not None:
+                        session.expunge(user)
+                    session.add(User(name=name))
+                    await session.commit()
+                if user is None:
+                    return name
+                return user.name
+            ''',
+            "detached in the block before anything expired it (a deliberate snapshot): its loaded "
+            "columns stay readable, and the commit no longer reaches it",
+        ),
+        Valid(
+            '''
             def first_line(path: str) -> str:
                 with open(path) as fh:
                     line = fh.readline()
@@ -355,6 +392,8 @@ class HoistOutOfScope(Pass):
                             and (e.owner == N or (e.owner or "").startswith(N + "."))
                             and e.index > loaded_at]
         expired = scope.expires_on_exit or (scope.expire_on_commit and bool(commits_in_block))
+        if expired and of is None and _expunged_loaded(region, w, N, X, loaded_at):
+            expired = False  # detached in the block with its columns loaded: the exit cannot expire it
         # a relationship read in the block after its last expiry loaded it (sync code: the read loads)
         since = max([loaded_at, *(e.index for e in commits_in_block)]) if scope.expire_on_commit else loaded_at
         loaded_here = set() if scope.expires_on_exit else \
@@ -491,3 +530,21 @@ def _top(e: Event, top) -> cst.BaseStatement | None:
 
 def _position(top, stmt) -> int:
     return next(i for i, s in enumerate(top) if s is stmt)
+
+
+def _expunged_loaded(region: list[Event], w: Event, N: str, X: str, loaded_at: int) -> bool:
+    """Is ``X`` expunged from ``N`` in the block after it was loaded, with no commit or
+    rollback of ``N`` in between, on every way to the reads (the expunge under no condition
+    but ``X`` itself: `if X is not None: N.expunge(X)`)? A detached instance keeps the columns
+    it had loaded, and the exit's commit or rollback no longer reaches it."""
+    from . import match as m
+
+    for e in region:
+        if e.index <= loaded_at:
+            continue
+        if e.kind == EventKind.CALL and e.owner == N and e.name in ("commit", "rollback", "expire", "expire_all"):
+            return False
+        if e.kind == EventKind.CALL and e.owner == N and e.name == "expunge" and e.args[:1] == (X,):
+            inner = e.path[next((i for i, p in enumerate(e.path) if p is w.node), len(e.path)):]
+            return all(not isinstance(p, cst.If) or bool(m.findall(p.test, m.Name(X))) for p in inner)
+    return False
