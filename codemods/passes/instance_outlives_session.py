@@ -67,7 +67,9 @@ class InstanceOutlivesSession(Pass):
       stores values) and that returns ORM instances without detaching them
       (`session.expunge(obj)`);
     - a session created at module level (`session = SessionLocal()`) and used by functions:
-      every request or thread shares it;
+      every request or thread shares it (not in a script that one process runs once in one
+      thread: a module with an `if __name__ == "__main__":` block that no other module of
+      the project imports and that starts no thread or task);
     - one session passed to several coroutines run together by `asyncio.gather`;
     - an instance handed to another thread: `Thread(target=f, args=(obj,))`,
       `executor.submit(f, obj)`, `loop.run_in_executor(None, f, obj)`,
@@ -355,6 +357,8 @@ class InstanceOutlivesSession(Pass):
         return out
 
     def _shared_session(self, ctx: FileContext, module_sessions: dict[str, cst.CSTNode]) -> Iterator[Finding]:
+        if module_sessions and _single_run_script(ctx):
+            return
         for name, node in module_sessions.items():
             users = [q for q, fn in functions(ctx.module, ctx)
                      if m.findall(fn.body, m.Attribute(value=m.Name(name))) and not _rebinds_local(fn, name)]
@@ -763,3 +767,35 @@ def _last_value_return(fn: cst.FunctionDef) -> cst.Return | None:
 
 def _rebinds_local(fn: cst.FunctionDef, name: str) -> bool:
     return bool(m.findall(fn.body, m.AssignTarget(target=m.Name(name))))
+
+
+# What starts another thread or task (a module that calls none runs its code in one thread).
+_CONCURRENT = _HANDOFF_NAMES | {"gather", "create_task", "ensure_future", "TaskGroup", "ThreadPoolExecutor",
+                                "ProcessPoolExecutor", "start_new_thread"}
+
+
+def _single_run_script(ctx: FileContext) -> bool:
+    """Is this module a script that one process runs once, in one thread: it has an `if
+    __name__ == "__main__":` block, no other module of the project imports it, and it starts
+    no thread or task? A module-level session there serves that one run, not requests."""
+    from .loaded_callers import imported_elsewhere
+
+    module = ctx.facts.module if ctx.facts is not None else None
+    if not module or not any(isinstance(s, cst.If) and _is_main_test(s.test) for s in ctx.module.body):
+        return False
+    if any(q == module or q.startswith(module + ".") for q in imported_elsewhere(ctx)):
+        return False
+    return not any((dotted(c.func) or "").rsplit(".", 1)[-1] in _CONCURRENT  # type: ignore[attr-defined]
+                   for c in m.findall(ctx.module, m.Call()))
+
+
+def _is_main_test(test: cst.BaseExpression) -> bool:
+    """`__name__ == "__main__"` (either way round)."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1 \
+            or not isinstance(test.comparisons[0].operator, cst.Equal):
+        return False
+    sides = {type(test.left).__name__: test.left, type(test.comparisons[0].comparator).__name__: test.comparisons[0].comparator}
+    name, text = sides.get("Name"), sides.get("SimpleString")
+    return isinstance(name, cst.Name) and name.value == "__name__" and isinstance(text, cst.SimpleString) \
+        and text.evaluated_value == "__main__"
+

@@ -194,6 +194,25 @@ EXAMPLES = (
             ''',
         ),
         Example(
+            title="a script's session shared by the threads it starts",
+            before='''
+            from concurrent.futures import ThreadPoolExecutor
+
+            from app.db import SessionLocal, User
+
+            session = SessionLocal()
+
+
+            def name_of(user_id: int) -> str:
+                return session.get(User, user_id).name
+
+
+            if __name__ == "__main__":
+                with ThreadPoolExecutor() as pool:
+                    print(list(pool.map(name_of, range(10))))
+            ''',
+        ),
+        Example(
             title="one AsyncSession for concurrent tasks",
             before='''
             import asyncio
@@ -207,6 +226,24 @@ EXAMPLES = (
     )
 
 VALID = (
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+            session = SessionLocal()
+
+
+            def name_of(user_id: int) -> str:
+                return session.get(User, user_id).name
+
+
+            if __name__ == "__main__":
+                for user_id in range(10):
+                    print(name_of(user_id))
+            ''',
+            "a script run once, in one thread, that no module imports: its module-level session "
+            "serves that one run",
+        ),
         Valid(
             '''
             from sqlalchemy.orm import Session

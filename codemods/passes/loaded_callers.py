@@ -63,7 +63,7 @@ def calls_in_module(ctx: FileContext, name: str, qualified: str) -> list[tuple[s
     mod = ctx.facts
     index = ctx.index
     tables = {t for t, members in mod.function_tables.items() if qualified in members}
-    if {f"{mod.module}.{n}" for n in (name, *tables)} & _imported_elsewhere(ctx):
+    if {f"{mod.module}.{n}" for n in (name, *tables)} & imported_elsewhere(ctx):
         return []  # used elsewhere: callers this module does not see
     refs = _references(ctx)
     out: list[tuple[str, cst.FunctionDef, cst.Call, bool]] = []
@@ -93,7 +93,7 @@ def calls_in_module(ctx: FileContext, name: str, qualified: str) -> list[tuple[s
     return list({id(c[2]): c for c in out}.values())
 
 
-def _imported_elsewhere(ctx: FileContext) -> set[str]:
+def imported_elsewhere(ctx: FileContext) -> set[str]:
     """What the project's other modules import."""
     def compute() -> set[str]:
         mod = ctx.facts

@@ -1,0 +1,50 @@
+"""A script's own code runs once per process: a module-level session there, and a session
+opened in its `if __name__ == "__main__":` block, serve that one run (SQF007, SQF011), unless
+other modules import the script or it starts threads."""
+
+from __future__ import annotations
+
+import textwrap
+
+from codemods.config import Config
+from codemods.engine import fix_text
+from codemods.passes.examples import SYNC_DB
+
+SCRIPT = '''
+from app.db import SessionLocal, User
+
+session = SessionLocal()
+
+
+def name_of(user_id: int) -> str:
+    return session.get(User, user_id).name
+
+
+if __name__ == "__main__":
+    local = SessionLocal()
+    print(local.get(User, 1).name, name_of(2))
+'''
+
+
+def _run(project: dict[str, str], select: tuple[str, ...] = ("SQF007", "SQF011")):
+    files = {"app/__init__.py": "", "app/db.py": SYNC_DB, **project}
+    result = fix_text(textwrap.dedent(SCRIPT).lstrip("\n"), Config(root="/p", select=select),
+                      project=files, path="app/tool.py")
+    assert result.error is None, result.error
+    return sorted((f.code, f.line) for f in result.findings)
+
+
+def test_a_script_run_once_in_one_thread_is_left_alone():
+    assert _run({}) == []
+
+
+def test_a_script_another_module_imports_shares_its_session_with_that_module():
+    found = _run({"app/api.py": "from app.tool import name_of\n"})
+    assert found == [("SQF007", 3)]
+
+
+def test_the_main_block_is_never_read_as_a_function_to_rewrite():
+    # the block is read as the module's own function; no rule may edit the node built for it
+    result = fix_text(textwrap.dedent(SCRIPT).lstrip("\n"), Config(root="/p"),
+                      project={"app/__init__.py": "", "app/db.py": SYNC_DB}, path="app/tool.py")
+    assert result.error is None
