@@ -72,7 +72,9 @@ class RollbackAfterFailedFlush(Pass):
     handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
     registry, Flask-SQLAlchemy's `db.session`). A handler that raises only under a condition
     (`if attempt == last: raise`) goes on on the other path; a loop that the code after the
-    `try` leaves (`break`, `return`) does not come round. Handing the session, after the
+    `try` leaves (`break`, `return`) does not come round; a handler whose `try` is followed in
+    its own block by an unconditional `raise`, with nothing touching the session between (a
+    nested `try` in an `except` that re-raises), goes on only into that `raise`. Handing the session, after the
     handler, to a project function that runs a statement on it or commits it, and never rolls
     back (`restore_keys(session)` in a `finally`), is a use. A scope that yields the session
     it is given (`with given_or_new(session) as session:`) hands back the caller's session,
@@ -263,7 +265,7 @@ class RollbackAfterFailedFlush(Pass):
         if all(_in_savepoint(ev, entry.try_, S) for ev in entry.calls):
             return None
         early = _used_in_handler(ctx, evs, entry)
-        if early is None and _deals_with_it(entry.try_, handler, S):
+        if early is None and (_deals_with_it(entry.try_, handler, S) or _falls_into_raise(ctx, entry.try_, S)):
             return None
         given = given_through_scope(ctx, qualname, ref.block, S) if holder is Held.HERE and ref is not None else None
         if given is not None:  # `with existed_or_new(session) as S:` hands back the caller's session
@@ -508,6 +510,21 @@ def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str) -> bool:
             if block is handler.body and name in LEAVES:
                 return True
     return raises_on_every_path(handler.body)
+
+
+def _falls_into_raise(ctx: FileContext, try_: cst.Try, S: str) -> bool:
+    """Does the code after the whole `try` statement, in its own block, raise on every path
+    without touching ``S`` first (`except Exception: try: finalize(db) except Exception:
+    log(...)` then `raise`)? Then a handler that goes on only goes on into that `raise`."""
+    block = ctx.parent(try_)
+    if not isinstance(block, cst.IndentedBlock):
+        return False
+    at = next((i for i, stmt in enumerate(block.body) if stmt is try_), None)
+    rest = list(block.body[at + 1:]) if at is not None else []
+    if not rest or not raises_on_every_path(cst.IndentedBlock(body=rest)):
+        return False
+    root = S.split(".")[0]
+    return not any(m.findall(stmt, m.Name(root)) for stmt in rest)
 
 
 def _rolls_back(handler: cst.ExceptHandler, S: str) -> bool:

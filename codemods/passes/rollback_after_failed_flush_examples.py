@@ -122,6 +122,37 @@ PROJECT = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "a
                        "app/services.py": _SERVICES, "app/records.py": _RECORDS,
                        "app/repo.py": _REPOSITORY}
 
+def nested_handler(between: str = "") -> str:
+    """A failed commit one call away caught by a handler nested in an `except` that then
+    re-raises, with ``between`` run before that `raise` (its tests: tests/test_handler_leaves.py)."""
+    return _NESTED_HANDLER.replace("{between}", between)
+
+
+_NESTED_HANDLER = '''
+from sqlalchemy.orm import Session
+
+from app.db import User
+
+
+def record_failure(session: Session, name: str) -> None:
+    session.add(User(name=name))
+    session.commit()
+
+
+def provision(session: Session, names: list[str]) -> None:
+    try:
+        for name in names:
+            create_account(name)
+    except Exception:
+        try:
+            record_failure(session, "failed")
+        except Exception:
+            log.exception("cannot record the failure")
+        {between}
+        raise
+'''
+
+
 EXAMPLES = (
         Example(
             title="a duplicate skipped in a loop: the next round raises PendingRollbackError",
@@ -525,6 +556,11 @@ EXAMPLES = (
     )
 
 VALID = (
+        Valid(
+            nested_handler(),
+            "the handler goes on only into the enclosing handler's `raise`, which leaves before "
+            "anything uses the session again",
+        ),
         Valid(
             '''
             from app.db import SessionLocal, User
