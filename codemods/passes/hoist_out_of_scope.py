@@ -537,8 +537,6 @@ def _expunged_loaded(region: list[Event], w: Event, N: str, X: str, loaded_at: i
     rollback of ``N`` in between, on every way to the reads (the expunge under no condition
     but ``X`` itself: `if X is not None: N.expunge(X)`)? A detached instance keeps the columns
     it had loaded, and the exit's commit or rollback no longer reaches it."""
-    from . import match as m
-
     for e in region:
         if e.index <= loaded_at:
             continue
@@ -546,5 +544,5 @@ def _expunged_loaded(region: list[Event], w: Event, N: str, X: str, loaded_at: i
             return False
         if e.kind == EventKind.CALL and e.owner == N and e.name == "expunge" and e.args[:1] == (X,):
             inner = e.path[next((i for i, p in enumerate(e.path) if p is w.node), len(e.path)):]
-            return all(not isinstance(p, cst.If) or bool(m.findall(p.test, m.Name(X))) for p in inner)
+            return all(not isinstance(p, cst.If) or mentions(p.test, X) for p in inner)
     return False

@@ -794,8 +794,6 @@ def _is_main_test(test: cst.BaseExpression) -> bool:
     if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1 \
             or not isinstance(test.comparisons[0].operator, cst.Equal):
         return False
-    sides = {type(test.left).__name__: test.left, type(test.comparisons[0].comparator).__name__: test.comparisons[0].comparator}
-    name, text = sides.get("Name"), sides.get("SimpleString")
-    return isinstance(name, cst.Name) and name.value == "__name__" and isinstance(text, cst.SimpleString) \
-        and text.evaluated_value == "__main__"
-
+    sides = (test.left, test.comparisons[0].comparator)
+    return any(isinstance(s, cst.Name) and s.value == "__name__" for s in sides) \
+        and any(isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__" for s in sides)

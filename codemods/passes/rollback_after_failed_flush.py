@@ -25,6 +25,7 @@ from .flow import (
     functions,
     has_try,
     held,
+    mentions,
     session_call,
     sessions,
     shape,
@@ -74,8 +75,8 @@ class RollbackAfterFailedFlush(Pass):
     (`if attempt == last: raise`) goes on on the other path; a loop that the code after the
     `try` leaves (`break`, `return`) does not come round; a handler whose `try` is followed in
     its own block by an unconditional `raise`, with nothing touching the session between (a
-    nested `try` in an `except` that re-raises), goes on only into that `raise`. Handing the session, after the
-    handler, to a project function that runs a statement on it or commits it, and never rolls
+    nested `try` in an `except` that re-raises), goes on only into that `raise`. Handing the
+    session, after the handler, to a project function that runs a statement on it or commits it, and never rolls
     back (`restore_keys(session)` in a `finally`), is a use. A scope that yields the session
     it is given (`with given_or_new(session) as session:`) hands back the caller's session,
     and the caller goes on with it. A with-target is a session when its block runs `query(M)`
@@ -524,7 +525,7 @@ def _falls_into_raise(ctx: FileContext, try_: cst.Try, S: str) -> bool:
     if not rest or not raises_on_every_path(cst.IndentedBlock(body=rest)):
         return False
     root = S.split(".")[0]
-    return not any(m.findall(stmt, m.Name(root)) for stmt in rest)
+    return not any(mentions(stmt, root) for stmt in rest)
 
 
 def _rolls_back(handler: cst.ExceptHandler, S: str) -> bool:
