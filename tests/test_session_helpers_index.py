@@ -256,3 +256,20 @@ def test_a_test_helper_by_pytest_or_package_name_does_not_count():
                "async def get_db():\n    async with AsyncSession(engine) as s:\n        yield s\n"
     assert _never_expire(ASYNC_MAKER, ("app.db_test", provider)) == (True, True)
     assert _never_expire(ASYNC_MAKER, ("app.testing.fixtures", provider)) == (True, True)
+
+
+def test_a_factory_a_function_builds_and_returns_counts_with_its_setting():
+    """`def make_maker(engine): return async_sessionmaker(engine, expire_on_commit=False)`,
+    called where the application starts (its sessions then reach handlers through
+    `request.state`, which the index cannot follow): the factory the project builds is still
+    counted, with its setting, and a returned factory with the default spoils the answer."""
+    def maker(setting: str) -> tuple[str, str]:
+        return ("app.engine", "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+                              f"def make_maker(engine):\n    return async_sessionmaker(engine{setting})\n")
+
+    assert _never_expire(maker(", expire_on_commit=False")) == (True, True)
+    assert _never_expire(maker("")) == (False, False)
+    assert _never_expire(ASYNC_MAKER, maker("")) == (False, False)
+    sync = ("app.sync", "from sqlalchemy.orm import sessionmaker\n"
+                        "def make_sync(engine):\n    return sessionmaker(engine)\n")
+    assert _never_expire(maker(", expire_on_commit=False"), sync) == (True, False)

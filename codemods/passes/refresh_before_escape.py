@@ -73,7 +73,7 @@ class RefreshBeforeEscape(Pass):
     alone: an instance handed in and only committed (nothing shows it is in that session),
     one refreshed, read, changed or handed on after the commit, sync code (the caller's read
     reloads it), and projects whose every async session is built with
-    `expire_on_commit=False`.
+    `expire_on_commit=False` (a factory a function builds and returns counts too).
 
     ## Why is this bad?
     `commit()` expires every instance; leaving the scope closes the session and detaches them.

@@ -107,6 +107,36 @@ class SignupHandler:
 VALID = (
     Valid(
         '''
+        from fastapi import Depends, Request
+        from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+        from app.db import User
+
+
+        def make_maker(engine):
+            return async_sessionmaker(engine, expire_on_commit=False)
+
+
+        async def get_session(request: Request):
+            async with request.state.session_maker() as session:
+                yield session
+
+
+        class Users:
+            def __init__(self, session: AsyncSession = Depends(get_session)):
+                self.session = session
+
+            async def create(self, user: User) -> User:
+                self.session.add(user)
+                await self.session.commit()
+                return user
+        ''',
+        "every async session factory the project builds (here the one a function returns, made "
+        "when the application starts) says expire_on_commit=False: the session reached through "
+        "`request.state` is one of theirs, and its commit expires nothing",
+    ),
+    Valid(
+        '''
         from sqlalchemy.ext.asyncio import AsyncSession
 
         from app.db import User
