@@ -48,3 +48,47 @@ def test_the_main_block_is_never_read_as_a_function_to_rewrite():
     result = fix_text(textwrap.dedent(SCRIPT).lstrip("\n"), Config(root="/p"),
                       project={"app/__init__.py": "", "app/db.py": SYNC_DB}, path="app/tool.py")
     assert result.error is None
+
+
+STEPS = '''
+from app.db import SessionLocal, User
+
+
+def add_admin(name: str) -> None:
+    db = SessionLocal()
+    db.add(User(name=name))
+    db.commit()
+
+
+def main() -> None:
+    {call}
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def _steps(call: str, project: dict[str, str] | None = None) -> list[tuple[str, int]]:
+    files = {"app/__init__.py": "", "app/db.py": SYNC_DB, **(project or {})}
+    source = textwrap.dedent(STEPS).lstrip("\n").replace("{call}", call)
+    result = fix_text(source, Config(root="/p", select=("SQF011",)), project=files, path="app/seed.py")
+    assert result.error is None, result.error
+    return sorted((f.code, f.line) for f in result.findings)
+
+
+def test_a_function_the_script_runs_once_leaves_no_session_piling_up():
+    """`main()` from the `__main__` block, and the step `main()` calls outside any loop: each
+    runs once per process, so the session it leaves open is the run's one connection."""
+    assert _steps('add_admin("root")') == []
+    assert _steps('add_admin("root")\n    add_admin("ops")') == []  # twice: still bounded
+
+
+def test_a_function_the_script_runs_in_a_loop_or_hands_on_is_reported():
+    assert _steps('for name in ("root", "ops"):\n        add_admin(name)') == [("SQF011", 5)]
+    assert _steps('[add_admin(n) for n in ("root", "ops")]') == [("SQF011", 5)]
+    assert _steps('import atexit\n    atexit.register(add_admin, "root")') == [("SQF011", 5)]
+
+
+def test_a_script_another_module_imports_runs_its_functions_any_number_of_times():
+    assert _steps('add_admin("root")', {"app/api.py": "from app.seed import add_admin\n"}) == [("SQF011", 5)]

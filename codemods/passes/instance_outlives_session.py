@@ -29,6 +29,7 @@ from .flow import (
 )
 from .helpers import dotted
 from .instance_outlives_session_examples import EXAMPLES, PROJECT, VALID
+from .scripts import HANDOFF_NAMES, single_run_script
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -41,8 +42,6 @@ _STORE_METHODS = {"append", "add", "setdefault", "insert", "appendleft"}
 # Calls that run a function in another thread: qualified callables, and methods of executors.
 _THREAD_CLASSES = {"threading.Thread", "threading.Timer"}
 _THREAD_FUNCTIONS = {"asyncio.to_thread"}
-_EXECUTOR_METHODS = {"submit", "run_in_executor"}
-_HANDOFF_NAMES = {"Thread", "Timer", "to_thread"} | _EXECUTOR_METHODS
 _FIX = ("cache ids or plain data and reload with `session.get(Model, id)` in the session that "
         "uses it (or `obj = session.merge(obj)`), and use one session per request or task")
 
@@ -116,7 +115,7 @@ class InstanceOutlivesSession(Pass):
     @classmethod
     def wants(cls, index, facts) -> bool:
         if facts is None or ("gather" in facts.all_methods | facts.all_called
-                             or _HANDOFF_NAMES & (facts.all_methods | facts.all_called)):
+                             or HANDOFF_NAMES & (facts.all_methods | facts.all_called)):
             return True
         for fn in facts.functions.values():  # a function storing into a module/class container
             for holder in fn.stores:
@@ -150,7 +149,7 @@ class InstanceOutlivesSession(Pass):
             yield from self._cached_function(ctx, fn, qualname)
             if "gather" in found.methods or "gather" in found.calls:
                 yield from self._gather(ctx, fn, qualname)
-            if _HANDOFF_NAMES & (found.methods | found.calls):
+            if HANDOFF_NAMES & (found.methods | found.calls):
                 yield from self._handoffs(ctx, fn, qualname)
             yield from self._callbacks(ctx, fn, qualname)
         yield from self._shared_session(ctx, module_sessions)
@@ -357,7 +356,7 @@ class InstanceOutlivesSession(Pass):
         return out
 
     def _shared_session(self, ctx: FileContext, module_sessions: dict[str, cst.CSTNode]) -> Iterator[Finding]:
-        if module_sessions and _single_run_script(ctx):
+        if module_sessions and single_run_script(ctx):
             return
         for name, node in module_sessions.items():
             users = [q for q, fn in functions(ctx.module, ctx)
@@ -767,33 +766,3 @@ def _last_value_return(fn: cst.FunctionDef) -> cst.Return | None:
 
 def _rebinds_local(fn: cst.FunctionDef, name: str) -> bool:
     return bool(m.findall(fn.body, m.AssignTarget(target=m.Name(name))))
-
-
-# What starts another thread or task (a module that calls none runs its code in one thread).
-_CONCURRENT = _HANDOFF_NAMES | {"gather", "create_task", "ensure_future", "TaskGroup", "ThreadPoolExecutor",
-                                "ProcessPoolExecutor", "start_new_thread"}
-
-
-def _single_run_script(ctx: FileContext) -> bool:
-    """Is this module a script that one process runs once, in one thread: it has an `if
-    __name__ == "__main__":` block, no other module of the project imports it, and it starts
-    no thread or task? A module-level session there serves that one run, not requests."""
-    from .loaded_callers import imported_elsewhere
-
-    module = ctx.facts.module if ctx.facts is not None else None
-    if not module or not any(isinstance(s, cst.If) and _is_main_test(s.test) for s in ctx.module.body):
-        return False
-    if any(q == module or q.startswith(module + ".") for q in imported_elsewhere(ctx)):
-        return False
-    return not any((dotted(c.func) or "").rsplit(".", 1)[-1] in _CONCURRENT  # type: ignore[attr-defined]
-                   for c in m.findall(ctx.module, m.Call()))
-
-
-def _is_main_test(test: cst.BaseExpression) -> bool:
-    """`__name__ == "__main__"` (either way round)."""
-    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1 \
-            or not isinstance(test.comparisons[0].operator, cst.Equal):
-        return False
-    sides = (test.left, test.comparisons[0].comparator)
-    return any(isinstance(s, cst.Name) and s.value == "__name__" for s in sides) \
-        and any(isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__" for s in sides)

@@ -65,7 +65,7 @@ def calls_in_module(ctx: FileContext, name: str, qualified: str) -> list[tuple[s
     tables = {t for t, members in mod.function_tables.items() if qualified in members}
     if {f"{mod.module}.{n}" for n in (name, *tables)} & imported_elsewhere(ctx):
         return []  # used elsewhere: callers this module does not see
-    refs = _references(ctx)
+    refs = references(ctx)
     out: list[tuple[str, cst.FunctionDef, cst.Call, bool]] = []
     sites = {(caller.qualname, site.line) for _m, caller, site in index.call_sites(qualified)
              if _m.path == mod.path and site.table in tables}
@@ -131,7 +131,7 @@ class Reference(NamedTuple):
     function: cst.FunctionDef | None  # the innermost function it is in (a `def`'s own name: that one)
 
 
-def _references(ctx: FileContext) -> dict[str, list[Reference]]:
+def references(ctx: FileContext) -> dict[str, list[Reference]]:
     """Every plain name in the module (not an attribute's), by value: one walk per file, over
     the nodes' fields (a libcst visit rebuilds every node: many times slower on a large file),
     which notes each name's parent and function on the way (the module's parent map is not

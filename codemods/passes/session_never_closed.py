@@ -16,6 +16,7 @@ from .flow import Event, EventKind, events, functions, handler_block, in_finally
 from .helpers import dotted
 from .holders import held_in, holder_of, unowned_holder, unowned_message
 from .inline_sessions import dropped_providers, inline_sessions, on_a_connection, opens_new, without_engine
+from .scripts import runs_once
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -151,7 +152,9 @@ class SessionNeverClosed(Pass):
     sessions handed to an owner (a holder some code closes, or one returned or handed on); sessions on a connection the caller owns
     (`Session(bind=op.get_bind())` in a migration); code that runs once per process:
     command-line commands (`@cli.command()`), a script's `if __name__ == "__main__":` block
-    and the module's other statements (a module-level session is SQF007's); a session taken
+    and the module's other statements (a module-level session is SQF007's), and the functions
+    a script (a module no other imports, starting no thread) calls only from there, outside any
+    loop, directly or through its `main()`; a session taken
     out of a provider generator only for its engine (`Session(next(get_db()).bind)`), or by
     `next()` into a name the function closes itself.
 
@@ -594,6 +597,28 @@ class SessionNeverClosed(Pass):
             ''',
             "a script's own statements run once per process: nothing piles up",
         ),
+        Valid(
+            '''
+            from app.db import SessionLocal, User
+
+
+            def seed(name: str) -> None:
+                db = SessionLocal()
+                db.add(User(name=name))
+                db.commit()
+
+
+            def main() -> None:
+                seed("admin")
+
+
+            if __name__ == "__main__":
+                main()
+            ''',
+            "a function a script runs only from its `__main__` block (here through `main()`), "
+            "outside any loop: it runs once per process, so its session is that run's one "
+            "connection, not one of many",
+        ),
     ) + w3.VALID
 
     @classmethod
@@ -612,7 +637,7 @@ class SessionNeverClosed(Pass):
             facts = ctx.function_facts(qualname)
             advances = facts is None or bool(_ADVANCE & facts.called)
             if facts is not None and not facts.session_names and not facts.held and not facts.inline_opens \
-                    and not advances or _once_per_process(qualname, fn):
+                    and not advances or _once_per_process(ctx, qualname, fn):
                 continue
             if facts is not None and facts.inline_opens:  # (after a fix round: no candidates known)
                 for call, is_async in inline_sessions(ctx, fn, facts.inline_opens):
@@ -918,12 +943,13 @@ def _callee(call: cst.Call) -> str | None:
     return dotted(call.func)
 
 
-def _once_per_process(qualname: str, fn: cst.FunctionDef) -> bool:
+def _once_per_process(ctx: FileContext, qualname: str, fn: cst.FunctionDef) -> bool:
     """Code that runs once per process, where a session left open cannot pile up: the
     module's own statements (a module-level session is SQF007's; an `if __name__ ==
-    "__main__":` block is a script's single run) and a command-line entry point
+    "__main__":` block is a script's single run), a function a script runs only from that
+    code, outside any loop (:func:`runs_once`), and a command-line entry point
     (`@cli.command()`, `@click.group()`, `@app.callback()`)."""
-    if qualname == index_mod.MODULE_LEVEL:
+    if qualname == index_mod.MODULE_LEVEL or runs_once(ctx, qualname):
         return True
     for deco in fn.decorators:
         target = deco.decorator.func if isinstance(deco.decorator, cst.Call) else deco.decorator

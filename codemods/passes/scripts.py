@@ -1,0 +1,96 @@
+"""Scripts: a module one process runs once, and the functions it runs a bounded number of times.
+
+A module with an `if __name__ == "__main__":` block that no other module of the project imports
+and that starts no thread or task is a script: its module-level session serves that one run
+(SQF007), and a session a function of it leaves open is not one of many piling up in a pool
+when the script's own code, outside any loop, is all that calls the function (SQF011).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy
+from . import match as m
+from .flow import qualname_of
+from .helpers import dotted
+
+if TYPE_CHECKING:
+    import libcst as cst
+
+    from .base import FileContext
+else:
+    cst = lazy("libcst")
+
+# Calls that run a function in another thread, by their last name.
+HANDOFF_NAMES = frozenset({"Thread", "Timer", "to_thread", "submit", "run_in_executor"})
+# What starts another thread or task (a module that calls none runs its code in one thread).
+CONCURRENT = HANDOFF_NAMES | {"gather", "create_task", "ensure_future", "TaskGroup", "ThreadPoolExecutor",
+                              "ProcessPoolExecutor", "start_new_thread"}
+
+
+def single_run_script(ctx: FileContext) -> bool:
+    """Is this module a script that one process runs once, in one thread: it has an `if
+    __name__ == "__main__":` block, no other module of the project imports it, and it starts
+    no thread or task? A module-level session there serves that one run, not requests."""
+    def compute() -> bool:
+        from .loaded_callers import imported_elsewhere
+
+        module = ctx.facts.module if ctx.facts is not None else None
+        if not module or not any(isinstance(s, cst.If) and is_main_test(s.test) for s in ctx.module.body):
+            return False
+        if any(q == module or q.startswith(module + ".") for q in imported_elsewhere(ctx)):
+            return False
+        return not any((dotted(c.func) or "").rsplit(".", 1)[-1] in CONCURRENT  # type: ignore[attr-defined]
+                       for c in m.findall(ctx.module, m.Call()))
+
+    return ctx.cached("single-run-script", compute)
+
+
+def is_main_test(test: cst.BaseExpression) -> bool:
+    """`__name__ == "__main__"` (either way round)."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1 \
+            or not isinstance(test.comparisons[0].operator, cst.Equal):
+        return False
+    sides = (test.left, test.comparisons[0].comparator)
+    return any(isinstance(s, cst.Name) and s.value == "__name__" for s in sides) \
+        and any(isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__" for s in sides)
+
+
+def runs_once(ctx: FileContext, qualname: str) -> bool:
+    """Does the module-level function ``qualname`` of a single-run script run a bounded number
+    of times per process: its name is used only to call it (never handed on, stored or
+    imported), by the module's own statements outside any loop or comprehension, or by
+    another function of the script that runs so? A `main()` the `__main__` block calls, and
+    the steps `main()` calls, run once; a handler registered as a callback does not."""
+    return ctx.cached(("runs-once", qualname), lambda: _runs_once(ctx, qualname, frozenset()))
+
+
+def _runs_once(ctx: FileContext, name: str, seen: frozenset[str]) -> bool:
+    from .loaded_callers import references
+
+    if "." in name or name in seen or not single_run_script(ctx):
+        return False
+    calls = 0
+    for ref in references(ctx).get(name, ()):
+        if isinstance(ref.parent, cst.FunctionDef) and ref.parent.name is ref.name:
+            continue  # a definition
+        if not (isinstance(ref.parent, cst.Call) and ref.parent.func is ref.name) or _repeated(ctx, ref.parent):
+            return False
+        if ref.function is not None:
+            caller = qualname_of(ctx, ref.function)
+            if caller is None or not _runs_once(ctx, caller, seen | {name}):
+                return False
+        calls += 1
+    return calls > 0
+
+
+def _repeated(ctx: FileContext, call: cst.Call) -> bool:
+    """Is ``call`` inside a loop, a comprehension or a lambda of the code it belongs to?"""
+    for node in ctx.ancestors(call):
+        if isinstance(node, (cst.FunctionDef, cst.Module)):
+            return False
+        if isinstance(node, (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp,
+                             cst.Lambda)):
+            return True
+    return False
