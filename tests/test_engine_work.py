@@ -142,11 +142,11 @@ def test_the_parent_and_position_maps_are_the_ones_libcst_gives():
     assert kept < every / 2  # layout is most of a tree's nodes
 
 
-def test_the_plain_name_references_are_the_ones_a_libcst_visit_finds():
+def test_the_plain_namereferences_are_the_ones_a_libcst_visit_finds():
     # SQF006's callers look up every plain name of a module (not an attribute's); the map is
     # read from the nodes' fields: it must hold the very names a libcst visitor finds.
     from codemods.engine import _context
-    from codemods.passes.loaded_callers import _references
+    from codemods.passes.loaded_callers import references
 
     class Names(libcst.CSTVisitor):
         def __init__(self) -> None:
@@ -165,7 +165,7 @@ def test_the_plain_name_references_are_the_ones_a_libcst_visit_finds():
         ctx = _context(str(path), module, None, Config(root="."), "m", 0)
         visitor = Names()
         ctx.module.visit(visitor)
-        got = _references(ctx)
+        got = references(ctx)
         assert sorted(map(id, visitor.found)) == sorted(id(r.name) for rs in got.values() for r in rs), path
         assert all(r.name.value == value for value, rs in got.items() for r in rs)
         for ref in (r for rs in got.values() for r in rs):  # its parent and function, as the parent map has them

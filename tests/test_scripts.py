@@ -72,7 +72,7 @@ if __name__ == "__main__":
 def _steps(call: str, project: dict[str, str] | None = None) -> list[tuple[str, int]]:
     files = {"app/__init__.py": "", "app/db.py": SYNC_DB, **(project or {})}
     source = textwrap.dedent(STEPS).lstrip("\n").replace("{call}", call)
-    result = fix_text(source, Config(root="/p", select=("SQF011",)), project=files, path="app/seed.py")
+    result = fix_text(source, Config(root="/p", select=("SQF011",)), project=files, path="app/bootstrap.py")
     assert result.error is None, result.error
     return sorted((f.code, f.line) for f in result.findings)
 
@@ -91,4 +91,4 @@ def test_a_function_the_script_runs_in_a_loop_or_hands_on_is_reported():
 
 
 def test_a_script_another_module_imports_runs_its_functions_any_number_of_times():
-    assert _steps('add_admin("root")', {"app/api.py": "from app.seed import add_admin\n"}) == [("SQF011", 5)]
+    assert _steps('add_admin("root")', {"app/api.py": "from app.bootstrap import add_admin\n"}) == [("SQF011", 5)]

@@ -602,14 +602,14 @@ class SessionNeverClosed(Pass):
             from app.db import SessionLocal, User
 
 
-            def seed(name: str) -> None:
+            def create_admin(name: str) -> None:
                 db = SessionLocal()
                 db.add(User(name=name))
                 db.commit()
 
 
             def main() -> None:
-                seed("admin")
+                create_admin("admin")
 
 
             if __name__ == "__main__":
