@@ -165,3 +165,9 @@ def run_test_hooks(path: str, in_worker: bool) -> None:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
         while True:
             time.sleep(0.05)
+
+
+def one_line(detail: str, limit: int = 160) -> str:
+    """An error's text as one short line (a `KeyError` of a syntax node prints the whole node)."""
+    first = detail.strip().splitlines()[0] if detail.strip() else detail
+    return first if len(first) <= limit else first[: limit - 3] + "..."

@@ -437,6 +437,8 @@ def _index_bytes(args: tuple[str, bytes, Any, float | None]):
     try:
         with guard.time_limit(timeout):
             return index_mod.extract(path, raw, module)
+    except index_mod.ExtractionBug as exc:
+        return IndexFailure(path, str(exc))
     except index_mod.UNPARSABLE:
         return None
     except guard.FileTimeout:

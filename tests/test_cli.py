@@ -200,6 +200,36 @@ def test_an_internal_error_is_one_short_line_whatever_the_exception_prints(proje
     assert "field=" not in res.output
 
 
+def test_a_bug_of_the_index_on_one_file_is_reported_for_it_and_the_run_goes_on(project, monkeypatch):
+    """The index's extraction failing on one module (a bug of sqla-fix, not of the code) is
+    one line naming that file; the other files are indexed and checked as ever."""
+    from codemods.index.extract import Extractor
+
+    real = Extractor.module_level
+
+    def fails_on_clean(self, tree):
+        if self.facts.path.endswith("clean.py"):
+            raise IndexError("list index out of range")
+        return real(self, tree)
+
+    monkeypatch.setattr(Extractor, "module_level", fails_on_clean)
+    res = invoke("check", "-j", "1", "pkg")
+    errors = [x for x in res.output.splitlines() if "clean.py" in x]
+    assert errors == ["pkg/clean.py: not analysed: internal error in the index: IndexError: list index out of range"]
+    assert "pkg/visits.py:" in res.output and "SQF002" in res.output  # the other file's finding
+    assert res.exit_code == 2  # an internal error, as for a pass's
+
+
+def test_an_empty_subscript_in_an_annotation_is_read(project):
+    """`EventType[()]`, `tuple[()]`: a subscript whose tuple has no element."""
+    (project / "pkg" / "events.py").write_text(
+        "from sqlalchemy.orm import Session\n\n\n"
+        "def on_blur(db: Session, handler: EventType[()] | None = None) -> tuple[()]:\n"
+        "    return ()\n")
+    res = invoke("check", "-j", "1", "pkg")
+    assert "events.py" not in res.output and "internal error" not in res.output
+
+
 def test_parallel_jobs_give_the_same_output_in_the_same_order(project):
     for i in range(24):
         (project / "pkg" / f"m{i:02d}.py").write_text(BUGGY if i % 3 == 0 else CLEAN)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from .astutil import EAGER_LOADERS, dotted_name, load_root, strip_await
 from .describe import describe, render_description
-from .extract import INDEX_TRIGGERS, UNPARSABLE, extract
+from .extract import INDEX_TRIGGERS, UNPARSABLE, ExtractionBug, extract
 from .facts import (
                     MODULE_LEVEL,
                     WITH_VALUE,
@@ -57,7 +57,7 @@ from .queries import ProjectIndex, minimal_tokens
 from .resolve import ModuleName, RootKind, module_name_for, module_names
 
 __all__ = [
-    "EAGER_LOADERS", "INDEX_TRIGGERS", "MODULE_LEVEL", "UNPARSABLE", "WITH_VALUE", "Stage", "Alias", "Attribute", "CallSite", "ClassFacts", "Factory", "Function", "HeldSession", "Holder",
+    "EAGER_LOADERS", "ExtractionBug", "INDEX_TRIGGERS", "MODULE_LEVEL", "UNPARSABLE", "WITH_VALUE", "Stage", "Alias", "Attribute", "CallSite", "ClassFacts", "Factory", "Function", "HeldSession", "Holder",
     "Model", "ModuleFacts", "OpenedSession", "Origin", "Param", "ProjectIndex", "Scope", "SessionDecorator",
     "SessionOrigin", "describe", "dotted_name", "extract", "load_root", "minimal_tokens", "module_name_for", "module_names", "ModuleName", "RootKind",
     "parse_for_index", "render_description", "strip_await",

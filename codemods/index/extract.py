@@ -37,6 +37,12 @@ MODULE_SKIP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, 
 UNPARSABLE = (SyntaxError, ValueError, RecursionError, MemoryError)
 
 
+class ExtractionBug(ValueError):
+    """A module Python parses but the index's extraction failed on (a bug of sqla-fix, not of
+    the code): one of UNPARSABLE, so every caller goes on without the module's facts, and the
+    file is reported with this one-line reason."""
+
+
 class Extractor(ClassExtraction, FunctionExtraction):
     """The module's imports and statements; classes and functions through its layers."""
 
@@ -195,6 +201,16 @@ def extract(path: str, source: str | bytes, module: str | Sequence[ModuleName]) 
         facts = ModuleFacts(path=path, module=own.name, import_root=own.root, root_kind=own.kind.value,
                             other_names=[n.name for n in module[1:] if not n.kind.weak],
                             weak_names=[n.name for n in module[1:] if n.kind.weak])
+    try:
+        _fill(tree, facts)
+    except (RecursionError, MemoryError):
+        raise
+    except Exception as exc:
+        raise ExtractionBug(guard.one_line(f"internal error in the index: {exc.__class__.__name__}: {exc}")) from exc
+    return facts
+
+
+def _fill(tree: ast.Module, facts: ModuleFacts) -> None:
     ex = Extractor(facts)
     ex.imports(tree)
     _function_tables(tree, facts)
@@ -205,4 +221,3 @@ def extract(path: str, source: str | bytes, module: str | Sequence[ModuleName]) 
     for target, opts in facts.configure_calls.items():
         if target in facts.factories and opts.get("expire_on_commit") is not None:
             facts.factories[target].expire_on_commit = opts["expire_on_commit"]
-    return facts

@@ -166,7 +166,10 @@ class FunctionExtraction(ExtractorBase):
         if isinstance(ann, ast.Subscript):
             head = self.q(ann.value) or ""
             last = head.rsplit(".", 1)[-1]
-            inner = ann.slice.elts[0] if isinstance(ann.slice, ast.Tuple) else ann.slice
+            elements = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
+            if not elements:
+                return None, None  # `EventType[()]`, `tuple[()]`: no element type
+            inner = elements[0]
             if last == "Optional":
                 cls, shape = self.annotated_class(inner, depth + 1)
                 return cls, "optional" if shape == "one" else shape
