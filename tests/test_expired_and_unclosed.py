@@ -175,3 +175,42 @@ def test_a_session_only_lent_to_a_helper_still_leaks():
     assert [f.code for f in result.findings] == ["SQF011"]
     assert "no automatic fix" in result.findings[0].message
     assert not result.changed
+
+
+def _registry(keeps: str) -> str:
+    """A project function that hands out a session, keeping it as ``keeps`` says first."""
+    return ("from sqlalchemy.orm import Session\n"
+            "from app.db import engine\n\n"
+            "_opened = set()\n\n\n"
+            "def fixture_session(**kw):\n"
+            "    sess = Session(engine, **kw)\n"
+            f"    {keeps}\n"
+            "    return sess\n\n\n"
+            "def close_all():\n"
+            "    for s in _opened:\n"
+            "        s.close()\n")
+
+
+USES_THE_REGISTRY = '''
+from app.fixtures import fixture_session
+from app.models import User
+
+
+def test_names() -> None:
+    sess = fixture_session()
+    sess.add(User(name="a"))
+    sess.flush()
+    assert fixture_session().query(User).count() == 1
+'''
+
+
+def test_a_session_a_helper_keeps_in_a_module_container_belongs_to_that_registry():
+    """`fixture_session()` keeps each session it makes in a module-level set for code that
+    closes them all: a caller that does not close it leaks nothing of its own. A helper that
+    keeps it in a local list, or keeps something else, hands out a session the caller owns."""
+    registry = _project(SYNC_DB) | {"app/fixtures.py": _registry("_opened.add(sess)")}
+    assert _codes(USES_THE_REGISTRY, registry, "SQF011") == []
+    local = _project(SYNC_DB) | {"app/fixtures.py": _registry("mine = []; mine.append(sess)")}
+    assert _codes(USES_THE_REGISTRY, local, "SQF011") == ["SQF011", "SQF011"]
+    other = _project(SYNC_DB) | {"app/fixtures.py": _registry("_opened.add(kw)")}
+    assert _codes(USES_THE_REGISTRY, other, "SQF011") == ["SQF011", "SQF011"]

@@ -57,6 +57,9 @@ class Calls(Bindings, SessionEnds):
                     self.stores.add(owner)
                     if node.func.attr == "add":
                         self.add_owners.add(owner)
+                    if owner not in self.session_names and any(
+                            isinstance(a, ast.Name) and a.id in self.session_names for a in node.args):
+                        self.registers.add(owner)  # `_opened.add(session)`: kept for closing later
         elif isinstance(node.func, ast.Name):
             self.called.add(node.func.id)
         last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")

@@ -58,6 +58,7 @@ class BodyState(ast.NodeVisitor):
         self.globals: set[str] = set()
         self.add_owners: set[str] = set()
         self.stores: set[str] = set()
+        self.registers: set[str] = set()
         self.kept_params: set[str] = set()  # parameters it stores (`X[k] = p`, `X.append(p)`)
         self.session_ends: list[SessionEnd] = []
         self.param_reads: dict[str, set[str]] = {}

@@ -218,6 +218,16 @@ def _fill(tree: ast.Module, facts: ModuleFacts) -> None:
     nodes = walk(tree)  # one walk for the module-wide questions
     _aggregate(tree, nodes, facts)
     facts.closed_holders = closed_holders(nodes)
+    for qualname, fn in facts.functions.items():
+        fn.registers = {o for o in fn.registers if _container_of(facts, qualname, o)}
     for target, opts in facts.configure_calls.items():
         if target in facts.factories and opts.get("expire_on_commit") is not None:
             facts.factories[target].expire_on_commit = opts["expire_on_commit"]
+
+
+def _container_of(facts: ModuleFacts, qualname: str, owner: str) -> bool:
+    """Is ``owner``, where function ``qualname`` stores a session, a container of the module
+    (`_opened = set()`) or of the function's class (`self._opened`)? A local list is not."""
+    head, _, attr = owner.partition(".")
+    cls = qualname.rsplit(".", 1)[0] if "." in qualname else None
+    return owner in facts.containers or bool(cls and head in ("self", "cls") and f"{cls}.{attr}" in facts.containers)

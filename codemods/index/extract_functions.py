@@ -94,6 +94,7 @@ class FunctionExtraction(ExtractorBase):
             add_owners=body.add_owners,
             yield_sources=body.yield_sources,
             stores=body.stores,
+            registers=body.registers,
             kept_params=body.kept_params,
             session_ends=body.session_ends,
             param_reads={p: sorted(attrs) for p, attrs in body.param_reads.items()},

@@ -222,6 +222,8 @@ class Function:
     called: set[str] = field(default_factory=set)  # name(...) it calls
     add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
     stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...
+    # X in `X.add(s)`, `X.append(s)`, s a session it opened, X a container of its module or class
+    registers: set[str] = field(default_factory=set)
     kept_params: set[str] = field(default_factory=set)  # its parameters among those stored values v
     # (`.add(p)` aside: mostly a session's)
     param_reads: dict[str, list[str]] = field(default_factory=dict)  # parameter -> attributes it reads of it

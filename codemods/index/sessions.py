@@ -167,12 +167,16 @@ class SessionQueries(IndexLookup):
             self._returning.discard(qualified)
 
     def returns_registry_session(self, qualified: str | None, depth: int = 0) -> bool:
-        """Does calling the project function ``qualified`` give a scoped registry's
-        thread-local session (``def get_session(): return Scoped()``), which the registry
-        owns, rather than a new one?"""
+        """Does calling the project function ``qualified`` give a session a registry owns
+        rather than a new one of the caller's: a scoped registry's thread-local session
+        (``def get_session(): return Scoped()``), or one the function keeps in a module- or
+        class-level container as it hands it out (``_opened.add(session); return session``),
+        for code that closes them all later?"""
         fn = self.function(qualified)
         if fn is None or fn.is_generator or depth > 4:
             return False
+        if fn.registers:
+            return True
         for o in fn.opened:
             if not o.yielded or o.factory == qualified:
                 continue
