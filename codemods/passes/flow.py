@@ -639,6 +639,41 @@ def _model_arg(call: cst.Call) -> str | None:
     return None
 
 
+def reloads_every_row(evs: list[Event], after: int, before: int, S: str, model: str | None) -> bool:
+    """Is there, among ``evs`` between indexes ``after`` and ``before``, a load through session ``S`` of every row
+    of ``model``, unfiltered and read to the end (`S.exec(select(M)).all()`,
+    `S.scalars(select(M)).all()`, `S.query(M).all()`, the statement maybe a name bound to
+    `select(M)` first)? Loading the row of an expired instance of the session refreshes it,
+    so each instance of ``model`` it holds has its columns loaded again."""
+    if not model:
+        return False
+    for e in evs:
+        if not after < e.index < before or e.kind != EventKind.ASSIGN or not isinstance(e.value, cst.Call):
+            continue
+        chain: list[str] = []
+        node: cst.BaseExpression = e.value
+        while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and dotted(node.func.value) != S:
+            chain.insert(0, node.func.attr.value)
+            node = node.func.value
+        if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or len(node.args) != 1 \
+                or chain not in (["all"], ["scalars", "all"], ["unique", "all"], ["scalars", "unique", "all"]):
+            continue
+        method, arg = node.func.attr.value, node.args[0].value
+        if method == "query":
+            if isinstance(arg, cst.Name) and arg.value == model:
+                return True
+            continue
+        if method not in ("exec", "execute", "scalars"):
+            continue
+        if isinstance(arg, cst.Name):  # `statement = select(M)` earlier
+            arg = next((b.value for b in reversed(evs) if b.index < e.index and b.kind == EventKind.ASSIGN
+                        and b.name == arg.value and b.value is not None), arg)
+        if isinstance(arg, cst.Call) and (dotted(arg.func) or "").rsplit(".", 1)[-1] == "select" \
+                and len(arg.args) == 1 and isinstance(arg.args[0].value, cst.Name) and arg.args[0].value.value == model:
+            return True
+    return False
+
+
 def model_for(ctx: FileContext, name: str | None):
     """The model a class name of this file refers to (through its imports), or None."""
     if not name:

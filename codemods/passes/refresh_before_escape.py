@@ -23,6 +23,7 @@ from .flow import (
     functions,
     inside,
     model_for,
+    reloads_every_row,
     scoped_sessions,
     session_call,
     session_scoped,
@@ -30,7 +31,7 @@ from .flow import (
     unique_name,
     with_end,
 )
-from .helpers import awaited_calls, calls_on
+from .helpers import awaited_calls, calls_on, dotted
 from .refresh_before_escape_examples_w3 import EXAMPLES as W3_EXAMPLES
 from .refresh_before_escape_examples_w3 import VALID as W3_VALID
 from .returned_expired import returned_expired
@@ -61,7 +62,9 @@ class RefreshBeforeEscape(Pass):
     for it) whose `__call__` is a `@contextmanager` yielding a session. An object used after
     the block is reported at that first use. What a bulk statement gives back is no instance
     (`query(...).update({...})`, `.delete()`, `.count()`: a number; `execute(update(...))`
-    without `.returning(...)`: no rows), so it is left alone.
+    without `.returning(...)`: no rows), so it is left alone. So is an instance whose model is
+    read whole through the session after the last commit, in the block (`session.scalars(
+    select(User)).all()`, no filter): loading its row again refreshes it.
 
     In `async def` code, also an instance returned after a commit of an async session the
     function did not open (a parameter, `self.session`, a provider's) that expired it: the
@@ -784,7 +787,8 @@ class RefreshBeforeEscape(Pass):
                 f"(`{S}.expunge({X})`){rel_note}"), fix)
         if last_commit is None:
             return None
-        if any(e.name == "refresh" and e.index > last_commit for e in calls):
+        if any(e.name == "refresh" and e.index > last_commit for e in calls) \
+                or reloads_every_row(evs, last_commit, leave.index, S, binding.model or _class_called(bound)):
             return None
         modified = any(e.index > last_commit and ((e.kind == EventKind.WRITE and e.owner == X) or
                                                    (e.kind == EventKind.METHOD and e.owner == X))
@@ -860,6 +864,14 @@ class RefreshBeforeEscape(Pass):
 
 
 _NON_LOADING = {"inspect", "id", "type", "isinstance", "object_session", "instance_state", "repr_id"}
+
+
+def _class_called(bound: Event) -> str | None:
+    """The class name `X = Cls(...)` calls (a model the index does not know: one defined in a
+    test function, say)."""
+    value = bound.value
+    name = (dotted(value.func) or "").rsplit(".", 1)[-1] if isinstance(value, cst.Call) else ""
+    return name if name[:1].isupper() else None
 
 
 def _harmless_use(callee: str | None) -> bool:

@@ -107,6 +107,25 @@ class SignupHandler:
 VALID = (
     Valid(
         '''
+        from sqlalchemy import select
+
+        from app.db import SessionLocal, User
+
+
+        def add_and_list(name: str) -> tuple[User, list[User]]:
+            with SessionLocal() as session:
+                user = User(name=name)
+                session.add(user)
+                session.commit()
+                everyone = session.scalars(select(User)).all()
+            return user, everyone
+        ''',
+        "after the commit, a query of every row of the model (unfiltered, read to the end) "
+        "loads the expired instance's row again, which refreshes it: its columns are loaded "
+        "when the block closes",
+    ),
+    Valid(
+        '''
         from fastapi import Depends, Request
         from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
