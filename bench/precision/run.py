@@ -10,8 +10,11 @@ With --base LABEL, every finding that appeared or disappeared since that earlier
 on a line starting with "==", to be read one by one: a new finding must be a real bug, a gone
 one must have been a false one.
 
-Usage: run.py --tool PATH --label NAME [--base NAME] [-j N] [--only SUBSTR]
-       run.py --pin   (rewrite manifest.json with each mirror's newest commit)
+Usage: run.py --tool PATH --label NAME [--base NAME] [-j N] [--only SUBSTR] [--manifest FILE]
+       run.py --pin [--manifest FILE]   (rewrite the manifest with each mirror's newest commit)
+
+fresh.json lists 47 more projects, outside the benchmark (services, bots, Flask applications,
+and the SQLAlchemy ecosystem's own repositories): a wider net for false findings and crashes.
 Stdlib only.
 """
 import argparse
@@ -41,7 +44,7 @@ def mirror_of(repo):
     return RB.git_dir(os.path.join(RB.MIRRORS, repo.replace('/', '+'), 'repo'))
 
 
-def pin(entries):
+def pin(entries, manifest=MANIFEST):
     """Each mirror's newest commit, except for an entry that says why it keeps its own
     (`keep`: the newest commit removed the code, say)."""
     rows = []
@@ -52,7 +55,7 @@ def pin(entries):
         sha = subprocess.run(['git', f'--git-dir={mirror_of(e["repo"])}', 'rev-parse', 'HEAD'],
                              capture_output=True, text=True, check=True).stdout.strip()
         rows.append({'repo': e['repo'], 'commit': sha})
-    with open(MANIFEST, 'w') as fh:
+    with open(manifest, 'w') as fh:
         json.dump(rows, fh, indent=1)
         fh.write('\n')
     return rows
@@ -77,10 +80,12 @@ def main():
     ap.add_argument('--only')
     ap.add_argument('--timeout', type=int, default=900)
     ap.add_argument('--pin', action='store_true')
+    ap.add_argument('--manifest', default=MANIFEST, help='the projects (default: manifest.json; fresh.json: '
+                    'projects outside the benchmark, read once for false findings and crashes)')
     args = ap.parse_args()
-    entries = json.load(open(MANIFEST))
+    entries = json.load(open(args.manifest))
     if args.pin:
-        pin(entries)
+        pin(entries, args.manifest)
         return 0
     if not (args.tool and args.label):
         ap.error('--tool and --label are needed')
