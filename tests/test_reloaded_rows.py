@@ -59,6 +59,22 @@ def test_a_query_that_may_miss_its_row_leaves_it_expired(load):
     assert _codes(load) == ["SQF005"]
 
 
+@pytest.mark.parametrize("load", [
+    "if name:\n            everyone = session.scalars(select(User)).all()",  # may not run
+    "for _ in range(0):\n            everyone = session.scalars(select(User)).all()",
+    "try:\n            everyone = session.scalars(select(User)).all()\n        except Exception:\n            pass",
+    "if name:\n            stmt = select(User).where(User.name != name)\n        else:\n            stmt = select(User)\n"
+    "        everyone = session.scalars(stmt).all()",  # the name bound twice
+    "stmt = select(User)\n        stmt, n = select(User).where(User.name != name), 1\n"
+    "        everyone = session.scalars(stmt).all()",
+    "session.expunge_all()\n        everyone = session.scalars(select(User)).all()",  # detached first
+    "everyone = session.scalars(select(User)).all()\n        session.rollback()",  # expired again
+    "everyone = session.scalars(select(User)).all()\n        session.expire(user)",
+])
+def test_a_reload_not_on_every_path_or_undone_leaves_it_expired(load):
+    assert _codes(load) == ["SQF005"]
+
+
 class Base(DeclarativeBase):
     pass
 

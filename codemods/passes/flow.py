@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from .. import names
 from ..lazy import lazy
 from .base import FileContext, NoSource, own_hook, visit, visit_with
-from .helpers import argument_position, dotted, with_binds
+from .helpers import argument_position, bindings, dotted, with_binds
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -639,39 +639,51 @@ def _model_arg(call: cst.Call) -> str | None:
     return None
 
 
-def reloads_every_row(evs: list[Event], after: int, before: int, S: str, model: str | None) -> bool:
-    """Is there, among ``evs`` between indexes ``after`` and ``before``, a load through session ``S`` of every row
-    of ``model``, unfiltered and read to the end (`S.exec(select(M)).all()`,
-    `S.scalars(select(M)).all()`, `S.query(M).all()`, the statement maybe a name bound to
-    `select(M)` first)? Loading the row of an expired instance of the session refreshes it,
-    so each instance of ``model`` it holds has its columns loaded again."""
-    if not model:
+def reloads_every_row(fn: cst.FunctionDef, evs: list[Event], after: int, leave: Event, S: str,
+                      model: str | None) -> bool:
+    """Does every path from index ``after`` (the last commit) to ``leave`` load, through
+    session ``S``, every row of ``model``, unfiltered and read to the end
+    (`S.exec(select(M)).all()`, `S.scalars(select(M)).all()`, `S.query(M).all()`, the statement
+    maybe a name bound once, to `select(M)`, before it), with nothing in between that detaches
+    or expires instances again (`close()`, `expunge_all()`, `expunge()`, `rollback()`,
+    `expire_all()`, `expire()`)? Loading the row of an expired instance of the session
+    refreshes it, so each instance of ``model`` the session holds is loaded again."""
+    if not model or any(e.kind in (EventKind.CALL, EventKind.METHOD) and e.owner == S and e.name in _UNLOADING
+                        and after < e.index < leave.index for e in evs):
         return False
-    for e in evs:
-        if not after < e.index < before or e.kind != EventKind.ASSIGN or not isinstance(e.value, cst.Call):
-            continue
-        chain: list[str] = []
-        node: cst.BaseExpression = e.value
-        while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and dotted(node.func.value) != S:
-            chain.insert(0, node.func.attr.value)
-            node = node.func.value
-        if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or len(node.args) != 1 \
-                or chain not in (["all"], ["scalars", "all"], ["unique", "all"], ["scalars", "unique", "all"]):
-            continue
-        method, arg = node.func.attr.value, node.args[0].value
-        if method == "query":
-            if isinstance(arg, cst.Name) and arg.value == model:
-                return True
-            continue
-        if method not in ("exec", "execute", "scalars"):
-            continue
-        if isinstance(arg, cst.Name):  # `statement = select(M)` earlier
-            arg = next((b.value for b in reversed(evs) if b.index < e.index and b.kind == EventKind.ASSIGN
-                        and b.name == arg.value and b.value is not None), arg)
-        if isinstance(arg, cst.Call) and (dotted(arg.func) or "").rsplit(".", 1)[-1] == "select" \
-                and len(arg.args) == 1 and isinstance(arg.args[0].value, cst.Name) and arg.args[0].value.value == model:
-            return True
-    return False
+    return any(after < e.index < leave.index and reachable_only_through(leave, e) and _loads_every_row(fn, evs, e, S, model)
+               for e in evs if e.kind == EventKind.ASSIGN)
+
+
+# Session calls after which an instance is detached or expired again, whatever was loaded before.
+_UNLOADING = frozenset({"close", "expunge_all", "expunge", "rollback", "expire_all", "expire", "reset", "invalidate"})
+
+
+def _loads_every_row(fn: cst.FunctionDef, evs: list[Event], e: Event, S: str, model: str) -> bool:
+    """Is ``e`` an assignment of every row of ``model``, loaded through ``S`` and read to the end?"""
+    if not isinstance(e.value, cst.Call):
+        return False
+    chain: list[str] = []
+    node: cst.BaseExpression = e.value
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and dotted(node.func.value) != S:
+        chain.insert(0, node.func.attr.value)
+        node = node.func.value
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or len(node.args) != 1 \
+            or chain not in (["all"], ["scalars", "all"], ["unique", "all"], ["scalars", "unique", "all"]):
+        return False
+    method, arg = node.func.attr.value, node.args[0].value
+    if method == "query":
+        return isinstance(arg, cst.Name) and arg.value == model
+    if method not in ("exec", "execute", "scalars"):
+        return False
+    if isinstance(arg, cst.Name):  # `statement = select(M)`, its only binding, on every path to the load
+        bound = [b for b in evs if b.kind == EventKind.ASSIGN and b.name == arg.value]
+        if len(bound) != 1 or bindings(fn, arg.value) != 1 or not bound[0].index < e.index \
+                or not reachable_only_through(e, bound[0]) or bound[0].value is None:
+            return False
+        arg = bound[0].value
+    return isinstance(arg, cst.Call) and (dotted(arg.func) or "").rsplit(".", 1)[-1] == "select" \
+        and len(arg.args) == 1 and isinstance(arg.args[0].value, cst.Name) and arg.args[0].value.value == model
 
 
 def model_for(ctx: FileContext, name: str | None):

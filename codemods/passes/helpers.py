@@ -64,6 +64,11 @@ def function_facts(ctx: FileContext, qualname: str) -> Function | None:
 def rebinds(fn: cst.FunctionDef, name: str) -> bool:
     """Does anything in ``fn``'s body bind ``name`` (assignment, for, with, walrus, del,
     import, nested def/class, global/nonlocal)? Conservative: nested scopes count too."""
+    return bindings(fn, name) > 0
+
+
+def bindings(fn: cst.FunctionDef, name: str) -> int:
+    """How many places in ``fn``'s body bind ``name`` (as :func:`rebinds` counts them)."""
     target = m.Name(name)
     patterns = {  # one per node type: only nodes of these types are matched (one walk, no visit)
         cst.AssignTarget: m.AssignTarget(target=target), cst.AugAssign: m.AugAssign(target=target),
@@ -77,14 +82,15 @@ def rebinds(fn: cst.FunctionDef, name: str) -> bool:
         cst.List: m.List(elements=[m.ZeroOrMore(), m.Element(value=target), m.ZeroOrMore()]),
         cst.StarredElement: m.StarredElement(value=target),
     }
+    count = 0
     for found in nodes(fn.body):
         pattern = patterns.get(type(found))
         if pattern is None or not m.matches(found, pattern):
             continue
         if isinstance(found, (cst.Tuple, cst.List)) and not _is_target(fn, found):
             continue
-        return True
-    return False
+        count += 1
+    return count
 
 
 def _is_target(fn: cst.FunctionDef, node: cst.CSTNode) -> bool:

@@ -788,7 +788,7 @@ class RefreshBeforeEscape(Pass):
         if last_commit is None:
             return None
         if any(e.name == "refresh" and e.index > last_commit for e in calls) \
-                or reloads_every_row(evs, last_commit, leave.index, S, binding.model or _class_called(bound)):
+                or reloads_every_row(fn, evs, last_commit, leave, S, binding.model or _class_called(bound)):
             return None
         modified = any(e.index > last_commit and ((e.kind == EventKind.WRITE and e.owner == X) or
                                                    (e.kind == EventKind.METHOD and e.owner == X))
