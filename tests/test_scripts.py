@@ -90,5 +90,19 @@ def test_a_function_the_script_runs_in_a_loop_or_hands_on_is_reported():
     assert _steps('import atexit\n    atexit.register(add_admin, "root")') == [("SQF011", 5)]
 
 
+def test_a_decorated_function_may_run_any_number_of_times():
+    """`@scheduler.scheduled_job(...)`, `@app.task`: the decorator may register the function to
+    run again and again; a decorated caller too."""
+    decorated = STEPS.replace("def add_admin(", "@scheduler.scheduled_job(\"interval\", minutes=5)\ndef add_admin(")
+    files = {"app/__init__.py": "", "app/db.py": SYNC_DB}
+    result = fix_text(textwrap.dedent(decorated).lstrip("\n").replace("{call}", 'add_admin("root")'),
+                      Config(root="/p", select=("SQF011",)), project=files, path="app/bootstrap.py")
+    assert [f.code for f in result.findings] == ["SQF011"]
+    caller = STEPS.replace("def main(", "@scheduler.scheduled_job(\"interval\", minutes=5)\ndef main(")
+    result = fix_text(textwrap.dedent(caller).lstrip("\n").replace("{call}", 'add_admin("root")'),
+                      Config(root="/p", select=("SQF011",)), project=files, path="app/bootstrap.py")
+    assert [f.code for f in result.findings] == ["SQF011"]
+
+
 def test_a_script_another_module_imports_runs_its_functions_any_number_of_times():
     assert _steps('add_admin("root")', {"app/api.py": "from app.bootstrap import add_admin\n"}) == [("SQF011", 5)]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from . import match as m
-from .flow import qualname_of
+from .flow import function_named, qualname_of
 from .helpers import dotted
 
 if TYPE_CHECKING:
@@ -60,9 +60,10 @@ def is_main_test(test: cst.BaseExpression) -> bool:
 def runs_once(ctx: FileContext, qualname: str) -> bool:
     """Does the module-level function ``qualname`` of a single-run script run a bounded number
     of times per process: its name is used only to call it (never handed on, stored or
-    imported), by the module's own statements outside any loop or comprehension, or by
-    another function of the script that runs so? A `main()` the `__main__` block calls, and
-    the steps `main()` calls, run once; a handler registered as a callback does not."""
+    imported, nor decorated), by the module's own statements outside any loop or
+    comprehension, or by another function of the script that runs so? A `main()` the
+    `__main__` block calls, and the steps `main()` calls, run once; a handler registered as a
+    callback, or by a decorator (a scheduled job, a task), does not."""
     return ctx.cached(("runs-once", qualname), lambda: _runs_once(ctx, qualname, frozenset()))
 
 
@@ -71,6 +72,9 @@ def _runs_once(ctx: FileContext, name: str, seen: frozenset[str]) -> bool:
 
     if "." in name or name in seen or not single_run_script(ctx):
         return False
+    fn = function_named(ctx, name)
+    if fn is None or fn.decorators:
+        return False  # a decorator may register it to run any number of times (a task, a scheduled job)
     calls = 0
     for ref in references(ctx).get(name, ()):
         if isinstance(ref.parent, cst.FunctionDef) and ref.parent.name is ref.name:
