@@ -3,6 +3,8 @@ real code showed."""
 
 from __future__ import annotations
 
+import pytest
+
 from codemods.config import Config
 from codemods.engine import fix_text
 
@@ -214,3 +216,13 @@ def test_a_session_a_helper_keeps_in_a_module_container_belongs_to_that_registry
     assert _codes(USES_THE_REGISTRY, local, "SQF011") == ["SQF011", "SQF011"]
     other = _project(SYNC_DB) | {"app/fixtures.py": _registry("_opened.add(kw)")}
     assert _codes(USES_THE_REGISTRY, other, "SQF011") == ["SQF011", "SQF011"]
+
+
+@pytest.mark.parametrize("keeps", [
+    "if kw:\n        _opened.add(sess)",  # only on one path
+    "audit = Session(engine)\n    _opened.add(audit)",  # another session than the one handed out
+    "_opened = []\n    _opened.append(sess)",  # a local list named like the module's set
+])
+def test_a_registry_that_may_not_keep_the_session_handed_out_leaves_it_the_callers(keeps):
+    project = _project(SYNC_DB) | {"app/fixtures.py": _registry(keeps)}
+    assert _codes(USES_THE_REGISTRY, project, "SQF011") == ["SQF011", "SQF011"]

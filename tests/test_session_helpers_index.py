@@ -273,3 +273,12 @@ def test_a_factory_a_function_builds_and_returns_counts_with_its_setting():
     sync = ("app.sync", "from sqlalchemy.orm import sessionmaker\n"
                         "def make_sync(engine):\n    return sessionmaker(engine)\n")
     assert _never_expire(maker(", expire_on_commit=False"), sync) == (True, False)
+    # a factory built and kept elsewhere than a return, with the default, spoils it too
+    kept = ("app.main", "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+                        "async def lifespan(app):\n    app.state.maker = async_sessionmaker(engine)\n")
+    assert _never_expire(maker(", expire_on_commit=False"), kept) == (False, False)
+    # one return with the default and one without: not every session keeps its objects
+    both = ("app.engine", "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+                          "def make_maker(engine, quiet):\n    if not quiet:\n        return async_sessionmaker(engine)\n"
+                          "    return async_sessionmaker(engine, expire_on_commit=False)\n")
+    assert _never_expire(both) == (False, False)

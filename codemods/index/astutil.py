@@ -163,15 +163,21 @@ def const_str(node: ast.AST | None) -> str | None:
     return None
 
 
+def first_argument(sub: ast.Subscript) -> ast.AST | None:
+    """The first type argument of ``X[A, B]`` (``A``), of ``X[A]`` (``A``); None for ``X[()]``."""
+    if isinstance(sub.slice, ast.Tuple):
+        return sub.slice.elts[0] if sub.slice.elts else None
+    return sub.slice
+
+
 def annotation_target(annotation: ast.AST) -> str | None:
     """The class a Mapped[...] annotation names: Mapped["User"], Mapped[list["Item"]],
     Mapped[Optional[User]] -> its innermost name."""
-    node = annotation
+    node: ast.AST | None = annotation
     while isinstance(node, ast.Subscript):
-        inner = node.slice
-        if isinstance(inner, ast.Tuple):
-            inner = inner.elts[0]
-        node = inner
+        node = first_argument(node)
+    if node is None:
+        return None
     if isinstance(node, ast.BinOp):  # X | None
         node = node.left
     if isinstance(node, ast.Constant) and isinstance(node.value, str):

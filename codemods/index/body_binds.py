@@ -29,6 +29,9 @@ class Bindings(SessionOpens):
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
         for target in node.targets:
+            self.local_names.update(n.id for n in ([target] if isinstance(target, ast.Name) else getattr(target, "elts", []))
+                                    if isinstance(n, ast.Name))
+        for target in node.targets:
             if isinstance(target, ast.Name) and target.id in self.globals and not self.class_prefix:
                 # `global SessionLocal; SessionLocal = sessionmaker(...)` in an init function
                 factory = self.ex.factory_from(target.id, node.value, node.lineno)
@@ -92,6 +95,8 @@ class Bindings(SessionOpens):
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self.generic_visit(node)
+        if isinstance(node.target, ast.Name):
+            self.local_names.add(node.target.id)
         if isinstance(node.target, ast.Name) and node.value is not None:
             self._bind(node.target.id, node.value)
 

@@ -41,6 +41,9 @@ class Calls(Bindings, SessionEnds):
     def visit_Call(self, node: ast.Call) -> None:
         self._called_funcs.add(id(node.func))
         self.generic_visit(node)
+        built = self.ex.factory_from("", node, node.lineno)
+        if built is not None:  # `sessionmaker(...)` anywhere in the body: returned, stored, kept
+            self.built_factories.append((bool(built.is_async), built.expire_on_commit))
         self._session_end(node)
         self._getattr_read(node)
         if isinstance(node.func, ast.Attribute):
@@ -57,9 +60,11 @@ class Calls(Bindings, SessionEnds):
                     self.stores.add(owner)
                     if node.func.attr == "add":
                         self.add_owners.add(owner)
-                    if owner not in self.session_names and any(
-                            isinstance(a, ast.Name) and a.id in self.session_names for a in node.args):
-                        self.registers.add(owner)  # `_opened.add(session)`: kept for closing later
+                    if not self._conditional and owner not in self.session_names and owner not in self.param_names \
+                            and owner not in self.local_names:
+                        for a in node.args:  # `_opened.add(session)`: kept for closing later
+                            if isinstance(a, ast.Name) and a.id in self.session_names:
+                                self.registers[a.id] = owner
         elif isinstance(node.func, ast.Name):
             self.called.add(node.func.id)
         last = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")

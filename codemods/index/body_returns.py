@@ -30,6 +30,8 @@ class Returns(Bindings):
                     if self.session_names.get(name) == opened.factory and opened.closed_on_return:
                         opened.closed_on_return = False
         if isinstance(value, ast.Name):
+            if value.id in self.session_names:
+                self.handed_out.add(value.id)
             if is_yield and value.id in self.session_names:
                 self._yielded.add(value.id)
                 if value.id in self._with_stack:  # the with-block closes it when the caller's block ends

@@ -40,6 +40,8 @@ class BodyState(ast.NodeVisitor):
         self._conditional = 0  # inside an if / loop / except: not run on every path
         self.rolls_back_after_yield = False
         self._yielded: set[str] = set()  # session names it yields
+        self.handed_out: set[str] = set()  # session names it yields or returns
+        self.built_factories: list[tuple[bool, bool | None]] = []
         self._closed_after_yield: set[str] = set()  # session names it closes after its yield, on every path
         self.returns_self_attr: str | None = None
         self._begin_depth = 0
@@ -58,7 +60,8 @@ class BodyState(ast.NodeVisitor):
         self.globals: set[str] = set()
         self.add_owners: set[str] = set()
         self.stores: set[str] = set()
-        self.registers: set[str] = set()
+        self.registers: dict[str, str] = {}  # session local name -> the container it is added to
+        self.local_names: set[str] = set()  # names assigned in the body so far (`x = ...`, `x: T = ...`)
         self.kept_params: set[str] = set()  # parameters it stores (`X[k] = p`, `X.append(p)`)
         self.session_ends: list[SessionEnd] = []
         self.param_reads: dict[str, set[str]] = {}

@@ -219,7 +219,7 @@ def _fill(tree: ast.Module, facts: ModuleFacts) -> None:
     _aggregate(tree, nodes, facts)
     facts.closed_holders = closed_holders(nodes)
     for qualname, fn in facts.functions.items():
-        fn.registers = {o for o in fn.registers if _container_of(facts, qualname, o)}
+        fn.registers = {s: o for s, o in fn.registers.items() if _container_of(facts, qualname, o)}
     for target, opts in facts.configure_calls.items():
         if target in facts.factories and opts.get("expire_on_commit") is not None:
             facts.factories[target].expire_on_commit = opts["expire_on_commit"]

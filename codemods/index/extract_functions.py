@@ -9,6 +9,7 @@ from .. import names
 from .astutil import (
     decorator_callee,
     dotted_name,
+    first_argument,
     strip_await,
     unquoted,
 )
@@ -94,7 +95,8 @@ class FunctionExtraction(ExtractorBase):
             add_owners=body.add_owners,
             yield_sources=body.yield_sources,
             stores=body.stores,
-            registers=body.registers,
+            registers={s: o for s, o in body.registers.items() if s in body.handed_out},
+            built_factories=body.built_factories,
             kept_params=body.kept_params,
             session_ends=body.session_ends,
             param_reads={p: sorted(attrs) for p, attrs in body.param_reads.items()},
@@ -102,8 +104,8 @@ class FunctionExtraction(ExtractorBase):
             held=body.held,
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
-            inner = fn.returns.slice.elts[0] if isinstance(fn.returns.slice, ast.Tuple) else fn.returns.slice
-            info.returns = self.q(inner)
+            inner = first_argument(fn.returns)
+            info.returns = self.q(inner) if inner is not None else None
         if fn.returns is not None:
             cls, shape = self.annotated_class(fn.returns)
             info.returns_class, info.returns_shape = cls, shape
@@ -167,10 +169,9 @@ class FunctionExtraction(ExtractorBase):
         if isinstance(ann, ast.Subscript):
             head = self.q(ann.value) or ""
             last = head.rsplit(".", 1)[-1]
-            elements = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
-            if not elements:
+            inner = first_argument(ann)
+            if inner is None:
                 return None, None  # `EventType[()]`, `tuple[()]`: no element type
-            inner = elements[0]
             if last == "Optional":
                 cls, shape = self.annotated_class(inner, depth + 1)
                 return cls, "optional" if shape == "one" else shape

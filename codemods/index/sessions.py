@@ -50,7 +50,8 @@ class SessionQueries(IndexLookup):
     def sessions_never_expire(self, *, async_only: bool) -> bool:
         """Is every session the project makes built with `expire_on_commit=False` (and does it
         make one)? Counted: its session factories (async ones only when ``async_only``), those its
-        functions build and return (`return async_sessionmaker(engine, expire_on_commit=False)`), and the
+        functions build (`return async_sessionmaker(engine, expire_on_commit=False)`,
+        `app.state.maker = async_sessionmaker(engine)`), and the
         sessions its functions open and hand out (`return AsyncSession(engine,
         expire_on_commit=False)`, a provider's `yield`), the tests' aside. Then a session whose
         factory cannot be seen (a parameter, `self.session`) comes from one of them, and an
@@ -65,9 +66,9 @@ class SessionQueries(IndexLookup):
                 if names.is_test_module(mod.module):
                     continue
                 for fn in mod.functions.values():
-                    made = [fn.returns_factory, *fn.returns_factories_at.values()]  # `return async_sessionmaker(...)`
-                    stated.update(f.expire_on_commit is not False for f in made
-                                  if f is not None and (f.is_async or not async_only))
+                    # `return async_sessionmaker(...)`, `app.state.maker = sessionmaker(...)`: built anyhow
+                    stated.update(expire is not False for is_async, expire in fn.built_factories
+                                  if is_async or not async_only)
                     for o in fn.opened:
                         opens = self.opens_session(o.factory) if o.yielded else None
                         if opens is not None and (opens or not async_only):
@@ -176,7 +177,7 @@ class SessionQueries(IndexLookup):
         if fn is None or fn.is_generator or depth > 4:
             return False
         if fn.registers:
-            return True
+            return True  # the session it hands out is one it keeps
         for o in fn.opened:
             if not o.yielded or o.factory == qualified:
                 continue
