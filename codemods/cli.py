@@ -273,6 +273,7 @@ def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[
                                             progress=bar.update if bar else None, explicit=explicit,
                                             use_cache=use_cache):
                 by_path[result.path] = result
+            _index_bugs_as_results(loaded, by_path)
     finally:
         if bar:
             bar.__exit__(None, None, None)
@@ -284,6 +285,16 @@ def _run_files(opts: Options, resolver: Resolver, want_fix_diffs: bool) -> list[
 
 # A run reads "far more" files than it was given beyond both of these.
 FAR_MORE_RATIO, FAR_MORE_FILES = 10, 1000
+
+
+def _index_bugs_as_results(idx: project_mod.Project, by_path: dict[str, engine.FileResult]) -> None:
+    """A file of the run the index failed on with an internal error, which the engine did not
+    read again (no rule looked at it): its result carries that error, so that it is reported
+    (not hidden as "reported by the run", see :func:`_warn_index`) and sets the exit status."""
+    for failure in idx.failures:
+        result = by_path.get(failure.path)
+        if result is not None and result.error is None and failure.internal:
+            result.error = engine.not_analysed(failure.path, failure.reason)
 
 
 def _warn_index(idx: project_mod.Project, given: int, config: Config, checked: set[str] | frozenset[str] = frozenset()) -> None:

@@ -62,6 +62,7 @@ class IndexFailure:
 
     path: str
     reason: str
+    internal: bool = False  # a bug of sqla-fix (the extraction raised), not a property of the file
 
 
 def index_triggers(config: Config) -> tuple[bytes, ...]:
@@ -438,7 +439,7 @@ def _index_bytes(args: tuple[str, bytes, Any, float | None]):
         with guard.time_limit(timeout):
             return index_mod.extract(path, raw, module)
     except index_mod.ExtractionBug as exc:
-        return IndexFailure(path, str(exc))
+        return IndexFailure(path, str(exc), internal=True)
     except index_mod.UNPARSABLE:
         return None
     except guard.FileTimeout:

@@ -200,9 +200,9 @@ def test_an_internal_error_is_one_short_line_whatever_the_exception_prints(proje
     assert "field=" not in res.output
 
 
-def test_a_bug_of_the_index_on_one_file_is_reported_for_it_and_the_run_goes_on(project, monkeypatch):
-    """The index's extraction failing on one module (a bug of sqla-fix, not of the code) is
-    one line naming that file; the other files are indexed and checked as ever."""
+@pytest.fixture
+def index_fails_on_clean(monkeypatch):
+    """The index's extraction raises on `clean.py` (a bug of sqla-fix, not of the code)."""
     from codemods.index.extract import Extractor
 
     real = Extractor.module_level
@@ -213,6 +213,11 @@ def test_a_bug_of_the_index_on_one_file_is_reported_for_it_and_the_run_goes_on(p
         return real(self, tree)
 
     monkeypatch.setattr(Extractor, "module_level", fails_on_clean)
+
+
+def test_a_bug_of_the_index_on_one_file_is_reported_for_it_and_the_run_goes_on(project, index_fails_on_clean):
+    """The index's extraction failing on one module is one line naming that file; the other
+    files are indexed and checked as ever."""
     res = invoke("check", "-j", "1", "pkg")
     errors = [x for x in res.output.splitlines() if "clean.py" in x]
     assert errors == ["pkg/clean.py: not analysed: internal error in the index: IndexError: list index out of range"]
@@ -220,12 +225,23 @@ def test_a_bug_of_the_index_on_one_file_is_reported_for_it_and_the_run_goes_on(p
     assert res.exit_code == 2  # an internal error, as for a pass's
 
 
+def test_a_bug_of_the_index_on_a_file_no_rule_reads_again_is_still_reported(project, index_fails_on_clean):
+    """With only a rule that has nothing to look at in the file, the engine never extracts it
+    again: the index's failure is that file's result, and the exit status says so."""
+    res = invoke("check", "-j", "1", "--select", "SQF001", "pkg")
+    assert [x for x in res.output.splitlines() if "clean.py" in x] == [
+        "pkg/clean.py: not analysed: internal error in the index: IndexError: list index out of range"]
+    assert res.exit_code == 2
+
+
 def test_an_empty_subscript_in_an_annotation_is_read(project):
     """`EventType[()]`, `tuple[()]`: a subscript whose tuple has no element."""
     (project / "pkg" / "events.py").write_text(
         "from sqlalchemy.orm import Session\n\n\n"
         "def on_blur(db: Session, handler: EventType[()] | None = None) -> tuple[()]:\n"
-        "    return ()\n")
+        "    return ()\n\n\n"
+        "def rows(db: Session) -> Iterator[()]:\n"
+        "    yield from ()\n")
     res = invoke("check", "-j", "1", "pkg")
     assert "events.py" not in res.output and "internal error" not in res.output
 
