@@ -63,8 +63,9 @@ class RefreshBeforeEscape(Pass):
     the block is reported at that first use. What a bulk statement gives back is no instance
     (`query(...).update({...})`, `.delete()`, `.count()`: a number; `execute(update(...))`
     without `.returning(...)`: no rows), so it is left alone. So is an instance whose model is
-    read whole through the session after the last commit, in the block (`session.scalars(
-    select(User)).all()`, no filter): loading its row again refreshes it.
+    read whole through the session after the last commit, in the block, on every path
+    (`session.scalars(select(User)).all()`, no filter), with nothing after the commit that
+    detaches or expires it again: loading its row again refreshes it.
 
     In `async def` code, also an instance returned after a commit of an async session the
     function did not open (a parameter, `self.session`, a provider's) that expired it: the
