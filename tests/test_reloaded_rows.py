@@ -49,6 +49,16 @@ def test_every_row_of_the_model_read_after_the_commit_refreshes_it(load):
     assert _codes(load) == []
 
 
+@pytest.mark.parametrize("around", [
+    "{reload}\n        session.close()",  # closed after: the columns stay loaded
+    "{reload}\n        session.expunge_all()",
+    "session.expire_all()\n        {reload}",  # expired before: the reload loads them again
+    "session.rollback()\n        {reload}",
+])
+def test_what_comes_before_or_after_the_reload_decides(around):
+    assert _codes(around.replace("{reload}", "everyone = session.scalars(select(User)).all()")) == []
+
+
 @pytest.mark.parametrize("load", [
     "others = session.scalars(select(User).where(User.name != name)).all()",  # may miss its row
     "first = session.scalars(select(User)).first()",  # one row

@@ -644,19 +644,25 @@ def reloads_every_row(fn: cst.FunctionDef, evs: list[Event], after: int, leave: 
     """Does every path from index ``after`` (the last commit) to ``leave`` load, through
     session ``S``, every row of ``model``, unfiltered and read to the end
     (`S.exec(select(M)).all()`, `S.scalars(select(M)).all()`, `S.query(M).all()`, the statement
-    maybe a name bound once, to `select(M)`, before it), with nothing in between that detaches
-    or expires instances again (`close()`, `expunge_all()`, `expunge()`, `rollback()`,
-    `expire_all()`, `expire()`)? Loading the row of an expired instance of the session
-    refreshes it, so each instance of ``model`` the session holds is loaded again."""
-    if not model or any(e.kind in (EventKind.CALL, EventKind.METHOD) and e.owner == S and e.name in _UNLOADING
-                        and after < e.index < leave.index for e in evs):
+    maybe a name bound once, to `select(M)`, before it), with nothing before it that detaches
+    instances (`close()`, `expunge_all()`, `expunge()`) and nothing after it that expires them
+    again (`rollback()`, `expire_all()`, `expire()`)? Loading the row of an expired instance of
+    the session refreshes it, so each instance of ``model`` the session holds is loaded again."""
+    if not model:
         return False
+
+    def undone(load: Event) -> bool:
+        return any(e.kind in (EventKind.CALL, EventKind.METHOD) and e.owner == S and (
+            e.name in _DETACHING and after < e.index < load.index or e.name in _EXPIRING and load.index < e.index < leave.index)
+            for e in evs)
+
     return any(after < e.index < leave.index and reachable_only_through(leave, e) and _loads_every_row(fn, evs, e, S, model)
-               for e in evs if e.kind == EventKind.ASSIGN)
+               and not undone(e) for e in evs if e.kind == EventKind.ASSIGN)
 
 
-# Session calls after which an instance is detached or expired again, whatever was loaded before.
-_UNLOADING = frozenset({"close", "expunge_all", "expunge", "rollback", "expire_all", "expire", "reset", "invalidate"})
+# Session calls after which an instance is no longer the session's to reload, or is expired again.
+_DETACHING = frozenset({"close", "expunge_all", "expunge", "reset", "invalidate"})
+_EXPIRING = frozenset({"rollback", "expire_all", "expire"})
 
 
 def _loads_every_row(fn: cst.FunctionDef, evs: list[Event], e: Event, S: str, model: str) -> bool:
