@@ -104,5 +104,14 @@ def test_a_decorated_function_may_run_any_number_of_times():
     assert [f.code for f in result.findings] == ["SQF011"]
 
 
+def test_a_step_a_command_line_entry_point_calls_runs_once():
+    """`@click.command()` on `main`: a command runs once per process, as the `__main__` block."""
+    command = STEPS.replace("def main(", "@click.command()\ndef main(")
+    result = fix_text(textwrap.dedent(command).lstrip("\n").replace("{call}", 'add_admin("root")'),
+                      Config(root="/p", select=("SQF011",)), project={"app/__init__.py": "", "app/db.py": SYNC_DB},
+                      path="app/bootstrap.py")
+    assert result.findings == []
+
+
 def test_a_script_another_module_imports_runs_its_functions_any_number_of_times():
     assert _steps('add_admin("root")', {"app/api.py": "from app.bootstrap import add_admin\n"}) == [("SQF011", 5)]

@@ -73,7 +73,7 @@ def _runs_once(ctx: FileContext, name: str, seen: frozenset[str]) -> bool:
     if "." in name or name in seen or not single_run_script(ctx):
         return False
     fn = function_named(ctx, name)
-    if fn is None or fn.decorators:
+    if fn is None or fn.decorators and not is_command(fn):
         return False  # a decorator may register it to run any number of times (a task, a scheduled job)
     calls = 0
     for ref in references(ctx).get(name, ()):
@@ -87,6 +87,20 @@ def _runs_once(ctx: FileContext, name: str, seen: frozenset[str]) -> bool:
                 return False
         calls += 1
     return calls > 0
+
+
+# A command-line entry point's decorators (`@cli.command()`, `@click.group()`, `@app.callback()`):
+# the command runs once per process.
+_COMMANDS = frozenset({"command", "group", "callback"})
+
+
+def is_command(fn: cst.FunctionDef) -> bool:
+    """Is ``fn`` a command-line entry point, run once per process (`@cli.command()`)?"""
+    for deco in fn.decorators:
+        target = deco.decorator.func if isinstance(deco.decorator, cst.Call) else deco.decorator
+        if isinstance(target, cst.Attribute) and target.attr.value in _COMMANDS:
+            return True
+    return False
 
 
 def _repeated(ctx: FileContext, call: cst.Call) -> bool:

@@ -16,7 +16,7 @@ from .flow import Event, EventKind, events, functions, handler_block, in_finally
 from .helpers import dotted
 from .holders import held_in, holder_of, unowned_holder, unowned_message
 from .inline_sessions import dropped_providers, inline_sessions, on_a_connection, opens_new, without_engine
-from .scripts import runs_once
+from .scripts import is_command, runs_once
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -35,7 +35,6 @@ _KEEPERS = {
     "closing", "aclosing", "contextmanager", "asynccontextmanager", "cast",
 }
 # Decorators of command-line commands: the function runs once per process.
-_COMMANDS = {"command", "group", "callback"}
 # Calls that only look at their arguments (what the wrap-in-`with` fix may let values reach).
 _LOOKERS = {
     "print", "len", "str", "int", "float", "bool", "repr", "format", "sum", "min", "max", "sorted",
@@ -951,13 +950,7 @@ def _once_per_process(ctx: FileContext, qualname: str, fn: cst.FunctionDef) -> b
     "__main__":` block is a script's single run), a function a script runs only from that
     code, outside any loop (:func:`runs_once`), and a command-line entry point
     (`@cli.command()`, `@click.group()`, `@app.callback()`)."""
-    if qualname == index_mod.MODULE_LEVEL or runs_once(ctx, qualname):
-        return True
-    for deco in fn.decorators:
-        target = deco.decorator.func if isinstance(deco.decorator, cst.Call) else deco.decorator
-        if isinstance(target, cst.Attribute) and target.attr.value in _COMMANDS:
-            return True
-    return False
+    return qualname == index_mod.MODULE_LEVEL or runs_once(ctx, qualname) or is_command(fn)
 
 
 def _contained(S: str, rest, fn: cst.FunctionDef, evs: list[Event], created_at: int) -> bool:
