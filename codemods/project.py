@@ -334,7 +334,7 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
         if not added:
             break
     if changed or extracted:
-        for path, facts, how in _reexporting(project.index, [spelled[a] for a in pending], config):
+        for path, facts, how in _reexporting(project.index, [spelled[a] for a in pending], config, failures):
             absolute = os.path.abspath(path)
             known[absolute] = _extracted(path, facts)
             del pending[absolute]
@@ -357,7 +357,8 @@ def load(files: Sequence[str], config: Config, jobs: int, overrides: dict[str, b
     return project
 
 
-def _reexporting(index: index_mod.ProjectIndex, remaining: list[str], config: Config, depth: int = 3):
+def _reexporting(index: index_mod.ProjectIndex, remaining: list[str], config: Config, failures: list[IndexFailure],
+                 depth: int = 3):
     """The files left out that indexed modules import from, as (path, facts, how it was read):
     a package ``__init__`` or a module that re-exports models or factories (``from .review
     import Review``) mentions nothing session-related itself, yet names lead through it. Only
@@ -390,6 +391,9 @@ def _reexporting(index: index_mod.ProjectIndex, remaining: list[str], config: Co
                 continue  # a module of its own, not a re-export: the byte scan saw all it holds
             try:
                 facts = index_mod.extract(path, read[0], index_mod.module_names(path, config.root, config.src))
+            except index_mod.ExtractionBug as exc:
+                failures.append(IndexFailure(path, str(exc), internal=True))
+                continue
             except index_mod.UNPARSABLE:
                 continue
             fresh.append(facts)

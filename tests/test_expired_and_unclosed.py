@@ -222,6 +222,8 @@ def test_a_session_a_helper_keeps_in_a_module_container_belongs_to_that_registry
     "if kw:\n        _opened.add(sess)",  # only on one path
     "audit = Session(engine)\n    _opened.add(audit)",  # another session than the one handed out
     "_opened = []\n    _opened.append(sess)",  # a local list named like the module's set
+    "if kw:\n        return sess\n    _opened.add(sess)",  # handed out before the add on one path
+    "other = Session(engine)\n    _opened.add(sess)\n    if kw:\n        return other",  # another one handed out
 ])
 def test_a_registry_that_may_not_keep_the_session_handed_out_leaves_it_the_callers(keeps):
     project = _project(SYNC_DB) | {"app/fixtures.py": _registry(keeps)}

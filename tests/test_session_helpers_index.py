@@ -282,3 +282,15 @@ def test_a_factory_a_function_builds_and_returns_counts_with_its_setting():
                           "def make_maker(engine, quiet):\n    if not quiet:\n        return async_sessionmaker(engine)\n"
                           "    return async_sessionmaker(engine, expire_on_commit=False)\n")
     assert _never_expire(both) == (False, False)
+    # a factory a function only uses (a migration's) makes sessions the rules see: not counted
+    migration = ("app.migrations.v1", "from sqlalchemy.orm import sessionmaker\n"
+                                      "def upgrade():\n    Session = sessionmaker(bind=op.get_bind())\n"
+                                      "    session = Session()\n    session.close()\n")
+    assert _never_expire(ASYNC_MAKER, migration) == (True, True)
+    # a module-level factory set up by configure(), and a registry around it built in a function
+    configured = ("app.db", "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+                            "Maker = async_sessionmaker()\n"
+                            "Maker.configure(bind=engine, expire_on_commit=False)\n")
+    scoped = ("app.web", "from sqlalchemy.orm import scoped_session\nfrom app.db import Maker\n"
+                         "def init_app(app):\n    app.db_session = scoped_session(Maker)\n")
+    assert _never_expire(configured, scoped) == (True, True)

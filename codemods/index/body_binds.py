@@ -28,6 +28,8 @@ class Bindings(SessionOpens):
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
+        if any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in node.targets):
+            self.hands_out_factory(node.value)  # `app.state.maker = async_sessionmaker(engine)`
         for target in node.targets:
             self.local_names.update(n.id for n in ([target] if isinstance(target, ast.Name) else getattr(target, "elts", []))
                                     if isinstance(n, ast.Name))

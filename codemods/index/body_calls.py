@@ -41,9 +41,6 @@ class Calls(Bindings, SessionEnds):
     def visit_Call(self, node: ast.Call) -> None:
         self._called_funcs.add(id(node.func))
         self.generic_visit(node)
-        built = self.ex.factory_from("", node, node.lineno)
-        if built is not None:  # `sessionmaker(...)` anywhere in the body: returned, stored, kept
-            self.built_factories.append((bool(built.is_async), built.expire_on_commit))
         self._session_end(node)
         self._getattr_read(node)
         if isinstance(node.func, ast.Attribute):

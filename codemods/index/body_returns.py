@@ -30,8 +30,12 @@ class Returns(Bindings):
                     if self.session_names.get(name) == opened.factory and opened.closed_on_return:
                         opened.closed_on_return = False
         if isinstance(value, ast.Name):
+            if not is_yield:
+                self.hands_out_factory(value)
             if value.id in self.session_names:
                 self.handed_out.add(value.id)
+                if value.id not in self.registers:
+                    self.handed_unregistered = True  # handed out before (or without) its registry's add
             if is_yield and value.id in self.session_names:
                 self._yielded.add(value.id)
                 if value.id in self._with_stack:  # the with-block closes it when the caller's block ends
@@ -61,6 +65,8 @@ class Returns(Bindings):
             builder = self.ex.facts.qualify(callee) if callee else None
             if not is_yield and names.factory_builder(builder) is not None:
                 self.returns_factory = self.ex.factory_from(self.fn.name, value, value.lineno)
+            if not is_yield:
+                self.hands_out_factory(value)
         elif isinstance(value, ast.Tuple) and not is_yield:  # `return SessionLocal, engine`
             for i, el in enumerate(value.elts):
                 if isinstance(el, ast.Name) and el.id in self.local_factories:

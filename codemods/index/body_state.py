@@ -41,7 +41,8 @@ class BodyState(ast.NodeVisitor):
         self.rolls_back_after_yield = False
         self._yielded: set[str] = set()  # session names it yields
         self.handed_out: set[str] = set()  # session names it yields or returns
-        self.built_factories: list[tuple[bool, bool | None]] = []
+        self.handed_unregistered = False  # a yield or return of one before `registers` holds it
+        self.built_factories: list[tuple[bool, bool | None]] = []  # see Function.built_factories
         self._closed_after_yield: set[str] = set()  # session names it closes after its yield, on every path
         self.returns_self_attr: str | None = None
         self._begin_depth = 0
@@ -122,3 +123,18 @@ class BodyState(ast.NodeVisitor):
                     opened.closed_on_return = True
         # a session the function closes itself (`with`, `close()`) is not left to its holder
         self.held = [h for h, name in zip(self.held, self._held_names) if name is None or name not in self.closed_names]
+
+    def hands_out_factory(self, value: ast.AST | None) -> None:
+        """``value`` leaves the function (returned, stored on an object): if it is a session
+        factory built here (`async_sessionmaker(engine, ...)`, or a local bound to one), note
+        it in ``built_factories``. A scoped registry around a factory named here is not noted:
+        that factory is counted where it is built."""
+        if isinstance(value, ast.Name):
+            made = self.local_factories.get(value.id)
+        elif isinstance(value, ast.Call) and not (
+                self.ex.q(value.func) in names.SCOPED and value.args and not isinstance(value.args[0], ast.Call)):
+            made = self.ex.factory_from("", value, value.lineno)
+        else:
+            made = None
+        if made is not None:
+            self.built_factories.append((bool(made.is_async), made.expire_on_commit))

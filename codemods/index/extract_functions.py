@@ -95,7 +95,7 @@ class FunctionExtraction(ExtractorBase):
             add_owners=body.add_owners,
             yield_sources=body.yield_sources,
             stores=body.stores,
-            registers={s: o for s, o in body.registers.items() if s in body.handed_out},
+            registers=dict(body.registers) if body.handed_out and not body.handed_unregistered else {},
             built_factories=body.built_factories,
             kept_params=body.kept_params,
             session_ends=body.session_ends,

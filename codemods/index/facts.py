@@ -222,11 +222,12 @@ class Function:
     called: set[str] = field(default_factory=set)  # name(...) it calls
     add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
     stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...
-    # every session factory it builds (`sessionmaker(...)`, returned, stored or kept in a local):
-    # (makes async sessions, expire_on_commit as stated)
+    # the session factories it builds and hands out (returns, or stores on an object:
+    # `app.state.maker = async_sessionmaker(engine)`): (makes async sessions, expire_on_commit)
     built_factories: list[tuple[bool, bool | None]] = field(default_factory=list)
-    # s -> X for `X.add(s)`, `X.append(s)` on every path: s a session it opened and hands out
-    # (returns or yields), X a container of its module or class (not a local or a parameter)
+    # s -> X for `X.add(s)`, `X.append(s)` on every path, X a container of its module or class
+    # (not a local or a parameter): kept only when every session it hands out (returns or
+    # yields) was added so before
     registers: dict[str, str] = field(default_factory=dict)
     kept_params: set[str] = field(default_factory=set)  # its parameters among those stored values v
     # (`.add(p)` aside: mostly a session's)

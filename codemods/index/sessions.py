@@ -50,8 +50,9 @@ class SessionQueries(IndexLookup):
     def sessions_never_expire(self, *, async_only: bool) -> bool:
         """Is every session the project makes built with `expire_on_commit=False` (and does it
         make one)? Counted: its session factories (async ones only when ``async_only``), those its
-        functions build (`return async_sessionmaker(engine, expire_on_commit=False)`,
-        `app.state.maker = async_sessionmaker(engine)`), and the
+        functions build and hand out (`return async_sessionmaker(engine, expire_on_commit=False)`,
+        `app.state.maker = async_sessionmaker(engine)`; one a function only uses, as a
+        migration's `sessionmaker(bind=op.get_bind())`, makes sessions the rules see), and the
         sessions its functions open and hand out (`return AsyncSession(engine,
         expire_on_commit=False)`, a provider's `yield`), the tests' aside. Then a session whose
         factory cannot be seen (a parameter, `self.session`) comes from one of them, and an
@@ -66,7 +67,7 @@ class SessionQueries(IndexLookup):
                 if names.is_test_module(mod.module):
                     continue
                 for fn in mod.functions.values():
-                    # `return async_sessionmaker(...)`, `app.state.maker = sessionmaker(...)`: built anyhow
+                    # `return async_sessionmaker(...)`, `app.state.maker = sessionmaker(...)`
                     stated.update(expire is not False for is_async, expire in fn.built_factories
                                   if is_async or not async_only)
                     for o in fn.opened:
