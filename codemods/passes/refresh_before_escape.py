@@ -64,8 +64,8 @@ class RefreshBeforeEscape(Pass):
     (`query(...).update({...})`, `.delete()`, `.count()`: a number; `execute(update(...))`
     without `.returning(...)`: no rows), so it is left alone. So is an instance whose model is
     read whole through the session after the last commit, in the block, on every path
-    (`session.scalars(select(User)).all()`, no filter), with nothing after the commit that
-    detaches or expires it again: loading its row again refreshes it.
+    (`session.scalars(select(User)).all()`, no filter), with nothing that detaches it before
+    that query or expires it again after: loading its row again refreshes it.
 
     In `async def` code, also an instance returned after a commit of an async session the
     function did not open (a parameter, `self.session`, a provider's) that expired it: the
@@ -77,7 +77,7 @@ class RefreshBeforeEscape(Pass):
     alone: an instance handed in and only committed (nothing shows it is in that session),
     one refreshed, read, changed or handed on after the commit, sync code (the caller's read
     reloads it), and projects whose every async session is built with
-    `expire_on_commit=False` (a factory a function builds and returns counts too).
+    `expire_on_commit=False` (a factory a function builds and hands out counts too).
 
     ## Why is this bad?
     `commit()` expires every instance; leaving the scope closes the session and detaches them.

@@ -153,7 +153,8 @@ class SessionNeverClosed(Pass):
     command-line commands (`@cli.command()`), a script's `if __name__ == "__main__":` block
     and the module's other statements (a module-level session is SQF007's), and the functions
     a script (a module no other imports, starting no thread) calls only from there, outside any
-    loop, directly or through its `main()`, none of them decorated; a session a project helper
+    loop, directly or through its `main()`, none of them decorated (a command-line entry point
+    aside); a session a project helper
     keeps in a module- or class-level container as it hands it out (`_opened.add(session)`,
     for code that closes them all), which that registry owns; a session taken
     out of a provider generator only for its engine (`Session(next(get_db()).bind)`), or by
