@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import DetachedInstanceError
 
 from codemods.config import Config
 from codemods.engine import fix_text
-from codemods.passes.examples import SYNC_DB
+from codemods.passes.examples import BOT, SYNC_DB
 
 SHAPE = '''
 from sqlalchemy import select
@@ -83,6 +83,35 @@ def test_a_query_that_may_miss_its_row_leaves_it_expired(load):
 ])
 def test_a_reload_not_on_every_path_or_undone_leaves_it_expired(load):
     assert _codes(load) == ["SQF005"]
+
+
+ASYNC_SHAPE = '''
+from sqlalchemy import select
+
+from app.bot import User, session_pool
+
+
+async def create(name: str) -> User:
+    async with session_pool() as session:
+        user = User(name=name)
+        session.add(user)
+        await session.commit()
+        {load}
+    return user
+'''
+
+
+@pytest.mark.parametrize("load, codes", [
+    ("everyone = (await session.scalars(select(User))).all()", []),
+    ("everyone = (await session.execute(select(User))).scalars().all()", []),
+    ("others = (await session.scalars(select(User).where(User.name != name))).all()", ["SQF005"]),
+])
+def test_an_awaited_load_of_every_row_refreshes_it_too(load, codes):
+    source = textwrap.dedent(ASYNC_SHAPE).lstrip("\n").replace("{load}", load)
+    result = fix_text(source, Config(root="/p", select=("SQF005",)),
+                      project={"app/__init__.py": "", "app/bot.py": BOT}, path="app/users.py")
+    assert result.error is None, result.error
+    assert [f.code for f in result.findings] == codes
 
 
 class Base(DeclarativeBase):

@@ -643,7 +643,8 @@ def reloads_every_row(fn: cst.FunctionDef, evs: list[Event], after: int, leave: 
                       model: str | None) -> bool:
     """Does every path from index ``after`` (the last commit) to ``leave`` load, through
     session ``S``, every row of ``model``, unfiltered and read to the end
-    (`S.exec(select(M)).all()`, `S.scalars(select(M)).all()`, `S.query(M).all()`, the statement
+    (`S.exec(select(M)).all()`, `S.scalars(select(M)).all()`, `S.query(M).all()`, awaited
+    `(await S.scalars(select(M))).all()`, the statement
     maybe a name bound once, to `select(M)`, before it), with nothing before it that detaches
     instances (`close()`, `expunge_all()`, `expunge()`) and nothing after it that expires them
     again (`rollback()`, `expire_all()`, `expire()`)? Loading the row of an expired instance of
@@ -674,6 +675,8 @@ def _loads_every_row(fn: cst.FunctionDef, evs: list[Event], e: Event, S: str, mo
     while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and dotted(node.func.value) != S:
         chain.insert(0, node.func.attr.value)
         node = node.func.value
+        while isinstance(node, cst.Await):  # `(await S.scalars(select(M))).all()`
+            node = node.expression
     if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or len(node.args) != 1 \
             or chain not in (["all"], ["scalars", "all"], ["unique", "all"], ["scalars", "unique", "all"]):
         return False
