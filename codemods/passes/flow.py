@@ -592,12 +592,16 @@ def binding_of(ctx: FileContext, value: cst.BaseExpression | None, sessions_: di
             current = current.func.value
             continue
         break
-    if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
-        name = dotted(node.func)
-        last = (name or "").rsplit(".", 1)[-1]
-        if last[:1].isupper() and model_for(ctx, name) is not None:
-            return Binding(BindingKind.NEW, last)
+    cls = class_called(node)
+    if cls is not None and model_for(ctx, dotted(node.func)) is not None:  # type: ignore[attr-defined]
+        return Binding(BindingKind.NEW, cls)
     return Binding(BindingKind.OTHER)
+
+
+def class_called(value: cst.BaseExpression | None) -> str | None:
+    """The class name `Cls(...)` (or `mod.Cls(...)`) calls, by its capital; None for any other value."""
+    name = (dotted(value.func) or "").rsplit(".", 1)[-1] if isinstance(value, cst.Call) else ""
+    return name if name[:1].isupper() else None
 
 
 def _bulk(call: cst.Call) -> bool:

@@ -19,6 +19,7 @@ from .flow import (
     aliases_of,
     attaches,
     binding_of,
+    class_called,
     events,
     functions,
     inside,
@@ -31,7 +32,7 @@ from .flow import (
     unique_name,
     with_end,
 )
-from .helpers import awaited_calls, calls_on, dotted
+from .helpers import awaited_calls, calls_on
 from .refresh_before_escape_examples_w3 import EXAMPLES as W3_EXAMPLES
 from .refresh_before_escape_examples_w3 import VALID as W3_VALID
 from .returned_expired import returned_expired
@@ -789,7 +790,7 @@ class RefreshBeforeEscape(Pass):
         if last_commit is None:
             return None
         if any(e.name == "refresh" and e.index > last_commit for e in calls) \
-                or reloads_every_row(fn, evs, last_commit, leave, S, binding.model or _class_called(bound)):
+                or reloads_every_row(fn, evs, last_commit, leave, S, binding.model or class_called(bound.value)):
             return None
         modified = any(e.index > last_commit and ((e.kind == EventKind.WRITE and e.owner == X) or
                                                    (e.kind == EventKind.METHOD and e.owner == X))
@@ -865,14 +866,6 @@ class RefreshBeforeEscape(Pass):
 
 
 _NON_LOADING = {"inspect", "id", "type", "isinstance", "object_session", "instance_state", "repr_id"}
-
-
-def _class_called(bound: Event) -> str | None:
-    """The class name `X = Cls(...)` calls (a model the index does not know: one defined in a
-    test function, say)."""
-    value = bound.value
-    name = (dotted(value.func) or "").rsplit(".", 1)[-1] if isinstance(value, cst.Call) else ""
-    return name if name[:1].isupper() else None
 
 
 def _harmless_use(callee: str | None) -> bool:
