@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from . import guard
+from . import guard, trees
 from .cache import Seen, content_digest, stamp
 from .config import Config
 from .lazy import lazy
@@ -220,7 +220,7 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
     from .edits import apply_fixes  # libcst, loaded with the first file that is parsed
 
     try:
-        module = cst.parse_module(source.text)
+        module = trees.parse(path, source.text)
     except (RecursionError, MemoryError):
         raise
     except Exception as exc:  # libcst raises ParserSyntaxError, sometimes others

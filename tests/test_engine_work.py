@@ -280,3 +280,46 @@ def test_the_prefilter_reads_the_projects_names_only_for_a_file_that_mentions_no
     assert relevant(b"from app.deps import get_db\n", index)
     assert asked == [1]
     assert not relevant(b"def total(values):\n    return sum(values)\n", index)
+
+
+def test_a_file_checked_and_read_as_a_callers_file_is_parsed_once(tmp_path, monkeypatch):
+    """`greet` is handed `user` by a caller in another file: checking greeting.py walks
+    handlers.py, which the run checks too. One libcst parse of each file serves both, and
+    only while the text is the same."""
+    from codemods import trees
+    from codemods.passes.examples import BOT
+
+    monkeypatch.setattr(trees, "_KEPT", trees.Kept(64))
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "bot"\n')
+    (tmp_path / "bot").mkdir()
+    (tmp_path / "bot" / "__init__.py").write_text("")
+    (tmp_path / "bot" / "services.py").write_text(BOT)
+    (tmp_path / "bot" / "greeting.py").write_text(
+        "from sqlalchemy.ext.asyncio import AsyncSession\nfrom bot.services import User\n\n\n"
+        "async def greet(db: AsyncSession, user: User) -> str:\n    return f'hello {user.name}'\n")
+    (tmp_path / "bot" / "handlers.py").write_text(
+        "from bot.greeting import greet\nfrom bot.services import User, session_pool\n\n\n"
+        "async def start(user_id: int) -> str:\n    async with session_pool() as db:\n"
+        "        user = await db.get(User, user_id)\n        await db.commit()\n"
+        "        return await greet(db, user)\n")
+    parsed: list[str] = []
+    real = libcst.parse_module
+
+    def counting(text, *args, **kwargs):
+        parsed.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(libcst, "parse_module", counting)
+    monkeypatch.setattr(trees, "cst", libcst)
+    monkeypatch.chdir(tmp_path)
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.py"))
+    index = engine.build_index(files, Config(), jobs=1)
+    results = engine.run_files(files, index, Config(), jobs=1)
+    found = {(r.path, f.code) for r in results for f in r.findings}
+    assert ("bot/greeting.py", "SQF010") in found  # reads the `user` a caller hands it expired
+    for name in ("greeting.py", "handlers.py"):  # a fix's code is another text
+        assert parsed.count((tmp_path / "bot" / name).read_text()) == 1
+    # a file whose text changed is parsed again
+    edited = (tmp_path / "bot" / "handlers.py").read_text() + "# edited\n"
+    trees.parse("bot/handlers.py", edited)
+    assert parsed[-1] == edited

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import io
 import os
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
+from .. import trees
+from ..kept import Kept
 from ..lazy import lazy
 from .expiry_callers import call_sites_of
 from .expiry_paths import may_follow
@@ -38,8 +39,6 @@ else:
     cst = lazy("libcst")
     lookup = lazy("codemods.index.lookup")
 
-K = TypeVar("K")
-V = TypeVar("V")
 
 _CATCH_ALL = {"Exception", "BaseException", "MissingGreenlet", "StatementError", "SQLAlchemyError"}
 _DEPTH = 2  # callers of callers followed (a caller's own parameters may come expired too)
@@ -184,7 +183,7 @@ def _parse(path: str) -> _Tree | None:
         with open(path, "rb") as fh:
             raw = fh.read()
         # as open(path, encoding="utf-8") reads it: strict UTF-8, universal newlines
-        module = cst.parse_module(io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8").read())
+        module = trees.parse(path, io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8").read())
     except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
         return None
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
@@ -275,35 +274,15 @@ class _Read:
         return out
 
 
-class _Kept(Generic[K, V]):
-    """The last ``size`` answers used, for the worker's run."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._kept: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K, make: Callable[[], V]) -> V:
-        if key in self._kept:
-            self._kept.move_to_end(key)
-            return self._kept[key]
-        value = self._kept[key] = make()
-        if len(self._kept) > self.size:
-            self._kept.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        self._kept.clear()
-
-
 # Kept for one index at a time (the worker's or the server's), the contexts and walks for one
 # state of it; parsed trees are a few MB each, so few of them are kept, and many of the walks'
 # answers.
 _OWNER: object = None
 _GENERATION = 0
-_TREES: _Kept[tuple[str, Stamp], _Tree | None] = _Kept(64)
-_OTHER_FILES: _Kept[tuple[int, str, Stamp], FileContext | None] = _Kept(64)
-_WALKED: _Kept[tuple[tuple[int, str, Stamp], str, int],
-               tuple[tuple[cst.FunctionDef, list[Handoff]] | None, _Read]] = _Kept(4096)  # and the files it read
+_TREES: Kept[tuple[str, Stamp], _Tree | None] = Kept(64)
+_OTHER_FILES: Kept[tuple[int, str, Stamp], FileContext | None] = Kept(64)
+_WALKED: Kept[tuple[tuple[int, str, Stamp], str, int],
+               tuple[tuple[cst.FunctionDef, list[Handoff]] | None, _Read]] = Kept(4096)  # and the files it read
 _DIGESTS: dict[tuple[str, Stamp], str] = {}  # the content digest of each file parsed
 _READING: list[_Read] = []  # the files each walk being made has read, innermost last
 
