@@ -458,12 +458,37 @@ def test_the_index_walk_is_ast_walk():
     """The index's module-wide walk gives what ``ast.walk`` gives, node for node, in its order."""
     import ast
 
-    from codemods.index.astutil import walk
+    from codemods.index.astutil import children, source_order, walk
 
     root = Path(__file__).resolve().parent.parent
     compared = 0
     for path in sorted([*root.glob("tests/fixtures/**/*.py"), *root.glob("samples/**/*.py"), *root.glob("codemods/**/*.py")]):
         tree = ast.parse(path.read_bytes())
-        assert [id(n) for n in walk(tree)] == [id(n) for n in ast.walk(tree)], path
+        expected = [id(n) for n in ast.walk(tree)]
+        first = walk(tree)
+        assert [id(n) for n in first] == expected, path
+        # again, each node's children as the first walk kept them
+        assert [id(n) for n in walk(tree)] == expected, path
+        for node in first:
+            assert [id(c) for c in children(node)] == [id(c) for c in ast.iter_child_nodes(node)], path
+        in_source = [id(n) for n in source_order([tree])]
+        assert sorted(in_source) == sorted(expected) and in_source[:2] == expected[:2], path
         compared += 1
     assert compared > 100
+
+
+def test_a_name_resolves_to_what_the_index_holds_now():
+    """Resolved names are remembered for the index's state: a module added (an editor's
+    buffer, a re-export that now points elsewhere) is seen at once."""
+    from codemods.index import ProjectIndex
+
+    idx = ProjectIndex([extract("app/db.py", "def get_db():\n    pass\n", "app.db"),
+                        extract("app/__init__.py", "from app.db import get_db\n", "app")])
+    first = idx.function("app.get_db")  # through the package's re-export
+    assert first is not None and first is idx.function("app.db.get_db")
+    assert idx.function("app.open_db") is None
+    idx.add(extract("app/db.py", "def open_db():\n    pass\n\n\ndef get_db():\n    pass\n", "app.db"))
+    assert idx.function("app.get_db") is not first and idx.function("app.get_db") is idx.function("app.db.get_db")
+    assert idx.function("app.db.open_db") is not None
+    idx.add(extract("app/__init__.py", "from app.db import open_db as get_db\n", "app"))
+    assert idx.function("app.get_db") is idx.function("app.db.open_db")

@@ -13,7 +13,7 @@ def walk(node: ast.AST) -> list[ast.AST]:
     out = [node]
     i = 0
     while i < len(out):
-        _add_children(out[i], out)
+        out.extend(children(out[i]))
         i += 1
     return out
 
@@ -28,21 +28,28 @@ def source_order(roots: list[ast.AST], skip: tuple[type, ...] = ()) -> list[ast.
         node = stack.pop()
         out.append(node)
         if not isinstance(node, skip):
-            children: list[ast.AST] = []
-            _add_children(node, children)
-            stack.extend(reversed(children))
+            stack.extend(reversed(children(node)))
     return out
 
 
-def _add_children(node: ast.AST, out: list[ast.AST]) -> None:
-    """Append ``node``'s children to ``out``, in the order of its fields (``ast.iter_child_nodes``)."""
+def children(node: ast.AST) -> list[ast.AST]:
+    """``list(ast.iter_child_nodes(node))``, worked out once per node: the index walks each
+    function's body several times (its facts, its read paths, its state), and each walk of a
+    node already seen costs an attribute read. The trees are read, never changed."""
+    try:
+        return node._sqf_children  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
     kind = ast.AST
+    out: list[ast.AST] = []
     for name in node._fields:
         value = getattr(node, name, None)
         if isinstance(value, kind):
             out.append(value)
         elif isinstance(value, list):
             out.extend(item for item in value if isinstance(item, kind))
+    node._sqf_children = out  # type: ignore[attr-defined]
+    return out
 
 
 def dotted_name(node: ast.AST) -> str | None:

@@ -12,6 +12,7 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
+from .astutil import children
 from .body_calls import Calls
 from .body_returns import Returns
 
@@ -31,15 +32,8 @@ class FunctionBody(Returns, Calls):
         return method(self, node)
 
     def generic_visit(self, node: ast.AST) -> None:
-        kind = ast.AST
-        for name in node._fields:
-            value = getattr(node, name, None)
-            if isinstance(value, list):
-                for item in value:
-                    if isinstance(item, kind):
-                        self.visit(item)
-            elif isinstance(value, kind):
-                self.visit(value)
+        for child in children(node):
+            self.visit(child)
 
     def visit_FunctionDef(self, node: ast.AST) -> None:  # nested: not ours
         self.has_nested = True

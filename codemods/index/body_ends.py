@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 
+from . import astutil
 from .astutil import (
     dotted_name,
     strip_await,
@@ -76,7 +77,7 @@ class SessionEnds(BodyState):
         db.rollback(); raise`): the caller never goes on after them."""
         if self._raising is None:
             self._raising = set()
-            for node in ast.walk(self.fn):
+            for node in astutil.walk(self.fn):
                 for name in ("body", "orelse", "finalbody"):
                     stmts = getattr(node, name, None)
                     if not isinstance(stmts, list):

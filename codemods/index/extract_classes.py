@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 
 from .. import names
+from . import astutil
 from .astutil import (
     annotation_collection,
     annotation_target,
@@ -51,7 +52,7 @@ class ClassExtraction(ExtractorBase):
                         names.is_property_decorator(dotted_name(decorator_callee(d)) or "")
                         for d in stmt.decorator_list):  # (formatting the object reads what __str__ reads)
                     info.properties[stmt.name] = sorted({
-                        n.attr for n in ast.walk(stmt) if isinstance(n, ast.Attribute)
+                        n.attr for n in astutil.walk(stmt) if isinstance(n, ast.Attribute)
                         and isinstance(n.value, ast.Name) and n.value.id == "self"})
                 elif (reads := method_reads(stmt)):
                     info.properties[names.method_key(stmt.name)] = reads

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 
 from .. import names
+from . import astutil
 from .astutil import (
     decorator_callee,
     dotted_name,
@@ -193,7 +194,7 @@ class FunctionExtraction(ExtractorBase):
         ``closure`` holds the ``functools.partial`` factories ``fn`` binds for its wrapper."""
         for nested, outer_params in _nested_functions(fn):
             own = {a.arg for a in nested.args.posonlyargs + nested.args.args}
-            calls = [c for c in ast.walk(nested) if isinstance(c, ast.Call)
+            calls = [c for c in astutil.walk(nested) if isinstance(c, ast.Call)
                      and dotted_name(strip_await(c.func)) in outer_params]
             if not calls:
                 continue
@@ -226,7 +227,7 @@ def _packed_keywords(wrapper: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tu
         return []
     packed = wrapper.args.kwarg.arg
     out = []
-    for node in ast.walk(wrapper):
+    for node in astutil.walk(wrapper):
         if not isinstance(node, ast.Assign):
             continue
         for target in node.targets:
@@ -252,7 +253,7 @@ def _nested_functions(fn: ast.FunctionDef | ast.AsyncFunctionDef):
     out = []
 
     def walk(node: ast.AST, params: frozenset[str]) -> None:
-        for child in ast.iter_child_nodes(node):
+        for child in astutil.children(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 out.append((child, params))
                 walk(child, params | {a.arg for a in child.args.posonlyargs + child.args.args})

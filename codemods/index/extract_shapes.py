@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 
+from . import astutil
 from .aborts import AUTOCOMMIT, database_named
 from .astutil import (
     dotted_name,
@@ -99,7 +100,7 @@ def _self_with_callees(body: list[ast.stmt], prefix: str, facts: ModuleFacts) ->
             continue
         local = prefix + stmt.name
         _self_with_callees(stmt.body, local + ".", facts)
-        for node in ast.walk(stmt):
+        for node in astutil.walk(stmt):
             if not isinstance(node, (ast.With, ast.AsyncWith)):
                 continue
             for item in node.items:

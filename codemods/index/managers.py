@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from . import astutil
 from .astutil import dotted_name, strip_await, unquoted
 from .facts import SelfEnd
 
@@ -57,12 +58,12 @@ def returned_class(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ast
 
 def _own_nodes(fn: ast.AST):
     """The nodes of ``fn``'s body, not those of the functions, lambdas and classes in it."""
-    stack = list(ast.iter_child_nodes(fn))
+    stack = list(astutil.children(fn))
     while stack:
         node = stack.pop()
         yield node
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            stack.extend(ast.iter_child_nodes(node))
+            stack.extend(astutil.children(node))
 
 
 def exit_ends(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[SelfEnd]:
@@ -82,7 +83,7 @@ def _walk_exit(stmts: list[ast.stmt], certain: bool, exc: set[str], out: list[Se
     (False after a branch that may return)."""
     for stmt in stmts:
         if isinstance(stmt, ast.Return):
-            for node in ast.walk(stmt):  # `return await self.session.__aexit__(*exc)`
+            for node in astutil.walk(stmt):  # `return await self.session.__aexit__(*exc)`
                 _note(node, certain, out)
             return False  # nothing after it runs
         if isinstance(stmt, ast.If):
@@ -110,14 +111,14 @@ def _walk_exit(stmts: list[ast.stmt], certain: bool, exc: set[str], out: list[Se
             certain = _walk_exit(stmt.body, certain, exc, out) and certain
             continue
         if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.Match)):
-            for node in ast.walk(stmt):
+            for node in astutil.walk(stmt):
                 _note(node, False, out)
             if _may_leave(stmt):
                 certain = False
             continue
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
-        for node in ast.walk(stmt):
+        for node in astutil.walk(stmt):
             _note(node, certain, out)
     return certain
 

@@ -19,6 +19,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from ..names import method_key
+from . import astutil
 
 if TYPE_CHECKING:
     from .facts import Model
@@ -37,7 +38,7 @@ def method_reads(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str] | None
     params = fn.args.posonlyargs + fn.args.args
     if not params or params[0].arg != "self":
         return None
-    for node in ast.walk(fn):
+    for node in astutil.walk(fn):
         name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
         if name in _LOAD_STATE:
             return None
@@ -51,7 +52,7 @@ def method_reads(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str] | None
                 _collect(stmt.value, reads, written)
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             for target in targets:
-                for node in ast.walk(target):
+                for node in astutil.walk(target):
                     if _self_attribute(node):
                         written.add(node.attr)  # type: ignore[attr-defined]
             continue
@@ -106,7 +107,7 @@ def _collect(node: ast.AST, reads: list[str], written: set[str]) -> None:
     if _self_attribute(node):
         _read(node.attr, reads, written)  # type: ignore[attr-defined]
         return
-    for child in ast.iter_child_nodes(node):
+    for child in astutil.children(node):
         _collect(child, reads, written)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import astutil
 from .astutil import dotted_name, source_order
 from .facts import HandOff
 
@@ -80,7 +81,7 @@ def _dispatched(fn: ast.FunctionDef | ast.AsyncFunctionDef, params: set[str]) ->
 
     def mark(stmts: list[ast.stmt]) -> None:
         for st in stmts:
-            out.update(id(n) for n in ast.walk(st))
+            out.update(id(n) for n in astutil.walk(st))
 
     def block(stmts: list[ast.stmt]) -> None:
         for i, st in enumerate(stmts):
