@@ -44,6 +44,7 @@ def _codes(load: str) -> list[str]:
     "everyone = session.execute(select(User)).scalars().all()",
     "everyone = session.query(User).all()",
     "statement = select(User)\n        everyone = session.scalars(statement).all()",
+    "result = session.execute(select(User))\n        everyone = result.scalars().all()",  # in two statements
 ])
 def test_every_row_of_the_model_read_after_the_commit_refreshes_it(load):
     assert _codes(load) == []
@@ -80,6 +81,9 @@ def test_a_query_that_may_miss_its_row_leaves_it_expired(load):
     "session.expunge_all()\n        everyone = session.scalars(select(User)).all()",  # detached first
     "everyone = session.scalars(select(User)).all()\n        session.rollback()",  # expired again
     "everyone = session.scalars(select(User)).all()\n        session.expire(user)",
+    "result = session.scalars(select(User))\n        if name:\n            result = session.scalars(select(Message))\n"
+    "        everyone = result.all()",  # the result's name bound twice
+    "result = session.scalars(select(User))\n        first = result.first()",  # not read to the end
 ])
 def test_a_reload_not_on_every_path_or_undone_leaves_it_expired(load):
     assert _codes(load) == ["SQF005"]
@@ -105,6 +109,11 @@ async def create(name: str) -> User:
     ("everyone = (await session.scalars(select(User))).all()", []),
     ("everyone = (await session.execute(select(User))).scalars().all()", []),
     ("others = (await session.scalars(select(User).where(User.name != name))).all()", ["SQF005"]),
+    ("result = await session.scalars(select(User))\n        everyone = result.all()", []),
+    ("result = await session.execute(select(User))\n        everyone = result.scalars().all()", []),
+    # the rows are loaded by the awaited query: a rollback before the result is read expires them again
+    ("result = await session.scalars(select(User))\n        await session.rollback()\n        everyone = result.all()",
+     ["SQF005"]),
 ])
 def test_an_awaited_load_of_every_row_refreshes_it_too(load, codes):
     source = textwrap.dedent(ASYNC_SHAPE).lstrip("\n").replace("{load}", load)
@@ -135,6 +144,13 @@ def test_the_premise_on_sqlite():
         session.commit()
         session.scalars(select(Hero)).all()
     assert hero.name == "a"
+    with Session(engine) as session:  # in two statements: the rows are loaded when read
+        again = Hero(name="c")
+        session.add(again)
+        session.commit()
+        result = session.execute(select(Hero))
+        result.scalars().all()
+    assert again.name == "c"
     with Session(engine) as session:
         other = Hero(name="b")
         session.add(other)

@@ -656,13 +656,17 @@ def reloads_every_row(fn: cst.FunctionDef, evs: list[Event], after: int, leave: 
     if not model:
         return False
 
-    def undone(load: Event) -> bool:
+    def undone(load: Event, started: int) -> bool:
         return any(e.kind in (EventKind.CALL, EventKind.METHOD) and e.owner == S and (
-            e.name in _DETACHING and after < e.index < load.index or e.name in _EXPIRING and load.index < e.index < leave.index)
+            e.name in _DETACHING and after < e.index < load.index or e.name in _EXPIRING and started < e.index < leave.index)
             for e in evs)
 
-    return any(after < e.index < leave.index and reachable_only_through(leave, e) and _loads_every_row(fn, evs, e, S, model)
-               and not undone(e) for e in evs if e.kind == EventKind.ASSIGN)
+    for e in evs:
+        if e.kind == EventKind.ASSIGN and after < e.index < leave.index and reachable_only_through(leave, e):
+            started = _loads_every_row(fn, evs, e, S, model)
+            if started is not None and after < started and not undone(e, started):
+                return True
+    return False
 
 
 # Session calls after which an instance is no longer the session's to reload, or is expired again.
@@ -670,33 +674,60 @@ _DETACHING = frozenset({"close", "expunge_all", "expunge", "reset", "invalidate"
 _EXPIRING = frozenset({"rollback", "expire_all", "expire"})
 
 
-def _loads_every_row(fn: cst.FunctionDef, evs: list[Event], e: Event, S: str, model: str) -> bool:
-    """Is ``e`` an assignment of every row of ``model``, loaded through ``S`` and read to the end?"""
+def _loads_every_row(fn: cst.FunctionDef, evs: list[Event], e: Event, S: str, model: str) -> int | None:
+    """Is ``e`` an assignment of every row of ``model``, loaded through ``S`` and read to the
+    end? The index of the statement that runs the query (``e``'s, or that of the result's name
+    `e` reads to the end: `result = await S.scalars(select(M))`, then `result.all()`), or None."""
     if not isinstance(e.value, cst.Call):
-        return False
+        return None
+    chain, node = _read_chain(e.value, S)
+    started = e.index
+    if isinstance(node, cst.Name):  # the result, bound once before on every path to `e`
+        bound = _bound_once(fn, evs, e, node.value)
+        if bound is None:
+            return None
+        before, node = _read_chain(bound.value, S)  # type: ignore[arg-type]
+        chain, started = before + chain, bound.index
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or len(node.args) != 1 \
+            or chain not in (["all"], ["scalars", "all"], ["unique", "all"], ["scalars", "unique", "all"]):
+        return None
+    method, arg = node.func.attr.value, node.args[0].value
+    if method == "query":
+        return started if isinstance(arg, cst.Name) and arg.value == model else None
+    if method not in ("exec", "execute", "scalars"):
+        return None
+    if isinstance(arg, cst.Name):  # `statement = select(M)`, its only binding, on every path to the load
+        statement = _bound_once(fn, evs, e, arg.value)
+        if statement is None:
+            return None
+        arg = statement.value  # type: ignore[assignment]
+    selects = isinstance(arg, cst.Call) and (dotted(arg.func) or "").rsplit(".", 1)[-1] == "select" \
+        and len(arg.args) == 1 and isinstance(arg.args[0].value, cst.Name) and arg.args[0].value.value == model
+    return started if selects else None
+
+
+def _read_chain(node: cst.BaseExpression, S: str) -> tuple[list[str], cst.BaseExpression]:
+    """The methods called on a result, outermost last (`.scalars().all()`: scalars, all), and
+    what they are called on: ``S``'s call, or a name; awaits are seen through."""
     chain: list[str] = []
-    node: cst.BaseExpression = e.value
+    while isinstance(node, cst.Await):
+        node = node.expression
     while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and dotted(node.func.value) != S:
         chain.insert(0, node.func.attr.value)
         node = node.func.value
         while isinstance(node, cst.Await):  # `(await S.scalars(select(M))).all()`
             node = node.expression
-    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)) or len(node.args) != 1 \
-            or chain not in (["all"], ["scalars", "all"], ["unique", "all"], ["scalars", "unique", "all"]):
-        return False
-    method, arg = node.func.attr.value, node.args[0].value
-    if method == "query":
-        return isinstance(arg, cst.Name) and arg.value == model
-    if method not in ("exec", "execute", "scalars"):
-        return False
-    if isinstance(arg, cst.Name):  # `statement = select(M)`, its only binding, on every path to the load
-        bound = [b for b in evs if b.kind == EventKind.ASSIGN and b.name == arg.value]
-        if len(bound) != 1 or bindings(fn, arg.value) != 1 or not bound[0].index < e.index \
-                or not reachable_only_through(e, bound[0]) or bound[0].value is None:
-            return False
-        arg = bound[0].value
-    return isinstance(arg, cst.Call) and (dotted(arg.func) or "").rsplit(".", 1)[-1] == "select" \
-        and len(arg.args) == 1 and isinstance(arg.args[0].value, cst.Name) and arg.args[0].value.value == model
+    return chain, node
+
+
+def _bound_once(fn: cst.FunctionDef, evs: list[Event], e: Event, name: str) -> Event | None:
+    """The assignment of ``name`` when it is the name's only binding in ``fn``, before ``e``
+    and on every path to it."""
+    bound = [b for b in evs if b.kind == EventKind.ASSIGN and b.name == name]
+    if len(bound) != 1 or bindings(fn, name) != 1 or not bound[0].index < e.index \
+            or not reachable_only_through(e, bound[0]) or bound[0].value is None:
+        return None
+    return bound[0]
 
 
 def model_for(ctx: FileContext, name: str | None):

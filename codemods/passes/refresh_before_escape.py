@@ -65,8 +65,10 @@ class RefreshBeforeEscape(Pass):
     (`query(...).update({...})`, `.delete()`, `.count()`: a number; `execute(update(...))`
     without `.returning(...)`: no rows), so it is left alone. So is an instance whose model is
     read whole through the session after the last commit, in the block, on every path
-    (`session.scalars(select(User)).all()`, no filter), with nothing that detaches it before
-    that query or expires it again after: loading its row again refreshes it.
+    (`session.scalars(select(User)).all()`, no filter; or `result = await
+    session.scalars(select(User))`, then `result.all()`), with nothing that detaches it before
+    the result is read or expires it again after the query ran: loading its row again
+    refreshes it.
 
     In `async def` code, also an instance returned after a commit of an async session the
     function did not open (a parameter, `self.session`, a provider's) that expired it: the

@@ -126,6 +126,25 @@ VALID = (
     ),
     Valid(
         '''
+        from sqlalchemy import select
+
+        from app.db import SessionLocal, User
+
+
+        def add_and_count(name: str) -> tuple[User, int]:
+            with SessionLocal() as session:
+                user = User(name=name)
+                session.add(user)
+                session.commit()
+                result = session.execute(select(User))
+                everyone = result.scalars().all()
+            return user, len(everyone)
+        ''',
+        "the same reload in two statements: the query's result, read to the end, loads every "
+        "row of the model, the expired instance's among them",
+    ),
+    Valid(
+        '''
         from fastapi import Depends, Request
         from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
