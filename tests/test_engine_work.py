@@ -323,3 +323,43 @@ def test_a_file_checked_and_read_as_a_callers_file_is_parsed_once(tmp_path, monk
     edited = (tmp_path / "bot" / "handlers.py").read_text() + "# edited\n"
     trees.parse("bot/handlers.py", edited)
     assert parsed[-1] == edited
+
+
+def test_a_caller_that_expires_nothing_is_not_walked(tmp_path, monkeypatch):
+    """SQF010 follows an instance a caller in another file hands over after its session's
+    commit. A caller whose facts show no commit or rollback, no session handed to a function
+    that may do one, and no caller of its own that may is not parsed for that, even in a
+    module that commits elsewhere."""
+    from codemods.passes import expiry_handoff
+    from codemods.passes.examples import BOT
+
+    walked: list[str] = []
+    real = expiry_handoff._parse
+
+    def counting(path):
+        walked.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(expiry_handoff, "_parse", counting)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "bot"\n')
+    (tmp_path / "bot").mkdir()
+    (tmp_path / "bot" / "__init__.py").write_text("")
+    (tmp_path / "bot" / "services.py").write_text(BOT)
+    (tmp_path / "bot" / "greeting.py").write_text(
+        "from sqlalchemy.ext.asyncio import AsyncSession\nfrom bot.services import User\n\n\n"
+        "async def greet(db: AsyncSession, user: User) -> str:\n    return f'hello {user.name}'\n")
+    caller = ("from bot.greeting import greet\nfrom bot.services import User, session_pool\n\n\n"
+              "async def start(user_id: int) -> str:\n    async with session_pool() as db:\n"
+              "        user = await db.get(User, user_id)\n{between}        return await greet(db, user)\n\n\n"
+              "async def save(user: User) -> None:  # the module commits, elsewhere\n"
+              "    async with session_pool() as db:\n        db.add(user)\n        await db.commit()\n")
+    monkeypatch.chdir(tmp_path)
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.py") if p.name != "handlers.py")
+    found = []
+    for between in ("", "        await db.commit()\n"):
+        (tmp_path / "bot" / "handlers.py").write_text(caller.format(between=between))
+        index = engine.build_index([*files, "bot/handlers.py"], Config(), jobs=1)
+        results = engine.run_files(["bot/greeting.py"], index, Config(), jobs=1)
+        found.append([f.code for r in results for f in r.findings])
+    assert found == [[], ["SQF010"]]
+    assert walked == ["handlers.py"]  # only the caller that commits

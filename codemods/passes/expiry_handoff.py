@@ -24,6 +24,7 @@ from .flow import (
     events,
     function_named,
     hands_session_to_enders,
+    hands_session_to_services,
     reachable_only_through,
 )
 from .helpers import dotted
@@ -218,8 +219,9 @@ def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: s
                       depth: int) -> tuple[cst.FunctionDef, list[Handoff]] | None:
     """The caller ``qualname`` in another file and its hand-offs (its walk, see :data:`Walk`),
     kept for the worker's run: a caller many callees' files share is walked once. None when
-    the file or the function cannot be read, or when a walk of an earlier run, kept with the
-    files it read (see :mod:`..handoffs`), found nothing handed and those files are unchanged."""
+    the file or the function cannot be read, when it hands nothing, or when a walk of an
+    earlier run, kept with the files it read (see :mod:`..handoffs`), found nothing handed and
+    those files are unchanged."""
     key = _file_key(ctx, path)
     if key is None:
         return None
@@ -239,7 +241,9 @@ def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: s
             walked = None if other is None or node is None else (node, walk(other, qualname, node, depth))
         finally:
             _READING.pop()
-        if store is not None and (walked is None or not walked[1]):
+        if walked is not None and not walked[1]:
+            walked = None  # nothing handed: the function's nodes are not kept (their tree may go)
+        if store is not None and walked is None:
             files = read.digests()
             if files is not None:
                 store.keep(path, qualname, depth, files)
@@ -290,7 +294,32 @@ _READING: list[_Read] = []  # the files each walk being made has read, innermost
 Walk = Callable[["FileContext", str, "cst.FunctionDef", int], list[Handoff]]
 
 
-def may_be_handed_expired(index, facts, qualname: str, expiring: set[str]) -> bool:
+_EXPIRING = frozenset({"commit", "rollback", "begin"})
+
+
+def expiring_methods(index) -> frozenset[str]:
+    """The session methods that may expire something: a flush too, when a model of the project
+    has a column the database sets on update."""
+    if index is not None and any(m.refetched for m in index.models().values()):
+        return _EXPIRING | {"flush"}
+    return _EXPIRING
+
+
+def may_expire(index, facts, qualname: str) -> bool:
+    """From the index alone, before any walk: may the async function ``qualname`` (of the
+    module with facts ``facts``) hold an instance a session expired? It commits or rolls back
+    a session, hands one to a project function or service that may, or a caller may hand it
+    an expired instance. Only then can a walk of it (its own check, or as a caller handing
+    instances on) find an expiry."""
+    fn = facts.functions.get(qualname) if facts is not None else None
+    if fn is None or not fn.is_async:
+        return False
+    expiring = expiring_methods(index)
+    return bool(expiring & fn.methods) or hands_session_to_enders(index, facts, qualname) \
+        or hands_session_to_services(index, facts, qualname) or may_be_handed_expired(index, facts, qualname, expiring)
+
+
+def may_be_handed_expired(index, facts, qualname: str, expiring: frozenset[str]) -> bool:
     """A cheap question of the index before any caller's walk: does an async project caller
     of ``qualname`` (of the module with facts ``facts``) commit or roll back (or hand its
     session to a function that does)?"""
@@ -321,6 +350,8 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
         _, session_name = lookup.argument_for(fn, site, S, bound=bound)
         if session_name is None:
             continue
+        if not may_expire(ctx.index, mod, caller.qualname):
+            continue  # nothing in it can expire what it hands on: its walk would find no hand-off
         if mod.path == ctx.path:  # a caller in this file: its walk is cached on this file's context
             found = function_named(ctx, caller.qualname)
             walked = None if found is None else (found, walk(ctx, caller.qualname, found, depth + 1))
