@@ -282,26 +282,34 @@ def test_the_prefilter_reads_the_projects_names_only_for_a_file_that_mentions_no
     assert not relevant(b"def total(values):\n    return sum(values)\n", index)
 
 
+GREETING = ("from sqlalchemy.ext.asyncio import AsyncSession\nfrom bot.services import User\n\n\n"
+            "async def greet(db: AsyncSession, user: User) -> str:\n    return f'hello {user.name}'\n")
+# a caller of greet() in another file; {between}: what it does with the session before the call
+HANDLERS = ("from bot.greeting import greet\nfrom bot.services import User, session_pool\n\n\n"
+            "async def start(user_id: int) -> str:\n    async with session_pool() as db:\n"
+            "        user = await db.get(User, user_id)\n{between}        return await greet(db, user)\n")
+COMMITS = "        await db.commit()\n"
+
+
+def bot_project(root: Path, handlers: str) -> list[str]:
+    """A bot whose `greet()` (greeting.py) is called from handlers.py; its files, from ``root``."""
+    from codemods.passes.examples import BOT
+
+    (root / "pyproject.toml").write_text('[project]\nname = "bot"\n')
+    (root / "bot").mkdir(exist_ok=True)
+    for name, text in (("__init__.py", ""), ("services.py", BOT), ("greeting.py", GREETING), ("handlers.py", handlers)):
+        (root / "bot" / name).write_text(text)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.py"))
+
+
 def test_a_file_checked_and_read_as_a_callers_file_is_parsed_once(tmp_path, monkeypatch):
     """`greet` is handed `user` by a caller in another file: checking greeting.py walks
     handlers.py, which the run checks too. One libcst parse of each file serves both, and
     only while the text is the same."""
     from codemods import trees
-    from codemods.passes.examples import BOT
 
     monkeypatch.setattr(trees, "_KEPT", trees.Kept(64))
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "bot"\n')
-    (tmp_path / "bot").mkdir()
-    (tmp_path / "bot" / "__init__.py").write_text("")
-    (tmp_path / "bot" / "services.py").write_text(BOT)
-    (tmp_path / "bot" / "greeting.py").write_text(
-        "from sqlalchemy.ext.asyncio import AsyncSession\nfrom bot.services import User\n\n\n"
-        "async def greet(db: AsyncSession, user: User) -> str:\n    return f'hello {user.name}'\n")
-    (tmp_path / "bot" / "handlers.py").write_text(
-        "from bot.greeting import greet\nfrom bot.services import User, session_pool\n\n\n"
-        "async def start(user_id: int) -> str:\n    async with session_pool() as db:\n"
-        "        user = await db.get(User, user_id)\n        await db.commit()\n"
-        "        return await greet(db, user)\n")
+    files = bot_project(tmp_path, HANDLERS.format(between=COMMITS))
     parsed: list[str] = []
     real = libcst.parse_module
 
@@ -312,7 +320,6 @@ def test_a_file_checked_and_read_as_a_callers_file_is_parsed_once(tmp_path, monk
     monkeypatch.setattr(libcst, "parse_module", counting)
     monkeypatch.setattr(trees, "cst", libcst)
     monkeypatch.chdir(tmp_path)
-    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.py"))
     index = engine.build_index(files, Config(), jobs=1)
     results = engine.run_files(files, index, Config(), jobs=1)
     found = {(r.path, f.code) for r in results for f in r.findings}
@@ -331,7 +338,6 @@ def test_a_caller_that_expires_nothing_is_not_walked(tmp_path, monkeypatch):
     that may do one, and no caller of its own that may is not parsed for that, even in a
     module that commits elsewhere."""
     from codemods.passes import expiry_handoff
-    from codemods.passes.examples import BOT
 
     walked: list[str] = []
     real = expiry_handoff._parse
@@ -341,24 +347,13 @@ def test_a_caller_that_expires_nothing_is_not_walked(tmp_path, monkeypatch):
         return real(path)
 
     monkeypatch.setattr(expiry_handoff, "_parse", counting)
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "bot"\n')
-    (tmp_path / "bot").mkdir()
-    (tmp_path / "bot" / "__init__.py").write_text("")
-    (tmp_path / "bot" / "services.py").write_text(BOT)
-    (tmp_path / "bot" / "greeting.py").write_text(
-        "from sqlalchemy.ext.asyncio import AsyncSession\nfrom bot.services import User\n\n\n"
-        "async def greet(db: AsyncSession, user: User) -> str:\n    return f'hello {user.name}'\n")
-    caller = ("from bot.greeting import greet\nfrom bot.services import User, session_pool\n\n\n"
-              "async def start(user_id: int) -> str:\n    async with session_pool() as db:\n"
-              "        user = await db.get(User, user_id)\n{between}        return await greet(db, user)\n\n\n"
-              "async def save(user: User) -> None:  # the module commits, elsewhere\n"
-              "    async with session_pool() as db:\n        db.add(user)\n        await db.commit()\n")
     monkeypatch.chdir(tmp_path)
-    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.py") if p.name != "handlers.py")
+    saves = ("\n\nasync def save(user: User) -> None:  # the module commits, elsewhere\n"
+             "    async with session_pool() as db:\n        db.add(user)\n        await db.commit()\n")
     found = []
-    for between in ("", "        await db.commit()\n"):
-        (tmp_path / "bot" / "handlers.py").write_text(caller.format(between=between))
-        index = engine.build_index([*files, "bot/handlers.py"], Config(), jobs=1)
+    for between in ("", COMMITS):
+        files = bot_project(tmp_path, HANDLERS.format(between=between) + saves)
+        index = engine.build_index(files, Config(), jobs=1)
         results = engine.run_files(["bot/greeting.py"], index, Config(), jobs=1)
         found.append([f.code for r in results for f in r.findings])
     assert found == [[], ["SQF010"]]

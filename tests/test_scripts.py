@@ -115,3 +115,53 @@ def test_a_step_a_command_line_entry_point_calls_runs_once():
 
 def test_a_script_another_module_imports_runs_its_functions_any_number_of_times():
     assert _steps('add_admin("root")', {"app/api.py": "from app.bootstrap import add_admin\n"}) == [("SQF011", 5)]
+
+
+RUNS_ITSELF = '''
+import asyncio
+
+from app.db import SessionLocal, User
+
+session = SessionLocal()
+
+
+def add_admin(name: str) -> None:
+    db = SessionLocal()
+    db.add(User(name=name))
+    db.commit()
+
+
+def name_of(user_id: int) -> str:
+    return session.get(User, user_id).name
+
+
+{run}
+'''
+
+
+def _runs_itself(run: str, project: dict[str, str] | None = None) -> list[tuple[str, int]]:
+    files = {"app/__init__.py": "", "app/db.py": SYNC_DB, **(project or {})}
+    source = textwrap.dedent(RUNS_ITSELF).lstrip("\n").replace("{run}", run)
+    result = fix_text(source, Config(root="/p", select=("SQF007", "SQF011")), project=files, path="app/seed.py")
+    assert result.error is None, result.error
+    return sorted((f.code, f.line) for f in result.findings)
+
+
+def test_a_script_without_a_main_block_runs_itself_once():
+    """No `if __name__ == "__main__":`: the module's own statements call its function, once
+    (`print(add_admin(...))`, `asyncio.run(main())`): a script all the same."""
+    assert _runs_itself('add_admin("root")') == []
+    assert _runs_itself('print(add_admin("root"))') == []
+    assert _runs_itself('async def main():\n    add_admin("root")\n\n\nasyncio.run(main())') == []
+
+
+def test_a_module_that_registers_handlers_or_is_imported_is_no_script():
+    """A decorated function is code a framework may run any number of times (a route, a
+    task): the module-level session is shared by them, and the module is no script. So is a
+    module another imports, or one whose own code runs the function in a loop."""
+    route = '@app.get("/admins")\ndef admins():\n    return name_of(1)\n\n\nadd_admin("root")'
+    assert _runs_itself(route) == [("SQF007", 5), ("SQF011", 9)]
+    assert _runs_itself('add_admin("root")', {"app/api.py": "from app.seed import add_admin\n"}) \
+        == [("SQF007", 5), ("SQF011", 9)]
+    assert _runs_itself('for name in ("root", "ops"):\n    add_admin(name)') == [("SQF011", 9)]
+    assert _runs_itself('app = make_app(debug=True)') == [("SQF007", 5), ("SQF011", 9)]  # calls none of its own

@@ -246,6 +246,27 @@ VALID = (
         ),
         Valid(
             '''
+            import argparse
+
+            from app.db import SessionLocal, User
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("name")
+            session = SessionLocal()
+
+
+            def add_admin(name: str) -> None:
+                session.add(User(name=name))
+                session.commit()
+
+
+            add_admin(parser.parse_args().name)
+            ''',
+            "a script without a `__main__` block: its own statements run it, once, and none of "
+            "its functions is registered with a framework (no decorator)",
+        ),
+        Valid(
+            '''
             from sqlalchemy.orm import Session
             from app.db import Message
 

@@ -1,7 +1,8 @@
 """Scripts: a module one process runs once, and the functions it runs a bounded number of times.
 
-A module with an `if __name__ == "__main__":` block that no other module of the project imports
-and that starts no thread or task is a script: its module-level session serves that one run
+A module with an `if __name__ == "__main__":` block (or whose own statements run it, with no
+function a framework registers) that no other module of the project imports and that starts no
+thread or task is a script: its module-level session serves that one run
 (SQF007), and a session a function of it leaves open is not one of many piling up in a pool
 when the script's own code, outside any loop, is all that calls the function (SQF011).
 """
@@ -31,13 +32,14 @@ CONCURRENT = HANDOFF_NAMES | {"gather", "create_task", "ensure_future", "TaskGro
 
 def single_run_script(ctx: FileContext) -> bool:
     """Is this module a script that one process runs once, in one thread: it has an `if
-    __name__ == "__main__":` block, no other module of the project imports it, and it starts
-    no thread or task? A module-level session there serves that one run, not requests."""
+    __name__ == "__main__":` block (or runs itself: :func:`_runs_itself`), no other module of
+    the project imports it, and it starts no thread or task? A module-level session there serves that one run, not requests."""
     def compute() -> bool:
         from .loaded_callers import imported_elsewhere
 
         module = ctx.facts.module if ctx.facts is not None else None
-        if not module or not any(isinstance(s, cst.If) and is_main_test(s.test) for s in ctx.module.body):
+        if not module or not (any(isinstance(s, cst.If) and is_main_test(s.test) for s in ctx.module.body)
+                              or _runs_itself(ctx.module)):
             return False
         if any(q == module or q.startswith(module + ".") for q in imported_elsewhere(ctx)):
             return False
@@ -45,6 +47,23 @@ def single_run_script(ctx: FileContext) -> bool:
                        for c in m.findall(ctx.module, m.Call()))
 
     return ctx.cached("single-run-script", compute)
+
+
+# `asyncio.run(main())`: the event loops' entry points, by their dotted name.
+_RUNNERS = frozenset({"asyncio.run", "anyio.run", "trio.run"})
+
+
+def _runs_itself(module: cst.Module) -> bool:
+    """A script without an `if __name__ == "__main__":` block: a statement of the module
+    itself runs it (`asyncio.run(main())`, `print(copy_rows(args.source))`: it calls a
+    function the module defines), and none of its functions is decorated (a handler a
+    framework registers, a task: code a server runs many times), commands aside."""
+    defined = {s.name.value for s in module.body if isinstance(s, cst.FunctionDef)}
+    if any(s.decorators and not is_command(s) for s in module.body if isinstance(s, cst.FunctionDef)):
+        return False
+    return any(dotted(call.func) in _RUNNERS or dotted(call.func) in defined  # type: ignore[attr-defined]
+               for stmt in module.body if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
+               for call in m.findall(stmt, m.Call()))
 
 
 def is_main_test(test: cst.BaseExpression) -> bool:

@@ -152,9 +152,10 @@ class SessionNeverClosed(Pass):
     (`Session(bind=op.get_bind())` in a migration); code that runs once per process:
     command-line commands (`@cli.command()`), a script's `if __name__ == "__main__":` block
     and the module's other statements (a module-level session is SQF007's), and the functions
-    a script (a module no other imports, starting no thread) calls only from there, outside any
-    loop, directly or through its `main()`, none of them decorated (a command-line entry point
-    aside); a session a project helper
+    a script (a module no other imports, starting no thread; with a `__main__` block, or
+    whose own statements call its functions and none of whose functions is decorated) calls
+    only from there, outside any loop, directly or through its `main()`, none of them decorated
+    (a command-line entry point aside); a session a project helper
     keeps in a module- or class-level container as it hands it out (`_opened.add(session)`,
     for code that closes them all), which that registry owns; a session taken
     out of a provider generator only for its engine (`Session(next(get_db()).bind)`), or by
