@@ -22,6 +22,7 @@ from .facts import (
     SessionDecorator,
 )
 from .managers import EXIT_METHODS, exit_ends, returned_class
+from .middlewares import injections
 from .paths import read_paths
 
 
@@ -103,6 +104,7 @@ class FunctionExtraction(ExtractorBase):
             param_reads={p: sorted(attrs) for p, attrs in body.param_reads.items()},
             param_statements=sorted(body.param_statements),
             held=body.held,
+            injects=injections(fn),
         )
         if isinstance(fn.returns, ast.Subscript) and self.q(fn.returns.value) in names.ITERATOR_TYPES:
             inner = first_argument(fn.returns)

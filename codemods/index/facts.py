@@ -171,6 +171,16 @@ class ClassFacts:
 
 
 @dataclass
+class Injection:
+    """A session a middleware's `__call__` hands its handler in ``data[key]`` (see
+    :mod:`.middlewares`), and what it does with it after the handler returns."""
+
+    key: str
+    name: str  # the middleware's local name for it
+    after: list[str] = field(default_factory=list)  # methods called on it, "use", "unknown"
+
+
+@dataclass
 class Function:
     qualname: str
     line: int
@@ -243,6 +253,7 @@ class Function:
     returns_function: str | None = None  # name of a function defined in it that it returns (indexed
     # as `<qualname>.<name>`): the dependency a FastAPI dependency factory makes
     held: list[HeldSession] = field(default_factory=list)  # sessions it opens and stores in a holder
+    injects: list[Injection] = field(default_factory=list)  # a middleware's `__call__` (see middlewares)
     # the class every `return` builds an instance of, qualified (a class defined in the function
     # is indexed as `<qualname>.<Class>`): `def transaction(): ...; return TxContext()`
     returns_instance_of: str | None = None

@@ -20,6 +20,25 @@ class ProviderQueries(SessionQueries):
             return alias.depends, alias.use_cache
         return None, True
 
+    def middleware_sessions(self, key: str) -> list[tuple[str, list[str]]]:
+        """The middlewares that hand their handlers a session they open under ``key`` (see
+        :mod:`.middlewares`): each `__call__`'s qualified name, and what it does with the
+        session after the handler returns ("commit" too for a `begin()` block, which commits
+        on exit)."""
+        def compute() -> dict[str, list[tuple[str, list[str]]]]:
+            out: dict[str, list[tuple[str, list[str]]]] = {}
+            for mod in self.modules.values():
+                for fn in mod.functions.values():
+                    for inj in fn.injects:
+                        opened = next((o for o in fn.opened if o.name == inj.name), None)
+                        if opened is None or self.opens_session(opened.factory) is None:
+                            continue
+                        after = [*inj.after, "commit"] if opened.begin else inj.after
+                        out.setdefault(inj.key, []).append((f"{mod.module}.{fn.qualname}", after))
+            return out
+
+        return self.remember(("middleware-sessions",), compute).get(key, [])
+
     def param_reads(self, qualified: str | None, passed: int | str) -> list[str]:
         """The attributes the project function ``qualified`` reads of the argument passed at
         ``passed`` (a position or a keyword), as its body reads them directly."""

@@ -5,7 +5,9 @@ a rollback; whether that bites depends on its callers. When the callers are all 
 module-level function only this module calls), each one's body says: a use of the same session
 after the call, the call inside a loop that comes round with the same session, or a caller that
 got the session from elsewhere and whose own holder goes on with it (a caller of its own, a
-FastAPI provider or a scope that commits on exit)."""
+FastAPI provider or a scope that commits on exit). A handler no project code calls, whose
+session parameter a middleware hands in through the handler's data (aiogram's shape, see
+:mod:`..index.middlewares`), has that middleware for its caller."""
 
 from __future__ import annotations
 
@@ -49,10 +51,19 @@ def caller_goes_on(ctx: FileContext, qualname: str, S: str, depth: int = 0) -> G
     module imports and that this module only calls (see :mod:`.loaded_callers`)."""
     mod = ctx.facts
     node = function_named(ctx, qualname)
-    if mod is None or node is None or "." in qualname or node.decorators or depth > _DEPTH:
+    if mod is None or node is None or "." in qualname or depth > _DEPTH:
         return GoesOn(None)
-    calls = calls_in_module(ctx, qualname, f"{mod.module}.{qualname}" if mod.module else qualname)
-    if not calls:
+    qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+    calls = calls_in_module(ctx, qualname, qualified)
+    if not calls and node.asynchronous is not None and not ctx.index.call_sites(qualified) \
+            and any(p.name.value == S for p in (*node.params.params, *node.params.kwonly_params)):
+        middlewares = ctx.index.middleware_sessions(S)
+        if middlewares:  # a handler the framework calls through them, with their session
+            going = next((m for m, after in middlewares if after), None)
+            if going is None:
+                return None  # each ends the session when the handler returns
+            return GoesOn(f"`{going.rsplit('.', 2)[-2]}`, the middleware that hands it in,")
+    if node.decorators or not calls:
         return GoesOn(None)
     params = [p.name.value for p in node.params.params]
     for caller_qualname, caller, call, _table in calls:

@@ -83,6 +83,14 @@ class RollbackAfterFailedFlush(Pass):
     on it with `M` a mapped class (`with DbSession(product.maker) as session:`, a class that
     opens a session from a factory it is handed): only a session has that method.
 
+    A handler no project code calls (a bot's, registered with `@router.message()`) whose
+    session parameter a middleware hands in through the handler's data (aiogram's shape: an
+    `async def __call__(self, handler, event, data)` that opens `async with pool() as
+    session:`, sets `data["session"] = session` and awaits `handler(event, data)`) has that
+    middleware for its caller: when every middleware handing that key only closes the session
+    as the handler returns (or rolls it back), nothing is reported; one that commits it after
+    (or opens it with `pool.begin()`), or uses it, is named in the message.
+
     It also finds a handler that does roll back, but first reads an attribute of an instance
     the session had loaded (to log it, usually: `log.error("cannot save %s", self)` when the
     model's `__str__` reads its columns). A failed flush expires every such instance, and

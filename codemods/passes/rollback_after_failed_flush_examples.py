@@ -118,9 +118,33 @@ class UserRepository(Repository[User]):
 '''
 
 
+_MIDDLEWARES = '''
+from aiogram import BaseMiddleware
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+pool = async_sessionmaker(create_async_engine("sqlite+aiosqlite://"))
+
+
+class NoteSession(BaseMiddleware):
+    async def __call__(self, handler, event, data):
+        async with pool() as note_session:
+            data["note_session"] = note_session
+            return await handler(event, data)
+
+
+class TxSession(BaseMiddleware):
+    async def __call__(self, handler, event, data):
+        async with pool() as tx_session:
+            data["tx_session"] = tx_session
+            result = await handler(event, data)
+            await tx_session.commit()
+            return result
+'''
+
+
 PROJECT = {"app/__init__.py": "", "app/db.py": SYNC_DB, "app/deps.py": _DEPS, "app/ext.py": FLASK,
                        "app/services.py": _SERVICES, "app/records.py": _RECORDS,
-                       "app/repo.py": _REPOSITORY}
+                       "app/repo.py": _REPOSITORY, "app/middlewares.py": _MIDDLEWARES}
 
 def nested_handler(between: str = "") -> str:
     """A failed commit one call away caught by a handler nested in an `except` that then
@@ -553,9 +577,72 @@ EXAMPLES = (
                     return existing
             ''',
         ),
-    )
+            Example(
+            title="a handler's session from a middleware that commits after it",
+            before='''
+            from aiogram import Router
+            from aiogram.types import Message
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.db import User
+
+            router = Router()
+
+
+            @router.message()
+            async def register(message: Message, tx_session: AsyncSession) -> None:
+                tx_session.add(User(name=message.text))
+                try:
+                    await tx_session.commit()
+                except Exception:
+                    await message.answer("that name is taken")
+            ''',
+            after='''
+            from aiogram import Router
+            from aiogram.types import Message
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.db import User
+
+            router = Router()
+
+
+            @router.message()
+            async def register(message: Message, tx_session: AsyncSession) -> None:
+                tx_session.add(User(name=message.text))
+                try:
+                    await tx_session.commit()
+                except Exception:
+                    await tx_session.rollback()
+                    await message.answer("that name is taken")
+            ''',
+        ),
+)
 
 VALID = (
+        Valid(
+            '''
+            from aiogram import Router
+            from aiogram.types import Message
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            from app.db import User
+
+            router = Router()
+
+
+            @router.message()
+            async def register(message: Message, note_session: AsyncSession) -> None:
+                note_session.add(User(name=message.text))
+                try:
+                    await note_session.commit()
+                except Exception:
+                    await message.answer("that name is taken")
+            ''',
+            "a handler no project code calls, whose session a middleware hands in through the "
+            "handler's data (`data[\"note_session\"] = note_session`) and closes as the handler "
+            "returns: nothing uses the failed transaction again",
+        ),
         Valid(
             nested_handler(),
             "the handler goes on only into the enclosing handler's `raise`, which leaves before "

@@ -1,0 +1,107 @@
+"""Middlewares that hand their handlers a session through the handler's data (aiogram's
+shape): what the index reads of them, and SQF009's reading of a handler they serve."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from codemods.config import Config
+from codemods.engine import fix_text
+from codemods.index import ProjectIndex, extract
+
+POOL = '''
+from aiogram import BaseMiddleware
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+pool = async_sessionmaker(create_async_engine("sqlite+aiosqlite://"))
+
+
+class DbSession(BaseMiddleware):
+    async def __call__(self, handler, event, data):
+{body}
+'''
+
+HANDLER = '''
+from aiogram import Router
+from aiogram.types import Message
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+router = Router()
+
+
+@router.message()
+async def save_note(message: Message, session: AsyncSession) -> None:
+    try:
+        await session.execute(text("INSERT INTO notes(body) VALUES (:b)"), {"b": message.text})
+        await session.commit()
+    except Exception:
+        await message.answer("could not save")
+'''
+
+
+def _middleware(body: str) -> str:
+    return textwrap.dedent(POOL).lstrip("\n").replace("{body}", textwrap.indent(textwrap.dedent(body).strip("\n"), " " * 8))
+
+
+CLOSES = '''
+async with pool() as session:
+    data["session"] = session
+    return await handler(event, data)
+'''
+COMMITS = '''
+async with pool() as session:
+    data["session"] = session
+    result = await handler(event, data)
+    await session.commit()
+    return result
+'''
+
+
+@pytest.mark.parametrize("body, after", [
+    (CLOSES, []),
+    (COMMITS, ["commit"]),
+    ('async with pool() as session:\n    data["session"] = session\n    try:\n        return await handler(event, data)\n'
+     '    except Exception:\n        await session.rollback()\n        raise', []),  # ending it is no use
+    ('async with pool() as session:\n    data["session"] = session\n    result = await handler(event, data)\n'
+     '    log_state(session)\n    return result', ["use"]),
+    ('session = pool()\ndata["session"] = session\ntry:\n    return await handler(event, data)\n'
+     'finally:\n    await session.close()', ["unknown"]),  # not a with block: not read, it may go on
+])
+def test_what_a_middleware_does_with_the_session_after_the_handler(body, after):
+    facts = extract("app/mw.py", _middleware(body), "app.mw")
+    (injection,) = facts.functions["DbSession.__call__"].injects
+    assert (injection.key, injection.name, injection.after) == ("session", "session", after)
+    index = ProjectIndex([facts])
+    assert index.middleware_sessions("session") == [("app.mw.DbSession.__call__", after)]
+    assert index.middleware_sessions("db") == []
+
+
+def test_a_begin_block_commits_after_the_handler():
+    body = CLOSES.replace("pool() as", "pool.begin() as")
+    index = ProjectIndex([extract("app/mw.py", _middleware(body), "app.mw")])
+    assert index.middleware_sessions("session") == [("app.mw.DbSession.__call__", ["commit"])]
+
+
+def _handler_findings(middleware: str) -> list[str]:
+    files = {"app/__init__.py": "", "app/mw.py": _middleware(middleware)}
+    result = fix_text(textwrap.dedent(HANDLER).lstrip("\n"), Config(root="/p", select=("SQF009",)),
+                      project=files, path="app/notes.py")
+    assert result.error is None, result.error
+    return [f.message for f in result.findings]
+
+
+def test_a_handler_whose_middleware_closes_its_session_is_left_alone():
+    assert _handler_findings(CLOSES) == []
+
+
+def test_a_handler_whose_middleware_commits_after_it_is_reported_naming_it():
+    (message,) = _handler_findings(COMMITS)
+    assert "`DbSession`, the middleware that hands it in, goes on using it" in message
+
+
+def test_without_a_middleware_handing_it_the_caller_is_unknown():
+    (message,) = _handler_findings(CLOSES.replace('data["session"]', 'data["db"]'))
+    assert "the code that handed it in goes on using it" in message
