@@ -105,3 +105,39 @@ def test_a_handler_whose_middleware_commits_after_it_is_reported_naming_it():
 def test_without_a_middleware_handing_it_the_caller_is_unknown():
     (message,) = _handler_findings(CLOSES.replace('data["session"]', 'data["db"]'))
     assert "the code that handed it in goes on using it" in message
+
+
+HELPER = '''
+from aiogram import Router
+from aiogram.types import Message
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+router = Router()
+
+
+async def save(session: AsyncSession, body: str) -> None:
+    try:
+        await session.execute(text("INSERT INTO notes(body) VALUES (:b)"), {"b": body})
+        await session.commit()
+    except Exception:
+        pass
+
+
+@router.message()
+async def save_note(message: Message, session: AsyncSession) -> None:
+    await save(session, message.text)
+    await message.answer("saved")
+'''
+
+
+@pytest.mark.parametrize("middleware, expected", [
+    (CLOSES, []),
+    (COMMITS, ["`save_note()` (line 19) goes on using it"]),  # the helper's caller is named
+])
+def test_a_helper_a_handler_calls_has_the_handler_for_its_caller(middleware, expected):
+    files = {"app/__init__.py": "", "app/mw.py": _middleware(middleware)}
+    result = fix_text(textwrap.dedent(HELPER).lstrip("\n"), Config(root="/p", select=("SQF009",)),
+                      project=files, path="app/notes.py")
+    assert result.error is None, result.error
+    assert [next((e for e in expected if e in f.message), f.message) for f in result.findings] == expected

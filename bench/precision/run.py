@@ -15,6 +15,8 @@ Usage: run.py --tool PATH --label NAME [--base NAME] [-j N] [--only SUBSTR] [--m
 
 fresh.json lists 47 more projects, outside the benchmark (services, bots, Flask applications,
 and the SQLAlchemy ecosystem's own repositories): a wider net for false findings and crashes.
+fresh2.json lists 27 more, read in a later round (bots, Celery workers, Flask and FastAPI
+services; one with merge-conflict markers committed in 41 files).
 Stdlib only.
 """
 import argparse

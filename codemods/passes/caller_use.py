@@ -62,7 +62,8 @@ def caller_goes_on(ctx: FileContext, qualname: str, S: str, depth: int = 0) -> G
             going = next((m for m, after in middlewares if after), None)
             if going is None:
                 return None  # each ends the session when the handler returns
-            return GoesOn(f"`{going.rsplit('.', 2)[-2]}`, the middleware that hands it in,")
+            # named when it hands the session to this function; further up, the handler is
+            return GoesOn(None if depth else f"`{going.rsplit('.', 2)[-2]}`, the middleware that hands it in,")
     if node.decorators or not calls:
         return GoesOn(None)
     params = [p.name.value for p in node.params.params]
