@@ -330,31 +330,3 @@ def test_a_file_checked_and_read_as_a_callers_file_is_parsed_once(tmp_path, monk
     edited = (tmp_path / "bot" / "handlers.py").read_text() + "# edited\n"
     trees.parse("bot/handlers.py", edited)
     assert parsed[-1] == edited
-
-
-def test_a_caller_that_expires_nothing_is_not_walked(tmp_path, monkeypatch):
-    """SQF010 follows an instance a caller in another file hands over after its session's
-    commit. A caller whose facts show no commit or rollback, no session handed to a function
-    that may do one, and no caller of its own that may is not parsed for that, even in a
-    module that commits elsewhere."""
-    from codemods.passes import expiry_handoff
-
-    walked: list[str] = []
-    real = expiry_handoff._parse
-
-    def counting(path):
-        walked.append(Path(path).name)
-        return real(path)
-
-    monkeypatch.setattr(expiry_handoff, "_parse", counting)
-    monkeypatch.chdir(tmp_path)
-    saves = ("\n\nasync def save(user: User) -> None:  # the module commits, elsewhere\n"
-             "    async with session_pool() as db:\n        db.add(user)\n        await db.commit()\n")
-    found = []
-    for between in ("", COMMITS):
-        files = bot_project(tmp_path, HANDLERS.format(between=between) + saves)
-        index = engine.build_index(files, Config(), jobs=1)
-        results = engine.run_files(["bot/greeting.py"], index, Config(), jobs=1)
-        found.append([f.code for r in results for f in r.findings])
-    assert found == [[], ["SQF010"]]
-    assert walked == ["handlers.py"]  # only the caller that commits

@@ -5,6 +5,7 @@ of it an implicit reload; reported in the callee, naming the caller."""
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -341,3 +342,74 @@ def test_a_method_called_through_its_class_with_another_session_is_left_alone():
     body = ("async with quiet_pool() as other:\n            await Greeter.close_day(greeter, other)\n"
             "        return user.name")
     assert _through_class(body) == []
+
+
+_MODELS = '''
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Session = async_sessionmaker(create_async_engine("sqlite+aiosqlite://"))
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "item"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+'''
+
+_PROCESS = '''
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .models import Item
+
+
+async def process(session: AsyncSession, item: Item) -> str:
+    return item.name
+'''
+
+
+def _read_in_process(tmp_path, monkeypatch, files: dict[str, str]) -> list[str]:
+    from codemods import engine
+    from codemods.config import Config
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n')
+    (tmp_path / "app").mkdir()
+    for name, text in {"__init__.py": "", "models.py": _MODELS, "process.py": _PROCESS, **files}.items():
+        (tmp_path / "app" / name).write_text(textwrap.dedent(text).lstrip("\n"))
+    monkeypatch.chdir(tmp_path)
+    paths = sorted(f"app/{name}" for name in os.listdir(tmp_path / "app"))
+    index = engine.build_index(paths, Config(), jobs=1)
+    return [f.message for r in engine.run_files(["app/process.py"], index, Config(), jobs=1) for f in r.findings]
+
+
+def test_an_instance_handed_on_through_callers_that_never_commit_is_followed(tmp_path, monkeypatch):
+    """The commit is three calls up, in another file each time; the modules in between commit
+    nothing on this path (b.py commits elsewhere, c.py never)."""
+    found = _read_in_process(tmp_path, monkeypatch, {
+        "b.py": "from sqlalchemy.ext.asyncio import AsyncSession\nfrom .models import Item\nfrom .process import process\n\n\n"
+                "async def caller(session: AsyncSession, item: Item) -> None:\n    await process(session, item)\n\n\n"
+                "async def other(session: AsyncSession) -> None:\n    await session.commit()\n",
+        "c.py": "from sqlalchemy.ext.asyncio import AsyncSession\nfrom .b import caller\n\n\nasync def grand(session: AsyncSession, item) -> None:\n    await caller(session, item)\n",
+        "d.py": "from .c import grand\nfrom .models import Item, Session\n\n\nasync def great() -> None:\n"
+                "    async with Session() as session:\n        item = Item(name='x')\n        session.add(item)\n"
+                "        await session.commit()\n        await grand(session, item)\n",
+    })
+    assert len(found) == 1 and "handed on from `grand()` (app/c.py:6), from `great()` (app/d.py:10)" in found[0]
+
+
+def test_a_rollback_two_calls_down_in_the_callers_loop_is_followed(tmp_path, monkeypatch):
+    found = _read_in_process(tmp_path, monkeypatch, {
+        "inner.py": "from sqlalchemy.ext.asyncio import AsyncSession\n\n\nasync def undo(session: AsyncSession) -> None:\n    await session.rollback()\n\n\n"
+                    "async def helper(session: AsyncSession) -> None:\n    await undo(session)\n",
+        "runner.py": "from sqlalchemy import select\nfrom sqlalchemy.ext.asyncio import AsyncSession\n\nfrom .inner import helper\nfrom .models import Item\n"
+                     "from .process import process\n\n\nasync def run_all(session: AsyncSession) -> None:\n"
+                     "    items = (await session.scalars(select(Item))).all()\n    for item in items:\n"
+                     "        await process(session, item)\n        await helper(session)\n\n\n"
+                     "async def other(session: AsyncSession) -> None:  # the module rolls back elsewhere\n"
+                     "    await session.rollback()\n",
+    })
+    assert len(found) == 1 and "`helper(...)` (line 13), which may roll back `session`" in found[0]

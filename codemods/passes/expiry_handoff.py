@@ -24,7 +24,6 @@ from .flow import (
     events,
     function_named,
     hands_session_to_enders,
-    hands_session_to_services,
     reachable_only_through,
 )
 from .helpers import dotted
@@ -305,20 +304,6 @@ def expiring_methods(index) -> frozenset[str]:
     return _EXPIRING
 
 
-def may_expire(index, facts, qualname: str) -> bool:
-    """From the index alone, before any walk: may the async function ``qualname`` (of the
-    module with facts ``facts``) hold an instance a session expired? It commits or rolls back
-    a session, hands one to a project function or service that may, or a caller may hand it
-    an expired instance. Only then can a walk of it (its own check, or as a caller handing
-    instances on) find an expiry."""
-    fn = facts.functions.get(qualname) if facts is not None else None
-    if fn is None or not fn.is_async:
-        return False
-    expiring = expiring_methods(index)
-    return bool(expiring & fn.methods) or hands_session_to_enders(index, facts, qualname) \
-        or hands_session_to_services(index, facts, qualname) or may_be_handed_expired(index, facts, qualname, expiring)
-
-
 def may_be_handed_expired(index, facts, qualname: str, expiring: frozenset[str]) -> bool:
     """A cheap question of the index before any caller's walk: does an async project caller
     of ``qualname`` (of the module with facts ``facts``) commit or roll back (or hand its
@@ -350,8 +335,6 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
         _, session_name = lookup.argument_for(fn, site, S, bound=bound)
         if session_name is None:
             continue
-        if not may_expire(ctx.index, mod, caller.qualname):
-            continue  # nothing in it can expire what it hands on: its walk would find no hand-off
         if mod.path == ctx.path:  # a caller in this file: its walk is cached on this file's context
             found = function_named(ctx, caller.qualname)
             walked = None if found is None else (found, walk(ctx, caller.qualname, found, depth + 1))
