@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from codemods.config import Config
 from codemods.engine import fix_text
 from codemods.passes.examples import SYNC_DB
@@ -165,3 +167,15 @@ def test_a_module_that_registers_handlers_or_is_imported_is_no_script():
         == [("SQF007", 5), ("SQF011", 9)]
     assert _runs_itself('for name in ("root", "ops"):\n    add_admin(name)') == [("SQF011", 9)]
     assert _runs_itself('app = make_app(debug=True)') == [("SQF007", 5), ("SQF011", 9)]  # calls none of its own
+
+
+@pytest.mark.parametrize("wiring", [
+    'app.add_url_rule("/names", view_func=name_of)\nadd_admin("root")',  # Flask, no decorator
+    'def create_app():\n    api.add_api_route("/names", name_of)\n    return api\n\n\napp = create_app()',
+    'async def main():\n    dp.message.register(name_of)\n    await dp.start_polling(bot)\n\n\nasyncio.run(main())',
+])
+def test_a_module_that_hands_its_functions_to_a_framework_is_no_script(wiring):
+    """Registered without a decorator, a handler is still code a server runs any number of
+    times: the module-level session it reads is shared, whatever the module's own
+    statements call."""
+    assert ("SQF007", 5) in _runs_itself(wiring)

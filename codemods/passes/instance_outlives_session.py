@@ -68,7 +68,8 @@ class InstanceOutlivesSession(Pass):
     - a session created at module level (`session = SessionLocal()`) and used by functions:
       every request or thread shares it (not in a script that one process runs once in one
       thread: a module with an `if __name__ == "__main__":` block, or whose own statements
-      call its functions (`asyncio.run(main())`) and none of whose functions is decorated,
+      call its functions (`asyncio.run(main())`) and none of whose functions is decorated or
+      handed on as a value (a handler registered with a framework),
       that no other module of the project imports and that starts no thread or task);
     - one session passed to several coroutines run together by `asyncio.gather`;
     - an instance handed to another thread: `Thread(target=f, args=(obj,))`,

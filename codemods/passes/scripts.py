@@ -39,7 +39,7 @@ def single_run_script(ctx: FileContext) -> bool:
 
         module = ctx.facts.module if ctx.facts is not None else None
         if not module or not (any(isinstance(s, cst.If) and is_main_test(s.test) for s in ctx.module.body)
-                              or _runs_itself(ctx.module)):
+                              or _runs_itself(ctx)):
             return False
         if any(q == module or q.startswith(module + ".") for q in imported_elsewhere(ctx)):
             return False
@@ -53,14 +53,25 @@ def single_run_script(ctx: FileContext) -> bool:
 _RUNNERS = frozenset({"asyncio.run", "anyio.run", "trio.run"})
 
 
-def _runs_itself(module: cst.Module) -> bool:
+def _runs_itself(ctx: FileContext) -> bool:
     """A script without an `if __name__ == "__main__":` block: a statement of the module
     itself runs it (`asyncio.run(main())`, `print(copy_rows(args.source))`: it calls a
-    function the module defines), and none of its functions is decorated (a handler a
-    framework registers, a task: code a server runs many times), commands aside."""
+    function the module defines), and every function of the module is only ever called: none
+    is decorated (commands aside) or handed on as a value (`add_url_rule(view_func=users)`,
+    `dp.message.register(start)`): a handler a framework registers is code a server runs many
+    times."""
+    from .loaded_callers import references
+
+    module = ctx.module
     defined = {s.name.value for s in module.body if isinstance(s, cst.FunctionDef)}
     if any(s.decorators and not is_command(s) for s in module.body if isinstance(s, cst.FunctionDef)):
         return False
+    refs = references(ctx)
+    for name in defined:
+        for ref in refs.get(name, ()):
+            if not (isinstance(ref.parent, cst.FunctionDef) and ref.parent.name is ref.name
+                    or isinstance(ref.parent, cst.Call) and ref.parent.func is ref.name):
+                return False  # handed on: registered, kept or passed somewhere
     return any(dotted(call.func) in _RUNNERS or dotted(call.func) in defined  # type: ignore[attr-defined]
                for stmt in module.body if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
                for call in m.findall(stmt, m.Call()))

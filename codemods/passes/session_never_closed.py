@@ -153,7 +153,8 @@ class SessionNeverClosed(Pass):
     command-line commands (`@cli.command()`), a script's `if __name__ == "__main__":` block
     and the module's other statements (a module-level session is SQF007's), and the functions
     a script (a module no other imports, starting no thread; with a `__main__` block, or
-    whose own statements call its functions and none of whose functions is decorated) calls
+    whose own statements call its functions and none of whose functions is decorated or
+    handed on as a value) calls
     only from there, outside any loop, directly or through its `main()`, none of them decorated
     (a command-line entry point aside); a session a project helper
     keeps in a module- or class-level container as it hands it out (`_opened.add(session)`,
