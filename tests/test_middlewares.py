@@ -141,3 +141,26 @@ def test_a_helper_a_handler_calls_has_the_handler_for_its_caller(middleware, exp
                       project=files, path="app/notes.py")
     assert result.error is None, result.error
     assert [next((e for e in expected if e in f.message), f.message) for f in result.findings] == expected
+
+
+@pytest.mark.parametrize("body, after", [
+    ('async with pool() as session, session.begin():\n    data["session"] = session\n'
+     '    return await handler(event, data)', ["commit"]),  # the transaction commits on exit
+    ('async with pool() as session:\n    repo = Repo(session)\n    data["session"] = session\n'
+     '    result = await handler(event, data)\n    await repo.commit()\n    return result', ["use"]),  # through a wrapper
+])
+def test_a_commit_the_middleware_makes_another_way_counts(body, after):
+    facts = extract("app/mw.py", _middleware(body), "app.mw")
+    assert facts.functions["DbSession.__call__"].injects[0].after == after
+
+
+@pytest.mark.parametrize("wiring, reported", [
+    ("router.message.register(save_note)\n", False),  # a handler registered without a decorator
+    ("scheduler.add_job(save_note, kwargs={'session': None})\n", True),  # not a handler: its own caller
+])
+def test_only_a_handler_a_router_registers_has_the_middleware_for_caller(wiring, reported):
+    handler = textwrap.dedent(HANDLER).lstrip("\n").replace("@router.message()\n", "") + "\n\n" + wiring
+    files = {"app/__init__.py": "", "app/mw.py": _middleware(CLOSES)}
+    result = fix_text(handler, Config(root="/p", select=("SQF009",)), project=files, path="app/notes.py")
+    assert result.error is None, result.error
+    assert bool(result.findings) is reported

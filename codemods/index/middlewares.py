@@ -57,20 +57,29 @@ def _opening_block(fn: ast.AST, name: str) -> ast.AsyncWith | ast.With | None:
 
 
 def _after_handler(block: ast.AsyncWith | ast.With, name: str, handler: str) -> set[str] | None:
-    """What the block does with ``name`` from the statement of its body that awaits the handler
-    on: the methods it calls on it, "use" for any other mention; None when no statement of
-    the block's own body calls the handler."""
+    """What the block does from the statement of its body that awaits the handler on: the
+    methods it calls on ``name``, "use" for any other mention of it and for any other call
+    (a wrapper's `repo.commit()`, a log line: anything may reach the session); "commit" when
+    another item of the `with` begins a transaction (`async with pool() as s, s.begin():`),
+    which commits on exit. None when no statement of the block's own body calls the handler."""
     at = next((i for i, stmt in enumerate(block.body) if any(
         isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == handler for n in astutil.walk(stmt))),
         None)
     if at is None:
         return None
     found: set[str] = set()
+    if any(isinstance(i.context_expr, ast.Call) and isinstance(i.context_expr.func, ast.Attribute)
+           and i.context_expr.func.attr == "begin" for i in block.items):
+        found.add("commit")
     for stmt in block.body[at:]:
         nodes = astutil.walk(stmt)
         owners = {id(n.value) for n in nodes if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
                   and n.value.id == name}
-        found |= {n.attr for n in nodes if isinstance(n, ast.Attribute) and id(n.value) in owners}
+        for n in nodes:
+            if not isinstance(n, ast.Call) or isinstance(n.func, ast.Name) and n.func.id == handler:
+                continue
+            func = n.func
+            found.add(func.attr if isinstance(func, ast.Attribute) and id(func.value) in owners else "use")
         if any(isinstance(n, ast.Name) and n.id == name and id(n) not in owners for n in nodes):
             found.add("use")
     return found - _HARMLESS

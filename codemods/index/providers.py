@@ -33,7 +33,7 @@ class ProviderQueries(SessionQueries):
                         opened = next((o for o in fn.opened if o.name == inj.name), None)
                         if opened is None or self.opens_session(opened.factory) is None:
                             continue
-                        after = [*inj.after, "commit"] if opened.begin else inj.after
+                        after = sorted({*inj.after, "commit"}) if opened.begin else inj.after
                         out.setdefault(inj.key, []).append((f"{mod.module}.{fn.qualname}", after))
             return out
 

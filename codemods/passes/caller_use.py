@@ -56,7 +56,8 @@ def caller_goes_on(ctx: FileContext, qualname: str, S: str, depth: int = 0) -> G
     qualified = f"{mod.module}.{qualname}" if mod.module else qualname
     calls = calls_in_module(ctx, qualname, qualified)
     if not calls and node.asynchronous is not None and not ctx.index.call_sites(qualified) \
-            and any(p.name.value == S for p in (*node.params.params, *node.params.kwonly_params)):
+            and any(p.name.value == S for p in (*node.params.params, *node.params.kwonly_params)) \
+            and _registered_handler(ctx, node):
         middlewares = ctx.index.middleware_sessions(S)
         if middlewares:  # a handler the framework calls through them, with their session
             going = next((m for m, after in middlewares if after), None)
@@ -76,6 +77,24 @@ def caller_goes_on(ctx: FileContext, qualname: str, S: str, depth: int = 0) -> G
             line = ctx.position(call).start.line
             return GoesOn(use.where or f"`{caller_qualname.rsplit('.', 1)[-1]}()` (line {line})")
     return None
+
+
+def _registered_handler(ctx: FileContext, node: cst.FunctionDef) -> bool:
+    """Is ``node`` registered as a handler, the way a bot's router takes one: decorated by a
+    call on an object (`@router.message(...)`, `@dp.callback_query(F.data == "buy")`), or
+    handed, and only handed, to a `register()` call (`router.message.register(start)`)? Code
+    that hands it elsewhere (a scheduler's `add_job(cleanup, kwargs=...)`) passes its own
+    arguments."""
+    from .loaded_callers import references
+
+    if node.decorators:
+        return all(isinstance(d.decorator, cst.Call) and isinstance(d.decorator.func, cst.Attribute)
+                   for d in node.decorators)
+    handed = [r for r in references(ctx).get(node.name.value, ())
+              if not (isinstance(r.parent, cst.FunctionDef) and r.parent.name is r.name)]
+    return bool(handed) and all(isinstance(r.parent, cst.Arg) and isinstance(call := ctx.parent(r.parent), cst.Call)
+                                and isinstance(call.func, cst.Attribute) and call.func.attr.value == "register"
+                                for r in handed)
 
 
 def _uses_after(ctx: FileContext, fn: cst.FunctionDef, qualname: str, name: str, call: cst.Call,

@@ -87,9 +87,11 @@ class RollbackAfterFailedFlush(Pass):
     session parameter a middleware hands in through the handler's data (aiogram's shape: an
     `async def __call__(self, handler, event, data)` that opens `async with pool() as
     session:`, sets `data["session"] = session` and awaits `handler(event, data)`) has that
-    middleware for its caller: when every middleware handing that key only closes the session
-    as the handler returns (or rolls it back), nothing is reported; one that commits it after
-    (or opens it with `pool.begin()`), or uses it, is named in the message.
+    middleware for its caller, when it is registered as a router takes one (decorated by a call
+    on an object, or only handed to `register()`): when every middleware handing that key
+    does nothing after the handler but close the session (or roll it back), nothing is
+    reported; one that commits it after (or opens it with `begin()`), uses it, or makes any
+    other call after the handler (a wrapper may reach the session) is named in the message.
 
     It also finds a handler that does roll back, but first reads an attribute of an instance
     the session had loaded (to log it, usually: `log.error("cannot save %s", self)` when the
