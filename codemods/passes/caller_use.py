@@ -90,8 +90,7 @@ def _registered_handler(ctx: FileContext, node: cst.FunctionDef) -> bool:
     if node.decorators:
         return all(isinstance(d.decorator, cst.Call) and isinstance(d.decorator.func, cst.Attribute)
                    for d in node.decorators)
-    handed = [r for r in references(ctx).get(node.name.value, ())
-              if not (isinstance(r.parent, cst.FunctionDef) and r.parent.name is r.name)]
+    handed = [r for r in references(ctx).get(node.name.value, ()) if not r.defines]
     return bool(handed) and all(isinstance(r.parent, cst.Arg) and isinstance(call := ctx.parent(r.parent), cst.Call)
                                 and isinstance(call.func, cst.Attribute) and call.func.attr.value == "register"
                                 for r in handed)

@@ -130,6 +130,16 @@ class Reference(NamedTuple):
     parent: cst.CSTNode
     function: cst.FunctionDef | None  # the innermost function it is in (a `def`'s own name: that one)
 
+    @property
+    def defines(self) -> bool:
+        """Is it a `def`'s own name?"""
+        return isinstance(self.parent, cst.FunctionDef) and self.parent.name is self.name
+
+    @property
+    def calls(self) -> bool:
+        """Is it what a call calls (`name(...)`)?"""
+        return isinstance(self.parent, cst.Call) and self.parent.func is self.name
+
 
 def references(ctx: FileContext) -> dict[str, list[Reference]]:
     """Every plain name in the module (not an attribute's), by value: one walk per file, over

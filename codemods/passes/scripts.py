@@ -69,8 +69,7 @@ def _runs_itself(ctx: FileContext) -> bool:
     refs = references(ctx)
     for name in defined:
         for ref in refs.get(name, ()):
-            if not (isinstance(ref.parent, cst.FunctionDef) and ref.parent.name is ref.name
-                    or isinstance(ref.parent, cst.Call) and ref.parent.func is ref.name):
+            if not (ref.defines or ref.calls):
                 return False  # handed on: registered, kept or passed somewhere
     return any(dotted(call.func) in _RUNNERS or dotted(call.func) in defined  # type: ignore[attr-defined]
                for stmt in module.body if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
@@ -107,9 +106,9 @@ def _runs_once(ctx: FileContext, name: str, seen: frozenset[str]) -> bool:
         return False  # a decorator may register it to run any number of times (a task, a scheduled job)
     calls = 0
     for ref in references(ctx).get(name, ()):
-        if isinstance(ref.parent, cst.FunctionDef) and ref.parent.name is ref.name:
-            continue  # a definition
-        if not (isinstance(ref.parent, cst.Call) and ref.parent.func is ref.name) or _repeated(ctx, ref.parent):
+        if ref.defines:
+            continue
+        if not ref.calls or _repeated(ctx, ref.parent):
             return False
         if ref.function is not None:
             caller = qualname_of(ctx, ref.function)
@@ -133,7 +132,7 @@ def is_command(fn: cst.FunctionDef) -> bool:
     return False
 
 
-def _repeated(ctx: FileContext, call: cst.Call) -> bool:
+def _repeated(ctx: FileContext, call: cst.CSTNode) -> bool:
     """Is ``call`` inside a loop, a comprehension or a lambda of the code it belongs to?"""
     for node in ctx.ancestors(call):
         if isinstance(node, (cst.FunctionDef, cst.Module)):
