@@ -11,15 +11,7 @@ from .base import Edit, FileContext, Finding, Fix, Pass
 from .expired_read_in_async_examples import EXAMPLES, PROJECT, VALID
 from .expiry_callers import caller_collections, caller_sessions
 from .expiry_carry import Collections, Round, bind_collection, carried_reads, iterated, taken
-from .expiry_handoff import (
-    Handoff,
-    caller_expired,
-    expiring_methods,
-    guarded,
-    handoff,
-    may_be_handed_expired,
-    round_handoff,
-)
+from .expiry_handoff import Handoff, caller_expired, guarded, handoff, may_be_handed_expired, round_handoff
 from .expiry_paths import (
     aug_assigned,
     begins_block,
@@ -70,6 +62,7 @@ else:
     index_mod = lazy("codemods.index")
 
 
+_EXPIRING = {"commit", "rollback", "begin"}
 # Session calls that end what the session holds: objects are detached from here on.
 _DETACH_ALL = {"close", "expunge_all", "invalidate", "reset"}
 
@@ -186,18 +179,18 @@ class ExpiredReadInAsync(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        return facts is None or facts.has_async and (bool(expiring_methods(index) & facts.all_methods) or any(
+        return facts is None or facts.has_async and (bool(_expiring(index) & facts.all_methods) or any(
             hands_session_to_enders(index, facts, q) or hands_session_to_services(index, facts, q)
-            or may_be_handed_expired(index, facts, q, expiring_methods(index))
+            or may_be_handed_expired(index, facts, q, _expiring(index))
             for q, fn in facts.functions.items() if fn.is_async))
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
-            if fn.asynchronous is None or not (expiring_methods(ctx.index) & shape(ctx, fn, qualname).methods
+            if fn.asynchronous is None or not (_expiring(ctx.index) & shape(ctx, fn, qualname).methods
                                                or hands_session_to_enders(ctx.index, ctx.facts, qualname)
                                                or hands_session_to_services(ctx.index, ctx.facts, qualname)
                                                or may_be_handed_expired(ctx.index, ctx.facts, qualname,
-                                                                        expiring_methods(ctx.index))):
+                                                                        _expiring(ctx.index))):
                 continue
             evs = events(fn, ctx)
             for ref in self.async_sessions(ctx, fn, qualname, evs):
@@ -637,6 +630,14 @@ class ExpiredReadInAsync(Pass):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _expiring(index) -> set[str]:
+    """The session methods that may expire something: a flush too, when a model of the project
+    has a column the database sets on update."""
+    if index is not None and any(m.refetched for m in index.models().values()):
+        return _EXPIRING | {"flush"}
+    return _EXPIRING
 
 
 def _project_expiry(ctx: FileContext) -> bool:

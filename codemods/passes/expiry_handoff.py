@@ -293,18 +293,7 @@ _READING: list[_Read] = []  # the files each walk being made has read, innermost
 Walk = Callable[["FileContext", str, "cst.FunctionDef", int], list[Handoff]]
 
 
-_EXPIRING = frozenset({"commit", "rollback", "begin"})
-
-
-def expiring_methods(index) -> frozenset[str]:
-    """The session methods that may expire something: a flush too, when a model of the project
-    has a column the database sets on update."""
-    if index is not None and any(m.refetched for m in index.models().values()):
-        return _EXPIRING | {"flush"}
-    return _EXPIRING
-
-
-def may_be_handed_expired(index, facts, qualname: str, expiring: frozenset[str]) -> bool:
+def may_be_handed_expired(index, facts, qualname: str, expiring: set[str]) -> bool:
     """A cheap question of the index before any caller's walk: does an async project caller
     of ``qualname`` (of the module with facts ``facts``) commit or roll back (or hand its
     session to a function that does)?"""

@@ -33,7 +33,8 @@ CONCURRENT = HANDOFF_NAMES | {"gather", "create_task", "ensure_future", "TaskGro
 def single_run_script(ctx: FileContext) -> bool:
     """Is this module a script that one process runs once, in one thread: it has an `if
     __name__ == "__main__":` block (or runs itself: :func:`_runs_itself`), no other module of
-    the project imports it, and it starts no thread or task? A module-level session there serves that one run, not requests."""
+    the project imports it, and it starts no thread or task? A module-level session there
+    serves that one run, not requests."""
     def compute() -> bool:
         from .loaded_callers import imported_elsewhere
 
