@@ -9,7 +9,8 @@ many files with session code are both.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .kept import Kept
 from .lazy import lazy
@@ -19,9 +20,21 @@ if TYPE_CHECKING:
 else:
     cst = lazy("libcst")
 
-# A few MB of nodes each; the engine and the callers' walks of one worker use a file within a
-# few dozen files of each other (both go through the project in path order).
-_KEPT: Kept[tuple[str, str], cst.Module] = Kept(64)
+# The engine and the callers' walks of one worker use a file within a few dozen files of each
+# other (both go through the project in path order). A tree and its parents take about 50 bytes
+# of memory per character of source (9 MB for a 190 kB module), so what is kept is bounded by
+# the size of the files too: a project of large modules would otherwise keep gigabytes.
+SIZE = 64
+BUDGET = 3 << 20  # characters of source kept parsed, per store
+
+
+def by_size(size: Callable[[Any], int]) -> Kept:
+    """A store of ``SIZE`` parsed files and at most ``BUDGET`` characters of source, weighing
+    each by the size ``size(key)`` gives."""
+    return Kept(SIZE, BUDGET, size)
+
+
+_KEPT: Kept[tuple[str, str], cst.Module] = by_size(lambda key: len(key[1]))
 
 
 def parse(path: str, text: str) -> cst.Module:

@@ -330,3 +330,30 @@ def test_a_file_checked_and_read_as_a_callers_file_is_parsed_once(tmp_path, monk
     edited = (tmp_path / "bot" / "handlers.py").read_text() + "# edited\n"
     trees.parse("bot/handlers.py", edited)
     assert parsed[-1] == edited
+
+
+def test_a_callers_walk_keeps_none_of_the_callers_nodes(tmp_path, monkeypatch):
+    """What a caller's walk hands on (kept for the run, for the next callee it calls) holds no
+    node of the caller's tree: once the stores of parsed trees let the caller's file go, none
+    of its nodes stay in memory (a large project's callers would otherwise pile up)."""
+    import gc
+
+    from codemods import trees
+    from codemods.passes import expiry_handoff
+
+    for store in ("_TREES", "_OTHER_FILES", "_WALKED"):
+        monkeypatch.setattr(expiry_handoff, store, trees.Kept(64))
+    monkeypatch.setattr(trees, "_KEPT", trees.Kept(64))
+    files = bot_project(tmp_path, HANDLERS.format(between=COMMITS))
+    monkeypatch.chdir(tmp_path)
+    index = engine.build_index(files, Config(), jobs=1)
+    greeting = [f for f in files if f.endswith("greeting.py")]
+    results = engine.run_files(greeting, index, Config(), jobs=1)
+    assert [f.code for r in results for f in r.findings] == ["SQF010"]  # handed expired by start()
+    assert len(expiry_handoff._WALKED) > 0  # the walk of start() is kept
+    for store in (trees._KEPT, expiry_handoff._TREES, expiry_handoff._OTHER_FILES):
+        store.clear()
+    del results
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, libcst.FunctionDef) and o.name.value == "start"]
+    assert alive == []

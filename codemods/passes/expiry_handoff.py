@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from ..cache import Stamp
     from ..index import lookup
+    from ..index.facts import Model
     from .base import FileContext
     from .expiry_carry import Round, RoundStart
 else:
@@ -46,13 +47,17 @@ _DEPTH = 2  # callers of callers followed (a caller's own parameters may come ex
 
 @dataclass
 class Handoff:
-    """A call, in a caller's walk, that hands ``X`` (expired by ``expiry``) with the session ``S``."""
+    """A call, in a caller's walk, that hands ``X`` (expired by ``cause``) with the session
+    ``S``. It holds no node of the caller's tree: kept for the worker's run, it would keep the
+    caller's function in memory."""
 
     line: int
     X: str
     passed: int | str  # where the call passes X
     S: str
-    obj: Tracked
+    model: Model  # X's
+    loaded: frozenset[str]  # attributes of X set since the expiry: not expired
+    eager: frozenset[str]  # relationships X's load loaded with it
     cause: Handed | str  # `db.rollback()`, `helper(...)`: what expired it (in a caller's caller: how it came)
 
 
@@ -80,8 +85,7 @@ def handoff(ctx: FileContext, e: Event, X: str, S: str, obj: Tracked) -> Handoff
         cause = f"the end of `async with {S}.begin():`"
     else:
         cause = f"`{S}.{expiry.kind}()`"
-    kept = replace(obj, expiry=expiry, loaded=set(loaded), shadowed=None)  # the walk goes on changing obj
-    return Handoff(ctx.position(call).start.line, X, passed, S, kept, cause)
+    return Handoff(ctx.position(call).start.line, X, passed, S, obj.model, frozenset(loaded), obj.eager, cause)
 
 
 def round_handoff(ctx: FileContext, e: Event, watch: Round, start: RoundStart, S: str,
@@ -102,8 +106,7 @@ def round_handoff(ctx: FileContext, e: Event, watch: Round, start: RoundStart, S
     header = f"`{'async ' if loop.asynchronous else ''}for {code(loop.target)} in {code(loop.iter)}` " \
              f"(line {ctx.position(loop).start.line})"
     handed = Handed((), cause_of(cause, S, ctx.position(cause.event.node).start.line), RoundOf(header, S))
-    kept = replace(watch.obj, expiry=cause, loaded=set(loaded), shadowed=None)
-    return Handoff(ctx.position(call).start.line, watch.X, passed, S, kept, handed)
+    return Handoff(ctx.position(call).start.line, watch.X, passed, S, watch.obj.model, loaded, watch.obj.eager, handed)
 
 
 def _passes(call: cst.Call, S: str) -> bool:
@@ -139,8 +142,9 @@ def _always_before(call: Event, read: Event) -> bool:
 
 
 def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | None:
-    """A context for another file of the project (its callers' walks need one): kept while
-    this file is checked, and for the worker's run among the last few used."""
+    """A context for another file of the project (its callers' walks need one), kept for the
+    worker's run among the last few used (see :func:`..trees.by_size`). Not for the whole
+    check of this file: a function with callers in many large files would keep them all."""
     if path == ctx.path:
         return ctx
     key = _file_key(ctx, path)
@@ -148,7 +152,7 @@ def context_of(ctx: FileContext, path: str, module_name: str) -> FileContext | N
 
 
 def _context_by_key(ctx: FileContext, key: tuple[int, str, Stamp], module_name: str) -> FileContext | None:
-    return ctx.cached(("other-file", key), lambda: _OTHER_FILES.get(key, lambda: _context(ctx, key, module_name)))
+    return _OTHER_FILES.get(key, lambda: _context(ctx, key, module_name))
 
 
 @dataclass
@@ -215,8 +219,8 @@ def _file_key(ctx: FileContext, path: str) -> tuple[int, str, Stamp] | None:
 
 
 def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: str, walk: Walk,
-                      depth: int) -> tuple[cst.FunctionDef, list[Handoff]] | None:
-    """The caller ``qualname`` in another file and its hand-offs (its walk, see :data:`Walk`),
+                      depth: int) -> list[Handoff] | None:
+    """The hand-offs of the caller ``qualname`` in another file (its walk, see :data:`Walk`),
     kept for the worker's run: a caller many callees' files share is walked once. None when
     the file or the function cannot be read, when it hands nothing, or when a walk of an
     earlier run, kept with the files it read (see :mod:`..handoffs`), found nothing handed and
@@ -228,7 +232,7 @@ def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: s
 
     store = handoffs.active(ctx.index)
 
-    def make() -> tuple[tuple[cst.FunctionDef, list[Handoff]] | None, _Read]:
+    def make() -> tuple[list[Handoff] | None, _Read]:
         kept = store.nothing_handed(path, qualname, depth) if store is not None else None
         if kept is not None:
             return None, _Read(set(), kept)
@@ -237,11 +241,10 @@ def _callers_handoffs(ctx: FileContext, path: str, module_name: str, qualname: s
         try:
             other = _context_by_key(ctx, key, module_name)
             node = function_named(other, qualname) if other else None
-            walked = None if other is None or node is None else (node, walk(other, qualname, node, depth))
+            walked = walk(other, qualname, node, depth) if other is not None and node is not None else None
         finally:
             _READING.pop()
-        if walked is not None and not walked[1]:
-            walked = None  # nothing handed: the function's nodes are not kept (their tree may go)
+        walked = walked or None  # nothing handed
         if store is not None and walked is None:
             files = read.digests()
             if files is not None:
@@ -282,10 +285,10 @@ class _Read:
 # answers.
 _OWNER: object = None
 _GENERATION = 0
-_TREES: Kept[tuple[str, Stamp], _Tree | None] = Kept(64)
-_OTHER_FILES: Kept[tuple[int, str, Stamp], FileContext | None] = Kept(64)
+_TREES: Kept[tuple[str, Stamp], _Tree | None] = trees.by_size(lambda key: key[1].size)
+_OTHER_FILES: Kept[tuple[int, str, Stamp], FileContext | None] = trees.by_size(lambda key: key[2].size)
 _WALKED: Kept[tuple[tuple[int, str, Stamp], str, int],
-               tuple[tuple[cst.FunctionDef, list[Handoff]] | None, _Read]] = Kept(4096)  # and the files it read
+               tuple[list[Handoff] | None, _Read]] = Kept(4096)  # and the files it read
 _DIGESTS: dict[tuple[str, Stamp], str] = {}  # the content digest of each file parsed
 _READING: list[_Read] = []  # the files each walk being made has read, innermost last
 
@@ -314,6 +317,9 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
         return {}
     from ..index.callers import held_local  # the index loads only when a pass runs
 
+    here = function_named(ctx, qualname)
+    if here is None:
+        return {}
     out: dict[str, Tracked] = {}
     qualified = f"{ctx.facts.module}.{qualname}" if ctx.facts.module else qualname
     held = [(*row, True) for row in ctx.index.receiver_call_sites(qualified)]
@@ -326,18 +332,17 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
             continue
         if mod.path == ctx.path:  # a caller in this file: its walk is cached on this file's context
             found = function_named(ctx, caller.qualname)
-            walked = None if found is None else (found, walk(ctx, caller.qualname, found, depth + 1))
+            walked = None if found is None else walk(ctx, caller.qualname, found, depth + 1)
         else:
             walked = _callers_handoffs(ctx, mod.path, mod.module, caller.qualname, walk, depth + 1)
-        if walked is None:
+        if not walked:
             continue
-        node = walked[0]
         if through_local:
-            other = context_of(ctx, mod.path, mod.module)  # its tree may be a later parse than node's
+            other = context_of(ctx, mod.path, mod.module)
             mine = function_named(other, caller.qualname) if other else None
             if other is None or mine is None or not _holds(other, mine, held_local(mod, site) or "", qualified):
                 continue
-        handed = [h for h in walked[1] if h.line == site.line and h.S == session_name]
+        handed = [h for h in walked if h.line == site.line and h.S == session_name]
         for p in fn.params:
             if p.name in out or p.name in (S, "self", "cls"):
                 continue
@@ -349,9 +354,10 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
             where = f"{_relative(ctx, mod.path)}:{site.line}"
             hop = f"`{short}()` ({where})"
             handed_in = replace(h.cause, hops=(hop, *h.cause.hops)) if isinstance(h.cause, Handed) else Handed((hop,), h.cause)
-            entry = Expiry(Event(EventKind.USE, node, ()), "rollback", expires_all=True, caller=handed_in)
-            out[p.name] = Tracked(h.obj.model, None, False, new_in_tx=False, expiry=entry,
-                                  loaded=set(h.obj.loaded), eager=h.obj.eager)
+            # the expiry is at the function's entry (the caller's own nodes are not kept)
+            entry = Expiry(Event(EventKind.USE, here, ()), "rollback", expires_all=True, caller=handed_in)
+            out[p.name] = Tracked(h.model, None, False, new_in_tx=False, expiry=entry,
+                                  loaded=set(h.loaded), eager=h.eager)
     return out
 
 
