@@ -344,6 +344,11 @@ def test_a_callers_walk_keeps_none_of_the_callers_nodes(tmp_path, monkeypatch):
     for store in ("_TREES", "_OTHER_FILES", "_WALKED"):
         monkeypatch.setattr(expiry_handoff, store, trees.Kept(64))
     monkeypatch.setattr(trees, "_KEPT", trees.Kept(64))
+    def callers() -> set[int]:
+        gc.collect()
+        return {id(o) for o in gc.get_objects() if isinstance(o, libcst.FunctionDef) and o.name.value == "start"}
+
+    before = callers()  # other tests' trees, still in memory
     files = bot_project(tmp_path, HANDLERS.format(between=COMMITS))
     monkeypatch.chdir(tmp_path)
     index = engine.build_index(files, Config(), jobs=1)
@@ -354,6 +359,4 @@ def test_a_callers_walk_keeps_none_of_the_callers_nodes(tmp_path, monkeypatch):
     for store in (trees._KEPT, expiry_handoff._TREES, expiry_handoff._OTHER_FILES):
         store.clear()
     del results
-    gc.collect()
-    alive = [o for o in gc.get_objects() if isinstance(o, libcst.FunctionDef) and o.name.value == "start"]
-    assert alive == []
+    assert callers() - before == set()
