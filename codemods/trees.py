@@ -25,7 +25,7 @@ else:
 # of memory per character of source (9 MB for a 190 kB module), so what is kept is bounded by
 # the size of the files too: a project of large modules would otherwise keep gigabytes.
 SIZE = 64
-BUDGET = 3 << 20  # characters of source kept parsed, per store
+BUDGET = 8 << 20  # characters of source kept parsed, per store
 
 
 def by_size(size: Callable[[Any], int]) -> Kept:

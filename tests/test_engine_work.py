@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import libcst
+import pytest
 from snippets import BUGGY, FIXED
 
 from codemods import engine
@@ -302,14 +303,10 @@ def bot_project(root: Path, handlers: str) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*.py"))
 
 
-def test_a_file_checked_and_read_as_a_callers_file_is_parsed_once(tmp_path, monkeypatch):
-    """`greet` is handed `user` by a caller in another file: checking greeting.py walks
-    handlers.py, which the run checks too. One libcst parse of each file serves both, and
-    only while the text is the same."""
+def parses_counted(monkeypatch) -> list[str]:
+    """The texts libcst parses from now on in this test (the stores of trees included)."""
     from codemods import trees
 
-    monkeypatch.setattr(trees, "_KEPT", trees.Kept(64))
-    files = bot_project(tmp_path, HANDLERS.format(between=COMMITS))
     parsed: list[str] = []
     real = libcst.parse_module
 
@@ -319,6 +316,18 @@ def test_a_file_checked_and_read_as_a_callers_file_is_parsed_once(tmp_path, monk
 
     monkeypatch.setattr(libcst, "parse_module", counting)
     monkeypatch.setattr(trees, "cst", libcst)
+    return parsed
+
+
+def test_a_file_checked_and_read_as_a_callers_file_is_parsed_once(tmp_path, monkeypatch):
+    """`greet` is handed `user` by a caller in another file: checking greeting.py walks
+    handlers.py, which the run checks too. One libcst parse of each file serves both, and
+    only while the text is the same."""
+    from codemods import trees
+
+    monkeypatch.setattr(trees, "_KEPT", trees.Kept(64))
+    files = bot_project(tmp_path, HANDLERS.format(between=COMMITS))
+    parsed = parses_counted(monkeypatch)
     monkeypatch.chdir(tmp_path)
     index = engine.build_index(files, Config(), jobs=1)
     results = engine.run_files(files, index, Config(), jobs=1)
@@ -360,3 +369,51 @@ def test_a_callers_walk_keeps_none_of_the_callers_nodes(tmp_path, monkeypatch):
         store.clear()
     del results
     assert callers() - before == set()
+
+
+def _two_callers_files(root: Path, functions: int) -> list[str]:
+    """greeting.py with ``greet0()``... each called, with a committed (expired) user, from
+    both ha.py and hb.py (padded to some size)."""
+    from codemods.passes.examples import BOT
+
+    (root / "pyproject.toml").write_text('[project]\nname = "bot"\n')
+    (root / "bot").mkdir()
+    greets = "".join(f"\n\nasync def greet{i}(db: AsyncSession, user: User) -> str:\n    return user.name\n"
+                     for i in range(functions))
+    (root / "bot" / "greeting.py").write_text(
+        "from sqlalchemy.ext.asyncio import AsyncSession\nfrom bot.services import User\n" + greets)
+    padding = "".join(f"\n\ndef pad{i}(x: int) -> int:\n    return x + {i}\n" for i in range(300))
+    for name in ("ha", "hb"):
+        starts = "".join(f"\n\nasync def start{i}(user_id: int) -> str:\n    async with session_pool() as db:\n"
+                         f"        user = await db.get(User, user_id)\n        await db.commit()\n"
+                         f"        return await greeting.greet{i}(db, user)\n" for i in range(functions))
+        (root / "bot" / f"{name}.py").write_text(
+            f"# {name}\nfrom bot import greeting\nfrom bot.services import User, session_pool\n" + starts + padding)
+    for name, text in (("__init__.py", ""), ("services.py", BOT)):
+        (root / "bot" / name).write_text(text)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.py"))
+
+
+@pytest.mark.parametrize("fit", [True, False])
+def test_callers_files_that_fit_the_stores_are_parsed_once_per_check(tmp_path, monkeypatch, fit):
+    """The checked file's functions are called from two files, turn by turn. While both fit
+    the stores of parsed trees, each is parsed once; when they do not, each walk parses its
+    file again (the price of a bounded memory), and every finding is still found."""
+    from codemods import trees
+    from codemods.passes import expiry_handoff
+
+    files = _two_callers_files(tmp_path, 4)
+    size = (tmp_path / "bot" / "ha.py").stat().st_size
+    budget = int(size * (2.5 if fit else 1.5))
+    monkeypatch.setattr(trees, "_KEPT", trees.Kept(64, budget, lambda key: len(key[1])))
+    monkeypatch.setattr(expiry_handoff, "_TREES", trees.Kept(64, budget, lambda key: key[1].size))
+    monkeypatch.setattr(expiry_handoff, "_OTHER_FILES", trees.Kept(64, budget, lambda key: key[2].size))
+    monkeypatch.setattr(expiry_handoff, "_WALKED", trees.Kept(4096))
+    parsed = parses_counted(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    index = engine.build_index(files, Config(select=("SQF010",)), jobs=1)
+    greeting = [f for f in files if f.endswith("greeting.py")]
+    results = engine.run_files(greeting, index, Config(select=("SQF010",)), jobs=1)
+    assert sorted(f.line for r in results for f in r.findings) == [6, 10, 14, 18]
+    callers = [parsed.count((tmp_path / "bot" / name).read_text()) for name in ("ha.py", "hb.py")]
+    assert (callers == [1, 1]) if fit else (min(callers) > 1), callers
