@@ -292,15 +292,21 @@ HANDLERS = ("from bot.greeting import greet\nfrom bot.services import User, sess
 COMMITS = "        await db.commit()\n"
 
 
-def bot_project(root: Path, handlers: str) -> list[str]:
-    """A bot whose `greet()` (greeting.py) is called from handlers.py; its files, from ``root``."""
+def bot_files(root: Path, modules: dict[str, str]) -> list[str]:
+    """A project of the package `bot`: its services (the example models and session pools)
+    and ``modules`` (by file name); its files, from ``root``."""
     from codemods.passes.examples import BOT
 
     (root / "pyproject.toml").write_text('[project]\nname = "bot"\n')
     (root / "bot").mkdir(exist_ok=True)
-    for name, text in (("__init__.py", ""), ("services.py", BOT), ("greeting.py", GREETING), ("handlers.py", handlers)):
+    for name, text in {"__init__.py": "", "services.py": BOT, **modules}.items():
         (root / "bot" / name).write_text(text)
     return sorted(str(p.relative_to(root)) for p in root.rglob("*.py"))
+
+
+def bot_project(root: Path, handlers: str) -> list[str]:
+    """A bot whose `greet()` (greeting.py) is called from handlers.py; its files, from ``root``."""
+    return bot_files(root, {"greeting.py": GREETING, "handlers.py": handlers})
 
 
 def parses_counted(monkeypatch) -> list[str]:
@@ -374,24 +380,17 @@ def test_a_callers_walk_keeps_none_of_the_callers_nodes(tmp_path, monkeypatch):
 def _two_callers_files(root: Path, functions: int) -> list[str]:
     """greeting.py with ``greet0()``... each called, with a committed (expired) user, from
     both ha.py and hb.py (padded to some size)."""
-    from codemods.passes.examples import BOT
-
-    (root / "pyproject.toml").write_text('[project]\nname = "bot"\n')
-    (root / "bot").mkdir()
     greets = "".join(f"\n\nasync def greet{i}(db: AsyncSession, user: User) -> str:\n    return user.name\n"
                      for i in range(functions))
-    (root / "bot" / "greeting.py").write_text(
-        "from sqlalchemy.ext.asyncio import AsyncSession\nfrom bot.services import User\n" + greets)
+    modules = {"greeting.py": "from sqlalchemy.ext.asyncio import AsyncSession\nfrom bot.services import User\n" + greets}
     padding = "".join(f"\n\ndef pad{i}(x: int) -> int:\n    return x + {i}\n" for i in range(300))
+    starts = "".join(f"\n\nasync def start{i}(user_id: int) -> str:\n    async with session_pool() as db:\n"
+                     f"        user = await db.get(User, user_id)\n        await db.commit()\n"
+                     f"        return await greeting.greet{i}(db, user)\n" for i in range(functions))
     for name in ("ha", "hb"):
-        starts = "".join(f"\n\nasync def start{i}(user_id: int) -> str:\n    async with session_pool() as db:\n"
-                         f"        user = await db.get(User, user_id)\n        await db.commit()\n"
-                         f"        return await greeting.greet{i}(db, user)\n" for i in range(functions))
-        (root / "bot" / f"{name}.py").write_text(
-            f"# {name}\nfrom bot import greeting\nfrom bot.services import User, session_pool\n" + starts + padding)
-    for name, text in (("__init__.py", ""), ("services.py", BOT)):
-        (root / "bot" / name).write_text(text)
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*.py"))
+        modules[f"{name}.py"] = (f"# {name}\nfrom bot import greeting\nfrom bot.services import User, session_pool\n"
+                                 + starts + padding)
+    return bot_files(root, modules)
 
 
 @pytest.mark.parametrize("fit", [True, False])
@@ -405,9 +404,9 @@ def test_callers_files_that_fit_the_stores_are_parsed_once_per_check(tmp_path, m
     files = _two_callers_files(tmp_path, 4)
     size = (tmp_path / "bot" / "ha.py").stat().st_size
     budget = int(size * (2.5 if fit else 1.5))
-    monkeypatch.setattr(trees, "_KEPT", trees.Kept(64, budget, lambda key: len(key[1])))
-    monkeypatch.setattr(expiry_handoff, "_TREES", trees.Kept(64, budget, lambda key: key[1].size))
-    monkeypatch.setattr(expiry_handoff, "_OTHER_FILES", trees.Kept(64, budget, lambda key: key[2].size))
+    for store in (trees._KEPT, expiry_handoff._TREES, expiry_handoff._OTHER_FILES):  # weighed as they are
+        store.clear()
+        monkeypatch.setattr(store, "budget", budget)
     monkeypatch.setattr(expiry_handoff, "_WALKED", trees.Kept(4096))
     parsed = parses_counted(monkeypatch)
     monkeypatch.chdir(tmp_path)
