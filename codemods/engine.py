@@ -1,9 +1,10 @@
 """The engine: discover, prefilter, index, parse once, run the passes to a fixed point.
 
 Per file: read bytes; skip files whose bytes contain none of the selected passes' triggers (a
-byte scan, no parse); decode (BOM, coding cookie); parse with libcst; run every selected pass;
-apply the fixes that do not overlap; re-parse the result and run again until no fix applies
-(bounded). Findings are reported against the original source. Files run in worker processes.
+byte scan, no parse); decode (BOM, coding cookie); parse with libcst; run the selected passes
+whose ast facts show something they could match (``Pass.wants``); apply the fixes that do not
+overlap; re-parse the result and run every selected pass again until no fix applies (bounded).
+Findings are reported against the original source. Files run in worker processes.
 """
 
 from __future__ import annotations
@@ -207,8 +208,10 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
         return result
     guard.check_depth(source.raw)
     facts = _facts(path, source, index, config) if wanted else None
-    # False when the ast facts show nothing any selected pass could match:
-    run = wanted and (index is None or any(p.wants(index, facts) for p in passes))
+    # The passes whose ast facts show something they could match: only they run on the file
+    # as it is (a fix makes new code, which every pass then reads):
+    first = [p for p in passes if index is None or p.wants(index, facts)] if wanted else []
+    run = bool(first)
     if not run and not explicit:
         return result
     if not run and _ast_parses(source.text):
@@ -236,7 +239,8 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
         for round_no in range(MAX_ROUNDS):
             fresh = round_no == 0 or _refresh_facts(path, code, index, config)
             ctx = _context(path, current, index, config, module_name, 0 if fresh else round_no)
-            findings = _run_passes(ctx, passes, lines if round_no == 0 else code.splitlines())
+            findings = _run_passes(ctx, first, lines) if round_no == 0 else \
+                _run_passes(ctx, passes, code.splitlines())
             if round_no == 0:
                 for f in findings:
                     result.findings.append(_record(path, f, config, ctx, source.text, want_fix_diffs))
