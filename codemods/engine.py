@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from . import guard, trees
+from . import collect, guard, trees
 from .cache import Seen, content_digest, stamp
 from .config import Config
 from .lazy import lazy
@@ -377,7 +377,7 @@ def _process_path(path: str) -> FileResult:
         return FileResult(path=path, error=f"{path}:{exc.line}:{exc.col}: {kind}{exc.message}")
     config: Config = _WORKER["config"]
     try:
-        with guard.time_limit(config.file_timeout):
+        with guard.time_limit(config.file_timeout), collect.one_file():
             guard.run_test_hooks(path, in_worker=False)
             result = process_source(path, source, _WORKER["index"], config, _WORKER["passes"],
                                     _WORKER["diffs"], path in _WORKER["explicit"])
