@@ -62,6 +62,8 @@ ASYNC_METHODS = {
     "scalars", "scalar", "delete", "stream", "stream_scalars", "run_sync", "invalidate",
     "reset", "begin", "begin_nested", "connection",
 }
+# In the index's caught classes (ModuleFacts.all_caught): an `except:` that names no class
+BARE_EXCEPT = ""
 # Session methods that send a statement to the database (`connection()` hands out the
 # transaction's connection, whose statements are the session's)
 STATEMENT_METHODS = frozenset({"execute", "scalar", "scalars", "get", "stream", "stream_scalars", "connection"})

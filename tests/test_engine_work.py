@@ -416,3 +416,79 @@ def test_callers_files_that_fit_the_stores_are_parsed_once_per_check(tmp_path, m
     assert sorted(f.line for r in results for f in r.findings) == [6, 10, 14, 18]
     callers = [parsed.count((tmp_path / "bot" / name).read_text()) for name in ("ha.py", "hb.py")]
     assert (callers == [1, 1]) if fit else (min(callers) > 1), callers
+
+
+def test_only_the_passes_whose_facts_show_something_run_on_a_file_until_a_fix(monkeypatch):
+    """A pass whose ast facts of the file show nothing it could match (``Pass.wants``) does
+    not run on it, even when another pass's do; after a fix, the new code is every pass's."""
+    from codemods.passes import base
+
+    config = Config()
+    index = engine.index_for_sources({"example.py": BUGGY}, config)
+    facts = index.module_for_path(str(Path(config.root) / "example.py"))
+    wanting = {p.code for p in ALL_PASSES if p.wants(index, facts)}
+    assert "SQF002" in wanting and len(wanting) < len(ALL_PASSES)  # the example means something
+    ran: dict[int, set[str]] = {}  # the tree of each round -> the passes run on it
+    for p in ALL_PASSES:
+        def run(self, ctx: base.FileContext, original=p.run):
+            ran.setdefault(id(ctx.module), set()).add(self.code)
+            return original(self, ctx)
+        monkeypatch.setattr(p, "run", run)
+    result = engine.fix_text(BUGGY)
+    assert result.new_text == FIXED
+    assert list(ran.values()) == [wanting, {p.code for p in ALL_PASSES}]
+
+
+CAUGHT = '''\
+from sqlalchemy import exc
+from sqlalchemy.orm import Session
+
+
+def save(db: Session, item) -> None:
+    try:
+        db.commit()
+    except {caught}:
+        log()
+    db.add(item)
+'''
+
+
+@pytest.mark.parametrize(("caught", "wanted"), [
+    ("ValueError", False), ("(KeyError, OSError)", False),
+    ("exc.IntegrityError", True), ("(ValueError, exc.DBAPIError)", True), ("Exception", True), ("", True),
+])
+def test_a_file_whose_handlers_catch_no_database_error_is_not_read_for_a_failed_flush(caught, wanted):
+    """SQF009 reports handlers that catch a database error: a file whose handlers catch none
+    is not parsed for it (the index notes the classes every handler catches)."""
+    from codemods.names import BARE_EXCEPT
+    from codemods.passes.rollback_after_failed_flush import RollbackAfterFailedFlush
+
+    source = CAUGHT.format(caught=caught).replace("except :", "except:")
+    config = Config()
+    index = engine.index_for_sources({"save.py": source}, config)
+    facts = index.module_for_path(str(Path(config.root) / "save.py"))
+    names = {n.strip().rsplit(".", 1)[-1] for n in caught.strip("()").split(",")} if caught else {BARE_EXCEPT}
+    assert facts.all_caught == names
+    assert RollbackAfterFailedFlush.wants(index, facts) is wanted
+    found = [f.code for f in engine.fix_text(source).findings]
+    assert ("SQF009" in found) is wanted
+
+
+def test_no_collection_runs_while_the_command_analyses_a_file(monkeypatch):
+    """The command's collector (``collect.one_file``): off while a file is analysed (its trees
+    are freed by their reference counts once it is done), on again after; a program that
+    embeds sqla-fix keeps its own settings."""
+    import gc
+
+    from codemods import collect
+
+    seen: list[bool] = []
+    monkeypatch.setattr(engine, "process_source", lambda *args: seen.append(gc.isenabled()) or engine.FileResult(path=args[0]))
+    monkeypatch.setattr(engine, "_WORKER", {"config": Config(), "index": None, "passes": [], "diffs": False,
+                                            "explicit": frozenset()})
+    assert gc.isenabled()
+    engine._process_path(__file__)
+    monkeypatch.setattr(collect, "_COMMAND", True)
+    engine._process_path(__file__)
+    assert seen == [True, False]
+    assert gc.isenabled()

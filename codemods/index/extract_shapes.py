@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 
+from ..names import BARE_EXCEPT
 from . import astutil
 from .aborts import AUTOCOMMIT, database_named
 from .astutil import (
@@ -82,6 +83,8 @@ def _aggregate(tree: ast.Module, nodes: list[ast.AST], facts: ModuleFacts) -> No
                         facts.all_with_callees.add(facts.qualify(callee) or callee)
                 elif dotted_name(expr) is not None:
                     facts.all_with_callees.add(WITH_VALUE + (dotted_name(expr) or ""))
+        elif isinstance(node, ast.ExceptHandler):
+            facts.all_caught.update(caught_names(node))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 2048:
             database = database_named(node.value)
             if database is not None:
@@ -90,6 +93,15 @@ def _aggregate(tree: ast.Module, nodes: list[ast.AST], facts: ModuleFacts) -> No
         if isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.AsyncWith, ast.AsyncFor)):
             facts.has_async = True
     _self_with_callees(tree.body, "", facts)
+
+
+def caught_names(handler: ast.ExceptHandler) -> list[str]:
+    """The last names of the classes ``handler`` catches (``except (exc.IntegrityError,
+    ValueError)``: IntegrityError, ValueError); [BARE_EXCEPT] for ``except:``."""
+    if handler.type is None:
+        return [BARE_EXCEPT]
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return [name.rsplit(".", 1)[-1] for kind in kinds if (name := dotted_name(kind)) is not None]
 
 
 def _self_with_callees(body: list[ast.stmt], prefix: str, facts: ModuleFacts) -> None:

@@ -312,6 +312,9 @@ class ModuleFacts:
     all_methods: set[str] = field(default_factory=set)  # x.method(...) names called anywhere
     all_called: set[str] = field(default_factory=set)  # name(...) called anywhere
     all_with_callees: set[str] = field(default_factory=set)  # qualified callees of with-items
+    # the last names of the exception classes its handlers catch (`except exc.IntegrityError`:
+    # "IntegrityError"), and names.BARE_EXCEPT for `except:`
+    all_caught: set[str] = field(default_factory=set)
     has_async: bool = False
     # databases its string constants name as engine URLs or driver names ("postgresql" for
     # f"postgresql+asyncpg://{host}/db"), and whether one is "AUTOCOMMIT" (see .aborts)

@@ -3,12 +3,12 @@ without a rollback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
-from ..names import STATEMENT_METHODS
+from ..names import BARE_EXCEPT, STATEMENT_METHODS
 from . import flush_examples_w3 as w3
 from . import match as m
 from . import stale_data_examples as stale
@@ -177,6 +177,8 @@ class RollbackAfterFailedFlush(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
+        if facts is not None and not catches_db_error(facts.all_caught):
+            return False  # every finding is about a handler that catches a database error
         return facts is None or bool({"commit", "flush"} & facts.all_methods) or bool(
             (facts.all_methods | facts.all_called) & index.flushing_function_names()) or bool(
             facts.all_methods & STATEMENT_METHODS or facts.all_called & aborts.statement_function_names(index)) \
@@ -473,7 +475,13 @@ def _caught(handler: cst.ExceptHandler) -> list[str] | None:
 
 def _catches_db_error(handler: cst.ExceptHandler) -> bool:
     caught = _caught(handler)
-    return caught is None or any(name in DB_ERRORS for name in caught)
+    return catches_db_error([BARE_EXCEPT] if caught is None else caught)
+
+
+def catches_db_error(caught: Iterable[str]) -> bool:
+    """Do handlers catching these classes (last names, BARE_EXCEPT for ``except:``) catch a
+    failed flush?"""
+    return any(name == BARE_EXCEPT or name in DB_ERRORS for name in caught)
 
 
 def _only_the_commit_fails(entry: _Caught) -> bool:
