@@ -117,6 +117,10 @@ class RollbackAfterFailedFlush(Pass):
     loads the row again, and the row may be gone (then `ObjectDeletedError`; in async code
     the load needs an `await`); take the value before the `try`.
 
+    `with suppress(IntegrityError):` (`contextlib.suppress`, naming a database error or
+    `Exception`) around the commit is such a handler: it swallows the error and goes on after
+    the block. It is reported at `suppress(...)`, without an automatic fix (the block goes on
+    after the statement that failed; a `try`/`except` that rolls back says where to stop).
     A handler that uses the session itself before any rollback (a query for the row that won a
     race, before a `raise` when there is none) is reported at that use, whatever it does
     afterwards. Rolling back a savepoint taken before the `try` (`nested = await
@@ -177,8 +181,9 @@ class RollbackAfterFailedFlush(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        if facts is not None and not catches_db_error(facts.all_caught):
-            return False  # every finding is about a handler that catches a database error
+        if facts is not None and not catches_db_error(facts.all_caught) \
+                and "suppress" not in facts.all_called | facts.all_methods:
+            return False  # every finding is about a handler (or `suppress()`) catching a database error
         return facts is None or bool({"commit", "flush"} & facts.all_methods) or bool(
             (facts.all_methods | facts.all_called) & index.flushing_function_names()) or bool(
             facts.all_methods & STATEMENT_METHODS or facts.all_called & aborts.statement_function_names(index)) \
@@ -192,7 +197,8 @@ class RollbackAfterFailedFlush(Pass):
             found_shape = shape(ctx, fn, qualname)
             through_calls = bool((found_shape.methods | found_shape.calls) & flushing)
             queries = on_postgresql and bool(found_shape.methods & STATEMENT_METHODS or found_shape.calls & querying)
-            if not ({"commit", "flush"} & found_shape.methods or through_calls or queries) or not has_try(fn):
+            if not ({"commit", "flush"} & found_shape.methods or through_calls or queries) \
+                    or not (has_try(fn) or "suppress" in found_shape.calls | found_shape.methods):
                 continue
             evs = events(fn, ctx)
             built = built_around(ctx, evs) if through_calls else {}
@@ -213,9 +219,9 @@ class RollbackAfterFailedFlush(Pass):
                     owner = ev.name if ev.kind == EventKind.USE else ev.owner
                 else:
                     continue
-                found = _catching_handler(ev)
+                found = _catching_handler(ctx, ev)
                 if found is not None:
-                    key = (id(found[1]), owner)  # type: ignore[assignment]
+                    key = (id(found[1] or found[0]), owner)  # type: ignore[assignment]
                     entry = caught.setdefault(key, _Caught(found[0], found[1], owner, [], users=users_of(built, owner)))  # type: ignore[arg-type]
                     entry.calls.append(ev)
                     entry.statements += statement
@@ -235,8 +241,8 @@ class RollbackAfterFailedFlush(Pass):
         handler of StaleDataError: before any). ``reported``: ``entry.handler`` is reported
         for having no rollback."""
         S = entry.owner
-        if held(ctx, qualname, S, sessions(ctx, fn, qualname, evs)) is None:
-            return
+        if not isinstance(entry.try_, cst.Try) or held(ctx, qualname, S, sessions(ctx, fn, qualname, evs)) is None:
+            return  # (a `with suppress(...)` block reads nothing before a rollback: it has no handler)
         for handler in entry.try_.handlers:
             if not _catches_db_error(handler):
                 continue
@@ -278,7 +284,9 @@ class RollbackAfterFailedFlush(Pass):
         if all(_in_savepoint(ev, entry.try_, S) for ev in entry.calls):
             return None
         early = _used_in_handler(ctx, evs, entry)
-        if early is None and (_deals_with_it(entry.try_, handler, S) or _falls_into_raise(ctx, entry.try_, S)):
+        if early is None and (isinstance(entry.try_, cst.Try) and handler is not None
+                              and _deals_with_it(entry.try_, handler, S)
+                              or _falls_into_raise(ctx, entry.try_, S)):
             return None
         given = given_through_scope(ctx, qualname, ref.block, S) if holder is Held.HERE and ref is not None else None
         if given is not None:  # `with existed_or_new(session) as S:` hands back the caller's session
@@ -295,6 +303,8 @@ class RollbackAfterFailedFlush(Pass):
             session_is_async(ctx, fn, S, function_facts(ctx, qualname))
         if entry.only_statements:
             return self._aborted(entry, why, early, is_async)
+        if entry.handler is None:
+            return self._suppressed(entry, why, is_async)
         commits = any(ev.name == "commit" for ev in entry.calls if ev.kind == EventKind.CALL)
         awaited = "await " if is_async else ""
         if entry.only_through_calls:
@@ -333,6 +343,18 @@ class RollbackAfterFailedFlush(Pass):
         return self.finding(at, message, Fix([edit], safe=safe))
 
 
+    def _suppressed(self, entry: _Caught, why: str, is_async: bool | None) -> Finding:
+        """A failed commit or flush swallowed by ``with suppress(IntegrityError):``."""
+        S, awaited = entry.owner, "await " if is_async else ""
+        failed = "a failed flush or commit" if entry.only_through_calls else \
+            "a failed commit" if any(ev.name == "commit" for ev in entry.calls if ev.kind == EventKind.CALL) \
+            else "a failed flush"
+        return self.finding(entry.catcher, (
+            f"`suppress()` swallows {failed} of `{S}` without `{awaited}{S}.rollback()`, and {why}: that use "
+            f"raises PendingRollbackError; catch the error with `try`/`except` and roll back there (no "
+            f"automatic fix: the block goes on after the statement that failed, and where it should stop "
+            f"is the code's to say)"))
+
     def _aborted(self, entry: _Caught, why: str, early: Event | None, is_async: bool | None) -> Finding:
         """A failed query (no flush) caught on PostgreSQL: the transaction is aborted."""
         S = entry.owner
@@ -347,9 +369,10 @@ class RollbackAfterFailedFlush(Pass):
                        f"`{awaited}{S}.rollback()`: {aborted}; roll back first")
             at: cst.CSTNode = early.node
         else:
-            message = (f"this handler catches {failed} without `{awaited}{S}.rollback()`, and {why}: {aborted}; "
+            message = (f"this {'handler catches' if entry.handler is not None else '`suppress()` swallows'} {failed} "
+                       f"without `{awaited}{S}.rollback()`, and {why}: {aborted}; "
                        f"roll back in the handler, or run the query in a savepoint ({savepoint})")
-            at = entry.handler
+            at = entry.catcher
         message += " (no automatic fix: a rollback also discards the transaction's earlier work)"
         return self.finding(at, message)
 
@@ -375,8 +398,8 @@ def _early_message(early: EarlyRead, S: str) -> str:
 
 @dataclass
 class _Caught:
-    try_: cst.Try
-    handler: cst.ExceptHandler
+    try_: cst.Try | cst.With  # the with-statement of a `with suppress(...)` block
+    handler: cst.ExceptHandler | None  # None: that block swallows the error
     owner: str
     calls: list[Event]  # the commit/flush calls of that session in the try body (or the
     # session passed to a project function that commits it: see `through`)
@@ -384,6 +407,14 @@ class _Caught:
     # objects the function built around the session (`repo = Repo(session)`)
     users: dict[str, Built] = field(default_factory=dict)
     statements: int = 0  # how many of `calls` are queries, not flushes (see _failed_statement)
+
+    @property
+    def catcher(self) -> cst.CSTNode:
+        """What catches the failure: the handler, or the `suppress(...)` with-item."""
+        if self.handler is not None:
+            return self.handler
+        assert isinstance(self.try_, cst.With)
+        return next(item for item in self.try_.items if _suppressed(item) is not None)
 
     @property
     def only_through_calls(self) -> bool:
@@ -450,9 +481,10 @@ def _indent(updated: cst.CSTNode, rollback: cst.SimpleStatementLine) -> cst.CSTN
     return updated.with_changes(body=cst.IndentedBlock(body=[rollback, rest]))
 
 
-def _catching_handler(ev: Event) -> tuple[cst.Try, cst.ExceptHandler] | None:
+def _catching_handler(ctx: FileContext, ev: Event) -> tuple[cst.Try | cst.With, cst.ExceptHandler | None] | None:
     """The innermost try whose body holds the call, and its first handler for a database
-    error (None when the error goes past the function's tries)."""
+    error; or the innermost `with suppress(...)` block for one (and None: no handler). None
+    when the error goes past the function's tries."""
     path = ev.path
     for i in range(len(path) - 2, -1, -1):
         node = path[i]
@@ -462,7 +494,24 @@ def _catching_handler(ev: Event) -> tuple[cst.Try, cst.ExceptHandler] | None:
             for handler in node.handlers:
                 if _catches_db_error(handler):
                     return node, handler
+        if isinstance(node, cst.With) and path[i + 1] is node.body and any(
+                ctx.qualify(_suppressed(item)) == "contextlib.suppress" and catches_db_error(_suppressed_names(item))
+                for item in node.items):
+            return node, None
     return None
+
+
+def _suppressed(item: cst.WithItem) -> str | None:
+    """The callee of a with-item that may be `suppress(...)`, as written."""
+    call = item.item
+    name = dotted(call.func) if isinstance(call, cst.Call) else None
+    return name if name is not None and name.rsplit(".", 1)[-1] == "suppress" else None
+
+
+def _suppressed_names(item: cst.WithItem) -> list[str]:
+    """The last names of the classes `suppress(...)` swallows."""
+    assert isinstance(item.item, cst.Call)
+    return [name.rsplit(".", 1)[-1] for arg in item.item.args if not arg.star and (name := dotted(arg.value))]
 
 
 def _caught(handler: cst.ExceptHandler) -> list[str] | None:
@@ -487,7 +536,7 @@ def catches_db_error(caught: Iterable[str]) -> bool:
 def _only_the_commit_fails(entry: _Caught) -> bool:
     """Can the handler only have caught the commit's failure? It catches database errors only,
     or nothing but session calls comes before the commit in the try body."""
-    if entry.through:
+    if entry.through or entry.handler is None:
         return False  # the handler catches whatever the callee raises before its commit
     caught = _caught(entry.handler)
     if caught is not None and not {"Exception", "BaseException"} & set(caught):
@@ -531,7 +580,7 @@ def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str) -> bool:
     return raises_on_every_path(handler.body)
 
 
-def _falls_into_raise(ctx: FileContext, try_: cst.Try, S: str) -> bool:
+def _falls_into_raise(ctx: FileContext, try_: cst.Try | cst.With, S: str) -> bool:
     """Does the code after the whole `try` statement, in its own block, raise on every path
     without touching ``S`` first (`except Exception: try: finalize(db) except Exception:
     log(...)` then `raise`)? Then a handler that goes on only goes on into that `raise`."""
@@ -588,7 +637,7 @@ def _inside(ev: Event, node: cst.CSTNode, after: cst.CSTNode) -> bool:
     return start is not None and any(n is node for n in path[start + 1:])
 
 
-def _in_savepoint(ev: Event, try_: cst.Try, S: str) -> bool:
+def _in_savepoint(ev: Event, try_: cst.Try | cst.With, S: str) -> bool:
     """Is the call inside `with S.begin_nested():` / `with S.begin():` within the try? That
     block rolls itself back when the flush fails."""
     path = ev.path
@@ -615,8 +664,8 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
                 holder: Held, ref: SessionRef | None, given: str | None = None) -> str | None:
     """Why the session is used after the handler, or None when it is not. ``given``: the
     parameter whose session a scope handed back as ``S`` (the caller's)."""
-    S, body = entry.owner, entry.handler.body
-    ending = _ending(entry.handler)
+    S, body = entry.owner, entry.handler.body if entry.handler is not None else None
+    ending = _ending(entry.handler) if entry.handler is not None else None  # a suppressed error: what follows the block
     paths = ctx.cached(("statement_paths", id(fn)), lambda: statement_paths(fn))
     # the code after the handler: what follows its last statement (or, for a one-line
     # handler, what follows the try statement)
@@ -657,6 +706,8 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
 def _used_in_handler(ctx: FileContext, evs: list[Event], entry: _Caught) -> Event | None:
     """The handler's own first use of the session before anything ends the failed
     transaction (a query to find the row that won a race, before a `raise`): why it fails."""
+    if entry.handler is None:
+        return None  # `suppress()` has no code of its own
     S, body = entry.owner, entry.handler.body
     nested = savepoints(evs, S)
     scope = _binding_with(entry.calls[0], S)

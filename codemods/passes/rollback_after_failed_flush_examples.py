@@ -617,6 +617,27 @@ EXAMPLES = (
                     await message.answer("that name is taken")
             ''',
         ),
+        Example(
+            title="`suppress(IntegrityError)` swallows the failed commit, and the caller goes on",
+            before='''
+            from contextlib import suppress
+
+            from sqlalchemy.exc import IntegrityError
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+
+            async def remember_chat(session: AsyncSession, chat) -> None:
+                session.add(chat)
+                with suppress(IntegrityError):
+                    await session.commit()
+
+
+            async def on_start(session: AsyncSession, chat, user) -> None:
+                await remember_chat(session, chat)
+                session.add(user)
+                await session.commit()
+            ''',
+        ),
 )
 
 VALID = (
