@@ -639,15 +639,19 @@ def _inside(ev: Event, node: cst.CSTNode, after: cst.CSTNode) -> bool:
 
 def _in_savepoint(ev: Event, try_: cst.Try | cst.With, S: str) -> bool:
     """Is the call inside `with S.begin_nested():` / `with S.begin():` within the try? That
-    block rolls itself back when the flush fails."""
+    block rolls itself back when the flush fails. For `with suppress(...), S.begin_nested():`,
+    the items after `suppress(...)` are inside it too."""
     path = ev.path
     start = next((i for i, n in enumerate(path) if n is try_), len(path))
-    for node in path[start + 1:]:
-        if isinstance(node, cst.With):
-            for item in node.items:
-                expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
-                if isinstance(expr, cst.Call) and dotted(expr.func) in (f"{S}.begin_nested", f"{S}.begin"):
-                    return True
+    items: list[cst.WithItem] = []
+    if isinstance(try_, cst.With):
+        first = next(i for i, item in enumerate(try_.items) if _suppressed(item) is not None)
+        items += try_.items[first + 1:]
+    items += [item for node in path[start + 1:] if isinstance(node, cst.With) for item in node.items]
+    for item in items:
+        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+        if isinstance(expr, cst.Call) and dotted(expr.func) in (f"{S}.begin_nested", f"{S}.begin"):
+            return True
     return False
 
 
