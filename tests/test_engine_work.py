@@ -492,3 +492,105 @@ def test_no_collection_runs_while_the_command_analyses_a_file(monkeypatch):
     engine._process_path(__file__)
     assert seen == [True, False]
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("made", [
+    "session = Session(engine)",
+    "Maker = sessionmaker(engine)\nsession = Maker()",
+    "session = AsyncSession(engine)",
+])
+def test_a_module_level_session_is_read_for_sqf007_alone(made):
+    """SQF007's finding of a module-level session shared by the module's functions, with only
+    SQF007 selected: its `ast` facts (the module's `name = callee(...)`) say the file is one
+    for it, however the session is made."""
+    source = ("from sqlalchemy import create_engine\nfrom sqlalchemy.ext.asyncio import AsyncSession\n"
+              "from sqlalchemy.orm import Session, sessionmaker\n\nengine = create_engine('sqlite://')\n"
+              f"{made}\n\n\ndef count(model):\n    return session.query(model).count()\n")
+    result = engine.fix_text(source, Config(select=("SQF007",)))
+    assert [f.code for f in result.findings] == ["SQF007"]
+    assert "module-level session `session`" in result.findings[0].message
+
+
+def _all_sources() -> list:
+    """Every example of every pass (before and after) and every case it leaves alone, with
+    the project it is written against."""
+    out = []
+    for p in ALL_PASSES:
+        texts = [ex.source for ex in p.examples] + [ex.fixed for ex in p.examples if ex.fixed is not None]
+        out += [pytest.param(p.example_project, text, id=f"{p.code}-{i}") for i, text in
+                enumerate(texts + [v.source for v in p.valid])]
+    return out
+
+
+@pytest.mark.parametrize(("project", "text"), _all_sources())
+def test_a_pass_reports_nothing_in_a_file_its_facts_turn_away(monkeypatch, project, text):
+    """``Pass.wants`` may say no only where the pass would find nothing: on every example of
+    every pass, all the passes find what they find when each pass runs on every file."""
+    def findings() -> list[tuple[int, str, str]]:
+        result = engine.fix_text(text, Config(root="/project", unsafe_fixes=True), project=project,
+                                 path="app/example.py")
+        return [(f.line, f.code, f.message) for f in result.findings]
+
+    gated = findings()
+    for p in ALL_PASSES:
+        monkeypatch.setattr(p, "wants", classmethod(lambda cls, index, facts: True))
+    assert gated == findings()
+
+
+PRODUCTS = {
+    "app/__init__.py": "",
+    "app/db.py": "from sqlalchemy.ext.asyncio import AsyncSession\n\nSession = AsyncSession\n",
+    "app/models.py": '''\
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    roles: Mapped[list[Role]] = relationship()
+''',
+    "app/crud.py": '''\
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Product
+
+
+async def create_product(db: AsyncSession, name: str) -> Product:
+    product = Product(name=name)
+    db.add(product)
+    await db.commit()
+    await db.refresh(product)
+    return product
+''',
+}
+
+
+def test_a_function_called_through_an_imported_module_is_read_for_sqf006_alone():
+    """`crud.create_product(...)` returns an object it built and refreshed, with no
+    relationship loaded: the facts of a module that calls it through the imported module's
+    name (and names its session type through a project alias) say the file is one for SQF006."""
+    source = '''\
+from app import crud, db as database
+
+
+async def add(db: database.Session, name: str) -> list[int]:
+    product = await crud.create_product(db, name)
+    await db.refresh(product)
+    return [role.id for role in product.roles]
+'''
+    result = engine.fix_text(source, Config(root="/project", select=("SQF006",)), project=PRODUCTS,
+                             path="app/use.py")
+    assert [(f.line, f.code) for f in result.findings] == [(7, "SQF006")]
+    assert "`product.roles`" in result.findings[0].message

@@ -134,6 +134,8 @@ class Extractor(ClassExtraction, FunctionExtraction):
                 self.statement(sub, prefix)
 
     def assignment(self, name: str, value: ast.AST, line: int) -> None:
+        if isinstance(value, ast.Call) and (called := self.q(value.func)) is not None:
+            self.facts.assigned_calls.add(called)
         factory = self.factory_from(name, value, line)
         if factory is not None:
             self.facts.factories[name] = factory

@@ -71,6 +71,9 @@ def _aggregate(tree: ast.Module, nodes: list[ast.AST], facts: ModuleFacts) -> No
         if isinstance(node, ast.Call):
             if isinstance(node.func, ast.Attribute):
                 facts.all_methods.add(node.func.attr)
+                dotted = dotted_name(node.func)
+                if dotted is not None and dotted.split(".", 1)[0] in facts.imports:
+                    facts.imported_calls.add(facts.qualify(dotted) or dotted)
             elif isinstance(node.func, ast.Name):
                 facts.all_called.add(node.func.id)
         elif isinstance(node, (ast.With, ast.AsyncWith)):

@@ -134,8 +134,8 @@ class InstanceOutlivesSession(Pass):
                           if "." in q and any(h.startswith("self.") for h in fn.stores - fn.add_owners)}
         if any(index.module_instances(f"{facts.module}.{c}") for c in stored_on_self):
             return True  # a container on self of an object built once at module level
-        return any(index.opens_session(f"{facts.module}.{name}") is None and f.via is not None
-                   and index.opens_session(f.via) is not None for name, f in facts.factories.items())
+        # a module-level session (`session = Session(engine)`, `db = SessionLocal()`): see _module_sessions
+        return any(index.factory(q) is not None or index.opens_session(q) is not None for q in facts.assigned_calls)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         module_containers = self._module_containers(ctx.module)
