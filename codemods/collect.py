@@ -42,12 +42,14 @@ def for_one_file() -> None:
 @contextmanager
 def one_file() -> Iterator[None]:
     """The analysis of one file, in the command: no collection while it runs, a young one
-    after it when it left enough objects alive to call for one."""
+    after it when it left enough objects alive to call for one. Outside the file's time
+    limit (``guard.time_limit``): that collection is not the file's time, and a timer firing
+    cannot come between turning the collector off and the ``finally`` that turns it on."""
     if not (_COMMAND and gc.isenabled()):
         yield
         return
-    gc.disable()
     try:
+        gc.disable()
         yield
     finally:
         gc.enable()

@@ -377,7 +377,7 @@ def _process_path(path: str) -> FileResult:
         return FileResult(path=path, error=f"{path}:{exc.line}:{exc.col}: {kind}{exc.message}")
     config: Config = _WORKER["config"]
     try:
-        with guard.time_limit(config.file_timeout), collect.one_file():
+        with collect.one_file(), guard.time_limit(config.file_timeout):
             guard.run_test_hooks(path, in_worker=False)
             result = process_source(path, source, _WORKER["index"], config, _WORKER["passes"],
                                     _WORKER["diffs"], path in _WORKER["explicit"])

@@ -480,7 +480,7 @@ def test_no_collection_runs_while_the_command_analyses_a_file(monkeypatch):
     embeds sqla-fix keeps its own settings."""
     import gc
 
-    from codemods import collect
+    from codemods import collect, guard
 
     seen: list[bool] = []
     monkeypatch.setattr(engine, "process_source", lambda *args: seen.append(gc.isenabled()) or engine.FileResult(path=args[0]))
@@ -492,6 +492,13 @@ def test_no_collection_runs_while_the_command_analyses_a_file(monkeypatch):
     engine._process_path(__file__)
     assert seen == [True, False]
     assert gc.isenabled()
+
+    def times_out(*args):
+        raise guard.FileTimeout()
+
+    monkeypatch.setattr(engine, "process_source", times_out)
+    assert "file-timeout" in (engine._process_path(__file__).error or "")
+    assert gc.isenabled()  # on again after a file that ran out of time
 
 
 @pytest.mark.parametrize("made", [

@@ -221,8 +221,13 @@ class RollbackAfterFailedFlush(Pass):
                     continue
                 found = _catching_handler(ctx, ev)
                 if found is not None:
-                    key = (id(found[1] or found[0]), owner)  # type: ignore[assignment]
-                    entry = caught.setdefault(key, _Caught(found[0], found[1], owner, [], users=users_of(built, owner)))  # type: ignore[arg-type]
+                    node, catcher = found
+                    key = (id(catcher), owner)  # type: ignore[assignment]
+                    handler = catcher if isinstance(catcher, cst.ExceptHandler) else None
+                    suppressor = catcher if isinstance(catcher, cst.WithItem) else None
+                    entry = caught.setdefault(key, _Caught(node, handler, owner, [],  # type: ignore[arg-type]
+                                                           users=users_of(built, owner),  # type: ignore[arg-type]
+                                                           suppressor=suppressor))
                     entry.calls.append(ev)
                     entry.statements += statement
                     if via is not None:
@@ -281,7 +286,7 @@ class RollbackAfterFailedFlush(Pass):
         ref = refs.get(S)
         if block is not None and _inside(entry.calls[0], block, after=entry.try_):
             return None  # the scope is inside the try: it closed before the handler runs
-        if all(_in_savepoint(ev, entry.try_, S) for ev in entry.calls):
+        if all(_in_savepoint(ev, entry, S) for ev in entry.calls):
             return None
         early = _used_in_handler(ctx, evs, entry)
         if early is None and (isinstance(entry.try_, cst.Try) and handler is not None
@@ -369,9 +374,11 @@ class RollbackAfterFailedFlush(Pass):
                        f"`{awaited}{S}.rollback()`: {aborted}; roll back first")
             at: cst.CSTNode = early.node
         else:
+            where = "roll back in the handler" if entry.handler is not None else \
+                "catch the error with `try`/`except` and roll back there"
             message = (f"this {'handler catches' if entry.handler is not None else '`suppress()` swallows'} {failed} "
                        f"without `{awaited}{S}.rollback()`, and {why}: {aborted}; "
-                       f"roll back in the handler, or run the query in a savepoint ({savepoint})")
+                       f"{where}, or run the query in a savepoint ({savepoint})")
             at = entry.catcher
         message += " (no automatic fix: a rollback also discards the transaction's earlier work)"
         return self.finding(at, message)
@@ -407,14 +414,14 @@ class _Caught:
     # objects the function built around the session (`repo = Repo(session)`)
     users: dict[str, Built] = field(default_factory=dict)
     statements: int = 0  # how many of `calls` are queries, not flushes (see _failed_statement)
+    suppressor: cst.WithItem | None = None  # the `suppress(...)` item, when there is no handler
 
     @property
     def catcher(self) -> cst.CSTNode:
         """What catches the failure: the handler, or the `suppress(...)` with-item."""
-        if self.handler is not None:
-            return self.handler
-        assert isinstance(self.try_, cst.With)
-        return next(item for item in self.try_.items if _suppressed(item) is not None)
+        catcher = self.handler or self.suppressor
+        assert catcher is not None
+        return catcher
 
     @property
     def only_through_calls(self) -> bool:
@@ -481,10 +488,10 @@ def _indent(updated: cst.CSTNode, rollback: cst.SimpleStatementLine) -> cst.CSTN
     return updated.with_changes(body=cst.IndentedBlock(body=[rollback, rest]))
 
 
-def _catching_handler(ctx: FileContext, ev: Event) -> tuple[cst.Try | cst.With, cst.ExceptHandler | None] | None:
+def _catching_handler(ctx: FileContext, ev: Event) -> tuple[cst.Try | cst.With, cst.ExceptHandler | cst.WithItem] | None:
     """The innermost try whose body holds the call, and its first handler for a database
-    error; or the innermost `with suppress(...)` block for one (and None: no handler). None
-    when the error goes past the function's tries."""
+    error; or the innermost `with suppress(...)` block for one, and that item. None when the
+    error goes past the function's tries."""
     path = ev.path
     for i in range(len(path) - 2, -1, -1):
         node = path[i]
@@ -494,10 +501,10 @@ def _catching_handler(ctx: FileContext, ev: Event) -> tuple[cst.Try | cst.With, 
             for handler in node.handlers:
                 if _catches_db_error(handler):
                     return node, handler
-        if isinstance(node, cst.With) and path[i + 1] is node.body and any(
-                ctx.qualify(_suppressed(item)) == "contextlib.suppress" and catches_db_error(_suppressed_names(item))
-                for item in node.items):
-            return node, None
+        if isinstance(node, cst.With) and path[i + 1] is node.body:
+            for item in node.items:
+                if ctx.qualify(_suppressed(item)) == "contextlib.suppress" and catches_db_error(_suppressed_names(item)):
+                    return node, item
     return None
 
 
@@ -637,22 +644,23 @@ def _inside(ev: Event, node: cst.CSTNode, after: cst.CSTNode) -> bool:
     return start is not None and any(n is node for n in path[start + 1:])
 
 
-def _in_savepoint(ev: Event, try_: cst.Try | cst.With, S: str) -> bool:
-    """Is the call inside `with S.begin_nested():` / `with S.begin():` within the try? That
-    block rolls itself back when the flush fails. For `with suppress(...), S.begin_nested():`,
-    the items after `suppress(...)` are inside it too."""
+def _in_savepoint(ev: Event, entry: _Caught, S: str) -> bool:
+    """Is the call inside `with S.begin_nested():` / `with S.begin():` within the try (or after
+    `suppress(...)` in its own with-statement)? That block rolls itself back when the flush
+    fails, before the handler runs."""
     path = ev.path
-    start = next((i for i, n in enumerate(path) if n is try_), len(path))
-    items: list[cst.WithItem] = []
-    if isinstance(try_, cst.With):
-        first = next(i for i, item in enumerate(try_.items) if _suppressed(item) is not None)
-        items += try_.items[first + 1:]
-    items += [item for node in path[start + 1:] if isinstance(node, cst.With) for item in node.items]
-    for item in items:
-        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
-        if isinstance(expr, cst.Call) and dotted(expr.func) in (f"{S}.begin_nested", f"{S}.begin"):
-            return True
-    return False
+    start = next((i for i, n in enumerate(path) if n is entry.try_), len(path))
+    inside = [item for node in path[start + 1:] if isinstance(node, cst.With) for item in node.items]
+    if entry.suppressor is not None and isinstance(entry.try_, cst.With):
+        at = next(i for i, item in enumerate(entry.try_.items) if item is entry.suppressor)
+        inside += entry.try_.items[at + 1:]
+    return any(_begins(item, S, ("begin_nested", "begin")) for item in inside)
+
+
+def _begins(item: cst.WithItem, S: str, methods: tuple[str, ...]) -> bool:
+    """Is the with-item ``S.<method>()`` (awaited or not) for one of ``methods``?"""
+    expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+    return isinstance(expr, cst.Call) and dotted(expr.func) in {f"{S}.{m}" for m in methods}
 
 
 def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
