@@ -52,6 +52,8 @@ DB_ERRORS = {
     "DatabaseError", "DataError", "ProgrammingError", "InternalError", "FlushError",
     "Exception", "BaseException",
 }
+# `contextlib.suppress(...)`: a with-item that swallows what it names, as a handler that passes
+SUPPRESS = "suppress"
 # Calls that leave the function (anywhere); RESETS end the failed transaction (on the session).
 LEAVES = {"abort", "flask.abort", "exit", "sys.exit", "os._exit"}
 
@@ -182,7 +184,7 @@ class RollbackAfterFailedFlush(Pass):
     @classmethod
     def wants(cls, index, facts) -> bool:
         if facts is not None and not catches_db_error(facts.all_caught) \
-                and "suppress" not in facts.all_called | facts.all_methods:
+                and SUPPRESS not in facts.all_called | facts.all_methods:
             return False  # every finding is about a handler (or `suppress()`) catching a database error
         return facts is None or bool({"commit", "flush"} & facts.all_methods) or bool(
             (facts.all_methods | facts.all_called) & index.flushing_function_names()) or bool(
@@ -198,7 +200,7 @@ class RollbackAfterFailedFlush(Pass):
             through_calls = bool((found_shape.methods | found_shape.calls) & flushing)
             queries = on_postgresql and bool(found_shape.methods & STATEMENT_METHODS or found_shape.calls & querying)
             if not ({"commit", "flush"} & found_shape.methods or through_calls or queries) \
-                    or not (has_try(fn) or "suppress" in found_shape.calls | found_shape.methods):
+                    or not (has_try(fn) or SUPPRESS in found_shape.calls | found_shape.methods):
                 continue
             evs = events(fn, ctx)
             built = built_around(ctx, evs) if through_calls else {}
@@ -308,9 +310,9 @@ class RollbackAfterFailedFlush(Pass):
             session_is_async(ctx, fn, S, function_facts(ctx, qualname))
         if entry.only_statements:
             return self._aborted(entry, why, early, is_async)
-        if entry.handler is None:
-            return self._suppressed(entry, why, is_async)
         commits = any(ev.name == "commit" for ev in entry.calls if ev.kind == EventKind.CALL)
+        if entry.handler is None:
+            return self._suppressed(entry, commits, why, is_async)
         awaited = "await " if is_async else ""
         if entry.only_through_calls:
             commits = True  # the callee's work is the transaction's: the rollback is unsafe either way
@@ -348,12 +350,12 @@ class RollbackAfterFailedFlush(Pass):
         return self.finding(at, message, Fix([edit], safe=safe))
 
 
-    def _suppressed(self, entry: _Caught, why: str, is_async: bool | None) -> Finding:
-        """A failed commit or flush swallowed by ``with suppress(IntegrityError):``."""
+    def _suppressed(self, entry: _Caught, commits: bool, why: str, is_async: bool | None) -> Finding:
+        """A failed commit or flush (``commits``: a commit is among them) swallowed by ``with
+        suppress(IntegrityError):``."""
         S, awaited = entry.owner, "await " if is_async else ""
         failed = "a failed flush or commit" if entry.only_through_calls else \
-            "a failed commit" if any(ev.name == "commit" for ev in entry.calls if ev.kind == EventKind.CALL) \
-            else "a failed flush"
+            "a failed commit" if commits else "a failed flush"
         return self.finding(entry.catcher, (
             f"`suppress()` swallows {failed} of `{S}` without `{awaited}{S}.rollback()`, and {why}: that use "
             f"raises PendingRollbackError; catch the error with `try`/`except` and roll back there (no "
@@ -503,7 +505,7 @@ def _catching_handler(ctx: FileContext, ev: Event) -> tuple[cst.Try | cst.With, 
                     return node, handler
         if isinstance(node, cst.With) and path[i + 1] is node.body:
             for item in node.items:
-                if ctx.qualify(_suppressed(item)) == "contextlib.suppress" and catches_db_error(_suppressed_names(item)):
+                if ctx.qualify(_suppressed(item)) == f"contextlib.{SUPPRESS}" and catches_db_error(_suppressed_names(item)):
                     return node, item
     return None
 
@@ -512,7 +514,7 @@ def _suppressed(item: cst.WithItem) -> str | None:
     """The callee of a with-item that may be `suppress(...)`, as written."""
     call = item.item
     name = dotted(call.func) if isinstance(call, cst.Call) else None
-    return name if name is not None and name.rsplit(".", 1)[-1] == "suppress" else None
+    return name if name is not None and name.rsplit(".", 1)[-1] == SUPPRESS else None
 
 
 def _suppressed_names(item: cst.WithItem) -> list[str]:
@@ -654,13 +656,11 @@ def _in_savepoint(ev: Event, entry: _Caught, S: str) -> bool:
     if entry.suppressor is not None and isinstance(entry.try_, cst.With):
         at = next(i for i, item in enumerate(entry.try_.items) if item is entry.suppressor)
         inside += entry.try_.items[at + 1:]
-    return any(_begins(item, S, ("begin_nested", "begin")) for item in inside)
-
-
-def _begins(item: cst.WithItem, S: str, methods: tuple[str, ...]) -> bool:
-    """Is the with-item ``S.<method>()`` (awaited or not) for one of ``methods``?"""
-    expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
-    return isinstance(expr, cst.Call) and dotted(expr.func) in {f"{S}.{m}" for m in methods}
+    for item in inside:
+        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+        if isinstance(expr, cst.Call) and dotted(expr.func) in (f"{S}.begin_nested", f"{S}.begin"):
+            return True
+    return False
 
 
 def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
