@@ -249,7 +249,7 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
                 break
             code = apply_fixes(ctx.module, fixes).code
             try:
-                current = cst.parse_module(code)
+                current = trees.parse_text(code)
             except Exception as exc:
                 raise InternalError(f"a fix produced code that does not parse ({exc.__class__.__name__})") from exc
         if code != source.text:

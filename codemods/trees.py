@@ -9,7 +9,9 @@ many files with session code are both.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .kept import Kept
@@ -38,6 +40,42 @@ _KEPT: Kept[tuple[str, str], cst.Module] = by_size(lambda key: len(key[1]))
 
 
 def parse(path: str, text: str) -> cst.Module:
-    """``cst.parse_module(text)``, or the tree kept for ``path`` parsed from the same text
-    (libcst's trees are immutable: one serves every reader)."""
-    return _KEPT.get((os.path.abspath(path), text), lambda: cst.parse_module(text))
+    """:func:`parse_text`, or the tree kept for ``path`` parsed from the same text (libcst's
+    trees are immutable: one serves every reader)."""
+    return _KEPT.get((os.path.abspath(path), text), lambda: parse_text(text))
+
+
+def parse_text(text: str) -> cst.Module:
+    """``cst.parse_module(text)`` without libcst's check of each node as it is built.
+
+    libcst checks every node its constructor is given (``CSTNode.__post_init__`` calls
+    ``_validate``): that a name is not empty, that parentheses balance, that whitespace is
+    whitespace. That is for trees built by hand; a parser builds valid trees, and the checks
+    took an eighth of a parse (libcst's own source notes they could be skipped when parsing).
+    A node built outside a parse, as a fix builds its code, is checked as before; so is a
+    fix's result, which :func:`engine.parses_like` parses the usual way."""
+    with _unchecked():
+        return cst.parse_module(text)
+
+
+_PARSING = threading.local()  # per thread: a fix built in another thread keeps its checks
+
+
+def _post_init(node: cst.CSTNode) -> None:
+    if not getattr(_PARSING, "depth", 0):
+        node._validate()
+
+
+@contextmanager
+def _unchecked() -> Iterator[None]:
+    base = cst.CSTNode
+    if base.__dict__.get("__post_init__") is not _post_init:
+        if "__post_init__" not in base.__dict__ or not hasattr(base, "_validate"):
+            yield  # a libcst whose nodes are made differently: parse as it does
+            return
+        base.__post_init__ = _post_init  # type: ignore[method-assign,assignment]  # checks as libcst's own does, unless a parse is under way
+    _PARSING.depth = getattr(_PARSING, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _PARSING.depth -= 1
