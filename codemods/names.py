@@ -173,3 +173,7 @@ def method_key(name: str) -> str:
     (``"to_dict()"``): a property read and a method call both read ``obj.<key>``, and the
     ``()`` keeps the two apart (see index.model_reads)."""
     return f"{name}()"
+
+# Builtins that advance an iterator once: `next(get_db())` takes the first value of a generator
+# that nothing else holds.
+ADVANCE = frozenset({"next", "anext"})

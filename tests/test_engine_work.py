@@ -12,7 +12,7 @@ from snippets import BUGGY, FIXED
 from codemods import engine
 from codemods import index as index_mod
 from codemods.config import Config
-from codemods.passes import ALL_PASSES
+from codemods.passes import ALL_PASSES, Pass
 
 # A pass example reported without a fix: the file is parsed and checked, and nothing changes.
 REPORT_ONLY_PASS, REPORT_ONLY = next((p, ex) for p in ALL_PASSES for ex in p.examples if ex.fixed is None)
@@ -601,3 +601,115 @@ async def add(db: database.Session, name: str) -> list[int]:
                              path="app/use.py")
     assert [(f.line, f.code) for f in result.findings] == [(7, "SQF006")]
     assert "`product.roles`" in result.findings[0].message
+
+
+def assert_gate(pass_: type[Pass], project: dict[str, str], path: str, source: str, wanted: bool) -> None:
+    """``pass_``'s gate says ``wanted`` of the file ``path`` (``source``) of ``project``, and
+    the check of the file finds what the gate let it look for."""
+    config = Config(root="/project")
+    index = engine.index_for_sources({**project, path: source}, config)
+    assert pass_.wants(index, index.module_for_path(f"/project/{path}")) is wanted
+    found = [f.code for f in engine.fix_text(source, config, project=project, path=path).findings]
+    assert (pass_.code in found) is wanted
+
+
+PROVIDERS = {
+    "app/__init__.py": "",
+    "app/db.py": '''\
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+SessionLocal = sessionmaker(create_engine("sqlite://"))
+
+
+def get_db():
+    db = SessionLocal()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def numbers():
+    yield from range(3)
+''',
+}
+
+
+@pytest.mark.parametrize(("advanced", "wanted"), [
+    ("next(get_db())", True), ("next(db_module.get_db())", True),
+    ("next(numbers())", False), ("next(iter(rows))", False), ("next(self.rows())", False),
+])
+def test_a_file_that_advances_no_session_provider_is_not_read_for_a_dropped_one(advanced, wanted):
+    """SQF011 reports a provider generator advanced once and dropped (`next(get_db())`): a
+    file whose `next()` calls advance nothing the index knows as one is not read for it."""
+    from codemods.passes.session_never_closed import SessionNeverClosed
+
+    source = (f"from app import db as db_module\nfrom app.db import get_db, numbers\n\n\n"
+              f"def first(self, rows):\n    value = {advanced}\n    return value.query(int).all()\n")
+    assert_gate(SessionNeverClosed, PROVIDERS, "app/use.py", source, wanted)
+
+
+USERS = {
+    "app/__init__.py": "",
+    "app/crud.py": '''\
+from sqlalchemy.orm import Session
+
+
+def create_user(db: Session, name: str) -> None:
+    db.add(object())
+    db.flush()
+''',
+}
+
+
+@pytest.mark.parametrize(("call", "wanted"), [
+    ("crud.create_user(db, name)", True), ("create_user(db, name)", True),
+    ("client.create_user(db, name)", False), ("self.create_user(db, name)", False),
+])
+def test_a_call_named_like_a_flushing_function_is_read_for_a_failed_flush_only_when_it_is_one(call, wanted):
+    """SQF009 follows a session handed to a project function that flushes it, found by the
+    callee's qualified name: a client's method of the same name (`client.create_user`) is not
+    that function, and a file calling only such methods is not read for it."""
+    from codemods.passes.rollback_after_failed_flush import RollbackAfterFailedFlush
+
+    source = ("from sqlalchemy.exc import IntegrityError\nfrom sqlalchemy.orm import Session\n\n"
+              "from app import crud\nfrom app.crud import create_user\n\n\n"
+              f"def register(self, client, db: Session, name: str) -> None:\n    try:\n        {call}\n"
+              "    except IntegrityError:\n        pass\n    db.query(int).all()\n")
+    assert_gate(RollbackAfterFailedFlush, USERS, "app/use.py", source, wanted)
+
+
+KEEPER = '''\
+from sqlalchemy.orm import Session
+
+from app.models import User
+
+
+class Hooks:
+    def __init__(self) -> None:
+        self._hooks = []
+
+    def on_close(self, hook) -> None:
+        self._hooks.append(hook)
+
+    def greet(self, db: Session, user_id: int) -> None:
+        user = db.get(User, user_id)
+        {call}
+'''
+
+
+@pytest.mark.parametrize(("call", "wanted"), [
+    ("self.on_close(lambda: print(user.name))", True), ("print(user.name)", False),
+])
+def test_a_module_whose_keepers_nobody_calls_is_not_read_for_kept_callbacks(call, wanted):
+    """SQF007 reports a callback reading an ORM instance handed to a function of the module
+    that keeps it (`self._hooks.append(hook)`): a module that never calls its keepers is not
+    read for that."""
+    from codemods.passes.instance_outlives_session import InstanceOutlivesSession
+
+    models = {"app/__init__.py": "", "app/models.py": (
+        "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\nclass Base(DeclarativeBase):\n"
+        "    pass\n\n\nclass User(Base):\n    __tablename__ = 'users'\n"
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n    name: Mapped[str]\n")}
+    assert_gate(InstanceOutlivesSession, models, "app/hooks.py", KEEPER.format(call=call), wanted)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 
-from ..names import BARE_EXCEPT
+from ..names import ADVANCE, BARE_EXCEPT
 from . import astutil
 from .aborts import AUTOCOMMIT, database_named
 from .astutil import (
@@ -72,10 +72,17 @@ def _aggregate(tree: ast.Module, nodes: list[ast.AST], facts: ModuleFacts) -> No
             if isinstance(node.func, ast.Attribute):
                 facts.all_methods.add(node.func.attr)
                 dotted = dotted_name(node.func)
-                if dotted is not None and dotted.split(".", 1)[0] in facts.imports:
-                    facts.imported_calls.add(facts.qualify(dotted) or dotted)
+                head = dotted.split(".", 1)[0] if dotted is not None else None
+                if (head in facts.imports or head in facts.classes) and (qualified := facts.qualify(dotted)):
+                    facts.qualified_calls.add(qualified)
             elif isinstance(node.func, ast.Name):
                 facts.all_called.add(node.func.id)
+                if qualified := facts.qualify(node.func.id):  # (not `cls(...)`)
+                    facts.qualified_calls.add(qualified)
+                if node.func.id in ADVANCE and node.args and isinstance(node.args[0], ast.Call):
+                    advanced = facts.qualify(dotted_name(node.args[0].func))
+                    if advanced is not None:
+                        facts.advanced_calls.add(advanced)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 expr = strip_await(item.context_expr)

@@ -312,11 +312,15 @@ class ModuleFacts:
     all_methods: set[str] = field(default_factory=set)  # x.method(...) names called anywhere
     all_called: set[str] = field(default_factory=set)  # name(...) called anywhere
     all_with_callees: set[str] = field(default_factory=set)  # qualified callees of with-items
-    # qualified callees of calls through an imported name's attributes, anywhere
-    # (`products.create_product(...)`: "app.crud.products.create_product")
-    imported_calls: set[str] = field(default_factory=set)
+    # the qualified callees of its calls, anywhere, that the index can resolve: a plain name
+    # (`create_product(...)`), an imported name's attribute (`products.create_product(...)`:
+    # "app.crud.products.create_product"), a class of its own's (`Repo.create(...)`); not an
+    # object's method (`client.create_product(...)`, `self.save()`)
+    qualified_calls: set[str] = field(default_factory=set)
     # the qualified callees of its module-level `name = callee(...)` (`session = Session(engine)`)
     assigned_calls: set[str] = field(default_factory=set)
+    # the qualified callees of calls advanced once, anywhere (`next(get_db())`: "app.db.get_db")
+    advanced_calls: set[str] = field(default_factory=set)
     # the last names of the exception classes its handlers catch (`except exc.IntegrityError`:
     # "IntegrityError"), and names.BARE_EXCEPT for `except:`
     all_caught: set[str] = field(default_factory=set)

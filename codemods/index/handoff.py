@@ -184,7 +184,13 @@ class HandoffQueries(ReturnQueries, SessionQueries):
         function calling none of them needs no closer look."""
         if self._flushing is None:
             self._flushing = {q.rsplit(".", 1)[-1] for mod in self.modules.values()
-                              for q, fn in mod.functions.items() if fn.flushes_params or any(
-                                  end.session.startswith("self.") and end.method in ("commit", "flush")
-                                  and not end.caught for end in fn.session_ends)}
+                              for q, fn in mod.functions.items() if fn.flushes_params} | self.self_flushing_method_names()
         return self._flushing
+
+    def self_flushing_method_names(self) -> frozenset[str]:
+        """The short names of the methods that commit or flush their own ``self.<attr>``
+        session where a failure reaches the caller (see :meth:`constructed_flushes`)."""
+        return self.remember(("self-flushing",), lambda: frozenset(
+            q.rsplit(".", 1)[-1] for mod in self.modules.values() for q, fn in mod.functions.items()
+            if any(end.session.startswith("self.") and end.method in ("commit", "flush") and not end.caught
+                   for end in fn.session_ends)))

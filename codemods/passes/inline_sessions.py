@@ -21,6 +21,8 @@ from .helpers import dotted
 
 if TYPE_CHECKING:
     import libcst as cst
+
+    from .. import index as index_mod
 else:
     cst = lazy("libcst")
 
@@ -79,13 +81,18 @@ def dropped_providers(ctx: FileContext, fn: cst.FunctionDef) -> Iterator[tuple[c
         if _no_connection_or_closed(ctx, fn, call):
             continue
         made: cst.Call = call.args[0].value  # type: ignore[assignment]
-        qualified = ctx.qualify(dotted(made.func))
-        provider = index.function(qualified) if qualified else None
-        if provider is None or not provider.is_generator or not provider.closes_after_yield:
-            continue
-        opened = [o for o in provider.opened if o.yielded and index.opens_session(o.factory) is not None]
-        if opened and opens_new(ctx, opened[0].factory, ""):
-            yield call, bool(index.opens_session(opened[0].factory))
+        opened = advanced_provider(index, ctx.qualify(dotted(made.func)))
+        if opened is not None and opens_new(ctx, opened.factory, ""):
+            yield call, bool(index.opens_session(opened.factory))
+
+
+def advanced_provider(index: index_mod.ProjectIndex, qualified: str | None) -> index_mod.OpenedSession | None:
+    """When ``qualified`` names a project generator that opens a session, yields it and closes
+    it after the yield (a provider `next()` may drop): that session."""
+    provider = index.function(qualified) if qualified else None
+    if provider is None or not provider.is_generator or not provider.closes_after_yield:
+        return None
+    return next((o for o in provider.opened if o.yielded and index.opens_session(o.factory) is not None), None)
 
 
 _ENGINE_ONLY = frozenset({"bind", "get_bind", "info"})  # what a session answers without a connection

@@ -127,9 +127,9 @@ class InstanceOutlivesSession(Pass):
                     return True
         if any(index.memoizes(d) for fn in facts.functions.values() for d in fn.decorators):
             return True
-        if _LATER_NAMES & (facts.all_called | facts.all_methods) \
-                or any(fn.kept_params for fn in facts.functions.values()):
-            return True  # a callback may be kept for later
+        keepers = {q.rsplit(".", 1)[-1] for q, fn in facts.functions.items() if fn.kept_params}
+        if (_LATER_NAMES | keepers) & (facts.all_called | facts.all_methods):
+            return True  # a callback may be kept for later (by a function of this module: see _keepers)
         stored_on_self = {q.split(".")[0] for q, fn in facts.functions.items()
                           if "." in q and any(h.startswith("self.") for h in fn.stores - fn.add_owners)}
         if any(index.module_instances(f"{facts.module}.{c}") for c in stored_on_self):

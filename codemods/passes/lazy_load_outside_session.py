@@ -117,8 +117,7 @@ class LazyLoadOutsideSession(Pass):
             return True  # queries on an AsyncSession parameter
         if facts.has_async and any(index.instance_model(f"{facts.module}.{cls}") is not None for cls in facts.classes):
             return True  # a model's own async methods (`await self.awaitable_attrs.rel`)
-        called = [facts.imports.get(name) or f"{facts.module}.{name}" for name in facts.all_called]
-        for target in (*called, *facts.imported_calls):  # `get_user(...)`, `crud.get_user(...)`
+        for target in facts.qualified_calls:  # `get_user(...)`, `crud.get_user(...)`
             if _returns_detached(index, target) or (facts.has_async and index.returned(target) is not None):
                 return True
         return False

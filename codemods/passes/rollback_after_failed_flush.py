@@ -39,6 +39,7 @@ from .rollback_after_failed_flush_examples import EXAMPLES, PROJECT, VALID
 if TYPE_CHECKING:
     import libcst as cst
 
+    from .. import index as index_mod
     from ..index import aborts
 else:
     cst = lazy("libcst")
@@ -186,8 +187,8 @@ class RollbackAfterFailedFlush(Pass):
         if facts is not None and not catches_db_error(facts.all_caught) \
                 and SUPPRESS not in facts.all_called | facts.all_methods:
             return False  # every finding is about a handler (or `suppress()`) catching a database error
-        return facts is None or bool({"commit", "flush"} & facts.all_methods) or bool(
-            (facts.all_methods | facts.all_called) & index.flushing_function_names()) or bool(
+        return facts is None or bool({"commit", "flush"} & facts.all_methods) or _may_flush_through_calls(
+            index, facts) or bool(
             facts.all_methods & STATEMENT_METHODS or facts.all_called & aborts.statement_function_names(index)) \
             and aborts.aborting_database(index)
 
@@ -446,6 +447,15 @@ def _failed_statement(ctx: FileContext, ev: Event) -> bool:
     else:
         found = False
     return found
+
+
+def _may_flush_through_calls(index: index_mod.ProjectIndex, facts: index_mod.ModuleFacts) -> bool:
+    """Might the module hand a session to a project function that commits or flushes it (as
+    :func:`_flushing_call` resolves the callee: by its qualified name, so a client's method of
+    the same name is not one), or call such a method of an object built around a session
+    (``built_around``)?"""
+    return any(getattr(index.function(q), "flushes_params", None) for q in facts.qualified_calls) \
+        or bool(facts.all_methods & index.self_flushing_method_names())
 
 
 def _flushing_call(ctx: FileContext, ev: Event) -> str | None:

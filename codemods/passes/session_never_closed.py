@@ -8,6 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING  # noqa: I001
 
 from ..lazy import lazy
+from ..names import ADVANCE
 from . import match as m
 from . import never_closed_examples_w3 as w3
 from .base import Edit, Example, FileContext, Finding, Fix, Pass, Valid
@@ -15,7 +16,14 @@ from .examples import BOT, SYNC_DB
 from .flow import Event, EventKind, events, functions, handler_block, in_finally
 from .helpers import dotted
 from .holders import held_in, holder_of, unowned_holder, unowned_message
-from .inline_sessions import dropped_providers, inline_sessions, on_a_connection, opens_new, without_engine
+from .inline_sessions import (
+    advanced_provider,
+    dropped_providers,
+    inline_sessions,
+    on_a_connection,
+    opens_new,
+    without_engine,
+)
 from .scripts import is_command, runs_once
 
 if TYPE_CHECKING:
@@ -43,7 +51,6 @@ _LOOKERS = {
 
 
 # builtins that advance a generator once (`next(get_db())`): see inline_sessions.dropped_providers
-_ADVANCE = frozenset({"next", "anext"})
 
 
 class Outcome(Enum):
@@ -634,12 +641,13 @@ class SessionNeverClosed(Pass):
                    for fn in facts.functions.values() for o in fn.opened) or any(
             index.opens_session(h.factory) is not None for fn in facts.functions.values() for h in fn.held) or any(
             index.opens_session(made) is not None or index.kept_factory(made) is not None
-            for fn in facts.functions.values() for made in fn.inline_opens) or bool(_ADVANCE & facts.all_called)
+            for fn in facts.functions.values() for made in fn.inline_opens) or any(
+            advanced_provider(index, q) is not None for q in facts.advanced_calls)  # `next(get_db())`
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
             facts = ctx.function_facts(qualname)
-            advances = facts is None or bool(_ADVANCE & facts.called)
+            advances = facts is None or bool(ADVANCE & facts.called)
             if facts is not None and not facts.session_names and not facts.held and not facts.inline_opens \
                     and not advances or _once_per_process(ctx, qualname, fn):
                 continue
