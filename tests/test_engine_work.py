@@ -713,3 +713,18 @@ def test_a_module_whose_keepers_nobody_calls_is_not_read_for_kept_callbacks(call
         "    pass\n\n\nclass User(Base):\n    __tablename__ = 'users'\n"
         "    id: Mapped[int] = mapped_column(primary_key=True)\n    name: Mapped[str]\n")}
     assert_gate(InstanceOutlivesSession, models, "app/hooks.py", KEEPER.format(call=call), wanted)
+
+
+@pytest.mark.parametrize(("code", "wanted"), [
+    ("async def run(lock):\n    async with lock:\n        return 1\n", False),
+    ("def run(lock):\n    with lock:\n        return 1\n", True),  # a sync `with session:` closes it
+])
+def test_a_value_used_as_a_context_manager_in_async_code_is_no_scope_for_lazy_loads(code, wanted):
+    """SQF006 reads the blocks of session scopes a `with` opens by calling a factory or a
+    scope, and, in sync code, reads after `with session:` closed it; `async with lock:` is
+    neither, and a file with nothing else is not read for it."""
+    from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
+
+    config = Config(root="/project")
+    index = engine.index_for_sources({"app/__init__.py": "", "app/run.py": code}, config)
+    assert LazyLoadOutsideSession.wants(index, index.module_for_path("/project/app/run.py")) is wanted

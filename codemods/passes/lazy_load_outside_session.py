@@ -111,8 +111,13 @@ class LazyLoadOutsideSession(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        if facts is None or index.any_scope(facts.all_with_callees):
+        if facts is None:
             return True
+        value = index_mod.WITH_VALUE  # a with-item that is a value, not a call (`with lock:`)
+        if index.any_scope(c for c in facts.all_with_callees if not c.startswith(value)):
+            return True  # a session scope's block (see with_scopes: calls only)
+        if any(not fn.is_async and any(c.startswith(value) for c in fn.with_callees) for fn in facts.functions.values()):
+            return True  # `with session:` in a sync function may close the session (see session_scoped)
         if facts.has_async and any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values()):
             return True  # queries on an AsyncSession parameter
         if facts.has_async and any(index.instance_model(f"{facts.module}.{cls}") is not None for cls in facts.classes):
