@@ -130,6 +130,14 @@ class RollbackAfterFailedFlush(Pass):
     session.begin_nested()`, then `await nested.rollback()` in the handler) makes the session
     usable again.
 
+    A `try` inside a savepoint block (`with session.begin_nested():`) is another case: the
+    failed flush rolls back and closes that savepoint alone, and the code after the block goes
+    on in the outer transaction, so a use there is fine. A use later in the block (or in the
+    handler) raises `InvalidRequestError: Can't operate on closed transaction inside context
+    manager` (a flush: `PendingRollbackError`); it is reported with no automatic fix (a
+    rollback there would discard the outer transaction's work too): use the session after the
+    block, or let the error leave it.
+
     The session may be reached through an object the function builds around it (`repo =
     UserRepository(session)`, or a class method returning `cls(session)`: `repo =
     UserRepository.from_session(session)`): a method of that class that flushes or commits the
@@ -299,10 +307,33 @@ class RollbackAfterFailedFlush(Pass):
         given = given_through_scope(ctx, qualname, ref.block, S) if holder is Held.HERE and ref is not None else None
         if given is not None:  # `with existed_or_new(session) as S:` hands back the caller's session
             holder = Held.CALLER
-        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref, given)
+        # (a failed query on PostgreSQL: the savepoint's release at the block's end fails too)
+        savepoint = None if entry.only_statements else _savepoint_around(entry, S)
+        why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref, given, savepoint)
         if why is None:
             return None
+        if savepoint is not None:
+            return self._in_savepoint(ctx, entry, why, early, savepoint)
         return self._finding(ctx, fn, qualname, entry, ref, why, early)
+
+    def _in_savepoint(self, ctx: FileContext, entry: _Caught, why: str, early: Event | None,
+                      savepoint: cst.With) -> Finding:
+        """A use of the session after a failure that closed the savepoint block around the
+        try, still inside that block (see :func:`_savepoint_around`)."""
+        S, line = entry.owner, ctx.position(savepoint).start.line
+        commits = any(ev.name == "commit" for ev in entry.calls if ev.kind == EventKind.CALL)
+        failed = "a failed flush or commit" if entry.only_through_calls or commits else "a failed flush"
+        closed = (f"the failure rolled back the savepoint of the `with {S}.begin_nested():` block of line {line} "
+                  f"and closed it, so that use raises InvalidRequestError (\"Can't operate on closed transaction "
+                  f"inside context manager\"; a flush: its subclass PendingRollbackError)")
+        advice = ("use the session after the block, where the outer transaction goes on, or let the error "
+                  "leave the block (no automatic fix: a rollback here would discard the outer transaction's "
+                  "work too)")
+        if early is not None:
+            return self.finding(early.node, f"`{early.owner}.{early.name}()` runs in a handler of {failed} of "
+                                f"`{S}`: {closed}; {advice}")
+        catches = "this handler catches" if entry.handler is not None else "`suppress()` swallows"
+        return self.finding(entry.catcher, f"{catches} {failed} of `{S}`, and {why}: {closed}; {advice}")
 
     def _finding(self, ctx: FileContext, fn: cst.FunctionDef, qualname: str, entry: _Caught,
                  ref: SessionRef | None, why: str, early: Event | None = None) -> Finding:
@@ -682,10 +713,28 @@ def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
     return next((type(x) for x in smalls if isinstance(x, (cst.Return, cst.Break, cst.Continue))), None)
 
 
+def _savepoint_around(entry: _Caught, S: str) -> cst.With | None:
+    """The innermost `with S.begin_nested():` block the try (or the `suppress()` block) is in.
+    A failed flush there rolls back that savepoint alone, and closes it: a use of ``S``
+    later in the block raises InvalidRequestError, while the code after the block goes on in
+    the outer transaction."""
+    path = entry.calls[0].path
+    top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
+    for node in reversed(path[:top]):
+        if isinstance(node, cst.With) and any(
+                isinstance(expr := (item.item.expression if isinstance(item.item, cst.Await) else item.item), cst.Call)
+                and dotted(expr.func) == f"{S}.begin_nested" for item in node.items):
+            return node
+    return None
+
+
 def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[Event], entry: _Caught,
-                holder: Held, ref: SessionRef | None, given: str | None = None) -> str | None:
+                holder: Held, ref: SessionRef | None, given: str | None = None,
+                savepoint: cst.With | None = None) -> str | None:
     """Why the session is used after the handler, or None when it is not. ``given``: the
-    parameter whose session a scope handed back as ``S`` (the caller's)."""
+    parameter whose session a scope handed back as ``S`` (the caller's); ``savepoint``: the
+    savepoint block around the try, the only place where a use fails (see
+    :func:`_savepoint_around`)."""
     S, body = entry.owner, entry.handler.body if entry.handler is not None else None
     ending = _ending(entry.handler) if entry.handler is not None else None  # a suppressed error: what follows the block
     paths = ctx.cached(("statement_paths", id(fn)), lambda: statement_paths(fn))
@@ -702,6 +751,8 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
             continue
         if _binding_with(ev, S) is not scope:
             continue  # another `with ... as S:` block: another session
+        if savepoint is not None and not any(n is savepoint for n in ev.path):
+            continue  # after the savepoint block: the outer transaction, still usable
         if any(n is body for n in ev.path) or (last_path is not None and falls_through_to(last_path, ev.path)):
             if loop is not None and not any(n is loop for n in ev.path):
                 break  # the loop comes round first
@@ -710,6 +761,12 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
             if handed is not None:
                 return f"`{handed}()`, which uses it, runs next (line {ctx.position(ev.node).start.line})"
             return f"`{ev.owner}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
+    if savepoint is not None:
+        # a loop in the block comes round to the closed savepoint; a loop around the block
+        # opens a new savepoint each round, and what follows the block is the outer transaction's
+        depth = {id(n): i for i, n in enumerate(entry.calls[0].path)}
+        inside = loop is not None and depth[id(savepoint)] < depth.get(id(loop), -1)
+        return "the loop's next round uses it again" if inside else None
     if loop is not None:
         return "the loop's next round uses it again"
     if ref is not None and commits_after_yield(ctx, ref):

@@ -665,6 +665,28 @@ VALID = (
             "returns: nothing uses the failed transaction again",
         ),
         Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def add_all(names: list[str]) -> int:
+                with SessionLocal() as session:
+                    for name in names:
+                        with session.begin_nested():
+                            try:
+                                session.add(User(name=name))
+                                session.flush()
+                            except IntegrityError:
+                                log.info("%s is taken", name)
+                    session.commit()
+                    return session.query(User).count()
+            ''',
+            "each `try` is inside a savepoint block of its own: a failed flush rolls back and closes "
+            "that savepoint alone, and the code after the block goes on in the outer transaction",
+        ),
+        Valid(
             nested_handler(),
             "the handler goes on only into the enclosing handler's `raise`, which leaves before "
             "anything uses the session again",

@@ -1,0 +1,163 @@
+"""SQF009 and a savepoint block around the `try`: a failed flush there rolls back and closes
+that savepoint alone. A use of the session later in the block raises InvalidRequestError; the
+code after the block goes on in the outer transaction. Each case is run on SQLite, and the
+rule's verdict must be what the run shows."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from sqlalchemy.exc import InvalidRequestError, PendingRollbackError
+
+from codemods.config import Config
+from codemods.engine import fix_text
+
+HEAD = '''\
+from contextlib import suppress
+
+from sqlalchemy import String, create_engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+engine = create_engine("sqlite://")
+SyncMaker = sessionmaker(engine)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+'''
+
+# name -> the function `f()`, run after a row named "a" is saved: each adds another "a"
+CASES = {
+    "used after the savepoint block": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin_nested():
+                    try:
+                        session.add(User(name="a"))
+                        session.flush()
+                    except IntegrityError:
+                        pass
+                return session.query(User).count()
+        ''',
+    "used in the block after the handler": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin_nested():
+                    try:
+                        session.add(User(name="a"))
+                        session.flush()
+                    except IntegrityError:
+                        pass
+                    session.query(User).count()
+                return 0
+        ''',
+    "used in the handler": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin_nested():
+                    try:
+                        session.add(User(name="a"))
+                        session.flush()
+                    except IntegrityError:
+                        session.query(User).count()
+                return 0
+        ''',
+    "a new savepoint each round of a loop": '''
+        def f():
+            with SyncMaker() as session:
+                for name in ("a", "b"):
+                    with session.begin_nested():
+                        try:
+                            session.add(User(name=name))
+                            session.flush()
+                        except IntegrityError:
+                            pass
+                return session.query(User).count()
+        ''',
+    "a loop in the savepoint block": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin_nested():
+                    for name in ("a", "b"):
+                        try:
+                            session.add(User(name=name))
+                            session.flush()
+                        except IntegrityError:
+                            pass
+                return 0
+        ''',
+    "suppress, used after the savepoint block": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin_nested():
+                    session.add(User(name="a"))
+                    with suppress(IntegrityError):
+                        session.flush()
+                return session.query(User).count()
+        ''',
+    "suppress, used in the block": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin_nested():
+                    session.add(User(name="a"))
+                    with suppress(IntegrityError):
+                        session.flush()
+                    session.query(User).count()
+                return 0
+        ''',
+    "no savepoint": '''
+        def f():
+            with SyncMaker() as session:
+                try:
+                    session.add(User(name="a"))
+                    session.flush()
+                except IntegrityError:
+                    pass
+                return session.query(User).count()
+        ''',
+}
+
+
+def _source(name: str) -> str:
+    return HEAD + "\n\n" + textwrap.dedent(CASES[name])
+
+
+def _raises(source: str) -> type[Exception] | None:
+    """Run ``f()`` of ``source`` after a row named "a" is saved: the SQLAlchemy error it
+    raises, or None."""
+    namespace: dict = {}
+    exec(compile(source, "<case>", "exec", dont_inherit=True), namespace)  # (no postponed annotations)
+    namespace["Base"].metadata.create_all(namespace["engine"])
+    with namespace["SyncMaker"]() as session:
+        session.add(namespace["User"](name="a"))
+        session.commit()
+    try:
+        namespace["f"]()
+    except (InvalidRequestError, PendingRollbackError) as exc:
+        return type(exc)
+    finally:
+        namespace["engine"].dispose()
+    return None
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_handler_in_a_savepoint_is_reported_where_the_run_fails(name):
+    source = _source(name)
+    raised = _raises(source)
+    findings = fix_text(source, Config(select=("SQF009",))).findings
+    assert bool(findings) is (raised is not None), (raised, [f.message for f in findings])
+    if raised is None:
+        return
+    (finding,) = findings
+    assert raised.__name__ in finding.message
+    if name != "no savepoint":  # the savepoint's closed transaction: no rollback to add
+        assert "`with session.begin_nested():` block of line" in finding.message
+        assert not finding.fixable
