@@ -50,6 +50,14 @@ CASES = {
                     await session.flush()
                 await session.commit()
         ''', True),
+    "a tuple of classes": ('''
+        async def f(user):
+            async with Maker() as session:
+                session.add(user)
+                with suppress((ValueError, IntegrityError)):
+                    await session.commit()
+                await session.get(type(user), 1)
+        ''', True),
     "handed in, the caller goes on": ('''
         async def add_user(session: AsyncSession, user):
             session.add(user)

@@ -559,9 +559,12 @@ def _suppressed(item: cst.WithItem) -> str | None:
 
 
 def _suppressed_names(item: cst.WithItem) -> list[str]:
-    """The last names of the classes `suppress(...)` swallows."""
+    """The last names of the classes `suppress(...)` swallows, a tuple of them too
+    (`suppress((IntegrityError, ValueError))`: `issubclass` reads nested tuples)."""
     assert isinstance(item.item, cst.Call)
-    return [name.rsplit(".", 1)[-1] for arg in item.item.args if not arg.star and (name := dotted(arg.value))]
+    values = [arg.value for arg in item.item.args if not arg.star]
+    values += [e.value for v in values if isinstance(v, cst.Tuple) for e in v.elements if not isinstance(e, cst.StarredElement)]
+    return [name.rsplit(".", 1)[-1] for value in values if (name := dotted(value))]
 
 
 def _caught(handler: cst.ExceptHandler) -> list[str] | None:
