@@ -455,22 +455,26 @@ def test_a_decorator_passing_something_else_than_a_session_is_not_a_session_deco
 
 
 def test_the_index_walk_is_ast_walk():
-    """The index's module-wide walk gives what ``ast.walk`` gives, node for node, in its order."""
+    """The index's module-wide walk gives what ``ast.walk`` gives, node for node, in its order,
+    less the leaves every reader reads through its parent (a name's Load or Store, an
+    operator): and nothing else is left out."""
     import ast
 
     from codemods.index.astutil import children, source_order, walk
 
+    leaves = (ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
     root = Path(__file__).resolve().parent.parent
     compared = 0
     for path in sorted([*root.glob("tests/fixtures/**/*.py"), *root.glob("samples/**/*.py"), *root.glob("codemods/**/*.py")]):
         tree = ast.parse(path.read_bytes())
-        expected = [id(n) for n in ast.walk(tree)]
+        expected = [id(n) for n in ast.walk(tree) if not isinstance(n, leaves)]
         first = walk(tree)
         assert [id(n) for n in first] == expected, path
         # again, each node's children as the first walk kept them
         assert [id(n) for n in walk(tree)] == expected, path
         for node in first:
-            assert [id(c) for c in children(node)] == [id(c) for c in ast.iter_child_nodes(node)], path
+            assert [id(c) for c in children(node)] == [
+                id(c) for c in ast.iter_child_nodes(node) if not isinstance(c, leaves)], path
         in_source = [id(n) for n in source_order([tree])]
         assert sorted(in_source) == sorted(expected) and in_source[:2] == expected[:2], path
         compared += 1
@@ -492,3 +496,22 @@ def test_a_name_resolves_to_what_the_index_holds_now():
     assert idx.function("app.db.open_db") is not None
     idx.add(extract("app/__init__.py", "from app.db import open_db as get_db\n", "app"))
     assert idx.function("app.get_db") is idx.function("app.db.open_db")
+
+
+def test_the_facts_are_the_same_when_the_walks_visit_the_leaves(monkeypatch):
+    """No fact of the index comes from visiting a context or operator leaf: with them walked
+    too, every fixture's and sample's facts are the same."""
+    from codemods import codec
+    from codemods.index import astutil, extract
+
+    root = Path(__file__).resolve().parent.parent
+    paths = sorted([*root.glob("tests/fixtures/**/*.py"), *root.glob("samples/**/*.py")])
+
+    def all_facts() -> list:
+        astutil._FIELDS.clear()
+        return [codec.encode(extract(str(p), p.read_bytes(), "m"), defaults=False) for p in paths]
+
+    skipped = all_facts()
+    monkeypatch.setattr(astutil, "_LEAF_FIELDS", frozenset())
+    assert all_facts() == skipped
+    astutil._FIELDS.clear()  # (monkeypatch restores the leaves; the next walk works the fields out again)
