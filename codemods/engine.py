@@ -241,6 +241,11 @@ def _process(path: str, source: SourceFile, index, config: Config, passes: Seque
             ctx = _context(path, current, index, config, module_name, 0 if fresh else round_no)
             findings = _run_passes(ctx, first, lines) if round_no == 0 else \
                 _run_passes(ctx, passes, code.splitlines())
+            if round_no == 0 and any(f.fix is not None for f in findings) and not trees.rebuildable(current):
+                for f in findings:
+                    f.fix = None
+                result.error = (f"{path}: fixes not applied: libcst cannot rebuild a construct of this file "
+                                f"(it parses spellings its own checks reject); the findings stand")
             if round_no == 0:
                 for f in findings:
                     result.findings.append(_record(path, f, config, ctx, source.text, want_fix_diffs))

@@ -715,16 +715,22 @@ def test_a_module_whose_keepers_nobody_calls_is_not_read_for_kept_callbacks(call
     assert_gate(InstanceOutlivesSession, models, "app/hooks.py", KEEPER.format(call=call), wanted)
 
 
-@pytest.mark.parametrize(("code", "wanted"), [
-    ("async def run(lock):\n    async with lock:\n        return 1\n", False),
-    ("def run(lock):\n    with lock:\n        return 1\n", True),  # a sync `with session:` closes it
+POSTS = {**PRODUCTS, "app/db.py": ("from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine\n\n"
+                                  "AsyncMaker = async_sessionmaker(create_async_engine('sqlite+aiosqlite://'))\n")}
+
+
+@pytest.mark.parametrize("opened", [
+    "    session = AsyncMaker()\n",  # no `with` at all
+    "    session = AsyncMaker()\n    async with session:\n",  # a value used as a context manager
 ])
-def test_a_value_used_as_a_context_manager_in_async_code_is_no_scope_for_lazy_loads(code, wanted):
-    """SQF006 reads the blocks of session scopes a `with` opens by calling a factory or a
-    scope, and, in sync code, reads after `with session:` closed it; `async with lock:` is
-    neither, and a file with nothing else is not read for it."""
+def test_a_session_an_async_function_opens_is_read_for_lazy_loads(opened):
+    """SQF006 reads the objects an async function loads or adds through a session it opens,
+    whether or not a `with` holds it."""
     from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
 
-    config = Config(root="/project")
-    index = engine.index_for_sources({"app/__init__.py": "", "app/run.py": code}, config)
-    assert LazyLoadOutsideSession.wants(index, index.module_for_path("/project/app/run.py")) is wanted
+    indent = "        " if "async with" in opened else "    "
+    body = "".join(indent + line + "\n" for line in (
+        "product = Product(name='p')", "session.add(product)", "await session.flush()",
+        "return [role.id for role in product.roles]"))
+    source = f"from app.db import AsyncMaker\nfrom app.models import Product\n\n\nasync def create():\n{opened}{body}"
+    assert_gate(LazyLoadOutsideSession, POSTS, "app/create.py", source, True)

@@ -347,6 +347,10 @@ def read_then_commit(user_id: int):
 
 
 def test_a_savepoint_bound_by_a_with_block_and_rolled_back_in_the_handler():
+    """The failed flush closed the savepoint of the `async with` block: rolling it back does
+    not open it again, and a query later in the block raises InvalidRequestError (run on
+    aiosqlite); a savepoint that is not a context manager, rolled back, leaves the session
+    usable."""
     source = '''
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -367,10 +371,10 @@ async def register(db: AsyncSession, name: str) -> User:
     await db.commit()
     return user
 '''
-    result = fix_text(source, Config(root="/p", select=("SQF009",)), path="app/register.py",
-                      project={"app/__init__.py": "", "app/db.py": SYNC_DB})
-    assert result.findings == []
-    unsaved = source.replace("            await nested.rollback()\n", "")
-    again = fix_text(unsaved, Config(root="/p", select=("SQF009",)), path="app/register.py",
-                     project={"app/__init__.py": "", "app/db.py": SYNC_DB})
-    assert [f.line for f in again.findings] == [16]
+    project = {"app/__init__.py": "", "app/db.py": SYNC_DB}
+    result = fix_text(source, Config(root="/p", select=("SQF009",)), path="app/register.py", project=project)
+    assert [f.line for f in result.findings] == [17]
+    assert "InvalidRequestError" in result.findings[0].message and not result.findings[0].fixable
+    unbound = source.replace("    async with db.begin_nested() as nested:\n", "    nested = await db.begin_nested()\n    if True:\n")
+    again = fix_text(unbound, Config(root="/p", select=("SQF009",)), path="app/register.py", project=project)
+    assert again.findings == []

@@ -67,3 +67,28 @@ def test_a_syntax_error_is_still_raised():
     libcst.Name("ok")  # and the checks are back after the failed parse
     with pytest.raises(libcst.CSTValidationError):
         libcst.Name("")
+
+
+ACCEPTED_NOT_REBUILT = "f = b if b else(lambda: 1)\n"  # libcst's parser takes it, its checks do not
+
+
+def test_a_tree_whose_nodes_libcst_would_reject_is_not_rebuildable():
+    assert trees.rebuildable(trees.parse_text("f = b if b else (lambda: 1)\n"))
+    assert not trees.rebuildable(trees.parse_text(ACCEPTED_NOT_REBUILT))
+
+
+def test_a_fix_in_a_file_libcst_cannot_rebuild_is_not_made_and_the_findings_stand():
+    """Such a file is analysed (its findings are real); a fix there would fail half-way, as
+    libcst checks each node it rebuilds: the fix is not offered, and the file says why."""
+    from codemods.config import Config
+    from codemods.engine import fix_text
+
+    source = ("from sqlalchemy.exc import IntegrityError\nfrom sqlalchemy.orm import Session\n\n\n"
+              "def save(db: Session, item, b) -> None:\n    " + ACCEPTED_NOT_REBUILT +
+              "    try:\n        db.commit()\n    except IntegrityError:\n        pass\n    db.add(item)\n    db.commit()\n")
+    result = fix_text(source, Config(select=("SQF009",)))
+    assert [f.code for f in result.findings] == ["SQF009"]
+    assert not result.findings[0].fixable and result.new_text is None
+    assert result.error is not None and "fixes not applied: libcst cannot rebuild" in result.error
+    clean = fix_text(source.replace("else(", "else ("), Config(select=("SQF009",)))
+    assert clean.error is None and clean.findings[0].fixable and clean.new_text is not None

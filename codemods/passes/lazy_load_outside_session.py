@@ -111,13 +111,10 @@ class LazyLoadOutsideSession(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        if facts is None:
-            return True
-        value = index_mod.WITH_VALUE  # a with-item that is a value, not a call (`with lock:`)
-        if index.any_scope(c for c in facts.all_with_callees if not c.startswith(value)):
-            return True  # a session scope's block (see with_scopes: calls only)
-        if any(not fn.is_async and any(c.startswith(value) for c in fn.with_callees) for fn in facts.functions.values()):
-            return True  # `with session:` in a sync function may close the session (see session_scoped)
+        if facts is None or index.any_scope(facts.all_with_callees):
+            return True  # (a value used as a context manager, `async with session:`, may be a session)
+        if facts.has_async and any(fn.is_async and _holds_session(index, fn) for fn in facts.functions.values()):
+            return True  # the objects an async function loads through its own session
         if facts.has_async and any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values()):
             return True  # queries on an AsyncSession parameter
         if facts.has_async and any(index.instance_model(f"{facts.module}.{cls}") is not None for cls in facts.classes):
@@ -291,6 +288,15 @@ def _what(X: str, attr: str | None, rel: str) -> str:
     if attr == rel:
         return f"`{X}.{rel}` is a lazy relationship"
     return f"`{X}.{attr}` reads the lazy relationship `{rel}`"
+
+
+def _holds_session(index: index_mod.ProjectIndex, fn: index_mod.Function) -> bool:
+    """Do ``fn``'s facts show a session it holds outside any `with` (as ``flow.sessions``
+    finds them): a parameter typed as a session or given by a session provider, a name bound
+    to a session it opens (`session = AsyncMaker()`), a session decorator?"""
+    return bool(fn.session_names) or any(
+        index.session_class(p.annotation) is not None or index.param_dependency(p)[0] for p in fn.params) \
+        or any(index.decorator(d) is not None for d in fn.decorators)
 
 
 def _returns_detached(index, target: str) -> bool:

@@ -128,15 +128,17 @@ class RollbackAfterFailedFlush(Pass):
     race, before a `raise` when there is none) is reported at that use, whatever it does
     afterwards. Rolling back a savepoint taken before the `try` (`nested = await
     session.begin_nested()`, then `await nested.rollback()` in the handler) makes the session
-    usable again.
+    usable again (a savepoint not used as a context manager: see below).
 
     A `try` inside a savepoint block (`with session.begin_nested():`) is another case: the
     failed flush rolls back and closes that savepoint alone, and the code after the block goes
     on in the outer transaction, so a use there is fine. A use later in the block (or in the
     handler) raises `InvalidRequestError: Can't operate on closed transaction inside context
-    manager` (a flush: `PendingRollbackError`); it is reported with no automatic fix (a
-    rollback there would discard the outer transaction's work too): use the session after the
-    block, or let the error leave it.
+    manager` (a flush: `PendingRollbackError`), whatever the handler rolls back or closes
+    first; it is reported with no automatic fix (a rollback there would discard the outer
+    transaction's work too): use the session after the block, or let the error leave it. A
+    `commit()` in the block commits the outer transaction, whose failure (a deferred
+    constraint checked at COMMIT) is not the savepoint's alone: it is judged as without one.
 
     The session may be reached through an object the function builds around it (`repo =
     UserRepository(session)`, or a class method returning `cls(session)`: `repo =
@@ -299,16 +301,18 @@ class RollbackAfterFailedFlush(Pass):
             return None  # the scope is inside the try: it closed before the handler runs
         if all(_in_savepoint(ev, entry, S) for ev in entry.calls):
             return None
-        early = _used_in_handler(ctx, evs, entry)
+        # Not for a failed query on PostgreSQL (the savepoint's release at the block's end fails
+        # too), nor a commit (it commits the outer transaction: a failure there is not the
+        # savepoint's alone).
+        savepoint = None if entry.only_statements or entry.commits else _savepoint_around(entry, S)
+        early = _used_in_handler(ctx, evs, entry, savepoint)
         if early is None and (isinstance(entry.try_, cst.Try) and handler is not None
-                              and _deals_with_it(entry.try_, handler, S)
+                              and _deals_with_it(entry.try_, handler, S, savepoint)
                               or _falls_into_raise(ctx, entry.try_, S)):
             return None
         given = given_through_scope(ctx, qualname, ref.block, S) if holder is Held.HERE and ref is not None else None
         if given is not None:  # `with existed_or_new(session) as S:` hands back the caller's session
             holder = Held.CALLER
-        # (a failed query on PostgreSQL: the savepoint's release at the block's end fails too)
-        savepoint = None if entry.only_statements else _savepoint_around(entry, S)
         why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref, given, savepoint)
         if why is None:
             return None
@@ -321,8 +325,7 @@ class RollbackAfterFailedFlush(Pass):
         """A use of the session after a failure that closed the savepoint block around the
         try, still inside that block (see :func:`_savepoint_around`)."""
         S, line = entry.owner, ctx.position(savepoint).start.line
-        commits = any(ev.name == "commit" for ev in entry.calls if ev.kind == EventKind.CALL)
-        failed = "a failed flush or commit" if entry.only_through_calls or commits else "a failed flush"
+        failed = "a failed flush"  # (a commit's failure is not the savepoint's alone: see _check)
         closed = (f"the failure rolled back the savepoint of the `with {S}.begin_nested():` block of line {line} "
                   f"and closed it, so that use raises InvalidRequestError (\"Can't operate on closed transaction "
                   f"inside context manager\"; a flush: its subclass PendingRollbackError)")
@@ -465,6 +468,11 @@ class _Caught:
     def only_statements(self) -> bool:
         return self.statements == len(self.calls)
 
+    @property
+    def commits(self) -> bool:
+        """A commit among the calls that failed, or a project function's call (it may commit)."""
+        return bool(self.through) or any(ev.kind == EventKind.CALL and ev.name == "commit" for ev in self.calls)
+
 
 def _failed_statement(ctx: FileContext, ev: Event) -> bool:
     """A query whose failure aborts the transaction: ``S.execute(...)`` (a session method
@@ -563,7 +571,9 @@ def _suppressed_names(item: cst.WithItem) -> list[str]:
     (`suppress((IntegrityError, ValueError))`: `issubclass` reads nested tuples)."""
     assert isinstance(item.item, cst.Call)
     values = [arg.value for arg in item.item.args if not arg.star]
-    values += [e.value for v in values if isinstance(v, cst.Tuple) for e in v.elements if not isinstance(e, cst.StarredElement)]
+    for value in values:  # (grows as it goes: a tuple's items, a nested tuple's too)
+        if isinstance(value, cst.Tuple):
+            values += [e.value for e in value.elements if not isinstance(e, cst.StarredElement)]
     return [name.rsplit(".", 1)[-1] for value in values if (name := dotted(value))]
 
 
@@ -616,9 +626,11 @@ def _session_statement(stmt: cst.CSTNode, S: str) -> list[str] | None:
     return out
 
 
-def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str) -> bool:
+def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str, savepoint: cst.With | None = None) -> bool:
     """Does the handler (or the try's finally) roll back or close the session, or does the
-    handler raise (a `raise`, or a call like `abort(409)`)?"""
+    handler raise (a `raise`, or a call like `abort(409)`)? In a ``savepoint`` block only
+    leaving counts: the failure closed the block's transaction, and no rollback there opens
+    it again."""
     blocks: list[cst.CSTNode] = [handler.body]
     if try_.finalbody is not None:
         blocks.append(try_.finalbody.body)
@@ -626,7 +638,7 @@ def _deals_with_it(try_: cst.Try, handler: cst.ExceptHandler, S: str) -> bool:
         for call in _calls(block):
             name = dotted(call.func) or ""
             last = name.rsplit(".", 1)[-1]
-            if last == "rollback" or (last in RESETS and name == f"{S}.{last}"):
+            if savepoint is None and (last == "rollback" or (last in RESETS and name == f"{S}.{last}")):
                 return True
             if block is handler.body and name in LEAVES:
                 return True
@@ -721,12 +733,19 @@ def _savepoint_around(entry: _Caught, S: str) -> cst.With | None:
     A failed flush there rolls back that savepoint alone, and closes it: a use of ``S``
     later in the block raises InvalidRequestError, while the code after the block goes on in
     the outer transaction."""
+    def opens_savepoint(item: cst.WithItem) -> bool:
+        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+        return isinstance(expr, cst.Call) and dotted(expr.func) == f"{S}.begin_nested"
+
+    if entry.suppressor is not None and isinstance(entry.try_, cst.With):
+        # `with S.begin_nested(), suppress(E):`: the block swallows the error where it ends
+        at = next(i for i, item in enumerate(entry.try_.items) if item is entry.suppressor)
+        if any(opens_savepoint(item) for item in entry.try_.items[:at]):
+            return entry.try_
     path = entry.calls[0].path
     top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
     for node in reversed(path[:top]):
-        if isinstance(node, cst.With) and any(
-                isinstance(expr := (item.item.expression if isinstance(item.item, cst.Await) else item.item), cst.Call)
-                and dotted(expr.func) == f"{S}.begin_nested" for item in node.items):
+        if isinstance(node, cst.With) and any(opens_savepoint(item) for item in node.items):
             return node
     return None
 
@@ -760,7 +779,9 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
             if loop is not None and not any(n is loop for n in ev.path):
                 break  # the loop comes round first
             if ev.owner == S and ev.name in RESETS:
-                return None
+                if savepoint is None:
+                    return None
+                continue  # in the savepoint's block, a rollback opens nothing again
             if handed is not None:
                 return f"`{handed}()`, which uses it, runs next (line {ctx.position(ev.node).start.line})"
             return f"`{ev.owner}.{ev.name}()` runs next (line {ctx.position(ev.node).start.line})"
@@ -785,9 +806,11 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     return None
 
 
-def _used_in_handler(ctx: FileContext, evs: list[Event], entry: _Caught) -> Event | None:
+def _used_in_handler(ctx: FileContext, evs: list[Event], entry: _Caught,
+                     savepoint: cst.With | None = None) -> Event | None:
     """The handler's own first use of the session before anything ends the failed
-    transaction (a query to find the row that won a race, before a `raise`): why it fails."""
+    transaction (a query to find the row that won a race, before a `raise`): why it fails.
+    In a ``savepoint`` block nothing but leaving the block ends it."""
     if entry.handler is None:
         return None  # `suppress()` has no code of its own
     S, body = entry.owner, entry.handler.body
@@ -797,7 +820,9 @@ def _used_in_handler(ctx: FileContext, evs: list[Event], entry: _Caught) -> Even
         if not any(n is body for n in ev.path) or ev.kind != EventKind.CALL or _binding_with(ev, S) is not scope:
             continue  # (a `with ... as S:` block in the handler opens another session)
         if (ev.owner == S or ev.owner in nested) and ev.name in RESETS:
-            return None
+            if savepoint is None:
+                return None
+            continue
         if ev.owner == S and ev.name not in NEUTRAL or uses_through(ctx, ev, entry.users):
             return ev
     return None
