@@ -294,9 +294,9 @@ def _holds_session(index: index_mod.ProjectIndex, fn: index_mod.Function) -> boo
     """Do ``fn``'s facts show a session it holds outside any `with` (as ``flow.sessions``
     finds them): a parameter typed as a session or given by a session provider, a name bound
     to a session it opens (`session = AsyncMaker()`), a session decorator?"""
-    return bool(fn.session_names) or any(
-        index.session_class(p.annotation) is not None or index.param_dependency(p)[0] for p in fn.params) \
-        or any(index.decorator(d) is not None for d in fn.decorators)
+    return any(index.is_session_name(fn, local) for local in fn.session_names) or any(
+        index.session_class(p.annotation) is not None or index.session_provider(index.param_dependency(p)[0]) is not None
+        for p in fn.params) or any(index.decorator(d) is not None for d in fn.decorators)
 
 
 def _returns_detached(index, target: str) -> bool:
