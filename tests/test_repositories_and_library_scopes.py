@@ -375,6 +375,7 @@ async def register(db: AsyncSession, name: str) -> User:
     result = fix_text(source, Config(root="/p", select=("SQF009",)), path="app/register.py", project=project)
     assert [f.line for f in result.findings] == [17]
     assert "InvalidRequestError" in result.findings[0].message and not result.findings[0].fixable
+    assert "`async with db.begin_nested():` block of line 10" in result.findings[0].message
     unbound = source.replace("    async with db.begin_nested() as nested:\n", "    nested = await db.begin_nested()\n    if True:\n")
     again = fix_text(unbound, Config(root="/p", select=("SQF009",)), path="app/register.py", project=project)
     assert again.findings == []

@@ -326,7 +326,8 @@ class RollbackAfterFailedFlush(Pass):
         try, still inside that block (see :func:`_savepoint_around`)."""
         S, line = entry.owner, ctx.position(savepoint).start.line
         failed = "a failed flush"  # (a commit's failure is not the savepoint's alone: see _check)
-        closed = (f"the failure rolled back the savepoint of the `with {S}.begin_nested():` block of line {line} "
+        spelled = f"{'async ' if savepoint.asynchronous is not None else ''}with {S}.begin_nested()"
+        closed = (f"the failure rolled back the savepoint of the `{spelled}:` block of line {line} "
                   f"and closed it, so that use raises InvalidRequestError (\"Can't operate on closed transaction "
                   f"inside context manager\"; a flush: its subclass PendingRollbackError)")
         advice = ("use the session after the block, where the outer transaction goes on, or let the error "
