@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from .expiry_paths import may_follow
 from .flow import EventKind, Held, SessionRef, events, function_named, held, sessions
-from .helpers import dotted, function_facts, param_facts, with_binds
+from .helpers import function_facts, param_facts, with_binds, with_item_callee
 from .loaded_callers import argument_name, calls_in_module
 
 if TYPE_CHECKING:
@@ -137,8 +137,7 @@ def commits_after_yield(ctx: FileContext, ref: SessionRef) -> bool:
     if ref.block is None or not ref.commits_on_exit:
         return False
     for item in ref.block.items:
-        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
-        callee = dotted(expr.func) if isinstance(expr, cst.Call) else None
+        callee = with_item_callee(item)
         fn = ctx.index.function(ctx.qualify(callee)) if callee else None
         if fn is not None and fn.commits_after_yield and with_binds(item, dotted_target=True) == ref.name:
             return True

@@ -57,6 +57,14 @@ def with_binds(item: cst.WithItem, *, dotted_target: bool = False) -> str | None
     return target.value if isinstance(target, cst.Name) else None
 
 
+def with_item_callee(item: cst.WithItem) -> str | None:
+    """What a with-item calls, as :func:`dotted` spells it (`async with await maker():` too):
+    ``session.begin_nested`` for ``with session.begin_nested():``; None for an item that is
+    not a call."""
+    expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
+    return dotted(expr.func) if isinstance(expr, cst.Call) else None
+
+
 def function_facts(ctx: FileContext, qualname: str) -> Function | None:
     return ctx.function_facts(qualname)
 

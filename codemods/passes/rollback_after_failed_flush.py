@@ -32,7 +32,15 @@ from .flow import (
     statement_paths,
 )
 from .handed_uses import given_through_scope, handed_use, leaves_the_loop, queries_a_model, raises_on_every_path
-from .helpers import dotted, function_facts, param_facts, session_is_async, statement_calls, with_binds
+from .helpers import (
+    dotted,
+    function_facts,
+    param_facts,
+    session_is_async,
+    statement_calls,
+    with_binds,
+    with_item_callee,
+)
 from .reads_before_rollback import EarlyRead, Known, early_reads
 from .rollback_after_failed_flush_examples import EXAMPLES, PROJECT, VALID
 
@@ -469,6 +477,15 @@ class _Caught:
     def only_statements(self) -> bool:
         return self.statements == len(self.calls)
 
+    def beside_suppressor(self) -> tuple[list[cst.WithItem], list[cst.WithItem]]:
+        """The items of the `with` statement before and after its `suppress(...)` item (none
+        when a handler catches): the ones before are entered first and exited last."""
+        if self.suppressor is None or not isinstance(self.try_, cst.With):
+            return [], []
+        items = list(self.try_.items)
+        at = next(i for i, item in enumerate(items) if item is self.suppressor)
+        return items[:at], items[at + 1:]
+
     @property
     def commits(self) -> bool:
         """A commit among the calls that failed, or a project function's call (it may commit)."""
@@ -710,14 +727,8 @@ def _in_savepoint(ev: Event, entry: _Caught, S: str) -> bool:
     path = ev.path
     start = next((i for i, n in enumerate(path) if n is entry.try_), len(path))
     inside = [item for node in path[start + 1:] if isinstance(node, cst.With) for item in node.items]
-    if entry.suppressor is not None and isinstance(entry.try_, cst.With):
-        at = next(i for i, item in enumerate(entry.try_.items) if item is entry.suppressor)
-        inside += entry.try_.items[at + 1:]
-    for item in inside:
-        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
-        if isinstance(expr, cst.Call) and dotted(expr.func) in (f"{S}.begin_nested", f"{S}.begin"):
-            return True
-    return False
+    inside += entry.beside_suppressor()[1]
+    return any(with_item_callee(item) in (f"{S}.begin_nested", f"{S}.begin") for item in inside)
 
 
 def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
@@ -734,19 +745,13 @@ def _savepoint_around(entry: _Caught, S: str) -> cst.With | None:
     A failed flush there rolls back that savepoint alone, and closes it: a use of ``S``
     later in the block raises InvalidRequestError, while the code after the block goes on in
     the outer transaction."""
-    def opens_savepoint(item: cst.WithItem) -> bool:
-        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
-        return isinstance(expr, cst.Call) and dotted(expr.func) == f"{S}.begin_nested"
-
-    if entry.suppressor is not None and isinstance(entry.try_, cst.With):
-        # `with S.begin_nested(), suppress(E):`: the block swallows the error where it ends
-        at = next(i for i, item in enumerate(entry.try_.items) if item is entry.suppressor)
-        if any(opens_savepoint(item) for item in entry.try_.items[:at]):
-            return entry.try_
+    savepoint = f"{S}.begin_nested"
+    if isinstance(entry.try_, cst.With) and any(with_item_callee(item) == savepoint for item in entry.beside_suppressor()[0]):
+        return entry.try_  # `with S.begin_nested(), suppress(E):`: it swallows the error where the block ends
     path = entry.calls[0].path
     top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
     for node in reversed(path[:top]):
-        if isinstance(node, cst.With) and any(opens_savepoint(item) for item in node.items):
+        if isinstance(node, cst.With) and any(with_item_callee(item) == savepoint for item in node.items):
             return node
     return None
 
@@ -789,8 +794,7 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     if savepoint is not None:
         # a loop in the block comes round to the closed savepoint; a loop around the block
         # opens a new savepoint each round, and what follows the block is the outer transaction's
-        depth = {id(n): i for i, n in enumerate(entry.calls[0].path)}
-        inside = loop is not None and depth[id(savepoint)] < depth.get(id(loop), -1)
+        inside = loop is not None and _inside(entry.calls[0], loop, after=savepoint)
         return "the loop's next round uses it again" if inside else None
     if loop is not None:
         return "the loop's next round uses it again"

@@ -50,8 +50,6 @@ _LOOKERS = {
 }
 
 
-# builtins that advance a generator once (`next(get_db())`): see inline_sessions.dropped_providers
-
 
 class Outcome(Enum):
     """What happens to a session a function creates."""
