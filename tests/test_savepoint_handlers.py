@@ -1,7 +1,8 @@
-"""SQF009 and a savepoint block around the `try`: a failed flush there rolls back and closes
-that savepoint alone. A use of the session later in the block raises InvalidRequestError; the
-code after the block goes on in the outer transaction. Each case is run on SQLite, and the
-rule's verdict must be what the run shows."""
+"""SQF009 and a transaction block around the `try`: a failed flush there rolls back and closes
+that block's transaction (a savepoint's, `with session.begin_nested():`, or the session's own,
+`with session.begin():`). A use of the session later in the block raises InvalidRequestError;
+the code after the block goes on (in the outer transaction, or in a new one). Each case is run
+on SQLite, and the rule's verdict must be what the run shows."""
 
 from __future__ import annotations
 
@@ -167,6 +168,78 @@ CASES = {
                         pass
                 return session.query(User).count()
         ''',
+    "transaction block: used after it": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin():
+                    try:
+                        session.add(User(name="a"))
+                        session.flush()
+                    except IntegrityError:
+                        pass
+                return session.query(User).count()
+        ''',
+    "transaction block: used in it after the handler": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin():
+                    try:
+                        session.add(User(name="a"))
+                        session.flush()
+                    except IntegrityError:
+                        pass
+                    return session.query(User).count()
+        ''',
+    "transaction block: rolled back in the handler, used in it": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin():
+                    try:
+                        session.add(User(name="a"))
+                        session.flush()
+                    except IntegrityError:
+                        session.rollback()
+                    return session.query(User).count()
+        ''',
+    "transaction block: a failed commit, used after it": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin():
+                    try:
+                        session.add(User(name="a"))
+                        session.commit()
+                    except IntegrityError:
+                        pass
+                return session.query(User).count()
+        ''',
+    "transaction block: a failed commit, used in it": '''
+        def f():
+            with SyncMaker() as session, session.begin():
+                try:
+                    session.add(User(name="a"))
+                    session.commit()
+                except IntegrityError:
+                    pass
+                return session.query(User).count()
+        ''',
+    "transaction block: a sessionmaker's begin(), used in it": '''
+        def f():
+            with SyncMaker.begin() as session:
+                try:
+                    session.add(User(name="a"))
+                    session.flush()
+                except IntegrityError:
+                    pass
+                return session.query(User).count()
+        ''',
+    "transaction block: with suppress in one with, used after it": '''
+        def f():
+            with SyncMaker() as session:
+                with session.begin(), suppress(IntegrityError):
+                    session.add(User(name="a"))
+                    session.flush()
+                return session.query(User).count()
+        ''',
     "no savepoint": '''
         def f():
             with SyncMaker() as session:
@@ -203,7 +276,7 @@ def _raises(source: str) -> type[Exception] | None:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_a_handler_in_a_savepoint_is_reported_where_the_run_fails(name):
+def test_a_handler_in_a_transaction_block_is_reported_where_the_run_fails(name):
     source = _source(name)
     raised = _raises(source)
     findings = fix_text(source, Config(select=("SQF009",))).findings
@@ -211,12 +284,13 @@ def test_a_handler_in_a_savepoint_is_reported_where_the_run_fails(name):
     if raised is None:
         return
     (finding,) = findings
-    if "commit" in name:
+    callee = next((c for c in ("session.begin_nested", "SyncMaker.begin", "session.begin") if c + "()" in source), None)
+    if "commit" in name and callee == "session.begin_nested":
         # a commit is the outer transaction's: judged as without a savepoint (the session
         # needs a rollback; SQLAlchemy says so with another InvalidRequestError here)
         assert "PendingRollbackError" in finding.message and issubclass(raised, InvalidRequestError)
         return
     assert raised.__name__ in finding.message
-    if name != "no savepoint":  # the savepoint's closed transaction: no rollback to add
-        assert "`with session.begin_nested():` block of line" in finding.message
+    if callee is not None:  # the block's closed transaction: no rollback to add
+        assert f"`with {callee}():` block of line" in finding.message
         assert not finding.fixable

@@ -3,8 +3,9 @@ without a rollback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
@@ -147,6 +148,11 @@ class RollbackAfterFailedFlush(Pass):
     transaction's work too): use the session after the block, or let the error leave it. A
     `commit()` in the block commits the outer transaction, whose failure (a deferred
     constraint checked at COMMIT) is not the savepoint's alone: it is judged as without one.
+    A `try` inside the session's own transaction block (`with session.begin():`, or `with
+    SessionLocal.begin() as session:`) is judged the same way, a failed `commit()` too: the
+    failure rolls back and closes that block's transaction, a later use in the block raises
+    `InvalidRequestError` whatever the handler rolls back (reported, no automatic fix), and
+    after `session.begin()`'s block a new transaction begins, so a use there is fine.
 
     The session may be reached through an object the function builds around it (`repo =
     UserRepository(session)`, or a class method returning `cls(session)`: `repo =
@@ -310,9 +316,12 @@ class RollbackAfterFailedFlush(Pass):
         if all(_in_savepoint(ev, entry, S) for ev in entry.calls):
             return None
         # Not for a failed query on PostgreSQL (the savepoint's release at the block's end fails
-        # too), nor a commit (it commits the outer transaction: a failure there is not the
-        # savepoint's alone).
-        savepoint = None if entry.only_statements or entry.commits else _savepoint_around(entry, S)
+        # too; the transaction's commit there turns into a rollback), nor a commit in a savepoint
+        # (it commits the outer transaction: a failure there is not the savepoint's alone).
+        ends = _block_around(entry, S)
+        if ends is not None and (entry.only_statements or entry.commits and ends.kind is BlockKind.SAVEPOINT):
+            ends = None
+        savepoint = ends.node if ends is not None else None
         early = _used_in_handler(ctx, evs, entry, savepoint)
         if early is None and (isinstance(entry.try_, cst.Try) and handler is not None
                               and _deals_with_it(entry.try_, handler, S, savepoint)
@@ -324,23 +333,32 @@ class RollbackAfterFailedFlush(Pass):
         why = "" if early is not None else _used_again(ctx, fn, qualname, evs, entry, holder, ref, given, savepoint)
         if why is None:
             return None
-        if savepoint is not None:
-            return self._in_savepoint(ctx, entry, why, early, savepoint)
+        if ends is not None:
+            return self._in_block(ctx, entry, why, early, ends)
         return self._finding(ctx, fn, qualname, entry, ref, why, early)
 
-    def _in_savepoint(self, ctx: FileContext, entry: _Caught, why: str, early: Event | None,
-                      savepoint: cst.With) -> Finding:
-        """A use of the session after a failure that closed the savepoint block around the
-        try, still inside that block (see :func:`_savepoint_around`)."""
-        S, line = entry.owner, ctx.position(savepoint).start.line
-        failed = "a failed flush"  # (a commit's failure is not the savepoint's alone: see _check)
-        spelled = f"{'async ' if savepoint.asynchronous is not None else ''}with {S}.begin_nested()"
-        closed = (f"the failure rolled back the savepoint of the `{spelled}:` block of line {line} "
-                  f"and closed it, so that use raises InvalidRequestError (\"Can't operate on closed transaction "
-                  f"inside context manager\"; a flush: its subclass PendingRollbackError)")
-        advice = ("use the session after the block, where the outer transaction goes on, or let the error "
-                  "leave the block (no automatic fix: a rollback here would discard the outer transaction's "
-                  "work too)")
+    def _in_block(self, ctx: FileContext, entry: _Caught, why: str, early: Event | None, block: _Block) -> Finding:
+        """A use of the session after a failure that closed the transaction block around the
+        try (a savepoint's, or the session's own), still inside that block (see
+        :func:`_block_around`)."""
+        S, line = entry.owner, ctx.position(block.node).start.line
+        spelled = f"{'async ' if block.node.asynchronous is not None else ''}with {block.callee}()"
+        if block.kind is BlockKind.SAVEPOINT:
+            failed = "a failed flush"  # (a commit's failure is not the savepoint's alone: see _check)
+            closed = (f"the failure rolled back the savepoint of the `{spelled}:` block of line {line} "
+                      f"and closed it, so that use raises InvalidRequestError (\"Can't operate on closed "
+                      f"transaction inside context manager\"; a flush: its subclass PendingRollbackError)")
+            advice = ("use the session after the block, where the outer transaction goes on, or let the error "
+                      "leave the block (no automatic fix: a rollback here would discard the outer transaction's "
+                      "work too)")
+        else:
+            failed = "a failed commit" if entry.commits else "a failed flush"
+            closed = (f"the failure rolled back the transaction of the `{spelled}:` block of line {line} and "
+                      f"closed it, so that use raises InvalidRequestError (\"Can't operate on closed transaction "
+                      f"inside context manager\"), whatever the handler rolls back first")
+            after = "let the error leave the block and catch it around the block" if block.binds else \
+                "use the session after the block, where a new transaction begins, or let the error leave the block"
+            advice = f"{after} (no automatic fix: a rollback does not reopen the block's transaction)"
         if early is not None:
             return self.finding(early.node, f"`{early.owner}.{early.name}()` runs in a handler of {failed} of "
                                 f"`{S}`: {closed}; {advice}")
@@ -740,19 +758,55 @@ def _ending(handler: cst.ExceptHandler) -> type[cst.CSTNode] | None:
     return next((type(x) for x in smalls if isinstance(x, (cst.Return, cst.Break, cst.Continue))), None)
 
 
-def _savepoint_around(entry: _Caught, S: str) -> cst.With | None:
-    """The innermost `with S.begin_nested():` block the try (or the `suppress()` block) is in.
-    A failed flush there rolls back that savepoint alone, and closes it: a use of ``S``
-    later in the block raises InvalidRequestError, while the code after the block goes on in
-    the outer transaction."""
-    savepoint = f"{S}.begin_nested"
-    if isinstance(entry.try_, cst.With) and any(with_item_callee(item) == savepoint for item in entry.beside_suppressor()[0]):
-        return entry.try_  # `with S.begin_nested(), suppress(E):`: it swallows the error where the block ends
+class BlockKind(Enum):
+    """The transaction a with-block around the try holds."""
+
+    SAVEPOINT = "begin_nested"  # `with S.begin_nested():`, inside the session's transaction
+    TRANSACTION = "begin"  # `with S.begin():`, `with maker.begin() as S:`: the session's own
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A with-block around the try that ends a transaction where it ends."""
+
+    node: cst.With
+    kind: BlockKind
+    callee: str  # its item's callee as written: `session.begin_nested`, `SessionLocal.begin`
+    binds: bool  # the block opens the session too (`with SessionLocal.begin() as S:`)
+
+
+def _block_in(node: cst.With, items: Sequence[cst.WithItem], S: str) -> _Block | None:
+    """The transaction block the first of ``items`` (of the with-statement ``node``) that
+    opens one for ``S`` opens."""
+    for item in items:
+        callee = with_item_callee(item)
+        if callee == f"{S}.begin_nested":
+            return _Block(node, BlockKind.SAVEPOINT, callee, binds=False)
+        if callee == f"{S}.begin":
+            return _Block(node, BlockKind.TRANSACTION, callee, binds=False)
+        if callee is not None and callee.endswith(".begin") and with_binds(item, dotted_target=True) == S:
+            return _Block(node, BlockKind.TRANSACTION, callee, binds=True)
+    return None
+
+
+def _block_around(entry: _Caught, S: str) -> _Block | None:
+    """The innermost with-block around the try (or the `suppress()` block) whose transaction
+    the failure ends: `with S.begin_nested():`, `with S.begin():`, or `with maker.begin() as
+    S:`. A failed flush there (or, in the session's own transaction, a failed commit) rolls
+    back that block's transaction and closes it: a use of ``S`` later in the block raises
+    InvalidRequestError, while the code after the block goes on (in the outer transaction of
+    a savepoint, in a new one after `S.begin()`)."""
+    if isinstance(entry.try_, cst.With):  # `with S.begin_nested(), suppress(E):`: it swallows the error where the block ends
+        found = _block_in(entry.try_, entry.beside_suppressor()[0], S)
+        if found is not None:
+            return found
     path = entry.calls[0].path
     top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
     for node in reversed(path[:top]):
-        if isinstance(node, cst.With) and any(with_item_callee(item) == savepoint for item in node.items):
-            return node
+        if isinstance(node, cst.With):
+            found = _block_in(node, node.items, S)
+            if found is not None:
+                return found
     return None
 
 
@@ -762,7 +816,7 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     """Why the session is used after the handler, or None when it is not. ``given``: the
     parameter whose session a scope handed back as ``S`` (the caller's); ``savepoint``: the
     savepoint block around the try, the only place where a use fails (see
-    :func:`_savepoint_around`)."""
+    :func:`_block_around`)."""
     S, body = entry.owner, entry.handler.body if entry.handler is not None else None
     ending = _ending(entry.handler) if entry.handler is not None else None  # a suppressed error: what follows the block
     paths = ctx.cached(("statement_paths", id(fn)), lambda: statement_paths(fn))
