@@ -81,7 +81,7 @@ class RollbackAfterFailedFlush(Pass):
     `DBAPIError`, `OperationalError`, `SQLAlchemyError`..., `Exception`, or a bare `except:`)
     around `session.commit()` or `session.flush()` that neither rolls the session back nor
     leaves by raising, when the same session is used again: later in the function (the next
-    round of a loop included), when the session's scope commits on exit, or by the code that
+    round of a loop included, and the code after a loop the handler `break`s out of), when the session's scope commits on exit, or by the code that
     handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
     registry, Flask-SQLAlchemy's `db.session`). A handler that raises only under a condition
     (`if attempt == last: raise`) goes on on the other path; a loop that the code after the
@@ -823,7 +823,11 @@ def _used_again(ctx: FileContext, fn: cst.FunctionDef, qualname: str, evs: list[
     # the code after the handler: what follows its last statement (or, for a one-line
     # handler, what follows the try statement)
     last = body.body[-1] if isinstance(body, cst.IndentedBlock) else entry.try_
-    last_path = paths.get(id(last)) if ending is None else None
+    if ending is cst.Break:  # what follows the loop the handler breaks out of
+        broken = _loop_around(entry)
+        last_path = paths.get(id(broken)) if broken is not None else None
+    else:
+        last_path = paths.get(id(last)) if ending is None else None
     loop = _loop_back(evs, entry, ref) if ending in (None, cst.Continue) else None
     scope = _binding_with(entry.calls[0], S)
     for ev in evs:
@@ -884,6 +888,18 @@ def _used_in_handler(ctx: FileContext, evs: list[Event], entry: _Caught,
             continue
         if ev.owner == S and ev.name not in NEUTRAL or uses_through(ctx, ev, entry.users):
             return ev
+    return None
+
+
+def _loop_around(entry: _Caught) -> cst.For | cst.While | None:
+    """The innermost loop of the function around the try: the one its handler's `break` leaves."""
+    path = entry.calls[0].path
+    top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
+    for node in reversed(path[:top]):
+        if isinstance(node, (cst.For, cst.While)):
+            return node
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            return None
     return None
 
 

@@ -213,6 +213,42 @@ EXAMPLES = (
             ''',
         ),
         Example(
+            title="a handler that breaks out of the loop: the code after the loop raises PendingRollbackError",
+            before='''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def import_until_duplicate(names: list[str]) -> int:
+                with SessionLocal() as session:
+                    for name in names:
+                        try:
+                            session.add(User(name=name))
+                            session.commit()
+                        except IntegrityError:
+                            break
+                    return session.query(User).count()
+            ''',
+            after='''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def import_until_duplicate(names: list[str]) -> int:
+                with SessionLocal() as session:
+                    for name in names:
+                        try:
+                            session.add(User(name=name))
+                            session.commit()
+                        except IntegrityError:
+                            session.rollback()
+                            break
+                    return session.query(User).count()
+            ''',
+        ),
+        Example(
             title="async: the caller keeps the session",
             before='''
             from sqlalchemy.exc import IntegrityError
@@ -641,6 +677,28 @@ EXAMPLES = (
 )
 
 VALID = (
+        Valid(
+            '''
+            from sqlalchemy.exc import IntegrityError
+
+            from app.db import SessionLocal, User
+
+
+            def import_until_duplicate(names: list[str]) -> int:
+                with SessionLocal() as session:
+                    for name in names:
+                        try:
+                            session.add(User(name=name))
+                            session.commit()
+                        except IntegrityError:
+                            break
+                    else:
+                        return session.query(User).count()
+                    return -1
+            ''',
+            "a handler that breaks out of a `for` loop whose `else:` uses the session: `break` skips "
+            "the `else:` clause, and nothing after the loop uses the session",
+        ),
         Valid(
             '''
             from aiogram import Router
