@@ -177,3 +177,7 @@ def method_key(name: str) -> str:
 # Builtins that advance an iterator once: `next(get_db())` takes the first value of a generator
 # that nothing else holds.
 ADVANCE = frozenset({"next", "anext"})
+
+# Builtins that name the attribute they reach as a string: `getattr(user, "posts", None)` reads
+# `user.posts`.
+NAMED_ATTRIBUTE = frozenset({"getattr", "hasattr", "setattr"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 
-from ..names import ADVANCE, BARE_EXCEPT
+from ..names import ADVANCE, BARE_EXCEPT, NAMED_ATTRIBUTE
 from . import astutil
 from .aborts import AUTOCOMMIT, database_named
 from .astutil import (
@@ -77,12 +77,17 @@ def _aggregate(tree: ast.Module, nodes: list[ast.AST], facts: ModuleFacts) -> No
                     facts.qualified_calls.add(qualified)
             elif isinstance(node.func, ast.Name):
                 facts.all_called.add(node.func.id)
+                if node.func.id in NAMED_ATTRIBUTE and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+                        and isinstance(node.args[1].value, str):
+                    facts.all_attributes.add(node.args[1].value)
                 if qualified := facts.qualify(node.func.id):  # (not `cls(...)`)
                     facts.qualified_calls.add(qualified)
                 if node.func.id in ADVANCE and node.args and isinstance(node.args[0], ast.Call):
                     advanced = facts.qualify(dotted_name(node.args[0].func))
                     if advanced is not None:
                         facts.advanced_calls.add(advanced)
+        elif isinstance(node, ast.Attribute):
+            facts.all_attributes.add(node.attr)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 expr = strip_await(item.context_expr)

@@ -312,6 +312,9 @@ class ModuleFacts:
     all_methods: set[str] = field(default_factory=set)  # x.method(...) names called anywhere
     all_called: set[str] = field(default_factory=set)  # name(...) called anywhere
     all_with_callees: set[str] = field(default_factory=set)  # qualified callees of with-items
+    # the attribute names read, written or called anywhere (`x.attr`), and the names
+    # `getattr(x, "attr")`, `hasattr()` and `setattr()` are given as constants
+    all_attributes: set[str] = field(default_factory=set)
     # the qualified callees of its calls, anywhere, that the index can resolve: a plain name
     # (`create_product(...)`), an imported name's attribute (`products.create_product(...)`:
     # "app.crud.products.create_product"), a class of its own's (`Repo.create(...)`); not an

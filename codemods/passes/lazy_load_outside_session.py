@@ -111,7 +111,11 @@ class LazyLoadOutsideSession(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        if facts is None or index.any_scope(facts.all_with_callees):
+        if facts is None:
+            return True
+        if not _may_read_lazy(index, facts):
+            return False  # every finding is a read of a relationship (or deferred column) named here or by a callee
+        if index.any_scope(facts.all_with_callees):
             return True  # (a value used as a context manager, `async with session:`, may be a session)
         if facts.has_async and any(fn.is_async and _holds_session(index, fn) for fn in facts.functions.values()):
             return True  # the objects an async function loads through its own session
@@ -302,3 +306,46 @@ def _holds_session(index: index_mod.ProjectIndex, fn: index_mod.Function) -> boo
 def _returns_detached(index, target: str) -> bool:
     """A project function that returns ORM instances from sessions it closed."""
     return index.returned(target) is not None and closes_its_sessions(index, index.function(target))
+
+
+def _may_read_lazy(index: index_mod.ProjectIndex, facts: index_mod.ModuleFacts) -> bool:
+    """Can the module read a lazy attribute of a model? Every finding of this pass is the read of
+    a model's relationship or deferred column: by name (`user.posts`, `getattr(user, "posts")`),
+    through a property or method of the model that reads one (`agent.to_dict()`), or in a
+    project function the object is handed to (`describe(user)`, or on through the functions it
+    hands it to). So the module names one of those attributes, or calls a function (by its last
+    name) whose reads of a parameter, or hand-offs of it, may reach one."""
+    keys = _lazy_keys(index)
+    if keys & facts.all_attributes:
+        return True
+    readers = index.remember(("lazy-readers",), lambda: _lazy_readers(index, keys))
+    return not readers.isdisjoint(facts.all_called) or not readers.isdisjoint(facts.all_methods)
+
+
+def _lazy_keys(index: index_mod.ProjectIndex) -> frozenset[str]:
+    """The names of every model's relationships, deferred columns, and the properties and
+    methods that read its attributes (as read keys: `to_dict()` is `to_dict`)."""
+    def compute() -> frozenset[str]:
+        out: set[str] = set()
+        for model in index.models().values():
+            out.update(model.relationships, model.deferred, (k.removesuffix("()") for k in model.properties))
+        return frozenset(out)
+    return index.remember(("lazy-keys",), compute)
+
+
+def _lazy_readers(index: index_mod.ProjectIndex, keys: frozenset[str]) -> frozenset[str]:
+    """The last names of the project functions that read a path of a parameter with a step in
+    ``keys``, themselves or in the functions they hand it on to (as the pass follows them:
+    :func:`~codemods.index.paths.param_paths`)."""
+    from ..index.paths import param_paths  # the index loads only where a pass runs
+
+    out: set[str] = set()
+    for module in index.modules.values():
+        for qualname, fn in module.functions.items():
+            if not (fn.param_paths or fn.param_paths_guarded or fn.param_handoffs):
+                continue
+            qualified = f"{module.module}.{qualname}" if module.module else qualname
+            if any(step.removesuffix("()") in keys
+                   for p in fn.params for path in param_paths(index, qualified, p.name) for step in path.split(".")):
+                out.add(qualname.rsplit(".", 1)[-1])
+    return frozenset(out)
