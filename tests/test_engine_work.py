@@ -734,3 +734,77 @@ def test_a_session_an_async_function_opens_is_read_for_lazy_loads(opened):
         "return [role.id for role in product.roles]"))
     source = f"from app.db import AsyncMaker\nfrom app.models import Product\n\n\nasync def create():\n{opened}{body}"
     assert_gate(LazyLoadOutsideSession, POSTS, "app/create.py", source, True)
+
+
+HELPERS = {**POSTS, "app/helpers.py": '''\
+def count_roles(p):
+    return len(p.roles)
+
+
+def describe(p):
+    return count_roles(p)
+
+
+def label(p):
+    return p.name
+'''}
+
+
+@pytest.mark.parametrize("read,wanted", [
+    ("product.roles", True),  # by name
+    ('getattr(product, "roles", None)', True),
+    ("describe(product)", True),  # a helper hands it to one that reads the relationship
+    ("product.name", False),  # a column: nothing here can load lazily
+    ("label(product)", False),  # a helper that reads only a column
+])
+def test_lazy_loads_are_looked_for_where_a_lazy_attribute_can_be_read(read, wanted):
+    """SQF006's every finding reads a model's relationship or deferred column, by name or in a
+    project function the object is handed to: a module that can do neither is not parsed for
+    it."""
+    from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
+
+    source = ("from sqlalchemy.ext.asyncio import AsyncSession\n\nfrom app.helpers import describe, label\n"
+              "from app.models import Product\n\n\n"
+              f"async def show(session: AsyncSession):\n    product = await session.get(Product, 1)\n    return {read}\n")
+    assert_gate(LazyLoadOutsideSession, HELPERS, "app/show.py", source, wanted)
+
+
+CACHED = '''\
+from sqlalchemy.orm import Session
+
+{imports}
+
+_cache = {{}}
+
+
+def remember(db: Session, user_id: int):
+    user = db.get({model}, user_id)
+    _cache[user_id] = user
+    return _cache.get(user_id)
+'''
+
+USERS_REEXPORTED = {
+    "app/__init__.py": "",
+    "app/models.py": (
+        "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\nclass Base(DeclarativeBase):\n"
+        "    pass\n\n\nclass User(Base):\n    __tablename__ = 'users'\n"
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n    name: Mapped[str]\n"),
+    "app/db.py": "from app.models import User as Account\n",
+    "app/schemas.py": "class User:\n    pass\n",
+}
+
+
+@pytest.mark.parametrize(("imports", "model", "wanted"), [
+    ("from app.models import User", "User", True),
+    ("from app import models", "models.User", True),  # a model reached as a module's attribute
+    ("from app.db import Account", "Account", True),  # re-exported under another name
+    ("from app.schemas import User", "User", False),  # a plain class: no ORM instance to keep
+])
+def test_a_module_that_names_no_model_is_not_read_for_kept_instances(imports, model, wanted):
+    """SQF007's stores and kept callbacks report ORM instances the module's own code knows
+    (a load, a constructor, an annotation naming a model): a module that names no model, under
+    any name the project gives it, is not read for them."""
+    from codemods.passes.instance_outlives_session import InstanceOutlivesSession
+
+    source = CACHED.format(imports=imports, model=model)
+    assert_gate(InstanceOutlivesSession, USERS_REEXPORTED, "app/cache.py", source, wanted)

@@ -33,6 +33,8 @@ from .scripts import HANDOFF_NAMES, single_run_script
 
 if TYPE_CHECKING:
     import libcst as cst
+
+    from .. import index as index_mod
 else:
     cst = lazy("libcst")
 
@@ -119,23 +121,26 @@ class InstanceOutlivesSession(Pass):
         if facts is None or ("gather" in facts.all_methods | facts.all_called
                              or HANDOFF_NAMES & (facts.all_methods | facts.all_called)):
             return True
+        if any(index.memoizes(d) for fn in facts.functions.values() for d in fn.decorators):
+            return True
+        # a module-level session (`session = Session(engine)`, `db = SessionLocal()`): see _module_sessions
+        if any(index.factory(q) is not None or index.opens_session(q) is not None for q in facts.assigned_calls):
+            return True
+        if not _may_hold_instances(index, facts):
+            return False  # what is left reports ORM instances the module's own code names (see _orm_names)
         for fn in facts.functions.values():  # a function storing into a module/class container
             for holder in fn.stores:
                 head, _, attr = holder.partition(".")
                 if holder in facts.containers or (head in ("self", "cls") and any(
                         c.endswith("." + attr) for c in facts.containers)):
                     return True
-        if any(index.memoizes(d) for fn in facts.functions.values() for d in fn.decorators):
-            return True
         keepers = {q.rsplit(".", 1)[-1] for q, fn in facts.functions.items() if fn.kept_params}
         if (_LATER_NAMES | keepers) & (facts.all_called | facts.all_methods):
             return True  # a callback may be kept for later (by a function of this module: see _keepers)
         stored_on_self = {q.split(".")[0] for q, fn in facts.functions.items()
                           if "." in q and any(h.startswith("self.") for h in fn.stores - fn.add_owners)}
-        if any(index.module_instances(f"{facts.module}.{c}") for c in stored_on_self):
-            return True  # a container on self of an object built once at module level
-        # a module-level session (`session = Session(engine)`, `db = SessionLocal()`): see _module_sessions
-        return any(index.factory(q) is not None or index.opens_session(q) is not None for q in facts.assigned_calls)
+        return any(index.module_instances(f"{facts.module}.{c}") for c in stored_on_self)
+        # (a container on self of an object built once at module level)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         module_containers = self._module_containers(ctx.module)
@@ -768,3 +773,32 @@ def _last_value_return(fn: cst.FunctionDef) -> cst.Return | None:
 
 def _rebinds_local(fn: cst.FunctionDef, name: str) -> bool:
     return bool(m.findall(fn.body, m.AssignTarget(target=m.Name(name))))
+
+
+def _may_hold_instances(index: index_mod.ProjectIndex, facts: index_mod.ModuleFacts) -> bool:
+    """Can the module's own code know a name for an ORM instance, as :meth:`_orm_names` finds
+    them? Each way names a model here: a load (`session.get(User, 1)`, `select(models.User)`),
+    a constructor (`User(...)`), an annotation (`user: User`, `"User"` on a parameter), or a
+    related object of one of those; or it comes through a `with` scope of the project's
+    (`bound_through`). So the module imports a model (under any name), defines one, reads one
+    as an attribute (`models.User`), types a parameter with one, or opens such a scope."""
+    if any(index.model(target) is not None for target in facts.imports.values()):
+        return True
+    if any(index.model(f"{facts.module}.{c}" if facts.module else c) is not None for c in facts.classes):
+        return True
+    if not _model_names(index).isdisjoint(facts.all_attributes):
+        return True
+    if any(index.model(p.annotation) is not None for fn in facts.functions.values() for p in fn.params):
+        return True
+    return index.any_scope(facts.all_with_callees)
+
+
+def _model_names(index: index_mod.ProjectIndex) -> frozenset[str]:
+    """The names a model may be reached by as an attribute of a module: its class name, and
+    every name a module of the project imports it as (`from .models import User as Account`)."""
+    def compute() -> frozenset[str]:
+        out = {q.rsplit(".", 1)[-1] for q in index.models()}
+        for module in index.modules.values():
+            out.update(local for local, target in module.imports.items() if index.model(target) is not None)
+        return frozenset(out)
+    return index.remember(("model-names",), compute)
