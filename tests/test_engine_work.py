@@ -808,3 +808,33 @@ def test_a_module_that_names_no_model_is_not_read_for_kept_instances(imports, mo
 
     source = CACHED.format(imports=imports, model=model)
     assert_gate(InstanceOutlivesSession, USERS_REEXPORTED, "app/cache.py", source, wanted)
+
+
+TOUCH = '''\
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import get_current_user
+from app.db import get_db
+from app.models import User
+
+
+async def touch(current_user: User = Depends(get_current_user), db: AsyncSession = Depends(get_db)):
+    {body}
+    await db.commit()
+'''
+
+
+@pytest.mark.parametrize(("body", "wanted"), [
+    ("db.add(current_user)", True),
+    ("db.add(User(name=current_user.name))", False),  # a new object: no other session holds it
+    ("VISITORS.add(current_user)", False),  # a module's set, not a session
+])
+def test_a_module_that_adds_no_parameter_to_a_session_is_not_read_for_foreign_instances(body, wanted):
+    """SQF002 reports `session.add(obj)` of a parameter `obj` another session loaded (a
+    dependency's, or the callers'): a module none of whose functions hands a parameter of its
+    own to a plausible session's `add()` is not read for it."""
+    from codemods.passes.merge_foreign import MergeForeignInstance
+
+    assert_gate(MergeForeignInstance, MergeForeignInstance.example_project, "app/touch.py", TOUCH.format(body=body),
+                wanted)

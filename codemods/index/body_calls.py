@@ -57,6 +57,9 @@ class Calls(Bindings, SessionEnds):
                     self.stores.add(owner)
                     if node.func.attr == "add":
                         self.add_owners.add(owner)
+                        if len(node.args) == 1 and isinstance(node.args[0], ast.Name) \
+                                and node.args[0].id in self.param_names:
+                            self.added_params.add(node.args[0].id)
                     if not self._conditional and owner not in self.session_names and owner not in self.param_names \
                             and owner not in self.local_names:
                         for a in node.args:  # `_opened.add(session)`: kept for closing later

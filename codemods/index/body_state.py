@@ -60,6 +60,7 @@ class BodyState(ast.NodeVisitor):
         self.yield_sources: list[str] = []
         self.globals: set[str] = set()
         self.add_owners: set[str] = set()
+        self.added_params: set[str] = set()
         self.stores: set[str] = set()
         self.registers: dict[str, str] = {}  # session local name -> the container it is added to
         self.local_names: set[str] = set()  # names assigned in the body so far (`x = ...`, `x: T = ...`)

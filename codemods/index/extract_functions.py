@@ -95,6 +95,7 @@ class FunctionExtraction(ExtractorBase):
             inline_opens=body.inline_opens,
             called=body.called,
             add_owners=body.add_owners,
+            added_params=body.added_params,
             yield_sources=body.yield_sources,
             stores=body.stores,
             registers=dict(body.registers) if body.handed_out and not body.handed_unregistered else {},

@@ -231,6 +231,7 @@ class Function:
     inline_opens: list[str] = field(default_factory=list)
     called: set[str] = field(default_factory=set)  # name(...) it calls
     add_owners: set[str] = field(default_factory=set)  # X in `X.add(name)` calls
+    added_params: set[str] = field(default_factory=set)  # its parameters p in `X.add(p)` calls
     stores: set[str] = field(default_factory=set)  # X in `X[k] = v`, `X.append(v)`, `X.setdefault(k, v)`...
     # the session factories it builds and hands out (returns, or stores on an object:
     # `app.state.maker = async_sessionmaker(engine)`): (makes async sessions, expire_on_commit)

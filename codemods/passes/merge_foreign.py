@@ -424,12 +424,10 @@ class MergeForeignInstance(Pass):
             return True
         if "add" not in facts.all_methods:
             return False
-        # nested functions are not in `functions`: a module whose own functions hold no
-        # plausible add() may still have one there, so only a module with every add()
-        # accounted for is skipped
-        counted = set().union(*(fn.add_owners for fn in facts.functions.values())) if facts.functions else set()
-        return any(_plausible_owner(fn, o) for fn in facts.functions.values() for o in fn.add_owners) \
-            or not counted
+        # what is added must be a parameter of an indexed function (see check_call: a function
+        # nested in a method has no facts, and is not checked)
+        return any(fn.added_params and any(_plausible_owner(fn, o) for o in fn.add_owners)
+                   for fn in facts.functions.values())
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
