@@ -838,3 +838,63 @@ def test_a_module_that_adds_no_parameter_to_a_session_is_not_read_for_foreign_in
 
     assert_gate(MergeForeignInstance, MergeForeignInstance.example_project, "app/touch.py", TOUCH.format(body=body),
                 wanted)
+
+
+GATHERED = '''\
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def load(db, n):
+    return n
+
+
+async def both({param}):
+    return await asyncio.gather(load({arg}, 1), load({arg}, 2))
+'''
+
+
+@pytest.mark.parametrize(("param", "arg", "wanted"), [
+    ("session: AsyncSession", "session", True),
+    ("client", "client", False),  # no session here: nothing one session could be shared by
+])
+def test_a_module_that_holds_no_session_is_not_read_for_gathered_sessions(param, arg, wanted):
+    """SQF007 reports one session handed to several coroutines of `asyncio.gather`: a module
+    whose functions hold no session (no session scope, parameter, opened session or session
+    decorator) is not read for it."""
+    from codemods.passes.instance_outlives_session import InstanceOutlivesSession
+
+    assert_gate(InstanceOutlivesSession, {"app/__init__.py": ""}, "app/both.py",
+                GATHERED.format(param=param, arg=arg), wanted)
+
+
+HANDED = '''\
+from threading import Thread
+
+from sqlalchemy.orm import Session
+
+{imports}
+
+
+def work(item):
+    print(item.name)
+
+
+def start(db: Session, key: int):
+    item = db.get({model}, key)
+    Thread(target=work, args=(item,)).start()
+'''
+
+
+@pytest.mark.parametrize(("imports", "model", "wanted"), [
+    ("from app.models import User", "User", True),
+    ("from app.schemas import User", "User", False),  # a plain class: no ORM instance to hand over
+])
+def test_a_module_that_names_no_model_is_not_read_for_instances_handed_to_threads(imports, model, wanted):
+    """SQF007 reports an ORM instance handed to another thread: one the module's code loads,
+    builds or types with a model (the thread's function too is the module's own)."""
+    from codemods.passes.instance_outlives_session import InstanceOutlivesSession
+
+    assert_gate(InstanceOutlivesSession, USERS_REEXPORTED, "app/start.py", HANDED.format(imports=imports, model=model),
+                wanted)

@@ -190,3 +190,14 @@ def statement_calls(stmt: cst.CSTNode) -> list[tuple[cst.BaseSmallStatement, cst
             value = value.expression
         out.append((small, value if isinstance(value, cst.Call) else None))
     return out
+
+
+def holds_session(index: ProjectIndex, fn: Function) -> bool:
+    """Do ``fn``'s facts show a session it holds outside any `with` (as :func:`~.flow.sessions`
+    finds them; a `with` shows in the module's ``all_with_callees``): a parameter typed as a
+    session or given by a session provider, a name bound to a session it opens (`session =
+    AsyncMaker()`), a session decorator? The gates' question, from the index facts; the two
+    must change together."""
+    return any(index.is_session_name(fn, local) for local in fn.session_names) or any(
+        index.session_class(p.annotation) is not None or index.session_provider(index.param_dependency(p)[0]) is not None
+        for p in fn.params) or any(index.decorator(d) is not None for d in fn.decorators)

@@ -27,7 +27,7 @@ from .flow import (
     shape,
     with_scopes,
 )
-from .helpers import dotted
+from .helpers import dotted, holds_session
 from .instance_outlives_session_examples import EXAMPLES, PROJECT, VALID
 from .scripts import HANDOFF_NAMES, single_run_script
 
@@ -118,9 +118,11 @@ class InstanceOutlivesSession(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        if facts is None or ("gather" in facts.all_methods | facts.all_called
-                             or HANDOFF_NAMES & (facts.all_methods | facts.all_called)):
+        if facts is None:
             return True
+        if "gather" in facts.all_methods | facts.all_called and (index.any_scope(facts.all_with_callees) or any(
+                fn.is_async and holds_session(index, fn) for fn in facts.functions.values())):
+            return True  # one session handed to several coroutines (as _gather finds sessions)
         if any(index.memoizes(d) for fn in facts.functions.values() for d in fn.decorators):
             return True
         # a module-level session (`session = Session(engine)`, `db = SessionLocal()`): see _module_sessions
@@ -128,6 +130,8 @@ class InstanceOutlivesSession(Pass):
             return True
         if not _may_hold_instances(index, facts):
             return False  # what is left reports ORM instances the module's own code names (see _orm_names)
+        if HANDOFF_NAMES & (facts.all_methods | facts.all_called):
+            return True  # an instance handed to another thread
         for fn in facts.functions.values():  # a function storing into a module/class container
             for holder in fn.stores:
                 head, _, attr = holder.partition(".")
@@ -777,10 +781,10 @@ def _rebinds_local(fn: cst.FunctionDef, name: str) -> bool:
 
 def _may_hold_instances(index: index_mod.ProjectIndex, facts: index_mod.ModuleFacts) -> bool:
     """Can the module's own code know a name for an ORM instance, as :meth:`_orm_names` finds
-    them? Each way names a model here: a load (`session.get(User, 1)`, `select(models.User)`),
-    a constructor (`User(...)`), an annotation (`user: User`, `"User"` on a parameter), or a
-    related object of one of those; or it comes through a `with` scope of the project's
-    (`bound_through`). So the module imports a model (under any name), defines one, reads one
+    them (and :meth:`_target_models`, for a function of this module a thread runs)? Each way
+    names a model here: a load (`session.get(User, 1)`, `select(models.User)`), a constructor
+    (`User(...)`), an annotation (`user: User`, `"User"` on a parameter), or a related object
+    of one of those; or it comes through a `with` scope of the project's (`bound_through`). So the module imports a model (under any name), defines one, reads one
     as an attribute (`models.User`), types a parameter with one, or opens such a scope."""
     if any(index.model(target) is not None for target in facts.imports.values()):
         return True

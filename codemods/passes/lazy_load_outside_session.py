@@ -21,7 +21,7 @@ from .flow import (
     with_end,
     with_scopes,
 )
-from .helpers import dotted
+from .helpers import dotted, holds_session
 from .lazy_load_outside_session_examples import EXAMPLES, PROJECT, VALID
 from .loaded_callers import caller_holdings
 from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
@@ -117,7 +117,7 @@ class LazyLoadOutsideSession(Pass):
             return False  # every finding is a read of a relationship (or deferred column) named here or by a callee
         if index.any_scope(facts.all_with_callees):
             return True  # (a value used as a context manager, `async with session:`, may be a session)
-        if facts.has_async and any(fn.is_async and _holds_session(index, fn) for fn in facts.functions.values()):
+        if facts.has_async and any(fn.is_async and holds_session(index, fn) for fn in facts.functions.values()):
             return True  # the objects an async function loads through its own session
         if facts.has_async and any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values()):
             return True  # queries on an AsyncSession parameter
@@ -292,15 +292,6 @@ def _what(X: str, attr: str | None, rel: str) -> str:
     if attr == rel:
         return f"`{X}.{rel}` is a lazy relationship"
     return f"`{X}.{attr}` reads the lazy relationship `{rel}`"
-
-
-def _holds_session(index: index_mod.ProjectIndex, fn: index_mod.Function) -> bool:
-    """Do ``fn``'s facts show a session it holds outside any `with` (as ``flow.sessions``
-    finds them): a parameter typed as a session or given by a session provider, a name bound
-    to a session it opens (`session = AsyncMaker()`), a session decorator?"""
-    return any(index.is_session_name(fn, local) for local in fn.session_names) or any(
-        index.session_class(p.annotation) is not None or index.session_provider(index.param_dependency(p)[0]) is not None
-        for p in fn.params) or any(index.decorator(d) is not None for d in fn.decorators)
 
 
 def _returns_detached(index, target: str) -> bool:
