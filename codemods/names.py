@@ -181,3 +181,7 @@ ADVANCE = frozenset({"next", "anext"})
 # Builtins that name the attribute they reach as a string: `getattr(user, "posts", None)` reads
 # `user.posts`.
 NAMED_ATTRIBUTE = frozenset({"getattr", "hasattr", "setattr"})
+
+# Marks a with-item that is a value (`async with session:`, maybe a session), not a call, in
+# the index's with-item callees.
+WITH_VALUE = "="

@@ -898,3 +898,38 @@ def test_a_module_that_names_no_model_is_not_read_for_instances_handed_to_thread
 
     assert_gate(InstanceOutlivesSession, USERS_REEXPORTED, "app/start.py", HANDED.format(imports=imports, model=model),
                 wanted)
+
+
+RENAME = '''\
+from app.db import SessionLocal
+from app.models import User
+
+
+def rename(user_id: int, name: str{param}) -> User:
+    {opened}
+    with {value}:
+        user = {load}
+        user.name = name
+        {commit}
+        return user
+'''
+SESSION_DB = {**USERS_REEXPORTED, "app/db.py": (
+    "from sqlalchemy import create_engine\nfrom sqlalchemy.orm import sessionmaker\n\n"
+    "SessionLocal = sessionmaker(create_engine('sqlite://'))\n")}
+
+
+@pytest.mark.parametrize(("param", "opened", "value", "load", "commit", "wanted"), [
+    # a session entered as a value: the block closes it, and the commit expired `user`
+    ("", "session = SessionLocal()", "session", "session.get(User, user_id)", "session.commit()", True),
+    # a lock: nothing here holds a session
+    (", lock=None", "pass", "lock", "User(name=name)", "pass", False),
+])
+def test_a_value_entered_with_with_counts_as_a_scope_only_where_a_session_is_held(
+        param, opened, value, load, commit, wanted):
+    """`with session:` closes a session the function holds, and the passes that follow
+    session scopes read it; `with lock:` in a module that holds no session opens nothing they
+    could follow."""
+    from codemods.passes.refresh_before_escape import RefreshBeforeEscape
+
+    source = RENAME.format(param=param, opened=opened, value=value, load=load, commit=commit)
+    assert_gate(RefreshBeforeEscape, SESSION_DB, "app/rename.py", source, wanted)

@@ -28,12 +28,12 @@ Its parts:
 
 from __future__ import annotations
 
+from ..names import WITH_VALUE
 from .astutil import EAGER_LOADERS, dotted_name, load_root, strip_await
 from .describe import describe, render_description
 from .extract import INDEX_TRIGGERS, UNPARSABLE, ExtractionBug, extract
 from .facts import (
                     MODULE_LEVEL,
-                    WITH_VALUE,
                     Alias,
                     Attribute,
                     CallSite,

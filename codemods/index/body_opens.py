@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 
 from .. import names
+from ..names import WITH_VALUE
 from .astutil import (
     const_bool,
     dotted_name,
@@ -14,7 +15,7 @@ from .astutil import (
     strip_await,
 )
 from .body_state import BodyState
-from .facts import WITH_VALUE, OpenedSession, Origin
+from .facts import OpenedSession, Origin
 
 
 class SessionOpens(BodyState):

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import ast
 
-from ..names import ADVANCE, BARE_EXCEPT, NAMED_ATTRIBUTE
+from ..names import ADVANCE, BARE_EXCEPT, NAMED_ATTRIBUTE, WITH_VALUE
 from . import astutil
 from .aborts import AUTOCOMMIT, database_named
 from .astutil import (
     dotted_name,
     strip_await,
 )
-from .facts import (
-    WITH_VALUE,
-    ModuleFacts,
-)
+from .facts import ModuleFacts
 
 CONTAINER_CALLS = {"dict", "list", "set", "OrderedDict", "defaultdict", "WeakValueDictionary", "TTLCache", "LRUCache"}
 

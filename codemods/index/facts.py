@@ -276,7 +276,6 @@ class Function:
 
 
 MODULE_LEVEL = "<module>"  # the qualname of a module's own statements, read as one function
-WITH_VALUE = "="  # marks a with-item that is a value (maybe a session), not a call
 
 
 @dataclass

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .. import names
+from ..names import WITH_VALUE
 from .facts import (
-    WITH_VALUE,
     Function,
     Scope,
     SessionDecorator,

@@ -13,7 +13,7 @@ from .base import FileContext, Transform, nodes
 if TYPE_CHECKING:
     import libcst as cst
 
-    from ..index import Function, Param, ProjectIndex
+    from ..index import Function, ModuleFacts, Param, ProjectIndex
 else:
     cst = lazy("libcst")
 
@@ -201,3 +201,26 @@ def holds_session(index: ProjectIndex, fn: Function) -> bool:
     return any(index.is_session_name(fn, local) for local in fn.session_names) or any(
         index.session_class(p.annotation) is not None or index.session_provider(index.param_dependency(p)[0]) is not None
         for p in fn.params) or any(index.decorator(d) is not None for d in fn.decorators)
+
+
+def calls_a_scope(index: ProjectIndex, facts: ModuleFacts) -> bool:
+    """Does a with-statement of the module call a session scope of the project (or a name it
+    neither defines nor imports, which may be one)? What :func:`~.flow.with_scopes` reads."""
+    return index.any_scope(c for c in facts.all_with_callees if not c.startswith(names.WITH_VALUE))
+
+
+def enters_a_session(index: ProjectIndex, facts: ModuleFacts) -> bool:
+    """Might a with-statement of the module open a session scope or enter a session (what
+    :func:`~.flow.scoped_sessions` reads)? A call of a scope; or a value (`async with
+    session:`, `with self.session:`) where a function holds a session (:func:`holds_session`)
+    or a class of the module keeps one on ``self``. `async with lock:` in a module that holds
+    no session is not."""
+    if calls_a_scope(index, facts):
+        return True
+    values = [c[len(names.WITH_VALUE):] for c in facts.all_with_callees if c.startswith(names.WITH_VALUE)]
+    if not values:
+        return False
+    if any(holds_session(index, fn) for fn in facts.functions.values()):
+        return True
+    kept = {v.partition(".")[2] for v in values if v.startswith("self.") and v.count(".") == 1}
+    return any(index.self_session_settings(facts, cls, attr) is not None for cls in facts.classes for attr in kept)

@@ -31,7 +31,7 @@ from .flow import (
 from .flow import (
     eager_in as eager_of,
 )
-from .helpers import dotted, to_name
+from .helpers import calls_a_scope, dotted, to_name
 
 if TYPE_CHECKING:
     import libcst as cst
@@ -329,7 +329,7 @@ class HoistOutOfScope(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        return facts is None or index.any_scope(facts.all_with_callees)
+        return facts is None or calls_a_scope(index, facts)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):

@@ -27,7 +27,7 @@ from .flow import (
     shape,
     with_scopes,
 )
-from .helpers import dotted, holds_session
+from .helpers import calls_a_scope, dotted, holds_session
 from .instance_outlives_session_examples import EXAMPLES, PROJECT, VALID
 from .scripts import HANDOFF_NAMES, single_run_script
 
@@ -120,7 +120,7 @@ class InstanceOutlivesSession(Pass):
     def wants(cls, index, facts) -> bool:
         if facts is None:
             return True
-        if "gather" in facts.all_methods | facts.all_called and (index.any_scope(facts.all_with_callees) or any(
+        if "gather" in facts.all_methods | facts.all_called and (calls_a_scope(index, facts) or any(
                 fn.is_async and holds_session(index, fn) for fn in facts.functions.values())):
             return True  # one session handed to several coroutines (as _gather finds sessions)
         if any(index.memoizes(d) for fn in facts.functions.values() for d in fn.decorators):
@@ -794,7 +794,7 @@ def _may_hold_instances(index: index_mod.ProjectIndex, facts: index_mod.ModuleFa
         return True
     if any(index.model(p.annotation) is not None for fn in facts.functions.values() for p in fn.params):
         return True
-    return index.any_scope(facts.all_with_callees)
+    return calls_a_scope(index, facts)
 
 
 def _model_names(index: index_mod.ProjectIndex) -> frozenset[str]:

@@ -21,7 +21,7 @@ from .flow import (
     with_end,
     with_scopes,
 )
-from .helpers import dotted, holds_session
+from .helpers import dotted, enters_a_session, holds_session
 from .lazy_load_outside_session_examples import EXAMPLES, PROJECT, VALID
 from .loaded_callers import caller_holdings
 from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
@@ -115,8 +115,8 @@ class LazyLoadOutsideSession(Pass):
             return True
         if not _may_read_lazy(index, facts):
             return False  # every finding is a read of a relationship (or deferred column) named here or by a callee
-        if index.any_scope(facts.all_with_callees):
-            return True  # (a value used as a context manager, `async with session:`, may be a session)
+        if enters_a_session(index, facts):
+            return True  # a session scope, or a session entered as a value (`async with session:`)
         if facts.has_async and any(fn.is_async and holds_session(index, fn) for fn in facts.functions.values()):
             return True  # the objects an async function loads through its own session
         if facts.has_async and any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values()):

@@ -28,7 +28,7 @@ from .flow import (
     with_end,
     with_scopes,
 )
-from .helpers import dotted
+from .helpers import calls_a_scope, dotted
 from .uses import Use, uses
 
 if TYPE_CHECKING:
@@ -402,7 +402,7 @@ class LostUpdate(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        return facts is None or bool(DETACHING & facts.all_methods) or index.any_scope(facts.all_with_callees)
+        return facts is None or bool(DETACHING & facts.all_methods) or calls_a_scope(index, facts)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):

@@ -32,7 +32,7 @@ from .flow import (
     unique_name,
     with_end,
 )
-from .helpers import awaited_calls, calls_on
+from .helpers import awaited_calls, calls_on, enters_a_session
 from .refresh_before_escape_examples_w3 import EXAMPLES as W3_EXAMPLES
 from .refresh_before_escape_examples_w3 import VALID as W3_VALID
 from .returned_expired import returned_expired
@@ -588,7 +588,7 @@ class RefreshBeforeEscape(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        if facts is None or index.any_scope(facts.all_with_callees):
+        if facts is None or enters_a_session(index, facts):
             return True
         if facts.has_async and "commit" in facts.all_methods:
             return True  # an async function may return what a commit of its session expired
