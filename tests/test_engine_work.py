@@ -933,3 +933,30 @@ def test_a_value_entered_with_with_counts_as_a_scope_only_where_a_session_is_hel
 
     source = RENAME.format(param=param, opened=opened, value=value, load=load, commit=commit)
     assert_gate(RefreshBeforeEscape, SESSION_DB, "app/rename.py", source, wanted)
+
+
+CLOSED = '''\
+from app.db import SessionLocal, make_client
+from app.models import User
+
+
+def rename(user_id: int, name: str) -> None:
+    {holder} = {opened}
+    user = {holder}.get(User, user_id)
+    {holder}.close()
+    user.name = name
+'''
+
+
+@pytest.mark.parametrize(("holder", "opened", "wanted"), [
+    ("session", "SessionLocal()", True),  # the change is lost: nothing saves it after the close
+    ("client", "make_client()", False),  # no session in the module: its close() detaches nothing
+])
+def test_a_module_that_holds_no_session_is_not_read_for_changes_after_a_close(holder, opened, wanted):
+    """SQF012 reports a column changed after the session let the instance go: by the end of a
+    scope's block, or by `close()`/`expunge()` of a session a function holds. A module that calls
+    `close()` but holds no session (a client, a file) is not read for it."""
+    from codemods.passes.lost_update import LostUpdate
+
+    project = {**SESSION_DB, "app/db.py": SESSION_DB["app/db.py"] + "\n\ndef make_client():\n    return object()\n"}
+    assert_gate(LostUpdate, project, "app/rename.py", CLOSED.format(holder=holder, opened=opened), wanted)

@@ -224,3 +224,34 @@ def enters_a_session(index: ProjectIndex, facts: ModuleFacts) -> bool:
         return True
     kept = {v.partition(".")[2] for v in values if v.startswith("self.") and v.count(".") == 1}
     return any(index.self_session_settings(facts, cls, attr) is not None for cls in facts.classes for attr in kept)
+
+
+def holds_a_session(index: ProjectIndex, facts: ModuleFacts) -> bool:
+    """Might a function of the module hold a session, as :func:`~.flow.held` knows one? A
+    scope a with-statement calls, a session a function holds (:func:`holds_session`), one a
+    class keeps on ``self``, or a registry it imports or defines (Flask-SQLAlchemy's
+    `db.session`, a `scoped_session` factory; reached through any module on the way to it)."""
+    if calls_a_scope(index, facts) or any(holds_session(index, fn) for fn in facts.functions.values()):
+        return True
+    for key in facts.self_values:  # "Class.attr"
+        cls, _, attr = key.rpartition(".")
+        if cls and index.self_session(facts, cls, attr):
+            return True
+    registries = index.remember(("registries",), lambda: _registries(index))
+    return facts.module in registries or any(target in registries for target in facts.imports.values())
+
+
+def _registries(index: ProjectIndex) -> frozenset[str]:
+    """The qualified names of the project's session registries, and of every module and
+    package on the way to one (`app`, `app.ext`, `app.ext.db`)."""
+    found: list[str] = []
+    for mod in index.modules.values():
+        prefix = f"{mod.module}." if mod.module else ""
+        found += [prefix + db for db in mod.flask_dbs]
+        found += [q for name in mod.factories if (f := index.factory(q := prefix + name)) is not None and f.scoped]
+    found += [q for q, f in index.config_factories.items() if f.scoped]
+    out: set[str] = set()
+    for q in found:
+        parts = q.split(".")
+        out.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return frozenset(out)

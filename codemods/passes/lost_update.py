@@ -28,7 +28,7 @@ from .flow import (
     with_end,
     with_scopes,
 )
-from .helpers import calls_a_scope, dotted
+from .helpers import calls_a_scope, dotted, holds_a_session
 from .uses import Use, uses
 
 if TYPE_CHECKING:
@@ -402,7 +402,9 @@ class LostUpdate(Pass):
 
     @classmethod
     def wants(cls, index, facts) -> bool:
-        return facts is None or bool(DETACHING & facts.all_methods) or calls_a_scope(index, facts)
+        # a scope's block that closes its session, or a close/expunge of a session a function holds
+        return facts is None or calls_a_scope(index, facts) or bool(DETACHING & facts.all_methods) \
+            and holds_a_session(index, facts)
 
     def run(self, ctx: FileContext) -> Iterator[Finding]:
         for qualname, fn in functions(ctx.module, ctx):
