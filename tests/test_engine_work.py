@@ -960,3 +960,24 @@ def test_a_module_that_holds_no_session_is_not_read_for_changes_after_a_close(ho
 
     project = {**SESSION_DB, "app/db.py": SESSION_DB["app/db.py"] + "\n\ndef make_client():\n    return object()\n"}
     assert_gate(LostUpdate, project, "app/rename.py", CLOSED.format(holder=holder, opened=opened), wanted)
+
+
+def test_callers_are_asked_what_they_hand_in_only_where_a_parameter_is_read_lazily(monkeypatch):
+    """SQF006 asks the callers of an async function what they load into its parameters (a walk
+    of each caller) only where it reads a lazy attribute of one: the findings on every example
+    are those of asking everywhere, and one example's finding rests on what its callers hand
+    in (asking nowhere loses it)."""
+    from codemods.passes import lazy_load_outside_session as lazy
+    from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
+
+    def found() -> list[list[tuple[int, str]]]:
+        config = Config(root="/project", select=("SQF006",))
+        return [sorted((f.line, f.message) for f in engine.fix_text(
+            ex.source, config, project=LazyLoadOutsideSession.example_project, path="app/example.py").findings)
+            for ex in LazyLoadOutsideSession.examples]
+
+    filtered = found()
+    monkeypatch.setattr(lazy, "_reads_lazily_of_params", lambda ctx, qualname: True)
+    assert found() == filtered
+    monkeypatch.setattr(lazy, "_reads_lazily_of_params", lambda ctx, qualname: False)
+    assert found() != filtered

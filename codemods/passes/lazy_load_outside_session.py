@@ -150,7 +150,8 @@ class LazyLoadOutsideSession(Pass):
                 for f in self._returned_detached(ctx, evs):
                     reported.add(id(f.node))
                     yield f
-            given = caller_holdings(ctx, qualname, fn) if fn.asynchronous is not None else None
+            given = caller_holdings(ctx, qualname, fn) \
+                if fn.asynchronous is not None and _reads_lazily_of_params(ctx, qualname) else None
             for read in unloaded_reads(ctx, fn, evs, given):
                 finding = self._unloaded(read)
                 if id(finding.node) not in reported:
@@ -297,6 +298,28 @@ def _what(X: str, attr: str | None, rel: str) -> str:
 def _returns_detached(index, target: str) -> bool:
     """A project function that returns ORM instances from sessions it closed."""
     return index.returned(target) is not None and closes_its_sessions(index, index.function(target))
+
+
+def _reads_lazily_of_params(ctx: FileContext, qualname: str) -> bool:
+    """Can what the callers of ``qualname`` hand it matter here: does it read a lazy attribute
+    (:func:`_lazy_keys`) of a parameter, directly (``param_reads``), along a path or in a function
+    it hands the parameter to (``param_paths``), or call a method of that name (a model's method
+    that reads a relationship: ``agent.to_dict()``)? Asking its callers costs a walk of each."""
+    facts = ctx.function_facts(qualname)
+    if facts is None:
+        return True
+    index = ctx.index
+    keys = _lazy_keys(index)
+    if not keys.isdisjoint(facts.methods):
+        return True
+    from ..index.paths import param_paths  # the index loads only where a pass runs
+
+    qualified = f"{ctx.facts.module}.{qualname}" if ctx.facts is not None and ctx.facts.module else qualname
+    for param, reads in facts.param_reads.items():
+        if any(r.removesuffix("()") in keys for r in reads) or any(
+                step.removesuffix("()") in keys for path in param_paths(index, qualified, param) for step in path.split(".")):
+            return True
+    return False
 
 
 def _may_read_lazy(index: index_mod.ProjectIndex, facts: index_mod.ModuleFacts) -> bool:
