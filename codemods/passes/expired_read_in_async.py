@@ -272,7 +272,7 @@ class ExpiredReadInAsync(Pass):
         new: dict[str, Model] = {}
         out: list[Expiry] = []
         if ref.block is None:  # instances a caller expired and handed in with this session
-            entered = caller_expired(ctx, qualname, S, self._handoffs, depth)
+            entered = caller_expired(ctx, qualname, S, self._handoffs, depth, _expiring(ctx.index))
             objs.update(entered)
             out.extend(obj.expiry for obj in entered.values() if obj.expiry is not None)
         active = False

@@ -308,10 +308,40 @@ def may_be_handed_expired(index, facts, qualname: str, expiring: set[str]) -> bo
                for mod, caller, _site in [*index.call_sites(qualified), *index.receiver_call_sites(qualified)])
 
 
-def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: int = 0) -> dict[str, Tracked]:
+def may_hand_expired(index, mod, qualname: str, expiring: set[str], depth: int) -> bool:
+    """Can the walk of the caller ``qualname`` (of the module with facts ``mod``), made at
+    ``depth``, find an instance it hands on expired? Only where something in it may expire
+    one: a call of ``expiring`` methods (a commit, a rollback, a `begin()` block's end), a
+    project function it hands its session to that may commit or roll it back however deep
+    (``session_ends(deep=True)``), an object built around its session whose methods may, or,
+    while callers are still followed, an async caller of its own of which all this holds. A
+    cheap question of the index before the caller's file is parsed."""
+    fn = mod.functions.get(qualname) if mod is not None else None
+    if fn is None or index is None:
+        return True  # unknown: walk it
+    if expiring & fn.methods:
+        return True
+    receiver = f"{mod.module}.{qualname.rsplit('.', 1)[0]}" if "." in qualname else None
+    for end in fn.session_ends:
+        if end.callee is None or end.passed is None:
+            continue
+        if index.session_ends(end.callee, end.passed, receiver, deep=True, binds_self=end.binds_self) \
+                or not end.callee.startswith("self.") and index.builds_ender(end.callee, end.passed):
+            return True
+    if depth > _DEPTH:
+        return False  # (its walk follows no caller)
+    qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+    return any(caller.is_async and may_hand_expired(index, cmod, caller.qualname, expiring, depth + 1)
+               for cmod, caller, _site in [*index.call_sites(qualified), *index.receiver_call_sites(qualified)])
+
+
+def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: int = 0,
+                   expiring: set[str] | None = None) -> dict[str, Tracked]:
     """Parameters of ``qualname`` that a project call site fills with an instance the caller's
     session expired, handing that session as ``S``: tracked as expired from the start, the
-    expiry naming the caller and its line."""
+    expiry naming the caller and its line. With ``expiring`` (the session methods that may
+    expire something), a caller that cannot hand one on (:func:`may_hand_expired`) is neither
+    parsed nor walked."""
     fn = ctx.function_facts(qualname)
     if fn is None or not fn.is_async or depth > _DEPTH:
         return {}
@@ -324,7 +354,8 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
     qualified = f"{ctx.facts.module}.{qualname}" if ctx.facts.module else qualname
     held = [(*row, True) for row in ctx.index.receiver_call_sites(qualified)]
     for mod, caller, site, through_local in [(*row, False) for row in call_sites_of(ctx, qualname)] + held:
-        if not caller.is_async:
+        if not caller.is_async or expiring is not None \
+                and not may_hand_expired(ctx.index, mod, caller.qualname, expiring, depth + 1):
             continue
         bound = ctx.index.binds_self(site)
         _, session_name = lookup.argument_for(fn, site, S, bound=bound)
