@@ -605,12 +605,18 @@ async def add(db: database.Session, name: str) -> list[int]:
 
 def assert_gate(pass_: type[Pass], project: dict[str, str], path: str, source: str, wanted: bool) -> None:
     """``pass_``'s gate says ``wanted`` of the file ``path`` (``source``) of ``project``, and
-    the check of the file finds what the gate let it look for."""
+    the check of the file finds what the gate let it look for; where the gate says no, the
+    pass run with its gate open finds nothing either (the gate lost no finding)."""
     config = Config(root="/project")
     index = engine.index_for_sources({**project, path: source}, config)
     assert pass_.wants(index, index.module_for_path(f"/project/{path}")) is wanted
     found = [f.code for f in engine.fix_text(source, config, project=project, path=path).findings]
     assert (pass_.code in found) is wanted
+    if not wanted:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(pass_, "wants", classmethod(lambda cls, index, facts: True))
+            opened = [f.code for f in engine.fix_text(source, config, project=project, path=path).findings]
+        assert pass_.code not in opened
 
 
 PROVIDERS = {
@@ -754,6 +760,7 @@ def label(p):
     ("product.roles", True),  # by name
     ('getattr(product, "roles", None)', True),
     ("describe(product)", True),  # a helper hands it to one that reads the relationship
+    ("show_it(product)", True),  # the same helper, imported under another name
     ("product.name", False),  # a column: nothing here can load lazily
     ("label(product)", False),  # a helper that reads only a column
 ])
@@ -764,6 +771,7 @@ def test_lazy_loads_are_looked_for_where_a_lazy_attribute_can_be_read(read, want
     from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
 
     source = ("from sqlalchemy.ext.asyncio import AsyncSession\n\nfrom app.helpers import describe, label\n"
+              "from app.helpers import describe as show_it\n"
               "from app.models import Product\n\n\n"
               f"async def show(session: AsyncSession):\n    product = await session.get(Product, 1)\n    return {read}\n")
     assert_gate(LazyLoadOutsideSession, HELPERS, "app/show.py", source, wanted)
@@ -796,6 +804,7 @@ USERS_REEXPORTED = {
 
 @pytest.mark.parametrize(("imports", "model", "wanted"), [
     ("from app.models import User", "User", True),
+    ("from app.models import *", "User", True),  # a star import may bind any name
     ("from app import models", "models.User", True),  # a model reached as a module's attribute
     ("from app.db import Account", "Account", True),  # re-exported under another name
     ("from app.schemas import User", "User", False),  # a plain class: no ORM instance to keep
@@ -981,3 +990,101 @@ def test_callers_are_asked_what_they_hand_in_only_where_a_parameter_is_read_lazi
     assert found() == filtered
     monkeypatch.setattr(lazy, "_reads_lazily_of_params", lambda ctx, qualname: False)
     assert found() != filtered
+
+
+def test_a_caller_that_cannot_expire_an_instance_is_not_walked(monkeypatch):
+    """SQF010 walks a caller in another file (parsing it) for the instances it hands in
+    expired only where something in that caller may expire one (a commit, a rollback, a
+    `begin()` block, a function or service it hands its session to that may, however deep, or
+    a caller of its own while callers are followed): the findings on every example and on the
+    chains of callers of test_expiry_handoff are those of walking every caller, and walking
+    none loses one example's finding."""
+    from codemods.passes import expiry_handoff
+    from codemods.passes.expired_read_in_async import ExpiredReadInAsync
+
+    def found() -> list[list[tuple[int, str]]]:
+        config = Config(root="/project", select=("SQF010",))
+        return [sorted((f.line, f.message) for f in engine.fix_text(
+            ex.source, config, project=ExpiredReadInAsync.example_project, path="app/example.py").findings)
+            for ex in ExpiredReadInAsync.examples]
+
+    filtered = found()
+    monkeypatch.setattr(expiry_handoff, "may_hand_expired", lambda *args: True)
+    assert found() == filtered
+    monkeypatch.setattr(expiry_handoff, "may_hand_expired", lambda *args: False)
+    assert found() != filtered
+
+
+BUILT_BY_A_SERVICE = '''\
+import asyncio
+
+from app.models import Product
+
+
+class Service:
+    def __init__(self, session):
+        self.session = session
+        self._lock = asyncio.Lock()
+
+    async def create(self):
+        async with self._lock:
+            pass
+        product = Product(name="p")
+        self.session.add(product)
+        await self.session.flush()
+        return [role.id for role in product.roles]
+'''
+
+
+def test_an_object_built_added_and_flushed_through_any_session_is_read_for_lazy_loads():
+    """SQF006 follows an object built in async code, added and flushed through whatever
+    session the code names (an untyped `self.session` too): its collections were never loaded.
+    A lock's `async with` beside it changes nothing."""
+    from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
+
+    assert_gate(LazyLoadOutsideSession, POSTS, "app/service.py", BUILT_BY_A_SERVICE, True)
+
+
+FLASK_APP = {
+    "app/__init__.py": "",
+    "app/extensions.py": "from flask_sqlalchemy import SQLAlchemy\n\ndb = SQLAlchemy()\n",
+    "app/models.py": ("from app.extensions import db\n\n\nclass User(db.Model):\n"
+                      "    id = db.Column(db.Integer, primary_key=True)\n    name = db.Column(db.String)\n"),
+}
+
+
+def test_a_registry_imported_from_a_module_that_re_exports_it_holds_a_session():
+    """SQF012 reads a module whose only session is Flask-SQLAlchemy's `db.session`, imported
+    from the models module that re-exports `db`."""
+    from codemods.passes.lost_update import LostUpdate
+
+    source = ("from app.models import User, db\n\n\ndef rename(user_id: int, name: str) -> None:\n"
+              "    user = db.session.get(User, user_id)\n    db.session.expunge(user)\n    user.name = name\n")
+    assert_gate(LostUpdate, FLASK_APP, "app/rename.py", source, True)
+
+
+TOUCH_TWICE = '''\
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import get_current_user
+from app.db import get_db
+from app.models import User
+
+if FAST:
+    async def touch(current_user: User = Depends(get_current_user), db: AsyncSession = Depends(get_db)):
+        db.add(current_user)
+        await db.commit()
+else:
+    async def touch(current_user: User = Depends(get_current_user), db: AsyncSession = Depends(get_db)):
+        db.add(User(name=current_user.name))
+        await db.commit()
+'''
+
+
+def test_a_function_defined_twice_is_read_for_either_definitions_add():
+    """SQF002's gate asks whether a function hands a parameter to `add()`: a function defined
+    in both branches of an `if` counts with what either definition adds."""
+    from codemods.passes.merge_foreign import MergeForeignInstance
+
+    assert_gate(MergeForeignInstance, MergeForeignInstance.example_project, "app/touch.py", TOUCH_TWICE, True)

@@ -294,3 +294,30 @@ def test_a_handler_in_a_transaction_block_is_reported_where_the_run_fails(name):
     if callee is not None:  # the block's closed transaction: no rollback to add
         assert f"`with {callee}():` block of line" in finding.message
         assert not finding.fixable
+
+
+def test_a_begin_of_something_else_is_not_taken_for_the_sessions_transaction_block():
+    """`with uow.begin() as session:` of a unit of work of the project's own (not a session
+    factory) may keep its own transaction: SQF009 judges the try inside it as without a block,
+    as it does `session.begin()` given arguments (older SQLAlchemy's subtransactions)."""
+    source = HEAD + textwrap.dedent('''
+
+        class UnitOfWork:
+            def begin(self):
+                return SyncMaker()
+
+
+        uow = UnitOfWork()
+
+
+        def f():
+            with uow.begin() as session:
+                try:
+                    session.add(User(name="a"))
+                    session.flush()
+                except IntegrityError:
+                    pass
+                return session.query(User).count()
+        ''')
+    findings = fix_text(source, Config(select=("SQF009",))).findings
+    assert all("block of line" not in f.message for f in findings)

@@ -73,6 +73,8 @@ class Extractor(ClassExtraction, FunctionExtraction):
             for alias in node.names:
                 if alias.name != "*":
                     yield alias.asname or alias.name, f"{base}.{alias.name}" if base else alias.name
+                else:
+                    self.facts.star_imports = True
 
         def module_level(body: list[ast.stmt]) -> None:
             for stmt in body:

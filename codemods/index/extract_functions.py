@@ -126,6 +126,9 @@ class FunctionExtraction(ExtractorBase):
             info.returns_keys = {k: (load.model, load.stage.value) for k, load in body.returned_keys.items() if load}
         if body.returned_new and len(set(body.returned_new)) == 1:
             info.returns_built = body.returned_new[0]
+        earlier = self.facts.functions.get(info.qualname)
+        if earlier is not None:  # defined twice (`if`/`else`): the gates ask of either definition
+            info.added_params |= earlier.added_params
         self.facts.functions[info.qualname] = info
         nested = _returned_function(fn)
         if nested is not None:  # `def require(...): async def dependency(...): ...; return dependency`

@@ -315,6 +315,7 @@ class ModuleFacts:
     # the attribute names read, written or called anywhere (`x.attr`), and the names
     # `getattr(x, "attr")`, `hasattr()` and `setattr()` are given as constants
     all_attributes: set[str] = field(default_factory=set)
+    star_imports: bool = False  # `from x import *`: names it binds that `imports` does not list
     # the qualified callees of its calls, anywhere, that the index can resolve: a plain name
     # (`create_product(...)`), an imported name's attribute (`products.create_product(...)`:
     # "app.crud.products.create_product"), a class of its own's (`Repo.create(...)`); not an

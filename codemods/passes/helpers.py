@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import names
@@ -238,7 +239,11 @@ def holds_a_session(index: ProjectIndex, facts: ModuleFacts) -> bool:
         if cls and index.self_session(facts, cls, attr):
             return True
     registries = index.remember(("registries",), lambda: _registries(index))
-    return facts.module in registries or any(target in registries for target in facts.imports.values())
+    if facts.module in registries or any(target in registries for target in facts.imports.values()):
+        return True
+    # a registry imported from a module that re-exports it (`from app.models import db`)
+    return any(index.flask_session(f"{target}.session") or (factory := index.factory(target)) is not None
+               and factory.scoped for target in facts.imports.values())
 
 
 def _registries(index: ProjectIndex) -> frozenset[str]:
@@ -255,3 +260,50 @@ def _registries(index: ProjectIndex) -> frozenset[str]:
         parts = q.split(".")
         out.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
     return frozenset(out)
+
+
+def names_a_model(index: ProjectIndex, facts: ModuleFacts) -> bool:
+    """Might the module's code name a model, as :func:`~.flow.model_for` resolves one: through
+    its imports (re-exports followed), a class of its own, as a module's attribute
+    (`models.User`), a parameter's annotation, or, for a name it neither imports nor defines
+    (a star import's), by a model's class name alone?"""
+    if facts.star_imports or any(index.model(target) is not None for target in facts.imports.values()):
+        return True
+    if any(index.model(f"{facts.module}.{c}" if facts.module else c) is not None for c in facts.classes):
+        return True
+    names = model_names(index)
+    if not names.isdisjoint(facts.all_attributes) or not names.isdisjoint(facts.all_called - facts.imports.keys()):
+        return True
+    return any(index.model(p.annotation) is not None for fn in facts.functions.values() for p in fn.params)
+
+
+def model_names(index: ProjectIndex) -> frozenset[str]:
+    """The names a model may be spelled by: its class name, and every name a module of the
+    project imports it as (`from .models import User as Account`)."""
+    def compute() -> frozenset[str]:
+        out = {q.rsplit(".", 1)[-1] for q in index.models()}
+        for module in index.modules.values():
+            out.update(local for local, target in module.imports.items() if index.model(target) is not None)
+        return frozenset(out)
+    return index.remember(("model-names",), compute)
+
+
+@dataclass(frozen=True)
+class Callees:
+    """Project functions chosen by a question (see :func:`callees`)."""
+
+    chosen: frozenset[int]  # the ids of their facts
+
+    def called_in(self, index: ProjectIndex, facts: ModuleFacts) -> bool:
+        """Does the module call one of them, as the passes resolve a callee (its name through
+        the module's imports, re-exports followed: ``qualified_calls``)?"""
+        return any((fn := index.function(q)) is not None and id(fn) in self.chosen for q in facts.qualified_calls)
+
+
+def callees(index: ProjectIndex, key: str, wanted: Callable[[str, Function], bool]) -> Callees:
+    """The project functions for which ``wanted(qualified name, facts)`` holds. ``key`` names
+    the question, for the index's memory."""
+    def compute() -> Callees:
+        return Callees(frozenset(id(fn) for module in index.modules.values() for qualname, fn in module.functions.items()
+                                 if wanted(f"{module.module}.{qualname}" if module.module else qualname, fn)))
+    return index.remember(("callees", key), compute)

@@ -27,7 +27,7 @@ from .flow import (
     shape,
     with_scopes,
 )
-from .helpers import calls_a_scope, dotted, holds_session
+from .helpers import calls_a_scope, dotted, holds_session, names_a_model
 from .instance_outlives_session_examples import EXAMPLES, PROJECT, VALID
 from .scripts import HANDOFF_NAMES, single_run_script
 
@@ -782,27 +782,7 @@ def _rebinds_local(fn: cst.FunctionDef, name: str) -> bool:
 def _may_hold_instances(index: index_mod.ProjectIndex, facts: index_mod.ModuleFacts) -> bool:
     """Can the module's own code know a name for an ORM instance, as :meth:`_orm_names` finds
     them (and :meth:`_target_models`, for a function of this module a thread runs)? Each way
-    names a model here: a load (`session.get(User, 1)`, `select(models.User)`), a constructor
-    (`User(...)`), an annotation (`user: User`, `"User"` on a parameter), or a related object
-    of one of those; or it comes through a `with` scope of the project's (`bound_through`). So the module imports a model (under any name), defines one, reads one
-    as an attribute (`models.User`), types a parameter with one, or opens such a scope."""
-    if any(index.model(target) is not None for target in facts.imports.values()):
-        return True
-    if any(index.model(f"{facts.module}.{c}" if facts.module else c) is not None for c in facts.classes):
-        return True
-    if not _model_names(index).isdisjoint(facts.all_attributes):
-        return True
-    if any(index.model(p.annotation) is not None for fn in facts.functions.values() for p in fn.params):
-        return True
-    return calls_a_scope(index, facts)
-
-
-def _model_names(index: index_mod.ProjectIndex) -> frozenset[str]:
-    """The names a model may be reached by as an attribute of a module: its class name, and
-    every name a module of the project imports it as (`from .models import User as Account`)."""
-    def compute() -> frozenset[str]:
-        out = {q.rsplit(".", 1)[-1] for q in index.models()}
-        for module in index.modules.values():
-            out.update(local for local, target in module.imports.items() if index.model(target) is not None)
-        return frozenset(out)
-    return index.remember(("model-names",), compute)
+    names a model here (:func:`~.helpers.names_a_model`): a load (`session.get(User, 1)`), a
+    constructor (`User(...)`), an annotation, or a related object of one of those; or it comes
+    through a `with` scope of the project's (`bound_through`)."""
+    return names_a_model(index, facts) or calls_a_scope(index, facts)

@@ -21,7 +21,7 @@ from .flow import (
     with_end,
     with_scopes,
 )
-from .helpers import dotted, enters_a_session, holds_session
+from .helpers import Callees, callees, dotted, enters_a_session, holds_session, names_a_model
 from .lazy_load_outside_session_examples import EXAMPLES, PROJECT, VALID
 from .loaded_callers import caller_holdings
 from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
@@ -119,8 +119,13 @@ class LazyLoadOutsideSession(Pass):
             return True  # a session scope, or a session entered as a value (`async with session:`)
         if facts.has_async and any(fn.is_async and holds_session(index, fn) for fn in facts.functions.values()):
             return True  # the objects an async function loads through its own session
-        if facts.has_async and any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values()):
-            return True  # queries on an AsyncSession parameter
+        if facts.has_async and ("AsyncSession" in facts.all_attributes
+                                or any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values())):
+            return True  # queries on an AsyncSession parameter (as its annotation spells it)
+        if facts.has_async and {"add", "add_all", "refresh"} & facts.all_methods and names_a_model(index, facts):
+            return True  # an object built here (`Model(...)`), added and flushed, or refreshed: by any session
+        if facts.has_async and _loaders(index).called_in(index, facts):
+            return True  # what an async project function (or a method of one's own class) loaded or built
         if facts.has_async and any(index.instance_model(f"{facts.module}.{cls}") is not None for cls in facts.classes):
             return True  # a model's own async methods (`await self.awaitable_attrs.rel`)
         for target in facts.qualified_calls:  # `get_user(...)`, `crud.get_user(...)`
@@ -327,13 +332,12 @@ def _may_read_lazy(index: index_mod.ProjectIndex, facts: index_mod.ModuleFacts) 
     a model's relationship or deferred column: by name (`user.posts`, `getattr(user, "posts")`),
     through a property or method of the model that reads one (`agent.to_dict()`), or in a
     project function the object is handed to (`describe(user)`, or on through the functions it
-    hands it to). So the module names one of those attributes, or calls a function (by its last
-    name) whose reads of a parameter, or hand-offs of it, may reach one."""
+    hands it to). So the module names one of those attributes, or calls (under any name it is
+    imported as) a function whose reads of a parameter, or hand-offs of it, may reach one."""
     keys = _lazy_keys(index)
-    if keys & facts.all_attributes:
+    if not keys.isdisjoint(facts.all_attributes):
         return True
-    readers = index.remember(("lazy-readers",), lambda: _lazy_readers(index, keys))
-    return not readers.isdisjoint(facts.all_called) or not readers.isdisjoint(facts.all_methods)
+    return _lazy_readers(index, keys).called_in(index, facts)
 
 
 def _lazy_keys(index: index_mod.ProjectIndex) -> frozenset[str]:
@@ -347,19 +351,21 @@ def _lazy_keys(index: index_mod.ProjectIndex) -> frozenset[str]:
     return index.remember(("lazy-keys",), compute)
 
 
-def _lazy_readers(index: index_mod.ProjectIndex, keys: frozenset[str]) -> frozenset[str]:
-    """The last names of the project functions that read a path of a parameter with a step in
-    ``keys``, themselves or in the functions they hand it on to (as the pass follows them:
+def _lazy_readers(index: index_mod.ProjectIndex, keys: frozenset[str]) -> Callees:
+    """The project functions that read a path of a parameter with a step in ``keys``,
+    themselves or in the functions they hand it on to (as the pass follows them:
     :func:`~codemods.index.paths.param_paths`)."""
     from ..index.paths import param_paths  # the index loads only where a pass runs
 
-    out: set[str] = set()
-    for module in index.modules.values():
-        for qualname, fn in module.functions.items():
-            if not (fn.param_paths or fn.param_paths_guarded or fn.param_handoffs):
-                continue
-            qualified = f"{module.module}.{qualname}" if module.module else qualname
-            if any(step.removesuffix("()") in keys
-                   for p in fn.params for path in param_paths(index, qualified, p.name) for step in path.split(".")):
-                out.add(qualname.rsplit(".", 1)[-1])
-    return frozenset(out)
+    def reads_lazily(qualified: str, fn: index_mod.Function) -> bool:
+        return bool(fn.param_paths or fn.param_paths_guarded or fn.param_handoffs) and any(
+            step.removesuffix("()") in keys
+            for p in fn.params for path in param_paths(index, qualified, p.name) for step in path.split("."))
+    return callees(index, "lazy-readers", reads_lazily)
+
+
+def _loaders(index: index_mod.ProjectIndex) -> Callees:
+    """The async project functions whose result the pass follows (:func:`~.loaded_relationships._load`):
+    what their query loaded, or an object they built."""
+    return callees(index, "loaders", lambda qualified, fn: fn.is_async and (
+        fn.returns_built is not None or index.returned(qualified) is not None))

@@ -318,7 +318,7 @@ class RollbackAfterFailedFlush(Pass):
         # Not for a failed query on PostgreSQL (the savepoint's release at the block's end fails
         # too; the transaction's commit there turns into a rollback), nor a commit in a savepoint
         # (it commits the outer transaction: a failure there is not the savepoint's alone).
-        ends = _block_around(entry, S)
+        ends = _block_around(ctx, entry, S)
         if ends is not None and (entry.only_statements or entry.commits and ends.kind is BlockKind.SAVEPOINT):
             ends = None
         savepoint = ends.node if ends is not None else None
@@ -775,21 +775,28 @@ class _Block:
     binds: bool  # the block opens the session too (`with SessionLocal.begin() as S:`)
 
 
-def _block_in(node: cst.With, items: Sequence[cst.WithItem], S: str) -> _Block | None:
+def _block_in(ctx: FileContext, node: cst.With, items: Sequence[cst.WithItem], S: str) -> _Block | None:
     """The transaction block the first of ``items`` (of the with-statement ``node``) that
-    opens one for ``S`` opens."""
+    opens one for ``S`` opens. `S.begin(...)` with arguments (`subtransactions=True`, `nested=`
+    of older SQLAlchemy) is not one, nor `X.begin() as S` of an ``X`` that is not a session
+    factory of the project (a unit of work's own `begin()`)."""
     for item in items:
         callee = with_item_callee(item)
+        if callee is None:
+            continue
+        expr = item.item.expression if isinstance(item.item, cst.Await) else item.item
         if callee == f"{S}.begin_nested":
             return _Block(node, BlockKind.SAVEPOINT, callee, binds=False)
+        if not callee.endswith(".begin") or not isinstance(expr, cst.Call) or expr.args:
+            continue
         if callee == f"{S}.begin":
             return _Block(node, BlockKind.TRANSACTION, callee, binds=False)
-        if callee is not None and callee.endswith(".begin") and with_binds(item, dotted_target=True) == S:
+        if with_binds(item, dotted_target=True) == S and ctx.index.factory(ctx.qualify(callee[: -len(".begin")])) is not None:
             return _Block(node, BlockKind.TRANSACTION, callee, binds=True)
     return None
 
 
-def _block_around(entry: _Caught, S: str) -> _Block | None:
+def _block_around(ctx: FileContext, entry: _Caught, S: str) -> _Block | None:
     """The innermost with-block around the try (or the `suppress()` block) whose transaction
     the failure ends: `with S.begin_nested():`, `with S.begin():`, or `with maker.begin() as
     S:`. A failed flush there (or, in the session's own transaction, a failed commit) rolls
@@ -797,14 +804,14 @@ def _block_around(entry: _Caught, S: str) -> _Block | None:
     InvalidRequestError, while the code after the block goes on (in the outer transaction of
     a savepoint, in a new one after `S.begin()`)."""
     if isinstance(entry.try_, cst.With):  # `with S.begin_nested(), suppress(E):`: it swallows the error where the block ends
-        found = _block_in(entry.try_, entry.beside_suppressor()[0], S)
+        found = _block_in(ctx, entry.try_, entry.beside_suppressor()[0], S)
         if found is not None:
             return found
     path = entry.calls[0].path
     top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
     for node in reversed(path[:top]):
         if isinstance(node, cst.With):
-            found = _block_in(node, node.items, S)
+            found = _block_in(ctx, node, node.items, S)
             if found is not None:
                 return found
     return None
