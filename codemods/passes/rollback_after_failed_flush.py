@@ -149,7 +149,7 @@ class RollbackAfterFailedFlush(Pass):
     `commit()` in the block commits the outer transaction, whose failure (a deferred
     constraint checked at COMMIT) is not the savepoint's alone: it is judged as without one.
     A `try` inside the session's own transaction block (`with session.begin():`, or `with
-    SessionLocal.begin() as session:`) is judged the same way, a failed `commit()` too: the
+    SessionLocal.begin() as session:` of a sessionmaker) is judged the same way, a failed `commit()` too: the
     failure rolls back and closes that block's transaction, a later use in the block raises
     `InvalidRequestError` whatever the handler rolls back (reported, no automatic fix), and
     after `session.begin()`'s block a new transaction begins, so a use there is fine.
