@@ -798,7 +798,7 @@ USERS_REEXPORTED = {
         "    pass\n\n\nclass User(Base):\n    __tablename__ = 'users'\n"
         "    id: Mapped[int] = mapped_column(primary_key=True)\n    name: Mapped[str]\n"),
     "app/db.py": "from app.models import User as Account\n",
-    "app/schemas.py": "class User:\n    pass\n",
+    "app/schemas.py": "class Profile:\n    pass\n",
 }
 
 
@@ -807,7 +807,7 @@ USERS_REEXPORTED = {
     ("from app.models import *", "User", True),  # a star import may bind any name
     ("from app import models", "models.User", True),  # a model reached as a module's attribute
     ("from app.db import Account", "Account", True),  # re-exported under another name
-    ("from app.schemas import User", "User", False),  # a plain class: no ORM instance to keep
+    ("from app.schemas import Profile", "Profile", False),  # a plain class: no ORM instance to keep
 ])
 def test_a_module_that_names_no_model_is_not_read_for_kept_instances(imports, model, wanted):
     """SQF007's stores and kept callbacks report ORM instances the module's own code knows
@@ -898,7 +898,7 @@ def start(db: Session, key: int):
 
 @pytest.mark.parametrize(("imports", "model", "wanted"), [
     ("from app.models import User", "User", True),
-    ("from app.schemas import User", "User", False),  # a plain class: no ORM instance to hand over
+    ("from app.schemas import Profile", "Profile", False),  # a plain class: no ORM instance to hand over
 ])
 def test_a_module_that_names_no_model_is_not_read_for_instances_handed_to_threads(imports, model, wanted):
     """SQF007 reports an ORM instance handed to another thread: one the module's code loads,

@@ -731,19 +731,10 @@ def _bound_once(fn: cst.FunctionDef, evs: list[Event], e: Event, name: str) -> E
 
 
 def model_for(ctx: FileContext, name: str | None):
-    """The model a class name of this file refers to (through its imports), or None. A name
-    the file does not import nor define (a star import's, a string annotation's) is taken for
-    the one model of that class name; one it imports or defines that is not a model (a
-    schema class named like a model: `from app.schemas import User`) is not."""
+    """The model a class name of this file refers to (through its imports), or None."""
     if not name:
         return None
-    found = ctx.index.model(ctx.qualify(name))
-    if found is not None:
-        return found
-    head = name.split(".", 1)[0]
-    if ctx.facts is not None and (head in ctx.facts.imports or head in ctx.facts.classes):
-        return None
-    return ctx.index.model_named(name.rsplit(".", 1)[-1])
+    return ctx.index.model(ctx.qualify(name)) or ctx.index.model_named(name.rsplit(".", 1)[-1])
 
 
 def capture_source(X: str, attr: str, reads: list[Event]) -> str:

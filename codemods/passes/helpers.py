@@ -262,19 +262,38 @@ def _registries(index: ProjectIndex) -> frozenset[str]:
     return frozenset(out)
 
 
-def names_a_model(index: ProjectIndex, facts: ModuleFacts) -> bool:
-    """Might the module's code name a model, as :func:`~.flow.model_for` resolves one: through
-    its imports (re-exports followed), a class of its own, as a module's attribute
-    (`models.User`), a parameter's annotation, or, for a name it neither imports nor defines
-    (a star import's), by a model's class name alone?"""
-    if facts.star_imports or any(index.model(target) is not None for target in facts.imports.values()):
+def builds_a_model(index: ProjectIndex, facts: ModuleFacts) -> bool:
+    """Might the module build a model (`User(...)`, `models.User(...)`), as
+    :func:`~.flow.binding_of` knows a constructor: a call of a name :func:`~.flow.model_for`
+    resolves to a model, through the module's imports or, its last resort, by the class name
+    alone (a star import may bind any name)?"""
+    called = facts.all_called | facts.all_methods
+    if facts.star_imports or not model_names(index).isdisjoint(called):
         return True
-    if any(index.model(f"{facts.module}.{c}" if facts.module else c) is not None for c in facts.classes):
+    if any(local in called and index.model(target) is not None for local, target in facts.imports.items()):
+        return True
+    return any(c in called and index.model(f"{facts.module}.{c}" if facts.module else c) is not None for c in facts.classes)
+
+
+def names_a_model(index: ProjectIndex, facts: ModuleFacts) -> bool:
+    """Might the module's code know an object for an ORM instance, as the passes bind one: a
+    model it builds (:func:`builds_a_model`); an annotation of a parameter or a name that
+    resolves to a model (through its imports, a class of its own, a module's attribute
+    `models.User`); or a load through a session it holds (:func:`holds_a_session`) of a model
+    it names, by any of those or, as :func:`~.flow.model_for` does last, by the class name
+    alone?"""
+    if builds_a_model(index, facts):
+        return True
+    if any(index.model(p.annotation) is not None for fn in facts.functions.values() for p in fn.params):
+        return True
+    if any(index.model(target) is not None for target in facts.imports.values()) or any(
+            index.model(f"{facts.module}.{c}" if facts.module else c) is not None for c in facts.classes):
         return True
     names = model_names(index)
-    if not names.isdisjoint(facts.all_attributes) or not names.isdisjoint(facts.all_called - facts.imports.keys()):
+    read = names & facts.all_attributes  # `models.User`: a model of an imported module?
+    if any(index.model(f"{target}.{name}") is not None for target in facts.imports.values() for name in read):
         return True
-    return any(index.model(p.annotation) is not None for fn in facts.functions.values() for p in fn.params)
+    return not (names.isdisjoint(facts.imports) and not read) and holds_a_session(index, facts)
 
 
 def model_names(index: ProjectIndex) -> frozenset[str]:

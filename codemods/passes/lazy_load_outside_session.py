@@ -21,7 +21,7 @@ from .flow import (
     with_end,
     with_scopes,
 )
-from .helpers import Callees, callees, dotted, enters_a_session, holds_session, names_a_model
+from .helpers import Callees, builds_a_model, callees, dotted, enters_a_session, holds_session
 from .lazy_load_outside_session_examples import EXAMPLES, PROJECT, VALID
 from .loaded_callers import caller_holdings
 from .loaded_relationships import UnloadedRead, closes_its_sessions, unloaded_reads
@@ -122,7 +122,7 @@ class LazyLoadOutsideSession(Pass):
         if facts.has_async and ("AsyncSession" in facts.all_attributes
                                 or any(v.rsplit(".", 1)[-1] == "AsyncSession" for v in facts.imports.values())):
             return True  # queries on an AsyncSession parameter (as its annotation spells it)
-        if facts.has_async and {"add", "add_all", "refresh"} & facts.all_methods and names_a_model(index, facts):
+        if facts.has_async and {"add", "add_all", "refresh"} & facts.all_methods and builds_a_model(index, facts):
             return True  # an object built here (`Model(...)`), added and flushed, or refreshed: by any session
         if facts.has_async and _loaders(index).called_in(index, facts):
             return True  # what an async project function (or a method of one's own class) loaded or built
