@@ -81,9 +81,10 @@ class RollbackAfterFailedFlush(Pass):
     `DBAPIError`, `OperationalError`, `SQLAlchemyError`..., `Exception`, or a bare `except:`)
     around `session.commit()` or `session.flush()` that neither rolls the session back nor
     leaves by raising, when the same session is used again: later in the function (the next
-    round of a loop included, and the code after a loop the handler `break`s out of), when the session's scope commits on exit, or by the code that
-    handed the session in (a parameter, a FastAPI dependency, `self.session`, a scoped
-    registry, Flask-SQLAlchemy's `db.session`). A handler that raises only under a condition
+    round of a loop included, and the code after a loop the handler `break`s out of), when
+    the session's scope commits on exit, or by the code that handed the session in (a
+    parameter, a FastAPI dependency, `self.session`, a scoped registry, Flask-SQLAlchemy's
+    `db.session`). A handler that raises only under a condition
     (`if attempt == last: raise`) goes on on the other path; a loop that the code after the
     `try` leaves (`break`, `return`) does not come round; a handler whose `try` is followed in
     its own block by an unconditional `raise`, with nothing touching the session between (a
@@ -149,10 +150,11 @@ class RollbackAfterFailedFlush(Pass):
     `commit()` in the block commits the outer transaction, whose failure (a deferred
     constraint checked at COMMIT) is not the savepoint's alone: it is judged as without one.
     A `try` inside the session's own transaction block (`with session.begin():`, or `with
-    SessionLocal.begin() as session:` of a sessionmaker) is judged the same way, a failed `commit()` too: the
-    failure rolls back and closes that block's transaction, a later use in the block raises
-    `InvalidRequestError` whatever the handler rolls back (reported, no automatic fix), and
-    after `session.begin()`'s block a new transaction begins, so a use there is fine.
+    SessionLocal.begin() as session:` of a sessionmaker) is judged the same way, a failed
+    `commit()` too: the failure rolls back and closes that block's transaction, a later use in
+    the block raises `InvalidRequestError` whatever the handler rolls back (reported, no
+    automatic fix), and after `session.begin()`'s block a new transaction begins, so a use
+    there is fine.
 
     The session may be reached through an object the function builds around it (`repo =
     UserRepository(session)`, or a class method returning `cls(session)`: `repo =
