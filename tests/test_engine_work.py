@@ -807,7 +807,6 @@ USERS_REEXPORTED = {
     ("from app.models import *", "User", True),  # a star import may bind any name
     ("from app import models", "models.User", True),  # a model reached as a module's attribute
     ("from app.db import Account", "Account", True),  # re-exported under another name
-    ("from app.schemas import Profile", "Profile", False),  # a plain class: no ORM instance to keep
 ])
 def test_a_module_that_names_no_model_is_not_read_for_kept_instances(imports, model, wanted):
     """SQF007's stores and kept callbacks report ORM instances the module's own code knows
@@ -898,7 +897,6 @@ def start(db: Session, key: int):
 
 @pytest.mark.parametrize(("imports", "model", "wanted"), [
     ("from app.models import User", "User", True),
-    ("from app.schemas import Profile", "Profile", False),  # a plain class: no ORM instance to hand over
 ])
 def test_a_module_that_names_no_model_is_not_read_for_instances_handed_to_threads(imports, model, wanted):
     """SQF007 reports an ORM instance handed to another thread: one the module's code loads,
@@ -1088,3 +1086,63 @@ def test_a_function_defined_twice_is_read_for_either_definitions_add():
     from codemods.passes.merge_foreign import MergeForeignInstance
 
     assert_gate(MergeForeignInstance, MergeForeignInstance.example_project, "app/touch.py", TOUCH_TWICE, True)
+
+
+@pytest.mark.parametrize("source", [
+    # a model annotated through a dotted module import
+    "from sqlalchemy.orm import Session\nimport app.models\n\n_cache = {}\n\n\n"
+    "def remember(user_id: int):\n    user: app.models.User = fetch(user_id)\n"
+    "    _cache[user_id] = user\n    return _cache.get(user_id)\n",
+    # a model's name bound otherwise than by an import: model_for takes it for the model
+    "from sqlalchemy.orm import Session\n\nfrom app import registry\n\nUser = registry.lookup('User')\n_cache = {}\n\n\n"
+    "def remember(db: Session, user_id: int):\n    user = db.get(User, user_id)\n    _cache[user_id] = user\n"
+    "    return _cache.get(user_id)\n",
+])
+def test_instances_named_through_a_dotted_import_or_a_bare_name_are_read_for_stores(source):
+    """Second review: SQF007's gate follows `import app.models` then `app.models.User`, and a
+    model's name however the module binds it, where a session of the module may load it."""
+    from codemods.passes.instance_outlives_session import InstanceOutlivesSession
+
+    project = {**USERS_REEXPORTED, "app/registry.py": "def lookup(name):\n    return name\n"}
+    assert_gate(InstanceOutlivesSession, project, "app/cache.py", source, True)
+
+
+def test_a_helper_returning_a_dict_of_loaded_instances_is_a_loader():
+    """Second review: SQF006 follows `prep = await prepare(...)`, then `prep["product"].roles`,
+    where `prepare` returns a dict of what its query loaded."""
+    from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
+
+    project = {**POSTS, "app/prep.py": (
+        "from sqlalchemy import select\n\nfrom app.models import Product\n\n\nasync def prepare(db, pid):\n"
+        "    product = (await db.execute(select(Product).where(Product.id == pid))).scalar_one()\n"
+        "    return {'product': product, 'n': 0}\n")}
+    source = ("from app.prep import prepare\n\n\nasync def show(session, pid):\n    prep = await prepare(session, pid)\n"
+              "    roles = prep['product'].roles\n    return roles\n")
+    assert_gate(LazyLoadOutsideSession, project, "app/show.py", source, True)
+
+
+def test_a_factory_kept_on_self_opens_a_scope_with_begin():
+    """Second review: `with self.maker.begin() as session:` opens a scope of the factory the
+    class keeps, as `with self.maker() as session:` does; SQF012 reads the module."""
+    from codemods.passes.lost_update import LostUpdate
+
+    source = ("from sqlalchemy import create_engine\nfrom sqlalchemy.orm import sessionmaker\n\nfrom app.models import User\n\n\n"
+              "class Renamer:\n    def __init__(self) -> None:\n        self.maker = sessionmaker(create_engine('sqlite://'))\n\n"
+              "    def rename(self, user_id: int, name: str) -> None:\n        with self.maker.begin() as session:\n"
+              "            user = session.get(User, user_id)\n        user.name = name\n")
+    assert_gate(LostUpdate, SESSION_DB, "app/rename.py", source, True)
+
+
+@pytest.mark.parametrize("source", [
+    "from sqlalchemy import text\n\nfrom app.schemas import Profile\n\n_cache = {}\n\n\n"
+    "def remember(key: int):\n    profile = Profile()\n    _cache[key] = profile\n    return _cache.get(key)\n",
+    "from threading import Thread\n\nfrom sqlalchemy import text\n\nfrom app.schemas import Profile\n\n\n"
+    "def work(item):\n    print(item)\n\n\ndef start():\n    Thread(target=work, args=(Profile(),)).start()\n",
+])
+def test_a_module_that_names_no_model_and_holds_no_session_is_not_read_for_instances(source):
+    """SQF007's stores and thread hand-offs need an ORM instance the module's code knows: a
+    module that builds only a plain class, types nothing with a model and holds no session
+    (through which a model named any way could be loaded) is not read for them."""
+    from codemods.passes.instance_outlives_session import InstanceOutlivesSession
+
+    assert_gate(InstanceOutlivesSession, USERS_REEXPORTED, "app/cache.py", source, False)

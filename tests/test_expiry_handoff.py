@@ -413,3 +413,20 @@ def test_a_rollback_two_calls_down_in_the_callers_loop_is_followed(tmp_path, mon
                      "    await session.rollback()\n",
     })
     assert len(found) == 1 and "`helper(...)` (line 13), which may roll back `session`" in found[0]
+
+
+@pytest.mark.parametrize("annotation", ["Annotated[AsyncSession, 'db']", "DB"])
+def test_a_caller_whose_session_parameter_is_annotated_otherwise_is_walked(tmp_path, monkeypatch, annotation):
+    """Second review: the caller's session parameter is typed through `Annotated` or an alias,
+    so its facts name no hand-off of it; the call of a function that commits a session it is
+    given still makes the caller one to walk."""
+    found = _read_in_process(tmp_path, monkeypatch, {
+        "inner.py": "from sqlalchemy.ext.asyncio import AsyncSession\n\n\nasync def save(session: AsyncSession) -> None:\n"
+                    "    await session.commit()\n",
+        "runner.py": "from typing import Annotated\n\nfrom sqlalchemy.ext.asyncio import AsyncSession\n\nfrom .inner import save\n"
+                     "from .models import Item\nfrom .process import process\n\nDB = AsyncSession\n\n\n"
+                     f"async def run(session: {annotation}) -> None:\n    item = await session.get(Item, 1)\n"
+                     "    await save(session)\n    await process(session, item)\n\n\n"
+                     "async def other(session: AsyncSession) -> None:\n    await session.commit()\n",
+    })
+    assert len(found) == 1 and "after `save(...)` expired it" in found[0]

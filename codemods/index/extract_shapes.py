@@ -130,6 +130,9 @@ def _self_with_callees(body: list[ast.stmt], prefix: str, facts: ModuleFacts) ->
             for item in node.items:
                 expr = strip_await(item.context_expr)
                 callee = dotted_name(expr.func) if isinstance(expr, ast.Call) else None
+                if callee is not None and callee.startswith("self.") and callee.count(".") == 2 \
+                        and callee.endswith(".begin"):
+                    callee = callee[: -len(".begin")]  # `with self.maker.begin() as s:`: the factory's
                 if callee is not None and callee.startswith("self.") and callee.count(".") == 1:
                     name = f"{local}.{callee[5:]}"
                     facts.all_with_callees.add(f"{facts.module}.{name}" if facts.module else name)

@@ -328,11 +328,33 @@ def may_hand_expired(index, mod, qualname: str, expiring: set[str], depth: int) 
         if index.session_ends(end.callee, end.passed, receiver, deep=True, binds_self=end.binds_self) \
                 or not end.callee.startswith("self.") and index.builds_ender(end.callee, end.passed):
             return True
+    # a call that hands on a session the facts above do not name as one (`session:
+    # Annotated[AsyncSession, ...]`): any call of a project function that may end a session
+    # it is given, as the walk resolves the call itself
+    enders, ender_names = index.remember(("session-enders",), lambda: _session_enders(index))
+    if any((called := index.function(mod.qualify(name))) is not None and id(called) in enders for name in fn.called):
+        return True
+    if not ender_names.isdisjoint(fn.methods):  # `crud.save(session)`, `self.save(session)`: by name
+        return True
     if depth > _DEPTH:
         return False  # (its walk follows no caller)
     qualified = f"{mod.module}.{qualname}" if mod.module else qualname
     return any(caller.is_async and may_hand_expired(index, cmod, caller.qualname, expiring, depth + 1)
                for cmod, caller, _site in [*index.call_sites(qualified), *index.receiver_call_sites(qualified)])
+
+
+def _session_enders(index) -> tuple[frozenset[int], frozenset[str]]:
+    """The project functions that may commit or roll back (however deep) a session given as one
+    of their parameters: the ids of their facts, and their last names."""
+    out: set[int] = set()
+    names: set[str] = set()
+    for module in index.modules.values():
+        for qualname, fn in module.functions.items():
+            qualified = f"{module.module}.{qualname}" if module.module else qualname
+            if any(index.session_ends(qualified, p.name, deep=True) for p in fn.params if p.name not in ("self", "cls")):
+                out.add(id(fn))
+                names.add(qualname.rsplit(".", 1)[-1])
+    return frozenset(out), frozenset(names)
 
 
 def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: int = 0,

@@ -279,9 +279,9 @@ def names_a_model(index: ProjectIndex, facts: ModuleFacts) -> bool:
     """Might the module's code know an object for an ORM instance, as the passes bind one: a
     model it builds (:func:`builds_a_model`); an annotation of a parameter or a name that
     resolves to a model (through its imports, a class of its own, a module's attribute
-    `models.User`); or a load through a session it holds (:func:`holds_a_session`) of a model
-    it names, by any of those or, as :func:`~.flow.model_for` does last, by the class name
-    alone?"""
+    `models.User`, `import app.models` then `app.models.User`); or a load through a session
+    it holds (:func:`holds_a_session`), of a model named any way (:func:`~.flow.model_for`
+    takes a class name alone for the model of that name, however the module binds it)?"""
     if builds_a_model(index, facts):
         return True
     if any(index.model(p.annotation) is not None for fn in facts.functions.values() for p in fn.params):
@@ -289,11 +289,13 @@ def names_a_model(index: ProjectIndex, facts: ModuleFacts) -> bool:
     if any(index.model(target) is not None for target in facts.imports.values()) or any(
             index.model(f"{facts.module}.{c}" if facts.module else c) is not None for c in facts.classes):
         return True
-    names = model_names(index)
-    read = names & facts.all_attributes  # `models.User`: a model of an imported module?
+    read = model_names(index) & facts.all_attributes  # `models.User`, `app.models.User`: of an imported module?
     if any(index.model(f"{target}.{name}") is not None for target in facts.imports.values() for name in read):
         return True
-    return not (names.isdisjoint(facts.imports) and not read) and holds_a_session(index, facts)
+    if read and any(q.rsplit(".", 1)[-1] in read and any(q.startswith(target + ".") for target in facts.imports.values())
+                    for q in index.models()):
+        return True
+    return holds_a_session(index, facts)  # a load through it, of a model named any way (model_for's last resort too)
 
 
 def model_names(index: ProjectIndex) -> frozenset[str]:
@@ -315,8 +317,12 @@ class Callees:
 
     def called_in(self, index: ProjectIndex, facts: ModuleFacts) -> bool:
         """Does the module call one of them, as the passes resolve a callee (its name through
-        the module's imports, re-exports followed: ``qualified_calls``)?"""
-        return any((fn := index.function(q)) is not None and id(fn) in self.chosen for q in facts.qualified_calls)
+        the module's imports, re-exports followed: ``qualified_calls``), or a method of its own
+        classes among them on ``self`` (`await self._prepare(id)`)?"""
+        if any((fn := index.function(q)) is not None and id(fn) in self.chosen for q in facts.qualified_calls):
+            return True
+        return any("." in q and id(fn) in self.chosen and q.rsplit(".", 1)[-1] in facts.all_methods
+                   for q, fn in facts.functions.items())
 
 
 def callees(index: ProjectIndex, key: str, wanted: Callable[[str, Function], bool]) -> Callees:

@@ -365,7 +365,7 @@ def _lazy_readers(index: index_mod.ProjectIndex, keys: frozenset[str]) -> Callee
 
 
 def _loaders(index: index_mod.ProjectIndex) -> Callees:
-    """The async project functions whose result the pass follows (:func:`~.loaded_relationships._load`):
-    what their query loaded, or an object they built."""
+    """The async project functions whose result the pass follows (:func:`~.loaded_relationships._load`,
+    ``_keyed``): what their query loaded, an object they built, or a dict of loaded instances."""
     return callees(index, "loaders", lambda qualified, fn: fn.is_async and (
-        fn.returns_built is not None or index.returned(qualified) is not None))
+        fn.returns_built is not None or bool(fn.returns_keys) or index.returned(qualified) is not None))
