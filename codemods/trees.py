@@ -8,8 +8,6 @@ many files with session code are both.
 
 from __future__ import annotations
 
-import dataclasses
-import operator
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -64,37 +62,28 @@ def rebuildable(module: cst.Module) -> bool:
     """Does every node of ``module`` pass libcst's checks? A fix rebuilds the nodes around
     it, and each rebuilt node is checked: libcst's parser accepts a few spellings its own
     checks reject (`b if b else(lambda: 1)`, no space before the parenthesis), and a fix
-    there would fail half-way. Asked only of a file with a fix to make; the walk reads the
-    nodes' fields (``node.children`` runs a visit of each node, several times slower)."""
+    there would fail half-way. Asked only of a file with a fix to make; the walk reads every
+    node's fields, layout included (``node.children`` runs a visit of each node, several
+    times slower)."""
+    from .passes.base import field_values  # (libcst is loaded: the module was parsed)
+
     stack: list[cst.CSTNode] = [module]
     try:
         while stack:
             node = stack.pop()
             node._validate()
-            stack.extend(_children(node))
+            for value in field_values(type(node))(node)[2:]:
+                kind = type(value)
+                if kind is tuple or kind is list:
+                    stack.extend(item for item in value if _is_node(type(item)))
+                elif _is_node(kind):
+                    stack.append(value)
     except Exception:  # CSTValidationError, or what a check raises in its stead
         return False
     return True
 
 
-_FIELD_VALUES: dict[type, Callable[[Any], tuple]] = {}  # a node type -> its fields' values, as a tuple
 _IS_NODE: dict[type, bool] = {}
-
-
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """Every child of ``node``, layout included (whitespace, brackets, commas)."""
-    t = type(node)
-    values = _FIELD_VALUES.get(t)
-    if values is None:  # (the class, read twice in front, makes a tuple of any number of fields)
-        values = _FIELD_VALUES[t] = operator.attrgetter("__class__", "__class__", *(f.name for f in dataclasses.fields(t)))
-    out: list[cst.CSTNode] = []
-    for value in values(node)[2:]:
-        kind = type(value)
-        if kind is tuple or kind is list:
-            out.extend(item for item in value if _is_node(type(item)))
-        elif _is_node(kind):
-            out.append(value)
-    return out
 
 
 def _is_node(kind: type) -> bool:

@@ -969,6 +969,14 @@ def test_a_module_that_holds_no_session_is_not_read_for_changes_after_a_close(ho
     assert_gate(LostUpdate, project, "app/rename.py", CLOSED.format(holder=holder, opened=opened), wanted)
 
 
+def example_findings(pass_: type[Pass]) -> list[list[tuple[int, str]]]:
+    """The findings (line, message) of ``pass_`` alone on each of its own examples."""
+    config = Config(root="/project", select=(pass_.code,))
+    return [sorted((f.line, f.message) for f in engine.fix_text(
+        ex.source, config, project=pass_.example_project, path="app/example.py").findings)
+        for ex in pass_.examples]
+
+
 def test_callers_are_asked_what_they_hand_in_only_where_a_parameter_is_read_lazily(monkeypatch):
     """SQF006 asks the callers of an async function what they load into its parameters (a walk
     of each caller) only where it reads a lazy attribute of one: the findings on every example
@@ -977,17 +985,11 @@ def test_callers_are_asked_what_they_hand_in_only_where_a_parameter_is_read_lazi
     from codemods.passes import lazy_load_outside_session as lazy
     from codemods.passes.lazy_load_outside_session import LazyLoadOutsideSession
 
-    def found() -> list[list[tuple[int, str]]]:
-        config = Config(root="/project", select=("SQF006",))
-        return [sorted((f.line, f.message) for f in engine.fix_text(
-            ex.source, config, project=LazyLoadOutsideSession.example_project, path="app/example.py").findings)
-            for ex in LazyLoadOutsideSession.examples]
-
-    filtered = found()
+    filtered = example_findings(LazyLoadOutsideSession)
     monkeypatch.setattr(lazy, "_reads_lazily_of_params", lambda ctx, qualname: True)
-    assert found() == filtered
+    assert example_findings(LazyLoadOutsideSession) == filtered
     monkeypatch.setattr(lazy, "_reads_lazily_of_params", lambda ctx, qualname: False)
-    assert found() != filtered
+    assert example_findings(LazyLoadOutsideSession) != filtered
 
 
 def test_a_caller_that_cannot_expire_an_instance_is_not_walked(monkeypatch):
@@ -1000,17 +1002,11 @@ def test_a_caller_that_cannot_expire_an_instance_is_not_walked(monkeypatch):
     from codemods.passes import expiry_handoff
     from codemods.passes.expired_read_in_async import ExpiredReadInAsync
 
-    def found() -> list[list[tuple[int, str]]]:
-        config = Config(root="/project", select=("SQF010",))
-        return [sorted((f.line, f.message) for f in engine.fix_text(
-            ex.source, config, project=ExpiredReadInAsync.example_project, path="app/example.py").findings)
-            for ex in ExpiredReadInAsync.examples]
-
-    filtered = found()
+    filtered = example_findings(ExpiredReadInAsync)
     monkeypatch.setattr(expiry_handoff, "may_hand_expired", lambda *args: True)
-    assert found() == filtered
+    assert example_findings(ExpiredReadInAsync) == filtered
     monkeypatch.setattr(expiry_handoff, "may_hand_expired", lambda *args: False)
-    assert found() != filtered
+    assert example_findings(ExpiredReadInAsync) != filtered
 
 
 BUILT_BY_A_SERVICE = '''\

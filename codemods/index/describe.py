@@ -8,7 +8,7 @@ from .queries import ProjectIndex
 def describe(index: ProjectIndex) -> dict:
     """What the index found, for `sqla-fix index`: plain data, sorted."""
     factories, scopes, decorators, providers, aliases = [], [], [], [], []
-    where_defined = {id(fn): f"{m.module}.{q}" if m.module else q
+    where_defined = {id(fn): m.own(q)
                      for m in index.modules.values() for q, fn in m.functions.items()}
     targets = set()  # every Depends target, named where it is defined
     for mod in index.modules.values():
@@ -20,7 +20,7 @@ def describe(index: ProjectIndex) -> dict:
     for mod in sorted(index.modules.values(), key=lambda m: m.module):
         where = lambda line, mod=mod: f"{mod.path}:{line}"  # noqa: E731
         for name, f in sorted(mod.factories.items()):
-            qualified = f"{mod.module}.{name}" if mod.module else name
+            qualified = mod.own(name)
             resolved = index.factory(qualified)
             if resolved is None:
                 continue
@@ -31,7 +31,7 @@ def describe(index: ProjectIndex) -> dict:
                 "scoped": resolved.scoped, "bind": resolved.bind,
             })
         for qualname, fn in sorted(mod.functions.items()):
-            qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+            qualified = mod.own(qualname)
             scope = index.scope(qualified)
             if scope is not None:
                 scopes.append({"name": qualified, "at": where(fn.line), "yields": scope.yields,
@@ -61,7 +61,7 @@ def describe(index: ProjectIndex) -> dict:
                     ] if provider is None else [],
                 })
         for qualname, cls in sorted(mod.classes.items()):
-            qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+            qualified = mod.own(qualname)
             scope = index.scope(qualified)
             if scope is not None and scope.kind == "class":
                 scopes.append({"name": qualified, "at": where(cls.line), "yields": scope.yields, "service": None,
@@ -70,7 +70,7 @@ def describe(index: ProjectIndex) -> dict:
                                "rolls_back_on_exit": scope.rolls_back_on_exit, "closes_on_exit": scope.closes_on_exit,
                                "exit_uncertain": scope.exit_uncertain})
         for name, a in sorted(mod.aliases.items()):
-            aliases.append({"name": f"{mod.module}.{name}" if mod.module else name,
+            aliases.append({"name": mod.own(name),
                             "type": a.annotation, "depends": a.depends, "use_cache": a.use_cache})
     models = [
         {"name": q, "columns": sorted(m.columns), "deferred": sorted(m.deferred),

@@ -135,4 +135,4 @@ def _self_with_callees(body: list[ast.stmt], prefix: str, facts: ModuleFacts) ->
                     callee = callee[: -len(".begin")]  # `with self.maker.begin() as s:`: the factory's
                 if callee is not None and callee.startswith("self.") and callee.count(".") == 1:
                     name = f"{local}.{callee[5:]}"
-                    facts.all_with_callees.add(f"{facts.module}.{name}" if facts.module else name)
+                    facts.all_with_callees.add(facts.own(name))

@@ -340,6 +340,11 @@ class ModuleFacts:
     # holders whose session some code here closes (or takes out): see index.holders
     closed_holders: list[Holder] = field(default_factory=list)
 
+    def own(self, name: str) -> str:
+        """The qualified name of ``name`` defined in this module (a function's or a class's
+        qualname: ``Repo.save`` of ``app.repo`` is ``app.repo.Repo.save``)."""
+        return f"{self.module}.{name}" if self.module else name
+
     def qualify(self, dotted: str | None) -> str | None:
         """The qualified name a dotted expression of this module refers to."""
         if not dotted:
@@ -350,7 +355,7 @@ class ModuleFacts:
             return f"{target}.{rest}" if rest else target
         if head in ("self", "cls"):
             return None
-        return f"{self.module}.{dotted}" if self.module else dotted
+        return self.own(dotted)
 
 
 

@@ -85,7 +85,7 @@ class ModelQueries(IndexLookup):
             found: dict[str, Model] = {}
             for mod in self.modules.values():
                 for qualname in mod.classes:
-                    qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+                    qualified = mod.own(qualname)
                     if self._mapped(qualified) == "model":
                         found[qualified] = self._build_model(qualified)
             by_name = {q.rsplit(".", 1)[-1]: m for q, m in found.items()}

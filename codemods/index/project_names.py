@@ -31,7 +31,7 @@ class NameQueries(ScopeQueries):
             # Only what resolves to a session factory: `factories` also holds every value a call
             # returned (`T = TypeVar("T")`, `logger = get_logger()`) until it is resolved.
             found.update(n.rsplit(".", 1)[-1] for n in mod.factories
-                         if self.factory(f"{mod.module}.{n}" if mod.module else n))
+                         if self.factory(mod.own(n)))
             found.update(mod.aliases)
             for fn in mod.functions.values():
                 if "." in fn.qualname:
@@ -47,7 +47,7 @@ class NameQueries(ScopeQueries):
                     found.add(fn.qualname)  # returns a class-based session scope
             for qualname in mod.classes:  # `with UnitOfWork() as session`
                 if "." not in qualname and any(f"{qualname}.{m}" in mod.functions for m in ("__enter__", "__aenter__")) \
-                        and self._class_scope(f"{mod.module}.{qualname}" if mod.module else qualname):
+                        and self._class_scope(mod.own(qualname)):
                     found.add(qualname)
             found.update(self._callable_scopes(mod))
             # Flask-SQLAlchemy's `db` and declarative bases are short, common words: match

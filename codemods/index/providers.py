@@ -88,7 +88,7 @@ class ProviderQueries(SessionQueries):
         if fn is None:
             return qualified
         if self._defined is None:
-            self._defined = {id(f): f"{m.module}.{q}" if m.module else q
+            self._defined = {id(f): m.own(q)
                              for m in self.modules.values() for q, f in m.functions.items()}
         return self._defined.get(id(fn), qualified)
 

@@ -322,7 +322,7 @@ def layout_types() -> tuple[type, ...]:
             cst.RightCurlyBrace, cst.Comma, cst.Dot, cst.Colon, cst.Semicolon, cst.AssignEqual)
 
 
-def _fields_of(t: type) -> Callable[[object], tuple]:
+def field_values(t: type) -> Callable[[object], tuple]:
     """A function giving the values of a node type's fields, as a tuple. (attrgetter gives a
     tuple for two names or more: the class, read twice in front, is no node and is skipped.)"""
     get = _FIELDS.get(t)
@@ -333,7 +333,7 @@ def _fields_of(t: type) -> Callable[[object], tuple]:
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """``node``'s children but layout, in the order of its fields (not always a visit's)."""
-    return _nodes_in((_FIELDS.get(type(node)) or _fields_of(type(node)))(node))
+    return _nodes_in((_FIELDS.get(type(node)) or field_values(type(node)))(node))
 
 
 _VISIT_FIELDS: dict[type, Callable[[object], tuple] | None] = {}

@@ -53,7 +53,7 @@ def caller_goes_on(ctx: FileContext, qualname: str, S: str, depth: int = 0) -> G
     node = function_named(ctx, qualname)
     if mod is None or node is None or "." in qualname or depth > _DEPTH:
         return GoesOn(None)
-    qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+    qualified = mod.own(qualname)
     calls = calls_in_module(ctx, qualname, qualified)
     if not calls and node.asynchronous is not None and not ctx.index.call_sites(qualified) \
             and any(p.name.value == S for p in (*node.params.params, *node.params.kwonly_params)) \

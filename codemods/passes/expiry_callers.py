@@ -23,7 +23,7 @@ def call_sites_of(ctx: FileContext, qualname: str) -> list[tuple[ModuleFacts, Fu
     mod = ctx.facts
     if mod is None or ctx.index is None:
         return []
-    qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+    qualified = mod.own(qualname)
     return ctx.cached(("call-sites", qualified), lambda: ctx.index.call_sites(qualified))
 
 

@@ -303,7 +303,7 @@ def may_be_handed_expired(index, facts, qualname: str, expiring: set[str]) -> bo
     fn = facts.functions.get(qualname) if facts is not None and index is not None else None
     if fn is None or not fn.is_async or len(fn.params) < 2:
         return False
-    qualified = f"{facts.module}.{qualname}" if facts.module else qualname
+    qualified = facts.own(qualname)
     return any(caller.is_async and (bool(expiring & mod.all_methods) or hands_session_to_enders(index, mod, caller.qualname))
                for mod, caller, _site in [*index.call_sites(qualified), *index.receiver_call_sites(qualified)])
 
@@ -338,7 +338,7 @@ def may_hand_expired(index, mod, qualname: str, expiring: set[str], depth: int) 
         return True
     if depth > _DEPTH:
         return False  # (its walk follows no caller)
-    qualified = f"{mod.module}.{qualname}" if mod.module else qualname
+    qualified = mod.own(qualname)
     return any(caller.is_async and may_hand_expired(index, cmod, caller.qualname, expiring, depth + 1)
                for cmod, caller, _site in [*index.call_sites(qualified), *index.receiver_call_sites(qualified)])
 
@@ -350,7 +350,7 @@ def _session_enders(index) -> tuple[frozenset[int], frozenset[str]]:
     names: set[str] = set()
     for module in index.modules.values():
         for qualname, fn in module.functions.items():
-            qualified = f"{module.module}.{qualname}" if module.module else qualname
+            qualified = module.own(qualname)
             if any(index.session_ends(qualified, p.name, deep=True) for p in fn.params if p.name not in ("self", "cls")):
                 out.add(id(fn))
                 names.add(qualname.rsplit(".", 1)[-1])
@@ -373,7 +373,7 @@ def caller_expired(ctx: FileContext, qualname: str, S: str, walk: Walk, depth: i
     if here is None:
         return {}
     out: dict[str, Tracked] = {}
-    qualified = f"{ctx.facts.module}.{qualname}" if ctx.facts.module else qualname
+    qualified = ctx.facts.own(qualname)
     held = [(*row, True) for row in ctx.index.receiver_call_sites(qualified)]
     for mod, caller, site, through_local in [(*row, False) for row in call_sites_of(ctx, qualname)] + held:
         if not caller.is_async or expiring is not None \

@@ -272,7 +272,7 @@ def builds_a_model(index: ProjectIndex, facts: ModuleFacts) -> bool:
         return True
     if any(local in called and index.model(target) is not None for local, target in facts.imports.items()):
         return True
-    return any(c in called and index.model(f"{facts.module}.{c}" if facts.module else c) is not None for c in facts.classes)
+    return any(c in called and index.model(facts.own(c)) is not None for c in facts.classes)
 
 
 def names_a_model(index: ProjectIndex, facts: ModuleFacts) -> bool:
@@ -287,7 +287,7 @@ def names_a_model(index: ProjectIndex, facts: ModuleFacts) -> bool:
     if any(index.model(p.annotation) is not None for fn in facts.functions.values() for p in fn.params):
         return True
     if any(index.model(target) is not None for target in facts.imports.values()) or any(
-            index.model(f"{facts.module}.{c}" if facts.module else c) is not None for c in facts.classes):
+            index.model(facts.own(c)) is not None for c in facts.classes):
         return True
     read = model_names(index) & facts.all_attributes  # `models.User`, `app.models.User`: of an imported module?
     if any(index.model(f"{target}.{name}") is not None for target in facts.imports.values() for name in read):
@@ -330,5 +330,5 @@ def callees(index: ProjectIndex, key: str, wanted: Callable[[str, Function], boo
     the question, for the index's memory."""
     def compute() -> Callees:
         return Callees(frozenset(id(fn) for module in index.modules.values() for qualname, fn in module.functions.items()
-                                 if wanted(f"{module.module}.{qualname}" if module.module else qualname, fn)))
+                                 if wanted(module.own(qualname), fn)))
     return index.remember(("callees", key), compute)

@@ -317,14 +317,9 @@ def _reads_lazily_of_params(ctx: FileContext, qualname: str) -> bool:
     keys = _lazy_keys(index)
     if not keys.isdisjoint(facts.methods):
         return True
-    from ..index.paths import param_paths  # the index loads only where a pass runs
-
-    qualified = f"{ctx.facts.module}.{qualname}" if ctx.facts is not None and ctx.facts.module else qualname
-    for param, reads in facts.param_reads.items():
-        if any(r.removesuffix("()") in keys for r in reads) or any(
-                step.removesuffix("()") in keys for path in param_paths(index, qualified, param) for step in path.split(".")):
-            return True
-    return False
+    qualified = ctx.facts.own(qualname) if ctx.facts is not None else qualname
+    return any(any(r.removesuffix("()") in keys for r in reads) or _reads_a_lazy_path(index, qualified, param, keys)
+               for param, reads in facts.param_reads.items())
 
 
 def _may_read_lazy(index: index_mod.ProjectIndex, facts: index_mod.ModuleFacts) -> bool:
@@ -355,13 +350,19 @@ def _lazy_readers(index: index_mod.ProjectIndex, keys: frozenset[str]) -> Callee
     """The project functions that read a path of a parameter with a step in ``keys``,
     themselves or in the functions they hand it on to (as the pass follows them:
     :func:`~codemods.index.paths.param_paths`)."""
-    from ..index.paths import param_paths  # the index loads only where a pass runs
-
     def reads_lazily(qualified: str, fn: index_mod.Function) -> bool:
         return bool(fn.param_paths or fn.param_paths_guarded or fn.param_handoffs) and any(
-            step.removesuffix("()") in keys
-            for p in fn.params for path in param_paths(index, qualified, p.name) for step in path.split("."))
+            _reads_a_lazy_path(index, qualified, p.name, keys) for p in fn.params)
     return callees(index, "lazy-readers", reads_lazily)
+
+
+def _reads_a_lazy_path(index: index_mod.ProjectIndex, qualified: str, param: str, keys: frozenset[str]) -> bool:
+    """Does the project function ``qualified`` read, of its parameter ``param``, a path with a
+    step in ``keys`` (itself, or in the functions it hands the parameter to: the paths
+    :func:`~codemods.index.paths.param_paths` follows)?"""
+    from ..index.paths import param_paths  # the index loads only where a pass runs
+
+    return any(step.removesuffix("()") in keys for path in param_paths(index, qualified, param) for step in path.split("."))
 
 
 def _loaders(index: index_mod.ProjectIndex) -> Callees:

@@ -36,7 +36,7 @@ def caller_holdings(ctx: FileContext, qualname: str, fn: cst.FunctionDef) -> dic
     if fn.asynchronous is None or mod is None or facts is None or "." in qualname or not facts.param_reads \
             or fn.decorators:  # a decorator may register it: called by code not in the project
         return {}
-    calls = calls_in_module(ctx, qualname, f"{mod.module}.{qualname}" if mod.module else qualname)
+    calls = calls_in_module(ctx, qualname, mod.own(qualname))
     if not calls:
         return {}
     out: dict[str, Holding] = {}

@@ -507,6 +507,13 @@ class _Caught:
         return items[:at], items[at + 1:]
 
     @property
+    def around(self) -> tuple[cst.CSTNode, ...]:
+        """The nodes around the try (or the `suppress()` block), outermost first: the path of its
+        first call above the try."""
+        path = self.calls[0].path
+        return path[: next((i for i, n in enumerate(path) if n is self.try_), 0)]
+
+    @property
     def commits(self) -> bool:
         """A commit among the calls that failed, or a project function's call (it may commit)."""
         return bool(self.through) or any(ev.kind == EventKind.CALL and ev.name == "commit" for ev in self.calls)
@@ -809,9 +816,7 @@ def _block_around(ctx: FileContext, entry: _Caught, S: str) -> _Block | None:
         found = _block_in(ctx, entry.try_, entry.beside_suppressor()[0], S)
         if found is not None:
             return found
-    path = entry.calls[0].path
-    top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
-    for node in reversed(path[:top]):
+    for node in reversed(entry.around):
         if isinstance(node, cst.With):
             found = _block_in(ctx, node, node.items, S)
             if found is not None:
@@ -902,9 +907,7 @@ def _used_in_handler(ctx: FileContext, evs: list[Event], entry: _Caught,
 
 def _loop_around(entry: _Caught) -> cst.For | cst.While | None:
     """The innermost loop of the function around the try: the one its handler's `break` leaves."""
-    path = entry.calls[0].path
-    top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
-    for node in reversed(path[:top]):
+    for node in reversed(entry.around):
         if isinstance(node, (cst.For, cst.While)):
             return node
         if isinstance(node, (cst.FunctionDef, cst.Lambda)):
@@ -916,7 +919,7 @@ def _loop_back(evs: list[Event], entry: _Caught, ref: SessionRef | None) -> cst.
     """The loop around the try that runs again with the same session (a loop inside the
     session's scope that does not open a new session each round), or None."""
     path = entry.calls[0].path
-    top = next((i for i, n in enumerate(path) if n is entry.try_), 0)
+    top = len(entry.around)
     scope_start = next((i for i, n in enumerate(path) if ref is not None and n is ref.block), -1)
     for i in range(top - 1, scope_start, -1):
         loop = path[i]
